@@ -1,0 +1,166 @@
+"""The internal request, response and stream-chunk types.
+
+OpenAI's chat-completions shape is the canonical form: a ``ChatRequest`` wraps the
+OpenAI request body (a plain dict, never deep-copied on the hot path), a
+``ChatResponse`` wraps a ``chat.completion`` object and a stream is an async
+iterator of ``chat.completion.chunk`` dicts.  Other wire formats (Anthropic) are
+translated to and from these shapes only at the edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockgate.errors import BadRequestError
+
+__all__ = [
+    "ChatRequest",
+    "ChatResponse",
+    "ChatStream",
+    "Chunk",
+    "EmbeddingRequest",
+    "Usage",
+    "parse_chat_request",
+    "usage_from_openai",
+]
+
+Chunk = dict[str, Any]
+"""One OpenAI ``chat.completion.chunk`` object."""
+
+ChatStream = AsyncIterator[Chunk]
+"""A streamed answer; the final chunk may carry ``usage`` (with ``choices == []``)."""
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_openai(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        if self.cached_tokens:
+            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return out
+
+
+def usage_from_openai(raw: Any) -> Usage:
+    """Read an OpenAI ``usage`` object; tolerate absence and odd types."""
+    if not isinstance(raw, dict):
+        return Usage()
+    details = raw.get("prompt_tokens_details")
+    cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+        cached_tokens=int(cached or 0),
+    )
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A chat request in OpenAI shape.
+
+    ``model`` is the alias the client asked for; ``body`` is the whole OpenAI body
+    (``messages``, ``temperature``, ``tools``...).  Stages that rewrite the request
+    (redaction, prompt rendering) replace ``body["messages"]`` with a new list
+    rather than mutating the client's objects in place.
+    """
+
+    model: str
+    body: dict[str, Any]
+    stream: bool = False
+    include_usage: bool = False
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        msgs: list[dict[str, Any]] = self.body["messages"]
+        return msgs
+
+    @property
+    def user(self) -> str | None:
+        user = self.body.get("user")
+        return user if isinstance(user, str) else None
+
+    @property
+    def max_tokens(self) -> int | None:
+        value = self.body.get("max_completion_tokens", self.body.get("max_tokens"))
+        return value if isinstance(value, int) else None
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    """A complete ``chat.completion`` object plus its parsed usage."""
+
+    body: dict[str, Any]
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def text(self) -> str:
+        choices = self.body.get("choices") or []
+        if not choices:
+            return ""
+        content = (choices[0].get("message") or {}).get("content")
+        return content if isinstance(content, str) else ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        choices = self.body.get("choices") or []
+        return choices[0].get("finish_reason") if choices else None
+
+
+@dataclass(slots=True)
+class EmbeddingRequest:
+    model: str
+    body: dict[str, Any]
+
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+def parse_chat_request(body: Any) -> ChatRequest:
+    """Validate the parts of an OpenAI chat body the gateway relies on.
+
+    Unknown fields pass through untouched (providers validate their own
+    parameters); the shape of ``model``, ``messages`` and ``stream`` is checked
+    here so every later stage can trust it.
+    """
+    if not isinstance(body, dict):
+        raise BadRequestError("Request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequestError("'model' is required and must be a non-empty string.", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequestError(
+            "'messages' is required and must be a non-empty array.", param="messages"
+        )
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise BadRequestError(f"messages[{i}] must be an object.", param=f"messages[{i}]")
+        role = msg.get("role")
+        if role not in _ROLES:
+            raise BadRequestError(
+                f"messages[{i}].role must be one of {sorted(_ROLES)}, got {role!r}.",
+                param=f"messages[{i}].role",
+            )
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise BadRequestError("'stream' must be a boolean.", param="stream")
+    include_usage = False
+    opts = body.get("stream_options")
+    if opts is not None:
+        if not isinstance(opts, dict):
+            raise BadRequestError("'stream_options' must be an object.", param="stream_options")
+        include_usage = bool(opts.get("include_usage", False))
+    return ChatRequest(model=model, body=body, stream=stream, include_usage=include_usage)
