@@ -175,10 +175,17 @@ class UpstreamError(GatewayError):
     ) -> None:
         super().__init__(message, code=code, param=param, status=status, retry_after=retry_after)
         self.upstream_status = upstream_status
+        #: the provider's ``x-should-retry`` header, when it sent one
+        self.force_retry: bool | None = None
+
+    #: whether another attempt may succeed, unless the provider said otherwise
+    default_retryable: bool = True
 
     @property
     def retryable(self) -> bool:
-        return True
+        if self.force_retry is not None:
+            return self.force_retry
+        return self.default_retryable
 
 
 class UpstreamRateLimitedError(UpstreamError):
@@ -206,10 +213,7 @@ class ContextWindowExceededError(UpstreamError):
     type = "invalid_request_error"
     code = "context_length_exceeded"
     anthropic_type = "invalid_request_error"
-
-    @property
-    def retryable(self) -> bool:
-        return False
+    default_retryable = False
 
 
 class UpstreamClientError(UpstreamError):
@@ -219,10 +223,7 @@ class UpstreamClientError(UpstreamError):
     type = "invalid_request_error"
     code = "upstream_rejected"
     anthropic_type = "invalid_request_error"
-
-    @property
-    def retryable(self) -> bool:
-        return False
+    default_retryable = False
 
 
 class UpstreamConnectionError(UpstreamError):

@@ -1,0 +1,1 @@
+"""HTTP edges: parse and shape each wire format, render every error."""

@@ -1,0 +1,55 @@
+"""Anthropic-compatible route: POST /v1/messages, served by any provider."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from lockgate.api.common import error_body, json_response, read_json, with_errors
+from lockgate.api.flow import account_stream, response_headers, run_chat, start_context
+from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
+from lockgate.context import RequestContext
+from lockgate.errors import GatewayError
+from lockgate.services import Services, services
+from lockgate.sse import encode_event
+from lockgate.wire.anthropic_request import anthropic_to_openai_request
+from lockgate.wire.anthropic_response import openai_to_anthropic_response
+from lockgate.wire.anthropic_stream import ChunksToAnthropic
+
+__all__ = ["routes"]
+
+
+@with_errors("anthropic")
+async def messages(request: Request) -> Response:
+    svc = services(request)
+    ctx = await start_context(request, svc, "anthropic")
+    body = await read_json(request, svc.settings.general_settings.max_request_body_bytes)
+    chat = parse_chat_request(anthropic_to_openai_request(body))
+    result = await run_chat(svc, ctx, chat)
+    if isinstance(result, ChatResponse):
+        return json_response(
+            openai_to_anthropic_response(result, chat.model), headers=response_headers(ctx)
+        )
+    headers = response_headers(ctx) | {"cache-control": "no-cache"}
+    events = _anthropic_sse(svc, ctx, chat.model, result)
+    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+
+
+async def _anthropic_sse(
+    svc: Services, ctx: RequestContext, model: str, stream: ChatStream
+) -> AsyncIterator[bytes]:
+    translator = ChunksToAnthropic(model, "msg_" + ctx.request_id.removeprefix("req_"))
+    try:
+        async for chunk in account_stream(svc, ctx, model, stream):
+            for name, data in translator.feed(chunk):
+                yield encode_event(name, data)
+        for name, data in translator.finish():
+            yield encode_event(name, data)
+    except GatewayError as err:
+        yield encode_event("error", error_body(err, "anthropic"))
+
+
+routes = [Route("/v1/messages", messages, methods=["POST"])]

@@ -1,0 +1,126 @@
+"""Pieces every route shares: body reading, key extraction, error rendering."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lockgate.context import ApiFlavor
+from lockgate.errors import (
+    BadRequestError,
+    GatewayError,
+    InternalError,
+    PayloadTooLargeError,
+)
+
+__all__ = [
+    "Endpoint",
+    "error_body",
+    "error_response",
+    "json_response",
+    "new_request_id",
+    "presented_key",
+    "read_json",
+    "with_errors",
+]
+
+log = structlog.get_logger("lockgate.api")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def new_request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id")
+    if given and len(given) <= 128 and given.isascii():
+        return given
+    return "req_" + os.urandom(12).hex()
+
+
+def presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        return auth.strip()
+    return request.headers.get("x-api-key") or request.headers.get("api-key")
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request's JSON body; 413 before reading when it is declared too large."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise BadRequestError("Invalid Content-Length header.") from None
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"Request body of {size} bytes exceeds the limit of {limit} bytes."
+            )
+        body = await request.body()
+    else:
+        parts: list[bytes] = []
+        seen = 0
+        async for part in request.stream():
+            seen += len(part)
+            if seen > limit:
+                raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes.")
+            parts.append(part)
+        body = b"".join(parts)
+    if not body:
+        raise BadRequestError("Request body is empty; expected a JSON object.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"Malformed JSON in request body: {exc}") from None
+
+
+def error_body(err: GatewayError, flavor: ApiFlavor) -> dict[str, Any]:
+    if flavor == "anthropic":
+        return {"type": "error", "error": {"type": err.anthropic_type, "message": err.message}}
+    return {
+        "error": {"message": err.message, "type": err.type, "code": err.code, "param": err.param}
+    }
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(data), status_code=status, headers=headers, media_type="application/json"
+    )
+
+
+def error_response(
+    err: GatewayError, flavor: ApiFlavor, headers: dict[str, str] | None = None
+) -> Response:
+    out = dict(headers or {})
+    if err.retry_after is not None:
+        out["retry-after"] = str(max(1, round(err.retry_after)))
+    out["x-lockgate-error-fault"] = err.fault
+    return json_response(error_body(err, flavor), err.status, out)
+
+
+def with_errors(flavor: ApiFlavor) -> Callable[[Endpoint], Endpoint]:
+    """Render any ``GatewayError`` (and any bug) as a correctly shaped error response."""
+
+    def wrap(endpoint: Endpoint) -> Endpoint:
+        async def handler(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except GatewayError as err:
+                return error_response(err, flavor)
+            except Exception:
+                log.exception("unhandled error", path=request.url.path)
+                return error_response(InternalError("Internal gateway error."), flavor)
+
+        handler.__name__ = endpoint.__name__
+        handler.__doc__ = endpoint.__doc__
+        return handler
+
+    return wrap

@@ -1,0 +1,104 @@
+"""OpenAI-compatible routes: /v1/chat/completions, /v1/models, /v1/embeddings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from lockgate.api.common import error_body, json_response, read_json, with_errors
+from lockgate.api.flow import account_stream, response_headers, run_chat, start_context
+from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
+from lockgate.context import RequestContext
+from lockgate.dispatcher import attempt_timeouts
+from lockgate.errors import BadRequestError, GatewayError
+from lockgate.services import Services, services
+from lockgate.sse import DONE, encode_data
+
+__all__ = ["routes"]
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+@with_errors("openai")
+async def chat_completions(request: Request) -> Response:
+    svc = services(request)
+    ctx = await start_context(request, svc, "openai")
+    body = await read_json(request, svc.settings.general_settings.max_request_body_bytes)
+    chat = parse_chat_request(body)
+    result = await run_chat(svc, ctx, chat)
+    if isinstance(result, ChatResponse):
+        return json_response(result.body, headers=response_headers(ctx))
+    headers = response_headers(ctx) | SSE_HEADERS
+    stream = _openai_sse(svc, ctx, chat.model, result, chat.include_usage)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
+
+async def _openai_sse(
+    svc: Services, ctx: RequestContext, model: str, stream: ChatStream, include_usage: bool
+) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in account_stream(svc, ctx, model, stream):
+            if not include_usage:
+                if not chunk.get("choices"):
+                    continue  # the usage-only chunk the client did not ask for
+                if "usage" in chunk:
+                    chunk = {k: v for k, v in chunk.items() if k != "usage"}
+            yield encode_data(chunk)
+        yield DONE
+    except GatewayError as err:
+        # Headers are gone: the only honest signal left is an error event, never [DONE].
+        yield encode_data(error_body(err, "openai"))
+
+
+@with_errors("openai")
+async def list_models(request: Request) -> Response:
+    svc = services(request)
+    ctx = await start_context(request, svc, "openai")
+    allowed = ctx.principal.allowed_models
+    created = int(time.time())
+    data = [
+        {"id": alias, "object": "model", "created": created, "owned_by": "lockgate"}
+        for alias in svc.router.aliases
+        if allowed is None or alias in allowed
+    ]
+    return json_response({"object": "list", "data": data}, headers={"x-request-id": ctx.request_id})
+
+
+@with_errors("openai")
+async def embeddings(request: Request) -> Response:
+    svc = services(request)
+    ctx = await start_context(request, svc, "openai")
+    body = await read_json(request, svc.settings.general_settings.max_request_body_bytes)
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        raise BadRequestError("'model' is required.", param="model")
+    inputs = body.get("input")
+    if not (isinstance(inputs, str) and inputs) and not (isinstance(inputs, list) and inputs):
+        raise BadRequestError("'input' must be a non-empty string or array.", param="input")
+    alias = body["model"]
+    svc.router.resolve(alias)
+    ctx.principal.check_model(alias)
+    deployment = svc.router.choose(alias)
+    ctx.deployment = deployment
+    ctx.attempts = 1
+    started = time.perf_counter()
+    try:
+        result = await svc.providers.get(deployment.provider).embed(
+            body, deployment, attempt_timeouts(deployment, stream=False)
+        )
+    finally:
+        ctx.upstream_seconds += time.perf_counter() - started
+    return json_response(result, headers=response_headers(ctx))
+
+
+routes = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/models", list_models, methods=["GET"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
+    Route("/embeddings", embeddings, methods=["POST"]),
+]

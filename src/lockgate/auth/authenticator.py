@@ -1,0 +1,75 @@
+"""Resolve a presented key to a Principal, with a short in-process cache."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+
+from lockgate.auth.keys import ApiKey, Principal, hash_key
+from lockgate.auth.repository import KeyRepository
+from lockgate.errors import AuthenticationError
+
+__all__ = ["Authenticator"]
+
+_ANONYMOUS = Principal(kind="anonymous", name="anonymous")
+_MASTER = Principal(kind="master", name="master")
+_MAX_CACHED = 10_000
+
+
+class Authenticator:
+    """Checks keys: the master key, then virtual keys (cached for ``ttl`` seconds).
+
+    With no master key the gateway runs in open local mode: any key (or none) is
+    accepted, but a presented virtual key still brings its own scopes.
+    """
+
+    def __init__(
+        self,
+        repository: KeyRepository,
+        master_key: str | None,
+        ttl: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._repo = repository
+        self._master = master_key.encode() if master_key else None
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+
+    @property
+    def open_mode(self) -> bool:
+        return self._master is None
+
+    def forget(self) -> None:
+        """Drop cached lookups (after a key is revoked or rotated here)."""
+        self._cache.clear()
+
+    async def authenticate(self, presented: str | None) -> Principal:
+        if not presented:
+            if self._master is None:
+                return _ANONYMOUS
+            raise AuthenticationError(
+                "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+            )
+        if self._master is not None and hmac.compare_digest(presented.encode(), self._master):
+            return _MASTER
+        now = self._clock()
+        digest = hash_key(presented)
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            key = hit[1]
+        else:
+            key = await self._repo.find_by_hash(digest)
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[digest] = (now + self._ttl, key)
+        if key is not None and key.active(now):
+            return Principal.from_key(key)
+        if self._master is None:
+            return _ANONYMOUS
+        if key is not None:
+            raise AuthenticationError(
+                "This API key has been revoked or has expired.", code="key_inactive"
+            )
+        raise AuthenticationError("Invalid API key.")

@@ -1,0 +1,166 @@
+"""The ``lockgate`` command: parses flags and calls one function each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lockgate import __version__
+from lockgate.settings import ConfigError, Settings, load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="lockgate: a production gateway for LLM applications.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage virtual API keys (talks to the configured database).")
+app.add_typer(keys_app, name="keys")
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--config", "-c", help="YAML config file (default: $LOCKGATE_CONFIG or embedded defaults)."
+    ),
+]
+
+
+def _settings(config: str | None, **server: Any) -> Settings:
+    path = config or os.environ.get("LOCKGATE_CONFIG") or None
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    overrides = {k: v for k, v in server.items() if v is not None}
+    if overrides:
+        settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update=overrides)}
+        )
+    return settings
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Start the gateway."""
+    from lockgate.server import serve as run
+
+    settings = _settings(config, host=host, port=port)
+    try:
+        run(settings, config or os.environ.get("LOCKGATE_CONFIG"), workers)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("check-config")
+def check_config(path: Annotated[str, typer.Argument(help="Config file to validate.")]) -> None:
+    """Validate a config file without starting anything."""
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    aliases = sorted({e.model_name for e in settings.model_list})
+    typer.echo(
+        f"ok: {len(settings.model_list)} deployments, models: {', '.join(aliases) or '(none)'}"
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _run_keys(config: str | None, action: Any) -> Any:
+    from lockgate.auth.repository import KeyRepository
+    from lockgate.storage.database import Database
+
+    settings = _settings(config)
+
+    async def go() -> Any:
+        db = Database(settings.general_settings.database_url)
+        try:
+            await db.migrate()
+            return await action(KeyRepository(db))
+        finally:
+            await db.aclose()
+
+    from lockgate.errors import GatewayError
+
+    try:
+        return asyncio.run(go())
+    except GatewayError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str,
+    config: ConfigOpt = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated allowed models.")] = None,
+    team: Annotated[str | None, typer.Option(help="Team the key belongs to.")] = None,
+    expires_in: Annotated[float | None, typer.Option(help="Seconds until the key expires.")] = None,
+    metadata: Annotated[str | None, typer.Option(help="JSON object of metadata.")] = None,
+) -> None:
+    """Create a key and print its secret (shown once)."""
+    meta = json.loads(metadata) if metadata else None
+    allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    expires = time.time() + expires_in if expires_in else None
+    secret, key = _run_keys(
+        config,
+        lambda repo: repo.create(
+            name, models=allowed, team=team, metadata=meta, expires_at=expires
+        ),
+    )
+    typer.echo(json.dumps({"key": secret, **key.public()}, indent=2))
+
+
+@keys_app.command("list")
+def keys_list(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+) -> None:
+    """List keys."""
+    keys = _run_keys(config, lambda repo: repo.list(include_revoked=all_keys))
+    if as_json:
+        typer.echo(json.dumps([k.public() for k in keys], indent=2))
+        return
+    table = Table("id", "name", "prefix", "models", "team", "state")
+    now = time.time()
+    for k in keys:
+        state = "active" if k.active(now) else ("revoked" if k.revoked_at else "expired")
+        table.add_row(
+            k.id, k.name, k.key_prefix, ",".join(k.allowed_models or ["*"]), k.team or "", state
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, config: ConfigOpt = None) -> None:
+    """Revoke a key at once."""
+    key = _run_keys(config, lambda repo: repo.revoke(key_id))
+    typer.echo(f"revoked {key.id} ({key.name})")
+
+
+@keys_app.command("rotate")
+def keys_rotate(key_id: str, config: ConfigOpt = None) -> None:
+    """Give a key a new secret; the old one stops working."""
+    secret, key = _run_keys(config, lambda repo: repo.rotate(key_id))
+    typer.echo(json.dumps({"key": secret, **key.public()}, indent=2))
+
+
+def main() -> None:
+    app()

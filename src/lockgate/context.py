@@ -1,0 +1,42 @@
+"""Per-request state carried through the pipeline."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lockgate.auth.keys import Principal
+from lockgate.chat import Usage
+from lockgate.errors import GatewayError
+from lockgate.settings import Deployment
+
+__all__ = ["ApiFlavor", "RequestContext"]
+
+ApiFlavor = Literal["openai", "anthropic", "legacy"]
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    principal: Principal
+    api: ApiFlavor
+    started: float = field(default_factory=time.perf_counter)
+    #: wall time spent waiting on upstreams, excluded from the gateway's overhead
+    upstream_seconds: float = 0.0
+    deployment: Deployment | None = None
+    attempts: int = 0
+    cache_status: str | None = None
+    usage: Usage | None = None
+    cost: float = 0.0
+    error: GatewayError | None = None
+    #: extra response headers stages want the client to see
+    headers: dict[str, str] = field(default_factory=dict)
+    #: stage-specific facts (guard verdicts, limit states...) for logs and audit
+    notes: dict[str, Any] = field(default_factory=dict)
+    #: client headers stages may read (lower-case names)
+    client_headers: dict[str, str] = field(default_factory=dict)
+
+    def overhead_ms(self, now: float | None = None) -> float:
+        end = time.perf_counter() if now is None else now
+        return max(0.0, (end - self.started - self.upstream_seconds) * 1000.0)

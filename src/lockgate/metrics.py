@@ -1,0 +1,75 @@
+"""Prometheus metrics, one registry per app (never the global default registry).
+
+Names follow the OpenTelemetry GenAI semantic conventions where one exists
+(``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``, rendered
+with underscores as Prometheus requires); the rest are ``lockgate_*``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
+_OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "lockgate_requests",
+            "Requests handled, by outcome.",
+            ["gen_ai_request_model", "gen_ai_system", "key", "status", "cache"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "Total request duration as the client sees it.",
+            ["gen_ai_request_model", "gen_ai_system", "gen_ai_operation_name"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_duration = Histogram(
+            "lockgate_upstream_duration_seconds",
+            "Time waiting on upstream providers.",
+            ["gen_ai_request_model", "gen_ai_system"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "lockgate_gateway_overhead_seconds",
+            "Time spent inside the gateway, upstream excluded.",
+            buckets=_OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "gen_ai_server_time_to_first_token_seconds",
+            "Time to the first streamed token.",
+            ["gen_ai_request_model", "gen_ai_system"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens per request, by type (input/output).",
+            ["gen_ai_request_model", "gen_ai_system", "gen_ai_token_type"],
+            buckets=_TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.cost = Counter(
+            "lockgate_cost_usd",
+            "Spend in US dollars.",
+            ["gen_ai_request_model", "key"],
+            registry=r,
+        )
+        self.inflight = Gauge(
+            "lockgate_inflight_requests", "Requests being handled now.", registry=r
+        )
+
+    def render(self) -> bytes:
+        data: bytes = generate_latest(self.registry)
+        return data

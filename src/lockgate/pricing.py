@@ -1,0 +1,72 @@
+"""Prices per million tokens and the cost of a request (pure).
+
+The built-in table covers common models (USD, list prices as published by the
+providers in 2025); a deployment's ``input_cost_per_million`` /
+``output_cost_per_million`` in the config always win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lockgate.chat import Usage
+from lockgate.settings import Deployment
+
+__all__ = ["BUILTIN_PRICES", "Price", "cost_of", "price_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input: float
+    output: float
+    cached_input: float | None = None
+
+
+BUILTIN_PRICES: dict[str, Price] = {
+    "gpt-4o": Price(2.50, 10.00, 1.25),
+    "gpt-4o-mini": Price(0.15, 0.60, 0.075),
+    "gpt-4.1": Price(2.00, 8.00, 0.50),
+    "gpt-4.1-mini": Price(0.40, 1.60, 0.10),
+    "gpt-4.1-nano": Price(0.10, 0.40, 0.025),
+    "o3": Price(2.00, 8.00, 0.50),
+    "o4-mini": Price(1.10, 4.40, 0.275),
+    "gpt-3.5-turbo": Price(0.50, 1.50),
+    "text-embedding-3-small": Price(0.02, 0.0),
+    "text-embedding-3-large": Price(0.13, 0.0),
+    "claude-opus-4-1": Price(15.00, 75.00, 1.50),
+    "claude-sonnet-4-5": Price(3.00, 15.00, 0.30),
+    "claude-sonnet-4": Price(3.00, 15.00, 0.30),
+    "claude-3-7-sonnet": Price(3.00, 15.00, 0.30),
+    "claude-3-5-sonnet": Price(3.00, 15.00, 0.30),
+    "claude-3-5-haiku": Price(0.80, 4.00, 0.08),
+    "claude-haiku-4-5": Price(1.00, 5.00, 0.10),
+    "mock-1": Price(0.0, 0.0),
+}
+
+
+def price_for(deployment: Deployment) -> Price | None:
+    p = deployment.params
+    if p.input_cost_per_million is not None or p.output_cost_per_million is not None:
+        return Price(
+            p.input_cost_per_million or 0.0,
+            p.output_cost_per_million or 0.0,
+            p.cached_input_cost_per_million,
+        )
+    name = p.upstream_model
+    if name in BUILTIN_PRICES:
+        return BUILTIN_PRICES[name]
+    # Dated snapshots ("gpt-4o-mini-2024-07-18", "claude-3-5-haiku-latest") price as their family.
+    best = max((k for k in BUILTIN_PRICES if name.startswith(k)), key=len, default=None)
+    return BUILTIN_PRICES[best] if best is not None else None
+
+
+def cost_of(price: Price | None, usage: Usage) -> float:
+    """USD cost of ``usage`` at ``price`` (0 when the price is unknown)."""
+    if price is None:
+        return 0.0
+    cached = usage.cached_tokens
+    fresh = usage.prompt_tokens - cached
+    cached_rate = price.cached_input if price.cached_input is not None else price.input
+    return (
+        fresh * price.input + cached * cached_rate + usage.completion_tokens * price.output
+    ) / 1e6

@@ -1,0 +1,158 @@
+"""The one HTTP seam to upstreams: a pooled aiohttp session per provider.
+
+aiohttp is used rather than httpx because on this hop it measured about ten
+times cheaper per request (see bench/README.md); the vendor SDKs are not used on
+the hot path for the same reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+
+from lockgate.errors import (
+    UpstreamBadResponseError,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from lockgate.providers.base import AttemptTimeouts
+from lockgate.providers.failures import classify_upstream_failure
+from lockgate.settings import ProviderName
+from lockgate.sse import iter_sse
+
+__all__ = ["Transport"]
+
+
+class Transport:
+    """POSTs JSON to upstreams over one keep-alive connection pool."""
+
+    def __init__(self, provider: ProviderName, max_connections: int = 512) -> None:
+        self.provider: ProviderName = provider
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        # Created lazily inside the running loop (aiohttp binds sessions to a loop).
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, keepalive_timeout=120, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=True, raise_for_status=False
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def _send(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeouts: AttemptTimeouts,
+        stream: bool,
+    ) -> aiohttp.ClientResponse:
+        timeout = aiohttp.ClientTimeout(
+            total=timeouts.total,
+            sock_connect=timeouts.connect,
+            sock_read=None if stream else timeouts.first_byte,
+        )
+        try:
+            async with asyncio.timeout(timeouts.first_byte):
+                resp = await self._get_session().post(
+                    url, data=body, headers=headers, timeout=timeout
+                )
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"{self.provider} upstream did not answer within {timeouts.first_byte:g} s"
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamConnectionError(
+                f"cannot connect to {self.provider} upstream: {exc}"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamConnectionError(
+                f"{self.provider} upstream connection failed before a response: {exc!r}"
+            ) from None
+        if resp.status >= 400:
+            try:
+                data = await resp.read()
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                data = b""
+            finally:
+                resp.release()
+            raise classify_upstream_failure(resp.status, resp.headers, data, self.provider)
+        return resp
+
+    async def post_json(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: AttemptTimeouts
+    ) -> bytes:
+        """POST and return the 2xx body; every failure is an ``UpstreamError``."""
+        resp = await self._send(url, body, headers, timeouts, stream=False)
+        try:
+            return await resp.read()
+        except TimeoutError:
+            raise UpstreamTimeoutError(f"{self.provider} upstream body timed out") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamConnectionError(
+                f"{self.provider} upstream dropped the connection mid-body: {exc!r}"
+            ) from None
+        finally:
+            resp.release()
+
+    async def open_stream(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: AttemptTimeouts
+    ) -> aiohttp.ClientResponse:
+        """POST a streaming request and return the response once 2xx headers arrived."""
+        resp = await self._send(url, body, headers, timeouts, stream=True)
+        ctype = resp.headers.get("content-type", "")
+        if "text/event-stream" not in ctype:
+            data = await resp.read()
+            resp.release()
+            raise UpstreamBadResponseError(
+                f"{self.provider} upstream answered a stream request with"
+                f" {ctype or 'no content type'}: {data[:200].decode('utf-8', 'replace')}"
+            )
+        return resp
+
+    async def events(
+        self, resp: aiohttp.ClientResponse, timeouts: AttemptTimeouts
+    ) -> AsyncIterator[tuple[str, bytes]]:
+        """The SSE events of an open stream, with the idle-gap deadline applied."""
+        clean = False
+        try:
+            lines = _idle_lines(resp.content, timeouts.idle)
+            async for item in iter_sse(lines):
+                yield item
+            clean = True
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"{self.provider} stream stalled: no data for {timeouts.idle:g} s"
+            ) from None
+        except UpstreamError:
+            raise
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamConnectionError(
+                f"{self.provider} upstream dropped the stream: {exc!r}"
+            ) from None
+        finally:
+            # On an early exit (client gone, error) close the connection so the
+            # upstream sees the cancel at once instead of generating on.
+            if clean:
+                resp.release()
+            else:
+                resp.close()
+
+
+async def _idle_lines(content: aiohttp.StreamReader, idle: float) -> AsyncIterator[bytes]:
+    while True:
+        async with asyncio.timeout(idle):
+            line = await content.readline()
+        if not line:
+            return
+        yield line

@@ -1,0 +1,41 @@
+"""Model aliases to deployments."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from lockgate.errors import ModelNotFoundError
+from lockgate.settings import Deployment
+
+__all__ = ["Router"]
+
+
+class Router:
+    """Knows every alias and its deployments; picks one for an attempt."""
+
+    def __init__(self, deployments: Sequence[Deployment], rng: random.Random | None = None) -> None:
+        self._by_alias: dict[str, list[Deployment]] = {}
+        for dep in deployments:
+            self._by_alias.setdefault(dep.alias, []).append(dep)
+        self._rng = rng or random.Random()
+
+    @property
+    def aliases(self) -> list[str]:
+        return list(self._by_alias)
+
+    def resolve(self, alias: str) -> list[Deployment]:
+        deps = self._by_alias.get(alias)
+        if not deps:
+            raise ModelNotFoundError(
+                f"The model '{alias}' does not exist or is not served by this gateway.",
+                param="model",
+            )
+        return deps
+
+    def choose(self, alias: str, exclude: frozenset[str] = frozenset()) -> Deployment:
+        deps = [d for d in self.resolve(alias) if d.id not in exclude] or self.resolve(alias)
+        if len(deps) == 1:
+            return deps[0]
+        weights = [d.params.weight for d in deps]
+        return self._rng.choices(deps, weights=weights, k=1)[0]

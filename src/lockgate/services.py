@@ -1,0 +1,107 @@
+"""Everything a request needs, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from lockgate.auth.authenticator import Authenticator
+from lockgate.auth.repository import KeyRepository
+from lockgate.chat import Usage
+from lockgate.context import RequestContext
+from lockgate.dispatcher import Dispatcher
+from lockgate.metrics import Metrics
+from lockgate.pipeline import Pipeline
+from lockgate.pricing import cost_of, price_for
+from lockgate.providers.registry import ProviderRegistry
+from lockgate.router import Router
+from lockgate.settings import Settings
+from lockgate.stats import Stats
+from lockgate.storage.database import Database
+
+__all__ = ["Services", "build_services", "services"]
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    keys: KeyRepository
+    auth: Authenticator
+    router: Router
+    providers: ProviderRegistry
+    pipeline: Pipeline
+    metrics: Metrics
+    stats: Stats
+
+    async def aclose(self) -> None:
+        await self.providers.aclose()
+        await self.db.aclose()
+
+    def record(self, ctx: RequestContext, model: str, status: int, usage: Usage | None) -> None:
+        """Count one finished request in metrics and /api/stats."""
+        dep = ctx.deployment
+        system = dep.provider if dep is not None else "none"
+        cache = ctx.cache_status or "none"
+        key = ctx.principal.name or "anonymous"
+        if (
+            usage is not None
+            and dep is not None
+            and ctx.cache_status not in ("hit", "semantic-hit")
+        ):
+            ctx.cost = cost_of(price_for(dep), usage)
+        ctx.usage = usage
+        elapsed = time.perf_counter() - ctx.started
+        m = self.metrics
+        m.requests.labels(model, system, key, str(status), cache).inc()
+        m.duration.labels(model, system, "chat").observe(elapsed)
+        if dep is not None:
+            m.upstream_duration.labels(model, system).observe(ctx.upstream_seconds)
+        m.overhead.observe(max(0.0, elapsed - ctx.upstream_seconds))
+        if usage is not None:
+            m.tokens.labels(model, system, "input").observe(usage.prompt_tokens)
+            m.tokens.labels(model, system, "output").observe(usage.completion_tokens)
+        if ctx.cost:
+            m.cost.labels(model, key).inc(ctx.cost)
+        self.stats.record(
+            model,
+            ok=status < 400,
+            cache_hit=cache in ("hit", "semantic-hit"),
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            cost=ctx.cost,
+        )
+
+
+async def build_services(settings: Settings) -> Services:
+    db = Database(settings.general_settings.database_url)
+    await db.migrate()
+    keys = KeyRepository(db)
+    master = settings.general_settings.master_key
+    auth = Authenticator(
+        keys,
+        master.get_secret_value() if master is not None else None,
+        ttl=settings.general_settings.key_cache_ttl_seconds,
+    )
+    router = Router(settings.deployments())
+    providers = ProviderRegistry()
+    pipeline = Pipeline([], Dispatcher(router, providers))
+    return Services(
+        settings=settings,
+        db=db,
+        keys=keys,
+        auth=auth,
+        router=router,
+        providers=providers,
+        pipeline=pipeline,
+        metrics=Metrics(),
+        stats=Stats(),
+    )
+
+
+def services(request: Request) -> Services:
+    """The app's services, as stored on the lifespan state."""
+    svc: Services = request.state.services
+    return svc

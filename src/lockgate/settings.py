@@ -1,0 +1,310 @@
+"""Configuration: pydantic models of the YAML file, validated once.
+
+The file is shaped like LiteLLM's proxy config so users can bring theirs::
+
+    model_list:
+      - model_name: gpt-4o-mini            # the alias clients ask for
+        params:                            # `litellm_params` is accepted too
+          model: openai/gpt-4o-mini        # provider/model
+          api_base: https://api.openai.com/v1
+          api_key: os.environ/OPENAI_API_KEY
+          timeout: 60
+          weight: 1
+          input_cost_per_million: 0.15
+          output_cost_per_million: 0.60
+    router_settings:
+      routing_strategy: simple-shuffle
+      num_retries: 2
+      fallbacks: [{gpt-4o-mini: [claude-haiku]}]
+    general_settings:
+      master_key: os.environ/LOCKGATE_MASTER_KEY
+      database_url: sqlite+aiosqlite:///./lockgate-data/lockgate.db
+      redis_url: redis://127.0.0.1:6379/0
+
+Values written ``os.environ/NAME`` (LiteLLM's spelling) or ``${NAME}`` are read from
+the environment when the file is loaded; this module is the one place that reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "ConfigError",
+    "Deployment",
+    "GeneralSettings",
+    "ModelEntry",
+    "ModelParams",
+    "RouterSettings",
+    "ServerSettings",
+    "Settings",
+    "load_settings",
+    "settings_from_mapping",
+]
+
+ProviderName = Literal["openai", "anthropic", "mock"]
+RoutingStrategy = Literal[
+    "simple-shuffle",
+    "weighted_random",
+    "least-busy",
+    "least_inflight",
+    "latency-based-routing",
+    "latency",
+]
+
+_ENV_PREFIX = "os.environ/"
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelParams(_Model):
+    """How to reach one deployment of a model alias."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model: str = Field(
+        description="provider/model, e.g. openai/gpt-4o-mini or anthropic/claude-3-5-haiku"
+    )
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+    timeout: float = Field(default=600.0, gt=0)
+    stream_timeout: float | None = Field(default=None, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    weight: float = Field(default=1.0, gt=0)
+    input_cost_per_million: float | None = Field(default=None, ge=0)
+    output_cost_per_million: float | None = Field(default=None, ge=0)
+    cached_input_cost_per_million: float | None = Field(default=None, ge=0)
+    max_connections: int = Field(default=512, gt=0)
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("model")
+    @classmethod
+    def _provider_prefix(cls, value: str) -> str:
+        provider, sep, name = value.partition("/")
+        if not sep or not name:
+            raise ValueError("must be written provider/model, e.g. 'openai/gpt-4o-mini'")
+        if provider not in ("openai", "anthropic", "mock"):
+            raise ValueError(f"unknown provider {provider!r}; expected openai, anthropic or mock")
+        return value
+
+    @property
+    def provider(self) -> ProviderName:
+        name = self.model.partition("/")[0]
+        assert name in ("openai", "anthropic", "mock")
+        return name  # type: ignore[return-value]
+
+    @property
+    def upstream_model(self) -> str:
+        return self.model.partition("/")[2]
+
+
+class ModelEntry(_Model):
+    """One `model_list` entry: an alias and one deployment behind it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model_name: str = Field(min_length=1)
+    params: ModelParams = Field(validation_alias=AliasChoices("params", "litellm_params"))
+    model_info: dict[str, Any] = Field(default_factory=dict)
+
+
+class RouterSettings(_Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    routing_strategy: RoutingStrategy = "simple-shuffle"
+    num_retries: int = Field(default=2, ge=0, le=10)
+    timeout: float | None = Field(default=None, gt=0)
+    fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+    context_window_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+
+
+class GeneralSettings(_Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    master_key: SecretStr | None = None
+    database_url: str = "sqlite+aiosqlite:///./lockgate-data/lockgate.db"
+    redis_url: str | None = None
+    max_request_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    key_cache_ttl_seconds: float = Field(default=30.0, ge=0)
+
+    @field_validator("master_key")
+    @classmethod
+    def _master_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("must be at least 8 characters")
+        return value
+
+
+class ServerSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+
+class Deployment(_Model):
+    """A resolved deployment: alias + params + a stable id."""
+
+    id: str
+    alias: str
+    params: ModelParams
+
+    @property
+    def provider(self) -> ProviderName:
+        return self.params.provider
+
+
+class Settings(_Model):
+    model_list: list[ModelEntry] = Field(default_factory=list)
+    router_settings: RouterSettings = Field(default_factory=RouterSettings)
+    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    #: True when no config file was given: the gateway adds the mock model and
+    #: whatever provider keys the environment holds.
+    embedded_defaults: bool = False
+
+    @model_validator(mode="after")
+    def _fallbacks_name_known_aliases(self) -> Settings:
+        known = {e.model_name for e in self.model_list}
+        for field in ("fallbacks", "context_window_fallbacks"):
+            for item in getattr(self.router_settings, field):
+                for src, targets in item.items():
+                    for name in (src, *targets):
+                        if name not in known:
+                            raise ValueError(
+                                f"router_settings.{field}: unknown model_name {name!r}"
+                            )
+        return self
+
+    def deployments(self) -> list[Deployment]:
+        out: list[Deployment] = []
+        counts: dict[str, int] = {}
+        for entry in self.model_list:
+            n = counts.get(entry.model_name, 0)
+            counts[entry.model_name] = n + 1
+            out.append(
+                Deployment(
+                    id=f"{entry.model_name}#{n}", alias=entry.model_name, params=entry.params
+                )
+            )
+        return out
+
+
+def _interpolate(value: Any, env: Mapping[str, str], path: str) -> Any:
+    if isinstance(value, str):
+        if value.startswith(_ENV_PREFIX):
+            name = value[len(_ENV_PREFIX) :]
+            if name not in env:
+                raise ConfigError(f"{path}: environment variable {name} is not set")
+            return env[name]
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in env:
+                raise ConfigError(f"{path}: environment variable {m.group(1)} is not set")
+            return env[m.group(1)]
+
+        return _ENV_PATTERN.sub(sub, value)
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        lines.append(f"{loc}: {err['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def settings_from_mapping(
+    data: Mapping[str, Any] | None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate an already-parsed config mapping (environment references resolved)."""
+    env = os.environ if env is None else env
+    raw = _interpolate(dict(data or {}), env, "")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from None
+
+
+def _embedded_defaults(env: Mapping[str, str]) -> dict[str, Any]:
+    models: list[dict[str, Any]] = [
+        {"model_name": "mock", "params": {"model": "mock/mock-1"}},
+    ]
+    if env.get("OPENAI_API_KEY"):
+        for name in ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1"):
+            models.append(
+                {
+                    "model_name": name,
+                    "params": {
+                        "model": f"openai/{name}",
+                        "api_base": env.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+                        "api_key": "os.environ/OPENAI_API_KEY",
+                    },
+                }
+            )
+    if env.get("ANTHROPIC_API_KEY"):
+        for name in ("claude-3-5-haiku-latest", "claude-sonnet-4-5", "claude-opus-4-1"):
+            models.append(
+                {
+                    "model_name": name,
+                    "params": {
+                        "model": f"anthropic/{name}",
+                        "api_base": env.get("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+                        "api_key": "os.environ/ANTHROPIC_API_KEY",
+                    },
+                }
+            )
+    data: dict[str, Any] = {"model_list": models, "embedded_defaults": True}
+    if env.get("LOCKGATE_MASTER_KEY"):
+        data["general_settings"] = {"master_key": "os.environ/LOCKGATE_MASTER_KEY"}
+    return data
+
+
+def load_settings(path: str | Path | None, env: Mapping[str, str] | None = None) -> Settings:
+    """Load and validate the config file, or the embedded defaults when ``path`` is None."""
+    env = os.environ if env is None else env
+    if path is None:
+        return settings_from_mapping(_embedded_defaults(env), env)
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a mapping at the top level")
+    return settings_from_mapping(data, env)

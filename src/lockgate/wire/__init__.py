@@ -1,0 +1,1 @@
+"""Translation between wire formats and lockgate's canonical (OpenAI) shapes."""

@@ -1,0 +1,122 @@
+"""Anthropic Messages responses <-> canonical OpenAI chat completions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from lockgate.chat import ChatResponse, Usage
+
+__all__ = [
+    "FINISH_TO_STOP",
+    "STOP_TO_FINISH",
+    "anthropic_to_openai_response",
+    "openai_to_anthropic_response",
+    "usage_from_anthropic",
+]
+
+STOP_TO_FINISH: dict[str, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
+}
+FINISH_TO_STOP: dict[str, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def usage_from_anthropic(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    cache_read = int(raw.get("cache_read_input_tokens") or 0)
+    cache_write = int(raw.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        prompt_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
+        completion_tokens=int(raw.get("output_tokens") or 0),
+        cached_tokens=cache_read,
+    )
+
+
+def anthropic_to_openai_response(msg: dict[str, Any], model: str) -> ChatResponse:
+    """A provider's Anthropic ``message`` as a canonical chat completion."""
+    texts: list[str] = []
+    tool_calls: list[dict[str, Any]] = []
+    for block in msg.get("content") or ():
+        if block.get("type") == "text":
+            texts.append(block.get("text", ""))
+        elif block.get("type") == "tool_use":
+            tool_calls.append(
+                {
+                    "id": block.get("id"),
+                    "type": "function",
+                    "function": {
+                        "name": block.get("name"),
+                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                    },
+                }
+            )
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    usage = usage_from_anthropic(msg.get("usage"))
+    body = {
+        "id": msg.get("id") or "chatcmpl-lockgate",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": STOP_TO_FINISH.get(str(msg.get("stop_reason")), "stop"),
+                "logprobs": None,
+            }
+        ],
+        "usage": usage.to_openai(),
+    }
+    return ChatResponse(body=body, usage=usage)
+
+
+def openai_to_anthropic_response(resp: ChatResponse, model: str) -> dict[str, Any]:
+    """A canonical chat completion as an Anthropic ``message`` for /v1/messages clients."""
+    choices = resp.body.get("choices") or [{}]
+    message = choices[0].get("message") or {}
+    content: list[dict[str, Any]] = []
+    text = message.get("content")
+    if isinstance(text, str) and text:
+        content.append({"type": "text", "text": text})
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        try:
+            args = orjson.loads(fn.get("arguments") or "{}")
+        except orjson.JSONDecodeError:
+            args = {}
+        content.append(
+            {"type": "tool_use", "id": call.get("id"), "name": fn.get("name"), "input": args}
+        )
+    ident = str(resp.body.get("id") or "")
+    usage: dict[str, Any] = {
+        "input_tokens": resp.usage.prompt_tokens - resp.usage.cached_tokens,
+        "output_tokens": resp.usage.completion_tokens,
+    }
+    if resp.usage.cached_tokens:
+        usage["cache_read_input_tokens"] = resp.usage.cached_tokens
+    return {
+        "id": ident if ident.startswith("msg_") else f"msg_{ident.removeprefix('chatcmpl-')}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": FINISH_TO_STOP.get(str(choices[0].get("finish_reason")), "end_turn"),
+        "stop_sequence": None,
+        "usage": usage,
+    }
