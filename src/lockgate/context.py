@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,8 +35,8 @@ class RequestContext:
     headers: dict[str, str] = field(default_factory=dict)
     #: stage-specific facts (guard verdicts, limit states...) for logs and audit
     notes: dict[str, Any] = field(default_factory=dict)
-    #: client headers stages may read (lower-case names)
-    client_headers: dict[str, str] = field(default_factory=dict)
+    #: the client's request headers (case-insensitive mapping), for stages to read
+    client_headers: Mapping[str, str] = field(default_factory=dict)
 
     def overhead_ms(self, now: float | None = None) -> float:
         end = time.perf_counter() if now is None else now

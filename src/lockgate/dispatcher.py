@@ -29,13 +29,17 @@ class Dispatcher:
     def __init__(self, router: Router, providers: ProviderRegistry) -> None:
         self._router = router
         self._providers = providers
+        self._timeouts: dict[tuple[str, bool], AttemptTimeouts] = {}
 
     async def __call__(self, ctx: RequestContext, request: ChatRequest) -> Result:
         deployment = self._router.choose(request.model)
         ctx.deployment = deployment
         ctx.attempts += 1
         provider = self._providers.get(deployment.provider)
-        timeouts = attempt_timeouts(deployment, request.stream)
+        timeouts = self._timeouts.get((deployment.id, request.stream))
+        if timeouts is None:
+            timeouts = attempt_timeouts(deployment, request.stream)
+            self._timeouts[(deployment.id, request.stream)] = timeouts
         started = time.perf_counter()
         try:
             if not request.stream:

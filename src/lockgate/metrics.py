@@ -7,9 +7,24 @@ with underscores as Prometheus requires); the rest are ``lockgate_*``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from lockgate.chat import Usage
+
 __all__ = ["Metrics"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Children:
+    duration: Any
+    upstream: Any
+    tokens_in: Any
+    tokens_out: Any
+    cost: Any
+
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -69,6 +84,49 @@ class Metrics:
         self.inflight = Gauge(
             "lockgate_inflight_requests", "Requests being handled now.", registry=r
         )
+
+        self._children: dict[tuple[str, str, str], _Children] = {}
+
+    def _for(self, model: str, system: str, key: str) -> _Children:
+        # labels() costs a lock and a dict walk per metric; resolve the children once.
+        ident = (model, system, key)
+        kids = self._children.get(ident)
+        if kids is None:
+            kids = _Children(
+                duration=self.duration.labels(model, system, "chat"),
+                upstream=self.upstream_duration.labels(model, system),
+                tokens_in=self.tokens.labels(model, system, "input"),
+                tokens_out=self.tokens.labels(model, system, "output"),
+                cost=self.cost.labels(model, key),
+            )
+            if len(self._children) < 10_000:
+                self._children[ident] = kids
+        return kids
+
+    def observe_request(
+        self,
+        *,
+        model: str,
+        system: str,
+        key: str,
+        status: int,
+        cache: str,
+        elapsed: float,
+        upstream: float | None,
+        usage: Usage | None,
+        cost: float,
+    ) -> None:
+        kids = self._for(model, system, key)
+        self.requests.labels(model, system, key, str(status), cache).inc()
+        kids.duration.observe(elapsed)
+        if upstream is not None:
+            kids.upstream.observe(upstream)
+            self.overhead.observe(max(0.0, elapsed - upstream))
+        if usage is not None:
+            kids.tokens_in.observe(usage.prompt_tokens)
+            kids.tokens_out.observe(usage.completion_tokens)
+        if cost:
+            kids.cost.inc(cost)
 
     def render(self) -> bytes:
         data: bytes = generate_latest(self.registry)

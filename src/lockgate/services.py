@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from lockgate.api.common import RequestIds
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.repository import KeyRepository
 from lockgate.chat import Usage
@@ -35,6 +36,7 @@ class Services:
     pipeline: Pipeline
     metrics: Metrics
     stats: Stats
+    request_ids: RequestIds
 
     async def aclose(self) -> None:
         await self.providers.aclose()
@@ -53,18 +55,17 @@ class Services:
         ):
             ctx.cost = cost_of(price_for(dep), usage)
         ctx.usage = usage
-        elapsed = time.perf_counter() - ctx.started
-        m = self.metrics
-        m.requests.labels(model, system, key, str(status), cache).inc()
-        m.duration.labels(model, system, "chat").observe(elapsed)
-        if dep is not None:
-            m.upstream_duration.labels(model, system).observe(ctx.upstream_seconds)
-        m.overhead.observe(max(0.0, elapsed - ctx.upstream_seconds))
-        if usage is not None:
-            m.tokens.labels(model, system, "input").observe(usage.prompt_tokens)
-            m.tokens.labels(model, system, "output").observe(usage.completion_tokens)
-        if ctx.cost:
-            m.cost.labels(model, key).inc(ctx.cost)
+        self.metrics.observe_request(
+            model=model,
+            system=system,
+            key=key,
+            status=status,
+            cache=cache,
+            elapsed=time.perf_counter() - ctx.started,
+            upstream=ctx.upstream_seconds if dep is not None else None,
+            usage=usage,
+            cost=ctx.cost,
+        )
         self.stats.record(
             model,
             ok=status < 400,
@@ -98,6 +99,7 @@ async def build_services(settings: Settings) -> Services:
         pipeline=pipeline,
         metrics=Metrics(),
         stats=Stats(),
+        request_ids=RequestIds(),
     )
 
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 
-from lockgate.api.common import new_request_id, presented_key
+from lockgate.api.common import presented_key
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk, Usage, usage_from_openai
 from lockgate.context import ApiFlavor, RequestContext
 from lockgate.errors import GatewayError
@@ -28,10 +28,10 @@ async def start_context(request: Request, svc: Services, flavor: ApiFlavor) -> R
     """Authenticate (before any other work) and open the request's context."""
     principal = await svc.auth.authenticate(presented_key(request))
     return RequestContext(
-        request_id=new_request_id(request),
+        request_id=svc.request_ids.new(request),
         principal=principal,
         api=flavor,
-        client_headers=dict(request.headers),
+        client_headers=request.headers,
     )
 
 

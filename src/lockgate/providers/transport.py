@@ -33,6 +33,7 @@ class Transport:
         self.provider: ProviderName = provider
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[AttemptTimeouts, bool], aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         # Created lazily inside the running loop (aiohttp binds sessions to a loop).
@@ -44,6 +45,19 @@ class Transport:
                 connector=connector, auto_decompress=True, raise_for_status=False
             )
         return self._session
+
+    def _client_timeout(self, timeouts: AttemptTimeouts, stream: bool) -> aiohttp.ClientTimeout:
+        key = (timeouts, stream)
+        cached = self._timeouts.get(key)
+        if cached is None:
+            cached = aiohttp.ClientTimeout(
+                total=timeouts.total,
+                sock_connect=timeouts.connect,
+                sock_read=None if stream else timeouts.first_byte,
+            )
+            if len(self._timeouts) < 1024:
+                self._timeouts[key] = cached
+        return cached
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -57,13 +71,16 @@ class Transport:
         timeouts: AttemptTimeouts,
         stream: bool,
     ) -> aiohttp.ClientResponse:
-        timeout = aiohttp.ClientTimeout(
-            total=timeouts.total,
-            sock_connect=timeouts.connect,
-            sock_read=None if stream else timeouts.first_byte,
-        )
+        timeout = self._client_timeout(timeouts, stream)
         try:
-            async with asyncio.timeout(timeouts.first_byte):
+            if stream:
+                # Streams have no socket-read timeout (idle gaps are timed per chunk),
+                # so the wait for headers is bounded here.
+                async with asyncio.timeout(timeouts.first_byte):
+                    resp = await self._get_session().post(
+                        url, data=body, headers=headers, timeout=timeout
+                    )
+            else:
                 resp = await self._get_session().post(
                     url, data=body, headers=headers, timeout=timeout
                 )
