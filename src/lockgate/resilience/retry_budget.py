@@ -44,7 +44,8 @@ class RetryBudget:
 
     def try_spend_retry(self, now: float) -> bool:
         """Take one retry from the budget; ``False`` (and nothing taken) once it is spent."""
-        if self._counts.total_b + 1 > self.allowed(now):
+        allowed = self.allowed(now)  # advances the window before total_b is read
+        if self._counts.total_b + 1 > allowed:
             return False
         self._counts.add(now, b=1)
         return True
