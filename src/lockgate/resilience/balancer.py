@@ -40,12 +40,13 @@ class Candidate:
 
 
 class _Load:
-    __slots__ = ("estimate", "inflight", "stamp")
+    __slots__ = ("estimate", "inflight", "sampled", "stamp")
 
     def __init__(self, estimate: float, now: float) -> None:
         self.inflight = 0
         self.estimate = estimate
         self.stamp = now
+        self.sampled = False
 
 
 class InflightHandle:
@@ -165,7 +166,11 @@ class Balancer:
 
     def _observe(self, load: _Load, latency: float, now: float) -> None:
         current = self._estimate(load, now)
-        if latency > current:
+        if not load.sampled:
+            # The initial estimate was a guess; the first real sample replaces it.
+            load.sampled = True
+            load.estimate = latency
+        elif latency > current:
             load.estimate = latency
         else:
             elapsed = max(0.0, now - load.stamp)
