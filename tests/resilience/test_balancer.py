@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from lockgate.errors import UpstreamError, UpstreamRateLimitedError
+from lockgate.errors import UpstreamClientError, UpstreamError, UpstreamRateLimitedError
 from lockgate.resilience import Balancer, BreakerConfig, Candidate, CircuitBreaker, Strategy
 
 
@@ -208,3 +208,16 @@ def test_released_lease_frees_a_half_open_probe() -> None:
     second.succeeded(3.0)
     assert breaker.state(3.0) == "closed"
     assert bal.snapshot(3.0)["a"]["inflight"] == 0
+
+
+def test_rejected_requests_do_not_make_a_deployment_look_slow() -> None:
+    """A lease failed by a client-side rejection records its real latency, no penalty."""
+    bal = Balancer("latency", rng=random.Random(16), decay_s=1000.0)
+    cands = [Candidate("a")]
+    first = bal.acquire(cands, now=0.0)
+    assert first is not None
+    first.succeeded(0.5)
+    lease = bal.acquire(cands, now=1.0)
+    assert lease is not None
+    lease.failed(1.01, UpstreamClientError("bad request", upstream_status=400))
+    assert bal.cost("a", 1.01) <= 0.5

@@ -7,6 +7,7 @@ import pytest
 from lockgate.errors import (
     BadRequestError,
     ContextWindowExceededError,
+    InternalError,
     UpstreamClientError,
     UpstreamConnectionError,
     UpstreamError,
@@ -14,7 +15,13 @@ from lockgate.errors import (
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
 )
-from lockgate.resilience import BreakerConfig, BreakerState, CircuitBreaker, Permit
+from lockgate.resilience import (
+    BreakerConfig,
+    BreakerState,
+    CircuitBreaker,
+    Permit,
+    is_upstream_fault,
+)
 
 FAIL = UpstreamError("boom", upstream_status=500)
 
@@ -282,3 +289,12 @@ def test_invalid_config_is_rejected() -> None:
         BreakerConfig(failure_rate=0.0)
     with pytest.raises(ValueError):
         BreakerConfig(half_open_probes=0)
+
+
+def test_gateway_errors_are_not_upstream_failures() -> None:
+    """A bug inside the gateway never trips a deployment's breaker."""
+    b = CircuitBreaker("d", BreakerConfig(consecutive_failures=1))
+    b.record_failure(permit(b, 0.0), 0.0, InternalError("bug"))
+    assert b.state(0.0) == "closed"
+    assert not is_upstream_fault(InternalError("bug"))
+    assert is_upstream_fault(UpstreamTimeoutError("slow"))

@@ -14,6 +14,7 @@ from lockgate.resilience.breaker import (
     BreakerState,
     CircuitBreaker,
     Permit,
+    is_upstream_fault,
 )
 from lockgate.resilience.classify import (
     Provider,
@@ -66,6 +67,7 @@ __all__ = [
     "classify_upstream_failure",
     "compute_backoff",
     "is_context_window_message",
+    "is_upstream_fault",
     "parse_retry_after",
     "parse_timeout_header",
     "retry_delay",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from lockgate.errors import GatewayError
-from lockgate.resilience.breaker import CircuitBreaker, Permit
+from lockgate.resilience.breaker import CircuitBreaker, Permit, is_upstream_fault
 
 __all__ = ["Balancer", "Candidate", "InflightHandle", "Lease", "Strategy"]
 
@@ -112,7 +112,8 @@ class Lease:
         if self._done:
             return
         self._done = True
-        self.handle.finish(now, ok=False)
+        # Only the upstream's faults make it look slow; a rejected request says nothing.
+        self.handle.finish(now, ok=not is_upstream_fault(error))
         if self.permit is not None and self.candidate.breaker is not None:
             self.candidate.breaker.record_failure(self.permit, now, error)
 

@@ -11,10 +11,10 @@ Every admitted call holds a :class:`Permit` that must come back exactly once thr
 the latter), so probe counts stay exact however many calls run concurrently.  Results
 of permits issued in an earlier state are ignored.
 
-Failures are the upstream's fault only: client errors, upstream 4xx rejections and
-context-length errors are ignored.  An upstream 429 starts a cool-down for its
-``retry-after`` (a 503/529 with ``retry-after`` does too) and by default is not a
-failure.
+Failures are the upstream's fault only: client errors, upstream 4xx rejections,
+context-length errors and the gateway's own errors are ignored.  An upstream 429
+starts a cool-down for its ``retry-after`` (a 503/529 with ``retry-after`` does too)
+and by default is not a failure.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from lockgate.errors import (
-    ClientError,
     ContextWindowExceededError,
     GatewayError,
     UpstreamClientError,
+    UpstreamError,
     UpstreamRateLimitedError,
 )
 from lockgate.resilience.cooldown import Cooldown
@@ -38,6 +38,7 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "Permit",
+    "is_upstream_fault",
 ]
 
 BreakerState = Literal["closed", "open", "half_open"]
@@ -93,9 +94,16 @@ class Permit:
         self.done = False
 
 
-def _is_ignored(error: GatewayError) -> bool:
+def is_upstream_fault(error: GatewayError) -> bool:
+    """Whether ``error`` says something bad about the deployment (a breaker failure).
+
+    Client errors, the provider rejecting the request (4xx, context length) and the
+    gateway's own failures do not.
+    """
     # ContextWindowExceededError is an UpstreamError, not an UpstreamClientError.
-    return isinstance(error, ClientError | UpstreamClientError | ContextWindowExceededError)
+    return isinstance(error, UpstreamError) and not isinstance(
+        error, UpstreamClientError | ContextWindowExceededError
+    )
 
 
 class CircuitBreaker:
@@ -230,7 +238,7 @@ class CircuitBreaker:
             if not self.config.rate_limit_is_failure:
                 self.record_ignored(permit)
                 return
-        elif _is_ignored(error):
+        elif not is_upstream_fault(error):
             self.record_ignored(permit)
             return
         elif error.retry_after is not None and error.retry_after > 0:
