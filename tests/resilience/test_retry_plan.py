@@ -209,3 +209,35 @@ def test_no_deployment_after_a_failure_reports_that_failure() -> None:
     err = UpstreamError("boom")
     assert isinstance(p.on_failure(err, 1.0), Retry)
     assert p.on_unavailable(2.0) == GiveUp(err, "no_deployment")
+
+
+def test_cooling_down_after_a_429_is_waited_out() -> None:
+    """After a bare 429 the only deployment cools down; the plan waits for it once."""
+    p = RetryPlan(
+        "solo", policy=POLICY, deadline=Deadline.after(0.0, 60.0), rng=random.Random(), now=0.0
+    )
+    p.begin_attempt("d1")
+    assert isinstance(p.on_failure(UpstreamRateLimitedError("429"), 1.0), Retry)
+    assert p.on_unavailable(1.3, available_in=4.7) == Retry(4.7)
+
+
+def test_open_breaker_mid_request_is_not_waited_for() -> None:
+    """When a 5xx opened the breaker, the plan does not sit out the open period."""
+    p = RetryPlan(
+        "solo", policy=POLICY, deadline=Deadline.after(0.0, 60.0), rng=random.Random(), now=0.0
+    )
+    p.begin_attempt("d1")
+    err = UpstreamError("boom")
+    p.on_failure(err, 1.0)
+    assert p.on_unavailable(1.3, available_in=5.0) == GiveUp(err, "no_deployment")
+
+
+def test_cooldown_longer_than_the_patience_is_not_waited() -> None:
+    """A cool-down beyond max_retry_after_s gives up with the 429 (and its retry-after)."""
+    p = RetryPlan(
+        "solo", policy=POLICY, deadline=Deadline.after(0.0, 600.0), rng=random.Random(), now=0.0
+    )
+    p.begin_attempt("d1")
+    err = UpstreamRateLimitedError("429", retry_after=3.0)
+    p.on_failure(err, 1.0)
+    assert p.on_unavailable(1.0, available_in=90.0) == GiveUp(err, "no_deployment")

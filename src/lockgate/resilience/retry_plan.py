@@ -19,7 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lockgate.errors import ContextWindowExceededError, GatewayError, UpstreamOverloadedError
+from lockgate.errors import (
+    ContextWindowExceededError,
+    GatewayError,
+    UpstreamOverloadedError,
+    UpstreamRateLimitedError,
+)
 from lockgate.resilience.classify import should_retry
 from lockgate.resilience.deadline import Deadline
 from lockgate.resilience.retry_budget import RetryBudget
@@ -206,12 +211,32 @@ class RetryPlan:
         return Retry(delay)
 
     def on_unavailable(self, now: float, *, available_in: float = 0.0) -> Decision:
-        """Decide when no deployment of the current alias can take a call (open, cooling)."""
+        """Decide when no deployment of the current alias can take a call.
+
+        ``available_in`` is how soon one may be back (``Balancer.available_in``).  If
+        this request's last failure was a 429, the deployments are only cooling down
+        for their ``retry-after``: that wait is treated like a retry.  Otherwise (open
+        breakers, or a fresh request) the plan fails fast: next alias, or give up.
+        """
         error = self.last_error
         if error is None:
-            error = UpstreamOverloadedError(
-                f"no deployment of {self.alias!r} is available",
-                code="no_available_deployment",
-                retry_after=available_in if available_in > 0 else None,
+            return self._fallback_or_give_up(
+                UpstreamOverloadedError(
+                    f"no deployment of {self.alias!r} is available",
+                    code="no_available_deployment",
+                    retry_after=available_in if available_in > 0 else None,
+                ),
+                "no_deployment",
+                now,
             )
+        if (
+            isinstance(error, UpstreamRateLimitedError)
+            and should_retry(error)
+            and 0.0 < available_in <= self.policy.max_retry_after_s
+            and self.attempt < self.policy.max_attempts
+            and available_in < self.deadline.remaining(now)
+        ):
+            budget = self._budget_for(self.alias)
+            if budget is None or budget.try_spend_retry(now):
+                return Retry(available_in)
         return self._fallback_or_give_up(error, "no_deployment", now)
