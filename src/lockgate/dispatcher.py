@@ -1,67 +1,271 @@
-"""The pipeline's terminal step: send the request to a deployment's provider."""
+"""The pipeline's terminal step: a resilient call to the alias's deployments.
+
+The pure decisions (which deployment, whether and when to retry, fall back or give
+up, breaker states, deadlines) live in :mod:`lockgate.resilience`; this module is
+the async loop around them that does the waiting and the I/O.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
+from collections.abc import Callable, Mapping
 
 from lockgate.chat import ChatRequest, ChatStream, Chunk
 from lockgate.context import RequestContext
-from lockgate.errors import UpstreamBadResponseError
+from lockgate.errors import GatewayError, UpstreamBadResponseError, UpstreamTimeoutError
 from lockgate.pipeline import Result
-from lockgate.providers.base import AttemptTimeouts
 from lockgate.providers.registry import ProviderRegistry
+from lockgate.resilience import (
+    Balancer,
+    BreakerConfig,
+    BreakerListener,
+    Candidate,
+    CircuitBreaker,
+    Deadline,
+    Fallback,
+    FallbackChains,
+    GiveUp,
+    Lease,
+    Retry,
+    RetryBudget,
+    RetryPlan,
+    RetryPolicy,
+    Timeouts,
+)
+from lockgate.resilience.deadline import TIMEOUT_HEADER
 from lockgate.router import Router
-from lockgate.settings import Deployment
+from lockgate.settings import Deployment, RouterSettings
 
-__all__ = ["Dispatcher", "attempt_timeouts"]
+__all__ = ["Dispatcher", "deployment_timeouts"]
+
+_STRATEGIES = {
+    "simple-shuffle": "weighted_random",
+    "weighted_random": "weighted_random",
+    "least-busy": "least_inflight",
+    "least_inflight": "least_inflight",
+    "latency-based-routing": "latency",
+    "latency": "latency",
+}
 
 
-def attempt_timeouts(dep: Deployment, stream: bool) -> AttemptTimeouts:
-    total = (
-        dep.params.stream_timeout if stream and dep.params.stream_timeout else dep.params.timeout
+def deployment_timeouts(dep: Deployment, rs: RouterSettings, stream: bool) -> Timeouts:
+    p = dep.params
+    total = p.stream_timeout if stream and p.stream_timeout else p.timeout
+    return Timeouts(
+        connect=p.connect_timeout,
+        first_byte=min(total, p.first_byte_timeout or rs.first_byte_timeout) if stream else total,
+        idle=p.stream_idle_timeout or rs.stream_idle_timeout,
+        total=total,
     )
-    return AttemptTimeouts(
-        connect=dep.params.connect_timeout, first_byte=total, idle=total, total=total
-    )
+
+
+def _chains(entries: list[dict[str, list[str]]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in entries:
+        for src, targets in item.items():
+            out.setdefault(src, []).extend(targets)
+    return out
+
+
+def _has_content(chunk: Chunk) -> bool:
+    if chunk.get("usage") and not chunk.get("choices"):
+        return True
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason"):
+            return True
+    return False
 
 
 class Dispatcher:
-    def __init__(self, router: Router, providers: ProviderRegistry) -> None:
+    """Calls the chosen deployment, retrying and falling back as the plan decides."""
+
+    def __init__(
+        self,
+        router: Router,
+        providers: ProviderRegistry,
+        settings: RouterSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        listener: BreakerListener | None = None,
+    ) -> None:
+        rs = settings
         self._router = router
         self._providers = providers
-        self._timeouts: dict[tuple[str, bool], AttemptTimeouts] = {}
+        self._settings = rs
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._balancer = Balancer(_STRATEGIES[rs.routing_strategy], rng=self._rng)  # type: ignore[arg-type]
+        b = rs.breaker
+        breaker_cfg = BreakerConfig(
+            failure_rate=b.failure_rate,
+            min_calls=b.min_calls,
+            window_s=b.window_seconds,
+            consecutive_failures=b.consecutive_failures,
+            open_s=b.open_seconds,
+            half_open_probes=b.half_open_probes,
+            rate_limit_is_failure=b.rate_limit_is_failure,
+        )
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self._candidates: dict[str, tuple[Candidate, ...]] = {}
+        self._deployments: dict[str, Deployment] = {}
+        for alias in router.aliases:
+            cands = []
+            for dep in router.resolve(alias):
+                breaker = CircuitBreaker(dep.id, breaker_cfg, listener=listener)
+                self.breakers[dep.id] = breaker
+                self._deployments[dep.id] = dep
+                cands.append(Candidate(dep.id, dep.params.weight, breaker))
+            self._candidates[alias] = tuple(cands)
+        self._budgets: Mapping[str, RetryBudget] = {
+            alias: RetryBudget(
+                ratio=rs.retry_budget_ratio, min_per_second=rs.retry_budget_min_per_second
+            )
+            for alias in router.aliases
+        }
+        self._policy = RetryPolicy(
+            max_attempts=rs.num_retries + 1,
+            backoff_base_s=rs.retry_backoff_base,
+            backoff_cap_s=max(rs.retry_backoff_cap, rs.retry_backoff_base),
+            max_retry_after_s=rs.max_retry_after,
+        )
+        self._chains = FallbackChains(
+            fallbacks=_chains(rs.fallbacks), context_window=_chains(rs.context_window_fallbacks)
+        )
+        self._timeouts: dict[tuple[str, bool], Timeouts] = {}
+
+    def snapshot(self) -> dict[str, object]:
+        now = self._clock()
+        return {
+            "breakers": {name: b.snapshot(now) for name, b in self.breakers.items()},
+            "deployments": self._balancer.snapshot(now),
+            "retry_budgets": {a: b.snapshot(now) for a, b in self._budgets.items()},
+        }
+
+    def _timeouts_for(self, dep: Deployment, stream: bool) -> Timeouts:
+        key = (dep.id, stream)
+        t = self._timeouts.get(key)
+        if t is None:
+            t = self._timeouts[key] = deployment_timeouts(dep, self._settings, stream)
+        return t
 
     async def __call__(self, ctx: RequestContext, request: ChatRequest) -> Result:
-        deployment = self._router.choose(request.model)
-        ctx.deployment = deployment
-        ctx.attempts += 1
-        provider = self._providers.get(deployment.provider)
-        timeouts = self._timeouts.get((deployment.id, request.stream))
-        if timeouts is None:
-            timeouts = attempt_timeouts(deployment, request.stream)
-            self._timeouts[(deployment.id, request.stream)] = timeouts
+        clock = self._clock
+        now = clock()
+        deadline = Deadline.for_request(
+            now,
+            default_s=self._settings.timeout,
+            header_value=ctx.client_headers.get(TIMEOUT_HEADER),
+        )
+        plan = RetryPlan(
+            request.model,
+            policy=self._policy,
+            deadline=deadline,
+            rng=self._rng,
+            now=now,
+            chains=self._chains,
+            budget=self._budgets,
+        )
+        while True:
+            cands = self._candidates[plan.alias]
+            lease = self._balancer.acquire(cands, exclude=plan.tried, now=clock())
+            if lease is None:
+                now = clock()
+                decision = plan.on_unavailable(
+                    now, available_in=self._balancer.available_in(cands, now)
+                )
+            else:
+                plan.begin_attempt(lease.deployment)
+                dep = self._deployments[lease.deployment]
+                ctx.deployment = dep
+                ctx.attempts += 1
+                timeouts = self._timeouts_for(dep, request.stream).for_attempt(deadline, clock())
+                try:
+                    return await self._attempt(ctx, request, dep, lease, timeouts, plan.alias)
+                except GatewayError as error:
+                    now = clock()
+                    lease.failed(now, error)
+                    can_switch = self._balancer.has_alternative(cands, exclude=plan.tried, now=now)
+                    decision = plan.on_failure(error, now, can_switch=can_switch)
+                except BaseException:
+                    lease.release(clock())
+                    raise
+            if isinstance(decision, Retry):
+                if decision.delay > 0:
+                    await asyncio.sleep(decision.delay)
+            elif isinstance(decision, GiveUp):
+                raise decision.error
+            elif isinstance(decision, Fallback):
+                ctx.notes.setdefault("fallbacks", []).append(decision.alias)
+
+    async def _attempt(
+        self,
+        ctx: RequestContext,
+        request: ChatRequest,
+        dep: Deployment,
+        lease: Lease,
+        timeouts: Timeouts,
+        alias: str,
+    ) -> Result:
+        provider = self._providers.get(dep.provider)
+        if alias != request.model:
+            # A fallback alias: same request, that alias's deployments.
+            request = ChatRequest(alias, request.body, request.stream, request.include_usage)
         started = time.perf_counter()
         try:
             if not request.stream:
-                return await provider.chat(request, deployment, timeouts)
-            handle = await provider.stream(request, deployment, timeouts)
-            # Hold the answer until the first chunk, so a failure before any byte
-            # reached the client can still become a clean error response.
-            try:
-                first = await anext(handle.chunks)
-            except StopAsyncIteration:
-                raise UpstreamBadResponseError("upstream stream ended before any chunk") from None
-            return _prepend(first, handle.chunks)
+                response = await provider.chat(request, dep, timeouts)
+                lease.succeeded(self._clock())
+                return response
+            handle = await provider.stream(request, dep, timeouts)
+            held = await self._first_content(handle.chunks, timeouts)
+            lease.first_byte(self._clock())
         finally:
             ctx.upstream_seconds += time.perf_counter() - started
+        return self._relay(held, handle.chunks, lease)
+
+    async def _first_content(self, chunks: ChatStream, timeouts: Timeouts) -> list[Chunk]:
+        """Read until the first chunk with content, so earlier failures can still retry."""
+        held: list[Chunk] = []
+        try:
+            async with asyncio.timeout(timeouts.first_byte):
+                async for chunk in chunks:
+                    held.append(chunk)
+                    if _has_content(chunk):
+                        return held
+        except TimeoutError:
+            await _close(chunks)
+            raise UpstreamTimeoutError(
+                f"no stream content from upstream within {timeouts.first_byte} s"
+            ) from None
+        except BaseException:
+            await _close(chunks)
+            raise
+        raise UpstreamBadResponseError("upstream stream ended before any content")
+
+    async def _relay(self, held: list[Chunk], rest: ChatStream, lease: Lease) -> ChatStream:
+        ok = False
+        try:
+            for chunk in held:
+                yield chunk
+            async for chunk in rest:
+                yield chunk
+            ok = True
+        except GatewayError as error:
+            lease.failed(self._clock(), error)
+            raise
+        finally:
+            if ok:
+                lease.succeeded(self._clock())
+            else:
+                lease.release(self._clock())  # no-op when already failed
+            await _close(rest)
 
 
-async def _prepend(first: Chunk, rest: ChatStream) -> ChatStream:
-    try:
-        yield first
-        async for chunk in rest:
-            yield chunk
-    finally:
-        aclose = getattr(rest, "aclose", None)
-        if aclose is not None:
-            await aclose()
+async def _close(stream: ChatStream) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -26,6 +26,7 @@ class _Children:
     cost: Any
 
 
+_BREAKER_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
@@ -85,6 +86,24 @@ class Metrics:
             "lockgate_inflight_requests", "Requests being handled now.", registry=r
         )
 
+        self.breaker_state = Gauge(
+            "lockgate_breaker_state",
+            "Circuit breaker state per deployment (0 closed, 1 half-open, 2 open).",
+            ["deployment"],
+            registry=r,
+        )
+        self.breaker_transitions = Counter(
+            "lockgate_breaker_transitions",
+            "Circuit breaker state changes.",
+            ["deployment", "to"],
+            registry=r,
+        )
+        self.cooldowns = Counter(
+            "lockgate_deployment_cooldowns",
+            "Deployments put to rest after an upstream 429 / Retry-After.",
+            ["deployment"],
+            registry=r,
+        )
         self._children: dict[tuple[str, str, str], _Children] = {}
 
     def _for(self, model: str, system: str, key: str) -> _Children:
@@ -127,6 +146,14 @@ class Metrics:
             kids.tokens_out.observe(usage.completion_tokens)
         if cost:
             kids.cost.inc(cost)
+
+    # BreakerListener
+    def state_changed(self, name: str, old: str, new: str, now: float) -> None:
+        self.breaker_state.labels(name).set(_BREAKER_LEVEL.get(str(new), 0))
+        self.breaker_transitions.labels(name, str(new)).inc()
+
+    def cooldown_started(self, name: str, seconds: float, now: float) -> None:
+        self.cooldowns.labels(name).inc()
 
     def render(self) -> bytes:
         data: bytes = generate_latest(self.registry)

@@ -34,6 +34,7 @@ class Services:
     router: Router
     providers: ProviderRegistry
     pipeline: Pipeline
+    dispatcher: Dispatcher
     metrics: Metrics
     stats: Stats
     request_ids: RequestIds
@@ -88,7 +89,9 @@ async def build_services(settings: Settings) -> Services:
     )
     router = Router(settings.deployments())
     providers = ProviderRegistry()
-    pipeline = Pipeline([], Dispatcher(router, providers))
+    metrics = Metrics()
+    dispatcher = Dispatcher(router, providers, settings.router_settings, listener=metrics)
+    pipeline = Pipeline([], dispatcher)
     return Services(
         settings=settings,
         db=db,
@@ -97,7 +100,8 @@ async def build_services(settings: Settings) -> Services:
         router=router,
         providers=providers,
         pipeline=pipeline,
-        metrics=Metrics(),
+        dispatcher=dispatcher,
+        metrics=metrics,
         stats=Stats(),
         request_ids=RequestIds(),
     )

@@ -46,6 +46,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "BreakerSettings",
     "ConfigError",
     "Deployment",
     "GeneralSettings",
@@ -90,9 +91,12 @@ class ModelParams(_Model):
     )
     api_base: str | None = None
     api_key: SecretStr | None = None
+    #: longest a single attempt may take (non-streaming: the whole answer)
     timeout: float = Field(default=600.0, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)
+    first_byte_timeout: float | None = Field(default=None, gt=0)
+    stream_idle_timeout: float | None = Field(default=None, gt=0)
     weight: float = Field(default=1.0, gt=0)
     input_cost_per_million: float | None = Field(default=None, ge=0)
     output_cost_per_million: float | None = Field(default=None, ge=0)
@@ -131,12 +135,37 @@ class ModelEntry(_Model):
     model_info: dict[str, Any] = Field(default_factory=dict)
 
 
+class BreakerSettings(_Model):
+    """Circuit breaker per deployment (see lockgate.resilience.breaker)."""
+
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    min_calls: int = Field(default=20, ge=1)
+    window_seconds: float = Field(default=30.0, gt=0)
+    consecutive_failures: int = Field(default=5, ge=0)
+    open_seconds: float = Field(default=30.0, gt=0)
+    half_open_probes: int = Field(default=3, ge=1)
+    rate_limit_is_failure: bool = False
+
+
 class RouterSettings(_Model):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     routing_strategy: RoutingStrategy = "simple-shuffle"
+    #: retries after the first attempt, per alias in the chain
     num_retries: int = Field(default=2, ge=0, le=10)
-    timeout: float | None = Field(default=None, gt=0)
+    #: total per-request deadline in seconds (clients may shorten it with x-lockgate-timeout)
+    timeout: float = Field(default=600.0, gt=0)
+    #: default time to first byte / first stream chunk, and longest gap between chunks
+    first_byte_timeout: float = Field(default=120.0, gt=0)
+    stream_idle_timeout: float = Field(default=60.0, gt=0)
+    retry_backoff_base: float = Field(default=0.5, ge=0)
+    retry_backoff_cap: float = Field(default=8.0, ge=0)
+    #: a Retry-After longer than this fails over instead of waiting
+    max_retry_after: float = Field(default=60.0, ge=0)
+    #: retries allowed as a share of requests (plus a floor per second), per alias
+    retry_budget_ratio: float = Field(default=0.2, ge=0)
+    retry_budget_min_per_second: float = Field(default=10.0, ge=0)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
     context_window_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
 

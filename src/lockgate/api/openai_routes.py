@@ -13,7 +13,7 @@ from lockgate.api.common import error_body, json_response, read_json, with_error
 from lockgate.api.flow import account_stream, response_headers, run_chat, start_context
 from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
 from lockgate.context import RequestContext
-from lockgate.dispatcher import attempt_timeouts
+from lockgate.dispatcher import deployment_timeouts
 from lockgate.errors import BadRequestError, GatewayError
 from lockgate.services import Services, services
 from lockgate.sse import DONE, encode_data
@@ -87,7 +87,9 @@ async def embeddings(request: Request) -> Response:
     started = time.perf_counter()
     try:
         result = await svc.providers.get(deployment.provider).embed(
-            body, deployment, attempt_timeouts(deployment, stream=False)
+            body,
+            deployment,
+            deployment_timeouts(deployment, svc.settings.router_settings, stream=False),
         )
     finally:
         ctx.upstream_seconds += time.perf_counter() - started

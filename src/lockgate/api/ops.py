@@ -43,7 +43,7 @@ async def metrics(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     svc = services(request)
     await start_context(request, svc, "openai")
-    return json_response(svc.stats.snapshot())
+    return json_response({**svc.stats.snapshot(), "routing": svc.dispatcher.snapshot()})
 
 
 @with_errors("legacy")

@@ -8,7 +8,7 @@ import orjson
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream
 from lockgate.errors import UpstreamBadResponseError, UpstreamClientError
-from lockgate.providers.base import AttemptTimeouts, StreamHandle
+from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.transport import Transport
 from lockgate.settings import Deployment
 from lockgate.wire.anthropic_request import openai_to_anthropic_request
@@ -46,7 +46,7 @@ class AnthropicProvider:
         return headers
 
     async def chat(
-        self, request: ChatRequest, deployment: Deployment, timeouts: AttemptTimeouts
+        self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> ChatResponse:
         body = openai_to_anthropic_request(
             {**request.body, "stream": False}, deployment.params.upstream_model
@@ -65,7 +65,7 @@ class AnthropicProvider:
         return anthropic_to_openai_response(data, request.model)
 
     async def stream(
-        self, request: ChatRequest, deployment: Deployment, timeouts: AttemptTimeouts
+        self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> StreamHandle:
         body = openai_to_anthropic_request(
             {**request.body, "stream": True}, deployment.params.upstream_model
@@ -75,7 +75,7 @@ class AnthropicProvider:
         )
         return StreamHandle(self._chunks(resp, request.model, timeouts))
 
-    async def _chunks(self, resp: Any, model: str, timeouts: AttemptTimeouts) -> ChatStream:
+    async def _chunks(self, resp: Any, model: str, timeouts: Timeouts) -> ChatStream:
         translator = AnthropicToChunks(model)
         async for event, data in self._transport.events(resp, timeouts):
             try:
@@ -90,6 +90,6 @@ class AnthropicProvider:
             raise UpstreamBadResponseError("anthropic upstream stream ended without message_stop")
 
     async def embed(
-        self, body: dict[str, Any], deployment: Deployment, timeouts: AttemptTimeouts
+        self, body: dict[str, Any], deployment: Deployment, timeouts: Timeouts
     ) -> dict[str, Any]:
         raise UpstreamClientError("Anthropic offers no embeddings endpoint", status=400)

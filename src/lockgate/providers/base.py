@@ -6,22 +6,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream
+from lockgate.resilience.deadline import Timeouts
 from lockgate.settings import Deployment
 
-__all__ = ["AttemptTimeouts", "Provider", "StreamHandle"]
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptTimeouts:
-    """Time limits of one upstream attempt, in seconds."""
-
-    connect: float = 10.0
-    #: from sending the request to the response headers (and, streaming, the first chunk)
-    first_byte: float = 600.0
-    #: longest quiet gap between two stream chunks
-    idle: float = 600.0
-    #: the whole attempt
-    total: float = 600.0
+__all__ = ["Provider", "StreamHandle", "Timeouts"]
 
 
 @dataclass(slots=True)
@@ -41,17 +29,17 @@ class Provider(Protocol):
     name: str
 
     async def chat(
-        self, request: ChatRequest, deployment: Deployment, timeouts: AttemptTimeouts
+        self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> ChatResponse: ...
 
     async def stream(
-        self, request: ChatRequest, deployment: Deployment, timeouts: AttemptTimeouts
+        self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> StreamHandle:
         """Send the request and wait for 2xx headers; failures before then raise."""
         ...
 
     async def embed(
-        self, body: dict[str, Any], deployment: Deployment, timeouts: AttemptTimeouts
+        self, body: dict[str, Any], deployment: Deployment, timeouts: Timeouts
     ) -> dict[str, Any]: ...
 
     async def aclose(self) -> None: ...

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk, Usage
-from lockgate.providers.base import AttemptTimeouts, StreamHandle
+from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.settings import Deployment
 from lockgate.tokens import content_text, estimate_message_tokens, estimate_tokens
 
@@ -48,7 +48,7 @@ class MockProvider:
         )
 
     async def chat(
-        self, request: ChatRequest, deployment: Deployment, timeouts: AttemptTimeouts
+        self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> ChatResponse:
         text, finish = mock_answer(request)
         usage = self._usage(request, text)
@@ -70,7 +70,7 @@ class MockProvider:
         return ChatResponse(body=body, usage=usage)
 
     async def stream(
-        self, request: ChatRequest, deployment: Deployment, timeouts: AttemptTimeouts
+        self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> StreamHandle:
         return StreamHandle(self._chunks(request, deployment))
 
@@ -104,7 +104,7 @@ class MockProvider:
         }
 
     async def embed(
-        self, body: dict[str, Any], deployment: Deployment, timeouts: AttemptTimeouts
+        self, body: dict[str, Any], deployment: Deployment, timeouts: Timeouts
     ) -> dict[str, Any]:
         inputs = body.get("input")
         items = [inputs] if isinstance(inputs, str) else list(inputs or [])

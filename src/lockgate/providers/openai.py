@@ -8,7 +8,7 @@ import orjson
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
 from lockgate.errors import UpstreamBadResponseError
-from lockgate.providers.base import AttemptTimeouts, StreamHandle
+from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.transport import Transport
 from lockgate.settings import Deployment
 
@@ -52,7 +52,7 @@ class OpenAIProvider:
         return orjson.dumps(body)
 
     async def chat(
-        self, request: ChatRequest, deployment: Deployment, timeouts: AttemptTimeouts
+        self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> ChatResponse:
         raw = await self._transport.post_json(
             self._url(deployment, "/chat/completions"),
@@ -71,7 +71,7 @@ class OpenAIProvider:
         return ChatResponse(body=data, usage=usage_from_openai(data.get("usage")))
 
     async def stream(
-        self, request: ChatRequest, deployment: Deployment, timeouts: AttemptTimeouts
+        self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> StreamHandle:
         resp = await self._transport.open_stream(
             self._url(deployment, "/chat/completions"),
@@ -81,7 +81,7 @@ class OpenAIProvider:
         )
         return StreamHandle(self._chunks(resp, timeouts))
 
-    async def _chunks(self, resp: Any, timeouts: AttemptTimeouts) -> ChatStream:
+    async def _chunks(self, resp: Any, timeouts: Timeouts) -> ChatStream:
         done = False
         async for _event, data in self._transport.events(resp, timeouts):
             if data == b"[DONE]":
@@ -102,7 +102,7 @@ class OpenAIProvider:
             raise UpstreamBadResponseError("openai upstream stream ended without [DONE]")
 
     async def embed(
-        self, body: dict[str, Any], deployment: Deployment, timeouts: AttemptTimeouts
+        self, body: dict[str, Any], deployment: Deployment, timeouts: Timeouts
     ) -> dict[str, Any]:
         out = {k: v for k, v in body.items() if k not in gateway_only_fields}
         out["model"] = deployment.params.upstream_model

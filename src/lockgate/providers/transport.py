@@ -8,7 +8,9 @@ the hot path for the same reason.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
+from typing import Literal
 
 import aiohttp
 
@@ -18,8 +20,8 @@ from lockgate.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-from lockgate.providers.base import AttemptTimeouts
-from lockgate.providers.failures import classify_upstream_failure
+from lockgate.providers.base import Timeouts
+from lockgate.resilience.classify import classify_upstream_failure
 from lockgate.settings import ProviderName
 from lockgate.sse import iter_sse
 
@@ -33,7 +35,6 @@ class Transport:
         self.provider: ProviderName = provider
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[AttemptTimeouts, bool], aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         # Created lazily inside the running loop (aiohttp binds sessions to a loop).
@@ -46,19 +47,6 @@ class Transport:
             )
         return self._session
 
-    def _client_timeout(self, timeouts: AttemptTimeouts, stream: bool) -> aiohttp.ClientTimeout:
-        key = (timeouts, stream)
-        cached = self._timeouts.get(key)
-        if cached is None:
-            cached = aiohttp.ClientTimeout(
-                total=timeouts.total,
-                sock_connect=timeouts.connect,
-                sock_read=None if stream else timeouts.first_byte,
-            )
-            if len(self._timeouts) < 1024:
-                self._timeouts[key] = cached
-        return cached
-
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
@@ -68,10 +56,14 @@ class Transport:
         url: str,
         body: bytes,
         headers: Mapping[str, str],
-        timeouts: AttemptTimeouts,
+        timeouts: Timeouts,
         stream: bool,
     ) -> aiohttp.ClientResponse:
-        timeout = self._client_timeout(timeouts, stream)
+        timeout = aiohttp.ClientTimeout(
+            total=timeouts.total,
+            sock_connect=timeouts.connect,
+            sock_read=None if stream else timeouts.first_byte,
+        )
         try:
             if stream:
                 # Streams have no socket-read timeout (idle gaps are timed per chunk),
@@ -86,7 +78,7 @@ class Transport:
                 )
         except TimeoutError:
             raise UpstreamTimeoutError(
-                f"{self.provider} upstream did not answer within {timeouts.first_byte:g} s"
+                f"{self.provider} upstream did not answer within {timeouts.first_byte} s"
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamConnectionError(
@@ -103,11 +95,13 @@ class Transport:
                 data = b""
             finally:
                 resp.release()
-            raise classify_upstream_failure(resp.status, resp.headers, data, self.provider)
+            raise classify_upstream_failure(
+                resp.status, resp.headers, data, _wire(self.provider), now=time.time()
+            )
         return resp
 
     async def post_json(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: AttemptTimeouts
+        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
     ) -> bytes:
         """POST and return the 2xx body; every failure is an ``UpstreamError``."""
         resp = await self._send(url, body, headers, timeouts, stream=False)
@@ -123,7 +117,7 @@ class Transport:
             resp.release()
 
     async def open_stream(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: AttemptTimeouts
+        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
     ) -> aiohttp.ClientResponse:
         """POST a streaming request and return the response once 2xx headers arrived."""
         resp = await self._send(url, body, headers, timeouts, stream=True)
@@ -138,7 +132,7 @@ class Transport:
         return resp
 
     async def events(
-        self, resp: aiohttp.ClientResponse, timeouts: AttemptTimeouts
+        self, resp: aiohttp.ClientResponse, timeouts: Timeouts
     ) -> AsyncIterator[tuple[str, bytes]]:
         """The SSE events of an open stream, with the idle-gap deadline applied."""
         clean = False
@@ -149,7 +143,7 @@ class Transport:
             clean = True
         except TimeoutError:
             raise UpstreamTimeoutError(
-                f"{self.provider} stream stalled: no data for {timeouts.idle:g} s"
+                f"{self.provider} stream stalled: no data for {timeouts.idle} s"
             ) from None
         except UpstreamError:
             raise
@@ -166,7 +160,11 @@ class Transport:
                 resp.close()
 
 
-async def _idle_lines(content: aiohttp.StreamReader, idle: float) -> AsyncIterator[bytes]:
+def _wire(provider: ProviderName) -> Literal["openai", "anthropic"]:
+    return "anthropic" if provider == "anthropic" else "openai"
+
+
+async def _idle_lines(content: aiohttp.StreamReader, idle: float | None) -> AsyncIterator[bytes]:
     while True:
         async with asyncio.timeout(idle):
             line = await content.readline()

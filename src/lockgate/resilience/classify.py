@@ -51,14 +51,10 @@ _CONTEXT_PHRASES = (
     "reduce the length of the messages",
 )
 
-# The x-should-retry verdict rides on the error instance: errors.py has no field for it.
-_HINT_ATTR = "x_should_retry"
-
 
 def retry_hint(error: GatewayError) -> bool | None:
     """The provider's ``x-should-retry`` verdict carried by ``error``, if any."""
-    hint = getattr(error, _HINT_ATTR, None)
-    return hint if isinstance(hint, bool) else None
+    return error.force_retry if isinstance(error, UpstreamError) else None
 
 
 def should_retry(error: GatewayError) -> bool:
@@ -184,5 +180,5 @@ def classify_upstream_failure(
     if verdict is not None:
         verdict = verdict.strip().lower()
         if verdict in ("true", "false"):
-            setattr(error, _HINT_ATTR, verdict == "true")
+            error.force_retry = verdict == "true"
     return error
