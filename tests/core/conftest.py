@@ -9,11 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from tests.support import MASTER
 
 from lockgate.app import create_app
 from lockgate.settings import Settings, settings_from_mapping
-from tests.support import MASTER
-
 
 SettingsFactory = Callable[..., Settings]
 
@@ -63,4 +62,3 @@ async def client_for() -> AsyncIterator[Callable[[Settings], Any]]:
         await client.aclose()
     for manager in managers:
         await manager.__aexit__(None, None, None)
-

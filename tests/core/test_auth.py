@@ -53,7 +53,9 @@ async def test_virtual_key_lifecycle(make_settings, client_for):
     secret, key_id = created["key"], created["id"]
     assert secret.startswith("sk-lg-") and created["models"] == ["mock"]
     # works with Bearer and with x-api-key
-    assert (await client.post("/v1/chat/completions", json=CHAT, headers=bearer(secret))).status_code == 200
+    assert (
+        await client.post("/v1/chat/completions", json=CHAT, headers=bearer(secret))
+    ).status_code == 200
     r = await client.post("/v1/chat/completions", json=CHAT, headers={"x-api-key": secret})
     assert r.status_code == 200
     listed = (await client.get("/admin/keys", headers=bearer())).json()["data"]
@@ -64,9 +66,13 @@ async def test_virtual_key_lifecycle(make_settings, client_for):
     # rotate: old secret dies, new one works
     rotated = (await client.post(f"/admin/keys/{key_id}/rotate", headers=bearer())).json()
     assert rotated["key"] != secret
-    assert (await client.post("/v1/chat/completions", json=CHAT, headers=bearer(secret))).status_code == 401
+    assert (
+        await client.post("/v1/chat/completions", json=CHAT, headers=bearer(secret))
+    ).status_code == 401
     new = rotated["key"]
-    assert (await client.post("/v1/chat/completions", json=CHAT, headers=bearer(new))).status_code == 200
+    assert (
+        await client.post("/v1/chat/completions", json=CHAT, headers=bearer(new))
+    ).status_code == 200
     # revoke: refused at once
     r = await client.delete(f"/admin/keys/{key_id}", headers=bearer())
     assert r.status_code == 200 and r.json()["revoked_at"] is not None
@@ -84,7 +90,9 @@ async def test_key_model_scope_is_403(make_settings, client_for):
         ]
     )
     client = await client_for(settings)
-    secret = (await client.post("/admin/keys", json={"name": "k", "models": ["mock"]}, headers=bearer())).json()["key"]
+    secret = (
+        await client.post("/admin/keys", json={"name": "k", "models": ["mock"]}, headers=bearer())
+    ).json()["key"]
     r = await client.post(
         "/v1/chat/completions", json={"model": "other", "messages": [USER]}, headers=bearer(secret)
     )

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
-from lockgate.providers.mock import mock_answer
-from lockgate.chat import parse_chat_request
 from tests.support import bearer
+
+from lockgate.chat import parse_chat_request
+from lockgate.providers.mock import mock_answer
 
 USER = {"role": "user", "content": "What is the capital of France?"}
 
 
 def sse_payloads(text: str) -> list[bytes]:
-    return [line[len("data: ") :].encode() for line in text.splitlines() if line.startswith("data: ")]
+    return [
+        line[len("data: ") :].encode() for line in text.splitlines() if line.startswith("data: ")
+    ]
 
 
 async def test_chat_completion_returns_mock_answer_and_headers(make_settings, client_for):
@@ -25,7 +27,10 @@ async def test_chat_completion_returns_mock_answer_and_headers(make_settings, cl
     data = r.json()
     expected, _ = mock_answer(parse_chat_request(body))
     assert data["choices"][0]["message"]["content"] == expected
-    assert data["usage"]["total_tokens"] == data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"]
+    assert (
+        data["usage"]["total_tokens"]
+        == data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"]
+    )
     assert data["usage"]["completion_tokens"] > 0
     assert r.headers["x-request-id"].startswith("req_")
     assert float(r.headers["x-lockgate-overhead-ms"]) >= 0
@@ -47,7 +52,12 @@ async def test_client_request_id_is_echoed(make_settings, client_for):
 async def test_stream_with_usage_ends_with_usage_chunk_and_done(make_settings, client_for):
     """stream_options.include_usage adds a final usage chunk before [DONE]."""
     client = await client_for(make_settings())
-    body = {"model": "mock", "stream": True, "stream_options": {"include_usage": True}, "messages": [USER]}
+    body = {
+        "model": "mock",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [USER],
+    }
     r = await client.post("/v1/chat/completions", json=body, headers=bearer())
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/event-stream")
@@ -193,13 +203,17 @@ async def test_anthropic_errors_are_anthropic_shaped(make_settings, client_for):
     """Errors on /v1/messages use Anthropic's error envelope."""
     client = await client_for(make_settings())
     r = await client.post(
-        "/v1/messages", json={"model": "mock", "messages": [USER]}, headers={"x-api-key": "sk-master-test-0001"}
+        "/v1/messages",
+        json={"model": "mock", "messages": [USER]},
+        headers={"x-api-key": "sk-master-test-0001"},
     )
     assert r.status_code == 400
     body = r.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
     assert "max_tokens" in body["error"]["message"]
-    r = await client.post("/v1/messages", json={"model": "mock", "max_tokens": 5, "messages": [USER]})
+    r = await client.post(
+        "/v1/messages", json={"model": "mock", "max_tokens": 5, "messages": [USER]}
+    )
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
 
 
@@ -220,7 +234,9 @@ async def test_anthropic_stream_event_sequence(make_settings, client_for):
 async def test_legacy_api_chat_and_stats(make_settings, client_for):
     """The reference guide's /api/chat answers and /api/stats counts it."""
     client = await client_for(make_settings())
-    r = await client.post("/api/chat", json={"user_input": "Hello there", "model": "mock"}, headers=bearer())
+    r = await client.post(
+        "/api/chat", json={"user_input": "Hello there", "model": "mock"}, headers=bearer()
+    )
     assert r.status_code == 200
     data = r.json()
     assert "Hello there" in data["response"] and data["cached"] is False

@@ -42,10 +42,17 @@ def test_litellm_shaped_file_loads(tmp_path: Path):
     s = load_settings(path, env={"TEST_OPENAI_KEY": "sk-a", "TEST_ANTHROPIC_KEY": "sk-b"})
     deps = s.deployments()
     assert [d.id for d in deps] == ["gpt-4o-mini#0", "gpt-4o-mini#1"]
-    assert deps[0].params.api_key is not None and deps[0].params.api_key.get_secret_value() == "sk-a"
-    assert deps[1].params.api_key is not None and deps[1].params.api_key.get_secret_value() == "sk-b"
+    assert (
+        deps[0].params.api_key is not None and deps[0].params.api_key.get_secret_value() == "sk-a"
+    )
+    assert (
+        deps[1].params.api_key is not None and deps[1].params.api_key.get_secret_value() == "sk-b"
+    )
     assert deps[0].params.weight == 2 and deps[0].params.timeout == 30
-    assert deps[1].provider == "anthropic" and deps[1].params.upstream_model == "claude-3-5-haiku-latest"
+    assert (
+        deps[1].provider == "anthropic"
+        and deps[1].params.upstream_model == "claude-3-5-haiku-latest"
+    )
     assert s.router_settings.num_retries == 3
     assert "sk-a" not in repr(s)
 
@@ -54,16 +61,24 @@ def test_missing_env_var_names_field(tmp_path: Path):
     """An unset environment variable is reported with the field's path."""
     path = tmp_path / "c.yaml"
     path.write_text(GOOD)
-    with pytest.raises(ConfigError, match=r"model_list\[0\]\.litellm_params\.api_key.*TEST_OPENAI_KEY"):
+    with pytest.raises(
+        ConfigError, match=r"model_list\[0\]\.litellm_params\.api_key.*TEST_OPENAI_KEY"
+    ):
         load_settings(path, env={"TEST_ANTHROPIC_KEY": "x"})
 
 
 @pytest.mark.parametrize(
     ("data", "needle"),
     [
-        ({"model_list": [{"model_name": "a", "params": {"model": "gpt-4"}}]}, "model_list.0.params.model"),
+        (
+            {"model_list": [{"model_name": "a", "params": {"model": "gpt-4"}}]},
+            "model_list.0.params.model",
+        ),
         ({"model_list": [{"model_name": "a", "params": {"model": "azure/x"}}]}, "unknown provider"),
-        ({"model_list": [{"model_name": "a", "params": {"model": "openai/x", "timeout": -1}}]}, "timeout"),
+        (
+            {"model_list": [{"model_name": "a", "params": {"model": "openai/x", "timeout": -1}}]},
+            "timeout",
+        ),
         ({"router_settings": {"num_retries": "many"}}, "router_settings.num_retries"),
         ({"router_settings": {"routing_strategy": "magic"}}, "routing_strategy"),
         ({"general_settings": {"master_key": "short"}}, "master_key"),
