@@ -35,7 +35,9 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 
 
 def validate_headers(headers: dict[str, str]) -> str | None:
-    if not headers.get("x-api-key"):
+    # anthropic SDK 2.x sends the key as a bearer token; 0.x as x-api-key. Accept both.
+    bearer = headers.get("authorization", "").startswith("Bearer ")
+    if not headers.get("x-api-key") and not bearer:
         return "x-api-key header is required"
     if not headers.get("anthropic-version"):
         return "anthropic-version header is required"
