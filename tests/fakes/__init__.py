@@ -5,8 +5,9 @@ Routes
                                 ``stream_options.include_usage``), tool calls
     POST /v1/embeddings         deterministic unit vectors (float list or base64)
     GET  /v1/models             the ``models`` list
-    POST /v1/messages           Anthropic Messages; needs ``x-api-key`` and
-                                ``anthropic-version`` (else 401); JSON or SSE events
+    POST /v1/messages           Anthropic Messages; needs ``x-api-key`` (or a Bearer
+                                ``authorization``, as anthropic SDK 2.x sends) and
+                                ``anthropic-version``, else 401; JSON or SSE events
     POST /_control/faults       push faults: one object or {"faults": [...]}, each with
                                 "kind", fields of Fault, optional "times" (null = always),
                                 "retry_after", "retry_after_ms"
@@ -24,7 +25,17 @@ Behaviour (deterministic, so tests can assert exact content)
     per schema property (string "test", integer 1, number 1.5, boolean true, enum[0]).
     Streams send one word per chunk. Errors are in the route's provider shape.
 
-Faults (``Fault`` classmethods; all take ``path=`` to scope to a route prefix)
+Recording (read from the test; safe across threads)
+    fake.requests: list[RecordedRequest]  method, path, headers (lower-case), body (parsed
+                                          JSON), raw_body, time, fault (kind applied or None)
+    fake.counts: Counter[path]; fake.completed_streams: int
+    fake.cancelled: int; fake.cancel_events: list[CancelEvent]  (path, stage
+        "before_headers"/"mid_body", chunks_sent, time): the client left before the end
+
+Faults: ``fake.push_fault(fault, times=1)`` (times=None: every matching request until
+``fake.clear_faults()``), ``fake.script(f1, None, f3)`` (one per coming request, None =
+normal). The first pending fault whose ``path`` prefix matches the request fires.
+``Fault`` classmethods, all taking ``path=`` to scope to a route prefix:
     Fault.error(status, body=None, retry_after=None, retry_after_ms=None, headers=None)
     Fault.slow_headers(seconds)             sleep, then answer normally
     Fault.slow_first_chunk(seconds)         headers now, body after ``seconds``
@@ -40,14 +51,15 @@ Example::
 
     from tests.fakes import FakeUpstream, Fault, start_in_thread
 
-    async def test_retries_503(openai_client_factory):
+    async def test_sdk_retries_a_503_burst() -> None:
         async with FakeUpstream() as fake:
             fake.push_fault(Fault.error(503, retry_after_ms=10), times=2)  # a burst
             client = openai.AsyncOpenAI(base_url=fake.openai_base_url, api_key="k")
             reply = await client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
             assert reply.choices[0].message.content == "echo: hi"
-            assert len(fake.requests) == 3
+            assert [r.fault for r in fake.requests] == ["status", "status", None]
+            # Anthropic: anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="k")
 
     def test_sync():
         with start_in_thread() as fake:          # fake.url, fake.openai_base_url

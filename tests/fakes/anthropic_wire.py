@@ -114,8 +114,13 @@ def message_events(body: dict[str, Any], message_id: str) -> list[bytes]:
     content, stop, output, pieces = _plan(body)
     block = content[0]
     start_message = {
-        "id": message_id, "type": "message", "role": "assistant", "model": body["model"],
-        "content": [], "stop_reason": None, "stop_sequence": None,
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
         "usage": {"input_tokens": _input_tokens(body), "output_tokens": 1},
     }
     if block["type"] == "tool_use":
@@ -126,8 +131,10 @@ def message_events(body: dict[str, Any], message_id: str) -> list[bytes]:
         deltas = [{"type": "text_delta", "text": p} for p in pieces]
     events = [
         _event("message_start", {"type": "message_start", "message": start_message}),
-        _event("content_block_start",
-               {"type": "content_block_start", "index": 0, "content_block": start_block}),
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": start_block},
+        ),
         _event("ping", {"type": "ping"}),
     ]
     events.extend(
@@ -136,11 +143,14 @@ def message_events(body: dict[str, Any], message_id: str) -> list[bytes]:
     )
     events += [
         _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        _event("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop, "stop_sequence": None},
-            "usage": {"output_tokens": output},
-        }),
+        _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": output},
+            },
+        ),
         _event("message_stop", {"type": "message_stop"}),
     ]
     return events

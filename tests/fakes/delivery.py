@@ -63,11 +63,11 @@ async def deliver(
             if kind == "stall":
                 await asyncio.sleep(fault.seconds)
             elif kind == "reset_mid_body":
-                await response.drain()
+                # An RST can overtake unread data in the peer's kernel; give it time to land.
+                await asyncio.sleep(0.05)
                 abort_connection(request)
                 return response
             elif kind == "drop_mid_stream":
-                await response.drain()
                 if request.transport is not None:
                     request.transport.close()
                 return response

@@ -9,6 +9,7 @@ from typing import Any, Literal
 __all__ = ["Fault", "FaultKind", "FaultQueue"]
 
 FaultKind = Literal[
+    "none",
     "status",
     "slow_headers",
     "slow_first_chunk",
@@ -37,6 +38,11 @@ class Fault:
     seconds: float = 0.0
     after_chunks: int = 0
     path: str | None = None
+
+    @classmethod
+    def none(cls, *, path: str | None = None) -> Fault:
+        """Serve this request normally (a placeholder that keeps a script in order)."""
+        return cls("none", path=path)
 
     @classmethod
     def error(

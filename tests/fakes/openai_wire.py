@@ -78,12 +78,19 @@ def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "id": stable_id("call_", name, user),
         "type": "function",
-        "function": {"name": name, "arguments": compact_json(example_arguments(function.get("parameters")))},
+        "function": {
+            "name": name,
+            "arguments": compact_json(example_arguments(function.get("parameters"))),
+        },
     }
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def chat_completion(body: dict[str, Any], completion_id: str, created: int) -> dict[str, Any]:
@@ -134,8 +141,12 @@ def chat_completion_chunks(body: dict[str, Any], completion_id: str, created: in
     events: list[bytes] = []
     if call is not None:
         args = call["function"]["arguments"]
-        head = {"index": 0, "id": call["id"], "type": "function",
-                "function": {"name": call["function"]["name"], "arguments": ""}}
+        head = {
+            "index": 0,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
         events.append(chunk({"role": "assistant", "content": None, "tool_calls": [head]}))
         for i in range(0, len(args), 8):
             frag = {"index": 0, "function": {"arguments": args[i : i + 8]}}
@@ -149,11 +160,19 @@ def chat_completion_chunks(body: dict[str, Any], completion_id: str, created: in
         events.append(chunk({}, "length" if reply.truncated else "stop"))
         completion = reply.output_tokens
     if include_usage:
-        events.append(_sse({
-            "id": completion_id, "object": "chat.completion.chunk", "created": created,
-            "model": body["model"], "system_fingerprint": "fp_fake", "choices": [],
-            "usage": _usage(prompt, completion),
-        }))
+        events.append(
+            _sse(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": body["model"],
+                    "system_fingerprint": "fp_fake",
+                    "choices": [],
+                    "usage": _usage(prompt, completion),
+                }
+            )
+        )
     events.append(b"data: [DONE]\n\n")
     return events
 

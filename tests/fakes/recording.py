@@ -42,5 +42,9 @@ class CancelEvent:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "stage": self.stage, "chunks_sent": self.chunks_sent,
-                "time": self.time}
+        return {
+            "path": self.path,
+            "stage": self.stage,
+            "chunks_sent": self.chunks_sent,
+            "time": self.time,
+        }

@@ -93,7 +93,7 @@ def example_arguments(schema: Any) -> dict[str, Any]:
         if isinstance(spec, dict) and spec.get("enum"):
             out[name] = spec["enum"][0]
         else:
-            out[name] = samples.get(kind, None) if isinstance(kind, str) else None
+            out[name] = samples.get(kind) if isinstance(kind, str) else None
     return out
 
 

@@ -15,8 +15,9 @@ class ThreadedFake:
     """A started fake on a daemon thread. ``fake`` is the FakeUpstream itself: its
     ``requests``, ``cancel_events`` and fault API are safe to use from the test thread."""
 
-    def __init__(self, fake: FakeUpstream, loop: asyncio.AbstractEventLoop,
-                 thread: threading.Thread) -> None:
+    def __init__(
+        self, fake: FakeUpstream, loop: asyncio.AbstractEventLoop, thread: threading.Thread
+    ) -> None:
         self.fake = fake
         self._loop = loop
         self._thread = thread

@@ -68,9 +68,7 @@ class FakeUpstream:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port)
         await site.start()
-        server = site._server
-        assert server is not None and getattr(server, "sockets", None)
-        self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._port = int(self._runner.addresses[0][1])  # the real one when port was 0
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -110,7 +108,7 @@ class FakeUpstream:
         Only unscoped faults keep a strict order; scoped ones wait for their route.
         """
         for fault in faults:
-            self.faults.push(fault if fault is not None else _NO_FAULT, 1)
+            self.faults.push(fault if fault is not None else Fault.none(), 1)
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -149,7 +147,7 @@ class FakeUpstream:
         except ValueError:
             body = None
         fault = self.faults.take(request.path)
-        if fault is _NO_FAULT:
+        if fault is not None and fault.kind == "none":
             fault = None
         record = RecordedRequest(
             method=request.method,
@@ -180,11 +178,15 @@ class FakeUpstream:
                 abort_connection(request)
                 return web.Response(status=499)  # never reaches the client
             if fault is not None and fault.kind == "status":
-                body = fault.body if fault.body is not None else error_shape(
-                    fault.status, f"fake fault: HTTP {fault.status}")
+                body = (
+                    fault.body
+                    if fault.body is not None
+                    else error_shape(fault.status, f"fake fault: HTTP {fault.status}")
+                )
                 raw = body if isinstance(body, bytes | str) else json.dumps(body)
-                return web.Response(status=fault.status, body=raw, headers=fault.headers,
-                                    content_type=_JSON)
+                return web.Response(
+                    status=fault.status, body=raw, headers=fault.headers, content_type=_JSON
+                )
             status, pieces, streaming = build()
             if fault is not None and fault.kind in ("truncated_json", "malformed_json"):
                 whole = b"".join(pieces)
@@ -194,15 +196,23 @@ class FakeUpstream:
                 half = len(pieces[0]) // 2
                 pieces = [pieces[0][:half], pieces[0][half:]]
             content_type = "text/event-stream" if streaming else _JSON
-            response = await deliver(request, pieces, fault, progress,
-                                     content_type=content_type, streaming=streaming, status=status)
+            response = await deliver(
+                request,
+                pieces,
+                fault,
+                progress,
+                content_type=content_type,
+                streaming=streaming,
+                status=status,
+            )
             if streaming and progress.chunks_sent == len(pieces):
                 self.completed_streams += 1
             return response
         except (asyncio.CancelledError, ConnectionResetError):
             stage = "mid_body" if progress.headers_sent else "before_headers"
             self.cancel_events.append(
-                CancelEvent(request.path, stage, progress.chunks_sent, self.clock()))
+                CancelEvent(request.path, stage, progress.chunks_sent, self.clock())
+            )
             raise
 
     def _error(self, status: int, body: dict[str, Any]) -> web.Response:
@@ -275,7 +285,7 @@ class FakeUpstream:
     # -- control routes (for tests in another process) -----------------------------------
 
     async def _control_push(self, request: web.Request) -> web.Response:
-        """Body: one fault object or ``{"faults": [...]}``; each may carry ``times`` (null = always)."""
+        """Body: one fault or ``{"faults": [...]}``; each may carry ``times`` (null = always)."""
         data = await request.json()
         items = data.get("faults", [data]) if isinstance(data, dict) else data
         try:
@@ -303,7 +313,3 @@ class FakeUpstream:
     async def _control_reset(self, request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"ok": True})
-
-
-# A placeholder fault that means "serve this request normally"; keeps ``script`` ordered.
-_NO_FAULT = Fault("status", status=200, path=None)

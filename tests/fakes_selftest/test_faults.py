@@ -51,8 +51,9 @@ async def test_always_until_cleared(fake: FakeUpstream) -> None:
 
 async def test_script_orders_faults(fake: FakeUpstream) -> None:
     """script() gives one fault per request, None meaning a normal answer."""
-    fake.script(Fault.error(429, retry_after="Wed, 21 Oct 2026 07:28:00 GMT"), None,
-                Fault.error(502))
+    fake.script(
+        Fault.error(429, retry_after="Wed, 21 Oct 2026 07:28:00 GMT"), None, Fault.error(502)
+    )
     async with httpx.AsyncClient() as http:
         responses = [await http.post(chat_url(fake), json=CHAT) for _ in range(4)]
     assert [r.status_code for r in responses] == [429, 200, 502, 200]
@@ -66,8 +67,7 @@ async def test_path_scoping(fake: FakeUpstream) -> None:
     body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
     async with httpx.AsyncClient() as http:
         openai_resp = await http.post(chat_url(fake), json=CHAT)
-        anthropic_resp = await http.post(fake.base_url + "/v1/messages", json=body,
-                                         headers=headers)
+        anthropic_resp = await http.post(fake.base_url + "/v1/messages", json=body, headers=headers)
     assert (openai_resp.status_code, anthropic_resp.status_code) == (200, 529)
 
 
@@ -84,30 +84,43 @@ async def test_slow_headers_trips_a_client_timeout(fake: FakeUpstream) -> None:
 async def test_slow_first_chunk_sends_headers_first(fake: FakeUpstream) -> None:
     """Headers arrive at once; the body read then times out."""
     fake.push_fault(Fault.slow_first_chunk(5))
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=0.3)) as http:
-        async with http.stream("POST", chat_url(fake), json=STREAM) as resp:
-            assert resp.status_code == 200
-            with pytest.raises(httpx.ReadTimeout):
-                await resp.aread()
+    timeout = httpx.Timeout(5, read=0.3)
+    async with (
+        httpx.AsyncClient(timeout=timeout) as http,
+        http.stream("POST", chat_url(fake), json=STREAM) as resp,
+    ):
+        assert resp.status_code == 200
+        with pytest.raises(httpx.ReadTimeout):
+            await resp.aread()
 
 
 async def test_stall_mid_stream_and_cancel_is_recorded(fake: FakeUpstream) -> None:
     """After K chunks the stream stalls; a client walking away is recorded as cancelled."""
     fake.push_fault(Fault.stall(after_chunks=2, seconds=30))
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=0.3)) as http:
-        async with http.stream("POST", chat_url(fake), json=STREAM) as resp:
-            lines = resp.aiter_lines()
-            received = []
-            with pytest.raises(httpx.ReadTimeout):
-                async for line in lines:
-                    if line:
-                        received.append(line)
+    received = []
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(5, read=0.3)) as http,
+        http.stream("POST", chat_url(fake), json=STREAM) as resp,
+    ):
+        with pytest.raises(httpx.ReadTimeout):
+            async for line in resp.aiter_lines():
+                if line:
+                    received.append(line)
     assert len(received) == 2
     await wait_for(lambda: fake.cancelled == 1)
     event = fake.cancel_events[0]
-    assert (event.stage, event.chunks_sent, event.path) == ("mid_body", 2,
-                                                            "/v1/chat/completions")
+    assert (event.stage, event.chunks_sent, event.path) == ("mid_body", 2, "/v1/chat/completions")
     assert fake.completed_streams == 0
+
+
+async def test_stall_then_finishes(fake: FakeUpstream) -> None:
+    """A short stall delays the rest of the stream but it still ends with [DONE]."""
+    fake.push_fault(Fault.stall(after_chunks=1, seconds=0.1))
+    async with httpx.AsyncClient() as http:
+        resp = await http.post(chat_url(fake), json=STREAM)
+    events = [e for e in resp.text.split("\n\n") if e]
+    assert events[-1] == "data: [DONE]"
+    assert len(events) == 9  # role chunk, 6 words, finish chunk, [DONE]
 
 
 async def test_completed_stream_is_not_cancelled(fake: FakeUpstream) -> None:
@@ -165,13 +178,17 @@ async def test_broken_json_bodies(fake: FakeUpstream, fault: Fault) -> None:
 async def test_control_endpoint(fake: FakeUpstream) -> None:
     """Faults pushed over HTTP fire; recorded requests and stats are readable over HTTP."""
     async with httpx.AsyncClient(base_url=fake.base_url) as http:
-        pushed = await http.post("/_control/faults", json={"faults": [
-            {"kind": "status", "status": 503, "times": 2, "retry_after": 1},
-            {"kind": "truncated_json", "path": "/v1/embeddings"},
-        ]})
+        pushed = await http.post(
+            "/_control/faults",
+            json={
+                "faults": [
+                    {"kind": "status", "status": 503, "times": 2, "retry_after": 1},
+                    {"kind": "truncated_json", "path": "/v1/embeddings"},
+                ]
+            },
+        )
         assert pushed.json() == {"pending": 2}
-        codes = [(await http.post("/v1/chat/completions", json=CHAT)).status_code
-                 for _ in range(3)]
+        codes = [(await http.post("/v1/chat/completions", json=CHAT)).status_code for _ in range(3)]
         listing = (await http.get("/_control/faults")).json()["faults"]
         recorded = (await http.get("/_control/requests")).json()["requests"]
         stats = (await http.get("/_control/stats")).json()

@@ -10,14 +10,18 @@ import pytest
 
 from tests.fakes import FakeUpstream, Fault
 
-TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"},
-                                                         "days": {"type": "integer"}}},
-    },
-}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            },
+        },
+    }
+]
 
 
 def client(fake: FakeUpstream) -> openai.AsyncOpenAI:
@@ -29,8 +33,10 @@ async def test_chat_completion_echoes_last_user_message(fake: FakeUpstream) -> N
     async with client(fake) as c:
         reply = await c.chat.completions.create(
             model="gpt-4o-mini",
-            messages=[{"role": "system", "content": "be nice"},
-                      {"role": "user", "content": "hello there world"}],
+            messages=[
+                {"role": "system", "content": "be nice"},
+                {"role": "user", "content": "hello there world"},
+            ],
         )
     assert reply.object == "chat.completion"
     assert reply.choices[0].message.content == "echo: hello there world"
@@ -47,7 +53,8 @@ async def test_max_tokens_truncates_words(fake: FakeUpstream) -> None:
     """max_tokens cuts the answer to that many words and reports finish_reason length."""
     async with client(fake) as c:
         reply = await c.chat.completions.create(
-            model="m", max_tokens=2, messages=[{"role": "user", "content": "a b c d"}])
+            model="m", max_tokens=2, messages=[{"role": "user", "content": "a b c d"}]
+        )
     assert reply.choices[0].message.content == "echo: a"
     assert reply.choices[0].finish_reason == "length"
 
@@ -56,8 +63,11 @@ async def test_stream_with_usage(fake: FakeUpstream) -> None:
     """Streaming yields word chunks, a final usage chunk with no choices, then [DONE]."""
     async with client(fake) as c:
         stream = await c.chat.completions.create(
-            model="m", stream=True, stream_options={"include_usage": True},
-            messages=[{"role": "user", "content": "one two three"}])
+            model="m",
+            stream=True,
+            stream_options={"include_usage": True},
+            messages=[{"role": "user", "content": "one two three"}],
+        )
         chunks = [chunk async for chunk in stream]
     text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     assert text == "echo: one two three"
@@ -69,8 +79,10 @@ async def test_stream_with_usage(fake: FakeUpstream) -> None:
 async def test_raw_stream_ends_with_done(fake: FakeUpstream) -> None:
     """The raw SSE body is data: lines ending with data: [DONE] and no usage without opt-in."""
     async with httpx.AsyncClient() as http:
-        resp = await http.post(fake.openai_base_url + "/chat/completions", json={
-            "model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+        resp = await http.post(
+            fake.openai_base_url + "/chat/completions",
+            json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+        )
     assert resp.headers["content-type"].startswith("text/event-stream")
     events = [e for e in resp.text.split("\n\n") if e]
     assert all(e.startswith("data: ") for e in events)
@@ -82,7 +94,8 @@ async def test_tool_call(fake: FakeUpstream) -> None:
     """CALL_TOOL with tools yields a call to the first tool with schema-shaped arguments."""
     async with client(fake) as c:
         reply = await c.chat.completions.create(
-            model="m", tools=TOOLS, messages=[{"role": "user", "content": "please CALL_TOOL"}])
+            model="m", tools=TOOLS, messages=[{"role": "user", "content": "please CALL_TOOL"}]
+        )
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.tool_calls is not None
@@ -95,8 +108,8 @@ async def test_streamed_tool_call(fake: FakeUpstream) -> None:
     """A streamed tool call arrives as tool_call deltas that join into the arguments."""
     async with client(fake) as c:
         stream = await c.chat.completions.create(
-            model="m", tools=TOOLS, stream=True,
-            messages=[{"role": "user", "content": "CALL_TOOL"}])
+            model="m", tools=TOOLS, stream=True, messages=[{"role": "user", "content": "CALL_TOOL"}]
+        )
         chunks = [chunk async for chunk in stream]
     deltas = [tc for ch in chunks for tc in (ch.choices[0].delta.tool_calls or [])]
     assert deltas[0].function is not None and deltas[0].function.name == "get_weather"
