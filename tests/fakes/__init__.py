@@ -43,6 +43,7 @@ normal). The first pending fault whose ``path`` prefix matches the request fires
     Fault.reset_before_headers()            TCP RST, no response at all
     Fault.reset_mid_body(after_chunks=1)    headers + K pieces, then RST
     Fault.drop_mid_stream(after_chunks=1)   headers + K pieces, then FIN (no [DONE])
+    Fault.end_early(after_chunks=1)         K pieces, then a proper HTTP end (no [DONE])
     Fault.truncated_json() / Fault.malformed_json()   200 with a broken JSON body
     A "piece" is an SSE event when streaming, or half of the JSON body otherwise; a cut
     always lands before the last piece.

@@ -71,6 +71,8 @@ async def deliver(
                 if request.transport is not None:
                     request.transport.close()
                 return response
+            elif kind == "end_early":
+                break
         await response.write(piece)
         progress.chunks_sent += 1
     await response.write_eof()

@@ -17,6 +17,7 @@ FaultKind = Literal[
     "reset_before_headers",
     "reset_mid_body",
     "drop_mid_stream",
+    "end_early",
     "truncated_json",
     "malformed_json",
 ]
@@ -92,6 +93,12 @@ class Fault:
     def drop_mid_stream(cls, after_chunks: int = 1, *, path: str | None = None) -> Fault:
         """Write headers and K body pieces, then close cleanly (FIN) with no terminator."""
         return cls("drop_mid_stream", after_chunks=after_chunks, path=path)
+
+    @classmethod
+    def end_early(cls, after_chunks: int = 1, *, path: str | None = None) -> Fault:
+        """Write K body pieces and end the HTTP response properly: valid HTTP, but a stream
+        without its terminator ([DONE] / message_stop) or a short plain body."""
+        return cls("end_early", after_chunks=after_chunks, path=path)
 
     @classmethod
     def truncated_json(cls, *, path: str | None = None) -> Fault:

@@ -195,6 +195,8 @@ class FakeUpstream:
             if not streaming and len(pieces) == 1 and fault is not None:
                 half = len(pieces[0]) // 2
                 pieces = [pieces[0][:half], pieces[0][half:]]
+                if fault.kind == "end_early":  # a complete HTTP body that is short
+                    pieces = [pieces[0]]
             content_type = "text/event-stream" if streaming else _JSON
             response = await deliver(
                 request,

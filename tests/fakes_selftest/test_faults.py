@@ -135,18 +135,26 @@ async def test_reset_before_headers(fake: FakeUpstream) -> None:
     """The connection is reset before a status line; the next request is served."""
     fake.push_fault(Fault.reset_before_headers())
     async with httpx.AsyncClient() as http:
-        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        with pytest.raises(httpx.ReadError):
             await http.post(chat_url(fake), json=CHAT)
         assert (await http.post(chat_url(fake), json=CHAT)).status_code == 200
 
 
-@pytest.mark.parametrize("fault", [Fault.reset_mid_body(3), Fault.drop_mid_stream(3)])
-async def test_cut_stream_never_sends_done(fake: FakeUpstream, fault: Fault) -> None:
-    """A reset or drop after K events ends the stream without [DONE]."""
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault.reset_mid_body(3), httpx.ReadError),
+        (Fault.drop_mid_stream(3), httpx.RemoteProtocolError),
+    ],
+)
+async def test_cut_stream_never_sends_done(
+    fake: FakeUpstream, fault: Fault, error: type[Exception]
+) -> None:
+    """A reset (RST: read error) or drop (FIN: protocol error) after K events: no [DONE]."""
     fake.push_fault(fault)
     received: list[str] = []
     async with httpx.AsyncClient() as http:
-        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        with pytest.raises(error):
             async with http.stream("POST", chat_url(fake), json=STREAM) as resp:
                 async for line in resp.aiter_lines():
                     if line:
@@ -155,13 +163,29 @@ async def test_cut_stream_never_sends_done(fake: FakeUpstream, fault: Fault) -> 
     assert "data: [DONE]" not in received
 
 
-@pytest.mark.parametrize("fault", [Fault.reset_mid_body(), Fault.drop_mid_stream()])
-async def test_cut_plain_body(fake: FakeUpstream, fault: Fault) -> None:
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault.reset_mid_body(), httpx.ReadError),
+        (Fault.drop_mid_stream(), httpx.RemoteProtocolError),
+    ],
+)
+async def test_cut_plain_body(fake: FakeUpstream, fault: Fault, error: type[Exception]) -> None:
     """A non-streamed body cut halfway is an incomplete response for the client."""
     fake.push_fault(fault)
     async with httpx.AsyncClient() as http:
-        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        with pytest.raises(error):
             await http.post(chat_url(fake), json=CHAT)
+
+
+async def test_end_early_is_valid_http_without_terminator(fake: FakeUpstream) -> None:
+    """end_early closes the SSE response properly after K events, with no [DONE]."""
+    fake.push_fault(Fault.end_early(2))
+    async with httpx.AsyncClient() as http:
+        resp = await http.post(chat_url(fake), json=STREAM)
+    events = [e for e in resp.text.split("\n\n") if e]
+    assert resp.status_code == 200 and len(events) == 2
+    assert "[DONE]" not in resp.text
 
 
 @pytest.mark.parametrize("fault", [Fault.truncated_json(), Fault.malformed_json()])
