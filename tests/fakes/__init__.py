@@ -36,7 +36,8 @@ Faults: ``fake.push_fault(fault, times=1)`` (times=None: every matching request 
 ``fake.clear_faults()``), ``fake.script(f1, None, f3)`` (one per coming request, None =
 normal). The first pending fault whose ``path`` prefix matches the request fires.
 ``Fault`` classmethods, all taking ``path=`` to scope to a route prefix:
-    Fault.error(status, body=None, retry_after=None, retry_after_ms=None, headers=None)
+    Fault.error(status, body=None, retry_after=None, retry_after_ms=None, headers=None,
+                delay=0.0)                  retry_after: seconds or an HTTP-date string
     Fault.slow_headers(seconds)             sleep, then answer normally
     Fault.slow_first_chunk(seconds)         headers now, body after ``seconds``
     Fault.stall(after_chunks, seconds)      K pieces, silence, then the rest

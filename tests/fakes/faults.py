@@ -54,15 +54,17 @@ class Fault:
         retry_after: str | float | None = None,
         retry_after_ms: int | None = None,
         headers: dict[str, str] | None = None,
+        delay: float = 0.0,
         path: str | None = None,
     ) -> Fault:
-        """An HTTP error; ``body`` None means a provider-shaped error body for the route."""
+        """An HTTP error, sent after ``delay`` seconds; ``body`` None means a
+        provider-shaped error body for the route (str/bytes bodies are sent as they are)."""
         hdrs = dict(headers or {})
         if retry_after is not None:
             hdrs["retry-after"] = str(retry_after)
         if retry_after_ms is not None:
             hdrs["retry-after-ms"] = str(retry_after_ms)
-        return cls("status", status=status, body=body, headers=hdrs, path=path)
+        return cls("status", status=status, body=body, headers=hdrs, seconds=delay, path=path)
 
     @classmethod
     def slow_headers(cls, seconds: float, *, path: str | None = None) -> Fault:

@@ -172,7 +172,7 @@ class FakeUpstream:
         """Apply the header-side faults, then deliver what ``build`` returns."""
         progress = Delivered()
         try:
-            if fault is not None and fault.kind == "slow_headers":
+            if fault is not None and fault.kind in ("slow_headers", "status") and fault.seconds:
                 await asyncio.sleep(fault.seconds)
             if fault is not None and fault.kind == "reset_before_headers":
                 abort_connection(request)

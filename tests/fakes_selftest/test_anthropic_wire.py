@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anthropic
 import httpx
@@ -10,7 +11,7 @@ import pytest
 
 from tests.fakes import FakeUpstream, Fault
 
-TOOLS = [
+TOOLS: list[Any] = [
     {
         "name": "lookup",
         "description": "d",
@@ -121,7 +122,7 @@ async def test_tool_use(fake: FakeUpstream) -> None:
         msg = await c.messages.create(
             model="m",
             max_tokens=50,
-            tools=TOOLS,  # type: ignore[arg-type]
+            tools=TOOLS,
             messages=[{"role": "user", "content": "CALL_TOOL now"}],
         )
     assert msg.stop_reason == "tool_use"
@@ -136,7 +137,7 @@ async def test_streamed_tool_use(fake: FakeUpstream) -> None:
         c.messages.stream(
             model="m",
             max_tokens=50,
-            tools=TOOLS,  # type: ignore[arg-type]
+            tools=TOOLS,
             messages=[{"role": "user", "content": "CALL_TOOL"}],
         ) as stream,
     ):

@@ -81,6 +81,14 @@ async def test_slow_headers_trips_a_client_timeout(fake: FakeUpstream) -> None:
     assert fake.cancel_events[0].stage == "before_headers"
 
 
+async def test_slow_error(fake: FakeUpstream) -> None:
+    """An error with a delay holds its status line back like slow_headers does."""
+    fake.push_fault(Fault.error(503, delay=5))
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=0.2)) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post(chat_url(fake), json=CHAT)
+
+
 async def test_slow_first_chunk_sends_headers_first(fake: FakeUpstream) -> None:
     """Headers arrive at once; the body read then times out."""
     fake.push_fault(Fault.slow_first_chunk(5))
