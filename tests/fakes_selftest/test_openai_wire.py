@@ -158,3 +158,15 @@ async def test_bad_request_is_openai_shaped(fake: FakeUpstream) -> None:
         resp = await http.post(fake.openai_base_url + "/chat/completions", json={"model": "m"})
     assert resp.status_code == 400
     assert resp.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_sdk_retries_a_503_burst(fake: FakeUpstream) -> None:
+    """The package docstring's example: the SDK honours retry-after-ms through a burst."""
+    fake.push_fault(Fault.error(503, retry_after_ms=10), times=2)
+    async with openai.AsyncOpenAI(base_url=fake.openai_base_url, api_key="k") as c:
+        reply = await c.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert reply.choices[0].message.content == "echo: hi"
+    assert [r.fault for r in fake.requests] == ["status", "status", None]
+    assert fake.requests[1].headers["x-stainless-retry-count"] == "1"
