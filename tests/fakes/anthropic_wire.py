@@ -1,0 +1,156 @@
+"""Anthropic Messages wire format: plain message, SSE event sequence, errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .replies import (
+    TOOL_TRIGGER,
+    compact_json,
+    estimate_tokens,
+    example_arguments,
+    last_user_text,
+    plan_text_reply,
+    stable_id,
+    text_of,
+)
+
+__all__ = ["error_body", "message", "message_events", "validate_headers", "validate_message"]
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def validate_headers(headers: dict[str, str]) -> str | None:
+    # anthropic SDK 2.x sends the key as a bearer token; 0.x as x-api-key. Accept both.
+    bearer = headers.get("authorization", "").startswith("Bearer ")
+    if not headers.get("x-api-key") and not bearer:
+        return "x-api-key header is required"
+    if not headers.get("anthropic-version"):
+        return "anthropic-version header is required"
+    return None
+
+
+def validate_message(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "request body must be a JSON object"
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        return "messages: field required"
+    if not isinstance(body.get("model"), str):
+        return "model: field required"
+    if not isinstance(body.get("max_tokens"), int):
+        return "max_tokens: field required"
+    return None
+
+
+def _input_tokens(body: dict[str, Any]) -> int:
+    text = text_of(body.get("system")) + " "
+    text += " ".join(text_of(m.get("content")) for m in body["messages"] if isinstance(m, dict))
+    return estimate_tokens(text.strip())
+
+
+def _tool_use(body: dict[str, Any]) -> dict[str, Any] | None:
+    tools = body.get("tools")
+    user = last_user_text(body["messages"])
+    if not tools or TOOL_TRIGGER not in user:
+        return None
+    name = str(tools[0].get("name", "tool"))
+    return {
+        "type": "tool_use",
+        "id": stable_id("toolu_", name, user),
+        "name": name,
+        "input": example_arguments(tools[0].get("input_schema")),
+    }
+
+
+def _plan(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, int, list[str]]:
+    """(content blocks, stop_reason, output tokens, stream deltas of the single block)."""
+    tool = _tool_use(body)
+    if tool is not None:
+        args = compact_json(tool["input"])
+        pieces = [args[i : i + 8] for i in range(0, len(args), 8)]
+        return [tool], "tool_use", estimate_tokens(args), pieces
+    reply = plan_text_reply(last_user_text(body["messages"]), body["max_tokens"])
+    block = {"type": "text", "text": reply.text}
+    stop = "max_tokens" if reply.truncated else "end_turn"
+    return [block], stop, reply.output_tokens, reply.pieces()
+
+
+def message(body: dict[str, Any], message_id: str) -> dict[str, Any]:
+    content, stop, output, _ = _plan(body)
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {"input_tokens": _input_tokens(body), "output_tokens": output},
+    }
+
+
+def _event(name: str, payload: dict[str, Any]) -> bytes:
+    data = json.dumps(payload, separators=(",", ":"))
+    return f"event: {name}\ndata: {data}\n\n".encode()
+
+
+def message_events(body: dict[str, Any], message_id: str) -> list[bytes]:
+    """message_start, content_block_start, ping, deltas, content_block_stop,
+    message_delta, message_stop: the order Anthropic sends them in."""
+    content, stop, output, pieces = _plan(body)
+    block = content[0]
+    start_message = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": _input_tokens(body), "output_tokens": 1},
+    }
+    if block["type"] == "tool_use":
+        start_block = {**block, "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
+    else:
+        start_block = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": p} for p in pieces]
+    events = [
+        _event("message_start", {"type": "message_start", "message": start_message}),
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": start_block},
+        ),
+        _event("ping", {"type": "ping"}),
+    ]
+    events.extend(
+        _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d})
+        for d in deltas
+    )
+    events += [
+        _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": output},
+            },
+        ),
+        _event("message_stop", {"type": "message_stop"}),
+    ]
+    return events

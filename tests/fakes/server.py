@@ -1,0 +1,317 @@
+"""FakeUpstream: an aiohttp server on 127.0.0.1 speaking the OpenAI and Anthropic wire formats."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from . import anthropic_wire, openai_wire
+from .delivery import Delivered, abort_connection, deliver
+from .faults import Fault, FaultQueue
+from .recording import CancelEvent, RecordedRequest
+
+__all__ = ["FakeUpstream"]
+
+DEFAULT_MODELS = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"]
+_JSON = "application/json"
+
+
+class FakeUpstream:
+    """A fake LLM provider on a real loopback port; see the package docstring."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        models: list[str] | None = None,
+        embedding_dimensions: int = 8,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.host = host
+        self._port = port
+        self.models = list(models or DEFAULT_MODELS)
+        self.embedding_dimensions = embedding_dimensions
+        self.clock = clock
+        self.faults = FaultQueue()
+        self.requests: list[RecordedRequest] = []
+        self.counts: Counter[str] = Counter()  # path -> requests received
+        self.cancel_events: list[CancelEvent] = []
+        self.completed_streams = 0
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/_control/faults", self._control_push)
+        app.router.add_delete("/_control/faults", self._control_clear)
+        app.router.add_get("/_control/faults", self._control_list)
+        app.router.add_get("/_control/requests", self._control_requests)
+        app.router.add_get("/_control/stats", self._control_stats)
+        app.router.add_post("/_control/reset", self._control_reset)
+        # handler_cancellation: a client leaving during a sleep cancels the handler, so
+        # disconnects are seen even while stalled, not only at the next write.
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._port)
+        await site.start()
+        self._port = int(self._runner.addresses[0][1])  # the real one when port was 0
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeUpstream:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """Root URL, e.g. ``http://127.0.0.1:PORT`` (the Anthropic SDK's base_url)."""
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """``base_url + "/v1"``, what the OpenAI SDK wants as base_url."""
+        return self.base_url + "/v1"
+
+    # -- test-facing API -----------------------------------------------------------------
+
+    def push_fault(self, fault: Fault, times: int | None = 1) -> None:
+        """Apply ``fault`` to the next ``times`` matching requests (None = always)."""
+        self.faults.push(fault, times)
+
+    def script(self, *faults: Fault | None) -> None:
+        """One fault per coming request, in order; None means "answer normally" for that one.
+
+        Only unscoped faults keep a strict order; scoped ones wait for their route.
+        """
+        for fault in faults:
+            self.faults.push(fault if fault is not None else Fault.none(), 1)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def reset(self) -> None:
+        """Forget requests, counters, cancellations and faults."""
+        self.faults.clear()
+        self.requests.clear()
+        self.counts.clear()
+        self.cancel_events.clear()
+        self.completed_streams = 0
+
+    @property
+    def cancelled(self) -> int:
+        """How many responses the client abandoned before their end."""
+        return len(self.cancel_events)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == path]
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": len(self.requests),
+            "counts": dict(self.counts),
+            "cancelled": self.cancelled,
+            "cancel_events": [e.to_dict() for e in self.cancel_events],
+            "completed_streams": self.completed_streams,
+        }
+
+    # -- request plumbing ----------------------------------------------------------------
+
+    async def _record(self, request: web.Request) -> tuple[RecordedRequest, Fault | None]:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        fault = self.faults.take(request.path)
+        if fault is not None and fault.kind == "none":
+            fault = None
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            raw_body=raw,
+            time=self.clock(),
+            fault=fault.kind if fault else None,
+        )
+        self.requests.append(record)
+        self.counts[request.path] += 1
+        return record, fault
+
+    async def _serve(
+        self,
+        request: web.Request,
+        fault: Fault | None,
+        error_shape: Callable[[int, str], dict[str, Any]],
+        build: Callable[[], tuple[int, list[bytes], bool]],
+    ) -> web.StreamResponse:
+        """Apply the header-side faults, then deliver what ``build`` returns."""
+        progress = Delivered()
+        try:
+            if fault is not None and fault.kind in ("slow_headers", "status") and fault.seconds:
+                await asyncio.sleep(fault.seconds)
+            if fault is not None and fault.kind == "reset_before_headers":
+                abort_connection(request)
+                return web.Response(status=499)  # never reaches the client
+            if fault is not None and fault.kind == "status":
+                body = (
+                    fault.body
+                    if fault.body is not None
+                    else error_shape(fault.status, f"fake fault: HTTP {fault.status}")
+                )
+                raw = body if isinstance(body, bytes | str) else json.dumps(body)
+                return web.Response(
+                    status=fault.status, body=raw, headers=fault.headers, content_type=_JSON
+                )
+            status, pieces, streaming = build()
+            if fault is not None and fault.kind in ("truncated_json", "malformed_json"):
+                whole = b"".join(pieces)
+                bad = whole[: len(whole) // 2] if fault.kind == "truncated_json" else b"{not json"
+                return web.Response(status=200, body=bad, content_type=_JSON)
+            if not streaming and len(pieces) == 1 and fault is not None:
+                half = len(pieces[0]) // 2
+                pieces = [pieces[0][:half], pieces[0][half:]]
+                if fault.kind == "end_early":  # a complete HTTP body that is short
+                    pieces = [pieces[0]]
+            content_type = "text/event-stream" if streaming else _JSON
+            response = await deliver(
+                request,
+                pieces,
+                fault,
+                progress,
+                content_type=content_type,
+                streaming=streaming,
+                status=status,
+            )
+            if streaming and progress.chunks_sent == len(pieces):
+                self.completed_streams += 1
+            return response
+        except (asyncio.CancelledError, ConnectionResetError):
+            stage = "mid_body" if progress.headers_sent else "before_headers"
+            self.cancel_events.append(
+                CancelEvent(request.path, stage, progress.chunks_sent, self.clock())
+            )
+            raise
+
+    def _error(self, status: int, body: dict[str, Any]) -> web.Response:
+        return web.Response(status=status, text=json.dumps(body), content_type=_JSON)
+
+    def _next_id(self) -> int:
+        return next(self._ids)
+
+    # -- OpenAI routes -------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        body = record.body
+        problem = openai_wire.validate_chat(body)
+        if problem is not None and (fault is None or fault.kind != "status"):
+            return self._error(400, openai_wire.error_body(400, problem))
+        n = self._next_id()
+
+        def build() -> tuple[int, list[bytes], bool]:
+            cid, created = f"chatcmpl-fake{n:08d}", int(time.time())
+            if body.get("stream"):
+                return 200, openai_wire.chat_completion_chunks(body, cid, created), True
+            payload = openai_wire.chat_completion(body, cid, created)
+            return 200, [json.dumps(payload).encode()], False
+
+        return await self._serve(request, fault, openai_wire.error_body, build)
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        body = record.body
+        if not isinstance(body, dict) or "input" not in body:
+            return self._error(400, openai_wire.error_body(400, "'input' is required"))
+
+        def build() -> tuple[int, list[bytes], bool]:
+            payload = openai_wire.embeddings(body, self.embedding_dimensions)
+            return 200, [json.dumps(payload).encode()], False
+
+        return await self._serve(request, fault, openai_wire.error_body, build)
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        _, fault = await self._record(request)
+
+        def build() -> tuple[int, list[bytes], bool]:
+            return 200, [json.dumps(openai_wire.models(self.models)).encode()], False
+
+        return await self._serve(request, fault, openai_wire.error_body, build)
+
+    # -- Anthropic route -----------------------------------------------------------------
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        body = record.body
+        if fault is None or fault.kind != "status":
+            problem = anthropic_wire.validate_headers(record.headers)
+            if problem is not None:
+                return self._error(401, anthropic_wire.error_body(401, problem))
+            problem = anthropic_wire.validate_message(body)
+            if problem is not None:
+                return self._error(400, anthropic_wire.error_body(400, problem))
+        n = self._next_id()
+
+        def build() -> tuple[int, list[bytes], bool]:
+            mid = f"msg_fake{n:016d}"
+            if body.get("stream"):
+                return 200, anthropic_wire.message_events(body, mid), True
+            return 200, [json.dumps(anthropic_wire.message(body, mid)).encode()], False
+
+        return await self._serve(request, fault, anthropic_wire.error_body, build)
+
+    # -- control routes (for tests in another process) -----------------------------------
+
+    async def _control_push(self, request: web.Request) -> web.Response:
+        """Body: one fault or ``{"faults": [...]}``; each may carry ``times`` (null = always)."""
+        data = await request.json()
+        items = data.get("faults", [data]) if isinstance(data, dict) else data
+        try:
+            for item in items:
+                times = item.get("times", 1)
+                self.faults.push(Fault.from_dict(item), times)
+        except (TypeError, ValueError) as exc:
+            return self._error(400, openai_wire.error_body(400, f"bad fault: {exc}"))
+        return web.json_response({"pending": len(self.faults.pending())})
+
+    async def _control_clear(self, request: web.Request) -> web.Response:
+        self.faults.clear()
+        return web.json_response({"pending": 0})
+
+    async def _control_list(self, request: web.Request) -> web.Response:
+        pending = [{**f.to_dict(), "times": t} for f, t in self.faults.pending()]
+        return web.json_response({"faults": pending})
+
+    async def _control_requests(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": [r.to_dict() for r in self.requests]})
+
+    async def _control_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _control_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
