@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# lockgate's overhead, side by side with a direct call to a fixed-response upstream (nginx)
+# and with the bare Starlette + uvicorn + aiohttp proxy (the "physical limit" of a Python hop).
+# Reports RPS, P50/P99 latency and CPU ms per request for each (harness: bench/harness/).
+#   DURATION=20 REPEATS=3 CONC=8,32 WARMUP=5 RUN_ID=name STREAM=1 (SSE) ./bench/run_gateway.sh
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-$REPO/.venv}
+[ -x "$VENV/bin/lockgate" ] || { echo "install lockgate first: python3 -m venv .venv && .venv/bin/pip install -e '.[test]'"; exit 1; }
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx wrk >/dev/null
+fi
+export BENCH_HOME=${BENCH_HOME:-$(mktemp -d "${TMPDIR:-/tmp}/lockgate-bench.XXXXXX")}
+cp -r "$REPO/bench/harness/." "$BENCH_HOME/"
+ln -sfn "$VENV" "$BENCH_HOME/venv-pyproxy"
+mkdir -p "$BENCH_HOME/pids" "$BENCH_HOME/logs"
+B=$BENCH_HOME
+cleanup() { "$B/stop_pid.sh" lockgate pyproxy nginx >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+"$B/mock/start.sh"
+SERVER=uvicorn CLIENT=aiohttp PORT=14100 "$B/pyproxy/start.sh"
+(cd "$B" && setsid nohup "$VENV/bin/lockgate" serve -c "$REPO/bench/lockgate.yaml" > "$B/logs/lockgate.log" 2>&1 & echo $! > "$B/pids/lockgate.pid")
+for _ in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:15000/health && break; sleep 0.1; done
+curl -fs -o /dev/null http://127.0.0.1:15000/health || { tail -30 "$B/logs/lockgate.log"; exit 1; }
+
+RUN_ID=${RUN_ID:-$(date +%Y%m%d-%H%M%S)}
+TARGETS=(--target direct=http://127.0.0.1:18080@nginx)
+if [ "${STREAM:-0}" = 1 ]; then
+  # SSE: the bare proxy has no streaming route, so this compares lockgate with nginx only.
+  export BENCH_STREAM=1
+  TARGETS+=(--target lockgate=http://127.0.0.1:15000@lockgate
+            --env direct:BENCH_PATH=/sse/v1/chat/completions --env lockgate:BENCH_MODEL=gpt-4o-mini-sse)
+else
+  TARGETS+=(--target pyproxy-aiohttp=http://127.0.0.1:14100@pyproxy --target lockgate=http://127.0.0.1:15000@lockgate)
+fi
+python3 "$B/run_bench.py" --tag "$RUN_ID" "${TARGETS[@]}" \
+  --conc "${CONC:-8,32}" --duration "${DURATION:-20}" --repeats "${REPEATS:-3}" --warmup "${WARMUP:-5}"
+python3 "$B/summarize.py" "$B/results/$RUN_ID" --md "$B/results/$RUN_ID/summary.md" >/dev/null
+cat "$B/results/$RUN_ID/summary.md"
+mkdir -p "$REPO/bench/results" && cp -r "$B/results/$RUN_ID" "$REPO/bench/results/"
+echo "results: $REPO/bench/results/$RUN_ID"
