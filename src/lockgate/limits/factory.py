@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -21,22 +21,29 @@ def create_limit_store(
     server_time: bool = False,
     cooldown: float = 0.5,
     prefix: str = "lockgate:limits:",
+    max_connections: int = 64,
+    pool_timeout: float = 1.0,
 ) -> LimitStore:
     """A store for ``url``; ``timeout`` bounds every Redis connect and reply, in seconds.
 
-    Builds the client but does not connect: call it in the app's lifespan, not at import.
+    Redis calls share a pool of ``max_connections``; when all are busy a call waits up to
+    ``pool_timeout`` for one (queueing under a burst is not an outage, so this is longer than
+    ``timeout``). Builds the client but does not connect: call it in the app's lifespan.
     """
     scheme = url.partition("://")[0].lower()
     if scheme == "memory":
         return MemoryLimitStore()
     if scheme in ("redis", "rediss", "unix"):
-        client = Redis.from_url(
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=pool_timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             # No retries: a script that ran before its reply was lost would take twice.
             retry=Retry(NoBackoff(), 0),
         )
+        client = Redis.from_pool(pool)
         return RedisLimitStore(
             client,
             failure_mode=failure_mode,
