@@ -55,6 +55,12 @@ class TestLimitStoreContract:
         limiter = Limiter(store, Clock())
         assert await admitted(limiter, [LimitRule.requests("key:a", "50/minute")], 200) == 50
 
+    async def test_duplicate_rules_count_once(self, store: LimitStore) -> None:
+        """The same rule listed twice (e.g. key and team resolving alike) takes once."""
+        limiter = Limiter(store, Clock())
+        rule = LimitRule.requests("key:a", "4/minute")
+        assert await admitted(limiter, [rule, LimitRule.requests("key:a", "4/minute")], 9) == 4
+
     async def test_all_or_nothing_across_rules(self, store: LimitStore) -> None:
         """When one rule rejects, no other rule of the request is consumed."""
         limiter = Limiter(store, Clock())

@@ -58,6 +58,7 @@ async def test_fail_open_admits_while_redis_is_down(own_redis: RedisServer) -> N
             assert reservation.decision.degraded
             assert reservation.states == ()
         assert not store.healthy
+        assert reservation.tokens == 0  # nothing was taken, so reconcile charges it all
         assert not await limiter.finish(reservation, tokens=10, cost=0.0)
         own_redis.start()
         clock.advance(1)  # still within the cooldown: Redis is not asked yet

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from lockgate.errors import BudgetExceededError, RateLimitError
 from lockgate.limits.algorithm import EPSILON
 from lockgate.limits.budget import current_period
-from lockgate.limits.rules import LimitRule
+from lockgate.limits.rules import BudgetPeriod, LimitRule
 from lockgate.limits.store import Adjustment, Check, LimitStore, StoreDecision
 
 __all__ = [
@@ -137,17 +137,23 @@ class Limiter:
         self._store = store
         self._clock = clock
         self._lease_ttl = lease_ttl
+        self._periods: dict[BudgetPeriod, tuple[float, float, str]] = {}
 
     async def reserve(
         self, rules: Sequence[LimitRule], *, tokens: int = 0, cost: float = 0.0
     ) -> Reservation:
         """Take one request, ``tokens`` (estimate) and ``cost`` (estimated USD) from every rule.
 
+        Rules are expected to have distinct keys; of rules sharing a key the first one wins.
+
         Raises ``LimitRejectedError`` or ``BudgetRejectedError`` (nothing taken), or
         ``ServiceUnavailableError`` when the store is down and fails closed.
         """
         now = self._clock()
-        unique = tuple(dict.fromkeys(rules))
+        unique = tuple(rules)
+        if len({rule.key for rule in unique}) != len(unique):
+            # Two checks on one key would both read the old state and both take.
+            unique = tuple({rule.key: rule for rule in reversed(unique)}.values())[::-1]
         lease = ""
         checks: list[Check] = []
         for rule in unique:
@@ -160,7 +166,7 @@ class Limiter:
                 lease = lease or secrets.token_hex(8)
                 checks.append(Check(rule.key, "lease", rule.amount, self._lease_ttl, 1.0, lease))
             elif rule.period is not None:
-                period_id, left = current_period(now, rule.period)
+                period_id, left = self._period(now, rule.period)
                 checks.append(Check(f"{rule.key}:{period_id}", "budget", rule.amount, left, cost))
         result = await self._store.reserve(checks, now)
         decision = _decision(unique, checks, result, tokens)
@@ -172,6 +178,15 @@ class Limiter:
         return Reservation(
             unique, tuple(checks), decision, tokens if taken else 0, cost if taken else 0.0, lease
         )
+
+    def _period(self, now: float, period: BudgetPeriod) -> tuple[str, float]:
+        """``current_period``, remembered until the period ends (it is hot-path work)."""
+        cached = self._periods.get(period)
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2], cached[1] - now
+        period_id, left = current_period(now, period)
+        self._periods[period] = (now, now + left, period_id)
+        return period_id, left
 
     async def reconcile(self, reservation: Reservation, *, tokens: int, cost: float) -> bool:
         """Charge actual ``tokens`` and ``cost`` in place of the estimates (once; later calls do

@@ -20,6 +20,7 @@ cooldown instead of one per request. The client reconnects by itself when Redis 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -52,8 +53,13 @@ class RedisLimitStore:
         prefix: str = "lockgate:limits:",
         server_time: bool = False,
         cooldown: float = 0.5,
+        max_in_flight: int = 64,
+        queue_timeout: float = 1.0,
     ) -> None:
+        """``max_in_flight`` must not exceed the client pool's ``max_connections``."""
         self._client = client
+        self._gate = asyncio.Semaphore(max_in_flight)
+        self._queue_timeout = queue_timeout
         self._failure_mode: FailureMode = failure_mode
         self._prefix = prefix
         self._server_time = server_time
@@ -98,6 +104,15 @@ class RedisLimitStore:
         """The script's reply, or ``None`` when Redis is unreachable."""
         if now < self._down_until:
             return None
+        if self._gate.locked():
+            # Every connection is busy: queue, bounded, instead of failing the call.
+            try:
+                async with asyncio.timeout(self._queue_timeout):
+                    await self._gate.acquire()
+            except TimeoutError:
+                return None
+        else:
+            await self._gate.acquire()
         try:
             try:
                 reply = await self._client.evalsha(self._sha, len(keys), *keys, *args)
@@ -107,6 +122,8 @@ class RedisLimitStore:
             self.healthy = False
             self._down_until = now + self._cooldown
             return None
+        finally:
+            self._gate.release()
         self.healthy = True
         return reply
 
