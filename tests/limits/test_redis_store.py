@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 import redis
@@ -159,3 +160,24 @@ def test_unknown_store_url_is_refused() -> None:
     """Only memory:// and redis:// URLs make stores."""
     with pytest.raises(ValueError, match="unsupported limit store URL"):
         create_limit_store("postgres://db/limits")
+
+
+async def test_a_redis_that_never_answers_costs_one_timeout(redis_url: str) -> None:
+    """A server that accepts but never replies trips the socket timeout, not a hang."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    store = create_limit_store(
+        f"redis://127.0.0.1:{port}/0", failure_mode="fail_closed", timeout=0.05, cooldown=60
+    )
+    limiter = Limiter(store, Clock())
+    try:
+        async with asyncio.timeout(5):  # a failure here means the timeout did not bound the call
+            with pytest.raises(ServiceUnavailableError):
+                await limiter.reserve([LimitRule.requests("key:a", "5/minute")])
+            with pytest.raises(ServiceUnavailableError):  # within the cooldown: no second wait
+                await limiter.reserve([LimitRule.requests("key:a", "5/minute")])
+    finally:
+        await store.aclose()
+        silent.close()
