@@ -55,6 +55,12 @@ class TestLimitStoreContract:
         limiter = Limiter(store, Clock())
         assert await admitted(limiter, [LimitRule.requests("key:a", "50/minute")], 200) == 50
 
+    async def test_no_rules_admit_without_state(self, store: LimitStore) -> None:
+        """A request with no applicable rules is admitted and reports no limits."""
+        reservation = await Limiter(store, Clock()).reserve([], tokens=10, cost=1.0)
+        assert reservation.decision.allowed
+        assert reservation.states == ()
+
     async def test_duplicate_rules_count_once(self, store: LimitStore) -> None:
         """The same rule listed twice (e.g. key and team resolving alike) takes once."""
         limiter = Limiter(store, Clock())

@@ -126,6 +126,9 @@ class Reservation:
         return self.decision.states
 
 
+_NOTHING = StoreDecision(True, -1, 0.0, (), ())
+
+
 class Limiter:
     """Checks every limit of a request at once against a ``LimitStore``; all or nothing."""
 
@@ -168,7 +171,7 @@ class Limiter:
             elif rule.period is not None:
                 period_id, left = self._period(now, rule.period)
                 checks.append(Check(f"{rule.key}:{period_id}", "budget", rule.amount, left, cost))
-        result = await self._store.reserve(checks, now)
+        result = await self._store.reserve(checks, now) if checks else _NOTHING
         decision = _decision(unique, checks, result, tokens)
         if not decision.allowed:
             if decision.rejected is not None and decision.rejected.kind == "spend":
@@ -190,7 +193,8 @@ class Limiter:
 
     async def reconcile(self, reservation: Reservation, *, tokens: int, cost: float) -> bool:
         """Charge actual ``tokens`` and ``cost`` in place of the estimates (once; later calls do
-        nothing). ``False`` if the store was unreachable."""
+        nothing). ``False`` if the store was unreachable. Costs land in the budget period the
+        request was reserved in, even when it finishes after midnight."""
         return await self._settle(reservation, tokens, cost, release=False)
 
     async def release(self, reservation: Reservation) -> bool:
