@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lockgate.limits import LimitRule, LimitState, current_period, format_duration
+from lockgate.limits import (
+    LimitRule,
+    LimitState,
+    current_period,
+    format_duration,
+    rules_from_spec,
+)
 from lockgate.limits import rate_limit_headers as headers
 from lockgate.limits.algorithm import budget_admits, drained, gcra_admits, gcra_wait
 
@@ -102,3 +108,38 @@ def test_rules_validate() -> None:
         LimitRule("key:a", "spend", amount=1.0)
     with pytest.raises(ValueError):
         LimitRule.concurrent("key:a", -1)
+
+
+def test_rules_from_spec() -> None:
+    """A key's limits record turns into one rule per limit."""
+    spec = {
+        "requests": ["10/second", "1000/hour"],
+        "tokens": "100000/minute",
+        "concurrent": 5,
+        "budget": {"day": 10, "month": 100.0},
+    }
+    assert rules_from_spec("key:k1", spec) == [
+        LimitRule.requests("key:k1", "10/second"),
+        LimitRule.requests("key:k1", "1000/hour"),
+        LimitRule.tokens("key:k1", "100000/minute"),
+        LimitRule.concurrent("key:k1", 5),
+        LimitRule.spend("key:k1", 10.0, "day"),
+        LimitRule.spend("key:k1", 100.0, "month"),
+    ]
+    assert rules_from_spec("key:k1", {}) == []
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"rpm": 100},
+        {"requests": 100},
+        {"concurrent": "5"},
+        {"budget": {"week": 1.0}},
+        {"budget": {"day": "ten"}},
+    ],
+)
+def test_rules_from_spec_rejects_what_it_cannot_enforce(spec: dict[str, object]) -> None:
+    """A limit that would not be enforced as written is an error, not ignored."""
+    with pytest.raises(ValueError):
+        rules_from_spec("key:k1", spec)

@@ -20,7 +20,7 @@ from lockgate.limits.limiter import (
 from lockgate.limits.memory import MemoryLimitStore
 from lockgate.limits.rate import Rate, parse_rate
 from lockgate.limits.redis import RedisLimitStore
-from lockgate.limits.rules import BudgetPeriod, LimitKind, LimitRule
+from lockgate.limits.rules import BudgetPeriod, LimitKind, LimitRule, rules_from_spec
 from lockgate.limits.store import (
     Adjustment,
     Check,
@@ -52,4 +52,5 @@ __all__ = [
     "format_duration",
     "parse_rate",
     "rate_limit_headers",
+    "rules_from_spec",
 ]

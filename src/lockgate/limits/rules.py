@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from lockgate.limits.rate import Rate, parse_rate
 
-__all__ = ["BudgetPeriod", "LimitKind", "LimitRule"]
+__all__ = ["BudgetPeriod", "LimitKind", "LimitRule", "rules_from_spec"]
 
 LimitKind = Literal["requests", "tokens", "concurrent", "spend"]
 BudgetPeriod = Literal["day", "month"]
@@ -82,3 +83,48 @@ class LimitRule:
         if self.kind == "spend":
             return f"${self.amount:.2f}/{self.period} spend"
         return f"{self.rate} {self.kind}"
+
+
+def rules_from_spec(subject: str, spec: Mapping[str, Any]) -> list[LimitRule]:
+    """Rules of one subject from its config or key record (JSON/YAML)::
+
+        requests: 100/minute          # or a list: [10/second, 1000/hour]
+        tokens: 100000/minute         # or a list
+        concurrent: 5
+        budget: {day: 10.0, month: 100.0}   # USD per calendar period (UTC)
+
+    Unknown fields are an error rather than a limit silently not enforced.
+    """
+    unknown = set(spec) - {"requests", "tokens", "concurrent", "budget"}
+    if unknown:
+        raise ValueError(f"unknown limit fields for {subject}: {sorted(unknown)}")
+    rules: list[LimitRule] = []
+    for kind in ("requests", "tokens"):
+        value = spec.get(kind)
+        if value is None:
+            continue
+        rates = [value] if isinstance(value, str) else value
+        if not isinstance(rates, list | tuple):
+            raise ValueError(f"{subject} {kind}: expected a rate like '100/minute' or a list")
+        for rate in rates:
+            if not isinstance(rate, str):
+                raise ValueError(f"{subject} {kind}: expected a rate like '100/minute'")
+            if kind == "requests":
+                rules.append(LimitRule.requests(subject, rate))
+            else:
+                rules.append(LimitRule.tokens(subject, rate))
+    slots = spec.get("concurrent")
+    if slots is not None:
+        if not isinstance(slots, int) or isinstance(slots, bool):
+            raise ValueError(f"{subject} concurrent: expected a whole number")
+        rules.append(LimitRule.concurrent(subject, slots))
+    budget = spec.get("budget") or {}
+    if not isinstance(budget, Mapping) or set(budget) - {"day", "month"}:
+        raise ValueError(f"{subject} budget: expected {{day: USD, month: USD}}")
+    for period in ("day", "month"):
+        usd = budget.get(period)
+        if usd is not None:
+            if not isinstance(usd, int | float) or isinstance(usd, bool):
+                raise ValueError(f"{subject} budget {period}: expected a USD amount")
+            rules.append(LimitRule.spend(subject, float(usd), period))
+    return rules
