@@ -26,6 +26,7 @@ __all__ = [
     "drained",
     "gcra_admits",
     "gcra_wait",
+    "remaining_and_reset",
 ]
 
 #: Units of slack in comparisons, far below one request or token, so float residue of the
@@ -64,3 +65,18 @@ def gcra_wait(level: float, cost: float, limit: float, period: float) -> float:
 def budget_admits(spent: float, cost: float, limit: float) -> bool:
     """Whether an estimated ``cost`` fits in the budget and some budget is left at all."""
     return spent + cost <= limit + EPSILON and spent < limit - EPSILON
+
+
+def remaining_and_reset(
+    algo: str, level: float, limit: float, period: float
+) -> tuple[float, float]:
+    """What the headers report for a check at ``level``: units left and seconds to a full
+    reset (a meter's drain time; a budget's period end; a lease has none)."""
+    remaining = limit - level
+    if remaining < EPSILON:
+        remaining = 0.0
+    if algo == "gcra":
+        return remaining, level * period / limit if limit > 0 else 0.0
+    if algo == "budget":
+        return remaining, period
+    return remaining, 0.0

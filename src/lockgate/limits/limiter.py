@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lockgate.errors import BudgetExceededError, RateLimitError
-from lockgate.limits.algorithm import EPSILON
+from lockgate.limits.algorithm import remaining_and_reset
 from lockgate.limits.budget import current_period
 from lockgate.limits.rules import BudgetPeriod, LimitRule
 from lockgate.limits.store import Adjustment, Check, LimitStore, StoreDecision
@@ -126,7 +126,7 @@ class Reservation:
         return self.decision.states
 
 
-_NOTHING = StoreDecision(True, -1, 0.0, (), ())
+_NOTHING = StoreDecision(True, -1, 0.0, ())
 
 
 class Limiter:
@@ -247,12 +247,14 @@ def _decision(
     rules: tuple[LimitRule, ...], checks: list[Check], result: StoreDecision, tokens: int
 ) -> Decision:
     states: tuple[LimitState, ...] = ()
-    if result.remaining:
+    if result.levels:
         states = tuple(
-            LimitState(rule, check.limit, remaining if remaining > EPSILON else 0.0, reset)
-            for rule, check, remaining, reset in zip(
-                rules, checks, result.remaining, result.reset, strict=True
+            LimitState(
+                rule,
+                check.limit,
+                *remaining_and_reset(check.algo, level, check.limit, check.period),
             )
+            for rule, check, level in zip(rules, checks, result.levels, strict=True)
         )
     rejected = rules[result.rejected] if result.rejected >= 0 else None
     return Decision(result.allowed, result.retry_after, rejected, states, result.degraded, tokens)

@@ -45,18 +45,9 @@ class MemoryLimitStore:
                 allowed = False
                 if rejected < 0 or wait > retry_after:
                     rejected, retry_after = i, wait
-        remaining: list[float] = []
-        reset: list[float] = []
-        for check, level in zip(checks, levels, strict=True):
-            after = self._take(check, level, now) if allowed else level
-            remaining.append(check.limit - after)
-            if check.algo == "gcra":
-                reset.append(after * check.period / check.limit if check.limit > 0 else 0.0)
-            elif check.algo == "budget":
-                reset.append(check.period)
-            else:
-                reset.append(0.0)
-        return StoreDecision(allowed, rejected, retry_after, tuple(remaining), tuple(reset))
+        if allowed:
+            levels = [self._take(c, level, now) for c, level in zip(checks, levels, strict=True)]
+        return StoreDecision(allowed, rejected, retry_after, tuple(levels))
 
     def _check(self, check: Check, now: float) -> tuple[bool, float, float]:
         """``(admits, current level, seconds to wait if not)`` without writing."""

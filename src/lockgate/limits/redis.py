@@ -39,7 +39,7 @@ __all__ = ["RedisLimitStore"]
 _OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 _RESERVE_CODES = {"gcra": "g", "lease": "l", "budget": "b"}
 _SETTLE_CODES = {"gcra": "g", "budget": "b", "release": "x", "renew": "n"}
-_OPEN = StoreDecision(True, -1, 0.0, (), (), degraded=True)
+_OPEN = StoreDecision(True, -1, 0.0, (), degraded=True)
 
 
 class RedisLimitStore:
@@ -81,13 +81,11 @@ class RedisLimitStore:
             if self._failure_mode == "fail_open":
                 return _OPEN
             raise ServiceUnavailableError("rate limit storage (Redis) is unavailable")
-        values = [float(v) for v in reply[3:]]
         return StoreDecision(
             allowed=reply[0] == 1,
-            rejected=int(reply[1]),
+            rejected=reply[1],
             retry_after=float(reply[2]),
-            remaining=tuple(values[0::2]),
-            reset=tuple(values[1::2]),
+            levels=tuple(map(float, reply[3:])),
         )
 
     async def settle(self, adjustments: Sequence[Adjustment], now: float) -> bool:

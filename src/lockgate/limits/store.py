@@ -62,16 +62,16 @@ class Adjustment:
 class StoreDecision:
     """Outcome of one atomic reserve.
 
-    ``remaining[i]`` and ``reset[i]`` describe check ``i`` after the decision (taken if
-    allowed, untouched if not). ``rejected`` is the index of the check that needs the longest
-    wait, or -1. ``degraded`` means the backend was unreachable and ``fail_open`` admitted.
+    ``levels[i]`` is the level of check ``i`` after the decision (taken if allowed, untouched
+    if not): units on the meter, slots held, USD spent; see ``algorithm.remaining_and_reset``.
+    ``rejected`` is the index of the check that needs the longest wait, or -1. ``degraded``
+    means the backend was unreachable and ``fail_open`` admitted (``levels`` is then empty).
     """
 
     allowed: bool
     rejected: int
     retry_after: float
-    remaining: tuple[float, ...]
-    reset: tuple[float, ...]
+    levels: tuple[float, ...]
     degraded: bool = False
 
 
