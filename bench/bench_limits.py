@@ -1,5 +1,8 @@
 """Cost of the limiter per request on each backend: µs per reserve and finish, round trips.
 
+Round trips and Redis CPU per script call come from Redis ``INFO commandstats`` (counted by
+the server, so they include nothing the client does).
+
     PYTHONPATH=src python bench/bench_limits.py [--redis-url redis://127.0.0.1:6379/0] [-n 5000]
 
 Without ``--redis-url`` a throwaway redis-server is started on a free loopback port (its
@@ -124,13 +127,20 @@ async def main(redis_url: str | None, n: int) -> None:
                     text, rate = await sequential(store, rules, count)
                     admin.config_resetstat()
                     per_request = await concurrent(store, rules, count, 32)
-                    calls = admin.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+                    evalsha = admin.info("commandstats").get("cmdstat_evalsha", {})
+                    calls = evalsha.get("calls", 0)
+                    server_us = evalsha.get("usec_per_call", 0.0)
                 finally:
                     await store.aclose()
                 trips = calls / ((count // 32) * 32)
+                redis_text = (
+                    f", round trips/request {trips:.2f}, Redis CPU/script call {server_us:.1f} µs"
+                    if name == "redis "
+                    else ""
+                )
                 print(
                     f"{name} {label:7} {text} | seq {rate:8.0f} req/s, "
-                    f"32 in flight {per_request:8.0f} req/s, round trips/request {trips:.2f}"
+                    f"32 in flight {per_request:8.0f} req/s{redis_text}"
                 )
         admin.close()
 
