@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.limits.clock import Clock
 
 from lockgate.errors import BudgetExceededError, RateLimitError
 from lockgate.limits import (
@@ -18,8 +19,6 @@ from lockgate.limits import (
     create_limit_store,
     rate_limit_headers,
 )
-
-from .clock import Clock
 
 # 2026-11-27 12:00:00 UTC: twelve hours left in the day.
 NOON = 1_795_780_800.0

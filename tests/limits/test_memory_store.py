@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tests.limits.clock import Clock
 
 from lockgate.limits import Limiter, LimitRejectedError, LimitRule, MemoryLimitStore
-
-from .clock import Clock
 
 
 async def test_idle_state_is_swept() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
+from tests.limits.clock import Clock
 
-from conftest import RedisServer
 from lockgate.errors import RateLimitError, ServiceUnavailableError
 from lockgate.limits import (
     Limiter,
@@ -17,7 +18,8 @@ from lockgate.limits import (
     create_limit_store,
 )
 
-from .clock import Clock
+if TYPE_CHECKING:
+    from tests.conftest import RedisServer
 
 
 async def try_reserve(limiter: Limiter, rules: list[LimitRule]) -> bool:
