@@ -183,3 +183,22 @@ async def test_a_redis_that_never_answers_costs_one_timeout(redis_url: str) -> N
     finally:
         await store.aclose()
         silent.close()
+
+
+async def test_a_full_redis_counts_as_an_outage(own_redis: RedisServer) -> None:
+    """A Redis refusing writes (maxmemory reached) triggers the failure policy, not a 500."""
+    store = create_limit_store(own_redis.url, failure_mode="fail_closed", timeout=2.0, cooldown=0)
+    limiter = Limiter(store, Clock())
+    admin = redis.Redis.from_url(own_redis.url)
+    rules = [LimitRule.requests("key:a", "5/minute")]
+    try:
+        await limiter.reserve(rules)
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)
+        with pytest.raises(ServiceUnavailableError):
+            await limiter.reserve(rules)
+        admin.config_set("maxmemory", 0)
+        assert (await limiter.reserve(rules)).states[0].remaining == 3
+    finally:
+        admin.close()
+        await store.aclose()

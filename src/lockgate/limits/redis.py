@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ClusterDownError, NoScriptError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from lockgate.errors import ServiceUnavailableError
@@ -36,7 +36,17 @@ from lockgate.limits.store import Adjustment, Check, FailureMode, StoreDecision
 
 __all__ = ["RedisLimitStore"]
 
-_OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+# Unreachable, slow, full, or a replica after a failover: the limiter cannot do its job, and
+# the failure policy decides. Other errors (a bad script) are bugs and propagate.
+_OUTAGE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    TimeoutError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ClusterDownError,
+)
 _RESERVE_CODES = {"gcra": "g", "lease": "l", "budget": "b"}
 _SETTLE_CODES = {"gcra": "g", "budget": "b", "release": "x", "renew": "n"}
 _OPEN = StoreDecision(True, -1, 0.0, (), degraded=True)
