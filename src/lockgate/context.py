@@ -10,6 +10,7 @@ from typing import Any, Literal
 from lockgate.auth.keys import Principal
 from lockgate.chat import Usage
 from lockgate.errors import GatewayError
+from lockgate.pricing import cost_of, price_for
 from lockgate.settings import Deployment
 
 __all__ = ["ApiFlavor", "RequestContext"]
@@ -37,6 +38,15 @@ class RequestContext:
     notes: dict[str, Any] = field(default_factory=dict)
     #: the client's request headers (case-insensitive mapping), for stages to read
     client_headers: Mapping[str, str] = field(default_factory=dict)
+    client_ip: str | None = None
+
+    def settle(self, usage: Usage | None) -> None:
+        """Note the request's usage and its cost (once; cache hits cost nothing)."""
+        if self.usage is not None or usage is None:
+            return
+        self.usage = usage
+        if self.deployment is not None and self.cache_status not in ("hit", "semantic-hit"):
+            self.cost = cost_of(price_for(self.deployment), usage)
 
     def overhead_ms(self, now: float | None = None) -> float:
         end = time.perf_counter() if now is None else now

@@ -76,9 +76,12 @@ class GatewayError(Exception):
         param: str | None = None,
         status: int | None = None,
         retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        #: extra response headers (e.g. the x-ratelimit-* of a 429)
+        self.headers = headers
         if code is not None:
             self.code = code
         if status is not None:

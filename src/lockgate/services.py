@@ -13,12 +13,13 @@ from lockgate.auth.repository import KeyRepository
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher
+from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
-from lockgate.pipeline import Pipeline
-from lockgate.pricing import cost_of, price_for
+from lockgate.pipeline import Pipeline, Stage
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.router import Router
 from lockgate.settings import Settings
+from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
 from lockgate.storage.database import Database
 
@@ -38,8 +39,10 @@ class Services:
     metrics: Metrics
     stats: Stats
     request_ids: RequestIds
+    limit_store: LimitStore
 
     async def aclose(self) -> None:
+        await self.limit_store.aclose()
         await self.providers.aclose()
         await self.db.aclose()
 
@@ -49,13 +52,7 @@ class Services:
         system = dep.provider if dep is not None else "none"
         cache = ctx.cache_status or "none"
         key = ctx.principal.name or "anonymous"
-        if (
-            usage is not None
-            and dep is not None
-            and ctx.cache_status not in ("hit", "semantic-hit")
-        ):
-            ctx.cost = cost_of(price_for(dep), usage)
-        ctx.usage = usage
+        ctx.settle(usage)
         self.metrics.observe_request(
             model=model,
             system=system,
@@ -91,7 +88,16 @@ async def build_services(settings: Settings) -> Services:
     providers = ProviderRegistry()
     metrics = Metrics()
     dispatcher = Dispatcher(router, providers, settings.router_settings, listener=metrics)
-    pipeline = Pipeline([], dispatcher)
+    lim = settings.limits
+    limit_store = create_limit_store(
+        lim.backend or settings.general_settings.redis_url or "memory://",
+        failure_mode=lim.failure_mode,
+        timeout=lim.timeout_ms / 1000.0,
+    )
+    # Always in the chain: keys created later through the admin API may carry limits,
+    # and a request nothing applies to costs a few attribute reads here.
+    stages: list[Stage] = [LimitsStage(Limiter(limit_store, time.time), lim)]
+    pipeline = Pipeline(stages, dispatcher)
     return Services(
         settings=settings,
         db=db,
@@ -104,6 +110,7 @@ async def build_services(settings: Settings) -> Services:
         metrics=metrics,
         stats=Stats(),
         request_ids=RequestIds(),
+        limit_store=limit_store,
     )
 
 

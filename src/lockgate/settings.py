@@ -50,6 +50,7 @@ __all__ = [
     "ConfigError",
     "Deployment",
     "GeneralSettings",
+    "LimitsSettings",
     "ModelEntry",
     "ModelParams",
     "RouterSettings",
@@ -187,6 +188,47 @@ class GeneralSettings(_Model):
         return value
 
 
+def _check_limit_spec(subject: str, spec: Mapping[str, Any]) -> None:
+    from lockgate.limits.rules import rules_from_spec
+
+    rules_from_spec(subject, spec)
+
+
+class LimitsSettings(_Model):
+    """Rate limits and budgets. Each spec: {requests, tokens, concurrent, budget: {day, month}}."""
+
+    #: memory:// (one process) or redis://...; default: general_settings.redis_url, else memory
+    backend: str | None = None
+    failure_mode: Literal["fail_open", "fail_closed"] = "fail_open"
+    timeout_ms: float = Field(default=50.0, gt=0)
+    #: limits of every key that has none of its own (and of anonymous callers in open mode)
+    key_defaults: dict[str, Any] = Field(default_factory=dict)
+    #: limits of each end user (the body's `user` field or the user header)
+    per_user: dict[str, Any] = Field(default_factory=dict)
+    #: limits of each client IP address
+    per_ip: dict[str, Any] = Field(default_factory=dict)
+    #: limits of named teams (keys carry a team)
+    teams: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: limits of a model alias, across all callers
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    user_header: str = "x-lockgate-user"
+
+    @model_validator(mode="after")
+    def _specs_are_valid(self) -> LimitsSettings:
+        _check_limit_spec("limits.key_defaults", self.key_defaults)
+        _check_limit_spec("limits.per_user", self.per_user)
+        _check_limit_spec("limits.per_ip", self.per_ip)
+        for name, spec in self.teams.items():
+            _check_limit_spec(f"limits.teams.{name}", spec)
+        for name, spec in self.models.items():
+            _check_limit_spec(f"limits.models.{name}", spec)
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.key_defaults or self.per_user or self.per_ip or self.teams or self.models)
+
+
 class ServerSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=4000, ge=0, le=65535)
@@ -212,6 +254,7 @@ class Settings(_Model):
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
     general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False

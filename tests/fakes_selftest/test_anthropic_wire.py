@@ -8,7 +8,6 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-
 from tests.fakes import FakeUpstream, Fault
 
 TOOLS: list[Any] = [

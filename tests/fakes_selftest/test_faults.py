@@ -7,7 +7,6 @@ import json
 
 import httpx
 import pytest
-
 from tests.fakes import FakeUpstream, Fault
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "a b c d e"}]}

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import openai
 import pytest
-
 from tests.fakes import FakeUpstream, Fault
 
 TOOLS: list[Any] = [

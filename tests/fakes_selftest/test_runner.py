@@ -10,7 +10,6 @@ import urllib.request
 from pathlib import Path
 
 import openai
-
 from tests.fakes import Fault, start_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]

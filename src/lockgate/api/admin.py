@@ -12,6 +12,7 @@ from starlette.routing import Route
 from lockgate.api.common import json_response, read_json, with_errors
 from lockgate.api.flow import start_context
 from lockgate.errors import BadRequestError, PermissionDeniedError
+from lockgate.limits.rules import rules_from_spec
 from lockgate.services import Services, services
 
 __all__ = ["routes"]
@@ -48,12 +49,18 @@ async def create_key(request: Request) -> Response:
     duration = _optional(body, "duration_seconds", (int, float))  # type: ignore[arg-type]
     if duration is not None:
         expires_at = time.time() + float(duration)
+    limits = _optional(body, "limits", dict)
+    if limits:
+        try:
+            rules_from_spec("key", limits)
+        except ValueError as exc:
+            raise BadRequestError(f"'limits': {exc}", param="limits") from None
     secret, key = await svc.keys.create(
         name.strip(),
         models=models,
         team=_optional(body, "team", str),
         metadata=_optional(body, "metadata", dict),
-        limits=_optional(body, "limits", dict),
+        limits=limits,
         expires_at=expires_at,
     )
     return json_response({"key": secret, **key.public()}, 201)

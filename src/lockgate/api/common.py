@@ -108,6 +108,8 @@ def error_response(
     err: GatewayError, flavor: ApiFlavor, headers: dict[str, str] | None = None
 ) -> Response:
     out = dict(headers or {})
+    if err.headers:
+        out.update(err.headers)
     if err.retry_after is not None:
         out["retry-after"] = str(max(1, round(err.retry_after)))
     out["x-lockgate-error-fault"] = err.fault

@@ -32,6 +32,7 @@ async def start_context(request: Request, svc: Services, flavor: ApiFlavor) -> R
         principal=principal,
         api=flavor,
         client_headers=request.headers,
+        client_ip=request.client.host if request.client else None,
     )
 
 

@@ -6,7 +6,7 @@ import hmac
 import time
 from collections.abc import Callable
 
-from lockgate.auth.keys import ApiKey, Principal, hash_key
+from lockgate.auth.keys import Principal, hash_key
 from lockgate.auth.repository import KeyRepository
 from lockgate.errors import AuthenticationError
 
@@ -35,7 +35,8 @@ class Authenticator:
         self._master = master_key.encode() if master_key else None
         self._ttl = ttl
         self._clock = clock
-        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        #: key hash -> (cache expiry, principal or None for unknown/inactive, inactive flag)
+        self._cache: dict[str, tuple[float, Principal | None, bool]] = {}
 
     @property
     def open_mode(self) -> bool:
@@ -57,18 +58,19 @@ class Authenticator:
         now = self._clock()
         digest = hash_key(presented)
         hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            key = hit[1]
-        else:
+        if hit is None or hit[0] <= now:
             key = await self._repo.find_by_hash(digest)
             if len(self._cache) >= _MAX_CACHED:
                 self._cache.clear()
-            self._cache[digest] = (now + self._ttl, key)
-        if key is not None and key.active(now):
-            return Principal.from_key(key)
+            principal = Principal.from_key(key) if key is not None and key.active(now) else None
+            hit = (now + self._ttl, principal, key is not None)
+            self._cache[digest] = hit
+        principal = hit[1]
+        if principal is not None and (principal.expires_at is None or now < principal.expires_at):
+            return principal
         if self._master is None:
             return _ANONYMOUS
-        if key is not None:
+        if hit[2]:
             raise AuthenticationError(
                 "This API key has been revoked or has expired.", code="key_inactive"
             )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lockgate.errors import PermissionDeniedError
+from lockgate.limits.rules import LimitRule, rules_from_spec
 
 __all__ = ["KEY_PREFIX", "ApiKey", "Principal", "generate_key", "hash_key"]
 
@@ -71,6 +72,10 @@ class Principal:
     allowed_models: frozenset[str] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
+    #: the key's own limits, parsed once when the key is loaded
+    rules: tuple[LimitRule, ...] = ()
+    #: when the key stops being valid (None: never)
+    expires_at: float | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -94,4 +99,6 @@ class Principal:
             else None,
             metadata=key.metadata,
             limits=key.limits,
+            rules=tuple(rules_from_spec(f"key:{key.id}", key.limits)) if key.limits else (),
+            expires_at=key.expires_at,
         )

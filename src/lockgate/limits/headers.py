@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from lockgate.limits.limiter import LimitState
+if TYPE_CHECKING:
+    from lockgate.limits.limiter import LimitState
 
 __all__ = ["format_duration", "rate_limit_headers"]
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from lockgate.errors import BudgetExceededError, RateLimitError
 from lockgate.limits.algorithm import remaining_and_reset
 from lockgate.limits.budget import current_period
+from lockgate.limits.headers import rate_limit_headers
 from lockgate.limits.rules import BudgetPeriod, LimitRule
 from lockgate.limits.store import Adjustment, Check, LimitStore, StoreDecision
 
@@ -85,7 +86,11 @@ class LimitRejectedError(RateLimitError):
     """429: a request, token or concurrency limit rejected the request."""
 
     def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.message(), retry_after=decision.retry_after)
+        super().__init__(
+            decision.message(),
+            retry_after=decision.retry_after,
+            headers=rate_limit_headers(decision.states, retry_after=decision.retry_after),
+        )
         self.decision = decision
 
 
@@ -93,7 +98,11 @@ class BudgetRejectedError(BudgetExceededError):
     """429 insufficient_quota: a spend budget is used up for this period."""
 
     def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.message(), retry_after=decision.retry_after)
+        super().__init__(
+            decision.message(),
+            retry_after=decision.retry_after,
+            headers=rate_limit_headers(decision.states, retry_after=decision.retry_after),
+        )
         self.decision = decision
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 __all__ = ["Database", "normalise_url"]
 
+_MIGRATE_TRIES = 5
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -41,8 +44,17 @@ class Database:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
-        async with self.engine.begin() as conn:
-            await conn.run_sync(upgrade)
+        # Replicas starting together race to create the schema; the loser of the race
+        # sees the winner's tables on its next try.
+        for attempt in range(1, _MIGRATE_TRIES + 1):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(upgrade)
+                return
+            except (OperationalError, IntegrityError, ProgrammingError):
+                if attempt == _MIGRATE_TRIES:
+                    raise
+                await asyncio.sleep(0.2 * attempt)
 
     async def ping(self) -> bool:
         try:

@@ -1,0 +1,1 @@
+"""Pipeline stages: small objects with one job each, composed once at start-up."""

@@ -1,0 +1,121 @@
+"""The limits stage: reserve before the call, reconcile with real usage after it.
+
+Every limit that applies to a request (its key, team, end user, client IP and model)
+is checked and taken in one atomic step; the estimate (prompt tokens + max_tokens) is
+replaced by the provider's usage and the request's cost when the answer is complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Usage, usage_from_openai
+from lockgate.context import RequestContext
+from lockgate.limits import Limiter, LimitRule, Reservation, rate_limit_headers, rules_from_spec
+from lockgate.pipeline import Handler, Result
+from lockgate.settings import LimitsSettings
+from lockgate.tokens import estimate_message_tokens
+
+__all__ = ["LimitsStage"]
+
+_MAX_CACHED_SUBJECTS = 50_000
+
+
+class _SubjectRules:
+    """Rules of one spec applied to many subjects (each user, each IP), parsed once each."""
+
+    def __init__(self, kind: str, spec: Mapping[str, Any]) -> None:
+        self._kind = kind
+        self._spec = spec
+        self._cache: dict[str, tuple[LimitRule, ...]] = {}
+
+    def __call__(self, subject: str) -> tuple[LimitRule, ...]:
+        rules = self._cache.get(subject)
+        if rules is None:
+            if len(self._cache) >= _MAX_CACHED_SUBJECTS:
+                self._cache.clear()
+            rules = self._cache[subject] = tuple(
+                rules_from_spec(f"{self._kind}:{subject}", self._spec)
+            )
+        return rules
+
+
+class LimitsStage:
+    def __init__(self, limiter: Limiter, settings: LimitsSettings) -> None:
+        self._limiter = limiter
+        self._user_header = settings.user_header
+        self._key_defaults = (
+            _SubjectRules("key", settings.key_defaults) if settings.key_defaults else None
+        )
+        self._users = _SubjectRules("user", settings.per_user) if settings.per_user else None
+        self._ips = _SubjectRules("ip", settings.per_ip) if settings.per_ip else None
+        self._teams = {
+            name: tuple(rules_from_spec(f"team:{name}", spec))
+            for name, spec in settings.teams.items()
+        }
+        self._models = {
+            alias: tuple(rules_from_spec(f"model:{alias}", spec))
+            for alias, spec in settings.models.items()
+        }
+
+    def rules_for(self, ctx: RequestContext, request: ChatRequest) -> list[LimitRule]:
+        p = ctx.principal
+        rules: list[LimitRule] = list(p.rules)
+        if not p.rules and self._key_defaults is not None:
+            rules += self._key_defaults(p.key_id or p.kind)
+        if p.team is not None and p.team in self._teams:
+            rules += self._teams[p.team]
+        if self._users is not None:
+            user = request.user or ctx.client_headers.get(self._user_header)
+            if user:
+                rules += self._users(user)
+        if self._ips is not None and ctx.client_ip:
+            rules += self._ips(ctx.client_ip)
+        model_rules = self._models.get(request.model)
+        if model_rules:
+            rules += model_rules
+        return rules
+
+    async def __call__(
+        self, ctx: RequestContext, request: ChatRequest, call_next: Handler
+    ) -> Result:
+        rules = self.rules_for(ctx, request)
+        if not rules:
+            return await call_next(ctx, request)
+        estimate = estimate_message_tokens(request.messages) + (request.max_tokens or 0)
+        reservation = await self._limiter.reserve(rules, tokens=estimate)
+        ctx.headers.update(rate_limit_headers(reservation.states))
+        if reservation.decision.degraded:
+            ctx.headers["x-lockgate-limits"] = "degraded"
+        try:
+            result = await call_next(ctx, request)
+        except BaseException:
+            await self._limiter.finish(reservation, tokens=0, cost=0.0)
+            raise
+        if isinstance(result, ChatResponse):
+            await self._finish(ctx, reservation, result.usage)
+            return result
+        return self._watch(ctx, reservation, result)
+
+    async def _finish(
+        self, ctx: RequestContext, reservation: Reservation, usage: Usage | None
+    ) -> None:
+        ctx.settle(usage)
+        tokens = usage.total_tokens if usage is not None else 0
+        await self._limiter.finish(reservation, tokens=tokens, cost=ctx.cost)
+
+    async def _watch(
+        self, ctx: RequestContext, reservation: Reservation, stream: ChatStream
+    ) -> ChatStream:
+        usage: Usage | None = None
+        try:
+            async for chunk in stream:
+                if chunk.get("usage"):
+                    usage = usage_from_openai(chunk["usage"])
+                yield chunk
+        finally:
+            await self._finish(ctx, reservation, usage)
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
