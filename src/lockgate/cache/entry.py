@@ -47,8 +47,10 @@ def decode_entry(raw: bytes) -> CacheEntry:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise CacheStoreError(f"corrupt cache entry: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("v") != ENTRY_VERSION or not isinstance(
-        doc.get("c"), dict
+    if (
+        not isinstance(doc, dict)
+        or doc.get("v") != ENTRY_VERSION
+        or not isinstance(doc.get("c"), dict)
     ):
         raise CacheStoreError("cache entry has an unknown format")
     meta = doc.get("m")

@@ -1,0 +1,192 @@
+"""The exact response cache as one service: plan, look up, coalesce, record.
+
+``ResponseCache`` glues the pure parts (keys, policy, replay, aggregation) to a
+``CacheStore`` and a ``Coalescer``.  A store failure is counted in
+``stats.store_errors`` and treated as a miss (on read) or skipped (on write):
+the cache can make a request faster, never make it fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockgate.cache.aggregate import StreamAggregator
+from lockgate.cache.coalesce import Coalescer
+from lockgate.cache.entry import CacheEntry, decode_entry, encode_entry
+from lockgate.cache.errors import CacheStoreError
+from lockgate.cache.header import CacheStatus
+from lockgate.cache.keys import cache_key
+from lockgate.cache.policy import (
+    AliasCachePolicy,
+    CacheDecision,
+    decide,
+    request_control,
+    storable_completion,
+    strip_cache_field,
+)
+from lockgate.cache.replay import replay_stream
+from lockgate.cache.store import CacheStore
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
+
+__all__ = ["CachePlan", "CacheResult", "CacheStats", "ResponseCache"]
+
+
+@dataclass(frozen=True, slots=True)
+class CachePlan:
+    """What the cache will do for one request, decided before any I/O."""
+
+    key: str
+    decision: CacheDecision
+    #: The body to send upstream: the client's body without lockgate's ``cache`` field.
+    body: dict[str, Any]
+    include_usage: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CacheResult:
+    status: CacheStatus
+    #: Served by another request's upstream call (still a ``miss`` for the cache).
+    coalesced: bool = False
+
+
+@dataclass(slots=True)
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    bypasses: int = 0
+    writes: int = 0
+    store_errors: int = 0
+
+
+@dataclass(slots=True)
+class ResponseCache:
+    """Exact cache + coalescing for chat requests."""
+
+    store: CacheStore
+    wall_clock: Callable[[], float]
+    coalescer: Coalescer | None = None
+    policies: Mapping[str, AliasCachePolicy] = field(default_factory=dict)
+    default_policy: AliasCachePolicy = field(default_factory=AliasCachePolicy)
+    include_user: bool = False
+    stats: CacheStats = field(default_factory=CacheStats)
+
+    def plan(
+        self,
+        request: ChatRequest,
+        *,
+        alias: str,
+        namespace: str = "",
+        header: str | None = None,
+    ) -> CachePlan:
+        """Decide read/write/TTL and compute the key; raises ``BadRequestError`` on bad controls."""
+        body = request.body
+        policy = self.policies.get(alias, self.default_policy)
+        decision = decide(body, policy, request_control(header, body))
+        upstream = strip_cache_field(body)
+        key = ""
+        if decision.read or decision.write:
+            key = cache_key(
+                upstream, model=alias, namespace=namespace, include_user=self.include_user
+            )
+        return CachePlan(key, decision, upstream, request.include_usage)
+
+    async def lookup(self, plan: CachePlan) -> dict[str, Any] | None:
+        """The cached completion, or ``None`` (also when the store fails)."""
+        if not plan.decision.read:
+            return None
+        try:
+            raw = await self.store.get(plan.key)
+            entry = decode_entry(raw) if raw is not None else None
+        except CacheStoreError:
+            self.stats.store_errors += 1
+            return None
+        if entry is None:
+            return None
+        return entry.completion
+
+    async def save(self, plan: CachePlan, completion: dict[str, Any]) -> bool:
+        """Store ``completion`` if the plan and the policy allow; ``False`` if not stored."""
+        if not plan.decision.write or not storable_completion(completion):
+            return False
+        raw = encode_entry(CacheEntry(completion=completion, stored_at=self.wall_clock()))
+        try:
+            await self.store.set(plan.key, raw, plan.decision.ttl)
+        except CacheStoreError:
+            self.stats.store_errors += 1
+            return False
+        self.stats.writes += 1
+        return True
+
+    async def complete(
+        self, plan: CachePlan, call: Callable[[], Awaitable[ChatResponse]]
+    ) -> tuple[ChatResponse, CacheResult]:
+        """Answer a non-streaming request from the cache, a shared call, or ``call()``."""
+        decision = plan.decision
+        if not (decision.read or decision.write):
+            self.stats.bypasses += 1
+            return await call(), CacheResult("bypass")
+        cached = await self.lookup(plan)
+        if cached is not None:
+            self.stats.hits += 1
+            return ChatResponse(cached, usage_from_openai(cached.get("usage"))), CacheResult("hit")
+        self.stats.misses += 1
+
+        async def fetch() -> ChatResponse:
+            response = await call()
+            await self.save(plan, response.body)
+            return response
+
+        if decision.coalesce and self.coalescer is not None:
+            response, follower = await self.coalescer.run(plan.key, fetch)
+            return response, CacheResult("miss", coalesced=follower)
+        return await fetch(), CacheResult("miss")
+
+    async def stream(
+        self, plan: CachePlan, start: Callable[[], ChatStream]
+    ) -> tuple[ChatStream, CacheResult]:
+        """Answer a streaming request: replay a hit, join a shared stream, or ``start()``.
+
+        ``start()`` should ask upstream for ``include_usage`` so the stored entry has
+        usage; clients that did not ask for it do not get the usage chunk.
+        """
+        decision = plan.decision
+        if not (decision.read or decision.write):
+            self.stats.bypasses += 1
+            return start(), CacheResult("bypass")
+        cached = await self.lookup(plan)
+        if cached is not None:
+            self.stats.hits += 1
+            return replay_stream(cached, plan.include_usage), CacheResult("hit")
+        self.stats.misses += 1
+
+        async def recorded() -> ChatStream:
+            agg = StreamAggregator()
+            async for chunk in start():
+                agg.add(chunk)
+                yield chunk
+            # Only reached when the upstream stream ended cleanly.
+            if agg.finished:
+                await self.save(plan, agg.result())
+
+        if decision.coalesce and self.coalescer is not None:
+            shared, follower = self.coalescer.stream(plan.key, recorded)
+            result = CacheResult("miss", coalesced=follower)
+        else:
+            shared, result = recorded(), CacheResult("miss")
+        if plan.include_usage:
+            return shared, result
+        return _without_usage_chunk(shared), result
+
+
+async def _without_usage_chunk(stream: ChatStream) -> ChatStream:
+    try:
+        async for chunk in stream:
+            if chunk.get("choices") == [] and chunk.get("usage") is not None:
+                continue
+            yield chunk
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
