@@ -8,7 +8,12 @@ Pure parts: ``cache_key``, the policy functions, ``StreamAggregator``,
 from __future__ import annotations
 
 from lockgate.cache.aggregate import StreamAggregator, aggregate_chunks
-from lockgate.cache.coalesce import CoalescedStreamAbandonedError, Coalescer, LeaderErrorMode
+from lockgate.cache.coalesce import (
+    CoalescedStreamAbandonedError,
+    Coalescer,
+    LeaderErrorMode,
+    SharedStream,
+)
 from lockgate.cache.entry import CacheEntry, decode_entry, encode_entry
 from lockgate.cache.errors import CacheStoreError
 from lockgate.cache.factory import create_cache_store
@@ -53,6 +58,7 @@ __all__ = [
     "LeaderErrorMode",
     "MemoryStore",
     "ResponseCache",
+    "SharedStream",
     "StreamAggregator",
     "aggregate_chunks",
     "cache_header_value",

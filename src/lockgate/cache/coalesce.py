@@ -32,7 +32,7 @@ from typing import Literal
 from lockgate.chat import ChatResponse, ChatStream, Chunk, Usage
 from lockgate.errors import InternalError
 
-__all__ = ["CoalescedStreamAbandonedError", "Coalescer", "LeaderErrorMode"]
+__all__ = ["CoalescedStreamAbandonedError", "Coalescer", "LeaderErrorMode", "SharedStream"]
 
 LeaderErrorMode = Literal["propagate", "retry"]
 
@@ -72,8 +72,8 @@ class _StreamFlight:
             event.set()
 
 
-class _Listener:
-    """One caller's cursor over a shared stream flight."""
+class SharedStream:
+    """One caller's cursor over a shared stream (a ``ChatStream`` with ``aclose``)."""
 
     __slots__ = ("_active", "_coalescer", "_flight", "_pos")
 
@@ -84,7 +84,7 @@ class _Listener:
         self._active = True
         flight.listeners += 1
 
-    def __aiter__(self) -> _Listener:
+    def __aiter__(self) -> SharedStream:
         return self
 
     async def __anext__(self) -> Chunk:
@@ -198,7 +198,7 @@ class Coalescer:
             if self._calls.get(key) is flight:
                 del self._calls[key]
 
-    def stream(self, key: str, start: Callable[[], ChatStream]) -> tuple[ChatStream, bool]:
+    def stream(self, key: str, start: Callable[[], ChatStream]) -> tuple[SharedStream, bool]:
         """A stream of ``start()``'s chunks, shared with concurrent callers of ``key``.
 
         Must be called from a running event loop.  Returns ``(stream, was_follower)``;
@@ -207,9 +207,9 @@ class Coalescer:
         flight = self._streams.get(key)
         if flight is not None:
             self.followers += 1
-            return _Listener(self, flight), True
+            return SharedStream(self, flight), True
         flight = self._streams[key] = _StreamFlight(key)
-        listener = _Listener(self, flight)
+        listener = SharedStream(self, flight)
         flight.pump = asyncio.get_running_loop().create_task(self._pump(flight, start))
         return listener, False
 

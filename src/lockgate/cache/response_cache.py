@@ -170,6 +170,7 @@ class ResponseCache:
             if agg.finished:
                 await self.save(plan, agg.result())
 
+        shared: ChatStream
         if decision.coalesce and self.coalescer is not None:
             shared, follower = self.coalescer.stream(plan.key, recorded)
             result = CacheResult("miss", coalesced=follower)
