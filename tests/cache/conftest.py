@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cache_samples import ManualClock
+from tests.cache.cache_samples import ManualClock
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from cache_samples import text_completion
+from tests.cache.cache_samples import text_completion
 
 from lockgate.cache import CoalescedStreamAbandonedError, Coalescer
 from lockgate.chat import ChatResponse, ChatStream, Chunk

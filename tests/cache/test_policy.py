@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cache_samples import text_completion
+from tests.cache.cache_samples import text_completion
 
 from lockgate.cache import (
     AliasCachePolicy,

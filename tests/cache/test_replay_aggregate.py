@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cache_samples import text_completion, tool_completion
+from tests.cache.cache_samples import text_completion, tool_completion
 
 from lockgate.cache import StreamAggregator, aggregate_chunks, replay_chunks, replay_stream
 

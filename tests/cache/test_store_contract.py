@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from cache_samples import ManualClock, text_completion
+from tests.cache.cache_samples import ManualClock, text_completion
 
 from lockgate.cache import (
     CacheStore,

@@ -41,7 +41,6 @@ class CachePlan:
     decision: CacheDecision
     #: The body to send upstream: the client's body without lockgate's ``cache`` field.
     body: dict[str, Any]
-    include_usage: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +89,7 @@ class ResponseCache:
             key = cache_key(
                 upstream, model=alias, namespace=namespace, include_user=self.include_user
             )
-        return CachePlan(key, decision, upstream, request.include_usage)
+        return CachePlan(key, decision, upstream)
 
     async def lookup(self, plan: CachePlan) -> dict[str, Any] | None:
         """The cached completion, or ``None`` (also when the store fails)."""
@@ -148,8 +147,9 @@ class ResponseCache:
     ) -> tuple[ChatStream, CacheResult]:
         """Answer a streaming request: replay a hit, join a shared stream, or ``start()``.
 
-        ``start()`` should ask upstream for ``include_usage`` so the stored entry has
-        usage; clients that did not ask for it do not get the usage chunk.
+        Pipeline streams always carry the usage chunk (providers ask upstream for
+        it, the API edge drops it for clients that did not), so the stored entry has
+        usage and a replay always ends with the usage chunk.
         """
         decision = plan.decision
         if not (decision.read or decision.write):
@@ -158,7 +158,7 @@ class ResponseCache:
         cached = await self.lookup(plan)
         if cached is not None:
             self.stats.hits += 1
-            return replay_stream(cached, plan.include_usage), CacheResult("hit")
+            return replay_stream(cached, include_usage=True), CacheResult("hit")
         self.stats.misses += 1
 
         async def recorded() -> ChatStream:
@@ -170,24 +170,7 @@ class ResponseCache:
             if agg.finished:
                 await self.save(plan, agg.result())
 
-        shared: ChatStream
         if decision.coalesce and self.coalescer is not None:
             shared, follower = self.coalescer.stream(plan.key, recorded)
-            result = CacheResult("miss", coalesced=follower)
-        else:
-            shared, result = recorded(), CacheResult("miss")
-        if plan.include_usage:
-            return shared, result
-        return _without_usage_chunk(shared), result
-
-
-async def _without_usage_chunk(stream: ChatStream) -> ChatStream:
-    try:
-        async for chunk in stream:
-            if chunk.get("choices") == [] and chunk.get("usage") is not None:
-                continue
-            yield chunk
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+            return shared, CacheResult("miss", coalesced=follower)
+        return recorded(), CacheResult("miss")
