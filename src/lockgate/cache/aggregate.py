@@ -26,11 +26,21 @@ _TOP_LEVEL = ("system_fingerprint", "service_tier")
 
 
 class _Choice:
-    __slots__ = ("finish_reason", "function_call", "index", "logprobs", "message", "tools")
+    __slots__ = (
+        "finish_reason",
+        "function_call",
+        "index",
+        "logprobs",
+        "message",
+        "parts",
+        "tools",
+    )
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.message: dict[str, Any] = {"role": "assistant", "content": None}
+        # String fields gather their pieces here and are joined once, in result().
+        self.parts: dict[str, list[str]] = {}
         self.tools: dict[int, dict[str, Any]] = {}
         self.function_call: dict[str, Any] | None = None
         self.finish_reason: str | None = None
@@ -57,10 +67,16 @@ class _Choice:
 
     def _field(self, name: str, value: Any) -> None:
         msg = self.message
-        old = msg.get(name)
         if isinstance(value, str) and name != "role":
-            msg[name] = old + value if isinstance(old, str) else value
-        elif isinstance(value, list):
+            parts = self.parts.get(name)
+            if parts is None:
+                self.parts[name] = [value]
+                msg.setdefault(name, None)
+            else:
+                parts.append(value)
+            return
+        old = msg.get(name)
+        if isinstance(value, list):
             msg[name] = [*old, *value] if isinstance(old, list) else list(value)
         elif value is not None or name not in msg:
             msg[name] = value
@@ -106,6 +122,8 @@ class _Choice:
 
     def result(self) -> dict[str, Any]:
         message = dict(self.message)
+        for name, parts in self.parts.items():
+            message[name] = "".join(parts)
         if self.tools:
             message["tool_calls"] = [self.tools[i] for i in sorted(self.tools)]
         if self.function_call is not None:

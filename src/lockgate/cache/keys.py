@@ -38,7 +38,7 @@ def _number(value: Any) -> Any:
 
 def _message(msg: Mapping[str, Any]) -> Any:
     # SDKs serialise absent optionals as null; {"name": None} must equal no name.
-    if all(v is not None for v in msg.values()):
+    if None not in msg.values():
         return msg
     return {k: v for k, v in msg.items() if v is not None}
 
