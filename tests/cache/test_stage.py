@@ -252,3 +252,21 @@ async def test_concurrent_identical_streams_share_one_upstream_call(clock: Manua
     assert len(upstream.seen) == 1
     assert all(r == results[0] for r in results)
     assert aggregate_chunks(results[0]) == text_completion()
+
+
+async def test_answers_from_a_later_cache_stage_are_not_stored(clock: ManualClock) -> None:
+    """A semantic hit further down keeps its status and is not copied into the exact cache."""
+    upstream = Upstream()
+
+    async def semantic(ctx: RequestContext, request: ChatRequest, call_next: Any) -> Result:
+        if request.body["messages"][0]["content"] == "hi":
+            ctx.cache_status = "semantic-hit"
+        return await call_next(ctx, request)
+
+    cache = ResponseCache(store=MemoryStore(max_bytes=1 << 20, clock=clock), wall_clock=clock)
+    pipe = Pipeline([CacheStage(cache), semantic], upstream)
+    ctxs = [context() for _ in range(2)]
+    await pipe(ctxs[0], chat())
+    await drain(await pipe(ctxs[1], chat(stream=True)))
+    assert [c.cache_status for c in ctxs] == ["semantic-hit", "semantic-hit"]
+    assert cache.stats.writes == 0

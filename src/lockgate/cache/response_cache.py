@@ -119,9 +119,17 @@ class ResponseCache:
         return True
 
     async def complete(
-        self, plan: CachePlan, call: Callable[[], Awaitable[ChatResponse]]
+        self,
+        plan: CachePlan,
+        call: Callable[[], Awaitable[ChatResponse]],
+        *,
+        may_store: Callable[[], bool] | None = None,
     ) -> tuple[ChatResponse, CacheResult]:
-        """Answer a non-streaming request from the cache, a shared call, or ``call()``."""
+        """Answer a non-streaming request from the cache, a shared call, or ``call()``.
+
+        ``may_store`` is asked after ``call()`` returns; ``False`` keeps the answer out
+        of the cache (e.g. it already came from the semantic cache).
+        """
         decision = plan.decision
         if not (decision.read or decision.write):
             self.stats.bypasses += 1
@@ -134,7 +142,8 @@ class ResponseCache:
 
         async def fetch() -> ChatResponse:
             response = await call()
-            await self.save(plan, response.body)
+            if may_store is None or may_store():
+                await self.save(plan, response.body)
             return response
 
         if decision.coalesce and self.coalescer is not None:
@@ -143,7 +152,11 @@ class ResponseCache:
         return await fetch(), CacheResult("miss")
 
     async def stream(
-        self, plan: CachePlan, start: Callable[[], ChatStream]
+        self,
+        plan: CachePlan,
+        start: Callable[[], ChatStream],
+        *,
+        may_store: Callable[[], bool] | None = None,
     ) -> tuple[ChatStream, CacheResult]:
         """Answer a streaming request: replay a hit, join a shared stream, or ``start()``.
 
@@ -167,7 +180,7 @@ class ResponseCache:
                 agg.add(chunk)
                 yield chunk
             # Only reached when the upstream stream ended cleanly.
-            if agg.finished:
+            if agg.finished and (may_store is None or may_store()):
                 await self.save(plan, agg.result())
 
         if decision.coalesce and self.coalescer is not None:

@@ -11,7 +11,9 @@ It strips lockgate's ``cache`` body field before the request goes on, sets
 ``ctx.cache_status`` (``hit``/``miss``/``bypass``, which becomes the
 ``x-lockgate-cache`` header) and, for a caller served by another request's
 upstream call, ``ctx.notes["cache_coalesced"] = True`` and the header
-``x-lockgate-coalesced: 1``.  A streaming miss waits for the first chunk before
+``x-lockgate-coalesced: 1``.  A semantic-cache stage placed after this one
+keeps its ``semantic-hit`` status, and its answers are not copied into the
+exact cache.  A streaming miss waits for the first chunk before
 returning, so an upstream failure before the first byte is still an ordinary
 HTTP error rather than an error event inside a 200 stream.
 """
@@ -71,7 +73,7 @@ class CacheStage:
                     raise InternalError("a non-streaming request got a stream")
                 return result
 
-            response, outcome = await self.cache.complete(plan, call)
+            response, outcome = await self.cache.complete(plan, call, may_store=_fresh(ctx))
             self._note(ctx, outcome)
             return response
 
@@ -87,25 +89,38 @@ class CacheStage:
                 if aclose is not None:
                     await aclose()
 
-        stream, outcome = await self.cache.stream(plan, start)
-        self._note(ctx, outcome)
+        stream, outcome = await self.cache.stream(plan, start, may_store=_fresh(ctx))
         if outcome.status == "hit":
+            self._note(ctx, outcome)
             return stream
         try:
             first = await anext(stream)
         except StopAsyncIteration:
+            self._note(ctx, outcome)
             return _empty()
         except BaseException:
             await _close(stream)
             raise
+        self._note(ctx, outcome)
         return _prepend(first, stream)
 
     @staticmethod
     def _note(ctx: RequestContext, outcome: CacheResult) -> None:
+        if outcome.status == "miss" and ctx.cache_status is not None:
+            return  # a later stage (the semantic cache) already said where the answer came from
         ctx.cache_status = outcome.status
         if outcome.coalesced:
             ctx.notes["cache_coalesced"] = True
             ctx.headers[COALESCED_HEADER] = "1"
+
+
+def _fresh(ctx: RequestContext) -> Callable[[], bool]:
+    """Store only answers that did not themselves come from a cache further down."""
+
+    def check() -> bool:
+        return ctx.cache_status not in ("hit", "semantic-hit")
+
+    return check
 
 
 async def _close(stream: ChatStream) -> None:
