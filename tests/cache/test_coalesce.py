@@ -267,3 +267,23 @@ async def test_stream_closed_listeners_cancel_upstream() -> None:
     assert upstream.closed
     with pytest.raises(CoalescedStreamAbandonedError):
         await anext(streams[0])
+
+
+async def test_long_stream_stops_taking_followers() -> None:
+    """After max_chunks a stream takes no new followers; a newcomer starts its own call."""
+    co = Coalescer(max_chunks=2)
+    upstream = GatedStream()
+    first, _ = co.stream("k", upstream)
+    reader = asyncio.create_task(collect(first))
+    upstream.push(0)
+    upstream.push(1)
+    await settle()
+    newcomer = GatedStream()
+    second, follower = co.stream("k", newcomer)
+    await settle()
+    assert not follower
+    assert (upstream.starts, newcomer.starts) == (1, 1)
+    upstream.queue.put_nowait(None)
+    async with asyncio.timeout(5):
+        assert len(await reader) == 2
+    await second.aclose()

@@ -270,3 +270,65 @@ async def test_answers_from_a_later_cache_stage_are_not_stored(clock: ManualCloc
     await drain(await pipe(ctxs[1], chat(stream=True)))
     assert [c.cache_status for c in ctxs] == ["semantic-hit", "semantic-hit"]
     assert cache.stats.writes == 0
+
+
+async def settle() -> None:
+    """Let ready tasks run a few steps (bounded)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_non_stream_request_joins_an_inflight_stream(clock: ManualClock) -> None:
+    """A non-streaming request identical to a stream in flight gets the assembled answer."""
+    upstream = Upstream(tool_completion())
+    upstream.gate = asyncio.Event()
+    pipe, _ = build(upstream, clock)
+    streaming = asyncio.create_task(pipe(context(), chat(stream=True)))
+    await settle()
+    ctx = context()
+    plain = asyncio.create_task(pipe(ctx, chat()))
+    await settle()
+    upstream.gate.set()
+    async with asyncio.timeout(5):
+        chunks = await drain(await streaming)
+        whole = await plain
+    assert len(upstream.seen) == 1
+    assert isinstance(whole, ChatResponse) and whole.body == tool_completion()
+    assert aggregate_chunks(chunks) == tool_completion()
+    assert ctx.notes["cache_coalesced"] is True
+
+
+async def test_stream_request_joins_an_inflight_non_stream_call(clock: ManualClock) -> None:
+    """A streaming request identical to a non-streaming call in flight gets it replayed."""
+    upstream = Upstream(tool_completion())
+    upstream.gate = asyncio.Event()
+    pipe, _ = build(upstream, clock)
+    plain = asyncio.create_task(pipe(context(), chat()))
+    await settle()
+    streaming = asyncio.create_task(pipe(context(), chat(stream=True)))
+    await settle()
+    upstream.gate.set()
+    async with asyncio.timeout(5):
+        whole = await plain
+        chunks = await drain(await streaming)
+    assert len(upstream.seen) == 1
+    assert isinstance(whole, ChatResponse)
+    assert aggregate_chunks(chunks) == whole.body == tool_completion()
+
+
+async def test_joined_stream_failure_reaches_the_non_stream_request(clock: ManualClock) -> None:
+    """If the shared stream fails, the non-streaming request joined to it fails too."""
+    upstream = Upstream()
+    upstream.gate = asyncio.Event()
+    upstream.cut_after = 2
+    pipe, _ = build(upstream, clock)
+    streaming = asyncio.create_task(pipe(context(), chat(stream=True)))
+    await settle()
+    plain = asyncio.create_task(pipe(context(), chat()))
+    await settle()
+    upstream.gate.set()
+    async with asyncio.timeout(5):
+        with pytest.raises(UpstreamOverloadedError):
+            await drain(await streaming)
+        with pytest.raises(UpstreamOverloadedError):
+            await plain

@@ -148,6 +148,18 @@ class Coalescer:
         """Upstream calls currently shared (non-stream plus stream)."""
         return len(self._calls) + len(self._streams)
 
+    def has_call(self, key: str) -> bool:
+        """Whether a non-streaming call for ``key`` is in flight (``run`` would join it)."""
+        return key in self._calls
+
+    def join_stream(self, key: str) -> SharedStream | None:
+        """A listener on the in-flight stream for ``key``, if there is one."""
+        flight = self._streams.get(key)
+        if flight is None:
+            return None
+        self.followers += 1
+        return SharedStream(self, flight)
+
     async def run(
         self, key: str, call: Callable[[], Awaitable[ChatResponse]]
     ) -> tuple[ChatResponse, bool]:
@@ -204,10 +216,9 @@ class Coalescer:
         Must be called from a running event loop.  Returns ``(stream, was_follower)``;
         call ``aclose()`` on the stream when leaving early.
         """
-        flight = self._streams.get(key)
-        if flight is not None:
-            self.followers += 1
-            return SharedStream(self, flight), True
+        joined = self.join_stream(key)
+        if joined is not None:
+            return joined, True
         flight = self._streams[key] = _StreamFlight(key)
         listener = SharedStream(self, flight)
         flight.pump = asyncio.get_running_loop().create_task(self._pump(flight, start))

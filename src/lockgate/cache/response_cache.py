@@ -29,6 +29,7 @@ from lockgate.cache.policy import (
 from lockgate.cache.replay import replay_stream
 from lockgate.cache.store import CacheStore
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
+from lockgate.errors import InternalError
 
 __all__ = ["CachePlan", "CacheResult", "CacheStats", "ResponseCache"]
 
@@ -147,6 +148,10 @@ class ResponseCache:
             return response
 
         if decision.coalesce and self.coalescer is not None:
+            shared = self.coalescer.join_stream(plan.key)
+            if shared is not None:
+                # The same request is being streamed right now: assemble its chunks.
+                return await _assemble(shared), CacheResult("miss", coalesced=True)
             response, follower = await self.coalescer.run(plan.key, fetch)
             return response, CacheResult("miss", coalesced=follower)
         return await fetch(), CacheResult("miss")
@@ -184,6 +189,25 @@ class ResponseCache:
                 await self.save(plan, agg.result())
 
         if decision.coalesce and self.coalescer is not None:
+            if self.coalescer.has_call(plan.key):
+                # The same request is being answered without streaming: wait, then replay.
+                response, _ = await self.coalescer.run(plan.key, _never_called)
+                return replay_stream(response.body, include_usage=True), CacheResult(
+                    "miss", coalesced=True
+                )
             shared, follower = self.coalescer.stream(plan.key, recorded)
             return shared, CacheResult("miss", coalesced=follower)
         return recorded(), CacheResult("miss")
+
+
+async def _assemble(stream: ChatStream) -> ChatResponse:
+    agg = StreamAggregator()
+    async for chunk in stream:
+        agg.add(chunk)
+    completion = agg.result()
+    return ChatResponse(completion, usage_from_openai(completion.get("usage")))
+
+
+async def _never_called() -> ChatResponse:
+    # has_call() was true and run() joins synchronously, so this never starts a call.
+    raise InternalError("coalesced call vanished before it could be joined")
