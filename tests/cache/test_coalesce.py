@@ -287,3 +287,30 @@ async def test_long_stream_stops_taking_followers() -> None:
     async with asyncio.timeout(5):
         assert len(await reader) == 2
     await second.aclose()
+
+
+async def test_listeners_leaving_before_the_pump_starts_never_hang() -> None:
+    """Closing every listener at once, before any scheduling, ends the flight cleanly."""
+    co = Coalescer()
+    upstream = GatedStream()
+    stream, _ = co.stream("k", upstream)
+    await stream.aclose()
+    async with asyncio.timeout(5):
+        with pytest.raises(CoalescedStreamAbandonedError):
+            await anext(stream)
+        await settle()
+    assert upstream.starts == 0
+    assert co.in_flight == 0
+
+
+async def test_callers_leaving_before_the_call_starts_never_hang() -> None:
+    """A run() cancelled right away leaves nothing behind and no call running."""
+    co = Coalescer()
+    call = GatedCall()
+    task = asyncio.create_task(co.run("k", call))
+    await asyncio.sleep(0)
+    task.cancel()
+    await settle()
+    assert task.cancelled()
+    assert call.calls == 0 or call.cancelled
+    assert co.in_flight == 0

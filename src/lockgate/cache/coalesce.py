@@ -122,9 +122,8 @@ class SharedStream:
         self._active = False
         flight = self._flight
         flight.listeners -= 1
-        if flight.listeners == 0 and not flight.done and flight.pump is not None:
-            self._coalescer._forget_stream(flight)
-            flight.pump.cancel()
+        if flight.listeners == 0 and not flight.done:
+            self._coalescer._abandon(flight)
 
 
 class Coalescer:
@@ -229,6 +228,16 @@ class Coalescer:
         if self._streams.get(flight.key) is flight:
             del self._streams[flight.key]
 
+    def _abandon(self, flight: _StreamFlight) -> None:
+        # Marked done here, not only in the pump: a pump cancelled before its first
+        # step never runs its ``finally``, and nobody may wait on it forever.
+        self._forget_stream(flight)
+        flight.error = CoalescedStreamAbandonedError("every listener left the stream")
+        flight.done = True
+        flight.notify()
+        if flight.pump is not None:
+            flight.pump.cancel()
+
     async def _pump(self, flight: _StreamFlight, start: Callable[[], ChatStream]) -> None:
         upstream: ChatStream | None = None
         try:
@@ -239,7 +248,8 @@ class Coalescer:
                     self._forget_stream(flight)
                 flight.notify()
         except asyncio.CancelledError:
-            flight.error = CoalescedStreamAbandonedError("every listener left the stream")
+            if flight.error is None:
+                flight.error = CoalescedStreamAbandonedError("the shared stream was cancelled")
             raise
         except Exception as exc:
             flight.error = exc
