@@ -17,6 +17,7 @@ MODULES = [
     "memory",
     "policy",
     "redis",
+    "remote_flight",
     "replay",
     "response_cache",
     "stage",

@@ -93,6 +93,15 @@ class TestStoreContract:
         assert await harness.store.get("short") is None
         assert await harness.store.get("long") == b"l"
 
+    async def test_add_only_if_absent(self, harness: StoreHarness) -> None:
+        """add() stores only when the key is absent or expired."""
+        assert await harness.store.add("claim", b"a", 0.05)
+        assert not await harness.store.add("claim", b"b", 60)
+        assert await harness.store.get("claim") == b"a"
+        await harness.expire("claim")
+        assert await harness.store.add("claim", b"c", 60)
+        assert await harness.store.get("claim") == b"c"
+
     async def test_zero_ttl_is_not_stored(self, harness: StoreHarness) -> None:
         """A TTL of zero stores nothing."""
         await harness.store.set("k", b"v", 0)

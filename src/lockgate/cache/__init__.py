@@ -34,6 +34,7 @@ from lockgate.cache.policy import (
     storable_completion,
     strip_cache_field,
 )
+from lockgate.cache.remote_flight import RemoteFlights
 from lockgate.cache.replay import replay_chunks, replay_stream
 from lockgate.cache.response_cache import CachePlan, CacheResult, CacheStats, ResponseCache
 from lockgate.cache.store import CacheStore
@@ -57,6 +58,7 @@ __all__ = [
     "Coalescer",
     "LeaderErrorMode",
     "MemoryStore",
+    "RemoteFlights",
     "ResponseCache",
     "SharedStream",
     "StreamAggregator",

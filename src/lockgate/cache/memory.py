@@ -59,6 +59,12 @@ class MemoryStore:
             self._bytes -= len(cold_key) + len(cold_value)
             self.evictions += 1
 
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return key in self._data
+
     async def delete(self, key: str) -> None:
         item = self._data.pop(key, None)
         if item is not None:

@@ -74,6 +74,12 @@ class RedisStore:
             return
         await self._call(self._client.set, self.prefix + key, value, px=px)
 
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        px = int(ttl * 1000)
+        if px <= 0:
+            return False
+        return bool(await self._call(self._client.set, self.prefix + key, value, px=px, nx=True))
+
     async def delete(self, key: str) -> None:
         await self._call(self._client.delete, self.prefix + key)
 

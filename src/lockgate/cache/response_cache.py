@@ -26,6 +26,7 @@ from lockgate.cache.policy import (
     storable_completion,
     strip_cache_field,
 )
+from lockgate.cache.remote_flight import RemoteFlights
 from lockgate.cache.replay import replay_stream
 from lockgate.cache.store import CacheStore
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
@@ -70,6 +71,8 @@ class ResponseCache:
     policies: Mapping[str, AliasCachePolicy] = field(default_factory=dict)
     default_policy: AliasCachePolicy = field(default_factory=AliasCachePolicy)
     include_user: bool = False
+    #: Coalesce non-streaming calls across replicas too (needs a shared store).
+    remote: RemoteFlights | None = None
     stats: CacheStats = field(default_factory=CacheStats)
 
     def plan(
@@ -141,10 +144,24 @@ class ResponseCache:
             return ChatResponse(cached, usage_from_openai(cached.get("usage"))), CacheResult("hit")
         self.stats.misses += 1
 
+        remote = self.remote if decision.coalesce else None
+        from_other_replica = False
+
         async def fetch() -> ChatResponse:
-            response = await call()
-            if may_store is None or may_store():
-                await self.save(plan, response.body)
+            nonlocal from_other_replica
+            leader = remote is None or await remote.claim(plan.key)
+            if remote is not None and not leader:
+                found = await remote.wait(plan.key, lambda: self.lookup(plan))
+                if found is not None:
+                    from_other_replica = True
+                    return ChatResponse(found, usage_from_openai(found.get("usage")))
+            try:
+                response = await call()
+                if may_store is None or may_store():
+                    await self.save(plan, response.body)
+            finally:
+                if remote is not None and leader:
+                    await remote.release(plan.key)
             return response
 
         if decision.coalesce and self.coalescer is not None:
@@ -153,8 +170,9 @@ class ResponseCache:
                 # The same request is being streamed right now: assemble its chunks.
                 return await _assemble(shared), CacheResult("miss", coalesced=True)
             response, follower = await self.coalescer.run(plan.key, fetch)
-            return response, CacheResult("miss", coalesced=follower)
-        return await fetch(), CacheResult("miss")
+            return response, CacheResult("miss", coalesced=follower or from_other_replica)
+        response = await fetch()
+        return response, CacheResult("miss", coalesced=from_other_replica)
 
     async def stream(
         self,

@@ -24,6 +24,10 @@ class CacheStore(Protocol):
         """Store ``value`` for ``ttl`` seconds (> 0), replacing any previous value."""
         ...
 
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        """Store ``value`` only if ``key`` is absent (or expired); ``True`` if stored."""
+        ...
+
     async def delete(self, key: str) -> None:
         """Forget ``key``; absent keys are fine."""
         ...
