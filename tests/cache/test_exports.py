@@ -9,6 +9,7 @@ import lockgate.cache as cache
 MODULES = [
     "aggregate",
     "coalesce",
+    "config",
     "entry",
     "errors",
     "factory",
