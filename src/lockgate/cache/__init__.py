@@ -1,8 +1,20 @@
 """lockgate's exact response cache and in-flight request coalescing.
 
-Pure parts: ``cache_key``, the policy functions, ``StreamAggregator``,
-``replay_chunks``.  I/O parts: a ``CacheStore`` chosen by URL with
-``create_cache_store`` and the ``Coalescer``; ``ResponseCache`` joins them.
+Pure parts: ``cache_key`` (keys), the policy functions (policy),
+``StreamAggregator`` (aggregate), ``replay_chunks`` (replay).  I/O parts: a
+``CacheStore`` chosen by URL with ``create_cache_store`` (memory, redis), the
+in-process ``Coalescer`` and the optional cross-replica ``RemoteFlights``.
+``ResponseCache`` joins them; ``lockgate.cache.stage.CacheStage`` is the
+pipeline stage and ``lockgate.cache.config`` the config section::
+
+    cache = build_response_cache(settings.cache)          # in the lifespan
+    pipeline = Pipeline([..., CacheStage(cache)], dispatcher)
+    ...
+    await cache.store.aclose()                              # on shutdown
+
+``stage`` and ``config`` are not re-exported here so that this package can be
+imported without the gateway core (the semantic cache reuses ``CacheStore``,
+``CacheEntry`` and the codecs).
 """
 
 from __future__ import annotations
