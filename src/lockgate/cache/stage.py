@@ -1,0 +1,143 @@
+"""The pipeline stage: exact cache lookup, coalescing and recording around ``call_next``.
+
+Place it after auth, guards, limits and routing-checks and before the resilient
+call (the dispatcher)::
+
+    stage = CacheStage(ResponseCache(store, wall_clock=time.time, coalescer=Coalescer(),
+                                     policies={"gpt-4o": AliasCachePolicy(ttl=600)}))
+    pipeline = Pipeline([..., stage], dispatcher)
+
+It strips lockgate's ``cache`` body field before the request goes on, sets
+``ctx.cache_status`` (``hit``/``miss``/``bypass``, which becomes the
+``x-lockgate-cache`` header) and, for a caller served by another request's
+upstream call, ``ctx.notes["cache_coalesced"] = True`` and the header
+``x-lockgate-coalesced: 1``.  A semantic-cache stage placed after this one
+keeps its ``semantic-hit`` status, and its answers are not copied into the
+exact cache.  A streaming miss waits for the first chunk before
+returning, so an upstream failure before the first byte is still an ordinary
+HTTP error rather than an error event inside a 200 stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lockgate.cache.policy import CACHE_HEADER
+from lockgate.cache.response_cache import CacheResult, ResponseCache
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk
+from lockgate.context import RequestContext
+from lockgate.errors import InternalError
+from lockgate.pipeline import Handler, Result
+
+__all__ = ["COALESCED_HEADER", "CacheStage", "team_namespace"]
+
+COALESCED_HEADER = "x-lockgate-coalesced"
+
+
+def team_namespace(ctx: RequestContext) -> str:
+    """Tenants are teams; a key without a team is its own tenant."""
+    principal = ctx.principal
+    if principal.team:
+        return f"team:{principal.team}"
+    if principal.key_id:
+        return f"key:{principal.key_id}"
+    return ""
+
+
+@dataclass(slots=True)
+class CacheStage:
+    """``Stage`` that answers from the exact cache and shares identical in-flight calls."""
+
+    cache: ResponseCache
+    namespace: Callable[[RequestContext], str] = team_namespace
+
+    async def __call__(
+        self, ctx: RequestContext, request: ChatRequest, call_next: Handler
+    ) -> Result:
+        plan = self.cache.plan(
+            request,
+            alias=request.model,
+            namespace=self.namespace(ctx),
+            header=ctx.client_headers.get(CACHE_HEADER),
+        )
+        upstream = request
+        if plan.body is not request.body:
+            upstream = ChatRequest(request.model, plan.body, request.stream, request.include_usage)
+
+        if not request.stream:
+
+            async def call() -> ChatResponse:
+                result = await call_next(ctx, upstream)
+                if not isinstance(result, ChatResponse):
+                    raise InternalError("a non-streaming request got a stream")
+                return result
+
+            response, outcome = await self.cache.complete(plan, call, may_store=_fresh(ctx))
+            self._note(ctx, outcome)
+            return response
+
+        async def start() -> ChatStream:
+            result = await call_next(ctx, upstream)
+            if isinstance(result, ChatResponse):
+                raise InternalError("a streaming request got a complete response")
+            try:
+                async for chunk in result:
+                    yield chunk
+            finally:
+                aclose = getattr(result, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        stream, outcome = await self.cache.stream(plan, start, may_store=_fresh(ctx))
+        if outcome.status == "hit":
+            self._note(ctx, outcome)
+            return stream
+        try:
+            first = await anext(stream)
+        except StopAsyncIteration:
+            self._note(ctx, outcome)
+            return _empty()
+        except BaseException:
+            await _close(stream)
+            raise
+        self._note(ctx, outcome)
+        return _prepend(first, stream)
+
+    @staticmethod
+    def _note(ctx: RequestContext, outcome: CacheResult) -> None:
+        if outcome.status == "miss" and ctx.cache_status is not None:
+            return  # a later stage (the semantic cache) already said where the answer came from
+        ctx.cache_status = outcome.status
+        if outcome.coalesced:
+            ctx.notes["cache_coalesced"] = True
+            ctx.headers[COALESCED_HEADER] = "1"
+
+
+def _fresh(ctx: RequestContext) -> Callable[[], bool]:
+    """Store only answers that did not themselves come from a cache further down."""
+
+    def check() -> bool:
+        return ctx.cache_status not in ("hit", "semantic-hit")
+
+    return check
+
+
+async def _close(stream: ChatStream) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _empty() -> ChatStream:
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
+async def _prepend(first: Chunk, rest: ChatStream) -> ChatStream:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await _close(rest)
