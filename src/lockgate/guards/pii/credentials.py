@@ -1,0 +1,155 @@
+"""Detectors for credentials: provider API keys and tokens, PEM private keys, JWTs.
+
+Provider keys are recognised by their documented prefixes; anything else counts only
+as the value of an ``api_key=``-style assignment (or a bearer token) with enough
+entropy to be random, so that ordinary words and placeholders stay.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from lockgate.guards.pii.finding import Detector, Finding
+from lockgate.guards.pii.validators import jwt_header_ok, shannon_entropy
+
+__all__ = [
+    "ApiKeyDetector",
+    "JwtDetector",
+    "PrivateKeyDetector",
+    "credential_detectors",
+]
+
+_TOKEN = r"[A-Za-z0-9_\-]"
+
+# Prefixed formats of the major providers. Each is one alternative of a single regex
+# so the text is walked once.
+_PROVIDER_KEYS = (
+    r"sk-ant-(?:api|admin|sid)\d{2}-" + _TOKEN + r"{20,}",  # Anthropic
+    r"sk-(?:proj|svcacct|admin|None|or-v1)-" + _TOKEN + r"{20,}",  # OpenAI project etc.
+    r"sk-(?!ant-)[A-Za-z0-9](?:[A-Za-z0-9_\-]){19,}",  # OpenAI legacy and compatibles
+    r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",  # AWS access key id
+    r"gh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens
+    r"github_pat_[A-Za-z0-9_]{22,}",  # GitHub fine-grained
+    r"glpat-[A-Za-z0-9_\-]{20,}",  # GitLab
+    r"xox[abposre]-[A-Za-z0-9\-]{10,}",  # Slack
+    r"xapp-\d-[A-Za-z0-9\-]{10,}",  # Slack app-level
+    r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe
+    r"AIza[0-9A-Za-z_\-]{35}",  # Google API key
+    r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
+    r"gsk_[A-Za-z0-9]{40,}",  # Groq
+    r"xai-[A-Za-z0-9]{40,}",  # xAI
+    r"npm_[A-Za-z0-9]{36}",  # npm
+    r"pypi-AgE[A-Za-z0-9_\-]{40,}",  # PyPI
+    r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",  # SendGrid
+)
+
+_NAMES = (
+    r"api[_\-. ]?key|apikey|api[_\-]?secret|access[_\-]?key(?:[_\-]?id)?|secret[_\-]?key|"
+    r"secret[_\-]?access[_\-]?key|client[_\-]?secret|app[_\-]?secret|auth[_\-]?token|"
+    r"access[_\-]?token|refresh[_\-]?token|api[_\-]?token|bearer[_\-]?token|token|secret|"
+    r"password|passwd|pwd|private[_\-]?key|credentials?"
+)
+
+
+def _mixed(value: str) -> bool:
+    classes = (
+        any(c.isdigit() for c in value)
+        + any(c.islower() for c in value)
+        + any(c.isupper() for c in value)
+    )
+    return classes >= 2
+
+
+class ApiKeyDetector:
+    type = "API_KEY"
+    priority = 100
+
+    def __init__(self) -> None:
+        self._provider = re.compile(
+            r"(?<![A-Za-z0-9_\-])(?:" + "|".join(_PROVIDER_KEYS) + r")(?![A-Za-z0-9_\-])"
+        )
+        self._assignment = re.compile(
+            r"(?i:(?<![A-Za-z0-9])(?:" + _NAMES + r"))[\"']?\s*(?:[:=]|=>|:=)\s*[\"'`]?"
+            r"(?P<value>[A-Za-z0-9_\-./+=~]{16,512})"
+        )
+        self._bearer = re.compile(r"(?i:\bbearer)\s+(?P<value>[A-Za-z0-9_\-.~+/]{20,}=*)")
+        self._aws_secret = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+        self._aws_context = re.compile(
+            r"aws|amazon|secret[_\-\s]?access|(?:AKIA|ASIA)[A-Z0-9]{16}", re.IGNORECASE
+        )
+
+    def scan(self, text: str) -> Iterator[Finding]:
+        for m in self._provider.finditer(text):
+            value = m.group()
+            if value.startswith("sk-") and not (_mixed(value[3:]) and shannon_entropy(value) > 3.0):
+                continue  # slugs like "sk-this-is-a-long-kebab-name" are not keys
+            yield Finding(m.start(), m.end(), self.type, value)
+        for pattern in (self._assignment, self._bearer):
+            for m in pattern.finditer(text):
+                value = m.group("value").rstrip(".")
+                if _random_enough(value):
+                    start = m.start("value")
+                    yield Finding(start, start + len(value), self.type, value)
+        for m in self._aws_secret.finditer(text):
+            value = m.group()
+            if not (_random_enough(value) and any(c.isdigit() for c in value)):
+                continue
+            window = text[max(0, m.start() - 120) : m.start()]
+            if self._aws_context.search(window):
+                yield Finding(m.start(), m.end(), self.type, value)
+
+
+def _random_enough(value: str) -> bool:
+    """Long enough, several character classes and high entropy: not a word or path."""
+    if len(value) < 16 or not _mixed(value):
+        return False
+    if value.count("/") > 2 or value.count(".") > 2:
+        return False  # paths, URLs, dotted names
+    threshold = 3.0 if len(value) < 24 else 3.5
+    return shannon_entropy(value) >= threshold
+
+
+class PrivateKeyDetector:
+    """PEM and PGP private-key blocks, including truncated ones without an END line."""
+
+    type = "PRIVATE_KEY"
+    priority = 110
+
+    def __init__(self) -> None:
+        self._re = re.compile(
+            r"-----BEGIN (?P<label>[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----"
+            r"(?:[\s\S]*?-----END (?P=label)-----|[A-Za-z0-9+/=:\-,\s\\]*)"
+        )
+
+    def scan(self, text: str) -> Iterator[Finding]:
+        if "-----BEGIN" not in text:
+            return
+        for m in self._re.finditer(text):
+            value = m.group().rstrip()
+            if value.endswith("\\"):
+                value = value.rstrip("\\").rstrip()
+            yield Finding(m.start(), m.start() + len(value), self.type, value)
+
+
+class JwtDetector:
+    type = "JWT"
+    priority = 105
+
+    def __init__(self) -> None:
+        self._re = re.compile(
+            r"(?<![A-Za-z0-9_\-])(eyJ[A-Za-z0-9_\-]{8,})\.(eyJ[A-Za-z0-9_\-]*|[A-Za-z0-9_\-]{8,})"
+            r"\.[A-Za-z0-9_\-]*(?![A-Za-z0-9_\-])"
+        )
+
+    def scan(self, text: str) -> Iterator[Finding]:
+        if "eyJ" not in text:
+            return
+        for m in self._re.finditer(text):
+            if jwt_header_ok(m.group(1)):
+                yield Finding(m.start(), m.end(), self.type, m.group())
+
+
+def credential_detectors() -> list[Detector]:
+    """Fresh compiled detectors for every credential type."""
+    return [ApiKeyDetector(), PrivateKeyDetector(), JwtDetector()]

@@ -1,0 +1,126 @@
+"""Redaction of streamed model output, chunk by chunk, with a short hold-back.
+
+Text is emitted once it is far enough from the end of what has arrived that no
+entity can still grow into it. The guarantee, for any chunking::
+
+    "".join(s.feed(d) for d in deltas) + s.flush() == redactor.redact("".join(deltas))[0]
+
+How: every scan covers the pending text plus ``CONTEXT_KEEP`` characters already
+emitted (the detectors look at most that far back). The cut point is ``hold``
+characters before the end, moved back to the start of the whitespace-free run it
+falls in (keys, JWTs, e-mails, IPs contain no spaces), back before any finding that
+would straddle it, and back to an unfinished ``-----BEGIN ... PRIVATE KEY-----``.
+A run or key block longer than ``max_hold`` is cut anyway (redacting the part seen)
+so memory and latency stay bounded; only then can the output differ.
+"""
+
+from __future__ import annotations
+
+from lockgate.guards.pii.entities import CONTEXT_AFTER, CONTEXT_BEFORE
+from lockgate.guards.pii.finding import Finding
+from lockgate.guards.pii.redactor import Redactor, Vault
+
+__all__ = ["CONTEXT_KEEP", "StreamRedactor"]
+
+#: Already-emitted characters kept in front of each scan (lookbehinds, context words).
+CONTEXT_KEEP = CONTEXT_BEFORE + 16
+_SPACES = (" ", "\n", "\t", "\r")
+
+
+class StreamRedactor:
+    """Redacts one streamed response; make a new one per response.
+
+    >>> s = StreamRedactor(Redactor())
+    >>> s.feed("key sk-ant-api03-abc") + s.feed("def1234567890ABCDEFGHIJ done") + s.flush()
+    'key [API_KEY_1] done'
+    """
+
+    def __init__(
+        self,
+        redactor: Redactor,
+        vault: Vault | None = None,
+        *,
+        hold: int = 128,
+        step: int = 32,
+        max_hold: int = 16384,
+    ) -> None:
+        if hold <= CONTEXT_AFTER + 64:
+            raise ValueError("hold must leave room for the longest spaced entity and its context")
+        self._redactor = redactor
+        self._vault = vault if vault is not None else Vault()
+        self._hold = hold
+        self._step = step
+        self._max_hold = max(max_hold, hold + step)
+        self._buf = ""
+        self._done = 0  # _buf[:_done] was emitted already and is kept as context
+        self._offset = 0  # stream position of _buf[0]
+        self._findings: list[Finding] = []
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Findings so far, positioned in the unredacted stream."""
+        return list(self._findings)
+
+    @property
+    def vault(self) -> Vault:
+        return self._vault
+
+    def feed(self, delta: str) -> str:
+        """Accept the next piece of text; return what is safe to emit now (maybe "")."""
+        self._buf += delta
+        if len(self._buf) - self._done < self._hold + self._step:
+            return ""
+        return self._emit(final=False)
+
+    def flush(self) -> str:
+        """Emit everything still held; call once at the end of the stream."""
+        out = self._emit(final=True)
+        self._buf = ""
+        self._done = 0
+        return out
+
+    def _emit(self, *, final: bool) -> str:
+        buf = self._buf
+        done = self._done
+        n = len(buf)
+        findings = [f for f in self._redactor.scanner.find(buf) if f.start >= done]
+        cut = n if final else self._cut(buf, done, findings)
+        if cut <= done:
+            return ""
+        emitted: list[Finding] = []
+        for f in findings:
+            if f.start >= cut:
+                break
+            if f.end > cut:  # only when max_hold forced the cut through a finding
+                f = Finding(f.start, cut, f.type, buf[f.start : cut])
+            emitted.append(Finding(f.start - done, f.end - done, f.type, f.value))
+            self._findings.append(
+                Finding(f.start + self._offset, f.end + self._offset, f.type, f.value)
+            )
+        out = Redactor.apply(buf[done:cut], emitted, self._vault)
+        keep = max(0, cut - CONTEXT_KEEP)
+        self._buf = buf[keep:]
+        self._done = cut - keep
+        self._offset += keep
+        return out
+
+    def _cut(self, buf: str, done: int, findings: list[Finding]) -> int:
+        n = len(buf)
+        forced = n - self._hold
+        floor = n - self._max_hold  # never hold more than max_hold characters
+        cut = forced
+        # Back to the start of the whitespace-free run the cut falls in.
+        if not (buf[cut - 1] in _SPACES or buf[cut] in _SPACES):
+            space = max(buf.rfind(ch, done, cut) for ch in _SPACES)
+            cut = space + 1 if space >= done else done
+        # Back before an unfinished private-key block.
+        begin = buf.rfind("-----BEGIN", done, cut)
+        if begin >= 0 and buf.find("-----END", begin) < 0:
+            cut = min(cut, begin)
+        for f in findings:
+            if f.start < cut < f.end:
+                cut = f.end if f.end <= n - CONTEXT_AFTER else f.start
+                break
+        if cut < floor:
+            cut = forced
+        return cut
