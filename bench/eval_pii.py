@@ -86,8 +86,10 @@ def main(argv: list[str]) -> None:
         for t in texts:
             scanner.find(t)
         per_row = min(per_row, time.perf_counter() - t0)
-    print(f"cost: {best * 1e6 / kb:.1f} us/KB on one {kb:.0f} KB text; "
-          f"{per_row * 1e6 / kb:.1f} us/KB row by row ({per_row * 1e6 / len(rows):.1f} us/row)")
+    print(
+        f"cost: {best * 1e6 / kb:.1f} us/KB on one {kb:.0f} KB text; "
+        f"{per_row * 1e6 / kb:.1f} us/KB row by row ({per_row * 1e6 / len(rows):.1f} us/row)"
+    )
 
 
 if __name__ == "__main__":

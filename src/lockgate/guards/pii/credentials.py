@@ -22,19 +22,20 @@ __all__ = [
 
 _TOKEN = r"[A-Za-z0-9_\-]"
 
-# Prefixed formats of the major providers. Each is one alternative of a single regex
-# so the text is walked once.
+# Prefixed formats of the major providers, walked as one regex; each entry's first
+# character must be a literal (see ApiKeyDetector).
 _PROVIDER_KEYS = (
     r"sk-ant-(?:api|admin|sid)\d{2}-" + _TOKEN + r"{20,}",  # Anthropic
     r"sk-(?:proj|svcacct|admin|None|or-v1)-" + _TOKEN + r"{20,}",  # OpenAI project etc.
     r"sk-(?!ant-)[A-Za-z0-9](?:[A-Za-z0-9_\-]){19,}",  # OpenAI legacy and compatibles
-    r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",  # AWS access key id
+    r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}",  # AWS access key id
     r"gh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens
     r"github_pat_[A-Za-z0-9_]{22,}",  # GitHub fine-grained
     r"glpat-[A-Za-z0-9_\-]{20,}",  # GitLab
     r"xox[abposre]-[A-Za-z0-9\-]{10,}",  # Slack
     r"xapp-\d-[A-Za-z0-9\-]{10,}",  # Slack app-level
-    r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe
+    r"sk_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe secret key
+    r"rk_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe restricted key
     r"AIza[0-9A-Za-z_\-]{35}",  # Google API key
     r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
     r"gsk_[A-Za-z0-9]{40,}",  # Groq
@@ -43,6 +44,10 @@ _PROVIDER_KEYS = (
     r"pypi-AgE[A-Za-z0-9_\-]{40,}",  # PyPI
     r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",  # SendGrid
 )
+
+# Words after which a bare 40-character base64 run is taken for an AWS secret key.
+_AWS_HINTS = ("aws", "AWS", "Aws", "mazon", "MAZON", "ecret", "ECRET", "AKIA", "ASIA")
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 _NAMES = (
     r"api[_\-. ]?key|apikey|api[_\-]?secret|access[_\-]?key(?:[_\-]?id)?|secret[_\-]?key|"
@@ -66,17 +71,18 @@ class ApiKeyDetector:
     priority = 100
 
     def __init__(self) -> None:
+        # Every key starts with one of these letters: consuming it with one class
+        # first lets the engine skip text fast; each branch then looks back at it.
+        branches = "|".join(f"(?<={p[0]}){p[1:]}" for p in _PROVIDER_KEYS)
         self._provider = re.compile(
-            r"(?<![A-Za-z0-9_\-])(?:" + "|".join(_PROVIDER_KEYS) + r")(?![A-Za-z0-9_\-])"
+            r"[AGSghnprsx](?<![A-Za-z0-9_\-][AGSghnprsx])(?:" + branches + r")(?![A-Za-z0-9_\-])"
         )
-        self._assignment = re.compile(
-            r"(?i:(?<![A-Za-z0-9])(?:" + _NAMES + r"))[\"']?\s*(?:[:=]|=>|:=)\s*[\"'`]?"
-            r"(?P<value>[A-Za-z0-9_\-./+=~]{16,512})"
-        )
+        # Anchored on the separator, the name before it is checked afterwards.
+        self._assignment = re.compile(r"[:=]>?\s*[\"'`]?(?P<value>[A-Za-z0-9_\-./+=~]{16,512})")
+        self._name = re.compile(r"(?:" + _NAMES + r")[\"'\]]?\s*:?$", re.IGNORECASE)
         self._bearer = re.compile(r"(?i:\bbearer)\s+(?P<value>[A-Za-z0-9_\-.~+/]{20,}=*)")
-        self._aws_secret = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
-        self._aws_context = re.compile(
-            r"aws|amazon|secret[_\-\s]?access|(?:AKIA|ASIA)[A-Z0-9]{16}", re.IGNORECASE
+        self._aws_secret = re.compile(
+            r"[A-Za-z0-9/+]{40}(?<![A-Za-z0-9/+=].{40})(?![A-Za-z0-9/+=])"
         )
 
     def scan(self, text: str) -> Iterator[Finding]:
@@ -85,19 +91,39 @@ class ApiKeyDetector:
             if value.startswith("sk-") and not (_mixed(value[3:]) and shannon_entropy(value) > 3.0):
                 continue  # slugs like "sk-this-is-a-long-kebab-name" are not keys
             yield Finding(m.start(), m.end(), self.type, value)
-        for pattern in (self._assignment, self._bearer):
-            for m in pattern.finditer(text):
+        for m in self._assignment.finditer(text):
+            value = m.group("value").rstrip(".")
+            if not _random_enough(value):
+                continue
+            if self._name.search(text, max(0, m.start() - 40), m.start()) is None:
+                continue
+            start = m.start("value")
+            yield Finding(start, start + len(value), self.type, value)
+        if "earer" in text or "EARER" in text:
+            for m in self._bearer.finditer(text):
                 value = m.group("value").rstrip(".")
                 if _random_enough(value):
                     start = m.start("value")
                     yield Finding(start, start + len(value), self.type, value)
-        for m in self._aws_secret.finditer(text):
-            value = m.group()
-            if not (_random_enough(value) and any(c.isdigit() for c in value)):
-                continue
-            window = text[max(0, m.start() - 120) : m.start()]
-            if self._aws_context.search(window):
-                yield Finding(m.start(), m.end(), self.type, value)
+        yield from self._aws_secrets(text)
+
+    def _aws_secrets(self, text: str) -> Iterator[Finding]:
+        """40-character secret access keys starting within 64 characters after an AWS hint."""
+        seen: set[int] = set()
+        n = len(text)
+        for hint in _AWS_HINTS:
+            pos = text.find(hint)
+            while pos >= 0:
+                for m in self._aws_secret.finditer(text, pos, min(n, pos + 64 + 41)):
+                    value = m.group()
+                    if m.start() in seen or m.start() > pos + 64:
+                        continue
+                    if m.end() < n and text[m.end()] in _BASE64_CHARS:
+                        continue
+                    if _random_enough(value) and any(c.isdigit() for c in value):
+                        seen.add(m.start())
+                        yield Finding(m.start(), m.end(), self.type, value)
+                pos = text.find(hint, pos + 1)
 
 
 def _random_enough(value: str) -> bool:
