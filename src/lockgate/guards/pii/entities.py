@@ -238,7 +238,10 @@ class PhoneDetector:
         # The first character is consumed by one class (which lets the engine skip
         # text fast) and the branches look back to see which one it was. One-group
         # candidates need 7+ digits, the fewest a phone number has.
-        first = r"(?:(?<=\+) ?(?:\([0-9]{1,4}\)|[0-9]{1,14})|(?<=\()\+?[0-9]{1,5}\)|(?<=[0-9])[0-9]{0,11})"
+        first = (
+            r"(?:(?<=\+) ?(?:\([0-9]{1,4}\)|[0-9]{1,14})"
+            r"|(?<=\()\+?[0-9]{1,5}\)|(?<=[0-9])[0-9]{0,11})"
+        )
         self._re = re.compile(
             r"(?P<main>[0-9+(](?<!" + _NOT_BEFORE + r"[0-9+(])"
             r"(?:" + first + group + r"{1,7}|(?<=\+) ?[0-9]{8,14}|(?<=[0-9])[0-9]{6,11}))"
