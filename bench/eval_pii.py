@@ -1,6 +1,7 @@
 """Quality and cost of the PII/secret scanner on a labelled JSONL file.
 
     PYTHONPATH=src python bench/eval_pii.py [/work/shared/data/pii-dev.jsonl] [--show]
+    PYTHONPATH=src python bench/eval_pii.py --secrets [--show]   # synthetic credentials
 
 Rows: {"text", "label", "spans": [{"start", "end", "type", "value"}]}. Reports
 span-level precision/recall per type (a prediction matches a gold span of the same
@@ -24,8 +25,14 @@ DEFAULT = Path("/work/shared/data/pii-dev.jsonl")
 
 def main(argv: list[str]) -> None:
     show = "--show" in argv
-    paths = [Path(a) for a in argv if not a.startswith("--")] or [DEFAULT]
-    rows = [orjson.loads(line) for p in paths for line in p.read_bytes().splitlines() if line]
+    if "--secrets" in argv:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from secret_rows import secret_rows
+
+        rows = secret_rows()
+    else:
+        paths = [Path(a) for a in argv if not a.startswith("--")] or [DEFAULT]
+        rows = [orjson.loads(line) for p in paths for line in p.read_bytes().splitlines() if line]
     scanner = PiiScanner()
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()

@@ -8,6 +8,7 @@ entropy to be random, so that ordinary words and placeholders stay.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator
 
 from lockgate.guards.pii.finding import Detector, Finding
@@ -46,24 +47,30 @@ _PROVIDER_KEYS = (
 )
 
 # Words after which a bare 40-character base64 run is taken for an AWS secret key.
+_SK_SUBTYPES = ("sk-ant-", "sk-proj-", "sk-svcacct-", "sk-admin-", "sk-None-", "sk-or-v1-")
 _AWS_HINTS = ("aws", "AWS", "Aws", "mazon", "MAZON", "ecret", "ECRET", "AKIA", "ASIA")
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
-_NAMES = (
-    r"api[_\-. ]?key|apikey|api[_\-]?secret|access[_\-]?key(?:[_\-]?id)?|secret[_\-]?key|"
-    r"secret[_\-]?access[_\-]?key|client[_\-]?secret|app[_\-]?secret|auth[_\-]?token|"
-    r"access[_\-]?token|refresh[_\-]?token|api[_\-]?token|bearer[_\-]?token|token|secret|"
-    r"password|passwd|pwd|private[_\-]?key|credentials?"
-)
+# An assigned value counts as a credential when the name it is assigned to contains
+# one of these (case-insensitive): OPENAI_API_KEY, client_secret, X-Auth-Token...
+_NAME_PARTS = ("key", "secret", "token", "password", "passwd", "pwd", "credential", "auth")
+_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_-.")
+_TRAILING = ".,;:)]}>"
+
+
+_DIGITS = frozenset(string.digits)
+_LOWER = frozenset(string.ascii_lowercase)
+_UPPER = frozenset(string.ascii_uppercase)
 
 
 def _mixed(value: str) -> bool:
-    classes = (
-        any(c.isdigit() for c in value)
-        + any(c.islower() for c in value)
-        + any(c.isupper() for c in value)
-    )
-    return classes >= 2
+    """At least two of: digits, lower case, upper case."""
+    chars = set(value)
+    return (
+        (not chars.isdisjoint(_DIGITS))
+        + (not chars.isdisjoint(_LOWER))
+        + (not chars.isdisjoint(_UPPER))
+    ) >= 2
 
 
 class ApiKeyDetector:
@@ -78,8 +85,11 @@ class ApiKeyDetector:
             r"[AGSghnprsx](?<![A-Za-z0-9_\-][AGSghnprsx])(?:" + branches + r")(?![A-Za-z0-9_\-])"
         )
         # Anchored on the separator, the name before it is checked afterwards.
-        self._assignment = re.compile(r"[:=]>?\s*[\"'`]?(?P<value>[A-Za-z0-9_\-./+=~]{16,512})")
-        self._name = re.compile(r"(?:" + _NAMES + r")[\"'\]]?\s*:?$", re.IGNORECASE)
+        # Anchored on the separator; the name before it is read back afterwards.
+        self._assignment = re.compile(
+            r"[:=]>?[ \t]*(?:(?P<q>[\"'`])(?P<quoted>[^\s\"'`]{16,512})(?P=q)"
+            r"|(?P<bare>[^\s\"'`,;<>]{16,512}))"
+        )
         self._bearer = re.compile(r"(?i:\bbearer)\s+(?P<value>[A-Za-z0-9_\-.~+/]{20,}=*)")
         self._aws_secret = re.compile(
             r"[A-Za-z0-9/+]{40}(?<![A-Za-z0-9/+=].{40})(?![A-Za-z0-9/+=])"
@@ -88,17 +98,21 @@ class ApiKeyDetector:
     def scan(self, text: str) -> Iterator[Finding]:
         for m in self._provider.finditer(text):
             value = m.group()
-            if value.startswith("sk-") and not (_mixed(value[3:]) and shannon_entropy(value) > 3.0):
+            if (
+                value.startswith("sk-")
+                and not value.startswith(_SK_SUBTYPES)
+                and not (_mixed(value[3:]) and shannon_entropy(value) > 3.0)
+            ):
                 continue  # slugs like "sk-this-is-a-long-kebab-name" are not keys
             yield Finding(m.start(), m.end(), self.type, value)
         for m in self._assignment.finditer(text):
-            value = m.group("value").rstrip(".")
-            if not _random_enough(value):
-                continue
-            if self._name.search(text, max(0, m.start() - 40), m.start()) is None:
-                continue
-            start = m.start("value")
-            yield Finding(start, start + len(value), self.type, value)
+            group = "quoted" if m.group("quoted") is not None else "bare"
+            value = m.group(group)
+            if group == "bare":
+                value = value.rstrip(_TRAILING)
+            if _credential_name(text, m.start()) and _random_enough(value):
+                start = m.start(group)
+                yield Finding(start, start + len(value), self.type, value)
         if "earer" in text or "EARER" in text:
             for m in self._bearer.finditer(text):
                 value = m.group("value").rstrip(".")
@@ -120,15 +134,27 @@ class ApiKeyDetector:
                         continue
                     if m.end() < n and text[m.end()] in _BASE64_CHARS:
                         continue
-                    if _random_enough(value) and any(c.isdigit() for c in value):
+                    if _random_enough(value):
                         seen.add(m.start())
                         yield Finding(m.start(), m.end(), self.type, value)
                 pos = text.find(hint, pos + 1)
 
 
+def _credential_name(text: str, end: int) -> bool:
+    """Whether the name written just before ``text[end]`` (a ':' or '=') is a credential's."""
+    i = end
+    while i > 0 and end - i < 4 and text[i - 1] in " \t\"'`]:":
+        i -= 1
+    j = i
+    while j > 0 and i - j < 40 and text[j - 1] in _NAME_CHARS:
+        j -= 1
+    name = text[j:i].lower()
+    return any(part in name for part in _NAME_PARTS)
+
+
 def _random_enough(value: str) -> bool:
     """Long enough, several character classes and high entropy: not a word or path."""
-    if len(value) < 16 or not _mixed(value):
+    if len(value) < 16 or not _mixed(value) or _DIGITS.isdisjoint(value):
         return False
     if value.count("/") > 2 or value.count(".") > 2:
         return False  # paths, URLs, dotted names
