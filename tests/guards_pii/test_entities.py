@@ -82,6 +82,7 @@ def test_near_misses_are_rejected(scanner: PiiScanner, text: str) -> None:
         ("Mobile: +(371) 26018159", "+(371) 26018159"),
         ("Tel: +44(0)1134960824", "+44(0)1134960824"),
         ("Phone: 30/166 1318", "30/166 1318"),
+        ("Ph: 9487.5749", "9487.5749"),
         ("001-518-640-0854 mobile", "001-518-640-0854"),
     ],
 )
@@ -104,6 +105,10 @@ def test_phone_formats(scanner: PiiScanner, text: str, value: str) -> None:
         "order number 4402 1180 77",
         "call about my account 0973-41-5915",
         "The price is $1234.56 or 1,234,567 units",
+        "x**4 + 57294385*x**3 + 12345678.0",
+        r"r'$x \mapsto \text{0.5} + \text{0.14285714}'",
+        "Per RFC 5891 section 4.2.3.1 labels",
+        "2**45 = 35184372088832",
     ],
 )
 def test_phone_false_positives(scanner: PiiScanner, text: str) -> None:

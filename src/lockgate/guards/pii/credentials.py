@@ -110,6 +110,12 @@ class ApiKeyDetector:
             value = m.group(group)
             if group == "bare":
                 value = value.rstrip(_TRAILING)
+                if _looks_like_code(value):
+                    continue
+                # "name = value" with spaces is mostly a code expression, not a literal:
+                # only a plain token with several digits passes there.
+                if text[m.start() - 1 : m.start()] in (" ", "\t") and not _plain_token(value):
+                    continue
             if _credential_name(text, m.start()) and _random_enough(value):
                 start = m.start(group)
                 yield Finding(start, start + len(value), self.type, value)
@@ -140,6 +146,31 @@ class ApiKeyDetector:
                 pos = text.find(hint, pos + 1)
 
 
+_CALL = re.compile(r"[A-Za-z_*][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*[(\[]")
+
+
+def _looks_like_code(value: str) -> bool:
+    """``torch.zeros(1``, ``shape[0``, ``get_key(``: a call or index, not a secret.
+
+    Secrets such as Django's may contain ``(`` too, but not after a plain identifier.
+    """
+    m = _CALL.match(value)
+    if m is None:
+        return False
+    name = m.group()[:-1]
+    if "." in name or not any(c.isdigit() for c in name):
+        return True
+    after = value[m.end() : m.end() + 1]
+    return len(name) >= 4 and (not after or after.isalpha() or after in "_)*[")
+
+
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=]+")
+
+
+def _plain_token(value: str) -> bool:
+    return _PLAIN_TOKEN.fullmatch(value) is not None and sum(c.isdigit() for c in value) >= 2
+
+
 def _credential_name(text: str, end: int) -> bool:
     """Whether the name written just before ``text[end]`` (a ':' or '=') is a credential's."""
     i = end
@@ -156,6 +187,8 @@ def _random_enough(value: str) -> bool:
     """Long enough, several character classes and high entropy: not a word or path."""
     if len(value) < 16 or not _mixed(value) or _DIGITS.isdisjoint(value):
         return False
+    if "&" in value or "|" in value or value.startswith("<"):
+        return False  # query strings, special tokens like "<|unused_1|>"
     if value.count("/") > 2 or value.count(".") > 2:
         return False  # paths, URLs, dotted names
     threshold = 3.0 if len(value) < 24 else 3.5

@@ -35,7 +35,7 @@ _NOT_BEFORE = r"[\w+@/.\-#$€£%]"
 
 
 _PHONE_WORDS = frozenset(
-    {"tel", "mob", "cell", "ring", "text", "home", "work", "sms", "dial", "desk", "handy"}
+    {"tel", "ph", "mob", "cell", "ring", "home", "work", "sms", "dial", "desk", "handy", "tlf"}
 )
 _PHONE_STEMS = (
     "phone", "telephon", "mobil", "cellphone", "fax", "call", "dialing", "whatsapp",
@@ -62,7 +62,7 @@ class EmailDetector:
 
     def __init__(self) -> None:
         # Anchored on "@": the text is walked by str.find, not by the regex engine.
-        self._local = re.compile(r"[A-Za-z0-9._%+\-]{1,64}$")
+        self._local = re.compile(r"[A-Za-z0-9._%+\-]{1,64}\Z")
         self._domain = re.compile(
             r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w\-@])"
         )
@@ -98,6 +98,10 @@ class CardDetector:
         # Issuer prefixes (Visa, Mastercard, Amex, Discover, JCB, Diners, Maestro,
         # UnionPay, Mir); other leading digits are order numbers, not cards.
         self._issuer = re.compile(r"4|5[0-9]|6|3[0-9]|2[2-7]|2131|1800")
+        # Shapes common enough to stand without a word like "card" nearby: printed in
+        # groups, or 16-digit Visa/Mastercard/Discover and 15-digit Amex.
+        self._standalone = re.compile(r"(?:4|5[1-5]|2[2-7]|6)[0-9]{15}|3[47][0-9]{13}")
+        self._after = re.compile(r"\W{0,3}(?:exp|cvv|cvc|valid|card)", re.IGNORECASE)
 
     def scan(self, text: str) -> Iterator[Finding]:
         for m in self._re.finditer(text):
@@ -110,7 +114,11 @@ class CardDetector:
                 continue
             if not self._issuer.match(digits) or not luhn_ok(digits):
                 continue
-            if len(digits) < 13 and not self._context.search(_before(text, m.start())):
+            if (
+                (len(digits) < 13 or not (seps or self._standalone.fullmatch(digits)))
+                and not self._context.search(_before(text, m.start()))
+                and not self._after.match(text, m.end(), m.end() + CONTEXT_AFTER)
+            ):
                 continue
             yield Finding(m.start(), m.end(), self.type, raw)
 
@@ -197,9 +205,11 @@ class IpDetector:
     def scan(self, text: str) -> Iterator[Finding]:
         if "." in text:
             for m in self._v4.finditer(text):
-                if ipv4_ok(m.group()) and not self._version.search(
-                    text, max(0, m.start() - 9), m.start()
-                ):
+                value = m.group()
+                # All-single-digit quads are section and version numbers ("§4.2.3.1").
+                if len(value) == 7 or not ipv4_ok(value):
+                    continue
+                if not self._version.search(text, max(0, m.start() - 9), m.start()):
                     yield Finding(m.start(), m.end(), self.type, m.group())
         if ":" not in text:
             return
@@ -239,12 +249,12 @@ class PhoneDetector:
         # text fast) and the branches look back to see which one it was. One-group
         # candidates need 7+ digits, the fewest a phone number has.
         first = (
-            r"(?:(?<=\+) ?(?:\([0-9]{1,4}\)|[0-9]{1,14})"
+            r"(?:(?<=\+)(?:\([0-9]{1,4}\)|[0-9]{1,14})"
             r"|(?<=\()\+?[0-9]{1,5}\)|(?<=[0-9])[0-9]{0,11})"
         )
         self._re = re.compile(
             r"(?P<main>[0-9+(](?<!" + _NOT_BEFORE + r"[0-9+(])"
-            r"(?:" + first + group + r"{1,7}|(?<=\+) ?[0-9]{8,14}|(?<=[0-9])[0-9]{6,11}))"
+            r"(?:" + first + group + r"{1,7}|(?<=\+)[0-9]{8,14}|(?<=[0-9])[0-9]{6,11}))"
             r"(?P<ext> ?(?i:x|ext\.?|extension|#) ?[0-9]{1,6})?(?![\w@:]|[.\-/,][0-9])"
         )
         self._nanp = re.compile(
@@ -312,10 +322,14 @@ class PhoneDetector:
             main = m.group("main")
             digits = re.sub(r"\D", "", main)
             n = len(digits)
-            if n < 7 or n > 15:
+            if n < 7 or n > 15 or self._is_date(main):
                 continue
-            if self._is_date(main):
-                continue
+            if not main[-2].isdigit():
+                continue  # "12345678.0", "555 12 3": a lone trailing digit is arithmetic
+            if main.count(".") == 1 and main.replace(".", "").isdigit():
+                whole, fraction = main.split(".")
+                if len(whole) == 1 or len(fraction) <= 2:
+                    continue  # 0.14285714, 1234567.89: decimals, not "9487.5749"
             context = self._context(text, m.start(), m.end())
             if context is None and not (main.startswith("+") or self._nanp.fullmatch(main)):
                 continue

@@ -99,6 +99,11 @@ def ipv6_ok(text: str) -> bool:
         return False
     if len(groups) < 2 or not any(ch.isdigit() for ch in text):
         return False
+    # Python/numpy slices ("1::2", "10::20") are short and purely decimal.
+    if "::" in text and sum(len(g) for g in groups) < 4:
+        return False
+    if "::" in text and len(groups) == 2 and all(g.isdigit() for g in groups):
+        return False
     try:
         ipaddress.IPv6Address(text)
     except ValueError:
