@@ -8,10 +8,11 @@
 
 from __future__ import annotations
 
+from lockgate.guards.pii.chunks import rewrite_chunks
 from lockgate.guards.pii.finding import ALL_TYPES, PII_TYPES, SECRET_TYPES, Finding
 from lockgate.guards.pii.redactor import Redactor, Vault
 from lockgate.guards.pii.scanner import PiiScanner
-from lockgate.guards.pii.stream import StreamRedactor
+from lockgate.guards.pii.stream import StreamRedactor, StreamRestorer, TextStream
 
 __all__ = [
     "ALL_TYPES",
@@ -21,5 +22,8 @@ __all__ = [
     "PiiScanner",
     "Redactor",
     "StreamRedactor",
+    "StreamRestorer",
+    "TextStream",
     "Vault",
+    "rewrite_chunks",
 ]

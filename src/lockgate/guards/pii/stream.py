@@ -16,15 +16,25 @@ so memory and latency stay bounded; only then can the output differ.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from lockgate.guards.pii.entities import CONTEXT_AFTER, CONTEXT_BEFORE
 from lockgate.guards.pii.finding import Finding
 from lockgate.guards.pii.redactor import Redactor, Vault
 
-__all__ = ["CONTEXT_KEEP", "StreamRedactor"]
+__all__ = ["CONTEXT_KEEP", "StreamRedactor", "StreamRestorer", "TextStream"]
 
 #: Already-emitted characters kept in front of each scan (lookbehinds, context words).
 CONTEXT_KEEP = CONTEXT_BEFORE + 16
 _SPACES = (" ", "\n", "\t", "\r")
+
+
+class TextStream(Protocol):
+    """Rewrites streamed text piecewise: what ``feed`` and ``flush`` return is final."""
+
+    def feed(self, delta: str) -> str: ...
+
+    def flush(self) -> str: ...
 
 
 class StreamRedactor:
@@ -124,3 +134,37 @@ class StreamRedactor:
         if cut < floor:
             cut = forced
         return cut
+
+
+class StreamRestorer:
+    """Puts originals back into streamed model output, one per response.
+
+    Holds back only an unclosed ``[`` (at most ``max_placeholder`` characters), so a
+    placeholder split across chunks ("[EMA" + "IL_1]") is still restored.
+
+    >>> r, v = Redactor(), Vault()
+    >>> _ = r.redact("a@x.io", v)
+    >>> s = StreamRestorer(r, v)
+    >>> s.feed("write to [EMA") + s.feed("IL_1] now") + s.flush()
+    'write to a@x.io now'
+    """
+
+    def __init__(self, redactor: Redactor, vault: Vault, *, max_placeholder: int = 40) -> None:
+        self._redactor = redactor
+        self._vault = vault
+        self._max = max_placeholder
+        self._buf = ""
+
+    def feed(self, delta: str) -> str:
+        buf = self._buf + delta
+        open_at = buf.rfind("[")
+        if open_at >= 0 and "]" not in buf[open_at:] and len(buf) - open_at < self._max:
+            self._buf = buf[open_at:]
+            buf = buf[:open_at]
+        else:
+            self._buf = ""
+        return self._redactor.restore(buf, self._vault) if buf else ""
+
+    def flush(self) -> str:
+        buf, self._buf = self._buf, ""
+        return self._redactor.restore(buf, self._vault) if buf else ""
