@@ -131,6 +131,11 @@ def test_findings_sorted_and_disjoint(scanner: PiiScanner) -> None:
     assert all(text[f.start : f.end] == f.value for f in result)
 
 
+def test_email_after_leading_at(scanner: PiiScanner) -> None:
+    """An "@" at the very start does not hide later addresses."""
+    assert found(scanner, "@team: write to ann@example.org") == [("EMAIL", "ann@example.org")]
+
+
 def test_type_filter() -> None:
     """A scanner built for some types ignores the others."""
     only = PiiScanner(types=["EMAIL"])

@@ -46,8 +46,9 @@ _PROVIDER_KEYS = (
     r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",  # SendGrid
 )
 
-# Words after which a bare 40-character base64 run is taken for an AWS secret key.
+# "sk-" keys with these prefixes are keys whatever their entropy.
 _SK_SUBTYPES = ("sk-ant-", "sk-proj-", "sk-svcacct-", "sk-admin-", "sk-None-", "sk-or-v1-")
+# Words after which a bare 40-character base64 run is taken for an AWS secret key.
 _AWS_HINTS = ("aws", "AWS", "Aws", "mazon", "MAZON", "ecret", "ECRET", "AKIA", "ASIA")
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
@@ -78,13 +79,13 @@ class ApiKeyDetector:
     priority = 100
 
     def __init__(self) -> None:
-        # Every key starts with one of these letters: consuming it with one class
-        # first lets the engine skip text fast; each branch then looks back at it.
+        # The first letter is consumed by one character class, which lets the engine
+        # skip text fast; each branch then looks back at which letter it was.
+        first = "[" + "".join(sorted({p[0] for p in _PROVIDER_KEYS})) + "]"
         branches = "|".join(f"(?<={p[0]}){p[1:]}" for p in _PROVIDER_KEYS)
         self._provider = re.compile(
-            r"[AGSghnprsx](?<![A-Za-z0-9_\-][AGSghnprsx])(?:" + branches + r")(?![A-Za-z0-9_\-])"
+            first + r"(?<![A-Za-z0-9_\-]" + first + r")(?:" + branches + r")(?![A-Za-z0-9_\-])"
         )
-        # Anchored on the separator, the name before it is checked afterwards.
         # Anchored on the separator; the name before it is read back afterwards.
         self._assignment = re.compile(
             r"[:=]>?[ \t]*(?:(?P<q>[\"'`])(?P<quoted>[^\s\"'`]{16,512})(?P=q)"
@@ -202,9 +203,13 @@ class PrivateKeyDetector:
     priority = 110
 
     def __init__(self) -> None:
+        # A whole block; or, when END never comes, the header lines and the lines of
+        # base64 that follow BEGIN (so trailing prose is not swallowed).
         self._re = re.compile(
             r"-----BEGIN (?P<label>[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----"
-            r"(?:[\s\S]*?-----END (?P=label)-----|[A-Za-z0-9+/=:\-,\s\\]*)"
+            r"(?:[\s\S]*?-----END (?P=label)-----"
+            r"|(?:[ \t]*\r?\n(?:(?:Proc-Type|DEK-Info|Comment|Version|Hash): [^\n]*"
+            r"|[ \t]*[A-Za-z0-9+/=]{4,}(?=[ \t]*(?:\r?\n|$))|[ \t]*(?=\r?\n)))*)"
         )
 
     def scan(self, text: str) -> Iterator[Finding]:
@@ -212,8 +217,6 @@ class PrivateKeyDetector:
             return
         for m in self._re.finditer(text):
             value = m.group().rstrip()
-            if value.endswith("\\"):
-                value = value.rstrip("\\").rstrip()
             yield Finding(m.start(), m.start() + len(value), self.type, value)
 
 

@@ -69,8 +69,8 @@ class EmailDetector:
 
     def scan(self, text: str) -> Iterator[Finding]:
         at = text.find("@")
-        while at > 0:
-            dm = self._domain.match(text, at)
+        while at >= 0:
+            dm = self._domain.match(text, at) if at > 0 else None
             if dm is not None:
                 lm = self._local.search(text, max(0, at - 64), at)
                 if lm is not None:

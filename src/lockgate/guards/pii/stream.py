@@ -16,6 +16,7 @@ so memory and latency stay bounded; only then can the output differ.
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 from lockgate.guards.pii.entities import CONTEXT_AFTER, CONTEXT_BEFORE
@@ -27,6 +28,8 @@ __all__ = ["CONTEXT_KEEP", "StreamRedactor", "StreamRestorer", "TextStream"]
 #: Already-emitted characters kept in front of each scan (lookbehinds, context words).
 CONTEXT_KEEP = CONTEXT_BEFORE + 16
 _SPACES = (" ", "\n", "\t", "\r")
+_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 
 
 class TextStream(Protocol):
@@ -123,10 +126,13 @@ class StreamRedactor:
         if not (buf[cut - 1] in _SPACES or buf[cut] in _SPACES):
             space = max(buf.rfind(ch, done, cut) for ch in _SPACES)
             cut = space + 1 if space >= done else done
-        # Back before an unfinished private-key block.
-        begin = buf.rfind("-----BEGIN", done, cut)
-        if begin >= 0 and buf.find("-----END", begin) < 0:
-            cut = min(cut, begin)
+        # Back before an unfinished private-key block (BEGIN line seen, END line not).
+        for begin in _PEM_BEGIN.finditer(buf, done):
+            if begin.start() >= cut:
+                break
+            if _PEM_END.search(buf, begin.end()) is None:
+                cut = begin.start()
+                break
         for f in findings:
             if f.start < cut < f.end:
                 cut = f.end if f.end <= n - CONTEXT_AFTER else f.start
