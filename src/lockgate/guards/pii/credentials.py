@@ -44,6 +44,13 @@ _PROVIDER_KEYS = (
     r"npm_[A-Za-z0-9]{36}",  # npm
     r"pypi-AgE[A-Za-z0-9_\-]{40,}",  # PyPI
     r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",  # SendGrid
+    r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}",  # Shopify
+    r"sq0(?:atp|csp)-[A-Za-z0-9_\-]{22,}",  # Square
+    r"dop_v1_[a-f0-9]{64}",  # DigitalOcean
+    r"dapi[a-f0-9]{32}",  # Databricks
+    r"key-[a-f0-9]{32}",  # Mailgun
+    r"SK[a-f0-9]{32}",  # Twilio API key
+    r"AC[a-f0-9]{32}",  # Twilio account SID (pairs with the secret)
 )
 
 # "sk-" keys with these prefixes are keys whatever their entropy.
@@ -59,6 +66,7 @@ _NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_-.")
 _TRAILING = ".,;:)]}>"
 
 
+_PLACEHOLDER_PASSWORDS = frozenset({"password", "pass", "passwd", "pwd", "secret", "****", "xxx"})
 _DIGITS = frozenset(string.digits)
 _LOWER = frozenset(string.ascii_lowercase)
 _UPPER = frozenset(string.ascii_uppercase)
@@ -91,6 +99,11 @@ class ApiKeyDetector:
             r"[:=]>?[ \t]*(?:(?P<q>[\"'`])(?P<quoted>[^\s\"'`]{16,512})(?P=q)"
             r"|(?P<bare>[^\s\"'`,;<>]{16,512}))"
         )
+        # scheme://user:password@host: the password of a connection string or URL.
+        self._url_password = re.compile(
+            r"\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<password>[^\s@/'\"]{1,128})@[\w.\-]"
+        )
+        self._telegram = re.compile(r"(?<![0-9])[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}(?![A-Za-z0-9_\-])")
         self._bearer = re.compile(r"(?i:\bbearer)\s+(?P<value>[A-Za-z0-9_\-.~+/]{20,}=*)")
         self._aws_secret = re.compile(
             r"[A-Za-z0-9/+]{40}(?<![A-Za-z0-9/+=].{40})(?![A-Za-z0-9/+=])"
@@ -127,6 +140,14 @@ class ApiKeyDetector:
                     start = m.start("value")
                     yield Finding(start, start + len(value), self.type, value)
         yield from self._aws_secrets(text)
+        if "://" in text:
+            for m in self._url_password.finditer(text):
+                value = m.group("password")
+                if value.lower() not in _PLACEHOLDER_PASSWORDS and not value.startswith("${"):
+                    yield Finding(m.start("password"), m.end("password"), self.type, value)
+        if ":AA" in text:
+            for m in self._telegram.finditer(text):
+                yield Finding(m.start(), m.end(), self.type, m.group())
 
     def _aws_secrets(self, text: str) -> Iterator[Finding]:
         """40-character secret access keys starting within 64 characters after an AWS hint."""
@@ -156,7 +177,7 @@ def _looks_like_code(value: str) -> bool:
     Secrets such as Django's may contain ``(`` too, but not after a plain identifier.
     """
     m = _CALL.match(value)
-    if m is None:
+    if m is None or _symbol_dense(value):
         return False
     name = m.group()[:-1]
     if "." in name or not any(c.isdigit() for c in name):
@@ -165,6 +186,12 @@ def _looks_like_code(value: str) -> bool:
     return len(name) >= 4 and (not after or after.isalpha() or after in "_)*[")
 
 
+def _symbol_dense(value: str) -> bool:
+    """Three or more of !@#$%^&: generated secrets (Django's), not code or URLs."""
+    return sum(c in "!@#$%^&" for c in value) >= 3
+
+
+_QUERY = re.compile(r"&[A-Za-z_][\w\[\]]*=")
 _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=]+")
 
 
@@ -188,7 +215,9 @@ def _random_enough(value: str) -> bool:
     """Long enough, several character classes and high entropy: not a word or path."""
     if len(value) < 16 or not _mixed(value) or _DIGITS.isdisjoint(value):
         return False
-    if "&" in value or "|" in value or value.startswith("<"):
+    if "|" in value or value.startswith("<"):
+        return False
+    if _QUERY.search(value) and not _symbol_dense(value):
         return False  # query strings, special tokens like "<|unused_1|>"
     if value.count("/") > 2 or value.count(".") > 2:
         return False  # paths, URLs, dotted names
