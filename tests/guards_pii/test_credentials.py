@@ -86,6 +86,8 @@ def test_generic_assignments(scanner: PiiScanner, text: str, value: str | None) 
         "id: 123e4567-e89b-12d3-a456-426614174000",
         "AKIA is how AWS key ids begin",
         "postgres://user:password@localhost/db",
+        'create_engine("postgresql://scott:tiger@localhost/test")',
+        'proxy_url="socks5h://<username>:<password>@proxy:1080"',
         "see https://example.com/a:b@c for details",
         "a random 40 char run wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY with no context",
         "self.token_norm = EsmFold2LayerNorm(diffusion_config.hidden_size)",

@@ -66,7 +66,8 @@ _NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_-.")
 _TRAILING = ".,;:)]}>"
 
 
-_PLACEHOLDER_PASSWORDS = frozenset({"password", "pass", "passwd", "pwd", "secret", "****", "xxx"})
+# Documentation stand-ins, including Oracle's demo scott/tiger.
+_PLACEHOLDER_PASSWORDS = frozenset({"password", "pass", "passwd", "pwd", "secret", "xxx", "tiger"})
 _DIGITS = frozenset(string.digits)
 _LOWER = frozenset(string.ascii_lowercase)
 _UPPER = frozenset(string.ascii_uppercase)
@@ -143,7 +144,7 @@ class ApiKeyDetector:
         if "://" in text:
             for m in self._url_password.finditer(text):
                 value = m.group("password")
-                if value.lower() not in _PLACEHOLDER_PASSWORDS and not value.startswith("${"):
+                if value.lower() not in _PLACEHOLDER_PASSWORDS and value[0] not in "<{$%*":
                     yield Finding(m.start("password"), m.end("password"), self.type, value)
         if ":AA" in text:
             for m in self._telegram.finditer(text):
