@@ -23,13 +23,13 @@ __all__ = [
 
 _TOKEN = r"[A-Za-z0-9_\-]"
 
-# Prefixed formats of the major providers, walked as one regex; each entry's first
-# character must be a literal (see ApiKeyDetector).
-_PROVIDER_KEYS = (
+# Prefixed formats of the major providers. Those with a separator ("-", "_", ".")
+# in their first seven characters are found from the separator (rare in prose, so
+# the engine skips text fast); the others start with a literal that is searched for.
+_SEPARATED_KEYS = (
     r"sk-ant-(?:api|admin|sid)\d{2}-" + _TOKEN + r"{20,}",  # Anthropic
     r"sk-(?:proj|svcacct|admin|None|or-v1)-" + _TOKEN + r"{20,}",  # OpenAI project etc.
     r"sk-(?!ant-)[A-Za-z0-9](?:[A-Za-z0-9_\-]){19,}",  # OpenAI legacy and compatibles
-    r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}",  # AWS access key id
     r"gh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens
     r"github_pat_[A-Za-z0-9_]{22,}",  # GitHub fine-grained
     r"glpat-[A-Za-z0-9_\-]{20,}",  # GitLab
@@ -37,7 +37,6 @@ _PROVIDER_KEYS = (
     r"xapp-\d-[A-Za-z0-9\-]{10,}",  # Slack app-level
     r"sk_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe secret key
     r"rk_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe restricted key
-    r"AIza[0-9A-Za-z_\-]{35}",  # Google API key
     r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
     r"gsk_[A-Za-z0-9]{40,}",  # Groq
     r"xai-[A-Za-z0-9]{40,}",  # xAI
@@ -47,11 +46,23 @@ _PROVIDER_KEYS = (
     r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}",  # Shopify
     r"sq0(?:atp|csp)-[A-Za-z0-9_\-]{22,}",  # Square
     r"dop_v1_[a-f0-9]{64}",  # DigitalOcean
-    r"dapi[a-f0-9]{32}",  # Databricks
     r"key-[a-f0-9]{32}",  # Mailgun
-    r"SK[a-f0-9]{32}",  # Twilio API key
-    r"AC[a-f0-9]{32}",  # Twilio account SID (pairs with the secret)
 )
+# The separator of each format above with the two characters before it.
+_SEPARATOR_TAILS = (
+    "sk-", "sk_", "rk_", "hp_", "ho_", "hu_", "hs_", "hr_", "ub_", "at-", "xa-", "xb-",
+    "xp-", "xo-", "xs-", "xr-", "xe-", "pp-", "hf_", "ai-", "pm_", "pi-", "SG.", "at_",
+    "ss_", "ca_", "pa_", "tp-", "sp-", "op_", "ey-",
+)  # fmt: skip
+_LITERAL_KEYS = (
+    # One regex per leading literal, so each is a fast literal search.
+    r"A(?:(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}"  # AWS access key id
+    r"|Iza[0-9A-Za-z_\-]{35}"  # Google API key
+    r"|C[a-f0-9]{32})",  # Twilio account SID (pairs with the secret)
+    r"SK[a-f0-9]{32}",  # Twilio API key
+    r"dapi[a-f0-9]{32}",  # Databricks
+)
+_KEY_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
 
 # "sk-" keys with these prefixes are keys whatever their entropy.
 _SK_SUBTYPES = ("sk-ant-", "sk-proj-", "sk-svcacct-", "sk-admin-", "sk-None-", "sk-or-v1-")
@@ -88,13 +99,11 @@ class ApiKeyDetector:
     priority = 100
 
     def __init__(self) -> None:
-        # The first letter is consumed by one character class, which lets the engine
-        # skip text fast; each branch then looks back at which letter it was.
-        first = "[" + "".join(sorted({p[0] for p in _PROVIDER_KEYS})) + "]"
-        branches = "|".join(f"(?<={p[0]}){p[1:]}" for p in _PROVIDER_KEYS)
-        self._provider = re.compile(
-            first + r"(?<![A-Za-z0-9_\-]" + first + r")(?:" + branches + r")(?![A-Za-z0-9_\-])"
-        )
+        end = r"(?![A-Za-z0-9_\-])"
+        tails = "|".join(map(re.escape, _SEPARATOR_TAILS))
+        self._separator = re.compile(r"[-_.](?<=" + tails + ")")
+        self._separated = re.compile("(?:" + "|".join(_SEPARATED_KEYS) + ")" + end)
+        self._literal = [re.compile(p + end) for p in _LITERAL_KEYS]
         # Anchored on the separator; the name before it is read back afterwards.
         self._assignment = re.compile(
             r"[:=]>?[ \t]*(?:(?P<q>[\"'`])(?P<quoted>[^\s\"'`]{16,512})(?P=q)"
@@ -111,15 +120,7 @@ class ApiKeyDetector:
         )
 
     def scan(self, text: str) -> Iterator[Finding]:
-        for m in self._provider.finditer(text):
-            value = m.group()
-            if (
-                value.startswith("sk-")
-                and not value.startswith(_SK_SUBTYPES)
-                and not (_mixed(value[3:]) and shannon_entropy(value) > 3.0)
-            ):
-                continue  # slugs like "sk-this-is-a-long-kebab-name" are not keys
-            yield Finding(m.start(), m.end(), self.type, value)
+        yield from self._provider_keys(text)
         for m in self._assignment.finditer(text):
             group = "quoted" if m.group("quoted") is not None else "bare"
             value = m.group(group)
@@ -150,6 +151,28 @@ class ApiKeyDetector:
             for m in self._telegram.finditer(text):
                 yield Finding(m.start(), m.end(), self.type, m.group())
 
+    def _provider_keys(self, text: str) -> Iterator[Finding]:
+        consumed = 0
+        for hint in self._separator.finditer(text):
+            sep = hint.start()
+            if sep < consumed:
+                continue
+            # The key starts 2 to 6 characters before its first separator.
+            for start in range(sep - 2, max(sep - 7, -1), -1):
+                if start > 0 and text[start - 1] in _KEY_CHARS:
+                    continue
+                m = self._separated.match(text, start)
+                if m is not None:
+                    consumed = m.end()
+                    value = m.group()
+                    if not value.startswith("sk-") or _key_like_sk(value):
+                        yield Finding(start, m.end(), self.type, value)
+                    break
+        for pattern in self._literal:
+            for m in pattern.finditer(text):
+                if m.start() == 0 or text[m.start() - 1] not in _KEY_CHARS:
+                    yield Finding(m.start(), m.end(), self.type, m.group())
+
     def _aws_secrets(self, text: str) -> Iterator[Finding]:
         """40-character secret access keys starting within 64 characters after an AWS hint."""
         seen: set[int] = set()
@@ -167,6 +190,13 @@ class ApiKeyDetector:
                         seen.add(m.start())
                         yield Finding(m.start(), m.end(), self.type, value)
                 pos = text.find(hint, pos + 1)
+
+
+def _key_like_sk(value: str) -> bool:
+    """An "sk-" match is a key unless it is a kebab-case slug ("sk-this-is-a-name")."""
+    if value.startswith(_SK_SUBTYPES):
+        return True
+    return _mixed(value[3:]) and shannon_entropy(value) > 3.0
 
 
 _CALL = re.compile(r"[A-Za-z_*][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*[(\[]")
