@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from lockgate.guards.pii import PiiScanner
+from lockgate.guards.pii import PiiScanner, Redactor, StreamRedactor
 
 DEFAULT = Path("/work/shared/data/pii-dev.jsonl")
 
@@ -97,6 +97,16 @@ def main(argv: list[str]) -> None:
         f"cost: {best * 1e6 / kb:.1f} us/KB on one {kb:.0f} KB text; "
         f"{per_row * 1e6 / kb:.1f} us/KB row by row ({per_row * 1e6 / len(rows):.1f} us/row)"
     )
+    redactor = Redactor(scanner)
+    for size in (4, 16, 64):
+        deltas = [corpus[i : i + size] for i in range(0, len(corpus), size)]
+        t0 = time.perf_counter()
+        stream = StreamRedactor(redactor)
+        for d in deltas:
+            stream.feed(d)
+        stream.flush()
+        took = time.perf_counter() - t0
+        print(f"stream: {took * 1e6 / kb:.1f} us/KB fed in {size}-char deltas")
 
 
 if __name__ == "__main__":

@@ -97,6 +97,7 @@ def _mixed(value: str) -> bool:
 class ApiKeyDetector:
     type = "API_KEY"
     priority = 100
+    needs_digit = False
 
     def __init__(self) -> None:
         end = r"(?![A-Za-z0-9_\-])"
@@ -261,6 +262,7 @@ class PrivateKeyDetector:
 
     type = "PRIVATE_KEY"
     priority = 110
+    needs_digit = False
 
     def __init__(self) -> None:
         # A whole block; or, when END never comes, the header lines and the lines of
@@ -283,6 +285,7 @@ class PrivateKeyDetector:
 class JwtDetector:
     type = "JWT"
     priority = 105
+    needs_digit = False
 
     def __init__(self) -> None:
         self._re = re.compile(

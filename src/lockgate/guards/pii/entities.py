@@ -59,6 +59,7 @@ def _before(text: str, start: int) -> str:
 class EmailDetector:
     type = "EMAIL"
     priority = 50
+    needs_digit = False
 
     def __init__(self) -> None:
         # Anchored on "@": the text is walked by str.find, not by the regex engine.
@@ -87,6 +88,7 @@ class EmailDetector:
 class CardDetector:
     type = "CREDIT_CARD"
     priority = 80
+    needs_digit = True
 
     def __init__(self) -> None:
         self._re = re.compile(r"[0-9](?<![\w.\-/+][0-9])(?:[ \-]?[0-9]){11,18}(?![\w]|[.\-][0-9])")
@@ -127,6 +129,7 @@ class IbanDetector:
     type = "IBAN"
     # Above payment cards: a Luhn-valid run inside a checksummed IBAN is chance.
     priority = 85
+    needs_digit = True
 
     def __init__(self) -> None:
         # Anchored on the check digits so the regex engine can skip non-digits fast.
@@ -166,6 +169,7 @@ class IbanDetector:
 class SsnDetector:
     type = "SSN"
     priority = 70
+    needs_digit = True
 
     def __init__(self) -> None:
         self._re = re.compile(
@@ -190,6 +194,7 @@ class SsnDetector:
 class IpDetector:
     type = "IP"
     priority = 60
+    needs_digit = True  # ipv6_ok demands a digit too
 
     def __init__(self) -> None:
         self._v4 = re.compile(
@@ -239,6 +244,7 @@ class PhoneDetector:
 
     type = "PHONE"
     priority = 40
+    needs_digit = True
 
     def __init__(self) -> None:
         group = (

@@ -35,6 +35,8 @@ class Detector(Protocol):
     type: str
     #: Wins overlaps against detectors with a lower priority.
     priority: int
+    #: Finds nothing in text without an ASCII digit (the scanner then skips it).
+    needs_digit: bool
 
     def scan(self, text: str) -> Iterator[Finding]:
         """Yield validated candidates; they may overlap those of other detectors."""

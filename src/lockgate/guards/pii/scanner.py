@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 
 from lockgate.guards.pii.credentials import credential_detectors
@@ -27,6 +28,7 @@ class PiiScanner:
         if unknown:
             raise ValueError(f"unknown entity types: {sorted(unknown)}")
         self.types: frozenset[str] = wanted
+        self._digit = re.compile(r"[0-9]")
         self._detectors: list[Detector] = [
             d for d in (*credential_detectors(), *pii_detectors()) if d.type in wanted
         ]
@@ -35,7 +37,10 @@ class PiiScanner:
         """Non-overlapping findings sorted by position; on overlap the higher
         priority type wins, then the longer match, then the earlier one."""
         candidates: list[tuple[int, Finding]] = []
+        has_digit = self._digit.search(text) is not None
         for detector in self._detectors:
+            if detector.needs_digit and not has_digit:
+                continue
             for finding in detector.scan(text):
                 candidates.append((detector.priority, finding))
         if not candidates:

@@ -54,7 +54,7 @@ class StreamRedactor:
         vault: Vault | None = None,
         *,
         hold: int = 128,
-        step: int = 32,
+        step: int = 96,
         max_hold: int = 16384,
     ) -> None:
         if hold <= CONTEXT_AFTER + 64:
