@@ -106,9 +106,12 @@ class ApiKeyDetector:
         self._separated = re.compile("(?:" + "|".join(_SEPARATED_KEYS) + ")" + end)
         self._literal = [re.compile(p + end) for p in _LITERAL_KEYS]
         # Anchored on the separator; the name before it is read back afterwards.
+        # The value sits in a lookahead so a long value never hides the next
+        # separator from the scan: each ":" or "=" is judged on its own, which keeps
+        # results the same whether the text is scanned whole or in stream windows.
         self._assignment = re.compile(
-            r"[:=]>?[ \t]*(?:(?P<q>[\"'`])(?P<quoted>[^\s\"'`]{16,512})(?P=q)"
-            r"|(?P<bare>[^\s\"'`,;<>]{16,512}))"
+            r"[:=](?=>?[ \t]*(?:(?P<q>[\"'`])(?P<quoted>[^\s\"'`]{16,512})(?P=q)"
+            r"|(?P<bare>[^\s\"'`,;<>]{16,512})))"
         )
         # scheme://user:password@host: the password of a connection string or URL.
         self._url_password = re.compile(

@@ -68,6 +68,7 @@ class StreamRedactor:
         self._done = 0  # _buf[:_done] was emitted already and is kept as context
         self._offset = 0  # stream position of _buf[0]
         self._findings: list[Finding] = []
+        self._rescan_at = 0  # no scan before _buf reaches this length
 
     @property
     def findings(self) -> list[Finding]:
@@ -81,7 +82,8 @@ class StreamRedactor:
     def feed(self, delta: str) -> str:
         """Accept the next piece of text; return what is safe to emit now (maybe "")."""
         self._buf += delta
-        if len(self._buf) - self._done < self._hold + self._step:
+        n = len(self._buf)
+        if n - self._done < self._hold + self._step or n < self._rescan_at:
             return ""
         return self._emit(final=False)
 
@@ -98,6 +100,9 @@ class StreamRedactor:
         n = len(buf)
         findings = [f for f in self._redactor.scanner.find(buf) if f.start >= done]
         cut = n if final else self._cut(buf, done, findings)
+        # Held back by an open key block or a long token: wait for `step` more
+        # characters before scanning again, so the held text is not rescanned per delta.
+        self._rescan_at = n + self._step
         if cut <= done:
             return ""
         emitted: list[Finding] = []
@@ -115,6 +120,7 @@ class StreamRedactor:
         self._buf = buf[keep:]
         self._done = cut - keep
         self._offset += keep
+        self._rescan_at -= keep
         return out
 
     def _cut(self, buf: str, done: int, findings: list[Finding]) -> int:
