@@ -116,3 +116,14 @@ def test_random_chunkings_match_whole_text(redactor: Redactor) -> None:
             i += n
         outs, tail = stream(redactor, deltas, hold=hold, step=rng.choice([1, 16, 32]))
         assert "".join(outs) + tail == expected, (text, deltas)
+
+
+def test_separator_inside_long_value_is_still_judged(redactor: Redactor) -> None:
+    """A ':' inside a long assigned value is evaluated the same in windows and whole."""
+    text = (
+        "export OPENAI_API_KEY=sk-proj-" + _R * 4 + "password: 1T4PWoSza2PpE70Z3888Debra Neal "
+    ) + "more words " * 30
+    expected, _ = redactor.redact(text, Vault())
+    for size in (1, 7, 16, 33, 50):
+        outs, tail = stream(redactor, [text[i : i + size] for i in range(0, len(text), size)])
+        assert "".join(outs) + tail == expected, size
