@@ -8,10 +8,13 @@ entity can still grow into it. The guarantee, for any chunking::
 How: every scan covers the pending text plus ``CONTEXT_KEEP`` characters already
 emitted (the detectors look at most that far back). The cut point is ``hold``
 characters before the end, moved back to the start of the whitespace-free run it
-falls in (keys, JWTs, e-mails, IPs contain no spaces), back before any finding that
-would straddle it, and back to an unfinished ``-----BEGIN ... PRIVATE KEY-----``.
-A run or key block longer than ``max_hold`` is cut anyway (redacting the part seen)
-so memory and latency stay bounded; only then can the output differ.
+falls in (keys, JWTs, e-mails, IPs contain no spaces), past a finding that straddles
+it when the finding is complete (else back before it), and back to an unfinished
+``-----BEGIN ... PRIVATE KEY-----`` block. Scans run once ``hold + step`` characters
+are pending, so ordinary text is held back by at most ``hold + step`` characters
+plus the last delta (224 + delta with the defaults). A whitespace-free run or key
+block longer than ``max_hold`` is cut anyway (redacting the part seen) so memory
+and latency stay bounded; only then can the output differ from ``redact``.
 """
 
 from __future__ import annotations
