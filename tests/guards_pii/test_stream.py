@@ -41,13 +41,13 @@ def test_key_split_across_chunks(redactor: Redactor) -> None:
 
 def test_text_flows_with_bounded_hold(redactor: Redactor) -> None:
     """Plain prose is emitted while streaming, holding back at most hold+step chars."""
-    s = StreamRedactor(redactor, hold=128, step=32)
+    s = StreamRedactor(redactor)  # defaults: hold=128, step=96
     received = emitted = 0
     for i in range(200):
         delta = f"word{i} "
         received += len(delta)
         emitted += len(s.feed(delta))
-        assert received - emitted <= 128 + 32 + len(delta)
+        assert received - emitted <= 128 + 96 + len(delta)
     assert emitted > 0
     s.flush()
 
