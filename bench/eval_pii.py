@@ -1,6 +1,6 @@
 """Quality and cost of the PII/secret scanner on a labelled JSONL file.
 
-    PYTHONPATH=src python bench/eval_pii.py [/work/shared/data/pii-dev.jsonl] [--show]
+    PYTHONPATH=src python bench/eval_pii.py [data/dev/pii-dev.jsonl] [--show]
     PYTHONPATH=src python bench/eval_pii.py --secrets [--show]   # synthetic credentials
 
 Rows: {"text", "label", "spans": [{"start", "end", "type", "value"}]}. Reports
@@ -20,7 +20,7 @@ import orjson
 
 from lockgate.guards.pii import PiiScanner, Redactor, StreamRedactor
 
-DEFAULT = Path("/work/shared/data/pii-dev.jsonl")
+DEFAULT = Path(__file__).resolve().parents[1] / "data" / "dev" / "pii-dev.jsonl"
 
 
 def main(argv: list[str]) -> None:

@@ -10,6 +10,9 @@ from starlette.requests import Request
 from lockgate.api.common import RequestIds
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.repository import KeyRepository
+from lockgate.cache.config import build_response_cache
+from lockgate.cache.response_cache import ResponseCache
+from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher
@@ -40,9 +43,11 @@ class Services:
     stats: Stats
     request_ids: RequestIds
     limit_store: LimitStore
+    cache: ResponseCache
 
     async def aclose(self) -> None:
         await self.limit_store.aclose()
+        await self.cache.store.aclose()
         await self.providers.aclose()
         await self.db.aclose()
 
@@ -96,7 +101,8 @@ async def build_services(settings: Settings) -> Services:
     )
     # Always in the chain: keys created later through the admin API may carry limits,
     # and a request nothing applies to costs a few attribute reads here.
-    stages: list[Stage] = [LimitsStage(Limiter(limit_store, time.time), lim)]
+    cache = build_response_cache(settings.cache)
+    stages: list[Stage] = [LimitsStage(Limiter(limit_store, time.time), lim), CacheStage(cache)]
     pipeline = Pipeline(stages, dispatcher)
     return Services(
         settings=settings,
@@ -111,6 +117,7 @@ async def build_services(settings: Settings) -> Services:
         stats=Stats(),
         request_ids=RequestIds(),
         limit_store=limit_store,
+        cache=cache,
     )
 
 

@@ -45,6 +45,8 @@ from pydantic import (
     model_validator,
 )
 
+from lockgate.cache.config import CacheSettings
+
 __all__ = [
     "BreakerSettings",
     "ConfigError",
@@ -255,6 +257,7 @@ class Settings(_Model):
     general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False

@@ -9,7 +9,7 @@ import orjson
 
 from lockgate.guards.pii import PiiScanner
 
-DEV = Path("/work/shared/data/pii-dev.jsonl")
+DEV = Path(__file__).resolve().parents[2] / "data" / "dev" / "pii-dev.jsonl"
 
 # Measured 2026-11-27: every type 1.000/1.000, 0/545 label-0 rows flagged. The floors
 # leave room for deliberate trade-offs towards the held-out data, not for regressions.

@@ -11,7 +11,7 @@ import pytest
 
 from lockgate.guards.pii import PiiScanner, Redactor, StreamRedactor, Vault
 
-DEV = Path("/work/shared/data/pii-dev.jsonl")
+DEV = Path(__file__).resolve().parents[2] / "data" / "dev" / "pii-dev.jsonl"
 _R = "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY"
 # A JWT longer than any hold: until its second dot arrives it is no finding.
 _LONG_JWT = ".".join(
