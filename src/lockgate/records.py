@@ -1,0 +1,61 @@
+"""One record per finished request, handed to the sinks that keep it (usage, audit).
+
+``Services.record`` builds exactly one ``RequestRecord`` for every request the chat
+routes handle, whatever its outcome (answered, failed, refused, cancelled), and
+``submit``s it to each sink.  Sinks must not block: they queue the record and write
+in batches off the request path, and flush what they hold when closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["RecordSink", "RequestRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    request_id: str
+    #: wall-clock seconds since the epoch when the request arrived
+    started_at: float
+    api: str  # openai | anthropic | legacy
+    key_id: str | None
+    key_name: str | None
+    team: str | None
+    user: str | None
+    #: the alias the client asked for
+    model: str
+    provider: str | None
+    deployment: str | None
+    upstream_model: str | None
+    #: HTTP status the client got (499: the client went away mid-stream)
+    status: int
+    error_type: str | None
+    error_code: str | None
+    stream: bool
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_usd: float
+    latency_ms: float
+    overhead_ms: float
+    ttft_ms: float | None
+    attempts: int
+    cache: str | None
+    #: guard verdicts and other facts stages noted (JSON-serialisable)
+    notes: dict[str, Any] = field(default_factory=dict)
+    client_ip: str | None = None
+    #: bodies, only when body capture is configured (already redacted by the guards)
+    request_body: Any = None
+    response_body: Any = None
+
+
+class RecordSink(Protocol):
+    def submit(self, record: RequestRecord) -> None:
+        """Queue the record; never blocks, never raises for storage trouble."""
+        ...
+
+    async def aclose(self) -> None:
+        """Write everything queued, then stop."""
+        ...
