@@ -1,0 +1,53 @@
+"""Sparse text features shared by the runtime scorer and the training script.
+
+Words, five-letter word prefixes (a crude stemmer that also works for German and
+French inflections) and prefix bigrams. Everything is a plain string so that the
+shipped model is a dictionary lookup, with no hashing library at runtime.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["extract_features", "windows"]
+
+_WORD = re.compile(r"[^\W_]+")
+_PREFIX = 5
+_MAX_TOKEN = 30
+
+
+def extract_features(text: str) -> set[str]:
+    """Return the feature set of one normalised window."""
+    tokens = [t[:_MAX_TOKEN] for t in _WORD.findall(text)]
+    prefixes = [t[:_PREFIX] for t in tokens]
+    features = {"w:" + t for t in tokens}
+    features.update("p:" + p for p, t in zip(prefixes, tokens, strict=True) if len(t) > _PREFIX)
+    features.update(
+        "b:" + a + " " + b for a, b in zip(prefixes, prefixes[1:], strict=False)
+    )
+    return features
+
+
+def windows(text: str, size: int, stride: int) -> list[str]:
+    """Split text into overlapping windows so cost stays linear and short attacks stay visible.
+
+    Boundaries move back to the nearest whitespace so words are not cut in two.
+    """
+    if len(text) <= size + stride // 2:
+        return [text]
+    out: list[str] = []
+    start = 0
+    length = len(text)
+    while start < length:
+        end = min(start + size, length)
+        if end < length:
+            cut = text.rfind(" ", start + size // 2, end)
+            if cut > 0:
+                end = cut
+        out.append(text[start:end])
+        if end >= length:
+            break
+        next_start = start + stride
+        space = text.find(" ", next_start, next_start + 32)
+        start = space + 1 if space > 0 else next_start
+    return out
