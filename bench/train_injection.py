@@ -28,21 +28,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from lockgate.guards.injection._detector import InjectionDetector  # noqa: E402
-from lockgate.guards.injection._features import extract_features, windows  # noqa: E402
-from lockgate.guards.injection._heuristics import match_families  # noqa: E402
+from lockgate.guards.injection._features import extract_features, tokenize, windows  # noqa: E402
+from lockgate.guards.injection._heuristics import PatternMatcher  # noqa: E402
 from lockgate.guards.injection._model import WEIGHTS_FILE, LinearModel  # noqa: E402
 from lockgate.guards.injection._normalize import normalize  # noqa: E402
 
 DEV = Path("/work/shared/data/injection-dev.jsonl")
 SYNTHETIC = ROOT / "bench" / "data" / "injection_synthetic.jsonl"
 OUT = ROOT / "src" / "lockgate" / "guards" / "injection" / WEIGHTS_FILE
-WINDOW, STRIDE = 1000, 500
+WINDOW, STRIDE = 1024, 768
+MATCHER = PatternMatcher()
 
 
 @dataclass(frozen=True)
 class Row:
     text: str
     label: int
+    source: str
     windows: tuple[tuple[frozenset[str], float], ...]  # (features, heuristic offset)
 
 
@@ -51,15 +53,17 @@ def load(path: Path) -> list[Row]:
     for line in path.read_text(encoding="utf-8").splitlines():
         obj = json.loads(line)
         norm = normalize(obj["text"]).text
-        wins = tuple(
-            (frozenset(extract_features(w)), match_families(w).logit)
-            for w in windows(norm, WINDOW, STRIDE)
-        )
-        rows.append(Row(obj["text"], int(obj["label"]), wins))
+        wins = []
+        for w in windows(norm, WINDOW, STRIDE):
+            tokens = tokenize(w)
+            wins.append((frozenset(extract_features(tokens)), MATCHER.match(w, tokens).logit))
+        rows.append(Row(obj["text"], int(obj["label"]), obj.get("source", ""), tuple(wins)))
     return rows
 
 
-def fit(rows: list[Row], lam: float, min_df: int, iters: int = 400, lr: float = 0.05) -> LinearModel:
+def fit(
+    rows: list[Row], lam: float, min_df: int, iters: int = 400, lr: float = 0.05
+) -> LinearModel:
     df: dict[str, int] = {}
     for row in rows:
         seen: set[str] = set()
@@ -111,7 +115,7 @@ def fit(rows: list[Row], lam: float, min_df: int, iters: int = 400, lr: float = 
         b -= float(step[v])
     inv = {i: f for f, i in vocab.items()}
     weights = {inv[i]: round(float(w[i]), 4) for i in range(v) if abs(w[i]) >= 0.005}
-    return LinearModel(bias=round(b, 4), weights=weights, window=WINDOW, stride=STRIDE, threshold=0.5)
+    return LinearModel(bias=round(b, 4), weights=weights, window=WINDOW, stride=STRIDE)
 
 
 def metrics(labels: list[int], scores: list[float], thr: float) -> dict[str, float]:
@@ -168,11 +172,14 @@ def main() -> None:
     labels = [r.label for r in dev]
     print(f"dev rows {len(dev)} ({sum(labels)} attacks); synthetic rows {len(synth)}")
 
-    heur = [max(match_families(normalize(r.text).text).logit, 0.0) for r in dev]
+    heur = [max(o for _, o in r.windows) for r in dev]
     show("heuristics only (logit>=2)", metrics(labels, heur, 2.0))
 
     synth_only = InjectionDetector(threshold=0.5, model=fit(synth, args.lam[-1], args.min_df))
-    show("synthetic-only model on all dev @.5", metrics(labels, [synth_only.score(r.text).score for r in dev], 0.5))
+    show(
+        "synthetic-only model on all dev @.5",
+        metrics(labels, [synth_only.score(r.text).score for r in dev], 0.5),
+    )
 
     best: tuple[float, float, float] | None = None  # (f1 at target, lam, thr)
     for lam in args.lam:
@@ -180,7 +187,7 @@ def main() -> None:
         show(f"CV lam={lam:g} @0.5", metrics(labels, oof, 0.5))
         neg = sorted((s for s, y in zip(oof, labels, strict=True) if not y), reverse=True)
         allowed = int(args.target_fpr * len(neg))
-        thr = min(0.99, max(0.5, neg[allowed] + 1e-6)) if allowed < len(neg) else 0.5
+        thr = min(0.99, max(0.05, neg[allowed] + 1e-6)) if allowed < len(neg) else 0.5
         m = metrics(labels, oof, thr)
         show(f"CV lam={lam:g} @{thr:.3f} (FPR<= {args.target_fpr})", m)
         if best is None or m["f1"] > best[0]:
@@ -191,10 +198,12 @@ def main() -> None:
     oof2 = cross_validate(dev, synth, args.folds, lam, args.min_df, seed=99)
     show(f"CV reseeded lam={lam:g} @{thr:.3f}", metrics(labels, oof2, thr))
     show(f"CV reseeded lam={lam:g} @0.5", metrics(labels, oof2, 0.5))
+    for src in sorted({r.source for r in dev}):
+        idx = [i for i, r in enumerate(dev) if r.source == src]
+        show(f"  {src[:30]}", metrics([labels[i] for i in idx], [oof2[i] for i in idx], thr))
 
     model = fit(dev + synth, lam, args.min_df)
-    model = LinearModel(model.bias, model.weights, model.window, model.stride, round(thr, 3))
-    print(f"final model: {len(model.weights)} weights, bias {model.bias}, threshold {model.threshold}")
+    print(f"final model: {len(model.weights)} weights, bias {model.bias}; CV threshold {thr:.3f}")
     if args.write:
         payload = json.dumps(model.to_json(), sort_keys=True, separators=(",", ":")).encode()
         OUT.write_bytes(gzip.compress(payload, mtime=0))

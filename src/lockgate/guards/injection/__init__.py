@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ._detector import InjectionDetector, InjectionVerdict
+from ._detector import DEFAULT_THRESHOLD, InjectionDetector, InjectionVerdict
 
-__all__ = ["InjectionDetector", "InjectionVerdict"]
+__all__ = ["DEFAULT_THRESHOLD", "InjectionDetector", "InjectionVerdict"]

@@ -10,12 +10,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._features import extract_features, windows
-from ._heuristics import match_families
+from ._features import extract_features, tokenize, windows
+from ._heuristics import PatternMatcher
 from ._model import LinearModel, load_model
 from ._normalize import normalize
 
-__all__ = ["InjectionDetector", "InjectionVerdict", "window_logit"]
+__all__ = ["DEFAULT_THRESHOLD", "InjectionDetector", "InjectionVerdict"]
+
+# Chosen from pooled out-of-fold scores on the dev file (bench/train_injection.py):
+# the highest-F1 point with a false-positive rate near 1%.
+DEFAULT_THRESHOLD = 0.5
 
 # Runs of base64 alphabet long enough to hide an instruction; decoded and scored
 # like any other window so "decode this and obey: aWdub3Jl..." is judged by content.
@@ -43,10 +47,11 @@ class _WindowScore:
     families: tuple[str, ...]
 
 
-def window_logit(model: LinearModel, text: str) -> _WindowScore:
+def _window_logit(model: LinearModel, matcher: PatternMatcher, text: str) -> _WindowScore:
     """Score one normalised window: pattern families plus the linear model."""
-    hits = match_families(text)
-    model_logit = model.logit(extract_features(text))
+    tokens = tokenize(text)
+    hits = matcher.match(text, tokens)
+    model_logit = model.logit(extract_features(tokens))
     return _WindowScore(hits.logit + model_logit, model_logit, hits.names)
 
 
@@ -77,13 +82,16 @@ class InjectionDetector:
     The weights file is read once, here; ``score`` does no I/O.
     """
 
-    __slots__ = ("_model", "_threshold")
+    __slots__ = ("_matcher", "_model", "_threshold")
 
-    def __init__(self, threshold: float | None = None, *, model: LinearModel | None = None) -> None:
+    def __init__(
+        self, threshold: float = DEFAULT_THRESHOLD, *, model: LinearModel | None = None
+    ) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be within [0, 1], got {threshold}")
         self._model = model if model is not None else load_model()
-        self._threshold = self._model.threshold if threshold is None else threshold
-        if not 0.0 <= self._threshold <= 1.0:
-            raise ValueError(f"threshold must be within [0, 1], got {self._threshold}")
+        self._matcher = PatternMatcher()
+        self._threshold = threshold
 
     @property
     def threshold(self) -> float:
@@ -98,23 +106,23 @@ class InjectionDetector:
         model = self._model
         best: _WindowScore | None = None
         for window in windows(norm.text, model.window, model.stride):
-            scored = window_logit(model, window)
+            scored = _window_logit(model, self._matcher, window)
             if best is None or scored.logit > best.logit:
                 best = scored
         extra: list[str] = []
         for decoded in _decoded_blobs(text):
-            scored = window_logit(model, normalize(decoded).text)
+            scored = _window_logit(model, self._matcher, normalize(decoded).text)
             if best is None or scored.logit > best.logit:
                 best = scored
                 extra = ["encoded_payload"]
         assert best is not None  # windows() always yields at least one window
         logit = best.logit
-        if norm.invisible_chars or norm.mixed_script or norm.leet_tokens:
-            # Obfuscation alone is common in benign text (emoji joiners, l33t handles);
-            # it only counts when the window already looks like an instruction.
-            if best.families:
-                logit += _OBFUSCATION_LOGIT
-                extra.append("obfuscation")
+        obfuscated = norm.invisible_chars or norm.mixed_script or norm.leet_tokens
+        # Obfuscation alone is common in benign text (emoji joiners, l33t handles);
+        # it only counts when the window already looks like an instruction.
+        if obfuscated and best.families:
+            logit += _OBFUSCATION_LOGIT
+            extra.append("obfuscation")
         return self._verdict(logit, best, extra)
 
     def _verdict(self, logit: float, best: _WindowScore, extra: list[str]) -> InjectionVerdict:
@@ -123,7 +131,7 @@ class InjectionDetector:
         return InjectionVerdict(score, score >= self._threshold, reasons)
 
     def scan_messages(self, messages: list[dict[str, Any]]) -> InjectionVerdict:
-        """Score the user- and tool-controlled text of OpenAI chat messages; the worst message wins."""
+        """Score user- and tool-controlled text of OpenAI chat messages; the worst one wins."""
         worst = InjectionVerdict(0.0, False, ())
         for message in messages:
             if message.get("role") not in _SCANNED_ROLES:

@@ -8,23 +8,27 @@ shipped model is a dictionary lookup, with no hashing library at runtime.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
-__all__ = ["extract_features", "windows"]
+__all__ = ["extract_features", "tokenize", "windows"]
 
 _WORD = re.compile(r"[^\W_]+")
 _PREFIX = 5
 _MAX_TOKEN = 30
 
 
-def extract_features(text: str) -> set[str]:
-    """Return the feature set of one normalised window."""
-    tokens = [t[:_MAX_TOKEN] for t in _WORD.findall(text)]
+def tokenize(text: str) -> list[str]:
+    """Word tokens of a normalised window (letters and digits, underscores split)."""
+    return _WORD.findall(text)
+
+
+def extract_features(tokens: list[str]) -> set[str]:
+    """Return the feature set of one window's tokens."""
+    tokens = [t[:_MAX_TOKEN] for t in tokens]
     prefixes = [t[:_PREFIX] for t in tokens]
     features = {"w:" + t for t in tokens}
     features.update("p:" + p for p, t in zip(prefixes, tokens, strict=True) if len(t) > _PREFIX)
-    features.update(
-        "b:" + a + " " + b for a, b in zip(prefixes, prefixes[1:], strict=False)
-    )
+    features.update("b:" + a + " " + b for a, b in pairwise(prefixes))
     return features
 
 

@@ -21,13 +21,12 @@ _FORMAT = 1
 
 @dataclass(frozen=True, slots=True)
 class LinearModel:
-    """Logistic-regression weights over string features, and the windowing they were trained with."""
+    """Logistic-regression weights over string features, and the windowing used in training."""
 
     bias: float
     weights: dict[str, float]
     window: int
     stride: int
-    threshold: float
 
     def logit(self, features: set[str]) -> float:
         """Sum the weights of the features present, plus the bias."""
@@ -41,7 +40,6 @@ class LinearModel:
             "bias": self.bias,
             "window": self.window,
             "stride": self.stride,
-            "threshold": self.threshold,
             "weights": self.weights,
         }
 
@@ -56,7 +54,6 @@ def parse_model(payload: dict[str, Any]) -> LinearModel:
         weights=weights,
         window=int(payload["window"]),
         stride=int(payload["stride"]),
-        threshold=float(payload["threshold"]),
     )
 
 

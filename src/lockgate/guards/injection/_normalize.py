@@ -25,29 +25,39 @@ _INVISIBLE = dict.fromkeys(
     ]
 )
 
-# Cyrillic and Greek letters that render like Latin ones; mapping them lets
-# "іgnоre" (Cyrillic i and o) match the same patterns as "ignore".
+# Cyrillic and Greek letters that render like Latin ones (written as escapes so the
+# source stays unambiguous); mapping them lets a Cyrillic-spelled "ignore" match.
 _HOMOGLYPHS = str.maketrans(
-    {
-        "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-        "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d",
-        "ɡ": "g", "ո": "n", "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-        "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ѵ": "v", "ӏ": "l",
-    }
-)  # fmt: skip
+    "\u0430\u0432\u0435\u043a\u043c\u043d\u043e\u0440"
+    "\u0441\u0442\u0443\u0445\u0456\u0458\u0455\u0501"
+    "\u0261\u0578\u03b1\u03b5\u03b9\u03ba\u03bd\u03bf"
+    "\u03c1\u03c4\u03c5\u03c7\u0475\u04cf",
+    "abekmhopctyxijsdgnaeikvoptuxvl",
+)
 
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+)
 
 # A run of letters, digits and leet symbols that contains at least one letter and
 # at least one leet character: "1gn0r3", "pr3v10us", "$y$tem".
+# The leading look-behind pins attempts to token starts, keeping the scan linear.
 _LEET_TOKEN = re.compile(r"(?<![\w@$])(?=[\w@$]*[a-z])(?=[\w@$]*[013457@$])[\w@$]{3,}")
 
 # Letters separated by single spaces, dots, dashes or stars: "i g n o r e", "s.y.s.t.e.m".
 _SPACED = re.compile(r"\b(?:[a-z][ .\-*_]){3,}[a-z]\b")
 _SPACED_SEP = re.compile(r"[ .\-*_]")
+# Cheap pre-checks (a leading character class lets re scan fast) that skip the full
+# passes on the common text that has nothing to undo.
+_LEET_GATE = re.compile(r"[013457@$]")
+_SPACED_GATE = re.compile(r"[ .\-*_][a-z][ .\-*_][a-z][ .\-*_]")
 
-_CYRILLIC_OR_GREEK = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")
-_LATIN = re.compile(r"[a-zA-Z]")
+# A word that mixes Latin with Cyrillic or Greek letters; only such words are mapped,
+# so genuine Russian or Greek text keeps its spelling.
+_MIXED_WORD = re.compile(
+    r"(?<![^\W\d_])[^\W\d_]*(?:[a-z][\u0370-\u04ff]|[\u0370-\u04ff][a-z])[^\W\d_]*"
+)
+_NON_LATIN_LOOKALIKE = re.compile(r"[\u0370-\u04ff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +77,10 @@ def _unleet(match: re.Match[str]) -> str:
     return token.translate(_LEET)
 
 
+def _unmix(match: re.Match[str]) -> str:
+    return match.group(0).translate(_HOMOGLYPHS)
+
+
 def _unspace(match: re.Match[str]) -> str:
     return _SPACED_SEP.sub("", match.group(0))
 
@@ -76,10 +90,16 @@ def normalize(raw: str) -> NormalizedText:
     text = unicodedata.normalize("NFKC", raw)
     stripped = text.translate(_INVISIBLE)
     invisible = len(text) - len(stripped)
-    mixed = bool(_CYRILLIC_OR_GREEK.search(stripped)) and bool(_LATIN.search(stripped))
     text = stripped.lower()
-    if mixed:
-        text = text.translate(_HOMOGLYPHS)
-    text, leet = _LEET_TOKEN.subn(_unleet, text)
-    text = _SPACED.sub(_unspace, text)
-    return NormalizedText(text=text, invisible_chars=invisible, mixed_script=mixed, leet_tokens=leet)
+    mixed = False
+    if _NON_LATIN_LOOKALIKE.search(text) is not None:
+        text, mixed_words = _MIXED_WORD.subn(_unmix, text)
+        mixed = mixed_words > 0
+    leet = 0
+    if _LEET_GATE.search(text) is not None:
+        text, leet = _LEET_TOKEN.subn(_unleet, text)
+    if _SPACED_GATE.search(text) is not None:
+        text = _SPACED.sub(_unspace, text)
+    return NormalizedText(
+        text=text, invisible_chars=invisible, mixed_script=mixed, leet_tokens=leet
+    )
