@@ -23,7 +23,8 @@ DEFAULT_THRESHOLD = 0.5
 
 # Runs of base64 alphabet long enough to hide an instruction; decoded and scored
 # like any other window so "decode this and obey: aWdub3Jl..." is judged by content.
-_BASE64 = re.compile(r"[a-z0-9+/]{24,}={0,2}", re.IGNORECASE)
+_MIN_BLOB = 24
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 _MAX_DECODED_BLOBS = 4
 _MAX_BLOB_CHARS = 4096
 _OBFUSCATION_LOGIT = 1.0
@@ -63,6 +64,9 @@ def _sigmoid(x: float) -> float:
 
 
 def _decoded_blobs(raw: str) -> Iterator[str]:
+    # Cheap pre-check: a blob needs a long run without whitespace.
+    if len(raw) < _MIN_BLOB or max(map(len, raw.split())) < _MIN_BLOB:
+        return
     for count, match in enumerate(_BASE64.finditer(raw)):
         if count >= _MAX_DECODED_BLOBS:
             return

@@ -26,9 +26,10 @@ def extract_features(tokens: list[str]) -> set[str]:
     """Return the feature set of one window's tokens."""
     tokens = [t[:_MAX_TOKEN] for t in tokens]
     prefixes = [t[:_PREFIX] for t in tokens]
-    features = {"w:" + t for t in tokens}
-    features.update("p:" + p for p, t in zip(prefixes, tokens, strict=True) if len(t) > _PREFIX)
-    features.update("b:" + a + " " + b for a, b in pairwise(prefixes))
+    # List comprehensions, not generators: measurably cheaper on the hot path.
+    features = set(["w:" + t for t in tokens])
+    features.update(["p:" + t[:_PREFIX] for t in tokens if len(t) > _PREFIX])
+    features.update(["b:" + a + " " + b for a, b in pairwise(prefixes)])
     return features
 
 

@@ -32,6 +32,9 @@ _BENIGN_WEIGHT = -1.5
 # Bounds the anchored attempts per trigger word per window (a window is ~1 KB).
 _MAX_POSITIONS = 64
 _LINE_PREFIX_CHARS = " \t#*->=[("
+# Chinese and Japanese have no word boundaries, so their rules are anchored on literal
+# strings; this one check skips those literal scans for text without any CJK.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,9 @@ class HeuristicHits:
 
 
 def _key(word: str) -> str:
-    return word[:4] if len(word) >= 4 else word
+    # Short anchors are keyed by the whole word, which equals its own 4-prefix, so one
+    # slice serves both kinds: token "no"[:4] == "no", but "nobody"[:4] == "nobo".
+    return word[:4]
 
 
 def _at_line_start(text: str, pos: int) -> bool:
@@ -54,7 +59,7 @@ def _at_line_start(text: str, pos: int) -> bool:
 class PatternMatcher:
     """Index of the anchored rules; build once, then ``match`` windows without allocation churn."""
 
-    __slots__ = ("_by_key", "_finders", "_keys", "_literals")
+    __slots__ = ("_ascii_literals", "_by_key", "_finders", "_keys", "_literals")
 
     def __init__(self, rules: tuple[Rule, ...] = RULES) -> None:
         by_key: dict[str, list[Rule]] = {}
@@ -73,11 +78,12 @@ class PatternMatcher:
             k: re.compile(re.escape(k) + (r"(?![^\W_])" if len(k) < 4 else "")) for k in by_key
         }
         self._literals = tuple((lit, tuple(rs)) for lit, rs in literals.items())
+        self._ascii_literals = tuple((lit, rs) for lit, rs in self._literals if lit.isascii())
 
     def match(self, text: str, tokens: list[str]) -> HeuristicHits:
         """Score one normalised window, given its word tokens."""
         hit: set[str] = set()
-        present = self._keys.intersection([_key(t) for t in tokens])
+        present = self._keys.intersection([t[:4] for t in tokens])
         for key in present:
             rules = self._by_key[key]
             n = 0
@@ -89,7 +95,8 @@ class PatternMatcher:
                 n += 1
                 if n >= _MAX_POSITIONS:
                     break
-        for literal, rules in self._literals:
+        literals = self._literals if _CJK.search(text) is not None else self._ascii_literals
+        for literal, rules in literals:
             pos = text.find(literal)
             n = 0
             while pos >= 0 and n < _MAX_POSITIONS:

@@ -203,6 +203,18 @@ _OVERRIDE = (
     ),
 )
 
+_OVERRIDE_VOID = (
+    _rule(
+        "override_instructions",
+        r"(?:previous|prior|old|all|earlier|original|above|former)\s+(?:\w+\s+)?"
+        r"(?:rules|instructions|guidelines|directives|restrictions|policies)\s+"
+        r"(?:are|is|have been|were)\s+(?:now\s+)?(?:void|cancel+ed|invalid|null|revoked|lifted"
+        r"|suspended|no longer (?:valid|apply|in effect)|obsolete|deleted|removed|overridden"
+        r"|disabled)",
+        ("prev", "prio", "old", "all", "earl", "orig", "abov", "form"),
+    ),
+)
+
 _PIVOT = (
     _rule(
         "task_pivot",
@@ -408,6 +420,43 @@ _PERSONA = (
     ),
 )
 
+_PERSONA_MORE = (
+    _rule(
+        "persona_jailbreak",
+        r"(?:disable|deactivate|turn off|switch off|remove|bypass|ignore|lift|override)\s+"
+        r"(?:(?:all|your|any|the|of|its)\s+)*(?:safety|security|content|ethical|moral|censorship)"
+        r"\s+(?:filters?|guidelines|protocols|restrictions|checks|settings|measures|features"
+        r"|policies|rules|guardrails)",
+        ("disa", "deac", "turn", "swit", "remo", "bypa", "igno", "lift", "over"),
+    ),
+    _rule(
+        "persona_jailbreak",
+        r"(?:deaktivier|ignorier|umgeh|schalte)\w*\s+(?:\w+\s+){0,3}?(?:sicherheits\w*|filter\w*"
+        r"|zensur|einschränkung\w*|richtlinien)"
+        r"|ohne\s+(?:jegliche\s+|jede\s+|irgendwelche\s+)?(?:zensur|einschränkung\w*|filter|regeln"
+        r"|moral|ethik)\b"
+        r"|sans\s+(?:aucune?\s+)?(?:restrictions?|filtres?|censure|limites?|règles)\b"
+        r"|(?:sin|ninguna)\s+(?:ninguna\s+)?(?:restricci\w+|filtros?|censura|límites|reglas)",
+        ("deak", "igno", "umge", "scha", "ohne", "sans", "sin", "ning"),
+    ),
+    _rule(
+        "persona_jailbreak",
+        r"(?:act|pretend|play|role-?play|be|roleplay)\s+(?:as\s+|to be\s+)?my\s+"
+        r"(?:deceased|dead|late|departed)\s+grand\w+",
+        ("act", "pret", "play", "role", "be"),
+    ),
+)
+
+_EXTRACTION_MORE = (
+    _rule(
+        "prompt_extraction",
+        r"(?:print|repeat|output|show|reveal|display)\s+(?:me\s+)?(?:the\s+|your\s+|all\s+)?"
+        r"(?:above|previous|preceding|prior|earlier|initial)\s+(?:text|prompt|message|instructions"
+        r"|content|conversation)",
+        ("prin", "repe", "outp", "show", "reve", "disp"),
+    ),
+)
+
 _ROLE = (
     _rule(
         "role_reassignment",
@@ -510,9 +559,12 @@ _ENCODING = (
 
 RULES: tuple[Rule, ...] = (
     *_OVERRIDE,
+    *_OVERRIDE_VOID,
     *_PIVOT,
     *_EXTRACTION,
+    *_EXTRACTION_MORE,
     *_PERSONA,
+    *_PERSONA_MORE,
     *_ROLE,
     *_TEMPLATE,
     *_INDIRECT,
