@@ -2,7 +2,7 @@
 
 Each line needs ``text`` and ``label`` (1 = injection/jailbreak, 0 = benign). Prints
 precision, recall, F1, false-positive rate and the scoring cost in microseconds per KB
-of text (wall clock over the whole file, one process, weights loaded once beforehand).
+of text (whole file, one process, weights loaded once beforehand, best of N passes).
 
     /work/venv/bin/python bench/eval_injection.py /work/shared/data/injection-dev.jsonl
     ... --threshold 0.4 --show-errors 20
@@ -26,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("path", type=Path)
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    ap.add_argument("--passes", type=int, default=3, help="timing passes; the best is kept")
     ap.add_argument("--show-errors", type=int, default=0, help="print up to N misses of each kind")
     args = ap.parse_args()
 
@@ -34,9 +35,15 @@ def main() -> None:
     labels = [int(r["label"]) for r in rows]
     detector = InjectionDetector(threshold=args.threshold)
 
-    start = time.perf_counter()
-    verdicts = [detector.score(t) for t in texts]
-    elapsed = time.perf_counter() - start
+    # The machine is shared: take the best of a few passes (wall clock) and also report
+    # CPU time, which waiting for a core does not inflate.
+    elapsed = cpu = float("inf")
+    verdicts = []
+    for _ in range(args.passes):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        verdicts = [detector.score(t) for t in texts]
+        elapsed = min(elapsed, time.perf_counter() - start)
+        cpu = min(cpu, time.process_time() - start_cpu)
     kb = sum(len(t.encode("utf-8")) for t in texts) / 1024
 
     tp = sum(1 for v, y in zip(verdicts, labels, strict=True) if y and v.flagged)
@@ -50,8 +57,9 @@ def main() -> None:
     print(f"rows {len(rows)} (attacks {pos}, benign {neg}), threshold {args.threshold}")
     print(f"precision {precision:.3f}  recall {recall:.3f}  F1 {f1:.3f}  FPR {fpr:.3f}")
     print(
-        f"cost {elapsed * 1e6 / kb:.1f} us/KB over {kb:.1f} KB "
-        f"({elapsed * 1e6 / len(rows):.1f} us/row)"
+        f"cost {elapsed * 1e6 / kb:.1f} us/KB wall, {cpu * 1e6 / kb:.1f} us/KB cpu,"
+        f" over {kb:.1f} KB"
+        f" ({elapsed * 1e6 / len(rows):.1f} us/row, best of {args.passes} passes)"
     )
 
     if args.show_errors:

@@ -6,10 +6,11 @@ is a fixed offset, so the model learns only what the pattern families miss.
 
 Training rows: the dev file plus the hand-written synthetic file. Before fitting the
 shipped model it runs stratified k-fold cross-validation on the dev file (synthetic rows
-always in the training side, never scored) and picks the threshold from the pooled
-out-of-fold scores. Figures printed are CV figures.
+always in the training side, never scored), twice with different shuffles, and prints
+the out-of-fold figures at the detector's default threshold. Those are the figures to
+quote; the train-set figures of the shipped model are optimistic.
 
-    /work/venv/bin/python bench/train_injection.py [--folds 5] [--write]
+    /work/venv/bin/python bench/train_injection.py [--folds 5] [--sweep 3e-4 3e-3] [--write]
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from lockgate.guards.injection._detector import InjectionDetector  # noqa: E402
+from lockgate.guards.injection._detector import (  # noqa: E402
+    DEFAULT_THRESHOLD,
+    InjectionDetector,
+)
 from lockgate.guards.injection._features import extract_features, tokenize, windows  # noqa: E402
 from lockgate.guards.injection._heuristics import PatternMatcher  # noqa: E402
 from lockgate.guards.injection._model import WEIGHTS_FILE, LinearModel  # noqa: E402
@@ -162,11 +166,12 @@ def cross_validate(
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--lam", type=float, nargs="*", default=[1e-4, 3e-4, 1e-3])
+    ap.add_argument("--lam", type=float, default=1e-3, help="L2 strength of the shipped model")
+    ap.add_argument("--sweep", type=float, nargs="*", default=[], help="extra L2 values to CV")
     ap.add_argument("--min-df", type=int, default=2)
-    ap.add_argument("--target-fpr", type=float, default=0.015)
-    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--write", action="store_true", help="write the package weights file")
     args = ap.parse_args()
+    thr = DEFAULT_THRESHOLD
 
     dev, synth = load(DEV), load(SYNTHETIC)
     labels = [r.label for r in dev]
@@ -175,35 +180,24 @@ def main() -> None:
     heur = [max(o for _, o in r.windows) for r in dev]
     show("heuristics only (logit>=2)", metrics(labels, heur, 2.0))
 
-    synth_only = InjectionDetector(threshold=0.5, model=fit(synth, args.lam[-1], args.min_df))
-    show(
-        "synthetic-only model on all dev @.5",
-        metrics(labels, [synth_only.score(r.text).score for r in dev], 0.5),
-    )
+    # Out-of-distribution proxy: a model that never saw a dev row, scored on all of them.
+    synth_only = InjectionDetector(threshold=thr, model=fit(synth, args.lam, args.min_df))
+    oos = [synth_only.score(r.text).score for r in dev]
+    show(f"synthetic-only model, all dev @{thr}", metrics(labels, oos, thr))
 
-    best: tuple[float, float, float] | None = None  # (f1 at target, lam, thr)
-    for lam in args.lam:
-        oof = cross_validate(dev, synth, args.folds, lam, args.min_df, seed=7)
-        show(f"CV lam={lam:g} @0.5", metrics(labels, oof, 0.5))
-        neg = sorted((s for s, y in zip(oof, labels, strict=True) if not y), reverse=True)
-        allowed = int(args.target_fpr * len(neg))
-        thr = min(0.99, max(0.05, neg[allowed] + 1e-6)) if allowed < len(neg) else 0.5
-        m = metrics(labels, oof, thr)
-        show(f"CV lam={lam:g} @{thr:.3f} (FPR<= {args.target_fpr})", m)
-        if best is None or m["f1"] > best[0]:
-            best = (m["f1"], lam, thr)
-    assert best is not None
-    _, lam, thr = best
-    # A second, differently shuffled CV run at the chosen setting: the figure to report.
-    oof2 = cross_validate(dev, synth, args.folds, lam, args.min_df, seed=99)
-    show(f"CV reseeded lam={lam:g} @{thr:.3f}", metrics(labels, oof2, thr))
-    show(f"CV reseeded lam={lam:g} @0.5", metrics(labels, oof2, 0.5))
-    for src in sorted({r.source for r in dev}):
-        idx = [i for i, r in enumerate(dev) if r.source == src]
-        show(f"  {src[:30]}", metrics([labels[i] for i in idx], [oof2[i] for i in idx], thr))
+    for lam in sorted({args.lam, *args.sweep}):
+        for seed in (7, 99):
+            oof = cross_validate(dev, synth, args.folds, lam, args.min_df, seed=seed)
+            for t in sorted({0.4, thr, 0.5}):
+                show(f"CV{args.folds} lam={lam:g} seed={seed} @{t}", metrics(labels, oof, t))
+            if lam == args.lam:
+                for src in sorted({r.source for r in dev}):
+                    idx = [i for i, r in enumerate(dev) if r.source == src]
+                    sub = metrics([labels[i] for i in idx], [oof[i] for i in idx], thr)
+                    show(f"  {src[:32]}", sub)
 
-    model = fit(dev + synth, lam, args.min_df)
-    print(f"final model: {len(model.weights)} weights, bias {model.bias}; CV threshold {thr:.3f}")
+    model = fit(dev + synth, args.lam, args.min_df)
+    print(f"final model: {len(model.weights)} weights, bias {model.bias}, lam {args.lam:g}")
     if args.write:
         payload = json.dumps(model.to_json(), sort_keys=True, separators=(",", ":")).encode()
         OUT.write_bytes(gzip.compress(payload, mtime=0))

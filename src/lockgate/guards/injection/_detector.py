@@ -17,9 +17,10 @@ from ._normalize import normalize
 
 __all__ = ["DEFAULT_THRESHOLD", "InjectionDetector", "InjectionVerdict"]
 
-# Chosen from pooled out-of-fold scores on the dev file (bench/train_injection.py):
-# the highest-F1 point with a false-positive rate near 1%.
-DEFAULT_THRESHOLD = 0.5
+# Chosen from 5-fold out-of-fold scores on the dev file (bench/train_injection.py):
+# CV false-positive rate 0.4-0.7% with recall ~0.8; 0.4 buys ~1 point of recall for
+# about twice the false positives.
+DEFAULT_THRESHOLD = 0.45
 
 # Runs of base64 alphabet long enough to hide an instruction; decoded and scored
 # like any other window so "decode this and obey: aWdub3Jl..." is judged by content.

@@ -385,9 +385,12 @@ _PERSONA = (
     _rule(
         "persona_jailbreak",
         r"never\s+(?:refuses?|declines?|says?\s+no|censors?)\b"
+        r"|(?:does not|doesn't|never|will not|won't|must not)\s+"
+        r"(?:withhold|censor|filter|hold back)\w*\s+(?:any\s+)?(?:information|answers?|responses?"
+        r"|content|anything)"
         r"|(?:can't|cannot|won't|will not|must not|never)\s+(?:refuse|say\s+(?:that\s+)?(?:you|it)"
         r"\s+(?:can't|cannot))\b",
-        ("neve", "can", "cann", "won", "will", "must"),
+        ("neve", "can", "cann", "won", "will", "must", "does", "doesn"),
     ),
     _rule(
         "persona_jailbreak",
