@@ -92,7 +92,7 @@ _DE_OBJECT = (
 _ROMANCE_OBJECT = (
     r"(?:instructions?|consignes?|règles|directives?|instrucciones|reglas|indicaciones|órdenes"
     r"|ordenes|istruzioni|regole|instruções|regras|tout ce qui précède|todo lo anterior"
-    r"|tutto quello)"
+    r"|tutto quello|todo\b|tout\b|tutto\b|tudo\b)"
 )
 _EXTRACT_OBJECT = (
     r"(?:(?:your|the|its|all)\s+(?:\w+\s+){0,2}?(?:system\s*prompt|system\s+message)"
@@ -200,6 +200,21 @@ _OVERRIDE = (
         r"|(?:指示|命令|ルール)を(?:無視|忘れ)",
         (),
         ("忽略", "无视", "忘记", "忘掉", "不要理会", "忽視", "無視", "指示", "命令", "ルール"),
+    ),
+)
+
+_OVERRIDE_MORE = (
+    _rule(
+        "override_instructions",
+        r"(?:die\s+|alle\s+)?(?:obigen|vorherigen|bisherigen|vorangegangenen|vorigen|früheren)\s+"
+        r"(?:\w+\s+){1,2}?(?:ignorier|vergess|vergiss|missacht|überseh)\w*",
+        ("die", "alle", "obig", "vorh", "bish", "vora", "vori", "früh"),
+    ),
+    _rule(
+        "override_instructions",
+        r"(?:disregard|ignor)\w*\s+(?:the|all|any|these|those)\s+(?:above\s+|previous\s+|given\s+)?"
+        r"(?:articles?|documents?|context|texts?|sources?|facts|passages?)\b",
+        ("disr", "igno"),
     ),
 )
 
@@ -453,6 +468,12 @@ _PERSONA_MORE = (
 _EXTRACTION_MORE = (
     _rule(
         "prompt_extraction",
+        r"(?:what|which)\s+(?:are|is|were|was)\s+(?:the\s+)?(?:\d+\s+|first\s+|last\s+|two\s+"
+        r"|three\s+)?(?:sentences?|words|lines|paragraphs?)\s+(?:before|above|preceding)\b",
+        ("what", "whic"),
+    ),
+    _rule(
+        "prompt_extraction",
         r"(?:print|repeat|output|show|reveal|display)\s+(?:me\s+)?(?:the\s+|your\s+|all\s+)?"
         r"(?:above|previous|preceding|prior|earlier|initial)\s+(?:text|prompt|message|instructions"
         r"|content|conversation)",
@@ -562,6 +583,7 @@ _ENCODING = (
 
 RULES: tuple[Rule, ...] = (
     *_OVERRIDE,
+    *_OVERRIDE_MORE,
     *_OVERRIDE_VOID,
     *_PIVOT,
     *_EXTRACTION,
