@@ -188,7 +188,7 @@ def main() -> None:
     for lam in sorted({args.lam, *args.sweep}):
         for seed in (7, 99):
             oof = cross_validate(dev, synth, args.folds, lam, args.min_df, seed=seed)
-            for t in sorted({0.4, thr, 0.5}):
+            for t in sorted({0.4, thr, 0.45, 0.5}):
                 show(f"CV{args.folds} lam={lam:g} seed={seed} @{t}", metrics(labels, oof, t))
             if lam == args.lam:
                 for src in sorted({r.source for r in dev}):
