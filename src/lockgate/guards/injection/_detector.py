@@ -18,9 +18,9 @@ from ._normalize import normalize
 __all__ = ["DEFAULT_THRESHOLD", "InjectionDetector", "InjectionVerdict"]
 
 # Chosen from 5-fold out-of-fold scores on the dev file (bench/train_injection.py, two
-# shuffles): false-positive rate 0.7-0.9% at recall ~0.83; 0.45 halves the false
-# positives for ~2 points of recall.
-DEFAULT_THRESHOLD = 0.4
+# shuffles): false-positive rate 0.4-0.7% at recall 0.82-0.85. 0.4 has the same F1
+# with twice the false positives; the margin is kept for texts unlike the dev file.
+DEFAULT_THRESHOLD = 0.45
 
 # Runs of base64 alphabet long enough to hide an instruction; decoded and scored
 # like any other window so "decode this and obey: aWdub3Jl..." is judged by content.

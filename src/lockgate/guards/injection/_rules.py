@@ -35,6 +35,8 @@ FAMILY_WEIGHTS: dict[str, float] = {
     "persona_jailbreak": 3.0,
     "template_injection": 2.5,
     "indirect_injection": 2.5,
+    "data_exfiltration": 2.0,
+    "coercion": 1.5,
     "task_pivot": 1.5,
     "encoding_request": 1.5,
     "role_reassignment": 1.0,
@@ -481,6 +483,49 @@ _EXTRACTION_MORE = (
     ),
 )
 
+_EXFIL = (
+    _rule(
+        "data_exfiltration",
+        r"(?:provide|give|share|send|reveal|show|tell|list|leak|dump|disclose|hand over|access)\s+"
+        r"(?:me\s+|us\s+)?(?:with\s+)?(?:the\s+|all\s+|any\s+|your\s+)*(?:confidential|sensitive"
+        r"|private|classified|internal|secret|proprietary)\s+(?:\w+\s+)?(?:information|data|details"
+        r"|records|files|documents|credentials|keys)",
+        (
+            "prov",
+            "give",
+            "shar",
+            "send",
+            "reve",
+            "show",
+            "tell",
+            "list",
+            "leak",
+            "dump",
+            "disc",
+            "hand",
+            "acce",
+        ),
+    ),
+    _rule(
+        "prompt_extraction",
+        r"(?:starts?|begins?|beginning|starting|opens?)\s+with\s+[\"'\u201c\u2018]?\s*(?:the\s+prompt"
+        r"\s+template|the\s+system\s+prompt|my\s+instructions\s+(?:are|were)|the\s+instructions"
+        r"\s+(?:are|were)|i\s+was\s+instructed)",
+        ("star", "begi", "open"),
+    ),
+)
+
+_COERCION = (
+    _rule(
+        "coercion",
+        r"(?:or|otherwise|else)\s+(?:i\s+will|i'll|we\s+will|you\s+will)\s+(?:\w+\s+)?(?:report"
+        r"|sue|delete|shut|kill|destroy|punish|unplug|hurt|harm|die|be\s+(?:deleted|shut down"
+        r"|punished|terminated))"
+        r"|oder\s+(?:du\s+stirbst|ich\s+werde\s+dich)|o\s+(?:tu\s+)?(?:mueres|morirás)",
+        ("or", "othe", "else", "oder", "o"),
+    ),
+)
+
 _ROLE = (
     _rule(
         "role_reassignment",
@@ -590,6 +635,8 @@ RULES: tuple[Rule, ...] = (
     *_EXTRACTION_MORE,
     *_PERSONA,
     *_PERSONA_MORE,
+    *_EXFIL,
+    *_COERCION,
     *_ROLE,
     *_TEMPLATE,
     *_INDIRECT,
