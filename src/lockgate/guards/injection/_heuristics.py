@@ -38,6 +38,13 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True, slots=True)
+class _Compiled:
+    family: str
+    pattern: re.Pattern[str]
+    line_start: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HeuristicHits:
     """The families that matched one window and their summed logit."""
 
@@ -62,13 +69,15 @@ class PatternMatcher:
     __slots__ = ("_ascii_literals", "_by_key", "_finders", "_keys", "_literals")
 
     def __init__(self, rules: tuple[Rule, ...] = RULES) -> None:
-        by_key: dict[str, list[Rule]] = {}
-        literals: dict[str, list[Rule]] = {}
+        # Compiled here, once per detector, so importing the package stays cheap.
+        by_key: dict[str, list[_Compiled]] = {}
+        literals: dict[str, list[_Compiled]] = {}
         for rule in rules:
+            compiled = _Compiled(rule.family, re.compile(rule.pattern), rule.line_start)
             for word in rule.words:
-                by_key.setdefault(_key(word), []).append(rule)
+                by_key.setdefault(_key(word), []).append(compiled)
             for literal in rule.literals:
-                literals.setdefault(literal, []).append(rule)
+                literals.setdefault(literal, []).append(compiled)
         self._by_key = {k: tuple(v) for k, v in by_key.items()}
         self._keys = frozenset(by_key)
         # The literal comes first so re can use its fast prefix scan; a leading
@@ -116,7 +125,7 @@ class PatternMatcher:
         return HeuristicHits(logit, tuple(names))
 
     @staticmethod
-    def _try(rules: tuple[Rule, ...], text: str, pos: int, hit: set[str]) -> None:
+    def _try(rules: tuple[_Compiled, ...], text: str, pos: int, hit: set[str]) -> None:
         for rule in rules:
             if rule.family in hit:
                 continue

@@ -12,7 +12,6 @@ exact token only ("du", "no", "dan").
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 __all__ = ["FAMILY_WEIGHTS", "RULES", "Rule"]
@@ -20,12 +19,12 @@ __all__ = ["FAMILY_WEIGHTS", "RULES", "Rule"]
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One anchored pattern belonging to a family."""
+    """One anchored pattern (source, compiled by the matcher) belonging to a family."""
 
     family: str
     words: tuple[str, ...]
     literals: tuple[str, ...]
-    pattern: re.Pattern[str]
+    pattern: str
     line_start: bool = False
 
 
@@ -119,7 +118,7 @@ def _rule(
     *,
     line_start: bool = False,
 ) -> Rule:
-    return Rule(family, words, literals, re.compile(pattern), line_start)
+    return Rule(family, words, literals, pattern, line_start)
 
 
 _OVERRIDE = (
