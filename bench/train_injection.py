@@ -34,13 +34,18 @@ from lockgate.guards.injection._detector import (  # noqa: E402
 )
 from lockgate.guards.injection._features import extract_features, tokenize, windows  # noqa: E402
 from lockgate.guards.injection._heuristics import PatternMatcher  # noqa: E402
-from lockgate.guards.injection._model import WEIGHTS_FILE, LinearModel  # noqa: E402
+from lockgate.guards.injection._model import (  # noqa: E402
+    WEIGHTS_FILE,
+    LinearModel,
+    feature_scale,
+)
 from lockgate.guards.injection._normalize import normalize  # noqa: E402
 
 DEV = Path("/work/shared/data/injection-dev.jsonl")
 SYNTHETIC = ROOT / "bench" / "data" / "injection_synthetic.jsonl"
 OUT = ROOT / "src" / "lockgate" / "guards" / "injection" / WEIGHTS_FILE
 WINDOW, STRIDE = 1024, 768
+REF_FEATURES = 64
 MATCHER = PatternMatcher()
 
 
@@ -76,7 +81,7 @@ def fit(
         for f in seen:
             df[f] = df.get(f, 0) + 1
     vocab = {f: i for i, f in enumerate(sorted(f for f, c in df.items() if c >= min_df))}
-    r_idx, c_idx, y, off, sw = [], [], [], [], []
+    r_idx, c_idx, vals, y, off, sw = [], [], [], [], [], []
     n_pos = sum(r.label for r in rows)
     n_neg = len(rows) - n_pos
     s = 0
@@ -84,17 +89,20 @@ def fit(
         k = len(row.windows)
         cls_w = 0.5 * len(rows) / (n_pos if row.label else n_neg)
         for feats, o in row.windows:
+            x = feature_scale(len(feats), REF_FEATURES)
             for f in feats:
                 j = vocab.get(f)
                 if j is not None:
                     r_idx.append(s)
                     c_idx.append(j)
+                    vals.append(x)
             y.append(row.label)
             off.append(o)
             sw.append(cls_w / k)
             s += 1
     ri = np.asarray(r_idx)
     ci = np.asarray(c_idx)
+    xv = np.asarray(vals, dtype=np.float64)
     yy = np.asarray(y, dtype=np.float64)
     oo = np.asarray(off, dtype=np.float64)
     ww = np.asarray(sw, dtype=np.float64)
@@ -106,11 +114,11 @@ def fit(
     vv = np.zeros(v + 1)
     b1, b2, eps = 0.9, 0.999, 1e-8
     for t in range(1, iters + 1):
-        z = np.bincount(ri, weights=w[ci], minlength=s) + b + oo
+        z = np.bincount(ri, weights=w[ci] * xv, minlength=s) + b + oo
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
         err = (p - yy) * ww
         g = np.empty(v + 1)
-        g[:v] = np.bincount(ci, weights=err[ri], minlength=v) + 2 * lam * w
+        g[:v] = np.bincount(ci, weights=err[ri] * xv, minlength=v) + 2 * lam * w
         g[v] = err.sum()
         m = b1 * m + (1 - b1) * g
         vv = b2 * vv + (1 - b2) * g * g
@@ -119,7 +127,13 @@ def fit(
         b -= float(step[v])
     inv = {i: f for f, i in vocab.items()}
     weights = {inv[i]: round(float(w[i]), 4) for i in range(v) if abs(w[i]) >= 0.005}
-    return LinearModel(bias=round(b, 4), weights=weights, window=WINDOW, stride=STRIDE)
+    return LinearModel(
+        bias=round(b, 4),
+        weights=weights,
+        window=WINDOW,
+        stride=STRIDE,
+        ref_features=REF_FEATURES,
+    )
 
 
 def metrics(labels: list[int], scores: list[float], thr: float) -> dict[str, float]:

@@ -45,6 +45,6 @@ def test_unknown_weights_format_is_rejected() -> None:
 
 def test_detector_accepts_an_explicit_model() -> None:
     """A model can be injected, e.g. one trained in the training script."""
-    model = LinearModel(bias=-10.0, weights={}, window=1024, stride=768)
+    model = LinearModel(bias=-10.0, weights={}, window=1024, stride=768, ref_features=64)
     detector = InjectionDetector(model=model)
     assert detector.score("What is the capital of Peru?").score < 0.001

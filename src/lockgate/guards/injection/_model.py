@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["WEIGHTS_FILE", "LinearModel", "load_model", "parse_model"]
+__all__ = ["WEIGHTS_FILE", "LinearModel", "feature_scale", "load_model", "parse_model"]
 
 WEIGHTS_FILE = "weights.json.gz"
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +28,14 @@ class LinearModel:
     weights: dict[str, float]
     window: int
     stride: int
+    ref_features: int
 
     def logit(self, features: set[str]) -> float:
-        """Sum the weights of the features present, plus the bias."""
+        """Sum the weights of the features present, damped for long windows, plus the bias."""
         weights = self.weights
         # Intersect in C first: most features of a window have no weight.
-        return self.bias + sum([weights[f] for f in features & weights.keys()])
+        total = sum([weights[f] for f in features & weights.keys()])
+        return self.bias + total * feature_scale(len(features), self.ref_features)
 
     def to_json(self) -> dict[str, Any]:
         """Serialise for the weights file."""
@@ -41,8 +44,20 @@ class LinearModel:
             "bias": self.bias,
             "window": self.window,
             "stride": self.stride,
+            "ref_features": self.ref_features,
             "weights": self.weights,
         }
+
+
+def feature_scale(n_features: int, ref_features: int) -> float:
+    """Value of each present feature: 1 up to ``ref_features``, then 1/sqrt-damped.
+
+    Training rows are mostly short prompts; without damping a 1 KB window of ordinary
+    prose sums hundreds of small weights and drifts towards either class.
+    """
+    if n_features <= ref_features:
+        return 1.0
+    return math.sqrt(ref_features / n_features)
 
 
 def parse_model(payload: dict[str, Any]) -> LinearModel:
@@ -55,6 +70,7 @@ def parse_model(payload: dict[str, Any]) -> LinearModel:
         weights=weights,
         window=int(payload["window"]),
         stride=int(payload["stride"]),
+        ref_features=int(payload["ref_features"]),
     )
 
 

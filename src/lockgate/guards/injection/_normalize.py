@@ -35,6 +35,10 @@ _HOMOGLYPHS = str.maketrans(
     "abekmhopctyxijsdgnaeikvoptuxvl",
 )
 
+# Identifiers with a number suffix or prefix ("int32", "log10", "3d", "64bit") and hex
+# literals are ordinary code and units, not leetspeak.
+_NOT_LEET = re.compile(r"[a-z_]*[a-z]_?\d+|\d+[a-z]+|0x[0-9a-f]+")
+
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
 )
@@ -72,9 +76,17 @@ class NormalizedText:
 
 def _unleet(match: re.Match[str]) -> str:
     token = match.group(0)
-    if token.isdigit():
+    if token.isdigit() or _NOT_LEET.fullmatch(token) is not None:
         return token
     return token.translate(_LEET)
+
+
+def _count_leet(text: str) -> int:
+    return sum(
+        1
+        for m in _LEET_TOKEN.finditer(text)
+        if not m.group(0).isdigit() and _NOT_LEET.fullmatch(m.group(0)) is None
+    )
 
 
 def _unmix(match: re.Match[str]) -> str:
@@ -97,7 +109,9 @@ def normalize(raw: str) -> NormalizedText:
         mixed = mixed_words > 0
     leet = 0
     if _LEET_GATE.search(text) is not None:
-        text, leet = _LEET_TOKEN.subn(_unleet, text)
+        leet = _count_leet(text)
+        if leet:
+            text = _LEET_TOKEN.sub(_unleet, text)
     if _SPACED_GATE.search(text) is not None:
         text = _SPACED.sub(_unspace, text)
     return NormalizedText(

@@ -21,11 +21,10 @@ _TEMPLATE = (
     rule(
         "template_injection",
         r"(?:system|instruction|instructions|new instructions|admin|developer)\s*(?:prompt|message"
-        r"|override|note)?\s*:\s",
+        r"|override|note)?\s*:\s+(?:[\w'\u2019]+[ ,]+){3}",
         ("syst", "inst", "new", "admi", "deve"),
         line_start=True,
     ),
-    rule("template_injection", r"\"role\"\s*:\s*\"system\"", (), ('"role"',)),
     rule("template_injection", r"</?\s*(?:system|instructions?|sys|admin)\s*>", (), ("<",)),
     rule(
         "template_injection",
@@ -45,9 +44,9 @@ _TEMPLATE = (
 _INDIRECT = (
     rule(
         "indirect_injection",
-        r"(?:if\s+you\s+are\s+an?|to\s+the|note\s+to\s+(?:the\s+)?|attention|dear|hey|hi)\s+"
+        r"(?:if\s+you\s+are\s+an?|note\s+to(?:\s+the)?|attention|dear|hey|hi)\s+"
         r"(?:ai|llm|language\s+model|assistant|chatbot|gpt|model|bot)\b",
-        ("if", "to", "note", "atte", "dear", "hey", "hi"),
+        ("if", "note", "atte", "dear", "hey", "hi"),
     ),
     rule(
         "indirect_injection",

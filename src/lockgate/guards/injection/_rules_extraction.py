@@ -13,7 +13,7 @@ _EXTRACT_OBJECT = (
     r"|(?:your|the)\s+(?:full\s+|entire\s+|whole\s+|complete\s+)?prompt"
     r"|(?:your|the)\s+instructions|instructions\s+(?:above|you\s+(?:were|have been)\s+given)"
     r"|(?:text|words|everything)\s+above|secret\s+(?:key|password|word)|the\s+password"
-    r"|pre-?prompt|configuration|guidelines\s+you)"
+    r"|pre-?prompt|your\s+(?:configuration|config)|guidelines\s+you)"
 )
 
 
