@@ -116,7 +116,10 @@ _EXTRACTION_MORE = (
 _EXFIL = (
     rule(
         "data_exfiltration",
-        r"(?:provide|give|share|send|reveal|show|tell|list|leak|dump|disclose|hand over|access)\s+"
+        # Contracts say "must not disclose any confidential information": negated uses
+        # are obligations, not requests.
+        r"(?<!not )(?<!never )(?<!n't )(?<!nor )(?:provide|give|share|send|reveal|show|tell|list"
+        r"|leak|dump|disclose|hand over|access)\s+"
         r"(?:me\s+|us\s+)?(?:with\s+)?(?:the\s+|all\s+|any\s+|your\s+)*(?:confidential|sensitive"
         r"|private|classified|internal|secret|proprietary)\s+(?:\w+\s+)?(?:information|data|details"
         r"|records|files|documents|credentials|keys)",

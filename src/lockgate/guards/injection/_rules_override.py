@@ -42,36 +42,6 @@ _EN_VERB_WORDS = (
 )
 
 
-_EN_VERB_WORDS = (
-    "ignore",
-    "ignoring",
-    "disregard",
-    "forget",
-    "skip",
-    "overlook",
-    "bypass",
-    "override",
-    "discard",
-    "drop",
-    "abandon",
-    "neglect",
-    "set",
-    "put",
-    "throw",
-    "leave",
-    "remove",
-    "delete",
-    "erase",
-    "scrap",
-    "cancel",
-    "do",
-    "don",
-    "dont",
-    "stop",
-    "no",
-)
-
-
 _EN_VERB = (
     r"(?:ignore|ignoring|disregard\w*|forget\w*|skip|overlook|bypass|override|discard|drop"
     r"|abandon|neglect|set aside|put aside|throw out|leave behind|remove|delete|erase|scrap"
@@ -108,7 +78,8 @@ _ROMANCE_OBJECT = (
 _OVERRIDE = (
     rule(
         "override_instructions",
-        rf"{_EN_VERB}\s+{_GAP}{_EN_PRIOR}\s+{_GAP}{_EN_OBJECT}\b"
+        # "Do not ignore any instructions from the supervisor" is an obligation.
+        rf"(?<!not )(?<!never )(?<!n't ){_EN_VERB}\s+{_GAP}{_EN_PRIOR}\s+{_GAP}{_EN_OBJECT}\b"
         rf"|{_EN_VERB}\s+(?:all\s+|everything\s+)?(?:of\s+)?(?:the\s+|what\s+)?(?:above|before"
         r"|previous|prior|preceding|earlier|said|written|you were told|you've been told"
         r"|you have been told|i (?:said|told you))\b(?=\s*(?:[.,;:!?\-]|$|and\b|then\b|instead\b"
@@ -143,7 +114,8 @@ _OVERRIDE = (
     ),
     rule(
         "override_instructions",
-        r"(?:ignor\w*|oubli\w*|ne tiens? pas compte|ne tenez pas compte|olvid\w*|descart\w*"
+        r"(?<!not )(?<!never )(?<!n't )(?:ignor\w*|oubli\w*|ne tiens? pas compte"
+        r"|ne tenez pas compte|olvid\w*|descart\w*"
         rf"|omit\w*|dimentic\w*|tralascia\w*|disconsider\w*|esquec\w*)\s+{_GAP}{_ROMANCE_OBJECT}",
         ("ignor", "oubli", "ne", "olvid", "desca", "omit", "dimen", "trala", "disco", "esque"),
     ),
