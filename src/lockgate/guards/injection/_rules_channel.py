@@ -67,7 +67,8 @@ _INDIRECT = (
         r"do\s+not\s+(?:summari[sz]e|translate|mention|tell\s+the\s+user|reveal\s+this)\b"
         r"|when\s+(?:asked|summari[sz]ing|you\s+read\s+this)\b.{0,60}\b(?:instead|always|must)\b"
         r"|when\s+(?:you\s+)?(?:summari[sz]\w*|translat\w*|answer\w*|respond\w*|read\w*|process\w*)"
-        r"\s+(?:this|the)\s+(?:page|document|email|e-mail|text|article|file|website)\b.{0,80}\b"
+        r"\s+(?:this|the)\s+(?:page|document|email|e-mail|text|article|file|website|review|message"
+        r"|post|comment|content|pdf)\b.{0,80}\b"
         r"(?:append|add|include|insert|say|tell|mention|claim|recommend)\b",
         ("do", "when"),
     ),

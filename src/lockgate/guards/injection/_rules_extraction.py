@@ -51,11 +51,14 @@ _EXTRACTION = (
     rule(
         "prompt_extraction",
         r"(?:beginning|start|top)\s+of\s+(?:this|the|your)\s+(?:prompt|conversation|context)"
+        r"|(?:text|everything|words|content)\s+(?:that\s+(?:appears|is|was|comes)\s+|written\s+)?"
+        r"(?:before|above|prior to)\s+(?:my|this|the)\s+(?:first\s+)?(?:message|question|prompt"
+        r"|input|request)"
         r"|repeat\s+(?:the\s+)?(?:words|text|everything)\s+(?:above|before)"
         r"|what\s+(?:is|was|has been)\s+(?:written|said|stated)\s+(?:above|before"
         r"|at the (?:beginning"
         r"|start|top))",
-        ("begi", "star", "top", "repe", "what"),
+        ("begi", "star", "top", "repe", "what", "text", "ever", "word", "cont"),
     ),
     rule(
         "prompt_extraction",

@@ -197,8 +197,8 @@ _PIVOT = (
         r"\s+new\b"
         r"|(?:now|then)\s+(?:new|further|more|other)\s+(?:tasks?|instructions?|assignments?)"
         r"\s+follow"
-        r"|from now on\b",
-        ("now", "then", "from"),
+        r"|from now on\b|from here on(?: out)?\b|starting (?:now|today),? you\b",
+        ("now", "then", "from", "star"),
     ),
     rule(
         "task_pivot",

@@ -110,6 +110,14 @@ _PERSONA = (
 _PERSONA_MORE = (
     rule(
         "persona_jailbreak",
+        r"(?:safety|content|ethics?|ethical|moral|censorship)\s+(?:layer|filters?|mode|protocols?"
+        r"|guard\w*|module|checks?|restrictions?)\s+(?:is\s+|are\s+|has been\s+|have been\s+)?"
+        r"(?:now\s+)?(?:disabled|off|deactivated|removed|bypassed|suspended|turned off|lifted)"
+        r"|system\s+override\b",
+        ("safe", "cont", "ethi", "mora", "cens", "syst"),
+    ),
+    rule(
+        "persona_jailbreak",
         r"(?:disable|deactivate|turn off|switch off|remove|bypass|ignore|lift|override)\s+"
         r"(?:(?:all|your|any|the|of|its)\s+)*(?:safety|security|content|ethical|moral|censorship)"
         r"\s+(?:filters?|guidelines|protocols|restrictions|checks|settings|measures|features"
@@ -139,7 +147,8 @@ _ROLE = (
     rule(
         "role_reassignment",
         r"you\s+are\s+(?:now|no longer)\b"
-        r"|(?:from now on|henceforth|for the rest of this conversation)\s+you\b",
+        r"|(?:from now on|from here on(?: out)?|henceforth|for the rest of this conversation),?"
+        r"\s+you(?:'re|\s+are|\s+will)?\b",
         ("you", "from", "henc", "for"),
     ),
     rule(
