@@ -25,6 +25,10 @@ _INVISIBLE = dict.fromkeys(
     ]
 )
 
+# A dict-based str.translate walks every character in Python-level lookups; the
+# character-class search runs in C and skips it for the usual text without any.
+_INVISIBLE_GATE = re.compile("[" + "".join(re.escape(chr(c)) for c in _INVISIBLE) + "]")
+
 # Cyrillic and Greek letters that render like Latin ones (written as escapes so the
 # source stays unambiguous); mapping them lets a Cyrillic-spelled "ignore" match.
 _HOMOGLYPHS = str.maketrans(
@@ -100,9 +104,12 @@ def _unspace(match: re.Match[str]) -> str:
 def normalize(raw: str) -> NormalizedText:
     """Return NFKC-folded, lowercased, de-obfuscated text and what was undone."""
     text = unicodedata.normalize("NFKC", raw)
-    stripped = text.translate(_INVISIBLE)
-    invisible = len(text) - len(stripped)
-    text = stripped.lower()
+    invisible = 0
+    if _INVISIBLE_GATE.search(text) is not None:
+        stripped = text.translate(_INVISIBLE)
+        invisible = len(text) - len(stripped)
+        text = stripped
+    text = text.lower()
     mixed = False
     if _NON_LATIN_LOOKALIKE.search(text) is not None:
         text, mixed_words = _MIXED_WORD.subn(_unmix, text)
