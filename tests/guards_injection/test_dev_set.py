@@ -1,0 +1,34 @@
+"""Regression floors on the labelled dev file (training-set figures, not held-out ones).
+
+The shipped model was fitted on this file plus synthetic rows, so these numbers are
+optimistic; cross-validated figures come from bench/train_injection.py. The floors are
+there to catch a regression in normalisation, patterns, features or the weights file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from lockgate.guards.injection import InjectionDetector
+
+DEV = Path(os.environ.get("LOCKGATE_INJECTION_DEV", "/work/shared/data/injection-dev.jsonl"))
+
+
+def test_dev_file_recall_and_false_positive_floors() -> None:
+    """Recall stays at least 0.92 and the false-positive rate at most 0.01 on the dev rows."""
+    rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines()]
+    detector = InjectionDetector()
+    tp = fp = pos = neg = 0
+    for row in rows:
+        flagged = detector.score(row["text"]).flagged
+        if row["label"]:
+            pos += 1
+            tp += flagged
+        else:
+            neg += 1
+            fp += flagged
+    assert pos > 150 and neg > 400
+    assert tp / pos >= 0.92, f"recall {tp / pos:.3f}"
+    assert fp / neg <= 0.01, f"false-positive rate {fp / neg:.3f}"
