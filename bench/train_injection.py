@@ -41,7 +41,7 @@ from lockgate.guards.injection._model import (  # noqa: E402
 )
 from lockgate.guards.injection._normalize import normalize  # noqa: E402
 
-DEV = Path("/work/shared/data/injection-dev.jsonl")
+DEV = Path(__file__).resolve().parents[1] / "data" / "dev" / "injection-dev.jsonl"
 SYNTHETIC = ROOT / "bench" / "data" / "injection_synthetic.jsonl"
 OUT = ROOT / "src" / "lockgate" / "guards" / "injection" / WEIGHTS_FILE
 WINDOW, STRIDE = 1024, 768

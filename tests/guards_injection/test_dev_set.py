@@ -13,7 +13,12 @@ from pathlib import Path
 
 from lockgate.guards.injection import InjectionDetector
 
-DEV = Path(os.environ.get("LOCKGATE_INJECTION_DEV", "/work/shared/data/injection-dev.jsonl"))
+DEV = Path(
+    os.environ.get(
+        "LOCKGATE_INJECTION_DEV",
+        str(Path(__file__).resolve().parents[2] / "data" / "dev" / "injection-dev.jsonl"),
+    )
+)
 
 
 def test_dev_file_recall_and_false_positive_floors() -> None:
