@@ -24,6 +24,15 @@ class RequestContext:
     principal: Principal
     api: ApiFlavor
     started: float = field(default_factory=time.perf_counter)
+    started_wall: float = field(default_factory=time.time)
+    #: the end user (OpenAI's `user` field, or the configured user header)
+    user: str | None = None
+    stream: bool = False
+    #: perf_counter time the first streamed chunk went to the client
+    first_chunk_at: float | None = None
+    #: bodies kept for the audit log when body capture is on (after redaction)
+    captured_request: Any = None
+    captured_response: Any = None
     #: wall time spent waiting on upstreams, excluded from the gateway's overhead
     upstream_seconds: float = 0.0
     deployment: Deployment | None = None

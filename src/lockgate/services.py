@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from lockgate.api.common import RequestIds
+from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.repository import KeyRepository
 from lockgate.cache.config import build_response_cache
@@ -20,11 +21,13 @@ from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
 from lockgate.providers.registry import ProviderRegistry
+from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
 from lockgate.settings import Settings
 from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
 from lockgate.storage.database import Database
+from lockgate.usage.sinks import build_usage_sinks
 
 __all__ = ["Services", "build_services", "services"]
 
@@ -45,7 +48,11 @@ class Services:
     limit_store: LimitStore
     cache: ResponseCache
 
+    sinks: list[RecordSink]
+
     async def aclose(self) -> None:
+        for sink in self.sinks:
+            await sink.aclose()
         await self.limit_store.aclose()
         await self.cache.store.aclose()
         await self.providers.aclose()
@@ -58,17 +65,23 @@ class Services:
         cache = ctx.cache_status or "none"
         key = ctx.principal.name or "anonymous"
         ctx.settle(usage)
+        now = time.perf_counter()
+        elapsed = now - ctx.started
         self.metrics.observe_request(
             model=model,
             system=system,
             key=key,
             status=status,
             cache=cache,
-            elapsed=time.perf_counter() - ctx.started,
+            elapsed=elapsed,
             upstream=ctx.upstream_seconds if dep is not None else None,
             usage=usage,
             cost=ctx.cost,
         )
+        if self.sinks:
+            record = build_record(ctx, model, status, usage, elapsed)
+            for sink in self.sinks:
+                sink.submit(record)
         self.stats.record(
             model,
             ok=status < 400,
@@ -77,6 +90,44 @@ class Services:
             completion_tokens=usage.completion_tokens if usage else 0,
             cost=ctx.cost,
         )
+
+
+def build_record(
+    ctx: RequestContext, model: str, status: int, usage: Usage | None, elapsed: float
+) -> RequestRecord:
+    dep = ctx.deployment
+    err = ctx.error
+    p = ctx.principal
+    return RequestRecord(
+        request_id=ctx.request_id,
+        started_at=ctx.started_wall,
+        api=ctx.api,
+        key_id=p.key_id,
+        key_name=p.name,
+        team=p.team,
+        user=ctx.user,
+        model=model,
+        provider=dep.provider if dep is not None else None,
+        deployment=dep.id if dep is not None else None,
+        upstream_model=dep.params.upstream_model if dep is not None else None,
+        status=status,
+        error_type=err.type if err is not None else None,
+        error_code=err.code if err is not None else None,
+        stream=ctx.stream,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        cached_tokens=usage.cached_tokens if usage else 0,
+        cost_usd=ctx.cost,
+        latency_ms=elapsed * 1000.0,
+        overhead_ms=max(0.0, elapsed - ctx.upstream_seconds) * 1000.0,
+        ttft_ms=(ctx.first_chunk_at - ctx.started) * 1000.0 if ctx.first_chunk_at else None,
+        attempts=ctx.attempts,
+        cache=ctx.cache_status,
+        notes=ctx.notes,
+        client_ip=ctx.client_ip,
+        request_body=ctx.captured_request,
+        response_body=ctx.captured_response,
+    )
 
 
 async def build_services(settings: Settings) -> Services:
@@ -118,6 +169,7 @@ async def build_services(settings: Settings) -> Services:
         request_ids=RequestIds(),
         limit_store=limit_store,
         cache=cache,
+        sinks=[*build_usage_sinks(settings, db), *build_audit_sinks(settings, db)],
     )
 
 

@@ -45,7 +45,9 @@ from pydantic import (
     model_validator,
 )
 
+from lockgate.audit.config import AuditSettings
 from lockgate.cache.config import CacheSettings
+from lockgate.usage.config import UsageSettings
 
 __all__ = [
     "BreakerSettings",
@@ -258,6 +260,8 @@ class Settings(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False

@@ -6,6 +6,7 @@ fails, or (streams) when the client goes away.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -53,6 +54,8 @@ def response_headers(ctx: RequestContext) -> dict[str, str]:
 
 async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Result:
     """Check the model and the key's scope, then walk the pipeline."""
+    ctx.stream = chat.stream
+    ctx.user = chat.user or ctx.client_headers.get(svc.settings.limits.user_header)
     try:
         svc.router.resolve(chat.model)
     except GatewayError as err:
@@ -84,6 +87,8 @@ async def account_stream(
     status = CLIENT_CLOSED
     try:
         async for chunk in stream:
+            if ctx.first_chunk_at is None:
+                ctx.first_chunk_at = time.perf_counter()
             if chunk.get("usage"):
                 usage = usage_from_openai(chunk["usage"])
             yield chunk

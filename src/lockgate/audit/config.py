@@ -1,0 +1,20 @@
+"""The ``audit:`` section of the config file."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["AuditSettings"]
+
+
+class AuditSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    #: keep request/response bodies (redacted, then AES-256-GCM encrypted)
+    store_bodies: bool = False
+    #: environment variable holding the 32-byte body key (hex or base64)
+    key_env: str = "LOCKGATE_AUDIT_KEY"
+    retention_days: float | None = Field(default=None, gt=0)
+    batch_size: int = Field(default=500, ge=1)
+    flush_interval_seconds: float = Field(default=1.0, gt=0)

@@ -1,0 +1,1 @@
+"""Usage records, spend reports and feedback."""
