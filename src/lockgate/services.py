@@ -24,6 +24,7 @@ from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
 from lockgate.settings import Settings
+from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
 from lockgate.storage.database import Database
@@ -153,7 +154,11 @@ async def build_services(settings: Settings) -> Services:
     # Always in the chain: keys created later through the admin API may carry limits,
     # and a request nothing applies to costs a few attribute reads here.
     cache = build_response_cache(settings.cache)
-    stages: list[Stage] = [LimitsStage(Limiter(limit_store, time.time), lim), CacheStage(cache)]
+    stages: list[Stage] = [
+        GuardStage(settings.guardrails),
+        LimitsStage(Limiter(limit_store, time.time), lim),
+        CacheStage(cache),
+    ]
     pipeline = Pipeline(stages, dispatcher)
     return Services(
         settings=settings,

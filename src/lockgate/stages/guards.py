@@ -1,0 +1,219 @@
+"""The guard stage: screen and redact the input, filter the output (streams included).
+
+On the way in: a size limit, prompt-injection screening (block, flag or log), and
+PII/secret redaction (or refusal) before anything leaves the gateway.  On the way
+out: entities the model writes are redacted, and the caller's own redacted values
+are put back.  Verdicts go to ``ctx.notes["guards"]`` (audit, logs, metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream
+from lockgate.context import RequestContext
+from lockgate.errors import PolicyViolationError, ServiceUnavailableError
+from lockgate.guards.config import GuardPolicy, GuardrailSettings, PolicyOverride, key_override
+from lockgate.guards.injection import InjectionDetector, InjectionVerdict
+from lockgate.guards.pii import (
+    PiiScanner,
+    Redactor,
+    StreamRedactor,
+    StreamRestorer,
+    Vault,
+    rewrite_chunks,
+)
+from lockgate.pipeline import Handler, Result
+from lockgate.tokens import content_text
+
+__all__ = ["GuardStage"]
+
+log = structlog.get_logger("lockgate.guards")
+
+GUARD_HEADER = "x-lockgate-guard"
+_MAX_CACHED_KEYS = 10_000
+
+
+class GuardStage:
+    def __init__(
+        self,
+        settings: GuardrailSettings,
+        detector_factory: Callable[[float], InjectionDetector] = InjectionDetector,
+    ) -> None:
+        self._make_detector = detector_factory
+        self._base = GuardPolicy(settings.max_input_chars, settings.injection, settings.pii)
+        self._aliases = {a: self._base.merged(o) for a, o in settings.aliases.items()}
+        self._detectors: dict[float, InjectionDetector] = {}
+        self._redactors: dict[tuple[str, ...], Redactor] = {}
+        self._key_overrides: dict[str, PolicyOverride | None] = {}
+        # Build what the configured policies need now, not on the first request.
+        for policy in (self._base, *self._aliases.values()):
+            self._prepare(policy)
+
+    def _prepare(self, policy: GuardPolicy) -> None:
+        if policy.injection.mode != "off":
+            self._detector(policy.injection.threshold)
+        if policy.pii.input != "off" or policy.pii.output != "off":
+            self._redactor(policy.pii.types)
+
+    def _detector(self, threshold: float) -> InjectionDetector:
+        det = self._detectors.get(threshold)
+        if det is None:
+            det = self._detectors[threshold] = self._make_detector(threshold)
+        return det
+
+    def _redactor(self, types: list[str]) -> Redactor:
+        key = tuple(sorted(types))
+        red = self._redactors.get(key)
+        if red is None:
+            red = self._redactors[key] = Redactor(PiiScanner(key))
+        return red
+
+    def policy_for(self, ctx: RequestContext, request: ChatRequest) -> GuardPolicy:
+        policy = self._aliases.get(request.model, self._base)
+        p = ctx.principal
+        if p.key_id is not None and p.metadata.get("guardrails") is not None:
+            if p.key_id not in self._key_overrides:
+                if len(self._key_overrides) >= _MAX_CACHED_KEYS:
+                    self._key_overrides.clear()
+                self._key_overrides[p.key_id] = key_override(p.metadata)
+            merged = policy.merged(self._key_overrides[p.key_id])
+            self._prepare(merged)
+            return merged
+        return policy
+
+    async def __call__(
+        self, ctx: RequestContext, request: ChatRequest, call_next: Handler
+    ) -> Result:
+        policy = self.policy_for(ctx, request)
+        notes: dict[str, Any] = {}
+        self._check_size(request, policy)
+        if policy.injection.mode != "off":
+            self._screen(ctx, request, policy, notes)
+        vault: Vault | None = None
+        redactor: Redactor | None = None
+        if policy.pii.input != "off" or policy.pii.output != "off":
+            redactor = self._redactor(policy.pii.types)
+        if redactor is not None and policy.pii.input != "off":
+            new_messages, findings = redactor.redact_messages(request.messages, None)
+            if findings:
+                kinds = sorted({f.type for f in findings})
+                notes["pii_input"] = {
+                    "action": policy.pii.input,
+                    "types": kinds,
+                    "count": len(findings),
+                }
+                if policy.pii.input == "block":
+                    ctx.notes["guards"] = notes
+                    raise PolicyViolationError(
+                        "The request contains data this gateway may not send on: "
+                        f"{', '.join(kinds)}.",
+                        code="sensitive_data_detected",
+                    )
+                vault = Vault()
+                new_messages, _ = redactor.redact_messages(request.messages, vault)
+                request = ChatRequest(
+                    request.model,
+                    {**request.body, "messages": new_messages},
+                    request.stream,
+                    request.include_usage,
+                )
+        if notes:
+            ctx.notes["guards"] = notes
+        result = await call_next(ctx, request)
+        if redactor is None:
+            return result
+        redact_out = policy.pii.output == "redact"
+        restore = vault is not None and policy.pii.restore_output and bool(vault)
+        if not redact_out and not restore:
+            return result
+        if isinstance(result, ChatResponse):
+            return _rewrite_response(result, redactor, vault if restore else None, redact_out, ctx)
+        stream: ChatStream = result
+        if redact_out:
+            red = redactor
+            stream = rewrite_chunks(stream, lambda: StreamRedactor(red))
+        if restore and vault is not None:
+            red, v = redactor, vault
+            stream = rewrite_chunks(stream, lambda: StreamRestorer(red, v))
+        return stream
+
+    def _check_size(self, request: ChatRequest, policy: GuardPolicy) -> None:
+        size = 0
+        for msg in request.messages:
+            size += len(content_text(msg.get("content")))
+        if size > policy.max_input_chars:
+            raise PolicyViolationError(
+                f"The messages hold {size} characters, more than the"
+                f" {policy.max_input_chars} allowed.",
+                code="input_too_long",
+                param="messages",
+            )
+
+    def _screen(
+        self, ctx: RequestContext, request: ChatRequest, policy: GuardPolicy, notes: dict[str, Any]
+    ) -> None:
+        mode = policy.injection.mode
+        try:
+            verdict: InjectionVerdict = self._detector(policy.injection.threshold).scan_messages(
+                request.messages
+            )
+        except Exception:
+            log.exception("injection detector failed", request_id=ctx.request_id)
+            notes["injection"] = {"error": True, "action": policy.injection.on_error}
+            if policy.injection.on_error == "fail_closed":
+                ctx.notes["guards"] = notes
+                raise ServiceUnavailableError(
+                    "The input screen is unavailable and this gateway fails closed."
+                ) from None
+            return
+        action = mode if verdict.flagged else "pass"
+        notes["injection"] = {
+            "score": round(verdict.score, 4),
+            "flagged": verdict.flagged,
+            "action": action,
+            "reasons": list(verdict.reasons),
+        }
+        if not verdict.flagged:
+            return
+        if mode == "block":
+            ctx.notes["guards"] = notes
+            raise PolicyViolationError(
+                "The request looks like a prompt-injection attempt and was refused"
+                f" (score {verdict.score:.2f}).",
+                code="prompt_injection_detected",
+            )
+        if mode == "flag":
+            ctx.headers[GUARD_HEADER] = f"injection-flagged; score={verdict.score:.2f}"
+
+
+def _rewrite_response(
+    resp: ChatResponse,
+    redactor: Redactor,
+    vault: Vault | None,
+    redact_out: bool,
+    ctx: RequestContext,
+) -> ChatResponse:
+    """A copy of ``resp`` with its message texts filtered (cached bodies are shared)."""
+
+    def rewrite(text: str) -> str:
+        if redact_out:
+            text, found = redactor.redact(text)
+            if found:
+                out = ctx.notes.setdefault("guards", {})
+                out["pii_output"] = {"action": "redact", "count": len(found)}
+        if vault is not None:
+            text = redactor.restore(text, vault)
+        return text
+
+    choices = []
+    for choice in resp.body.get("choices") or ():
+        message = choice.get("message") or {}
+        content = message.get("content")
+        if isinstance(content, str):
+            choice = {**choice, "message": {**message, "content": rewrite(content)}}
+        choices.append(choice)
+    return ChatResponse(body={**resp.body, "choices": choices}, usage=resp.usage)
