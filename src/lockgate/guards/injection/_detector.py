@@ -81,13 +81,18 @@ def _decoded_blobs(raw: str) -> Iterator[str]:
             yield decoded
 
 
+#: Texts longer than this are scored every time (a memo of them would hold too much).
+_MEMO_MAX_CHARS = 8192
+_MEMO_ENTRIES = 4096
+
+
 class InjectionDetector:
     """Prompt-injection and jailbreak detector; pure and safe to share between requests.
 
     The weights file is read once, here; ``score`` does no I/O.
     """
 
-    __slots__ = ("_matcher", "_model", "_threshold")
+    __slots__ = ("_matcher", "_memo", "_model", "_threshold")
 
     def __init__(
         self, threshold: float = DEFAULT_THRESHOLD, *, model: LinearModel | None = None
@@ -97,6 +102,7 @@ class InjectionDetector:
         self._model = model if model is not None else load_model()
         self._matcher = PatternMatcher()
         self._threshold = threshold
+        self._memo: dict[str, InjectionVerdict] = {}
 
     @property
     def threshold(self) -> float:
@@ -104,7 +110,23 @@ class InjectionDetector:
         return self._threshold
 
     def score(self, text: str) -> InjectionVerdict:
-        """Score one text; long texts are scored in overlapping windows and the worst one wins."""
+        """Score one text; long texts are scored in overlapping windows and the worst one wins.
+
+        Verdicts of short texts are remembered: a conversation re-sends its whole history
+        (and its system prompt) every turn, and scoring is pure, so each message is
+        scored once rather than once per turn.
+        """
+        if len(text) > _MEMO_MAX_CHARS:
+            return self._score(text)
+        verdict = self._memo.get(text)
+        if verdict is None:
+            verdict = self._score(text)
+            if len(self._memo) >= _MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[text] = verdict
+        return verdict
+
+    def _score(self, text: str) -> InjectionVerdict:
         if not text or text.isspace():
             return InjectionVerdict(0.0, False, ())
         norm = normalize(text)
