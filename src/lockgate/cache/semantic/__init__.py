@@ -1,0 +1,48 @@
+"""Semantic cache: serve an answer cached for a question asked in other words.
+
+Opt-in per model alias. See ``semantic_cache`` for the lookup flow, ``guards``
+for why similarity alone is not enough, and ``eval`` for measuring a setting.
+Importing this package loads no model; build a ``LocalEmbedder`` in the app's
+lifespan.
+"""
+
+from __future__ import annotations
+
+from lockgate.cache.semantic.embedder import (
+    CallableEmbedder,
+    Embedder,
+    EmbedFn,
+    LocalEmbedder,
+    normalise_rows,
+)
+from lockgate.cache.semantic.eval import EvalReport, evaluate_pairs, evaluate_pairs_async
+from lockgate.cache.semantic.guards import GUARDS, Features, extract_features, near_miss
+from lockgate.cache.semantic.index import Candidate, MemoryIndex, VectorIndex
+from lockgate.cache.semantic.partition import SemanticQuery, partition_key, semantic_query
+from lockgate.cache.semantic.redis_index import RedisIndex
+from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticResult, SemanticSettings
+
+__all__ = [
+    "GUARDS",
+    "CallableEmbedder",
+    "Candidate",
+    "EmbedFn",
+    "Embedder",
+    "EvalReport",
+    "Features",
+    "LocalEmbedder",
+    "MemoryIndex",
+    "RedisIndex",
+    "SemanticCache",
+    "SemanticQuery",
+    "SemanticResult",
+    "SemanticSettings",
+    "VectorIndex",
+    "evaluate_pairs",
+    "evaluate_pairs_async",
+    "extract_features",
+    "near_miss",
+    "normalise_rows",
+    "partition_key",
+    "semantic_query",
+]
