@@ -198,6 +198,10 @@ class MemoryIndex:
             return None
         return part.payloads[row]
 
+    def expires_at(self, entry_id: str) -> float | None:
+        entry = self._order.get(entry_id)
+        return entry[1] if entry is not None else None
+
     def remove_sync(self, entry_id: str) -> bool:
         if entry_id not in self._order:
             return False

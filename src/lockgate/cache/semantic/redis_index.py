@@ -60,6 +60,9 @@ class RedisIndex:
         self._mirror = MemoryIndex(dim, capacity=capacity)
         self._last_id = b"0-0"
         self._last_sync = float("-inf")
+        # Entries dropped because Redis no longer had their payload, until they
+        # would have expired anyway: a later replay of the log must not revive them.
+        self._dropped: dict[str, float] = {}
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -102,6 +105,7 @@ class RedisIndex:
         applied = 0
         async with self._lock:
             self._last_sync = now
+            self._dropped = {k: e for k, e in self._dropped.items() if e > now}
             # Bounded: a stream holds about ``capacity`` entries.
             for _ in range(self.capacity // _READ_BATCH + 2):
                 reply = cast(
@@ -115,7 +119,7 @@ class RedisIndex:
                     self._last_id = stream_id
                     expires = float(fields[b"e"])
                     entry_id = fields[b"i"].decode()
-                    if expires <= now or entry_id in self._mirror:
+                    if expires <= now or entry_id in self._mirror or entry_id in self._dropped:
                         continue
                     self._mirror.add_sync(
                         fields[b"p"].decode(),
@@ -139,7 +143,10 @@ class RedisIndex:
     async def fetch(self, partition: str, entry_id: str, *, now: float) -> bytes | None:
         payload = await self._redis.get(self._payload_key(entry_id))
         if payload is None:
-            self._mirror.remove_sync(entry_id)
+            expires = self._mirror.expires_at(entry_id)
+            if expires is not None:
+                self._dropped[entry_id] = expires
+                self._mirror.remove_sync(entry_id)
             return None
         if not isinstance(payload, bytes):
             raise TypeError("the Redis client must not decode responses")
