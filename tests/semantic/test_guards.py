@@ -27,6 +27,14 @@ def veto(a: str, b: str) -> str | None:
         ("Sort the list ascending", "Sort the list descending", "opposites"),
         ("Is it safe", "Is it not safe", "negation"),
         ("Why does the build pass?", "Why doesn't the build pass?", "negation"),
+        ("How do I zoom in on a PDF?", "How do I zoom out on a PDF?", "opposites"),
+        ("Does Alice owe Bob money?", "Does Bob owe Alice money?", "order"),
+        (
+            "Translate this from English to French.",
+            "Translate this from French to English.",
+            "order",
+        ),
+        ("Is a tomato a fruit or a vegetable?", "Is a vegetable a fruit or a tomato?", "order"),
         ("What's the weather today?", "What's the weather tomorrow?", "exclusive"),
         ("Why is the sky blue?", "When is the sky blue?", "exclusive"),
         ("What is the capital of France?", "What is the capital of Germany?", "entities"),
@@ -54,6 +62,9 @@ def test_near_misses_are_vetoed(a: str, b: str, guard: str) -> None:
         ("Why isn't my build passing?", "Why does my build not pass?"),
         ("Give me 3 examples", "Give me three examples"),
         ("How do I turn on dark mode?", "How can I enable dark mode?"),
+        ("What is 25% of 80?", "Calculate 25 percent of 80."),
+        ("What causes earthquakes?", "Why do earthquakes happen?"),
+        ("Can I pay with PayPal?", "Is PayPal accepted as a payment method?"),
     ],
 )
 def test_paraphrases_pass(a: str, b: str) -> None:

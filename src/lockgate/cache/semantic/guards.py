@@ -23,7 +23,9 @@ from lockgate.cache.semantic.lexicon import (
     EXCLUSIVE,
     NEGATIONS,
     NUMBER_WORDS,
+    OPPOSITE_PHRASES,
     OPPOSITES,
+    QUESTION_WORDS,
     SCRIPTS,
     STOPWORDS,
     UNITS,
@@ -42,7 +44,8 @@ GuardName = str
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*|[0-9]+(?:[.,][0-9]+)*", re.UNICODE)
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?", re.IGNORECASE)
 _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|`([^`]+)`|'([^']+)'(?!\w)")
-_OPERATOR = re.compile(r"(?<=[\w)\s])([-+*/^%=<>\u00d7\u00f7])(?=[\s(\w])")
+# "%" is left out: after a number it is a unit (percent), handled by the units guard.
+_OPERATOR = re.compile(r"(?<=[\w)\s])([-+*/^=<>\u00d7\u00f7])(?=[\s(\w])")
 _CODEISH = re.compile(r"[A-Za-z0-9]*[._/:@#][A-Za-z0-9._/:@#-]+|[a-z]+[A-Z]\w*|\w*\d\w*")
 
 
@@ -58,6 +61,8 @@ class Features:
     negated: bool
     quoted: frozenset[str]
     entities: frozenset[str]  # lower-cased names and code-like tokens
+    sequence: tuple[str, ...]  # folded words in order
+    names: tuple[str, ...]  # capitalised names in order of first appearance
     language: str
 
 
@@ -96,6 +101,10 @@ def _language(text: str, words: Iterable[str]) -> str:
     if best < 2:
         return "unknown"
     leaders = [lang for lang, score in scores.items() if score == best]
+    # English wins ties: most traffic is English and a false "different
+    # language" veto only costs a hit, but two non-English guesses must agree.
+    if "en" in leaders:
+        return "en"
     return leaders[0] if len(leaders) == 1 else "unknown"
 
 
@@ -117,6 +126,7 @@ def extract_features(text: str) -> Features:
     units |= {u for _, u in quantities}
     quoted = {next(g for g in m.groups() if g).strip().lower() for m in _QUOTED.finditer(text)}
     entities: set[str] = set()
+    names: dict[str, None] = {}
     for m in matches:
         word = m.group(0)
         i = m.start() - 1
@@ -127,11 +137,14 @@ def extract_features(text: str) -> Features:
         if folded in ALWAYS_CAPITALISED or folded in NEGATIONS:
             continue
         if (word[:1].isupper() and not starts_sentence) or (word.isupper() and len(word) > 1):
-            entities.add(_fold_word(word))
+            entities.add(folded)
+            names.setdefault(folded)
     entities |= {t.lower().rstrip(".:/") for t in _CODEISH.findall(text) if not t.isdigit()}
     entities -= {w for w in entities if re.fullmatch(r"[\d.,]+", w)}
     return Features(
         words=frozenset(words),
+        sequence=tuple(words),
+        names=tuple(names),
         numbers=tuple(sorted(numbers)),
         quantities=tuple(sorted(quantities)),
         units=frozenset(units),
@@ -157,6 +170,12 @@ def _opposites(a: Features, b: Features) -> bool:
         b_left, b_right = bool(b.words & left), bool(b.words & right)
         if (a_left, a_right) != (b_left, b_right) and (a_left or a_right) and (b_left or b_right):
             return False
+    a_text, b_text = f" {' '.join(a.sequence)} ", f" {' '.join(b.sequence)} "
+    for left_phrase, right_phrase in OPPOSITE_PHRASES:
+        a_left, a_right = left_phrase in a_text, right_phrase in a_text
+        b_left, b_right = left_phrase in b_text, right_phrase in b_text
+        if (a_left and b_right and not a_right) or (a_right and b_left and not a_left):
+            return False
     for word in a.words ^ b.words:
         # "install"/"uninstall", "able"/"unable", "connect"/"disconnect"...
         for prefix in ("un", "dis", "de", "non", "in", "im", "ir", "il"):
@@ -169,7 +188,20 @@ def _opposites(a: Features, b: Features) -> bool:
 
 
 def _exclusive(a: Features, b: Features) -> bool:
-    return all(a.words & group == b.words & group for group in EXCLUSIVE)
+    if not all(a.words & group == b.words & group for group in EXCLUSIVE):
+        return False
+    qa, qb = a.words & QUESTION_WORDS, b.words & QUESTION_WORDS
+    return not (qa and qb and qa != qb)
+
+
+def _order(a: Features, b: Features) -> bool:
+    # "from English to French" / "from French to English", "Alice owes Bob" /
+    # "Bob owes Alice": same words, swapped roles, similarity above 0.99.
+    if a.sequence != b.sequence and sorted(a.sequence) == sorted(b.sequence):
+        return False
+    shared_a = [n for n in a.names if n in b.names]
+    shared_b = [n for n in b.names if n in a.names]
+    return shared_a == shared_b
 
 
 def _entities(a: Features, b: Features) -> bool:
@@ -195,6 +227,7 @@ GUARDS: dict[GuardName, Callable[[Features, Features], bool]] = {
     "negation": _negation,
     "opposites": _opposites,
     "exclusive": _exclusive,
+    "order": _order,
     "entities": _entities,
     "units": _units,
     "language": _language_guard,

@@ -12,6 +12,8 @@ __all__ = [
     "NEGATIONS",
     "NUMBER_WORDS",
     "OPPOSITES",
+    "OPPOSITE_PHRASES",
+    "QUESTION_WORDS",
     "SCRIPTS",
     "STOPWORDS",
     "UNITS",
@@ -54,7 +56,7 @@ OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
         ("allow allowing allowed permit accept", "deny denying denied block forbid reject"),
         ("before", "after"),
         ("min minimum smallest lowest least", "max maximum largest biggest highest most"),
-        ("open opening", "close closing"),
+        ("open opened opening", "close closed closing shut"),
         ("upload uploading", "download downloading"),
         ("import importing", "export exporting"),
         ("encrypt encrypting encryption", "decrypt decrypting decryption"),
@@ -99,6 +101,24 @@ OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
     )
 )  # fmt: skip
 
+# Phrasal opposites, matched on whole words ("in" and "out" alone are too common).
+OPPOSITE_PHRASES: tuple[tuple[str, str], ...] = tuple(
+    (f" {a} ", f" {b} ")
+    for a, b in (
+        ("zoom in", "zoom out"),
+        ("log in", "log out"),
+        ("sign in", "sign out"),
+        ("check in", "check out"),
+        ("opt in", "opt out"),
+        ("scale up", "scale down"),
+        ("turn up", "turn down"),
+        ("speed up", "slow down"),
+        ("scroll up", "scroll down"),
+        ("in stock", "out of stock"),
+        ("plug in", "unplug"),
+    )
+)
+
 # Groups whose members are mutually exclusive specifics: any difference in the
 # members present (including one text naming one and the other none) differs.
 EXCLUSIVE: tuple[frozenset[str], ...] = tuple(
@@ -107,7 +127,6 @@ EXCLUSIVE: tuple[frozenset[str], ...] = tuple(
         "today tomorrow yesterday tonight now",
         "monday tuesday wednesday thursday friday saturday sunday weekend weekday",
         "january february march april may june july august september october november december",
-        "why when where who whom whose",
         "past present future",
         "daily weekly monthly yearly annually hourly",
         "north south east west",
@@ -142,14 +161,20 @@ UNITS = {
     "v": "volt", "volt": "volt", "volts": "volt", "hz": "hz", "ghz": "ghz", "mhz": "mhz",
 }  # fmt: skip
 
+# Question words that ask for different things; unlike EXCLUSIVE, one text
+# without any ("What causes X?" / "Why does X happen?") is not a difference.
+QUESTION_WORDS = _words("why when where who whom whose")
+
+# Only words that are not also common English words: "a", "as", "die", "come",
+# "is" would make English questions look Portuguese, German, Italian or Dutch.
 STOPWORDS = {
     "en": _words("the is are what how do does and of to in for you can with this that it"),
-    "de": _words("der die das ist und nicht wie was ich ein eine zu mit für auf den dem wird"),
+    "de": _words("der das ist und nicht wie ich ein eine zu mit für auf dem wird"),
     "fr": _words("le la les est et pas comment que je un une des du pour avec dans sur qui"),
-    "es": _words("el la los las es y no como qué que un una del para con por en se"),
-    "it": _words("il lo la gli è e non come che un una di per con del della sono"),
-    "pt": _words("o a os as é e não como que um uma do da para com em por"),
-    "nl": _words("de het is en niet hoe wat een van voor met op dat ik zijn"),
+    "es": _words("el la los las es y como qué que un una del para con por en se"),
+    "it": _words("il lo la gli è e non che un una di per con del della sono"),
+    "pt": _words("o os é e não como que um uma da para com em por"),
+    "nl": _words("de het en niet hoe wat een voor dat ik zijn"),
 }
 
 ALWAYS_CAPITALISED = frozenset({"i", "im", "ive", "id", "ill", "ok", "okay"})
