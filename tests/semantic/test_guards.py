@@ -40,7 +40,7 @@ def veto(a: str, b: str) -> str | None:
         ("What is the capital of France?", "What is the capital of Germany?", "entities"),
         ('Set "timeout" in the config', 'Set "retries" in the config', "entities"),
         ("Explain the config.yaml file", "Explain the settings.yaml file", "entities"),
-        ("Convert 5 km to miles", "Convert 5 miles to km", "units"),
+        ("Convert 5 km into miles", "Convert 5 miles to km", "units"),
         ("How far is 10 km?", "How far is 10 mi?", "units"),
         ("Wie spät ist es in Berlin?", "What time is it in Berlin?", "language"),
         ("Что такое Python?", "What is Python?", "language"),
