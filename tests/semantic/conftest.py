@@ -11,5 +11,11 @@ from lockgate.cache.semantic.embedder import LocalEmbedder
 
 @pytest.fixture(scope="session")
 def local_embedder() -> Iterator[LocalEmbedder]:
-    """all-MiniLM-L6-v2 loaded once: reading 90 MB of weights per test would be slow."""
+    """all-MiniLM-L6-v2 on ONNX Runtime, loaded once: 90 MB of weights per test would be slow."""
     yield LocalEmbedder()
+
+
+@pytest.fixture(scope="session")
+def numpy_embedder() -> Iterator[LocalEmbedder]:
+    """The same model on the numpy forward pass."""
+    yield LocalEmbedder(backend="numpy")

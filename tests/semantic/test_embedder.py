@@ -22,10 +22,21 @@ async def test_vectors_are_unit_length_and_384_wide(local_embedder: LocalEmbedde
     assert isinstance(local_embedder, Embedder)
 
 
-async def test_matches_the_reference_implementation(local_embedder: LocalEmbedder) -> None:
-    """The numpy forward pass reproduces sentence-transformers' vector."""
-    out = await local_embedder.embed([REFERENCE_TEXT])
-    np.testing.assert_allclose(out[0, :8], REFERENCE_HEAD, atol=2e-4)
+async def test_matches_the_reference_implementation(
+    local_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder
+) -> None:
+    """Both backends reproduce sentence-transformers' vector."""
+    for embedder in (local_embedder, numpy_embedder):
+        out = await embedder.embed([REFERENCE_TEXT])
+        np.testing.assert_allclose(out[0, :8], REFERENCE_HEAD, atol=2e-4)
+
+
+async def test_backends_agree(local_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder) -> None:
+    """ONNX Runtime and numpy give the same vectors for a padded batch of mixed texts."""
+    texts = ["Is it safe?", "Ünïcödé text with 中文 and émojis 🙂", "word " * 300]
+    a = await local_embedder.embed(texts)
+    b = await numpy_embedder.embed(texts)
+    np.testing.assert_allclose((a * b).sum(axis=1), 1.0, atol=1e-4)
 
 
 async def test_paraphrases_score_above_unrelated(local_embedder: LocalEmbedder) -> None:

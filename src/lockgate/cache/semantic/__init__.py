@@ -9,6 +9,7 @@ lifespan.
 from __future__ import annotations
 
 from lockgate.cache.semantic.embedder import (
+    Backend,
     CallableEmbedder,
     Embedder,
     EmbedFn,
@@ -24,6 +25,7 @@ from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticResult
 
 __all__ = [
     "GUARDS",
+    "Backend",
     "CallableEmbedder",
     "Candidate",
     "EmbedFn",

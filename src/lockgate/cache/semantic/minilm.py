@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MiniLM", "default_model_dir", "load_safetensors"]
+__all__ = ["MiniLM", "default_model_dir", "load_safetensors", "mean_pool"]
 
 F32 = npt.NDArray[np.float32]
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
@@ -162,8 +162,13 @@ class MiniLM:
             x = _layer_norm(ctx @ layer.out_w + layer.out_b + x, layer.ln1_w, layer.ln1_b)
             up = _gelu(x @ layer.up_w + layer.up_b)
             x = _layer_norm(up @ layer.down_w + layer.down_b + x, layer.ln2_w, layer.ln2_b)
-        m = mask.astype(np.float32)[:, :, None]
-        pooled = (x * m).sum(axis=1) / np.maximum(m.sum(axis=1), np.float32(1e-9))
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        out: F32 = (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
-        return out
+        return mean_pool(x, mask)
+
+
+def mean_pool(hidden: F32, mask: npt.NDArray[np.int64]) -> F32:
+    """Mean of the real tokens' vectors, L2-normalised, as sentence-transformers pools."""
+    m = mask.astype(np.float32)[:, :, None]
+    pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), np.float32(1e-9))
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    out: F32 = (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
+    return out
