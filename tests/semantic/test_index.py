@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 from fixed_vectors import unit
 
-from lockgate.cache.semantic.index import MemoryIndex, VectorIndex
+from lockgate.cache.semantic.index import MemoryIndex, VectorIndex, top_rows
 from lockgate.cache.semantic.redis_index import RedisIndex
 
 NOW = 1_800_000_000.0
@@ -20,14 +20,16 @@ def vec(*parts: float) -> np.ndarray:
     return np.array(unit(*parts), dtype=np.float32)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "memory-threaded", "redis"])
 async def index(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[VectorIndex]:
-    """Each index implementation, three dimensions wide."""
+    """Each index implementation, three dimensions wide; "threaded" scans in a worker thread."""
     idx: VectorIndex
     if request.param == "memory":
         idx = MemoryIndex(3, capacity=100)
+    elif request.param == "memory-threaded":
+        idx = MemoryIndex(3, capacity=100, offload_rows=1)
     else:
-        idx = RedisIndex.from_url(redis_url, 3, capacity=100)
+        idx = RedisIndex.from_url(redis_url, 3, capacity=100, offload_rows=1)
     yield idx
     await idx.close()
 
@@ -99,6 +101,21 @@ def test_memory_removal_keeps_rows_consistent() -> None:
     for c in index.search_sync("p", vec(1, 0, 0), k=10, now=NOW):
         assert index.fetch_sync("p", c.id, now=NOW) == c.text[1:].encode()
     assert len(index.search_sync("p", vec(1, 0, 0), k=10, now=NOW)) == 3
+
+
+def test_rescore_corrects_rows_moved_during_a_scan() -> None:
+    """A row moved by a removal after the snapshot is scored by its new content."""
+    index = MemoryIndex(3, capacity=10)
+    index.add_sync("p", vec(1, 0, 0), "x", b"x", expires=NOW + 60, now=NOW)
+    index.add_sync("p", vec(0, 1, 0), "y", b"y", expires=NOW + 60, now=NOW)
+    index.add_sync("p", vec(0, 0, 1), "z", b"z", expires=NOW + 60, now=NOW)
+    part = index._partitions["p"]
+    matrix, expires = part.snapshot()
+    rows = top_rows(matrix.copy(), expires.copy(), vec(1, 0, 0), 1, NOW)
+    first = index.search_sync("p", vec(1, 0, 0), k=1, now=NOW)[0]
+    index.remove_sync(first.id)  # "z" moves into row 0
+    found = part.rescore(rows, vec(1, 0, 0), NOW)
+    assert [(c.text, round(c.score, 6)) for c in found] == [("z", 0.0)]
 
 
 def test_memory_rejects_wrong_width() -> None:

@@ -1,7 +1,9 @@
 """Semantic cache: serve an answer cached for a question asked in other words.
 
 Opt-in per model alias. See ``semantic_cache`` for the lookup flow, ``guards``
-for why similarity alone is not enough, and ``eval`` for measuring a setting.
+for why similarity alone is not enough, and ``lockgate.cache.semantic.eval``
+for measuring a setting (not re-exported here, so that ``python -m`` runs it
+cleanly).
 Importing this package loads no model; build a ``LocalEmbedder`` in the app's
 lifespan.
 """
@@ -16,7 +18,6 @@ from lockgate.cache.semantic.embedder import (
     LocalEmbedder,
     normalise_rows,
 )
-from lockgate.cache.semantic.eval import EvalReport, evaluate_pairs, evaluate_pairs_async
 from lockgate.cache.semantic.guards import GUARDS, Features, extract_features, near_miss
 from lockgate.cache.semantic.index import Candidate, MemoryIndex, VectorIndex
 from lockgate.cache.semantic.partition import SemanticQuery, partition_key, semantic_query
@@ -30,7 +31,6 @@ __all__ = [
     "Candidate",
     "EmbedFn",
     "Embedder",
-    "EvalReport",
     "Features",
     "LocalEmbedder",
     "MemoryIndex",
@@ -40,8 +40,6 @@ __all__ = [
     "SemanticResult",
     "SemanticSettings",
     "VectorIndex",
-    "evaluate_pairs",
-    "evaluate_pairs_async",
     "extract_features",
     "near_miss",
     "normalise_rows",

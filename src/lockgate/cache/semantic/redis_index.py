@@ -48,6 +48,7 @@ class RedisIndex:
         prefix: str = "lockgate:sem",
         capacity: int = 100_000,
         sync_interval: float = 0.0,
+        offload_rows: int = 20_000,
         owns_client: bool = False,
     ) -> None:
         self._redis = client
@@ -57,7 +58,7 @@ class RedisIndex:
         self.capacity = capacity
         self._sync_interval = sync_interval
         self._owns_client = owns_client
-        self._mirror = MemoryIndex(dim, capacity=capacity)
+        self._mirror = MemoryIndex(dim, capacity=capacity, offload_rows=offload_rows)
         self._last_id = b"0-0"
         self._last_sync = float("-inf")
         # Entries dropped because Redis no longer had their payload, until they
@@ -66,9 +67,26 @@ class RedisIndex:
         self._lock = asyncio.Lock()
 
     @classmethod
-    def from_url(cls, url: str, dim: int, **kwargs: object) -> RedisIndex:
-        client = aioredis.Redis.from_url(url)
-        return cls(client, dim, owns_client=True, **kwargs)  # type: ignore[arg-type]
+    def from_url(
+        cls,
+        url: str,
+        dim: int,
+        *,
+        prefix: str = "lockgate:sem",
+        capacity: int = 100_000,
+        sync_interval: float = 0.0,
+        offload_rows: int = 20_000,
+    ) -> RedisIndex:
+        """An index with its own client; ``close`` closes it."""
+        return cls(
+            aioredis.Redis.from_url(url),
+            dim,
+            prefix=prefix,
+            capacity=capacity,
+            sync_interval=sync_interval,
+            offload_rows=offload_rows,
+            owns_client=True,
+        )
 
     def __len__(self) -> int:
         return len(self._mirror)
@@ -138,7 +156,7 @@ class RedisIndex:
     async def search(self, partition: str, vector: F32, *, k: int, now: float) -> list[Candidate]:
         if now - self._last_sync >= self._sync_interval:
             await self.sync(now=now)
-        return self._mirror.search_sync(partition, vector, k=k, now=now)
+        return await self._mirror.search(partition, vector, k=k, now=now)
 
     async def fetch(self, partition: str, entry_id: str, *, now: float) -> bytes | None:
         payload = await self._redis.get(self._payload_key(entry_id))
