@@ -122,11 +122,7 @@ def bench_embedders(n: int) -> LocalEmbedder:
             f"{name}: batch of 16 short, per call",
             timed(lambda e=emb, b=batch: e.embed_sync(b), n // 4),
         )
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        print("sentence-transformers not installed: no torch reference")
-        return onnx
+    return onnx
     st = SentenceTransformer(str(default_model_dir()), device="cpu")
     report("torch (sentence-transformers): short", timed(lambda: st.encode([SHORT]), n))
     texts = [SHORT, MEDIUM, "What is the capital of France?", "Ünïcödé 中文 🙂", "a"]
@@ -137,6 +133,24 @@ def bench_embedders(n: int) -> LocalEmbedder:
     return onnx
 
 
+def bench_torch_reference(onnx: LocalEmbedder, n: int) -> None:
+    """Last, because torch's OpenMP threads keep spinning and slow what runs after."""
+    print("== torch reference (sentence-transformers)")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        print("sentence-transformers not installed: no torch reference")
+        return
+    numpy_backend = LocalEmbedder(backend="numpy")
+    st = SentenceTransformer(str(default_model_dir()), device="cpu")
+    report("torch (sentence-transformers): short", timed(lambda: st.encode([SHORT]), n))
+    texts = [SHORT, MEDIUM, "What is the capital of France?", "Ünïcödé 中文 🙂", "a"]
+    ref = st.encode(texts, normalize_embeddings=True)
+    for name, emb in (("onnx", onnx), ("numpy", numpy_backend)):
+        cos = (emb.embed_sync(texts) * ref).sum(axis=1)
+        print(f"cosine to torch reference, {name}: min {cos.min():.6f} over {len(texts)} texts")
+
+
 def bench_guards(n: int) -> None:
     print("== near-miss guards")
     report("extract_features, short", timed(lambda: extract_features(SHORT), n * 10))
@@ -145,7 +159,7 @@ def bench_guards(n: int) -> None:
     report("near_miss, all guards", timed(lambda: near_miss(a, b), n * 10))
 
 
-def bench_memory_index(sizes: list[int], n: int) -> None:
+async def bench_memory_index(sizes: list[int], n: int) -> None:
     print("== memory index, one partition, k=4 (exact cosine)")
     rng = np.random.default_rng(7)
     for size in sizes:
@@ -160,6 +174,9 @@ def bench_memory_index(sizes: list[int], n: int) -> None:
             f"search {size:>7} entries (add {add_us:.1f} us each)",
             timed(lambda idx=index, q=query: idx.search_sync("p", q, k=4, now=NOW), n),
         )
+        if size >= index.offload_rows:
+            searches = await atimed(lambda idx=index, q=query: idx.search("p", q, k=4, now=NOW), n)
+            report("  same, async (scan in a worker thread)", searches)
 
 
 async def bench_lookup(embedder: LocalEmbedder, n: int) -> None:
@@ -214,13 +231,14 @@ async def main_async(args: argparse.Namespace) -> None:
     n = 30 if args.quick else 200
     embedder = bench_embedders(n)
     bench_guards(n)
-    bench_memory_index([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000], n)
+    await bench_memory_index([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000], n)
     await bench_lookup(embedder, n)
     with redis_server(args.redis_url) as url:
         if url is None:
             print("no redis-server: Redis index not measured")
         else:
             await bench_redis(url, n, 1_000 if args.quick else 10_000)
+    bench_torch_reference(embedder, n)
 
 
 def main() -> None:
