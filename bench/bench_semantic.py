@@ -123,14 +123,6 @@ def bench_embedders(n: int) -> LocalEmbedder:
             timed(lambda e=emb, b=batch: e.embed_sync(b), n // 4),
         )
     return onnx
-    st = SentenceTransformer(str(default_model_dir()), device="cpu")
-    report("torch (sentence-transformers): short", timed(lambda: st.encode([SHORT]), n))
-    texts = [SHORT, MEDIUM, "What is the capital of France?", "Ünïcödé 中文 🙂", "a"]
-    ref = st.encode(texts, normalize_embeddings=True)
-    for name, emb in (("onnx", onnx), ("numpy", numpy_backend)):
-        cos = (emb.embed_sync(texts) * ref).sum(axis=1)
-        print(f"cosine to torch reference, {name}: min {cos.min():.6f} over {len(texts)} texts")
-    return onnx
 
 
 def bench_torch_reference(onnx: LocalEmbedder, n: int) -> None:
