@@ -210,7 +210,7 @@ async def bench_redis(url: str, n: int, replay: int) -> None:
     print(f"{f'cold replica replays {applied} entries':<52} {time.perf_counter() - t:8.3f} s")
     query = vectors[0]
     report(
-        "search with sync (nothing new), k=4",
+        f"search {replay} with sync (nothing new), k=4",
         await atimed(lambda: reader.search("p", query, k=4, now=NOW), n),
     )
     entry = (await reader.search("p", query, k=1, now=NOW))[0].id

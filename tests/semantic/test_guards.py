@@ -35,6 +35,12 @@ def veto(a: str, b: str) -> str | None:
             "order",
         ),
         ("Is a tomato a fruit or a vegetable?", "Is a vegetable a fruit or a tomato?", "order"),
+        ("Should I water succulents often?", "Should I water succulents rarely?", "substitution"),
+        (
+            "When does the train to Lyon arrive?",
+            "When does the train to Lyon depart?",
+            "substitution",
+        ),
         ("What's the weather today?", "What's the weather tomorrow?", "exclusive"),
         ("Why is the sky blue?", "When is the sky blue?", "exclusive"),
         ("What is the capital of France?", "What is the capital of Germany?", "entities"),
@@ -64,6 +70,10 @@ def test_near_misses_are_vetoed(a: str, b: str, guard: str) -> None:
         ("How do I turn on dark mode?", "How can I enable dark mode?"),
         ("What is 25% of 80?", "Calculate 25 percent of 80."),
         ("What causes earthquakes?", "Why do earthquakes happen?"),
+        ("Suggest 3 names for a bakery.", "Suggest three names for a bakery."),
+        ("Why doesn't my laptop turn on?", "Why won't my laptop turn on?"),
+        ("What is the plural of 'cactus'?", "What's the plural form of 'cactus'?"),
+        ("Pick a color for the logo", "Pick a colour for the logo"),
         ("Can I pay with PayPal?", "Is PayPal accepted as a payment method?"),
     ],
 )
@@ -76,4 +86,5 @@ def test_guards_can_be_disabled() -> None:
     """Only the enabled guards are consulted."""
     a, b = extract_features("What is 2+2?"), extract_features("What is 2+3?")
     assert near_miss(a, b, ()) is None
-    assert near_miss(a, b, [g for g in GUARDS if g != "numbers"]) is None
+    assert near_miss(a, b, ["negation", "opposites"]) is None
+    assert near_miss(a, b, GUARDS) == "numbers"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from lockgate.cache.semantic.lexicon import (
     ALWAYS_CAPITALISED,
     EXCLUSIVE,
+    FUNCTION_WORDS,
     NEGATIONS,
     NUMBER_WORDS,
     OPPOSITE_PHRASES,
@@ -204,6 +205,36 @@ def _order(a: Features, b: Features) -> bool:
     return shared_a == shared_b
 
 
+def _one_letter_apart(x: str, y: str) -> bool:
+    """One substitution, insertion or deletion: "color"/"colour", "analyse"/"analyze"."""
+    if abs(len(x) - len(y)) > 1:
+        return False
+    if len(x) == len(y):
+        return sum(c != d for c, d in zip(x, y, strict=True)) == 1
+    short, long = (x, y) if len(x) < len(y) else (y, x)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _substitution(a: Features, b: Features) -> bool:
+    # The same question with one content word swapped in place ("water often" /
+    # "rarely", "arrive" / "depart", "boil" / "fry" rice) is the commonest near
+    # miss no word list can cover, and scores 0.92-0.97. Synonym swaps ("quit" /
+    # "exit" vim) are refused too: precision first.
+    if len(a.sequence) != len(b.sequence):
+        return True
+    diffs = [(x, y) for x, y in zip(a.sequence, b.sequence, strict=True) if x != y]
+    if len(diffs) != 1:
+        return True
+    ((x, y),) = diffs
+    if x in FUNCTION_WORDS or y in FUNCTION_WORDS:
+        return True
+    if NUMBER_WORDS.get(x, x) == NUMBER_WORDS.get(y, y):
+        return True  # "3" / "three"
+    if x in NEGATIONS and y in NEGATIONS:
+        return True  # "doesn't" / "won't": the negation guard compares those
+    return min(len(x), len(y)) >= 5 and _one_letter_apart(x, y)
+
+
 def _entities(a: Features, b: Features) -> bool:
     if a.quoted != b.quoted:
         return False
@@ -231,6 +262,8 @@ GUARDS: dict[GuardName, Callable[[Features, Features], bool]] = {
     "entities": _entities,
     "units": _units,
     "language": _language_guard,
+    # Last: the most generic, so a more specific guard names the reason first.
+    "substitution": _substitution,
 }
 """Every guard by name, in the order they are tried."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ALWAYS_CAPITALISED",
     "EXCLUSIVE",
+    "FUNCTION_WORDS",
     "NEGATIONS",
     "NUMBER_WORDS",
     "OPPOSITES",
@@ -160,6 +161,14 @@ UNITS = {
     "kph": "kmh", "w": "watt", "watt": "watt", "watts": "watt", "kw": "kw", "kwh": "kwh",
     "v": "volt", "volt": "volt", "volts": "volt", "hz": "hz", "ghz": "ghz", "mhz": "mhz",
 }  # fmt: skip
+
+# Words whose swap does not change the question ("How do I" / "How can I").
+FUNCTION_WORDS = _words(
+    "a an the i you we they he she it me my your our their this that these those there "
+    "do does did can could should would will shall may might must is are was were be been "
+    "am to of for with at by about as from into onto how what which please pls some any "
+    "one ones s"
+)
 
 # Question words that ask for different things; unlike EXCLUSIVE, one text
 # without any ("What causes X?" / "Why does X happen?") is not a difference.
