@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import numpy as np
 import pytest
@@ -10,9 +11,19 @@ import redis.asyncio as aioredis
 from fixed_vectors import unit
 
 from lockgate.cache.semantic.index import MemoryIndex, VectorIndex, top_rows
-from lockgate.cache.semantic.redis_index import RedisIndex
+from lockgate.cache.semantic.redis_index import RedisIndex, SemanticStoreUnavailableError
+from lockgate.errors import ServiceUnavailableError
 
 NOW = 1_800_000_000.0
+
+
+class RedisServer(Protocol):
+    """The part of tests/conftest.py's RedisServer these tests use."""
+
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
 
 
 def vec(*parts: float) -> np.ndarray:
@@ -151,3 +162,20 @@ async def test_redis_new_replica_replays_the_log(redis_url: str) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+async def test_redis_down_is_one_gateway_error(own_redis: RedisServer) -> None:
+    """With Redis stopped, every operation raises SemanticStoreUnavailableError."""
+    index = RedisIndex.from_url(own_redis.url, 3)
+    try:
+        await index.add("p", vec(1, 0, 0), "x", b"x", now=NOW, ttl=60)
+        own_redis.stop()
+        with pytest.raises(SemanticStoreUnavailableError):
+            await index.search("p", vec(1, 0, 0), k=1, now=NOW)
+        with pytest.raises(SemanticStoreUnavailableError):
+            await index.fetch("p", "any", now=NOW)
+        with pytest.raises(SemanticStoreUnavailableError):
+            await index.add("p", vec(1, 0, 0), "y", b"y", now=NOW, ttl=60)
+        assert issubclass(SemanticStoreUnavailableError, ServiceUnavailableError)
+    finally:
+        await index.close()

@@ -102,7 +102,9 @@ class LocalEmbedder:
         """The blocking forward pass; for scripts, benches and worker threads."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch(texts)
+        # encode, not encode_batch: the batch call fans out to a rayon thread
+        # pool, which on a small shared box costs more than it saves.
+        encodings = [self._tokenizer.encode(text) for text in texts]
         seq = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(texts), seq), dtype=np.int64)
         mask = np.zeros((len(texts), seq), dtype=np.int64)
