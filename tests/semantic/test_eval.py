@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fixed_vectors import table_embedder, unit
+from tests.semantic.fixed_vectors import table_embedder, unit
 
 from lockgate.cache.semantic.eval import evaluate_pairs, evaluate_pairs_async, load_pairs, main
 from lockgate.cache.semantic.semantic_cache import SemanticSettings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fixed_vectors import table_embedder, unit
+from tests.semantic.fixed_vectors import table_embedder, unit
 
 from lockgate.cache.semantic.embedder import LocalEmbedder
 from lockgate.cache.semantic.index import MemoryIndex

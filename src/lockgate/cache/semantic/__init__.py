@@ -21,7 +21,7 @@ from lockgate.cache.semantic.embedder import (
 from lockgate.cache.semantic.guards import GUARDS, Features, extract_features, near_miss
 from lockgate.cache.semantic.index import Candidate, MemoryIndex, VectorIndex
 from lockgate.cache.semantic.partition import SemanticQuery, partition_key, semantic_query
-from lockgate.cache.semantic.redis_index import RedisIndex, SemanticStoreUnavailableError
+from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticResult, SemanticSettings
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "SemanticQuery",
     "SemanticResult",
     "SemanticSettings",
-    "SemanticStoreUnavailableError",
     "VectorIndex",
     "extract_features",
     "near_miss",

@@ -14,8 +14,8 @@ holds the shared truth:
   mirror only finds candidates; the payload is read from Redis, so an answer
   that expired or was evicted there is never served from a stale mirror.
 
-Every Redis failure surfaces as ``SemanticStoreUnavailableError`` (a
-``ServiceUnavailableError``), which the gateway should treat as a cache miss.
+Every Redis failure surfaces as ``lockgate.cache.CacheStoreError``, which the
+caller treats as a miss, as the exact cache does.
 Call ``sync`` once in the app's lifespan so the first request does not pay for
 replaying the log (about 0.8 s per 10k entries).
 
@@ -35,19 +35,13 @@ import numpy.typing as npt
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from lockgate.cache.errors import CacheStoreError
 from lockgate.cache.semantic.index import Candidate, MemoryIndex
-from lockgate.errors import ServiceUnavailableError
 
-__all__ = ["RedisIndex", "SemanticStoreUnavailableError"]
+__all__ = ["RedisIndex"]
 
 F32 = npt.NDArray[np.float32]
 _READ_BATCH = 5_000
-
-
-class SemanticStoreUnavailableError(ServiceUnavailableError):
-    """Redis could not be reached; callers treat a lookup as a miss and skip the store."""
-
-    code = "semantic_cache_unavailable"
 
 
 class RedisIndex:
@@ -127,7 +121,7 @@ class RedisIndex:
                 pipe.xadd(self._log, fields, maxlen=self.capacity, approximate=True)  # type: ignore[arg-type]
                 await pipe.execute()
         except RedisError as exc:
-            raise SemanticStoreUnavailableError(f"semantic cache store failed: {exc}") from exc
+            raise CacheStoreError(f"semantic cache store failed: {exc}") from exc
         # Known locally at once; the stream replay of the same id is idempotent.
         self._mirror.add_sync(
             partition, vector, text, b"", expires=expires, entry_id=entry_id, now=now
@@ -145,9 +139,7 @@ class RedisIndex:
                 try:
                     raw = await self._redis.xread({self._log: self._last_id}, count=_READ_BATCH)
                 except RedisError as exc:
-                    raise SemanticStoreUnavailableError(
-                        f"semantic cache sync failed: {exc}"
-                    ) from exc
+                    raise CacheStoreError(f"semantic cache sync failed: {exc}") from exc
                 reply = cast("list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]", raw)
                 if not reply:
                     break
@@ -181,7 +173,7 @@ class RedisIndex:
         try:
             payload = await self._redis.get(self._payload_key(entry_id))
         except RedisError as exc:
-            raise SemanticStoreUnavailableError(f"semantic cache fetch failed: {exc}") from exc
+            raise CacheStoreError(f"semantic cache fetch failed: {exc}") from exc
         if payload is None:
             expires = self._mirror.expires_at(entry_id)
             if expires is not None:
