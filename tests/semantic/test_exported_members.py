@@ -7,6 +7,7 @@ import importlib
 import lockgate.cache.semantic as semantic
 
 MODULES = [
+    "config",
     "embedder",
     "eval",
     "guards",
@@ -17,6 +18,7 @@ MODULES = [
     "partition",
     "redis_index",
     "semantic_cache",
+    "stage",
 ]
 
 
