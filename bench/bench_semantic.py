@@ -1,0 +1,244 @@
+"""Benchmarks of the semantic cache: embedder, guards, memory and Redis index, lookup.
+
+    PYTHONPATH=src /work/venv/bin/python bench/bench_semantic.py [--redis-url URL] [--quick]
+
+Without --redis-url a private redis-server is started on a free loopback port
+(if one is installed). Prints medians and 99th percentiles in milliseconds.
+With sentence-transformers and torch installed it also times the torch reference
+and checks that the local vectors agree with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from lockgate.cache.semantic.embedder import LocalEmbedder
+from lockgate.cache.semantic.guards import extract_features, near_miss
+from lockgate.cache.semantic.index import MemoryIndex
+from lockgate.cache.semantic.minilm import default_model_dir
+from lockgate.cache.semantic.partition import SemanticQuery
+from lockgate.cache.semantic.redis_index import RedisIndex
+from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettings
+
+SHORT = "How do I reset my password?"
+MEDIUM = (
+    "I'm running the gateway behind nginx with three replicas and Redis for shared state; "
+    "how should I configure the rate limiter so that each tenant gets 100 requests per minute?"
+)
+NOW = 1_800_000_000.0
+
+
+def report(name: str, samples: list[float]) -> None:
+    samples = sorted(samples)
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    print(f"{name:<52} median {statistics.median(samples) * 1e3:8.3f} ms   p99 {p99 * 1e3:8.3f} ms")
+
+
+def timed(fn: Callable[[], object], n: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+async def atimed(fn: Callable[[], Awaitable[object]], n: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        await fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        await fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def random_unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    m = rng.standard_normal((n, dim)).astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+@contextmanager
+def redis_server(url: str | None) -> Iterator[str | None]:
+    if url is not None:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workdir = tempfile.mkdtemp(prefix="bench-redis-")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bench_embedders(n: int) -> LocalEmbedder:
+    print("== embedder (all-MiniLM-L6-v2, one text per call unless noted)")
+    t = time.perf_counter()
+    onnx = LocalEmbedder()
+    print(f"{'load, onnx backend (build graph + session)':<52} {time.perf_counter() - t:8.3f} s")
+    t = time.perf_counter()
+    numpy_backend = LocalEmbedder(backend="numpy")
+    print(f"{'load, numpy backend':<52} {time.perf_counter() - t:8.3f} s")
+    for name, emb in (("onnx", onnx), ("numpy", numpy_backend)):
+        report(f"{name}: short ({SHORT!r})"[:52], timed(lambda e=emb: e.embed_sync([SHORT]), n))
+        report(
+            f"{name}: medium ({len(MEDIUM)} chars)", timed(lambda e=emb: e.embed_sync([MEDIUM]), n)
+        )
+        batch = [f"{SHORT} #{i}" for i in range(16)]
+        report(
+            f"{name}: batch of 16 short, per call",
+            timed(lambda e=emb, b=batch: e.embed_sync(b), n // 4),
+        )
+    return onnx
+
+
+def bench_torch_reference(onnx: LocalEmbedder, n: int) -> None:
+    """Last, because torch's OpenMP threads keep spinning and slow what runs after."""
+    print("== torch reference (sentence-transformers)")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        print("sentence-transformers not installed: no torch reference")
+        return
+    numpy_backend = LocalEmbedder(backend="numpy")
+    st = SentenceTransformer(str(default_model_dir()), device="cpu")
+    report("torch (sentence-transformers): short", timed(lambda: st.encode([SHORT]), n))
+    texts = [SHORT, MEDIUM, "What is the capital of France?", "Ünïcödé 中文 🙂", "a"]
+    ref = st.encode(texts, normalize_embeddings=True)
+    for name, emb in (("onnx", onnx), ("numpy", numpy_backend)):
+        cos = (emb.embed_sync(texts) * ref).sum(axis=1)
+        print(f"cosine to torch reference, {name}: min {cos.min():.6f} over {len(texts)} texts")
+
+
+def bench_guards(n: int) -> None:
+    print("== near-miss guards")
+    report("extract_features, short", timed(lambda: extract_features(SHORT), n * 10))
+    report("extract_features, medium", timed(lambda: extract_features(MEDIUM), n * 10))
+    a, b = extract_features(SHORT), extract_features("How can I reset my password?")
+    report("near_miss, all guards", timed(lambda: near_miss(a, b), n * 10))
+
+
+async def bench_memory_index(sizes: list[int], n: int) -> None:
+    print("== memory index, one partition, k=4 (exact cosine)")
+    rng = np.random.default_rng(7)
+    for size in sizes:
+        index = MemoryIndex(384, capacity=size)
+        vectors = random_unit(rng, size, 384)
+        t = time.perf_counter()
+        for i, v in enumerate(vectors):
+            index.add_sync("p", v, f"q{i}", b"x", expires=NOW + 3600, now=NOW)
+        add_us = (time.perf_counter() - t) / size * 1e6
+        query = random_unit(rng, 1, 384)[0]
+        report(
+            f"search {size:>7} entries (add {add_us:.1f} us each)",
+            timed(lambda idx=index, q=query: idx.search_sync("p", q, k=4, now=NOW), n),
+        )
+        if size >= index.offload_rows:
+            searches = await atimed(lambda idx=index, q=query: idx.search("p", q, k=4, now=NOW), n)
+            report("  same, async (scan in a worker thread)", searches)
+
+
+async def bench_lookup(embedder: LocalEmbedder, n: int) -> None:
+    print("== SemanticCache.lookup end to end (memory index, 10k entries in the partition)")
+    rng = np.random.default_rng(3)
+    index = MemoryIndex(384, capacity=20_000)
+    for i, v in enumerate(random_unit(rng, 10_000, 384)):
+        index.add_sync("p", v, f"filler {i}", b"x", expires=NOW + 3600, now=NOW)
+    cache = SemanticCache(embedder, index, SemanticSettings())
+    await cache.store(SemanticQuery("p", SHORT), b"answer", now=NOW)
+    hit = SemanticQuery("p", "How can I reset my password?")
+    assert (await cache.lookup(hit, now=NOW)).served
+    report(
+        "lookup, hit (embed + search + guards + fetch)",
+        await atimed(lambda: cache.lookup(hit, now=NOW), n),
+    )
+    miss = SemanticQuery("p", "What is the boiling point of water?")
+    report("lookup, miss", await atimed(lambda: cache.lookup(miss, now=NOW), n))
+
+
+async def bench_redis(url: str, n: int, replay: int) -> None:
+    print(f"== Redis index ({url})")
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    rng = np.random.default_rng(5)
+    writer = RedisIndex.from_url(url, 384, capacity=replay + 1000)
+    vectors = random_unit(rng, replay, 384)
+    t = time.perf_counter()
+    for i, v in enumerate(vectors):
+        await writer.add("p", v, f"q{i}", b"x" * 500, now=NOW, ttl=3600)
+    per_add = (time.perf_counter() - t) / replay * 1e3
+    print(f"{'add (SET payload + XADD), sequential':<52} {per_add:8.3f} ms each")
+    reader = RedisIndex.from_url(url, 384, capacity=replay + 1000)
+    t = time.perf_counter()
+    applied = await reader.sync(now=NOW)
+    print(f"{f'cold replica replays {applied} entries':<52} {time.perf_counter() - t:8.3f} s")
+    query = vectors[0]
+    report(
+        f"search {replay} with sync (nothing new), k=4",
+        await atimed(lambda: reader.search("p", query, k=4, now=NOW), n),
+    )
+    entry = (await reader.search("p", query, k=1, now=NOW))[0].id
+    report("fetch payload (500 B)", await atimed(lambda: reader.fetch("p", entry, now=NOW), n))
+    await writer.close()
+    await reader.close()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    n = 30 if args.quick else 200
+    embedder = bench_embedders(n)
+    bench_guards(n)
+    await bench_memory_index([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000], n)
+    await bench_lookup(embedder, n)
+    with redis_server(args.redis_url) as url:
+        if url is None:
+            print("no redis-server: Redis index not measured")
+        else:
+            await bench_redis(url, n, 1_000 if args.quick else 10_000)
+    bench_torch_reference(embedder, n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis-url")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller sizes")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

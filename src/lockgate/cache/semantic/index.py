@@ -1,0 +1,255 @@
+"""The vector index seam and its in-memory implementation.
+
+An index stores, per partition, unit vectors with the text they came from and
+an opaque payload (the serialised answer). ``search`` returns the best
+candidates by cosine similarity without payloads, so the cache can run its
+near-miss guards on the candidate texts before paying to fetch an answer (a
+network round trip on Redis).
+
+``MemoryIndex`` is exact: one float32 matrix per partition, searched with a
+single matrix-vector product. At 384 dimensions that is about 1.5 kB a vector;
+100k entries in one partition are ~150 MB and one search reads all of it, so
+the capacity bound (oldest entries out first) is also the latency bound.
+Partitions of ``offload_rows`` or more are scanned in a worker thread so the
+event loop keeps serving meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Candidate", "MemoryIndex", "VectorIndex", "top_rows"]
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One search hit: which entry, how similar, and the text it was stored for."""
+
+    id: str
+    score: float
+    text: str
+
+
+class VectorIndex(Protocol):
+    """Per-partition nearest-neighbour store for the semantic cache."""
+
+    async def add(
+        self, partition: str, vector: F32, text: str, payload: bytes, *, now: float, ttl: float
+    ) -> str:
+        """Store an entry that expires at ``now + ttl``; return its id."""
+        ...
+
+    async def search(self, partition: str, vector: F32, *, k: int, now: float) -> list[Candidate]:
+        """Up to ``k`` live entries of ``partition``, most similar first."""
+        ...
+
+    async def fetch(self, partition: str, entry_id: str, *, now: float) -> bytes | None:
+        """The payload of a live entry, or ``None`` if it expired or was evicted."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class _Partition:
+    """Rows of one partition; a deleted row is filled by the last one (swap-remove)."""
+
+    __slots__ = ("dim", "expires", "ids", "matrix", "payloads", "rows", "size", "texts")
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.matrix: F32 = np.empty((16, dim), dtype=np.float32)
+        self.expires = np.empty(16, dtype=np.float64)
+        self.ids: list[str] = []
+        self.texts: list[str] = []
+        self.payloads: list[bytes] = []
+        self.rows: dict[str, int] = {}
+        self.size = 0
+
+    def add(self, entry_id: str, vector: F32, text: str, payload: bytes, expires: float) -> None:
+        if self.size == len(self.matrix):
+            # Doubling keeps appends amortised O(dim) without holding max capacity up front.
+            self.matrix = np.concatenate([self.matrix, np.empty_like(self.matrix)])
+            self.expires = np.concatenate([self.expires, np.empty_like(self.expires)])
+        row = self.size
+        self.matrix[row] = vector
+        self.expires[row] = expires
+        self.ids.append(entry_id)
+        self.texts.append(text)
+        self.payloads.append(payload)
+        self.rows[entry_id] = row
+        self.size += 1
+
+    def remove(self, entry_id: str) -> None:
+        row = self.rows.pop(entry_id)
+        last = self.size - 1
+        if row != last:
+            self.matrix[row] = self.matrix[last]
+            self.expires[row] = self.expires[last]
+            moved = self.ids[last]
+            self.ids[row] = moved
+            self.texts[row] = self.texts[last]
+            self.payloads[row] = self.payloads[last]
+            self.rows[moved] = row
+        self.ids.pop()
+        self.texts.pop()
+        self.payloads.pop()
+        self.size = last
+
+    def snapshot(self) -> tuple[F32, npt.NDArray[np.float64]]:
+        """Views of the live rows, safe to scan from another thread.
+
+        Appends write past ``size`` or into a new array, so the views stay
+        valid; a concurrent removal may move a row, which ``rescore`` corrects.
+        """
+        return self.matrix[: self.size], self.expires[: self.size]
+
+    def rescore(self, rows: list[int], vector: F32, now: float) -> list[Candidate]:
+        """Candidates for ``rows`` scored against the current data, best first."""
+        out = [
+            Candidate(self.ids[i], float(self.matrix[i] @ vector), self.texts[i])
+            for i in rows
+            if i < self.size and self.expires[i] > now
+        ]
+        out.sort(key=lambda c: -c.score)
+        return out
+
+    def search(self, vector: F32, k: int, now: float) -> list[Candidate]:
+        matrix, expires = self.snapshot()
+        return self.rescore(top_rows(matrix, expires, vector, k, now), vector, now)
+
+
+def top_rows(
+    matrix: F32, expires: npt.NDArray[np.float64], vector: F32, k: int, now: float
+) -> list[int]:
+    """Row numbers of the ``k`` most similar live rows (one matrix-vector product)."""
+    n = len(matrix)
+    if n == 0:
+        return []
+    scores = matrix @ vector
+    scores[expires <= now] = -np.inf
+    top = np.argpartition(scores, n - k)[n - k :] if n > k else np.arange(n)
+    return [int(i) for i in top if scores[i] != -np.inf]
+
+
+class MemoryIndex:
+    """Exact in-process index: a matrix per partition, a global capacity, TTLs.
+
+    When full, the oldest entry (by insertion, across all partitions) goes first;
+    expired entries are skipped by ``search`` and dropped as they reach the head
+    of the insertion order.
+    """
+
+    def __init__(self, dim: int, *, capacity: int = 100_000, offload_rows: int = 20_000) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.dim = dim
+        self.capacity = capacity
+        self.offload_rows = offload_rows
+        self._partitions: dict[str, _Partition] = {}
+        # entry id -> (partition, expiry), oldest first.
+        self._order: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._ids = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._order
+
+    def _drop(self, entry_id: str) -> None:
+        partition_key, _ = self._order.pop(entry_id)
+        partition = self._partitions[partition_key]
+        partition.remove(entry_id)
+        if partition.size == 0:
+            del self._partitions[partition_key]
+
+    def _purge(self, now: float) -> None:
+        while self._order:
+            entry_id, (_, expires) = next(iter(self._order.items()))
+            if expires > now:
+                return
+            self._drop(entry_id)
+
+    def add_sync(
+        self,
+        partition: str,
+        vector: F32,
+        text: str,
+        payload: bytes,
+        *,
+        expires: float,
+        entry_id: str | None = None,
+        now: float,
+    ) -> str:
+        """``add`` with an absolute expiry and an optional caller-chosen id."""
+        if vector.shape != (self.dim,):
+            raise ValueError(f"vector must have shape ({self.dim},), got {vector.shape}")
+        self._purge(now)
+        if entry_id is None:
+            entry_id = f"m{next(self._ids)}"
+        elif entry_id in self._order:
+            self._drop(entry_id)
+        while len(self._order) >= self.capacity:
+            self._drop(next(iter(self._order)))
+        part = self._partitions.get(partition)
+        if part is None:
+            part = self._partitions[partition] = _Partition(self.dim)
+        part.add(entry_id, vector, text, payload, expires)
+        self._order[entry_id] = (partition, expires)
+        return entry_id
+
+    def search_sync(self, partition: str, vector: F32, *, k: int, now: float) -> list[Candidate]:
+        part = self._partitions.get(partition)
+        return part.search(vector, k, now) if part is not None else []
+
+    def fetch_sync(self, partition: str, entry_id: str, *, now: float) -> bytes | None:
+        part = self._partitions.get(partition)
+        if part is None:
+            return None
+        row = part.rows.get(entry_id)
+        if row is None or part.expires[row] <= now:
+            return None
+        return part.payloads[row]
+
+    def expires_at(self, entry_id: str) -> float | None:
+        entry = self._order.get(entry_id)
+        return entry[1] if entry is not None else None
+
+    def remove_sync(self, entry_id: str) -> bool:
+        if entry_id not in self._order:
+            return False
+        self._drop(entry_id)
+        return True
+
+    async def add(
+        self, partition: str, vector: F32, text: str, payload: bytes, *, now: float, ttl: float
+    ) -> str:
+        return self.add_sync(partition, vector, text, payload, expires=now + ttl, now=now)
+
+    async def search(self, partition: str, vector: F32, *, k: int, now: float) -> list[Candidate]:
+        part = self._partitions.get(partition)
+        if part is None:
+            return []
+        if part.size < self.offload_rows:
+            return part.search(vector, k, now)
+        # A scan of 100k rows reads ~150 MB (several ms): do it off the event
+        # loop, then re-score the few winners on the loop against current data.
+        matrix, expires = part.snapshot()
+        rows = await asyncio.to_thread(top_rows, matrix, expires, vector, k, now)
+        return part.rescore(rows, vector, now)
+
+    async def fetch(self, partition: str, entry_id: str, *, now: float) -> bytes | None:
+        return self.fetch_sync(partition, entry_id, now=now)
+
+    async def close(self) -> None:
+        self._partitions.clear()
+        self._order.clear()

@@ -1,0 +1,189 @@
+"""A vector index shared by several gateway replicas through plain Redis.
+
+Redis has no vector search without the RediSearch module (Debian's
+redis-server ships none), and fetching 100k vectors per lookup is far too slow,
+so each replica keeps a local ``MemoryIndex`` *mirror* of the vectors and Redis
+holds the shared truth:
+
+* ``{prefix}:log`` - a stream of additions (partition, id, vector, text,
+  expiry), trimmed to about ``capacity`` entries. A replica reads the entries
+  it has not seen (``XREAD`` from its last id) before searching, so an answer
+  stored by one replica is found by every other on its next lookup. A new
+  replica replays the stream to warm up.
+* ``{prefix}:e:{id}`` - the payload, a plain string with the entry's TTL. The
+  mirror only finds candidates; the payload is read from Redis, so an answer
+  that expired or was evicted there is never served from a stale mirror.
+
+Every Redis failure surfaces as ``lockgate.cache.CacheStoreError``, which the
+caller treats as a miss, as the exact cache does.
+Call ``sync`` once in the app's lifespan so the first request does not pay for
+replaying the log (about 0.8 s per 10k entries).
+
+``now`` must be wall-clock epoch seconds here: expiries travel between
+replicas. ``sync_interval`` > 0 trades freshness for one round trip less per
+lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from lockgate.cache.errors import CacheStoreError
+from lockgate.cache.semantic.index import Candidate, MemoryIndex
+
+__all__ = ["RedisIndex"]
+
+F32 = npt.NDArray[np.float32]
+_READ_BATCH = 5_000
+
+
+class RedisIndex:
+    """``VectorIndex`` over Redis with a per-replica in-memory mirror."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        dim: int,
+        *,
+        prefix: str = "lockgate:sem",
+        capacity: int = 100_000,
+        sync_interval: float = 0.0,
+        offload_rows: int = 20_000,
+        owns_client: bool = False,
+    ) -> None:
+        self._redis = client
+        self.dim = dim
+        self._prefix = prefix
+        self._log = f"{prefix}:log"
+        self.capacity = capacity
+        self._sync_interval = sync_interval
+        self._owns_client = owns_client
+        self._mirror = MemoryIndex(dim, capacity=capacity, offload_rows=offload_rows)
+        self._last_id = b"0-0"
+        self._last_sync = float("-inf")
+        # Entries dropped because Redis no longer had their payload, until they
+        # would have expired anyway: a later replay of the log must not revive them.
+        self._dropped: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        dim: int,
+        *,
+        prefix: str = "lockgate:sem",
+        capacity: int = 100_000,
+        sync_interval: float = 0.0,
+        offload_rows: int = 20_000,
+    ) -> RedisIndex:
+        """An index with its own client; ``close`` closes it."""
+        return cls(
+            aioredis.Redis.from_url(url),
+            dim,
+            prefix=prefix,
+            capacity=capacity,
+            sync_interval=sync_interval,
+            offload_rows=offload_rows,
+            owns_client=True,
+        )
+
+    def __len__(self) -> int:
+        return len(self._mirror)
+
+    def _payload_key(self, entry_id: str) -> str:
+        return f"{self._prefix}:e:{entry_id}"
+
+    async def add(
+        self, partition: str, vector: F32, text: str, payload: bytes, *, now: float, ttl: float
+    ) -> str:
+        if vector.shape != (self.dim,):
+            raise ValueError(f"vector must have shape ({self.dim},), got {vector.shape}")
+        entry_id = secrets.token_hex(8)
+        expires = now + ttl
+        fields: dict[str, bytes | str] = {
+            "p": partition,
+            "i": entry_id,
+            "v": np.ascontiguousarray(vector, dtype=np.float32).tobytes(),
+            "t": text,
+            "e": repr(expires),
+        }
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.set(self._payload_key(entry_id), payload, px=max(1, int(ttl * 1000)))
+                pipe.xadd(self._log, fields, maxlen=self.capacity, approximate=True)  # type: ignore[arg-type]
+                await pipe.execute()
+        except RedisError as exc:
+            raise CacheStoreError(f"semantic cache store failed: {exc}") from exc
+        # Known locally at once; the stream replay of the same id is idempotent.
+        self._mirror.add_sync(
+            partition, vector, text, b"", expires=expires, entry_id=entry_id, now=now
+        )
+        return entry_id
+
+    async def sync(self, *, now: float) -> int:
+        """Apply additions other replicas made since the last sync; return how many."""
+        applied = 0
+        async with self._lock:
+            self._last_sync = now
+            self._dropped = {k: e for k, e in self._dropped.items() if e > now}
+            # Bounded: a stream holds about ``capacity`` entries.
+            for _ in range(self.capacity // _READ_BATCH + 2):
+                try:
+                    raw = await self._redis.xread({self._log: self._last_id}, count=_READ_BATCH)
+                except RedisError as exc:
+                    raise CacheStoreError(f"semantic cache sync failed: {exc}") from exc
+                reply = cast("list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]", raw)
+                if not reply:
+                    break
+                entries = reply[0][1]
+                for stream_id, fields in entries:
+                    self._last_id = stream_id
+                    expires = float(fields[b"e"])
+                    entry_id = fields[b"i"].decode()
+                    if expires <= now or entry_id in self._mirror or entry_id in self._dropped:
+                        continue
+                    self._mirror.add_sync(
+                        fields[b"p"].decode(),
+                        np.frombuffer(fields[b"v"], dtype=np.float32),
+                        fields[b"t"].decode(),
+                        b"",
+                        expires=expires,
+                        entry_id=entry_id,
+                        now=now,
+                    )
+                    applied += 1
+                if len(entries) < _READ_BATCH:
+                    break
+        return applied
+
+    async def search(self, partition: str, vector: F32, *, k: int, now: float) -> list[Candidate]:
+        if now - self._last_sync >= self._sync_interval:
+            await self.sync(now=now)
+        return await self._mirror.search(partition, vector, k=k, now=now)
+
+    async def fetch(self, partition: str, entry_id: str, *, now: float) -> bytes | None:
+        try:
+            payload = await self._redis.get(self._payload_key(entry_id))
+        except RedisError as exc:
+            raise CacheStoreError(f"semantic cache fetch failed: {exc}") from exc
+        if payload is None:
+            expires = self._mirror.expires_at(entry_id)
+            if expires is not None:
+                self._dropped[entry_id] = expires
+                self._mirror.remove_sync(entry_id)
+            return None
+        if not isinstance(payload, bytes):
+            raise TypeError("the Redis client must not decode responses")
+        return payload
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._redis.aclose()

@@ -1,0 +1,85 @@
+"""The local MiniLM embedder and the callable one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lockgate.cache.semantic.embedder import CallableEmbedder, Embedder, LocalEmbedder
+
+# First 8 values of sentence-transformers' own all-MiniLM-L6-v2 vector for this text
+# (torch reference, normalize_embeddings=True), recorded once.
+REFERENCE_TEXT = "How do I reset my password?"
+REFERENCE_HEAD = [0.0069, -0.06302, -0.07204, -0.0325, -0.04271, 0.07043, 0.00907, 0.01541]
+
+
+async def test_vectors_are_unit_length_and_384_wide(local_embedder: LocalEmbedder) -> None:
+    """Every row has 384 float32 values and length one."""
+    out = await local_embedder.embed(["hello world", "What is the capital of France?", "a"])
+    assert out.shape == (3, 384)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert isinstance(local_embedder, Embedder)
+
+
+async def test_matches_the_reference_implementation(
+    local_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder
+) -> None:
+    """Both backends reproduce sentence-transformers' vector."""
+    for embedder in (local_embedder, numpy_embedder):
+        out = await embedder.embed([REFERENCE_TEXT])
+        np.testing.assert_allclose(out[0, :8], REFERENCE_HEAD, atol=2e-4)
+
+
+async def test_backends_agree(local_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder) -> None:
+    """ONNX Runtime and numpy give the same vectors for a padded batch of mixed texts."""
+    texts = ["Is it safe?", "Ünïcödé text with 中文 and émojis 🙂", "word " * 300]
+    a = await local_embedder.embed(texts)
+    b = await numpy_embedder.embed(texts)
+    np.testing.assert_allclose((a * b).sum(axis=1), 1.0, atol=1e-4)
+
+
+async def test_paraphrases_score_above_unrelated(local_embedder: LocalEmbedder) -> None:
+    """A paraphrase is closer than an unrelated question."""
+    a, b, c = await local_embedder.embed(
+        [
+            "How do I reset my password?",
+            "What is the procedure to change my password?",
+            "What is the boiling point of water?",
+        ]
+    )
+    assert float(a @ b) > 0.7
+    assert float(a @ c) < 0.3
+
+
+async def test_batch_padding_does_not_change_vectors(local_embedder: LocalEmbedder) -> None:
+    """A short text embedded beside a long one gets the same vector as alone."""
+    short, long = "Is it safe?", "Explain in detail how the token bucket rate limiter works " * 5
+    together = await local_embedder.embed([short, long])
+    alone = await local_embedder.embed([short])
+    np.testing.assert_allclose(together[0], alone[0], atol=1e-5)
+
+
+async def test_empty_batch(local_embedder: LocalEmbedder) -> None:
+    """No texts give an empty (0, 384) array."""
+    assert (await local_embedder.embed([])).shape == (0, 384)
+
+
+async def test_callable_embedder_normalises() -> None:
+    """Vectors from a gateway-supplied function are scaled to unit length."""
+
+    async def fn(texts: list[str]) -> list[list[float]]:
+        return [[3.0, 4.0] for _ in texts]
+
+    out = await CallableEmbedder(fn, dim=2).embed(["x", "y"])
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0.6, 0.8]], atol=1e-6)
+
+
+async def test_callable_embedder_rejects_wrong_width() -> None:
+    """A function returning vectors of the wrong width is an error, not a silent miss."""
+
+    async def fn(texts: list[str]) -> list[list[float]]:
+        return [[1.0, 0.0, 0.0] for _ in texts]
+
+    with pytest.raises(ValueError, match="shape"):
+        await CallableEmbedder(fn, dim=2).embed(["x"])

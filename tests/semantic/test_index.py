@@ -1,0 +1,180 @@
+"""The VectorIndex contract, run against the memory index and the Redis one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+from tests.semantic.fixed_vectors import unit
+
+from lockgate.cache.errors import CacheStoreError
+from lockgate.cache.semantic.index import MemoryIndex, VectorIndex, top_rows
+from lockgate.cache.semantic.redis_index import RedisIndex
+
+NOW = 1_800_000_000.0
+
+
+class RedisServer(Protocol):
+    """The part of tests/conftest.py's RedisServer these tests use."""
+
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+def vec(*parts: float) -> np.ndarray:
+    """A float32 unit vector."""
+    return np.array(unit(*parts), dtype=np.float32)
+
+
+@pytest.fixture(params=["memory", "memory-threaded", "redis"])
+async def index(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[VectorIndex]:
+    """Each index implementation, three dimensions wide; "threaded" scans in a worker thread."""
+    idx: VectorIndex
+    if request.param == "memory":
+        idx = MemoryIndex(3, capacity=100)
+    elif request.param == "memory-threaded":
+        idx = MemoryIndex(3, capacity=100, offload_rows=1)
+    else:
+        idx = RedisIndex.from_url(redis_url, 3, capacity=100, offload_rows=1)
+    yield idx
+    await idx.close()
+
+
+async def test_search_orders_by_similarity(index: VectorIndex) -> None:
+    """The nearest entry comes first, with its cosine score and text."""
+    await index.add("p", vec(1, 0, 0), "x axis", b"X", now=NOW, ttl=60)
+    await index.add("p", vec(0, 1, 0), "y axis", b"Y", now=NOW, ttl=60)
+    await index.add("p", vec(1, 1, 0), "diagonal", b"D", now=NOW, ttl=60)
+    found = await index.search("p", vec(1, 0.1, 0), k=2, now=NOW)
+    assert [c.text for c in found] == ["x axis", "diagonal"]
+    assert found[0].score == pytest.approx(float(vec(1, 0.1, 0) @ vec(1, 0, 0)), abs=1e-6)
+    assert await index.fetch("p", found[0].id, now=NOW) == b"X"
+
+
+async def test_partitions_are_isolated(index: VectorIndex) -> None:
+    """An entry in one partition is never a candidate in another."""
+    await index.add("tenant-a", vec(1, 0, 0), "a", b"A", now=NOW, ttl=60)
+    assert await index.search("tenant-b", vec(1, 0, 0), k=4, now=NOW) == []
+    assert len(await index.search("tenant-a", vec(1, 0, 0), k=4, now=NOW)) == 1
+
+
+async def test_expired_entries_are_not_found(index: VectorIndex) -> None:
+    """After its TTL an entry is neither searched nor fetched."""
+    entry = await index.add("p", vec(1, 0, 0), "old", b"O", now=NOW, ttl=10)
+    await index.add("p", vec(0, 1, 0), "new", b"N", now=NOW + 5, ttl=60)
+    found = await index.search("p", vec(1, 0, 0), k=4, now=NOW + 11)
+    assert [c.text for c in found] == ["new"]
+    if isinstance(index, MemoryIndex):
+        # Redis expires the payload on its own clock, which tests do not move.
+        assert await index.fetch("p", entry, now=NOW + 11) is None
+
+
+async def test_fetch_of_unknown_entry_is_none(index: VectorIndex) -> None:
+    """Fetching an id that was never stored is a miss, not an error."""
+    assert await index.fetch("p", "nope", now=NOW) is None
+
+
+async def test_many_entries_top_k(index: VectorIndex) -> None:
+    """With more entries than k, exactly the k best come back, best first."""
+    for i in range(20):
+        await index.add("p", vec(1, i / 10, 0), f"e{i}", b"", now=NOW, ttl=60)
+    found = await index.search("p", vec(1, 0, 0), k=3, now=NOW)
+    assert [c.text for c in found] == ["e0", "e1", "e2"]
+
+
+def test_memory_capacity_evicts_oldest() -> None:
+    """A full memory index drops its oldest entry, whatever its partition."""
+    index = MemoryIndex(3, capacity=2)
+    first = index.add_sync("a", vec(1, 0, 0), "first", b"1", expires=NOW + 60, now=NOW)
+    index.add_sync("b", vec(1, 0, 0), "second", b"2", expires=NOW + 60, now=NOW)
+    index.add_sync("b", vec(1, 0, 0), "third", b"3", expires=NOW + 60, now=NOW)
+    assert len(index) == 2
+    assert index.fetch_sync("a", first, now=NOW) is None
+    assert index.search_sync("a", vec(1, 0, 0), k=4, now=NOW) == []
+    found = index.search_sync("b", vec(1, 0, 0), k=4, now=NOW)
+    assert sorted(c.text for c in found) == ["second", "third"]
+
+
+def test_memory_removal_keeps_rows_consistent() -> None:
+    """Removing from the middle moves the last row into the gap without mixing payloads."""
+    index = MemoryIndex(3, capacity=10)
+    ids = [
+        index.add_sync("p", vec(1, i, 0), f"t{i}", f"{i}".encode(), expires=NOW + 60, now=NOW)
+        for i in range(4)
+    ]
+    assert index.remove_sync(ids[1])
+    assert not index.remove_sync(ids[1])
+    for c in index.search_sync("p", vec(1, 0, 0), k=10, now=NOW):
+        assert index.fetch_sync("p", c.id, now=NOW) == c.text[1:].encode()
+    assert len(index.search_sync("p", vec(1, 0, 0), k=10, now=NOW)) == 3
+
+
+def test_rescore_corrects_rows_moved_during_a_scan() -> None:
+    """A row moved by a removal after the snapshot is scored by its new content."""
+    index = MemoryIndex(3, capacity=10)
+    index.add_sync("p", vec(1, 0, 0), "x", b"x", expires=NOW + 60, now=NOW)
+    index.add_sync("p", vec(0, 1, 0), "y", b"y", expires=NOW + 60, now=NOW)
+    index.add_sync("p", vec(0, 0, 1), "z", b"z", expires=NOW + 60, now=NOW)
+    part = index._partitions["p"]
+    matrix, expires = part.snapshot()
+    rows = top_rows(matrix.copy(), expires.copy(), vec(1, 0, 0), 1, NOW)
+    first = index.search_sync("p", vec(1, 0, 0), k=1, now=NOW)[0]
+    index.remove_sync(first.id)  # "z" moves into row 0
+    found = part.rescore(rows, vec(1, 0, 0), NOW)
+    assert [(c.text, round(c.score, 6)) for c in found] == [("z", 0.0)]
+
+
+def test_memory_rejects_wrong_width() -> None:
+    """A vector of the wrong width is refused."""
+    with pytest.raises(ValueError, match="shape"):
+        MemoryIndex(3).add_sync("p", vec(1, 0), "x", b"", expires=NOW + 1, now=NOW)
+
+
+async def test_redis_payload_expiry_is_a_miss(redis_url: str) -> None:
+    """If Redis evicted the payload, the mirror's candidate is dropped, not served."""
+    index = RedisIndex.from_url(redis_url, 3)
+    try:
+        entry = await index.add("p", vec(1, 0, 0), "gone", b"G", now=NOW, ttl=60)
+        client = aioredis.Redis.from_url(redis_url)
+        await client.delete(f"lockgate:sem:e:{entry}")
+        await client.aclose()
+        assert await index.fetch("p", entry, now=NOW) is None
+        assert await index.search("p", vec(1, 0, 0), k=4, now=NOW) == []
+    finally:
+        await index.close()
+
+
+async def test_redis_new_replica_replays_the_log(redis_url: str) -> None:
+    """A replica started later sees what earlier replicas stored, minus expired entries."""
+    first = RedisIndex.from_url(redis_url, 3)
+    second = RedisIndex.from_url(redis_url, 3)
+    try:
+        await first.add("p", vec(1, 0, 0), "kept", b"K", now=NOW, ttl=600)
+        await first.add("p", vec(0, 1, 0), "stale", b"S", now=NOW - 700, ttl=600)
+        found = await second.search("p", vec(1, 0, 0), k=4, now=NOW)
+        assert [c.text for c in found] == ["kept"]
+        assert await second.fetch("p", found[0].id, now=NOW) == b"K"
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_redis_down_is_one_gateway_error(own_redis: RedisServer) -> None:
+    """With Redis stopped, every operation raises the cache seam's CacheStoreError."""
+    index = RedisIndex.from_url(own_redis.url, 3)
+    try:
+        await index.add("p", vec(1, 0, 0), "x", b"x", now=NOW, ttl=60)
+        own_redis.stop()
+        with pytest.raises(CacheStoreError):
+            await index.search("p", vec(1, 0, 0), k=1, now=NOW)
+        with pytest.raises(CacheStoreError):
+            await index.fetch("p", "any", now=NOW)
+        with pytest.raises(CacheStoreError):
+            await index.add("p", vec(1, 0, 0), "y", b"y", now=NOW, ttl=60)
+    finally:
+        await index.close()
