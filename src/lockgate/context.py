@@ -41,6 +41,8 @@ class RequestContext:
     usage: Usage | None = None
     cost: float = 0.0
     error: GatewayError | None = None
+    #: objects stages hand to later stages (never recorded or logged)
+    stage_data: dict[str, Any] = field(default_factory=dict)
     #: extra response headers stages want the client to see
     headers: dict[str, str] = field(default_factory=dict)
     #: stage-specific facts (guard verdicts, limit states...) for logs and audit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -13,17 +14,20 @@ from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.repository import KeyRepository
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
+from lockgate.cache.semantic.config import build_semantic_stage
+from lockgate.cache.semantic.redis_index import RedisIndex
+from lockgate.cache.semantic.stage import SemanticCacheStage
 from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
-from lockgate.dispatcher import Dispatcher
+from lockgate.dispatcher import Dispatcher, deployment_timeouts
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
-from lockgate.settings import Settings
+from lockgate.settings import ConfigError, Settings
 from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
@@ -50,8 +54,11 @@ class Services:
     cache: ResponseCache
 
     sinks: list[RecordSink]
+    semantic: SemanticCacheStage | None
 
     async def aclose(self) -> None:
+        if self.semantic is not None:
+            await self.semantic.cache.index.close()
         for sink in self.sinks:
             await sink.aclose()
         await self.limit_store.aclose()
@@ -131,6 +138,35 @@ def build_record(
     )
 
 
+async def _build_semantic(
+    settings: Settings, router: Router, providers: ProviderRegistry
+) -> SemanticCacheStage:
+    """The semantic cache stage (opt-in per alias); loading a local model takes ~1 s."""
+    sc = settings.semantic_cache
+    if sc.embedder == "local":
+        stage = await asyncio.to_thread(build_semantic_stage, sc)
+    else:
+        if sc.embedding_model is None or sc.embedding_dim is None:
+            raise ConfigError(
+                "semantic_cache.embedder 'gateway' needs embedding_model (an alias)"
+                " and embedding_dim"
+            )
+        alias = sc.embedding_model
+        deployment = router.resolve(alias)[0]
+        provider = providers.get(deployment.provider)
+        timeouts = deployment_timeouts(deployment, settings.router_settings, stream=False)
+
+        async def embed(texts: list[str]) -> list[list[float]]:
+            out = await provider.embed({"model": alias, "input": texts}, deployment, timeouts)
+            rows = sorted(out.get("data") or [], key=lambda d: d.get("index", 0))
+            return [row["embedding"] for row in rows]
+
+        stage = build_semantic_stage(sc, embed_fn=embed, dim=sc.embedding_dim)
+    if isinstance(stage.cache.index, RedisIndex):
+        await stage.cache.index.sync(now=time.time())  # warm this replica's copy
+    return stage
+
+
 async def build_services(settings: Settings) -> Services:
     db = Database(settings.general_settings.database_url)
     await db.migrate()
@@ -159,6 +195,10 @@ async def build_services(settings: Settings) -> Services:
         LimitsStage(Limiter(limit_store, time.time), lim),
         CacheStage(cache),
     ]
+    semantic: SemanticCacheStage | None = None
+    if settings.semantic_cache.aliases:
+        semantic = await _build_semantic(settings, router, providers)
+        stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher)
     return Services(
         settings=settings,
@@ -175,6 +215,7 @@ async def build_services(settings: Settings) -> Services:
         limit_store=limit_store,
         cache=cache,
         sinks=[*build_usage_sinks(settings, db), *build_audit_sinks(settings, db)],
+        semantic=semantic,
     )
 
 

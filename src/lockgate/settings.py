@@ -47,6 +47,7 @@ from pydantic import (
 
 from lockgate.audit.config import AuditSettings
 from lockgate.cache.config import CacheSettings
+from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.usage.config import UsageSettings
 
@@ -261,6 +262,7 @@ class Settings(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    semantic_cache: SemanticCacheSettings = Field(default_factory=SemanticCacheSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import cast
 
 from starlette.requests import Request
 
 from lockgate.api.common import presented_key
+from lockgate.cache.header import CacheStatus, cache_header_value
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk, Usage, usage_from_openai
 from lockgate.context import ApiFlavor, RequestContext
 from lockgate.errors import GatewayError
@@ -48,7 +50,10 @@ def response_headers(ctx: RequestContext) -> dict[str, str]:
     if ctx.attempts > 1:
         headers["x-lockgate-attempts"] = str(ctx.attempts)
     if ctx.cache_status:
-        headers["x-lockgate-cache"] = ctx.cache_status
+        score = (ctx.notes.get("semantic_cache") or {}).get("score")
+        served = ctx.cache_status == "semantic-hit"
+        status = cast(CacheStatus, ctx.cache_status)
+        headers["x-lockgate-cache"] = cache_header_value(status, score if served else None)
     return headers
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lockgate.cache.policy import CACHE_HEADER
+from lockgate.cache.policy import CACHE_HEADER, request_control
 from lockgate.cache.response_cache import CacheResult, ResponseCache
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk
 from lockgate.context import RequestContext
@@ -64,6 +64,11 @@ class CacheStage:
         upstream = request
         if plan.body is not request.body:
             upstream = ChatRequest(request.model, plan.body, request.stream, request.include_usage)
+            # The body's cache field is gone from here on; later stages (the semantic
+            # cache) read the client's control from the context instead.
+            ctx.stage_data["cache_control"] = request_control(
+                ctx.client_headers.get(CACHE_HEADER), request.body
+            )
 
         if not request.stream:
 

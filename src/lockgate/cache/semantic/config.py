@@ -26,21 +26,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from lockgate.cache.semantic.embedder import (
-    Backend,
     CallableEmbedder,
     Embedder,
     EmbedFn,
     LocalEmbedder,
 )
-from lockgate.cache.semantic.guards import GUARDS
 from lockgate.cache.semantic.index import MemoryIndex, VectorIndex
 from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettings
+from lockgate.cache.semantic.settings import AliasSemanticSettings, SemanticCacheSettings
 from lockgate.cache.semantic.stage import SemanticCacheStage
 
 __all__ = [
@@ -49,48 +45,6 @@ __all__ = [
     "build_index",
     "build_semantic_stage",
 ]
-
-
-class AliasSemanticSettings(BaseModel):
-    """Per-alias overrides; unset fields inherit the section's values."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
-    guards: Literal["all"] | list[str] | None = None
-    ttl: float | None = Field(default=None, gt=0)
-    shadow: bool | None = None
-
-
-class SemanticCacheSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    index: str = "memory://"
-    capacity: int = Field(default=100_000, ge=1)
-    embedder: Literal["local", "gateway"] = "local"
-    backend: Backend = "onnx"
-    threshold: float = Field(default=0.90, ge=-1.0, le=1.0)
-    guards: Literal["all"] | list[str] = "all"
-    ttl: float = Field(default=3600.0, gt=0)
-    shadow: bool = False
-    top_k: int = Field(default=4, ge=1)
-    max_query_chars: int = Field(default=2000, ge=1)
-    aliases: dict[str, AliasSemanticSettings] = Field(default_factory=dict)
-
-    def alias_settings(self) -> dict[str, SemanticSettings]:
-        """The effective ``SemanticSettings`` of each opted-in alias."""
-        out: dict[str, SemanticSettings] = {}
-        for alias, o in self.aliases.items():
-            guards = o.guards if o.guards is not None else self.guards
-            out[alias] = SemanticSettings(
-                threshold=o.threshold if o.threshold is not None else self.threshold,
-                guards=tuple(GUARDS) if guards == "all" else tuple(guards),
-                shadow=o.shadow if o.shadow is not None else self.shadow,
-                ttl_seconds=o.ttl if o.ttl is not None else self.ttl,
-                top_k=self.top_k,
-                max_query_chars=self.max_query_chars,
-            )
-        return out
 
 
 def build_index(url: str, dim: int, capacity: int) -> VectorIndex:

@@ -158,7 +158,7 @@ class SemanticCacheStage:
 def _control(ctx: RequestContext, request: ChatRequest) -> CacheControl:
     # The exact cache stage strips the body's ``cache`` field before this stage
     # runs; it may leave the parsed control in the notes for us.
-    noted = ctx.notes.get("cache_control")
+    noted = ctx.stage_data.get("cache_control")
     if isinstance(noted, CacheControl):
         return noted
     return request_control(ctx.client_headers.get(CACHE_HEADER), request.body)

@@ -1,0 +1,69 @@
+"""The ``semantic_cache:`` config section (pydantic only: cheap to import from settings)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lockgate.cache.semantic.embedder import Backend
+from lockgate.cache.semantic.guards import GUARDS
+from lockgate.cache.semantic.semantic_cache import SemanticSettings
+
+__all__ = ["AliasSemanticSettings", "SemanticCacheSettings"]
+
+
+class AliasSemanticSettings(BaseModel):
+    """Per-alias overrides; unset fields inherit the section's values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    guards: Literal["all"] | list[str] | None = None
+    ttl: float | None = Field(default=None, gt=0)
+    shadow: bool | None = None
+
+
+class SemanticCacheSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: str = "memory://"
+    capacity: int = Field(default=100_000, ge=1)
+    embedder: Literal["local", "gateway"] = "local"
+    backend: Backend = "onnx"
+    threshold: float = Field(default=0.90, ge=-1.0, le=1.0)
+    guards: Literal["all"] | list[str] = "all"
+    ttl: float = Field(default=3600.0, gt=0)
+    shadow: bool = False
+    top_k: int = Field(default=4, ge=1)
+    max_query_chars: int = Field(default=2000, ge=1)
+    aliases: dict[str, AliasSemanticSettings] = Field(default_factory=dict)
+    #: with embedder "gateway": the embeddings alias of this gateway to use, and its width
+    embedding_model: str | None = None
+    embedding_dim: int | None = Field(default=None, gt=0)
+
+    def section_settings(self) -> SemanticSettings:
+        """The section's own settings (what an alias without overrides gets)."""
+        return SemanticSettings(
+            threshold=self.threshold,
+            guards=tuple(GUARDS) if self.guards == "all" else tuple(self.guards),
+            shadow=self.shadow,
+            ttl_seconds=self.ttl,
+            top_k=self.top_k,
+            max_query_chars=self.max_query_chars,
+        )
+
+    def alias_settings(self) -> dict[str, SemanticSettings]:
+        """The effective ``SemanticSettings`` of each opted-in alias."""
+        out: dict[str, SemanticSettings] = {}
+        for alias, o in self.aliases.items():
+            guards = o.guards if o.guards is not None else self.guards
+            out[alias] = SemanticSettings(
+                threshold=o.threshold if o.threshold is not None else self.threshold,
+                guards=tuple(GUARDS) if guards == "all" else tuple(guards),
+                shadow=o.shadow if o.shadow is not None else self.shadow,
+                ttl_seconds=o.ttl if o.ttl is not None else self.ttl,
+                top_k=self.top_k,
+                max_query_chars=self.max_query_chars,
+            )
+        return out

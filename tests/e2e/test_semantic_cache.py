@@ -1,0 +1,78 @@
+"""The semantic cache through the gateway, with the real local embedder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+from tests.e2e.conftest import model_list
+from tests.support import bearer
+
+PATH = "/v1/chat/completions"
+
+
+def ask(gw, text):
+    body = {
+        "model": "gpt-4o-mini",
+        "temperature": 0,
+        "messages": [{"role": "user", "content": text}],
+    }
+    return httpx.post(gw.v1 + "/chat/completions", json=body, headers=bearer(), timeout=60)
+
+
+def test_paraphrase_is_a_semantic_hit_and_near_miss_is_not(gateway_factory, fake):
+    """A paraphrase is served from the semantic cache; a different number is not."""
+    gw = gateway_factory(model_list(fake), semantic_cache={"aliases": {"gpt-4o-mini": {}}})
+    first = ask(gw, "What is the capital city of France?")
+    assert first.headers["x-lockgate-cache"] == "miss"
+    para = ask(gw, "what's the capital city of france")
+    assert para.headers["x-lockgate-cache"].startswith("semantic-hit; score=0.9")
+    assert para.json()["choices"] == first.json()["choices"]
+    assert len(fake.requests_to(PATH)) == 1
+    ask(gw, "How many days are in 3 weeks?")
+    near = ask(gw, "How many days are in 4 weeks?")
+    assert near.headers["x-lockgate-cache"] == "miss"
+    assert near.json()["choices"][0]["message"]["content"] == "echo: How many days are in 4 weeks?"
+    assert len(fake.requests_to(PATH)) == 3
+
+
+def test_shadow_mode_never_serves(gateway_factory, fake):
+    """Shadow mode: a would-be hit goes upstream anyway."""
+    gw = gateway_factory(
+        model_list(fake), semantic_cache={"aliases": {"gpt-4o-mini": {"shadow": True}}}
+    )
+    ask(gw, "What is the capital city of France?")
+    r = ask(gw, "what's the capital city of france")
+    assert r.headers["x-lockgate-cache"] == "miss"
+    assert len(fake.requests_to(PATH)) == 2
+
+
+def test_alias_not_opted_in_is_untouched(gateway_factory, fake):
+    """Aliases without a semantic_cache entry never get semantic hits."""
+    gw = gateway_factory(model_list(fake), semantic_cache={"aliases": {"claude-haiku": {}}})
+    ask(gw, "What is the capital city of France?")
+    assert ask(gw, "what's the capital city of france").headers["x-lockgate-cache"] == "miss"
+
+
+def test_cache_eval_cli(tmp_path):
+    """`lockgate cache eval` reports precision, hit rate and false-hit rate at the settings."""
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [
+        {"q1": "What is the capital of France?", "q2": "what's the capital of france", "label": 1},
+        {"q1": "How do I enable dark mode?", "q2": "How do I disable dark mode?", "label": 0},
+        {"q1": "What is 2+2?", "q2": "What is 2+3?", "label": 0},
+    ]
+    pairs.write_text("\n".join(json.dumps(r) for r in rows))
+    r = subprocess.run(
+        [sys.executable, "-m", "lockgate", "cache", "eval", str(pairs), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["precision"] == 1.0
+    assert report["hit_rate"] == 1.0
+    assert report["false_hit_rate"] == 0.0
