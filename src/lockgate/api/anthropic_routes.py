@@ -26,7 +26,9 @@ __all__ = ["routes"]
 async def messages(request: Request) -> Response:
     svc = services(request)
     ctx = await start_context(request, svc, "anthropic")
-    body = await read_json(request, svc.settings.general_settings.max_request_body_bytes)
+    body = await read_json(
+        request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
+    )
     chat = parse_chat_request(anthropic_to_openai_request(body))
     result = await run_chat(svc, ctx, chat)
     if isinstance(result, ChatResponse):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -25,6 +25,7 @@ __all__ = [
     "RequestIds",
     "error_body",
     "error_response",
+    "header_map",
     "json_response",
     "presented_key",
     "read_json",
@@ -43,26 +44,35 @@ class RequestIds:
         self._prefix = "req_" + os.urandom(6).hex()
         self._counter = itertools.count(1)
 
-    def new(self, request: Request) -> str:
-        given = request.headers.get("x-request-id")
+    def new(self, headers: Mapping[str, str]) -> str:
+        given = headers.get("x-request-id")
         if given and len(given) <= 128 and given.isascii() and given.isprintable():
             return given
         return f"{self._prefix}{next(self._counter):010x}"
 
 
-def presented_key(request: Request) -> str | None:
-    auth = request.headers.get("authorization")
+def header_map(request: Request) -> dict[str, str]:
+    """The request's headers as a plain dict (lower-case names), built once.
+
+    Starlette's ``Headers.get`` scans and decodes the raw list on every call; a
+    request's headers are read a handful of times along the pipeline.
+    """
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("authorization")
     if auth:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
         return auth.strip()
-    return request.headers.get("x-api-key") or request.headers.get("api-key")
+    return headers.get("x-api-key") or headers.get("api-key")
 
 
-async def read_json(request: Request, limit: int) -> Any:
+async def read_json(request: Request, limit: int, headers: Mapping[str, str] | None = None) -> Any:
     """The request's JSON body; 413 before reading when it is declared too large."""
-    declared = request.headers.get("content-length")
+    declared = (headers if headers is not None else request.headers).get("content-length")
     if declared is not None:
         try:
             size = int(declared)

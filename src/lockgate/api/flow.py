@@ -12,7 +12,7 @@ from typing import cast
 
 from starlette.requests import Request
 
-from lockgate.api.common import presented_key
+from lockgate.api.common import header_map, presented_key
 from lockgate.cache.header import CacheStatus, cache_header_value
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk, Usage, usage_from_openai
 from lockgate.context import ApiFlavor, RequestContext
@@ -29,12 +29,13 @@ UNKNOWN_MODEL = "(unknown)"
 
 async def start_context(request: Request, svc: Services, flavor: ApiFlavor) -> RequestContext:
     """Authenticate (before any other work) and open the request's context."""
-    principal = await svc.auth.authenticate(presented_key(request))
+    headers = header_map(request)
+    principal = await svc.auth.authenticate(presented_key(headers))
     return RequestContext(
-        request_id=svc.request_ids.new(request),
+        request_id=svc.request_ids.new(headers),
         principal=principal,
         api=flavor,
-        client_headers=request.headers,
+        client_headers=headers,
         client_ip=request.client.host if request.client else None,
     )
 

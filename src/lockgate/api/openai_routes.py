@@ -27,7 +27,9 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 async def chat_completions(request: Request) -> Response:
     svc = services(request)
     ctx = await start_context(request, svc, "openai")
-    body = await read_json(request, svc.settings.general_settings.max_request_body_bytes)
+    body = await read_json(
+        request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
+    )
     chat = parse_chat_request(body)
     result = await run_chat(svc, ctx, chat)
     if isinstance(result, ChatResponse):
@@ -72,7 +74,9 @@ async def list_models(request: Request) -> Response:
 async def embeddings(request: Request) -> Response:
     svc = services(request)
     ctx = await start_context(request, svc, "openai")
-    body = await read_json(request, svc.settings.general_settings.max_request_body_bytes)
+    body = await read_json(
+        request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
+    )
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise BadRequestError("'model' is required.", param="model")
     inputs = body.get("input")
