@@ -10,9 +10,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lockgate.api import admin, anthropic_routes, openai_routes, ops
-from lockgate.api.common import error_response
+from lockgate.api.common import Endpoint, error_response
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
 from lockgate.services import build_services
@@ -36,7 +37,29 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(err, flavor)
 
 
-def create_app(settings: Settings) -> Starlette:
+class _HotPaths:
+    """Serve the hot POST routes straight, without Starlette's middleware and router walk.
+
+    Their endpoints render every error themselves (``with_errors``), so the generic
+    exception middleware has nothing to add there; it measured about a tenth of the
+    gateway's own time per request.  Everything else goes to the Starlette app.
+    """
+
+    def __init__(self, app: Starlette, routes: dict[str, Endpoint]) -> None:
+        self.app = app
+        self._routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._routes.get(scope["path"])
+            if endpoint is not None:
+                response = await endpoint(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings) -> ASGIApp:
     """Build the gateway for ``settings``; nothing starts until the lifespan runs."""
 
     @contextlib.asynccontextmanager
@@ -51,8 +74,9 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await svc.aclose()
 
-    return Starlette(
+    app = Starlette(
         routes=[*openai_routes.routes, *anthropic_routes.routes, *ops.routes, *admin.routes],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+    return _HotPaths(app, {**openai_routes.hot_paths, **anthropic_routes.hot_paths})

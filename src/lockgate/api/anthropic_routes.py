@@ -19,7 +19,7 @@ from lockgate.wire.anthropic_request import anthropic_to_openai_request
 from lockgate.wire.anthropic_response import openai_to_anthropic_response
 from lockgate.wire.anthropic_stream import ChunksToAnthropic
 
-__all__ = ["routes"]
+__all__ = ["hot_paths", "routes"]
 
 
 @with_errors("anthropic")
@@ -53,5 +53,7 @@ async def _anthropic_sse(
     except GatewayError as err:
         yield encode_event("error", error_body(err, "anthropic"))
 
+
+hot_paths = {"/v1/messages": messages}
 
 routes = [Route("/v1/messages", messages, methods=["POST"])]

@@ -18,7 +18,7 @@ from lockgate.errors import BadRequestError, GatewayError
 from lockgate.services import Services, services
 from lockgate.sse import DONE, encode_data
 
-__all__ = ["routes"]
+__all__ = ["hot_paths", "routes"]
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -99,6 +99,8 @@ async def embeddings(request: Request) -> Response:
         ctx.upstream_seconds += time.perf_counter() - started
     return json_response(result, headers=response_headers(ctx))
 
+
+hot_paths = {"/v1/chat/completions": chat_completions, "/chat/completions": chat_completions}
 
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
