@@ -59,11 +59,10 @@ class Transport:
         timeouts: Timeouts,
         stream: bool,
     ) -> aiohttp.ClientResponse:
-        timeout = aiohttp.ClientTimeout(
-            total=timeouts.total,
-            sock_connect=timeouts.connect,
-            sock_read=None if stream else timeouts.first_byte,
-        )
+        # No socket-read timer: a non-streamed answer is bounded by ``total`` (its first
+        # byte can only come with the whole answer), and streams time the first chunk
+        # and each idle gap themselves.  A read timer would be re-armed on every packet.
+        timeout = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
         try:
             if stream:
                 # Streams have no socket-read timeout (idle gaps are timed per chunk),
