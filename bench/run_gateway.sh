@@ -2,7 +2,10 @@
 # lockgate's overhead, side by side with a direct call to a fixed-response upstream (nginx)
 # and with the bare Starlette + uvicorn + aiohttp proxy (the "physical limit" of a Python hop).
 # Reports RPS, P50/P99 latency and CPU ms per request for each (harness: bench/harness/).
-#   DURATION=20 REPEATS=3 CONC=8,32 WARMUP=5 RUN_ID=name STREAM=1 (SSE) ./bench/run_gateway.sh
+#   DURATION=20 REPEATS=3 CONC=8,32 WARMUP=5 RUN_ID=name ./bench/run_gateway.sh
+#   STREAM=1   SSE answers (lockgate vs nginx only)
+#   CACHED=1   temperature-0 requests: after the first, lockgate answers from its exact cache
+#   CONFIG=... another lockgate config (default bench/lockgate.yaml)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$REPO/.venv}
@@ -21,7 +24,8 @@ trap cleanup EXIT
 
 "$B/mock/start.sh"
 SERVER=uvicorn CLIENT=aiohttp PORT=14100 "$B/pyproxy/start.sh"
-(cd "$B" && setsid nohup "$VENV/bin/lockgate" serve -c "$REPO/bench/lockgate.yaml" > "$B/logs/lockgate.log" 2>&1 & echo $! > "$B/pids/lockgate.pid")
+CONFIG=${CONFIG:-$REPO/bench/lockgate.yaml}
+(cd "$B" && setsid nohup "$VENV/bin/lockgate" serve -c "$CONFIG" > "$B/logs/lockgate.log" 2>&1 & echo $! > "$B/pids/lockgate.pid")
 for _ in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:15000/health && break; sleep 0.1; done
 curl -fs -o /dev/null http://127.0.0.1:15000/health || { tail -30 "$B/logs/lockgate.log"; exit 1; }
 
@@ -35,7 +39,12 @@ if [ "${STREAM:-0}" = 1 ]; then
 else
   TARGETS+=(--target pyproxy-aiohttp=http://127.0.0.1:14100@pyproxy --target lockgate=http://127.0.0.1:15000@lockgate)
 fi
-python3 "$B/run_bench.py" --tag "$RUN_ID" "${TARGETS[@]}" \
+SCRIPT_ARGS=()
+if [ "${CACHED:-0}" = 1 ]; then
+  SCRIPT_ARGS=(--script "$REPO/bench/wrk/chat_deterministic.lua")
+  TARGETS=(--target direct=http://127.0.0.1:18080@nginx --target lockgate=http://127.0.0.1:15000@lockgate)
+fi
+python3 "$B/run_bench.py" --tag "$RUN_ID" "${TARGETS[@]}" "${SCRIPT_ARGS[@]}" \
   --conc "${CONC:-8,32}" --duration "${DURATION:-20}" --repeats "${REPEATS:-3}" --warmup "${WARMUP:-5}"
 python3 "$B/summarize.py" "$B/results/$RUN_ID" --md "$B/results/$RUN_ID/summary.md" >/dev/null
 cat "$B/results/$RUN_ID/summary.md"
