@@ -107,6 +107,20 @@ def _run_keys(config: str | None, action: Any) -> Any:
         raise typer.Exit(1) from None
 
 
+def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError as exc:
+        typer.echo(f"error: {option} is not valid JSON: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not isinstance(data, dict):
+        typer.echo(f"error: {option} must be a JSON object", err=True)
+        raise typer.Exit(2)
+    return data
+
+
 @keys_app.command("create")
 def keys_create(
     name: str,
@@ -115,15 +129,31 @@ def keys_create(
     team: Annotated[str | None, typer.Option(help="Team the key belongs to.")] = None,
     expires_in: Annotated[float | None, typer.Option(help="Seconds until the key expires.")] = None,
     metadata: Annotated[str | None, typer.Option(help="JSON object of metadata.")] = None,
+    limits: Annotated[
+        str | None,
+        typer.Option(
+            help='JSON limits, e.g. \'{"requests": "100/hour", "tokens": "50000/minute",'
+            ' "concurrent": 5, "budget": {"day": 10}}\'.'
+        ),
+    ] = None,
 ) -> None:
     """Create a key and print its secret (shown once)."""
-    meta = json.loads(metadata) if metadata else None
+    from lockgate.limits.rules import rules_from_spec
+
+    meta = _json_object(metadata, "--metadata")
+    spec = _json_object(limits, "--limits")
+    if spec:
+        try:
+            rules_from_spec("key", spec)
+        except ValueError as exc:
+            typer.echo(f"error: --limits: {exc}", err=True)
+            raise typer.Exit(2) from None
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     expires = time.time() + expires_in if expires_in else None
     secret, key = _run_keys(
         config,
         lambda repo: repo.create(
-            name, models=allowed, team=team, metadata=meta, expires_at=expires
+            name, models=allowed, team=team, metadata=meta, limits=spec, expires_at=expires
         ),
     )
     typer.echo(json.dumps({"key": secret, **key.public()}, indent=2))

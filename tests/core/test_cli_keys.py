@@ -74,6 +74,29 @@ async def test_keys_create_list_rotate_revoke(tmp_path, client_for):
     ).status_code == 401
 
 
+async def test_keys_create_with_limits(tmp_path, client_for):
+    """--limits stores the key's limits; the gateway enforces them."""
+    from lockgate.settings import load_settings
+
+    config = write_config(tmp_path)
+    r = run(config, "create", "small", "--limits", '{"requests": "2/minute", "budget": {"day": 5}}')
+    assert r.returncode == 0, r.stderr
+    created = json.loads(r.stdout)
+    assert created["limits"] == {"requests": "2/minute", "budget": {"day": 5}}
+    client = await client_for(load_settings(config))
+    body = {"model": "mock", "messages": [{"role": "user", "content": "hi"}]}
+    codes = [
+        (
+            await client.post("/v1/chat/completions", json=body, headers=bearer(created["key"]))
+        ).status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 200, 429]
+    bad = run(config, "create", "bad", "--limits", '{"requests": "2/eon"}')
+    assert bad.returncode == 2 and "--limits" in bad.stderr
+    assert run(config, "create", "bad", "--limits", "[1]").returncode == 2
+
+
 def test_revoke_unknown_key_fails_clearly(tmp_path):
     """Revoking an id that does not exist exits non-zero with a message."""
     config = write_config(tmp_path)
