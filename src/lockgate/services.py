@@ -189,7 +189,12 @@ async def build_services(settings: Settings) -> Services:
     )
     # Always in the chain: keys created later through the admin API may carry limits,
     # and a request nothing applies to costs a few attribute reads here.
-    cache = build_response_cache(settings.cache)
+    cache_settings = settings.cache
+    redis_url = settings.general_settings.redis_url
+    if redis_url and "url" not in cache_settings.model_fields_set:
+        # general_settings.redis_url is the shared store unless the cache names its own.
+        cache_settings = cache_settings.model_copy(update={"url": redis_url})
+    cache = build_response_cache(cache_settings)
     stages: list[Stage] = [
         GuardStage(settings.guardrails),
         LimitsStage(Limiter(limit_store, time.time), lim),

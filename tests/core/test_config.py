@@ -126,3 +126,15 @@ def test_check_config_cli(tmp_path: Path):
     bad.write_text("model_list:\n  - model_name: m\n    params: {model: nope}\n")
     r = run_cli("check-config", str(bad))
     assert r.returncode == 1 and "model_list.0.params.model" in r.stderr
+
+
+def test_serve_refuses_open_mode_off_loopback(tmp_path: Path):
+    """Without a master key the gateway will not listen beyond loopback."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "model_list:\n  - model_name: m\n    params: {model: mock/m}\n"
+        f"general_settings:\n  database_url: sqlite+aiosqlite:///{tmp_path}/x.db\n"
+    )
+    r = run_cli("serve", "--config", str(config), "--host", "0.0.0.0", "--port", "0")
+    assert r.returncode == 2
+    assert "without a master key" in r.stderr

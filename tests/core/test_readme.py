@@ -10,7 +10,11 @@ import yaml
 from lockgate.settings import settings_from_mapping
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-ENV = {"OPENAI_API_KEY": "sk-x", "ANTHROPIC_API_KEY": "sk-y", "LOCKGATE_MASTER_KEY": "sk-0123456789"}
+ENV = {
+    "OPENAI_API_KEY": "sk-x",
+    "ANTHROPIC_API_KEY": "sk-y",
+    "LOCKGATE_MASTER_KEY": "sk-0123456789",
+}
 
 
 def test_readme_yaml_blocks_validate():

@@ -396,3 +396,25 @@ async def test_async_concurrent_requests_with_faults(fake, gateway_factory):
         )
     assert [r.status_code for r in rs] == [200] * 10
     assert len(fake.requests_to(PATH)) == 15
+
+
+def test_retry_prefers_another_deployment(fake, gateway_factory):
+    """With two deployments, a refused connection on one is retried on the other at once."""
+    from tests.conftest import free_port
+
+    dead = {
+        "model_name": "gpt-4o-mini",
+        "params": {
+            "model": "openai/gpt-4o-mini",
+            "api_base": f"http://127.0.0.1:{free_port()}/v1",  # nothing listens there
+            "api_key": "sk-x",
+            "weight": 1000,
+        },
+    }
+    alive = {**model_list(fake)[0], "params": {**model_list(fake)[0]["params"], "weight": 0.001}}
+    gw = gateway_factory([dead, alive], router_settings=fast_router(num_retries=1))
+    r = post(gw)
+    assert r.status_code == 200
+    assert r.headers["x-lockgate-deployment"] == "gpt-4o-mini#1"
+    assert r.headers["x-lockgate-attempts"] == "2"
+    assert len(fake.requests_to(PATH)) == 1

@@ -76,3 +76,22 @@ def test_cache_eval_cli(tmp_path):
     assert report["precision"] == 1.0
     assert report["hit_rate"] == 1.0
     assert report["false_hit_rate"] == 0.0
+
+
+def test_gateway_embeddings_model_as_embedder(gateway_factory, fake):
+    """embedder: gateway uses one of the gateway's own embeddings aliases."""
+    gw = gateway_factory(
+        model_list(fake),
+        cache={"mode": "off"},
+        semantic_cache={
+            "embedder": "gateway",
+            "embedding_model": "gpt-4o-mini",
+            "embedding_dim": 8,
+            "aliases": {"gpt-4o-mini": {}},
+        },
+    )
+    assert ask(gw, "What is the capital city of France?").headers["x-lockgate-cache"] == "bypass"
+    again = ask(gw, "What is the capital city of France?")
+    assert again.headers["x-lockgate-cache"] == "semantic-hit; score=1.00"
+    assert len(fake.requests_to("/v1/embeddings")) == 2
+    assert len(fake.requests_to(PATH)) == 1

@@ -111,7 +111,7 @@ class CacheStage:
 
     @staticmethod
     def _note(ctx: RequestContext, outcome: CacheResult) -> None:
-        if outcome.status == "miss" and ctx.cache_status is not None:
+        if outcome.status in ("miss", "bypass") and ctx.cache_status is not None:
             return  # a later stage (the semantic cache) already said where the answer came from
         ctx.cache_status = outcome.status
         if outcome.coalesced:
