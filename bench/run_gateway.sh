@@ -25,7 +25,12 @@ trap cleanup EXIT
 "$B/mock/start.sh"
 SERVER=uvicorn CLIENT=aiohttp PORT=14100 "$B/pyproxy/start.sh"
 CONFIG=${CONFIG:-$REPO/bench/lockgate.yaml}
-(cd "$B" && setsid nohup "$VENV/bin/lockgate" serve -c "$CONFIG" > "$B/logs/lockgate.log" 2>&1 & echo $! > "$B/pids/lockgate.pid")
+# Started directly (not in a subshell) so that the recorded PID leads the new session
+# and the harness sums the gateway's CPU over it.
+cd "$B"
+setsid nohup "$VENV/bin/lockgate" serve -c "$CONFIG" > "$B/logs/lockgate.log" 2>&1 &
+echo $! > "$B/pids/lockgate.pid"
+cd "$REPO"
 for _ in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:15000/health && break; sleep 0.1; done
 curl -fs -o /dev/null http://127.0.0.1:15000/health || { tail -30 "$B/logs/lockgate.log"; exit 1; }
 
