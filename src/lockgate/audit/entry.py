@@ -1,0 +1,66 @@
+"""Turning a ``RequestRecord`` into the audit row that gets chained (pure).
+
+A row holds the record's facts as canonical JSON (``record``), a few copies of them
+for indexing (``request_id``, ``key_id``), the write time, and the bodies as
+AES-256-GCM tokens whose associated data is ``"{request_id}:{field}"``.  Everything
+but ``hash``/``prev_hash`` is covered by the chain hash, index copies and tokens
+included, so no column can change unnoticed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+
+from lockgate.audit.crypto import BodyCipher
+from lockgate.records import RequestRecord
+
+__all__ = ["BODY_FIELDS", "body_aad", "decrypt_body", "entry_from_record"]
+
+BODY_FIELDS = ("request_body", "response_body")
+_FACT_FIELDS = tuple(f.name for f in dataclasses.fields(RequestRecord) if f.name not in BODY_FIELDS)
+_JSON_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def body_aad(request_id: str, field: str) -> bytes:
+    """Associated data binding a body token to its row and column."""
+    return f"{request_id}:{field}".encode()
+
+
+def _plain_json(value: Any) -> Any:
+    # What gets hashed must be exactly what the database hands back: JSON types only.
+    return orjson.loads(orjson.dumps(value, default=str, option=_JSON_OPTS))
+
+
+def entry_from_record(
+    record: RequestRecord, *, created_at: float, cipher: BodyCipher | None
+) -> dict[str, Any]:
+    """The row to append (before linking).  Bodies are kept only when ``cipher`` is given."""
+    facts = _plain_json({name: getattr(record, name) for name in _FACT_FIELDS})
+    entry: dict[str, Any] = {
+        "request_id": record.request_id,
+        "created_at": created_at,
+        "key_id": record.key_id,
+        "record": facts,
+        "body_key_id": None,
+        "request_body": None,
+        "response_body": None,
+    }
+    if cipher is not None:
+        for name in BODY_FIELDS:
+            value = getattr(record, name)
+            if value is not None:
+                plaintext = orjson.dumps(value, default=str, option=_JSON_OPTS)
+                entry[name] = cipher.encrypt(plaintext, body_aad(record.request_id, name))
+                entry["body_key_id"] = cipher.key_id
+    return entry
+
+
+def decrypt_body(cipher: BodyCipher, row: dict[str, Any], field: str) -> Any:
+    """The JSON body stored in ``row[field]`` (None when none was stored)."""
+    token = row.get(field)
+    if token is None:
+        return None
+    return orjson.loads(cipher.decrypt(token, body_aad(row["request_id"], field)))
