@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from tests.e2e.conftest import fake, fake_server  # noqa: F401  (fixtures for live tests)
 from tests.support import MASTER
 
 from lockgate.app import create_app
@@ -56,9 +57,7 @@ def make_record(n: int = 0, **fields: Any) -> RequestRecord:
     return RequestRecord(**base)
 
 
-def settings_for(
-    url: str, models: list[dict[str, Any]] | None = None, **sections: Any
-) -> Settings:
+def settings_for(url: str, models: list[dict[str, Any]] | None = None, **sections: Any) -> Settings:
     """Gateway settings on ``url`` with the test master key and extra config sections."""
     general = {"master_key": MASTER, "database_url": url, **sections.pop("general_settings", {})}
     data = {"model_list": models or MOCK, "general_settings": general, **sections}

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 from tests.audit.conftest import audit_rows, settings_for
-from tests.e2e.conftest import fake, fake_server, model_list  # noqa: F401  (fixtures)
+from tests.e2e.conftest import model_list
 from tests.fakes import Fault
 from tests.live_server import serve_in_thread
 from tests.support import bearer
