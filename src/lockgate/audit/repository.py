@@ -29,6 +29,11 @@ _BOTTOM = -(2**62)
 _COLUMNS = [c for c in audit_log.c]
 
 
+def _as_dict(row: sa.Row[Any]) -> dict[str, Any]:
+    # Column keys arrive as str subclasses, which orjson refuses as keys.
+    return {str(k): v for k, v in row._mapping.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Verification:
     """Outcome of :meth:`AuditRepository.verify`."""
@@ -81,7 +86,7 @@ class AuditRepository:
                     )
                 ).all()
             for row in page:
-                yield dict(row._mapping)
+                yield _as_dict(row)
             if len(page) < self._page:
                 return
             last = int(page[-1].seq)
@@ -93,7 +98,7 @@ class AuditRepository:
                 .where(audit_log.c.request_id == request_id)
                 .order_by(audit_log.c.seq)
             )
-            return [dict(r._mapping) for r in result]
+            return [_as_dict(r) for r in result]
 
     async def verify(self, *, expected_head: tuple[int, str] | None = None) -> Verification:
         """Check every link from the newest checkpoint (or genesis) to the newest row."""
