@@ -29,9 +29,12 @@ _BOTTOM = -(2**62)
 _COLUMNS = [c for c in audit_log.c]
 
 
-def _as_dict(row: sa.Row[Any]) -> dict[str, Any]:
+def _as_dict(row: sa.Row[Any], parse: bool) -> dict[str, Any]:
     # Column keys arrive as str subclasses, which orjson refuses as keys.
-    return {str(k): v for k, v in row._mapping.items()}
+    out = {str(k): v for k, v in row._mapping.items()}
+    if parse:
+        out["record"] = orjson.loads(out["record"])
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +75,13 @@ class AuditRepository:
         async with self._db.engine.connect() as conn:
             return await read_checkpoint(conn)
 
-    async def rows(self, *, after_seq: int = _BOTTOM) -> AsyncIterator[dict[str, Any]]:
-        """Every row with ``seq > after_seq`` as a dict, in ``seq`` order, a page at a time."""
+    async def rows(
+        self, *, after_seq: int = _BOTTOM, parse: bool = True
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every row with ``seq > after_seq`` as a dict, in ``seq`` order, a page at a time.
+
+        ``record`` is parsed into a dict unless ``parse`` is false (as stored and hashed).
+        """
         last = after_seq
         while True:
             async with self._db.engine.connect() as conn:
@@ -86,7 +94,7 @@ class AuditRepository:
                     )
                 ).all()
             for row in page:
-                yield _as_dict(row)
+                yield _as_dict(row, parse)
             if len(page) < self._page:
                 return
             last = int(page[-1].seq)
@@ -98,7 +106,7 @@ class AuditRepository:
                 .where(audit_log.c.request_id == request_id)
                 .order_by(audit_log.c.seq)
             )
-            return [_as_dict(r) for r in result]
+            return [_as_dict(r, True) for r in result]
 
     async def verify(self, *, expected_head: tuple[int, str] | None = None) -> Verification:
         """Check every link from the newest checkpoint (or genesis) to the newest row."""
@@ -123,7 +131,7 @@ class AuditRepository:
             return None
 
         # From the very bottom: rows slipped in below the checkpoint must fail too.
-        async for row in self.rows(after_seq=_BOTTOM):
+        async for row in self.rows(after_seq=_BOTTOM, parse=False):
             page.append(row)
             if len(page) >= self._page:
                 failed = check(page)

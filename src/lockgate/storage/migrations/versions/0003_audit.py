@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("request_id", sa.String(128), nullable=False, index=True),
         sa.Column("created_at", sa.Float, nullable=False, index=True),
         sa.Column("key_id", sa.String(32), nullable=True),
-        sa.Column("record", sa.JSON, nullable=False),
+        sa.Column("record", sa.Text, nullable=False),
         sa.Column("body_key_id", sa.String(16), nullable=True),
         sa.Column("request_body", sa.Text, nullable=True),
         sa.Column("response_body", sa.Text, nullable=True),
