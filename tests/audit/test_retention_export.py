@@ -181,3 +181,38 @@ def test_cli_prune_needs_an_age(tmp_path, db_url):
     config = str(write_config(tmp_path, db_url))
     r = cli("prune", "-c", config)
     assert r.exit_code == 2 and "retention_days" in r.output
+
+
+async def test_writer_applies_retention_while_running(db, repo):
+    """With retention set, the writer deletes old rows after a write; verify still passes."""
+    clock = Clock(1000.0)
+    writer = AuditWriter(
+        db, flush_interval=60, clock=clock, retention_seconds=500.0, prune_interval=0.0
+    )
+    for n in range(5):
+        writer.submit(make_record(n))
+    await asyncio.wait_for(writer.flush(), 10)
+    assert await repo.count() == 5 and writer.stats.pruned == 0
+    clock.now = 2000.0
+    for n in range(5, 8):
+        writer.submit(make_record(n))
+    await asyncio.wait_for(writer.flush(), 10)
+    await writer.aclose()
+    assert writer.stats.pruned == 5
+    assert [row["request_id"] async for row in repo.rows()] == ["req-5", "req-6", "req-7"]
+    result = await repo.verify()
+    assert result.ok and result.start.seq == 4
+
+
+async def test_writer_prunes_at_most_once_per_interval(db, repo):
+    """Within the prune interval old rows are left alone."""
+    clock = Clock(1000.0)
+    writer = AuditWriter(
+        db, flush_interval=60, clock=clock, retention_seconds=10.0, prune_interval=3600.0
+    )
+    writer.submit(make_record(0))
+    await asyncio.wait_for(writer.flush(), 10)
+    clock.now = 2000.0
+    writer.submit(make_record(1))
+    await writer.aclose()
+    assert writer.stats.pruned == 0 and await repo.count() == 2

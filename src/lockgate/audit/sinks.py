@@ -57,5 +57,8 @@ def build_audit_sinks(
             batch_size=audit.batch_size,
             flush_interval=audit.flush_interval_seconds,
             max_queue=audit.max_queue,
+            retention_seconds=(
+                audit.retention_days * 86400.0 if audit.retention_days is not None else None
+            ),
         )
     ]

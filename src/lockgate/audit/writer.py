@@ -25,6 +25,7 @@ from lockgate.audit.chain import AuditChain
 from lockgate.audit.crypto import BodyCipher
 from lockgate.audit.entry import entry_from_record
 from lockgate.audit.ledger import lock_chain, read_head
+from lockgate.audit.repository import AuditRepository
 from lockgate.audit.tables import audit_log
 from lockgate.records import RequestRecord
 from lockgate.storage.database import Database
@@ -47,6 +48,8 @@ class WriterStats:
     conflicts: int = 0
     #: failed write attempts (database unavailable...), each retried
     errors: int = 0
+    #: rows deleted by retention
+    pruned: int = 0
 
 
 class AuditWriter:
@@ -64,6 +67,8 @@ class AuditWriter:
         retry_delay: float = 0.05,
         max_retry_delay: float = 5.0,
         close_timeout: float = 30.0,
+        retention_seconds: float | None = None,
+        prune_interval: float = 3600.0,
     ) -> None:
         self._db = db
         self._cipher = cipher
@@ -74,6 +79,9 @@ class AuditWriter:
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
         self._close_timeout = close_timeout
+        self._retention = retention_seconds
+        self._prune_interval = prune_interval
+        self._last_prune: float | None = None
         self._pending: deque[RequestRecord] = deque()
         self._inflight = 0
         self._wake = asyncio.Event()
@@ -137,9 +145,27 @@ class AuditWriter:
                 self._inflight = len(batch)
                 await self._write_until_done(batch)
                 self._inflight = 0
+            await self._maybe_prune()
             self._idle.set()
             if self._closing and not self._pending:
                 return
+
+    async def _maybe_prune(self) -> None:
+        """Apply retention at most once per ``prune_interval`` (idempotent across replicas)."""
+        if self._retention is None:
+            return
+        now = self._clock()
+        if self._last_prune is not None and now - self._last_prune < self._prune_interval:
+            return
+        self._last_prune = now
+        try:
+            result = await AuditRepository(self._db).prune(
+                older_than=now - self._retention, now=now
+            )
+        except (DBAPIError, OSError) as exc:
+            log.warning("audit retention prune failed; next try in an interval", error=str(exc))
+            return
+        self.stats.pruned += result.deleted
 
     async def _write_until_done(self, batch: list[RequestRecord]) -> None:
         delay = self._retry_delay
