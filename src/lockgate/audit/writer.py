@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections import deque
 from collections.abc import Callable
@@ -105,7 +106,10 @@ class AuditWriter:
         self._pending.append(record)
         self._idle.clear()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
+            # A clean context: the first request's bound log fields must not stick to it.
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="audit-writer", context=contextvars.Context()
+            )
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
