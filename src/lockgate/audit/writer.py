@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from lockgate.audit.chain import AuditChain
 from lockgate.audit.crypto import BodyCipher
@@ -166,8 +166,8 @@ class AuditWriter:
             result = await AuditRepository(self._db).prune(
                 older_than=now - self._retention, now=now
             )
-        except (DBAPIError, OSError) as exc:
-            log.warning("audit retention prune failed; next try in an interval", error=str(exc))
+        except Exception as exc:
+            log.warning("audit retention prune failed; next try in an interval", error=repr(exc))
             return
         self.stats.pruned += result.deleted
 
@@ -186,9 +186,11 @@ class AuditWriter:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._max_retry_delay)
                 continue
-            except (DBAPIError, OSError) as exc:
+            except Exception as exc:
+                # Database down, pool timeout, driver trouble: keep the batch and retry; the
+                # writer task must never die while requests keep queueing records.
                 self.stats.errors += 1
-                log.warning("audit batch write failed; retrying", error=str(exc), rows=len(batch))
+                log.warning("audit batch write failed; retrying", error=repr(exc), rows=len(batch))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_retry_delay)
                 continue
