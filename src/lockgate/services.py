@@ -169,6 +169,12 @@ async def _build_semantic(
 
 async def build_services(settings: Settings) -> Services:
     db = Database(settings.general_settings.database_url)
+    # Sinks check their config (e.g. the audit body key) before any connection opens,
+    # so a refused start-up leaves nothing to clean up.
+    sinks: list[RecordSink] = [
+        *build_usage_sinks(settings, db),
+        *build_audit_sinks(settings, db),
+    ]
     await db.migrate()
     keys = KeyRepository(db)
     master = settings.general_settings.master_key
@@ -219,7 +225,7 @@ async def build_services(settings: Settings) -> Services:
         request_ids=RequestIds(),
         limit_store=limit_store,
         cache=cache,
-        sinks=[*build_usage_sinks(settings, db), *build_audit_sinks(settings, db)],
+        sinks=sinks,
         semantic=semantic,
     )
 

@@ -239,8 +239,19 @@ class ServerSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=4000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: serve HTTPS with this PEM certificate (chain) and private key; set both or neither
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> ServerSettings:
+        cert, key = self.ssl_certfile, self.ssl_keyfile
+        if (cert is None) != (key is None):
+            raise ValueError("ssl_certfile and ssl_keyfile must be set together")
+        for name, path in (("ssl_certfile", cert), ("ssl_keyfile", key)):
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name} {path!r} does not exist or is not a file")
+        return self
 
 
 class Deployment(_Model):

@@ -9,7 +9,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from lockgate.api.common import error_body, json_response, read_json, with_errors
-from lockgate.api.flow import account_stream, response_headers, run_chat, start_context
+from lockgate.api.flow import (
+    account_stream,
+    recorded_failures,
+    response_headers,
+    run_chat,
+    start_context,
+)
 from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
 from lockgate.context import RequestContext
 from lockgate.errors import GatewayError
@@ -25,11 +31,12 @@ __all__ = ["hot_paths", "routes"]
 @with_errors("anthropic")
 async def messages(request: Request) -> Response:
     svc = services(request)
-    ctx = await start_context(request, svc, "anthropic")
-    body = await read_json(
-        request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
-    )
-    chat = parse_chat_request(anthropic_to_openai_request(body))
+    ctx = await start_context(request, svc, "anthropic", record_failure=True)
+    with recorded_failures(svc, ctx):
+        body = await read_json(
+            request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
+        )
+        chat = parse_chat_request(anthropic_to_openai_request(body))
     result = await run_chat(svc, ctx, chat)
     if isinstance(result, ChatResponse):
         return json_response(

@@ -6,31 +6,68 @@ fails, or (streams) when the client goes away.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import cast
 
 from starlette.requests import Request
 
 from lockgate.api.common import header_map, presented_key
+from lockgate.auth.keys import Principal
 from lockgate.cache.header import CacheStatus, cache_header_value
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk, Usage, usage_from_openai
 from lockgate.context import ApiFlavor, RequestContext
-from lockgate.errors import GatewayError
+from lockgate.errors import GatewayError, InternalError
 from lockgate.pipeline import Result
 from lockgate.services import Services
 
-__all__ = ["CLIENT_CLOSED", "account_stream", "response_headers", "run_chat", "start_context"]
+__all__ = [
+    "CLIENT_CLOSED",
+    "account_stream",
+    "recorded_failures",
+    "response_headers",
+    "run_chat",
+    "start_context",
+]
 
 #: nginx's status for "client closed the connection", used in metrics for cancelled streams.
 CLIENT_CLOSED = 499
 UNKNOWN_MODEL = "(unknown)"
+#: who a request that failed authentication is recorded as
+UNAUTHENTICATED = Principal(kind="unauthenticated")
 
 
-async def start_context(request: Request, svc: Services, flavor: ApiFlavor) -> RequestContext:
-    """Authenticate (before any other work) and open the request's context."""
+async def start_context(
+    request: Request, svc: Services, flavor: ApiFlavor, *, record_failure: bool = False
+) -> RequestContext:
+    """Authenticate (before any other work) and open the request's context.
+
+    With ``record_failure`` (the chat routes) a refused key is recorded too: failed
+    authentication belongs in the audit log.
+    """
     headers = header_map(request)
-    principal = await svc.auth.authenticate(presented_key(headers))
+    presented = presented_key(headers)
+    try:
+        principal = await svc.auth.authenticate(presented)
+    except GatewayError as err:
+        if record_failure:
+            ctx = _context(request, headers, svc, flavor, UNAUTHENTICATED)
+            ctx.notes["auth"] = {"key_presented": presented is not None, "code": err.code}
+            ctx.error = err
+            svc.record(ctx, UNKNOWN_MODEL, err.status, None)
+        raise
+    return _context(request, headers, svc, flavor, principal)
+
+
+def _context(
+    request: Request,
+    headers: dict[str, str],
+    svc: Services,
+    flavor: ApiFlavor,
+    principal: Principal,
+) -> RequestContext:
     return RequestContext(
         request_id=svc.request_ids.new(headers),
         principal=principal,
@@ -38,6 +75,21 @@ async def start_context(request: Request, svc: Services, flavor: ApiFlavor) -> R
         client_headers=headers,
         client_ip=request.client.host if request.client else None,
     )
+
+
+@contextlib.contextmanager
+def recorded_failures(svc: Services, ctx: RequestContext) -> Iterator[None]:
+    """Record the request if the block fails (reading and parsing, before ``run_chat``)."""
+    try:
+        yield
+    except GatewayError as err:
+        ctx.error = err
+        svc.record(ctx, UNKNOWN_MODEL, err.status, None)
+        raise
+    except Exception:
+        ctx.error = InternalError("Internal gateway error.")
+        svc.record(ctx, UNKNOWN_MODEL, ctx.error.status, None)
+        raise
 
 
 def response_headers(ctx: RequestContext) -> dict[str, str]:
@@ -75,6 +127,14 @@ async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Res
     except GatewayError as err:
         ctx.error = err
         svc.record(ctx, chat.model, err.status, None)
+        raise
+    except asyncio.CancelledError:
+        svc.record(ctx, chat.model, CLIENT_CLOSED, None)
+        raise
+    except Exception:
+        # A bug still answers 500 (with_errors); the request must still be on record.
+        ctx.error = InternalError("Internal gateway error.")
+        svc.record(ctx, chat.model, ctx.error.status, None)
         raise
     if isinstance(result, ChatResponse):
         svc.record(ctx, chat.model, 200, result.usage)

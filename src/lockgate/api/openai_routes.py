@@ -10,7 +10,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from lockgate.api.common import error_body, json_response, read_json, with_errors
-from lockgate.api.flow import account_stream, response_headers, run_chat, start_context
+from lockgate.api.flow import (
+    account_stream,
+    recorded_failures,
+    response_headers,
+    run_chat,
+    start_context,
+)
 from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
 from lockgate.context import RequestContext
 from lockgate.dispatcher import deployment_timeouts
@@ -26,11 +32,12 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 @with_errors("openai")
 async def chat_completions(request: Request) -> Response:
     svc = services(request)
-    ctx = await start_context(request, svc, "openai")
-    body = await read_json(
-        request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
-    )
-    chat = parse_chat_request(body)
+    ctx = await start_context(request, svc, "openai", record_failure=True)
+    with recorded_failures(svc, ctx):
+        body = await read_json(
+            request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
+        )
+        chat = parse_chat_request(body)
     result = await run_chat(svc, ctx, chat)
     if isinstance(result, ChatResponse):
         return json_response(result.body, headers=response_headers(ctx))

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lockgate.api.common import json_response, read_json, with_errors
-from lockgate.api.flow import response_headers, run_chat, start_context
+from lockgate.api.flow import recorded_failures, response_headers, run_chat, start_context
 from lockgate.chat import ChatResponse, parse_chat_request
 from lockgate.errors import BadRequestError
 from lockgate.services import services
@@ -50,28 +50,29 @@ async def stats(request: Request) -> Response:
 async def legacy_chat(request: Request) -> Response:
     """The reference guide's simple endpoint: one user input in, one answer out."""
     svc = services(request)
-    ctx = await start_context(request, svc, "legacy")
-    params: dict[str, object] = dict(request.query_params)
-    if request.headers.get("content-length") not in (None, "0"):
-        body = await read_json(request, svc.settings.general_settings.max_request_body_bytes)
-        if not isinstance(body, dict):
-            raise BadRequestError("Request body must be a JSON object.")
-        params.update(body)
-    user_input = params.get("user_input", params.get("message"))
-    if not isinstance(user_input, str) or not user_input:
-        raise BadRequestError("'user_input' is required.", param="user_input")
-    model = params.get("model") or (svc.router.aliases[0] if svc.router.aliases else "")
-    chat_body: dict[str, object] = {
-        "model": model,
-        "messages": [{"role": "user", "content": user_input}],
-    }
-    for name, kind in (("max_tokens", int), ("temperature", float)):
-        if name in params:
-            try:
-                chat_body[name] = kind(params[name])  # type: ignore[call-overload, arg-type]
-            except (TypeError, ValueError):
-                raise BadRequestError(f"'{name}' must be a number.", param=name) from None
-    chat = parse_chat_request(chat_body)
+    ctx = await start_context(request, svc, "legacy", record_failure=True)
+    with recorded_failures(svc, ctx):
+        params: dict[str, object] = dict(request.query_params)
+        if request.headers.get("content-length") not in (None, "0"):
+            body = await read_json(request, svc.settings.general_settings.max_request_body_bytes)
+            if not isinstance(body, dict):
+                raise BadRequestError("Request body must be a JSON object.")
+            params.update(body)
+        user_input = params.get("user_input", params.get("message"))
+        if not isinstance(user_input, str) or not user_input:
+            raise BadRequestError("'user_input' is required.", param="user_input")
+        model = params.get("model") or (svc.router.aliases[0] if svc.router.aliases else "")
+        chat_body: dict[str, object] = {
+            "model": model,
+            "messages": [{"role": "user", "content": user_input}],
+        }
+        for name, kind in (("max_tokens", int), ("temperature", float)):
+            if name in params:
+                try:
+                    chat_body[name] = kind(params[name])  # type: ignore[call-overload, arg-type]
+                except (TypeError, ValueError):
+                    raise BadRequestError(f"'{name}' must be a number.", param=name) from None
+        chat = parse_chat_request(chat_body)
     result = await run_chat(svc, ctx, chat)
     assert isinstance(result, ChatResponse)
     return json_response(

@@ -1,0 +1,159 @@
+"""``lockgate audit verify|export|prune``: the audit log from the command line.
+
+Registered by the main CLI with ``app.add_typer(audit_cli.app, name="audit")``.
+Each command loads the config (``--config`` or ``$LOCKGATE_CONFIG``), opens the
+configured database and calls one :class:`~lockgate.audit.repository.AuditRepository`
+method.  Exit codes: 0 fine, 1 the log failed verification (or export could not
+decrypt), 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, BinaryIO, TypeVar
+
+import typer
+
+from lockgate.audit.crypto import DecryptionError
+from lockgate.audit.repository import AuditRepository
+from lockgate.audit.sinks import body_cipher
+from lockgate.settings import ConfigError, Settings, load_settings
+from lockgate.storage.database import Database
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Verify, export and prune the tamper-evident audit log.")
+
+T = TypeVar("T")
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="YAML config file (default: $LOCKGATE_CONFIG)."),
+]
+
+
+def _settings(config: str | None) -> Settings:
+    try:
+        return load_settings(config or os.environ.get("LOCKGATE_CONFIG") or None)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run(settings: Settings, action: Callable[[AuditRepository], Awaitable[T]]) -> T:
+    async def go() -> T:
+        db = Database(settings.general_settings.database_url)
+        try:
+            await db.migrate()
+            return await action(AuditRepository(db))
+        finally:
+            await db.aclose()
+
+    return asyncio.run(go())
+
+
+def _parse_head(text: str) -> tuple[int, str]:
+    seq, sep, digest = text.partition(":")
+    if not sep or not seq.lstrip("-").isdigit() or len(digest) != 64:
+        raise typer.BadParameter("expected SEQ:HASH, e.g. 41:3fa1...(64 hex digits)")
+    return int(seq), digest.lower()
+
+
+@app.command()
+def verify(
+    config: ConfigOpt = None,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            help="SEQ:HASH of the newest record as noted elsewhere (catches a cut-off tail)."
+        ),
+    ] = None,
+) -> None:
+    """Check every hash link; exit 1 naming the first bad seq."""
+    head = _parse_head(expect_head) if expect_head else None
+    result = _run(_settings(config), lambda repo: repo.verify(expected_head=head))
+    origin = "genesis" if result.start.seq < 0 else f"checkpoint seq {result.start.seq}"
+    if not result.ok:
+        typer.echo(
+            f"FAILED at seq {result.first_bad_seq}: {result.reason}"
+            f" ({result.checked} records verified from {origin} before it)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if result.head is None:
+        typer.echo(f"ok: no records after {origin}")
+    else:
+        typer.echo(
+            f"ok: {result.checked} records verified from {origin};"
+            f" head {result.head.seq}:{result.head.hash}"
+        )
+
+
+@app.command()
+def export(
+    config: ConfigOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+    no_bodies: Annotated[
+        bool, typer.Option("--no-bodies", help="Leave the (encrypted) bodies out.")
+    ] = False,
+    since: Annotated[
+        float | None, typer.Option(help="Only records written at or after this Unix time.")
+    ] = None,
+) -> None:
+    """Write the log as JSON lines, bodies decrypted with the key from the environment."""
+    settings = _settings(config)
+    try:
+        cipher = None if no_bodies else body_cipher(settings)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    async def dump(repo: AuditRepository, out: BinaryIO) -> int:
+        return await repo.export(out.write, cipher=cipher, bodies=not no_bodies, since=since)
+
+    try:
+        if output is None:
+            count = _run(settings, lambda repo: dump(repo, typer.get_binary_stream("stdout")))
+        else:
+            with output.open("wb") as fh:
+                count = _run(settings, lambda repo: dump(repo, fh))
+    except (DecryptionError, ValueError) as exc:
+        message = exc.message if isinstance(exc, DecryptionError) else str(exc)
+        typer.echo(
+            f"error: {message}; set {settings.audit.key_env} to the audit key or pass --no-bodies",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    typer.echo(f"exported {count} records", err=True)
+
+
+@app.command()
+def prune(
+    config: ConfigOpt = None,
+    older_than_days: Annotated[
+        float | None,
+        typer.Option(help="Delete records older than this (default: audit.retention_days)."),
+    ] = None,
+) -> None:
+    """Delete old records, keeping a checkpoint so the rest still verifies."""
+    settings = _settings(config)
+    days = older_than_days if older_than_days is not None else settings.audit.retention_days
+    if days is None or days <= 0:
+        typer.echo("error: give --older-than-days or set audit.retention_days", err=True)
+        raise typer.Exit(2)
+    now = time.time()
+    result = _run(settings, lambda repo: repo.prune(older_than=now - days * 86400.0, now=now))
+    if result.deleted == 0:
+        typer.echo(f"nothing older than {days:g} days")
+        return
+    assert result.checkpoint is not None
+    typer.echo(
+        f"deleted {result.deleted} records; verification now starts after"
+        f" seq {result.checkpoint.seq}:{result.checkpoint.hash}"
+    )

@@ -1,0 +1,65 @@
+"""SQL shared by the writer and the repository: the chain head and the append lock.
+
+Appends stay linear with several replicas on one database in two ways:
+
+* ``seq`` is the primary key and each batch re-reads the head inside its own
+  transaction, so two writers that raced from the same head cannot both commit:
+  the loser's insert of the same ``seq`` fails and it retries from the new head;
+* on Postgres each append (and prune) first takes a transaction-scoped advisory
+  lock, so writers queue instead of colliding and wasting work.  SQLite allows one
+  writer at a time anyway; a writer that loses the race sees ``IntegrityError`` or
+  ``database is locked`` and retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lockgate.audit.chain import GENESIS_HASH
+from lockgate.audit.tables import audit_checkpoints, audit_log
+
+__all__ = ["ADVISORY_LOCK_KEY", "Checkpoint", "lock_chain", "read_checkpoint", "read_head"]
+
+#: pg_advisory_xact_lock key for audit appends ("lockgaud" as a big-endian int64)
+ADVISORY_LOCK_KEY = int.from_bytes(b"lockgaud", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The last row a prune removed: rows after it verify from here."""
+
+    seq: int
+    hash: str
+
+
+async def lock_chain(conn: AsyncConnection) -> None:
+    """Serialise appends and prunes across processes (Postgres; a no-op elsewhere)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+
+
+async def read_checkpoint(conn: AsyncConnection) -> Checkpoint | None:
+    row = (
+        await conn.execute(
+            sa.select(audit_checkpoints.c.seq, audit_checkpoints.c.hash)
+            .order_by(audit_checkpoints.c.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else Checkpoint(int(row.seq), str(row.hash))
+
+
+async def read_head(conn: AsyncConnection) -> Checkpoint:
+    """(seq, hash) to chain the next row onto; seq -1 and the genesis hash when empty."""
+    row = (
+        await conn.execute(
+            sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+        )
+    ).first()
+    if row is not None:
+        return Checkpoint(int(row.seq), str(row.hash))
+    checkpoint = await read_checkpoint(conn)
+    return checkpoint if checkpoint is not None else Checkpoint(-1, GENESIS_HASH)

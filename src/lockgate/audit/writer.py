@@ -1,0 +1,223 @@
+"""The audit sink: requests queue in memory and are written in hash-chained batches.
+
+``submit`` only appends to a bounded deque (no I/O, no await); one background task
+writes batches of up to ``batch_size`` rows in one transaction each, every
+``flush_interval`` seconds or as soon as a full batch is waiting.  Database trouble
+is retried with backoff and the batch is kept; ``aclose`` writes everything still
+queued before it returns.  See :mod:`lockgate.audit.ledger` for how several
+replicas keep one linear chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from lockgate.audit.chain import AuditChain
+from lockgate.audit.crypto import BodyCipher
+from lockgate.audit.entry import entry_from_record
+from lockgate.audit.ledger import lock_chain, read_head
+from lockgate.audit.repository import AuditRepository
+from lockgate.audit.tables import audit_log
+from lockgate.records import RequestRecord
+from lockgate.storage.database import Database
+
+__all__ = ["AuditWriter", "WriterStats"]
+
+log = structlog.get_logger("lockgate.audit")
+
+#: append races retried at once before backing off
+_FREE_CONFLICTS = 10
+
+
+@dataclass(slots=True)
+class WriterStats:
+    written: int = 0
+    batches: int = 0
+    #: records refused because the queue was full or the writer closed
+    dropped: int = 0
+    #: batches that lost an append race to another writer and were re-chained
+    conflicts: int = 0
+    #: failed write attempts (database unavailable...), each retried
+    errors: int = 0
+    #: rows deleted by retention
+    pruned: int = 0
+
+
+class AuditWriter:
+    """A ``RecordSink`` keeping the tamper-evident audit log in the database."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        cipher: BodyCipher | None = None,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        max_queue: int = 100_000,
+        clock: Callable[[], float] = time.time,
+        retry_delay: float = 0.05,
+        max_retry_delay: float = 5.0,
+        close_timeout: float = 30.0,
+        retention_seconds: float | None = None,
+        prune_interval: float = 3600.0,
+    ) -> None:
+        self._db = db
+        self._cipher = cipher
+        self._batch_size = batch_size
+        self._interval = flush_interval
+        self._max_queue = max_queue
+        self._clock = clock
+        self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
+        self._close_timeout = close_timeout
+        self._retention = retention_seconds
+        self._prune_interval = prune_interval
+        self._last_prune: float | None = None
+        self._pending: deque[RequestRecord] = deque()
+        self._inflight = 0
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.stats = WriterStats()
+
+    @property
+    def queued(self) -> int:
+        """Records accepted but not yet committed."""
+        return len(self._pending) + self._inflight
+
+    def submit(self, record: RequestRecord) -> None:
+        if self._closing or len(self._pending) >= self._max_queue:
+            self.stats.dropped += 1
+            if self.stats.dropped & (self.stats.dropped - 1) == 0:  # 1, 2, 4, 8...: not a flood
+                log.error("audit record dropped", dropped=self.stats.dropped, closing=self._closing)
+            return
+        self._pending.append(record)
+        self._idle.clear()
+        if self._task is None:
+            # A clean context: the first request's bound log fields must not stick to it.
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="audit-writer", context=contextvars.Context()
+            )
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is committed."""
+        if self._task is None:
+            return
+        self._wake.set()
+        await self._idle.wait()
+
+    async def aclose(self) -> None:
+        """Write everything queued, then stop (gives up after ``close_timeout``)."""
+        self._closing = True
+        task = self._task
+        if task is None:
+            return
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self._close_timeout)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            log.error("audit records lost at shutdown", lost=self.queued)
+
+    async def _run(self) -> None:
+        while True:
+            if len(self._pending) < self._batch_size and not self._closing:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._interval)
+            while self._pending:
+                batch = [
+                    self._pending.popleft()
+                    for _ in range(min(self._batch_size, len(self._pending)))
+                ]
+                self._inflight = len(batch)
+                await self._write_until_done(batch)
+                self._inflight = 0
+            await self._maybe_prune()
+            self._idle.set()
+            if self._closing and not self._pending:
+                return
+
+    async def _maybe_prune(self) -> None:
+        """Apply retention at most once per ``prune_interval`` (idempotent across replicas)."""
+        if self._retention is None:
+            return
+        now = self._clock()
+        if self._last_prune is not None and now - self._last_prune < self._prune_interval:
+            return
+        self._last_prune = now
+        try:
+            result = await AuditRepository(self._db).prune(
+                older_than=now - self._retention, now=now
+            )
+        except Exception as exc:
+            log.warning("audit retention prune failed; next try in an interval", error=repr(exc))
+            return
+        self.stats.pruned += result.deleted
+
+    async def _write_until_done(self, batch: list[RequestRecord]) -> None:
+        delay = self._retry_delay
+        conflicts = 0
+        while True:
+            try:
+                written = await self._write(batch)
+            except IntegrityError as exc:
+                # Another replica appended from the same head; re-chain on the new one.
+                self.stats.conflicts += 1
+                conflicts += 1
+                if conflicts > _FREE_CONFLICTS:
+                    log.warning("audit append keeps conflicting", error=str(exc))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._max_retry_delay)
+                continue
+            except Exception as exc:
+                # Database down, pool timeout, driver trouble: keep the batch and retry; the
+                # writer task must never die while requests keep queueing records.
+                self.stats.errors += 1
+                log.warning("audit batch write failed; retrying", error=repr(exc), rows=len(batch))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_retry_delay)
+                continue
+            self.stats.written += written
+            self.stats.batches += 1
+            return
+
+    def _entries(self, batch: list[RequestRecord]) -> list[dict[str, Any]]:
+        now = self._clock()
+        entries = []
+        for record in batch:
+            try:
+                entries.append(entry_from_record(record, created_at=now, cipher=self._cipher))
+            except Exception:
+                # One unserialisable record must not block the log behind it.
+                self.stats.dropped += 1
+                log.exception("audit record could not be encoded", request_id=record.request_id)
+        return entries
+
+    async def _write(self, batch: list[RequestRecord]) -> int:
+        entries = self._entries(batch)
+        if not entries:
+            return 0
+        async with self._db.engine.begin() as conn:
+            await lock_chain(conn)
+            head = await read_head(conn)
+            chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
+            rows = [chain.append(e) for e in entries]
+            await conn.execute(audit_log.insert(), rows)
+        return len(rows)
