@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lockgate import __version__
+from lockgate.audit import cli as audit_cli
 from lockgate.settings import ConfigError, Settings, load_settings
 
 __all__ = ["app", "main"]
@@ -22,6 +23,7 @@ keys_app = typer.Typer(help="Manage virtual API keys (talks to the configured da
 app.add_typer(keys_app, name="keys")
 cache_app = typer.Typer(help="Cache tools.")
 app.add_typer(cache_app, name="cache")
+app.add_typer(audit_cli.app, name="audit")
 
 ConfigOpt = Annotated[
     str | None,

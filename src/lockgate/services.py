@@ -202,7 +202,10 @@ async def build_services(settings: Settings) -> Services:
         cache_settings = cache_settings.model_copy(update={"url": redis_url})
     cache = build_response_cache(cache_settings)
     stages: list[Stage] = [
-        GuardStage(settings.guardrails),
+        GuardStage(
+            settings.guardrails,
+            capture=settings.audit.enabled and settings.audit.store_bodies,
+        ),
         LimitsStage(Limiter(limit_store, time.time), lim),
         CacheStage(cache),
     ]

@@ -129,19 +129,29 @@ async def test_gateway_with_store_bodies_and_no_key_fails_at_startup(
 async def test_gateway_with_key_in_environment_keeps_encrypted_bodies(
     db_url, open_gateway, monkeypatch
 ):
-    """With the key in the environment the gateway starts; whatever body it keeps is encrypted."""
+    """The gateway keeps both bodies, redacted then encrypted; no plaintext reaches disk."""
     monkeypatch.setenv("LOCKGATE_AUDIT_TEST_KEY", KEY_HEX)
     settings = settings_for(
-        db_url, audit={"store_bodies": True, "key_env": "LOCKGATE_AUDIT_TEST_KEY"}
+        db_url,
+        audit={"store_bodies": True, "key_env": "LOCKGATE_AUDIT_TEST_KEY"},
+        guardrails={"pii": {"input": "redact", "restore_output": False}},
     )
+    email = "zed.zebra@example.org"
+    request = {"model": "mock", "messages": [{"role": "user", "content": f"mail {email} now"}]}
     async with open_gateway(settings) as client:
-        r = await client.post("/v1/chat/completions", json=REQUEST, headers=bearer())
+        r = await client.post("/v1/chat/completions", json=request, headers=bearer())
         assert r.status_code == 200
+        s = await client.post(
+            "/v1/chat/completions", json={**request, "stream": True}, headers=bearer()
+        )
+        assert s.status_code == 200 and s.text.rstrip().endswith("data: [DONE]")
     rows = await audit_rows(db_url)
-    assert len(rows) == 1
-    for name in ("request_body", "response_body"):
-        if rows[0][name] is not None:  # once the guard stage captures bodies
-            assert decrypt_body(cipher(), rows[0], name) is not None
+    assert len(rows) == 2
+    for row in rows:
+        sent = decrypt_body(cipher(), row, "request_body")
+        answer = decrypt_body(cipher(), row, "response_body")
+        assert sent["messages"][0]["content"] == "mail [EMAIL_1] now"
+        assert "[EMAIL_1]" in answer["choices"][0]["message"]["content"]
     assert b"zebra" not in db_files(db_url)
 
 

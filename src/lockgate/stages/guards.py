@@ -13,6 +13,8 @@ from typing import Any
 
 import structlog
 
+from lockgate.audit.capture import capture_bodies
+from lockgate.cache.aggregate import StreamAggregator
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream
 from lockgate.context import RequestContext
 from lockgate.errors import PolicyViolationError, ServiceUnavailableError
@@ -42,8 +44,12 @@ class GuardStage:
         self,
         settings: GuardrailSettings,
         detector_factory: Callable[[float], InjectionDetector] = InjectionDetector,
+        *,
+        capture: bool = False,
     ) -> None:
         self._make_detector = detector_factory
+        #: keep the request and answer, as they are after redaction, for the audit log
+        self._capture = capture
         self._base = GuardPolicy(settings.max_input_chars, settings.injection, settings.pii)
         self._aliases = {a: self._base.merged(o) for a, o in settings.aliases.items()}
         self._detectors: dict[float, InjectionDetector] = {}
@@ -123,6 +129,23 @@ class GuardStage:
                 )
         if notes:
             ctx.notes["guards"] = notes
+        result = await self._filtered(ctx, request, policy, redactor, vault, call_next)
+        if not self._capture:
+            return result
+        if isinstance(result, ChatResponse):
+            capture_bodies(ctx, request.body, result.body)
+            return result
+        return _captured(ctx, request.body, result)
+
+    async def _filtered(
+        self,
+        ctx: RequestContext,
+        request: ChatRequest,
+        policy: GuardPolicy,
+        redactor: Redactor | None,
+        vault: Vault | None,
+        call_next: Handler,
+    ) -> Result:
         result = await call_next(ctx, request)
         if redactor is None:
             return result
@@ -188,6 +211,20 @@ class GuardStage:
             )
         if mode == "flag":
             ctx.headers[GUARD_HEADER] = f"injection-flagged; score={verdict.score:.2f}"
+
+
+async def _captured(ctx: RequestContext, request_body: Any, stream: ChatStream) -> ChatStream:
+    """Pass the stream through, keeping the assembled answer for the audit log."""
+    agg = StreamAggregator()
+    try:
+        async for chunk in stream:
+            agg.add(chunk)
+            yield chunk
+    finally:
+        capture_bodies(ctx, request_body, agg.result() if agg.finished else None)
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _rewrite_response(
