@@ -29,9 +29,9 @@ BODY = orjson.dumps(
         "messages": [
             {
                 "role": "user",
-                "content": "Summarize the following in one sentence: The quick brown fox jumps over "
-                "the lazy dog near the riverbank while the farmer watches from the porch and the sun "
-                "slowly sets behind the distant rolling green hills.",
+                "content": "Summarize the following in one sentence: The quick brown fox jumps "
+                "over the lazy dog near the riverbank while the farmer watches from the porch "
+                "and the sun slowly sets behind the distant rolling green hills.",
             }
         ],
     }
