@@ -86,7 +86,10 @@ async def run(n: int, profile: bool, config: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = {
             "model_list": [{"model_name": "mock", "params": {"model": "mock/mock-1"}}],
-            "general_settings": {"master_key": KEY, "database_url": f"sqlite+aiosqlite:///{tmp}/b.db"},
+            "general_settings": {
+                "master_key": KEY,
+                "database_url": f"sqlite+aiosqlite:///{tmp}/b.db",
+            },
             **config,
         }
         app = create_app(settings_from_mapping(data, env={}))
