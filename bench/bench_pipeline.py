@@ -23,7 +23,7 @@ from lockgate.app import create_app
 from lockgate.settings import settings_from_mapping
 
 KEY = "sk-bench-local-0001"
-BODY = orjson.dumps(
+MESSAGE = (
     {
         "model": "mock",
         "messages": [
@@ -36,6 +36,7 @@ BODY = orjson.dumps(
         ],
     }
 )
+BODY = orjson.dumps(MESSAGE)
 
 
 def scope(state: dict[str, Any]) -> dict[str, Any]:
@@ -53,15 +54,15 @@ def scope(state: dict[str, Any]) -> dict[str, Any]:
             (b"host", b"bench"),
             (b"content-type", b"application/json"),
             (b"authorization", b"Bearer " + KEY.encode()),
-            (b"content-length", str(len(BODY)).encode()),
+            (b"content-length", str(len(state["__body"])).encode()),
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 4000),
-        "state": dict(state),
+        "state": {k: v for k, v in state.items() if k != "__body"},
     }
 
 
-async def one(app: Any, state: dict[str, Any]) -> int:
+async def one(app: Any, state: dict[str, Any], body: bytes) -> int:
     status = 0
     sent = False
 
@@ -69,7 +70,7 @@ async def one(app: Any, state: dict[str, Any]) -> int:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": BODY, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.sleep(3600)
         return {"type": "http.disconnect"}
 
@@ -82,7 +83,7 @@ async def one(app: Any, state: dict[str, Any]) -> int:
     return status
 
 
-async def run(n: int, profile: bool, config: dict[str, Any]) -> None:
+async def run(n: int, profile: bool, config: dict[str, Any], body: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = {
             "model_list": [{"model_name": "mock", "params": {"model": "mock/mock-1"}}],
@@ -94,15 +95,15 @@ async def run(n: int, profile: bool, config: dict[str, Any]) -> None:
         }
         app = create_app(settings_from_mapping(data, env={}))
         async with LifespanManager(app) as manager:
-            state = manager._state
+            state = {**manager._state, "__body": body}
             for _ in range(500):
-                assert await one(app, state) == 200
+                assert await one(app, state, body) == 200
             prof = cProfile.Profile() if profile else None
             started_cpu, started = time.process_time(), time.perf_counter()
             if prof:
                 prof.enable()
             for _ in range(n):
-                await one(app, state)
+                await one(app, state, body)
             if prof:
                 prof.disable()
             cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
@@ -116,11 +117,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--core-only", action="store_true", help="guardrails' injection screen off")
+    ap.add_argument("--stream", action="store_true", help="stream: true (the mock sends ~20 chunks)")
     a = ap.parse_args()
     config: dict[str, Any] = {}
     if a.core_only:
         config["guardrails"] = {"injection": {"mode": "off"}}
-    asyncio.run(run(a.n, a.profile, config))
+    body = orjson.dumps({**MESSAGE, "stream": True}) if a.stream else BODY
+    asyncio.run(run(a.n, a.profile, config, body))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from lockgate.api.common import error_body, json_response, read_json, with_errors
@@ -16,6 +16,7 @@ from lockgate.api.flow import (
     run_chat,
     start_context,
 )
+from lockgate.api.sse_response import SSEResponse
 from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
 from lockgate.context import RequestContext
 from lockgate.errors import GatewayError
@@ -44,7 +45,7 @@ async def messages(request: Request) -> Response:
         )
     headers = response_headers(ctx) | {"cache-control": "no-cache"}
     events = _anthropic_sse(svc, ctx, chat.model, result)
-    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    return SSEResponse(events, headers)
 
 
 async def _anthropic_sse(

@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from lockgate.api.common import error_body, json_response, read_json, with_errors
@@ -17,6 +17,7 @@ from lockgate.api.flow import (
     run_chat,
     start_context,
 )
+from lockgate.api.sse_response import SSEResponse
 from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
 from lockgate.context import RequestContext
 from lockgate.dispatcher import deployment_timeouts
@@ -43,7 +44,7 @@ async def chat_completions(request: Request) -> Response:
         return json_response(result.body, headers=response_headers(ctx))
     headers = response_headers(ctx) | SSE_HEADERS
     stream = _openai_sse(svc, ctx, chat.model, result, chat.include_usage)
-    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+    return SSEResponse(stream, headers)
 
 
 async def _openai_sse(

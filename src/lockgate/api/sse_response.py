@@ -1,0 +1,63 @@
+"""A lean server-sent-events response.
+
+Starlette's ``StreamingResponse`` opens an anyio task group per response to watch for
+the client going away; on this hop that cost more than the stream itself.  Here one
+plain asyncio task waits for ``http.disconnect`` and cancels the sending task, so a
+client that leaves still stops the upstream at once (its stream is closed on the
+way out), for about a tenth of the cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+__all__ = ["SSEResponse"]
+
+
+class SSEResponse(Response):
+    media_type = "text/event-stream"
+
+    def __init__(self, body: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
+        # Response.__init__ is not called: it would render a body this class streams.
+        self.status_code = 200
+        self.background = None
+        self.events = body
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        raw.append((b"content-type", b"text/event-stream; charset=utf-8"))
+        self.raw_headers = raw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    gone = True
+                    task.cancel()
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async for chunk in self.events:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            task.uncancel()  # our own cancel: the client left, nothing more to send
+        except OSError:
+            pass  # the client left while we were writing (uvicorn's ClientDisconnected)
+        finally:
+            watcher.cancel()
+            aclose = getattr(self.events, "aclose", None)
+            if aclose is not None:
+                await aclose()
