@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 "$B/mock/start.sh"
 SERVER=uvicorn CLIENT=aiohttp PORT=14100 "$B/pyproxy/start.sh"
-CONFIG=${CONFIG:-$REPO/bench/lockgate.yaml}
+CONFIG=$(realpath "${CONFIG:-$REPO/bench/lockgate.yaml}")
 # Started directly (not in a subshell) so that the recorded PID leads the new session
 # and the harness sums the gateway's CPU over it.
 cd "$B"
