@@ -18,7 +18,9 @@ class AuditSettings(BaseModel):
     #: rows older than this are deleted (hourly by the writer, or `lockgate audit prune`),
     #: keeping a checkpoint so the rest still verifies
     retention_days: float | None = Field(default=None, gt=0)
-    batch_size: int = Field(default=500, ge=1)
+    #: rows per transaction; the batch is encoded and hashed on the event loop, so a
+    #: bigger batch is a longer pause for the requests in flight
+    batch_size: int = Field(default=100, ge=1)
     flush_interval_seconds: float = Field(default=1.0, gt=0)
     #: records held in memory at most; beyond it new records are dropped, counted and logged
     max_queue: int = Field(default=100_000, ge=1)
