@@ -1,8 +1,14 @@
 """Prometheus metrics, one registry per app (never the global default registry).
 
 Names follow the OpenTelemetry GenAI semantic conventions where one exists
-(``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``, rendered
-with underscores as Prometheus requires); the rest are ``lockgate_*``.
+(``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``,
+``gen_ai.server.time_to_first_token``, with the attributes ``gen_ai.request.model``,
+``gen_ai.system``, ``gen_ai.operation.name`` and ``gen_ai.token.type``), rendered with
+underscores as Prometheus requires; the rest are ``lockgate_*``.
+
+Guards report verdicts through ``ctx.notes["guards"]``, a mapping of guard name to
+verdict (``"pass"``, ``"redact"``, ``"block"``...); each one is counted in
+``lockgate_guard_verdicts_total``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from lockgate.chat import Usage
+from lockgate.context import RequestContext
+from lockgate.errors import RateLimitError
 
 __all__ = ["Metrics"]
 
@@ -24,12 +32,17 @@ class _Children:
     tokens_in: Any
     tokens_out: Any
     cost: Any
+    ttft: Any
+    rate: Any
 
 
+_HITS = ("hit", "semantic-hit")
 _BREAKER_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
+_RATE_BUCKETS = (1, 5, 10, 20, 40, 60, 80, 100, 150, 200, 400, 1000)
+_MAX_CHILDREN = 10_000
 
 
 class Metrics:
@@ -85,6 +98,25 @@ class Metrics:
         self.inflight = Gauge(
             "lockgate_inflight_requests", "Requests being handled now.", registry=r
         )
+        self.tokens_per_second = Histogram(
+            "lockgate_output_tokens_per_second",
+            "Output tokens per second of generation (after the first token when streamed).",
+            ["gen_ai_request_model", "gen_ai_system"],
+            buckets=_RATE_BUCKETS,
+            registry=r,
+        )
+        self.limit_rejections = Counter(
+            "lockgate_limit_rejections",
+            "Requests refused by the gateway's own rate limits and budgets.",
+            ["gen_ai_request_model", "key", "reason"],
+            registry=r,
+        )
+        self.guard_verdicts = Counter(
+            "lockgate_guard_verdicts",
+            "Guardrail verdicts, by guard.",
+            ["guard", "verdict"],
+            registry=r,
+        )
 
         self.breaker_state = Gauge(
             "lockgate_breaker_state",
@@ -105,6 +137,7 @@ class Metrics:
             registry=r,
         )
         self._children: dict[tuple[str, str, str], _Children] = {}
+        self._request_children: dict[tuple[str, str, str, int, str], Any] = {}
 
     def _for(self, model: str, system: str, key: str) -> _Children:
         # labels() costs a lock and a dict walk per metric; resolve the children once.
@@ -117,10 +150,63 @@ class Metrics:
                 tokens_in=self.tokens.labels(model, system, "input"),
                 tokens_out=self.tokens.labels(model, system, "output"),
                 cost=self.cost.labels(model, key),
+                ttft=self.ttft.labels(model, system),
+                rate=self.tokens_per_second.labels(model, system),
             )
-            if len(self._children) < 10_000:
+            if len(self._children) < _MAX_CHILDREN:
                 self._children[ident] = kids
         return kids
+
+    def _counter(self, model: str, system: str, key: str, status: int, cache: str) -> Any:
+        ident = (model, system, key, status, cache)
+        child = self._request_children.get(ident)
+        if child is None:
+            child = self.requests.labels(model, system, key, str(status), cache)
+            if len(self._request_children) < _MAX_CHILDREN:
+                self._request_children[ident] = child
+        return child
+
+    def request_started(self) -> None:
+        self.inflight.inc()
+
+    def request_finished(self) -> None:
+        self.inflight.dec()
+
+    def observe(
+        self, ctx: RequestContext, model: str, status: int, elapsed: float, now: float
+    ) -> None:
+        """Count one finished request (``ctx`` settled: usage and cost known)."""
+        dep = ctx.deployment
+        system = dep.provider if dep is not None else "none"
+        key = ctx.principal.name or "anonymous"
+        cache = ctx.cache_status or "none"
+        usage = ctx.usage
+        self.observe_request(
+            model=model,
+            system=system,
+            key=key,
+            status=status,
+            cache=cache,
+            elapsed=elapsed,
+            upstream=ctx.upstream_seconds if dep is not None else None,
+            usage=usage,
+            cost=ctx.cost,
+        )
+        kids = self._for(model, system, key)
+        first = ctx.first_chunk_at
+        if first is not None:
+            kids.ttft.observe(first - ctx.started)
+        if usage is not None and usage.completion_tokens and cache not in _HITS:
+            gen = (now - first) if first is not None else ctx.upstream_seconds
+            if gen > 0:
+                kids.rate.observe(usage.completion_tokens / gen)
+        err = ctx.error
+        if isinstance(err, RateLimitError):
+            self.limit_rejections.labels(model, key, err.code).inc()
+        guards = ctx.notes.get("guards") if ctx.notes else None
+        if guards:
+            for guard, verdict in guards.items():
+                self.guard_verdicts.labels(str(guard), str(verdict)).inc()
 
     def observe_request(
         self,
@@ -136,7 +222,7 @@ class Metrics:
         cost: float,
     ) -> None:
         kids = self._for(model, system, key)
-        self.requests.labels(model, system, key, str(status), cache).inc()
+        self._counter(model, system, key, status, cache).inc()
         kids.duration.observe(elapsed)
         if upstream is not None:
             kids.upstream.observe(upstream)
