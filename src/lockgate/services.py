@@ -26,6 +26,7 @@ from lockgate.router import Router
 from lockgate.settings import Settings
 from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
+from lockgate.tracing import Tracing
 from lockgate.storage.database import Database
 from lockgate.usage.sinks import build_usage_sinks
 
@@ -49,10 +50,12 @@ class Services:
     cache: ResponseCache
 
     sinks: list[RecordSink]
+    tracing: Tracing
 
     async def aclose(self) -> None:
         for sink in self.sinks:
             await sink.aclose()
+        await self.tracing.aclose()
         await self.limit_store.aclose()
         await self.cache.store.aclose()
         await self.providers.aclose()
@@ -60,35 +63,24 @@ class Services:
 
     def record(self, ctx: RequestContext, model: str, status: int, usage: Usage | None) -> None:
         """Count one finished request in metrics and /api/stats."""
-        dep = ctx.deployment
-        system = dep.provider if dep is not None else "none"
-        cache = ctx.cache_status or "none"
-        key = ctx.principal.name or "anonymous"
         ctx.settle(usage)
         now = time.perf_counter()
         elapsed = now - ctx.started
-        self.metrics.observe_request(
-            model=model,
-            system=system,
-            key=key,
-            status=status,
-            cache=cache,
-            elapsed=elapsed,
-            upstream=ctx.upstream_seconds if dep is not None else None,
-            usage=usage,
-            cost=ctx.cost,
-        )
+        self.metrics.observe(ctx, model, status, elapsed, now)
         if self.sinks:
             record = build_record(ctx, model, status, usage, elapsed)
             for sink in self.sinks:
                 sink.submit(record)
+        first = ctx.first_chunk_at
         self.stats.record(
             model,
             ok=status < 400,
-            cache_hit=cache in ("hit", "semantic-hit"),
+            cache_hit=ctx.cache_status in ("hit", "semantic-hit"),
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             cost=ctx.cost,
+            latency=elapsed,
+            ttft=first - ctx.started if first is not None else None,
         )
 
 
@@ -130,7 +122,8 @@ def build_record(
     )
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, *, tracing: Tracing | None = None) -> Services:
+    tracing = tracing or Tracing.from_settings(settings.tracing)
     db = Database(settings.general_settings.database_url)
     await db.migrate()
     keys = KeyRepository(db)
@@ -143,7 +136,9 @@ async def build_services(settings: Settings) -> Services:
     router = Router(settings.deployments())
     providers = ProviderRegistry()
     metrics = Metrics()
-    dispatcher = Dispatcher(router, providers, settings.router_settings, listener=metrics)
+    dispatcher = Dispatcher(
+        router, providers, settings.router_settings, listener=metrics, tracer=tracing.tracer
+    )
     lim = settings.limits
     limit_store = create_limit_store(
         lim.backend or settings.general_settings.redis_url or "memory://",
@@ -154,7 +149,7 @@ async def build_services(settings: Settings) -> Services:
     # and a request nothing applies to costs a few attribute reads here.
     cache = build_response_cache(settings.cache)
     stages: list[Stage] = [LimitsStage(Limiter(limit_store, time.time), lim), CacheStage(cache)]
-    pipeline = Pipeline(stages, dispatcher)
+    pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
     return Services(
         settings=settings,
         db=db,
@@ -170,6 +165,7 @@ async def build_services(settings: Settings) -> Services:
         limit_store=limit_store,
         cache=cache,
         sinks=[*build_usage_sinks(settings, db), *build_audit_sinks(settings, db)],
+        tracing=tracing,
     )
 
 

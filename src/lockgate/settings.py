@@ -47,6 +47,7 @@ from pydantic import (
 
 from lockgate.audit.config import AuditSettings
 from lockgate.cache.config import CacheSettings
+from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
 
 __all__ = [
@@ -262,6 +263,7 @@ class Settings(_Model):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False

@@ -49,6 +49,8 @@ def response_headers(ctx: RequestContext) -> dict[str, str]:
         headers["x-lockgate-attempts"] = str(ctx.attempts)
     if ctx.cache_status:
         headers["x-lockgate-cache"] = ctx.cache_status
+    if ctx.usage is not None:
+        headers["x-lockgate-cost-usd"] = f"{ctx.cost:.8f}"
     return headers
 
 
