@@ -26,8 +26,8 @@ from lockgate.router import Router
 from lockgate.settings import Settings
 from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
-from lockgate.tracing import Tracing
 from lockgate.storage.database import Database
+from lockgate.tracing import Tracing
 from lockgate.usage.sinks import build_usage_sinks
 
 __all__ = ["Services", "build_services", "services"]
