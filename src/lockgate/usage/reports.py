@@ -94,13 +94,19 @@ def totals(rows: Iterable[ReportRow]) -> ReportRow:
     return ReportRow({}, n, err, hits, pt, ct, cached, cost, lat / n if n else 0.0)
 
 
+def _label(row: ReportRow, dim: str) -> str:
+    if dim == "key":
+        return str(row.group.get("key_name") or row.group.get("key_id") or "-")
+    return str(row.group.get(dim) or "-")
+
+
 def render_table(rows: Sequence[ReportRow], group_by: Sequence[str]) -> list[list[str]]:
     """Header plus one line per row plus a total line, as strings ready for a table."""
     header = [*group_by, "requests", "errors", "tokens in", "tokens out", "cost (USD)"]
     width = len(group_by)
     lines = [header]
     total = totals(rows)
-    labelled = [(r, [str(r.group.get(d) or "-") for d in group_by]) for r in rows]
+    labelled = [(r, [_label(r, d) for d in group_by]) for r in rows]
     labelled.append((total, (["total"] + [""] * (width - 1)) if width else []))
     for r, label in labelled:
         lines.append(
