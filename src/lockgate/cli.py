@@ -14,12 +14,14 @@ from rich.table import Table
 
 from lockgate import __version__
 from lockgate.settings import ConfigError, Settings, load_settings
+from lockgate.usage import cli as usage_cli
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="lockgate: a production gateway for LLM applications.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage virtual API keys (talks to the configured database).")
 app.add_typer(keys_app, name="keys")
+app.add_typer(usage_cli.app, name="usage")
 
 ConfigOpt = Annotated[
     str | None,
