@@ -15,6 +15,7 @@ import sys
 from typing import Any, TextIO
 
 import orjson
+import structlog
 
 from lockgate.records import RequestRecord
 
@@ -68,7 +69,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> logging.Handler:
-    """Send ``lockgate.*`` logs to ``stream`` (stderr) as JSON lines; returns the handler."""
+    """Send ``lockgate.*`` logs (stdlib and structlog) to ``stream`` as JSON lines.
+
+    Called once at process start by ``lockgate serve``; returns the handler.
+    """
+    structlog.configure(
+        processors=[structlog.stdlib.render_to_log_kwargs],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     logger = logging.getLogger("lockgate")

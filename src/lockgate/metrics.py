@@ -13,27 +13,14 @@ verdict (``"pass"``, ``"redact"``, ``"block"``...); each one is counted in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.errors import RateLimitError
 
 __all__ = ["Metrics"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Children:
-    duration: Any
-    upstream: Any
-    tokens_in: Any
-    tokens_out: Any
-    cost: Any
-    ttft: Any
-    rate: Any
 
 
 _HITS = ("hit", "semantic-hit")
@@ -136,34 +123,17 @@ class Metrics:
             ["deployment"],
             registry=r,
         )
-        self._children: dict[tuple[str, str, str], _Children] = {}
-        self._request_children: dict[tuple[str, str, str, int, str], Any] = {}
+        self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
-    def _for(self, model: str, system: str, key: str) -> _Children:
-        # labels() costs a lock and a dict walk per metric; resolve the children once.
-        ident = (model, system, key)
-        kids = self._children.get(ident)
-        if kids is None:
-            kids = _Children(
-                duration=self.duration.labels(model, system, "chat"),
-                upstream=self.upstream_duration.labels(model, system),
-                tokens_in=self.tokens.labels(model, system, "input"),
-                tokens_out=self.tokens.labels(model, system, "output"),
-                cost=self.cost.labels(model, key),
-                ttft=self.ttft.labels(model, system),
-                rate=self.tokens_per_second.labels(model, system),
-            )
-            if len(self._children) < _MAX_CHILDREN:
-                self._children[ident] = kids
-        return kids
-
-    def _counter(self, model: str, system: str, key: str, status: int, cache: str) -> Any:
-        ident = (model, system, key, status, cache)
-        child = self._request_children.get(ident)
+    def _child(self, metric: Any, *labels: str) -> Any:
+        # labels() costs a lock and a dict walk per metric; resolve each child once,
+        # and only when first observed, so /metrics shows no empty series.
+        ident = (metric, labels)
+        child = self._kids.get(ident)
         if child is None:
-            child = self.requests.labels(model, system, key, str(status), cache)
-            if len(self._request_children) < _MAX_CHILDREN:
-                self._request_children[ident] = child
+            child = metric.labels(*labels)
+            if len(self._kids) < _MAX_CHILDREN:
+                self._kids[ident] = child
         return child
 
     def request_started(self) -> None:
@@ -176,62 +146,37 @@ class Metrics:
         self, ctx: RequestContext, model: str, status: int, elapsed: float, now: float
     ) -> None:
         """Count one finished request (``ctx`` settled: usage and cost known)."""
+        child = self._child
         dep = ctx.deployment
         system = dep.provider if dep is not None else "none"
         key = ctx.principal.name or "anonymous"
         cache = ctx.cache_status or "none"
+        child(self.requests, model, system, key, str(status), cache).inc()
+        child(self.duration, model, system, "chat").observe(elapsed)
+        upstream = ctx.upstream_seconds
+        if dep is not None:
+            child(self.upstream_duration, model, system).observe(upstream)
+        self.overhead.observe(max(0.0, elapsed - upstream))
         usage = ctx.usage
-        self.observe_request(
-            model=model,
-            system=system,
-            key=key,
-            status=status,
-            cache=cache,
-            elapsed=elapsed,
-            upstream=ctx.upstream_seconds if dep is not None else None,
-            usage=usage,
-            cost=ctx.cost,
-        )
-        kids = self._for(model, system, key)
+        if usage is not None:
+            child(self.tokens, model, system, "input").observe(usage.prompt_tokens)
+            child(self.tokens, model, system, "output").observe(usage.completion_tokens)
+        if ctx.cost:
+            child(self.cost, model, key).inc(ctx.cost)
         first = ctx.first_chunk_at
         if first is not None:
-            kids.ttft.observe(first - ctx.started)
+            child(self.ttft, model, system).observe(first - ctx.started)
         if usage is not None and usage.completion_tokens and cache not in _HITS:
-            gen = (now - first) if first is not None else ctx.upstream_seconds
+            gen = (now - first) if first is not None else upstream
             if gen > 0:
-                kids.rate.observe(usage.completion_tokens / gen)
+                child(self.tokens_per_second, model, system).observe(usage.completion_tokens / gen)
         err = ctx.error
         if isinstance(err, RateLimitError):
-            self.limit_rejections.labels(model, key, err.code).inc()
+            child(self.limit_rejections, model, key, err.code).inc()
         guards = ctx.notes.get("guards") if ctx.notes else None
         if guards:
             for guard, verdict in guards.items():
-                self.guard_verdicts.labels(str(guard), str(verdict)).inc()
-
-    def observe_request(
-        self,
-        *,
-        model: str,
-        system: str,
-        key: str,
-        status: int,
-        cache: str,
-        elapsed: float,
-        upstream: float | None,
-        usage: Usage | None,
-        cost: float,
-    ) -> None:
-        kids = self._for(model, system, key)
-        self._counter(model, system, key, status, cache).inc()
-        kids.duration.observe(elapsed)
-        if upstream is not None:
-            kids.upstream.observe(upstream)
-            self.overhead.observe(max(0.0, elapsed - upstream))
-        if usage is not None:
-            kids.tokens_in.observe(usage.prompt_tokens)
-            kids.tokens_out.observe(usage.completion_tokens)
-        if cost:
-            kids.cost.inc(cost)
+                child(self.guard_verdicts, str(guard), str(verdict)).inc()
 
     # BreakerListener
     def state_changed(self, name: str, old: str, new: str, now: float) -> None:
