@@ -19,7 +19,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 
-from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk
+from lockgate.chat import (
+    ChatRequest,
+    ChatResponse,
+    ChatStream,
+    Chunk,
+    Usage,
+    usage_from_openai,
+)
 from lockgate.context import RequestContext
 
 __all__ = ["Handler", "InflightObserver", "Pipeline", "Result", "Stage", "stage_name"]
@@ -98,7 +105,7 @@ class Pipeline:
                 obs.request_finished()
             if span is not None:
                 span.record_exception(exc)
-                _end(span, ctx, exc)
+                _end(span, ctx, exc, None)
             raise
         finally:
             if token is not None:
@@ -107,12 +114,12 @@ class Pipeline:
             if obs is not None:
                 obs.request_finished()
             if span is not None:
-                _end(span, ctx, None)
+                _end(span, ctx, None, result.usage)
             return result
         return _watch(result, ctx, obs, span)
 
 
-def _end(span: Span, ctx: RequestContext, error: BaseException | None) -> None:
+def _end(span: Span, ctx: RequestContext, error: BaseException | None, usage: Usage | None) -> None:
     dep = ctx.deployment
     if dep is not None:
         span.set_attribute("gen_ai.system", dep.provider)
@@ -121,7 +128,6 @@ def _end(span: Span, ctx: RequestContext, error: BaseException | None) -> None:
     span.set_attribute("lockgate.attempts", ctx.attempts)
     if ctx.cache_status:
         span.set_attribute("lockgate.cache", ctx.cache_status)
-    usage = ctx.usage
     if usage is not None:
         span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
         span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
@@ -135,9 +141,16 @@ async def _watch(
     stream: ChatStream, ctx: RequestContext, obs: InflightObserver | None, span: Span | None
 ) -> AsyncIterator[Chunk]:
     error: BaseException | None = None
+    usage: Usage | None = None
     try:
-        async for chunk in stream:
-            yield chunk
+        if span is None:
+            async for chunk in stream:
+                yield chunk
+        else:
+            async for chunk in stream:
+                if chunk.get("usage"):
+                    usage = usage_from_openai(chunk["usage"])
+                yield chunk
     except BaseException as exc:
         error = exc
         raise
@@ -145,7 +158,7 @@ async def _watch(
         if obs is not None:
             obs.request_finished()
         if span is not None:
-            _end(span, ctx, error)
+            _end(span, ctx, error, usage)
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
             await aclose()
