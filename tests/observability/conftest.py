@@ -87,10 +87,7 @@ async def open_gateway() -> AsyncIterator[GatewayOpener]:
     clients: list[httpx.AsyncClient] = []
 
     async def start(settings: Settings, tracing: Tracing | None = None) -> Gateway:
-        if tracing is None:
-            app = create_app(settings)
-        else:
-            app = _app_with(settings, tracing)
+        app = create_app(settings) if tracing is None else _app_with(settings, tracing)
         manager = LifespanManager(app)
         await manager.__aenter__()
         managers.append(manager)

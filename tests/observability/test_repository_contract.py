@@ -72,7 +72,9 @@ async def test_report_groups_and_sums(repo):
     """Totals per key and day add up to the rows inserted."""
     rows = [
         record(1, key_id="k1", key_name="one", prompt_tokens=10, completion_tokens=1, cost_usd=0.5),
-        record(2, key_id="k1", key_name="one", prompt_tokens=20, completion_tokens=2, cost_usd=0.25),
+        record(
+            2, key_id="k1", key_name="one", prompt_tokens=20, completion_tokens=2, cost_usd=0.25
+        ),
         record(3, key_id="k2", key_name="two", status=500, cost_usd=0.0, cache=None),
         record(4, key_id="k1", key_name="one", started_at=DAY1 + DAY + 5, cache="hit"),
     ]
@@ -128,8 +130,18 @@ async def test_report_by_user_team_model_provider(repo):
 async def test_feedback_summary_per_model_and_prompt_version(repo):
     """Scores average, thumbs and task flags count, per (model, prompt_version)."""
     entries = [
-        FeedbackEntry("r1", 1.0, score=1.0, thumbs="up", task_completed=True, model="m", prompt_version="v1"),
-        FeedbackEntry("r2", 2.0, score=0.0, thumbs="down", task_completed=False, model="m", prompt_version="v1"),
+        FeedbackEntry(
+            "r1", 1.0, score=1.0, thumbs="up", task_completed=True, model="m", prompt_version="v1"
+        ),
+        FeedbackEntry(
+            "r2",
+            2.0,
+            score=0.0,
+            thumbs="down",
+            task_completed=False,
+            model="m",
+            prompt_version="v1",
+        ),
         FeedbackEntry("r3", 3.0, thumbs="up", model="m", prompt_version="v2"),
         FeedbackEntry("r4", 4.0, task_completed=True, model="n"),
     ]
