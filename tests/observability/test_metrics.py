@@ -137,7 +137,7 @@ async def test_breaker_and_guard_series_and_names():
 
 
 async def test_guard_verdicts_counted(make_settings, open_gateway):
-    """A stage noting guard verdicts in ctx.notes['guards'] shows up in lockgate_guard_verdicts_total."""
+    """Guard verdicts noted in ctx.notes["guards"] are counted per guard and verdict."""
     from lockgate.auth.keys import Principal
     from lockgate.context import RequestContext
 

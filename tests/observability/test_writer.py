@@ -32,7 +32,7 @@ class ListStore:
 async def _until(cond, limit: float = 5.0) -> None:
     """Wait (bounded) for the background task to make ``cond`` true."""
     async with asyncio.timeout(limit):
-        while not cond():
+        while not cond():  # noqa: ASYNC110 (bounded by the timeout)
             await asyncio.sleep(0.005)
 
 
