@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -101,6 +102,93 @@ def own_redis() -> Iterator[RedisServer]:
     server.start()
     try:
         yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (initdb into a temp dir, loopback TCP, trust auth)."""
+
+    BIN_DIRS = (
+        "/usr/lib/postgresql/17/bin",
+        "/usr/lib/postgresql/16/bin",
+        "/usr/lib/postgresql/15/bin",
+    )
+
+    def __init__(self, port: int, workdir: str) -> None:
+        self.port = port
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.bindir = next((d for d in self.BIN_DIRS if os.path.isdir(d)), None)
+        if self.bindir is None:
+            raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+        # initdb and postgres refuse to run as root; run them as the postgres user then.
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(workdir, "postgres")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.prefix, *args], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        data = os.path.join(self.workdir, "data")
+        self._run(
+            f"{self.bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+        self.proc = subprocess.Popen(
+            [
+                *self.prefix,
+                f"{self.bindir}/postgres",
+                "-D",
+                data,
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                self.workdir,
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            probe = subprocess.run(
+                [f"{self.bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+            )
+            if probe.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("postgres did not start within 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of one real PostgreSQL server for the whole session (tests clean what they use)."""
+    workdir = tempfile.mkdtemp(prefix="lockgate-pg-")
+    server = PostgresServer(free_port(), workdir)
+    try:
+        server.start()
+        yield server.url
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -18,6 +18,7 @@ from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
 from lockgate.services import build_services
 from lockgate.settings import Settings
+from lockgate.usage import routes as usage_routes
 
 __all__ = ["create_app"]
 
@@ -75,7 +76,13 @@ def create_app(settings: Settings) -> ASGIApp:
             await svc.aclose()
 
     app = Starlette(
-        routes=[*openai_routes.routes, *anthropic_routes.routes, *ops.routes, *admin.routes],
+        routes=[
+            *openai_routes.routes,
+            *anthropic_routes.routes,
+            *ops.routes,
+            *admin.routes,
+            *usage_routes.routes,
+        ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

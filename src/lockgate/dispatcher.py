@@ -12,6 +12,8 @@ import random
 import time
 from collections.abc import Callable, Mapping
 
+from opentelemetry.trace import SpanKind, Tracer
+
 from lockgate.chat import ChatRequest, ChatStream, Chunk
 from lockgate.context import RequestContext
 from lockgate.errors import GatewayError, UpstreamBadResponseError, UpstreamTimeoutError
@@ -91,8 +93,10 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         listener: BreakerListener | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         rs = settings
+        self._tracer = tracer
         self._router = router
         self._providers = providers
         self._settings = rs
@@ -184,7 +188,11 @@ class Dispatcher:
                 ctx.attempts += 1
                 timeouts = self._timeouts_for(dep, request.stream).for_attempt(deadline, clock())
                 try:
-                    return await self._attempt(ctx, request, dep, lease, timeouts, plan.alias)
+                    if self._tracer is None:
+                        return await self._attempt(ctx, request, dep, lease, timeouts, plan.alias)
+                    return await self._traced_attempt(
+                        ctx, request, dep, lease, timeouts, plan.alias
+                    )
                 except GatewayError as error:
                     now = clock()
                     lease.failed(now, error)
@@ -200,6 +208,39 @@ class Dispatcher:
                 raise decision.error
             elif isinstance(decision, Fallback):
                 ctx.notes.setdefault("fallbacks", []).append(decision.alias)
+
+    async def _traced_attempt(
+        self,
+        ctx: RequestContext,
+        request: ChatRequest,
+        dep: Deployment,
+        lease: Lease,
+        timeouts: Timeouts,
+        alias: str,
+    ) -> Result:
+        assert self._tracer is not None
+        with self._tracer.start_as_current_span(
+            f"chat {dep.params.upstream_model}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.system": dep.provider,
+                "gen_ai.request.model": dep.params.upstream_model,
+                "lockgate.deployment": dep.id,
+                "lockgate.attempt": ctx.attempts,
+            },
+        ) as span:
+            try:
+                result = await self._attempt(ctx, request, dep, lease, timeouts, alias)
+            except GatewayError as error:
+                span.set_attribute("error.type", type(error).__name__)
+                span.set_attribute("http.response.status_code", error.status)
+                raise
+            usage = getattr(result, "usage", None)
+            if usage is not None:
+                span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            return result
 
     async def _attempt(
         self,

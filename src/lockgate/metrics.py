@@ -1,35 +1,35 @@
 """Prometheus metrics, one registry per app (never the global default registry).
 
 Names follow the OpenTelemetry GenAI semantic conventions where one exists
-(``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``, rendered
-with underscores as Prometheus requires); the rest are ``lockgate_*``.
+(``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``,
+``gen_ai.server.time_to_first_token``, with the attributes ``gen_ai.request.model``,
+``gen_ai.system``, ``gen_ai.operation.name`` and ``gen_ai.token.type``), rendered with
+underscores as Prometheus requires; the rest are ``lockgate_*``.
+
+Guards report verdicts through ``ctx.notes["guards"]``, a mapping of guard name to
+verdict (``"pass"``, ``"redact"``, ``"block"``...); each one is counted in
+``lockgate_guard_verdicts_total``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from lockgate.chat import Usage
+from lockgate.context import RequestContext
+from lockgate.errors import RateLimitError
 
 __all__ = ["Metrics"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Children:
-    duration: Any
-    upstream: Any
-    tokens_in: Any
-    tokens_out: Any
-    cost: Any
-
-
+_HITS = ("hit", "semantic-hit")
 _BREAKER_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
+_RATE_BUCKETS = (1, 5, 10, 20, 40, 60, 80, 100, 150, 200, 400, 1000)
+_MAX_CHILDREN = 10_000
 
 
 class Metrics:
@@ -85,6 +85,25 @@ class Metrics:
         self.inflight = Gauge(
             "lockgate_inflight_requests", "Requests being handled now.", registry=r
         )
+        self.tokens_per_second = Histogram(
+            "lockgate_output_tokens_per_second",
+            "Output tokens per second of generation (after the first token when streamed).",
+            ["gen_ai_request_model", "gen_ai_system"],
+            buckets=_RATE_BUCKETS,
+            registry=r,
+        )
+        self.limit_rejections = Counter(
+            "lockgate_limit_rejections",
+            "Requests refused by the gateway's own rate limits and budgets.",
+            ["gen_ai_request_model", "key", "reason"],
+            registry=r,
+        )
+        self.guard_verdicts = Counter(
+            "lockgate_guard_verdicts",
+            "Guardrail verdicts, by guard.",
+            ["guard", "verdict"],
+            registry=r,
+        )
 
         self.breaker_state = Gauge(
             "lockgate_breaker_state",
@@ -104,48 +123,60 @@ class Metrics:
             ["deployment"],
             registry=r,
         )
-        self._children: dict[tuple[str, str, str], _Children] = {}
+        self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
-    def _for(self, model: str, system: str, key: str) -> _Children:
-        # labels() costs a lock and a dict walk per metric; resolve the children once.
-        ident = (model, system, key)
-        kids = self._children.get(ident)
-        if kids is None:
-            kids = _Children(
-                duration=self.duration.labels(model, system, "chat"),
-                upstream=self.upstream_duration.labels(model, system),
-                tokens_in=self.tokens.labels(model, system, "input"),
-                tokens_out=self.tokens.labels(model, system, "output"),
-                cost=self.cost.labels(model, key),
-            )
-            if len(self._children) < 10_000:
-                self._children[ident] = kids
-        return kids
+    def _child(self, metric: Any, *labels: str) -> Any:
+        # labels() costs a lock and a dict walk per metric; resolve each child once,
+        # and only when first observed, so /metrics shows no empty series.
+        ident = (metric, labels)
+        child = self._kids.get(ident)
+        if child is None:
+            child = metric.labels(*labels)
+            if len(self._kids) < _MAX_CHILDREN:
+                self._kids[ident] = child
+        return child
 
-    def observe_request(
-        self,
-        *,
-        model: str,
-        system: str,
-        key: str,
-        status: int,
-        cache: str,
-        elapsed: float,
-        upstream: float | None,
-        usage: Usage | None,
-        cost: float,
+    def request_started(self) -> None:
+        self.inflight.inc()
+
+    def request_finished(self) -> None:
+        self.inflight.dec()
+
+    def observe(
+        self, ctx: RequestContext, model: str, status: int, elapsed: float, now: float
     ) -> None:
-        kids = self._for(model, system, key)
-        self.requests.labels(model, system, key, str(status), cache).inc()
-        kids.duration.observe(elapsed)
-        if upstream is not None:
-            kids.upstream.observe(upstream)
-            self.overhead.observe(max(0.0, elapsed - upstream))
+        """Count one finished request (``ctx`` settled: usage and cost known)."""
+        child = self._child
+        dep = ctx.deployment
+        system = dep.provider if dep is not None else "none"
+        key = ctx.principal.name or "anonymous"
+        cache = ctx.cache_status or "none"
+        child(self.requests, model, system, key, str(status), cache).inc()
+        child(self.duration, model, system, "chat").observe(elapsed)
+        upstream = ctx.upstream_seconds
+        if dep is not None:
+            child(self.upstream_duration, model, system).observe(upstream)
+        self.overhead.observe(max(0.0, elapsed - upstream))
+        usage = ctx.usage
         if usage is not None:
-            kids.tokens_in.observe(usage.prompt_tokens)
-            kids.tokens_out.observe(usage.completion_tokens)
-        if cost:
-            kids.cost.inc(cost)
+            child(self.tokens, model, system, "input").observe(usage.prompt_tokens)
+            child(self.tokens, model, system, "output").observe(usage.completion_tokens)
+        if ctx.cost:
+            child(self.cost, model, key).inc(ctx.cost)
+        first = ctx.first_chunk_at
+        if first is not None:
+            child(self.ttft, model, system).observe(first - ctx.started)
+        if usage is not None and usage.completion_tokens and cache not in _HITS:
+            gen = (now - first) if first is not None else upstream
+            if gen > 0:
+                child(self.tokens_per_second, model, system).observe(usage.completion_tokens / gen)
+        err = ctx.error
+        if isinstance(err, RateLimitError):
+            child(self.limit_rejections, model, key, err.code).inc()
+        guards = ctx.notes.get("guards") if ctx.notes else None
+        if guards:
+            for guard, verdict in guards.items():
+                child(self.guard_verdicts, str(guard), str(verdict)).inc()
 
     # BreakerListener
     def state_changed(self, name: str, old: str, new: str, now: float) -> None:

@@ -4,17 +4,32 @@ A stage is a small object with one job.  It may look at or replace the request,
 call the rest of the chain, and look at or wrap the result, which is either one
 ``ChatResponse`` or a ``ChatStream`` (an async iterator of chunks) for streaming
 requests.  The chain is composed once when the app starts, not per request.
+
+Given an ``observer`` the pipeline counts requests in flight, and given a
+``tracer`` it opens the request's span and a child span per stage; with neither
+the walk is the bare chain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
-from lockgate.chat import ChatRequest, ChatResponse, ChatStream
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
+
+from lockgate.chat import (
+    ChatRequest,
+    ChatResponse,
+    ChatStream,
+    Chunk,
+    Usage,
+    usage_from_openai,
+)
 from lockgate.context import RequestContext
 
-__all__ = ["Handler", "Pipeline", "Result", "Stage"]
+__all__ = ["Handler", "InflightObserver", "Pipeline", "Result", "Stage", "stage_name"]
 
 Result = ChatResponse | ChatStream
 Handler = Callable[[RequestContext, ChatRequest], Awaitable[Result]]
@@ -26,20 +41,141 @@ class Stage(Protocol):
     ) -> Result: ...
 
 
+class InflightObserver(Protocol):
+    def request_started(self) -> None: ...
+
+    def request_finished(self) -> None: ...
+
+
+def stage_name(stage: Stage) -> str:
+    """A stage's ``name`` attribute, else its class name without ``Stage``, lower-cased."""
+    name = getattr(stage, "name", None)
+    if isinstance(name, str):
+        return name
+    cls = type(stage).__name__
+    return (cls[: -len("Stage")] if cls.endswith("Stage") and cls != "Stage" else cls).lower()
+
+
 class Pipeline:
-    def __init__(self, stages: Sequence[Stage], terminal: Handler) -> None:
+    def __init__(
+        self,
+        stages: Sequence[Stage],
+        terminal: Handler,
+        *,
+        observer: InflightObserver | None = None,
+        tracer: Tracer | None = None,
+    ) -> None:
         self.stages = tuple(stages)
+        self._observer = observer
+        self._tracer = tracer
         handler = terminal
         for stage in reversed(self.stages):
-            handler = _bind(stage, handler)
+            handler = _bind(stage, handler) if tracer is None else _traced(stage, handler, tracer)
         self._handler = handler
 
     async def __call__(self, ctx: RequestContext, request: ChatRequest) -> Result:
-        return await self._handler(ctx, request)
+        if self._observer is None and self._tracer is None:
+            return await self._handler(ctx, request)
+        return await self._observed(ctx, request)
+
+    async def _observed(self, ctx: RequestContext, request: ChatRequest) -> Result:
+        obs = self._observer
+        span: Span | None = None
+        token: object = None
+        if self._tracer is not None:
+            span = self._tracer.start_span(
+                f"chat {request.model}",
+                kind=SpanKind.SERVER,
+                start_time=int(ctx.started_wall * 1e9),
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": request.model,
+                    "lockgate.request_id": ctx.request_id,
+                    "lockgate.api": ctx.api,
+                    "lockgate.stream": request.stream,
+                },
+            )
+            token = otel_context.attach(trace.set_span_in_context(span))
+        if obs is not None:
+            obs.request_started()
+        try:
+            result = await self._handler(ctx, request)
+        except BaseException as exc:
+            if obs is not None:
+                obs.request_finished()
+            if span is not None:
+                span.record_exception(exc)
+                _end(span, ctx, exc, None)
+            raise
+        finally:
+            if token is not None:
+                otel_context.detach(token)  # type: ignore[arg-type]
+        if isinstance(result, ChatResponse):
+            if obs is not None:
+                obs.request_finished()
+            if span is not None:
+                _end(span, ctx, None, result.usage)
+            return result
+        return _watch(result, ctx, obs, span)
+
+
+def _end(span: Span, ctx: RequestContext, error: BaseException | None, usage: Usage | None) -> None:
+    dep = ctx.deployment
+    if dep is not None:
+        span.set_attribute("gen_ai.system", dep.provider)
+        span.set_attribute("gen_ai.response.model", dep.params.upstream_model)
+        span.set_attribute("lockgate.deployment", dep.id)
+    span.set_attribute("lockgate.attempts", ctx.attempts)
+    if ctx.cache_status:
+        span.set_attribute("lockgate.cache", ctx.cache_status)
+    if usage is not None:
+        span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+    if error is not None:
+        span.set_attribute("error.type", type(error).__name__)
+        span.set_status(StatusCode.ERROR, str(error)[:200])
+    span.end()
+
+
+async def _watch(
+    stream: ChatStream, ctx: RequestContext, obs: InflightObserver | None, span: Span | None
+) -> AsyncIterator[Chunk]:
+    error: BaseException | None = None
+    usage: Usage | None = None
+    try:
+        if span is None:
+            async for chunk in stream:
+                yield chunk
+        else:
+            async for chunk in stream:
+                if chunk.get("usage"):
+                    usage = usage_from_openai(chunk["usage"])
+                yield chunk
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        if obs is not None:
+            obs.request_finished()
+        if span is not None:
+            _end(span, ctx, error, usage)
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _bind(stage: Stage, call_next: Handler) -> Handler:
     async def handler(ctx: RequestContext, request: ChatRequest) -> Result:
         return await stage(ctx, request, call_next)
+
+    return handler
+
+
+def _traced(stage: Stage, call_next: Handler, tracer: Tracer) -> Handler:
+    name = f"lockgate.{stage_name(stage)}"
+
+    async def handler(ctx: RequestContext, request: ChatRequest) -> Result:
+        with tracer.start_as_current_span(name):
+            return await stage(ctx, request, call_next)
 
     return handler

@@ -9,6 +9,7 @@ import sys
 import uvicorn
 
 from lockgate.app import create_app
+from lockgate.logs import configure_logging
 from lockgate.settings import ConfigError, Settings, load_settings
 
 __all__ = ["app_from_env", "is_loopback", "serve", "startup_banner"]
@@ -43,7 +44,9 @@ def startup_banner(settings: Settings) -> str:
 
 def app_from_env() -> object:
     """uvicorn factory for multi-worker runs: each worker loads the config itself."""
-    return create_app(load_settings(os.environ.get(CONFIG_ENV) or None))
+    settings = load_settings(os.environ.get(CONFIG_ENV) or None)
+    configure_logging(settings.server.log_level)
+    return create_app(settings)
 
 
 def serve(settings: Settings, config_path: str | None = None, workers: int = 1) -> None:
@@ -53,6 +56,7 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
             f"refusing to listen on {s.host} without a master key: open mode is for loopback only"
         )
     print(startup_banner(settings), file=sys.stderr, flush=True)
+    configure_logging(s.log_level)
     common = {
         "host": s.host,
         "port": s.port,

@@ -32,6 +32,7 @@ from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
 from lockgate.storage.database import Database
+from lockgate.tracing import Tracing
 from lockgate.usage.sinks import build_usage_sinks
 
 __all__ = ["Services", "build_services", "services"]
@@ -55,12 +56,14 @@ class Services:
 
     sinks: list[RecordSink]
     semantic: SemanticCacheStage | None
+    tracing: Tracing
 
     async def aclose(self) -> None:
         if self.semantic is not None:
             await self.semantic.cache.index.close()
         for sink in self.sinks:
             await sink.aclose()
+        await self.tracing.aclose()
         await self.limit_store.aclose()
         await self.cache.store.aclose()
         await self.providers.aclose()
@@ -68,35 +71,24 @@ class Services:
 
     def record(self, ctx: RequestContext, model: str, status: int, usage: Usage | None) -> None:
         """Count one finished request in metrics and /api/stats."""
-        dep = ctx.deployment
-        system = dep.provider if dep is not None else "none"
-        cache = ctx.cache_status or "none"
-        key = ctx.principal.name or "anonymous"
         ctx.settle(usage)
         now = time.perf_counter()
         elapsed = now - ctx.started
-        self.metrics.observe_request(
-            model=model,
-            system=system,
-            key=key,
-            status=status,
-            cache=cache,
-            elapsed=elapsed,
-            upstream=ctx.upstream_seconds if dep is not None else None,
-            usage=usage,
-            cost=ctx.cost,
-        )
+        self.metrics.observe(ctx, model, status, elapsed, now)
         if self.sinks:
             record = build_record(ctx, model, status, usage, elapsed)
             for sink in self.sinks:
                 sink.submit(record)
+        first = ctx.first_chunk_at
         self.stats.record(
             model,
             ok=status < 400,
-            cache_hit=cache in ("hit", "semantic-hit"),
+            cache_hit=ctx.cache_status in ("hit", "semantic-hit"),
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             cost=ctx.cost,
+            latency=elapsed,
+            ttft=first - ctx.started if first is not None else None,
         )
 
 
@@ -167,7 +159,8 @@ async def _build_semantic(
     return stage
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, *, tracing: Tracing | None = None) -> Services:
+    tracing = tracing or Tracing.from_settings(settings.tracing)
     db = Database(settings.general_settings.database_url)
     # Sinks check their config (e.g. the audit body key) before any connection opens,
     # so a refused start-up leaves nothing to clean up.
@@ -186,7 +179,9 @@ async def build_services(settings: Settings) -> Services:
     router = Router(settings.deployments())
     providers = ProviderRegistry()
     metrics = Metrics()
-    dispatcher = Dispatcher(router, providers, settings.router_settings, listener=metrics)
+    dispatcher = Dispatcher(
+        router, providers, settings.router_settings, listener=metrics, tracer=tracing.tracer
+    )
     lim = settings.limits
     limit_store = create_limit_store(
         lim.backend or settings.general_settings.redis_url or "memory://",
@@ -213,7 +208,7 @@ async def build_services(settings: Settings) -> Services:
     if settings.semantic_cache.aliases:
         semantic = await _build_semantic(settings, router, providers)
         stages.append(semantic)
-    pipeline = Pipeline(stages, dispatcher)
+    pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
     return Services(
         settings=settings,
         db=db,
@@ -230,6 +225,7 @@ async def build_services(settings: Settings) -> Services:
         cache=cache,
         sinks=sinks,
         semantic=semantic,
+        tracing=tracing,
     )
 
 

@@ -107,6 +107,8 @@ def response_headers(ctx: RequestContext) -> dict[str, str]:
         served = ctx.cache_status == "semantic-hit"
         status = cast(CacheStatus, ctx.cache_status)
         headers["x-lockgate-cache"] = cache_header_value(status, score if served else None)
+    if ctx.usage is not None:
+        headers["x-lockgate-cost-usd"] = f"{ctx.cost:.8f}"
     return headers
 
 

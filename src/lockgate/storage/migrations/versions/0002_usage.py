@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("deployment", sa.String(200), nullable=True),
         sa.Column("upstream_model", sa.String(200), nullable=True),
         sa.Column("status", sa.Integer, nullable=False),
+        sa.Column("error_type", sa.String(64), nullable=True),
         sa.Column("error_code", sa.String(64), nullable=True),
         sa.Column("stream", sa.Boolean, nullable=False),
         sa.Column("prompt_tokens", sa.Integer, nullable=False),
@@ -36,7 +37,9 @@ def upgrade() -> None:
         sa.Column("cached_tokens", sa.Integer, nullable=False),
         sa.Column("cost_usd", sa.Float, nullable=False),
         sa.Column("latency_ms", sa.Float, nullable=False),
+        sa.Column("overhead_ms", sa.Float, nullable=False),
         sa.Column("ttft_ms", sa.Float, nullable=True),
+        sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("cache", sa.String(32), nullable=True),
         sa.Column("prompt_version", sa.String(64), nullable=True),
     )

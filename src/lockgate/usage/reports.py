@@ -1,0 +1,122 @@
+"""Spend and token reports: the grouping vocabulary, report rows, and their rendering (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, get_args
+
+__all__ = [
+    "DIMENSIONS",
+    "Dimension",
+    "ReportQuery",
+    "ReportRow",
+    "day_of",
+    "parse_dimensions",
+    "render_table",
+    "totals",
+]
+
+Dimension = Literal["key", "user", "team", "model", "provider", "day"]
+DIMENSIONS: tuple[str, ...] = get_args(Dimension)
+
+
+def day_of(epoch_seconds: float) -> str:
+    """The UTC calendar day (YYYY-MM-DD) a timestamp falls on."""
+    return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).strftime("%Y-%m-%d")
+
+
+def parse_dimensions(text: str | Sequence[str]) -> tuple[Dimension, ...]:
+    """``"key,day"`` (or a list) → validated dimensions; ValueError names the bad one."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out: list[Dimension] = []
+    for raw in items:
+        name = raw.strip()
+        if not name:
+            continue
+        if name not in DIMENSIONS:
+            raise ValueError(f"unknown dimension {name!r}; expected one of {', '.join(DIMENSIONS)}")
+        if name not in out:
+            out.append(name)  # type: ignore[arg-type]
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    group_by: tuple[Dimension, ...] = ("model",)
+    #: half-open day range [since, until) as YYYY-MM-DD, UTC; None = unbounded
+    since: str | None = None
+    until: str | None = None
+    key_id: str | None = None
+    team: str | None = None
+    user: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    group: dict[str, str | None]
+    requests: int
+    errors: int
+    cache_hits: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_usd: float
+    avg_latency_ms: float
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["total_tokens"] = self.total_tokens
+        data["cost_usd"] = round(self.cost_usd, 8)
+        data["avg_latency_ms"] = round(self.avg_latency_ms, 3)
+        return data
+
+
+def totals(rows: Iterable[ReportRow]) -> ReportRow:
+    """One row summing ``rows`` (latency weighted by request count)."""
+    n = err = hits = pt = ct = cached = 0
+    cost = lat = 0.0
+    for r in rows:
+        n += r.requests
+        err += r.errors
+        hits += r.cache_hits
+        pt += r.prompt_tokens
+        ct += r.completion_tokens
+        cached += r.cached_tokens
+        cost += r.cost_usd
+        lat += r.avg_latency_ms * r.requests
+    return ReportRow({}, n, err, hits, pt, ct, cached, cost, lat / n if n else 0.0)
+
+
+def _label(row: ReportRow, dim: str) -> str:
+    if dim == "key":
+        return str(row.group.get("key_name") or row.group.get("key_id") or "-")
+    return str(row.group.get(dim) or "-")
+
+
+def render_table(rows: Sequence[ReportRow], group_by: Sequence[str]) -> list[list[str]]:
+    """Header plus one line per row plus a total line, as strings ready for a table."""
+    header = [*group_by, "requests", "errors", "tokens in", "tokens out", "cost (USD)"]
+    width = len(group_by)
+    lines = [header]
+    total = totals(rows)
+    labelled = [(r, [_label(r, d) for d in group_by]) for r in rows]
+    labelled.append((total, (["total"] + [""] * (width - 1)) if width else []))
+    for r, label in labelled:
+        lines.append(
+            [
+                *label,
+                str(r.requests),
+                str(r.errors),
+                str(r.prompt_tokens),
+                str(r.completion_tokens),
+                f"{r.cost_usd:.6f}",
+            ]
+        )
+    return lines

@@ -1,0 +1,143 @@
+"""The usage writer: a record sink that queues in memory and writes in batches.
+
+``submit`` is called on the request path and only appends to a bounded buffer
+(beyond ``max_queue`` records are dropped and counted, never blocking the
+request).  One background task, started on the first ``submit`` (or by
+``start``), writes a batch when ``batch_size`` records are waiting or every
+``flush_interval`` seconds.  A batch that fails to write goes back to the front
+of the buffer and is retried on the next tick; ``aclose`` writes whatever is
+left, so a clean shutdown loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from lockgate.records import RequestRecord
+
+__all__ = ["BatchStore", "UsageWriter", "WriterStats"]
+
+_log = logging.getLogger("lockgate.usage")
+
+
+class BatchStore(Protocol):
+    async def insert(self, records: Sequence[RequestRecord]) -> None: ...
+
+
+@dataclass(slots=True)
+class WriterStats:
+    written: int = 0
+    dropped: int = 0
+    failed_batches: int = 0
+
+
+class UsageWriter:
+    def __init__(
+        self,
+        store: BatchStore,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        max_queue: int = 100_000,
+        close_tries: int = 3,
+    ) -> None:
+        self._store = store
+        self._batch_size = batch_size
+        self._interval = flush_interval
+        self._max_queue = max_queue
+        self._close_tries = close_tries
+        self._buffer: deque[RequestRecord] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self.stats = WriterStats()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def start(self) -> None:
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="lockgate-usage-writer"
+            )
+
+    def submit(self, record: RequestRecord) -> None:
+        buf = self._buffer
+        if len(buf) >= self._max_queue or self._closed:
+            self.stats.dropped += 1
+            return
+        buf.append(record)
+        if self._task is None:
+            self.start()
+        if len(buf) >= self._batch_size:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Write everything queued so far (raises if the store fails)."""
+        while self._buffer:
+            await self._write_one_batch(reraise=True)
+
+    async def _write_one_batch(self, *, reraise: bool) -> bool:
+        async with self._lock:
+            buf = self._buffer
+            n = min(len(buf), self._batch_size)
+            if n == 0:
+                return True
+            batch = [buf.popleft() for _ in range(n)]
+            try:
+                await self._store.insert(batch)
+            except BaseException as exc:
+                self.stats.failed_batches += 1
+                # Back to the front, in order, so the next tick retries them first.
+                buf.extendleft(reversed(batch))
+                if reraise or not isinstance(exc, Exception):
+                    raise
+                _log.exception("usage writer: batch of %d records not written; will retry", n)
+                return False
+            self.stats.written += n
+            return True
+
+    async def _run(self) -> None:
+        while not self._closed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            while len(self._buffer) and not self._closed:
+                if not await self._write_one_batch(reraise=False):
+                    break
+                if len(self._buffer) < self._batch_size:
+                    break
+
+    async def aclose(self) -> None:
+        """Stop the background task and write what is left."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            # Let a write in progress finish rather than cancel it mid-transaction.
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self._interval + 5.0)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for _ in range(self._close_tries):
+            if not self._buffer:
+                return
+            try:
+                await self.flush()
+            except Exception:
+                _log.exception("usage writer: flush on close failed")
+        if self._buffer:
+            self.stats.dropped += len(self._buffer)
+            _log.error("usage writer: %d records lost at shutdown", len(self._buffer))
+            self._buffer.clear()
