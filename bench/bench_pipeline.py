@@ -23,19 +23,17 @@ from lockgate.app import create_app
 from lockgate.settings import settings_from_mapping
 
 KEY = "sk-bench-local-0001"
-MESSAGE = (
-    {
-        "model": "mock",
-        "messages": [
-            {
-                "role": "user",
-                "content": "Summarize the following in one sentence: The quick brown fox jumps "
-                "over the lazy dog near the riverbank while the farmer watches from the porch "
-                "and the sun slowly sets behind the distant rolling green hills.",
-            }
-        ],
-    }
-)
+MESSAGE = {
+    "model": "mock",
+    "messages": [
+        {
+            "role": "user",
+            "content": "Summarize the following in one sentence: The quick brown fox jumps "
+            "over the lazy dog near the riverbank while the farmer watches from the porch "
+            "and the sun slowly sets behind the distant rolling green hills.",
+        }
+    ],
+}
 BODY = orjson.dumps(MESSAGE)
 
 
@@ -117,7 +115,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--core-only", action="store_true", help="guardrails' injection screen off")
-    ap.add_argument("--stream", action="store_true", help="stream: true (the mock sends ~20 chunks)")
+    ap.add_argument(
+        "--stream", action="store_true", help="stream: true (the mock sends ~20 chunks)"
+    )
     a = ap.parse_args()
     config: dict[str, Any] = {}
     if a.core_only:

@@ -32,17 +32,18 @@ def _tree(spans: tuple[ReadableSpan, ...]) -> dict[str, list[str]]:
 
 
 async def test_request_span_with_stage_and_attempt_children(make_settings, open_gateway):
-    """chat {alias} (SERVER) > lockgate.limits > lockgate.cache > chat {upstream} (CLIENT)."""
+    """chat {alias} (SERVER) > guard > limits > cache > chat {upstream} (CLIENT)."""
     mem = InMemorySpanExporter()
     gw = await open_gateway(make_settings(), Tracing.with_exporter(mem))
     r = await gw.chat("priced", "trace me")
     assert r.status_code == 200
     spans = mem.get_finished_spans()
     assert sorted(s.name for s in spans) == sorted(
-        ["chat priced", "lockgate.limits", "lockgate.cache", "chat mock-1"]
+        ["chat priced", "lockgate.guard", "lockgate.limits", "lockgate.cache", "chat mock-1"]
     )
     assert _tree(spans) == {
-        "chat priced": ["lockgate.limits"],
+        "chat priced": ["lockgate.guard"],
+        "lockgate.guard": ["lockgate.limits"],
         "lockgate.limits": ["lockgate.cache"],
         "lockgate.cache": ["chat mock-1"],
         "chat mock-1": [],
@@ -110,7 +111,7 @@ async def test_stream_and_cache_hit_spans(make_settings, open_gateway):
     assert r.status_code == 200
     names = [s.name for s in mem.get_finished_spans()]
     assert sorted(names) == sorted(
-        ["chat priced", "lockgate.limits", "lockgate.cache", "chat mock-1"]
+        ["chat priced", "lockgate.guard", "lockgate.limits", "lockgate.cache", "chat mock-1"]
     )
     root = next(s for s in mem.get_finished_spans() if s.name == "chat priced")
     assert root.attributes["lockgate.stream"] is True
