@@ -82,6 +82,12 @@ class Metrics:
             ["gen_ai_request_model", "key"],
             registry=r,
         )
+        self.cache_saved = Counter(
+            "lockgate_cache_saved_usd",
+            "What answers served from the exact or semantic cache would have cost upstream.",
+            ["gen_ai_request_model"],
+            registry=r,
+        )
         self.inflight = Gauge(
             "lockgate_inflight_requests", "Requests being handled now.", registry=r
         )
@@ -143,7 +149,13 @@ class Metrics:
         self.inflight.dec()
 
     def observe(
-        self, ctx: RequestContext, model: str, status: int, elapsed: float, now: float
+        self,
+        ctx: RequestContext,
+        model: str,
+        status: int,
+        elapsed: float,
+        now: float,
+        saved: float = 0.0,
     ) -> None:
         """Count one finished request (``ctx`` settled: usage and cost known)."""
         child = self._child
@@ -176,7 +188,12 @@ class Metrics:
         guards = ctx.notes.get("guards") if ctx.notes else None
         if guards:
             for guard, verdict in guards.items():
-                child(self.guard_verdicts, str(guard), str(verdict)).inc()
+                # The label is the action taken (pass, flag, block, redact...), never the
+                # verdict's details: scores would mint a new series per request.
+                action = verdict.get("action", "unknown") if isinstance(verdict, dict) else verdict
+                child(self.guard_verdicts, str(guard), str(action)).inc()
+        if saved:
+            child(self.cache_saved, model).inc(saved)
 
     # BreakerListener
     def state_changed(self, name: str, old: str, new: str, now: float) -> None:

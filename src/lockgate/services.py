@@ -24,6 +24,7 @@ from lockgate.dispatcher import Dispatcher, deployment_timeouts
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
+from lockgate.pricing import cost_of, price_for
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
@@ -74,7 +75,12 @@ class Services:
         ctx.settle(usage)
         now = time.perf_counter()
         elapsed = now - ctx.started
-        self.metrics.observe(ctx, model, status, elapsed, now)
+        hit = ctx.cache_status in ("hit", "semantic-hit")
+        saved = 0.0
+        if hit and usage is not None:
+            # What the answer would have cost: the alias's first deployment's price.
+            saved = cost_of(price_for(self.router.resolve(model)[0]), usage)
+        self.metrics.observe(ctx, model, status, elapsed, now, saved)
         if self.sinks:
             record = build_record(ctx, model, status, usage, elapsed)
             for sink in self.sinks:
@@ -83,12 +89,13 @@ class Services:
         self.stats.record(
             model,
             ok=status < 400,
-            cache_hit=ctx.cache_status in ("hit", "semantic-hit"),
+            cache_hit=hit,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             cost=ctx.cost,
             latency=elapsed,
             ttft=first - ctx.started if first is not None else None,
+            saved=saved,
         )
 
 

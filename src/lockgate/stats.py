@@ -71,6 +71,7 @@ class _ModelStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    saved_usd: float = 0.0
     latency: Ring = field(init=False)
     ttft: Ring = field(init=False)
 
@@ -89,6 +90,7 @@ class _ModelStats:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost_usd": round(self.cost_usd, 8),
+            "cache_saved_usd": round(self.saved_usd, 8),
             "latency_ms": self.latency.summary(),
             "ttft_ms": self.ttft.summary(),
         }
@@ -100,6 +102,7 @@ class Stats:
     errors: int = 0
     cache_hits: int = 0
     cost_usd: float = 0.0
+    saved_usd: float = 0.0
     window: int = _WINDOW
     models: dict[str, _ModelStats] = field(default_factory=dict)
 
@@ -114,6 +117,7 @@ class Stats:
         cost: float,
         latency: float | None = None,
         ttft: float | None = None,
+        saved: float = 0.0,
     ) -> None:
         m = self.models.get(model)
         if m is None:
@@ -130,6 +134,9 @@ class Stats:
         m.completion_tokens += completion_tokens
         m.cost_usd += cost
         self.cost_usd += cost
+        if saved:
+            m.saved_usd += saved
+            self.saved_usd += saved
         if latency is not None:
             m.latency.push(latency)
         if ttft is not None:
@@ -145,5 +152,6 @@ class Stats:
             "error_rate": _rate(self.errors, n),
             "success_rate": _rate(n - self.errors, n),
             "cost_usd": round(self.cost_usd, 8),
+            "cache_saved_usd": round(self.saved_usd, 8),
             "models": {name: m.to_json() for name, m in self.models.items()},
         }

@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import openai
+import pytest
 from tests.e2e.conftest import model_list
 from tests.fakes import Fault
 from tests.support import MASTER, bearer
@@ -189,3 +190,23 @@ def test_tenants_do_not_share_entries(gateway_factory, fake):
         r = httpx.post(gw.v1 + "/chat/completions", json=DET, headers=bearer(key), timeout=30)
         assert r.headers["x-lockgate-cache"] == "miss"
     assert len(fake.requests_to(PATH)) == 2
+
+
+def test_cost_saved_is_counted(gateway_factory, fake):
+    """A hit costs nothing and adds what it would have cost to the savings, in stats and metrics."""
+    gw = gateway_factory(
+        model_list(fake, input_cost_per_million=1000.0, output_cost_per_million=2000.0)
+    )
+    first = post(gw)
+    usage = first.json()["usage"]
+    expected = (usage["prompt_tokens"] * 1000.0 + usage["completion_tokens"] * 2000.0) / 1e6
+    assert float(first.headers["x-lockgate-cost-usd"]) == pytest.approx(expected)
+    hit = post(gw)
+    assert hit.headers["x-lockgate-cache"] == "hit"
+    stats = httpx.get(gw.url + "/api/stats", headers=bearer()).json()
+    assert stats["cache_saved_usd"] == pytest.approx(expected)
+    assert stats["cost_usd"] == pytest.approx(expected)
+    assert stats["models"]["gpt-4o-mini"]["cache_saved_usd"] == pytest.approx(expected)
+    metrics = httpx.get(gw.url + "/metrics", headers=bearer()).text
+    line = next(x for x in metrics.splitlines() if x.startswith("lockgate_cache_saved_usd_total{"))
+    assert float(line.rsplit(" ", 1)[1]) == pytest.approx(expected)

@@ -218,3 +218,15 @@ async def test_guard_stage_does_not_mutate_client_messages():
     with pytest.raises(PolicyViolationError):
         await stage(_ctx(), request, terminal)
     assert messages[0]["content"] == f"mail {EMAIL}" and "[EMAIL_1]" in seen[0]
+
+
+def test_guard_verdicts_are_counted_by_action(gateway_factory, fake):
+    """Verdicts land in metrics labelled by the action taken, not by score."""
+    gw = guarded(gateway_factory, fake, {})
+    ask(gw, ATTACK)
+    ask(gw, BENIGN)
+    ask(gw, BENIGN + " Thanks.")
+    metrics = httpx.get(gw.url + "/metrics", headers=bearer()).text
+    assert 'lockgate_guard_verdicts_total{guard="injection",verdict="flag"} 1.0' in metrics
+    assert 'lockgate_guard_verdicts_total{guard="injection",verdict="pass"} 2.0' in metrics
+    assert "score" not in "".join(x for x in metrics.splitlines() if "guard_verdicts_total{" in x)
