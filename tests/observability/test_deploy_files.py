@@ -9,7 +9,6 @@ from pathlib import Path
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 _SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
 _NAME = re.compile(r"\b((?:lockgate|gen_ai)_[a-z0-9_]+)")
