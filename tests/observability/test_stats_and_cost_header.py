@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tests.observability.conftest import PRICED
-from tests.support import bearer
+from tests.support import MASTER, bearer
 
 COST = "x-lockgate-cost-usd"
 
@@ -115,3 +115,28 @@ async def test_cost_header_zero_for_free_alias_and_absent_on_error(make_settings
     unknown = await gw.chat("no-such-model", "x")
     assert unknown.status_code == 404
     assert COST not in unknown.headers
+
+
+async def test_anthropic_route_costs_like_openai(make_settings, open_gateway):
+    """/v1/messages on a priced alias: header = tokens * price, and /admin/usage agrees."""
+    gw = await open_gateway(make_settings())
+    r = await gw.client.post(
+        "/v1/messages",
+        headers={"x-api-key": MASTER, "anthropic-version": "2023-06-01"},
+        json={
+            "model": "priced",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "hello from the anthropic side"}],
+        },
+    )
+    assert r.status_code == 200
+    u = r.json()["usage"]
+    want = _price({"prompt_tokens": u["input_tokens"], "completion_tokens": u["output_tokens"]})
+    assert r.headers[COST] == f"{want:.8f}"
+    report = await gw.client.get("/admin/usage", params={"group_by": "model"}, headers=bearer())
+    (row,) = report.json()["rows"]
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (
+        u["input_tokens"],
+        u["output_tokens"],
+    )
+    assert row["cost_usd"] == pytest.approx(want, abs=1e-8)
