@@ -149,7 +149,8 @@ async def per_row(url: str, rows: int, batch: int) -> float:
 
 
 class _Server(Protocol):
-    url: str
+    @property
+    def url(self) -> str: ...
 
     def stop(self) -> None: ...
 
