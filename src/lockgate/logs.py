@@ -24,7 +24,9 @@ __all__ = ["JsonFormatter", "RequestLogSink", "configure_logging", "mask_secrets
 _SECRET = re.compile(
     r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"
     r"|\b(sk|pk|rk|lg)[-_][A-Za-z0-9_-]{8,}"
-    r"|\b(api[_-]?key|authorization|x-api-key|password|secret)(\"?\s*[:=]\s*\"?)[^\s\",}]{4,}"
+    # An "Authorization: Bearer <token>" keeps its scheme word out of the value.
+    r"|\b(api[_-]?key|authorization|x-api-key|password|secret)(\"?\s*[:=]\s*\"?(?:bearer\s+)?)"
+    r"[^\s\",}]{4,}"
 )
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 

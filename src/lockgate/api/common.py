@@ -21,6 +21,7 @@ from lockgate.errors import (
 )
 
 __all__ = [
+    "REQUEST_ID_SCOPE_KEY",
     "Endpoint",
     "RequestIds",
     "error_body",
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 log = structlog.get_logger("lockgate.api")
+
+#: where a request's id is kept in the ASGI scope once it is known
+REQUEST_ID_SCOPE_KEY = "lockgate.request_id"
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -126,6 +130,11 @@ def error_response(
     return json_response(error_body(err, flavor), err.status, out)
 
 
+def _id_header(request: Request) -> dict[str, str] | None:
+    rid = request.scope.get(REQUEST_ID_SCOPE_KEY)
+    return {"x-request-id": rid} if rid else None
+
+
 def with_errors(flavor: ApiFlavor) -> Callable[[Endpoint], Endpoint]:
     """Render any ``GatewayError`` (and any bug) as a correctly shaped error response."""
 
@@ -134,10 +143,12 @@ def with_errors(flavor: ApiFlavor) -> Callable[[Endpoint], Endpoint]:
             try:
                 return await endpoint(request)
             except GatewayError as err:
-                return error_response(err, flavor)
+                return error_response(err, flavor, _id_header(request))
             except Exception:
                 log.exception("unhandled error", path=request.url.path)
-                return error_response(InternalError("Internal gateway error."), flavor)
+                return error_response(
+                    InternalError("Internal gateway error."), flavor, _id_header(request)
+                )
 
         handler.__name__ = endpoint.__name__
         handler.__doc__ = endpoint.__doc__

@@ -14,7 +14,7 @@ from typing import cast
 
 from starlette.requests import Request
 
-from lockgate.api.common import header_map, presented_key
+from lockgate.api.common import REQUEST_ID_SCOPE_KEY, header_map, presented_key
 from lockgate.auth.keys import Principal
 from lockgate.cache.header import CacheStatus, cache_header_value
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk, Usage, usage_from_openai
@@ -48,28 +48,31 @@ async def start_context(
     authentication belongs in the audit log.
     """
     headers = header_map(request)
+    # The id exists before any check can fail, so every error response can carry it.
+    request_id = svc.request_ids.new(headers)
+    request.scope[REQUEST_ID_SCOPE_KEY] = request_id
     presented = presented_key(headers)
     try:
         principal = await svc.auth.authenticate(presented)
     except GatewayError as err:
         if record_failure:
-            ctx = _context(request, headers, svc, flavor, UNAUTHENTICATED)
+            ctx = _context(request, headers, request_id, flavor, UNAUTHENTICATED)
             ctx.notes["auth"] = {"key_presented": presented is not None, "code": err.code}
             ctx.error = err
             svc.record(ctx, UNKNOWN_MODEL, err.status, None)
         raise
-    return _context(request, headers, svc, flavor, principal)
+    return _context(request, headers, request_id, flavor, principal)
 
 
 def _context(
     request: Request,
     headers: dict[str, str],
-    svc: Services,
+    request_id: str,
     flavor: ApiFlavor,
     principal: Principal,
 ) -> RequestContext:
     return RequestContext(
-        request_id=svc.request_ids.new(headers),
+        request_id=request_id,
         principal=principal,
         api=flavor,
         client_headers=headers,
