@@ -12,7 +12,8 @@ class UsageSettings(BaseModel):
 
     #: write one usage row per request to the database
     enabled: bool = True
-    batch_size: int = Field(default=500, ge=1)
+    #: rows per transaction; encoding a batch runs on the event loop, so keep it modest
+    batch_size: int = Field(default=100, ge=1)
     flush_interval_seconds: float = Field(default=1.0, gt=0)
     #: records held in memory at most; beyond it new records are dropped and counted
     max_queue: int = Field(default=100_000, ge=1)
