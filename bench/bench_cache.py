@@ -1,6 +1,6 @@
 """Cost of the exact cache and coalescing on the request path (µs).
 
-Run: PYTHONPATH=src /work/venv/bin/python bench/bench_cache.py [--n 20000]
+Run: PYTHONPATH=src .venv/bin/python bench/bench_cache.py [--n 20000]
 
 Measures: planning (policy + canonical key) for a small and a larger request;
 a full cache hit through ``ResponseCache.complete`` on the memory store and on

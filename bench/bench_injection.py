@@ -3,7 +3,7 @@
 Prints microseconds per call and per KB for short prompts, 1 KB, 10 KB and 100 KB
 texts, benign and with an attack inside. Weights load once, outside the timing.
 
-    PYTHONPATH=src /work/venv/bin/python bench/bench_injection.py
+    PYTHONPATH=src .venv/bin/python bench/bench_injection.py
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Cost per request of the resilience cores (µs), on the hot path of every call.
 
-Run: PYTHONPATH=src /work/venv/bin/python bench/bench_resilience.py [--n 100000]
+Run: PYTHONPATH=src .venv/bin/python bench/bench_resilience.py [--n 100000]
 
 Measures, per request: choosing a deployment and recording the outcome (with and
 without breakers), the retry-plan set-up every request pays, and (off the hot path)

@@ -1,6 +1,6 @@
 """Benchmarks of the semantic cache: embedder, guards, memory and Redis index, lookup.
 
-    PYTHONPATH=src /work/venv/bin/python bench/bench_semantic.py [--redis-url URL] [--quick]
+    PYTHONPATH=src .venv/bin/python bench/bench_semantic.py [--redis-url URL] [--quick]
 
 Without --redis-url a private redis-server is started on a free loopback port
 (if one is installed). Prints medians and 99th percentiles in milliseconds.

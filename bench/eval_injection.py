@@ -4,7 +4,7 @@ Each line needs ``text`` and ``label`` (1 = injection/jailbreak, 0 = benign). Pr
 precision, recall, F1, false-positive rate and the scoring cost in microseconds per KB
 of text (whole file, one process, weights loaded once beforehand, best of N passes).
 
-    /work/venv/bin/python bench/eval_injection.py data/dev/injection-dev.jsonl
+    .venv/bin/python bench/eval_injection.py data/dev/injection-dev.jsonl
     ... --threshold 0.4 --show-errors 20
 """
 

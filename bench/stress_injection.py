@@ -7,7 +7,7 @@ inserted at a random position (an "instruction hidden in a document"). Figures a
 indicative only: the chunks depend on what is installed, and the synthetic training
 rows were extended after looking at earlier misses here.
 
-    PYTHONPATH=src /work/venv/bin/python bench/stress_injection.py [--site /path/to/site-packages]
+    PYTHONPATH=src .venv/bin/python bench/stress_injection.py [--site /path/to/site-packages]
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ always in the training side, never scored), twice with different shuffles, and p
 the out-of-fold figures at the detector's default threshold. Those are the figures to
 quote; the train-set figures of the shipped model are optimistic.
 
-    /work/venv/bin/python bench/train_injection.py [--folds 5] [--sweep 3e-4 3e-3] [--write]
+    .venv/bin/python bench/train_injection.py [--folds 5] [--sweep 3e-4 3e-3] [--write]
 """
 
 from __future__ import annotations
