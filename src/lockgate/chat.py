@@ -22,6 +22,7 @@ __all__ = [
     "Chunk",
     "EmbeddingRequest",
     "Usage",
+    "close_stream",
     "parse_chat_request",
     "usage_from_openai",
 ]
@@ -123,6 +124,13 @@ class ChatResponse:
 class EmbeddingRequest:
     model: str
     body: dict[str, Any]
+
+
+async def close_stream(stream: object) -> None:
+    """Close an async iterator of chunks if it can be closed (async generators can)."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})

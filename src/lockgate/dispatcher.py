@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 from opentelemetry.trace import SpanKind, Tracer
 
-from lockgate.chat import ChatRequest, ChatStream, Chunk
+from lockgate.chat import ChatRequest, ChatStream, Chunk, close_stream
 from lockgate.context import RequestContext
 from lockgate.errors import GatewayError, UpstreamBadResponseError, UpstreamTimeoutError
 from lockgate.pipeline import Result
@@ -278,12 +278,12 @@ class Dispatcher:
                     if _has_content(chunk):
                         return held
         except TimeoutError:
-            await _close(chunks)
+            await close_stream(chunks)
             raise UpstreamTimeoutError(
                 f"no stream content from upstream within {timeouts.first_byte} s"
             ) from None
         except BaseException:
-            await _close(chunks)
+            await close_stream(chunks)
             raise
         raise UpstreamBadResponseError("upstream stream ended before any content")
 
@@ -303,10 +303,4 @@ class Dispatcher:
                 lease.succeeded(self._clock())
             else:
                 lease.release(self._clock())  # no-op when already failed
-            await _close(rest)
-
-
-async def _close(stream: ChatStream) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
+            await close_stream(rest)

@@ -25,6 +25,7 @@ from lockgate.chat import (
     ChatStream,
     Chunk,
     Usage,
+    close_stream,
     usage_from_openai,
 )
 from lockgate.context import RequestContext
@@ -159,9 +160,7 @@ async def _watch(
             obs.request_finished()
         if span is not None:
             _end(span, ctx, error, usage)
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_stream(stream)
 
 
 def _bind(stage: Stage, call_next: Handler) -> Handler:

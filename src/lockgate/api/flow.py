@@ -17,7 +17,15 @@ from starlette.requests import Request
 from lockgate.api.common import REQUEST_ID_SCOPE_KEY, header_map, presented_key
 from lockgate.auth.keys import Principal
 from lockgate.cache.header import CacheStatus, cache_header_value
-from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk, Usage, usage_from_openai
+from lockgate.chat import (
+    ChatRequest,
+    ChatResponse,
+    ChatStream,
+    Chunk,
+    Usage,
+    close_stream,
+    usage_from_openai,
+)
 from lockgate.context import ApiFlavor, RequestContext
 from lockgate.errors import GatewayError, InternalError
 from lockgate.pipeline import Result
@@ -170,6 +178,4 @@ async def account_stream(
         raise
     finally:
         svc.record(ctx, model, status, usage)
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_stream(stream)

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Mapping
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from lockgate.chat import close_stream
+
 __all__ = ["SSEResponse"]
 
 
@@ -58,6 +60,4 @@ class SSEResponse(Response):
             pass  # the client left while we were writing (uvicorn's ClientDisconnected)
         finally:
             watcher.cancel()
-            aclose = getattr(self.events, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close_stream(self.events)

@@ -29,7 +29,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from lockgate.chat import ChatResponse, ChatStream, Chunk, Usage
+from lockgate.chat import ChatResponse, ChatStream, Chunk, Usage, close_stream
 from lockgate.errors import InternalError
 
 __all__ = ["CoalescedStreamAbandonedError", "Coalescer", "LeaderErrorMode", "SharedStream"]
@@ -257,6 +257,4 @@ class Coalescer:
             flight.done = True
             self._forget_stream(flight)
             flight.notify()
-            aclose = getattr(upstream, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close_stream(upstream)

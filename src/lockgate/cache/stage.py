@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from lockgate.cache.policy import CACHE_HEADER, request_control
 from lockgate.cache.response_cache import CacheResult, ResponseCache
-from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk, close_stream
 from lockgate.context import RequestContext
 from lockgate.errors import InternalError
 from lockgate.pipeline import Handler, Result
@@ -90,9 +90,7 @@ class CacheStage:
                 async for chunk in result:
                     yield chunk
             finally:
-                aclose = getattr(result, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await close_stream(result)
 
         stream, outcome = await self.cache.stream(plan, start, may_store=_fresh(ctx))
         if outcome.status == "hit":
@@ -104,7 +102,7 @@ class CacheStage:
             self._note(ctx, outcome)
             return _empty()
         except BaseException:
-            await _close(stream)
+            await close_stream(stream)
             raise
         self._note(ctx, outcome)
         return _prepend(first, stream)
@@ -128,12 +126,6 @@ def _fresh(ctx: RequestContext) -> Callable[[], bool]:
     return check
 
 
-async def _close(stream: ChatStream) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
 async def _empty() -> ChatStream:
     return
     yield  # pragma: no cover - makes this an async generator
@@ -145,4 +137,4 @@ async def _prepend(first: Chunk, rest: ChatStream) -> ChatStream:
         async for chunk in rest:
             yield chunk
     finally:
-        await _close(rest)
+        await close_stream(rest)

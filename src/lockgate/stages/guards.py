@@ -15,7 +15,7 @@ import structlog
 
 from lockgate.audit.capture import capture_bodies
 from lockgate.cache.aggregate import StreamAggregator
-from lockgate.chat import ChatRequest, ChatResponse, ChatStream
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, close_stream
 from lockgate.context import RequestContext
 from lockgate.errors import PolicyViolationError, ServiceUnavailableError
 from lockgate.guards.config import GuardPolicy, GuardrailSettings, PolicyOverride, key_override
@@ -222,9 +222,7 @@ async def _captured(ctx: RequestContext, request_body: Any, stream: ChatStream) 
             yield chunk
     finally:
         capture_bodies(ctx, request_body, agg.result() if agg.finished else None)
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_stream(stream)
 
 
 def _rewrite_response(

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Usage, usage_from_openai
+from lockgate.chat import (
+    ChatRequest,
+    ChatResponse,
+    ChatStream,
+    Usage,
+    close_stream,
+    usage_from_openai,
+)
 from lockgate.context import RequestContext
 from lockgate.limits import Limiter, LimitRule, Reservation, rate_limit_headers, rules_from_spec
 from lockgate.pipeline import Handler, Result
@@ -116,6 +123,4 @@ class LimitsStage:
                 yield chunk
         finally:
             await self._finish(ctx, reservation, usage)
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close_stream(stream)

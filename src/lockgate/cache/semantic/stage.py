@@ -37,7 +37,7 @@ from lockgate.cache.replay import replay_stream
 from lockgate.cache.semantic.partition import SemanticQuery, semantic_query
 from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticResult, SemanticSettings
 from lockgate.cache.stage import team_namespace
-from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, close_stream, usage_from_openai
 from lockgate.context import RequestContext
 from lockgate.pipeline import Handler, Result
 
@@ -172,8 +172,6 @@ async def _recording(stream: ChatStream, on_done: Callable[[dict[str, Any]], Any
             agg.add(chunk)
             yield chunk
     finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_stream(stream)
     if agg.finished:
         await on_done(agg.result())
