@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
-import shutil
-import subprocess
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import create_async_engine
-from tests.conftest import free_port
 from tests.e2e.conftest import fake, fake_server  # noqa: F401  (fixtures for live tests)
 from tests.support import MASTER
 
@@ -119,65 +114,19 @@ async def audit_rows(url: str) -> list[dict[str, Any]]:
         await database.aclose()
 
 
-class PostgresServer:
-    """A throwaway PostgreSQL cluster on a free loopback port (trust auth, fsync off)."""
-
-    def __init__(self) -> None:
-        self.bin = Path(
-            subprocess.run(
-                ["pg_config", "--bindir"], capture_output=True, text=True, check=True
-            ).stdout.strip()
-        )
-        self.dir = Path(tempfile.mkdtemp(prefix="lockgate-pg-"))
-        self.port = free_port()
-        self.counter = itertools.count()
-
-    def _as_owner(self, *args: str) -> list[str]:
-        # initdb refuses to run as root; the cluster belongs to the postgres user then.
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-            return ["runuser", "-u", "postgres", "--", *args]
-        return list(args)
-
-    def start(self) -> None:
-        data = str(self.dir / "data")
-        run = subprocess.run
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
-        initdb = [str(self.bin / "initdb"), "-D", data, "-A", "trust", "-U", "postgres"]
-        run(self._as_owner(*initdb, "--no-sync", "-E", "UTF8"), timeout=60, **quiet)
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        ctl = [str(self.bin / "pg_ctl"), "-D", data, "-o", options, "-l", str(self.dir / "log")]
-        run(self._as_owner(*ctl, "-w", "-t", "30", "start"), timeout=60, **quiet)
-
-    def stop(self) -> None:
-        ctl = [str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w"]
-        subprocess.run(self._as_owner(*ctl, "stop"), timeout=60, capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
-
-    async def fresh_database(self) -> str:
-        """A new empty database on the cluster; its URL."""
-        name = f"audit_{next(self.counter)}"
-        engine = create_async_engine(self.url(), isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        finally:
-            await engine.dispose()
-        return self.url(name)
+_databases = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL cluster for the session (the audit tests' own; see the report)."""
-    server = PostgresServer()
-    server.start()
+async def fresh_database(server_url: str) -> str:
+    """A new empty database on the session's PostgreSQL server; its URL."""
+    name = f"audit_{next(_databases)}"
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
-        yield server
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     finally:
-        server.stop()
+        await engine.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -185,5 +134,4 @@ async def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database URL on each backend: a SQLite file, and a new Postgres database."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/backend.db"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return await server.fresh_database()
+    return await fresh_database(request.getfixturevalue("postgres_url"))
