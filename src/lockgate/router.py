@@ -33,8 +33,9 @@ class Router:
             )
         return deps
 
-    def choose(self, alias: str, exclude: frozenset[str] = frozenset()) -> Deployment:
-        deps = [d for d in self.resolve(alias) if d.id not in exclude] or self.resolve(alias)
+    def choose(self, alias: str) -> Deployment:
+        """A weighted-random deployment (embeddings; chat goes through the dispatcher)."""
+        deps = self.resolve(alias)
         if len(deps) == 1:
             return deps[0]
         weights = [d.params.weight for d in deps]
