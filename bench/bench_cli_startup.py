@@ -33,9 +33,7 @@ COMMANDS: dict[str, list[str]] = {
 
 
 def _median_ci(samples: list[float], rng: random.Random, n: int = 2000) -> tuple[float, float]:
-    medians = sorted(
-        statistics.median(rng.choices(samples, k=len(samples))) for _ in range(n)
-    )
+    medians = sorted(statistics.median(rng.choices(samples, k=len(samples))) for _ in range(n))
     return medians[int(0.025 * n)], medians[int(0.975 * n) - 1]
 
 
@@ -53,7 +51,7 @@ def main() -> None:
         env = {**os.environ, "LOCKGATE_CONFIG": str(work / "lockgate.yaml")}
         # Create the database (migrations) once, outside the timings.
         subprocess.run([str(LOCKGATE), "keys", "list"], cwd=work, env=env, capture_output=True)
-        print(f"| command | median s | 95% CI | runs |\n|---|---|---|---|")
+        print("| command | median s | 95% CI | runs |\n|---|---|---|---|")
         for name, argv in COMMANDS.items():
             samples = []
             for _ in range(args.runs):
@@ -61,11 +59,16 @@ def main() -> None:
                 subprocess.run([str(LOCKGATE), *argv], cwd=work, env=env, capture_output=True)
                 samples.append(time.perf_counter() - start)
             lo, hi = _median_ci(samples, rng)
-            print(f"| `lockgate {name}` | {statistics.median(samples):.3f} | {lo:.3f}-{hi:.3f} "
-                  f"| {args.runs} |")
+            print(
+                f"| `lockgate {name}` | {statistics.median(samples):.3f} | {lo:.3f}-{hi:.3f} "
+                f"| {args.runs} |"
+            )
         out = subprocess.run(
             [sys.executable, "-X", "importtime", "-m", "lockgate", "--help"],
-            cwd=work, env=env, capture_output=True, text=True,
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
         ).stderr
         rows = []
         for line in out.splitlines():

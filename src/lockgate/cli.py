@@ -104,7 +104,7 @@ def check_config(
     from lockgate.settings import find_config
 
     found_path = find_config(path)
-    settings = load(path)
+    settings = load(path, exit_code=1)
     found = problems(settings)
     if connect and not found:
         found = asyncio.run(connect_problems(settings))
@@ -115,8 +115,8 @@ def check_config(
     aliases = sorted({e.model_name for e in settings.model_list})
     source = str(found_path) if found_path is not None else "embedded defaults"
     typer.echo(
-        f"ok: {source}: {len(settings.model_list)} deployments,"
-        f" models: {', '.join(aliases) or '(none)'}"
+        f"ok: {len(settings.model_list)} deployments, models: {', '.join(aliases) or '(none)'}"
+        f" ({source})"
     )
 
 
@@ -192,8 +192,8 @@ def keys_create(
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     expires = time.time() + expires_in if expires_in else None
     if url:
-        body = {"name": name, "models": allowed, "team": team, "metadata": meta}
-        body.update({"limits": spec, "expires_at": expires})
+        body: dict[str, Any] = {"name": name, "models": allowed, "team": team}
+        body.update({"metadata": meta, "limits": spec, "expires_at": expires})
         created = admin_client(url, key).call("POST", "/admin/keys", body)
     else:
         secret, made = _run_keys(

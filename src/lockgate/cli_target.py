@@ -15,6 +15,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -62,13 +63,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load(config: str | None, *, admin: bool = False) -> Settings:
+def load(config: str | None, *, admin: bool = False, exit_code: int = 2) -> Settings:
     """The settings every command uses; warnings (ignored LiteLLM keys) go to stderr."""
     path = find_config(config)
     try:
         settings = load_settings(path, required_env="storage" if admin else "all")
     except ConfigError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code) from None
     for warning in settings.warnings:
         typer.echo(f"warning: {warning}", err=True)
     return settings
@@ -96,7 +97,11 @@ class AdminClient:
         self._timeout = timeout
 
     def call(
-        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, str | None] | None = None,
     ) -> Any:
         url = self.base + path
         params = {k: v for k, v in (query or {}).items() if v is not None}

@@ -162,9 +162,7 @@ def strip_unhonoured(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         for key, value in section.items():
             if key in ignored:
                 dotted = f"{path}.{key}" if path else str(key)
-                warnings.append(
-                    f"{dotted}: a LiteLLM setting lockgate does not implement; ignored"
-                )
+                warnings.append(f"{dotted}: a LiteLLM setting lockgate does not implement; ignored")
             else:
                 kept[key] = value
         return kept

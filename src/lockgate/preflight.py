@@ -184,14 +184,14 @@ def _semantic(settings: Settings) -> list[Problem]:
     return out
 
 
-async def connect_problems(settings: Settings, timeout: float = 5.0) -> list[Problem]:
+async def connect_problems(settings: Settings, wait_seconds: float = 5.0) -> list[Problem]:
     """Open the database and every configured Redis once (``check-config --connect``)."""
     from lockgate.storage.database import Database
 
     out = []
     db = Database(settings.general_settings.database_url)
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait_seconds):
             ok = await db.ping()
     except TimeoutError:
         ok = False
@@ -217,7 +217,9 @@ async def connect_problems(settings: Settings, timeout: float = 5.0) -> list[Pro
     for url in sorted(redis_urls):
         from redis.asyncio import Redis
 
-        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        client = Redis.from_url(
+            url, socket_timeout=wait_seconds, socket_connect_timeout=wait_seconds
+        )
         try:
             await client.ping()
         except Exception as exc:

@@ -60,7 +60,7 @@ def startup_banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def describe_failure(exc: BaseException | None) -> StartupError:
+def describe_failure(exc: BaseException | None, database_url: str = "") -> StartupError:
     """One line and a hint for an exception raised while the gateway started."""
     if isinstance(exc, ConfigError):
         return StartupError(
@@ -69,12 +69,12 @@ def describe_failure(exc: BaseException | None) -> StartupError:
     text = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else ""
     name = type(exc).__name__ if exc is not None else "unknown error"
     module = type(exc).__module__ if exc is not None else ""
-    if module.startswith(("sqlalchemy", "asyncpg", "sqlite3", "redis")) or isinstance(
-        exc, OSError
-    ):
+    if module.startswith(("sqlalchemy", "asyncpg", "sqlite3", "redis")) or isinstance(exc, OSError):
+        from lockgate.preflight import redact_url
+
         hint = (
-            "check general_settings.database_url / redis_url and that those servers are up;"
-            " `lockgate check-config --connect` tests the connections"
+            f"is the database ({redact_url(database_url)}) or Redis down or unreachable?"
+            " `lockgate check-config --connect` tests each connection"
         )
     else:
         hint = "run with server.log_level: debug for the full traceback"
@@ -84,9 +84,10 @@ def describe_failure(exc: BaseException | None) -> StartupError:
 class _ReportStartupFailure:
     """Replaces Starlette's traceback on a failed lifespan start with one line and a hint."""
 
-    def __init__(self, app: ASGIApp, verbose: bool) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self._verbose = verbose
+        self._verbose = settings.server.log_level == "debug"
+        self._database_url = settings.general_settings.database_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
@@ -95,7 +96,8 @@ class _ReportStartupFailure:
 
         async def report(message: Message) -> None:
             if message["type"] == "lifespan.startup.failed" and not self._verbose:
-                print(describe_failure(sys.exc_info()[1]).render(), file=sys.stderr, flush=True)
+                failure = describe_failure(sys.exc_info()[1], self._database_url)
+                print(failure.render(), file=sys.stderr, flush=True)
                 message = {"type": message["type"], "message": ""}
             await send(message)
 
@@ -151,7 +153,7 @@ def app_from_env() -> object:
     """uvicorn factory for multi-worker runs: each worker loads the config itself."""
     settings = load_settings(os.environ.get(CONFIG_ENV) or None)
     configure_logging(settings.server.log_level, logs=settings.logs)
-    return _ReportStartupFailure(create_app(settings), settings.server.log_level == "debug")
+    return _ReportStartupFailure(create_app(settings), settings)
 
 
 def serve(settings: Settings, config_path: str | None = None, workers: int = 1) -> None:
@@ -179,8 +181,7 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
             "lockgate.server:app_from_env", factory=True, workers=workers, **common
         )
     else:
-        verbose = s.log_level == "debug"
-        config = uvicorn.Config(_ReportStartupFailure(create_app(settings), verbose), **common)
+        config = uvicorn.Config(_ReportStartupFailure(create_app(settings), settings), **common)
     logging.getLogger("uvicorn.error").addFilter(_quiet_uvicorn_failure)
     server = _Server(config)
     server.banner = startup_banner(settings)
@@ -188,7 +189,9 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
         if workers > 1:
             from uvicorn.supervisors import Multiprocess
 
-            Multiprocess(config, target=server.run, sockets=[sock]).run()
+            # Each worker starts its own lifespan (and reports its own failure).
+            print(server.banner, file=sys.stderr, flush=True)
+            Multiprocess(config, sockets=[sock]).run()
         else:
             server.run(sockets=[sock])
     except SystemExit as exc:

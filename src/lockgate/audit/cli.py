@@ -9,20 +9,18 @@ decrypt), 2 bad configuration or usage.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, BinaryIO, TypeVar
 
 import typer
 
-from lockgate.audit.crypto import DecryptionError
-from lockgate.audit.repository import AuditRepository
-from lockgate.audit.sinks import body_cipher
-from lockgate.settings import ConfigError, Settings, load_settings
-from lockgate.storage.database import Database
+from lockgate.cli_target import ConfigOpt, admin_settings
+from lockgate.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from lockgate.audit.repository import AuditRepository
 
 __all__ = ["app"]
 
@@ -30,21 +28,17 @@ app = typer.Typer(help="Verify, export and prune the tamper-evident audit log.")
 
 T = TypeVar("T")
 
-ConfigOpt = Annotated[
-    str | None,
-    typer.Option("--config", "-c", help="YAML config file (default: $LOCKGATE_CONFIG)."),
-]
-
 
 def _settings(config: str | None) -> Settings:
-    try:
-        return load_settings(config or os.environ.get("LOCKGATE_CONFIG") or None)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return admin_settings(config)
 
 
 def _run(settings: Settings, action: Callable[[AuditRepository], Awaitable[T]]) -> T:
+    import asyncio
+
+    from lockgate.audit.repository import AuditRepository
+    from lockgate.storage.database import Database
+
     async def go() -> T:
         db = Database(settings.general_settings.database_url)
         try:
@@ -107,6 +101,9 @@ def export(
     ] = None,
 ) -> None:
     """Write the log as JSON lines, bodies decrypted with the key from the environment."""
+    from lockgate.audit.crypto import DecryptionError
+    from lockgate.audit.sinks import body_cipher
+
     settings = _settings(config)
     try:
         cipher = None if no_bodies else body_cipher(settings)
