@@ -4,7 +4,8 @@
 
 Runs each command ``--runs`` times in a scratch directory (its own config and SQLite
 database, created once before timing) and prints the median and a bootstrap 95% CI of
-the median.  Also prints ``python -X importtime``'s five heaviest imports of
+the median, wall time and CPU time (user + system of the child, which a busy shared
+machine inflates less than wall time).  Also prints ``python -X importtime``'s five heaviest imports of
 ``lockgate --help`` so a slow start can be traced to its module.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -103,6 +100,10 @@ class AdminClient:
         body: Any = None,
         query: Mapping[str, str | None] | None = None,
     ) -> Any:
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
         url = self.base + path
         params = {k: v for k, v in (query or {}).items() if v is not None}
         if params:
@@ -122,7 +123,7 @@ class AdminClient:
             raise fail(f"cannot reach the gateway at {self.base}: {reason}", 1) from None
 
 
-def _error_message(exc: urllib.error.HTTPError) -> str:
+def _error_message(exc: Any) -> str:
     try:
         body = json.loads(exc.read())
         return str(body["error"]["message"])
