@@ -4,9 +4,9 @@
 
 Runs each command ``--runs`` times in a scratch directory (its own config and SQLite
 database, created once before timing) and prints the median and a bootstrap 95% CI of
-the median, wall time and CPU time (user + system of the child, which a busy shared
-machine inflates less than wall time).  Also prints ``python -X importtime``'s five heaviest imports of
-``lockgate --help`` so a slow start can be traced to its module.
+the median, of wall time and of CPU time (user + system of the child, which a busy
+shared machine inflates less than wall time).  Also prints ``python -X importtime``'s
+five heaviest imports of ``lockgate --help``, to trace a slow start to its module.
 """
 
 from __future__ import annotations
@@ -53,17 +53,22 @@ def main() -> None:
         env = {**os.environ, "LOCKGATE_CONFIG": str(work / "lockgate.yaml")}
         # Create the database (migrations) once, outside the timings.
         subprocess.run([str(LOCKGATE), "keys", "list"], cwd=work, env=env, capture_output=True)
-        print("| command | median s | 95% CI | runs |\n|---|---|---|---|")
+        print("| command | wall median s | 95% CI | CPU median s | 95% CI | runs |")
+        print("|---|---|---|---|---|---|")
         for name, argv in COMMANDS.items():
-            samples = []
+            samples, cpu = [], []
             for _ in range(args.runs):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 start = time.perf_counter()
                 subprocess.run([str(LOCKGATE), *argv], cwd=work, env=env, capture_output=True)
                 samples.append(time.perf_counter() - start)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             lo, hi = _median_ci(samples, rng)
+            clo, chi = _median_ci(cpu, rng)
             print(
                 f"| `lockgate {name}` | {statistics.median(samples):.3f} | {lo:.3f}-{hi:.3f} "
-                f"| {args.runs} |"
+                f"| {statistics.median(cpu):.3f} | {clo:.3f}-{chi:.3f} | {args.runs} |"
             )
         out = subprocess.run(
             [sys.executable, "-X", "importtime", "-m", "lockgate", "--help"],
