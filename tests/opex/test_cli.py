@@ -161,8 +161,8 @@ PROBLEMS = (
     "server: {host: 0.0.0.0}\n"
 )
 PROBLEM_LINES = [
-    "database_url: unsupported scheme 'mysql'",
-    "environment variable LOCKGATE_AUDIT_KEY is not set",
+    "general_settings.database_url: unsupported scheme 'mysql'",
+    "audit.store_bodies is on but environment variable LOCKGATE_AUDIT_KEY is not set",
     "limits.backend: unsupported URL scheme 'memcached'",
     "semantic_cache.aliases: unknown model_name 'nope'",
     "refusing to listen on 0.0.0.0 without a master key",
