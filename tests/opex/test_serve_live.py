@@ -199,7 +199,7 @@ def test_retry_wait_is_upstream_time_not_overhead(gateway, fake):
 
 
 def test_admin_commands_through_the_running_gateway(gateway, tmp_path):
-    """keys and usage act through --url with the master key from the environment."""
+    """keys, usage and audit verify act through --url with the master key from the environment."""
     env = {"LOCKGATE_MASTER_KEY": MASTER}
     made = cli("keys", "create", "remote-team", "--url", gateway.url, cwd=tmp_path, env=env)
     assert made.returncode == 0, made.stderr
@@ -230,6 +230,9 @@ def test_admin_commands_through_the_running_gateway(gateway, tmp_path):
     assert report.returncode == 0, report.stderr
     rows = json.loads(report.stdout)["rows"]
     assert any(row["group"].get("key_id") == key["id"] for row in rows)
+    verified = cli("audit", "verify", "--url", gateway.url, cwd=tmp_path, env=env)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.startswith("ok: ") and "records verified from genesis" in verified.stdout
     revoked = cli("keys", "revoke", key["id"], "--url", gateway.url, cwd=tmp_path, env=env)
     assert revoked.stdout.strip() == f"revoked {key['id']} (remote-team)"
     denied = cli("keys", "list", "--url", gateway.url, "--key", "sk-wrong-key-000", cwd=tmp_path)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO, TypeVar
 
 import typer
 
-from lockgate.cli_target import ConfigOpt, admin_settings
+from lockgate.cli_target import ConfigOpt, KeyOpt, UrlOpt, admin_client, admin_settings
 from lockgate.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -51,10 +51,12 @@ def _run(settings: Settings, action: Callable[[AuditRepository], Awaitable[T]]) 
 
 
 def _parse_head(text: str) -> tuple[int, str]:
-    seq, sep, digest = text.partition(":")
-    if not sep or not seq.lstrip("-").isdigit() or len(digest) != 64:
-        raise typer.BadParameter("expected SEQ:HASH, e.g. 41:3fa1...(64 hex digits)")
-    return int(seq), digest.lower()
+    from lockgate.audit.routes import parse_head
+
+    try:
+        return parse_head(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command()
@@ -66,24 +68,34 @@ def verify(
             help="SEQ:HASH of the newest record as noted elsewhere (catches a cut-off tail)."
         ),
     ] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Check every hash link; exit 1 naming the first bad seq."""
+    from dataclasses import asdict
+
     head = _parse_head(expect_head) if expect_head else None
-    result = _run(_settings(config), lambda repo: repo.verify(expected_head=head))
-    origin = "genesis" if result.start.seq < 0 else f"checkpoint seq {result.start.seq}"
-    if not result.ok:
+    if url:
+        query = {"expect_head": f"{head[0]}:{head[1]}" if head else None}
+        result = admin_client(url, key).call("GET", "/admin/audit/verify", query=query)
+    else:
+        found = _run(_settings(config), lambda repo: repo.verify(expected_head=head))
+        result = asdict(found)
+    start, last = result["start"], result["head"]
+    origin = "genesis" if start["seq"] < 0 else f"checkpoint seq {start['seq']}"
+    if not result["ok"]:
         typer.echo(
-            f"FAILED at seq {result.first_bad_seq}: {result.reason}"
-            f" ({result.checked} records verified from {origin} before it)",
+            f"FAILED at seq {result['first_bad_seq']}: {result['reason']}"
+            f" ({result['checked']} records verified from {origin} before it)",
             err=True,
         )
         raise typer.Exit(1)
-    if result.head is None:
+    if last is None:
         typer.echo(f"ok: no records after {origin}")
     else:
         typer.echo(
-            f"ok: {result.checked} records verified from {origin};"
-            f" head {result.head.seq}:{result.head.hash}"
+            f"ok: {result['checked']} records verified from {origin};"
+            f" head {last['seq']}:{last['hash']}"
         )
 
 
