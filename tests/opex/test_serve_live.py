@@ -198,6 +198,31 @@ def test_retry_wait_is_upstream_time_not_overhead(gateway, fake):
     assert access["attempts"] == 2 and access["upstream_ms"] >= 1000.0
 
 
+def test_coalesced_wait_is_upstream_time_not_overhead(gateway, fake):
+    """A request that waited on an identical in-flight one counts the wait as upstream."""
+    import concurrent.futures
+
+    fake.reset()
+    fake.push_fault(Fault.slow_headers(1.0, path="/v1/chat/completions"), times=1)
+    body = {"model": "up", "temperature": 0, "messages": [{"role": "user", "content": "same"}]}
+
+    def post():
+        return httpx.post(
+            gateway.url + "/v1/chat/completions", headers=bearer(), json=body, timeout=60
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post)
+        time.sleep(0.3)  # the second arrives while the first waits on the upstream
+        second = pool.submit(post)
+        responses = [first.result(), second.result()]
+    assert [r.status_code for r in responses] == [200, 200]
+    (follower,) = [r for r in responses if r.headers.get("x-lockgate-coalesced") == "1"]
+    upstream = float(follower.headers["x-lockgate-upstream-ms"])
+    assert upstream >= 300.0
+    assert float(follower.headers["x-lockgate-overhead-ms"]) < upstream
+
+
 def test_admin_commands_through_the_running_gateway(gateway, tmp_path):
     """keys, usage and audit verify act through --url with the master key from the environment."""
     env = {"LOCKGATE_MASTER_KEY": MASTER}
