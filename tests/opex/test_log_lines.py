@@ -222,3 +222,30 @@ async def test_limiter_outage_and_recovery_are_one_line_each(own_redis):
         "limit store (Redis) unreachable; admitting requests unchecked until it answers",
         "limit store (Redis) reachable again; limits enforced",
     ]
+
+
+def test_failed_attempt_line_says_what_happens_next():
+    """One line per failed attempt: retrying (with the wait), falling back (to which), giving up."""
+    from lockgate.auth.keys import Principal
+    from lockgate.context import RequestContext
+    from lockgate.errors import UpstreamOverloadedError
+    from lockgate.events import note_failed_attempt
+    from lockgate.resilience import Fallback, GiveUp, Retry
+
+    ctx = RequestContext(request_id="req_1", principal=Principal(kind="anonymous"), api="openai")
+    ctx.attempts = 2
+    error = UpstreamOverloadedError("the upstream is overloaded")
+    with _Collect("lockgate.upstream") as caught:
+        note_failed_attempt(ctx, "up#0", error, Retry(0.25))
+        note_failed_attempt(ctx, "up#1", error, Fallback("backup", "attempts_exhausted"))
+        note_failed_attempt(ctx, None, error, GiveUp(error, "attempts_exhausted"))
+    got = [
+        (r.getMessage(), r.deployment, getattr(r, "retry_in_s", None), getattr(r, "fallback", None))
+        for r in caught.records
+    ]
+    assert got == [
+        ("upstream error; retrying", "up#0", 0.25, None),
+        ("upstream error; falling back", "up#1", None, "backup"),
+        ("upstream error; giving up", None, None, None),
+    ]
+    assert all(r.request_id == "req_1" and r.status == 503 for r in caught.records)
