@@ -191,7 +191,12 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
 
             # Each worker starts its own lifespan (and reports its own failure).
             print(server.banner, file=sys.stderr, flush=True)
-            Multiprocess(config, sockets=[sock]).run()
+            import inspect
+
+            if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
+                Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
+            else:
+                Multiprocess(config, sockets=[sock]).run()
         else:
             server.run(sockets=[sock])
     except SystemExit as exc:
