@@ -116,3 +116,18 @@ async def test_cancel_stops_new_work_and_ends_cancelled(store: BatchStore) -> No
     batch = await store.get_batch(bid)
     assert batch is not None and batch["status"] == "cancelled"
     assert batch["counts"]["done"] == 1 and batch["counts"]["cancelled"] == 3
+
+
+async def test_group_commit_stores_only_what_this_replica_still_holds(store: BatchStore) -> None:
+    """complete_many writes all answers in one go and counts only lines whose lease this
+    replica still holds (another replica's takeover wins)."""
+    from lockgate.batches.store import Finished
+
+    await new_batch(store, 3)
+    mine = await store.claim("A", 3, NOW, 30)
+    assert await store.complete_many("A", [Finished(mine[0], True, 200, {}, None)]) == 1
+    taken = await store.claim("B", 3, NOW + 31, 30)  # A's other two leases lapsed
+    assert sorted(x.line_no for x in taken) == [2, 3]
+    late = [Finished(x, True, 200, {"n": x.line_no}, None) for x in mine[1:]]
+    assert await store.complete_many("A", late) == 0
+    assert await store.complete_many("B", [Finished(taken[0], True, 200, {}, None)]) == 1

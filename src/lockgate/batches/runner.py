@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from lockgate.batches.config import BatchSettings
 from lockgate.batches.outcome import Outcome, retryable
-from lockgate.batches.store import BatchStore, Claimed
+from lockgate.batches.store import BatchStore, Claimed, Finished
 
 __all__ = ["BatchRunner", "owner_id"]
 
@@ -52,6 +52,7 @@ class BatchRunner:
         self._clock = clock
         self.owner = owner or owner_id()
         self._running: dict[tuple[str, int], tuple[Claimed, asyncio.Task[None]]] = {}
+        self._finished: list[Finished] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.executed = 0
@@ -72,11 +73,14 @@ class BatchRunner:
         running = list(self._running.values())
         for _, task in running:
             task.cancel()
-        for line, task in running:
+        for _, task in running:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):
+            await self._flush()
+        for line, _ in running:
             with contextlib.suppress(Exception):
-                await self.store.release(line, self.owner)
+                await self.store.release(line, self.owner)  # no-op for stored answers
         self._running.clear()
 
     async def _loop(self) -> None:
@@ -87,14 +91,18 @@ class BatchRunner:
                 now = self._clock()
                 free = cfg.concurrency - len(self._running)
                 busy = len(self._running) and self._interactive() - len(self._running)
+                await self._flush()
                 if free > 0 and busy <= cfg.yield_above_inflight:
                     for line in await self.store.claim(self.owner, free, now, cfg.lease_seconds):
+                        key = (line.batch_id, line.line_no)
+                        if key in self._running:
+                            continue  # our own lease lapsed while it ran: it is still running
                         task = asyncio.create_task(self._run(line))
-                        self._running[(line.batch_id, line.line_no)] = (line, task)
+                        self._running[key] = (line, task)
                 if now - last_renew >= cfg.lease_seconds / 3:
                     await self.store.renew(self.owner, now, cfg.lease_seconds)
                     last_renew = now
-                if not self._running:
+                if not self._running and not self._finished:
                     await self.store.finalize_ready(self.owner, now, cfg.lease_seconds)
             except asyncio.CancelledError:
                 raise
@@ -104,6 +112,21 @@ class BatchRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), cfg.poll_seconds)
 
+    async def _flush(self) -> None:
+        batch, self._finished = self._finished, []
+        if not batch:
+            return
+        try:
+            stored = await self.store.complete_many(self.owner, batch)
+        except Exception:
+            self._finished = batch + self._finished  # the database is away: keep them
+            raise
+        self.executed += stored
+        if stored < len(batch):
+            _log.warning(
+                "batch runner: %d answers arrived after their lease was lost", len(batch) - stored
+            )
+
     async def _run(self, line: Claimed) -> None:
         try:
             outcome = await self._execute(line)
@@ -111,22 +134,10 @@ class BatchRunner:
             if not ok and retryable(outcome.status) and line.attempts < self._cfg.max_attempts:
                 await self.store.release(line, self.owner)
                 return
-            stored = await self.store.complete(
-                line,
-                self.owner,
-                ok=ok,
-                status_code=outcome.status,
-                response=outcome.body,
-                request_id=outcome.request_id,
+            # Stored by the loop, many answers per transaction (group commit).
+            self._finished.append(
+                Finished(line, ok, outcome.status, outcome.body, outcome.request_id)
             )
-            if stored:
-                self.executed += 1
-            else:
-                _log.warning(
-                    "batch %s line %d: lease lost before the answer was stored",
-                    line.batch_id,
-                    line.line_no,
-                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -22,7 +22,7 @@ from lockgate.batches.lines import BatchLine, LineError
 from lockgate.batches.tables import batch_lines, batches, files
 from lockgate.storage.database import Database
 
-__all__ = ["BatchStore", "Claimed", "new_id"]
+__all__ = ["BatchStore", "Claimed", "Finished", "new_id"]
 
 _INSERT_CHUNK = 1000
 ACTIVE = ("in_progress", "cancelling")
@@ -41,6 +41,15 @@ class Claimed:
     attempts: int
     key_id: str | None
     endpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    line: Claimed
+    ok: bool
+    status_code: int
+    response: dict[str, Any]
+    request_id: str | None
 
 
 class BatchStore:
@@ -299,6 +308,55 @@ class BatchStore:
                 )
             )
         return bool(res.rowcount)
+
+    async def complete_many(self, owner: str, results: Sequence[Finished]) -> int:
+        """Store many answers in one transaction (group commit); how many were still
+        this replica's to store."""
+        if not results:
+            return 0
+        stmt = (
+            batch_lines.update()
+            .where(
+                batch_lines.c.batch_id == sa.bindparam("b_batch"),
+                batch_lines.c.line_no == sa.bindparam("b_line"),
+                batch_lines.c.lease_owner == owner,
+                batch_lines.c.status == "running",
+            )
+            .values(
+                status=sa.bindparam("b_status"),
+                status_code=sa.bindparam("b_code"),
+                response=sa.bindparam("b_response", type_=sa.JSON),
+                request_id=sa.bindparam("b_request"),
+                lease_until=None,
+            )
+        )
+        params = [
+            {
+                "b_batch": r.line.batch_id,
+                "b_line": r.line.line_no,
+                "b_status": "done" if r.ok else "failed",
+                "b_code": r.status_code,
+                "b_response": r.response,
+                "b_request": r.request_id,
+            }
+            for r in results
+        ]
+        keys = [(r.line.batch_id, r.line.line_no) for r in results]
+        stored = (
+            sa.select(sa.func.count())
+            .select_from(batch_lines)
+            .where(
+                sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no).in_(keys),
+                batch_lines.c.lease_owner == owner,
+                batch_lines.c.status.in_(("done", "failed")),
+            )
+        )
+        async with self.db.engine.begin() as conn:
+            before = (await conn.execute(stored)).scalar_one()
+            await conn.execute(stmt, params)
+            # executemany's rowcount is not reliable on every driver: count instead
+            after = (await conn.execute(stored)).scalar_one()
+        return int(after) - int(before)
 
     async def release(self, line: Claimed, owner: str) -> None:
         """Give a line back (a retryable failure, or this replica stopping)."""
