@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -22,6 +22,7 @@ from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
@@ -61,6 +62,7 @@ class Services:
     semantic: SemanticCacheStage | None
     tracing: Tracing
     batches: BatchService | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     async def aclose(self) -> None:
         if self.batches is not None:
