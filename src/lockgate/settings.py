@@ -49,6 +49,7 @@ from lockgate.audit.config import AuditSettings
 from lockgate.batches.config import BatchSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
+from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.routing.config import RoutingSettings
 from lockgate.tracing import TracingSettings
@@ -285,6 +286,7 @@ class Settings(_Model):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: True when no config file was given: the gateway adds the mock model and
