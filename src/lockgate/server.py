@@ -17,6 +17,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockgate.app import create_app
+from lockgate.lifecycle import DrainingServer, Lifecycle
 from lockgate.logs import configure_logging
 from lockgate.preflight import is_loopback
 from lockgate.settings import ConfigError, Settings, load_settings
@@ -104,7 +105,7 @@ class _ReportStartupFailure:
         await self.app(scope, receive, report)
 
 
-class _Server(uvicorn.Server):
+class _Server(DrainingServer):
     """Prints the banner once the port is bound and the lifespan has started."""
 
     banner = ""
@@ -172,7 +173,7 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
         "log_level": s.log_level,
         "ssl_certfile": s.ssl_certfile,
         "ssl_keyfile": s.ssl_keyfile,
-        "timeout_graceful_shutdown": 30,
+        "timeout_graceful_shutdown": int(s.shutdown_timeout_seconds),
     }
     if workers > 1:
         if config_path:
@@ -181,23 +182,26 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
             "lockgate.server:app_from_env", factory=True, workers=workers, **common
         )
     else:
-        config = uvicorn.Config(_ReportStartupFailure(create_app(settings), settings), **common)
+        lifecycle = Lifecycle()
+        app = create_app(settings, lifecycle=lifecycle)
+        config = uvicorn.Config(_ReportStartupFailure(app, settings), **common)
     logging.getLogger("uvicorn.error").addFilter(_quiet_uvicorn_failure)
-    server = _Server(config)
-    server.banner = startup_banner(settings)
     try:
         if workers > 1:
             from uvicorn.supervisors import Multiprocess
 
             # Each worker starts its own lifespan (and reports its own failure).
-            print(server.banner, file=sys.stderr, flush=True)
+            print(startup_banner(settings), file=sys.stderr, flush=True)
             import inspect
 
             if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
+                server = uvicorn.Server(config)
                 Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
             else:
                 Multiprocess(config, sockets=[sock]).run()
         else:
+            server = _Server(config, lifecycle, s.drain_seconds)
+            server.banner = startup_banner(settings)
             server.run(sockets=[sock])
     except SystemExit as exc:
         # uvicorn exits 3 when the lifespan failed; the reason is already printed.

@@ -50,11 +50,14 @@ from pydantic import (
 )
 
 from lockgate.audit.config import AuditSettings
+from lockgate.batches.config import BatchSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.config_keys import describe_validation_error, strip_unhonoured
+from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.logs import LogSettings
+from lockgate.routing.config import RoutingSettings
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
 
@@ -252,6 +255,10 @@ class ServerSettings(_Model):
     #: serve HTTPS with this PEM certificate (chain) and private key; set both or neither
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    #: on SIGTERM, keep serving with /ready at 503 this long before closing the listener
+    drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    #: then wait at most this long for requests and streams in flight
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _tls_files(self) -> ServerSettings:
@@ -289,6 +296,9 @@ class Settings(_Model):
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
+    embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
+    batches: BatchSettings = Field(default_factory=BatchSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False
