@@ -19,6 +19,12 @@ class Router:
         for dep in deployments:
             self._by_alias.setdefault(dep.alias, []).append(dep)
         self._rng = rng or random.Random()
+        #: per alias, the smallest max_output_tokens its deployments declare (any may serve)
+        self.output_limits: dict[str, int] = {}
+        for alias, deps in self._by_alias.items():
+            limits = [d.params.max_output_tokens for d in deps if d.params.max_output_tokens]
+            if limits:
+                self.output_limits[alias] = min(limits)
 
     @property
     def aliases(self) -> list[str]:
