@@ -12,11 +12,18 @@ import random
 import time
 from collections.abc import Callable, Mapping
 
+import structlog
 from opentelemetry.trace import SpanKind, Tracer
 
 from lockgate.chat import ChatRequest, ChatStream, Chunk, close_stream
 from lockgate.context import RequestContext
-from lockgate.errors import GatewayError, UpstreamBadResponseError, UpstreamTimeoutError
+from lockgate.errors import (
+    GatewayError,
+    UpstreamBadResponseError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from lockgate.logs import mask_known
 from lockgate.pipeline import Result
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.resilience import (
@@ -40,7 +47,9 @@ from lockgate.resilience.deadline import TIMEOUT_HEADER
 from lockgate.router import Router
 from lockgate.settings import Deployment, RouterSettings
 
-__all__ = ["Dispatcher", "deployment_timeouts"]
+__all__ = ["Dispatcher", "deployment_secrets", "deployment_timeouts", "log_upstream_error"]
+
+log = structlog.get_logger("lockgate.upstream")
 
 _STRATEGIES = {
     "simple-shuffle": "weighted_random",
@@ -61,6 +70,28 @@ def deployment_timeouts(dep: Deployment, rs: RouterSettings, stream: bool) -> Ti
         idle=p.stream_idle_timeout or rs.stream_idle_timeout,
         total=total,
     )
+
+
+def deployment_secrets(dep: Deployment) -> list[str]:
+    """The values a deployment sends upstream that must never reach a log or a client."""
+    p = dep.params
+    out = [v for v in p.extra_headers.values() if len(v) >= 8]
+    if p.api_key is not None:
+        out.append(p.api_key.get_secret_value())
+    return out
+
+
+def log_upstream_error(ctx: RequestContext, dep: Deployment, error: GatewayError) -> None:
+    """One log line with what the upstream said (secrets masked); clients never see it."""
+    if isinstance(error, UpstreamError):
+        log.warning(
+            "upstream attempt failed",
+            request_id=ctx.request_id,
+            deployment=dep.id,
+            upstream_status=error.upstream_status,
+            code=error.code,
+            detail=mask_known(error.detail, deployment_secrets(dep))[:2000],
+        )
 
 
 def _chains(entries: list[dict[str, list[str]]]) -> dict[str, list[str]]:
@@ -194,6 +225,7 @@ class Dispatcher:
                         ctx, request, dep, lease, timeouts, plan.alias
                     )
                 except GatewayError as error:
+                    log_upstream_error(ctx, dep, error)
                     now = clock()
                     lease.failed(now, error)
                     can_switch = self._balancer.has_alternative(cands, exclude=plan.tried, now=now)
@@ -266,7 +298,7 @@ class Dispatcher:
             lease.first_byte(self._clock())
         finally:
             ctx.upstream_seconds += time.perf_counter() - started
-        return self._relay(held, handle.chunks, lease)
+        return self._relay(held, handle.chunks, lease, ctx, dep)
 
     async def _first_content(self, chunks: ChatStream, timeouts: Timeouts) -> list[Chunk]:
         """Read until the first chunk with content, so earlier failures can still retry."""
@@ -287,7 +319,14 @@ class Dispatcher:
             raise
         raise UpstreamBadResponseError("upstream stream ended before any content")
 
-    async def _relay(self, held: list[Chunk], rest: ChatStream, lease: Lease) -> ChatStream:
+    async def _relay(
+        self,
+        held: list[Chunk],
+        rest: ChatStream,
+        lease: Lease,
+        ctx: RequestContext,
+        dep: Deployment,
+    ) -> ChatStream:
         ok = False
         try:
             for chunk in held:
@@ -296,6 +335,7 @@ class Dispatcher:
                 yield chunk
             ok = True
         except GatewayError as error:
+            log_upstream_error(ctx, dep, error)
             lease.failed(self._clock(), error)
             raise
         finally:
