@@ -312,12 +312,12 @@ class Dispatcher:
         except TimeoutError:
             await close_stream(chunks)
             raise UpstreamTimeoutError(
-                f"no stream content from upstream within {timeouts.first_byte} s"
+                f"no stream content from upstream within {timeouts.first_byte} s", public=True
             ) from None
         except BaseException:
             await close_stream(chunks)
             raise
-        raise UpstreamBadResponseError("upstream stream ended before any content")
+        raise UpstreamBadResponseError("upstream stream ended before any content", public=True)
 
     async def _relay(
         self,

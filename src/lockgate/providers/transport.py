@@ -92,7 +92,8 @@ class Transport:
                 )
         except TimeoutError:
             raise UpstreamTimeoutError(
-                f"{self.provider} upstream did not answer within {timeouts.first_byte} s"
+                f"{self.provider} upstream did not answer within {timeouts.first_byte} s",
+                public=True,
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamConnectionError(
@@ -138,7 +139,9 @@ class Transport:
                 parts.append(part)
             return b"".join(parts)
         except TimeoutError:
-            raise UpstreamTimeoutError(f"{self.provider} upstream body timed out") from None
+            raise UpstreamTimeoutError(
+                f"{self.provider} upstream body timed out", public=True
+            ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectionError(
                 f"{self.provider} upstream dropped the connection mid-body: {exc!r}"
@@ -174,7 +177,7 @@ class Transport:
             clean = True
         except TimeoutError:
             raise UpstreamTimeoutError(
-                f"{self.provider} stream stalled: no data for {timeouts.idle} s"
+                f"{self.provider} stream stalled: no data for {timeouts.idle} s", public=True
             ) from None
         except UpstreamError:
             raise
