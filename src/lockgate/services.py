@@ -189,6 +189,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     router = Router(settings.deployments())
     providers = ProviderRegistry()
     metrics = Metrics()
+    metrics.watch_dead_letters(sinks)
     dispatcher = Dispatcher(
         router, providers, settings.router_settings, listener=metrics, tracer=tracing.tracer
     )

@@ -282,20 +282,25 @@ class AuditWriter:
             await self.dead_letter.put(refused, last)
         await self._dead_letter_unencodable()
 
-    def _entries(self, batch: list[RequestRecord]) -> list[dict[str, Any]]:
+    def _entries(
+        self, batch: list[RequestRecord]
+    ) -> tuple[list[dict[str, Any]], list[tuple[RequestRecord, BaseException]]]:
+        """The rows to chain, and the records that could not be encoded (dead letters)."""
         now = self._clock()
         entries = []
+        bad: list[tuple[RequestRecord, BaseException]] = []
         for record in batch:
             try:
                 entries.append(entry_from_record(record, created_at=now, cipher=self._cipher))
             except Exception as exc:
                 # One unserialisable record must not block the log behind it.
-                self._unencodable.append((record, exc))
-        return entries
+                bad.append((record, exc))
+        return entries, bad
 
     async def _write(self, batch: list[RequestRecord]) -> int:
-        entries = self._entries(batch)
+        entries, bad = self._entries(batch)
         if not entries:
+            self._unencodable.extend(bad)
             return 0
         async with self._db.engine.begin() as conn:
             await lock_chain(conn)
@@ -305,4 +310,5 @@ class AuditWriter:
             await conn.execute(audit_log.insert(), rows)
             last = rows[-1]
             await write_head(conn, Checkpoint(last["seq"], last["hash"]), self._clock())
+        self._unencodable.extend(bad)  # only once the batch they came in is settled
         return len(rows)
