@@ -57,6 +57,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: seconds a call runs before the client's connection is watched for a hang-up
+WATCH_AFTER_S = 0.05
+
 UNKNOWN_MODEL = "(unknown)"
 #: who a request that failed authentication is recorded as
 UNAUTHENTICATED = Principal(kind="unauthenticated")
@@ -83,6 +86,7 @@ async def start_context(
             ctx.notes["auth"] = {"key_presented": presented is not None, "code": err.code}
             ctx.error = err
             svc.record(ctx, UNKNOWN_MODEL, err.status, None)
+            request.scope[CONTEXT_SCOPE_KEY] = ctx  # so a durable record is waited for
         raise
     ctx = _context(request, headers, request_id, flavor, principal)
     request.scope[CONTEXT_SCOPE_KEY] = ctx
@@ -181,10 +185,17 @@ async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Res
 async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
     """Await ``work`` (the request body already read); if the client hangs up meanwhile,
     cancel it (the upstream call stops, ``run_chat`` records 499) and raise
-    ``ClientDisconnected``."""
+    ``ClientDisconnected``.
+
+    The watch starts only once the work has run for ``WATCH_AFTER_S``: a quick answer
+    pays for one timer, not for a task (a client that left earlier is seen at once
+    then, the server remembers the disconnect).
+    """
     task = asyncio.current_task()
     assert task is not None
+    loop = asyncio.get_running_loop()
     gone = False
+    watcher: asyncio.Task[None] | None = None
 
     async def watch() -> None:
         nonlocal gone
@@ -195,7 +206,11 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
                 task.cancel()
                 return
 
-    watcher = asyncio.ensure_future(watch())
+    def start() -> None:
+        nonlocal watcher
+        watcher = loop.create_task(watch())
+
+    timer = loop.call_later(WATCH_AFTER_S, start)
     try:
         return await work
     except asyncio.CancelledError:
@@ -204,7 +219,9 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
         task.uncancel()
         raise ClientDisconnected from None
     finally:
-        watcher.cancel()
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
 
 
 async def abandon_stream(

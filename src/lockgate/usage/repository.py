@@ -34,7 +34,7 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
     characters, so no client-chosen value (a long ``user``, a NUL) can fail a write.
     """
     version = record.notes.get("prompt_version") if record.notes else None
-    row = {
+    row: dict[str, Any] = {
         "request_id": record.request_id,
         "started_at": record.started_at,
         "day": day_of(record.started_at),
@@ -64,9 +64,9 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
         "client_request_id": record.client_request_id,
     }
     for name, length in _STRING_COLUMNS:
-        value = row[name]
-        if value is not None:
-            row[name] = bounded(str(value), length)
+        value: str | None = row[name]
+        if value is not None and (len(value) > length or not value.isprintable()):
+            row[name] = bounded(value, length)
     return row
 
 
