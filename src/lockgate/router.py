@@ -25,13 +25,22 @@ class Router:
             limits = [d.params.max_output_tokens for d in deps if d.params.max_output_tokens]
             if limits:
                 self.output_limits[alias] = min(limits)
+        #: names that stand for another alias (routing aliases), served by its deployments
+        self._stand_ins: dict[str, str] = {}
+
+    def add_alias(self, name: str, target: str) -> None:
+        """Make ``name`` a known model that resolves to ``target``'s deployments."""
+        self.resolve(target)
+        self._stand_ins[name] = target
+        if target in self.output_limits:
+            self.output_limits[name] = self.output_limits[target]
 
     @property
     def aliases(self) -> list[str]:
-        return list(self._by_alias)
+        return [*self._by_alias, *self._stand_ins]
 
     def resolve(self, alias: str) -> list[Deployment]:
-        deps = self._by_alias.get(alias)
+        deps = self._by_alias.get(alias) or self._by_alias.get(self._stand_ins.get(alias, ""))
         if not deps:
             raise ModelNotFoundError(
                 f"The model '{alias}' does not exist or is not served by this gateway.",
