@@ -119,6 +119,7 @@ class RequestLogSink:
             "request",
             extra={
                 "request_id": record.request_id,
+                "client_request_id": record.client_request_id,
                 "api": record.api,
                 "key_id": record.key_id,
                 "key_name": record.key_name,

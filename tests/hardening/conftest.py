@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from tests.audit.conftest import audit_rows, fresh_database, open_gateway  # noqa: F401
+from sqlalchemy.ext.asyncio import create_async_engine
+from tests.audit.conftest import audit_rows, open_gateway  # noqa: F401
 from tests.e2e.conftest import fake, fake_server, gateway_factory  # noqa: F401
 
 from lockgate.storage.database import Database
 from lockgate.usage.tables import usage_records
 
 MOCK = [{"model_name": "mock", "params": {"model": "mock/mock-1"}}]
+
+
+async def fresh_database(server_url: str) -> str:
+    """A new empty database on the session's PostgreSQL server (a unique name); its URL."""
+    name = f"hardening_{uuid.uuid4().hex[:12]}"
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
 
 
 async def usage_rows(url: str) -> list[dict[str, Any]]:
