@@ -1,4 +1,4 @@
-"""The audit tables as SQLAlchemy Core objects (migrations 0003 and 0004 create them)."""
+"""The audit tables as SQLAlchemy Core objects (migrations 0003 and 0010 create them)."""
 
 from __future__ import annotations
 

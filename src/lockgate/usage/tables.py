@@ -1,4 +1,4 @@
-"""SQLAlchemy Core views of the usage tables (migrations 0002 and 0004 shape them)."""
+"""SQLAlchemy Core views of the usage tables (migrations 0002 and 0010 shape them)."""
 
 from __future__ import annotations
 

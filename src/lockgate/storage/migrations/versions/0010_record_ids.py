@@ -1,7 +1,7 @@
 """usage rows keyed by the gateway's own request id; the client's id kept beside it
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0010
+Revises: 0009
 
 ``usage_records.request_id`` used to be the client's ``x-request-id`` when one was
 sent, so one reused id failed every batch it was in.  From now on ``request_id`` is
@@ -15,8 +15,8 @@ transaction as each append, so ``lockgate audit verify`` notices a cut-off tail.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
