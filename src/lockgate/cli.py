@@ -14,6 +14,8 @@ from rich.table import Table
 
 from lockgate import __version__
 from lockgate.audit import cli as audit_cli
+from lockgate.experiments import cli as experiments_cli
+from lockgate.prompts import cli as prompts_cli
 from lockgate.settings import ConfigError, Settings, load_settings
 from lockgate.usage import cli as usage_cli
 
@@ -26,6 +28,9 @@ cache_app = typer.Typer(help="Cache tools.")
 app.add_typer(cache_app, name="cache")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(usage_cli.app, name="usage")
+app.add_typer(prompts_cli.app, name="prompts")
+app.add_typer(experiments_cli.experiments_app, name="experiments")
+app.add_typer(experiments_cli.rollouts_app, name="rollouts")
 
 ConfigOpt = Annotated[
     str | None,

@@ -25,6 +25,7 @@ from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
 from lockgate.pricing import cost_of, price_for
+from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
@@ -34,7 +35,7 @@ from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
 from lockgate.storage.database import Database
 from lockgate.tracing import Tracing
-from lockgate.usage.sinks import build_usage_sinks
+from lockgate.usage.sinks import build_usage_sinks, find_usage_writer
 
 __all__ = ["Services", "build_services", "services"]
 
@@ -58,8 +59,10 @@ class Services:
     sinks: list[RecordSink]
     semantic: SemanticCacheStage | None
     tracing: Tracing
+    prompts: PromptService
 
     async def aclose(self) -> None:
+        await self.prompts.aclose()
         if self.semantic is not None:
             await self.semantic.cache.index.close()
         for sink in self.sinks:
@@ -216,6 +219,10 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         semantic = await _build_semantic(settings, router, providers)
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
+    writer = find_usage_writer(sinks)
+    prompts = await build_prompt_service(
+        settings.prompts, db, sinks, metrics.registry, writer.flush if writer else None
+    )
     return Services(
         settings=settings,
         db=db,
@@ -233,6 +240,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         sinks=sinks,
         semantic=semantic,
         tracing=tracing,
+        prompts=prompts,
     )
 
 

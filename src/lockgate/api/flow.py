@@ -128,6 +128,8 @@ async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Res
     ctx.stream = chat.stream
     ctx.user = chat.user or ctx.client_headers.get(svc.settings.limits.user_header)
     try:
+        if "prompt" in chat.body:
+            chat = await svc.prompts.stage.apply(ctx, chat)
         svc.router.resolve(chat.model)
     except GatewayError as err:
         # Unknown names are not metric labels: a client could mint them without end.

@@ -20,7 +20,9 @@ _CACHE_HITS = ("hit", "semantic-hit")
 
 def row_of(record: RequestRecord) -> dict[str, Any]:
     """The usage_records row for one request record (no bodies: usage keeps none)."""
-    version = record.notes.get("prompt_version") if record.notes else None
+    notes = record.notes or {}
+    version = notes.get("prompt_version")
+    arm = notes.get("experiment") or {}
     return {
         "request_id": record.request_id,
         "started_at": record.started_at,
@@ -48,6 +50,8 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
         "attempts": record.attempts,
         "cache": record.cache,
         "prompt_version": str(version)[:64] if version is not None else None,
+        "experiment": arm.get("name"),
+        "variant": arm.get("variant"),
     }
 
 
@@ -62,6 +66,8 @@ class FeedbackEntry:
     comment: str | None = None
     model: str | None = None
     prompt_version: str | None = None
+    #: an automated judge's score (the evaluation issue writes it)
+    judge_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +194,7 @@ class UsageRepository:
                     "comment": entry.comment,
                     "model": entry.model,
                     "prompt_version": entry.prompt_version,
+                    "judge_score": entry.judge_score,
                 },
             )
             return int(result.scalar_one())

@@ -37,6 +37,8 @@ usage_records = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("cache", sa.String(32)),
     sa.Column("prompt_version", sa.String(64)),
+    sa.Column("experiment", sa.String(200)),
+    sa.Column("variant", sa.String(64)),
 )
 
 feedback = sa.Table(
@@ -52,4 +54,5 @@ feedback = sa.Table(
     sa.Column("comment", sa.Text),
     sa.Column("model", sa.String(200)),
     sa.Column("prompt_version", sa.String(64)),
+    sa.Column("judge_score", sa.Float),
 )
