@@ -127,9 +127,8 @@ def promote(
         config,
         lambda s: actions.promote(s.prompts, s.experiments, s.events, name, variant, s.actor),
     )
-    typer.echo(
-        f"promoted {decision['variant']}: label v{decision['from_version']} -> v{decision['version']}"
-    )
+    old, new = decision["from_version"], decision["version"]
+    typer.echo(f"promoted {decision['variant']}: label v{old} -> v{new}")
 
 
 @experiments_app.command("list")

@@ -200,7 +200,7 @@ class PromptRepository:
             stmt = stmt.where(h.label == label)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
-        return [dict(r) for r in rows]
+        return [{str(k): v for k, v in r.items()} for r in rows]
 
     async def rollback(self, name: str, label: str, actor: str | None) -> tuple[int | None, int]:
         """Move ``label`` back to the version it pointed at before its last move."""
