@@ -1,0 +1,113 @@
+"""Experiments through the gateway: sticky variants across replicas and restarts,
+per-variant status with intervals, promotion that moves the label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.prompts.conftest import gateway_settings
+
+PROMPT = {
+    "name": "greet",
+    "model": "mock",
+    "messages": [{"role": "user", "content": "Hello {{ who }}"}],
+    "labels": ["production"],
+}
+EXPERIMENT = {
+    "name": "greet-test",
+    "prompt": "greet",
+    "unit": "user",
+    "metric": "thumbs",
+    "variants": [
+        {"name": "control", "weight": 50},
+        {"name": "terse", "version": 2, "weight": 30},
+        {"name": "other-model", "model": "mock-b", "weight": 20},
+    ],
+}
+
+
+def body(user: str) -> dict:
+    """A chat from ``user`` through the greet prompt."""
+    return {"prompt": {"name": "greet", "variables": {"who": user}}, "user": user}
+
+
+async def setup(gw) -> None:
+    """Two versions of greet and a running experiment."""
+    await gw.post("/admin/prompts", json=PROMPT)
+    await gw.post(
+        "/admin/prompts",
+        json={**PROMPT, "labels": [], "messages": [{"role": "user", "content": "Hi {{ who }}"}]},
+    )
+    r = await gw.post("/admin/experiments", json=EXPERIMENT)
+    assert r.status_code == 201, r.text
+
+
+async def assignments(gw, users) -> dict[str, tuple[str, str, str]]:
+    """user -> (variant header, prompt header, upstream model)."""
+    out = {}
+    for u in users:
+        r = await gw.post("/v1/chat/completions", json=body(u))
+        assert r.status_code == 200, r.text
+        out[u] = (
+            r.headers["x-lockgate-experiment"],
+            r.headers["x-lockgate-prompt"],
+            r.headers["x-lockgate-model"],
+        )
+    return out
+
+
+async def test_assignment_is_sticky_across_replicas_and_restarts(open_gateway, tmp_path: Path):
+    """Two replicas, then a restarted one, give every user the same variant."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/gw.db"
+    a = await open_gateway(gateway_settings(url))
+    await setup(a)
+    b = await open_gateway(gateway_settings(url))
+    users = [f"user-{i}" for i in range(60)]
+    first = await assignments(a, users)
+    assert await assignments(b, users) == first
+    variants = {v for v, _, _ in first.values()}
+    assert variants == {"greet-test:control", "greet-test:terse", "greet-test:other-model"}
+    for variant, prompt, model in first.values():
+        expected = {
+            "greet-test:control": ("greet@1", "mock-1"),
+            "greet-test:terse": ("greet@2", "mock-1"),
+            "greet-test:other-model": ("greet@1", "mock-2"),
+        }[variant]
+        assert (prompt, model) == expected
+    restarted = await open_gateway(gateway_settings(url))
+    assert await assignments(restarted, users[:20]) == {u: first[u] for u in users[:20]}
+
+
+async def test_status_reports_intervals_and_promotion_moves_the_label(open_gateway, tmp_path):
+    """Feedback flows into per-variant metrics; promoting records the label move."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/gw.db"
+    gw = await open_gateway(gateway_settings(url))
+    await setup(gw)
+    for i in range(120):
+        r = await gw.post("/v1/chat/completions", json=body(f"u{i}"))
+        variant = r.headers["x-lockgate-experiment"].split(":")[1]
+        thumbs = "up" if variant == "terse" or i % 3 == 0 else "down"
+        fb = await gw.post(
+            "/v1/feedback", json={"request_id": r.headers["x-request-id"], "thumbs": thumbs}
+        )
+        assert fb.status_code == 201
+    status = (await gw.get("/admin/experiments/greet-test")).json()
+    assert status["method"].startswith("mSPRT")
+    total = sum(v["requests"] for v in status["variants"].values())
+    assert total == 120
+    terse = status["comparisons"]["terse"]["thumbs"]
+    assert terse is not None and terse["low"] < terse["difference"] < terse["high"]
+    assert status["srm"]["p_value"] is not None and "alarm" in status["srm"]
+    assert status["variants"]["control"]["latency_p95_ms"] >= 0
+
+    promoted = (
+        await gw.post("/admin/experiments/greet-test/promote", json={"variant": "other-model"})
+    ).json()
+    assert promoted["variant"] == "other-model" and promoted["version"] == 3
+    shown = (await gw.get("/admin/prompts/greet")).json()
+    assert shown["labels"]["production"] == 3
+    assert shown["versions"][-1]["model"] == "mock-b"
+    assert "promoted variant other-model" in shown["history"][-1]["reason"]
+    after = await gw.post("/v1/chat/completions", json=body("u1"))
+    assert after.headers["x-lockgate-prompt"] == "greet@3"
+    assert "x-lockgate-experiment" not in after.headers
