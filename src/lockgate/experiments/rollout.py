@@ -162,13 +162,14 @@ def advance(
     events: list[dict[str, Any]] = []
     state.checks += 1
     detail = "; ".join(reasons)
+    stamp = {"due": due}
     nxt = due + spec.interval_seconds
     state.next_check_at = nxt if nxt > now else now + spec.interval_seconds
     if result == "inconclusive":
-        events.append(_event(now, "inconclusive", state, spec, detail))
+        events.append({**_event(now, "inconclusive", state, spec, detail), **stamp})
     elif result == "pass":
         state.failures = 0
-        events.append(_event(now, "pass", state, spec, detail))
+        events.append({**_event(now, "pass", state, spec, detail), **stamp})
         if state.step == len(spec.steps) - 1:
             state.status = "succeeded"
             state.ended_at = now
@@ -179,11 +180,11 @@ def advance(
             events.append(_event(now, "step", state, spec))
     else:
         state.failures += 1
-        events.append(_event(now, "fail", state, spec, detail))
+        events.append({**_event(now, "fail", state, spec, detail), **stamp})
         if state.failures >= spec.failure_limit:
             state.status = "rolled_back"
             state.ended_at = now
-            events.append(_event(now, "rollback", state, spec, detail))
+            events.append({**_event(now, "rollback", state, spec, detail), **stamp})
     state.events.extend(events)
     return events
 
