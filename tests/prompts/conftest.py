@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,11 @@ from tests.support import MASTER, bearer
 from lockgate.app import create_app
 from lockgate.settings import Settings, settings_from_mapping
 
-_databases = itertools.count()
-
 
 async def fresh_database(server_url: str) -> str:
     """A new empty database on the session's PostgreSQL server; its URL."""
-    name = f"prompts_{next(_databases)}"
+    # A uuid, not a counter: this module may be imported twice (conftest and tests).
+    name = f"prompts_{uuid.uuid4().hex[:12]}"
     engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:

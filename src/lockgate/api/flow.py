@@ -141,6 +141,9 @@ async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Res
         result = await svc.pipeline(ctx, chat)
     except GatewayError as err:
         ctx.error = err
+        if "x-lockgate-prompt" in ctx.headers:
+            # Failures say which prompt version made them, like answers do.
+            err.headers = {**(err.headers or {}), **ctx.headers}
         svc.record(ctx, chat.model, err.status, None)
         raise
     except asyncio.CancelledError:

@@ -2,7 +2,8 @@
 
 At each analysis interval the canary (new version) is compared with the stable arm
 (the label's current version) on the guard metrics.  A check with fewer than
-``min_requests`` canary requests is inconclusive and changes nothing.  A passed check
+``min_requests`` canary requests is inconclusive and changes nothing, unless its
+errors already exceed the error guard over ``min_requests`` (then it fails).  A passed check
 resets the failure count and moves to the next step (after the last step the rollout
 succeeds and the label moves to the new version); ``failure_limit`` consecutive failed
 checks roll it back (the label never moved, so the old version serves 100% at once).
@@ -104,9 +105,15 @@ def start(spec: RolloutSpec, from_version: int, now: float) -> RolloutState:
 
 def check(spec: RolloutSpec, canary: ArmStats, stable: ArmStats) -> tuple[CheckResult, list[str]]:
     """Judge one interval's canary against the stable arm on every configured guard."""
-    if canary.requests < spec.min_requests:
-        return "inconclusive", [f"{canary.requests} canary requests < {spec.min_requests}"]
     g = spec.guards
+    if canary.requests < spec.min_requests:
+        # Too few requests to judge, unless the errors seen already settle it: even if
+        # every request still missing from min_requests succeeded, the rate would fail.
+        limit = g.max_error_rate_increase
+        base = stable.error_rate if stable.requests else 0.0
+        if limit is not None and canary.errors / spec.min_requests - base > limit:
+            return "fail", [f"{canary.errors} errors in {canary.requests} canary requests"]
+        return "inconclusive", [f"{canary.requests} canary requests < {spec.min_requests}"]
     failed: list[str] = []
     if g.max_error_rate_increase is not None:
         base = stable.error_rate if stable.requests else 0.0

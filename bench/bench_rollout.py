@@ -1,0 +1,89 @@
+"""Rollback timing of a canary rollout whose new version fails 10% of its calls.
+
+The e2e test's scenario (tests/prompts/test_rollout_e2e.py), repeated: two fake
+upstreams on 127.0.0.1, the gateway under uvicorn, three client threads; the new
+version's upstream fails every 10th call.  Reports, per run, the wall time from the
+rollout's start to its rollback, against the bound interval x (failure_limit + 1).
+
+    PYTHONPATH=. .venv/bin/python bench/bench_rollout.py [--runs 3] [--interval 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import openai
+from tests.fakes import Fault, start_in_thread
+from tests.live_server import serve_in_thread
+from tests.prompts.test_rollout_e2e import drive, prompt, settings
+from tests.support import MASTER, bearer
+
+
+def run_once(interval: float, failure_limit: int) -> tuple[float, dict, int, str]:
+    tmp = Path(tempfile.mkdtemp(prefix="lockgate-rollout-"))
+    with start_in_thread() as old, start_in_thread() as new:
+        new.script(*([None] * 9 + [Fault.error(500)]) * 1000)
+        with serve_in_thread(settings(tmp, old.openai_base_url, new.openai_base_url)) as gw:
+            admin = httpx.Client(base_url=gw.url, headers=bearer(), timeout=10)
+            admin.post("/admin/prompts", json=prompt("model-old", ["production"]))
+            admin.post("/admin/prompts", json=prompt("model-new", []))
+            client = openai.OpenAI(base_url=gw.v1, api_key=MASTER, max_retries=0)
+            seen: list = []
+            stop = threading.Event()
+            workers = [threading.Thread(target=drive, args=(client, stop, seen)) for _ in range(3)]
+            for w in workers:
+                w.start()
+            body = {
+                "name": "r",
+                "prompt": "support",
+                "to_version": 2,
+                "steps": [5, 25, 50, 100],
+                "interval_seconds": interval,
+                "failure_limit": failure_limit,
+                "min_requests": 10,
+                "guards": {"max_error_rate_increase": 0.02, "max_p95_latency_ratio": None},
+            }
+            admin.post("/admin/rollouts", json=body).raise_for_status()
+            deadline = time.monotonic() + 60
+            state = {}
+            while time.monotonic() < deadline:
+                state = admin.get("/admin/rollouts/r").json()
+                if state["status"] != "running":
+                    break
+                time.sleep(0.05)
+            stop.set()
+            for w in workers:
+                w.join(timeout=30)
+            client.close()
+            admin.close()
+        rows = sqlite3.connect(tmp / "gw.db").execute(
+            "SELECT variant, count(*) FROM usage_records WHERE status >= 500 GROUP BY variant"
+        ).fetchall()
+    took = state["ended_at"] - state["started_at"]
+    kinds = " ".join(f"{e['kind']}@{e['at'] - state['started_at']:.1f}" for e in state["events"])
+    return took, dict(rows), len(seen), kinds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--failure-limit", type=int, default=2)
+    args = ap.parse_args()
+    bound = args.interval * (args.failure_limit + 1)
+    for i in range(args.runs):
+        took, failed, total, kinds = run_once(args.interval, args.failure_limit)
+        print(
+            f"run {i + 1}: start -> rollback {took:.2f} s (bound {bound:.1f} s); failed requests"
+            f" by arm {failed} of {total}; events {kinds}"
+        )
+
+
+if __name__ == "__main__":
+    main()
