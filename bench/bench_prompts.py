@@ -26,9 +26,9 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from lockgate.app import create_app
-from lockgate.context import RequestContext
 from lockgate.auth.keys import Principal
 from lockgate.chat import parse_chat_request
+from lockgate.context import RequestContext
 from lockgate.prompts.registry import PromptRegistry
 from lockgate.prompts.spec import parse_spec
 from lockgate.prompts.stage import PromptStage
@@ -100,8 +100,9 @@ async def bench_render(n: int) -> None:
         samples.sort()
         print(
             f"{name}: median {samples[n // 2] / 1000:.1f} µs,"
-            f" P99 {samples[int(n * 0.99)] / 1000:.1f} µs, mean {statistics.fmean(samples) / 1000:.1f}"
-            f" µs, best 1000-call block mean {min(blocks) / 1000:.1f} µs (n={n})"
+            f" P99 {samples[int(n * 0.99)] / 1000:.1f} µs,"
+            f" mean {statistics.fmean(samples) / 1000:.1f} µs,"
+            f" best 1000-call block mean {min(blocks) / 1000:.1f} µs (n={n})"
         )
 
 
@@ -123,7 +124,9 @@ async def bench_propagation(replicas: int, moves: int, poll: float) -> None:
     for m in managers:
         await m.__aenter__()
     clients = [
-        httpx.AsyncClient(transport=httpx.ASGITransport(m.app), base_url="http://gw", headers=headers)
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(m.app), base_url="http://gw", headers=headers
+        )
         for m in managers
     ]
     try:
@@ -139,7 +142,9 @@ async def bench_propagation(replicas: int, moves: int, poll: float) -> None:
             )
             r.raise_for_status()
 
-            async def wait(client: httpx.AsyncClient) -> float:
+            async def wait(
+                client: httpx.AsyncClient, target: int = target, start: float = start
+            ) -> float:
                 while True:
                     got = await client.post("/v1/prompts/support/render", json={"variables": VARS})
                     if got.json()["version"] == target:

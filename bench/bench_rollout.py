@@ -1,9 +1,10 @@
 """Rollback timing of a canary rollout whose new version fails 10% of its calls.
 
 The e2e test's scenario (tests/prompts/test_rollout_e2e.py), repeated: two fake
-upstreams on 127.0.0.1, the gateway under uvicorn, three client threads; the new
-version's upstream fails every 10th call.  Reports, per run, the wall time from the
-rollout's start to its rollback, against the bound interval x (failure_limit + 1).
+upstreams on 127.0.0.1, the gateway as its own ``lockgate serve`` process, three
+client threads; the new version's upstream fails every 10th call.  Reports, per run,
+the wall time from the rollout's start to its rollback, against the bound
+interval x (failure_limit + 1).
 
     PYTHONPATH=. .venv/bin/python bench/bench_rollout.py [--runs 3] [--interval 1.0]
 """
@@ -11,29 +12,86 @@ rollout's start to its rollback, against the bound interval x (failure_limit + 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
+import yaml
+from tests.conftest import free_port
 from tests.fakes import Fault, start_in_thread
-from tests.live_server import serve_in_thread
-from tests.prompts.test_rollout_e2e import drive, prompt, settings
+from tests.prompts.test_rollout_e2e import drive, prompt
 from tests.support import MASTER, bearer
+
+
+@contextlib.contextmanager
+def gateway(tmp: Path, old_url: str, new_url: str) -> Iterator[str]:
+    """``lockgate serve`` in its own process (as in production), on a free port."""
+
+    def alias(name: str, url: str) -> dict:
+        return {
+            "model_name": name,
+            "params": {"model": "openai/gpt-4o-mini", "api_base": url, "api_key": "sk-up"},
+        }
+
+    port = free_port()
+    config = {
+        "model_list": [alias("model-old", old_url), alias("model-new", new_url)],
+        "router_settings": {"num_retries": 0},
+        "general_settings": {
+            "master_key": MASTER,
+            "database_url": f"sqlite+aiosqlite:///{tmp}/gw.db",
+        },
+        "server": {"log_level": "warning"},
+        "usage": {"flush_interval_seconds": 0.1},
+        "prompts": {"poll_interval_seconds": 0.2, "rollout_tick_seconds": 0.1},
+    }
+    (tmp / "lockgate.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lockgate",
+            "serve",
+            "-c",
+            str(tmp / "lockgate.yaml"),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def run_once(interval: float, failure_limit: int) -> tuple[float, dict, int, str]:
     tmp = Path(tempfile.mkdtemp(prefix="lockgate-rollout-"))
     with start_in_thread() as old, start_in_thread() as new:
         new.script(*([None] * 9 + [Fault.error(500)]) * 1000)
-        with serve_in_thread(settings(tmp, old.openai_base_url, new.openai_base_url)) as gw:
-            admin = httpx.Client(base_url=gw.url, headers=bearer(), timeout=10)
+        with gateway(tmp, old.openai_base_url, new.openai_base_url) as url:
+            admin = httpx.Client(base_url=url, headers=bearer(), timeout=10)
             admin.post("/admin/prompts", json=prompt("model-old", ["production"]))
             admin.post("/admin/prompts", json=prompt("model-new", []))
-            client = openai.OpenAI(base_url=gw.v1, api_key=MASTER, max_retries=0)
+            client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER, max_retries=0)
             seen: list = []
             stop = threading.Event()
             workers = [threading.Thread(target=drive, args=(client, stop, seen)) for _ in range(3)]
@@ -62,9 +120,13 @@ def run_once(interval: float, failure_limit: int) -> tuple[float, dict, int, str
                 w.join(timeout=30)
             client.close()
             admin.close()
-        rows = sqlite3.connect(tmp / "gw.db").execute(
-            "SELECT variant, count(*) FROM usage_records WHERE status >= 500 GROUP BY variant"
-        ).fetchall()
+        rows = (
+            sqlite3.connect(tmp / "gw.db")
+            .execute(
+                "SELECT variant, count(*) FROM usage_records WHERE status >= 500 GROUP BY variant"
+            )
+            .fetchall()
+        )
     took = state["ended_at"] - state["started_at"]
     kinds = " ".join(f"{e['kind']}@{e['at'] - state['started_at']:.1f}" for e in state["events"])
     return took, dict(rows), len(seen), kinds
