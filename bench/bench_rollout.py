@@ -12,13 +12,14 @@ interval x (failure_limit + 1).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from tests.support import MASTER, bearer
 
 
 @contextlib.contextmanager
-def gateway(tmp: Path, old_url: str, new_url: str) -> Iterator[str]:
+def gateway(tmp: Path, old_url: str, new_url: str, db_url: str | None) -> Iterator[str]:
     """``lockgate serve`` in its own process (as in production), on a free port."""
 
     def alias(name: str, url: str) -> dict:
@@ -47,7 +48,7 @@ def gateway(tmp: Path, old_url: str, new_url: str) -> Iterator[str]:
         "router_settings": {"num_retries": 0},
         "general_settings": {
             "master_key": MASTER,
-            "database_url": f"sqlite+aiosqlite:///{tmp}/gw.db",
+            "database_url": db_url or f"sqlite+aiosqlite:///{tmp}/gw.db",
         },
         "server": {"log_level": "warning"},
         "usage": {"flush_interval_seconds": 0.1},
@@ -83,11 +84,13 @@ def gateway(tmp: Path, old_url: str, new_url: str) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def run_once(interval: float, failure_limit: int) -> tuple[float, dict, int, str]:
+def run_once(
+    interval: float, failure_limit: int, db_url: str | None, steps: list[float]
+) -> tuple[float, Counter[str | None], int, str]:
     tmp = Path(tempfile.mkdtemp(prefix="lockgate-rollout-"))
     with start_in_thread() as old, start_in_thread() as new:
         new.script(*([None] * 9 + [Fault.error(500)]) * 1000)
-        with gateway(tmp, old.openai_base_url, new.openai_base_url) as url:
+        with gateway(tmp, old.openai_base_url, new.openai_base_url, db_url) as url:
             admin = httpx.Client(base_url=url, headers=bearer(), timeout=10)
             admin.post("/admin/prompts", json=prompt("model-old", ["production"]))
             admin.post("/admin/prompts", json=prompt("model-new", []))
@@ -101,7 +104,7 @@ def run_once(interval: float, failure_limit: int) -> tuple[float, dict, int, str
                 "name": "r",
                 "prompt": "support",
                 "to_version": 2,
-                "steps": [5, 25, 50, 100],
+                "steps": steps,
                 "interval_seconds": interval,
                 "failure_limit": failure_limit,
                 "min_requests": 10,
@@ -120,13 +123,8 @@ def run_once(interval: float, failure_limit: int) -> tuple[float, dict, int, str
                 w.join(timeout=30)
             client.close()
             admin.close()
-        rows = (
-            sqlite3.connect(tmp / "gw.db")
-            .execute(
-                "SELECT variant, count(*) FROM usage_records WHERE status >= 500 GROUP BY variant"
-            )
-            .fetchall()
-        )
+    # Failed responses carry x-lockgate-prompt too: count them by the version that failed.
+    rows = Counter(p for s, p, _ in seen if s >= 500)
     took = state["ended_at"] - state["started_at"]
     kinds = " ".join(f"{e['kind']}@{e['at'] - state['started_at']:.1f}" for e in state["events"])
     return took, dict(rows), len(seen), kinds
@@ -137,13 +135,31 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--failure-limit", type=int, default=2)
+    ap.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL, not SQLite")
+    ap.add_argument("--steps", default="5,25,50,100", help="percent steps, comma-separated")
     args = ap.parse_args()
+    db_url = None
+    pg = None
+    if args.postgres:
+        from tests.conftest import PostgresServer
+
+        workdir = tempfile.mkdtemp(prefix="lockgate-pg-")
+        pg = PostgresServer(free_port(), workdir)
+        pg.start()
+        from tests.prompts.conftest import fresh_database
+    steps = [float(x) for x in args.steps.split(",")]
     bound = args.interval * (args.failure_limit + 1)
     for i in range(args.runs):
-        took, failed, total, kinds = run_once(args.interval, args.failure_limit)
+        try:
+            if pg is not None:
+                db_url = asyncio.run(fresh_database(pg.url))
+            took, failed, total, kinds = run_once(args.interval, args.failure_limit, db_url, steps)
+        finally:
+            if pg is not None and i == args.runs - 1:
+                pg.stop()
         print(
-            f"run {i + 1}: start -> rollback {took:.2f} s (bound {bound:.1f} s); failed requests"
-            f" by arm {failed} of {total}; events {kinds}"
+            f"run {i + 1} (steps {args.steps}): start -> rollback {took:.2f} s"
+            f" (bound {bound:.1f} s); failed requests by version {dict(failed)} of {total}; events {kinds}"
         )
 
 
