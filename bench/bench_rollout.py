@@ -159,7 +159,8 @@ def main() -> None:
                 pg.stop()
         print(
             f"run {i + 1} (steps {args.steps}): start -> rollback {took:.2f} s"
-            f" (bound {bound:.1f} s); failed requests by version {dict(failed)} of {total}; events {kinds}"
+            f" (bound {bound:.1f} s); failed requests by version {dict(failed)} of {total};"
+            f" events {kinds}"
         )
 
 
