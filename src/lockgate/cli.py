@@ -16,7 +16,9 @@ from lockgate import __version__
 from lockgate.audit import cli as audit_cli
 from lockgate.experiments import cli as experiments_cli
 from lockgate.prompts import cli as prompts_cli
+from lockgate.routing import cli as route_cli
 from lockgate.settings import ConfigError, Settings, load_settings
+from lockgate.storage import cli as db_cli
 from lockgate.usage import cli as usage_cli
 
 __all__ = ["app", "main"]
@@ -31,6 +33,8 @@ app.add_typer(usage_cli.app, name="usage")
 app.add_typer(prompts_cli.app, name="prompts")
 app.add_typer(experiments_cli.experiments_app, name="experiments")
 app.add_typer(experiments_cli.rollouts_app, name="rollouts")
+app.add_typer(db_cli.app, name="db")
+app.add_typer(route_cli.app, name="route")
 
 ConfigOpt = Annotated[
     str | None,
