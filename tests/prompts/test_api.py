@@ -161,3 +161,51 @@ async def test_prompt_files_file_wins_and_db_wins(open_gateway, tmp_path, db_url
     shown = (await file_wins.get("/admin/prompts/support")).json()
     assert shown["labels"] == {"production": 2}
     assert shown["history"][-1]["actor"] == "config-file"
+
+
+async def test_anthropic_messages_route_takes_a_prompt(open_gateway, db_url):
+    """/v1/messages renders the prompt too; the template's system turn comes first."""
+    gw = await open_gateway(gateway_settings(db_url))
+    await gw.post("/admin/prompts", json=SUPPORT)
+    r = await gw.post(
+        "/v1/messages",
+        json={
+            "model": "any",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "and also: hello"}],
+            "prompt": {"name": "support", "variables": VARS},
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["x-lockgate-prompt"] == "support@1"
+    assert "You said: and also: hello" in r.json()["content"][0]["text"]
+
+
+async def test_audit_record_carries_the_prompt(open_gateway, db_url):
+    """The request's audit record names the resolved prompt version."""
+    import json
+
+    from lockgate.audit.repository import AuditRepository
+    from lockgate.storage.database import Database
+
+    gw = await open_gateway(gateway_settings(db_url, audit={"flush_interval_seconds": 0.05}))
+    await gw.post("/admin/prompts", json=SUPPORT)
+    r = await gw.post("/v1/chat/completions", json=chat())
+    rid = r.headers["x-request-id"]
+    db = Database(db_url)
+    try:
+        found = None
+        for _ in range(100):
+            async for row in AuditRepository(db).rows():
+                if row["request_id"] == rid:
+                    found = row
+            if found is not None:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await db.aclose()
+    assert found is not None
+    raw = found["record"]
+    record = json.loads(raw) if isinstance(raw, str) else raw
+    assert record["notes"]["prompt_version"] == "support@1"
+    assert record["notes"]["prompt"] == {"name": "support", "version": 1, "label": "production"}
