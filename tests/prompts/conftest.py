@@ -64,7 +64,9 @@ async def open_gateway() -> AsyncIterator[Callable[[Settings], Any]]:
     stack = contextlib.AsyncExitStack()
 
     async def start(settings: Settings) -> httpx.AsyncClient:
-        manager = await stack.enter_async_context(LifespanManager(create_app(settings)))
+        manager = await stack.enter_async_context(
+            LifespanManager(create_app(settings), startup_timeout=60, shutdown_timeout=60)
+        )
         return await stack.enter_async_context(
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(manager.app),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lockgate.experiments.analysis import Observations, analyse, srm_p_value
+from lockgate.experiments.analysis import Observations, analyse, collapse, srm_p_value
 from lockgate.experiments.rollout import ArmStats, advance, check, start
 from lockgate.experiments.sequential import MIN_SAMPLES, interval
 from lockgate.experiments.spec import ExperimentSpec, RolloutSpec
@@ -43,12 +43,12 @@ def test_srm_alarm_on_a_skewed_split():
 def test_decision_names_the_winner_on_the_primary_metric():
     """A variant with clearly more thumbs-up wins; SRM blocks any decision."""
     rng = np.random.default_rng(1)
-    a = Observations(requests=2000, thumbs=list(rng.binomial(1, 0.5, 2000).astype(float)))
-    b = Observations(requests=2000, thumbs=list(rng.binomial(1, 0.65, 2000).astype(float)))
+    a = Observations(2000, 2000, thumbs=list(rng.binomial(1, 0.5, 2000).astype(float)))
+    b = Observations(2000, 2000, thumbs=list(rng.binomial(1, 0.65, 2000).astype(float)))
     report = analyse(spec(), {"control": a, "b": b})
     assert report.decision["state"] == "winner" and report.decision["winner"] == "b"
     assert report.to_json()["comparisons"]["b"]["thumbs"]["low"] > 0
-    skewed = Observations(requests=2600, thumbs=b.thumbs)
+    skewed = Observations(2600, 2600, thumbs=b.thumbs)
     assert analyse(spec(), {"control": a, "b": skewed}).decision["state"] == "blocked"
 
 
@@ -59,6 +59,19 @@ def test_equal_arms_make_no_decision():
         n: Observations(requests=800, score=list(rng.normal(0, 1, 800))) for n in ("control", "b")
     }
     assert analyse(spec(metric="score"), arms).decision["state"] == "no_decision"
+
+
+def test_collapse_counts_each_unit_once():
+    """A heavy user is one sample of its mean; two ratings of a request do not double it."""
+    requests = [("a", "heavy", 200, 10.0, 0.1, 5.0)] * 9 + [("a", "light", 500, 30.0, 0.1, 5.0)]
+    ratings = [("a", "heavy", 1.0, "up", None, None), ("a", "heavy", 0.0, "down", None, 0.5)]
+    obs = collapse(requests, ratings)["a"]
+    assert (obs.requests, obs.units) == (10, 2)
+    assert sorted(obs.error) == [0.0, 1.0] and sorted(obs.latency_ms) == [10.0, 30.0]
+    assert obs.thumbs == [0.5] and obs.score == [0.5] and obs.judge_score == [0.5]
+    assert len(obs.latency_raw) == 10
+    per_request = collapse([("a", None, 200, 1.0, 0.0, 1.0)] * 3, [])["a"]
+    assert per_request.units == 3
 
 
 def rollout(**over):

@@ -42,7 +42,7 @@ async def test_span_carries_the_prompt(tmp_path: Path):
 
     app = Starlette(routes=openai_routes.routes, lifespan=lifespan)
     async with (
-        LifespanManager(app) as manager,
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(manager.app), base_url="http://gw", headers=bearer()
         ) as client,

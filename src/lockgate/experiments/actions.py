@@ -59,7 +59,7 @@ async def create_experiment(
 async def experiment_report(repo: ExperimentRepository, name: str) -> tuple[dict[str, Any], Report]:
     row = await repo.experiment(name)
     spec: ExperimentSpec = row["spec"]
-    report = analyse(spec, await repo.observations(spec.name, row["created_at"]))
+    report = analyse(spec, await repo.observations(spec.name, row["created_at"], spec.unit))
     return row, report
 
 

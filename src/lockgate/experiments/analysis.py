@@ -21,16 +21,30 @@ from scipy import stats
 from lockgate.experiments.sequential import Interval, interval
 from lockgate.experiments.spec import LOWER_IS_BETTER, METRICS, ExperimentSpec
 
-__all__ = ["SRM_P", "Observations", "Report", "analyse", "srm_p_value"]
+__all__ = [
+    "SRM_P",
+    "Observations",
+    "RatingRow",
+    "Report",
+    "RequestRow",
+    "analyse",
+    "collapse",
+    "srm_p_value",
+]
 
 SRM_P = 0.001
 
 
 @dataclass(slots=True)
 class Observations:
-    """What one variant saw; each list holds one value per request (or per rating)."""
+    """What one variant saw.  Each metric list holds one value per analysis unit: the
+    mean over that unit's requests (or ratings), so a heavy user counts once and the
+    samples the intervals assume independent are independent (the randomisation unit
+    is the analysis unit).  ``latency_raw`` keeps every request for the percentiles."""
 
     requests: int = 0
+    units: int = 0
+    latency_raw: list[float] = field(default_factory=list)
     error: list[float] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)
     cost_usd: list[float] = field(default_factory=list)
@@ -44,6 +58,54 @@ class Observations:
         name = "error" if metric == "error_rate" else metric
         values: list[float] = getattr(self, name)
         return values
+
+
+#: a served request: (variant, unit, status, latency_ms, cost_usd, tokens)
+RequestRow = tuple[str | None, str | None, int, float, float, float]
+#: a rating: (variant, unit, score, thumbs, task_completed, judge_score)
+RatingRow = tuple[str | None, str | None, Any, Any, Any, Any]
+
+
+def collapse(
+    requests: Sequence[RequestRow], ratings: Sequence[RatingRow]
+) -> dict[str, Observations]:
+    """Per variant, per-unit means of every metric (a missing unit counts alone)."""
+    acc: dict[str, dict[str, dict[str, list[float]]]] = {}
+    out: dict[str, Observations] = {}
+
+    def unit_bucket(variant: str | None, unit: str | None, fallback: int) -> dict[str, list[float]]:
+        per_variant = acc.setdefault(variant or "", {})
+        key = unit if unit is not None else f"\0{fallback}"
+        return per_variant.setdefault(key, {})
+
+    for i, (variant, unit, status, lat, cost, tokens) in enumerate(requests):
+        obs = out.setdefault(variant or "", Observations())
+        obs.requests += 1
+        obs.latency_raw.append(float(lat))
+        b = unit_bucket(variant, unit, i)
+        b.setdefault("error", []).append(1.0 if status >= 500 else 0.0)
+        b.setdefault("latency_ms", []).append(float(lat))
+        b.setdefault("cost_usd", []).append(float(cost))
+        b.setdefault("tokens", []).append(float(tokens))
+    for j, (variant, unit, score, thumbs, done, judge) in enumerate(ratings):
+        out.setdefault(variant or "", Observations())
+        b = unit_bucket(variant, unit, -1 - j)
+        if score is not None:
+            b.setdefault("score", []).append(float(score))
+        if thumbs is not None:
+            b.setdefault("thumbs", []).append(1.0 if thumbs == "up" else 0.0)
+        if done is not None:
+            b.setdefault("task_completed", []).append(1.0 if done else 0.0)
+        if judge is not None:
+            b.setdefault("judge_score", []).append(float(judge))
+    for variant, units in acc.items():
+        obs = out[variant]
+        for values in units.values():
+            if "error" in values:
+                obs.units += 1
+            for name, xs in values.items():
+                getattr(obs, name).append(sum(xs) / len(xs))
+    return out
 
 
 def srm_p_value(counts: Sequence[int], weights: Sequence[float]) -> float | None:
@@ -102,9 +164,10 @@ def analyse(spec: ExperimentSpec, data: dict[str, Observations]) -> Report:
         row: dict[str, Any] = {"requests": obs.requests, "weight": v.weight}
         for metric in METRICS:
             row[metric] = _summary(obs.values(metric))
-        if obs.latency_ms:
-            row["latency_p50_ms"] = float(np.percentile(obs.latency_ms, 50))
-            row["latency_p95_ms"] = float(np.percentile(obs.latency_ms, 95))
+        row["units"] = obs.units
+        if obs.latency_raw:
+            row["latency_p50_ms"] = float(np.percentile(obs.latency_raw, 50))
+            row["latency_p95_ms"] = float(np.percentile(obs.latency_raw, 95))
         variants[v.name] = row
     base = data.get(control, Observations())
     comparisons: dict[str, dict[str, Interval | None]] = {}
@@ -129,7 +192,7 @@ def analyse(spec: ExperimentSpec, data: dict[str, Observations]) -> Report:
             )
         comparisons[v.name] = by
     srm = srm_p_value(
-        [data.get(v.name, Observations()).requests for v in spec.variants],
+        [data.get(v.name, Observations()).units for v in spec.variants],
         [v.weight for v in spec.variants],
     )
     return Report(spec, variants, comparisons, srm, _decide(spec, comparisons, srm))

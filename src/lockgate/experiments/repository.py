@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from lockgate.errors import BadRequestError, NotFoundError
-from lockgate.experiments.analysis import Observations
+from lockgate.experiments.analysis import Observations, collapse
 from lockgate.experiments.rollout import ArmStats, RolloutState
 from lockgate.experiments.spec import ExperimentSpec, RolloutSpec
 from lockgate.prompts.repository import note_change
@@ -80,44 +80,31 @@ class ExperimentRepository:
             )
             await note_change(conn, "experiment", name, now)
 
-    async def observations(self, tag: str, since: float = 0.0) -> dict[str, Observations]:
-        """Per variant: every request tagged ``tag`` since ``since``, with its feedback."""
+    async def observations(
+        self, tag: str, since: float = 0.0, unit: str = "request"
+    ) -> dict[str, Observations]:
+        """Per variant: the requests tagged ``tag`` since ``since`` and their ratings,
+        collapsed to one value per ``unit`` ("user" and "key" are kept on usage rows;
+        any other unit is analysed per request)."""
         u, f = usage_records.c, feedback.c
-        stmt = (
-            sa.select(
-                u.variant,
-                u.status,
-                u.latency_ms,
-                u.cost_usd,
-                u.prompt_tokens,
-                u.completion_tokens,
-                f.score,
-                f.thumbs,
-                f.task_completed,
-                f.judge_score,
-            )
-            .select_from(usage_records.outerjoin(feedback, f.request_id == u.request_id))
+        unit_col = {"user": u.user, "key": u.key_id}.get(unit, u.request_id)
+        served = sa.select(
+            u.variant,
+            unit_col,
+            u.status,
+            u.latency_ms,
+            u.cost_usd,
+            u.prompt_tokens + u.completion_tokens,
+        ).where(u.experiment == tag, u.started_at >= since)
+        rated = (
+            sa.select(u.variant, unit_col, f.score, f.thumbs, f.task_completed, f.judge_score)
+            .select_from(feedback.join(usage_records, f.request_id == u.request_id))
             .where(u.experiment == tag, u.started_at >= since)
         )
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        out: dict[str, Observations] = {}
-        for variant, status, lat, cost, pt, ct, score, thumbs, done, judge in rows:
-            obs = out.setdefault(variant or "", Observations())
-            obs.requests += 1
-            obs.error.append(1.0 if status >= 500 else 0.0)
-            obs.latency_ms.append(float(lat))
-            obs.cost_usd.append(float(cost))
-            obs.tokens.append(float(pt + ct))
-            if score is not None:
-                obs.score.append(float(score))
-            if thumbs is not None:
-                obs.thumbs.append(1.0 if thumbs == "up" else 0.0)
-            if done is not None:
-                obs.task_completed.append(1.0 if done else 0.0)
-            if judge is not None:
-                obs.judge_score.append(float(judge))
-        return out
+            requests = [tuple(r) for r in (await conn.execute(served)).all()]
+            ratings = [tuple(r) for r in (await conn.execute(rated)).all()]
+        return collapse(requests, ratings)
 
     async def arm_stats(self, tag: str, since: float) -> dict[str, ArmStats]:
         """The guard metrics per rollout arm (``canary`` / ``stable``) since ``since``."""
@@ -126,7 +113,7 @@ class ExperimentRepository:
             out[arm] = ArmStats(
                 requests=obs.requests,
                 errors=int(sum(obs.error)),
-                p95_ms=float(np.percentile(obs.latency_ms, 95)) if obs.latency_ms else None,
+                p95_ms=float(np.percentile(obs.latency_raw, 95)) if obs.latency_raw else None,
                 mean_score=float(np.mean(obs.score)) if obs.score else None,
                 mean_judge=float(np.mean(obs.judge_score)) if obs.judge_score else None,
                 cost_per_request=float(np.mean(obs.cost_usd)) if obs.cost_usd else 0.0,
