@@ -111,3 +111,27 @@ async def test_status_reports_intervals_and_promotion_moves_the_label(open_gatew
     after = await gw.post("/v1/chat/completions", json=body("u1"))
     assert after.headers["x-lockgate-prompt"] == "greet@3"
     assert "x-lockgate-experiment" not in after.headers
+
+
+async def test_sessions_are_the_analysis_unit(open_gateway, tmp_path):
+    """unit: session — three requests per session count as one unit in the status."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/gw.db"
+    gw = await open_gateway(gateway_settings(url))
+    await gw.post("/admin/prompts", json=PROMPT)
+    await gw.post(
+        "/admin/prompts",
+        json={**PROMPT, "labels": [], "messages": [{"role": "user", "content": "Hi {{ who }}"}]},
+    )
+    exp = {**EXPERIMENT, "unit": "session", "variants": EXPERIMENT["variants"][:2]}
+    assert (await gw.post("/admin/experiments", json=exp)).status_code == 201
+    seen: dict[str, set[str]] = {}
+    for s in range(10):
+        for _ in range(3):
+            r = await gw.post(
+                "/v1/chat/completions", json=body("x"), headers={"x-session-id": f"s{s}"}
+            )
+            seen.setdefault(f"s{s}", set()).add(r.headers["x-lockgate-experiment"])
+    assert all(len(v) == 1 for v in seen.values())
+    status = (await gw.get("/admin/experiments/greet-test")).json()
+    assert sum(v["requests"] for v in status["variants"].values()) == 30
+    assert sum(v["units"] for v in status["variants"].values()) == 10

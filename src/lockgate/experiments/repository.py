@@ -84,10 +84,10 @@ class ExperimentRepository:
         self, tag: str, since: float = 0.0, unit: str = "request"
     ) -> dict[str, Observations]:
         """Per variant: the requests tagged ``tag`` since ``since`` and their ratings,
-        collapsed to one value per ``unit`` ("user" and "key" are kept on usage rows;
-        any other unit is analysed per request)."""
+        collapsed to one value per assignment unit (``unit="request"``: per request)."""
         u, f = usage_records.c, feedback.c
-        unit_col = {"user": u.user, "key": u.key_id}.get(unit, u.request_id)
+        # Experiments store a hash of the unit on each usage row; rollouts split per request.
+        unit_col = sa.func.coalesce(u.unit, u.request_id) if unit != "request" else u.request_id
         served = sa.select(
             u.variant,
             unit_col,

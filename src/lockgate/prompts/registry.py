@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import structlog
 
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError, ServiceUnavailableError
-from lockgate.experiments.assign import bucket, choose
+from lockgate.experiments.assign import bucket, choose, fnv1a32
 from lockgate.experiments.repository import ExperimentRepository, rollout_tag
 from lockgate.experiments.rollout import RolloutState
 from lockgate.experiments.spec import ExperimentSpec, RolloutSpec, Unit
@@ -51,6 +51,8 @@ class Resolution:
     #: usage rows' tag: the experiment's name, or ``rollout:<name>``
     experiment: str | None = None
     variant: str | None = None
+    #: a hash of the assignment unit (never the raw user/session id), for per-unit analysis
+    unit: str | None = None
 
     @property
     def ref(self) -> str:
@@ -60,6 +62,11 @@ class Resolution:
     def render(self, variables: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The filled template messages (400 on missing/extra/invalid variables)."""
         return self.prompt.render(variables or {})
+
+
+def unit_hash(unit: str) -> str:
+    """A short stable hash of an assignment unit."""
+    return f"{fnv1a32(unit):08x}{fnv1a32(unit[::-1]):08x}"
 
 
 def parse_ref(ref: str) -> tuple[str, str | None, int | None]:
@@ -203,7 +210,7 @@ class PromptRegistry:
                 ]
                 compiled = await self.version(name, arm.version or current)
                 model = arm.model or compiled.version.model
-                return Resolution(compiled, label, model, exp.name, arm.name)
+                return Resolution(compiled, label, model, exp.name, arm.name, unit_hash(unit))
         roll = self.running_rollouts.get(key)
         if roll is not None:
             spec, state = roll

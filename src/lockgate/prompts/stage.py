@@ -114,7 +114,11 @@ def note(ctx: RequestContext, res: Resolution) -> None:
         "label": res.label,
     }
     if res.experiment is not None:
-        ctx.notes["experiment"] = {"name": res.experiment, "variant": res.variant}
+        ctx.notes["experiment"] = {
+            "name": res.experiment,
+            "variant": res.variant,
+            "unit": res.unit,
+        }
         ctx.headers["x-lockgate-experiment"] = f"{res.experiment}:{res.variant}"
         prompt["experiment"] = res.experiment
         prompt["variant"] = res.variant

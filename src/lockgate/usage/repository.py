@@ -52,6 +52,7 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
         "prompt_version": str(version)[:64] if version is not None else None,
         "experiment": arm.get("name"),
         "variant": arm.get("variant"),
+        "unit": arm.get("unit"),
     }
 
 

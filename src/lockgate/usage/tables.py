@@ -39,6 +39,7 @@ usage_records = sa.Table(
     sa.Column("prompt_version", sa.String(64)),
     sa.Column("experiment", sa.String(200)),
     sa.Column("variant", sa.String(64)),
+    sa.Column("unit", sa.String(16)),
 )
 
 feedback = sa.Table(

@@ -8,7 +8,8 @@ at a version and every move is appended to ``prompt_label_history`` (who, when,
 from/to).  ``lockgate_changes`` is an append-only change counter replicas poll
 (``SELECT max(id)``) to learn that labels, experiments or rollouts moved.
 ``leases`` let exactly one replica drive a rollout.  Usage rows gain the experiment
-and variant that served them, feedback a judge score (the evaluation issue's column).
+and variant that served them and a hash of the assignment unit (so experiments are
+analysed per user/session/key), feedback a judge score (the evaluation issue's column).
 """
 
 import sqlalchemy as sa
@@ -83,6 +84,7 @@ def upgrade() -> None:
     with op.batch_alter_table("usage_records") as batch:
         batch.add_column(sa.Column("experiment", sa.String(200), nullable=True))
         batch.add_column(sa.Column("variant", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("unit", sa.String(16), nullable=True))
     op.create_index("ix_usage_records_experiment", "usage_records", ["experiment"])
     with op.batch_alter_table("feedback") as batch:
         batch.add_column(sa.Column("judge_score", sa.Float, nullable=True))
@@ -93,6 +95,7 @@ def downgrade() -> None:
         batch.drop_column("judge_score")
     op.drop_index("ix_usage_records_experiment", "usage_records")
     with op.batch_alter_table("usage_records") as batch:
+        batch.drop_column("unit")
         batch.drop_column("variant")
         batch.drop_column("experiment")
     for table in (
