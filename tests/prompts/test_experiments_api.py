@@ -135,3 +135,41 @@ async def test_sessions_are_the_analysis_unit(open_gateway, tmp_path):
     status = (await gw.get("/admin/experiments/greet-test")).json()
     assert sum(v["requests"] for v in status["variants"].values()) == 30
     assert sum(v["units"] for v in status["variants"].values()) == 10
+
+
+async def test_healthy_rollout_steps_to_100_and_moves_the_label(open_gateway, tmp_path):
+    """No errors: the rollout passes every step, succeeds, and the label moves (recorded)."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/gw.db"
+    gw = await open_gateway(
+        gateway_settings(url, prompts={"poll_interval_seconds": 0.1, "rollout_tick_seconds": 0.05})
+    )
+    await setup(gw)
+    await gw.post("/admin/experiments/greet-test/stop")
+    rollout = {
+        "name": "greet-v2",
+        "prompt": "greet",
+        "to_version": 2,
+        "steps": [50, 100],
+        "interval_seconds": 0.2,
+        "min_requests": 2,
+        # in-process latencies on a loaded machine are noise; the guard has its own tests
+        "guards": {"max_p95_latency_ratio": None},
+    }
+    assert (await gw.post("/admin/rollouts", json=rollout)).status_code == 201
+    state: dict = {}
+    for i in range(2000):
+        await gw.post("/v1/chat/completions", json=body(f"u{i}"))
+        if i % 10 == 0:
+            state = (await gw.get("/admin/rollouts/greet-v2")).json()
+            if state["status"] != "running":
+                break
+    assert state["status"] == "succeeded", state
+    kinds = [e["kind"] for e in state["events"] if e["kind"] != "inconclusive"]
+    assert kinds == ["start", "pass", "step", "pass", "promote"]
+    shown = (await gw.get("/admin/prompts/greet")).json()
+    assert shown["labels"]["production"] == 2
+    assert shown["history"][-1]["actor"] == "rollout:greet-v2"
+    after = await gw.post("/v1/chat/completions", json=body("late"))
+    assert after.headers["x-lockgate-prompt"] == "greet@2"
+    metrics = (await gw.get("/metrics")).text
+    assert 'lockgate_rollout_events_total{kind="promote",rollout="greet-v2"} 1.0' in metrics

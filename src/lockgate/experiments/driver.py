@@ -73,11 +73,19 @@ class RolloutDriver:
         canary, stable = arms.get("canary", ArmStats()), arms.get("stable", ArmStats())
         result, reasons = check(spec, canary, stable)
         events = advance(spec, state, result, reasons, self._clock(), state.next_check_at)
+        actor = f"rollout:{spec.name}"
         if state.status == "succeeded":
+            # Label first: until the state says "succeeded" replicas serve the new version
+            # at the last step's 100% anyway, so no request goes back to the old one.
             await self.prompts.move_label(
-                spec.prompt, spec.label, spec.to_version, f"rollout:{spec.name}", "rollout done"
+                spec.prompt, spec.label, spec.to_version, actor, "rollout done"
             )
-        await self.repo.save_rollout(spec.name, state)
+        if not await self.repo.save_rollout(spec.name, state):
+            if state.status == "succeeded":  # aborted while this check ran: undo
+                await self.prompts.move_label(
+                    spec.prompt, spec.label, state.from_version, actor, "rollout aborted"
+                )
+            return
         facts = {"canary": canary.to_json(), "stable": stable.to_json()}
         for event in events:
             self.events.rollout(spec.name, event, facts)

@@ -151,15 +151,20 @@ class ExperimentRepository:
         except IntegrityError:
             raise BadRequestError(f"Rollout {spec.name!r} exists.", param="name") from None
 
-    async def save_rollout(self, name: str, state: RolloutState) -> None:
+    async def save_rollout(self, name: str, state: RolloutState) -> bool:
+        """Store a running rollout's new state; False (nothing written) if it stopped
+        meanwhile (an abort between a check's read and its write wins)."""
         now = self._clock()
         async with self._engine.begin() as conn:
-            await conn.execute(
+            result = await conn.execute(
                 rollouts.update()
-                .where(rollouts.c.name == name)
+                .where(rollouts.c.name == name, rollouts.c.status == "running")
                 .values(state=state.to_json(), status=state.status, updated_at=now)
             )
+            if result.rowcount != 1:
+                return False
             await note_change(conn, "rollout", name, now)
+        return True
 
     async def rollout(self, name: str) -> tuple[RolloutSpec, RolloutState]:
         async with self._engine.connect() as conn:
