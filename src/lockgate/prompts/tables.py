@@ -1,4 +1,4 @@
-"""SQLAlchemy Core views of the prompt, experiment and rollout tables (migration 0004)."""
+"""SQLAlchemy Core views of the prompt, experiment and rollout tables (migration 0010)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """prompt registry, experiments, rollouts
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0010
+Revises: 0009
 
 ``prompt_versions`` are immutable (name, version) rows; ``prompt_labels`` point a label
 at a version and every move is appended to ``prompt_label_history`` (who, when,
@@ -15,8 +15,8 @@ analysed per user/session/key), feedback a judge score (the evaluation issue's c
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
