@@ -23,13 +23,15 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Readiness: the storage the gateway depends on answers.
+    """Readiness: the storage the gateway depends on answers, and no drain is under way.
 
     With the database down the gateway still serves (keys and prompts from their
     caches, the last known label versions): it reports ``degraded`` and stays in
     rotation; only a gateway that never loaded its prompt state is not ready.
     """
     svc = services(request)
+    if svc.lifecycle.draining:
+        return json_response({"status": "draining", "checks": {}}, 503)
     db_ok = await svc.db.ping()
     registry = svc.prompts.registry
     checks: dict[str, object] = {
