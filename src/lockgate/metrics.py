@@ -137,6 +137,12 @@ class Metrics:
             ["deployment"],
             registry=r,
         )
+        self.prompt_requests = Counter(
+            "lockgate_prompt_requests",
+            "Requests rendered from a registry prompt, by resolved version and variant.",
+            ["prompt", "version", "variant", "status"],
+            registry=r,
+        )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def watch_dead_letters(self, sinks: Iterable[object]) -> None:
@@ -212,6 +218,11 @@ class Metrics:
                 child(self.guard_verdicts, str(guard), str(action)).inc()
         if saved:
             child(self.cache_saved, model).inc(saved)
+        prompt = ctx.notes.get("prompt") if ctx.notes else None
+        if prompt:
+            variant = str(prompt.get("variant") or "")
+            name, version = str(prompt["name"]), str(prompt["version"])
+            child(self.prompt_requests, name, version, variant, str(status)).inc()
 
     # BreakerListener
     def state_changed(self, name: str, old: str, new: str, now: float) -> None:

@@ -57,6 +57,7 @@ from lockgate.config_keys import describe_validation_error, strip_unhonoured
 from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.logs import LogSettings
+from lockgate.prompts.config import PromptSettings
 from lockgate.routing.config import RoutingSettings
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
@@ -300,6 +301,7 @@ class Settings(_Model):
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
     embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)

@@ -225,6 +225,8 @@ def anthropic_to_openai_request(body: Any) -> dict[str, Any]:
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         out["user"] = metadata["user_id"]
+    if "prompt" in body:
+        out["prompt"] = body["prompt"]  # a registry prompt; the prompt stage renders it
     return out
 
 
