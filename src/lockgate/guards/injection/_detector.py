@@ -148,10 +148,14 @@ class InjectionDetector:
     The weights file is read once, here; ``score`` does no I/O.
     """
 
-    __slots__ = ("_data_memo", "_matcher", "_memo", "_model", "_threshold")
+    __slots__ = ("_data_memo", "_matcher", "_memo", "_memo_on", "_model", "_threshold")
 
     def __init__(
-        self, threshold: float = DEFAULT_THRESHOLD, *, model: LinearModel | None = None
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        *,
+        model: LinearModel | None = None,
+        memo: bool = True,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {threshold}")
@@ -160,6 +164,8 @@ class InjectionDetector:
         self._threshold = threshold
         self._memo: dict[str, InjectionVerdict] = {}
         self._data_memo: dict[str, InjectionVerdict] = {}
+        #: remember verdicts of short texts (off: every call scores; for benchmarks)
+        self._memo_on = memo
 
     @property
     def threshold(self) -> float:
@@ -173,7 +179,7 @@ class InjectionDetector:
         (and its system prompt) every turn, and scoring is pure, so each message is
         scored once rather than once per turn.
         """
-        if len(text) > _MEMO_MAX_CHARS:
+        if len(text) > _MEMO_MAX_CHARS or not self._memo_on:
             return self._score(text)
         verdict = self._memo.get(text)
         if verdict is None:
@@ -190,7 +196,7 @@ class InjectionDetector:
         on its own (long documents cost about linearly: ~40 us per piece) and the
         worst one wins. Compare the score with the data threshold, not the user one.
         """
-        if len(text) > _MEMO_MAX_CHARS:
+        if len(text) > _MEMO_MAX_CHARS or not self._memo_on:
             return self._score_data(text)
         verdict = self._data_memo.get(text)
         if verdict is None:
