@@ -216,6 +216,7 @@ def main() -> None:
         default="shipped,sparse_offset,sparse_rulefeat,sparse_norules,emb_lr,emb_mlp,emb_lr_rules",
     )
     ap.add_argument("--lam", type=float, default=1e-3)
+    ap.add_argument("--source-power", type=float, default=0.5, help="see train_injection.fit")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     rows = load_rows()
@@ -242,7 +243,7 @@ def main() -> None:
         mode = "offset" if off else "plain"
 
         def fp(train: list[int], test: list[int], trows=trows, mode=mode) -> np.ndarray:
-            model = ti.fit([trows[i] for i in train], args.lam, 2)
+            model = ti.fit([trows[i] for i in train], args.lam, 2, source_power=args.source_power)
             sc = SparseScorer(model, mode)
             return np.asarray([sc.score(trows[i], str(rows[i]["kind"])) for i in test])
 
