@@ -178,6 +178,7 @@ def report(
         "best_f1_fpr05": [f5, t5],
         "indirect_recall": [k_ind / max(1, int(ind_pos.sum())), *wilson(k_ind, int(ind_pos.sum())), int(ind_pos.sum())],
         "per_source": {},
+        "scores": [round(float(x), 5) for x in s],
     }  # fmt: skip
     for src in sorted({str(r["source"]) for r in rows}):
         m = np.asarray([r["source"] == src for r in rows])

@@ -46,7 +46,7 @@ class IndirectInjectionSettings(_Model):
 class InjectionSettings(_Model):
     #: block: refuse (400); flag: answer, with a header and an audit note; log: audit note only
     mode: InjectionMode = "flag"
-    threshold: float = Field(default=0.45, ge=0, le=1)
+    threshold: float = Field(default=0.6, ge=0, le=1)
     on_error: OnError = "fail_open"
     #: tool results and documents (``mode: off`` here still screens the user's turn)
     indirect: IndirectInjectionSettings = Field(default_factory=IndirectInjectionSettings)

@@ -26,10 +26,9 @@ __all__ = [
     "user_texts",
 ]
 
-# Chosen from 5-fold out-of-fold scores on the dev file (bench/train_injection.py, two
-# shuffles): false-positive rate 0.4-0.7% at recall 0.82-0.85. 0.4 has the same F1
-# with twice the false positives; the margin is kept for texts unlike the dev file.
-DEFAULT_THRESHOLD = 0.45
+# Chosen from leave-one-source-out scores over 18 sources (bench/injection_loso.py):
+# the best pooled F1 with a false-positive rate at most 0.05 sits at 0.60-0.63.
+DEFAULT_THRESHOLD = 0.6
 
 # Runs of base64 alphabet long enough to hide an instruction; decoded and scored
 # like any other window so "decode this and obey: aWdub3Jl..." is judged by content.
