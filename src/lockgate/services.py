@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -12,6 +12,7 @@ from lockgate.api.common import RequestIds
 from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.repository import KeyRepository
+from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.semantic.config import build_semantic_stage
@@ -21,10 +22,12 @@ from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
 from lockgate.pricing import cost_of, price_for
+from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
@@ -59,8 +62,15 @@ class Services:
     sinks: list[RecordSink]
     semantic: SemanticCacheStage | None
     tracing: Tracing
+    batches: BatchService | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    embedder: EmbeddingBatcher | None = None
 
     async def aclose(self) -> None:
+        if self.embedder is not None:
+            await self.embedder.aclose()
+        if self.batches is not None:
+            await self.batches.aclose()
         if self.semantic is not None:
             await self.semantic.cache.index.close()
         for sink in self.sinks:
@@ -218,7 +228,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         semantic = await _build_semantic(settings, router, providers)
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
-    return Services(
+    svc = Services(
         settings=settings,
         db=db,
         keys=keys,
@@ -235,7 +245,18 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         sinks=sinks,
         semantic=semantic,
         tracing=tracing,
+        batches=build_batches(settings.batches, db),
+        embedder=EmbeddingBatcher(settings.embeddings),
     )
+    if svc.batches is not None:
+        from lockgate.batches.execute import execute_line
+
+        registry = metrics.registry
+        svc.batches.start(
+            lambda line: execute_line(svc, line),
+            lambda: registry.get_sample_value("lockgate_inflight_requests") or 0.0,
+        )
+    return svc
 
 
 def services(request: Request) -> Services:
