@@ -112,6 +112,12 @@ class Metrics:
             ["guard", "verdict"],
             registry=r,
         )
+        self.guard_reasons = Counter(
+            "lockgate_guard_flags",
+            "Guardrail verdicts that acted, by guard, action and reason (rule:<family> or model).",
+            ["guard", "action", "reason"],
+            registry=r,
+        )
 
         self.breaker_state = Gauge(
             "lockgate_breaker_state",
@@ -216,6 +222,9 @@ class Metrics:
                 # verdict's details: scores would mint a new series per request.
                 action = verdict.get("action", "unknown") if isinstance(verdict, dict) else verdict
                 child(self.guard_verdicts, str(guard), str(action)).inc()
+                reason = verdict.get("reason") if isinstance(verdict, dict) else None
+                if reason is not None and action != "pass":
+                    child(self.guard_reasons, str(guard), str(action), str(reason)).inc()
         if saved:
             child(self.cache_saved, model).inc(saved)
         prompt = ctx.notes.get("prompt") if ctx.notes else None
