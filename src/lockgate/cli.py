@@ -14,6 +14,7 @@ from rich.table import Table
 
 from lockgate import __version__
 from lockgate.audit import cli as audit_cli
+from lockgate.evals import cli as evals_cli
 from lockgate.settings import ConfigError, Settings, load_settings
 from lockgate.usage import cli as usage_cli
 
@@ -26,6 +27,7 @@ cache_app = typer.Typer(help="Cache tools.")
 app.add_typer(cache_app, name="cache")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(usage_cli.app, name="usage")
+app.add_typer(evals_cli.app, name="eval")
 
 ConfigOpt = Annotated[
     str | None,

@@ -21,6 +21,7 @@ from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.evals.online import build_online_evaluator
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
@@ -189,6 +190,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     dispatcher = Dispatcher(
         router, providers, settings.router_settings, listener=metrics, tracer=tracing.tracer
     )
+    sinks.extend(e for e in [build_online_evaluator(settings, db, dispatcher)] if e is not None)
     lim = settings.limits
     limit_store = create_limit_store(
         lim.backend or settings.general_settings.redis_url or "memory://",
@@ -206,7 +208,8 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     stages: list[Stage] = [
         GuardStage(
             settings.guardrails,
-            capture=settings.audit.enabled and settings.audit.store_bodies,
+            capture=(settings.audit.enabled and settings.audit.store_bodies)
+            or settings.evaluation.online.enabled,
         ),
         LimitsStage(Limiter(limit_store, time.time), lim),
         CacheStage(cache),

@@ -48,6 +48,7 @@ from pydantic import (
 from lockgate.audit.config import AuditSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
+from lockgate.evals.config import EvaluationSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
@@ -279,6 +280,7 @@ class Settings(_Model):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False
@@ -294,6 +296,7 @@ class Settings(_Model):
                             raise ValueError(
                                 f"router_settings.{field}: unknown model_name {name!r}"
                             )
+        self.evaluation.check_aliases(known)
         return self
 
     def deployments(self) -> list[Deployment]:
