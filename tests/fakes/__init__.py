@@ -78,17 +78,21 @@ from __future__ import annotations
 from .faults import Fault, FaultKind, FaultQueue
 from .recording import CancelEvent, RecordedRequest
 from .replies import TOOL_TRIGGER
-from .runner import ThreadedFake, start_in_thread
+from .judges import FakeJudge, JudgeKind
+from .runner import ThreadedFake, start_in_thread, start_server_in_thread
 from .server import FakeUpstream
 
 __all__ = [
     "TOOL_TRIGGER",
     "CancelEvent",
+    "FakeJudge",
     "FakeUpstream",
     "Fault",
     "FaultKind",
     "FaultQueue",
+    "JudgeKind",
     "RecordedRequest",
     "ThreadedFake",
     "start_in_thread",
+    "start_server_in_thread",
 ]

@@ -67,9 +67,17 @@ class ChatClient(Protocol):
     """The gateway, as the runner sees it."""
 
     async def chat(
-        self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        fresh: bool = False,
     ) -> Answer:
-        """One non-streaming chat completion; raises EvalCallError on any failure."""
+        """One non-streaming chat completion; raises EvalCallError on any failure.
+
+        ``fresh``: bypass the gateway's response cache (repeats measure variation).
+        """
         ...
 
     async def render_prompt(

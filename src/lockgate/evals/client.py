@@ -25,9 +25,11 @@ class GatewayClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
 
-    async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+    async def _post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         try:
-            response = await self._http.post(path, json=body)
+            response = await self._http.post(path, json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise EvalCallError(f"{path}: {type(exc).__name__}: {exc}") from None
         if response.status_code >= 400:
@@ -39,11 +41,17 @@ class GatewayClient:
         return response
 
     async def chat(
-        self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        fresh: bool = False,
     ) -> Answer:
         body = {**params, "model": model, "messages": messages, "stream": False}
         started = time.perf_counter()
-        response = await self._post("/v1/chat/completions", body)
+        headers = {"x-lockgate-cache": "no-cache, no-store"} if fresh else None
+        response = await self._post("/v1/chat/completions", body, headers)
         latency = (time.perf_counter() - started) * 1000.0
         try:
             cost = float(response.headers.get(_COST_HEADER) or 0.0)

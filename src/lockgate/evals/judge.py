@@ -7,6 +7,7 @@ A reply we cannot read raises ``JudgeError``, which the runner turns into ERROR.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -202,9 +203,11 @@ def combine_orders(forward: Side, backward: Side) -> Literal["x", "y", "tie"]:
     return "tie"
 
 
-async def _ask(client: ChatClient, judge: str, messages: list[dict[str, Any]]) -> Answer:
+async def _ask(
+    client: ChatClient, judge: str, messages: list[dict[str, Any]], fresh: bool
+) -> Answer:
     try:
-        return await client.chat(judge, messages, dict(_JUDGE_PARAMS))
+        return await client.chat(judge, messages, dict(_JUDGE_PARAMS), fresh=fresh)
     except EvalCallError as exc:
         raise JudgeError(f"judge {judge}: {exc}") from None
 
@@ -215,29 +218,30 @@ async def judge_rubric(
     messages: list[dict[str, Any]],
     answer: str,
     rubric: dict[str, str] | str,
+    *,
+    fresh: bool = False,
 ) -> RubricScore:
-    reply = await _ask(client, judge, rubric_messages(messages, answer, rubric))
+    reply = await _ask(client, judge, rubric_messages(messages, answer, rubric), fresh)
     score, reason = parse_rubric_reply(reply.text)
     return RubricScore(score, reason, reply.cost_usd)
 
 
 async def judge_pair(
-    client: ChatClient, judge: str, question: str, a: str, b: str
+    client: ChatClient, judge: str, question: str, a: str, b: str, *, fresh: bool = False
 ) -> tuple[Side, str, float]:
     """One order: the judge's pick, reason and cost."""
-    reply = await _ask(client, judge, pairwise_messages(question, a, b))
+    reply = await _ask(client, judge, pairwise_messages(question, a, b), fresh)
     side, reason = parse_side(reply.text)
     return side, reason, reply.cost_usd
 
 
 async def judge_pairwise(
-    client: ChatClient, judge: str, question: str, x: str, y: str
+    client: ChatClient, judge: str, question: str, x: str, y: str, *, fresh: bool = False
 ) -> PairwiseOutcome:
     """x against y, shown in both orders so position bias cancels; disagreement is a tie."""
-    import asyncio
-
     (f, rf, cf), (b, rb, cb) = await asyncio.gather(
-        judge_pair(client, judge, question, x, y), judge_pair(client, judge, question, y, x)
+        judge_pair(client, judge, question, x, y, fresh=fresh),
+        judge_pair(client, judge, question, y, x, fresh=fresh),
     )
     winner = combine_orders(f, b)
     reason = rf if winner != "y" else rb

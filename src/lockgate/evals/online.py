@@ -48,7 +48,12 @@ class DispatcherClient:
         self._dispatch = dispatcher
 
     async def chat(
-        self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        fresh: bool = False,
     ) -> Answer:
         body = {**params, "model": model, "messages": messages}
         ctx = RequestContext(

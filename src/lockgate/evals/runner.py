@@ -125,6 +125,8 @@ class SuiteRunner:
         self.spent = 0.0
         self.stopped_by_cap = False
         self._answers: dict[tuple[str, str, int], Answer] = {}
+        #: repeats measure variation, so they skip the gateway's response cache
+        self._fresh = opts.repeat > 1
 
     # -- the plan ---------------------------------------------------------------------
 
@@ -217,7 +219,9 @@ class SuiteRunner:
                     item.result.error = f"cost cap ${self.cap} reached; not run"
                     return
                 try:
-                    answer = await self.client.chat(item.target.model, item.messages, item.params)
+                    answer = await self.client.chat(
+                        item.target.model, item.messages, item.params, fresh=self._fresh
+                    )
                 except EvalCallError as exc:
                     item.result.error = str(exc)
                     return
@@ -278,10 +282,12 @@ class SuiteRunner:
         rubric = rubric_criteria(value)
         text = item.result.answer.text
         messages = item.messages
-        key = content_key("rubric", self.options.namespace, judge, messages, text, rubric)
+        key = content_key(
+            "rubric", self.options.namespace, judge, messages, text, rubric, item.repeat
+        )
 
         async def call() -> tuple[dict[str, Any], float]:
-            r = await judge_rubric(self.client, judge, messages, text, rubric)
+            r = await judge_rubric(self.client, judge, messages, text, rubric, fresh=self._fresh)
             return {"score": r.score, "reason": r.reason}, r.cost_usd
 
         data, cost = await self._judged(key, call)
@@ -308,10 +314,10 @@ class SuiteRunner:
             str(m.get("content") or "") for m in item.messages if m.get("role") != "assistant"
         )
         x, y = item.result.answer.text, other.text
-        key = content_key("pairwise", self.options.namespace, judge, question, x, y)
+        key = content_key("pairwise", self.options.namespace, judge, question, x, y, item.repeat)
 
         async def call() -> tuple[dict[str, Any], float]:
-            out = await judge_pairwise(self.client, judge, question, x, y)
+            out = await judge_pairwise(self.client, judge, question, x, y, fresh=self._fresh)
             return {
                 "score": out.score,
                 "winner": out.winner,
