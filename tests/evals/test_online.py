@@ -140,7 +140,7 @@ async def test_evaluator_samples_scores_and_respects_budget_and_queue() -> None:
 async def test_live_traffic_is_scored_beside_feedback(
     tmp_path: Path, judges: Any, upstream: Any
 ) -> None:
-    """Requests through the gateway are judged in the background; /admin/evals/online reports them."""
+    """Live requests are judged in the background; /admin/evals/online reports the scores."""
     settings = eval_settings(
         tmp_path,
         judges,

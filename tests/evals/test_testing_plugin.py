@@ -50,7 +50,9 @@ async def test_helper_reports_and_asserts(settings: Settings) -> None:
 
 def test_plugin_collects_suite_files(tmp_path: Path) -> None:
     """*.suite.yaml files become one pytest item per target and case; a FAIL fails the run."""
-    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+    )
     (tmp_path / "lockgate.yaml").write_text(yaml.safe_dump(CONFIG))
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["lockgate.testing"]\n')
     (tmp_path / "bot.suite.yaml").write_text(yaml.safe_dump(_suite("Bergen")))

@@ -76,9 +76,9 @@ Another process: ``python -m tests.fakes --port 0`` prints
 from __future__ import annotations
 
 from .faults import Fault, FaultKind, FaultQueue
+from .judges import FakeJudge, JudgeKind
 from .recording import CancelEvent, RecordedRequest
 from .replies import TOOL_TRIGGER
-from .judges import FakeJudge, JudgeKind
 from .runner import ThreadedFake, start_in_thread, start_server_in_thread
 from .server import FakeUpstream
 

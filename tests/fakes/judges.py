@@ -12,7 +12,7 @@ known flaws, so the calibration statistics can be shown to catch each one:
     down            HTTP 500 on every request
 
 Rubric prompts get ``{"score": 0.0}`` when the answer under review contains WRONG, else 1.0
-(``random``: 0 or 1 by coin; ``broken``: prose; ``down``: 500).  Every request is counted in ``calls``.
+(``random``: 0 or 1 by coin; ``broken``: prose; ``down``: 500).  Requests are counted in ``calls``.
 """
 
 from __future__ import annotations

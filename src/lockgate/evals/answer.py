@@ -6,7 +6,27 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Answer", "ChatClient", "EvalCallError", "answer_from_body"]
+__all__ = [
+    "PROMPT_PARAMS",
+    "Answer",
+    "ChatClient",
+    "EvalCallError",
+    "RenderedPrompt",
+    "answer_from_body",
+]
+
+#: request fields a registry prompt version may fix (the render endpoint returns them)
+PROMPT_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "response_format",
+)
 
 
 class EvalCallError(Exception):
@@ -30,6 +50,17 @@ class Answer:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Answer:
         return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    """A registry prompt filled in: its messages, its model (if it names one), its params."""
+
+    messages: list[dict[str, Any]]
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    #: e.g. ``support@7``: the version that served
+    ref: str | None = None
 
 
 def answer_from_body(body: Any, *, cost_usd: float, latency_ms: float) -> Answer:
@@ -82,6 +113,6 @@ class ChatClient(Protocol):
 
     async def render_prompt(
         self, name: str, label: str | None, version: int | None, variables: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> RenderedPrompt:
         """A registry prompt filled with ``variables``; raises EvalCallError on failure."""
         ...

@@ -14,7 +14,13 @@ from typing import Any
 
 import httpx
 
-from lockgate.evals.answer import Answer, EvalCallError, answer_from_body
+from lockgate.evals.answer import (
+    PROMPT_PARAMS,
+    Answer,
+    EvalCallError,
+    RenderedPrompt,
+    answer_from_body,
+)
 
 __all__ = ["GatewayClient", "in_process_client", "url_client"]
 
@@ -62,7 +68,7 @@ class GatewayClient:
 
     async def render_prompt(
         self, name: str, label: str | None, version: int | None, variables: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> RenderedPrompt:
         body: dict[str, Any] = {"variables": variables}
         if version is not None:
             body["version"] = version
@@ -70,12 +76,20 @@ class GatewayClient:
             body["label"] = label
         response = await self._post(f"/v1/prompts/{name}/render", body)
         try:
-            messages = response.json()["messages"]
+            data = response.json()
+            messages = data["messages"]
         except (ValueError, KeyError, TypeError):
             raise EvalCallError(f"prompt {name}: the render endpoint sent no 'messages'") from None
         if not isinstance(messages, list):
             raise EvalCallError(f"prompt {name}: 'messages' is not a list")
-        return messages
+        model = data.get("model")
+        ref = data.get("prompt")
+        return RenderedPrompt(
+            messages=messages,
+            model=model if isinstance(model, str) and model else None,
+            params={k: data[k] for k in PROMPT_PARAMS if data.get(k) is not None},
+            ref=ref if isinstance(ref, str) else None,
+        )
 
 
 @contextlib.asynccontextmanager

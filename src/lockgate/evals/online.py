@@ -24,7 +24,13 @@ from lockgate.auth.keys import Principal
 from lockgate.chat import ChatRequest, ChatResponse
 from lockgate.context import RequestContext
 from lockgate.errors import GatewayError
-from lockgate.evals.answer import Answer, ChatClient, EvalCallError, answer_from_body
+from lockgate.evals.answer import (
+    Answer,
+    ChatClient,
+    EvalCallError,
+    RenderedPrompt,
+    answer_from_body,
+)
 from lockgate.evals.config import OnlineSettings
 from lockgate.evals.judge import JudgeError, judge_rubric, rubric_criteria
 from lockgate.evals.online_repository import OnlineScore, OnlineScoreRepository
@@ -75,7 +81,7 @@ class DispatcherClient:
 
     async def render_prompt(
         self, name: str, label: str | None, version: int | None, variables: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> RenderedPrompt:
         raise EvalCallError("the online evaluator renders no prompts")
 
 

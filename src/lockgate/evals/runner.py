@@ -96,6 +96,7 @@ class _Item:
     result: CaseResult
     messages: list[dict[str, Any]] | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
 
 
 class SuiteRunner:
@@ -137,20 +138,25 @@ class SuiteRunner:
         return [self.suite.target(n) for n in names]
 
     async def _resolve(self, item: _Item) -> None:
-        """Fill the item's messages (template or registry prompt) and parameters."""
+        """Fill the item's messages (template or registry prompt), model and parameters."""
         t, c = item.target, item.case
         prompt = t.prompt if t.prompt is not None else c.prompt
         item.params = {**c.params, **t.params}
+        item.model = t.model
         try:
             if isinstance(prompt, str):
                 ref = parse_prompt_ref(prompt)
-                item.messages = await self.client.render_prompt(
-                    ref.name, ref.label, ref.version, c.vars
-                )
+                rendered = await self.client.render_prompt(ref.name, ref.label, ref.version, c.vars)
+                item.messages = rendered.messages
+                item.params = {**rendered.params, **item.params}
+                item.model = t.model or rendered.model
+                if item.model is None:
+                    raise SuiteError(f"prompt {prompt} names no model; give the target one")
             else:
                 item.messages = render_messages(prompt or [], c.vars)
         except (SuiteError, EvalCallError) as exc:
             item.result.error = f"prompt: {exc}"
+            item.messages = None
         if item.messages is not None:
             item.result.messages = item.messages
 
@@ -158,7 +164,7 @@ class SuiteRunner:
         return content_key(
             "answer",
             self.options.namespace,
-            item.target.model,
+            item.model,
             item.messages,
             item.params,
             item.repeat,
@@ -167,15 +173,15 @@ class SuiteRunner:
     def estimate(self, items: list[_Item]) -> CostEstimate:
         est = CostEstimate()
         for item in items:
-            if item.messages is None:
+            if item.messages is None or item.model is None:
                 continue
             answer_tokens = int(item.params.get("max_tokens") or DEFAULT_ANSWER_TOKENS)
             if self.cache.get(self._answer_key(item)) is not None:
                 est.cached += 1
             else:
                 est.add(
-                    price_call(self.prices, item.target.model, item.messages, answer_tokens),
-                    item.target.model,
+                    price_call(self.prices, item.model, item.messages, answer_tokens),
+                    item.model,
                 )
             for a in item.case.asserts:
                 if a.type not in ("rubric", "pairwise"):
@@ -207,7 +213,7 @@ class SuiteRunner:
 
     async def _answer(self, item: _Item) -> None:
         try:
-            if item.messages is None:
+            if item.messages is None or item.model is None:
                 return
             key = self._answer_key(item)
             hit = self.cache.get(key)
@@ -220,7 +226,7 @@ class SuiteRunner:
                     return
                 try:
                     answer = await self.client.chat(
-                        item.target.model, item.messages, item.params, fresh=self._fresh
+                        item.model, item.messages, item.params, fresh=self._fresh
                     )
                 except EvalCallError as exc:
                     item.result.error = str(exc)

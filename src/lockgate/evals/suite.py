@@ -178,7 +178,8 @@ class Target(_Model):
     """A resolved target: its display name, model alias and prompt (None: the case's)."""
 
     name: str
-    model: str
+    #: None: the registry prompt's own model (from the render endpoint)
+    model: str | None
     prompt: PromptField = None
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -215,7 +216,7 @@ def _resolve_target(raw: str | TargetSpec, defaults: Defaults) -> Target:
     if isinstance(raw, str):
         raw = TargetSpec(prompt=raw) if "@" in raw else TargetSpec(model=raw)
     model = raw.model or defaults.model
-    if model is None:
+    if model is None and not isinstance(raw.prompt, str):
         raise SuiteError(
             f"target {raw.label or raw.prompt!r} names no model; set its 'model' or defaults.model"
         )
@@ -224,7 +225,7 @@ def _resolve_target(raw: str | TargetSpec, defaults: Defaults) -> Target:
     elif isinstance(raw.prompt, str):
         name = raw.prompt if raw.model is None else f"{raw.model}:{raw.prompt}"
     else:
-        name = model
+        name = str(model)
     return Target(name=name, model=model, prompt=raw.prompt, params=raw.params)
 
 
