@@ -17,6 +17,7 @@ from lockgate.evals.online import OnlineEvaluator
 from lockgate.evals.online_repository import OnlineScore
 from lockgate.evals.sampling import DailyBudget, TokenBucket, sample_rate
 from lockgate.records import RequestRecord
+from lockgate.usage.tables import feedback
 
 from .conftest import eval_settings
 
@@ -178,6 +179,10 @@ async def test_live_traffic_is_scored_beside_feedback(
                 if data["data"] and data["data"][0]["count"] == 4:
                     break
                 await asyncio.sleep(0.01)
+            fb = (await http.get("/admin/feedback")).json()["data"]
+    # With the prompt registry's feedback.judge_score column, every score is also a
+    # feedback row (what experiments and rollouts read); without it, none is.
+    assert len(fb) == (1 if "judge_score" in feedback.c else 0)
     [row] = data["data"]
     assert row["model"] == "echo" and row["count"] == 4
     assert row["mean_score"] == 0.75 and row["pass_rate"] == 0.75

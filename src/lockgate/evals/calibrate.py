@@ -41,9 +41,9 @@ __all__ = [
 
 #: Published GPT-4 judge figures to read a run against.
 PUBLISHED: list[tuple[str, str, float]] = [
-    ("accuracy", "GPT-4 on LLMBar Natural (Zeng et al. 2024)", 0.955),
+    ("accuracy", "GPT-4 on LLMBar Natural", 0.955),
     ("accuracy", "GPT-4 on LLMBar's hardest adversarial subset", 0.787),
-    ("accuracy", "GPT-4 vs MT-Bench human majority (Zheng et al. 2023)", 0.81),
+    ("accuracy", "GPT-4 vs MT-Bench human majority", 0.81),
     ("positional_agreement", "GPT-4 on MT-Bench, both orders", 0.87),
 ]
 

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from lockgate.storage.database import Database
+from lockgate.usage.tables import feedback
 
 __all__ = ["OnlineScore", "OnlineScoreRepository", "ScoreSummary", "eval_scores"]
 
@@ -80,6 +81,9 @@ class OnlineScoreRepository:
         self._engine = db.engine
 
     async def add(self, score: OnlineScore) -> None:
+        """One score row; and, where the feedback table has a ``judge_score`` column (the
+        prompt registry's migration adds it), a feedback row carrying it, so experiments
+        and rollouts read a per-variant judge score from the same join as human feedback."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 eval_scores.insert(),
@@ -97,6 +101,18 @@ class OnlineScoreRepository:
                     "cost_usd": score.cost_usd,
                 },
             )
+            if "judge_score" in feedback.c:
+                await conn.execute(
+                    feedback.insert(),
+                    {
+                        "request_id": score.request_id,
+                        "created_at": score.created_at,
+                        "model": score.model,
+                        "prompt_version": score.prompt_version,
+                        "judge_score": score.score,
+                        "comment": f"online judge {score.judge}: {score.reason}"[:2000],
+                    },
+                )
 
     async def summary(self, model: str | None = None) -> list[ScoreSummary]:
         s = eval_scores.c
