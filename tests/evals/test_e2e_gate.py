@@ -177,3 +177,43 @@ def test_errors_exit_2(live: tuple[LiveGateway, Path], tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     bad_suite = _write(tmp_path, "broken.yaml", {"targets": []})
     assert _eval("run", str(bad_suite), "--url", gw.url).exit_code == 2
+
+
+def test_run_reports_flaky_cases_and_writes_reports(
+    live: tuple[LiveGateway, Path], tmp_path: Path
+) -> None:
+    """--repeat with a coin-flipping judge lists the case as flaky; HTML and JSON are written."""
+    _, config = live
+    data = {
+        "targets": ["echo"],
+        "defaults": {"judge": "judge-random"},
+        "cases": [
+            {
+                "id": "coin",
+                "prompt": [{"role": "user", "content": "flip"}],
+                "assert": [{"type": "rubric", "threshold": 0.5}],
+            }
+        ],
+    }
+    html, out = tmp_path / "r.html", tmp_path / "r.json"
+    result = _eval(
+        "run",
+        str(_write(tmp_path, "s.yaml", data)),
+        "-c",
+        str(config),
+        "--repeat",
+        "12",
+        "--no-cache",
+        "--html",
+        str(html),
+        "--json",
+        str(out),
+        "--min-pass-rate",
+        "0",
+    )
+    assert result.exit_code == 0, result.output
+    assert "flaky cases over 12 repeats" in result.output
+    report = json.loads(out.read_text())
+    assert report["flaky"][0]["case_id"] == "coin" and report["repeat"] == 12
+    assert len(report["results"]) == 12
+    assert "<style>" in html.read_text() and "coin" in html.read_text()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 
 from lockgate.app import create_app
@@ -188,3 +189,53 @@ async def test_live_traffic_is_scored_beside_feedback(
     assert row["mean_score"] == 0.75 and row["pass_rate"] == 0.75
     assert row["ci_low"] < 0.75 < row["ci_high"]
     assert data["sampler"]["sampled"] == 4 and data["sampler"]["errors"] == 0
+
+
+async def test_scores_command_reads_the_summary(tmp_path: Path) -> None:
+    """`lockgate eval scores --json` prints the per-variant summary from the database."""
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from lockgate.cli import app
+    from lockgate.evals.online_repository import OnlineScoreRepository
+    from lockgate.storage.database import Database
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/s.db"
+    db = Database(url)
+    await db.migrate()
+    repo = OnlineScoreRepository(db)
+    for i, score in enumerate([1.0, 0.5, 0.0]):
+        await repo.add(
+            OnlineScore(
+                f"r{i}",
+                0.0,
+                "2026-11-28",
+                "bot",
+                "p@2",
+                "j",
+                "default",
+                score,
+                score >= 0.7,
+                "why",
+                0.001,
+            )
+        )
+    await db.aclose()
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [{"model_name": "bot", "params": {"model": "mock/m"}}],
+                "general_settings": {"database_url": url},
+            }
+        )
+    )
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["eval", "scores", "-c", str(config), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert row["prompt_version"] == "p@2" and row["count"] == 3 and row["mean_score"] == 0.5
+    assert row["pass_rate"] == pytest.approx(1 / 3)

@@ -141,7 +141,7 @@ async def judge_gold_pairs(
     if progress is not None:
         progress.start("judging pairs", len(pairs))
     out = list(await asyncio.gather(*(one(p) for p in pairs)))
-    store.save()
+    await asyncio.to_thread(store.save)
     return out
 
 

@@ -401,7 +401,7 @@ class SuiteRunner:
                 self._answers[(i.target.name, i.case.id, i.repeat)] = i.result.answer
         self.progress.start("verdicts", len(items))
         await asyncio.gather(*(self._grade(i) for i in items))
-        self.cache.save()
+        await asyncio.to_thread(self.cache.save)
         return RunResult(
             targets=[t.name for t in self._targets()],
             results=[i.result for i in items],

@@ -55,6 +55,9 @@ async def connect(
     if config_path:
         text += await asyncio.to_thread(Path(config_path).read_bytes)
     namespace = "config:" + hashlib.sha256(text).hexdigest()[:16]
+    if api_key is None and settings.general_settings.master_key is not None:
+        # In this process the config is the caller's own: act with its master key.
+        api_key = settings.general_settings.master_key.get_secret_value()
     async with in_process_client(settings, api_key) as client:
         yield Connection(client, prices, namespace)
 
