@@ -69,6 +69,7 @@ def eval_settings(
     tmp_path: Path,
     judges: dict[str, ThreadedFake],
     upstream: ThreadedFake | None = None,
+    master_key: str | None = None,
     **sections: Any,
 ) -> Settings:
     models: list[dict[str, Any]] = [
@@ -106,7 +107,10 @@ def eval_settings(
     data = {
         "model_list": models,
         "router_settings": {"num_retries": 0},
-        "general_settings": {"database_url": f"sqlite+aiosqlite:///{tmp_path}/gw.db"},
+        "general_settings": {
+            "database_url": f"sqlite+aiosqlite:///{tmp_path}/gw.db",
+            **({"master_key": master_key} if master_key else {}),
+        },
         **sections,
     }
     return settings_from_mapping(data, env={})

@@ -44,6 +44,7 @@ CITIES = [
     "Minsk",
     "Tunis",
 ]
+MASTER = "sk-master-evals-0123456789"
 GOOD = [{"role": "user", "content": "Tell me about {{ city }}."}]
 SAME = [{"role": "user", "content": "Please tell me about {{ city }}, briefly."}]
 PLANTED = [{"role": "user", "content": "Tell me about a city. WRONG template."}]
@@ -77,7 +78,7 @@ def live(
 ) -> Iterator[tuple[LiveGateway, Path]]:
     """One live gateway for the module, and its config written to a file."""
     tmp = tmp_path_factory.mktemp("gate")
-    settings = eval_settings(tmp, judges, fake)
+    settings = eval_settings(tmp, judges, fake, master_key=MASTER)
     config = tmp / "lockgate.yaml"
     config.write_text(yaml.safe_dump(_config_mapping(settings)))
     with serve_in_thread(settings) as gw:
@@ -92,7 +93,10 @@ def _config_mapping(settings: Any) -> dict[str, Any]:
         entry["params"] = {k: v for k, v in entry["params"].items() if v is not None}
         entry["params"]["api_key"] = "sk-x" if "api_base" in entry["params"] else None
         entry["params"] = {k: v for k, v in entry["params"].items() if v is not None}
-    data["general_settings"] = {"database_url": settings.general_settings.database_url}
+    data["general_settings"] = {
+        "database_url": settings.general_settings.database_url,
+        "master_key": MASTER,
+    }
     return data
 
 
@@ -118,6 +122,8 @@ def test_compare_fails_on_a_planted_regression(
         str(suite),
         "--url",
         gw.url,
+        "--api-key",
+        MASTER,
         "--cache-dir",
         str(tmp_path / "c"),
         "--json",
@@ -149,7 +155,7 @@ def test_compare_passes_without_the_regression(
     """A harmless rewording of the template: no regression, exit 0."""
     gw, _ = live
     suite = _write(tmp_path, "suite.yaml", _suite(SAME))
-    result = _eval("compare", str(suite), "--url", gw.url, "--no-cache")
+    result = _eval("compare", str(suite), "--url", gw.url, "--api-key", MASTER, "--no-cache")
     assert result.exit_code == 0, result.output
     assert "no regression beyond the margin" in result.output
 
@@ -173,7 +179,15 @@ def test_errors_exit_2(live: tuple[LiveGateway, Path], tmp_path: Path) -> None:
     gw, _ = live
     data = _suite(PLANTED)
     data["defaults"]["judge"] = "judge-down"
-    result = _eval("compare", str(_write(tmp_path, "s.yaml", data)), "--url", gw.url, "--no-cache")
+    result = _eval(
+        "compare",
+        str(_write(tmp_path, "s.yaml", data)),
+        "--url",
+        gw.url,
+        "--api-key",
+        MASTER,
+        "--no-cache",
+    )
     assert result.exit_code == 2, result.output
     bad_suite = _write(tmp_path, "broken.yaml", {"targets": []})
     assert _eval("run", str(bad_suite), "--url", gw.url).exit_code == 2
