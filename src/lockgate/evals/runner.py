@@ -176,7 +176,7 @@ class SuiteRunner:
             if item.messages is None or item.model is None:
                 continue
             answer_tokens = int(item.params.get("max_tokens") or DEFAULT_ANSWER_TOKENS)
-            if self.cache.get(self._answer_key(item)) is not None:
+            if self._answer_key(item) in self.cache:
                 est.cached += 1
             else:
                 est.add(
@@ -197,7 +197,6 @@ class SuiteRunner:
                         extra_prompt_tokens=JUDGE_PROMPT_OVERHEAD + answer_tokens * calls,
                     )
                     est.add(usd, judge, judge=True)
-        self.cache.hits = 0  # the estimate's look-ups are not re-use
         return est
 
     # -- calls ------------------------------------------------------------------------

@@ -36,6 +36,9 @@ class ResultCache:
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # a torn last line from an interrupted run
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
+
     def get(self, key: str) -> Any | None:
         value = self._data.get(key)
         if value is not None:
