@@ -31,8 +31,8 @@ def _compile(source: str) -> Any:
 
 
 def render_text(source: str, variables: dict[str, Any]) -> str:
-    if "{" not in source:  # no tags: skip the template engine
-        return source
+    if "{{" not in source and "{%" not in source and "{#" not in source:
+        return source  # no tags: skip the template engine (and leave regex braces alone)
     try:
         out: str = _compile(source).render(**variables)
     except TemplateError as exc:
