@@ -29,6 +29,7 @@ from lockgate.pricing import cost_of, price_for
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
+from lockgate.routing.factory import build_route_stage
 from lockgate.settings import ConfigError, Settings
 from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
@@ -212,6 +213,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
             or settings.evaluation.online.enabled,
         ),
         LimitsStage(Limiter(limit_store, time.time), lim),
+        *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),
         CacheStage(cache),
     ]
     semantic: SemanticCacheStage | None = None

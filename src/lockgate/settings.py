@@ -50,6 +50,7 @@ from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.evals.config import EvaluationSettings
 from lockgate.guards.config import GuardrailSettings
+from lockgate.routing.config import RoutingSettings
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
 
@@ -281,6 +282,7 @@ class Settings(_Model):
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False
