@@ -62,6 +62,18 @@ HtmlOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--no-progress", help="No progress bar.")]
 
 
+def _commands() -> Any:
+    """The commands module, or a clear message when the ``evals`` extra is missing."""
+    try:
+        from lockgate.evals import commands
+    except ImportError as exc:
+        typer.echo(
+            f"error: {exc.name or exc} is not installed; pip install 'lockgate[evals]'", err=True
+        )
+        raise typer.Exit(2) from None
+    return commands
+
+
 def _settings(config: str | None) -> Settings:
     try:
         return load_settings(config or os.environ.get("LOCKGATE_CONFIG") or None)
@@ -98,10 +110,10 @@ def _reach(
     no_cache: bool,
     quiet: bool,
 ) -> Any:
-    from lockgate.evals.commands import Reach
+    reach_type = _commands().Reach
 
     config = config or os.environ.get("LOCKGATE_CONFIG") or None
-    return Reach(
+    return reach_type(
         _settings(config), config, url, api_key, None if no_cache else cache_dir, not quiet
     )
 
@@ -129,7 +141,7 @@ def run(
     no_progress: QuietOpt = False,
 ) -> None:
     """Run a suite. Exit 0 all pass, 1 failures, 2 errors (judge or upstream trouble)."""
-    from lockgate.evals import commands
+    commands = _commands()
     from lockgate.evals.runner import RunOptions
 
     loaded = _suite(suite)
@@ -183,7 +195,7 @@ def compare(
     no_progress: QuietOpt = False,
 ) -> None:
     """Baseline vs candidate on the same cases. Exit 0 ok, 1 regression, 2 errors."""
-    from lockgate.evals import commands
+    commands = _commands()
     from lockgate.evals.runner import RunOptions
 
     loaded = _suite(suite)
@@ -224,7 +236,7 @@ def calibrate(
     no_progress: QuietOpt = False,
 ) -> None:
     """Accuracy, Cohen's kappa and positional agreement of a judge, with 95% bootstrap CIs."""
-    from lockgate.evals import commands
+    commands = _commands()
 
     reach = _reach(config, url, api_key, cache_dir, no_cache, no_progress)
     report = _go(
