@@ -1,14 +1,14 @@
 """online evaluation scores
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
