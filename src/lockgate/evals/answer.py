@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
-    "PROMPT_PARAMS",
+    "RENDER_META",
     "Answer",
     "ChatClient",
     "EvalCallError",
@@ -15,7 +15,11 @@ __all__ = [
     "answer_from_body",
 ]
 
-#: request fields a registry prompt version may fix (the render endpoint returns them)
+#: fields of the render endpoint's answer that describe the prompt; the rest are the
+#: version's request defaults (its params and tools), applied unless the suite sets them
+RENDER_META = frozenset(
+    {"prompt", "name", "version", "label", "model", "messages", "experiment", "object"}
+)
 PROMPT_PARAMS = (
     "temperature",
     "top_p",

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from lockgate.evals.answer import (
-    PROMPT_PARAMS,
+    RENDER_META,
     Answer,
     EvalCallError,
     RenderedPrompt,
@@ -87,7 +87,7 @@ class GatewayClient:
         return RenderedPrompt(
             messages=messages,
             model=model if isinstance(model, str) and model else None,
-            params={k: data[k] for k in PROMPT_PARAMS if data.get(k) is not None},
+            params={k: v for k, v in data.items() if k not in RENDER_META and v is not None},
             ref=ref if isinstance(ref, str) else None,
         )
 
