@@ -23,6 +23,7 @@ from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
 from lockgate.evals.online import build_online_evaluator
+from lockgate.events import BreakerLog
 from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
@@ -199,7 +200,11 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     providers = ProviderRegistry()
     metrics = Metrics()
     dispatcher = Dispatcher(
-        router, providers, settings.router_settings, listener=metrics, tracer=tracing.tracer
+        router,
+        providers,
+        settings.router_settings,
+        listener=BreakerLog(metrics),
+        tracer=tracing.tracer,
     )
     sinks.extend(e for e in [build_online_evaluator(settings, db, dispatcher)] if e is not None)
     lim = settings.limits
