@@ -1,6 +1,6 @@
 """Online judge scores beside feedback in the usage database, and their per-variant summary.
 
-Migration 0010 creates ``eval_scores``; a row per judged request.  ``summary`` groups by
+Migration 0011 creates ``eval_scores``; a row per judged request.  ``summary`` groups by
 model and prompt version, the same grouping ``/admin/feedback`` uses, so an experiment or
 rollout can read a judge score per variant next to its human feedback.
 """
