@@ -18,6 +18,7 @@ from lockgate.audit import routes as audit_routes
 from lockgate.batches import routes as batch_routes
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
+from lockgate.evals import routes as eval_routes
 from lockgate.experiments import routes as experiment_routes
 from lockgate.lifecycle import Lifecycle
 from lockgate.prompts import routes as prompt_routes
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
             *ops.routes,
             *admin.routes,
             *usage_routes.routes,
+            *eval_routes.routes,
             *audit_routes.routes,
             *prompt_routes.routes,
             *experiment_routes.routes,

@@ -19,6 +19,7 @@ from lockgate.cli_target import (
     fail,
     load,
 )
+from lockgate.evals import cli as evals_cli
 from lockgate.experiments import cli as experiments_cli
 from lockgate.prompts import cli as prompts_cli
 from lockgate.routing import cli as route_cli
@@ -36,6 +37,7 @@ cache_app = typer.Typer(help="Cache tools.")
 app.add_typer(cache_app, name="cache")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(usage_cli.app, name="usage")
+app.add_typer(evals_cli.app, name="eval")
 app.add_typer(prompts_cli.app, name="prompts")
 app.add_typer(experiments_cli.experiments_app, name="experiments")
 app.add_typer(experiments_cli.rollouts_app, name="rollouts")

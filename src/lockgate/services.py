@@ -21,6 +21,7 @@ from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.evals.online import build_online_evaluator
 from lockgate.events import BreakerLog
 from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
@@ -212,6 +213,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         listener=BreakerLog(metrics),
         tracer=tracing.tracer,
     )
+    sinks.extend(e for e in [build_online_evaluator(settings, db, dispatcher)] if e is not None)
     lim = settings.limits
     limit_store = create_limit_store(
         lim.backend or settings.general_settings.redis_url or "memory://",
@@ -229,7 +231,8 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     stages: list[Stage] = [
         GuardStage(
             settings.guardrails,
-            capture=settings.audit.enabled and settings.audit.store_bodies,
+            capture=(settings.audit.enabled and settings.audit.store_bodies)
+            or settings.evaluation.online.enabled,
         ),
         LimitsStage(Limiter(limit_store, time.time), lim),
         *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),

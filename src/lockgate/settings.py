@@ -55,6 +55,7 @@ from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.config_keys import describe_validation_error, strip_unhonoured
 from lockgate.embedding_settings import EmbeddingBatchSettings
+from lockgate.evals.config import EvaluationSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.logs import LogSettings
 from lockgate.prompts.config import PromptSettings
@@ -300,6 +301,7 @@ class Settings(_Model):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
     prompts: PromptSettings = Field(default_factory=PromptSettings)
     embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
@@ -326,6 +328,7 @@ class Settings(_Model):
                             raise ValueError(
                                 f"router_settings.{field}: unknown model_name {name!r}"
                             )
+        self.evaluation.check_aliases(known)
         return self
 
     def deployments(self) -> list[Deployment]:

@@ -76,19 +76,23 @@ Another process: ``python -m tests.fakes --port 0`` prints
 from __future__ import annotations
 
 from .faults import Fault, FaultKind, FaultQueue
+from .judges import FakeJudge, JudgeKind
 from .recording import CancelEvent, RecordedRequest
 from .replies import TOOL_TRIGGER
-from .runner import ThreadedFake, start_in_thread
+from .runner import ThreadedFake, start_in_thread, start_server_in_thread
 from .server import FakeUpstream
 
 __all__ = [
     "TOOL_TRIGGER",
     "CancelEvent",
+    "FakeJudge",
     "FakeUpstream",
     "Fault",
     "FaultKind",
     "FaultQueue",
+    "JudgeKind",
     "RecordedRequest",
     "ThreadedFake",
     "start_in_thread",
+    "start_server_in_thread",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from .server import FakeUpstream
 
-__all__ = ["ThreadedFake", "start_in_thread"]
+__all__ = ["ThreadedFake", "start_in_thread", "start_server_in_thread"]
 
 
 class ThreadedFake:
@@ -50,7 +50,11 @@ class ThreadedFake:
 
 def start_in_thread(timeout: float = 10.0, **kwargs: Any) -> ThreadedFake:
     """Start ``FakeUpstream(**kwargs)`` on a new thread and return once it listens."""
-    fake = FakeUpstream(**kwargs)
+    return start_server_in_thread(FakeUpstream(**kwargs), timeout)
+
+
+def start_server_in_thread(fake: Any, timeout: float = 10.0) -> ThreadedFake:
+    """Start any fake server (``start``/``stop`` coroutines, ``base_url``) on a new thread."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
     failure: list[BaseException] = []
