@@ -206,11 +206,18 @@ def cache_eval(
     config: ConfigOpt = None,
     alias: Annotated[str | None, typer.Option(help="Use this alias's semantic settings.")] = None,
     threshold: Annotated[
-        float | None, typer.Option(help="Override the similarity threshold.")
+        float | None, typer.Option(help="Override the similarity threshold (no verifier).")
     ] = None,
+    max_false_hit_rate: Annotated[
+        float | None, typer.Option(help="Override the error budget of the learned verifier.")
+    ] = None,
+    verifier: Annotated[
+        bool | None, typer.Option("--verifier/--no-verifier", help="Use the learned verifier.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Precision, hit rate and false-hit rate of the semantic cache at the configured settings."""
+    """Precision, hit rate and false-hit rate (95% CIs, per source) at the configured settings."""
     from dataclasses import replace
     from pathlib import Path
 
@@ -226,11 +233,19 @@ def cache_eval(
         sem = per_alias[alias]
     if threshold is not None:
         sem = replace(sem, threshold=threshold)
+    if max_false_hit_rate is not None:
+        sem = replace(sem, max_false_hit_rate=max_false_hit_rate)
+    if verifier is not None:
+        sem = replace(sem, verifier=verifier)
     path = Path(pairs)
     if not path.is_file():
         typer.echo(f"error: no such file {pairs}", err=True)
         raise typer.Exit(2)
-    report = evaluate_pairs(path, sem)
+    try:
+        report = evaluate_pairs(path, sem, progress=progress)
+    except ModuleNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
 
 
