@@ -15,6 +15,7 @@ from lockgate.auth.repository import KeyRepository
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.semantic.config import build_semantic_stage
+from lockgate.cache.semantic.metrics import SemanticCollector
 from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.stage import SemanticCacheStage
 from lockgate.cache.stage import CacheStage
@@ -61,6 +62,7 @@ class Services:
 
     async def aclose(self) -> None:
         if self.semantic is not None:
+            await self.semantic.aclose()
             await self.semantic.cache.index.close()
         for sink in self.sinks:
             await sink.aclose()
@@ -214,6 +216,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     semantic: SemanticCacheStage | None = None
     if settings.semantic_cache.aliases:
         semantic = await _build_semantic(settings, router, providers)
+        metrics.registry.register(SemanticCollector(semantic))
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
     return Services(

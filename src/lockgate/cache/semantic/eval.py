@@ -338,6 +338,8 @@ async def evaluate_pairs_async(
                 assert verifier is not None
                 row = pair_features(tokens[p.q2], features[p.q2], tokens[p.q1], features[p.q1])
                 prob = float(verifier.probability(row[None, :])[0])
+                if verifier.vetoed(row[None, :])[0]:
+                    prob = 0.0  # a hard veto: never a hit at any operating point
             scored.append((p, score, veto, prob))
             advance(1)
     positives = sum(p.label for p in pairs)

@@ -206,11 +206,17 @@ class SemanticCache:
         if not above:
             return SemanticResult(served=False, shadow=settings.shadow, score=best, vector=vector)
         theirs = await self.embedder.embed_tokens([c.text for c in above])
-        probs = self.verifier.probability(_pair_rows(query.text, mine, above, theirs))
-        ranked = sorted(zip(probs.tolist(), above, strict=True), key=lambda pc: -pc[0])
-        for prob, cand in ranked:
+        rows = _pair_rows(query.text, mine, above, theirs)
+        probs = self.verifier.probability(rows)
+        vetoed = self.verifier.vetoed(rows)
+        ranked = sorted(
+            zip(probs.tolist(), vetoed.tolist(), above, strict=True), key=lambda pc: -pc[0]
+        )
+        for prob, veto, cand in ranked:
             if prob < threshold:
                 break
+            if veto:
+                continue
             if settings.shadow:
                 return SemanticResult(
                     served=False,

@@ -146,6 +146,21 @@ class Verifier:
                 for w, b in spec["layers"]
             ]
             self.recall = float(spec["recall"])
+            #: guards kept as hard vetoes: a pair any of them tells apart is never a hit
+            self.vetoes: tuple[str, ...] = tuple(spec.get("vetoes", ()))
+            unknown = set(self.vetoes) - set(GUARDS)
+            if unknown:
+                raise VerifierError(f"unknown veto guards {sorted(unknown)}")
+            self._veto_columns = [FEATURE_NAMES.index(f"guard_{n}") for n in self.vetoes]
+            width = len(FEATURE_NAMES)
+            if self.mean.shape != (width,) or self.scale.shape != (width,):
+                raise VerifierError("verifier weights: mean/scale do not match the features")
+            for w, b in self.layers:
+                if w.ndim != 2 or w.shape[0] != width or b.shape != (w.shape[1],):
+                    raise VerifierError("verifier weights: layer shapes do not chain")
+                width = w.shape[1]
+            if width != 1:
+                raise VerifierError("verifier weights: the last layer must give one logit")
             # (budget, probability threshold), budgets ascending
             self.calibration = sorted((float(b), float(t)) for b, t in spec["calibration"])
             self.info: dict[str, Any] = dict(spec.get("info", {}))
@@ -163,6 +178,21 @@ class Verifier:
                 x = np.maximum(x, 0.0)
         logits = x[:, 0]
         out: F64 = 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
+        return out
+
+    def vetoed(self, rows: F32) -> npt.NDArray[np.bool_]:
+        """Rows that a hard-veto guard rejects, whatever their probability."""
+        out: npt.NDArray[np.bool_] = np.zeros(len(rows), dtype=bool)
+        for col in self._veto_columns:
+            out |= np.asarray(rows)[:, col] > 0.5
+        return out
+
+    def accepts(self, rows: F32, cosines: F32, point: OperatingPoint) -> npt.NDArray[np.bool_]:
+        """The verdict at ``point``: above the recall floor, probable enough, not vetoed."""
+        probs = self.probability(rows)
+        out: npt.NDArray[np.bool_] = (
+            (np.asarray(cosines) >= point.recall) & (probs >= point.accept) & ~self.vetoed(rows)
+        )
         return out
 
     def operating_point(self, max_false_hit_rate: float) -> OperatingPoint:
