@@ -110,10 +110,15 @@ def models() -> dict[str, Any]:
     return {
         "logistic": LogisticRegression(C=1.0, max_iter=2000),
         "mlp": MLPClassifier(
-            hidden_layer_sizes=(32,), alpha=1e-3, max_iter=400, random_state=SEED,
+            hidden_layer_sizes=(32,),
+            alpha=1e-3,
+            max_iter=400,
+            random_state=SEED,
             early_stopping=True,
         ),
-        "gboost": HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, random_state=SEED),
+        "gboost": HistGradientBoostingClassifier(
+            max_iter=300, learning_rate=0.05, random_state=SEED
+        ),
     }
 
 
@@ -149,7 +154,9 @@ def limit(source: str, budget: float) -> float:
     return budget * ADVERSARIAL_FACTOR if "paws" in source else budget
 
 
-def threshold_for(p: np.ndarray, y: np.ndarray, hit: np.ndarray, src: np.ndarray, budget: float) -> float:
+def threshold_for(
+    p: np.ndarray, y: np.ndarray, hit: np.ndarray, src: np.ndarray, budget: float
+) -> float:
     """Smallest probability threshold keeping every source's false-hit rate within its limit."""
     order = np.argsort(-p, kind="stable")
     ps = p[order]
@@ -179,10 +186,17 @@ def rates(accept: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     pos, neg = int((y == 1).sum()), int((y == 0).sum())
     th, fh = int((accept & (y == 1)).sum()), int((accept & (y == 0)).sum())
     return {
-        "n": len(y), "positives": pos, "negatives": neg, "true_hits": th, "false_hits": fh,
-        "hit_rate": th / pos if pos else None, "hit_rate_ci": ci(th, pos),
-        "false_hit_rate": fh / neg if neg else None, "false_hit_rate_ci": ci(fh, neg),
-        "precision": th / (th + fh) if th + fh else None, "precision_ci": ci(th, th + fh),
+        "n": len(y),
+        "positives": pos,
+        "negatives": neg,
+        "true_hits": th,
+        "false_hits": fh,
+        "hit_rate": th / pos if pos else None,
+        "hit_rate_ci": ci(th, pos),
+        "false_hit_rate": fh / neg if neg else None,
+        "false_hit_rate_ci": ci(fh, neg),
+        "precision": th / (th + fh) if th + fh else None,
+        "precision_ci": ci(th, th + fh),
     }
 
 
@@ -238,7 +252,9 @@ def main() -> None:
                 others = np.setdiff1d(np.arange(len(rows)), test)
                 t = threshold_for(p[others], y[others], hit[others], src[others], budget)
                 accept[test] = hit[test] & (p[test] >= t)
-            table[kind][str(budget)] = {s: rates(accept[src == s], y[src == s]) for s in np.unique(src)}
+            table[kind][str(budget)] = {
+                s: rates(accept[src == s], y[src == s]) for s in np.unique(src)
+            }
     report["cv"] = table
     for kind in table:
         print(f"\n{kind}: budget -> per source hit rate / false-hit rate [95% CI] (n)")
@@ -259,7 +275,9 @@ def main() -> None:
     if args.ship == "logistic":
         layers = [[model.coef_.T.tolist(), model.intercept_.tolist()]]
     else:
-        layers = [[w.tolist(), b.tolist()] for w, b in zip(model.coefs_, model.intercepts_, strict=True)]
+        layers = [
+            [w.tolist(), b.tolist()] for w, b in zip(model.coefs_, model.intercepts_, strict=True)
+        ]
     spec = {
         "kind": args.ship,
         "features": list(FEATURE_NAMES),

@@ -61,9 +61,7 @@ def test_lookup_errors_are_misses_never_failed_requests(gateway_factory, fake):
         assert r.status_code == 200, r.text
         assert r.headers["x-lockgate-cache"] == "bypass"
         assert r.json()["choices"][0]["message"]["content"] == f"echo: {text}"
-    errors = {
-        labels: v for (name, labels), v in samples(gw).items() if "errors" in name and v > 0
-    }
+    errors = {labels: v for (name, labels), v in samples(gw).items() if "errors" in name and v > 0}
     assert errors, "the failures were not counted"
     assert all(dict(labels)["where"] in ("lookup", "store") for labels in errors)
 

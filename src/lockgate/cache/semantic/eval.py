@@ -364,8 +364,14 @@ async def evaluate_pairs_async(
             rejected[veto] += 1
         outcomes.append(
             PairOutcome(
-                p.q1, p.q2, p.label, round(score, 4), None if use_verifier else veto, hit,
-                None if prob is None else round(prob, 4), p.source,
+                p.q1,
+                p.q2,
+                p.label,
+                round(score, 4),
+                None if use_verifier else veto,
+                hit,
+                None if prob is None else round(prob, 4),
+                p.source,
             )  # fmt: skip
         )
     sweep: list[SweepPoint] = []

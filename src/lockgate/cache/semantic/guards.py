@@ -123,9 +123,7 @@ def extract_features(text: str) -> Features:
                 quantities.append((_normalise_number(m.group(2)), UNITS[unit.lower()]))
                 break
     units = {UNITS[w] for w in words if w in UNITS and len(w) > 2}
-    units |= {
-        UNITS[s.lower()] for s in re.findall(r"[$€£¥%]|°[cCfF]", text) if s.lower() in UNITS
-    }
+    units |= {UNITS[s.lower()] for s in re.findall(r"[$€£¥%]|°[cCfF]", text) if s.lower() in UNITS}
     units |= {u for _, u in quantities}
     quoted = {next(g for g in m.groups() if g).strip().lower() for m in _QUOTED.finditer(text)}
     entities: set[str] = set()

@@ -24,6 +24,7 @@ be stored afterwards without embedding the text a second time.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,11 +120,18 @@ class SemanticCache:
         index: VectorIndex,
         settings: SemanticSettings,
         verifier: Verifier | None = None,
+        *,
+        token_cache_bytes: int = 32 << 20,
     ) -> None:
         self.embedder = embedder
         self.index = index
         self.settings = settings
         self.verifier = verifier
+        # Token vectors of recently verified candidates: a popular cached question
+        # is a candidate again and again, and re-embedding it is most of a lookup.
+        self._tokens: OrderedDict[str, TokenVectors] = OrderedDict()
+        self._token_bytes = 0
+        self.token_cache_bytes = token_cache_bytes
 
     def verifies(self, settings: SemanticSettings) -> bool:
         """Whether lookups with ``settings`` are decided by the learned verifier."""
@@ -205,7 +213,7 @@ class SemanticCache:
         above = [c for c in candidates if c.score >= point.recall][: settings.verify_top]
         if not above:
             return SemanticResult(served=False, shadow=settings.shadow, score=best, vector=vector)
-        theirs = await self.embedder.embed_tokens([c.text for c in above])
+        theirs = await self._candidate_tokens([c.text for c in above])
         rows = _pair_rows(query.text, mine, above, theirs)
         probs = self.verifier.probability(rows)
         vetoed = self.verifier.vetoed(rows)
@@ -248,6 +256,23 @@ class SemanticCache:
             rejected_by="verifier",
             probability=ranked[0][0],
         )
+
+    async def _candidate_tokens(self, texts: list[str]) -> list[TokenVectors]:
+        assert isinstance(self.embedder, TokenEmbedder)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._tokens]
+        if missing:
+            fresh = await self.embedder.embed_tokens(missing)
+            for text, tv in zip(missing, fresh, strict=True):
+                self._tokens[text] = tv
+                self._token_bytes += tv.tokens.nbytes
+        out = []
+        for text in texts:
+            self._tokens.move_to_end(text)
+            out.append(self._tokens[text])
+        while self._token_bytes > self.token_cache_bytes and self._tokens:
+            _, old = self._tokens.popitem(last=False)
+            self._token_bytes -= old.tokens.nbytes
+        return out
 
     async def store(
         self,
