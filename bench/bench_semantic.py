@@ -1,6 +1,7 @@
 """Benchmarks of the semantic cache: embedder, guards, memory and Redis index, lookup.
 
-    PYTHONPATH=src .venv/bin/python bench/bench_semantic.py [--redis-url URL] [--quick] [--only-verified]
+    PYTHONPATH=src .venv/bin/python bench/bench_semantic.py [--redis-url URL] [--quick]
+        [--only-verified]
 
 Without --redis-url a private redis-server is started on a free loopback port
 (if one is installed). Prints medians and 99th percentiles in milliseconds.

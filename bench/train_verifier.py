@@ -289,7 +289,8 @@ def main() -> None:
         "calibration": calibration,
         "info": {
             "trained_on": f"{args.pairs.name}: {len(rows)} pairs",
-            "calibrated": "out-of-fold predictions, grouped 5-fold CV; natural sources within the budget, PAWS within 3x",
+            "calibrated": "out-of-fold predictions, grouped 5-fold CV; "
+            "natural sources within the budget, PAWS within 3x",
         },
     }
     args.out.write_text(json.dumps(spec, separators=(",", ":")))

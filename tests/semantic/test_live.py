@@ -43,7 +43,7 @@ def test_a_wrong_hit_halves_the_budget_of_alias_and_partition() -> None:
 
 
 def test_partition_learns_alone_when_the_alias_is_fine() -> None:
-    """Many right hits elsewhere keep the alias's bound low; the bad partition is tightened alone."""
+    """Many right hits elsewhere keep the alias's bound low; the bad partition tightens alone."""
     v = load_verifier()
     est = LiveEstimator(v)
     for i in range(3000):

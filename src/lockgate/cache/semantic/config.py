@@ -37,7 +37,7 @@ from lockgate.cache.semantic.embedder import (
 )
 from lockgate.cache.semantic.index import MemoryIndex, VectorIndex
 from lockgate.cache.semantic.redis_index import RedisIndex
-from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettings
+from lockgate.cache.semantic.semantic_cache import SemanticCache
 from lockgate.cache.semantic.settings import AliasSemanticSettings, SemanticCacheSettings
 from lockgate.cache.semantic.stage import SemanticCacheStage
 from lockgate.cache.semantic.verifier import load_verifier

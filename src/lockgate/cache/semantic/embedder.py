@@ -27,10 +27,10 @@ from lockgate.cache.semantic.minilm import MiniLM, default_model_dir, mean_pool
 from lockgate.cache.semantic.minilm_onnx import OnnxMiniLM
 
 __all__ = [
+    "INSTALL_COMMAND",
     "Backend",
     "CallableEmbedder",
     "EmbedFn",
-    "INSTALL_COMMAND",
     "Embedder",
     "LocalEmbedder",
     "TokenEmbedder",

@@ -109,8 +109,9 @@ class Rates:
                 return "n/a"
             return f"{value:6.1%} [{ci[0]:.1%}, {ci[1]:.1%}]"
 
+        served = self.true_hits + self.false_hits
         return (
-            f"precision {pct(self.precision, self.precision_ci)} n={self.true_hits + self.false_hits}"
+            f"precision {pct(self.precision, self.precision_ci)} n={served}"
             f" | hit rate {pct(self.hit_rate, self.hit_rate_ci)} n={self.positives}"
             f" | false-hit {pct(self.false_hit_rate, self.false_hit_rate_ci)} n={self.negatives}"
         )
@@ -372,7 +373,7 @@ async def evaluate_pairs_async(
                 hit,
                 None if prob is None else round(prob, 4),
                 p.source,
-            )  # fmt: skip
+            )
         )
     sweep: list[SweepPoint] = []
     for t in sorted({*_SWEEP, cache_settings.threshold}):

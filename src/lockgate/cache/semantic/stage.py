@@ -150,7 +150,7 @@ class SemanticCacheStage:
             except CacheStoreError:
                 self.stats.store_errors += 1
                 return
-            except Exception as exc:  # noqa: BLE001 - a failed write must never fail the request
+            except Exception as exc:
                 self.failed("store", exc)
                 return
             self.stats.writes += 1
@@ -173,7 +173,7 @@ class SemanticCacheStage:
             self.stats.store_errors += 1
             ctx.notes[NOTES_KEY] = {"error": "store unavailable"}
             return None
-        except Exception as exc:  # noqa: BLE001 - a lookup error is a miss, never a failed request
+        except Exception as exc:
             self.failed("lookup", exc)
             ctx.notes[NOTES_KEY] = {"error": "lookup failed"}
             return None
@@ -257,7 +257,7 @@ class SemanticCacheStage:
             wrong = bool(float(vectors[0] @ vectors[1]) < self.answer_agreement)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - verification is best effort, off the client path
+        except Exception as exc:
             self.live.record_error(alias, settings.max_false_hit_rate)
             self.failed("verify", exc)
             return

@@ -124,7 +124,7 @@ def pair_features(a: TokenVectors, fa: Features, b: TokenVectors, fb: Features) 
 
 @dataclass(frozen=True, slots=True)
 class OperatingPoint:
-    """Accept a candidate whose cosine is at least ``recall`` and probability at least ``accept``."""
+    """Accept a candidate with cosine >= ``recall`` and verifier probability >= ``accept``."""
 
     recall: float
     accept: float
