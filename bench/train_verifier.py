@@ -106,12 +106,16 @@ def featurise(rows: list[dict[str, Any]], cache: Path) -> np.ndarray:
     return out
 
 
+HIDDEN: tuple[int, ...] = (64,)
+ALPHA = 1e-3
+
+
 def models() -> dict[str, Any]:
     return {
         "logistic": LogisticRegression(C=1.0, max_iter=2000),
         "mlp": MLPClassifier(
-            hidden_layer_sizes=(32,),
-            alpha=1e-3,
+            hidden_layer_sizes=HIDDEN,
+            alpha=ALPHA,
             max_iter=400,
             random_state=SEED,
             early_stopping=True,
@@ -215,7 +219,12 @@ def main() -> None:
     ap.add_argument(
         "--yardstick", action="store_true", help="also cross-validate gradient boosting (slow)"
     )
+    ap.add_argument("--hidden", default="64", help="MLP hidden layer sizes, e.g. 64,32")
+    ap.add_argument("--alpha", type=float, default=1e-3, help="MLP L2 penalty")
     args = ap.parse_args()
+    global HIDDEN, ALPHA
+    HIDDEN = tuple(int(h) for h in args.hidden.split(","))
+    ALPHA = args.alpha
     rows = load(args.pairs)
     y = np.asarray([int(r["label"]) for r in rows])
     src = np.asarray([r.get("source", "all") for r in rows])

@@ -80,21 +80,21 @@ def test_degree_signs_do_not_crash_a_lookup(gateway_factory, fake):
 
 
 def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
-    """Every served hit is re-asked upstream; one wrong answer raises the bar for the alias.
+    """Every served hit is re-asked upstream; wrong ones raise the bar until nothing is served.
 
-    The fake answers two paraphrases of "reset my password" differently (the
-    cached answer was wrong for the second), the others alike. After the wrong
-    one the estimate is exported with its interval, the accept threshold rises,
-    and a paraphrase served before (probability ~0.80) is a miss afterwards.
+    The fake answers two wordings of "reset my password" differently (the
+    cached answer is wrong for the second) and two wordings of the capital
+    question alike. The estimate is exported with its interval; each wrong
+    hit tightens the alias one calibrated step, and three of them leave a 1%
+    budget stricter than any calibrated point: the paraphrase is a miss.
     """
+    cached, asked = "How do I reset my password?", "How can I reset my password?"
     fake.answers.update(
         {
             "What is the capital city of France?": "Paris is the capital of France.",
             "What's the capital city of France?": "Paris is the capital of France.",
-            "What are the symptoms of the flu?": "Fever, cough, sore throat and aches.",
-            "What symptoms does the flu have?": "Fever, cough, sore throat and aches.",
-            "How do I reset my password?": "Open Settings, then Security, and click Reset.",
-            "How can I reset my password?": "Use the forgot-password link on the login page.",
+            cached: "Open Settings, then Security, and click Reset.",
+            asked: "Use the forgot-password link on the login page.",
         }
     )
     gw = gateway_factory(
@@ -102,35 +102,35 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
         cache={"mode": "off"},
         semantic_cache={"verify_sample_rate": 1.0, "aliases": {ALIAS: {}}},
     )
-    threshold = metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS)
-    assert threshold is not None
+    bars = [metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS)]
+    assert bars[0] is not None
 
     ask(gw, "What is the capital city of France?")
     hit = ask(gw, "What's the capital city of France?")
     assert hit.headers["x-lockgate-cache"].startswith("semantic-hit")
-    ask(gw, "What are the symptoms of the flu?")
-    flu = ask(gw, "What symptoms does the flu have?")
-    assert flu.headers["x-lockgate-cache"].startswith("semantic-hit")
-    wait_for(gw, "lockgate_semantic_verified_hits_total", 2, alias=ALIAS, outcome="right")
+    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="right")
     assert metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate") == 0.0
     assert metric(gw, "lockgate_semantic_tightenings_total", alias=ALIAS) == 0
 
-    ask(gw, "How do I reset my password?")
-    wrong = ask(gw, "How can I reset my password?")
-    assert wrong.headers["x-lockgate-cache"].startswith("semantic-hit")
-    # The client got the cached (wrong) answer at once; the check ran afterwards.
-    assert wrong.json()["choices"][0]["message"]["content"].startswith("Open Settings")
-    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="wrong")
-    wait_for(gw, "lockgate_semantic_tightenings_total", 1, alias=ALIAS)
-    rate = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate")
-    low = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="lower")
-    high = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="upper")
-    assert rate == 1 / 3
-    assert low is not None and high is not None and 0.0 < low < rate < high < 1.0
-    tightened = metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS)
-    assert tightened is not None and tightened > threshold
+    ask(gw, cached)
+    for wrong in range(1, 4):
+        r = ask(gw, asked)
+        assert r.headers["x-lockgate-cache"].startswith("semantic-hit")
+        # The client got the cached answer at once; the check runs afterwards.
+        assert r.json()["choices"][0]["message"]["content"].startswith("Open Settings")
+        wait_for(gw, "lockgate_semantic_tightenings_total", wrong, alias=ALIAS)
+        bars.append(metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS))
+        if wrong == 1:
+            rate = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate")
+            low = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="lower")
+            high = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="upper")
+            assert rate == 0.5  # one right, one wrong
+            assert low is not None and high is not None and 0.0 < low < rate < high < 1.0
+    assert metric(gw, "lockgate_semantic_verified_hits_total", alias=ALIAS, outcome="wrong") == 3
+    assert bars[0] < bars[1] < bars[2] < bars[3] == float("inf")
 
-    again = ask(gw, "What symptoms does the flu have?")
-    assert again.headers["x-lockgate-cache"] == "bypass"  # exact cache off, no semantic hit
-    # three misses, three verified hits and the repeat: seven upstream calls
+    after = ask(gw, asked)
+    assert after.headers["x-lockgate-cache"] == "bypass"  # exact cache off, no semantic hit
+    assert after.json()["choices"][0]["message"]["content"].startswith("Use the forgot")
+    # 2 stored misses + 4 verifications + the final miss
     assert len(fake.requests_to(PATH)) == 7

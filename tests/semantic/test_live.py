@@ -55,6 +55,14 @@ def test_partition_learns_alone_when_the_alias_is_fine() -> None:
     assert est.accept_threshold("a", "good1", 0.05) is None
 
 
+def test_past_the_strictest_point_nothing_is_served() -> None:
+    """Wrong hits keep coming: after three halvings of 1% the partition serves no hits."""
+    est = LiveEstimator(load_verifier())
+    for _ in range(3):
+        assert est.record("a", "p", BUDGET, wrong=True)
+    assert est.accept_threshold("a", "p", BUDGET) == float("inf")
+
+
 def test_partitions_are_bounded() -> None:
     est = LiveEstimator(load_verifier(), max_partitions=3)
     for i in range(10):

@@ -12,7 +12,8 @@ operating point when the interval's upper bound passes the alias's budget:
   no failures the upper bound of a small sample is always above a 1% budget,
   and tightening on no evidence would only throw hits away); it then halves
   the budget the verifier's threshold is read at, so the alias moves to the
-  next stricter calibrated operating point;
+  next stricter calibrated operating point; below the strictest calibrated
+  budget it serves no semantic hits at all;
 * per partition as well as per alias (vCache learns a threshold per cache
   entry; a partition is the unit with enough traffic to learn from here): a
   partition whose own samples break the budget is tightened alone, so one
@@ -23,6 +24,7 @@ Pure: no I/O, no clock; the stage owns one and feeds it outcomes.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -121,6 +123,8 @@ class LiveEstimator:
             effective = min(effective, part.budget)
         if effective >= budget:
             return None
+        if effective < self.verifier.calibration[0][0]:
+            return math.inf  # stricter than any calibrated point: serve nothing here
         return self.verifier.operating_point(effective).accept
 
     def record(self, alias: str, partition: str, budget: float, *, wrong: bool) -> bool:

@@ -15,6 +15,7 @@ gateway's registry: ``registry.register(SemanticCollector(stage))``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -68,7 +69,9 @@ class SemanticCollector(Collector):
                 budget = settings.max_false_hit_rate
                 est = live.estimate(alias) if live is not None else None
                 effective = est.effective_budget if est is not None else budget
-                accept.add_metric([alias], verifier.operating_point(effective).accept)
+                strictest = verifier.calibration[0][0]
+                bar = verifier.operating_point(effective).accept
+                accept.add_metric([alias], math.inf if effective < strictest else bar)
             if live is None:
                 continue
             est = live.estimate(alias)
