@@ -242,7 +242,12 @@ def cache_eval(
         typer.echo(f"error: no such file {pairs}", err=True)
         raise typer.Exit(2)
     try:
-        report = evaluate_pairs(path, sem, progress=progress)
+        weights = None
+        if sem.verifier and sc.verifier_weights is not None:
+            from lockgate.cache.semantic.verifier import load_verifier
+
+            weights = load_verifier(Path(sc.verifier_weights).read_text(encoding="utf-8"))
+        report = evaluate_pairs(path, sem, verifier=weights, progress=progress)
     except ModuleNotFoundError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -22,6 +22,7 @@ from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.errors import ModelNotFoundError
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
@@ -144,6 +145,13 @@ async def _build_semantic(
 ) -> SemanticCacheStage:
     """The semantic cache stage (opt-in per alias); loading a local model takes ~1 s."""
     sc = settings.semantic_cache
+    if sc.judge_model is not None:
+        try:
+            router.resolve(sc.judge_model)
+        except ModelNotFoundError as exc:
+            raise ConfigError(
+                f"semantic_cache.judge_model {sc.judge_model!r} is not a model alias"
+            ) from exc
     if sc.embedder == "local":
         stage = await asyncio.to_thread(build_semantic_stage, sc)
     else:

@@ -134,3 +134,34 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
     assert after.json()["choices"][0]["message"]["content"].startswith("Use the forgot")
     # 2 stored misses + 4 verifications + the final miss
     assert len(fake.requests_to(PATH)) == 7
+
+
+def test_a_judge_alias_decides_when_configured(gateway_factory, fake):
+    """judge_model: the alias is asked "same or different?"; its verdict is the outcome."""
+    from lockgate.cache.semantic.stage import judge_prompt
+
+    pairs = [
+        ("How do I reset my password?", "How can I reset my password?", "different"),
+        ("How do I cancel my subscription?", "How can I cancel my subscription?", "same"),
+        ("How do I bake bread at home?", "How can I bake bread at home?", "no idea"),
+    ]
+    for i, (cached, asked, verdict) in enumerate(pairs):
+        fake.answers[cached] = f"cached answer {i}"
+        fake.answers[asked] = f"fresh answer {i}"
+        fake.answers[judge_prompt(asked, f"cached answer {i}", f"fresh answer {i}")] = verdict
+    gw = gateway_factory(
+        model_list(fake),
+        cache={"mode": "off"},
+        semantic_cache={
+            "verify_sample_rate": 1.0,
+            "judge_model": ALIAS,
+            "aliases": {ALIAS: {}},
+        },
+    )
+    for cached, asked, _ in pairs:
+        ask(gw, cached)
+        assert ask(gw, asked).headers["x-lockgate-cache"].startswith("semantic-hit")
+    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="error")
+    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="right")
+    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="wrong")
+    assert metric(gw, "lockgate_semantic_errors_total", where="verify", error="ValueError") == 1

@@ -85,5 +85,9 @@ def build_semantic_stage(
     default = settings.section_settings()
     cache = SemanticCache(embedder, index, default, verifier)
     return SemanticCacheStage(
-        cache, aliases, wall_clock, answer_agreement=settings.answer_agreement
+        cache,
+        aliases,
+        wall_clock,
+        answer_agreement=settings.answer_agreement,
+        judge_model=settings.judge_model,
     )

@@ -48,6 +48,8 @@ class SemanticCacheSettings(BaseModel):
     verify_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     #: cosine of the cached and the fresh answer at or above which they agree
     answer_agreement: float = Field(default=0.80, ge=-1.0, le=1.0)
+    #: an alias of this gateway that judges the two answers instead (replies "same"/"different")
+    judge_model: str | None = None
     top_k: int = Field(default=4, ge=1)
     max_query_chars: int = Field(default=2000, ge=1)
     aliases: dict[str, AliasSemanticSettings] = Field(default_factory=dict)

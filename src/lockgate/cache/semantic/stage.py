@@ -26,7 +26,8 @@ kind of error.
 
 With ``verify_sample_rate`` > 0 a sampled served hit is also sent upstream in
 a background task (bounded: at most ``max_verifications`` at once, others
-skipped) and the two answers compared by the embedder's similarity; the
+skipped) and the two answers compared by the embedder's similarity (or by a
+``judge_model`` alias of this gateway asked "same or different?"); the
 outcome feeds ``live.LiveEstimator``, which tightens the alias's operating
 point when the false-hit rate's upper bound passes its budget.
 """
@@ -55,7 +56,7 @@ from lockgate.chat import ChatRequest, ChatResponse, ChatStream, close_stream, u
 from lockgate.context import RequestContext
 from lockgate.pipeline import Handler, Result
 
-__all__ = ["NOTES_KEY", "SemanticCacheStage", "SemanticStats"]
+__all__ = ["NOTES_KEY", "SemanticCacheStage", "SemanticStats", "judge_prompt"]
 
 NOTES_KEY = "semantic_cache"
 _CACHED = ("hit", "semantic-hit")
@@ -89,6 +90,8 @@ class SemanticCacheStage:
     rng: Callable[[], float] = random.random
     #: cosine of the fresh and the cached answer at or above which they agree
     answer_agreement: float = 0.80
+    #: an alias of this gateway that judges "same answer?" instead of answer similarity
+    judge_model: str | None = None
     max_verifications: int = 8
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _logged: set[str] = field(default_factory=set)
@@ -253,8 +256,11 @@ class SemanticCacheStage:
                 await close_stream(response)
                 raise TypeError("upstream answered a non-streaming request with a stream")
             fresh = response.text
-            vectors = await self.cache.embedder.embed([cached, fresh])
-            wrong = bool(float(vectors[0] @ vectors[1]) < self.answer_agreement)
+            if self.judge_model is not None:
+                wrong = await self._judge(fresh_ctx, query.text, cached, fresh, call_next)
+            else:
+                vectors = await self.cache.embedder.embed([cached, fresh])
+                wrong = bool(float(vectors[0] @ vectors[1]) < self.answer_agreement)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -269,6 +275,28 @@ class SemanticCacheStage:
                 alias,
                 settings.max_false_hit_rate,
             )
+
+    async def _judge(
+        self, ctx: RequestContext, question: str, cached: str, fresh: str, call_next: Handler
+    ) -> bool:
+        """Ask the judge alias whether the two answers agree; True means the hit was wrong."""
+        assert self.judge_model is not None
+        prompt = judge_prompt(question, cached, fresh)
+        body = {
+            "model": self.judge_model,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": prompt}],
+        }
+        verdict = await call_next(ctx, ChatRequest(self.judge_model, body))
+        if not isinstance(verdict, ChatResponse):
+            await close_stream(verdict)
+            raise TypeError("the judge answered a non-streaming request with a stream")
+        word = verdict.text.strip().lower()
+        if word.startswith("same"):
+            return False
+        if word.startswith("different"):
+            return True
+        raise ValueError(f"the judge answered neither 'same' nor 'different': {word[:40]!r}")
 
     def _serve(
         self, ctx: RequestContext, request: ChatRequest, payload: bytes, result: SemanticResult
@@ -288,6 +316,16 @@ class SemanticCacheStage:
         if request.stream:
             return replay_stream(completion, include_usage=request.include_usage)
         return ChatResponse(completion, usage_from_openai(completion.get("usage")))
+
+
+def judge_prompt(question: str, cached: str, fresh: str) -> str:
+    """What the judge alias is asked about a verified hit."""
+    return (
+        "Two answers were given to the same question. Do they give the same answer "
+        "(the same facts, the same instructions, the same conclusion)? Reply with exactly "
+        "one word: same or different.\n\n"
+        f"Question:\n{question}\n\nAnswer A:\n{cached}\n\nAnswer B:\n{fresh}"
+    )
 
 
 def _control(ctx: RequestContext, request: ChatRequest) -> CacheControl:
