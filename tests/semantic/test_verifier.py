@@ -144,3 +144,42 @@ async def test_a_verifier_error_is_a_miss_counted_and_logged_once(
     assert c.notes[NOTES_KEY] == {"error": "lookup failed"}
     assert stage.stats.errors == {"lookup:FloatingPointError": 3}
     assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1
+
+
+class CountingEmbedder:
+    """Wraps the local embedder and counts the texts it embeds with token vectors."""
+
+    def __init__(self, inner: LocalEmbedder) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    async def embed(self, texts):  # type: ignore[no-untyped-def]
+        return await self.inner.embed(texts)
+
+    async def embed_tokens(self, texts):  # type: ignore[no-untyped-def]
+        self.texts += texts
+        return await self.inner.embed_tokens(texts)
+
+
+async def test_a_stored_miss_is_verified_without_embedding_it_again(
+    local_embedder: LocalEmbedder,
+) -> None:
+    """The token vectors of a looked-up question are kept: as a candidate it costs no forward pass."""
+    emb = CountingEmbedder(local_embedder)
+    cache = SemanticCache(emb, MemoryIndex(emb.dim), SemanticSettings(), load_verifier())
+    first = SemanticQuery("p", "How do I reset my password?")
+    miss = await cache.lookup(first, now=NOW)
+    await cache.store(first, b"answer", now=NOW, vector=miss.vector)
+    hit = await cache.lookup(SemanticQuery("p", "How can I reset my password?"), now=NOW)
+    assert hit.served
+    assert emb.texts == ["How do I reset my password?", "How can I reset my password?"]
+    # a tiny byte budget keeps only the newest entry: the candidate is embedded again
+    cache.token_cache_bytes = 1
+    cache._remember("other", cache._tokens["How can I reset my password?"])
+    emb.texts.clear()
+    assert (await cache.lookup(SemanticQuery("p", "How can I reset my password?"), now=NOW)).served
+    assert emb.texts == ["How can I reset my password?", "How do I reset my password?"]

@@ -121,7 +121,7 @@ class SemanticCache:
         settings: SemanticSettings,
         verifier: Verifier | None = None,
         *,
-        token_cache_bytes: int = 32 << 20,
+        token_cache_bytes: int = 64 << 20,
     ) -> None:
         self.embedder = embedder
         self.index = index
@@ -205,6 +205,9 @@ class SemanticCache:
         point = self.verifier.operating_point(settings.max_false_hit_rate)
         threshold = point.accept if accept is None else max(accept, point.accept)
         (mine,) = await self.embedder.embed_tokens([query.text])
+        # A miss is stored under this text: when it is a candidate later, its
+        # token vectors are already here and the verifier embeds nothing more.
+        self._remember(query.text, mine)
         vector = mine.sentence
         candidates = await self.index.search(
             query.partition, vector, k=max(settings.top_k, settings.verify_top), now=now
@@ -257,22 +260,26 @@ class SemanticCache:
             probability=ranked[0][0],
         )
 
+    def _remember(self, text: str, tokens: TokenVectors) -> None:
+        old = self._tokens.pop(text, None)
+        if old is not None:
+            self._token_bytes -= old.tokens.nbytes
+        self._tokens[text] = tokens
+        self._token_bytes += tokens.tokens.nbytes
+        while self._token_bytes > self.token_cache_bytes and len(self._tokens) > 1:
+            _, evicted = self._tokens.popitem(last=False)
+            self._token_bytes -= evicted.tokens.nbytes
+
     async def _candidate_tokens(self, texts: list[str]) -> list[TokenVectors]:
         assert isinstance(self.embedder, TokenEmbedder)
-        missing = [t for t in dict.fromkeys(texts) if t not in self._tokens]
+        known = {t: self._tokens[t] for t in texts if t in self._tokens}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             fresh = await self.embedder.embed_tokens(missing)
-            for text, tv in zip(missing, fresh, strict=True):
-                self._tokens[text] = tv
-                self._token_bytes += tv.tokens.nbytes
-        out = []
+            known.update(zip(missing, fresh, strict=True))
         for text in texts:
-            self._tokens.move_to_end(text)
-            out.append(self._tokens[text])
-        while self._token_bytes > self.token_cache_bytes and self._tokens:
-            _, old = self._tokens.popitem(last=False)
-            self._token_bytes -= old.tokens.nbytes
-        return out
+            self._remember(text, known[text])
+        return [known[t] for t in texts]
 
     async def store(
         self,
