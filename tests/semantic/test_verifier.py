@@ -168,7 +168,7 @@ class CountingEmbedder:
 async def test_a_stored_miss_is_verified_without_embedding_it_again(
     local_embedder: LocalEmbedder,
 ) -> None:
-    """The token vectors of a looked-up question are kept: as a candidate it costs no forward pass."""
+    """A looked-up question keeps its token vectors: as a candidate it costs no forward pass."""
     emb = CountingEmbedder(local_embedder)
     cache = SemanticCache(emb, MemoryIndex(emb.dim), SemanticSettings(), load_verifier())
     first = SemanticQuery("p", "How do I reset my password?")
