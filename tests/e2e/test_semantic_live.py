@@ -165,3 +165,23 @@ def test_a_judge_alias_decides_when_configured(gateway_factory, fake):
     wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="right")
     wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="wrong")
     assert metric(gw, "lockgate_semantic_errors_total", where="verify", error="ValueError") == 1
+
+
+def test_shadow_mode_estimates_the_false_hit_rate_without_extra_calls(gateway_factory, fake):
+    """In shadow mode the would-be hit is compared with the answer upstream gave anyway."""
+    fake.answers.update(
+        {
+            "How do I reset my password?": "Open Settings, then Security, and click Reset.",
+            "How can I reset my password?": "Use the forgot-password link on the login page.",
+        }
+    )
+    gw = gateway_factory(
+        model_list(fake),
+        cache={"mode": "off"},
+        semantic_cache={"verify_sample_rate": 1.0, "aliases": {ALIAS: {"shadow": True}}},
+    )
+    ask(gw, "How do I reset my password?")
+    r = ask(gw, "How can I reset my password?")
+    assert r.json()["choices"][0]["message"]["content"].startswith("Use the forgot")
+    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="wrong")
+    assert len(fake.requests_to(PATH)) == 2  # no call beyond the two the clients made

@@ -39,7 +39,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,11 +134,22 @@ class SemanticCacheStage:
                 self._maybe_verify(ctx, request, query, settings, result.payload, call_next)
                 return served
         response = await call_next(ctx, request)
-        if control.no_store:
+        # Shadow mode compares the would-be hit with the real answer for free.
+        shadow_entry = None
+        if result is not None and result.shadow and result.entry_id is not None:
+            shadow_entry = result.entry_id if self._sampled(settings) else None
+        if control.no_store and shadow_entry is None:
             return response
         vector = result.vector if result is not None else None
 
         async def store(completion: dict[str, Any]) -> None:
+            if shadow_entry is not None:
+                fresh = ChatResponse(completion).text
+                self._spawn(
+                    self._shadow(ctx, request, query, settings, shadow_entry, fresh, call_next)
+                )
+            if control.no_store:
+                return
             if ctx.cache_status in _CACHED or not storable_completion(completion):
                 return
             entry = CacheEntry(completion, self.wall_clock(), {"prompt": query.text})
@@ -201,6 +212,19 @@ class SemanticCacheStage:
             return None
         return self.live.accept_threshold(alias, query.partition, settings.max_false_hit_rate)
 
+    def _sampled(self, settings: SemanticSettings) -> bool:
+        return settings.verify_sample_rate > 0.0 and self.rng() < settings.verify_sample_rate
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a verification in the background, at most ``max_verifications`` at once."""
+        if len(self._tasks) >= self.max_verifications:
+            self.stats.verifications_skipped += 1
+            work.close()
+            return
+        task = asyncio.create_task(work, name="lockgate-semantic-verify")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _maybe_verify(
         self,
         ctx: RequestContext,
@@ -210,17 +234,27 @@ class SemanticCacheStage:
         payload: bytes,
         call_next: Handler,
     ) -> None:
-        if settings.verify_sample_rate <= 0.0 or self.rng() >= settings.verify_sample_rate:
+        if self._sampled(settings):
+            self._spawn(self._verify(ctx, request, query, settings, payload, call_next))
+
+    async def _shadow(
+        self,
+        ctx: RequestContext,
+        request: ChatRequest,
+        query: SemanticQuery,
+        settings: SemanticSettings,
+        entry_id: str,
+        fresh: str,
+        call_next: Handler,
+    ) -> None:
+        """A shadow would-be hit against the answer upstream just gave: no extra upstream call."""
+        try:
+            payload = await self.cache.index.fetch(query.partition, entry_id, now=self.wall_clock())
+        except Exception as exc:
+            self.failed("verify", exc)
             return
-        if len(self._tasks) >= self.max_verifications:
-            self.stats.verifications_skipped += 1
-            return
-        task = asyncio.create_task(
-            self._verify(ctx, request, query, settings, payload, call_next),
-            name="lockgate-semantic-verify",
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if payload is not None:
+            await self._verify(ctx, request, query, settings, payload, call_next, fresh=fresh)
 
     async def _verify(
         self,
@@ -230,8 +264,13 @@ class SemanticCacheStage:
         settings: SemanticSettings,
         payload: bytes,
         call_next: Handler,
+        *,
+        fresh: str | None = None,
     ) -> None:
-        """Ask upstream the same question and compare; runs after the client has its answer."""
+        """Ask upstream the same question (unless ``fresh`` is its answer already) and compare.
+
+        Runs after the client has its answer.
+        """
         alias = request.model
         assert self.live is not None
         try:
@@ -251,11 +290,12 @@ class SemanticCacheStage:
                 stream=False,
                 upstream_seconds=0.0,
             )
-            response = await call_next(fresh_ctx, ChatRequest(request.model, body))
-            if not isinstance(response, ChatResponse):
-                await close_stream(response)
-                raise TypeError("upstream answered a non-streaming request with a stream")
-            fresh = response.text
+            if fresh is None:
+                response = await call_next(fresh_ctx, ChatRequest(request.model, body))
+                if not isinstance(response, ChatResponse):
+                    await close_stream(response)
+                    raise TypeError("upstream answered a non-streaming request with a stream")
+                fresh = response.text
             if self.judge_model is not None:
                 wrong = await self._judge(fresh_ctx, query.text, cached, fresh, call_next)
             else:
