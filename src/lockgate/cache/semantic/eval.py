@@ -213,7 +213,11 @@ class EvalReport:
             f"({self.true_hits} right / {self.true_hits + self.false_hits} served)",
             f"hit rate       {pct(self.hit_rate)}  ({self.true_hits} of {self.positives})",
             f"false-hit rate {pct(self.false_hit_rate)}  ({self.false_hits} of {self.negatives})",
-            "vetoed above threshold: "
+            (
+                "rejected above the recall floor: "
+                if self.mode == "verifier"
+                else "vetoed above threshold: "
+            )
             + (", ".join(f"{k} {v}" for k, v in sorted(self.rejected_by.items())) or "none"),
         ]
         if self.by_source:
