@@ -12,6 +12,7 @@ from lockgate.api.common import RequestIds
 from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.repository import KeyRepository
+from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.semantic.config import build_semantic_stage
@@ -61,8 +62,11 @@ class Services:
     sinks: list[RecordSink]
     semantic: SemanticCacheStage | None
     tracing: Tracing
+    batches: BatchService | None = None
 
     async def aclose(self) -> None:
+        if self.batches is not None:
+            await self.batches.aclose()
         if self.semantic is not None:
             await self.semantic.aclose()
             await self.semantic.cache.index.close()
@@ -229,7 +233,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         metrics.registry.register(SemanticCollector(semantic))
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
-    return Services(
+    svc = Services(
         settings=settings,
         db=db,
         keys=keys,
@@ -246,7 +250,17 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         sinks=sinks,
         semantic=semantic,
         tracing=tracing,
+        batches=build_batches(settings.batches, db),
     )
+    if svc.batches is not None:
+        from lockgate.batches.execute import execute_line
+
+        registry = metrics.registry
+        svc.batches.start(
+            lambda line: execute_line(svc, line),
+            lambda: registry.get_sample_value("lockgate_inflight_requests") or 0.0,
+        )
+    return svc
 
 
 def services(request: Request) -> Services:
