@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -24,10 +24,12 @@ from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
 from lockgate.errors import ModelNotFoundError
+from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
 from lockgate.pricing import cost_of, price_for
+from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
@@ -63,8 +65,12 @@ class Services:
     semantic: SemanticCacheStage | None
     tracing: Tracing
     batches: BatchService | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    embedder: EmbeddingBatcher | None = None
 
     async def aclose(self) -> None:
+        if self.embedder is not None:
+            await self.embedder.aclose()
         if self.batches is not None:
             await self.batches.aclose()
         if self.semantic is not None:
@@ -251,6 +257,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         semantic=semantic,
         tracing=tracing,
         batches=build_batches(settings.batches, db),
+        embedder=EmbeddingBatcher(settings.embeddings),
     )
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line
