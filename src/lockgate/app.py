@@ -18,7 +18,9 @@ from lockgate.audit import routes as audit_routes
 from lockgate.batches import routes as batch_routes
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
+from lockgate.experiments import routes as experiment_routes
 from lockgate.lifecycle import Lifecycle
+from lockgate.prompts import routes as prompt_routes
 from lockgate.services import build_services
 from lockgate.settings import Settings
 from lockgate.usage import routes as usage_routes
@@ -89,6 +91,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
             *admin.routes,
             *usage_routes.routes,
             *audit_routes.routes,
+            *prompt_routes.routes,
+            *experiment_routes.routes,
             *batch_routes.routes,
         ],
         exception_handlers={HTTPException: _http_error},

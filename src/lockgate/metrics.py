@@ -13,12 +13,14 @@ verdict (``"pass"``, ``"redact"``, ``"block"``...); each one is counted in
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from lockgate.context import RequestContext
 from lockgate.errors import RateLimitError
+from lockgate.storage.dead_letter import DeadLetter
 
 __all__ = ["Metrics"]
 
@@ -110,6 +112,12 @@ class Metrics:
             ["guard", "verdict"],
             registry=r,
         )
+        self.guard_reasons = Counter(
+            "lockgate_guard_flags",
+            "Guardrail verdicts that acted, by guard, action and reason (rule:<family> or model).",
+            ["guard", "action", "reason"],
+            registry=r,
+        )
 
         self.breaker_state = Gauge(
             "lockgate_breaker_state",
@@ -123,13 +131,35 @@ class Metrics:
             ["deployment", "to"],
             registry=r,
         )
+        self.dead_lettered = Counter(
+            "lockgate_records_dead_lettered",
+            "Usage or audit rows the database refused, kept in the dead-letter file.",
+            ["sink"],
+            registry=r,
+        )
         self.cooldowns = Counter(
             "lockgate_deployment_cooldowns",
             "Deployments put to rest after an upstream 429 / Retry-After.",
             ["deployment"],
             registry=r,
         )
+        self.prompt_requests = Counter(
+            "lockgate_prompt_requests",
+            "Requests rendered from a registry prompt, by resolved version and variant.",
+            ["prompt", "version", "variant", "status"],
+            registry=r,
+        )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+    def watch_dead_letters(self, sinks: Iterable[object]) -> None:
+        """Count rows the record sinks had to put in their dead-letter files."""
+        for sink in sinks:
+            dead_letter = getattr(sink, "dead_letter", None)
+            if isinstance(dead_letter, DeadLetter):
+                dead_letter.listener = self._dead_lettered
+
+    def _dead_lettered(self, sink: str, rows: int) -> None:
+        self.dead_lettered.labels(sink).inc(rows)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         # labels() costs a lock and a dict walk per metric; resolve each child once,
@@ -192,8 +222,16 @@ class Metrics:
                 # verdict's details: scores would mint a new series per request.
                 action = verdict.get("action", "unknown") if isinstance(verdict, dict) else verdict
                 child(self.guard_verdicts, str(guard), str(action)).inc()
+                reason = verdict.get("reason") if isinstance(verdict, dict) else None
+                if reason is not None and action != "pass":
+                    child(self.guard_reasons, str(guard), str(action), str(reason)).inc()
         if saved:
             child(self.cache_saved, model).inc(saved)
+        prompt = ctx.notes.get("prompt") if ctx.notes else None
+        if prompt:
+            variant = str(prompt.get("variant") or "")
+            name, version = str(prompt["name"]), str(prompt["version"])
+            child(self.prompt_requests, name, version, variant, str(status)).inc()
 
     # BreakerListener
     def state_changed(self, name: str, old: str, new: str, now: float) -> None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from lockgate.api.common import RequestIds
 from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.repository import KeyRepository
@@ -30,9 +29,11 @@ from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
 from lockgate.pricing import cost_of, price_for
+from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
+from lockgate.request_ids import RequestIds
 from lockgate.router import Router
 from lockgate.routing.factory import build_route_stage
 from lockgate.settings import ConfigError, Settings
@@ -41,7 +42,7 @@ from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
 from lockgate.storage.database import Database
 from lockgate.tracing import Tracing
-from lockgate.usage.sinks import build_usage_sinks
+from lockgate.usage.sinks import build_usage_sinks, find_usage_writer
 
 __all__ = ["Services", "build_services", "services"]
 
@@ -65,11 +66,13 @@ class Services:
     sinks: list[RecordSink]
     semantic: SemanticCacheStage | None
     tracing: Tracing
+    prompts: PromptService
     batches: BatchService | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     embedder: EmbeddingBatcher | None = None
 
     async def aclose(self) -> None:
+        await self.prompts.aclose()
         if self.embedder is not None:
             await self.embedder.aclose()
         if self.batches is not None:
@@ -99,7 +102,9 @@ class Services:
         if self.sinks:
             record = build_record(ctx, model, status, usage, elapsed)
             for sink in self.sinks:
-                sink.submit(record)
+                pending = sink.submit(record)
+                if pending is not None:
+                    ctx.committed = pending
         first = ctx.first_chunk_at
         self.stats.record(
             model,
@@ -147,6 +152,7 @@ def build_record(
         cache=ctx.cache_status,
         notes=ctx.notes,
         client_ip=ctx.client_ip,
+        client_request_id=ctx.client_request_id,
         request_body=ctx.captured_request,
         response_body=ctx.captured_response,
     )
@@ -208,6 +214,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     router = Router(settings.deployments())
     providers = ProviderRegistry()
     metrics = Metrics()
+    metrics.watch_dead_letters(sinks)
     dispatcher = Dispatcher(
         router,
         providers,
@@ -244,6 +251,10 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         metrics.registry.register(SemanticCollector(semantic))
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
+    writer = find_usage_writer(sinks)
+    prompts = await build_prompt_service(
+        settings.prompts, db, sinks, metrics.registry, writer.flush if writer else None
+    )
     svc = Services(
         settings=settings,
         db=db,
@@ -261,6 +272,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         sinks=sinks,
         semantic=semantic,
         tracing=tracing,
+        prompts=prompts,
         batches=build_batches(settings.batches, db),
         embedder=EmbeddingBatcher(settings.embeddings),
     )

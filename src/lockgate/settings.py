@@ -57,6 +57,7 @@ from lockgate.config_keys import describe_validation_error, strip_unhonoured
 from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.logs import LogSettings
+from lockgate.prompts.config import PromptSettings
 from lockgate.routing.config import RoutingSettings
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
@@ -121,6 +122,10 @@ class ModelParams(_Model):
     output_cost_per_million: float | None = Field(default=None, ge=0)
     cached_input_cost_per_million: float | None = Field(default=None, ge=0)
     max_connections: int = Field(default=512, gt=0)
+    #: most tokens one answer may ask for (max_tokens above it is a 400 before any stage)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    #: largest upstream answer read (streams: all events together); beyond it a 502
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     extra_headers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("model")
@@ -296,6 +301,7 @@ class Settings(_Model):
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
     embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)

@@ -42,7 +42,7 @@ def proportion_interval(
     """
     if n == 0:
         return 0.0, 1.0
-    from scipy.stats import binomtest  # type: ignore[import-untyped]
+    from scipy.stats import binomtest
 
     ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method=method)
     return float(ci.low), float(ci.high)
