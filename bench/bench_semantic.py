@@ -1,6 +1,7 @@
 """Benchmarks of the semantic cache: embedder, guards, memory and Redis index, lookup.
 
     PYTHONPATH=src .venv/bin/python bench/bench_semantic.py [--redis-url URL] [--quick]
+        [--only-verified]
 
 Without --redis-url a private redis-server is started on a free loopback port
 (if one is installed). Prints medians and 99th percentiles in milliseconds.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import socket
 import statistics
@@ -30,6 +32,7 @@ from lockgate.cache.semantic.minilm import default_model_dir
 from lockgate.cache.semantic.partition import SemanticQuery
 from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettings
+from lockgate.cache.semantic.verifier import load_verifier
 
 SHORT = "How do I reset my password?"
 MEDIUM = (
@@ -64,6 +67,20 @@ async def atimed(fn: Callable[[], Awaitable[object]], n: int, warmup: int = 3) -
         t = time.perf_counter()
         await fn()
         out.append(time.perf_counter() - t)
+    return out
+
+
+async def acpu(fn: Callable[[], Awaitable[object]], n: int) -> list[float]:
+    """CPU seconds (all threads of this process) per call: the cost on an idle core.
+
+    On a box shared with other work wall time measures the queue for a core as
+    much as the lookup; process CPU time does not.
+    """
+    out = []
+    for _ in range(n):
+        t = time.process_time()
+        await fn()
+        out.append(time.process_time() - t)
     return out
 
 
@@ -189,6 +206,48 @@ async def bench_lookup(embedder: LocalEmbedder, n: int) -> None:
     report("lookup, miss", await atimed(lambda: cache.lookup(miss, now=NOW), n))
 
 
+async def bench_verified_lookup(embedder: LocalEmbedder, n: int, entries: int) -> None:
+    """The default lookup: embed with token vectors, scan, verify up to 3 candidates."""
+    print(f"== SemanticCache.lookup with the learned verifier ({entries} entries in the partition)")
+    rng = np.random.default_rng(4)
+    index = MemoryIndex(384, capacity=entries + 10)
+    for i, v in enumerate(random_unit(rng, entries, 384)):
+        index.add_sync("p", v, f"filler {i}", b"x", expires=NOW + 3600, now=NOW)
+    cache = SemanticCache(embedder, index, SemanticSettings(), load_verifier())
+    # three stored wordings above the recall floor: the verifier scores all three
+    for text in (SHORT, "How do I reset my password on the website?", "How to reset a password?"):
+        await cache.store(SemanticQuery("p", text), b"answer", now=NOW)
+    hit = SemanticQuery("p", "How can I reset my password?")
+    assert (await cache.lookup(hit, now=NOW)).served
+    report(
+        "lookup, hit (embed + scan + verify 3 + fetch), warm",
+        await atimed(lambda: cache.lookup(hit, now=NOW), n),
+    )
+    report("  same, CPU time", await acpu(lambda: cache.lookup(hit, now=NOW), n))
+
+    async def cold() -> object:
+        cache._tokens.clear()  # candidates' token vectors not cached: embed all three
+        cache._token_bytes = 0
+        return await cache.lookup(hit, now=NOW)
+
+    report("lookup, hit, verify 3 cold (candidates embedded)", await atimed(cold, n))
+    report("  same, CPU time", await acpu(cold, n))
+    long_hit = SemanticQuery("p", MEDIUM)
+    await cache.store(SemanticQuery("p", MEDIUM.replace("should I", "do I")), b"a", now=NOW)
+    report(
+        "lookup, long question (35 words), verify 1",
+        await atimed(lambda: cache.lookup(long_hit, now=NOW), n),
+    )
+    miss = SemanticQuery("p", "What is the boiling point of water?")
+    assert not (await cache.lookup(miss, now=NOW)).served
+    report(
+        "lookup, miss (nothing above the recall floor)",
+        await atimed(lambda: cache.lookup(miss, now=NOW), n),
+    )
+    report("  same, CPU time", await acpu(lambda: cache.lookup(miss, now=NOW), n))
+    print(f"load average during the run: {os.getloadavg()}")
+
+
 async def bench_redis(url: str, n: int, replay: int) -> None:
     print(f"== Redis index ({url})")
     import redis.asyncio as aioredis
@@ -221,10 +280,14 @@ async def bench_redis(url: str, n: int, replay: int) -> None:
 
 async def main_async(args: argparse.Namespace) -> None:
     n = 30 if args.quick else 200
+    if args.only_verified:
+        await bench_verified_lookup(LocalEmbedder(), n, 10_000 if args.quick else 100_000)
+        return
     embedder = bench_embedders(n)
     bench_guards(n)
     await bench_memory_index([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000], n)
     await bench_lookup(embedder, n)
+    await bench_verified_lookup(embedder, n, 10_000 if args.quick else 100_000)
     with redis_server(args.redis_url) as url:
         if url is None:
             print("no redis-server: Redis index not measured")
@@ -237,6 +300,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis-url")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller sizes")
+    parser.add_argument(
+        "--only-verified", action="store_true", help="only the verified lookup at 100k entries"
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

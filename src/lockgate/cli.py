@@ -288,11 +288,18 @@ def cache_eval(
     config: ConfigOpt = None,
     alias: Annotated[str | None, typer.Option(help="Use this alias's semantic settings.")] = None,
     threshold: Annotated[
-        float | None, typer.Option(help="Override the similarity threshold.")
+        float | None, typer.Option(help="Override the similarity threshold (no verifier).")
     ] = None,
+    max_false_hit_rate: Annotated[
+        float | None, typer.Option(help="Override the error budget of the learned verifier.")
+    ] = None,
+    verifier: Annotated[
+        bool | None, typer.Option("--verifier/--no-verifier", help="Use the learned verifier.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Precision, hit rate and false-hit rate of the semantic cache at the configured settings."""
+    """Precision, hit rate and false-hit rate (95% CIs, per source) at the configured settings."""
     from dataclasses import replace
     from pathlib import Path
 
@@ -307,6 +314,10 @@ def cache_eval(
         sem = per_alias[alias]
     if threshold is not None:
         sem = replace(sem, threshold=threshold)
+    if max_false_hit_rate is not None:
+        sem = replace(sem, max_false_hit_rate=max_false_hit_rate)
+    if verifier is not None:
+        sem = replace(sem, verifier=verifier)
     path = Path(pairs)
     if not path.is_file():
         raise fail(f"no such file {pairs}")
@@ -315,7 +326,15 @@ def cache_eval(
             raise fail(f"{pairs} holds no pairs")
     except ValueError as exc:  # names the file and line
         raise fail(str(exc)) from None
-    report = evaluate_pairs(path, sem)
+    try:
+        weights = None
+        if sem.verifier and sc.verifier_weights is not None:
+            from lockgate.cache.semantic.verifier import load_verifier
+
+            weights = load_verifier(Path(sc.verifier_weights).read_text(encoding="utf-8"))
+        report = evaluate_pairs(path, sem, verifier=weights, progress=progress)
+    except ModuleNotFoundError as exc:
+        raise fail(str(exc)) from exc
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
 
 

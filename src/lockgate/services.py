@@ -15,12 +15,14 @@ from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.semantic.config import build_semantic_stage
+from lockgate.cache.semantic.metrics import SemanticCollector
 from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.stage import SemanticCacheStage
 from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.errors import ModelNotFoundError
 from lockgate.evals.online import build_online_evaluator
 from lockgate.events import BreakerLog
 from lockgate.lifecycle import Lifecycle
@@ -77,6 +79,7 @@ class Services:
         if self.batches is not None:
             await self.batches.aclose()
         if self.semantic is not None:
+            await self.semantic.aclose()
             await self.semantic.cache.index.close()
         for sink in self.sinks:
             await sink.aclose()
@@ -161,6 +164,13 @@ async def _build_semantic(
 ) -> SemanticCacheStage:
     """The semantic cache stage (opt-in per alias); loading a local model takes ~1 s."""
     sc = settings.semantic_cache
+    if sc.judge_model is not None:
+        try:
+            router.resolve(sc.judge_model)
+        except ModelNotFoundError as exc:
+            raise ConfigError(
+                f"semantic_cache.judge_model {sc.judge_model!r} is not a model alias"
+            ) from exc
     if sc.embedder == "local":
         stage = await asyncio.to_thread(build_semantic_stage, sc)
     else:
@@ -241,6 +251,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     semantic: SemanticCacheStage | None = None
     if settings.semantic_cache.aliases:
         semantic = await _build_semantic(settings, router, providers)
+        metrics.registry.register(SemanticCollector(semantic))
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
     writer = find_usage_writer(sinks)

@@ -27,7 +27,7 @@ def test_paraphrase_is_a_semantic_hit_and_near_miss_is_not(gateway_factory, fake
     gw = gateway_factory(model_list(fake), semantic_cache={"aliases": {"gpt-4o-mini": {}}})
     first = ask(gw, "What is the capital city of France?")
     assert first.headers["x-lockgate-cache"] == "miss"
-    para = ask(gw, "what's the capital city of france")
+    para = ask(gw, "What's the capital city of France?")
     assert para.headers["x-lockgate-cache"].startswith("semantic-hit; score=0.9")
     assert para.json()["choices"] == first.json()["choices"]
     assert len(fake.requests_to(PATH)) == 1
@@ -60,9 +60,9 @@ def test_cache_eval_cli(tmp_path):
     """`lockgate cache eval` reports precision, hit rate and false-hit rate at the settings."""
     pairs = tmp_path / "pairs.jsonl"
     rows = [
-        {"q1": "What is the capital of France?", "q2": "what's the capital of france", "label": 1},
+        {"q1": "What is the capital of France?", "q2": "What's the capital of France?", "label": 1},
         {"q1": "How do I enable dark mode?", "q2": "How do I disable dark mode?", "label": 0},
-        {"q1": "What is 2+2?", "q2": "What is 2+3?", "label": 0},
+        {"q1": "What is 2+2?", "q2": "What is 2+3?", "label": 0, "source": "maths"},
     ]
     pairs.write_text("\n".join(json.dumps(r) for r in rows))
     r = subprocess.run(
@@ -76,6 +76,11 @@ def test_cache_eval_cli(tmp_path):
     assert report["precision"] == 1.0
     assert report["hit_rate"] == 1.0
     assert report["false_hit_rate"] == 0.0
+    assert report["mode"] == "verifier"
+    assert set(report["by_source"]) == {"all", "maths"}
+    assert report["by_source"]["maths"]["negatives"] == 1
+    assert report["overall"]["hit_rate_ci"][1] == 1.0  # 1 of 1: the interval reaches 1
+    assert [p["label"] for p in report["operating_points"]][:2] == ["0.0025", "0.005"]
 
 
 def test_gateway_embeddings_model_as_embedder(gateway_factory, fake):

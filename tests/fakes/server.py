@@ -16,6 +16,7 @@ from . import anthropic_wire, openai_wire
 from .delivery import Delivered, abort_connection, deliver
 from .faults import Fault, FaultQueue
 from .recording import CancelEvent, RecordedRequest
+from .replies import last_user_text
 
 __all__ = ["FakeUpstream"]
 
@@ -45,6 +46,8 @@ class FakeUpstream:
         self.counts: Counter[str] = Counter()  # path -> requests received
         self.cancel_events: list[CancelEvent] = []
         self.completed_streams = 0
+        #: canned answers by last user text (non-streamed chat only); others are echoed
+        self.answers: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
@@ -238,6 +241,9 @@ class FakeUpstream:
             if body.get("stream"):
                 return 200, openai_wire.chat_completion_chunks(body, cid, created), True
             payload = openai_wire.chat_completion(body, cid, created)
+            canned = self.answers.get(last_user_text(body.get("messages") or []))
+            if canned is not None and payload["choices"][0]["message"]["content"] is not None:
+                payload["choices"][0]["message"]["content"] = canned
             return 200, [json.dumps(payload).encode()], False
 
         return await self._serve(request, fault, openai_wire.error_body, build)

@@ -89,3 +89,13 @@ def test_guards_can_be_disabled() -> None:
     assert near_miss(a, b, ()) is None
     assert near_miss(a, b, ["negation", "opposites"]) is None
     assert near_miss(a, b, GUARDS) == "numbers"
+
+
+def test_negations_are_counted_not_just_present() -> None:
+    """Both texts negate something, but not the same number of things: different questions."""
+    a = extract_features("I don't think he isn't coming")
+    b = extract_features("I don't think he is coming")
+    assert (a.negations, b.negations) == (2, 1)
+    assert near_miss(a, b, ["negation"]) == "negation"
+    same = extract_features("Why does it not work?"), extract_features("Why doesn't it work?")
+    assert near_miss(*same, ["negation"]) is None

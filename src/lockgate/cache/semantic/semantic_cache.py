@@ -1,13 +1,20 @@
-"""The semantic cache: embed the question, search its partition, guard, serve.
+"""The semantic cache: embed the question, search its partition, verify, serve.
 
 Lookup flow for one request (see ``partition.semantic_query`` for what a
 query is):
 
-1. embed the last user turn (one call to the ``Embedder``);
+1. embed the last user turn (one call to the ``Embedder``; with the verifier,
+   the same forward pass also yields its token vectors);
 2. ask the ``VectorIndex`` for the ``top_k`` nearest live entries of the
    partition;
-3. walk them best first: stop at the first below ``threshold``; skip one that a
-   near-miss guard rejects; take the first that passes;
+3. with the learned verifier (default): embed the (at most
+   ``verify_top``) candidates whose cosine is above the verifier's recall
+   floor in one batch, score each pair, and accept the most probable one whose
+   probability reaches the operating point of the alias's error budget. A
+   lookup with no candidate above the floor costs nothing more.
+   Without it: walk the candidates best first, stop at the first below
+   ``threshold``, skip one that a near-miss guard rejects, take the first that
+   passes;
 4. in shadow mode report the would-be hit (``served=False, shadow=True``) and
    fetch nothing; otherwise fetch the payload and serve it.
 
@@ -17,15 +24,17 @@ be stored afterwards without embedding the text a second time.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from lockgate.cache.semantic.embedder import Embedder
+from lockgate.cache.semantic.embedder import Embedder, TokenEmbedder, TokenVectors
 from lockgate.cache.semantic.guards import GUARDS, GuardName, extract_features, near_miss
-from lockgate.cache.semantic.index import VectorIndex
+from lockgate.cache.semantic.index import Candidate, VectorIndex
 from lockgate.cache.semantic.partition import SemanticQuery
+from lockgate.cache.semantic.verifier import Verifier, pair_features
 
 __all__ = ["SemanticCache", "SemanticResult", "SemanticSettings"]
 
@@ -36,8 +45,13 @@ F32 = npt.NDArray[np.float32]
 class SemanticSettings:
     """Per-alias semantic cache policy.
 
-    ``threshold`` is a cosine similarity of all-MiniLM-L6-v2 vectors (other
-    embedders need their own calibration: run ``lockgate cache eval``).
+    With ``verifier`` on (and a cache built with a verifier and a token
+    embedder) hits are decided by the learned verifier at the operating point
+    of ``max_false_hit_rate``; ``threshold`` and ``guards`` apply only without
+    it. ``threshold`` is a cosine similarity of all-MiniLM-L6-v2 vectors
+    (other embedders need their own calibration: run ``lockgate cache eval``).
+    ``verify_sample_rate`` is the share of served hits also sent upstream to
+    estimate the live false-hit rate (see ``live``).
     """
 
     threshold: float = 0.90
@@ -46,10 +60,20 @@ class SemanticSettings:
     ttl_seconds: float = 3600.0
     top_k: int = 4
     max_query_chars: int = 2000
+    verifier: bool = True
+    max_false_hit_rate: float = 0.01
+    verify_top: int = 3
+    verify_sample_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.threshold <= 1.0:
             raise ValueError("threshold must be a cosine similarity in [-1, 1]")
+        if not 0.0 <= self.max_false_hit_rate <= 1.0:
+            raise ValueError("max_false_hit_rate must be in [0, 1]")
+        if not 0.0 <= self.verify_sample_rate <= 1.0:
+            raise ValueError("verify_sample_rate must be in [0, 1]")
+        if not 1 <= self.verify_top <= 3:
+            raise ValueError("verify_top must be 1, 2 or 3")
         unknown = set(self.guards) - set(GUARDS)
         if unknown:
             raise ValueError(f"unknown near-miss guards: {sorted(unknown)}")
@@ -78,6 +102,8 @@ class SemanticResult:
     entry_id: str | None = None
     matched_text: str | None = None
     rejected_by: GuardName | None = None
+    #: the verifier's probability for the served (or best rejected) candidate
+    probability: float | None = None
 
     @property
     def would_hit(self) -> bool:
@@ -86,18 +112,51 @@ class SemanticResult:
 
 
 class SemanticCache:
-    """Ties an embedder, an index and settings together; no state of its own."""
+    """Ties an embedder, an index, a verifier and settings together; no state of its own."""
 
-    def __init__(self, embedder: Embedder, index: VectorIndex, settings: SemanticSettings) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: VectorIndex,
+        settings: SemanticSettings,
+        verifier: Verifier | None = None,
+        *,
+        token_cache_bytes: int = 64 << 20,
+    ) -> None:
         self.embedder = embedder
         self.index = index
         self.settings = settings
+        self.verifier = verifier
+        # Token vectors of recently verified candidates: a popular cached question
+        # is a candidate again and again, and re-embedding it is most of a lookup.
+        self._tokens: OrderedDict[str, TokenVectors] = OrderedDict()
+        self._token_bytes = 0
+        self.token_cache_bytes = token_cache_bytes
+
+    def verifies(self, settings: SemanticSettings) -> bool:
+        """Whether lookups with ``settings`` are decided by the learned verifier."""
+        return (
+            settings.verifier
+            and self.verifier is not None
+            and isinstance(self.embedder, TokenEmbedder)
+        )
 
     async def lookup(
-        self, query: SemanticQuery, *, now: float, settings: SemanticSettings | None = None
+        self,
+        query: SemanticQuery,
+        *,
+        now: float,
+        settings: SemanticSettings | None = None,
+        accept: float | None = None,
     ) -> SemanticResult:
-        """Find a cached answer for ``query``; ``settings`` overrides the default per call."""
+        """Find a cached answer for ``query``; ``settings`` overrides the default per call.
+
+        ``accept`` overrides the verifier's probability threshold (the stage
+        passes a tightened one when live verification found the budget broken).
+        """
         s = settings or self.settings
+        if self.verifies(s):
+            return await self._verified_lookup(query, now=now, settings=s, accept=accept)
         vector = (await self.embedder.embed([query.text]))[0]
         candidates = await self.index.search(query.partition, vector, k=s.top_k, now=now)
         best = candidates[0].score if candidates else 0.0
@@ -139,6 +198,89 @@ class SemanticCache:
             served=False, shadow=s.shadow, score=best, vector=vector, rejected_by=rejected_by
         )
 
+    async def _verified_lookup(
+        self, query: SemanticQuery, *, now: float, settings: SemanticSettings, accept: float | None
+    ) -> SemanticResult:
+        assert self.verifier is not None and isinstance(self.embedder, TokenEmbedder)
+        point = self.verifier.operating_point(settings.max_false_hit_rate)
+        threshold = point.accept if accept is None else max(accept, point.accept)
+        (mine,) = await self.embedder.embed_tokens([query.text])
+        # A miss is stored under this text: when it is a candidate later, its
+        # token vectors are already here and the verifier embeds nothing more.
+        self._remember(query.text, mine)
+        vector = mine.sentence
+        candidates = await self.index.search(
+            query.partition, vector, k=max(settings.top_k, settings.verify_top), now=now
+        )
+        best = candidates[0].score if candidates else 0.0
+        above = [c for c in candidates if c.score >= point.recall][: settings.verify_top]
+        if not above:
+            return SemanticResult(served=False, shadow=settings.shadow, score=best, vector=vector)
+        theirs = await self._candidate_tokens([c.text for c in above])
+        rows = _pair_rows(query.text, mine, above, theirs)
+        probs = self.verifier.probability(rows)
+        vetoed = self.verifier.vetoed(rows)
+        ranked = sorted(
+            zip(probs.tolist(), vetoed.tolist(), above, strict=True), key=lambda pc: -pc[0]
+        )
+        for prob, veto, cand in ranked:
+            if prob < threshold:
+                break
+            if veto:
+                continue
+            if settings.shadow:
+                return SemanticResult(
+                    served=False,
+                    shadow=True,
+                    score=cand.score,
+                    vector=vector,
+                    entry_id=cand.id,
+                    matched_text=cand.text,
+                    probability=prob,
+                )
+            payload = await self.index.fetch(query.partition, cand.id, now=now)
+            if payload is None:
+                continue
+            return SemanticResult(
+                served=True,
+                shadow=False,
+                score=cand.score,
+                vector=vector,
+                payload=payload,
+                entry_id=cand.id,
+                matched_text=cand.text,
+                probability=prob,
+            )
+        return SemanticResult(
+            served=False,
+            shadow=settings.shadow,
+            score=best,
+            vector=vector,
+            rejected_by="verifier",
+            probability=ranked[0][0],
+        )
+
+    def _remember(self, text: str, tokens: TokenVectors) -> None:
+        old = self._tokens.pop(text, None)
+        if old is not None:
+            self._token_bytes -= old.tokens.nbytes
+        self._tokens[text] = tokens
+        self._token_bytes += tokens.tokens.nbytes
+        while self._token_bytes > self.token_cache_bytes and len(self._tokens) > 1:
+            _, evicted = self._tokens.popitem(last=False)
+            self._token_bytes -= evicted.tokens.nbytes
+
+    async def _candidate_tokens(self, texts: list[str]) -> list[TokenVectors]:
+        assert isinstance(self.embedder, TokenEmbedder)
+        known = {t: self._tokens[t] for t in texts if t in self._tokens}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = await self.embedder.embed_tokens(missing)
+            known.update(zip(missing, fresh, strict=True))
+        for text in texts:
+            self._remember(text, known[text])
+        return [known[t] for t in texts]
+
     async def store(
         self,
         query: SemanticQuery,
@@ -155,3 +297,15 @@ class SemanticCache:
         return await self.index.add(
             query.partition, vector, query.text, payload, now=now, ttl=s.ttl_seconds
         )
+
+
+def _pair_rows(
+    text: str, mine: TokenVectors, candidates: list[Candidate], theirs: list[TokenVectors]
+) -> npt.NDArray[np.float32]:
+    features = extract_features(text)
+    return np.stack(
+        [
+            pair_features(mine, features, tv, extract_features(c.text))
+            for c, tv in zip(candidates, theirs, strict=True)
+        ]
+    )

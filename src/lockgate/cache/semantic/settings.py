@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,9 @@ class AliasSemanticSettings(BaseModel):
     guards: Literal["all"] | list[str] | None = None
     ttl: float | None = Field(default=None, gt=0)
     shadow: bool | None = None
+    verifier: bool | None = None
+    max_false_hit_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    verify_sample_rate: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class SemanticCacheSettings(BaseModel):
@@ -37,6 +40,18 @@ class SemanticCacheSettings(BaseModel):
     guards: Literal["all"] | list[str] = "all"
     ttl: float = Field(default=3600.0, gt=0)
     shadow: bool = False
+    #: the learned verifier decides hits (threshold and guards then apply only without it)
+    verifier: bool = True
+    #: a verifier trained with bench/train_verifier.py; default: the one shipped in the package
+    verifier_weights: str | None = None
+    #: the share of served hits that may be wrong (the verifier's operating point)
+    max_false_hit_rate: float = Field(default=0.01, ge=0.0, le=1.0)
+    #: the share of served hits also sent upstream to estimate the live false-hit rate
+    verify_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: cosine of the cached and the fresh answer at or above which they agree
+    answer_agreement: float = Field(default=0.80, ge=-1.0, le=1.0)
+    #: an alias of this gateway that judges the two answers instead (replies "same"/"different")
+    judge_model: str | None = None
     top_k: int = Field(default=4, ge=1)
     max_query_chars: int = Field(default=2000, ge=1)
     aliases: dict[str, AliasSemanticSettings] = Field(default_factory=dict)
@@ -56,6 +71,9 @@ class SemanticCacheSettings(BaseModel):
             ttl_seconds=self.ttl,
             top_k=self.top_k,
             max_query_chars=self.max_query_chars,
+            verifier=self.verifier,
+            max_false_hit_rate=self.max_false_hit_rate,
+            verify_sample_rate=self.verify_sample_rate,
         )
 
     def alias_settings(self) -> dict[str, SemanticSettings]:
@@ -73,5 +91,15 @@ class SemanticCacheSettings(BaseModel):
                 ttl_seconds=o.ttl if o.ttl is not None else self.ttl,
                 top_k=self.top_k,
                 max_query_chars=self.max_query_chars,
+                verifier=_pick(o.verifier, self.verifier),
+                max_false_hit_rate=_pick(o.max_false_hit_rate, self.max_false_hit_rate),
+                verify_sample_rate=_pick(o.verify_sample_rate, self.verify_sample_rate),
             )
         return out
+
+
+_T = TypeVar("_T")
+
+
+def _pick(override: _T | None, default: _T) -> _T:
+    return default if override is None else override

@@ -1,0 +1,221 @@
+"""The learned verifier: "would the answer cached for B be a right answer to A?"
+
+Cosine similarity of sentence vectors ranks candidates well but cannot tell a
+paraphrase from a near miss with the same words ("flights from Paris to Rome"
+/ "from Rome to Paris" score 0.99). The verifier looks at a pair more closely,
+through features that are cheap once the texts' token vectors are known:
+
+* the sentence cosine;
+* token alignment: each token's best match in the other text (MiniLM's
+  contextual token vectors), averaged and at its weakest, both ways;
+* order: whether aligned tokens appear in the same order and place;
+* lexical overlap and length;
+* the near-miss guards of ``guards``, as inputs rather than vetoes.
+
+A small model (logistic regression or a one-hidden-layer network, trained by
+``bench/train_verifier.py`` on public paraphrase data) turns them into a
+probability; the alias's error budget picks the probability to accept at
+(``operating_point``). Weights and the calibration table ship as JSON next to
+this module (a few kB), evaluated here with numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lockgate.cache.semantic.embedder import TokenVectors
+from lockgate.cache.semantic.guards import GUARDS, Features
+
+__all__ = [
+    "FEATURE_NAMES",
+    "OperatingPoint",
+    "Verifier",
+    "VerifierError",
+    "load_verifier",
+    "pair_features",
+]
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+_ALIGN = 0.75  # a token counts as aligned when its best match is at least this similar
+_MAX_ORDER_TOKENS = 64
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "cosine",
+    "align_mean_a",
+    "align_mean_b",
+    "align_min_a",
+    "align_min_b",
+    "align_p10",
+    "unaligned_frac",
+    "order_concordance",
+    "position_shift",
+    "same_words_reordered",
+    "word_jaccard",
+    "length_ratio",
+    "log_tokens",
+    *(f"guard_{name}" for name in GUARDS),
+)
+
+
+class VerifierError(Exception):
+    """The verifier's weights are missing or malformed."""
+
+
+def _alignment(a: F32, b: F32) -> tuple[F32, F32, npt.NDArray[np.intp]]:
+    sims = a @ b.T
+    return sims.max(axis=1), sims.max(axis=0), sims.argmax(axis=1)
+
+
+def _order(best_a: F32, arg_a: npt.NDArray[np.intp], nb: int) -> tuple[float, float]:
+    """Concordance of aligned positions (1 = same order) and mean relative shift."""
+    keep = np.flatnonzero(best_a >= _ALIGN)[:_MAX_ORDER_TOKENS]
+    na = len(best_a)
+    if len(keep) < 2:
+        return 1.0, 0.0
+    i = keep.astype(np.float64)
+    j = arg_a[keep].astype(np.float64)
+    di = i[:, None] - i[None, :]
+    dj = j[:, None] - j[None, :]
+    upper = np.triu(np.ones((len(keep), len(keep)), dtype=bool), 1)
+    concordant = float(((di * dj) > 0)[upper].mean())
+    shift = float(np.abs(i / max(na - 1, 1) - j / max(nb - 1, 1)).mean())
+    return concordant, shift
+
+
+def pair_features(a: TokenVectors, fa: Features, b: TokenVectors, fb: Features) -> F32:
+    """The verifier's input for query ``a`` against cached text ``b`` (``FEATURE_NAMES``)."""
+    best_a, best_b, arg_a = _alignment(a.tokens, b.tokens)
+    both = np.concatenate([best_a, best_b])
+    concordant, shift = _order(best_a, arg_a, len(best_b))
+    words_a, words_b = fa.words, fb.words
+    union = len(words_a | words_b)
+    reordered = fa.sequence != fb.sequence and sorted(fa.sequence) == sorted(fb.sequence)
+    na, nb = len(best_a), len(best_b)
+    guards = [0.0 if check(fa, fb) else 1.0 for check in GUARDS.values()]
+    return np.asarray(
+        [
+            float(a.sentence @ b.sentence),
+            float(best_a.mean()),
+            float(best_b.mean()),
+            float(best_a.min()),
+            float(best_b.min()),
+            float(np.percentile(both, 10)),
+            float((both < _ALIGN).mean()),
+            concordant,
+            shift,
+            1.0 if reordered else 0.0,
+            len(words_a & words_b) / union if union else 1.0,
+            min(na, nb) / max(na, nb),
+            math.log1p(na + nb),
+            *guards,
+        ],
+        dtype=np.float32,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    """Accept a candidate with cosine >= ``recall`` and verifier probability >= ``accept``."""
+
+    recall: float
+    accept: float
+
+
+class Verifier:
+    """Probability that a pair is a paraphrase, from ``pair_features`` rows."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        try:
+            names = tuple(spec["features"])
+            if names != FEATURE_NAMES:
+                raise VerifierError("verifier weights were trained on other features")
+            self.kind: str = spec["kind"]
+            self.mean = np.asarray(spec["mean"], dtype=np.float64)
+            self.scale = np.asarray(spec["scale"], dtype=np.float64)
+            self.layers = [
+                (np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64))
+                for w, b in spec["layers"]
+            ]
+            self.recall = float(spec["recall"])
+            #: guards kept as hard vetoes: a pair any of them tells apart is never a hit
+            self.vetoes: tuple[str, ...] = tuple(spec.get("vetoes", ()))
+            unknown = set(self.vetoes) - set(GUARDS)
+            if unknown:
+                raise VerifierError(f"unknown veto guards {sorted(unknown)}")
+            self._veto_columns = [FEATURE_NAMES.index(f"guard_{n}") for n in self.vetoes]
+            width = len(FEATURE_NAMES)
+            if self.mean.shape != (width,) or self.scale.shape != (width,):
+                raise VerifierError("verifier weights: mean/scale do not match the features")
+            for w, b in self.layers:
+                if w.ndim != 2 or w.shape[0] != width or b.shape != (w.shape[1],):
+                    raise VerifierError("verifier weights: layer shapes do not chain")
+                width = w.shape[1]
+            if width != 1:
+                raise VerifierError("verifier weights: the last layer must give one logit")
+            # (budget, probability threshold), budgets ascending
+            self.calibration = sorted((float(b), float(t)) for b, t in spec["calibration"])
+            self.info: dict[str, Any] = dict(spec.get("info", {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VerifierError(f"malformed verifier weights: {exc}") from exc
+        if self.kind not in ("logistic", "mlp") or not self.layers or not self.calibration:
+            raise VerifierError(f"unsupported verifier weights (kind {self.kind!r})")
+
+    def probability(self, rows: F32) -> F64:
+        """One probability per row of ``rows`` (shape ``(n, len(FEATURE_NAMES))``)."""
+        x = (np.asarray(rows, dtype=np.float64) - self.mean) / self.scale
+        for i, (w, b) in enumerate(self.layers):
+            x = x @ w + b
+            if i < len(self.layers) - 1:
+                x = np.maximum(x, 0.0)
+        logits = x[:, 0]
+        out: F64 = 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
+        return out
+
+    def vetoed(self, rows: F32) -> npt.NDArray[np.bool_]:
+        """Rows that a hard-veto guard rejects, whatever their probability."""
+        out: npt.NDArray[np.bool_] = np.zeros(len(rows), dtype=bool)
+        for col in self._veto_columns:
+            out |= np.asarray(rows)[:, col] > 0.5
+        return out
+
+    def accepts(self, rows: F32, cosines: F32, point: OperatingPoint) -> npt.NDArray[np.bool_]:
+        """The verdict at ``point``: above the recall floor, probable enough, not vetoed."""
+        probs = self.probability(rows)
+        out: npt.NDArray[np.bool_] = (
+            (np.asarray(cosines) >= point.recall) & (probs >= point.accept) & ~self.vetoed(rows)
+        )
+        return out
+
+    def operating_point(self, max_false_hit_rate: float) -> OperatingPoint:
+        """The loosest calibrated threshold whose false-hit rate stays within the budget.
+
+        A budget below every calibrated one gets the strictest threshold, which
+        on the calibration data served nothing wrong.
+        """
+        accept = self.calibration[0][1]
+        for budget, threshold in self.calibration:
+            if budget <= max_false_hit_rate + 1e-12:
+                accept = threshold
+        return OperatingPoint(recall=self.recall, accept=accept)
+
+
+def load_verifier(text: str | None = None) -> Verifier:
+    """The shipped verifier (``verifier.json`` in this package), or one from ``text``."""
+    if text is None:
+        text = resources.files("lockgate.cache.semantic").joinpath("verifier.json").read_text()
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise VerifierError(f"verifier weights are not JSON: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise VerifierError("verifier weights must be a JSON object")
+    return Verifier(spec)

@@ -1,0 +1,187 @@
+"""The semantic cache's learned verifier, its chaos behaviour and live false-hit estimate, live."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from tests.e2e.conftest import model_list
+from tests.fakes.faults import Fault
+from tests.support import bearer
+
+PATH = "/v1/chat/completions"
+ALIAS = "gpt-4o-mini"
+
+
+def ask(gw, text):
+    body = {"model": ALIAS, "temperature": 0, "messages": [{"role": "user", "content": text}]}
+    return httpx.post(gw.v1 + "/chat/completions", json=body, headers=bearer(), timeout=60)
+
+
+def samples(gw) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every lockgate_semantic_* sample on /metrics, keyed by name and sorted labels."""
+    text = httpx.get(gw.url + "/metrics", headers=bearer(), timeout=30).text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name.startswith("lockgate_semantic"):
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def metric(gw, name: str, **labels: str) -> float | None:
+    return samples(gw).get((name, tuple(sorted(labels.items()))))
+
+
+def wait_for(gw, name: str, value: float, **labels: str) -> None:
+    """Poll /metrics (bounded: 100 tries over about 10 s) until ``name`` reaches ``value``."""
+    for _ in range(100):
+        if (metric(gw, name, **labels) or 0.0) >= value:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name}{labels} never reached {value}: {samples(gw)}")
+
+
+def test_lookup_errors_are_misses_never_failed_requests(gateway_factory, fake):
+    """Chaos: the embedder's upstream fails on every call; every request still gets its answer."""
+    gw = gateway_factory(
+        model_list(fake),
+        cache={"mode": "off"},
+        semantic_cache={
+            "embedder": "gateway",
+            "embedding_model": ALIAS,
+            "embedding_dim": 8,
+            "aliases": {ALIAS: {}},
+        },
+    )
+    fake.push_fault(Fault.error(500, path="/v1/embeddings"), times=None)
+    for text in ("What is the capital city of France?", "What's the capital city of France?"):
+        r = ask(gw, text)
+        assert r.status_code == 200, r.text
+        assert r.headers["x-lockgate-cache"] == "bypass"
+        assert r.json()["choices"][0]["message"]["content"] == f"echo: {text}"
+    errors = {labels: v for (name, labels), v in samples(gw).items() if "errors" in name and v > 0}
+    assert errors, "the failures were not counted"
+    assert all(dict(labels)["where"] in ("lookup", "store") for labels in errors)
+
+
+def test_degree_signs_do_not_crash_a_lookup(gateway_factory, fake):
+    """°C / °F used to raise KeyError in the guard features; now a near miss is just a miss."""
+    gw = gateway_factory(
+        model_list(fake), cache={"mode": "off"}, semantic_cache={"aliases": {ALIAS: {}}}
+    )
+    assert ask(gw, "Is 20°C warm enough for a swim?").status_code == 200
+    r = ask(gw, "Is 20°F warm enough for a swim?")
+    assert r.status_code == 200
+    assert r.headers["x-lockgate-cache"] == "bypass"  # exact cache off, no semantic hit
+    assert r.json()["choices"][0]["message"]["content"] == "echo: Is 20°F warm enough for a swim?"
+    assert not any(v for (name, _), v in samples(gw).items() if "errors" in name)
+
+
+def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
+    """Every served hit is re-asked upstream; wrong ones raise the bar until nothing is served.
+
+    The fake answers two wordings of "reset my password" differently (the
+    cached answer is wrong for the second) and two wordings of the capital
+    question alike. The estimate is exported with its interval; each wrong
+    hit tightens the alias one calibrated step, and three of them leave a 1%
+    budget stricter than any calibrated point: the paraphrase is a miss.
+    """
+    cached, asked = "How do I reset my password?", "How can I reset my password?"
+    fake.answers.update(
+        {
+            "What is the capital city of France?": "Paris is the capital of France.",
+            "What's the capital city of France?": "Paris is the capital of France.",
+            cached: "Open Settings, then Security, and click Reset.",
+            asked: "Use the forgot-password link on the login page.",
+        }
+    )
+    gw = gateway_factory(
+        model_list(fake),
+        cache={"mode": "off"},
+        semantic_cache={"verify_sample_rate": 1.0, "aliases": {ALIAS: {}}},
+    )
+    bars = [metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS)]
+    assert bars[0] is not None
+
+    ask(gw, "What is the capital city of France?")
+    hit = ask(gw, "What's the capital city of France?")
+    assert hit.headers["x-lockgate-cache"].startswith("semantic-hit")
+    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="right")
+    assert metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate") == 0.0
+    assert metric(gw, "lockgate_semantic_tightenings_total", alias=ALIAS) == 0
+
+    ask(gw, cached)
+    for wrong in range(1, 4):
+        r = ask(gw, asked)
+        assert r.headers["x-lockgate-cache"].startswith("semantic-hit")
+        # The client got the cached answer at once; the check runs afterwards.
+        assert r.json()["choices"][0]["message"]["content"].startswith("Open Settings")
+        wait_for(gw, "lockgate_semantic_tightenings_total", wrong, alias=ALIAS)
+        bars.append(metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS))
+        if wrong == 1:
+            rate = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate")
+            low = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="lower")
+            high = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="upper")
+            assert rate == 0.5  # one right, one wrong
+            assert low is not None and high is not None and 0.0 < low < rate < high < 1.0
+    assert metric(gw, "lockgate_semantic_verified_hits_total", alias=ALIAS, outcome="wrong") == 3
+    assert bars[0] < bars[1] < bars[2] < bars[3] == float("inf")
+
+    after = ask(gw, asked)
+    assert after.headers["x-lockgate-cache"] == "bypass"  # exact cache off, no semantic hit
+    assert after.json()["choices"][0]["message"]["content"].startswith("Use the forgot")
+    # 2 stored misses + 4 verifications + the final miss
+    assert len(fake.requests_to(PATH)) == 7
+
+
+def test_a_judge_alias_decides_when_configured(gateway_factory, fake):
+    """judge_model: the alias is asked "same or different?"; its verdict is the outcome."""
+    from lockgate.cache.semantic.stage import judge_prompt
+
+    pairs = [
+        ("How do I reset my password?", "How can I reset my password?", "different"),
+        ("How do I cancel my subscription?", "How can I cancel my subscription?", "same"),
+        ("How do I bake bread at home?", "How can I bake bread at home?", "no idea"),
+    ]
+    for i, (cached, asked, verdict) in enumerate(pairs):
+        fake.answers[cached] = f"cached answer {i}"
+        fake.answers[asked] = f"fresh answer {i}"
+        fake.answers[judge_prompt(asked, f"cached answer {i}", f"fresh answer {i}")] = verdict
+    gw = gateway_factory(
+        model_list(fake),
+        cache={"mode": "off"},
+        semantic_cache={
+            "verify_sample_rate": 1.0,
+            "judge_model": ALIAS,
+            "aliases": {ALIAS: {}},
+        },
+    )
+    for cached, asked, _ in pairs:
+        ask(gw, cached)
+        assert ask(gw, asked).headers["x-lockgate-cache"].startswith("semantic-hit")
+    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="error")
+    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="right")
+    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="wrong")
+    assert metric(gw, "lockgate_semantic_errors_total", where="verify", error="ValueError") == 1
+
+
+def test_shadow_mode_estimates_the_false_hit_rate_without_extra_calls(gateway_factory, fake):
+    """In shadow mode the would-be hit is compared with the answer upstream gave anyway."""
+    fake.answers.update(
+        {
+            "How do I reset my password?": "Open Settings, then Security, and click Reset.",
+            "How can I reset my password?": "Use the forgot-password link on the login page.",
+        }
+    )
+    gw = gateway_factory(
+        model_list(fake),
+        cache={"mode": "off"},
+        semantic_cache={"verify_sample_rate": 1.0, "aliases": {ALIAS: {"shadow": True}}},
+    )
+    ask(gw, "How do I reset my password?")
+    r = ask(gw, "How can I reset my password?")
+    assert r.json()["choices"][0]["message"]["content"].startswith("Use the forgot")
+    wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="wrong")
+    assert len(fake.requests_to(PATH)) == 2  # no call beyond the two the clients made

@@ -1,0 +1,185 @@
+"""The learned verifier: shipped weights, features, verdicts, and failure as a miss."""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import resources
+
+import numpy as np
+import pytest
+from tests.semantic.test_stage import Upstream, chat, ctx, text_of
+
+from lockgate.cache.semantic.embedder import LocalEmbedder
+from lockgate.cache.semantic.guards import extract_features
+from lockgate.cache.semantic.index import MemoryIndex
+from lockgate.cache.semantic.partition import SemanticQuery
+from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettings
+from lockgate.cache.semantic.stage import NOTES_KEY, SemanticCacheStage
+from lockgate.cache.semantic.verifier import (
+    FEATURE_NAMES,
+    Verifier,
+    VerifierError,
+    load_verifier,
+    pair_features,
+)
+from lockgate.pipeline import Pipeline
+
+NOW = 1_800_000_000.0
+
+
+def shipped_spec() -> dict:
+    text = resources.files("lockgate.cache.semantic").joinpath("verifier.json").read_text()
+    return json.loads(text)
+
+
+def test_shipped_weights_are_small_and_consistent() -> None:
+    """The package carries a few kB of weights whose calibration tightens as the budget shrinks."""
+    spec = shipped_spec()
+    assert len(json.dumps(spec)) < 64_000
+    v = load_verifier()
+    assert v.kind in ("logistic", "mlp")
+    points = [v.operating_point(b).accept for b, _ in v.calibration]
+    assert points == sorted(points, reverse=True)  # bigger budget, lower bar
+    assert v.operating_point(0.0).accept == points[0]  # below the table: the strictest point
+    assert v.operating_point(1.0).accept == points[-1]
+    assert set(v.vetoes) <= {"numbers", "units", "negation", "opposites"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.update(features=["cosine"]), "other features"),
+        (lambda s: s.update(kind="forest"), "unsupported"),
+        (lambda s: s.pop("layers"), "malformed"),
+        (lambda s: s.update(mean=[0.0]), "mean/scale"),
+        (lambda s: s.update(vetoes=["spelling"]), "unknown veto"),
+        (lambda s: s["layers"].pop(), "one logit"),
+    ],
+)
+def test_malformed_weights_are_refused_at_load(change, message) -> None:
+    """Bad weights fail loudly when the gateway starts, not on a lookup."""
+    spec = shipped_spec()
+    change(spec)
+    with pytest.raises(VerifierError, match=message):
+        Verifier(spec)
+
+
+def test_not_json_is_refused() -> None:
+    with pytest.raises(VerifierError, match="not JSON"):
+        load_verifier("{")
+    with pytest.raises(VerifierError, match="object"):
+        load_verifier("[]")
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked", "same"),
+    [
+        ("How do I reset my password?", "How can I reset my password?", True),
+        ("How do I cancel my subscription?", "How can I cancel my subscription?", True),
+        ("Translate hello from English to French", "Translate hello from French to English", False),
+        ("What is 2+2?", "What is 2+3?", False),
+        ("Is 20°C warm?", "Is 20°F warm?", False),
+        ("How many days are in 3 weeks?", "How many days are in 4 weeks?", False),
+    ],
+)
+def test_verdicts_at_the_default_budget(
+    local_embedder: LocalEmbedder, cached: str, asked: str, same: bool
+) -> None:
+    """Paraphrases pass; swapped roles, other numbers and other units do not."""
+    v = load_verifier()
+    mine, theirs = local_embedder.embed_tokens_sync([asked, cached])
+    row = pair_features(mine, extract_features(asked), theirs, extract_features(cached))
+    assert row.shape == (len(FEATURE_NAMES),)
+    cosine = np.asarray([row[0]], dtype=np.float32)
+    verdict = v.accepts(row[None, :], cosine, v.operating_point(0.01))
+    assert bool(verdict[0]) is same
+
+
+async def test_verified_lookup_serves_a_paraphrase_and_refuses_swapped_roles(
+    local_embedder: LocalEmbedder,
+) -> None:
+    """Through SemanticCache: one batch embeds the candidates, the verifier decides."""
+    cache = SemanticCache(local_embedder, MemoryIndex(local_embedder.dim), SemanticSettings(),
+                          load_verifier())  # fmt: skip
+    part = "p"
+    for text in ("How do I reset my password?", "Translate hello from English to French"):
+        await cache.store(SemanticQuery(part, text), text.encode(), now=NOW)
+    hit = await cache.lookup(SemanticQuery(part, "How can I reset my password?"), now=NOW)
+    assert hit.served and hit.payload == b"How do I reset my password?"
+    assert hit.probability is not None and hit.probability > 0.79
+    miss = await cache.lookup(
+        SemanticQuery(part, "Translate hello from French to English"), now=NOW
+    )
+    assert not miss.served and miss.rejected_by == "verifier" and miss.score > 0.99
+    # a stricter bar passed by the caller (a tightened alias) refuses the paraphrase too
+    strict = await cache.lookup(
+        SemanticQuery(part, "How can I reset my password?"), now=NOW, accept=0.999
+    )
+    assert not strict.served
+
+
+class BrokenVerifier(Verifier):
+    """Weights that load but blow up on use, as a corrupted runtime would."""
+
+    def probability(self, rows):  # type: ignore[no-untyped-def]
+        raise FloatingPointError("verifier exploded")
+
+
+async def test_a_verifier_error_is_a_miss_counted_and_logged_once(
+    local_embedder: LocalEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Chaos: every lookup's verifier raises; every request is still answered from upstream."""
+    cache = SemanticCache(local_embedder, MemoryIndex(local_embedder.dim), SemanticSettings(),
+                          BrokenVerifier(shipped_spec()))  # fmt: skip
+    stage = SemanticCacheStage(cache, {"fast": SemanticSettings()}, wall_clock=lambda: NOW)
+    upstream = Upstream()
+    pipeline = Pipeline([stage], upstream)
+    caplog.set_level(logging.ERROR, logger="lockgate.semantic_cache")
+    answers = []
+    for text in ["How do I reset my password?", *["How can I reset my password?"] * 3]:
+        c = ctx()
+        answers.append(await text_of(await pipeline(c, chat(text))))
+    assert answers == ["answer 1", "answer 2", "answer 3", "answer 4"]
+    assert c.notes[NOTES_KEY] == {"error": "lookup failed"}
+    assert stage.stats.errors == {"lookup:FloatingPointError": 3}
+    assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1
+
+
+class CountingEmbedder:
+    """Wraps the local embedder and counts the texts it embeds with token vectors."""
+
+    def __init__(self, inner: LocalEmbedder) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    async def embed(self, texts):  # type: ignore[no-untyped-def]
+        return await self.inner.embed(texts)
+
+    async def embed_tokens(self, texts):  # type: ignore[no-untyped-def]
+        self.texts += texts
+        return await self.inner.embed_tokens(texts)
+
+
+async def test_a_stored_miss_is_verified_without_embedding_it_again(
+    local_embedder: LocalEmbedder,
+) -> None:
+    """A looked-up question keeps its token vectors: as a candidate it costs no forward pass."""
+    emb = CountingEmbedder(local_embedder)
+    cache = SemanticCache(emb, MemoryIndex(emb.dim), SemanticSettings(), load_verifier())
+    first = SemanticQuery("p", "How do I reset my password?")
+    miss = await cache.lookup(first, now=NOW)
+    await cache.store(first, b"answer", now=NOW, vector=miss.vector)
+    hit = await cache.lookup(SemanticQuery("p", "How can I reset my password?"), now=NOW)
+    assert hit.served
+    assert emb.texts == ["How do I reset my password?", "How can I reset my password?"]
+    # a tiny byte budget keeps only the newest entry: the candidate is embedded again
+    cache.token_cache_bytes = 1
+    cache._remember("other", cache._tokens["How can I reset my password?"])
+    emb.texts.clear()
+    assert (await cache.lookup(SemanticQuery("p", "How can I reset my password?"), now=NOW)).served
+    assert emb.texts == ["How can I reset my password?", "How do I reset my password?"]
