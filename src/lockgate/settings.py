@@ -111,6 +111,15 @@ class ModelParams(_Model):
     cached_input_cost_per_million: float | None = Field(default=None, ge=0)
     max_connections: int = Field(default=512, gt=0)
     extra_headers: dict[str, str] = Field(default_factory=dict)
+    #: defaults for requests that leave them out (LiteLLM's litellm_params)
+    temperature: float | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    #: drop request fields the provider cannot honour instead of answering 400
+    drop_params: bool = False
+    #: this deployment's own requests / tokens per minute; a deployment at its
+    #: limit is skipped while the alias has another (LiteLLM's rpm/tpm)
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
 
     @field_validator("model")
     @classmethod
@@ -185,6 +194,9 @@ class GeneralSettings(_Model):
     database_url: str = "sqlite+aiosqlite:///./lockgate-data/lockgate.db"
     redis_url: str | None = None
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    #: the chat routes' own body limit: images and PDFs travel inline as base64
+    #: (32 MiB, Anthropic's request limit; one 3 MB image is ~4 MB of JSON)
+    max_chat_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     key_cache_ttl_seconds: float = Field(default=30.0, ge=0)
 
     @field_validator("master_key")

@@ -1,4 +1,9 @@
-"""Anthropic-compatible route: POST /v1/messages, served by any provider."""
+"""Anthropic-compatible route: POST /v1/messages, served by any provider.
+
+An Anthropic upstream gets the client's own body and the client gets the
+upstream's own answer and events (see ``NativeRequest``); other providers are
+reached through the canonical form and translated back.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +22,19 @@ from lockgate.api.flow import (
     start_context,
 )
 from lockgate.api.sse_response import SSEResponse
-from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
+from lockgate.chat import ChatResponse, ChatStream, NativeChunk, NativeRequest, parse_chat_request
 from lockgate.context import RequestContext
-from lockgate.errors import GatewayError
+from lockgate.errors import GatewayError, InternalError
 from lockgate.services import Services, services
 from lockgate.sse import encode_event
-from lockgate.wire.anthropic_request import anthropic_to_openai_request
+from lockgate.wire.anthropic_request import translate_anthropic_request
 from lockgate.wire.anthropic_response import openai_to_anthropic_response
 from lockgate.wire.anthropic_stream import ChunksToAnthropic
 
 __all__ = ["hot_paths", "routes"]
+
+#: client headers an Anthropic upstream needs to see (beta features)
+FORWARDED_HEADERS = ("anthropic-beta",)
 
 
 @with_errors("anthropic")
@@ -35,14 +43,25 @@ async def messages(request: Request) -> Response:
     ctx = await start_context(request, svc, "anthropic", record_failure=True)
     with recorded_failures(svc, ctx):
         body = await read_json(
-            request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
+            request, svc.settings.general_settings.max_chat_body_bytes, ctx.client_headers
         )
-        chat = parse_chat_request(anthropic_to_openai_request(body))
+        canonical, lossy = translate_anthropic_request(body)
+        chat = parse_chat_request(canonical)
+        chat.native = NativeRequest(
+            wire="anthropic",
+            body=body,
+            messages=chat.messages,
+            headers={
+                h: ctx.client_headers[h] for h in FORWARDED_HEADERS if h in ctx.client_headers
+            },
+            lossy=lossy,
+        )
     result = await run_chat(svc, ctx, chat)
     if isinstance(result, ChatResponse):
-        return json_response(
-            openai_to_anthropic_response(result, chat.model), headers=response_headers(ctx)
-        )
+        answer = result.native
+        if answer is None:
+            answer = openai_to_anthropic_response(result, chat.model)
+        return json_response(answer, headers=response_headers(ctx))
     headers = response_headers(ctx) | {"cache-control": "no-cache"}
     events = _anthropic_sse(svc, ctx, chat.model, result)
     return SSEResponse(events, headers)
@@ -52,12 +71,24 @@ async def _anthropic_sse(
     svc: Services, ctx: RequestContext, model: str, stream: ChatStream
 ) -> AsyncIterator[bytes]:
     translator = ChunksToAnthropic(model, "msg_" + ctx.request_id.removeprefix("req_"))
+    native: bool | None = None  # decided by the first chunk
     try:
         async for chunk in account_stream(svc, ctx, model, stream):
-            for name, data in translator.feed(chunk):
-                yield encode_event(name, data)
-        for name, data in translator.finish():
-            yield encode_event(name, data)
+            if native is None:
+                native = isinstance(chunk, NativeChunk)
+            if native:
+                if not isinstance(chunk, NativeChunk):
+                    # A stage rewrote a chunk after the raw events began: the raw
+                    # events can no longer be trusted to match what the client may see.
+                    raise InternalError("a same-wire stream was rewritten midway")
+                for name, data in chunk.events:
+                    yield b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+                continue
+            for name, payload in translator.feed(chunk):
+                yield encode_event(name, payload)
+        if not native:
+            for name, payload in translator.finish():
+                yield encode_event(name, payload)
     except GatewayError as err:
         yield encode_event("error", error_body(err, "anthropic"))
 

@@ -36,7 +36,7 @@ async def chat_completions(request: Request) -> Response:
     ctx = await start_context(request, svc, "openai", record_failure=True)
     with recorded_failures(svc, ctx):
         body = await read_json(
-            request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
+            request, svc.settings.general_settings.max_chat_body_bytes, ctx.client_headers
         )
         chat = parse_chat_request(body)
     result = await run_chat(svc, ctx, chat)

@@ -7,8 +7,9 @@ from typing import Any
 import orjson
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
-from lockgate.errors import UpstreamBadResponseError
+from lockgate.errors import UnsupportedParamError, UpstreamBadResponseError
 from lockgate.providers.base import StreamHandle, Timeouts
+from lockgate.providers.defaults import apply_defaults
 from lockgate.providers.transport import Transport
 from lockgate.settings import Deployment
 
@@ -16,8 +17,9 @@ __all__ = ["OpenAIProvider", "gateway_only_fields"]
 
 DEFAULT_BASE = "https://api.openai.com/v1"
 
-#: Body fields that are lockgate's own and never go upstream.
-gateway_only_fields = frozenset({"cache", "lockgate", "prompt_variables", "top_k"})
+#: Body fields that are lockgate's own and never go upstream; every other field
+#: (vendor extensions such as vLLM's ``top_k`` included) goes through unchanged.
+gateway_only_fields = frozenset({"cache", "lockgate", "prompt_variables"})
 
 
 class OpenAIProvider:
@@ -40,7 +42,19 @@ class OpenAIProvider:
         return headers
 
     def _body(self, request: ChatRequest, deployment: Deployment, stream: bool) -> bytes:
-        body = {k: v for k, v in request.body.items() if k not in gateway_only_fields}
+        native = request.native
+        if native is not None and native.lossy and not deployment.params.drop_params:
+            raise UnsupportedParamError(
+                f"This model's provider speaks the OpenAI wire, which has no place for:"
+                f" {', '.join(native.lossy)}. Remove them, use a model served by"
+                " Anthropic, or set drop_params: true on the deployment.",
+                param=native.lossy[0].split(" ")[0],
+            )
+        body = {
+            k: v
+            for k, v in apply_defaults(request.body, deployment.params).items()
+            if k not in gateway_only_fields
+        }
         body["model"] = deployment.params.upstream_model
         if stream:
             body["stream"] = True
