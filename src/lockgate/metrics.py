@@ -129,6 +129,12 @@ class Metrics:
             ["deployment"],
             registry=r,
         )
+        self.unpriced = Counter(
+            "lockgate_unpriced_requests",
+            "Requests served by a deployment of unknown price (counted as $0).",
+            ["deployment"],
+            registry=r,
+        )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -175,6 +181,8 @@ class Metrics:
             child(self.tokens, model, system, "output").observe(usage.completion_tokens)
         if ctx.cost:
             child(self.cost, model, key).inc(ctx.cost)
+        elif not ctx.priced and dep is not None:
+            child(self.unpriced, dep.id).inc()
         first = ctx.first_chunk_at
         if first is not None:
             child(self.ttft, model, system).observe(first - ctx.started)

@@ -24,7 +24,7 @@ from lockgate.dispatcher import Dispatcher, deployment_timeouts
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
-from lockgate.pricing import cost_of, price_for
+from lockgate.pricing import cost_of, price_for, unpriced_check
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
@@ -183,7 +183,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         master.get_secret_value() if master is not None else None,
         ttl=settings.general_settings.key_cache_ttl_seconds,
     )
-    router = Router(settings.deployments())
+    router = Router(settings.deployments(), group_aliases=settings.router_settings.group_aliases())
     providers = ProviderRegistry()
     metrics = Metrics()
     dispatcher = Dispatcher(
@@ -208,7 +208,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
             settings.guardrails,
             capture=settings.audit.enabled and settings.audit.store_bodies,
         ),
-        LimitsStage(Limiter(limit_store, time.time), lim),
+        LimitsStage(Limiter(limit_store, time.time), lim, unpriced_check(router)),
         CacheStage(cache),
     ]
     semantic: SemanticCacheStage | None = None

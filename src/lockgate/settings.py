@@ -164,6 +164,11 @@ class BreakerSettings(_Model):
     rate_limit_is_failure: bool = False
 
 
+class GroupAlias(_Model):
+    model: str
+    hidden: bool = False
+
+
 class RouterSettings(_Model):
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -185,6 +190,22 @@ class RouterSettings(_Model):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
     context_window_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+    #: second names for aliases (LiteLLM's): {"gpt-4": "gpt-4o"} or
+    #: {"gpt-4": {"model": "gpt-4o", "hidden": true}} (hidden: not in /v1/models)
+    model_group_alias: dict[str, str | GroupAlias] = Field(default_factory=dict)
+
+    def hidden_aliases(self) -> frozenset[str]:
+        return frozenset(
+            name
+            for name, target in self.model_group_alias.items()
+            if not isinstance(target, str) and target.hidden
+        )
+
+    def group_aliases(self) -> dict[str, str]:
+        return {
+            name: target if isinstance(target, str) else target.model
+            for name, target in self.model_group_alias.items()
+        }
 
 
 class GeneralSettings(_Model):
@@ -231,6 +252,10 @@ class LimitsSettings(_Model):
     #: limits of a model alias, across all callers
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     user_header: str = "x-lockgate-user"
+    #: refuse (403) requests a spending budget applies to when the model's price is
+    #: unknown (it would count as $0); off: such requests pass and are counted in
+    #: lockgate_unpriced_requests
+    refuse_unpriced: bool = False
 
     @model_validator(mode="after")
     def _specs_are_valid(self) -> LimitsSettings:
@@ -306,6 +331,11 @@ class Settings(_Model):
                             raise ValueError(
                                 f"router_settings.{field}: unknown model_name {name!r}"
                             )
+        for name, target in self.router_settings.group_aliases().items():
+            if target not in known:
+                raise ValueError(
+                    f"router_settings.model_group_alias.{name}: unknown model_name {target!r}"
+                )
         return self
 
     def deployments(self) -> list[Deployment]:

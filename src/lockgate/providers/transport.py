@@ -8,6 +8,7 @@ the hot path for the same reason.
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Literal
@@ -26,6 +27,9 @@ from lockgate.settings import ProviderName
 from lockgate.sse import iter_sse
 
 __all__ = ["Transport"]
+
+#: bodies above this go to aiohttp as a file object (its own threshold is 1 MiB)
+_LARGE_BODY = 512 * 1024
 
 
 class Transport:
@@ -63,17 +67,20 @@ class Transport:
         # byte can only come with the whole answer), and streams time the first chunk
         # and each idle gap themselves.  A read timer would be re-armed on every packet.
         timeout = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
+        # aiohttp writes a large bytes body in one blocking step (and warns); a file
+        # object is sent in pieces.  Inline images and PDFs make multi-MB bodies common.
+        data: bytes | io.BytesIO = io.BytesIO(body) if len(body) > _LARGE_BODY else body
         try:
             if stream:
                 # Streams have no socket-read timeout (idle gaps are timed per chunk),
                 # so the wait for headers is bounded here.
                 async with asyncio.timeout(timeouts.first_byte):
                     resp = await self._get_session().post(
-                        url, data=body, headers=headers, timeout=timeout
+                        url, data=data, headers=headers, timeout=timeout
                     )
             else:
                 resp = await self._get_session().post(
-                    url, data=body, headers=headers, timeout=timeout
+                    url, data=data, headers=headers, timeout=timeout
                 )
         except TimeoutError:
             raise UpstreamTimeoutError(

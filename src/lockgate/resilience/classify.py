@@ -141,9 +141,22 @@ def _build(
             return ContextWindowExceededError(message, param=param, **kw)
         if status in (401, 403) or etype in ("authentication_error", "permission_error"):
             # The gateway's own upstream credentials failed: not the caller's fault.
-            return UpstreamClientError(message, code="upstream_auth_failed", status=502, **kw)
+            return UpstreamClientError(
+                f"The upstream provider refused the gateway's credentials (HTTP {status}):"
+                f" {message} Hint: check the api_key of the deployment named in the"
+                " x-lockgate-deployment header.",
+                code="upstream_auth_failed",
+                status=502,
+                **kw,
+            )
         if status == 404 or etype == "not_found_error":
-            return UpstreamClientError(message, code="upstream_not_found", status=502, **kw)
+            return UpstreamClientError(
+                f"The upstream provider answered 404: {message} Hint: check the model name"
+                " and api_base of the deployment named in the x-lockgate-deployment header.",
+                code="upstream_not_found",
+                status=502,
+                **kw,
+            )
         if status == 413 or etype == "request_too_large":
             return UpstreamClientError(message, code="request_too_large", status=413, **kw)
         return UpstreamClientError(message, param=param, **kw)
