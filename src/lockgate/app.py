@@ -16,6 +16,7 @@ from lockgate.api import admin, anthropic_routes, openai_routes, ops
 from lockgate.api.common import Endpoint, error_response
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
+from lockgate.responses import routes as responses_routes
 from lockgate.services import build_services
 from lockgate.settings import Settings
 from lockgate.usage import routes as usage_routes
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> ASGIApp:
             *ops.routes,
             *admin.routes,
             *usage_routes.routes,
+            *responses_routes.routes,
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

@@ -27,6 +27,7 @@ from lockgate.pipeline import Pipeline, Stage
 from lockgate.pricing import cost_of, price_for, unpriced_check
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
+from lockgate.responses import MemoryResponseStore, ResponseStore
 from lockgate.router import Router
 from lockgate.settings import ConfigError, Settings
 from lockgate.stages.guards import GuardStage
@@ -58,6 +59,7 @@ class Services:
     sinks: list[RecordSink]
     semantic: SemanticCacheStage | None
     tracing: Tracing
+    responses: ResponseStore
 
     async def aclose(self) -> None:
         if self.semantic is not None:
@@ -233,6 +235,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         sinks=sinks,
         semantic=semantic,
         tracing=tracing,
+        responses=MemoryResponseStore(settings.responses.max_stored),
     )
 
 

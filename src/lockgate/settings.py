@@ -49,6 +49,7 @@ from lockgate.audit.config import AuditSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.guards.config import GuardrailSettings
+from lockgate.responses.config import ResponsesSettings
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
 
@@ -316,6 +317,7 @@ class Settings(_Model):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False

@@ -14,6 +14,7 @@ from typing import Any
 
 from .replies import (
     TOOL_TRIGGER,
+    Reply,
     compact_json,
     estimate_tokens,
     example_arguments,
@@ -85,6 +86,15 @@ def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _reply(body: dict[str, Any]) -> Reply:
+    """The text answer: JSON matching a json_schema response_format, else the echo."""
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        return Reply([compact_json(example_arguments(schema))], truncated=False)
+    return plan_text_reply(last_user_text(body["messages"]), _max_tokens(body))
+
+
 def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {
         "prompt_tokens": prompt,
@@ -100,7 +110,7 @@ def chat_completion(body: dict[str, Any], completion_id: str, created: int) -> d
         message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
         finish, completion = "tool_calls", estimate_tokens(call["function"]["arguments"])
     else:
-        reply = plan_text_reply(last_user_text(body["messages"]), _max_tokens(body))
+        reply = _reply(body)
         message = {"role": "assistant", "content": reply.text, "refusal": None}
         finish = "length" if reply.truncated else "stop"
         completion = reply.output_tokens
@@ -154,7 +164,7 @@ def chat_completion_chunks(body: dict[str, Any], completion_id: str, created: in
         events.append(chunk({}, "tool_calls"))
         completion = estimate_tokens(args)
     else:
-        reply = plan_text_reply(last_user_text(body["messages"]), _max_tokens(body))
+        reply = _reply(body)
         events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
         events.extend(chunk({"content": piece}) for piece in reply.pieces())
         events.append(chunk({}, "length" if reply.truncated else "stop"))
