@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lockgate.api import admin, anthropic_routes, openai_routes, ops
+from lockgate.api import admin, anthropic_routes, completions_routes, openai_routes, ops
 from lockgate.api.common import Endpoint, error_response
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> ASGIApp:
             *admin.routes,
             *usage_routes.routes,
             *responses_routes.routes,
+            *completions_routes.routes,
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

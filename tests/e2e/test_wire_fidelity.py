@@ -280,3 +280,38 @@ def test_parallel_tool_calls_false_reaches_anthropic(oai_client, fake):
         "type": "auto",
         "disable_parallel_tool_use": True,
     }
+
+
+def test_legacy_completions_on_openai_upstream(oai_client, fake):
+    """/v1/completions goes to the upstream's /completions with the client's body."""
+    reply = oai_client.completions.create(
+        model="gpt-4o-mini", prompt="say this", max_tokens=10, extra_body={"best_of": 1}
+    )
+    assert reply.object == "text_completion" and reply.choices[0].text == "echo: say this"
+    assert reply.usage is not None and reply.usage.completion_tokens == 3
+    sent = fake.requests[-1]
+    assert sent.path == "/v1/completions"
+    assert sent.body["prompt"] == "say this" and sent.body["best_of"] == 1
+    assert sent.body["model"] == "gpt-4o-mini"
+
+
+def test_legacy_completions_stream(oai_client):
+    """Streamed completions arrive as text_completion chunks, usage when asked."""
+    stream = oai_client.completions.create(
+        model="gpt-4o-mini",
+        prompt="stream this",
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text == "echo: stream this"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
+
+
+def test_legacy_completions_refused_for_anthropic(oai_client, fake):
+    """An Anthropic-backed model has no completions endpoint: a 400 that says so."""
+    with pytest.raises(openai.BadRequestError) as info:
+        oai_client.completions.create(model="claude-haiku", prompt="hi")
+    assert "/v1/completions" in info.value.message
+    assert fake.requests == []

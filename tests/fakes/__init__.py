@@ -3,6 +3,7 @@
 Routes
     POST /v1/chat/completions   OpenAI chat; JSON or SSE (``stream: true``, honours
                                 ``stream_options.include_usage``), tool calls
+    POST /v1/completions        legacy text completions (echo of the prompt), JSON or SSE
     POST /v1/embeddings         deterministic unit vectors (float list or base64)
     GET  /v1/models             the ``models`` list
     POST /v1/messages           Anthropic Messages; needs ``x-api-key`` (or a Bearer

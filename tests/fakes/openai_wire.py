@@ -30,6 +30,8 @@ __all__ = [
     "embeddings",
     "error_body",
     "models",
+    "text_completion",
+    "text_completion_chunks",
     "validate_chat",
 ]
 
@@ -180,6 +182,66 @@ def chat_completion_chunks(body: dict[str, Any], completion_id: str, created: in
                     "system_fingerprint": "fp_fake",
                     "choices": [],
                     "usage": _usage(prompt, completion),
+                }
+            )
+        )
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+def _prompt_reply(body: dict[str, Any]) -> tuple[str, Reply]:
+    prompt = body.get("prompt")
+    text = "\n".join(prompt) if isinstance(prompt, list) else str(prompt or "")
+    return text, plan_text_reply(text, _max_tokens(body))
+
+
+def text_completion(body: dict[str, Any], completion_id: str, created: int) -> dict[str, Any]:
+    """A legacy ``text_completion``: the echo of the prompt."""
+    prompt, reply = _prompt_reply(body)
+    return {
+        "id": completion_id,
+        "object": "text_completion",
+        "created": created,
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "text": reply.text,
+                "logprobs": None,
+                "finish_reason": "length" if reply.truncated else "stop",
+            }
+        ],
+        "usage": _usage(estimate_tokens(prompt), reply.output_tokens),
+    }
+
+
+def text_completion_chunks(body: dict[str, Any], completion_id: str, created: int) -> list[bytes]:
+    prompt, reply = _prompt_reply(body)
+
+    def chunk(text: str, finish: str | None) -> bytes:
+        return _sse(
+            {
+                "id": completion_id,
+                "object": "text_completion",
+                "created": created,
+                "model": body["model"],
+                "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
+            }
+        )
+
+    events = [chunk(piece, None) for piece in reply.pieces()]
+    events.append(chunk("", "length" if reply.truncated else "stop"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = _usage(estimate_tokens(prompt), reply.output_tokens)
+        events.append(
+            _sse(
+                {
+                    "id": completion_id,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": body["model"],
+                    "choices": [],
+                    "usage": usage,
                 }
             )
         )

@@ -53,6 +53,7 @@ class FakeUpstream:
     async def start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)  # inline images, PDFs
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/messages", self._messages)
@@ -238,6 +239,24 @@ class FakeUpstream:
             if body.get("stream"):
                 return 200, openai_wire.chat_completion_chunks(body, cid, created), True
             payload = openai_wire.chat_completion(body, cid, created)
+            return 200, [json.dumps(payload).encode()], False
+
+        return await self._serve(request, fault, openai_wire.error_body, build)
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        body = record.body
+        if not isinstance(body, dict) or "prompt" not in body or "model" not in body:
+            return self._error(
+                400, openai_wire.error_body(400, "'model' and 'prompt' are required")
+            )
+        n = self._next_id()
+
+        def build() -> tuple[int, list[bytes], bool]:
+            cid, created = f"cmpl-fake{n:08d}", int(time.time())
+            if body.get("stream"):
+                return 200, openai_wire.text_completion_chunks(body, cid, created), True
+            payload = openai_wire.text_completion(body, cid, created)
             return 200, [json.dumps(payload).encode()], False
 
         return await self._serve(request, fault, openai_wire.error_body, build)

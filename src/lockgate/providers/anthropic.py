@@ -14,11 +14,12 @@ from typing import Any
 import orjson
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, NativeChunk, NativeRequest
-from lockgate.errors import UpstreamBadResponseError, UpstreamClientError
+from lockgate.errors import UnsupportedParamError, UpstreamBadResponseError, UpstreamClientError
 from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.defaults import apply_defaults
 from lockgate.providers.transport import Transport
 from lockgate.settings import Deployment
+from lockgate.wire import completions
 from lockgate.wire.anthropic_params import RESPONSE_FORMAT_TOOL, response_format_tool
 from lockgate.wire.anthropic_request import openai_to_anthropic_request
 from lockgate.wire.anthropic_response import anthropic_to_openai_response
@@ -72,6 +73,12 @@ class AnthropicProvider:
         self, request: ChatRequest, deployment: Deployment, native: NativeRequest | None
     ) -> bytes:
         params = deployment.params
+        if request.native is not None and request.native.wire == completions.WIRE:
+            raise UnsupportedParamError(
+                "Legacy text completions (/v1/completions) are served by OpenAI-compatible"
+                " upstreams only; this model is served by Anthropic. Use /v1/chat/completions.",
+                param="model",
+            )
         if native is not None:
             body = {k: v for k, v in native.body.items() if k not in _GATEWAY_FIELDS}
             body["model"] = params.upstream_model

@@ -6,12 +6,14 @@ from typing import Any
 
 import orjson
 
-from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, NativeChunk, usage_from_openai
 from lockgate.errors import UnsupportedParamError, UpstreamBadResponseError
 from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.defaults import apply_defaults
 from lockgate.providers.transport import Transport
 from lockgate.settings import Deployment
+from lockgate.tokens import content_text
+from lockgate.wire import completions
 
 __all__ = ["OpenAIProvider", "gateway_only_fields"]
 
@@ -50,9 +52,15 @@ class OpenAIProvider:
                 " Anthropic, or set drop_params: true on the deployment.",
                 param=native.lossy[0].split(" ")[0],
             )
+        source = request.body
+        if native is not None and native.wire == completions.WIRE:
+            source = native.body
+            if request.body.get("messages") is not native.messages:
+                # A stage rewrote the prompt (redaction): send its version.
+                source = {**source, "prompt": content_text(request.messages[-1].get("content"))}
         body = {
             k: v
-            for k, v in apply_defaults(request.body, deployment.params).items()
+            for k, v in apply_defaults(source, deployment.params).items()
             if k not in gateway_only_fields
         }
         body["model"] = deployment.params.upstream_model
@@ -65,11 +73,17 @@ class OpenAIProvider:
             body.pop("stream_options", None)
         return orjson.dumps(body)
 
+    def _path(self, request: ChatRequest) -> str:
+        native = request.native
+        legacy = native is not None and native.wire == completions.WIRE
+        return "/completions" if legacy else "/chat/completions"
+
     async def chat(
         self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> ChatResponse:
+        path = self._path(request)
         raw = await self._transport.post_json(
-            self._url(deployment, "/chat/completions"),
+            self._url(deployment, path),
             self._body(request, deployment, stream=False),
             self._headers(deployment),
             timeouts,
@@ -82,20 +96,24 @@ class OpenAIProvider:
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise UpstreamBadResponseError("openai upstream sent a body without 'choices'")
-        return ChatResponse(body=data, usage=usage_from_openai(data.get("usage")))
+        usage = usage_from_openai(data.get("usage"))
+        if path == "/completions":
+            return ChatResponse(body=completions.completion_to_chat(data), usage=usage, native=data)
+        return ChatResponse(body=data, usage=usage)
 
     async def stream(
         self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> StreamHandle:
+        path = self._path(request)
         resp = await self._transport.open_stream(
-            self._url(deployment, "/chat/completions"),
+            self._url(deployment, path),
             self._body(request, deployment, stream=True),
             self._headers(deployment),
             timeouts,
         )
-        return StreamHandle(self._chunks(resp, timeouts))
+        return StreamHandle(self._chunks(resp, timeouts, legacy=path == "/completions"))
 
-    async def _chunks(self, resp: Any, timeouts: Timeouts) -> ChatStream:
+    async def _chunks(self, resp: Any, timeouts: Timeouts, *, legacy: bool) -> ChatStream:
         done = False
         async for _event, data in self._transport.events(resp, timeouts):
             if data == b"[DONE]":
@@ -111,7 +129,10 @@ class OpenAIProvider:
                 err = chunk["error"]
                 msg = err.get("message") if isinstance(err, dict) else err
                 raise UpstreamBadResponseError(f"openai upstream stream error: {msg}")
-            yield chunk
+            if legacy:
+                yield NativeChunk(completions.completion_chunk_to_chat(chunk), [("", data)])
+            else:
+                yield chunk
         if not done:
             raise UpstreamBadResponseError("openai upstream stream ended without [DONE]")
 
