@@ -34,6 +34,7 @@ from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
 from lockgate.storage.database import Database
+from lockgate.token_count import TiktokenCounter
 from lockgate.tracing import Tracing
 from lockgate.usage.sinks import build_usage_sinks
 
@@ -60,6 +61,7 @@ class Services:
     semantic: SemanticCacheStage | None
     tracing: Tracing
     responses: ResponseStore
+    token_counter: TiktokenCounter
 
     async def aclose(self) -> None:
         if self.semantic is not None:
@@ -236,6 +238,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         semantic=semantic,
         tracing=tracing,
         responses=MemoryResponseStore(settings.responses.max_stored),
+        token_counter=TiktokenCounter(),
     )
 
 

@@ -315,3 +315,36 @@ def test_legacy_completions_refused_for_anthropic(oai_client, fake):
         oai_client.completions.create(model="claude-haiku", prompt="hi")
     assert "/v1/completions" in info.value.message
     assert fake.requests == []
+
+
+def test_count_tokens_asks_anthropic_for_claude(ant_client, fake):
+    """An Anthropic-served model's count comes from Anthropic's own endpoint."""
+    raw = ant_client.messages.with_raw_response.count_tokens(
+        model="claude-haiku",
+        system="Be brief.",
+        messages=[{"role": "user", "content": "hello world"}],
+        extra_headers={"anthropic-beta": BETA},
+    )
+    assert raw.parse().input_tokens == 6  # the fake: ceil(len("Be brief. hello world") / 4)
+    assert raw.headers["x-lockgate-token-count"] == "provider"
+    sent = fake.requests[-1]
+    assert sent.path == "/v1/messages/count_tokens"
+    assert sent.body["model"] == "claude-3-5-haiku-20241022"
+    assert sent.headers["anthropic-beta"] == BETA
+
+
+def test_count_tokens_uses_tiktoken_for_openai_models(ant_client, fake):
+    """An OpenAI-family model is counted locally with cl100k ("hello world" = 2 tokens)."""
+    raw = ant_client.messages.with_raw_response.count_tokens(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello world"}]
+    )
+    # 3 (reply primer) + 3 (message framing) + 1 ("user") + 2 ("hello world")
+    assert raw.parse().input_tokens == 9
+    assert raw.headers["x-lockgate-token-count"] == "tiktoken"
+    assert fake.requests == []
+
+
+def test_count_tokens_unknown_model_is_404(ant_client):
+    """Counting for a model the gateway does not serve is a 404."""
+    with pytest.raises(anthropic.NotFoundError):
+        ant_client.messages.count_tokens(model="nope", messages=[{"role": "user", "content": "x"}])

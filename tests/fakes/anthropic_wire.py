@@ -19,6 +19,7 @@ from .replies import (
 __all__ = [
     "FUTURE_EVENT_TRIGGER",
     "error_body",
+    "input_tokens",
     "message",
     "message_events",
     "validate_headers",
@@ -63,7 +64,7 @@ def validate_message(body: Any) -> str | None:
     return None
 
 
-def _input_tokens(body: dict[str, Any]) -> int:
+def input_tokens(body: dict[str, Any]) -> int:
     text = text_of(body.get("system")) + " "
     text += " ".join(text_of(m.get("content")) for m in body["messages"] if isinstance(m, dict))
     return estimate_tokens(text.strip())
@@ -136,7 +137,7 @@ def message(body: dict[str, Any], message_id: str) -> dict[str, Any]:
         "content": content,
         "stop_reason": stop,
         "stop_sequence": sequence,
-        "usage": {"input_tokens": _input_tokens(body), "output_tokens": output},
+        "usage": {"input_tokens": input_tokens(body), "output_tokens": output},
     }
 
 
@@ -184,7 +185,7 @@ def message_events(body: dict[str, Any], message_id: str) -> list[bytes]:
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": {"input_tokens": _input_tokens(body), "output_tokens": 1},
+        "usage": {"input_tokens": input_tokens(body), "output_tokens": 1},
     }
     blocks: list[bytes] = []
     for index, block in enumerate(content):

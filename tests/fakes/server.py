@@ -57,6 +57,7 @@ class FakeUpstream:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_post("/_control/faults", self._control_push)
         app.router.add_delete("/_control/faults", self._control_clear)
         app.router.add_get("/_control/faults", self._control_list)
@@ -300,6 +301,19 @@ class FakeUpstream:
             if body.get("stream"):
                 return 200, anthropic_wire.message_events(body, mid), True
             return 200, [json.dumps(anthropic_wire.message(body, mid)).encode()], False
+
+        return await self._serve(request, fault, anthropic_wire.error_body, build)
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        body = record.body
+        if not isinstance(body, dict) or "max_tokens" in body or "stream" in body:
+            return self._error(400, anthropic_wire.error_body(400, "unexpected count fields"))
+
+        def build() -> tuple[int, list[bytes], bool]:
+            counted = {"max_tokens": 1, **body}
+            payload = {"input_tokens": anthropic_wire.input_tokens(counted)}
+            return 200, [json.dumps(payload).encode()], False
 
         return await self._serve(request, fault, anthropic_wire.error_body, build)
 

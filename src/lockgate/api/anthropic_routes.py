@@ -24,9 +24,12 @@ from lockgate.api.flow import (
 from lockgate.api.sse_response import SSEResponse
 from lockgate.chat import ChatResponse, ChatStream, NativeChunk, NativeRequest, parse_chat_request
 from lockgate.context import RequestContext
-from lockgate.errors import GatewayError, InternalError
+from lockgate.dispatcher import deployment_timeouts
+from lockgate.errors import BadRequestError, GatewayError, InternalError
+from lockgate.providers.anthropic import AnthropicProvider
 from lockgate.services import Services, services
 from lockgate.sse import encode_event
+from lockgate.token_count import estimate_body_tokens
 from lockgate.wire.anthropic_request import translate_anthropic_request
 from lockgate.wire.anthropic_response import openai_to_anthropic_response
 from lockgate.wire.anthropic_stream import ChunksToAnthropic
@@ -93,6 +96,50 @@ async def _anthropic_sse(
         yield encode_event("error", error_body(err, "anthropic"))
 
 
+@with_errors("anthropic")
+async def count_tokens(request: Request) -> Response:
+    """POST /v1/messages/count_tokens: the prompt's input tokens for the model's family."""
+    svc = services(request)
+    ctx = await start_context(request, svc, "anthropic")
+    body = await read_json(
+        request, svc.settings.general_settings.max_chat_body_bytes, ctx.client_headers
+    )
+    if not isinstance(body, dict):
+        raise BadRequestError("Request body must be a JSON object.")
+    # The count request has no max_tokens; the translation wants one.
+    canonical, _ = translate_anthropic_request({**body, "max_tokens": 1})
+    alias = canonical["model"]
+    svc.router.resolve(alias)
+    ctx.principal.check_model(alias)
+    deployment = svc.router.choose(alias)
+    ctx.deployment = deployment
+    if deployment.provider == "anthropic":
+        native = NativeRequest(
+            wire="anthropic",
+            body=body,
+            messages=canonical["messages"],
+            headers={
+                h: ctx.client_headers[h] for h in FORWARDED_HEADERS if h in ctx.client_headers
+            },
+        )
+        provider = svc.providers.get("anthropic")
+        assert isinstance(provider, AnthropicProvider)
+        timeouts = deployment_timeouts(deployment, svc.settings.router_settings, stream=False)
+        tokens = await provider.count_tokens(native, deployment, timeouts)
+        method = "provider"
+    elif deployment.provider == "openai":
+        tokens = await svc.token_counter.count(canonical)
+        method = "tiktoken"
+    else:
+        tokens = estimate_body_tokens(canonical)
+        method = "estimate"
+    headers = {"x-request-id": ctx.request_id, "x-lockgate-token-count": method}
+    return json_response({"input_tokens": tokens}, headers=headers)
+
+
 hot_paths = {"/v1/messages": messages}
 
-routes = [Route("/v1/messages", messages, methods=["POST"])]
+routes = [
+    Route("/v1/messages", messages, methods=["POST"]),
+    Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+]

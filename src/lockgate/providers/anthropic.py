@@ -29,6 +29,10 @@ __all__ = ["ANTHROPIC_VERSION", "AnthropicProvider", "native_anthropic"]
 
 DEFAULT_BASE = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
+#: the fields Anthropic's count_tokens endpoint takes
+_COUNT_FIELDS = frozenset(
+    {"messages", "system", "tools", "tool_choice", "thinking", "mcp_servers", "context_management"}
+)
 #: fields of a native body that are lockgate's own
 _GATEWAY_FIELDS = ("cache", "lockgate")
 
@@ -152,6 +156,27 @@ class AnthropicProvider:
                 pending = []
         if not translator.done:
             raise UpstreamBadResponseError("anthropic upstream stream ended without message_stop")
+
+    async def count_tokens(
+        self, native: NativeRequest, deployment: Deployment, timeouts: Timeouts
+    ) -> int:
+        """Anthropic's own count of a Messages body's input tokens."""
+        body = {k: v for k, v in native.body.items() if k in _COUNT_FIELDS}
+        body["model"] = deployment.params.upstream_model
+        raw = await self._transport.post_json(
+            self._url(deployment) + "/count_tokens",
+            orjson.dumps(body),
+            self._headers(deployment, native),
+            timeouts,
+        )
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("input_tokens"), int):
+            raise UpstreamBadResponseError("anthropic upstream sent no input_tokens count")
+        count: int = data["input_tokens"]
+        return count
 
     async def embed(
         self, body: dict[str, Any], deployment: Deployment, timeouts: Timeouts
