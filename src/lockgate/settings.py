@@ -49,6 +49,7 @@ from lockgate.audit.config import AuditSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.guards.config import GuardrailSettings
+from lockgate.provider_presets import PRESETS, Wire, preset_for
 from lockgate.responses.config import ResponsesSettings
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
@@ -68,7 +69,8 @@ __all__ = [
     "settings_from_mapping",
 ]
 
-ProviderName = Literal["openai", "anthropic", "mock"]
+#: a provider prefix of ``model`` (see lockgate.provider_presets.PRESETS)
+ProviderName = str
 RoutingStrategy = Literal[
     "simple-shuffle",
     "weighted_random",
@@ -100,6 +102,10 @@ class ModelParams(_Model):
     )
     api_base: str | None = None
     api_key: SecretStr | None = None
+    #: Azure OpenAI: the api-version query parameter, and an Entra ID bearer token
+    #: to send instead of the api-key header
+    api_version: str | None = None
+    azure_ad_token: SecretStr | None = None
     #: longest a single attempt may take (non-streaming: the whole answer)
     timeout: float = Field(default=600.0, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
@@ -128,15 +134,28 @@ class ModelParams(_Model):
         provider, sep, name = value.partition("/")
         if not sep or not name:
             raise ValueError("must be written provider/model, e.g. 'openai/gpt-4o-mini'")
-        if provider not in ("openai", "anthropic", "mock"):
-            raise ValueError(f"unknown provider {provider!r}; expected openai, anthropic or mock")
+        if provider not in PRESETS:
+            raise ValueError(
+                f"unknown provider {provider!r}; expected one of {', '.join(sorted(PRESETS))}"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _base_when_required(self) -> ModelParams:
+        if self.api_base is None and preset_for(self.provider).needs_base:
+            raise ValueError(f"provider {self.provider!r} needs api_base (its server's URL)")
+        if preset_for(self.provider).azure and not self.api_version:
+            raise ValueError("azure deployments need api_version, e.g. '2024-10-21'")
+        return self
 
     @property
     def provider(self) -> ProviderName:
-        name = self.model.partition("/")[0]
-        assert name in ("openai", "anthropic", "mock")
-        return name  # type: ignore[return-value]
+        return self.model.partition("/")[0]
+
+    @property
+    def wire(self) -> Wire:
+        """The wire protocol the provider speaks (its provider implementation)."""
+        return preset_for(self.provider).wire
 
     @property
     def upstream_model(self) -> str:
@@ -385,12 +404,29 @@ def _format_validation_error(exc: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+def _default_keys(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Give deployments without an api_key their provider's usual key variable, if set."""
+    for entry in raw.get("model_list") or ():
+        if not isinstance(entry, dict):
+            continue
+        params = entry.get("params", entry.get("litellm_params"))
+        if not isinstance(params, dict) or params.get("api_key") is not None:
+            continue
+        model = params.get("model")
+        preset = PRESETS.get(model.partition("/")[0]) if isinstance(model, str) else None
+        for name in preset.key_env if preset is not None else ():
+            if env.get(name):
+                params["api_key"] = env[name]
+                break
+
+
 def settings_from_mapping(
     data: Mapping[str, Any] | None, env: Mapping[str, str] | None = None
 ) -> Settings:
     """Validate an already-parsed config mapping (environment references resolved)."""
     env = os.environ if env is None else env
     raw = _interpolate(dict(data or {}), env, "")
+    _default_keys(raw, env)
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:

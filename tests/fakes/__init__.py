@@ -6,6 +6,9 @@ Routes
     POST /v1/completions        legacy text completions (echo of the prompt), JSON or SSE
     POST /v1/embeddings         deterministic unit vectors (float list or base64)
     GET  /v1/models             the ``models`` list
+    POST /azure/openai/deployments/{name}/chat/completions (and /embeddings), and
+         /groq/openai/v1, /mistral/v1, /nousage/v1 + /chat/completions: OpenAI-compatible
+                                servers with their real quirks (see variants.py)
     POST /v1/messages/count_tokens  Anthropic token count (the fake's estimate)
     POST /v1/messages           Anthropic Messages; needs ``x-api-key`` (or a Bearer
                                 ``authorization``, as anthropic SDK 2.x sends) and

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import anthropic_wire, openai_wire
+from . import anthropic_wire, openai_wire, variants
 from .delivery import Delivered, abort_connection, deliver
 from .faults import Fault, FaultQueue
 from .recording import CancelEvent, RecordedRequest
@@ -54,6 +54,10 @@ class FakeUpstream:
         app = web.Application(client_max_size=64 * 1024 * 1024)  # inline images, PDFs
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/azure/openai/deployments/{name}/chat/completions", self._variant)
+        app.router.add_post("/azure/openai/deployments/{name}/embeddings", self._variant)
+        for root in ("/groq/openai/v1", "/mistral/v1", "/nousage/v1"):
+            app.router.add_post(root + "/chat/completions", self._variant)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/messages", self._messages)
@@ -239,6 +243,34 @@ class FakeUpstream:
             cid, created = f"chatcmpl-fake{n:08d}", int(time.time())
             if body.get("stream"):
                 return 200, openai_wire.chat_completion_chunks(body, cid, created), True
+            payload = openai_wire.chat_completion(body, cid, created)
+            return 200, [json.dumps(payload).encode()], False
+
+        return await self._serve(request, fault, openai_wire.error_body, build)
+
+    async def _variant(self, request: web.Request) -> web.StreamResponse:
+        """An OpenAI-compatible server with its own quirks (see variants.py)."""
+        variant = request.path.split("/")[1]
+        record, fault = await self._record(request)
+        body = record.body
+        problem = variants.check_request(variant, record.headers, dict(request.query), body)
+        if problem is not None:
+            status = 401 if "header" in problem else 422 if variant == "mistral" else 400
+            return self._error(status, openai_wire.error_body(status, problem))
+        if request.path.endswith("/embeddings"):
+            payload = openai_wire.embeddings(body, self.embedding_dimensions)
+            return web.json_response(payload)
+        problem = openai_wire.validate_chat(body)
+        if problem is not None:
+            return self._error(400, openai_wire.error_body(400, problem))
+        n = self._next_id()
+
+        def build() -> tuple[int, list[bytes], bool]:
+            cid, created = f"chatcmpl-fake{n:08d}", int(time.time())
+            if body.get("stream"):
+                full = {**body, "stream_options": {"include_usage": True}}
+                events = openai_wire.chat_completion_chunks(full, cid, created)
+                return 200, variants.adapt_events(variant, events), True
             payload = openai_wire.chat_completion(body, cid, created)
             return 200, [json.dumps(payload).encode()], False
 

@@ -113,7 +113,7 @@ async def count_tokens(request: Request) -> Response:
     ctx.principal.check_model(alias)
     deployment = svc.router.choose(alias)
     ctx.deployment = deployment
-    if deployment.provider == "anthropic":
+    if deployment.params.wire == "anthropic":
         native = NativeRequest(
             wire="anthropic",
             body=body,
@@ -127,7 +127,7 @@ async def count_tokens(request: Request) -> Response:
         timeouts = deployment_timeouts(deployment, svc.settings.router_settings, stream=False)
         tokens = await provider.count_tokens(native, deployment, timeouts)
         method = "provider"
-    elif deployment.provider == "openai":
+    elif deployment.params.wire == "openai":
         tokens = await svc.token_counter.count(canonical)
         method = "tiktoken"
     else:

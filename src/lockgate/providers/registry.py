@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lockgate.provider_presets import preset_for
 from lockgate.providers.anthropic import AnthropicProvider
 from lockgate.providers.base import Provider
 from lockgate.providers.mock import MockProvider
@@ -22,7 +23,8 @@ class ProviderRegistry:
         }
 
     def get(self, name: ProviderName) -> Provider:
-        return self._providers[name]
+        """The implementation of provider ``name`` (a preset's wire: groq -> openai)."""
+        return self._providers[preset_for(name).wire]
 
     async def aclose(self) -> None:
         for provider in self._providers.values():
