@@ -14,7 +14,7 @@ from typing import Literal
 
 __all__ = ["PRESETS", "Preset", "Wire", "preset_for"]
 
-Wire = Literal["openai", "anthropic", "mock"]
+Wire = Literal["openai", "anthropic", "gemini", "mock"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class Preset:
     #: environment variables that hold the key, first found wins (LiteLLM's names)
     key_env: tuple[str, ...] = ()
     #: how the key is sent: "bearer" (Authorization), "api-key" (Azure) or "x-api-key"
-    auth: Literal["bearer", "api-key", "x-api-key"] = "bearer"
+    auth: Literal["bearer", "api-key", "x-api-key", "x-goog-api-key"] = "bearer"
     #: whether the server accepts stream_options.include_usage
     stream_options: bool = True
     #: Azure: /openai/deployments/{model}/... with ?api-version=
@@ -43,6 +43,12 @@ PRESETS: dict[str, Preset] = {
         "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), auth="x-api-key"
     ),
     "mock": Preset("mock"),
+    "gemini": Preset(
+        "gemini",
+        "https://generativelanguage.googleapis.com/v1beta",
+        ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        auth="x-goog-api-key",
+    ),
     "azure": Preset(
         "openai", None, ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"), "api-key", azure=True
     ),

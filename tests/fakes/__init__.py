@@ -9,6 +9,8 @@ Routes
     POST /azure/openai/deployments/{name}/chat/completions (and /embeddings), and
          /groq/openai/v1, /mistral/v1, /nousage/v1 + /chat/completions: OpenAI-compatible
                                 servers with their real quirks (see variants.py)
+    POST /v1beta/models/{model}:generateContent, :streamGenerateContent?alt=sse
+                                Gemini; needs x-goog-api-key; function calls, usageMetadata
     POST /v1/messages/count_tokens  Anthropic token count (the fake's estimate)
     POST /v1/messages           Anthropic Messages; needs ``x-api-key`` (or a Bearer
                                 ``authorization``, as anthropic SDK 2.x sends) and

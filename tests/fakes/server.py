@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import anthropic_wire, openai_wire, variants
+from . import anthropic_wire, gemini_wire, openai_wire, variants
 from .delivery import Delivered, abort_connection, deliver
 from .faults import Fault, FaultQueue
 from .recording import CancelEvent, RecordedRequest
@@ -60,6 +60,7 @@ class FakeUpstream:
             app.router.add_post(root + "/chat/completions", self._variant)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1beta/models/{spec}", self._gemini)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_post("/_control/faults", self._control_push)
@@ -348,6 +349,30 @@ class FakeUpstream:
             return 200, [json.dumps(payload).encode()], False
 
         return await self._serve(request, fault, anthropic_wire.error_body, build)
+
+    # -- Gemini route ----------------------------------------------------------------------
+
+    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        model, _, method = request.match_info["spec"].partition(":")
+        if method not in ("generateContent", "streamGenerateContent"):
+            return self._error(404, gemini_wire.error_body(404, f"unknown method {method!r}"))
+        if fault is None or fault.kind != "status":
+            problem = gemini_wire.validate(record.headers, record.body)
+            if problem is not None:
+                return self._error(problem[0], gemini_wire.error_body(*problem))
+        body = record.body
+        n = self._next_id()
+
+        def build() -> tuple[int, list[bytes], bool]:
+            rid = f"gem{n:08d}"
+            if method == "streamGenerateContent":
+                if request.query.get("alt") != "sse":
+                    raise web.HTTPBadRequest(text="the fake streams with alt=sse only")
+                return 200, gemini_wire.stream_events(body, model, rid), True
+            return 200, [json.dumps(gemini_wire.generate(body, model, rid)).encode()], False
+
+        return await self._serve(request, fault, gemini_wire.error_body, build)
 
     # -- control routes (for tests in another process) -----------------------------------
 

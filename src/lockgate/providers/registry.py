@@ -5,6 +5,7 @@ from __future__ import annotations
 from lockgate.provider_presets import preset_for
 from lockgate.providers.anthropic import AnthropicProvider
 from lockgate.providers.base import Provider
+from lockgate.providers.gemini import GeminiProvider
 from lockgate.providers.mock import MockProvider
 from lockgate.providers.openai import OpenAIProvider
 from lockgate.settings import ProviderName
@@ -19,6 +20,7 @@ class ProviderRegistry:
         self._providers: dict[str, Provider] = {
             "openai": OpenAIProvider(max_connections),
             "anthropic": AnthropicProvider(max_connections),
+            "gemini": GeminiProvider(max_connections),
             "mock": MockProvider(),
         }
 
