@@ -14,7 +14,7 @@ from typing import Literal
 
 __all__ = ["PRESETS", "Preset", "Wire", "preset_for"]
 
-Wire = Literal["openai", "anthropic", "gemini", "mock"]
+Wire = Literal["openai", "anthropic", "gemini", "bedrock", "mock"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Preset:
     @property
     def needs_base(self) -> bool:
         """Whether a deployment must say where the server is (no public default)."""
-        return self.base_url is None and self.wire != "mock"
+        return self.base_url is None and self.wire not in ("mock", "bedrock")
 
 
 PRESETS: dict[str, Preset] = {
@@ -43,6 +43,8 @@ PRESETS: dict[str, Preset] = {
         "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), auth="x-api-key"
     ),
     "mock": Preset("mock"),
+    # SigV4-signed (or a Bedrock API key); the URL comes from aws_region_name.
+    "bedrock": Preset("bedrock", None, ("AWS_BEARER_TOKEN_BEDROCK",)),
     "gemini": Preset(
         "gemini",
         "https://generativelanguage.googleapis.com/v1beta",

@@ -106,6 +106,11 @@ class ModelParams(_Model):
     #: to send instead of the api-key header
     api_version: str | None = None
     azure_ad_token: SecretStr | None = None
+    #: AWS Bedrock (LiteLLM's names): SigV4 credentials and region
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_region_name: str | None = None
     #: longest a single attempt may take (non-streaming: the whole answer)
     timeout: float = Field(default=600.0, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
@@ -144,6 +149,8 @@ class ModelParams(_Model):
     def _base_when_required(self) -> ModelParams:
         if self.api_base is None and preset_for(self.provider).needs_base:
             raise ValueError(f"provider {self.provider!r} needs api_base (its server's URL)")
+        if self.wire == "bedrock" and not (self.aws_region_name or self.api_base):
+            raise ValueError("bedrock deployments need aws_region_name (or api_base)")
         if preset_for(self.provider).azure and not self.api_version:
             raise ValueError("azure deployments need api_version, e.g. '2024-10-21'")
         return self
@@ -404,6 +411,14 @@ def _format_validation_error(exc: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+_AWS_ENV = {
+    "aws_access_key_id": ("AWS_ACCESS_KEY_ID",),
+    "aws_secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
+    "aws_session_token": ("AWS_SESSION_TOKEN",),
+    "aws_region_name": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+}
+
+
 def _default_keys(raw: dict[str, Any], env: Mapping[str, str]) -> None:
     """Give deployments without an api_key their provider's usual key variable, if set."""
     for entry in raw.get("model_list") or ():
@@ -414,6 +429,11 @@ def _default_keys(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             continue
         model = params.get("model")
         preset = PRESETS.get(model.partition("/")[0]) if isinstance(model, str) else None
+        if preset is not None and preset.wire == "bedrock":
+            for key, names in _AWS_ENV.items():
+                found = next((env[n] for n in names if env.get(n)), None)
+                if params.get(key) is None and found is not None:
+                    params[key] = found
         for name in preset.key_env if preset is not None else ():
             if env.get(name):
                 params["api_key"] = env[name]

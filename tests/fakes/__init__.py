@@ -11,6 +11,9 @@ Routes
                                 servers with their real quirks (see variants.py)
     POST /v1beta/models/{model}:generateContent, :streamGenerateContent?alt=sse
                                 Gemini; needs x-goog-api-key; function calls, usageMetadata
+    POST /bedrock/model/{id}/converse, /converse-stream
+                                Bedrock Converse; the SigV4 signature is verified with
+                                botocore; streams in AWS event-stream frames
     POST /v1/messages/count_tokens  Anthropic token count (the fake's estimate)
     POST /v1/messages           Anthropic Messages; needs ``x-api-key`` (or a Bearer
                                 ``authorization``, as anthropic SDK 2.x sends) and

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import anthropic_wire, gemini_wire, openai_wire, variants
+from . import anthropic_wire, bedrock_wire, gemini_wire, openai_wire, variants
 from .delivery import Delivered, abort_connection, deliver
 from .faults import Fault, FaultQueue
 from .recording import CancelEvent, RecordedRequest
@@ -61,6 +61,7 @@ class FakeUpstream:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1beta/models/{spec}", self._gemini)
+        app.router.add_post("/bedrock/model/{model}/{action}", self._bedrock)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_post("/_control/faults", self._control_push)
@@ -175,6 +176,7 @@ class FakeUpstream:
         fault: Fault | None,
         error_shape: Callable[[int, str], dict[str, Any]],
         build: Callable[[], tuple[int, list[bytes], bool]],
+        stream_type: str = "text/event-stream",
     ) -> web.StreamResponse:
         """Apply the header-side faults, then deliver what ``build`` returns."""
         progress = Delivered()
@@ -204,7 +206,7 @@ class FakeUpstream:
                 pieces = [pieces[0][:half], pieces[0][half:]]
                 if fault.kind == "end_early":  # a complete HTTP body that is short
                     pieces = [pieces[0]]
-            content_type = "text/event-stream" if streaming else _JSON
+            content_type = stream_type if streaming else _JSON
             response = await deliver(
                 request,
                 pieces,
@@ -373,6 +375,32 @@ class FakeUpstream:
             return 200, [json.dumps(gemini_wire.generate(body, model, rid)).encode()], False
 
         return await self._serve(request, fault, gemini_wire.error_body, build)
+
+    # -- Bedrock route ---------------------------------------------------------------------
+
+    async def _bedrock(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        action = request.match_info["action"]
+        if fault is None or fault.kind != "status":
+            url = f"http://{request.host}{request.raw_path}"
+            problem = bedrock_wire.check_signature("POST", url, record.headers, record.raw_body)
+            if problem is not None:
+                return self._error(403, {"message": problem})
+            if not isinstance(record.body, dict) or not record.body.get("messages"):
+                return self._error(400, {"message": "messages is required"})
+        body = record.body
+
+        def build() -> tuple[int, list[bytes], bool]:
+            if action == "converse-stream":
+                return 200, bedrock_wire.stream_frames(body), True
+            return 200, [json.dumps(bedrock_wire.converse(body)).encode()], False
+
+        def error_shape(status: int, message: str) -> dict[str, Any]:
+            return {"message": message}
+
+        return await self._serve(
+            request, fault, error_shape, build, stream_type="application/vnd.amazon.eventstream"
+        )
 
     # -- control routes (for tests in another process) -----------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lockgate.provider_presets import preset_for
 from lockgate.providers.anthropic import AnthropicProvider
 from lockgate.providers.base import Provider
+from lockgate.providers.bedrock import BedrockProvider
 from lockgate.providers.gemini import GeminiProvider
 from lockgate.providers.mock import MockProvider
 from lockgate.providers.openai import OpenAIProvider
@@ -21,6 +22,7 @@ class ProviderRegistry:
             "openai": OpenAIProvider(max_connections),
             "anthropic": AnthropicProvider(max_connections),
             "gemini": GeminiProvider(max_connections),
+            "bedrock": BedrockProvider(max_connections),
             "mock": MockProvider(),
         }
 

@@ -11,7 +11,7 @@ import asyncio
 import io
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Literal
+from typing import Literal, TypeVar
 
 import aiohttp
 
@@ -27,6 +27,8 @@ from lockgate.settings import ProviderName
 from lockgate.sse import iter_sse
 
 __all__ = ["Transport"]
+
+_T = TypeVar("_T")
 
 #: bodies above this go to aiohttp as a file object (its own threshold is 1 MiB)
 _LARGE_BODY = 512 * 1024
@@ -123,12 +125,17 @@ class Transport:
             resp.release()
 
     async def open_stream(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeouts: Timeouts,
+        expect: str = "text/event-stream",
     ) -> aiohttp.ClientResponse:
         """POST a streaming request and return the response once 2xx headers arrived."""
         resp = await self._send(url, body, headers, timeouts, stream=True)
         ctype = resp.headers.get("content-type", "")
-        if "text/event-stream" not in ctype:
+        if expect not in ctype:
             data = await resp.read()
             resp.release()
             raise UpstreamBadResponseError(
@@ -141,10 +148,24 @@ class Transport:
         self, resp: aiohttp.ClientResponse, timeouts: Timeouts
     ) -> AsyncIterator[tuple[str, bytes]]:
         """The SSE events of an open stream, with the idle-gap deadline applied."""
+        async for item in self._guarded(
+            iter_sse(_idle_lines(resp.content, timeouts.idle)), resp, timeouts
+        ):
+            yield item
+
+    async def raw_chunks(
+        self, resp: aiohttp.ClientResponse, timeouts: Timeouts
+    ) -> AsyncIterator[bytes]:
+        """The bytes of an open binary stream (AWS event-stream), idle gaps timed."""
+        async for data in self._guarded(_idle_chunks(resp.content, timeouts.idle), resp, timeouts):
+            yield data
+
+    async def _guarded(
+        self, items: AsyncIterator[_T], resp: aiohttp.ClientResponse, timeouts: Timeouts
+    ) -> AsyncIterator[_T]:
         clean = False
         try:
-            lines = _idle_lines(resp.content, timeouts.idle)
-            async for item in iter_sse(lines):
+            async for item in items:
                 yield item
             clean = True
         except TimeoutError:
@@ -168,6 +189,15 @@ class Transport:
 
 def _wire(provider: ProviderName) -> Literal["openai", "anthropic"]:
     return "anthropic" if provider == "anthropic" else "openai"
+
+
+async def _idle_chunks(content: aiohttp.StreamReader, idle: float | None) -> AsyncIterator[bytes]:
+    while True:
+        async with asyncio.timeout(idle):
+            data = await content.readany()
+        if not data:
+            return
+        yield data
 
 
 async def _idle_lines(content: aiohttp.StreamReader, idle: float | None) -> AsyncIterator[bytes]:
