@@ -16,6 +16,7 @@ from lockgate.api import admin, anthropic_routes, completions_routes, openai_rou
 from lockgate.api.common import Endpoint, error_response
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
+from lockgate.passthrough import routes as passthrough_routes
 from lockgate.responses import routes as responses_routes
 from lockgate.services import build_services
 from lockgate.settings import Settings
@@ -35,7 +36,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             status=exc.status_code,
             code="method_not_allowed" if exc.status_code == 405 else None,
         )
-    flavor: ApiFlavor = "anthropic" if request.url.path.startswith("/v1/messages") else "openai"
+    path = request.url.path
+    anthropic = path.startswith(("/v1/messages", "/anthropic/"))
+    flavor: ApiFlavor = "anthropic" if anthropic else "openai"
     return error_response(err, flavor)
 
 
@@ -85,6 +88,7 @@ def create_app(settings: Settings) -> ASGIApp:
             *usage_routes.routes,
             *responses_routes.routes,
             *completions_routes.routes,
+            *passthrough_routes.routes,
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

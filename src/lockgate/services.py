@@ -23,6 +23,7 @@ from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
+from lockgate.passthrough.client import PassthroughClient
 from lockgate.pipeline import Pipeline, Stage
 from lockgate.pricing import cost_of, price_for, unpriced_check
 from lockgate.providers.registry import ProviderRegistry
@@ -62,6 +63,7 @@ class Services:
     tracing: Tracing
     responses: ResponseStore
     token_counter: TiktokenCounter
+    passthrough: PassthroughClient
 
     async def aclose(self) -> None:
         if self.semantic is not None:
@@ -72,6 +74,7 @@ class Services:
         await self.limit_store.aclose()
         await self.cache.store.aclose()
         await self.providers.aclose()
+        await self.passthrough.aclose()
         await self.db.aclose()
 
     def record(self, ctx: RequestContext, model: str, status: int, usage: Usage | None) -> None:
@@ -239,6 +242,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         tracing=tracing,
         responses=MemoryResponseStore(settings.responses.max_stored),
         token_counter=TiktokenCounter(),
+        passthrough=PassthroughClient(),
     )
 
 

@@ -49,6 +49,7 @@ from lockgate.audit.config import AuditSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.guards.config import GuardrailSettings
+from lockgate.passthrough.config import PassthroughSettings
 from lockgate.provider_presets import PRESETS, Wire, preset_for
 from lockgate.responses.config import ResponsesSettings
 from lockgate.tracing import TracingSettings
@@ -344,6 +345,7 @@ class Settings(_Model):
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
+    passthrough: PassthroughSettings = Field(default_factory=PassthroughSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False

@@ -6,6 +6,7 @@ Routes
     POST /v1/completions        legacy text completions (echo of the prompt), JSON or SSE
     POST /v1/embeddings         deterministic unit vectors (float list or base64)
     GET  /v1/models             the ``models`` list
+    POST /v1/files              a multipart upload, answered like OpenAI's Files API
     POST /azure/openai/deployments/{name}/chat/completions (and /embeddings), and
          /groq/openai/v1, /mistral/v1, /nousage/v1 + /chat/completions: OpenAI-compatible
                                 servers with their real quirks (see variants.py)

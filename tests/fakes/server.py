@@ -19,6 +19,7 @@ from .recording import CancelEvent, RecordedRequest
 
 __all__ = ["FakeUpstream"]
 
+
 DEFAULT_MODELS = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"]
 _JSON = "application/json"
 
@@ -59,6 +60,7 @@ class FakeUpstream:
         for root in ("/groq/openai/v1", "/mistral/v1", "/nousage/v1"):
             app.router.add_post(root + "/chat/completions", self._variant)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/files", self._files)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1beta/models/{spec}", self._gemini)
         app.router.add_post("/bedrock/model/{model}/{action}", self._bedrock)
@@ -296,6 +298,30 @@ class FakeUpstream:
             return 200, [json.dumps(payload).encode()], False
 
         return await self._serve(request, fault, openai_wire.error_body, build)
+
+    async def _files(self, request: web.Request) -> web.Response:
+        """A file upload (multipart), answered like OpenAI's Files API."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.requests.append(
+            RecordedRequest(request.method, request.path, headers, None, b"", self.clock())
+        )
+        self.counts[request.path] += 1
+        if not headers.get("authorization", "").startswith("Bearer "):
+            return self._error(401, openai_wire.error_body(401, "missing key"))
+        form = await request.post()
+        upload = form.get("file")
+        size = len(upload.file.read()) if isinstance(upload, web.FileField) else 0
+        return web.json_response(
+            {
+                "id": "file-fake1",
+                "object": "file",
+                "bytes": size,
+                "filename": upload.filename if isinstance(upload, web.FileField) else "",
+                "purpose": str(form.get("purpose", "")),
+                "created_at": 0,
+                "status": "processed",
+            }
+        )
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         record, fault = await self._record(request)
