@@ -20,7 +20,9 @@ from lockgate.cache.semantic.stage import SemanticCacheStage
 from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
+from lockgate.context_window import alias_input_limits
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.guards.config import GuardrailSettings, PolicyOverride
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.passthrough.client import PassthroughClient
@@ -212,7 +214,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     cache = build_response_cache(cache_settings)
     stages: list[Stage] = [
         GuardStage(
-            settings.guardrails,
+            _with_context_limits(settings),
             capture=settings.audit.enabled and settings.audit.store_bodies,
         ),
         LimitsStage(Limiter(limit_store, time.time), lim, unpriced_check(router)),
@@ -244,6 +246,21 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         token_counter=TiktokenCounter(),
         passthrough=PassthroughClient(),
     )
+
+
+def _with_context_limits(settings: Settings) -> GuardrailSettings:
+    """The guard settings with per-alias input limits raised to the models' windows."""
+    g = settings.guardrails
+    entries = [(e.model_name, e.params.upstream_model, e.model_info) for e in settings.model_list]
+    raised = alias_input_limits(entries, g.max_input_chars)
+    aliases = dict(g.aliases)
+    for alias, chars in raised.items():
+        own = aliases.get(alias)
+        if own is None:
+            aliases[alias] = PolicyOverride(max_input_chars=chars)
+        elif own.max_input_chars is None:
+            aliases[alias] = own.model_copy(update={"max_input_chars": chars})
+    return g.model_copy(update={"aliases": aliases})
 
 
 def services(request: Request) -> Services:

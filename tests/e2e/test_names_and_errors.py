@@ -251,3 +251,40 @@ def test_unpriced_requests_are_counted(fake, gateway_factory):
         oai.chat.completions.create(model="local", messages=HI)
     text = httpx.get(gw.url + "/metrics", headers=bearer()).text
     assert 'lockgate_unpriced_requests_total{deployment="local#0"} 1.0' in text
+
+
+def test_input_limit_follows_the_models_context_window(fake, gateway_factory):
+    """A 110k-token prompt passes on a 200k-token model; an unknown model keeps 400k chars."""
+    models = [
+        *model_list(fake),
+        {
+            "model_name": "local",
+            "params": {
+                "model": "openai/my-finetune",
+                "api_base": fake.openai_base_url,
+                "api_key": "k",
+            },
+        },
+        {
+            "model_name": "local-big",
+            "params": {
+                "model": "openai/my-finetune",
+                "api_base": fake.openai_base_url,
+                "api_key": "k",
+            },
+            "model_info": {"max_input_tokens": 1_000_000},
+        },
+    ]
+    gw = gateway_factory(models, router_settings={"num_retries": 0})
+    prompt = "word " * 88_000  # 440k characters, about 110k tokens
+    with client(gw) as oai:
+        for alias in ("claude-haiku", "local-big"):
+            reply = oai.chat.completions.create(
+                model=alias, messages=[{"role": "user", "content": prompt}], max_tokens=1
+            )
+            assert reply.choices[0].finish_reason == "length"
+        with pytest.raises(openai.BadRequestError) as info:
+            oai.chat.completions.create(
+                model="local", messages=[{"role": "user", "content": prompt}]
+            )
+    assert info.value.body["code"] == "input_too_long"
