@@ -57,6 +57,12 @@ class Router:
         self._concrete: dict[str, list[Deployment]] = {}
         self._rng = rng or random.Random()
 
+    def add_alias(self, name: str, target: str) -> None:
+        """Make ``name`` a known model that resolves to ``target``'s deployments
+        (a routing alias stands in for one of its targets this way)."""
+        self.resolve(target)
+        self._group_aliases[name] = self.group(target)
+
     @property
     def aliases(self) -> list[str]:
         """The configured aliases (wildcard patterns included), in config order."""

@@ -52,6 +52,7 @@ from lockgate.guards.config import GuardrailSettings
 from lockgate.passthrough.config import PassthroughSettings
 from lockgate.provider_presets import PRESETS, Wire, preset_for
 from lockgate.responses.config import ResponsesSettings
+from lockgate.routing.config import RoutingSettings
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
 
@@ -346,6 +347,7 @@ class Settings(_Model):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     passthrough: PassthroughSettings = Field(default_factory=PassthroughSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False
