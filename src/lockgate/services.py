@@ -251,8 +251,11 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
 
 
 def _with_context_limits(settings: Settings) -> GuardrailSettings:
-    """The guard settings with per-alias input limits raised to the models' windows."""
+    """The guard settings with per-alias input limits raised to the models' windows
+    (only while the operator left ``guardrails.max_input_chars`` at its default)."""
     g = settings.guardrails
+    if "max_input_chars" in g.model_fields_set:
+        return g
     entries = [(e.model_name, e.params.upstream_model, e.model_info) for e in settings.model_list]
     raised = alias_input_limits(entries, g.max_input_chars)
     aliases = dict(g.aliases)
