@@ -348,3 +348,48 @@ def test_count_tokens_unknown_model_is_404(ant_client):
     """Counting for a model the gateway does not serve is a 404."""
     with pytest.raises(anthropic.NotFoundError):
         ant_client.messages.count_tokens(model="nope", messages=[{"role": "user", "content": "x"}])
+
+
+EMAIL = "jane.doe@example.com"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_guards_win_over_native_pass_through(fake, gateway_factory, stream):
+    """With PII redaction in and out, /v1/messages to Anthropic is translated, so neither
+    the upstream nor the client sees what the guards removed (the raw events are dropped)."""
+    gw = gateway_factory(
+        model_list(fake),
+        router_settings={"num_retries": 0},
+        guardrails={"pii": {"input": "redact", "output": "redact", "restore_output": False}},
+    )
+    messages = [{"role": "user", "content": f"repeat {EMAIL} please"}]
+    with anthropic.Anthropic(base_url=gw.url, api_key=MASTER, max_retries=0) as client:
+        if stream:
+            with client.messages.stream(
+                model="claude-haiku", max_tokens=50, messages=messages
+            ) as s:
+                text = "".join(s.text_stream)
+        else:
+            msg = client.messages.create(model="claude-haiku", max_tokens=50, messages=messages)
+            text = msg.content[0].text
+    assert EMAIL not in str(fake.requests[-1].body)
+    assert EMAIL not in text and "[EMAIL_1]" in text
+
+
+def test_output_redaction_alone_drops_the_raw_events(fake, gateway_factory):
+    """Output redaction only: the request goes natively, but the answer the client sees
+    is the redacted translation, never the upstream's raw events."""
+    gw = gateway_factory(
+        model_list(fake),
+        router_settings={"num_retries": 0},
+        guardrails={"pii": {"output": "redact"}},
+    )
+    messages = [{"role": "user", "content": f"repeat {EMAIL} please"}]
+    with anthropic.Anthropic(base_url=gw.url, api_key=MASTER, max_retries=0) as client:
+        with client.messages.stream(
+            model="claude-haiku", max_tokens=50, messages=messages, stop_sequences=["zzz"]
+        ) as s:
+            text = "".join(s.text_stream)
+        msg = client.messages.create(model="claude-haiku", max_tokens=50, messages=messages)
+    assert EMAIL not in text and "[EMAIL_1]" in text
+    assert EMAIL not in msg.content[0].text and "[EMAIL_1]" in msg.content[0].text
