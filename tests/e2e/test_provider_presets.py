@@ -313,3 +313,22 @@ def test_bedrock_bad_signature_is_a_hinted_502(bedrock):
     with pytest.raises(openai.APIStatusError) as info:
         bedrock.chat.completions.create(model="bad-bedrock", messages=HI)
     assert info.value.status_code == 502 and "Hint:" in str(info.value)
+
+
+def test_bedrock_structured_output_as_forced_tool(bedrock, fake):
+    """response_format on Bedrock: a forced json_output tool, JSON content back, streamed too."""
+
+    class City(pydantic.BaseModel):
+        city: str
+
+    parsed = bedrock.chat.completions.parse(
+        model="claude-bedrock", messages=HI, response_format=City
+    )
+    assert parsed.choices[0].message.parsed == City(city="test")
+    assert parsed.choices[0].finish_reason == "stop"
+    assert fake.requests[-1].body["toolConfig"]["toolChoice"] == {"tool": {"name": "json_output"}}
+    with bedrock.chat.completions.stream(
+        model="claude-bedrock", messages=HI, response_format=City
+    ) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.parsed == City(city="test")

@@ -54,10 +54,13 @@ def _plan(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, int, list[st
         if message.get("role") == "user":
             user = " ".join(str(b["text"]) for b in message.get("content") or [] if "text" in b)
             break
-    tools = [t["toolSpec"] for t in (body.get("toolConfig") or {}).get("tools") or []]
-    if tools and TOOL_TRIGGER in user:
-        args = example_arguments((tools[0].get("inputSchema") or {}).get("json"))
-        use = {"toolUseId": "tooluse_fake1", "name": tools[0]["name"], "input": args}
+    tool_config = body.get("toolConfig") or {}
+    tools = [t["toolSpec"] for t in tool_config.get("tools") or []]
+    forced = ((tool_config.get("toolChoice") or {}).get("tool") or {}).get("name")
+    if tools and (forced or TOOL_TRIGGER in user):
+        tool = next((t for t in tools if t["name"] == forced), tools[0])
+        args = example_arguments((tool.get("inputSchema") or {}).get("json"))
+        use = {"toolUseId": "tooluse_fake1", "name": tool["name"], "input": args}
         text = compact_json(args)
         return [{"toolUse": use}], "tool_use", estimate_tokens(text), [text]
     config = body.get("inferenceConfig") or {}

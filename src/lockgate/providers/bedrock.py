@@ -27,6 +27,7 @@ from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.defaults import apply_defaults
 from lockgate.providers.transport import Transport
 from lockgate.settings import Deployment
+from lockgate.wire.anthropic_params import RESPONSE_FORMAT_TOOL, response_format_tool
 from lockgate.wire.bedrock import BedrockToChunks, bedrock_to_chat, chat_to_bedrock
 
 __all__ = ["BedrockProvider"]
@@ -107,7 +108,7 @@ class BedrockProvider:
             raise UpstreamBadResponseError("bedrock upstream sent invalid JSON") from None
         if not isinstance(data, dict) or "output" not in data:
             raise UpstreamBadResponseError("bedrock upstream sent a body without output")
-        return bedrock_to_chat(data, request.model)
+        return bedrock_to_chat(data, request.model, _json_tool(request))
 
     async def stream(
         self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
@@ -117,13 +118,15 @@ class BedrockProvider:
         resp = await self._transport.open_stream(
             url, body, self._signed(deployment, url, body), timeouts, expect=_EVENT_STREAM
         )
-        return StreamHandle(self._chunks(resp, request.model, timeouts))
+        return StreamHandle(self._chunks(resp, request.model, _json_tool(request), timeouts))
 
-    async def _chunks(self, resp: Any, model: str, timeouts: Timeouts) -> ChatStream:
+    async def _chunks(
+        self, resp: Any, model: str, json_tool: str | None, timeouts: Timeouts
+    ) -> ChatStream:
         from botocore.eventstream import EventStreamBuffer, InvalidHeadersLength, ParserError
 
         buffer = EventStreamBuffer()
-        translator = BedrockToChunks(model)
+        translator = BedrockToChunks(model, json_tool)
         async for data in self._transport.raw_chunks(resp, timeouts):
             buffer.add_data(data)
             try:
@@ -152,6 +155,13 @@ class BedrockProvider:
             "Embeddings are not available through this gateway for Bedrock models.",
             param="model",
         )
+
+
+def _json_tool(request: ChatRequest) -> str | None:
+    """The response_format tool's name when the request asked for structured output."""
+    if response_format_tool(request.body.get("response_format")) is not None:
+        return RESPONSE_FORMAT_TOOL
+    return None
 
 
 def _stream_exception(kind: str, payload: Any) -> UpstreamError:

@@ -18,6 +18,7 @@ import orjson
 from lockgate.chat import ChatResponse, Chunk, Usage
 from lockgate.errors import UnsupportedParamError
 from lockgate.tokens import content_text
+from lockgate.wire.anthropic_params import RESPONSE_FORMAT_TOOL, response_format_tool
 
 __all__ = ["BedrockToChunks", "bedrock_to_chat", "chat_to_bedrock", "usage_from_bedrock"]
 
@@ -35,7 +36,6 @@ _UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
     "top_logprobs": lambda v: v in (None, 0),
     "seed": lambda v: v is None,
     "logit_bias": lambda v: not v,
-    "response_format": lambda v: v is None or (isinstance(v, dict) and v.get("type") == "text"),
 }
 _IMAGE_FORMATS = {
     "image/png": "png",
@@ -137,6 +137,16 @@ def chat_to_bedrock(body: dict[str, Any], *, drop_params: bool = False) -> dict[
     if config:
         out["inferenceConfig"] = config
     tools = [t.get("function") or {} for t in body.get("tools") or () if isinstance(t, dict)]
+    json_tool = response_format_tool(body.get("response_format"))
+    if json_tool is not None:
+        # Structured output as a forced tool, as for Anthropic (Converse has no JSON mode).
+        tools.append(
+            {
+                "name": json_tool["name"],
+                "description": json_tool["description"],
+                "parameters": json_tool["input_schema"],
+            }
+        )
     if tools:
         specs = [
             {
@@ -158,6 +168,8 @@ def chat_to_bedrock(body: dict[str, Any], *, drop_params: bool = False) -> dict[
             tool_config["toolChoice"] = {
                 "tool": {"name": (choice.get("function") or {}).get("name")}
             }
+        if json_tool is not None and len(tools) == 1:
+            tool_config["toolChoice"] = {"tool": {"name": RESPONSE_FORMAT_TOOL}}
         out["toolConfig"] = tool_config
     return out
 
@@ -174,14 +186,19 @@ def usage_from_bedrock(raw: Any) -> Usage:
     )
 
 
-def bedrock_to_chat(data: dict[str, Any], model: str) -> ChatResponse:
-    """A Converse response as a canonical chat completion."""
+def bedrock_to_chat(data: dict[str, Any], model: str, json_tool: str | None = None) -> ChatResponse:
+    """A Converse response as a canonical chat completion (a ``json_tool`` call becomes
+    the message's JSON text)."""
     message = (data.get("output") or {}).get("message") or {}
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    structured = False
     for block in message.get("content") or ():
         if "text" in block:
             texts.append(str(block["text"]))
+        elif "toolUse" in block and json_tool and block["toolUse"].get("name") == json_tool:
+            structured = True
+            texts = [orjson.dumps(block["toolUse"].get("input") or {}).decode()]
         elif "toolUse" in block:
             use = block["toolUse"]
             calls.append(
@@ -198,6 +215,9 @@ def bedrock_to_chat(data: dict[str, Any], model: str) -> ChatResponse:
     if calls:
         out["tool_calls"] = calls
     usage = usage_from_bedrock(data.get("usage"))
+    finish = _STOP.get(str(data.get("stopReason")), "stop")
+    if structured and not calls and finish == "tool_calls":
+        finish = "stop"
     body = {
         "id": "chatcmpl-bedrock",
         "object": "chat.completion",
@@ -207,7 +227,7 @@ def bedrock_to_chat(data: dict[str, Any], model: str) -> ChatResponse:
             {
                 "index": 0,
                 "message": out,
-                "finish_reason": _STOP.get(str(data.get("stopReason")), "stop"),
+                "finish_reason": finish,
                 "logprobs": None,
             }
         ],
@@ -219,11 +239,13 @@ def bedrock_to_chat(data: dict[str, Any], model: str) -> ChatResponse:
 class BedrockToChunks:
     """ConverseStream events (``:event-type`` and JSON payload) in, chat chunks out."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, json_tool: str | None = None) -> None:
         self.model = model
         self.created = int(time.time())
         self.done = False
         self._tools: dict[int, int] = {}  # content block index -> tool call index
+        self._json_tool = json_tool
+        self._json_blocks: set[int] = set()
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> Chunk:
         return {
@@ -241,6 +263,9 @@ class BedrockToChunks:
             use = (data.get("start") or {}).get("toolUse")
             if use is None:
                 return []
+            if self._json_tool and use.get("name") == self._json_tool:
+                self._json_blocks.add(int(data.get("contentBlockIndex", 0)))
+                return []
             index = self._tools[int(data.get("contentBlockIndex", 0))] = len(self._tools)
             call = {
                 "index": index,
@@ -253,13 +278,19 @@ class BedrockToChunks:
             delta = data.get("delta") or {}
             if "text" in delta:
                 return [self._chunk({"content": str(delta["text"])})]
+            block = int(data.get("contentBlockIndex", 0))
+            if "toolUse" in delta and block in self._json_blocks:
+                return [self._chunk({"content": str((delta["toolUse"] or {}).get("input", ""))})]
             if "toolUse" in delta:
                 index = self._tools.get(int(data.get("contentBlockIndex", 0)), 0)
                 fn = {"arguments": str((delta["toolUse"] or {}).get("input", ""))}
                 return [self._chunk({"tool_calls": [{"index": index, "function": fn}]})]
             return []
         if event == "messageStop":
-            return [self._chunk({}, _STOP.get(str(data.get("stopReason")), "stop"))]
+            finish = _STOP.get(str(data.get("stopReason")), "stop")
+            if finish == "tool_calls" and self._json_blocks and not self._tools:
+                finish = "stop"
+            return [self._chunk({}, finish)]
         if event == "metadata":
             self.done = True
             usage = usage_from_bedrock(data.get("usage"))
