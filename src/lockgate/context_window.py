@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lockgate.model_catalog import catalog_entry
+
 __all__ = ["CONTEXT_WINDOWS", "alias_input_limits", "context_window"]
 
-#: input tokens by model family (longest matching prefix wins), as published in 2025
+#: input tokens by model family (longest matching prefix wins), for models the catalog
+#: does not list
 CONTEXT_WINDOWS: dict[str, int] = {
     "gpt-4o": 128_000,
     "gpt-4.1": 1_047_576,
@@ -37,25 +40,31 @@ CONTEXT_WINDOWS: dict[str, int] = {
 _CHARS_PER_TOKEN = 5  # generous: code and non-English text run fewer chars per token
 
 
-def context_window(upstream_model: str, model_info: Mapping[str, Any] | None = None) -> int | None:
-    """The model's input window in tokens, if known."""
+def context_window(
+    upstream_model: str, model_info: Mapping[str, Any] | None = None, provider: str = "openai"
+) -> int | None:
+    """The model's input window in tokens: model_info, then the model catalog, then the
+    family table."""
     if model_info:
         value = model_info.get("max_input_tokens") or model_info.get("max_tokens")
         if isinstance(value, int) and value > 0:
             return value
+    listed = catalog_entry(provider, upstream_model)
+    if listed is not None and listed.max_input_tokens:
+        return listed.max_input_tokens
     name = upstream_model.rsplit("/", 1)[-1]
     best = max((k for k in CONTEXT_WINDOWS if name.startswith(k)), key=len, default=None)
     return CONTEXT_WINDOWS[best] if best is not None else None
 
 
 def alias_input_limits(
-    entries: Sequence[tuple[str, str, Mapping[str, Any]]], default_chars: int
+    entries: Sequence[tuple[str, str, str, Mapping[str, Any]]], default_chars: int
 ) -> dict[str, int]:
-    """Per alias (``(alias, upstream model, model_info)`` triples): a character limit
+    """Per alias (``(alias, provider, upstream model, model_info)``): a character limit
     above ``default_chars`` where every deployment's window allows it."""
     windows: dict[str, list[int | None]] = {}
-    for alias, model, info in entries:
-        windows.setdefault(alias, []).append(context_window(model, info))
+    for alias, provider, model, info in entries:
+        windows.setdefault(alias, []).append(context_window(model, info, provider))
     limits: dict[str, int] = {}
     for alias, found in windows.items():
         if "*" in alias or any(w is None for w in found):

@@ -1,8 +1,10 @@
 """Prices per million tokens and the cost of a request (pure).
 
-The built-in table covers common models (USD, list prices as published by the
-providers in 2025); a deployment's ``input_cost_per_million`` /
-``output_cost_per_million`` in the config always win.
+A deployment's ``input_cost_per_million`` / ``output_cost_per_million`` in the
+config always win; then the built-in table of common models, then the model
+catalog (``model_catalog.json``, synced from LiteLLM's maintained price list by
+``scripts/sync_model_catalog.py``), then the built-in table's model families
+(dated snapshots price as their family).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from lockgate.chat import Usage
+from lockgate.model_catalog import catalog_entry
 from lockgate.settings import Deployment
 
 if TYPE_CHECKING:
@@ -64,6 +67,9 @@ def price_for(deployment: Deployment) -> Price | None:
     name = p.upstream_model
     if name in BUILTIN_PRICES:
         return BUILTIN_PRICES[name]
+    listed = catalog_entry(p.provider, name)
+    if listed is not None:
+        return Price(listed.input, listed.output, listed.cached_input)
     # Dated snapshots ("gpt-4o-mini-2024-07-18", "claude-3-5-haiku-latest") price as their family.
     best = max((k for k in BUILTIN_PRICES if name.startswith(k)), key=len, default=None)
     return BUILTIN_PRICES[best] if best is not None else None

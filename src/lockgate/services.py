@@ -256,7 +256,10 @@ def _with_context_limits(settings: Settings) -> GuardrailSettings:
     g = settings.guardrails
     if "max_input_chars" in g.model_fields_set:
         return g
-    entries = [(e.model_name, e.params.upstream_model, e.model_info) for e in settings.model_list]
+    entries = [
+        (e.model_name, e.params.provider, e.params.upstream_model, e.model_info)
+        for e in settings.model_list
+    ]
     raised = alias_input_limits(entries, g.max_input_chars)
     aliases = dict(g.aliases)
     for alias, chars in raised.items():
