@@ -12,6 +12,7 @@ from lockgate.api.common import RequestIds
 from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.repository import KeyRepository
+from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.semantic.config import build_semantic_stage
@@ -27,7 +28,7 @@ from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.passthrough.client import PassthroughClient
 from lockgate.pipeline import Pipeline, Stage
-from lockgate.pricing import cost_of, price_for, unpriced_check
+from lockgate.pricing import cost_of, price_for, unpriced_check, warn_unpriced
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.responses import MemoryResponseStore, ResponseStore
@@ -67,8 +68,11 @@ class Services:
     responses: ResponseStore
     token_counter: TiktokenCounter
     passthrough: PassthroughClient
+    batches: BatchService | None = None
 
     async def aclose(self) -> None:
+        if self.batches is not None:
+            await self.batches.aclose()
         if self.semantic is not None:
             await self.semantic.cache.index.close()
         for sink in self.sinks:
@@ -194,6 +198,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         ttl=settings.general_settings.key_cache_ttl_seconds,
     )
     router = Router(settings.deployments(), group_aliases=settings.router_settings.group_aliases())
+    warn_unpriced(router)
     providers = ProviderRegistry()
     metrics = Metrics()
     dispatcher = Dispatcher(
@@ -227,7 +232,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         semantic = await _build_semantic(settings, router, providers)
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
-    return Services(
+    svc = Services(
         settings=settings,
         db=db,
         keys=keys,
@@ -247,7 +252,17 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         responses=MemoryResponseStore(settings.responses.max_stored),
         token_counter=TiktokenCounter(),
         passthrough=PassthroughClient(),
+        batches=build_batches(settings.batches, db),
     )
+    if svc.batches is not None:
+        from lockgate.batches.execute import execute_line
+
+        registry = metrics.registry
+        svc.batches.start(
+            lambda line: execute_line(svc, line),
+            lambda: registry.get_sample_value("lockgate_inflight_requests") or 0.0,
+        )
+    return svc
 
 
 def _with_context_limits(settings: Settings) -> GuardrailSettings:

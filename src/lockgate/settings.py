@@ -46,6 +46,7 @@ from pydantic import (
 )
 
 from lockgate.audit.config import AuditSettings
+from lockgate.batches.config import BatchSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.guards.config import GuardrailSettings
@@ -347,6 +348,7 @@ class Settings(_Model):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     passthrough: PassthroughSettings = Field(default_factory=PassthroughSettings)
+    batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.

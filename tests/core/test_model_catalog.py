@@ -73,3 +73,16 @@ def test_sync_script_keeps_priced_chat_models_of_known_providers():
         "openai/gpt-x": [1.0, 2.0, None, 1000],
         "groq/llama-x": [0.05, 0.08, None, None],
     }
+
+
+def test_unpriced_deployments_are_named_at_start():
+    """warn_unpriced lists (and logs) every deployment that would cost $0, mock aside."""
+    from lockgate.pricing import warn_unpriced
+    from lockgate.router import Router
+
+    deployments = [
+        Deployment(id="a#0", alias="a", params=ModelParams(model="openai/my-finetune")),
+        Deployment(id="b#0", alias="b", params=ModelParams(model="openai/gpt-4o")),
+        Deployment(id="m#0", alias="m", params=ModelParams(model="mock/mock-1")),
+    ]
+    assert warn_unpriced(Router(deployments)) == ["a#0"]
