@@ -9,6 +9,7 @@ import sys
 import uvicorn
 
 from lockgate.app import create_app
+from lockgate.lifecycle import DrainingServer, Lifecycle
 from lockgate.logs import configure_logging
 from lockgate.settings import ConfigError, Settings, load_settings
 
@@ -66,11 +67,13 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
         "log_level": s.log_level,
         "ssl_certfile": s.ssl_certfile,
         "ssl_keyfile": s.ssl_keyfile,
-        "timeout_graceful_shutdown": 30,
+        "timeout_graceful_shutdown": int(s.shutdown_timeout_seconds),
     }
     if workers > 1:
         if config_path:
             os.environ[CONFIG_ENV] = config_path
         uvicorn.run("lockgate.server:app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
     else:
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        lifecycle = Lifecycle()
+        config = uvicorn.Config(create_app(settings, lifecycle=lifecycle), **common)  # type: ignore[arg-type]
+        DrainingServer(config, lifecycle, s.drain_seconds).run()

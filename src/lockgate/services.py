@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -24,6 +24,7 @@ from lockgate.context import RequestContext
 from lockgate.context_window import alias_input_limits
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
 from lockgate.guards.config import GuardrailSettings, PolicyOverride
+from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.passthrough.client import PassthroughClient
@@ -69,6 +70,7 @@ class Services:
     token_counter: TiktokenCounter
     passthrough: PassthroughClient
     batches: BatchService | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     async def aclose(self) -> None:
         if self.batches is not None:

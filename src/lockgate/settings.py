@@ -310,6 +310,10 @@ class ServerSettings(_Model):
     #: serve HTTPS with this PEM certificate (chain) and private key; set both or neither
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    #: on SIGTERM, keep serving with /ready at 503 this long before closing the listener
+    drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    #: then wait at most this long for requests and streams in flight
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _tls_files(self) -> ServerSettings:

@@ -23,8 +23,10 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Readiness: the storage the gateway depends on answers."""
+    """Readiness: the storage the gateway depends on answers, and no drain is under way."""
     svc = services(request)
+    if svc.lifecycle.draining:
+        return json_response({"status": "draining", "checks": {}}, 503)
     checks = {"database": await svc.db.ping()}
     ok = all(checks.values())
     return json_response(
