@@ -30,6 +30,7 @@ from lockgate.metrics import Metrics
 from lockgate.passthrough.client import PassthroughClient
 from lockgate.pipeline import Pipeline, Stage
 from lockgate.pricing import cost_of, price_for, unpriced_check, warn_unpriced
+from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.responses import MemoryResponseStore, ResponseStore
@@ -71,8 +72,11 @@ class Services:
     passthrough: PassthroughClient
     batches: BatchService | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    embedder: EmbeddingBatcher | None = None
 
     async def aclose(self) -> None:
+        if self.embedder is not None:
+            await self.embedder.aclose()
         if self.batches is not None:
             await self.batches.aclose()
         if self.semantic is not None:
@@ -255,6 +259,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         token_counter=TiktokenCounter(),
         passthrough=PassthroughClient(),
         batches=build_batches(settings.batches, db),
+        embedder=EmbeddingBatcher(settings.embeddings),
     )
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line

@@ -49,6 +49,7 @@ from lockgate.audit.config import AuditSettings
 from lockgate.batches.config import BatchSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
+from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.passthrough.config import PassthroughSettings
 from lockgate.provider_presets import PRESETS, Wire, preset_for
@@ -352,6 +353,7 @@ class Settings(_Model):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     passthrough: PassthroughSettings = Field(default_factory=PassthroughSettings)
+    embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: True when no config file was given: the gateway adds the mock model and
