@@ -56,12 +56,23 @@ class Router:
         self._group_aliases = dict(group_aliases or {})
         self._concrete: dict[str, list[Deployment]] = {}
         self._rng = rng or random.Random()
+        #: per alias, the smallest max_output_tokens its deployments declare (any may serve)
+        self.output_limits: dict[str, int] = {}
+        for alias, deps in self._by_alias.items():
+            limits = [d.params.max_output_tokens for d in deps if d.params.max_output_tokens]
+            if limits:
+                self.output_limits[alias] = min(limits)
+        for name, target in self._group_aliases.items():
+            if target in self.output_limits:
+                self.output_limits[name] = self.output_limits[target]
 
     def add_alias(self, name: str, target: str) -> None:
         """Make ``name`` a known model that resolves to ``target``'s deployments
         (a routing alias stands in for one of its targets this way)."""
         self.resolve(target)
         self._group_aliases[name] = self.group(target)
+        if target in self.output_limits:
+            self.output_limits[name] = self.output_limits[target]
 
     @property
     def aliases(self) -> list[str]:

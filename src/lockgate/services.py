@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from lockgate.api.common import RequestIds
 from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.repository import KeyRepository
@@ -34,6 +33,7 @@ from lockgate.pricing import cost_of, price_for, unpriced_check, warn_unpriced
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
+from lockgate.request_ids import RequestIds
 from lockgate.responses import MemoryResponseStore, ResponseStore
 from lockgate.router import Router
 from lockgate.routing.factory import build_route_stage
@@ -105,7 +105,9 @@ class Services:
         if self.sinks:
             record = build_record(ctx, model, status, usage, elapsed)
             for sink in self.sinks:
-                sink.submit(record)
+                pending = sink.submit(record)
+                if pending is not None:
+                    ctx.committed = pending
         first = ctx.first_chunk_at
         self.stats.record(
             model,
@@ -153,6 +155,7 @@ def build_record(
         cache=ctx.cache_status,
         notes=ctx.notes,
         client_ip=ctx.client_ip,
+        client_request_id=ctx.client_request_id,
         request_body=ctx.captured_request,
         response_body=ctx.captured_response,
     )
@@ -208,6 +211,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     warn_unpriced(router)
     providers = ProviderRegistry()
     metrics = Metrics()
+    metrics.watch_dead_letters(sinks)
     dispatcher = Dispatcher(
         router,
         providers,

@@ -16,14 +16,23 @@ from starlette.routing import Route
 
 from lockgate.api.common import error_body, json_response, read_json, with_errors
 from lockgate.api.flow import (
+    abandon_stream,
     account_stream,
+    cancel_on_disconnect,
     recorded_failures,
     response_headers,
     run_chat,
     start_context,
 )
 from lockgate.api.sse_response import SSEResponse
-from lockgate.chat import ChatResponse, ChatStream, NativeChunk, NativeRequest, parse_chat_request
+from lockgate.chat import (
+    ChatRequest,
+    ChatResponse,
+    ChatStream,
+    NativeChunk,
+    NativeRequest,
+    parse_chat_request,
+)
 from lockgate.context import RequestContext
 from lockgate.errors import GatewayError
 from lockgate.services import Services, services
@@ -43,22 +52,23 @@ async def create_completion(request: Request) -> Response:
         )
         chat = parse_chat_request(completions.completions_to_chat_body(body))
         chat.native = NativeRequest(wire=completions.WIRE, body=body, messages=chat.messages)
-    result = await run_chat(svc, ctx, chat)
+    result = await cancel_on_disconnect(request, run_chat(svc, ctx, chat))
     if isinstance(result, ChatResponse):
         answer = result.native
         if answer is None:
             answer = completions.chat_to_completion(result)
         return json_response(answer, headers=response_headers(ctx))
     headers = response_headers(ctx) | {"cache-control": "no-cache"}
-    return SSEResponse(_sse(svc, ctx, chat.model, result, chat.include_usage), headers)
+    events = _sse(svc, ctx, chat, result)
+    return SSEResponse(events, headers, abandon=lambda: abandon_stream(svc, ctx, chat, result))
 
 
 async def _sse(
-    svc: Services, ctx: RequestContext, model: str, stream: ChatStream, include_usage: bool
+    svc: Services, ctx: RequestContext, chat: ChatRequest, stream: ChatStream
 ) -> AsyncIterator[bytes]:
     try:
-        async for chunk in account_stream(svc, ctx, model, stream):
-            if not chunk.get("choices") and not include_usage:
+        async for chunk in account_stream(svc, ctx, chat, stream):
+            if not chunk.get("choices") and not chat.include_usage:
                 continue  # the usage chunk the client did not ask for
             if isinstance(chunk, NativeChunk):
                 for _, data in chunk.events:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, NativeChunk, NativeRequest
+from lockgate.chat_fields import json_too_deep
 from lockgate.errors import UnsupportedParamError, UpstreamBadResponseError, UpstreamClientError
 from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.defaults import apply_defaults
@@ -104,6 +105,7 @@ class AnthropicProvider:
             self._body(request, deployment, native),
             self._headers(deployment, native),
             timeouts,
+            deployment.params.max_response_bytes,
         )
         try:
             data = orjson.loads(raw)
@@ -113,6 +115,8 @@ class AnthropicProvider:
             ) from None
         if not isinstance(data, dict) or data.get("type") != "message":
             raise UpstreamBadResponseError("anthropic upstream sent a body that is not a message")
+        if json_too_deep(data):
+            raise UpstreamBadResponseError("anthropic upstream sent JSON nested too deep")
         response = anthropic_to_openai_response(data, request.model, _json_tool(request, native))
         if native is not None:
             response.native = data
@@ -129,14 +133,20 @@ class AnthropicProvider:
             timeouts,
         )
         translator = AnthropicToChunks(request.model, _json_tool(request, native))
-        return StreamHandle(self._chunks(resp, translator, timeouts, native is not None))
+        limit = deployment.params.max_response_bytes
+        return StreamHandle(self._chunks(resp, translator, timeouts, limit, native is not None))
 
     async def _chunks(
-        self, resp: Any, translator: AnthropicToChunks, timeouts: Timeouts, native: bool
+        self,
+        resp: Any,
+        translator: AnthropicToChunks,
+        timeouts: Timeouts,
+        limit: int,
+        native: bool,
     ) -> ChatStream:
         # Native: raw events ride on the next chunk made, so none is lost or reordered.
         pending: list[tuple[str, bytes]] = []
-        async for event, data in self._transport.events(resp, timeouts):
+        async for event, data in self._transport.events(resp, timeouts, limit):
             try:
                 payload = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -145,6 +155,8 @@ class AnthropicProvider:
                 ) from None
             if not isinstance(payload, dict):
                 raise UpstreamBadResponseError("anthropic upstream sent a non-object event")
+            if json_too_deep(payload):
+                raise UpstreamBadResponseError("anthropic upstream sent an event nested too deep")
             chunks = translator.feed(event, payload)
             if not native:
                 for chunk in chunks:
@@ -168,6 +180,7 @@ class AnthropicProvider:
             orjson.dumps(body),
             self._headers(deployment, native),
             timeouts,
+            deployment.params.max_response_bytes,
         )
         try:
             data = orjson.loads(raw)

@@ -100,7 +100,11 @@ class BedrockProvider:
         url = self._url(deployment, "converse")
         body = self._body(request, deployment)
         raw = await self._transport.post_json(
-            url, body, self._signed(deployment, url, body), timeouts
+            url,
+            body,
+            self._signed(deployment, url, body),
+            timeouts,
+            deployment.params.max_response_bytes,
         )
         try:
             data = orjson.loads(raw)
@@ -118,16 +122,17 @@ class BedrockProvider:
         resp = await self._transport.open_stream(
             url, body, self._signed(deployment, url, body), timeouts, expect=_EVENT_STREAM
         )
-        return StreamHandle(self._chunks(resp, request.model, _json_tool(request), timeouts))
+        limit = deployment.params.max_response_bytes
+        return StreamHandle(self._chunks(resp, request.model, _json_tool(request), timeouts, limit))
 
     async def _chunks(
-        self, resp: Any, model: str, json_tool: str | None, timeouts: Timeouts
+        self, resp: Any, model: str, json_tool: str | None, timeouts: Timeouts, limit: int
     ) -> ChatStream:
         from botocore.eventstream import EventStreamBuffer, InvalidHeadersLength, ParserError
 
         buffer = EventStreamBuffer()
         translator = BedrockToChunks(model, json_tool)
-        async for data in self._transport.raw_chunks(resp, timeouts):
+        async for data in self._transport.raw_chunks(resp, timeouts, limit):
             buffer.add_data(data)
             try:
                 messages = list(buffer)

@@ -69,6 +69,7 @@ class GeminiProvider:
             self._body(request, deployment),
             self._headers(deployment),
             timeouts,
+            deployment.params.max_response_bytes,
         )
         try:
             data = orjson.loads(raw)
@@ -87,11 +88,12 @@ class GeminiProvider:
             self._headers(deployment),
             timeouts,
         )
-        return StreamHandle(self._chunks(resp, request.model, timeouts))
+        limit = deployment.params.max_response_bytes
+        return StreamHandle(self._chunks(resp, request.model, timeouts, limit))
 
-    async def _chunks(self, resp: Any, model: str, timeouts: Timeouts) -> ChatStream:
+    async def _chunks(self, resp: Any, model: str, timeouts: Timeouts, limit: int) -> ChatStream:
         translator = GeminiToChunks(model)
-        async for _event, data in self._transport.events(resp, timeouts):
+        async for _event, data in self._transport.events(resp, timeouts, limit):
             try:
                 payload = orjson.loads(data)
             except orjson.JSONDecodeError:

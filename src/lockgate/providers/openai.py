@@ -16,6 +16,7 @@ from lockgate.chat import (
     close_stream,
     usage_from_openai,
 )
+from lockgate.chat_fields import json_too_deep
 from lockgate.errors import UnsupportedParamError, UpstreamBadResponseError
 from lockgate.provider_presets import preset_for
 from lockgate.providers.base import StreamHandle, Timeouts
@@ -119,6 +120,7 @@ class OpenAIProvider:
             self._body(request, deployment, stream=False),
             self._headers(deployment),
             timeouts,
+            deployment.params.max_response_bytes,
         )
         try:
             data = orjson.loads(raw)
@@ -128,6 +130,8 @@ class OpenAIProvider:
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise UpstreamBadResponseError("openai upstream sent a body without 'choices'")
+        if json_too_deep(data):
+            raise UpstreamBadResponseError("openai upstream sent JSON nested too deep")
         usage = usage_from_openai(data.get("usage"))
         if path == "/completions":
             return ChatResponse(body=completions.completion_to_chat(data), usage=usage, native=data)
@@ -143,12 +147,15 @@ class OpenAIProvider:
             self._headers(deployment),
             timeouts,
         )
-        chunks = self._chunks(resp, timeouts, legacy=path == "/completions")
+        limit = deployment.params.max_response_bytes
+        chunks = self._chunks(resp, timeouts, limit, legacy=path == "/completions")
         return StreamHandle(_with_usage(chunks, request))
 
-    async def _chunks(self, resp: Any, timeouts: Timeouts, *, legacy: bool) -> ChatStream:
+    async def _chunks(
+        self, resp: Any, timeouts: Timeouts, limit: int, *, legacy: bool
+    ) -> ChatStream:
         done = False
-        async for _event, data in self._transport.events(resp, timeouts):
+        async for _event, data in self._transport.events(resp, timeouts, limit):
             if data == b"[DONE]":
                 done = True
                 continue
@@ -158,6 +165,10 @@ class OpenAIProvider:
                 raise UpstreamBadResponseError(
                     f"openai upstream sent a malformed stream chunk: {data[:200]!r}"
                 ) from None
+            if json_too_deep(chunk):
+                raise UpstreamBadResponseError(
+                    "openai upstream sent a stream chunk nested too deep"
+                )
             if isinstance(chunk, dict) and "error" in chunk:
                 err = chunk["error"]
                 msg = err.get("message") if isinstance(err, dict) else err
@@ -182,6 +193,7 @@ class OpenAIProvider:
             orjson.dumps(out),
             self._headers(deployment),
             timeouts,
+            deployment.params.max_response_bytes,
         )
         try:
             data: dict[str, Any] = orjson.loads(raw)

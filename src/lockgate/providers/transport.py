@@ -26,12 +26,25 @@ from lockgate.resilience.classify import classify_upstream_failure
 from lockgate.settings import ProviderName
 from lockgate.sse import iter_sse
 
-__all__ = ["Transport"]
+__all__ = ["Transport", "too_large"]
 
-_T = TypeVar("_T")
-
+#: bytes of an upstream error body read for its message (the rest is not needed)
+_ERROR_BODY_LIMIT = 64 * 1024
+_CHUNK = 64 * 1024
 #: bodies above this go to aiohttp as a file object (its own threshold is 1 MiB)
 _LARGE_BODY = 512 * 1024
+_T = TypeVar("_T")
+
+
+def too_large(provider: str, limit: int) -> UpstreamBadResponseError:
+    """502 ``upstream_response_too_large``: the answer passed ``max_response_bytes``."""
+    error = UpstreamBadResponseError(
+        f"The {provider} upstream's answer exceeded max_response_bytes ({limit} bytes).",
+        code="upstream_response_too_large",
+        public=True,
+    )
+    error.force_retry = False  # the same request would bring the same answer
+    return error
 
 
 class Transport:
@@ -86,7 +99,8 @@ class Transport:
                 )
         except TimeoutError:
             raise UpstreamTimeoutError(
-                f"{self.provider} upstream did not answer within {timeouts.first_byte} s"
+                f"{self.provider} upstream did not answer within {timeouts.first_byte} s",
+                public=True,
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamConnectionError(
@@ -98,7 +112,7 @@ class Transport:
             ) from None
         if resp.status >= 400:
             try:
-                data = await resp.read()
+                data = await resp.content.read(_ERROR_BODY_LIMIT)
             except (aiohttp.ClientError, OSError, TimeoutError):
                 data = b""
             finally:
@@ -109,14 +123,32 @@ class Transport:
         return resp
 
     async def post_json(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeouts: Timeouts,
+        limit: int,
     ) -> bytes:
-        """POST and return the 2xx body; every failure is an ``UpstreamError``."""
+        """POST and return the 2xx body (at most ``limit`` bytes); every failure is an
+        ``UpstreamError``."""
         resp = await self._send(url, body, headers, timeouts, stream=False)
         try:
-            return await resp.read()
+            declared = resp.content_length
+            if declared is not None and declared > limit:
+                raise too_large(self.provider, limit)
+            parts: list[bytes] = []
+            seen = 0
+            async for part in resp.content.iter_chunked(_CHUNK):
+                seen += len(part)
+                if seen > limit:
+                    raise too_large(self.provider, limit)
+                parts.append(part)
+            return b"".join(parts)
         except TimeoutError:
-            raise UpstreamTimeoutError(f"{self.provider} upstream body timed out") from None
+            raise UpstreamTimeoutError(
+                f"{self.provider} upstream body timed out", public=True
+            ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectionError(
                 f"{self.provider} upstream dropped the connection mid-body: {exc!r}"
@@ -145,24 +177,28 @@ class Transport:
         return resp
 
     async def events(
-        self, resp: aiohttp.ClientResponse, timeouts: Timeouts
+        self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
     ) -> AsyncIterator[tuple[str, bytes]]:
-        """The SSE events of an open stream, with the idle-gap deadline applied."""
-        async for item in self._guarded(
-            iter_sse(_idle_lines(resp.content, timeouts.idle)), resp, timeouts
-        ):
+        """The SSE events of an open stream, with the idle-gap deadline applied and at
+        most ``limit`` bytes read in all."""
+        lines = _idle_lines(resp.content, timeouts.idle, limit, self.provider)
+        async for item in self._guarded(iter_sse(lines), resp, timeouts):
             yield item
 
     async def raw_chunks(
-        self, resp: aiohttp.ClientResponse, timeouts: Timeouts
+        self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
     ) -> AsyncIterator[bytes]:
-        """The bytes of an open binary stream (AWS event-stream), idle gaps timed."""
-        async for data in self._guarded(_idle_chunks(resp.content, timeouts.idle), resp, timeouts):
+        """The bytes of an open binary stream (AWS event-stream), idle gaps timed, at most
+        ``limit`` bytes in all."""
+        chunks = _idle_chunks(resp.content, timeouts.idle, limit, self.provider)
+        async for data in self._guarded(chunks, resp, timeouts):
             yield data
 
     async def _guarded(
         self, items: AsyncIterator[_T], resp: aiohttp.ClientResponse, timeouts: Timeouts
     ) -> AsyncIterator[_T]:
+        """Upstream failures while reading ``items`` as the error tree; the connection is
+        closed on an early exit so the upstream sees the cancel at once."""
         clean = False
         try:
             async for item in items:
@@ -170,7 +206,7 @@ class Transport:
             clean = True
         except TimeoutError:
             raise UpstreamTimeoutError(
-                f"{self.provider} stream stalled: no data for {timeouts.idle} s"
+                f"{self.provider} stream stalled: no data for {timeouts.idle} s", public=True
             ) from None
         except UpstreamError:
             raise
@@ -191,19 +227,31 @@ def _wire(provider: ProviderName) -> Literal["openai", "anthropic"]:
     return "anthropic" if provider == "anthropic" else "openai"
 
 
-async def _idle_chunks(content: aiohttp.StreamReader, idle: float | None) -> AsyncIterator[bytes]:
+async def _idle_chunks(
+    content: aiohttp.StreamReader, idle: float | None, limit: int, provider: str
+) -> AsyncIterator[bytes]:
+    seen = 0
     while True:
         async with asyncio.timeout(idle):
             data = await content.readany()
         if not data:
             return
+        seen += len(data)
+        if seen > limit:
+            raise too_large(provider, limit)
         yield data
 
 
-async def _idle_lines(content: aiohttp.StreamReader, idle: float | None) -> AsyncIterator[bytes]:
+async def _idle_lines(
+    content: aiohttp.StreamReader, idle: float | None, limit: int, provider: str
+) -> AsyncIterator[bytes]:
+    seen = 0
     while True:
         async with asyncio.timeout(idle):
             line = await content.readline()
         if not line:
             return
+        seen += len(line)
+        if seen > limit:
+            raise too_large(provider, limit)
         yield line

@@ -23,7 +23,7 @@ from lockgate.errors import (
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
 )
-from lockgate.resilience.retry_after import header, parse_retry_after
+from lockgate.resilience.retry_after import header, parse_ratelimit_reset, parse_retry_after
 
 __all__ = [
     "Provider",
@@ -122,7 +122,11 @@ def _build(
     param: str | None,
     retry_after: float | None,
 ) -> UpstreamError:
-    kw: dict[str, Any] = {"retry_after": retry_after, "upstream_status": status}
+    kw: dict[str, Any] = {
+        "retry_after": retry_after,
+        "upstream_status": status,
+        "upstream_code": code or etype,
+    }
     if status == 529 or etype == "overloaded_error":
         return UpstreamOverloadedError(message, **kw)
     if status == 429 or etype in ("rate_limit_error", "insufficient_quota"):
@@ -141,21 +145,16 @@ def _build(
             return ContextWindowExceededError(message, param=param, **kw)
         if status in (401, 403) or etype in ("authentication_error", "permission_error"):
             # The gateway's own upstream credentials failed: not the caller's fault.
-            return UpstreamClientError(
-                f"The upstream provider refused the gateway's credentials (HTTP {status}):"
-                f" {message} Hint: check the api_key of the deployment named in the"
-                " x-lockgate-deployment header.",
-                code="upstream_auth_failed",
-                status=502,
-                **kw,
+            return _hinted(
+                UpstreamClientError(message, code="upstream_auth_failed", status=502, **kw),
+                "the upstream refused the gateway's credentials: check the api_key of the"
+                " deployment named in the x-lockgate-deployment header.",
             )
         if status == 404 or etype == "not_found_error":
-            return UpstreamClientError(
-                f"The upstream provider answered 404: {message} Hint: check the model name"
-                " and api_base of the deployment named in the x-lockgate-deployment header.",
-                code="upstream_not_found",
-                status=502,
-                **kw,
+            return _hinted(
+                UpstreamClientError(message, code="upstream_not_found", status=502, **kw),
+                "check the model name and api_base of the deployment named in the"
+                " x-lockgate-deployment header.",
             )
         if status == 413 or etype == "request_too_large":
             return UpstreamClientError(message, code="request_too_large", status=413, **kw)
@@ -167,6 +166,13 @@ def _build(
     if status >= 500 or etype == "api_error":
         return UpstreamError(message, **kw)
     return UpstreamBadResponseError(message, **kw)
+
+
+def _hinted(error: UpstreamError, hint: str) -> UpstreamError:
+    """Add the gateway's own advice to the public message (the upstream's words stay in
+    ``detail``, for the logs)."""
+    error.message = f"{error.message} Hint: {hint}"
+    return error
 
 
 def classify_upstream_failure(
@@ -188,7 +194,10 @@ def classify_upstream_failure(
     message, code, etype, param = _error_fields(body)
     if not message:
         message = _text_excerpt(body) or f"{provider} returned HTTP {status}"
-    error = _build(status, message, code, etype, param, parse_retry_after(headers, now=now))
+    retry_after = parse_retry_after(headers, now=now)
+    if retry_after is None and status == 429:
+        retry_after = parse_ratelimit_reset(headers, now=now)
+    error = _build(status, message, code, etype, param, retry_after)
     verdict = header(headers, "x-should-retry")
     if verdict is not None:
         verdict = verdict.strip().lower()

@@ -19,14 +19,16 @@ from starlette.routing import Route
 
 from lockgate.api.common import json_response, read_json, with_errors
 from lockgate.api.flow import (
+    abandon_stream,
     account_stream,
+    cancel_on_disconnect,
     recorded_failures,
     response_headers,
     run_chat,
     start_context,
 )
 from lockgate.api.sse_response import SSEResponse
-from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, parse_chat_request
 from lockgate.context import RequestContext
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
 from lockgate.responses.store import StoredResponse
@@ -75,14 +77,18 @@ async def create_response(request: Request) -> Response:
         conversation = history + parsed.input_messages
         chat = parse_chat_request({**parsed.chat, "messages": system + conversation})
     response_id = new_response_id()
-    result = await run_chat(svc, ctx, chat)
+    result = await cancel_on_disconnect(request, run_chat(svc, ctx, chat))
     headers = response_headers(ctx)
     if isinstance(result, ChatResponse):
         answer = build_response(response_id, parsed.model, result.body, result.usage, parsed.echo)
         await _store(svc, ctx, parsed, conversation, answer)
         return json_response(answer, headers=headers)
-    events = _events(svc, ctx, parsed, conversation, response_id, result)
-    return SSEResponse(events, headers | {"cache-control": "no-cache"})
+    events = _events(svc, ctx, parsed, chat, conversation, response_id, result)
+    return SSEResponse(
+        events,
+        headers | {"cache-control": "no-cache"},
+        abandon=lambda: abandon_stream(svc, ctx, chat, result),
+    )
 
 
 async def _store(
@@ -105,6 +111,7 @@ async def _events(
     svc: Services,
     ctx: RequestContext,
     parsed: ResponsesRequest,
+    chat: ChatRequest,
     conversation: list[dict[str, Any]],
     response_id: str,
     stream: ChatStream,
@@ -113,7 +120,7 @@ async def _events(
     for name, data in translator.start():
         yield encode_event(name, data)
     try:
-        async for chunk in account_stream(svc, ctx, parsed.model, stream):
+        async for chunk in account_stream(svc, ctx, chat, stream):
             for name, data in translator.feed(chunk):
                 yield encode_event(name, data)
         for name, data in translator.finish():
