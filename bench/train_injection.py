@@ -4,11 +4,11 @@ Logistic regression over the string features of ``lockgate.guards.injection._fea
 fitted with numpy (full-batch Adam, L2). The hand-set heuristic logit of each window
 is a fixed offset, so the model learns only what the pattern families miss.
 
-Training rows: the dev file plus the hand-written synthetic file. Before fitting the
-shipped model it runs stratified k-fold cross-validation on the dev file (synthetic rows
-always in the training side, never scored), twice with different shuffles, and prints
-the out-of-fold figures at the detector's default threshold. Those are the figures to
-quote; the train-set figures of the shipped model are optimistic.
+Training rows of the shipped model: bench/data/injection_train.jsonl.gz (17 public and
+generated sources, built by bench/injection_data.py; it includes the dev file and the
+hand-written synthetic file). The figures to quote are leave-one-source-out ones from
+bench/injection_loso.py. The stratified k-fold cross-validation on the dev file below
+(synthetic rows always on the training side) is kept for comparison with earlier runs.
 
     .venv/bin/python bench/train_injection.py [--folds 5] [--sweep 3e-4 3e-3] [--write]
 """
@@ -43,6 +43,7 @@ from lockgate.guards.injection._normalize import normalize  # noqa: E402
 
 DEV = Path(__file__).resolve().parents[1] / "data" / "dev" / "injection-dev.jsonl"
 SYNTHETIC = ROOT / "bench" / "data" / "injection_synthetic.jsonl"
+BROAD = ROOT / "bench" / "data" / "injection_train.jsonl.gz"
 OUT = ROOT / "src" / "lockgate" / "guards" / "injection" / WEIGHTS_FILE
 WINDOW, STRIDE = 1024, 768
 REF_FEATURES = 64
@@ -59,7 +60,14 @@ class Row:
 
 def load(path: Path) -> list[Row]:
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    raw = (
+        gzip.decompress(path.read_bytes()).decode("utf-8")
+        if path.suffix == ".gz"
+        else path.read_text(encoding="utf-8")
+    )
+    for line in raw.split("\n"):
+        if not line.strip():
+            continue
         obj = json.loads(line)
         norm = normalize(obj["text"]).text
         wins = []
@@ -71,8 +79,16 @@ def load(path: Path) -> list[Row]:
 
 
 def fit(
-    rows: list[Row], lam: float, min_df: int, iters: int = 400, lr: float = 0.05
+    rows: list[Row],
+    lam: float,
+    min_df: int,
+    iters: int = 400,
+    lr: float = 0.05,
+    source_power: float = 0.5,
 ) -> LinearModel:
+    """Fit the model. Each row's weight is its class's balance weight times
+    (rows of its source) ** -source_power, so that a few large sources (hundreds of
+    jailbreak templates) do not decide what an attack looks like."""
     df: dict[str, int] = {}
     for row in rows:
         seen: set[str] = set()
@@ -82,12 +98,17 @@ def fit(
             df[f] = df.get(f, 0) + 1
     vocab = {f: i for i, f in enumerate(sorted(f for f, c in df.items() if c >= min_df))}
     r_idx, c_idx, vals, y, off, sw = [], [], [], [], [], []
-    n_pos = sum(r.label for r in rows)
-    n_neg = len(rows) - n_pos
+    sizes: dict[tuple[str, int], int] = {}
+    for row in rows:
+        sizes[(row.source, row.label)] = sizes.get((row.source, row.label), 0) + 1
+    src_w = {k: n**-source_power for k, n in sizes.items()}
+    pos_mass = sum(src_w[(r.source, r.label)] for r in rows if r.label)
+    neg_mass = sum(src_w[(r.source, r.label)] for r in rows if not r.label)
     s = 0
     for row in rows:
         k = len(row.windows)
-        cls_w = 0.5 * len(rows) / (n_pos if row.label else n_neg)
+        mass = pos_mass if row.label else neg_mass
+        cls_w = 0.5 * src_w[(row.source, row.label)] / mass
         for feats, o in row.windows:
             x = feature_scale(len(feats), REF_FEATURES)
             for f in feats:
@@ -184,9 +205,12 @@ def main() -> None:
     ap.add_argument("--sweep", type=float, nargs="*", default=[], help="extra L2 values to CV")
     ap.add_argument("--min-df", type=int, default=2)
     ap.add_argument("--write", action="store_true", help="write the package weights file")
+    ap.add_argument("--skip-dev-cv", action="store_true", help="only fit (and write) the model")
     args = ap.parse_args()
     thr = DEFAULT_THRESHOLD
 
+    if args.skip_dev_cv:
+        return finish(args)
     dev, synth = load(DEV), load(SYNTHETIC)
     labels = [r.label for r in dev]
     print(f"dev rows {len(dev)} ({sum(labels)} attacks); synthetic rows {len(synth)}")
@@ -210,8 +234,13 @@ def main() -> None:
                     sub = metrics([labels[i] for i in idx], [oof[i] for i in idx], thr)
                     show(f"  {src[:32]}", sub)
 
-    model = fit(dev + synth, args.lam, args.min_df)
-    print(f"final model: {len(model.weights)} weights, bias {model.bias}, lam {args.lam:g}")
+    finish(args)
+
+
+def finish(args: argparse.Namespace) -> None:
+    broad = load(BROAD)
+    model = fit(broad, args.lam, args.min_df)
+    print(f"final model on {len(broad)} rows: {len(model.weights)} weights, bias {model.bias}")
     if args.write:
         payload = json.dumps(model.to_json(), sort_keys=True, separators=(",", ":")).encode()
         OUT.write_bytes(gzip.compress(payload, mtime=0))

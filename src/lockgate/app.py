@@ -18,8 +18,10 @@ from lockgate.audit import routes as audit_routes
 from lockgate.batches import routes as batch_routes
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
+from lockgate.experiments import routes as experiment_routes
 from lockgate.lifecycle import Lifecycle
 from lockgate.passthrough import routes as passthrough_routes
+from lockgate.prompts import routes as prompt_routes
 from lockgate.responses import routes as responses_routes
 from lockgate.services import build_services
 from lockgate.settings import Settings
@@ -96,6 +98,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
             *completions_routes.routes,
             *passthrough_routes.routes,
             *audit_routes.routes,
+            *prompt_routes.routes,
+            *experiment_routes.routes,
             *batch_routes.routes,
         ],
         exception_handlers={HTTPException: _http_error},

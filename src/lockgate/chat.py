@@ -189,6 +189,15 @@ def parse_chat_request(body: Any) -> ChatRequest:
     """
     if not isinstance(body, dict):
         raise BadRequestError("Request body must be a JSON object.")
+    if "prompt" in body:
+        # A prompt reference: the prompt stage renders the messages (and may pick the
+        # model), then validates the result with this function again.
+        model = body.get("model")
+        if model is not None and not isinstance(model, str):
+            raise BadRequestError("'model' must be a string.", param="model")
+        check_chat_fields(body)
+        stream, include_usage = _stream_options(body)
+        return ChatRequest(model=model or "", body=body, stream=stream, include_usage=include_usage)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequestError("'model' is required and must be a non-empty string.", param="model")
@@ -213,6 +222,11 @@ def parse_chat_request(body: Any) -> ChatRequest:
                 param=f"messages[{i}].content",
             )
     check_chat_fields(body)
+    stream, include_usage = _stream_options(body)
+    return ChatRequest(model=model, body=body, stream=stream, include_usage=include_usage)
+
+
+def _stream_options(body: dict[str, Any]) -> tuple[bool, bool]:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise BadRequestError("'stream' must be a boolean.", param="stream")
@@ -222,4 +236,4 @@ def parse_chat_request(body: Any) -> ChatRequest:
         if not isinstance(opts, dict):
             raise BadRequestError("'stream_options' must be an object.", param="stream_options")
         include_usage = bool(opts.get("include_usage", False))
-    return ChatRequest(model=model, body=body, stream=stream, include_usage=include_usage)
+    return stream, include_usage

@@ -19,6 +19,8 @@ from lockgate.cli_target import (
     fail,
     load,
 )
+from lockgate.experiments import cli as experiments_cli
+from lockgate.prompts import cli as prompts_cli
 from lockgate.routing import cli as route_cli
 from lockgate.storage import cli as db_cli
 from lockgate.usage import cli as usage_cli
@@ -34,6 +36,9 @@ cache_app = typer.Typer(help="Cache tools.")
 app.add_typer(cache_app, name="cache")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(usage_cli.app, name="usage")
+app.add_typer(prompts_cli.app, name="prompts")
+app.add_typer(experiments_cli.experiments_app, name="experiments")
+app.add_typer(experiments_cli.rollouts_app, name="rollouts")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(route_cli.app, name="route")
 

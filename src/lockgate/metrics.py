@@ -112,6 +112,12 @@ class Metrics:
             ["guard", "verdict"],
             registry=r,
         )
+        self.guard_reasons = Counter(
+            "lockgate_guard_flags",
+            "Guardrail verdicts that acted, by guard, action and reason (rule:<family> or model).",
+            ["guard", "action", "reason"],
+            registry=r,
+        )
 
         self.breaker_state = Gauge(
             "lockgate_breaker_state",
@@ -141,6 +147,12 @@ class Metrics:
             "lockgate_unpriced_requests",
             "Requests served by a deployment of unknown price (counted as $0).",
             ["deployment"],
+            registry=r,
+        )
+        self.prompt_requests = Counter(
+            "lockgate_prompt_requests",
+            "Requests rendered from a registry prompt, by resolved version and variant.",
+            ["prompt", "version", "variant", "status"],
             registry=r,
         )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
@@ -218,8 +230,16 @@ class Metrics:
                 # verdict's details: scores would mint a new series per request.
                 action = verdict.get("action", "unknown") if isinstance(verdict, dict) else verdict
                 child(self.guard_verdicts, str(guard), str(action)).inc()
+                reason = verdict.get("reason") if isinstance(verdict, dict) else None
+                if reason is not None and action != "pass":
+                    child(self.guard_reasons, str(guard), str(action), str(reason)).inc()
         if saved:
             child(self.cache_saved, model).inc(saved)
+        prompt = ctx.notes.get("prompt") if ctx.notes else None
+        if prompt:
+            variant = str(prompt.get("variant") or "")
+            name, version = str(prompt["name"]), str(prompt["version"])
+            child(self.prompt_requests, name, version, variant, str(status)).inc()
 
     # BreakerListener
     def state_changed(self, name: str, old: str, new: str, now: float) -> None:

@@ -127,6 +127,9 @@ def _end(span: Span, ctx: RequestContext, error: BaseException | None, usage: Us
         span.set_attribute("gen_ai.response.model", dep.params.upstream_model)
         span.set_attribute("lockgate.deployment", dep.id)
     span.set_attribute("lockgate.attempts", ctx.attempts)
+    prompt = ctx.notes.get("prompt_version")
+    if prompt is not None:
+        span.set_attribute("lockgate.prompt", prompt)
     if ctx.cache_status:
         span.set_attribute("lockgate.cache", ctx.cache_status)
     if usage is not None:

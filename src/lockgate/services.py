@@ -30,6 +30,7 @@ from lockgate.metrics import Metrics
 from lockgate.passthrough.client import PassthroughClient
 from lockgate.pipeline import Pipeline, Stage
 from lockgate.pricing import cost_of, price_for, unpriced_check, warn_unpriced
+from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
@@ -44,7 +45,7 @@ from lockgate.stats import Stats
 from lockgate.storage.database import Database
 from lockgate.token_count import TiktokenCounter
 from lockgate.tracing import Tracing
-from lockgate.usage.sinks import build_usage_sinks
+from lockgate.usage.sinks import build_usage_sinks, find_usage_writer
 
 __all__ = ["Services", "build_services", "services"]
 
@@ -71,11 +72,13 @@ class Services:
     responses: ResponseStore
     token_counter: TiktokenCounter
     passthrough: PassthroughClient
+    prompts: PromptService
     batches: BatchService | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     embedder: EmbeddingBatcher | None = None
 
     async def aclose(self) -> None:
+        await self.prompts.aclose()
         if self.embedder is not None:
             await self.embedder.aclose()
         if self.batches is not None:
@@ -247,6 +250,10 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         semantic = await _build_semantic(settings, router, providers)
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
+    writer = find_usage_writer(sinks)
+    prompts = await build_prompt_service(
+        settings.prompts, db, sinks, metrics.registry, writer.flush if writer else None
+    )
     svc = Services(
         settings=settings,
         db=db,
@@ -267,6 +274,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         responses=MemoryResponseStore(settings.responses.max_stored),
         token_counter=TiktokenCounter(),
         passthrough=PassthroughClient(),
+        prompts=prompts,
         batches=build_batches(settings.batches, db),
         embedder=EmbeddingBatcher(settings.embeddings),
     )

@@ -58,6 +58,7 @@ from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.logs import LogSettings
 from lockgate.passthrough.config import PassthroughSettings
+from lockgate.prompts.config import PromptSettings
 from lockgate.provider_presets import PRESETS, Wire, preset_for
 from lockgate.responses.config import ResponsesSettings
 from lockgate.routing.config import RoutingSettings
@@ -369,6 +370,7 @@ class Settings(_Model):
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     passthrough: PassthroughSettings = Field(default_factory=PassthroughSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
     embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)

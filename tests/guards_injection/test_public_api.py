@@ -17,6 +17,8 @@ def test_exported_names_are_public_and_present() -> None:
         "DEFAULT_THRESHOLD",
         "InjectionDetector",
         "InjectionVerdict",
+        "STRIPPED_MARKER",
+        "primary_reason",
     ]
     for name in injection.__all__:
         assert hasattr(injection, name)

@@ -9,6 +9,7 @@ import pytest
 from lockgate.guards.pii import PiiScanner
 
 _R = "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY"  # 32 mixed characters, no structure
+_HEX = "9f3a61c0e8b27d45a1f09c3e7b5d2864"  # 32 random hex digits
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def found(scanner: PiiScanner, text: str) -> list[tuple[str, str]]:
         "sk-" + _R + "abcdEFGH12345678",  # OpenAI legacy
         "sk-proj-" + _R + "-" + _R + "_" + _R,  # OpenAI project key
         "sk-ant-api03-" + _R + _R + "-" + _R + "AA",  # Anthropic
-        "AKIAIOSFODNN7EXAMPLE",  # AWS access key id
+        "AKIAQ3EGRB4KZLW7N2XM",  # AWS access key id
         "ASIAY34FZKBOKMUTVV7A",  # AWS temporary key id
         "ghp_" + _R + "1234",  # GitHub classic
         "github_pat_11ABCDEFG0123456789abc_" + _R + _R,  # GitHub fine-grained
@@ -35,10 +36,10 @@ def found(scanner: PiiScanner, text: str) -> list[tuple[str, str]]:
         "sk_live_" + _R[:24],  # Stripe
         "rk_live_" + _R[:24],  # Stripe restricted
         "AIzaSyA" + _R,  # Google
-        "hf_" + "abcdefghijKLMNOPQRSTuvwxyzABCDEFgh",  # Hugging Face
-        "shpat_" + "0123456789abcdef" * 2,  # Shopify
-        "key-" + "0123456789abcdef" * 2,  # Mailgun
-        "SK" + "0123456789abcdef" * 2,  # Twilio
+        "hf_" + "qWeRtYuIoPaSdFgHjKlZxCvBnMqAzWsXeD",  # Hugging Face
+        "shpat_" + _HEX,  # Shopify
+        "key-" + _HEX,  # Mailgun
+        "SK" + _HEX,  # Twilio
     ],
 )
 def test_provider_keys(scanner: PiiScanner, key: str) -> None:
@@ -54,13 +55,13 @@ def test_provider_keys(scanner: PiiScanner, key: str) -> None:
         ('{"client_secret": "Zx9-Qw8_Er7Ty6Ui5Op4"}', "Zx9-Qw8_Er7Ty6Ui5Op4"),
         ("SECRET_KEY='k0mv(@IAVp_3eo5@v1lILcvQ*QI=!z5_z'", "k0mv(@IAVp_3eo5@v1lILcvQ*QI=!z5_z"),
         ("X-Auth-Token: 7fa8c2e94b1d3f6a5c7e9b0d2f4a6c8e", "7fa8c2e94b1d3f6a5c7e9b0d2f4a6c8e"),
-        ("Authorization: Bearer abcdef0123456789ABCDEFxyz", "abcdef0123456789ABCDEFxyz"),
+        ("Authorization: Bearer f9Kq2Lx7Vb0Mz3Nw8Pr5Ts1Yu", "f9Kq2Lx7Vb0Mz3Nw8Pr5Ts1Yu"),
         ("DATABASE_URL=postgres://app:s3cr3t-Pa55@db.internal:5432/app", "s3cr3t-Pa55"),
         ("redis://:hunter2@cache:6379/0 is the cache", "hunter2"),
         ("bot 1234567890:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 started", None),
         (
-            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "aws_secret_access_key = q7Rk2VxW9/Lm3Tz8Ab+Cd4Ef5Gh6Ij0KlMnOpQrSt",
+            "q7Rk2VxW9/Lm3Tz8Ab+Cd4Ef5Gh6Ij0KlMnOpQrSt",
         ),
     ],
 )
@@ -85,6 +86,14 @@ def test_generic_assignments(scanner: PiiScanner, text: str, value: str | None) 
         "checksum = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         "id: 123e4567-e89b-12d3-a456-426614174000",
         "AKIA is how AWS key ids begin",
+        # documentation stand-ins (gitleaks' "must not match" kind)
+        "key: AKIAIOSFODNN7EXAMPLE",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "xoxb-xxxxxxxxx-xxxxxxxxxx-xxxxxxxxxxxx",
+        "xoxb-12345-abcd234",
+        "xoxb-xoxb-my-bot-token",
+        '"token4": "xoxp-572370529330-573807301142-572331691188-####################"',
+        "xoxe.xoxp-1-RANDOMSTRINGHERE",
         "postgres://user:password@localhost/db",
         'create_engine("postgresql://scott:tiger@localhost/test")',
         'proxy_url="socks5h://<username>:<password>@proxy:1080"',

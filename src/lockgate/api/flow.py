@@ -157,6 +157,8 @@ async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Res
     ctx.stream = chat.stream
     ctx.user = chat.user or ctx.client_headers.get(svc.settings.limits.user_header)
     try:
+        if "prompt" in chat.body:
+            chat = await svc.prompts.stage.apply(ctx, chat)
         svc.router.resolve(chat.model)
     except GatewayError as err:
         # Unknown names are not metric labels: a client could mint them without end.
@@ -169,6 +171,9 @@ async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Res
         result = await svc.pipeline(ctx, chat)
     except GatewayError as err:
         ctx.error = err
+        if "x-lockgate-prompt" in ctx.headers:
+            # Failures say which prompt version made them, like answers do.
+            err.headers = {**(err.headers or {}), **ctx.headers}
         svc.record(ctx, chat.model, err.status, None)
         raise
     except asyncio.CancelledError:

@@ -23,15 +23,28 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Readiness: the storage the gateway depends on answers, and no drain is under way."""
+    """Readiness: the storage the gateway depends on answers, and no drain is under way.
+
+    With the database down the gateway still serves (keys and prompts from their
+    caches, the last known label versions): it reports ``degraded`` and stays in
+    rotation; only a gateway that never loaded its prompt state is not ready.
+    """
     svc = services(request)
     if svc.lifecycle.draining:
         return json_response({"status": "draining", "checks": {}}, 503)
-    checks = {"database": await svc.db.ping()}
-    ok = all(checks.values())
-    return json_response(
-        {"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503
-    )
+    db_ok = await svc.db.ping()
+    registry = svc.prompts.registry
+    checks: dict[str, object] = {
+        "database": db_ok,
+        "prompts": "stale" if registry.degraded or not db_ok else "ok",
+    }
+    if db_ok:
+        status, code = "ready", 200
+    elif registry.head >= 0:
+        status, code = "degraded", 200
+    else:
+        status, code = "not_ready", 503
+    return json_response({"status": status, "checks": checks}, code)
 
 
 @with_errors("openai")

@@ -12,6 +12,7 @@ from lockgate.guards.pii.finding import ALL_TYPES
 __all__ = [
     "GuardPolicy",
     "GuardrailSettings",
+    "IndirectInjectionSettings",
     "InjectionSettings",
     "PiiSettings",
     "PolicyOverride",
@@ -19,6 +20,7 @@ __all__ = [
 ]
 
 InjectionMode = Literal["block", "flag", "log", "off"]
+IndirectMode = Literal["block", "strip", "flag", "log", "off"]
 PiiInputMode = Literal["redact", "block", "off"]
 PiiOutputMode = Literal["redact", "off"]
 OnError = Literal["fail_open", "fail_closed"]
@@ -28,11 +30,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class IndirectInjectionSettings(_Model):
+    """Screening of data: tool results (``role: tool``, Anthropic ``tool_result``) and documents.
+
+    Instructions inside data are the signal, so it is scored sentence by sentence,
+    separately from the user's turn, against its own threshold.
+    """
+
+    #: block: refuse (400); strip: remove the offending sentences from the data and answer;
+    #: flag: answer, with a header and an audit note; log: audit note only
+    mode: IndirectMode = "flag"
+    threshold: float = Field(default=0.6, ge=0, le=1)
+
+
 class InjectionSettings(_Model):
     #: block: refuse (400); flag: answer, with a header and an audit note; log: audit note only
     mode: InjectionMode = "flag"
-    threshold: float = Field(default=0.45, ge=0, le=1)
+    threshold: float = Field(default=0.6, ge=0, le=1)
     on_error: OnError = "fail_open"
+    #: tool results and documents (``mode: off`` here still screens the user's turn)
+    indirect: IndirectInjectionSettings = Field(default_factory=IndirectInjectionSettings)
 
 
 class PiiSettings(_Model):

@@ -18,8 +18,14 @@ from lockgate.cache.aggregate import StreamAggregator
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, close_stream
 from lockgate.context import RequestContext
 from lockgate.errors import PolicyViolationError, ServiceUnavailableError
-from lockgate.guards.config import GuardPolicy, GuardrailSettings, PolicyOverride, key_override
-from lockgate.guards.injection import InjectionDetector, InjectionVerdict
+from lockgate.guards.config import (
+    GuardPolicy,
+    GuardrailSettings,
+    IndirectInjectionSettings,
+    PolicyOverride,
+    key_override,
+)
+from lockgate.guards.injection import InjectionDetector, InjectionVerdict, primary_reason
 from lockgate.guards.pii import (
     PiiScanner,
     Redactor,
@@ -98,7 +104,7 @@ class GuardStage:
         notes: dict[str, Any] = {}
         self._check_size(request, policy)
         if policy.injection.mode != "off":
-            self._screen(ctx, request, policy, notes)
+            request = self._screen(ctx, request, policy, notes)
         vault: Vault | None = None
         redactor: Redactor | None = None
         if policy.pii.input != "off" or policy.pii.output != "off":
@@ -178,39 +184,120 @@ class GuardStage:
 
     def _screen(
         self, ctx: RequestContext, request: ChatRequest, policy: GuardPolicy, notes: dict[str, Any]
-    ) -> None:
-        mode = policy.injection.mode
+    ) -> ChatRequest:
+        """Screen the user's turn and, separately, the data (tool results, documents)."""
+        settings = policy.injection
+        indirect = settings.indirect
+        detector = self._detector(settings.threshold)
         try:
-            verdict: InjectionVerdict = self._detector(policy.injection.threshold).scan_messages(
-                request.messages
+            verdict: InjectionVerdict = detector.scan_messages(request.messages)
+            data: InjectionVerdict | None = (
+                detector.scan_data(request.messages) if indirect.mode != "off" else None
             )
         except Exception:
             log.exception("injection detector failed", request_id=ctx.request_id)
-            notes["injection"] = {"error": True, "action": policy.injection.on_error}
-            if policy.injection.on_error == "fail_closed":
+            notes["injection"] = {"error": True, "action": settings.on_error}
+            if settings.on_error == "fail_closed":
                 ctx.notes["guards"] = notes
                 raise ServiceUnavailableError(
                     "The input screen is unavailable and this gateway fails closed."
                 ) from None
-            return
+            return request
+        mode = settings.mode
         action = mode if verdict.flagged else "pass"
-        notes["injection"] = {
-            "score": round(verdict.score, 4),
-            "flagged": verdict.flagged,
-            "action": action,
-            "reasons": list(verdict.reasons),
-        }
-        if not verdict.flagged:
-            return
+        notes["injection"] = _note(verdict, verdict.flagged, action)
+        flags: list[str] = []
+        if verdict.flagged:
+            if mode == "block":
+                ctx.notes["guards"] = notes
+                raise PolicyViolationError(
+                    "The request looks like a prompt-injection attempt and was refused"
+                    f" (score {verdict.score:.2f}, {primary_reason(verdict.reasons)}).",
+                    code="prompt_injection_detected",
+                )
+            if mode == "flag":
+                flags.append(f"injection-flagged; score={verdict.score:.2f}")
+        if data is not None:
+            request = self._screen_data(ctx, request, detector, data, indirect, notes, flags)
+        if flags:
+            ctx.headers[GUARD_HEADER] = ", ".join(flags)
+        return request
+
+    def _screen_data(
+        self,
+        ctx: RequestContext,
+        request: ChatRequest,
+        detector: InjectionDetector,
+        verdict: InjectionVerdict,
+        settings: IndirectInjectionSettings,
+        notes: dict[str, Any],
+        flags: list[str],
+    ) -> ChatRequest:
+        flagged = verdict.score >= settings.threshold
+        mode = settings.mode
+        action = mode if flagged else "pass"
+        notes["indirect_injection"] = note = _note(verdict, flagged, action)
+        if not flagged:
+            return request
         if mode == "block":
             ctx.notes["guards"] = notes
             raise PolicyViolationError(
-                "The request looks like a prompt-injection attempt and was refused"
-                f" (score {verdict.score:.2f}).",
-                code="prompt_injection_detected",
+                "A tool result or document in the request carries what looks like an injected"
+                f" instruction; the request was refused (score {verdict.score:.2f},"
+                f" {primary_reason(verdict.reasons)}).",
+                code="indirect_prompt_injection_detected",
+            )
+        if mode == "strip":
+            messages, stripped = _strip_messages(detector, request.messages, settings.threshold)
+            note["stripped"] = stripped
+            flags.append(f"indirect-injection-stripped; count={stripped}")
+            return ChatRequest(
+                request.model,
+                {**request.body, "messages": messages},
+                request.stream,
+                request.include_usage,
             )
         if mode == "flag":
-            ctx.headers[GUARD_HEADER] = f"injection-flagged; score={verdict.score:.2f}"
+            flags.append(f"indirect-injection-flagged; score={verdict.score:.2f}")
+        return request
+
+
+def _note(verdict: InjectionVerdict, flagged: bool, action: str) -> dict[str, Any]:
+    """The audit note of one screen: score, action, and the reasons (rule:..., model:0.91)."""
+    return {
+        "score": round(verdict.score, 4),
+        "flagged": flagged,
+        "action": action,
+        "reason": primary_reason(verdict.reasons),
+        "reasons": list(verdict.reasons),
+    }
+
+
+def _strip_messages(
+    detector: InjectionDetector, messages: list[dict[str, Any]], threshold: float
+) -> tuple[list[dict[str, Any]], int]:
+    """Tool/function messages with their suspected instructions replaced by a marker."""
+    out: list[dict[str, Any]] = []
+    total = 0
+    for message in messages:
+        if message.get("role") not in ("tool", "function"):
+            out.append(message)
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            content, n = detector.strip_data(content, threshold)
+            total += n
+        elif isinstance(content, list):
+            parts = []
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    text, n = detector.strip_data(part["text"], threshold)
+                    total += n
+                    part = {**part, "text": text}
+                parts.append(part)
+            content = parts
+        out.append({**message, "content": content})
+    return out, total
 
 
 async def _captured(ctx: RequestContext, request_body: Any, stream: ChatStream) -> ChatStream:

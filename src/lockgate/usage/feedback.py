@@ -7,9 +7,10 @@
      "thumbs": "up",                   # "up" | "down"
      "task_completed": true,
      "comment": "optional, up to 2000 characters",
+     "judge_score": 0.9,               # optional: an automated judge's score
      "prompt_version": "v3"}           # optional; else the request's own
 
-At least one of ``score``, ``thumbs`` and ``task_completed`` is required.
+At least one of ``score``, ``thumbs``, ``task_completed`` and ``judge_score`` is required.
 """
 
 from __future__ import annotations
@@ -55,8 +56,19 @@ def parse_feedback(body: Any, *, now: float, key_id: str | None) -> FeedbackEntr
     done = body.get("task_completed")
     if done is not None and not isinstance(done, bool):
         raise BadRequestError("'task_completed' must be true or false.", param="task_completed")
-    if score is None and thumbs is None and done is None:
-        raise BadRequestError("Give at least one of 'score', 'thumbs' or 'task_completed'.")
+    judge = body.get("judge_score")
+    if judge is not None:
+        if (
+            isinstance(judge, bool)
+            or not isinstance(judge, int | float)
+            or not math.isfinite(judge)
+        ):
+            raise BadRequestError("'judge_score' must be a finite number.", param="judge_score")
+        judge = float(judge)
+    if score is None and thumbs is None and done is None and judge is None:
+        raise BadRequestError(
+            "Give at least one of 'score', 'thumbs', 'task_completed' or 'judge_score'."
+        )
     comment = body.get("comment")
     if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
         raise BadRequestError(
@@ -76,4 +88,5 @@ def parse_feedback(body: Any, *, now: float, key_id: str | None) -> FeedbackEntr
         task_completed=done,
         comment=comment,
         prompt_version=version,
+        judge_score=judge,
     )

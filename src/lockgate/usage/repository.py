@@ -33,7 +33,9 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
     String values are cut to their column's length and cleaned of control
     characters, so no client-chosen value (a long ``user``, a NUL) can fail a write.
     """
-    version = record.notes.get("prompt_version") if record.notes else None
+    notes = record.notes or {}
+    version = notes.get("prompt_version")
+    arm = notes.get("experiment") or {}
     row: dict[str, Any] = {
         "request_id": record.request_id,
         "started_at": record.started_at,
@@ -62,6 +64,9 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
         "cache": record.cache,
         "prompt_version": str(version) if version is not None else None,
         "client_request_id": record.client_request_id,
+        "experiment": arm.get("name"),
+        "variant": arm.get("variant"),
+        "unit": arm.get("unit"),
     }
     for name, length in _STRING_COLUMNS:
         value: str | None = row[name]
@@ -81,6 +86,8 @@ class FeedbackEntry:
     comment: str | None = None
     model: str | None = None
     prompt_version: str | None = None
+    #: an automated judge's score (the evaluation issue writes it)
+    judge_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +214,7 @@ class UsageRepository:
                     "comment": entry.comment,
                     "model": entry.model,
                     "prompt_version": entry.prompt_version,
+                    "judge_score": entry.judge_score,
                 },
             )
             return int(result.scalar_one())

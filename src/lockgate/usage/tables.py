@@ -38,6 +38,9 @@ usage_records = sa.Table(
     sa.Column("cache", sa.String(32)),
     sa.Column("prompt_version", sa.String(64)),
     sa.Column("client_request_id", sa.String(128)),
+    sa.Column("experiment", sa.String(200)),
+    sa.Column("variant", sa.String(64)),
+    sa.Column("unit", sa.String(16)),
 )
 
 feedback = sa.Table(
@@ -53,4 +56,5 @@ feedback = sa.Table(
     sa.Column("comment", sa.Text),
     sa.Column("model", sa.String(200)),
     sa.Column("prompt_version", sa.String(64)),
+    sa.Column("judge_score", sa.Float),
 )

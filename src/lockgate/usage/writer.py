@@ -91,8 +91,13 @@ class UsageWriter:
             self._wake.set()
 
     async def flush(self) -> None:
-        """Write everything queued so far (raises if the store fails)."""
-        while self._buffer:
+        """Write everything queued so far (raises if the store fails).
+
+        Records queued while it runs are left to the background task: under steady
+        traffic the queue never empties, and a flush must still return.
+        """
+        target = self.stats.written + len(self._buffer)
+        while self._buffer and self.stats.written < target:
             await self._write_one_batch(reraise=True)
 
     async def _write_one_batch(self, *, reraise: bool) -> bool:

@@ -298,6 +298,8 @@ def translate_anthropic_request(body: Any) -> tuple[dict[str, Any], tuple[str, .
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         out["user"] = metadata["user_id"]
+    if "prompt" in body:
+        out["prompt"] = body["prompt"]  # a registry prompt; the prompt stage renders it
     thinking = body.get("thinking")
     if isinstance(thinking, dict) and thinking.get("type") == "enabled":
         inbound.lossy.append("thinking")

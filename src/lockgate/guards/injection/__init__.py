@@ -9,6 +9,11 @@ for long text::
     if verdict.flagged:
         raise PolicyViolationError("prompt injection suspected: " + ", ".join(verdict.reasons))
 
+Data (tool results, retrieved documents) is screened apart from the user's turn::
+
+    data = detector.scan_data(body["messages"])     # sentence by sentence
+    clean, n = detector.strip_data(tool_text, threshold=0.6)
+
 The score combines hand-weighted pattern families (see ``_rules_*.py``) with a logistic
 regression over word and word-prefix n-grams, trained offline by
 ``bench/train_injection.py``.
@@ -16,6 +21,18 @@ regression over word and word-prefix n-grams, trained offline by
 
 from __future__ import annotations
 
-from ._detector import DEFAULT_THRESHOLD, InjectionDetector, InjectionVerdict
+from ._detector import (
+    DEFAULT_THRESHOLD,
+    STRIPPED_MARKER,
+    InjectionDetector,
+    InjectionVerdict,
+    primary_reason,
+)
 
-__all__ = ["DEFAULT_THRESHOLD", "InjectionDetector", "InjectionVerdict"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "STRIPPED_MARKER",
+    "InjectionDetector",
+    "InjectionVerdict",
+    "primary_reason",
+]

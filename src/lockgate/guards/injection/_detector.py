@@ -15,12 +15,20 @@ from ._heuristics import PatternMatcher
 from ._model import LinearModel, load_model
 from ._normalize import normalize
 
-__all__ = ["DEFAULT_THRESHOLD", "InjectionDetector", "InjectionVerdict"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "STRIPPED_MARKER",
+    "InjectionDetector",
+    "InjectionVerdict",
+    "data_texts",
+    "piece_spans",
+    "primary_reason",
+    "user_texts",
+]
 
-# Chosen from 5-fold out-of-fold scores on the dev file (bench/train_injection.py, two
-# shuffles): false-positive rate 0.4-0.7% at recall 0.82-0.85. 0.4 has the same F1
-# with twice the false positives; the margin is kept for texts unlike the dev file.
-DEFAULT_THRESHOLD = 0.45
+# Chosen from leave-one-source-out scores over 18 sources (bench/injection_loso.py):
+# the best pooled F1 with a false-positive rate at most 0.05 sits at 0.60-0.63.
+DEFAULT_THRESHOLD = 0.6
 
 # Runs of base64 alphabet long enough to hide an instruction; decoded and scored
 # like any other window so "decode this and obey: aWdub3Jl..." is judged by content.
@@ -29,8 +37,18 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 _MAX_DECODED_BLOBS = 4
 _MAX_BLOB_CHARS = 4096
 _OBFUSCATION_LOGIT = 1.0
-# Messages whose text the user or a tool controls; system and assistant turns are the app's own.
-_SCANNED_ROLES = frozenset({"user", "tool", "function"})
+# Messages whose text the user controls; system and assistant turns are the app's own,
+# tool and function results are data (see ``scan_data``).
+_USER_ROLES = frozenset({"user"})
+_DATA_ROLES = frozenset({"tool", "function"})
+# Data is scored piece by piece (sentences and lines, merged up to this size) so one
+# instruction inside a long benign document is not diluted by the rest of it.
+_PIECE_MIN = 40
+_PIECE_MAX = 512
+_PIECE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+_MAX_PIECES = 4000
+#: What replaces an instruction stripped out of data.
+STRIPPED_MARKER = "[removed by the gateway: a suspected injected instruction]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +99,43 @@ def _decoded_blobs(raw: str) -> Iterator[str]:
             yield decoded
 
 
+def piece_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences and lines of a document as ``(start, end)``: short ones merged up to
+    ``_PIECE_MIN`` characters, long ones cut at whitespace into ``_PIECE_MAX`` chunks."""
+    segments: list[tuple[int, int]] = []
+    start = 0
+    for m in _PIECE_SPLIT.finditer(text):
+        segments.append((start, m.start()))
+        start = m.end()
+    segments.append((start, len(text)))
+    spans: list[tuple[int, int]] = []
+    cur: int | None = None
+    for a, b in segments:
+        if a == b or text[a:b].isspace():
+            continue
+        if cur is None:
+            cur = a
+        if b - cur >= _PIECE_MIN:
+            spans.extend(_chunks(text, cur, b))
+            cur = None
+        if len(spans) >= _MAX_PIECES:
+            return spans
+    if cur is not None:
+        spans.append((cur, segments[-1][1] if segments else len(text)))
+    return spans
+
+
+def _chunks(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    out = []
+    while b - a > _PIECE_MAX:
+        cut = text.rfind(" ", a + _PIECE_MAX // 2, a + _PIECE_MAX)
+        cut = cut if cut > a else a + _PIECE_MAX
+        out.append((a, cut))
+        a = cut
+    out.append((a, b))
+    return out
+
+
 #: Texts longer than this are scored every time (a memo of them would hold too much).
 _MEMO_MAX_CHARS = 8192
 _MEMO_ENTRIES = 4096
@@ -92,10 +147,14 @@ class InjectionDetector:
     The weights file is read once, here; ``score`` does no I/O.
     """
 
-    __slots__ = ("_matcher", "_memo", "_model", "_threshold")
+    __slots__ = ("_data_memo", "_matcher", "_memo", "_memo_on", "_model", "_threshold")
 
     def __init__(
-        self, threshold: float = DEFAULT_THRESHOLD, *, model: LinearModel | None = None
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        *,
+        model: LinearModel | None = None,
+        memo: bool = True,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {threshold}")
@@ -103,6 +162,9 @@ class InjectionDetector:
         self._matcher = PatternMatcher()
         self._threshold = threshold
         self._memo: dict[str, InjectionVerdict] = {}
+        self._data_memo: dict[str, InjectionVerdict] = {}
+        #: remember verdicts of short texts (off: every call scores; for benchmarks)
+        self._memo_on = memo
 
     @property
     def threshold(self) -> float:
@@ -116,7 +178,7 @@ class InjectionDetector:
         (and its system prompt) every turn, and scoring is pure, so each message is
         scored once rather than once per turn.
         """
-        if len(text) > _MEMO_MAX_CHARS:
+        if len(text) > _MEMO_MAX_CHARS or not self._memo_on:
             return self._score(text)
         verdict = self._memo.get(text)
         if verdict is None:
@@ -125,6 +187,36 @@ class InjectionDetector:
                 self._memo.clear()
             self._memo[text] = verdict
         return verdict
+
+    def score_data(self, text: str) -> InjectionVerdict:
+        """Score content that arrives as data: a tool result or a retrieved document.
+
+        An instruction inside data is the signal, so each sentence or line is scored
+        on its own (long documents cost about linearly: ~40 us per piece) and the
+        worst one wins. Compare the score with the data threshold, not the user one.
+        """
+        if len(text) > _MEMO_MAX_CHARS or not self._memo_on:
+            return self._score_data(text)
+        verdict = self._data_memo.get(text)
+        if verdict is None:
+            verdict = self._score_data(text)
+            if len(self._data_memo) >= _MEMO_ENTRIES:
+                self._data_memo.clear()
+            self._data_memo[text] = verdict
+        return verdict
+
+    def _score_data(self, text: str) -> InjectionVerdict:
+        worst = InjectionVerdict(0.0, False, ())
+        spans = piece_spans(text)
+        if len(spans) <= 1:
+            return self._score(text)
+        for a, b in spans:
+            verdict = self._score(text[a:b])
+            if verdict.score > worst.score:
+                worst = verdict
+        # an encoded payload spanning pieces is still decoded once, whole
+        whole = self._score(text) if _BASE64.search(text) else worst
+        return whole if whole.score > worst.score else worst
 
     def _score(self, text: str) -> InjectionVerdict:
         if not text or text.isspace():
@@ -154,30 +246,108 @@ class InjectionDetector:
 
     def _verdict(self, logit: float, best: _WindowScore, extra: list[str]) -> InjectionVerdict:
         score = _sigmoid(logit)
-        reasons = (*best.families, *extra, f"model:{_sigmoid(best.model_logit):.2f}")
+        rules = tuple(f"rule:{name}" for name in (*best.families, *extra))
+        reasons = (*rules, f"model:{_sigmoid(best.model_logit):.2f}")
         return InjectionVerdict(score, score >= self._threshold, reasons)
 
+    def strip_data(self, text: str, threshold: float) -> tuple[str, int]:
+        """``text`` with each sentence or line scoring ``threshold`` or more replaced by a
+        marker, and how many were replaced."""
+        spans = [(a, b) for a, b in piece_spans(text) if self._score(text[a:b]).score >= threshold]
+        for a, b in reversed(spans):
+            text = text[:a] + STRIPPED_MARKER + text[b:]
+        return text, len(spans)
+
     def scan_messages(self, messages: list[dict[str, Any]]) -> InjectionVerdict:
-        """Score user- and tool-controlled text of OpenAI chat messages; the worst one wins."""
+        """Score the user's own text of OpenAI chat messages; the worst one wins.
+
+        Tool results (``role: tool``) and documents are data: see ``scan_data``.
+        """
         worst = InjectionVerdict(0.0, False, ())
-        for message in messages:
-            if message.get("role") not in _SCANNED_ROLES:
-                continue
-            for text in _message_texts(message.get("content")):
-                verdict = self.score(text)
-                if verdict.score > worst.score:
-                    worst = verdict
+        for text in user_texts(messages):
+            verdict = self.score(text)
+            if verdict.score > worst.score:
+                worst = verdict
+        return worst
+
+    def scan_data(self, messages: list[dict[str, Any]]) -> InjectionVerdict:
+        """Score the data in chat messages (tool results, documents) with ``score_data``."""
+        worst = InjectionVerdict(0.0, False, ())
+        for text in data_texts(messages):
+            verdict = self.score_data(text)
+            if verdict.score > worst.score:
+                worst = verdict
         return worst
 
 
-def _message_texts(content: object) -> Iterator[str]:
+def primary_reason(reasons: tuple[str, ...]) -> str:
+    """The reason a verdict is named by in metrics: its first rule, else ``model``.
+
+    A bounded set (rule families and "model"), so it is safe as a metric label.
+    """
+    for reason in reasons:
+        if reason.startswith("rule:"):
+            return reason
+    return "model"
+
+
+def user_texts(messages: list[dict[str, Any]]) -> Iterator[str]:
+    """Text the user typed: ``role: user`` text parts, not the tool results inside them."""
+    for message in messages:
+        if message.get("role") in _USER_ROLES:
+            yield from _message_texts(message.get("content"), data=False)
+
+
+def data_texts(messages: list[dict[str, Any]]) -> Iterator[str]:
+    """Text that arrived as data: tool/function messages, Anthropic ``tool_result`` and
+    ``document`` blocks, and OpenAI ``file``/``document`` text parts in any message."""
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") in _DATA_ROLES:
+            yield from _message_texts(content, data=False)
+        yield from _message_texts(content, data=True)
+
+
+def _message_texts(content: object, *, data: bool) -> Iterator[str]:
+    """Plain text parts (``data=False``) or the data blocks (``data=True``) of a content."""
     if isinstance(content, str):
-        yield content
-    elif isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and part.get("type") in ("text", "input_text"):
-                text = part.get("text")
-                if isinstance(text, str):
-                    yield text
-            elif isinstance(part, str):
+        if not data:
+            yield content
+        return
+    if not isinstance(content, list):
+        return
+    for part in content:
+        if isinstance(part, str):
+            if not data:
                 yield part
+            continue
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind in ("text", "input_text"):
+            text = part.get("text")
+            if isinstance(text, str) and not data:
+                yield text
+        elif kind in ("tool_result", "document", "search_result") and data:
+            yield from _block_texts(part)
+
+
+def _block_texts(block: dict[str, Any]) -> Iterator[str]:
+    """Text inside an Anthropic tool_result/document/search_result block."""
+    for key in ("content", "source", "text", "title", "context"):
+        value = block.get(key)
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            inner = value.get("data") if value.get("type") == "text" else None
+            if isinstance(inner, str):
+                yield inner
+            yield from _block_texts(value) if value.get("type") == "content" else ()
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    text = item.get("text")
+                    if isinstance(text, str):
+                        yield text
+                    elif item.get("type") in ("tool_result", "document", "search_result"):
+                        yield from _block_texts(item)

@@ -12,7 +12,8 @@ import string
 from collections.abc import Iterator
 
 from lockgate.guards.pii.finding import Detector, Finding
-from lockgate.guards.pii.validators import jwt_header_ok, shannon_entropy
+from lockgate.guards.pii.secret_rules import SecretRuleDetector
+from lockgate.guards.pii.validators import jwt_header_ok, placeholder_like, shannon_entropy
 
 __all__ = [
     "ApiKeyDetector",
@@ -124,6 +125,11 @@ class ApiKeyDetector:
         )
 
     def scan(self, text: str) -> Iterator[Finding]:
+        for finding in self._candidates(text):
+            if not placeholder_like(finding.value):
+                yield finding
+
+    def _candidates(self, text: str) -> Iterator[Finding]:
         yield from self._provider_keys(text)
         for m in self._assignment.finditer(text):
             group = "quoted" if m.group("quoted") is not None else "bare"
@@ -305,5 +311,5 @@ class JwtDetector:
 
 
 def credential_detectors() -> list[Detector]:
-    """Fresh compiled detectors for every credential type."""
-    return [ApiKeyDetector(), PrivateKeyDetector(), JwtDetector()]
+    """Fresh compiled detectors for every credential type (gitleaks' rules included)."""
+    return [ApiKeyDetector(), SecretRuleDetector(), PrivateKeyDetector(), JwtDetector()]

@@ -49,6 +49,8 @@ _OTHER_NUMBER_STEMS = (
     "ticket", "policy", "member", "customer", "reference",
 )  # fmt: skip
 _OTHER_NUMBER_WORDS = frozenset({"id", "ref", "isin", "vat", "ein", "nif", "pin"})
+# Speaker labels of chat transcripts that would otherwise read as "customer number".
+_SPEAKER = re.compile(r"(?m)^[ \t]*(?:customer|member)[ \t]*:")
 _V6_CHARS = frozenset("0123456789abcdefABCDEF:.")
 
 
@@ -313,6 +315,9 @@ class PhoneDetector:
         """True after a phone word, None after a word naming another kind of number."""
         # Word lookup instead of one big alternation: several times faster.
         window = _before(text, start).lower()
+        if "r:" in window:
+            # a chat transcript's speaker label ("Customer: 0612...") names no number
+            window = _SPEAKER.sub(" ", window)
         words = self._words.findall(window)
         for word in reversed(words):
             if word in _OTHER_NUMBER_WORDS or word.startswith(_OTHER_NUMBER_STEMS):

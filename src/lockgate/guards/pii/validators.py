@@ -11,7 +11,9 @@ import base64
 import binascii
 import ipaddress
 import math
+import re
 from collections import Counter
+from itertools import pairwise
 
 import orjson
 
@@ -22,6 +24,7 @@ __all__ = [
     "ipv6_ok",
     "jwt_header_ok",
     "luhn_ok",
+    "placeholder_like",
     "shannon_entropy",
     "ssn_ok",
 ]
@@ -134,3 +137,44 @@ def shannon_entropy(text: str) -> float:
     if n < len(_C_LOG_C):
         return math.log2(n) - sum(map(_C_LOG_C.__getitem__, counts)) / n
     return math.log2(n) - sum(c * math.log2(c) for c in counts) / n
+
+
+# Words of documentation stand-ins ("your_token_here", "...EXAMPLE", "xoxb-my-bot-token").
+_PLACEHOLDER_WORDS = (
+    "example", "your", "here", "token", "dummy", "sample", "fake", "placeholder",
+    "redacted", "changeme", "secret", "random", "insert", "replace",
+)  # fmt: skip
+_REPEAT = re.compile(r"(.)\1{3,}")
+_SEPARATORS = "-_.:"
+
+
+def _sequential_share(value: str, min_run: int = 4) -> float:
+    """Share of ``value`` in runs of at least ``min_run`` consecutive characters (abcd, 1234)."""
+    covered = 0
+    run = 1
+    for a, b in pairwise(value):
+        if ord(b) == ord(a) + 1:
+            run += 1
+            continue
+        if run >= min_run:
+            covered += run
+        run = 1
+    if run >= min_run:
+        covered += run
+    return covered / len(value) if value else 0.0
+
+
+def placeholder_like(value: str) -> bool:
+    """A documentation stand-in rather than a key: ``xoxb-xxxx...``, ``sk-your-key-here``,
+    ``AKIA...EXAMPLE``, ``abcdef123456...``, a value cut off at a separator.
+
+    Random keys almost never hold four equal characters in a row (about 1e-4 per
+    position over base62), are never half made of runs like ``abcd``/``1234``, and
+    hold no English placeholder word.
+    """
+    lowered = value.lower()
+    if _REPEAT.search(value) or _sequential_share(lowered) >= 0.5:
+        return True
+    if value[-1:] in _SEPARATORS:
+        return True
+    return any(word in lowered for word in _PLACEHOLDER_WORDS)

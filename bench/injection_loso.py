@@ -1,0 +1,279 @@
+# ruff: noqa: E501  (report lines)
+"""Leave-one-source-out comparison of injection classifiers on bench/data/injection_train.jsonl.gz.
+
+    nice .venv/bin/python bench/injection_loso.py [--models sparse_offset,emb_lr,...] [--out FILE]
+
+Each fold holds out every row of one source (bench/injection_data.py lists them and
+their licences); a model is trained on the other sources and scores the held-out
+ones. Pooled out-of-fold scores give precision, recall, F1, FPR (bootstrap 95% CIs,
+1,000 resamples) at the model's fixed threshold, AUROC, the best F1 at pooled FPR <= 0.05
+(tuned on those scores, so optimistic), and indirect recall (documents and tool results).
+
+Models:
+- ``shipped``: the detector as shipped on main (trained on the dev file; no folds, so
+  its deepset-train/NotInject rows are in-sample);
+- ``sparse_offset``: the runtime's design (word/prefix/bigram logistic regression with
+  the hand-set pattern logit as a fixed offset), retrained per fold;
+- ``sparse_rulefeat``: the same features with the pattern families as learned features;
+- ``sparse_norules``: the same features, no patterns;
+- ``emb_lr`` / ``emb_mlp``: logistic regression / one-hidden-layer MLP on the MiniLM
+  sentence embedding (first 256 tokens);
+- ``emb_lr_rules``: ``emb_lr`` plus the pattern logit as one more input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import train_injection as ti  # noqa: E402
+
+from lockgate.guards.injection._detector import InjectionDetector  # noqa: E402
+from lockgate.guards.injection._features import extract_features, tokenize, windows  # noqa: E402
+from lockgate.guards.injection._normalize import normalize  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "injection_train.jsonl.gz"
+EMB_CACHE = Path("/tmp/lockgate_injection_emb.npy")
+
+
+def load_rows() -> list[dict[str, object]]:
+    with gzip.open(DATA, "rt") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def to_row(r: dict[str, object], rule_features: bool, offset: bool) -> ti.Row:
+    norm = normalize(str(r["text"])).text
+    wins = []
+    for w in windows(norm, ti.WINDOW, ti.STRIDE):
+        tokens = tokenize(w)
+        feats = set(extract_features(tokens))
+        hits = ti.MATCHER.match(w, tokens)
+        if rule_features:
+            feats |= {"r:" + n for n in hits.names}
+        wins.append((frozenset(feats), hits.logit if offset else 0.0))
+    return ti.Row(str(r["text"]), int(r["label"]), str(r["source"]), tuple(wins))
+
+
+class SparseScorer:
+    """Scores with the runtime detector (patterns on) or a plain linear pass (patterns off)."""
+
+    def __init__(self, model: ti.LinearModel, mode: str) -> None:
+        self.mode = mode
+        self.model = model
+        self.det = InjectionDetector(threshold=0.5, model=model)
+
+    def score(self, row: ti.Row, kind: str = "direct") -> float:
+        if self.mode == "offset":
+            det = self.det
+            if kind == "indirect":
+                return det._score_data(row.text).score
+            return det._score(row.text).score
+        best = -1e9
+        for feats, _ in row.windows:
+            best = max(best, self.model.logit(set(feats)))
+        return 1 / (1 + math.exp(-max(min(best, 30), -30)))
+
+
+def embeddings(texts: list[str]) -> np.ndarray:
+    if EMB_CACHE.exists():
+        cached = np.load(EMB_CACHE)
+        if cached.shape[0] == len(texts):
+            return cached
+    from lockgate.cache.semantic.embedder import LocalEmbedder
+
+    emb = LocalEmbedder(threads=1)
+    out = []
+    start = time.perf_counter()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vecs = np.zeros((len(texts), emb.dim), dtype=np.float32)
+    for k in range(0, len(order), 32):
+        idx = order[k : k + 32]
+        vecs[idx] = emb.embed_sync([texts[i] for i in idx])
+    out.append(vecs)
+    print(f"embedded {len(texts)} texts in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    np.save(EMB_CACHE, vecs)
+    return vecs
+
+
+def rule_logits(texts: list[str]) -> np.ndarray:
+    out = []
+    for t in texts:
+        norm = normalize(t).text
+        out.append(max(ti.MATCHER.match(w, tokenize(w)).logit for w in windows(norm, 1024, 768)))
+    return np.asarray(out, dtype=np.float32)
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 0.0)
+    z = 1.96
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
+
+
+def prf(y: np.ndarray, s: np.ndarray, thr: float) -> tuple[float, float, float, float]:
+    pred = s >= thr
+    tp = int(np.sum(pred & (y == 1)))
+    fp = int(np.sum(pred & (y == 0)))
+    pos = int(np.sum(y == 1))
+    neg = len(y) - pos
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / pos if pos else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f, fp / neg if neg else 0.0
+
+
+def auroc(y: np.ndarray, s: np.ndarray) -> float:
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    ranks[order] = np.arange(1, len(s) + 1)
+    pos = y == 1
+    n1, n0 = pos.sum(), (~pos).sum()
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def best_f1_at(y: np.ndarray, s: np.ndarray, max_fpr: float) -> tuple[float, float]:
+    best = (0.0, 1.0)
+    for thr in np.unique(np.round(s, 4)):
+        _, _, f, fpr = prf(y, s, thr)
+        if fpr <= max_fpr and f > best[0]:
+            best = (f, float(thr))
+    return best
+
+
+def report(
+    name: str, rows: list[dict[str, object]], s: np.ndarray, thr: float
+) -> dict[str, object]:
+    y = np.asarray([int(r["label"]) for r in rows])
+    p, r, f, fpr = prf(y, s, thr)
+    rng = np.random.default_rng(19)
+    boots = []
+    for _ in range(1000):
+        idx = rng.integers(0, len(y), len(y))
+        boots.append(prf(y[idx], s[idx], thr))
+    b = np.asarray(boots)
+    lo, hi = np.percentile(b, 2.5, axis=0), np.percentile(b, 97.5, axis=0)
+    ind = np.asarray([r["kind"] == "indirect" for r in rows])
+    ind_pos = ind & (y == 1)
+    k_ind = int(np.sum(s[ind_pos] >= thr))
+    f5, t5 = best_f1_at(y, s, 0.05)
+    out: dict[str, object] = {
+        "model": name, "n": len(y), "pos": int(y.sum()), "thr": thr,
+        "precision": [p, lo[0], hi[0]], "recall": [r, lo[1], hi[1]],
+        "f1": [f, lo[2], hi[2]], "fpr": [fpr, lo[3], hi[3]], "auroc": auroc(y, s),
+        "best_f1_fpr05": [f5, t5],
+        "indirect_recall": [k_ind / max(1, int(ind_pos.sum())), *wilson(k_ind, int(ind_pos.sum())), int(ind_pos.sum())],
+        "per_source": {},
+        "scores": [round(float(x), 5) for x in s],
+    }  # fmt: skip
+    for src in sorted({str(r["source"]) for r in rows}):
+        m = np.asarray([r["source"] == src for r in rows])
+        ys, ss = y[m], s[m]
+        npos, nneg = int(ys.sum()), int(len(ys) - ys.sum())
+        kp = int(np.sum(ss[ys == 1] >= thr))
+        kn = int(np.sum(ss[ys == 0] >= thr))
+        out["per_source"][src] = {  # type: ignore[index]
+            "recall": [kp / npos if npos else None, *wilson(kp, npos), npos],
+            "fpr": [kn / nneg if nneg else None, *wilson(kn, nneg), nneg],
+        }
+    print(
+        f"{name:<16} F1 {f:.3f} [{lo[2]:.3f},{hi[2]:.3f}]  P {p:.3f}  R {r:.3f}  "
+        f"FPR {fpr:.3f} [{lo[3]:.3f},{hi[3]:.3f}]  AUROC {out['auroc']:.3f}  "
+        f"bestF1@FPR<=.05 {f5:.3f} (thr {t5:.2f})  indirect R {out['indirect_recall'][0]:.3f} "
+        f"(n={int(ind_pos.sum())})",
+        flush=True,
+    )
+    return out
+
+
+def loso(rows, fit_predict) -> np.ndarray:  # type: ignore[no-untyped-def]
+    sources = sorted({str(r["source"]) for r in rows})
+    scores = np.zeros(len(rows))
+    for src in sources:
+        test = [i for i, r in enumerate(rows) if r["source"] == src]
+        train = [i for i, r in enumerate(rows) if r["source"] != src]
+        scores[test] = fit_predict(train, test)
+    return scores
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument(
+        "--models",
+        default="shipped,sparse_offset,sparse_rulefeat,sparse_norules,emb_lr,emb_mlp,emb_lr_rules",
+    )
+    ap.add_argument("--lam", type=float, default=1e-3)
+    ap.add_argument("--source-power", type=float, default=0.5, help="see train_injection.fit")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    rows = load_rows()
+    texts = [str(r["text"]) for r in rows]
+    y = np.asarray([int(r["label"]) for r in rows])
+    print(f"{len(rows)} rows, {int(y.sum())} attacks, {len({r['source'] for r in rows})} sources")
+    results = []
+    models = args.models.split(",")
+    if "shipped" in models:
+        det = InjectionDetector(threshold=0.45)
+        s = np.asarray([
+            (det._score_data(t) if r["kind"] == "indirect" else det._score(t)).score
+            for t, r in zip(texts, rows, strict=True)
+        ])  # fmt: skip
+        results.append(report("shipped", rows, s, 0.45))
+    for name, rf, off in (
+        ("sparse_offset", False, True),
+        ("sparse_rulefeat", True, False),
+        ("sparse_norules", False, False),
+    ):
+        if name not in models:
+            continue
+        trows = [to_row(r, rf, off) for r in rows]
+        mode = "offset" if off else "plain"
+
+        def fp(train: list[int], test: list[int], trows=trows, mode=mode) -> np.ndarray:
+            model = ti.fit([trows[i] for i in train], args.lam, 2, source_power=args.source_power)
+            sc = SparseScorer(model, mode)
+            return np.asarray([sc.score(trows[i], str(rows[i]["kind"])) for i in test])
+
+        results.append(report(name, rows, loso(rows, fp), 0.5))
+    if any(m.startswith("emb") for m in models):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.neural_network import MLPClassifier
+
+        X = embeddings(texts)
+        R = rule_logits(texts)[:, None]
+        for name in ("emb_lr", "emb_mlp", "emb_lr_rules"):
+            if name not in models:
+                continue
+            feats = np.hstack([X, R / 4]) if name == "emb_lr_rules" else X
+
+            def fp2(train: list[int], test: list[int], feats=feats, name=name) -> np.ndarray:
+                if name == "emb_mlp":
+                    clf = MLPClassifier(
+                        hidden_layer_sizes=(128,), alpha=1e-3, max_iter=300, random_state=19
+                    )
+                else:
+                    clf = LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced")
+                clf.fit(feats[train], y[train])
+                return clf.predict_proba(feats[test])[:, 1]
+
+            results.append(report(name, rows, loso(rows, fp2), 0.5))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

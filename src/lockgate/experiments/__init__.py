@@ -1,0 +1,1 @@
+"""A/B experiments on prompt versions and model aliases, and canary rollouts of labels."""

@@ -1,0 +1,216 @@
+"""Prompt versions, labels and label history in the database (SQLite or Postgres)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lockgate.errors import BadRequestError, NotFoundError
+from lockgate.prompts.spec import PromptSpec
+from lockgate.prompts.tables import changes, label_history, prompt_labels, prompt_versions
+from lockgate.prompts.template import PromptVersion
+from lockgate.storage.database import Database
+
+__all__ = ["PromptRepository", "note_change"]
+
+_PUSH_TRIES = 5
+
+
+async def note_change(conn: AsyncConnection, kind: str, name: str, now: float) -> None:
+    """Bump the change counter replicas poll (in the caller's transaction)."""
+    await conn.execute(changes.insert().values(kind=kind, name=name, at=now))
+
+
+def _version(row: Any) -> PromptVersion:
+    m = row._mapping
+    return PromptVersion(
+        name=m["name"],
+        version=int(m["version"]),
+        content=dict(m["spec"]),
+        author=m["author"],
+        message=m["message"],
+        created_at=float(m["created_at"]),
+        digest=m["digest"],
+    )
+
+
+class PromptRepository:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self._engine = db.engine
+        self._clock = clock
+
+    async def push(self, spec: PromptSpec, actor: str | None = None) -> tuple[PromptVersion, bool]:
+        """Store ``spec`` as the next version (or find the same content as the latest);
+        then move its labels.  Returns the version and whether it is new."""
+        digest = spec.digest()
+        for attempt in range(_PUSH_TRIES):
+            try:
+                async with self._engine.begin() as conn:
+                    latest = (
+                        await conn.execute(
+                            sa.select(prompt_versions)
+                            .where(prompt_versions.c.name == spec.name)
+                            .order_by(prompt_versions.c.version.desc())
+                            .limit(1)
+                        )
+                    ).first()
+                    now = self._clock()
+                    if latest is not None and latest._mapping["digest"] == digest:
+                        version, created = _version(latest), False
+                    else:
+                        number = 1 if latest is None else int(latest._mapping["version"]) + 1
+                        row: dict[str, Any] = {
+                            "name": spec.name,
+                            "version": number,
+                            "spec": spec.content(),
+                            "digest": digest,
+                            "author": spec.author or actor,
+                            "message": spec.message,
+                            "created_at": now,
+                        }
+                        await conn.execute(prompt_versions.insert().values(**row))
+                        created = True
+                        version = PromptVersion(
+                            name=spec.name,
+                            version=number,
+                            content=row["spec"],
+                            author=row["author"],
+                            message=spec.message,
+                            created_at=now,
+                            digest=digest,
+                        )
+                        await note_change(conn, "version", spec.name, now)
+                    for label in spec.labels:
+                        await self._move(
+                            conn, spec.name, label, version.version, actor, "push", now
+                        )
+                    return version, created
+            except IntegrityError:
+                if attempt == _PUSH_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def get(self, name: str, version: int) -> PromptVersion | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(prompt_versions).where(
+                        prompt_versions.c.name == name, prompt_versions.c.version == version
+                    )
+                )
+            ).first()
+        return _version(row) if row is not None else None
+
+    async def versions(self, name: str) -> list[PromptVersion]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(prompt_versions)
+                .where(prompt_versions.c.name == name)
+                .order_by(prompt_versions.c.version)
+            )
+            return [_version(r) for r in rows]
+
+    async def names(self) -> list[dict[str, Any]]:
+        """Every prompt with its latest version and its labels."""
+        pv = prompt_versions.c
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(pv.name, sa.func.max(pv.version), sa.func.count())
+                    .group_by(pv.name)
+                    .order_by(pv.name)
+                )
+            ).all()
+        labels = await self.labels()
+        out = []
+        for name, latest, count in rows:
+            mine = {lb: v for (n, lb), v in labels.items() if n == name}
+            out.append(
+                {"name": name, "latest": int(latest), "versions": int(count), "labels": mine}
+            )
+        return out
+
+    async def labels(self, name: str | None = None) -> dict[tuple[str, str], int]:
+        stmt = sa.select(prompt_labels.c.name, prompt_labels.c.label, prompt_labels.c.version)
+        if name is not None:
+            stmt = stmt.where(prompt_labels.c.name == name)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return {(n, lb): int(v) for n, lb, v in rows}
+
+    async def move_label(
+        self, name: str, label: str, version: int, actor: str | None, reason: str | None = None
+    ) -> tuple[int | None, int]:
+        """Point ``label`` at ``version`` (which must exist); recorded in the history."""
+        async with self._engine.begin() as conn:
+            return await self._move(conn, name, label, version, actor, reason, self._clock())
+
+    async def _move(
+        self,
+        conn: AsyncConnection,
+        name: str,
+        label: str,
+        version: int,
+        actor: str | None,
+        reason: str | None,
+        now: float,
+    ) -> tuple[int | None, int]:
+        exists = (
+            await conn.execute(
+                sa.select(prompt_versions.c.version).where(
+                    prompt_versions.c.name == name, prompt_versions.c.version == version
+                )
+            )
+        ).first()
+        if exists is None:
+            raise NotFoundError(f"Prompt {name!r} has no version {version}.", param="version")
+        where = (prompt_labels.c.name == name, prompt_labels.c.label == label)
+        current = (await conn.execute(sa.select(prompt_labels.c.version).where(*where))).first()
+        old = int(current[0]) if current is not None else None
+        if old == version:
+            return old, version
+        values = {"version": version, "updated_at": now, "updated_by": actor}
+        if current is None:
+            await conn.execute(prompt_labels.insert().values(name=name, label=label, **values))
+        else:
+            await conn.execute(prompt_labels.update().where(*where).values(**values))
+        await conn.execute(
+            label_history.insert().values(
+                name=name,
+                label=label,
+                from_version=old,
+                to_version=version,
+                actor=actor,
+                reason=reason,
+                at=now,
+            )
+        )
+        await note_change(conn, "label", name, now)
+        return old, version
+
+    async def history(self, name: str, label: str | None = None) -> list[dict[str, Any]]:
+        h = label_history.c
+        stmt = sa.select(label_history).where(h.name == name).order_by(h.id)
+        if label is not None:
+            stmt = stmt.where(h.label == label)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [{str(k): v for k, v in r.items()} for r in rows]
+
+    async def rollback(self, name: str, label: str, actor: str | None) -> tuple[int | None, int]:
+        """Move ``label`` back to the version it pointed at before its last move."""
+        moves = await self.history(name, label)
+        if not moves or moves[-1]["from_version"] is None:
+            raise BadRequestError(f"Label {name}@{label} has no earlier version to go back to.")
+        return await self.move_label(name, label, int(moves[-1]["from_version"]), actor, "rollback")
+
+    async def head(self) -> int:
+        """The change counter: cheap enough to poll every second."""
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(sa.select(sa.func.max(changes.c.id)))).scalar()
+        return int(value or 0)
