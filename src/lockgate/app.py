@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lockgate.api import admin, anthropic_routes, openai_routes, ops
+from lockgate.api import admin, anthropic_routes, completions_routes, openai_routes, ops
 from lockgate.api.common import Endpoint, error_response
 from lockgate.audit import routes as audit_routes
 from lockgate.batches import routes as batch_routes
@@ -21,7 +21,9 @@ from lockgate.errors import BadRequestError, GatewayError, NotFoundError
 from lockgate.evals import routes as eval_routes
 from lockgate.experiments import routes as experiment_routes
 from lockgate.lifecycle import Lifecycle
+from lockgate.passthrough import routes as passthrough_routes
 from lockgate.prompts import routes as prompt_routes
+from lockgate.responses import routes as responses_routes
 from lockgate.services import build_services
 from lockgate.settings import Settings
 from lockgate.usage import routes as usage_routes
@@ -40,7 +42,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             status=exc.status_code,
             code="method_not_allowed" if exc.status_code == 405 else None,
         )
-    flavor: ApiFlavor = "anthropic" if request.url.path.startswith("/v1/messages") else "openai"
+    path = request.url.path
+    anthropic = path.startswith(("/v1/messages", "/anthropic/"))
+    flavor: ApiFlavor = "anthropic" if anthropic else "openai"
     return error_response(err, flavor)
 
 
@@ -92,6 +96,9 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
             *admin.routes,
             *usage_routes.routes,
             *eval_routes.routes,
+            *responses_routes.routes,
+            *completions_routes.routes,
+            *passthrough_routes.routes,
             *audit_routes.routes,
             *prompt_routes.routes,
             *experiment_routes.routes,

@@ -22,6 +22,8 @@ __all__ = [
     "ChatStream",
     "Chunk",
     "EmbeddingRequest",
+    "NativeChunk",
+    "NativeRequest",
     "Usage",
     "close_stream",
     "parse_chat_request",
@@ -70,6 +72,42 @@ def usage_from_openai(raw: Any) -> Usage:
 
 
 @dataclass(slots=True)
+class NativeRequest:
+    """The client's request as its own wire sent it, for same-wire pass-through.
+
+    A /v1/messages request bound for an Anthropic upstream is sent as the client
+    wrote it (model and stream rewritten), so fields the canonical form cannot
+    hold (``cache_control``, ``thinking``, documents, ``is_error``...) survive.
+    ``messages`` is the canonical message list made from this body: a provider
+    passes ``body`` through only while ``ChatRequest.body["messages"]`` is still
+    that very list, so a stage that rewrote the messages (PII redaction) always
+    wins over the original.  ``lossy`` names what the canonical form dropped,
+    so a cross-wire provider can refuse instead of losing it silently.
+    """
+
+    wire: str
+    body: dict[str, Any]
+    messages: list[dict[str, Any]]
+    headers: dict[str, str] = field(default_factory=dict)
+    lossy: tuple[str, ...] = ()
+
+
+class NativeChunk(dict[str, Any]):
+    """A canonical chunk that also carries the raw upstream events it was made from.
+
+    A stage that rewrites a chunk builds a plain ``dict`` and so drops the raw
+    events with it: a same-wire route replays ``events`` only while every chunk
+    is still the provider's own object.
+    """
+
+    __slots__ = ("events",)
+
+    def __init__(self, chunk: dict[str, Any], events: list[tuple[str, bytes]]) -> None:
+        super().__init__(chunk)
+        self.events = events
+
+
+@dataclass(slots=True)
 class ChatRequest:
     """A chat request in OpenAI shape.
 
@@ -83,6 +121,8 @@ class ChatRequest:
     body: dict[str, Any]
     stream: bool = False
     include_usage: bool = False
+    #: the client's own-wire body (see ``NativeRequest``); None for canonical clients
+    native: NativeRequest | None = None
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -106,6 +146,9 @@ class ChatResponse:
 
     body: dict[str, Any]
     usage: Usage = field(default_factory=Usage)
+    #: the upstream's own-wire answer when the request went through natively;
+    #: a stage that rewrites the answer builds a new response without it
+    native: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:

@@ -35,13 +35,10 @@ __all__ = [
 #: (docs.litellm.ai/docs/proxy/config_settings).
 LITELLM_UNHONOURED: Mapping[str, frozenset[str]] = {
     "": frozenset({"litellm_settings", "environment_variables", "include", "callback_settings"}),
-    "model_list[]": frozenset({"model_info", "tpm", "rpm"}),
+    "model_list[]": frozenset({"tpm", "rpm"}),
     "model_list[].params": frozenset(
         {
-            "rpm",
-            "tpm",
             "max_parallel_requests",
-            "api_version",
             "organization",
             "custom_llm_provider",
             "input_cost_per_token",
@@ -49,16 +46,10 @@ LITELLM_UNHONOURED: Mapping[str, frozenset[str]] = {
             "input_cost_per_second",
             "output_cost_per_second",
             "max_retries",
-            "max_tokens",
-            "temperature",
-            "drop_params",
             "additional_drop_params",
             "mock_response",
             "order",
             "region_name",
-            "aws_access_key_id",
-            "aws_secret_access_key",
-            "aws_region_name",
             "vertex_project",
             "vertex_location",
             "vertex_credentials",
@@ -71,7 +62,6 @@ LITELLM_UNHONOURED: Mapping[str, frozenset[str]] = {
     ),
     "router_settings": frozenset(
         {
-            "model_group_alias",
             "redis_host",
             "redis_port",
             "redis_password",

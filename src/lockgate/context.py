@@ -41,6 +41,8 @@ class RequestContext:
     cache_status: str | None = None
     usage: Usage | None = None
     cost: float = 0.0
+    #: False when the deployment's price is unknown (the cost above is then 0)
+    priced: bool = True
     error: GatewayError | None = None
     #: objects stages hand to later stages (never recorded or logged)
     stage_data: dict[str, Any] = field(default_factory=dict)
@@ -62,7 +64,9 @@ class RequestContext:
             return
         self.usage = usage
         if self.deployment is not None and self.cache_status not in ("hit", "semantic-hit"):
-            self.cost = cost_of(price_for(self.deployment), usage)
+            price = price_for(self.deployment)
+            self.priced = price is not None or self.deployment.provider == "mock"
+            self.cost = cost_of(price, usage)
 
     def overhead_ms(self, now: float | None = None) -> float:
         end = time.perf_counter() if now is None else now

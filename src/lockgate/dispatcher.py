@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 import structlog
 from opentelemetry.trace import SpanKind, Tracer
 
-from lockgate.chat import ChatRequest, ChatStream, Chunk, close_stream
+from lockgate.chat import ChatRequest, ChatStream, Chunk, close_stream, usage_from_openai
 from lockgate.context import RequestContext
 from lockgate.errors import (
     GatewayError,
@@ -45,6 +45,7 @@ from lockgate.resilience import (
     Timeouts,
 )
 from lockgate.resilience.deadline import TIMEOUT_HEADER
+from lockgate.resilience.quota import MinuteQuota
 from lockgate.router import Router
 from lockgate.settings import Deployment, RouterSettings
 
@@ -147,14 +148,15 @@ class Dispatcher:
         )
         self.breakers: dict[str, CircuitBreaker] = {}
         self._candidates: dict[str, tuple[Candidate, ...]] = {}
-        self._deployments: dict[str, Deployment] = {}
         for alias in router.aliases:
             cands = []
             for dep in router.resolve(alias):
                 breaker = CircuitBreaker(dep.id, breaker_cfg, listener=listener)
                 self.breakers[dep.id] = breaker
-                self._deployments[dep.id] = dep
-                cands.append(Candidate(dep.id, dep.params.weight, breaker))
+                quota = None
+                if dep.params.rpm is not None or dep.params.tpm is not None:
+                    quota = MinuteQuota(dep.params.rpm, dep.params.tpm)
+                cands.append(Candidate(dep.id, dep.params.weight, breaker, quota))
             self._candidates[alias] = tuple(cands)
         self._budgets: Mapping[str, RetryBudget] = {
             alias: RetryBudget(
@@ -196,8 +198,9 @@ class Dispatcher:
             default_s=self._settings.timeout,
             header_value=ctx.client_headers.get(TIMEOUT_HEADER),
         )
+        requested = self._router.group(request.model)
         plan = RetryPlan(
-            request.model,
+            requested,
             policy=self._policy,
             deadline=deadline,
             rng=self._rng,
@@ -211,22 +214,25 @@ class Dispatcher:
             if lease is None:
                 now = clock()
                 decision = plan.on_unavailable(
-                    now, available_in=self._balancer.available_in(cands, now)
+                    now,
+                    available_in=self._balancer.available_in(cands, now),
+                    rate_limited=self._balancer.rate_limited(cands, now),
                 )
                 if isinstance(decision, GiveUp):
                     note_failed_attempt(ctx, None, decision.error, decision)
             else:
                 plan.begin_attempt(lease.deployment)
-                dep = self._deployments[lease.deployment]
+                # The name the attempt serves: the client's own (a wildcard or group
+                # alias resolves it to its upstream model), or a fallback alias.
+                name = request.model if plan.alias == requested else plan.alias
+                dep = self._router.deployment(name, lease.deployment)
                 ctx.deployment = dep
                 ctx.attempts += 1
                 timeouts = self._timeouts_for(dep, request.stream).for_attempt(deadline, clock())
                 try:
                     if self._tracer is None:
-                        return await self._attempt(ctx, request, dep, lease, timeouts, plan.alias)
-                    return await self._traced_attempt(
-                        ctx, request, dep, lease, timeouts, plan.alias
-                    )
+                        return await self._attempt(ctx, request, dep, lease, timeouts, name)
+                    return await self._traced_attempt(ctx, request, dep, lease, timeouts, name)
                 except GatewayError as error:
                     log_upstream_error(ctx, dep, error)
                     now = clock()
@@ -246,7 +252,18 @@ class Dispatcher:
                     finally:
                         ctx.upstream_seconds += time.perf_counter() - waited
             elif isinstance(decision, GiveUp):
-                raise decision.error
+                failure = decision.error
+                if ctx.deployment is not None:
+                    # Names the deployment an upstream error hint refers to.
+                    failure.headers = {
+                        **(failure.headers or {}),
+                        "x-lockgate-deployment": ctx.deployment.id,
+                    }
+                if plan.total_attempts > 1:
+                    # The gateway already retried: tell SDKs (openai, anthropic) not to
+                    # stack their own retries on top of ours.
+                    failure.headers = {**(failure.headers or {}), "x-should-retry": "false"}
+                raise failure
             elif isinstance(decision, Fallback):
                 ctx.notes.setdefault("fallbacks", []).append(decision.alias)
 
@@ -295,12 +312,16 @@ class Dispatcher:
         provider = self._providers.get(dep.provider)
         if alias != request.model:
             # A fallback alias: same request, that alias's deployments.
-            request = ChatRequest(alias, request.body, request.stream, request.include_usage)
+            request = ChatRequest(
+                alias, request.body, request.stream, request.include_usage, request.native
+            )
         started = time.perf_counter()
         try:
             if not request.stream:
                 response = await provider.chat(request, dep, timeouts)
-                lease.succeeded(self._clock())
+                now = self._clock()
+                lease.used_tokens(now, response.usage.total_tokens)
+                lease.succeeded(now)
                 return response
             handle = await provider.stream(request, dep, timeouts)
             held = await self._first_content(handle.chunks, timeouts)
@@ -341,6 +362,9 @@ class Dispatcher:
             for chunk in held:
                 yield chunk
             async for chunk in rest:
+                usage = chunk.get("usage")
+                if usage and lease.candidate.quota is not None:
+                    lease.used_tokens(self._clock(), usage_from_openai(usage).total_tokens)
                 yield chunk
             ok = True
         except GatewayError as error:

@@ -6,7 +6,8 @@ status it maps to, the OpenAI error ``type``, a stable ``code`` and whose fault 
     GatewayError
     ├── ClientError                 (fault: client)
     │   ├── BadRequestError             400 invalid_request_error
-    │   │   └── PolicyViolationError        400 blocked by a guardrail
+    │   │   ├── PolicyViolationError        400 blocked by a guardrail
+    │   │   └── UnsupportedParamError       400 the provider cannot honour a field
     │   ├── AuthenticationError         401
     │   ├── PermissionDeniedError       403
     │   ├── NotFoundError               404
@@ -47,6 +48,7 @@ __all__ = [
     "PolicyViolationError",
     "RateLimitError",
     "ServiceUnavailableError",
+    "UnsupportedParamError",
     "UpstreamBadResponseError",
     "UpstreamClientError",
     "UpstreamConnectionError",
@@ -114,6 +116,12 @@ class PolicyViolationError(BadRequestError):
     """A guardrail refused the request."""
 
     code = "content_policy_violation"
+
+
+class UnsupportedParamError(BadRequestError):
+    """The deployment's provider cannot honour a request field (and may not drop it)."""
+
+    code = "unsupported_parameter"
 
 
 class AuthenticationError(ClientError):

@@ -143,6 +143,12 @@ class Metrics:
             ["deployment"],
             registry=r,
         )
+        self.unpriced = Counter(
+            "lockgate_unpriced_requests",
+            "Requests served by a deployment of unknown price (counted as $0).",
+            ["deployment"],
+            registry=r,
+        )
         self.prompt_requests = Counter(
             "lockgate_prompt_requests",
             "Requests rendered from a registry prompt, by resolved version and variant.",
@@ -205,6 +211,8 @@ class Metrics:
             child(self.tokens, model, system, "output").observe(usage.completion_tokens)
         if ctx.cost:
             child(self.cost, model, key).inc(ctx.cost)
+        elif not ctx.priced and dep is not None:
+            child(self.unpriced, dep.id).inc()
         first = ctx.first_chunk_at
         if first is not None:
             child(self.ttft, model, system).observe(first - ctx.started)

@@ -1,18 +1,30 @@
 """Prices per million tokens and the cost of a request (pure).
 
-The built-in table covers common models (USD, list prices as published by the
-providers in 2025); a deployment's ``input_cost_per_million`` /
-``output_cost_per_million`` in the config always win.
+A deployment's ``input_cost_per_million`` / ``output_cost_per_million`` in the
+config always win; then the built-in table of common models, then the model
+catalog (``model_catalog.json``, synced from LiteLLM's maintained price list by
+``scripts/sync_model_catalog.py``), then the built-in table's model families
+(dated snapshots price as their family).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
 
 from lockgate.chat import Usage
+from lockgate.model_catalog import catalog_entry
 from lockgate.settings import Deployment
 
-__all__ = ["BUILTIN_PRICES", "Price", "cost_of", "price_for"]
+if TYPE_CHECKING:
+    from lockgate.router import Router
+
+log = structlog.get_logger("lockgate.pricing")
+
+__all__ = ["BUILTIN_PRICES", "Price", "cost_of", "price_for", "unpriced_check", "warn_unpriced"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +67,9 @@ def price_for(deployment: Deployment) -> Price | None:
     name = p.upstream_model
     if name in BUILTIN_PRICES:
         return BUILTIN_PRICES[name]
+    listed = catalog_entry(p.provider, name)
+    if listed is not None:
+        return Price(listed.input, listed.output, listed.cached_input)
     # Dated snapshots ("gpt-4o-mini-2024-07-18", "claude-3-5-haiku-latest") price as their family.
     best = max((k for k in BUILTIN_PRICES if name.startswith(k)), key=len, default=None)
     return BUILTIN_PRICES[best] if best is not None else None
@@ -70,3 +85,34 @@ def cost_of(price: Price | None, usage: Usage) -> float:
     return (
         fresh * price.input + cached * cached_rate + usage.completion_tokens * price.output
     ) / 1e6
+
+
+def warn_unpriced(router: Router) -> list[str]:
+    """Log a warning per deployment whose price is unknown (it would cost $0); their ids."""
+    unpriced = []
+    for alias in router.aliases:
+        for dep in router.resolve(alias):
+            if dep.provider != "mock" and price_for(dep) is None:
+                unpriced.append(dep.id)
+                log.warning(
+                    "deployment has no known price; its requests will cost $0 and budgets"
+                    " will not see them (set input_cost_per_million/output_cost_per_million)",
+                    deployment=dep.id,
+                    upstream_model=dep.params.upstream_model,
+                )
+    return unpriced
+
+
+def unpriced_check(router: Router) -> Callable[[str], bool]:
+    """``alias -> bool``: whether some deployment serving ``alias`` has no known price."""
+    seen: dict[str, bool] = {}
+
+    def unpriced(alias: str) -> bool:
+        found = seen.get(alias)
+        if found is None:
+            found = any(price_for(d) is None for d in router.resolve(alias))
+            if len(seen) < 10_000:
+                seen[alias] = found
+        return found
+
+    return unpriced

@@ -21,20 +21,24 @@ from lockgate.cache.semantic.stage import SemanticCacheStage
 from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
+from lockgate.context_window import alias_input_limits
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
 from lockgate.errors import ModelNotFoundError
 from lockgate.evals.online import build_online_evaluator
 from lockgate.events import BreakerLog
+from lockgate.guards.config import GuardrailSettings, PolicyOverride
 from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
+from lockgate.passthrough.client import PassthroughClient
 from lockgate.pipeline import Pipeline, Stage
-from lockgate.pricing import cost_of, price_for
+from lockgate.pricing import cost_of, price_for, unpriced_check, warn_unpriced
 from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.request_ids import RequestIds
+from lockgate.responses import MemoryResponseStore, ResponseStore
 from lockgate.router import Router
 from lockgate.routing.factory import build_route_stage
 from lockgate.settings import ConfigError, Settings
@@ -42,6 +46,7 @@ from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
 from lockgate.storage.database import Database
+from lockgate.token_count import TiktokenCounter
 from lockgate.tracing import Tracing
 from lockgate.usage.sinks import build_usage_sinks, find_usage_writer
 
@@ -67,6 +72,9 @@ class Services:
     sinks: list[RecordSink]
     semantic: SemanticCacheStage | None
     tracing: Tracing
+    responses: ResponseStore
+    token_counter: TiktokenCounter
+    passthrough: PassthroughClient
     prompts: PromptService
     batches: BatchService | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
@@ -87,6 +95,7 @@ class Services:
         await self.limit_store.aclose()
         await self.cache.store.aclose()
         await self.providers.aclose()
+        await self.passthrough.aclose()
         await self.db.aclose()
 
     def record(self, ctx: RequestContext, model: str, status: int, usage: Usage | None) -> None:
@@ -212,7 +221,8 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         master.get_secret_value() if master is not None else None,
         ttl=settings.general_settings.key_cache_ttl_seconds,
     )
-    router = Router(settings.deployments())
+    router = Router(settings.deployments(), group_aliases=settings.router_settings.group_aliases())
+    warn_unpriced(router)
     providers = ProviderRegistry()
     metrics = Metrics()
     metrics.watch_dead_letters(sinks)
@@ -240,11 +250,11 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     cache = build_response_cache(cache_settings)
     stages: list[Stage] = [
         GuardStage(
-            settings.guardrails,
+            _with_context_limits(settings),
             capture=(settings.audit.enabled and settings.audit.store_bodies)
             or settings.evaluation.online.enabled,
         ),
-        LimitsStage(Limiter(limit_store, time.time), lim),
+        LimitsStage(Limiter(limit_store, time.time), lim, unpriced_check(router)),
         *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),
         CacheStage(cache),
     ]
@@ -275,6 +285,9 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         sinks=sinks,
         semantic=semantic,
         tracing=tracing,
+        responses=MemoryResponseStore(settings.responses.max_stored),
+        token_counter=TiktokenCounter(),
+        passthrough=PassthroughClient(),
         prompts=prompts,
         batches=build_batches(settings.batches, db),
         embedder=EmbeddingBatcher(settings.embeddings),
@@ -288,6 +301,27 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
             lambda: registry.get_sample_value("lockgate_inflight_requests") or 0.0,
         )
     return svc
+
+
+def _with_context_limits(settings: Settings) -> GuardrailSettings:
+    """The guard settings with per-alias input limits raised to the models' windows
+    (only while the operator left ``guardrails.max_input_chars`` at its default)."""
+    g = settings.guardrails
+    if "max_input_chars" in g.model_fields_set:
+        return g
+    entries = [
+        (e.model_name, e.params.provider, e.params.upstream_model, e.model_info)
+        for e in settings.model_list
+    ]
+    raised = alias_input_limits(entries, g.max_input_chars)
+    aliases = dict(g.aliases)
+    for alias, chars in raised.items():
+        own = aliases.get(alias)
+        if own is None:
+            aliases[alias] = PolicyOverride(max_input_chars=chars)
+        elif own.max_input_chars is None:
+            aliases[alias] = own.model_copy(update={"max_input_chars": chars})
+    return g.model_copy(update={"aliases": aliases})
 
 
 def services(request: Request) -> Services:

@@ -58,7 +58,10 @@ from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.evals.config import EvaluationSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.logs import LogSettings
+from lockgate.passthrough.config import PassthroughSettings
 from lockgate.prompts.config import PromptSettings
+from lockgate.provider_presets import PRESETS, Wire, preset_for
+from lockgate.responses.config import ResponsesSettings
 from lockgate.routing.config import RoutingSettings
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
@@ -80,7 +83,8 @@ __all__ = [
     "settings_from_mapping",
 ]
 
-ProviderName = Literal["openai", "anthropic", "mock"]
+#: a provider prefix of ``model`` (see lockgate.provider_presets.PRESETS)
+ProviderName = str
 RoutingStrategy = Literal[
     "simple-shuffle",
     "weighted_random",
@@ -112,6 +116,15 @@ class ModelParams(_Model):
     )
     api_base: str | None = None
     api_key: SecretStr | None = None
+    #: Azure OpenAI: the api-version query parameter, and an Entra ID bearer token
+    #: to send instead of the api-key header
+    api_version: str | None = None
+    azure_ad_token: SecretStr | None = None
+    #: AWS Bedrock (LiteLLM's names): SigV4 credentials and region
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_region_name: str | None = None
     #: longest a single attempt may take (non-streaming: the whole answer)
     timeout: float = Field(default=600.0, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
@@ -128,6 +141,15 @@ class ModelParams(_Model):
     #: largest upstream answer read (streams: all events together); beyond it a 502
     max_response_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     extra_headers: dict[str, str] = Field(default_factory=dict)
+    #: defaults for requests that leave them out (LiteLLM's litellm_params)
+    temperature: float | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    #: drop request fields the provider cannot honour instead of answering 400
+    drop_params: bool = False
+    #: this deployment's own requests / tokens per minute; a deployment at its
+    #: limit is skipped while the alias has another (LiteLLM's rpm/tpm)
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
 
     @field_validator("model")
     @classmethod
@@ -135,15 +157,30 @@ class ModelParams(_Model):
         provider, sep, name = value.partition("/")
         if not sep or not name:
             raise ValueError("must be written provider/model, e.g. 'openai/gpt-4o-mini'")
-        if provider not in ("openai", "anthropic", "mock"):
-            raise ValueError(f"unknown provider {provider!r}; expected openai, anthropic or mock")
+        if provider not in PRESETS:
+            raise ValueError(
+                f"unknown provider {provider!r}; expected one of {', '.join(sorted(PRESETS))}"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _base_when_required(self) -> ModelParams:
+        if self.api_base is None and preset_for(self.provider).needs_base:
+            raise ValueError(f"provider {self.provider!r} needs api_base (its server's URL)")
+        if self.wire == "bedrock" and not (self.aws_region_name or self.api_base):
+            raise ValueError("bedrock deployments need aws_region_name (or api_base)")
+        if preset_for(self.provider).azure and not self.api_version:
+            raise ValueError("azure deployments need api_version, e.g. '2024-10-21'")
+        return self
 
     @property
     def provider(self) -> ProviderName:
-        name = self.model.partition("/")[0]
-        assert name in ("openai", "anthropic", "mock")
-        return name  # type: ignore[return-value]
+        return self.model.partition("/")[0]
+
+    @property
+    def wire(self) -> Wire:
+        """The wire protocol the provider speaks (its provider implementation)."""
+        return preset_for(self.provider).wire
 
     @property
     def upstream_model(self) -> str:
@@ -155,6 +192,8 @@ class ModelEntry(_Model):
 
     model_name: str = Field(min_length=1)
     params: ModelParams = Field(validation_alias=AliasChoices("params", "litellm_params"))
+    #: LiteLLM's model_info; ``max_input_tokens`` sizes the alias's input limit
+    model_info: dict[str, Any] = Field(default_factory=dict)
 
 
 class BreakerSettings(_Model):
@@ -167,6 +206,11 @@ class BreakerSettings(_Model):
     open_seconds: float = Field(default=30.0, gt=0)
     half_open_probes: int = Field(default=3, ge=1)
     rate_limit_is_failure: bool = False
+
+
+class GroupAlias(_Model):
+    model: str
+    hidden: bool = False
 
 
 class RouterSettings(_Model):
@@ -188,6 +232,22 @@ class RouterSettings(_Model):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
     context_window_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+    #: second names for aliases (LiteLLM's): {"gpt-4": "gpt-4o"} or
+    #: {"gpt-4": {"model": "gpt-4o", "hidden": true}} (hidden: not in /v1/models)
+    model_group_alias: dict[str, str | GroupAlias] = Field(default_factory=dict)
+
+    def hidden_aliases(self) -> frozenset[str]:
+        return frozenset(
+            name
+            for name, target in self.model_group_alias.items()
+            if not isinstance(target, str) and target.hidden
+        )
+
+    def group_aliases(self) -> dict[str, str]:
+        return {
+            name: target if isinstance(target, str) else target.model
+            for name, target in self.model_group_alias.items()
+        }
 
 
 def default_database_url() -> str:
@@ -203,6 +263,9 @@ class GeneralSettings(_Model):
     database_url: str = Field(default_factory=default_database_url)
     redis_url: str | None = None
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    #: the chat routes' own body limit: images and PDFs travel inline as base64
+    #: (32 MiB, Anthropic's request limit; one 3 MB image is ~4 MB of JSON)
+    max_chat_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     key_cache_ttl_seconds: float = Field(default=30.0, ge=0)
 
     @field_validator("master_key")
@@ -237,6 +300,10 @@ class LimitsSettings(_Model):
     #: limits of a model alias, across all callers
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     user_header: str = "x-lockgate-user"
+    #: refuse (403) requests a spending budget applies to when the model's price is
+    #: unknown (it would count as $0); off: such requests pass and are counted in
+    #: lockgate_unpriced_requests
+    refuse_unpriced: bool = False
 
     @model_validator(mode="after")
     def _specs_are_valid(self) -> LimitsSettings:
@@ -302,6 +369,8 @@ class Settings(_Model):
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
+    passthrough: PassthroughSettings = Field(default_factory=PassthroughSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
     prompts: PromptSettings = Field(default_factory=PromptSettings)
     embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
@@ -329,6 +398,11 @@ class Settings(_Model):
                                 f"router_settings.{field}: unknown model_name {name!r}"
                             )
         self.evaluation.check_aliases(known)
+        for name, target in self.router_settings.group_aliases().items():
+            if target not in known:
+                raise ValueError(
+                    f"router_settings.model_group_alias.{name}: unknown model_name {target!r}"
+                )
         return self
 
     def deployments(self) -> list[Deployment]:
@@ -378,6 +452,35 @@ def _interpolate(value: Any, env: Mapping[str, str], path: str, missing: dict[st
     return value
 
 
+_AWS_ENV = {
+    "aws_access_key_id": ("AWS_ACCESS_KEY_ID",),
+    "aws_secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
+    "aws_session_token": ("AWS_SESSION_TOKEN",),
+    "aws_region_name": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+}
+
+
+def _default_keys(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Give deployments without an api_key their provider's usual key variable, if set."""
+    for entry in raw.get("model_list") or ():
+        if not isinstance(entry, dict):
+            continue
+        params = entry.get("params", entry.get("litellm_params"))
+        if not isinstance(params, dict) or params.get("api_key") is not None:
+            continue
+        model = params.get("model")
+        preset = PRESETS.get(model.partition("/")[0]) if isinstance(model, str) else None
+        if preset is not None and preset.wire == "bedrock":
+            for key, names in _AWS_ENV.items():
+                found = next((env[n] for n in names if env.get(n)), None)
+                if params.get(key) is None and found is not None:
+                    params[key] = found
+        for name in preset.key_env if preset is not None else ():
+            if env.get(name):
+                params["api_key"] = env[name]
+                break
+
+
 def settings_from_mapping(
     data: Mapping[str, Any] | None,
     env: Mapping[str, str] | None = None,
@@ -400,6 +503,7 @@ def settings_from_mapping(
         listed = "\n  ".join(f"{name} (used by {path})" for name, path in missing.items())
         noun = "variable is" if len(missing) == 1 else "variables are"
         raise ConfigError(f"environment {noun} not set:\n  {listed}")
+    _default_keys(raw, env)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:

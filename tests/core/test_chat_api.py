@@ -121,7 +121,7 @@ async def test_unknown_model_is_404_model_not_found(make_settings, client_for):
 
 async def test_body_over_limit_is_413_before_reading(make_settings, client_for):
     """A declared Content-Length over the limit is refused without reading the body."""
-    client = await client_for(make_settings(max_request_body_bytes=1000))
+    client = await client_for(make_settings(max_chat_body_bytes=1000))
     big = orjson.dumps({"model": "mock", "messages": [{"role": "user", "content": "x" * 5000}]})
     r = await client.post("/v1/chat/completions", content=big, headers=bearer())
     assert r.status_code == 413
@@ -130,7 +130,7 @@ async def test_body_over_limit_is_413_before_reading(make_settings, client_for):
 
 async def test_chunked_body_over_limit_is_413(make_settings, client_for):
     """A body without Content-Length is cut off as soon as it passes the limit."""
-    client = await client_for(make_settings(max_request_body_bytes=1000))
+    client = await client_for(make_settings(max_chat_body_bytes=1000))
 
     async def parts():
         for _ in range(10):

@@ -74,7 +74,10 @@ def test_missing_env_var_names_field(tmp_path: Path):
             {"model_list": [{"model_name": "a", "params": {"model": "gpt-4"}}]},
             "model_list.0.params.model",
         ),
-        ({"model_list": [{"model_name": "a", "params": {"model": "azure/x"}}]}, "unknown provider"),
+        (
+            {"model_list": [{"model_name": "a", "params": {"model": "bedrockish/x"}}]},
+            "unknown provider",
+        ),
         (
             {"model_list": [{"model_name": "a", "params": {"model": "openai/x", "timeout": -1}}]},
             "timeout",

@@ -13,6 +13,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 ENV = {
     "OPENAI_API_KEY": "sk-x",
     "ANTHROPIC_API_KEY": "sk-y",
+    "AZURE_API_KEY": "az-z",
     "LOCKGATE_MASTER_KEY": "sk-0123456789",
 }
 

@@ -3,8 +3,19 @@
 Routes
     POST /v1/chat/completions   OpenAI chat; JSON or SSE (``stream: true``, honours
                                 ``stream_options.include_usage``), tool calls
+    POST /v1/completions        legacy text completions (echo of the prompt), JSON or SSE
     POST /v1/embeddings         deterministic unit vectors (float list or base64)
     GET  /v1/models             the ``models`` list
+    POST /v1/files              a multipart upload, answered like OpenAI's Files API
+    POST /azure/openai/deployments/{name}/chat/completions (and /embeddings), and
+         /groq/openai/v1, /mistral/v1, /nousage/v1 + /chat/completions: OpenAI-compatible
+                                servers with their real quirks (see variants.py)
+    POST /v1beta/models/{model}:generateContent, :streamGenerateContent?alt=sse
+                                Gemini; needs x-goog-api-key; function calls, usageMetadata
+    POST /bedrock/model/{id}/converse, /converse-stream
+                                Bedrock Converse; the SigV4 signature is verified with
+                                botocore; streams in AWS event-stream frames
+    POST /v1/messages/count_tokens  Anthropic token count (the fake's estimate)
     POST /v1/messages           Anthropic Messages; needs ``x-api-key`` (or a Bearer
                                 ``authorization``, as anthropic SDK 2.x sends) and
                                 ``anthropic-version``, else 401; JSON or SSE events

@@ -16,7 +16,15 @@ from .replies import (
     text_of,
 )
 
-__all__ = ["error_body", "message", "message_events", "validate_headers", "validate_message"]
+__all__ = [
+    "FUTURE_EVENT_TRIGGER",
+    "error_body",
+    "input_tokens",
+    "message",
+    "message_events",
+    "validate_headers",
+    "validate_message",
+]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -56,41 +64,71 @@ def validate_message(body: Any) -> str | None:
     return None
 
 
-def _input_tokens(body: dict[str, Any]) -> int:
+def input_tokens(body: dict[str, Any]) -> int:
     text = text_of(body.get("system")) + " "
     text += " ".join(text_of(m.get("content")) for m in body["messages"] if isinstance(m, dict))
     return estimate_tokens(text.strip())
 
 
+#: a last user message holding this makes the fake stream an event type from the future
+FUTURE_EVENT_TRIGGER = "FUTURE_EVENT"
+
+
 def _tool_use(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool call to make: a forced tool_choice, "any", or the trigger phrase."""
     tools = body.get("tools")
     user = last_user_text(body["messages"])
-    if not tools or TOOL_TRIGGER not in user:
+    choice = body.get("tool_choice") or {}
+    if not tools:
         return None
-    name = str(tools[0].get("name", "tool"))
+    tool = tools[0]
+    if choice.get("type") == "tool":
+        tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
+    elif choice.get("type") != "any" and TOOL_TRIGGER not in user:
+        return None
+    name = str(tool.get("name", "tool"))
     return {
         "type": "tool_use",
         "id": stable_id("toolu_", name, user),
         "name": name,
-        "input": example_arguments(tools[0].get("input_schema")),
+        "input": example_arguments(tool.get("input_schema")),
     }
 
 
-def _plan(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, int, list[str]]:
-    """(content blocks, stop_reason, output tokens, stream deltas of the single block)."""
+def _thinking(body: dict[str, Any]) -> dict[str, Any] | None:
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    text = "Thinking about: " + last_user_text(body["messages"])
+    return {"type": "thinking", "thinking": text, "signature": stable_id("sig_", text)}
+
+
+def _plan(
+    body: dict[str, Any],
+) -> tuple[list[dict[str, Any]], str, str | None, int, list[str]]:
+    """(content blocks, stop_reason, stop_sequence, output tokens, deltas of the last block)."""
+    thinking = _thinking(body)
+    head = [thinking] if thinking is not None else []
     tool = _tool_use(body)
     if tool is not None:
         args = compact_json(tool["input"])
         pieces = [args[i : i + 8] for i in range(0, len(args), 8)]
-        return [tool], "tool_use", estimate_tokens(args), pieces
+        return [*head, tool], "tool_use", None, estimate_tokens(args), pieces
     reply = plan_text_reply(last_user_text(body["messages"]), body["max_tokens"])
-    block = {"type": "text", "text": reply.text}
+    words = reply.words
     stop = "max_tokens" if reply.truncated else "end_turn"
-    return [block], stop, reply.output_tokens, reply.pieces()
+    sequence = None
+    for seq in body.get("stop_sequences") or ():
+        if seq in words:
+            words, stop, sequence = words[: words.index(seq)], "stop_sequence", seq
+            break
+    text = " ".join(words)
+    pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+    return [*head, {"type": "text", "text": text}], stop, sequence, len(words), pieces
 
 
 def message(body: dict[str, Any], message_id: str) -> dict[str, Any]:
-    content, stop, output, _ = _plan(body)
+    content, stop, sequence, output, _ = _plan(body)
     return {
         "id": message_id,
         "type": "message",
@@ -98,8 +136,8 @@ def message(body: dict[str, Any], message_id: str) -> dict[str, Any]:
         "model": body["model"],
         "content": content,
         "stop_reason": stop,
-        "stop_sequence": None,
-        "usage": {"input_tokens": _input_tokens(body), "output_tokens": output},
+        "stop_sequence": sequence,
+        "usage": {"input_tokens": input_tokens(body), "output_tokens": output},
     }
 
 
@@ -108,11 +146,37 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {data}\n\n".encode()
 
 
+def _block_events(index: int, block: dict[str, Any], pieces: list[str]) -> list[bytes]:
+    if block["type"] == "thinking":
+        start = {"type": "thinking", "thinking": ""}
+        deltas = [
+            {"type": "thinking_delta", "thinking": block["thinking"]},
+            {"type": "signature_delta", "signature": block["signature"]},
+        ]
+    elif block["type"] == "tool_use":
+        start = {**block, "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
+    else:
+        start = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": p} for p in pieces]
+    events = [
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        )
+    ]
+    events.extend(
+        _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+        for d in deltas
+    )
+    events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return events
+
+
 def message_events(body: dict[str, Any], message_id: str) -> list[bytes]:
-    """message_start, content_block_start, ping, deltas, content_block_stop,
-    message_delta, message_stop: the order Anthropic sends them in."""
-    content, stop, output, pieces = _plan(body)
-    block = content[0]
+    """message_start, the first content_block_start, ping, deltas and stops of each
+    block, message_delta, message_stop: the order Anthropic sends them in."""
+    content, stop, sequence, output, pieces = _plan(body)
     start_message = {
         "id": message_id,
         "type": "message",
@@ -121,33 +185,25 @@ def message_events(body: dict[str, Any], message_id: str) -> list[bytes]:
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": {"input_tokens": _input_tokens(body), "output_tokens": 1},
+        "usage": {"input_tokens": input_tokens(body), "output_tokens": 1},
     }
-    if block["type"] == "tool_use":
-        start_block = {**block, "input": {}}
-        deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
-    else:
-        start_block = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": p} for p in pieces]
+    blocks: list[bytes] = []
+    for index, block in enumerate(content):
+        blocks += _block_events(index, block, pieces if index == len(content) - 1 else [])
     events = [
         _event("message_start", {"type": "message_start", "message": start_message}),
-        _event(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": start_block},
-        ),
+        blocks[0],
         _event("ping", {"type": "ping"}),
     ]
-    events.extend(
-        _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d})
-        for d in deltas
-    )
+    if FUTURE_EVENT_TRIGGER in last_user_text(body["messages"]):
+        events.append(_event("future_event", {"type": "future_event", "detail": "new"}))
+    events += blocks[1:]
     events += [
-        _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
         _event(
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "delta": {"stop_reason": stop, "stop_sequence": sequence},
                 "usage": {"output_tokens": output},
             },
         ),

@@ -14,6 +14,7 @@ from typing import Any
 
 from .replies import (
     TOOL_TRIGGER,
+    Reply,
     compact_json,
     estimate_tokens,
     example_arguments,
@@ -29,6 +30,8 @@ __all__ = [
     "embeddings",
     "error_body",
     "models",
+    "text_completion",
+    "text_completion_chunks",
     "validate_chat",
 ]
 
@@ -85,6 +88,15 @@ def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _reply(body: dict[str, Any]) -> Reply:
+    """The text answer: JSON matching a json_schema response_format, else the echo."""
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        return Reply([compact_json(example_arguments(schema))], truncated=False)
+    return plan_text_reply(last_user_text(body["messages"]), _max_tokens(body))
+
+
 def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {
         "prompt_tokens": prompt,
@@ -100,7 +112,7 @@ def chat_completion(body: dict[str, Any], completion_id: str, created: int) -> d
         message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
         finish, completion = "tool_calls", estimate_tokens(call["function"]["arguments"])
     else:
-        reply = plan_text_reply(last_user_text(body["messages"]), _max_tokens(body))
+        reply = _reply(body)
         message = {"role": "assistant", "content": reply.text, "refusal": None}
         finish = "length" if reply.truncated else "stop"
         completion = reply.output_tokens
@@ -154,7 +166,7 @@ def chat_completion_chunks(body: dict[str, Any], completion_id: str, created: in
         events.append(chunk({}, "tool_calls"))
         completion = estimate_tokens(args)
     else:
-        reply = plan_text_reply(last_user_text(body["messages"]), _max_tokens(body))
+        reply = _reply(body)
         events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
         events.extend(chunk({"content": piece}) for piece in reply.pieces())
         events.append(chunk({}, "length" if reply.truncated else "stop"))
@@ -170,6 +182,66 @@ def chat_completion_chunks(body: dict[str, Any], completion_id: str, created: in
                     "system_fingerprint": "fp_fake",
                     "choices": [],
                     "usage": _usage(prompt, completion),
+                }
+            )
+        )
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+def _prompt_reply(body: dict[str, Any]) -> tuple[str, Reply]:
+    prompt = body.get("prompt")
+    text = "\n".join(prompt) if isinstance(prompt, list) else str(prompt or "")
+    return text, plan_text_reply(text, _max_tokens(body))
+
+
+def text_completion(body: dict[str, Any], completion_id: str, created: int) -> dict[str, Any]:
+    """A legacy ``text_completion``: the echo of the prompt."""
+    prompt, reply = _prompt_reply(body)
+    return {
+        "id": completion_id,
+        "object": "text_completion",
+        "created": created,
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "text": reply.text,
+                "logprobs": None,
+                "finish_reason": "length" if reply.truncated else "stop",
+            }
+        ],
+        "usage": _usage(estimate_tokens(prompt), reply.output_tokens),
+    }
+
+
+def text_completion_chunks(body: dict[str, Any], completion_id: str, created: int) -> list[bytes]:
+    prompt, reply = _prompt_reply(body)
+
+    def chunk(text: str, finish: str | None) -> bytes:
+        return _sse(
+            {
+                "id": completion_id,
+                "object": "text_completion",
+                "created": created,
+                "model": body["model"],
+                "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
+            }
+        )
+
+    events = [chunk(piece, None) for piece in reply.pieces()]
+    events.append(chunk("", "length" if reply.truncated else "stop"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = _usage(estimate_tokens(prompt), reply.output_tokens)
+        events.append(
+            _sse(
+                {
+                    "id": completion_id,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": body["model"],
+                    "choices": [],
+                    "usage": usage,
                 }
             )
         )

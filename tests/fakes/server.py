@@ -12,13 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
-from . import anthropic_wire, openai_wire
+from . import anthropic_wire, bedrock_wire, gemini_wire, openai_wire, variants
 from .delivery import Delivered, abort_connection, deliver
 from .faults import Fault, FaultQueue
 from .recording import CancelEvent, RecordedRequest
 from .replies import last_user_text
 
 __all__ = ["FakeUpstream"]
+
 
 DEFAULT_MODELS = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"]
 _JSON = "application/json"
@@ -54,11 +55,20 @@ class FakeUpstream:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)  # inline images, PDFs
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/azure/openai/deployments/{name}/chat/completions", self._variant)
+        app.router.add_post("/azure/openai/deployments/{name}/embeddings", self._variant)
+        for root in ("/groq/openai/v1", "/mistral/v1", "/nousage/v1"):
+            app.router.add_post(root + "/chat/completions", self._variant)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/files", self._files)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1beta/models/{spec}", self._gemini)
+        app.router.add_post("/bedrock/model/{model}/{action}", self._bedrock)
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_post("/_control/faults", self._control_push)
         app.router.add_delete("/_control/faults", self._control_clear)
         app.router.add_get("/_control/faults", self._control_list)
@@ -171,6 +181,7 @@ class FakeUpstream:
         fault: Fault | None,
         error_shape: Callable[[int, str], dict[str, Any]],
         build: Callable[[], tuple[int, list[bytes], bool]],
+        stream_type: str = "text/event-stream",
     ) -> web.StreamResponse:
         """Apply the header-side faults, then deliver what ``build`` returns."""
         progress = Delivered()
@@ -200,7 +211,7 @@ class FakeUpstream:
                 pieces = [pieces[0][:half], pieces[0][half:]]
                 if fault.kind == "end_early":  # a complete HTTP body that is short
                     pieces = [pieces[0]]
-            content_type = "text/event-stream" if streaming else _JSON
+            content_type = stream_type if streaming else _JSON
             response = await deliver(
                 request,
                 pieces,
@@ -248,6 +259,76 @@ class FakeUpstream:
 
         return await self._serve(request, fault, openai_wire.error_body, build)
 
+    async def _variant(self, request: web.Request) -> web.StreamResponse:
+        """An OpenAI-compatible server with its own quirks (see variants.py)."""
+        variant = request.path.split("/")[1]
+        record, fault = await self._record(request)
+        body = record.body
+        problem = variants.check_request(variant, record.headers, dict(request.query), body)
+        if problem is not None:
+            status = 401 if "header" in problem else 422 if variant == "mistral" else 400
+            return self._error(status, openai_wire.error_body(status, problem))
+        if request.path.endswith("/embeddings"):
+            payload = openai_wire.embeddings(body, self.embedding_dimensions)
+            return web.json_response(payload)
+        problem = openai_wire.validate_chat(body)
+        if problem is not None:
+            return self._error(400, openai_wire.error_body(400, problem))
+        n = self._next_id()
+
+        def build() -> tuple[int, list[bytes], bool]:
+            cid, created = f"chatcmpl-fake{n:08d}", int(time.time())
+            if body.get("stream"):
+                full = {**body, "stream_options": {"include_usage": True}}
+                events = openai_wire.chat_completion_chunks(full, cid, created)
+                return 200, variants.adapt_events(variant, events), True
+            payload = openai_wire.chat_completion(body, cid, created)
+            return 200, [json.dumps(payload).encode()], False
+
+        return await self._serve(request, fault, openai_wire.error_body, build)
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        body = record.body
+        if not isinstance(body, dict) or "prompt" not in body or "model" not in body:
+            return self._error(
+                400, openai_wire.error_body(400, "'model' and 'prompt' are required")
+            )
+        n = self._next_id()
+
+        def build() -> tuple[int, list[bytes], bool]:
+            cid, created = f"cmpl-fake{n:08d}", int(time.time())
+            if body.get("stream"):
+                return 200, openai_wire.text_completion_chunks(body, cid, created), True
+            payload = openai_wire.text_completion(body, cid, created)
+            return 200, [json.dumps(payload).encode()], False
+
+        return await self._serve(request, fault, openai_wire.error_body, build)
+
+    async def _files(self, request: web.Request) -> web.Response:
+        """A file upload (multipart), answered like OpenAI's Files API."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.requests.append(
+            RecordedRequest(request.method, request.path, headers, None, b"", self.clock())
+        )
+        self.counts[request.path] += 1
+        if not headers.get("authorization", "").startswith("Bearer "):
+            return self._error(401, openai_wire.error_body(401, "missing key"))
+        form = await request.post()
+        upload = form.get("file")
+        size = len(upload.file.read()) if isinstance(upload, web.FileField) else 0
+        return web.json_response(
+            {
+                "id": "file-fake1",
+                "object": "file",
+                "bytes": size,
+                "filename": upload.filename if isinstance(upload, web.FileField) else "",
+                "purpose": str(form.get("purpose", "")),
+                "created_at": 0,
+                "status": "processed",
+            }
+        )
+
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         record, fault = await self._record(request)
         body = record.body
@@ -289,6 +370,69 @@ class FakeUpstream:
             return 200, [json.dumps(anthropic_wire.message(body, mid)).encode()], False
 
         return await self._serve(request, fault, anthropic_wire.error_body, build)
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        body = record.body
+        if not isinstance(body, dict) or "max_tokens" in body or "stream" in body:
+            return self._error(400, anthropic_wire.error_body(400, "unexpected count fields"))
+
+        def build() -> tuple[int, list[bytes], bool]:
+            counted = {"max_tokens": 1, **body}
+            payload = {"input_tokens": anthropic_wire.input_tokens(counted)}
+            return 200, [json.dumps(payload).encode()], False
+
+        return await self._serve(request, fault, anthropic_wire.error_body, build)
+
+    # -- Gemini route ----------------------------------------------------------------------
+
+    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        model, _, method = request.match_info["spec"].partition(":")
+        if method not in ("generateContent", "streamGenerateContent"):
+            return self._error(404, gemini_wire.error_body(404, f"unknown method {method!r}"))
+        if fault is None or fault.kind != "status":
+            problem = gemini_wire.validate(record.headers, record.body)
+            if problem is not None:
+                return self._error(problem[0], gemini_wire.error_body(*problem))
+        body = record.body
+        n = self._next_id()
+
+        def build() -> tuple[int, list[bytes], bool]:
+            rid = f"gem{n:08d}"
+            if method == "streamGenerateContent":
+                if request.query.get("alt") != "sse":
+                    raise web.HTTPBadRequest(text="the fake streams with alt=sse only")
+                return 200, gemini_wire.stream_events(body, model, rid), True
+            return 200, [json.dumps(gemini_wire.generate(body, model, rid)).encode()], False
+
+        return await self._serve(request, fault, gemini_wire.error_body, build)
+
+    # -- Bedrock route ---------------------------------------------------------------------
+
+    async def _bedrock(self, request: web.Request) -> web.StreamResponse:
+        record, fault = await self._record(request)
+        action = request.match_info["action"]
+        if fault is None or fault.kind != "status":
+            url = f"http://{request.host}{request.raw_path}"
+            problem = bedrock_wire.check_signature("POST", url, record.headers, record.raw_body)
+            if problem is not None:
+                return self._error(403, {"message": problem})
+            if not isinstance(record.body, dict) or not record.body.get("messages"):
+                return self._error(400, {"message": "messages is required"})
+        body = record.body
+
+        def build() -> tuple[int, list[bytes], bool]:
+            if action == "converse-stream":
+                return 200, bedrock_wire.stream_frames(body), True
+            return 200, [json.dumps(bedrock_wire.converse(body)).encode()], False
+
+        def error_shape(status: int, message: str) -> dict[str, Any]:
+            return {"message": message}
+
+        return await self._serve(
+            request, fault, error_shape, build, stream_type="application/vnd.amazon.eventstream"
+        )
 
     # -- control routes (for tests in another process) -----------------------------------
 

@@ -80,12 +80,12 @@ def test_litellm_keys_lockgate_ignores_are_named_warnings():
     }
     settings = settings_from_mapping(data, env={})
     assert settings.router_settings.num_retries == 1
+    # rpm/tpm, model_info and model_group_alias are implemented (apisurface): kept, no warning
+    assert settings.model_list[0].params.rpm == 10 and settings.model_list[0].params.tpm == 1000
+    assert settings.model_list[0].model_info == {"mode": "chat"}
+    assert settings.router_settings.group_aliases() == {"a": "m"}
     expected = {
         "litellm_settings",
-        "model_list.0.model_info",
-        "model_list.0.litellm_params.rpm",
-        "model_list.0.litellm_params.tpm",
-        "router_settings.model_group_alias",
         "general_settings.custom_auth",
         "general_settings.alerting",
         "general_settings.pass_through_endpoints",
@@ -161,5 +161,5 @@ def test_check_config_cli_prints_litellm_warnings_and_passes(tmp_path: Path):
     r = cli("check-config", str(config), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("ok: 1 deployments")
-    assert "warning: model_list.0.litellm_params.rpm: a LiteLLM setting" in r.stderr
+    assert "rpm" not in r.stderr  # per-deployment rpm is implemented
     assert "warning: general_settings.alerting: a LiteLLM setting" in r.stderr

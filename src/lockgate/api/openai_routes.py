@@ -38,7 +38,7 @@ async def chat_completions(request: Request) -> Response:
     ctx = await start_context(request, svc, "openai", record_failure=True)
     with recorded_failures(svc, ctx):
         body = await read_json(
-            request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
+            request, svc.settings.general_settings.max_chat_body_bytes, ctx.client_headers
         )
         chat = parse_chat_request(body)
     result = await cancel_on_disconnect(request, run_chat(svc, ctx, chat))
@@ -67,18 +67,36 @@ async def _openai_sse(
         yield encode_data(error_body(err, "openai"))
 
 
+def _model_object(name: str, created: int) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": created, "owned_by": "lockgate"}
+
+
 @with_errors("openai")
 async def list_models(request: Request) -> Response:
     svc = services(request)
     ctx = await start_context(request, svc, "openai")
     allowed = ctx.principal.allowed_models
+    hidden = svc.settings.router_settings.hidden_aliases()
     created = int(time.time())
     data = [
-        {"id": alias, "object": "model", "created": created, "owned_by": "lockgate"}
-        for alias in svc.router.aliases
-        if allowed is None or alias in allowed
+        _model_object(alias, created)
+        for alias in svc.router.listed_models
+        if alias not in hidden and (allowed is None or alias in allowed)
     ]
     return json_response({"object": "list", "data": data}, headers={"x-request-id": ctx.request_id})
+
+
+@with_errors("openai")
+async def retrieve_model(request: Request) -> Response:
+    """GET /v1/models/{id}: any name the gateway serves (wildcard matches included)."""
+    svc = services(request)
+    ctx = await start_context(request, svc, "openai")
+    name = request.path_params["model_id"]
+    svc.router.resolve(name)
+    ctx.principal.check_model(name)
+    return json_response(
+        _model_object(name, int(time.time())), headers={"x-request-id": ctx.request_id}
+    )
 
 
 @with_errors("openai")
@@ -119,6 +137,8 @@ routes = [
     Route("/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
+    Route("/models/{model_id:path}", retrieve_model, methods=["GET"]),
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/embeddings", embeddings, methods=["POST"]),
 ]

@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
-from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
+from lockgate.chat import (
+    ChatRequest,
+    ChatResponse,
+    ChatStream,
+    NativeChunk,
+    Usage,
+    close_stream,
+    usage_from_openai,
+)
 from lockgate.chat_fields import json_too_deep
-from lockgate.errors import UpstreamBadResponseError
+from lockgate.errors import UnsupportedParamError, UpstreamBadResponseError
+from lockgate.provider_presets import preset_for
 from lockgate.providers.base import StreamHandle, Timeouts
+from lockgate.providers.defaults import apply_defaults
 from lockgate.providers.transport import Transport
 from lockgate.settings import Deployment
+from lockgate.tokens import content_text, estimate_message_tokens, estimate_tokens
+from lockgate.wire import completions
 
 __all__ = ["OpenAIProvider", "gateway_only_fields"]
 
 DEFAULT_BASE = "https://api.openai.com/v1"
 
-#: Body fields that are lockgate's own and never go upstream.
-gateway_only_fields = frozenset({"cache", "lockgate", "prompt_variables", "top_k"})
+#: Body fields that are lockgate's own and never go upstream; every other field
+#: (vendor extensions such as vLLM's ``top_k`` included) goes through unchanged.
+gateway_only_fields = frozenset({"cache", "lockgate", "prompt_variables"})
 
 
 class OpenAIProvider:
@@ -31,32 +45,78 @@ class OpenAIProvider:
         await self._transport.aclose()
 
     def _url(self, deployment: Deployment, path: str) -> str:
-        return (deployment.params.api_base or DEFAULT_BASE).rstrip("/") + path
+        params = deployment.params
+        preset = preset_for(params.provider)
+        base = (params.api_base or preset.base_url or DEFAULT_BASE).rstrip("/")
+        if preset.azure:
+            # Azure routes by deployment name in the path; the body's model is ignored.
+            return (
+                f"{base}/openai/deployments/{quote(params.upstream_model, safe='')}{path}"
+                f"?api-version={quote(params.api_version or '', safe='')}"
+            )
+        return base + path
 
     def _headers(self, deployment: Deployment) -> dict[str, str]:
-        headers = {"content-type": "application/json", **deployment.params.extra_headers}
-        key = deployment.params.api_key
+        params = deployment.params
+        headers = {"content-type": "application/json", **params.extra_headers}
+        if params.azure_ad_token is not None:
+            headers["authorization"] = "Bearer " + params.azure_ad_token.get_secret_value()
+            return headers
+        key = params.api_key
         if key is not None:
-            headers["authorization"] = "Bearer " + key.get_secret_value()
+            auth = preset_for(params.provider).auth
+            if auth == "bearer":
+                headers["authorization"] = "Bearer " + key.get_secret_value()
+            else:
+                headers[auth] = key.get_secret_value()
         return headers
 
     def _body(self, request: ChatRequest, deployment: Deployment, stream: bool) -> bytes:
-        body = {k: v for k, v in request.body.items() if k not in gateway_only_fields}
+        native = request.native
+        if native is not None and native.lossy and not deployment.params.drop_params:
+            raise UnsupportedParamError(
+                f"This model's provider speaks the OpenAI wire, which has no place for:"
+                f" {', '.join(native.lossy)}. Remove them, use a model served by"
+                " Anthropic, or set drop_params: true on the deployment.",
+                param=native.lossy[0].split(" ")[0],
+            )
+        source = request.body
+        if native is not None and native.wire == completions.WIRE:
+            source = native.body
+            if request.body.get("messages") is not native.messages:
+                # A stage rewrote the prompt (redaction): send its version.
+                source = {**source, "prompt": content_text(request.messages[-1].get("content"))}
+        body = {
+            k: v
+            for k, v in apply_defaults(source, deployment.params).items()
+            if k not in gateway_only_fields
+        }
         body["model"] = deployment.params.upstream_model
         if stream:
             body["stream"] = True
-            # Always ask for usage: the gateway accounts for it even when the client did not.
-            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+            if preset_for(deployment.params.provider).stream_options:
+                # Always ask for usage: the gateway accounts for it even when the client
+                # did not.
+                options = body.get("stream_options") or {}
+                body["stream_options"] = {**options, "include_usage": True}
+            else:
+                body.pop("stream_options", None)
         else:
             body.pop("stream", None)
             body.pop("stream_options", None)
         return orjson.dumps(body)
 
+    def _path(self, request: ChatRequest) -> str:
+        native = request.native
+        legacy = native is not None and native.wire == completions.WIRE
+        return "/completions" if legacy else "/chat/completions"
+
     async def chat(
         self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> ChatResponse:
+        path = self._path(request)
         raw = await self._transport.post_json(
-            self._url(deployment, "/chat/completions"),
+            self._url(deployment, path),
             self._body(request, deployment, stream=False),
             self._headers(deployment),
             timeouts,
@@ -72,20 +132,28 @@ class OpenAIProvider:
             raise UpstreamBadResponseError("openai upstream sent a body without 'choices'")
         if json_too_deep(data):
             raise UpstreamBadResponseError("openai upstream sent JSON nested too deep")
-        return ChatResponse(body=data, usage=usage_from_openai(data.get("usage")))
+        usage = usage_from_openai(data.get("usage"))
+        if path == "/completions":
+            return ChatResponse(body=completions.completion_to_chat(data), usage=usage, native=data)
+        return ChatResponse(body=data, usage=usage)
 
     async def stream(
         self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> StreamHandle:
+        path = self._path(request)
         resp = await self._transport.open_stream(
-            self._url(deployment, "/chat/completions"),
+            self._url(deployment, path),
             self._body(request, deployment, stream=True),
             self._headers(deployment),
             timeouts,
         )
-        return StreamHandle(self._chunks(resp, timeouts, deployment.params.max_response_bytes))
+        limit = deployment.params.max_response_bytes
+        chunks = self._chunks(resp, timeouts, limit, legacy=path == "/completions")
+        return StreamHandle(_with_usage(chunks, request))
 
-    async def _chunks(self, resp: Any, timeouts: Timeouts, limit: int) -> ChatStream:
+    async def _chunks(
+        self, resp: Any, timeouts: Timeouts, limit: int, *, legacy: bool
+    ) -> ChatStream:
         done = False
         async for _event, data in self._transport.events(resp, timeouts, limit):
             if data == b"[DONE]":
@@ -105,6 +173,12 @@ class OpenAIProvider:
                 err = chunk["error"]
                 msg = err.get("message") if isinstance(err, dict) else err
                 raise UpstreamBadResponseError(f"openai upstream stream error: {msg}")
+            if legacy:
+                yield NativeChunk(completions.completion_chunk_to_chat(chunk), [("", data)])
+                continue
+            groq = chunk.get("x_groq") if isinstance(chunk, dict) else None
+            if isinstance(groq, dict) and groq.get("usage") and not chunk.get("usage"):
+                chunk["usage"] = groq["usage"]  # Groq's place for stream usage
             yield chunk
         if not done:
             raise UpstreamBadResponseError("openai upstream stream ended without [DONE]")
@@ -128,3 +202,37 @@ class OpenAIProvider:
                 "openai upstream sent invalid JSON for embeddings"
             ) from None
         return data
+
+
+async def _with_usage(chunks: ChatStream, request: ChatRequest) -> ChatStream:
+    """Pass chunks on; if the server sent no usage (older Ollama and vLLM builds, Mistral
+    without stream_options), end with an estimated usage chunk so limits, budgets and
+    records still see the request's size."""
+    seen = False
+    text: list[str] = []
+    last: dict[str, Any] | None = None
+    try:
+        async for chunk in chunks:
+            if chunk.get("usage"):
+                seen = True
+            elif not seen:
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    text.append(str(delta.get("content") or ""))
+            last = chunk
+            yield chunk
+    finally:
+        await close_stream(chunks)
+    if not seen and last is not None:
+        usage = Usage(
+            prompt_tokens=estimate_message_tokens(request.messages),
+            completion_tokens=estimate_tokens("".join(text)),
+        )
+        yield {
+            "id": last.get("id"),
+            "object": last.get("object", "chat.completion.chunk"),
+            "created": last.get("created"),
+            "model": last.get("model"),
+            "choices": [],
+            "usage": usage.to_openai(),
+        }

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from lockgate.provider_presets import preset_for
 from lockgate.providers.anthropic import AnthropicProvider
 from lockgate.providers.base import Provider
+from lockgate.providers.bedrock import BedrockProvider
+from lockgate.providers.gemini import GeminiProvider
 from lockgate.providers.mock import MockProvider
 from lockgate.providers.openai import OpenAIProvider
 from lockgate.settings import ProviderName
@@ -18,11 +21,14 @@ class ProviderRegistry:
         self._providers: dict[str, Provider] = {
             "openai": OpenAIProvider(max_connections),
             "anthropic": AnthropicProvider(max_connections),
+            "gemini": GeminiProvider(max_connections),
+            "bedrock": BedrockProvider(max_connections),
             "mock": MockProvider(),
         }
 
     def get(self, name: ProviderName) -> Provider:
-        return self._providers[name]
+        """The implementation of provider ``name`` (a preset's wire: groq -> openai)."""
+        return self._providers[preset_for(name).wire]
 
     async def aclose(self) -> None:
         for provider in self._providers.values():

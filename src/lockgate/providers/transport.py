@@ -8,9 +8,10 @@ the hot path for the same reason.
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Literal
+from typing import Literal, TypeVar
 
 import aiohttp
 
@@ -30,6 +31,9 @@ __all__ = ["Transport", "too_large"]
 #: bytes of an upstream error body read for its message (the rest is not needed)
 _ERROR_BODY_LIMIT = 64 * 1024
 _CHUNK = 64 * 1024
+#: bodies above this go to aiohttp as a file object (its own threshold is 1 MiB)
+_LARGE_BODY = 512 * 1024
+_T = TypeVar("_T")
 
 
 def too_large(provider: str, limit: int) -> UpstreamBadResponseError:
@@ -78,17 +82,20 @@ class Transport:
         # byte can only come with the whole answer), and streams time the first chunk
         # and each idle gap themselves.  A read timer would be re-armed on every packet.
         timeout = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
+        # aiohttp writes a large bytes body in one blocking step (and warns); a file
+        # object is sent in pieces.  Inline images and PDFs make multi-MB bodies common.
+        data: bytes | io.BytesIO = io.BytesIO(body) if len(body) > _LARGE_BODY else body
         try:
             if stream:
                 # Streams have no socket-read timeout (idle gaps are timed per chunk),
                 # so the wait for headers is bounded here.
                 async with asyncio.timeout(timeouts.first_byte):
                     resp = await self._get_session().post(
-                        url, data=body, headers=headers, timeout=timeout
+                        url, data=data, headers=headers, timeout=timeout
                     )
             else:
                 resp = await self._get_session().post(
-                    url, data=body, headers=headers, timeout=timeout
+                    url, data=data, headers=headers, timeout=timeout
                 )
         except TimeoutError:
             raise UpstreamTimeoutError(
@@ -150,12 +157,17 @@ class Transport:
             resp.release()
 
     async def open_stream(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeouts: Timeouts,
+        expect: str = "text/event-stream",
     ) -> aiohttp.ClientResponse:
         """POST a streaming request and return the response once 2xx headers arrived."""
         resp = await self._send(url, body, headers, timeouts, stream=True)
         ctype = resp.headers.get("content-type", "")
-        if "text/event-stream" not in ctype:
+        if expect not in ctype:
             data = await resp.read()
             resp.release()
             raise UpstreamBadResponseError(
@@ -169,10 +181,27 @@ class Transport:
     ) -> AsyncIterator[tuple[str, bytes]]:
         """The SSE events of an open stream, with the idle-gap deadline applied and at
         most ``limit`` bytes read in all."""
+        lines = _idle_lines(resp.content, timeouts.idle, limit, self.provider)
+        async for item in self._guarded(iter_sse(lines), resp, timeouts):
+            yield item
+
+    async def raw_chunks(
+        self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
+    ) -> AsyncIterator[bytes]:
+        """The bytes of an open binary stream (AWS event-stream), idle gaps timed, at most
+        ``limit`` bytes in all."""
+        chunks = _idle_chunks(resp.content, timeouts.idle, limit, self.provider)
+        async for data in self._guarded(chunks, resp, timeouts):
+            yield data
+
+    async def _guarded(
+        self, items: AsyncIterator[_T], resp: aiohttp.ClientResponse, timeouts: Timeouts
+    ) -> AsyncIterator[_T]:
+        """Upstream failures while reading ``items`` as the error tree; the connection is
+        closed on an early exit so the upstream sees the cancel at once."""
         clean = False
         try:
-            lines = _idle_lines(resp.content, timeouts.idle, limit, self.provider)
-            async for item in iter_sse(lines):
+            async for item in items:
                 yield item
             clean = True
         except TimeoutError:
@@ -196,6 +225,21 @@ class Transport:
 
 def _wire(provider: ProviderName) -> Literal["openai", "anthropic"]:
     return "anthropic" if provider == "anthropic" else "openai"
+
+
+async def _idle_chunks(
+    content: aiohttp.StreamReader, idle: float | None, limit: int, provider: str
+) -> AsyncIterator[bytes]:
+    seen = 0
+    while True:
+        async with asyncio.timeout(idle):
+            data = await content.readany()
+        if not data:
+            return
+        seen += len(data)
+        if seen > limit:
+            raise too_large(provider, limit)
+        yield data
 
 
 async def _idle_lines(

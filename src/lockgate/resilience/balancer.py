@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from lockgate.errors import GatewayError
 from lockgate.resilience.breaker import CircuitBreaker, Permit, is_upstream_fault
+from lockgate.resilience.quota import MinuteQuota
 
 __all__ = ["Balancer", "Candidate", "InflightHandle", "Lease", "Strategy"]
 
@@ -37,6 +38,25 @@ class Candidate:
     id: str
     weight: float = 1.0
     breaker: CircuitBreaker | None = None
+    #: the deployment's own requests/tokens per minute, if it has any
+    quota: MinuteQuota | None = None
+
+    def available(self, now: float) -> bool:
+        if self.quota is not None and not self.quota.available(now):
+            return False
+        return self.breaker is None or self.breaker.available(now)
+
+    def available_in(self, now: float) -> float:
+        wait = 0.0 if self.breaker is None else self.breaker.available_in(now)
+        if self.quota is not None:
+            wait = max(wait, self.quota.available_in(now))
+        return wait
+
+    def rate_limited(self, now: float) -> bool:
+        """Unavailable only for rate reasons: its own quota, or the provider's 429."""
+        if self.quota is not None and not self.quota.available(now):
+            return self.breaker is None or self.breaker.state(now) != "open"
+        return self.breaker is not None and self.breaker.rate_limited(now)
 
 
 class _Load:
@@ -99,6 +119,11 @@ class Lease:
 
     def first_byte(self, now: float) -> None:
         self.handle.first_byte(now)
+
+    def used_tokens(self, now: float, tokens: int) -> None:
+        """Count the call's tokens against the deployment's per-minute quota."""
+        if self.candidate.quota is not None:
+            self.candidate.quota.record_tokens(now, tokens)
 
     def succeeded(self, now: float) -> None:
         if self._done:
@@ -201,7 +226,7 @@ class Balancer:
         fresh: list[Candidate] = []
         tried: list[Candidate] = []
         for c in candidates:
-            if c.breaker is not None and not c.breaker.available(now):
+            if not c.available(now):
                 continue
             (tried if c.id in exclude else fresh).append(c)
         return fresh or tried
@@ -210,17 +235,15 @@ class Balancer:
         self, candidates: Sequence[Candidate], *, exclude: Collection[str], now: float
     ) -> bool:
         """Whether some available candidate is outside ``exclude``."""
-        for c in candidates:
-            if c.id in exclude:
-                continue
-            if c.breaker is None or c.breaker.available(now):
-                return True
-        return False
+        return any(c.id not in exclude and c.available(now) for c in candidates)
 
     def available_in(self, candidates: Sequence[Candidate], now: float) -> float:
         """Seconds until some candidate may take calls again (0.0 if one can now)."""
-        waits = [0.0 if c.breaker is None else c.breaker.available_in(now) for c in candidates]
-        return min(waits, default=0.0)
+        return min((c.available_in(now) for c in candidates), default=0.0)
+
+    def rate_limited(self, candidates: Sequence[Candidate], now: float) -> bool:
+        """Whether every candidate is cooling down after a provider rate limit (429)."""
+        return bool(candidates) and all(c.rate_limited(now) for c in candidates)
 
     def choose(
         self,
@@ -291,6 +314,8 @@ class Balancer:
                     # Only reachable if the breaker changed between the two reads.
                     skipped = set(excluded) | {choice.id}
                     continue
+            if choice.quota is not None:
+                choice.quota.record_request(now)
             return Lease(choice, permit, self.start(choice.id, now))
         return None
 

@@ -117,6 +117,7 @@ class CircuitBreaker:
         "_opened_at",
         "_probe_successes",
         "_probes_out",
+        "_rate_limited_until",
         "_state",
         "config",
         "listener",
@@ -142,6 +143,8 @@ class CircuitBreaker:
         self._probes_out = 0
         self._probe_successes = 0
         self._cooldown = Cooldown()
+        #: end of the latest cooldown a provider rate limit (429) started
+        self._rate_limited_until = 0.0
 
     # -- state -----------------------------------------------------------------
 
@@ -180,6 +183,14 @@ class CircuitBreaker:
         if self.state(now) == "open":
             wait = max(wait, self._opened_at + self.config.open_s - now)
         return wait
+
+    def rate_limited(self, now: float) -> bool:
+        """Whether calls are refused only because the provider rate-limited this deployment."""
+        return (
+            self._cooldown.active(now)
+            and self._cooldown.until <= self._rate_limited_until
+            and self.state(now) != "open"
+        )
 
     def allow(self, now: float) -> Permit | None:
         """A permit for one call, or ``None`` if the breaker refuses it now."""
@@ -235,6 +246,7 @@ class CircuitBreaker:
             self.cool_down(
                 now, self.config.rate_limit_cooldown_s if retry_after is None else retry_after
             )
+            self._rate_limited_until = self._cooldown.until
             if not self.config.rate_limit_is_failure:
                 self.record_ignored(permit)
                 return

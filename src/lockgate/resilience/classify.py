@@ -145,9 +145,17 @@ def _build(
             return ContextWindowExceededError(message, param=param, **kw)
         if status in (401, 403) or etype in ("authentication_error", "permission_error"):
             # The gateway's own upstream credentials failed: not the caller's fault.
-            return UpstreamClientError(message, code="upstream_auth_failed", status=502, **kw)
+            return _hinted(
+                UpstreamClientError(message, code="upstream_auth_failed", status=502, **kw),
+                "the upstream refused the gateway's credentials: check the api_key of the"
+                " deployment named in the x-lockgate-deployment header.",
+            )
         if status == 404 or etype == "not_found_error":
-            return UpstreamClientError(message, code="upstream_not_found", status=502, **kw)
+            return _hinted(
+                UpstreamClientError(message, code="upstream_not_found", status=502, **kw),
+                "check the model name and api_base of the deployment named in the"
+                " x-lockgate-deployment header.",
+            )
         if status == 413 or etype == "request_too_large":
             return UpstreamClientError(message, code="request_too_large", status=413, **kw)
         return UpstreamClientError(message, param=param, **kw)
@@ -158,6 +166,13 @@ def _build(
     if status >= 500 or etype == "api_error":
         return UpstreamError(message, **kw)
     return UpstreamBadResponseError(message, **kw)
+
+
+def _hinted(error: UpstreamError, hint: str) -> UpstreamError:
+    """Add the gateway's own advice to the public message (the upstream's words stay in
+    ``detail``, for the logs)."""
+    error.message = f"{error.message} Hint: {hint}"
+    return error
 
 
 def classify_upstream_failure(

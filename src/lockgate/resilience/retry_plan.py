@@ -210,15 +210,30 @@ class RetryPlan:
             return self._fallback_or_give_up(error, "budget_exhausted", now)
         return Retry(delay)
 
-    def on_unavailable(self, now: float, *, available_in: float = 0.0) -> Decision:
+    def on_unavailable(
+        self, now: float, *, available_in: float = 0.0, rate_limited: bool = False
+    ) -> Decision:
         """Decide when no deployment of the current alias can take a call.
 
         ``available_in`` is how soon one may be back (``Balancer.available_in``).  If
         this request's last failure was a 429, the deployments are only cooling down
         for their ``retry-after``: that wait is treated like a retry.  Otherwise (open
         breakers, or a fresh request) the plan fails fast: next alias, or give up.
+        A fresh request finding every deployment ``rate_limited`` (cooling down after
+        the provider's 429) gets a 429 with the wait, so clients back off as they would
+        from the provider itself rather than treat the gateway as down.
         """
         error = self.last_error
+        if error is None and rate_limited:
+            return self._fallback_or_give_up(
+                UpstreamRateLimitedError(
+                    f"every deployment of {self.alias!r} is rate-limited by its provider;"
+                    f" retry in {max(available_in, 0.0):.1f} s",
+                    retry_after=available_in if available_in > 0 else None,
+                ),
+                "no_deployment",
+                now,
+            )
         if error is None:
             return self._fallback_or_give_up(
                 UpstreamOverloadedError(

@@ -156,5 +156,6 @@ class RouteStage:
             body=request.body,
             stream=request.stream,
             include_usage=request.include_usage,
+            native=request.native,
         )
         return await call_next(ctx, routed)

@@ -7,7 +7,7 @@ replaced by the provider's usage and the request's cost when the answer is compl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lockgate.chat import (
@@ -20,6 +20,7 @@ from lockgate.chat import (
 )
 from lockgate.context import RequestContext
 from lockgate.delivered import Delivered
+from lockgate.errors import PermissionDeniedError
 from lockgate.limits import Limiter, LimitRule, Reservation, rate_limit_headers, rules_from_spec
 from lockgate.pipeline import Handler, Result
 from lockgate.settings import LimitsSettings
@@ -50,8 +51,15 @@ class _SubjectRules:
 
 
 class LimitsStage:
-    def __init__(self, limiter: Limiter, settings: LimitsSettings) -> None:
+    def __init__(
+        self,
+        limiter: Limiter,
+        settings: LimitsSettings,
+        unpriced: Callable[[str], bool] | None = None,
+    ) -> None:
         self._limiter = limiter
+        #: with ``refuse_unpriced``: whether a model alias has a deployment of unknown price
+        self._unpriced = unpriced if settings.refuse_unpriced else None
         self._user_header = settings.user_header
         self._key_defaults = (
             _SubjectRules("key", settings.key_defaults) if settings.key_defaults else None
@@ -91,6 +99,18 @@ class LimitsStage:
         rules = self.rules_for(ctx, request)
         if not rules:
             return await call_next(ctx, request)
+        if (
+            self._unpriced is not None
+            and any(r.kind == "spend" for r in rules)
+            and self._unpriced(request.model)
+        ):
+            raise PermissionDeniedError(
+                f"The model '{request.model}' has no known price, and a spending budget"
+                " applies to this request; it would be counted as free. Set"
+                " input_cost_per_million / output_cost_per_million on its deployments.",
+                code="model_unpriced",
+                param="model",
+            )
         estimate = estimate_message_tokens(request.messages) + (request.max_tokens or 0)
         reservation = await self._limiter.reserve(rules, tokens=estimate)
         ctx.headers.update(rate_limit_headers(reservation.states))

@@ -7,10 +7,20 @@ from typing import Any
 import orjson
 
 from lockgate.chat_fields import MAX_TOKENS_CEILING
-from lockgate.errors import BadRequestError
+from lockgate.errors import BadRequestError, UnsupportedParamError
 from lockgate.tokens import content_text
+from lockgate.wire.anthropic_params import (
+    RESPONSE_FORMAT_TOOL,
+    check_params,
+    response_format_tool,
+)
 
-__all__ = ["DEFAULT_MAX_TOKENS", "anthropic_to_openai_request", "openai_to_anthropic_request"]
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "anthropic_to_openai_request",
+    "openai_to_anthropic_request",
+    "translate_anthropic_request",
+]
 
 #: Anthropic requires max_tokens; OpenAI callers often omit it.
 DEFAULT_MAX_TOKENS = 4096
@@ -28,6 +38,24 @@ def _image_part(block: dict[str, Any]) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
+def _document_part(block: dict[str, Any]) -> dict[str, Any] | None:
+    """A document block as an OpenAI content part (None when chat has no equivalent)."""
+    source = block.get("source") or {}
+    kind = source.get("type")
+    if kind == "base64":
+        media = source.get("media_type", "application/pdf")
+        return {
+            "type": "file",
+            "file": {
+                "filename": str(block.get("title") or "document.pdf"),
+                "file_data": f"data:{media};base64,{source.get('data', '')}",
+            },
+        }
+    if kind == "text":
+        return {"type": "text", "text": str(source.get("data", ""))}
+    return None
+
+
 def _tool_result_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -38,67 +66,103 @@ def _tool_result_text(content: Any) -> str:
     return ""
 
 
-def _inbound_message(i: int, msg: Any) -> list[dict[str, Any]]:
-    if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
-        raise BadRequestError(
-            f"messages.{i}: each message needs role 'user' or 'assistant'", param=f"messages.{i}"
-        )
-    role = msg["role"]
-    content = msg.get("content")
-    if isinstance(content, str):
-        return [{"role": role, "content": content}]
-    if not isinstance(content, list):
-        raise BadRequestError(
-            f"messages.{i}.content must be a string or a list of blocks",
-            param=f"messages.{i}.content",
-        )
-    out: list[dict[str, Any]] = []
-    parts: list[dict[str, Any]] = []
-    tool_calls: list[dict[str, Any]] = []
-    for block in content:
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text":
-            parts.append({"type": "text", "text": block.get("text", "")})
-        elif kind == "image":
-            parts.append(_image_part(block))
-        elif kind == "tool_use" and role == "assistant":
-            tool_calls.append(
+class _Inbound:
+    """One Anthropic request's translation, noting what the canonical form cannot hold."""
+
+    def __init__(self) -> None:
+        self.lossy: list[str] = []
+
+    def message(self, i: int, msg: Any) -> list[dict[str, Any]]:
+        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
+            raise BadRequestError(
+                f"messages.{i}: each message needs role 'user' or 'assistant'",
+                param=f"messages.{i}",
+            )
+        role = msg["role"]
+        content = msg.get("content")
+        if isinstance(content, str):
+            return [{"role": role, "content": content}]
+        if not isinstance(content, list):
+            raise BadRequestError(
+                f"messages.{i}.content must be a string or a list of blocks",
+                param=f"messages.{i}.content",
+            )
+        out: list[dict[str, Any]] = []
+        parts: list[dict[str, Any]] = []
+        tool_calls: list[dict[str, Any]] = []
+        for j, block in enumerate(content):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if not isinstance(block, dict) or not isinstance(kind, str):
+                raise BadRequestError(
+                    f"messages.{i}.content.{j}: each block must be an object with a 'type'",
+                    param=f"messages.{i}.content.{j}",
+                )
+            if kind == "text":
+                parts.append({"type": "text", "text": block.get("text", "")})
+            elif kind == "image":
+                parts.append(_image_part(block))
+            elif kind == "document":
+                part = _document_part(block)
+                if part is None:
+                    self.lossy.append(f"messages.{i}.content.{j} (document source)")
+                else:
+                    parts.append(part)
+            elif kind == "tool_use" and role == "assistant":
+                tool_calls.append(
+                    {
+                        "id": block.get("id"),
+                        "type": "function",
+                        "function": {
+                            "name": block.get("name"),
+                            "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                        },
+                    }
+                )
+            elif kind == "tool_result" and role == "user":
+                text = _tool_result_text(block.get("content"))
+                if block.get("is_error"):
+                    # Chat tool messages have no error flag; say it in the text.
+                    text = "Error: " + text
+                out.append(
+                    {"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": text}
+                )
+            elif kind in ("thinking", "redacted_thinking"):
+                continue  # the model's own earlier reasoning: only Anthropic reads it back
+            else:
+                self.lossy.append(f"messages.{i}.content.{j} (block type {kind!r})")
+        if role == "assistant":
+            text = "".join(p["text"] for p in parts if p["type"] == "text")
+            msg_out: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if tool_calls:
+                msg_out["tool_calls"] = tool_calls
+            out.append(msg_out)
+        elif parts:
+            if all(p["type"] == "text" for p in parts):
+                out.append({"role": "user", "content": "".join(p["text"] for p in parts)})
+            else:
+                out.append({"role": "user", "content": parts})
+        return out
+
+    def tools(self, tools: list[Any]) -> list[dict[str, Any]]:
+        out = []
+        for k, t in enumerate(tools):
+            if not isinstance(t, dict):
+                continue
+            if t.get("type") not in (None, "custom"):
+                # Server tools (web search, code execution...) run at Anthropic only.
+                self.lossy.append(f"tools.{k} (type {t.get('type')!r})")
+                continue
+            out.append(
                 {
-                    "id": block.get("id"),
                     "type": "function",
                     "function": {
-                        "name": block.get("name"),
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                        "name": t.get("name"),
+                        "description": t.get("description", ""),
+                        "parameters": t.get("input_schema") or {"type": "object", "properties": {}},
                     },
                 }
             )
-        elif kind == "tool_result" and role == "user":
-            out.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": block.get("tool_use_id"),
-                    "content": _tool_result_text(block.get("content")),
-                }
-            )
-        elif kind in ("thinking", "redacted_thinking"):
-            continue
-        else:
-            raise BadRequestError(
-                f"messages.{i}.content: unsupported block type {kind!r} for role {role}",
-                param=f"messages.{i}.content",
-            )
-    if role == "assistant":
-        text = "".join(p["text"] for p in parts if p["type"] == "text")
-        msg_out: dict[str, Any] = {"role": "assistant", "content": text or None}
-        if tool_calls:
-            msg_out["tool_calls"] = tool_calls
-        out.append(msg_out)
-    elif parts:
-        if all(p["type"] == "text" for p in parts):
-            out.append({"role": "user", "content": "".join(p["text"] for p in parts)})
-        else:
-            out.append({"role": "user", "content": parts})
-    return out
+        return out
 
 
 def _inbound_tool_choice(choice: Any) -> Any:
@@ -112,6 +176,10 @@ def _inbound_tool_choice(choice: Any) -> Any:
     if kind in ("auto", "none"):
         return kind
     return None
+
+
+#: top-level Anthropic fields chat has no place for (besides those translated below)
+_NATIVE_ONLY = ("container", "mcp_servers", "context_management")
 
 
 def _bad(param: str, message: str) -> BadRequestError:
@@ -170,6 +238,15 @@ def _check_fields(body: dict[str, Any]) -> None:
 
 def anthropic_to_openai_request(body: Any) -> dict[str, Any]:
     """Translate an Anthropic Messages request body to an OpenAI chat body."""
+    return translate_anthropic_request(body)[0]
+
+
+def translate_anthropic_request(body: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """An Anthropic Messages body as an OpenAI chat body, and what the translation lost.
+
+    The lost parts matter only when the request goes to a provider of another wire;
+    an Anthropic upstream gets the client's body itself (see ``NativeRequest``).
+    """
     if not isinstance(body, dict):
         raise BadRequestError("Request body must be a JSON object.")
     model = body.get("model")
@@ -189,15 +266,16 @@ def anthropic_to_openai_request(body: Any) -> dict[str, Any]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequestError("messages: field required (a non-empty list)", param="messages")
+    inbound = _Inbound()
     out_messages: list[dict[str, Any]] = []
     system = body.get("system")
     if system:
         text = system if isinstance(system, str) else _tool_result_text(system)
         out_messages.append({"role": "system", "content": text})
     for i, msg in enumerate(messages):
-        out_messages.extend(_inbound_message(i, msg))
+        out_messages.extend(inbound.message(i, msg))
     out: dict[str, Any] = {"model": model, "messages": out_messages, "max_tokens": max_tokens}
-    for key in ("temperature", "top_p", "top_k"):
+    for key in ("temperature", "top_p"):
         if key in body:
             out[key] = body[key]
     if body.get("stop_sequences"):
@@ -207,27 +285,26 @@ def anthropic_to_openai_request(body: Any) -> dict[str, Any]:
         out["stream_options"] = {"include_usage": True}
     tools = body.get("tools")
     if isinstance(tools, list) and tools:
-        out["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.get("name"),
-                    "description": t.get("description", ""),
-                    "parameters": t.get("input_schema") or {"type": "object", "properties": {}},
-                },
-            }
-            for t in tools
-            if isinstance(t, dict)
-        ]
+        translated = inbound.tools(tools)
+        if translated:
+            out["tools"] = translated
     choice = _inbound_tool_choice(body.get("tool_choice"))
-    if choice is not None:
+    if choice is not None and "tools" in out:
         out["tool_choice"] = choice
+        if isinstance(body["tool_choice"], dict) and body["tool_choice"].get(
+            "disable_parallel_tool_use"
+        ):
+            out["parallel_tool_calls"] = False
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         out["user"] = metadata["user_id"]
     if "prompt" in body:
         out["prompt"] = body["prompt"]  # a registry prompt; the prompt stage renders it
-    return out
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        inbound.lossy.append("thinking")
+    inbound.lossy.extend(name for name in _NATIVE_ONLY if body.get(name))
+    return out, tuple(inbound.lossy)
 
 
 # ---------------------------------------------------------------- outbound (provider)
@@ -254,7 +331,27 @@ def _outbound_parts(content: Any) -> list[dict[str, Any]] | str:
                 )
             else:
                 blocks.append({"type": "image", "source": {"type": "url", "url": url}})
+        elif part.get("type") == "file":
+            blocks.append(_document_block(part.get("file") or {}))
     return blocks
+
+
+def _document_block(file: dict[str, Any]) -> dict[str, Any]:
+    data = str(file.get("file_data") or "")
+    if not (data.startswith("data:") and ";base64," in data):
+        raise UnsupportedParamError(
+            "A 'file' content part needs inline 'file_data' (a base64 data URL) for this"
+            " model's provider (Anthropic); uploaded file ids are not supported.",
+            param="messages",
+        )
+    head, payload = data[5:].split(";base64,", 1)
+    block: dict[str, Any] = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": head, "data": payload},
+    }
+    if file.get("filename"):
+        block["title"] = str(file["filename"])
+    return block
 
 
 def _as_blocks(content: list[dict[str, Any]] | str) -> list[dict[str, Any]]:
@@ -284,8 +381,15 @@ def _outbound_tool_choice(choice: Any) -> dict[str, Any] | None:
     return None
 
 
-def openai_to_anthropic_request(body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
-    """Translate a canonical OpenAI chat body to an Anthropic Messages body."""
+def openai_to_anthropic_request(
+    body: dict[str, Any], upstream_model: str, *, drop_params: bool = False
+) -> dict[str, Any]:
+    """Translate a canonical OpenAI chat body to an Anthropic Messages body.
+
+    Parameters Anthropic cannot honour raise ``UnsupportedParamError`` unless
+    ``drop_params``; ``response_format`` becomes a forced ``json_output`` tool.
+    """
+    temperature = check_params(body, drop=drop_params)
     system_texts: list[str] = []
     messages: list[dict[str, Any]] = []
     for msg in body["messages"]:
@@ -332,8 +436,8 @@ def openai_to_anthropic_request(body: dict[str, Any], upstream_model: str) -> di
     }
     if system_texts:
         out["system"] = "\n\n".join(system_texts)
-    if "temperature" in body and body["temperature"] is not None:
-        out["temperature"] = min(float(body["temperature"]), 1.0)
+    if temperature is not None:
+        out["temperature"] = temperature
     for key in ("top_p", "top_k"):
         if body.get(key) is not None:
             out[key] = body[key]
@@ -355,6 +459,16 @@ def openai_to_anthropic_request(body: dict[str, Any], upstream_model: str) -> di
     choice = _outbound_tool_choice(body.get("tool_choice"))
     if choice is not None and tools:
         out["tool_choice"] = choice
+    json_tool = response_format_tool(body.get("response_format"))
+    if json_tool is not None:
+        out["tools"] = [*out.get("tools", ()), json_tool]
+        if not tools:
+            out["tool_choice"] = {"type": "tool", "name": RESPONSE_FORMAT_TOOL}
+    if body.get("parallel_tool_calls") is False and "tools" in out:
+        out["tool_choice"] = {
+            **out.get("tool_choice", {"type": "auto"}),
+            "disable_parallel_tool_use": True,
+        }
     if isinstance(body.get("user"), str):
         out["metadata"] = {"user_id": body["user"]}
     if body.get("stream"):

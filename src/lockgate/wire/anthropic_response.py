@@ -46,13 +46,26 @@ def usage_from_anthropic(raw: Any) -> Usage:
     )
 
 
-def anthropic_to_openai_response(msg: dict[str, Any], model: str) -> ChatResponse:
-    """A provider's Anthropic ``message`` as a canonical chat completion."""
+def anthropic_to_openai_response(
+    msg: dict[str, Any], model: str, json_tool: str | None = None
+) -> ChatResponse:
+    """A provider's Anthropic ``message`` as a canonical chat completion.
+
+    A call of ``json_tool`` (the stand-in for ``response_format``) becomes the
+    message's JSON text, finished with ``stop``.
+    """
     texts: list[str] = []
+    reasoning: list[str] = []
     tool_calls: list[dict[str, Any]] = []
+    structured = False
     for block in msg.get("content") or ():
         if block.get("type") == "text":
             texts.append(block.get("text", ""))
+        elif block.get("type") == "thinking":
+            reasoning.append(block.get("thinking", ""))
+        elif block.get("type") == "tool_use" and json_tool and block.get("name") == json_tool:
+            structured = True
+            texts = [orjson.dumps(block.get("input") or {}).decode()]
         elif block.get("type") == "tool_use":
             tool_calls.append(
                 {
@@ -67,7 +80,12 @@ def anthropic_to_openai_response(msg: dict[str, Any], model: str) -> ChatRespons
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if tool_calls:
         message["tool_calls"] = tool_calls
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
     usage = usage_from_anthropic(msg.get("usage"))
+    finish = STOP_TO_FINISH.get(str(msg.get("stop_reason")), "stop")
+    if structured and not tool_calls and finish == "tool_calls":
+        finish = "stop"
     body = {
         "id": msg.get("id") or "chatcmpl-lockgate",
         "object": "chat.completion",
@@ -77,7 +95,7 @@ def anthropic_to_openai_response(msg: dict[str, Any], model: str) -> ChatRespons
             {
                 "index": 0,
                 "message": message,
-                "finish_reason": STOP_TO_FINISH.get(str(msg.get("stop_reason")), "stop"),
+                "finish_reason": finish,
                 "logprobs": None,
             }
         ],

