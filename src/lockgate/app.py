@@ -17,6 +17,7 @@ from lockgate.api.common import Endpoint, error_response
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
 from lockgate.services import build_services
+from lockgate.serving.protocol import GUARD_STATE_KEY
 from lockgate.settings import Settings
 from lockgate.usage import routes as usage_routes
 
@@ -71,7 +72,7 @@ def create_app(settings: Settings) -> ASGIApp:
         gc.collect()
         gc.freeze()
         try:
-            yield {"services": svc}
+            yield {"services": svc, GUARD_STATE_KEY: svc.connections}
         finally:
             await svc.aclose()
 

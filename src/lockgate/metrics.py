@@ -129,6 +129,27 @@ class Metrics:
             ["deployment"],
             registry=r,
         )
+        self.connections_rejected = Counter(
+            "lockgate_connections_rejected",
+            "Clients cut off by the listener's protection (timeouts, caps, header limits).",
+            ["reason"],
+            registry=r,
+        )
+        self.connections_open = Gauge(
+            "lockgate_connections_open", "Open client connections (this process).", registry=r
+        )
+        self.dependency_up = Gauge(
+            "lockgate_dependency_up",
+            "Whether a shared dependency answered at the last check (1) or not (0).",
+            ["dependency"],
+            registry=r,
+        )
+        self.dependency_outages = Counter(
+            "lockgate_dependency_outages",
+            "Outages of a shared dependency seen by this process.",
+            ["dependency"],
+            registry=r,
+        )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -194,6 +215,9 @@ class Metrics:
                 child(self.guard_verdicts, str(guard), str(action)).inc()
         if saved:
             child(self.cache_saved, model).inc(saved)
+
+    def connection_rejected(self, reason: str) -> None:
+        self.connections_rejected.labels(reason).inc()
 
     # BreakerListener
     def state_changed(self, name: str, old: str, new: str, now: float) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+import resource
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -12,9 +15,19 @@ from lockgate.app import create_app
 from lockgate.logs import configure_logging
 from lockgate.settings import ConfigError, Settings, load_settings
 
-__all__ = ["app_from_env", "is_loopback", "serve", "startup_banner"]
+__all__ = [
+    "app_from_env",
+    "is_loopback",
+    "raise_nofile_limit",
+    "serve",
+    "startup_banner",
+    "uvicorn_options",
+]
 
 CONFIG_ENV = "LOCKGATE_CONFIG"
+PROTOCOL = "lockgate.serving.protocol:GuardedHttpProtocol"
+#: descriptors kept for upstream connections, Redis, the database and logs
+_FD_RESERVE = 512
 
 
 def is_loopback(host: str) -> bool:
@@ -42,6 +55,50 @@ def startup_banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for ``settings``: uvloop, the guarded httptools protocol, limits."""
+    s = settings.server
+    return {
+        "host": s.host,
+        "port": s.port,
+        "loop": "uvloop",
+        "http": PROTOCOL,
+        "timeout_keep_alive": s.http.keep_alive_timeout,
+        "access_log": False,
+        "log_level": s.log_level,
+        "ssl_certfile": s.ssl_certfile,
+        "ssl_keyfile": s.ssl_keyfile,
+        "timeout_graceful_shutdown": 30,
+    }
+
+
+def raise_nofile_limit(wanted: int) -> int:
+    """Raise the soft open-files limit to the hard one; returns the soft limit now in force.
+
+    Each client connection is a file descriptor; past the limit ``accept()`` fails and
+    clients see empty replies with nothing logged.  The connection cap (``max_connections``)
+    is meant to bind first, so warn when the limit leaves it no room.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft < wanted + _FD_RESERVE:
+        logging.getLogger("lockgate.server").warning(
+            "open-files limit %d leaves too little room for server.http.max_connections=%d"
+            " (plus %d for upstreams, databases and logs); lower max_connections or raise"
+            " the limit (ulimit -n)",
+            soft,
+            wanted,
+            _FD_RESERVE,
+        )
+    return soft
+
+
 def app_from_env() -> object:
     """uvicorn factory for multi-worker runs: each worker loads the config itself."""
     settings = load_settings(os.environ.get(CONFIG_ENV) or None)
@@ -57,20 +114,12 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
         )
     print(startup_banner(settings), file=sys.stderr, flush=True)
     configure_logging(s.log_level)
-    common = {
-        "host": s.host,
-        "port": s.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "access_log": False,
-        "log_level": s.log_level,
-        "ssl_certfile": s.ssl_certfile,
-        "ssl_keyfile": s.ssl_keyfile,
-        "timeout_graceful_shutdown": 30,
-    }
+    if s.http.raise_nofile_limit:
+        raise_nofile_limit(s.http.max_connections)
+    common = uvicorn_options(settings)
     if workers > 1:
         if config_path:
             os.environ[CONFIG_ENV] = config_path
-        uvicorn.run("lockgate.server:app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+        uvicorn.run("lockgate.server:app_from_env", factory=True, workers=workers, **common)
     else:
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings), **common)

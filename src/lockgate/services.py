@@ -28,6 +28,7 @@ from lockgate.pricing import cost_of, price_for
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
+from lockgate.serving.guard import ConnectionGuard
 from lockgate.settings import ConfigError, Settings
 from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
@@ -58,6 +59,7 @@ class Services:
     sinks: list[RecordSink]
     semantic: SemanticCacheStage | None
     tracing: Tracing
+    connections: ConnectionGuard
 
     async def aclose(self) -> None:
         if self.semantic is not None:
@@ -216,6 +218,8 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         semantic = await _build_semantic(settings, router, providers)
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
+    connections = ConnectionGuard(settings.server.http, time.monotonic, metrics.connection_rejected)
+    metrics.connections_open.set_function(lambda: connections.open)
     return Services(
         settings=settings,
         db=db,
@@ -233,6 +237,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         sinks=sinks,
         semantic=semantic,
         tracing=tracing,
+        connections=connections,
     )
 
 

@@ -45,6 +45,7 @@ from pydantic import (
     model_validator,
 )
 
+from lockgate.serving.config import HttpLimits
 from lockgate.audit.config import AuditSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
@@ -243,6 +244,8 @@ class ServerSettings(_Model):
     #: serve HTTPS with this PEM certificate (chain) and private key; set both or neither
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    #: timeouts, connection cap and header limits of the listener (see serving/config.py)
+    http: HttpLimits = Field(default_factory=HttpLimits)
 
     @model_validator(mode="after")
     def _tls_files(self) -> ServerSettings:
