@@ -88,19 +88,25 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _run_keys(config: str | None, action: Any) -> Any:
+def _run_keys(config: str | None, action: Any, *, changes: bool = True) -> Any:
     from lockgate.auth.repository import KeyRepository
     from lockgate.storage.database import Database
 
     settings = _settings(config)
 
     async def go() -> Any:
+        from lockgate.auth.changes import announce_key_change
+
         db = Database(settings.general_settings.database_url)
         try:
             await db.migrate()
-            return await action(KeyRepository(db))
+            result = await action(KeyRepository(db))
         finally:
             await db.aclose()
+        # Running gateways poll the database's change counter anyway; with Redis they hear now.
+        if changes:
+            await announce_key_change(settings.general_settings.redis_url)
+        return result
 
     from lockgate.errors import GatewayError
 
@@ -170,7 +176,7 @@ def keys_list(
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
 ) -> None:
     """List keys."""
-    keys = _run_keys(config, lambda repo: repo.list(include_revoked=all_keys))
+    keys = _run_keys(config, lambda repo: repo.list(include_revoked=all_keys), changes=False)
     if as_json:
         typer.echo(json.dumps([k.public() for k in keys], indent=2))
         return

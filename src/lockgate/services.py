@@ -11,6 +11,7 @@ from starlette.requests import Request
 from lockgate.api.common import RequestIds
 from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
+from lockgate.auth.changes import KeyChangeFeed
 from lockgate.auth.repository import KeyRepository
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
@@ -60,8 +61,10 @@ class Services:
     semantic: SemanticCacheStage | None
     tracing: Tracing
     connections: ConnectionGuard
+    key_changes: KeyChangeFeed
 
     async def aclose(self) -> None:
+        await self.key_changes.aclose()
         if self.semantic is not None:
             await self.semantic.cache.index.close()
         for sink in self.sinks:
@@ -219,6 +222,10 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
     connections = ConnectionGuard(settings.server.http, time.monotonic, metrics.connection_rejected)
+    key_changes = KeyChangeFeed(
+        keys, auth.forget, interval=settings.general_settings.key_sync_seconds, redis_url=redis_url
+    )
+    await key_changes.start()
     metrics.connections_open.set_function(lambda: connections.open)
     return Services(
         settings=settings,
@@ -238,6 +245,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         semantic=semantic,
         tracing=tracing,
         connections=connections,
+        key_changes=key_changes,
     )
 
 

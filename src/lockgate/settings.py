@@ -45,11 +45,11 @@ from pydantic import (
     model_validator,
 )
 
-from lockgate.serving.config import HttpLimits
 from lockgate.audit.config import AuditSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.guards.config import GuardrailSettings
+from lockgate.serving.config import HttpLimits
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
 
@@ -187,6 +187,8 @@ class GeneralSettings(_Model):
     redis_url: str | None = None
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     key_cache_ttl_seconds: float = Field(default=30.0, ge=0)
+    #: how often each process reads the key change counter (revocations take effect within it)
+    key_sync_seconds: float = Field(default=0.5, gt=0)
 
     @field_validator("master_key")
     @classmethod

@@ -36,7 +36,9 @@ HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer
 WAIT = 15.0  # upper bound for any single read; the limits above are 1 s
 
 
-def start(fake: ThreadedFake, db: Path, **http: object) -> contextlib.AbstractContextManager[LiveGateway]:
+def start(
+    fake: ThreadedFake, db: Path, **http: object
+) -> contextlib.AbstractContextManager[LiveGateway]:
     data = {
         "model_list": model_list(fake),
         "general_settings": {"master_key": MASTER, "database_url": f"sqlite+aiosqlite:///{db}"},
@@ -46,7 +48,9 @@ def start(fake: ThreadedFake, db: Path, **http: object) -> contextlib.AbstractCo
 
 
 @pytest.fixture(scope="module")
-def gw(fake_server: ThreadedFake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
+def gw(
+    fake_server: ThreadedFake, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveGateway]:
     with start(fake_server, tmp_path_factory.mktemp("abuse") / "gw.db") as live:
         yield live
 
@@ -226,9 +230,11 @@ def test_headers_within_limits_are_served(gw: LiveGateway) -> None:
     assert r.status_code == 200, r.text
 
 
-DEEP = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "x": ' + (
-    b"[" * 1000 + b"]" * 1000
-) + b"}"
+DEEP = (
+    b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "x": '
+    + (b"[" * 1000 + b"]" * 1000)
+    + b"}"
+)
 
 
 @pytest.mark.parametrize(

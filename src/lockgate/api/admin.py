@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from lockgate.api.common import json_response, read_json, with_errors
 from lockgate.api.flow import start_context
+from lockgate.auth.changes import announce_key_change
 from lockgate.errors import BadRequestError, PermissionDeniedError
 from lockgate.limits.rules import rules_from_spec
 from lockgate.services import Services, services
@@ -86,6 +87,7 @@ async def revoke_key(request: Request) -> Response:
     svc = await _admin(request)
     key = await svc.keys.revoke(request.path_params["key_id"])
     svc.auth.forget()
+    await announce_key_change(svc.settings.general_settings.redis_url)
     return json_response(key.public())
 
 
@@ -94,6 +96,7 @@ async def rotate_key(request: Request) -> Response:
     svc = await _admin(request)
     secret, key = await svc.keys.rotate(request.path_params["key_id"])
     svc.auth.forget()
+    await announce_key_change(svc.settings.general_settings.redis_url)
     return json_response({"key": secret, **key.public()})
 
 
