@@ -141,6 +141,11 @@ class PostgresServer:
         self._run(
             f"{self.bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on the data directory ``start`` made (after a ``stop``)."""
+        data = os.path.join(self.workdir, "data")
         self.proc = subprocess.Popen(
             [
                 *self.prefix,
@@ -179,6 +184,11 @@ class PostgresServer:
             self.proc.terminate()
             self.proc.wait(timeout=30)
             self.proc = None
+            # runuser may return before postgres itself is gone; resume() needs it gone.
+            pid_file = os.path.join(self.workdir, "data", "postmaster.pid")
+            deadline = time.monotonic() + 30
+            while os.path.exists(pid_file) and time.monotonic() < deadline:
+                time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

@@ -216,6 +216,12 @@ class Metrics:
         if saved:
             child(self.cache_saved, model).inc(saved)
 
+    # OutageListener
+    def dependency_changed(self, name: str, up: bool) -> None:
+        self.dependency_up.labels(name).set(1 if up else 0)
+        if not up:
+            self.dependency_outages.labels(name).inc()
+
     def connection_rejected(self, reason: str) -> None:
         self.connections_rejected.labels(reason).inc()
 

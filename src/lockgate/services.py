@@ -22,6 +22,7 @@ from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.health import DependencyMonitor, RedisProbe
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
@@ -62,9 +63,11 @@ class Services:
     tracing: Tracing
     connections: ConnectionGuard
     key_changes: KeyChangeFeed
+    health: DependencyMonitor
 
     async def aclose(self) -> None:
         await self.key_changes.aclose()
+        await self.health.aclose()
         if self.semantic is not None:
             await self.semantic.cache.index.close()
         for sink in self.sinks:
@@ -226,6 +229,8 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         keys, auth.forget, interval=settings.general_settings.key_sync_seconds, redis_url=redis_url
     )
     await key_changes.start()
+    health = DependencyMonitor({"redis": RedisProbe(redis_url)} if redis_url else {}, metrics)
+    await health.start()
     metrics.connections_open.set_function(lambda: connections.open)
     return Services(
         settings=settings,
@@ -246,6 +251,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         tracing=tracing,
         connections=connections,
         key_changes=key_changes,
+        health=health,
     )
 
 

@@ -27,13 +27,14 @@ from lockgate.chat import (
     usage_from_openai,
 )
 from lockgate.context import ApiFlavor, RequestContext
-from lockgate.errors import GatewayError, InternalError
+from lockgate.errors import GatewayError, InternalError, PermissionDeniedError
 from lockgate.pipeline import Result
 from lockgate.services import Services
 
 __all__ = [
     "CLIENT_CLOSED",
     "account_stream",
+    "admin_services",
     "recorded_failures",
     "response_headers",
     "run_chat",
@@ -70,6 +71,14 @@ async def start_context(
             svc.record(ctx, UNKNOWN_MODEL, err.status, None)
         raise
     return _context(request, headers, request_id, flavor, principal)
+
+
+async def admin_services(request: Request, svc: Services) -> Services:
+    """Authenticate and require the master key (any caller in open local mode)."""
+    ctx = await start_context(request, svc, "openai")
+    if not (ctx.principal.is_admin or svc.auth.open_mode):
+        raise PermissionDeniedError("This endpoint needs the master key.", code="admin_only")
+    return svc
 
 
 def _context(

@@ -9,7 +9,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lockgate.api.common import json_response, read_json, with_errors
-from lockgate.api.flow import recorded_failures, response_headers, run_chat, start_context
+from lockgate.api.flow import (
+    admin_services,
+    recorded_failures,
+    response_headers,
+    run_chat,
+    start_context,
+)
 from lockgate.chat import ChatResponse, parse_chat_request
 from lockgate.errors import BadRequestError
 from lockgate.services import services
@@ -23,26 +29,30 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Readiness: the storage the gateway depends on answers."""
+    """Readiness: the database answers (else 503); Redis down is ``degraded`` (still 200).
+
+    Without Redis the gateway still serves (limits fail open or closed as configured,
+    caches miss), so taking every replica out of rotation would only make it worse.
+    """
     svc = services(request)
-    checks = {"database": await svc.db.ping()}
-    ok = all(checks.values())
-    return json_response(
-        {"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503
-    )
+    checks = {"database": await svc.db.ping(), **svc.health.up}
+    if not checks["database"]:
+        return json_response({"status": "not_ready", "checks": checks}, 503)
+    status = "ready" if all(checks.values()) else "degraded"
+    return json_response({"status": status, "checks": checks})
 
 
 @with_errors("openai")
 async def metrics(request: Request) -> Response:
-    svc = services(request)
-    await start_context(request, svc, "openai")
+    """Prometheus metrics; they name every key and model, so the master key only."""
+    svc = await admin_services(request, services(request))
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @with_errors("openai")
 async def stats(request: Request) -> Response:
-    svc = services(request)
-    await start_context(request, svc, "openai")
+    """Live statistics for every key and model: the master key only."""
+    svc = await admin_services(request, services(request))
     return json_response({**svc.stats.snapshot(), "routing": svc.dispatcher.snapshot()})
 
 
