@@ -74,10 +74,8 @@ async def status_of(reader: asyncio.StreamReader) -> int | None:
 
 async def closed(reader: asyncio.StreamReader) -> bool:
     """Whether the server closes this socket (reading to EOF) within the wait."""
-    try:
+    with contextlib.suppress(ConnectionError):
         await asyncio.wait_for(reader.read(), WAIT)
-    except ConnectionError:
-        pass
     return True
 
 
@@ -197,7 +195,8 @@ async def test_every_slot_busy_gets_503_with_retry_after(
         for _, w in [*busy, (reader, writer)]:
             w.close()
         await asyncio.sleep(0.3)
-        metrics = httpx.get(small.url + "/metrics", headers=bearer(), timeout=WAIT).text
+        async with httpx.AsyncClient(timeout=WAIT) as client:
+            metrics = (await client.get(small.url + "/metrics", headers=bearer())).text
         assert 'lockgate_connections_rejected_total{reason="connection_limit"} 1.0' in metrics
 
 

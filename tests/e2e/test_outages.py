@@ -1,4 +1,4 @@
-"""Operations during outages: /ready during a Redis outage, the key store down, who reads metrics."""
+"""Operations in outages: /ready while Redis is down, the key store down, who reads metrics."""
 
 from __future__ import annotations
 
