@@ -218,10 +218,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             # The app is waiting in receive(): let it see a disconnect.
             cycle.disconnected = True
             cycle.message_event.set()
-            if cycle.response_started:
-                self._finished = True
-                self.transport.close()
-                return
+        if cycle is not None and cycle.response_started:
+            # An answer already went out (or is going out): no second one, just close.
+            self._finished = True
+            if self._guard is not None:
+                self._guard.rejected("body_timeout")
+            self.transport.close()
+            return
         self._refuse(408, "Timed out reading the request body.", "body_timeout", None)
 
     def _refuse(self, status: int, message: str, code: str, retry_after: int | None) -> None:
