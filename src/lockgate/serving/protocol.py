@@ -36,6 +36,8 @@ __all__ = ["GUARD_STATE_KEY", "GuardedHttpProtocol"]
 #: where the lifespan state carries the process's ``ConnectionGuard``
 GUARD_STATE_KEY = "connection_guard"
 _DEFAULTS = HttpLimits()
+#: seconds a refused connection is drained before it is closed
+_LINGER = 2.0
 
 
 def _error(status: int, message: str, code: str, retry_after: int | None) -> bytes:
@@ -78,6 +80,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._limits = limits
         self.timeout_keep_alive = limits.keep_alive_timeout  # type: ignore[assignment]
         self._timer: TimerHandle | None = None
+        self._linger: TimerHandle | None = None
         self._in_head = True
         self._head_bytes = 0  # raw bytes while the head is still arriving
         self._head_size = 0  # parsed: request target + header lines
@@ -97,6 +100,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._linger is not None:
+            self._linger.cancel()
         if self._guard is not None:
             self._guard.closed(self)
         super().connection_lost(exc)
@@ -233,6 +238,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._disarm()
         if self._guard is not None and code != "connection_limit":
             self._guard.rejected(code)
-        if not self.transport.is_closing():
-            self.transport.write(_error(status, message, code, retry_after))
-            self.transport.close()
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(_error(status, message, code, retry_after))
+        if code != "connection_limit" and transport.can_write_eof():
+            # Lingering close: a client still sending (an 8 MB header) would get a reset
+            # and lose the answer if the socket closed now (a refused newcomer at the
+            # connection cap sent nothing yet and is closed at once: no fd held).  Half-close, discard what
+            # still arrives (``_finished``), and close for good after a short wait.
+            transport.write_eof()
+            self._linger = self.loop.call_later(_LINGER, transport.close)
+        else:
+            transport.close()
