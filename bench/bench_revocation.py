@@ -83,8 +83,19 @@ def main() -> None:
         urls = []
         for _ in range(2):
             port = free_port()
-            cmd = [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)]
-            procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            cmd = [
+                sys.executable,
+                "-m",
+                "lockgate",
+                "serve",
+                "-c",
+                str(config),
+                "--port",
+                str(port),
+            ]
+            procs.append(
+                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
             urls.append(f"http://127.0.0.1:{port}")
         for u in urls:
             wait_up(u + "/health")
@@ -96,7 +107,10 @@ def main() -> None:
                 made = c.post(a + "/admin/keys", json={"name": "t"}, headers=auth).json()
                 key = {"authorization": f"Bearer {made['key']}"}
                 for u in urls:
-                    assert c.post(u + "/v1/chat/completions", json=CHAT, headers=key).status_code == 200
+                    assert (
+                        c.post(u + "/v1/chat/completions", json=CHAT, headers=key).status_code
+                        == 200
+                    )
                 c.delete(a + f"/admin/keys/{made['id']}", headers=auth)
                 start = time.perf_counter()
                 while c.post(b + "/v1/chat/completions", json=CHAT, headers=key).status_code != 401:
