@@ -244,9 +244,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         transport.write(_error(status, message, code, retry_after))
         if code != "connection_limit" and transport.can_write_eof():
             # Lingering close: a client still sending (an 8 MB header) would get a reset
-            # and lose the answer if the socket closed now (a refused newcomer at the
-            # connection cap sent nothing yet and is closed at once: no fd held).  Half-close, discard what
-            # still arrives (``_finished``), and close for good after a short wait.
+            # and lose the answer if the socket closed now.  Half-close, discard what
+            # still arrives (``_finished``), and close for good after a short wait.  A
+            # newcomer refused at the cap sent nothing yet: closed at once, no fd held.
             transport.write_eof()
             self._linger = self.loop.call_later(_LINGER, transport.close)
         else:
