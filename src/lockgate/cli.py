@@ -14,7 +14,9 @@ from rich.table import Table
 
 from lockgate import __version__
 from lockgate.audit import cli as audit_cli
+from lockgate.routing import cli as route_cli
 from lockgate.settings import ConfigError, Settings, load_settings
+from lockgate.storage import cli as db_cli
 from lockgate.usage import cli as usage_cli
 
 __all__ = ["app", "main"]
@@ -26,6 +28,8 @@ cache_app = typer.Typer(help="Cache tools.")
 app.add_typer(cache_app, name="cache")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(usage_cli.app, name="usage")
+app.add_typer(db_cli.app, name="db")
+app.add_typer(route_cli.app, name="route")
 
 ConfigOpt = Annotated[
     str | None,

@@ -19,13 +19,20 @@ class Router:
         for dep in deployments:
             self._by_alias.setdefault(dep.alias, []).append(dep)
         self._rng = rng or random.Random()
+        #: names that stand for another alias (routing aliases), served by its deployments
+        self._stand_ins: dict[str, str] = {}
+
+    def add_alias(self, name: str, target: str) -> None:
+        """Make ``name`` a known model that resolves to ``target``'s deployments."""
+        self.resolve(target)
+        self._stand_ins[name] = target
 
     @property
     def aliases(self) -> list[str]:
-        return list(self._by_alias)
+        return [*self._by_alias, *self._stand_ins]
 
     def resolve(self, alias: str) -> list[Deployment]:
-        deps = self._by_alias.get(alias)
+        deps = self._by_alias.get(alias) or self._by_alias.get(self._stand_ins.get(alias, ""))
         if not deps:
             raise ModelNotFoundError(
                 f"The model '{alias}' does not exist or is not served by this gateway.",

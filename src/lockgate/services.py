@@ -31,6 +31,7 @@ from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
 from lockgate.serving.guard import ConnectionGuard
+from lockgate.routing.factory import build_route_stage
 from lockgate.settings import ConfigError, Settings
 from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
@@ -217,6 +218,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
             capture=settings.audit.enabled and settings.audit.store_bodies,
         ),
         LimitsStage(Limiter(limit_store, time.time), lim),
+        *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),
         CacheStage(cache),
     ]
     semantic: SemanticCacheStage | None = None

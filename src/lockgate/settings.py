@@ -50,6 +50,7 @@ from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.serving.config import HttpLimits
+from lockgate.routing.config import RoutingSettings
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
 
@@ -284,6 +285,7 @@ class Settings(_Model):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False

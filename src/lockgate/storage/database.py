@@ -8,11 +8,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["Database", "normalise_url"]
+__all__ = ["Database", "normalise_url", "redact_url"]
 
 _MIGRATE_TRIES = 5
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,11 +29,26 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def redact_url(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create_dirs: bool = True) -> None:
         self.url = normalise_url(url)
         parsed = make_url(self.url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if (
+            create_dirs
+            and parsed.get_backend_name() == "sqlite"
+            and parsed.database not in (None, "", ":memory:")
+        ):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=True)
 
@@ -39,8 +56,7 @@ class Database:
         """Bring the schema to the newest Alembic revision."""
 
         def upgrade(conn: Connection) -> None:
-            cfg = Config()
-            cfg.set_main_option("script_location", str(_MIGRATIONS))
+            cfg = _alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -55,6 +71,23 @@ class Database:
                 if attempt == _MIGRATE_TRIES:
                     raise
                 await asyncio.sleep(0.2 * attempt)
+
+    @staticmethod
+    def head_revision() -> str:
+        """The newest schema revision this version of lockgate ships."""
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        if head is None:  # pragma: no cover - the package always ships migrations
+            raise RuntimeError("no migrations found")
+        return head
+
+    async def current_revision(self) -> str | None:
+        """The schema revision the database is at (None before the first migration)."""
+
+        def read(conn: Connection) -> str | None:
+            return MigrationContext.configure(conn).get_current_revision()
+
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(read)
 
     async def ping(self) -> bool:
         try:

@@ -1,0 +1,160 @@
+"""The routing stage: for a routing alias, score the prompt and hand the request on to
+the strong or the weak alias. Sits after limits (which count the routing alias) and
+before the caches and the dispatcher (which see the chosen alias).
+
+Every routed answer says what was decided: ``x-lockgate-route: weak; target=...;
+score=...; threshold=...``, the same in ``ctx.notes["route"]`` (audit record) and on the
+request's trace span, and the deployment that answered is in the usage row. A scoring
+failure never fails the request: it goes to the strong alias and is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from opentelemetry import trace
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from lockgate.chat import ChatRequest
+from lockgate.context import RequestContext
+from lockgate.pipeline import Handler, Result
+from lockgate.routing.config import RouteSpec
+from lockgate.routing.model import RouterModel
+from lockgate.routing.policy import Decision, SharePolicy
+
+__all__ = ["NOTES_KEY", "RouteStage", "prompt_text"]
+
+NOTES_KEY = "route"
+ROUTE_HEADER = "x-lockgate-route"
+_MAX_CHARS = 4000
+_log = logging.getLogger("lockgate.routing")
+
+EmbedOne = Callable[[list[str]], Awaitable[npt.NDArray[np.float32]]]
+
+
+def prompt_text(messages: list[dict[str, Any]]) -> str:
+    """The text the router judges: the last user turn (text parts joined), capped."""
+    for msg in reversed(messages):
+        if msg.get("role") != "user":
+            continue
+        content = msg.get("content")
+        if isinstance(content, str):
+            return content[-_MAX_CHARS:]
+        if isinstance(content, list):
+            parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+            return " ".join(p for p in parts if isinstance(p, str) and p)[-_MAX_CHARS:]
+    return ""
+
+
+@dataclass(slots=True)
+class _Route:
+    spec: RouteSpec
+    policy: SharePolicy
+
+
+class RouteStage:
+    name = "route"
+
+    def __init__(
+        self,
+        routes: Mapping[str, RouteSpec],
+        model: RouterModel,
+        embed: EmbedOne,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._model = model
+        self._embed = embed
+        self._routes: dict[str, _Route] = {}
+        for alias, spec in routes.items():
+            if spec.threshold is not None:
+                prior = spec.threshold
+            elif spec.target_strong_share is not None:
+                prior = model.threshold_for_share(spec.target_strong_share)
+            else:
+                prior = model.threshold_for_floor(spec.quality_floor or 0.95)
+            policy = SharePolicy(
+                prior=prior, target_share=spec.target_strong_share, window=spec.window
+            )
+            self._routes[alias] = _Route(spec, policy)
+        r = registry or CollectorRegistry()
+        self._decisions = Counter(
+            "lockgate_route_decisions",
+            "Routing decisions, by routing alias and choice (strong, weak, error).",
+            ["alias", "choice"],
+            registry=r,
+        )
+        self._share = Gauge(
+            "lockgate_route_strong_share",
+            "Share of the routing alias's recent requests sent to the strong model.",
+            ["alias"],
+            registry=r,
+        )
+        self._threshold = Gauge(
+            "lockgate_route_threshold",
+            "The score threshold in force for the routing alias.",
+            ["alias"],
+            registry=r,
+        )
+        for alias, route in self._routes.items():
+            self._threshold.labels(alias).set(route.policy.threshold())
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Each routing alias and the alias it stands for when not routed (the weak one)."""
+        return {alias: route.spec.weak for alias, route in self._routes.items()}
+
+    def policy(self, alias: str) -> SharePolicy:
+        return self._routes[alias].policy
+
+    async def __call__(
+        self, ctx: RequestContext, request: ChatRequest, call_next: Handler
+    ) -> Result:
+        route = self._routes.get(request.model)
+        if route is None:
+            return await call_next(ctx, request)
+        alias = request.model
+        text = prompt_text(request.messages)
+        decision: Decision | None
+        try:
+            vec = (await self._embed([text]))[0]
+            decision = route.policy.decide(self._model.score(vec, text))
+        except Exception as exc:  # never fail a request over a routing score
+            _log.warning("routing score failed for %s: %s", alias, exc)
+            decision = None
+        if decision is None:
+            target, choice = route.spec.strong, "error"
+            ctx.notes[NOTES_KEY] = {"alias": alias, "target": target, "error": True}
+            ctx.headers[ROUTE_HEADER] = f"strong; target={target}; error=scoring-failed"
+        else:
+            target = route.spec.strong if decision.strong else route.spec.weak
+            choice = "strong" if decision.strong else "weak"
+            ctx.notes[NOTES_KEY] = {
+                "alias": alias,
+                "target": target,
+                "choice": choice,
+                "score": round(decision.score, 6),
+                "threshold": round(decision.threshold, 6),
+            }
+            ctx.headers[ROUTE_HEADER] = decision.header(target)
+        self._decisions.labels(alias, choice).inc()
+        self._share.labels(alias).set(route.policy.realised_share)
+        self._threshold.labels(alias).set(route.policy.threshold())
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute("lockgate.route.alias", alias)
+            span.set_attribute("lockgate.route.target", target)
+            if decision is not None:
+                span.set_attribute("lockgate.route.score", decision.score)
+                span.set_attribute("lockgate.route.threshold", decision.threshold)
+        routed = ChatRequest(
+            model=target,
+            body=request.body,
+            stream=request.stream,
+            include_usage=request.include_usage,
+        )
+        return await call_next(ctx, routed)

@@ -1,0 +1,74 @@
+"""The router's pure parts: the share policy, the shipped model, and prompt text."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from lockgate.routing.model import RouterModel
+from lockgate.routing.policy import SharePolicy
+from lockgate.routing.stage import prompt_text
+
+
+def test_fixed_threshold_before_warmup_and_without_a_target() -> None:
+    """With no target share the prior threshold decides, whatever the traffic."""
+    policy = SharePolicy(prior=0.5)
+    decisions = [policy.decide(s) for s in (0.1, 0.6, 0.5, 0.9)]
+    assert [d.strong for d in decisions] == [False, True, False, True]
+    assert all(d.threshold == 0.5 for d in decisions)
+
+
+@pytest.mark.parametrize("target", [0.2, 0.4, 0.65])
+def test_target_share_is_held_on_shifted_traffic(target: float) -> None:
+    """The live threshold follows the traffic: scores shifted far from the prior still
+    give the target share (within 3 points over 5,000 requests)."""
+    rng = random.Random(3)
+    policy = SharePolicy(prior=-10.0, target_share=target, window=1000)
+    strong = [policy.decide(rng.gauss(5.0, 2.0)).strong for _ in range(5000)]
+    realised = sum(strong[1000:]) / 4000
+    assert abs(realised - target) < 0.03
+    assert abs(policy.realised_share - target) < 0.05
+
+
+def test_window_forgets_old_scores() -> None:
+    """After the traffic moves, the threshold moves with it once the window has turned."""
+    policy = SharePolicy(prior=0.0, target_share=0.5, window=100, warmup=10)
+    for i in range(100):
+        policy.decide(i / 100)
+    assert 0.4 < policy.threshold() < 0.6
+    for i in range(100):
+        policy.decide(10 + i / 100)
+    assert 10.4 < policy.threshold() < 10.6
+
+
+def test_shipped_model_loads_and_orders_floors() -> None:
+    """The shipped weights load; a higher quality floor never lowers the threshold's
+    strictness (more strong calls), and share priors are monotone."""
+    model = RouterModel.load()
+    assert model.dim == 384
+    t90, t95, t99 = (model.threshold_for_floor(f) for f in (0.90, 0.95, 0.99))
+    assert t90 >= t95 >= t99
+    assert model.threshold_for_share(0.2) >= model.threshold_for_share(0.6)
+    vec = np.zeros(384, dtype=np.float32)
+    assert model.score(vec, "hi") == model.score(vec, "hi")
+
+
+def test_prompt_text_takes_the_last_user_turn() -> None:
+    """Text parts are joined; system and assistant turns are ignored."""
+    msgs = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "a"},
+                {"type": "image_url"},
+                {"type": "text", "text": "b"},
+            ],
+        },
+    ]
+    assert prompt_text(msgs) == "a b"
+    assert prompt_text([{"role": "system", "content": "x"}]) == ""
