@@ -30,8 +30,8 @@ from lockgate.pricing import cost_of, price_for
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
-from lockgate.serving.guard import ConnectionGuard
 from lockgate.routing.factory import build_route_stage
+from lockgate.serving.guard import ConnectionGuard
 from lockgate.settings import ConfigError, Settings
 from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage

@@ -49,8 +49,8 @@ from lockgate.audit.config import AuditSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.guards.config import GuardrailSettings
-from lockgate.serving.config import HttpLimits
 from lockgate.routing.config import RoutingSettings
+from lockgate.serving.config import HttpLimits
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
 
