@@ -32,6 +32,7 @@ from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
 from lockgate.routing.factory import build_route_stage
 from lockgate.serving.guard import ConnectionGuard
+from lockgate.serving.metrics_listener import MetricsListener
 from lockgate.settings import ConfigError, Settings
 from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
@@ -65,10 +66,13 @@ class Services:
     connections: ConnectionGuard
     key_changes: KeyChangeFeed
     health: DependencyMonitor
+    metrics_listener: MetricsListener | None = None
 
     async def aclose(self) -> None:
         await self.key_changes.aclose()
         await self.health.aclose()
+        if self.metrics_listener is not None:
+            self.metrics_listener.close()
         if self.semantic is not None:
             await self.semantic.cache.index.close()
         for sink in self.sinks:
@@ -254,6 +258,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         connections=connections,
         key_changes=key_changes,
         health=health,
+        metrics_listener=MetricsListener.for_settings(metrics.registry, settings.server.http),
     )
 
 

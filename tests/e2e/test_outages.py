@@ -128,3 +128,13 @@ def test_metrics_and_stats_need_the_master_key(gateway_factory, path):
     denied = httpx.get(gw.url + path, headers=bearer(virtual), timeout=10)
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "admin_only"
     assert httpx.get(gw.url + path, headers=bearer(MASTER), timeout=10).status_code == 200
+
+
+def test_metrics_listener_serves_prometheus_without_a_key(gateway_factory):
+    """server.http.metrics_port: /metrics without a key there, master key still on the main port."""
+    port = free_port()
+    gw = gateway_factory(MOCK, server={"http": {"metrics_port": port}})
+    assert httpx.post(gw.v1 + "/chat/completions", json=CHAT, headers=bearer()).status_code == 200
+    page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert page.status_code == 200 and "lockgate_requests_total" in page.text
+    assert httpx.get(gw.url + "/metrics", timeout=10).status_code == 401

@@ -33,3 +33,6 @@ class HttpLimits(BaseModel):
     max_headers: int = Field(default=100, ge=1)
     #: raise the process's soft RLIMIT_NOFILE to the hard limit at start-up
     raise_nofile_limit: bool = True
+    #: serve /metrics without a key on this extra port (None: only the main port, master key)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
