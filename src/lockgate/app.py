@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lockgate.api import admin, anthropic_routes, openai_routes, ops
 from lockgate.api.common import Endpoint, error_response
+from lockgate.batches import routes as batch_routes
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
 from lockgate.services import build_services
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> ASGIApp:
             *ops.routes,
             *admin.routes,
             *usage_routes.routes,
+            *batch_routes.routes,
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

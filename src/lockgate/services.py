@@ -13,6 +13,7 @@ from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.changes import KeyChangeFeed
 from lockgate.auth.repository import KeyRepository
+from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.semantic.config import build_semantic_stage
@@ -67,12 +68,15 @@ class Services:
     key_changes: KeyChangeFeed
     health: DependencyMonitor
     metrics_listener: MetricsListener | None = None
+    batches: BatchService | None = None
 
     async def aclose(self) -> None:
         await self.key_changes.aclose()
         await self.health.aclose()
         if self.metrics_listener is not None:
             self.metrics_listener.close()
+        if self.batches is not None:
+            await self.batches.aclose()
         if self.semantic is not None:
             await self.semantic.cache.index.close()
         for sink in self.sinks:
@@ -238,7 +242,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     health = DependencyMonitor({"redis": RedisProbe(redis_url)} if redis_url else {}, metrics)
     await health.start()
     metrics.connections_open.set_function(lambda: connections.open)
-    return Services(
+    svc = Services(
         settings=settings,
         db=db,
         keys=keys,
@@ -259,7 +263,17 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         key_changes=key_changes,
         health=health,
         metrics_listener=MetricsListener.for_settings(metrics.registry, settings.server.http),
+        batches=build_batches(settings.batches, db),
     )
+    if svc.batches is not None:
+        from lockgate.batches.execute import execute_line
+
+        registry = metrics.registry
+        svc.batches.start(
+            lambda line: execute_line(svc, line),
+            lambda: registry.get_sample_value("lockgate_inflight_requests") or 0.0,
+        )
+    return svc
 
 
 def services(request: Request) -> Services:

@@ -1,0 +1,28 @@
+"""The ``batches:`` section of the config file."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BatchSettings"]
+
+
+class BatchSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: serve /v1/files and /v1/batches and run batch lines in this process
+    enabled: bool = True
+    #: where uploaded and result files are kept (default: beside the SQLite database,
+    #: else ./lockgate-data/files)
+    storage_dir: str | None = None
+    #: lines in flight at once per replica
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    #: batch lines wait while more interactive requests than this are in flight here
+    yield_above_inflight: int = Field(default=64, ge=0)
+    max_lines: int = Field(default=50_000, ge=1)
+    max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    #: a claimed line whose replica vanished is claimed again after this long
+    lease_seconds: float = Field(default=30.0, gt=0)
+    poll_seconds: float = Field(default=0.5, gt=0)
+    #: tries per line before it is written to the error file
+    max_attempts: int = Field(default=3, ge=1)

@@ -1,0 +1,79 @@
+"""Run one batch line through the gateway's own walk, as the key that created the batch.
+
+Chat and Messages lines go through ``run_chat`` (limits, budgets, guards, caches, the
+dispatcher's retries and fallbacks, and one usage row each, like any request);
+embeddings lines through the embeddings path. Never raises: an error is the line's
+answer, with its status and OpenAI-shaped body.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lockgate.api.common import error_body
+from lockgate.api.flow import run_chat
+from lockgate.auth.keys import Principal
+from lockgate.batches.outcome import Outcome
+from lockgate.batches.store import Claimed
+from lockgate.chat import ChatResponse, close_stream, parse_chat_request
+from lockgate.context import ApiFlavor, RequestContext
+from lockgate.dispatcher import deployment_timeouts
+from lockgate.errors import AuthenticationError, GatewayError, InternalError
+from lockgate.services import Services
+from lockgate.wire.anthropic_request import anthropic_to_openai_request
+from lockgate.wire.anthropic_response import openai_to_anthropic_response
+
+__all__ = ["execute_line"]
+
+
+async def _principal(svc: Services, key_id: str | None) -> Principal:
+    if key_id is None:
+        return Principal(kind="master")
+    key = await svc.keys.get(key_id)
+    now = time.time()
+    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        raise AuthenticationError("The key that created this batch is revoked or expired.")
+    return Principal.from_key(key)
+
+
+async def execute_line(svc: Services, line: Claimed) -> Outcome:
+    request_id = svc.request_ids.new({})
+    flavor: ApiFlavor = "anthropic" if line.endpoint == "/v1/messages" else "openai"
+    try:
+        principal = await _principal(svc, line.key_id)
+        ctx = RequestContext(request_id=request_id, principal=principal, api=flavor)
+        ctx.notes["batch"] = {"batch_id": line.batch_id, "custom_id": line.custom_id}
+        body = {**line.body, "stream": False}
+        if line.endpoint == "/v1/embeddings":
+            return Outcome(200, await _embed(svc, ctx, body), request_id)
+        raw = anthropic_to_openai_request(body) if flavor == "anthropic" else body
+        chat = parse_chat_request(raw)
+        ctx.user = chat.user
+        result = await run_chat(svc, ctx, chat)
+        if not isinstance(result, ChatResponse):  # pragma: no cover - stream is forced off
+            await close_stream(result)
+            raise InternalError("A batch line produced a stream.")
+        out = (
+            openai_to_anthropic_response(result, chat.model)
+            if flavor == "anthropic"
+            else result.body
+        )
+        return Outcome(200, out, request_id)
+    except GatewayError as err:
+        return Outcome(err.status, error_body(err, flavor), request_id)
+    except Exception:
+        internal = InternalError("Internal gateway error while running the line.")
+        return Outcome(internal.status, error_body(internal, flavor), request_id)
+
+
+async def _embed(svc: Services, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+    alias = body["model"]
+    svc.router.resolve(alias)
+    ctx.principal.check_model(alias)
+    deployment = svc.router.choose(alias)
+    timeouts = deployment_timeouts(deployment, svc.settings.router_settings, stream=False)
+    result: dict[str, Any] = await svc.providers.get(deployment.provider).embed(
+        body, deployment, timeouts
+    )
+    return result

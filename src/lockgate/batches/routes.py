@@ -1,0 +1,260 @@
+"""``/v1/files`` and ``/v1/batches`` in OpenAI's wire format (the openai SDK drives them).
+
+Files and batches belong to the key that created them: another virtual key gets 404;
+the master key sees everything. Validation happens when the batch is created: a
+malformed line makes the batch ``failed`` with the line number in ``errors``, before
+anything runs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lockgate.api.common import json_response, read_json, with_errors
+from lockgate.api.flow import start_context
+from lockgate.auth.keys import Principal
+from lockgate.batches.lines import ENDPOINTS, LineError, parse_input
+from lockgate.batches.service import BatchService
+from lockgate.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+from lockgate.services import Services, services
+
+__all__ = ["batch_object", "file_object", "routes"]
+
+_WINDOWS = {"24h": 24 * 3600.0}
+_PURPOSES = ("batch", "batch_output", "user_data", "evals", "fine-tune", "assistants", "vision")
+_TIMES = (
+    "created_at",
+    "in_progress_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expires_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+
+
+def _int(v: float | None) -> int | None:
+    return int(v) if v is not None else None
+
+
+def file_object(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "file",
+        "bytes": row["bytes"],
+        "created_at": int(row["created_at"]),
+        "filename": row["filename"],
+        "purpose": row["purpose"],
+        "status": "processed",
+        "expires_at": None,
+        "status_details": None,
+    }
+
+
+def batch_object(row: dict[str, Any]) -> dict[str, Any]:
+    counts = row.get("counts") or {}
+    completed = counts.get("done", 0)
+    failed = counts.get("failed", 0)
+    out: dict[str, Any] = {
+        "id": row["id"],
+        "object": "batch",
+        "endpoint": row["endpoint"],
+        "errors": {"object": "list", "data": row["errors"]} if row["errors"] else None,
+        "input_file_id": row["input_file_id"],
+        "completion_window": row["completion_window"],
+        "status": row["status"],
+        "output_file_id": row["output_file_id"],
+        "error_file_id": row["error_file_id"],
+        "expired_at": None,
+        "request_counts": {"total": row["total"], "completed": completed, "failed": failed},
+        "metadata": row["metadata"],
+    }
+    for name in _TIMES:
+        out[name] = _int(row[name])
+    return out
+
+
+async def _open(request: Request) -> tuple[Services, BatchService, Principal]:
+    svc = services(request)
+    ctx = await start_context(request, svc, "openai")
+    if svc.batches is None:
+        raise NotFoundError("Batches are turned off on this gateway (batches.enabled).")
+    return svc, svc.batches, ctx.principal
+
+
+def _owned(
+    row: dict[str, Any] | None, principal: Principal, what: str, ident: str
+) -> dict[str, Any]:
+    if row is None or not (principal.is_admin or row["key_id"] == principal.key_id):
+        raise NotFoundError(f"No such {what}: {ident}")
+    return row
+
+
+@with_errors("openai")
+async def upload_file(request: Request) -> Response:
+    _, bs, principal = await _open(request)
+    limit = bs.settings.max_file_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
+    form = await request.form(max_files=1, max_fields=8)
+    try:
+        upload = form.get("file")
+        purpose = form.get("purpose")
+        if upload is None or isinstance(upload, str):
+            raise BadRequestError("'file' is required (multipart/form-data).", param="file")
+        if not isinstance(purpose, str) or purpose not in _PURPOSES:
+            raise BadRequestError(f"'purpose' must be one of {_PURPOSES}.", param="purpose")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
+        row = await bs.store.create_file(
+            principal.key_id, purpose, upload.filename or "upload.jsonl", data, time.time()
+        )
+    finally:
+        await form.close()
+    return json_response(file_object(row))
+
+
+@with_errors("openai")
+async def list_files(request: Request) -> Response:
+    _, bs, principal = await _open(request)
+    rows = await bs.store.list_files(principal.key_id, principal.is_admin, limit=10_000)
+    purpose = request.query_params.get("purpose")
+    data = [file_object(r) for r in rows if purpose is None or r["purpose"] == purpose]
+    return json_response({"object": "list", "data": data, "has_more": False})
+
+
+@with_errors("openai")
+async def get_file(request: Request) -> Response:
+    _, bs, principal = await _open(request)
+    fid = request.path_params["file_id"]
+    return json_response(file_object(_owned(await bs.store.get_file(fid), principal, "file", fid)))
+
+
+@with_errors("openai")
+async def file_content(request: Request) -> Response:
+    _, bs, principal = await _open(request)
+    fid = request.path_params["file_id"]
+    row = _owned(await bs.store.get_file(fid), principal, "file", fid)
+    path = bs.store.root / row["id"]
+    return Response(path.read_bytes(), media_type="application/jsonl")
+
+
+@with_errors("openai")
+async def delete_file(request: Request) -> Response:
+    _, bs, principal = await _open(request)
+    fid = request.path_params["file_id"]
+    _owned(await bs.store.get_file(fid), principal, "file", fid)
+    await bs.store.delete_file(fid)
+    return json_response({"id": fid, "object": "file", "deleted": True})
+
+
+@with_errors("openai")
+async def create_batch(request: Request) -> Response:
+    svc, bs, principal = await _open(request)
+    body = await read_json(request, 64 * 1024)
+    if not isinstance(body, dict):
+        raise BadRequestError("Request body must be a JSON object.")
+    endpoint = body.get("endpoint")
+    if endpoint not in ENDPOINTS:
+        raise BadRequestError(f"'endpoint' must be one of {ENDPOINTS}.", param="endpoint")
+    window = body.get("completion_window", "24h")
+    if window not in _WINDOWS:
+        raise BadRequestError("'completion_window' must be '24h'.", param="completion_window")
+    metadata = body.get("metadata")
+    if metadata is not None and not (
+        isinstance(metadata, dict)
+        and len(metadata) <= 16
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
+    ):
+        raise BadRequestError("'metadata' must map up to 16 strings to strings.", param="metadata")
+    fid = body.get("input_file_id")
+    if not isinstance(fid, str):
+        raise BadRequestError("'input_file_id' is required.", param="input_file_id")
+    row = _owned(await bs.store.get_file(fid), principal, "file", fid)
+    if row["purpose"] != "batch":
+        raise BadRequestError("The input file's purpose must be 'batch'.", param="input_file_id")
+    data = (bs.store.root / row["id"]).read_bytes()
+    lines, errors = parse_input(data, endpoint, max_lines=bs.settings.max_lines)
+    if not errors:
+        for ln in lines:
+            if ln.body["model"] not in svc.router.aliases:
+                message = f"The model '{ln.body['model']}' does not exist."
+                errors.append(LineError(ln.line_no, "model_not_found", message, "body.model"))
+                break
+    now = time.time()
+    batch = await bs.store.create_batch(
+        key_id=principal.key_id,
+        endpoint=endpoint,
+        input_file_id=fid,
+        completion_window=window,
+        metadata=metadata,
+        lines=lines,
+        errors=errors,
+        now=now,
+        expires_at=now + _WINDOWS[window],
+    )
+    return json_response(batch_object(batch))
+
+
+@with_errors("openai")
+async def get_batch(request: Request) -> Response:
+    _, bs, principal = await _open(request)
+    bid = request.path_params["batch_id"]
+    return json_response(
+        batch_object(_owned(await bs.store.get_batch(bid), principal, "batch", bid))
+    )
+
+
+@with_errors("openai")
+async def cancel_batch(request: Request) -> Response:
+    _, bs, principal = await _open(request)
+    bid = request.path_params["batch_id"]
+    _owned(await bs.store.get_batch(bid), principal, "batch", bid)
+    await bs.store.cancel(bid, time.time())
+    if bs.runner is not None:
+        bs.runner.wake()
+    return json_response(batch_object(await bs.store.get_batch(bid) or {}))
+
+
+@with_errors("openai")
+async def list_batches(request: Request) -> Response:
+    _, bs, principal = await _open(request)
+    q = request.query_params
+    try:
+        limit = max(1, min(100, int(q.get("limit", "20"))))
+    except ValueError:
+        raise BadRequestError("'limit' must be an integer.", param="limit") from None
+    rows = await bs.store.list_batches(
+        principal.key_id, principal.is_admin, q.get("after"), limit + 1
+    )
+    data = [batch_object(r) for r in rows[:limit]]
+    return json_response(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": len(rows) > limit,
+        }
+    )
+
+
+routes = [
+    Route("/v1/files", upload_file, methods=["POST"]),
+    Route("/v1/files", list_files, methods=["GET"]),
+    Route("/v1/files/{file_id}", get_file, methods=["GET"]),
+    Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
+    Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+    Route("/v1/batches", create_batch, methods=["POST"]),
+    Route("/v1/batches", list_batches, methods=["GET"]),
+    Route("/v1/batches/{batch_id}", get_batch, methods=["GET"]),
+    Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
+]

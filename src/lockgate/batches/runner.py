@@ -1,0 +1,149 @@
+"""The batch job runner: claims lines under leases, runs them, stores the answers.
+
+One runner per process, started in the app's lifespan beside the server and never on
+the request path. It keeps at most ``concurrency`` lines in flight, waits while the
+process is busy with more interactive requests than ``yield_above_inflight``, renews
+its leases while lines run, and gives its lines back when it stops, so another replica
+(or this one after a restart) picks them up. A line that failed in a retryable way
+(429, 5xx) is given back until ``max_attempts``; then its error is its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+from lockgate.batches.config import BatchSettings
+from lockgate.batches.outcome import Outcome, retryable
+from lockgate.batches.store import BatchStore, Claimed, Finished
+
+__all__ = ["BatchRunner", "owner_id"]
+
+_log = logging.getLogger("lockgate.batches")
+
+Execute = Callable[[Claimed], Awaitable[Outcome]]
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        store: BatchStore,
+        execute: Execute,
+        settings: BatchSettings,
+        *,
+        interactive_inflight: Callable[[], float] = lambda: 0.0,
+        clock: Callable[[], float] = time.time,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self._execute = execute
+        self._cfg = settings
+        self._interactive = interactive_inflight
+        self._clock = clock
+        self.owner = owner or owner_id()
+        self._running: dict[tuple[str, int], tuple[Claimed, asyncio.Task[None]]] = {}
+        self._finished: list[Finished] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.executed = 0
+
+    def wake(self) -> None:
+        """Look for work now (a batch was created or cancelled)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="lockgate-batches")
+
+    async def stop(self) -> None:
+        """Stop claiming, cancel lines in flight and give them back at once."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        running = list(self._running.values())
+        for _, task in running:
+            task.cancel()
+        for _, task in running:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await self._flush()
+        for line, _ in running:
+            with contextlib.suppress(Exception):
+                await self.store.release(line, self.owner)  # no-op for stored answers
+        self._running.clear()
+
+    async def _loop(self) -> None:
+        cfg = self._cfg
+        last_renew = self._clock()
+        while True:
+            try:
+                now = self._clock()
+                free = cfg.concurrency - len(self._running)
+                busy = len(self._running) and self._interactive() - len(self._running)
+                await self._flush()
+                if free > 0 and busy <= cfg.yield_above_inflight:
+                    for line in await self.store.claim(self.owner, free, now, cfg.lease_seconds):
+                        key = (line.batch_id, line.line_no)
+                        if key in self._running:
+                            continue  # our own lease lapsed while it ran: it is still running
+                        task = asyncio.create_task(self._run(line))
+                        self._running[key] = (line, task)
+                if now - last_renew >= cfg.lease_seconds / 3:
+                    await self.store.renew(self.owner, now, cfg.lease_seconds)
+                    last_renew = now
+                if not self._running and not self._finished:
+                    await self.store.finalize_ready(self.owner, now, cfg.lease_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be away: keep trying, say so
+                _log.warning("batch runner: %s: %s", type(exc).__name__, exc)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), cfg.poll_seconds)
+
+    async def _flush(self) -> None:
+        batch, self._finished = self._finished, []
+        if not batch:
+            return
+        try:
+            stored = await self.store.complete_many(self.owner, batch)
+        except Exception:
+            self._finished = batch + self._finished  # the database is away: keep them
+            raise
+        self.executed += stored
+        if stored < len(batch):
+            _log.warning(
+                "batch runner: %d answers arrived after their lease was lost", len(batch) - stored
+            )
+
+    async def _run(self, line: Claimed) -> None:
+        try:
+            outcome = await self._execute(line)
+            ok = outcome.status < 400
+            if not ok and retryable(outcome.status) and line.attempts < self._cfg.max_attempts:
+                await self.store.release(line, self.owner)
+                return
+            # Stored by the loop, many answers per transaction (group commit).
+            self._finished.append(
+                Finished(line, ok, outcome.status, outcome.body, outcome.request_id)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log.warning("batch %s line %d: %s", line.batch_id, line.line_no, exc)
+            with contextlib.suppress(Exception):
+                await self.store.release(line, self.owner)
+        finally:
+            self._running.pop((line.batch_id, line.line_no), None)
+            self._wake.set()

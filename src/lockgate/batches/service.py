@@ -1,0 +1,47 @@
+"""What the gateway holds for batches: the store, the settings, and the runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from lockgate.batches.config import BatchSettings
+from lockgate.batches.runner import BatchRunner, Execute
+from lockgate.batches.store import BatchStore
+from lockgate.storage.database import Database
+
+__all__ = ["BatchService", "build_batches"]
+
+
+@dataclass(slots=True)
+class BatchService:
+    settings: BatchSettings
+    store: BatchStore
+    runner: BatchRunner | None = field(default=None)
+
+    def start(self, execute: Execute, interactive_inflight: Callable[[], float]) -> None:
+        self.runner = BatchRunner(
+            self.store, execute, self.settings, interactive_inflight=interactive_inflight
+        )
+        self.runner.start()
+
+    async def aclose(self) -> None:
+        if self.runner is not None:
+            await self.runner.stop()
+
+
+def _default_dir(db: Database) -> Path:
+    url = make_url(db.url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).parent / "files"
+    return Path("lockgate-data") / "files"
+
+
+def build_batches(settings: BatchSettings, db: Database) -> BatchService | None:
+    if not settings.enabled:
+        return None
+    root = Path(settings.storage_dir) if settings.storage_dir else _default_dir(db)
+    return BatchService(settings, BatchStore(db, root))

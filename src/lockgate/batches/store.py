@@ -1,0 +1,478 @@
+"""Files on disk and batch rows in the database (SQLite or PostgreSQL, by URL).
+
+Claims are atomic: on PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so replicas never take
+the same line; on SQLite (one writer at a time) with a single UPDATE. A line's answer is
+stored in the same statement that marks it done, and only by the replica holding its
+lease, so an answered line is never claimed again.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from lockgate.batches.lines import BatchLine, LineError
+from lockgate.batches.tables import batch_lines, batches, files
+from lockgate.storage.database import Database
+
+__all__ = ["BatchStore", "Claimed", "Finished", "new_id"]
+
+_INSERT_CHUNK = 1000
+ACTIVE = ("in_progress", "cancelling")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    batch_id: str
+    line_no: int
+    custom_id: str
+    body: dict[str, Any]
+    attempts: int
+    key_id: str | None
+    endpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    line: Claimed
+    ok: bool
+    status_code: int
+    response: dict[str, Any]
+    request_id: str | None
+
+
+class BatchStore:
+    def __init__(self, db: Database, root: Path) -> None:
+        self.db = db
+        self.root = root
+        self._pg = db.engine.dialect.name == "postgresql"
+
+    # -- files ---------------------------------------------------------------
+    async def create_file(
+        self, key_id: str | None, purpose: str, filename: str, data: bytes, now: float
+    ) -> dict[str, Any]:
+        file_id = new_id("file")
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / file_id
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        row = {
+            "id": file_id,
+            "key_id": key_id,
+            "purpose": purpose,
+            "filename": filename[:255],
+            "bytes": len(data),
+            "path": str(path),
+            "created_at": now,
+            "deleted": False,
+        }
+        async with self.db.engine.begin() as conn:
+            await conn.execute(files.insert().values(**row))
+        return row
+
+    async def get_file(self, file_id: str) -> dict[str, Any] | None:
+        async with self.db.engine.connect() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        sa.select(files).where(files.c.id == file_id, files.c.deleted.is_(False))
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    async def list_files(self, key_id: str | None, admin: bool, limit: int) -> list[dict[str, Any]]:
+        q = sa.select(files).where(files.c.deleted.is_(False))
+        if not admin:
+            q = q.where(files.c.key_id == key_id)
+        q = q.order_by(files.c.created_at.desc()).limit(limit)
+        async with self.db.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+    async def delete_file(self, file_id: str) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(files.update().where(files.c.id == file_id).values(deleted=True))
+        row_path = self.root / file_id
+        row_path.unlink(missing_ok=True)
+
+    # -- batches -------------------------------------------------------------
+    async def create_batch(
+        self,
+        *,
+        key_id: str | None,
+        endpoint: str,
+        input_file_id: str,
+        completion_window: str,
+        metadata: dict[str, str] | None,
+        lines: Sequence[BatchLine],
+        errors: Sequence[LineError],
+        now: float,
+        expires_at: float,
+    ) -> dict[str, Any]:
+        batch_id = new_id("batch")
+        failed = bool(errors)
+        row = {
+            "id": batch_id,
+            "key_id": key_id,
+            "endpoint": endpoint,
+            "input_file_id": input_file_id,
+            "completion_window": completion_window,
+            "status": "failed" if failed else "in_progress",
+            "created_at": now,
+            "in_progress_at": None if failed else now,
+            "failed_at": now if failed else None,
+            "expires_at": expires_at,
+            "total": 0 if failed else len(lines),
+            "errors": [e.to_openai() for e in errors] if failed else None,
+            "metadata": metadata,
+        }
+        async with self.db.engine.begin() as conn:
+            await conn.execute(batches.insert().values(**row))
+            for i in range(0, len(lines), _INSERT_CHUNK):
+                await conn.execute(
+                    batch_lines.insert(),
+                    [
+                        {
+                            "batch_id": batch_id,
+                            "line_no": ln.line_no,
+                            "custom_id": ln.custom_id,
+                            "body": ln.body,
+                            "status": "pending",
+                            "attempts": 0,
+                        }
+                        for ln in lines[i : i + _INSERT_CHUNK]
+                    ],
+                )
+        return await self.get_batch(batch_id) or row
+
+    async def get_batch(self, batch_id: str) -> dict[str, Any] | None:
+        async with self.db.engine.connect() as conn:
+            row = (
+                (await conn.execute(sa.select(batches).where(batches.c.id == batch_id)))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            out = dict(row)
+            out["counts"] = await self._counts(conn, batch_id)
+        return out
+
+    async def list_batches(
+        self, key_id: str | None, admin: bool, after: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        q = sa.select(batches)
+        if not admin:
+            q = q.where(batches.c.key_id == key_id)
+        if after:
+            async with self.db.engine.connect() as conn:
+                ts = (
+                    await conn.execute(sa.select(batches.c.created_at).where(batches.c.id == after))
+                ).scalar()
+            if ts is not None:
+                q = q.where(batches.c.created_at < ts)
+        q = q.order_by(batches.c.created_at.desc()).limit(limit)
+        async with self.db.engine.connect() as conn:
+            rows = [dict(r) for r in (await conn.execute(q)).mappings()]
+            for r in rows:
+                r["counts"] = await self._counts(conn, r["id"])
+        return rows
+
+    async def _counts(self, conn: Any, batch_id: str) -> dict[str, int]:
+        q = (
+            sa.select(batch_lines.c.status, sa.func.count())
+            .where(batch_lines.c.batch_id == batch_id)
+            .group_by(batch_lines.c.status)
+        )
+        return {status: int(n) for status, n in (await conn.execute(q)).all()}
+
+    async def cancel(self, batch_id: str, now: float) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                batches.update()
+                .where(
+                    batches.c.id == batch_id, batches.c.status.in_(("validating", "in_progress"))
+                )
+                .values(status="cancelling", cancelling_at=now)
+            )
+            await conn.execute(
+                batch_lines.update()
+                .where(batch_lines.c.batch_id == batch_id, batch_lines.c.status == "pending")
+                .values(status="cancelled")
+            )
+
+    # -- lines ---------------------------------------------------------------
+    async def claim(self, owner: str, n: int, now: float, lease: float) -> list[Claimed]:
+        """Lease up to ``n`` runnable lines (pending, or running with a lapsed lease)."""
+        if n <= 0:
+            return []
+        runnable = sa.or_(
+            batch_lines.c.status == "pending",
+            sa.and_(batch_lines.c.status == "running", batch_lines.c.lease_until < now),
+        )
+        active = sa.select(batches.c.id).where(batches.c.status == "in_progress")
+        pick = (
+            sa.select(batch_lines.c.batch_id, batch_lines.c.line_no)
+            .where(runnable, batch_lines.c.batch_id.in_(active))
+            .order_by(batch_lines.c.batch_id, batch_lines.c.line_no)
+            .limit(n)
+        )
+        if self._pg:
+            pick = pick.with_for_update(skip_locked=True)
+        key = sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no)
+        stmt = (
+            batch_lines.update()
+            .where(key.in_(pick.subquery().select()) if self._pg else key.in_(pick))
+            .values(
+                status="running",
+                lease_owner=owner,
+                lease_until=now + lease,
+                attempts=batch_lines.c.attempts + 1,
+            )
+            .returning(
+                batch_lines.c.batch_id,
+                batch_lines.c.line_no,
+                batch_lines.c.custom_id,
+                batch_lines.c.body,
+                batch_lines.c.attempts,
+            )
+        )
+        async with self.db.engine.begin() as conn:
+            rows = (await conn.execute(stmt)).all()
+            if not rows:
+                return []
+            ids = {r[0] for r in rows}
+            meta = {
+                r.id: (r.key_id, r.endpoint)
+                for r in (
+                    await conn.execute(
+                        sa.select(batches.c.id, batches.c.key_id, batches.c.endpoint).where(
+                            batches.c.id.in_(ids)
+                        )
+                    )
+                ).all()
+            }
+        return [
+            Claimed(r[0], r[1], r[2], r[3], r[4], meta[r[0]][0], meta[r[0]][1])
+            for r in sorted(rows, key=lambda r: (r[0], r[1]))
+        ]
+
+    async def renew(self, owner: str, now: float, lease: float) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                batch_lines.update()
+                .where(batch_lines.c.lease_owner == owner, batch_lines.c.status == "running")
+                .values(lease_until=now + lease)
+            )
+
+    async def complete(
+        self,
+        line: Claimed,
+        owner: str,
+        *,
+        ok: bool,
+        status_code: int,
+        response: dict[str, Any],
+        request_id: str | None,
+    ) -> bool:
+        """Store a line's answer; False if this replica no longer held its lease."""
+        async with self.db.engine.begin() as conn:
+            res = await conn.execute(
+                batch_lines.update()
+                .where(
+                    batch_lines.c.batch_id == line.batch_id,
+                    batch_lines.c.line_no == line.line_no,
+                    batch_lines.c.lease_owner == owner,
+                    batch_lines.c.status == "running",
+                )
+                .values(
+                    status="done" if ok else "failed",
+                    status_code=status_code,
+                    response=response,
+                    request_id=request_id,
+                    lease_until=None,
+                )
+            )
+        return bool(res.rowcount)
+
+    async def complete_many(self, owner: str, results: Sequence[Finished]) -> int:
+        """Store many answers in one transaction (group commit); how many were still
+        this replica's to store."""
+        if not results:
+            return 0
+        stmt = (
+            batch_lines.update()
+            .where(
+                batch_lines.c.batch_id == sa.bindparam("b_batch"),
+                batch_lines.c.line_no == sa.bindparam("b_line"),
+                batch_lines.c.lease_owner == owner,
+                batch_lines.c.status == "running",
+            )
+            .values(
+                status=sa.bindparam("b_status"),
+                status_code=sa.bindparam("b_code"),
+                response=sa.bindparam("b_response", type_=sa.JSON),
+                request_id=sa.bindparam("b_request"),
+                lease_until=None,
+            )
+        )
+        params = [
+            {
+                "b_batch": r.line.batch_id,
+                "b_line": r.line.line_no,
+                "b_status": "done" if r.ok else "failed",
+                "b_code": r.status_code,
+                "b_response": r.response,
+                "b_request": r.request_id,
+            }
+            for r in results
+        ]
+        keys = [(r.line.batch_id, r.line.line_no) for r in results]
+        stored = (
+            sa.select(sa.func.count())
+            .select_from(batch_lines)
+            .where(
+                sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no).in_(keys),
+                batch_lines.c.lease_owner == owner,
+                batch_lines.c.status.in_(("done", "failed")),
+            )
+        )
+        async with self.db.engine.begin() as conn:
+            before = (await conn.execute(stored)).scalar_one()
+            await conn.execute(stmt, params)
+            # executemany's rowcount is not reliable on every driver: count instead
+            after = (await conn.execute(stored)).scalar_one()
+        return int(after) - int(before)
+
+    async def release(self, line: Claimed, owner: str) -> None:
+        """Give a line back (a retryable failure, or this replica stopping)."""
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                batch_lines.update()
+                .where(
+                    batch_lines.c.batch_id == line.batch_id,
+                    batch_lines.c.line_no == line.line_no,
+                    batch_lines.c.lease_owner == owner,
+                    batch_lines.c.status == "running",
+                )
+                .values(status="pending", lease_owner=None, lease_until=None)
+            )
+
+    # -- finishing -----------------------------------------------------------
+    async def finalize_ready(self, owner: str, now: float, lease: float) -> list[str]:
+        """Write output and error files of batches with no line left to run."""
+        # A running line counts until it is answered; in a cancelled batch, a line whose
+        # replica vanished (lapsed lease) is never run again, so it stops counting.
+        running_batches = sa.select(batches.c.id).where(batches.c.status == "in_progress")
+        unfinished = (
+            sa.select(batch_lines.c.batch_id)
+            .where(
+                sa.or_(
+                    batch_lines.c.status == "pending",
+                    sa.and_(
+                        batch_lines.c.status == "running",
+                        sa.or_(
+                            batch_lines.c.lease_until >= now,
+                            batch_lines.c.batch_id.in_(running_batches),
+                        ),
+                    ),
+                )
+            )
+            .distinct()
+        )
+        async with self.db.engine.begin() as conn:
+            ids = [
+                r[0]
+                for r in (
+                    await conn.execute(
+                        sa.select(batches.c.id).where(
+                            batches.c.status.in_(ACTIVE),
+                            batches.c.id.not_in(unfinished),
+                            sa.or_(
+                                batches.c.finalize_until.is_(None),
+                                batches.c.finalize_until < now,
+                            ),
+                        )
+                    )
+                ).all()
+            ]
+            taken = []
+            for batch_id in ids:
+                res = await conn.execute(
+                    batches.update()
+                    .where(
+                        batches.c.id == batch_id,
+                        sa.or_(batches.c.finalize_until.is_(None), batches.c.finalize_until < now),
+                    )
+                    .values(finalize_owner=owner, finalize_until=now + lease, finalizing_at=now)
+                )
+                if res.rowcount:
+                    taken.append(batch_id)
+        for batch_id in taken:
+            await self._finalize(batch_id, owner, now)
+        return taken
+
+    async def _finalize(self, batch_id: str, owner: str, now: float) -> None:
+        batch = await self.get_batch(batch_id)
+        if batch is None:
+            return
+        out: list[bytes] = []
+        err: list[bytes] = []
+        q = (
+            sa.select(batch_lines)
+            .where(batch_lines.c.batch_id == batch_id, batch_lines.c.status.in_(("done", "failed")))
+            .order_by(batch_lines.c.line_no)
+        )
+        async with self.db.engine.connect() as conn:
+            for r in (await conn.execute(q)).mappings():
+                entry = {
+                    "id": f"batch_req_{batch_id[6:]}_{r['line_no']}",
+                    "custom_id": r["custom_id"],
+                    "response": {
+                        "status_code": r["status_code"],
+                        "request_id": r["request_id"],
+                        "body": r["response"],
+                    }
+                    if r["status"] == "done"
+                    else None,
+                    "error": None
+                    if r["status"] == "done"
+                    else (r["response"] or {}).get("error", {"message": "failed"}),
+                }
+                (out if r["status"] == "done" else err).append(orjson.dumps(entry))
+        values: dict[str, Any] = {}
+        key_id = batch["key_id"]
+        if out:
+            f = await self.create_file(
+                key_id, "batch_output", f"{batch_id}_output.jsonl", b"\n".join(out) + b"\n", now
+            )
+            values["output_file_id"] = f["id"]
+        if err:
+            f = await self.create_file(
+                key_id, "batch_output", f"{batch_id}_error.jsonl", b"\n".join(err) + b"\n", now
+            )
+            values["error_file_id"] = f["id"]
+        if batch["status"] == "cancelling":
+            values.update(status="cancelled", cancelled_at=now)
+        else:
+            values.update(status="completed", completed_at=now)
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                batches.update()
+                .where(batches.c.id == batch_id, batches.c.finalize_owner == owner)
+                .values(**values)
+            )

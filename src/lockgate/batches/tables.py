@@ -1,0 +1,66 @@
+"""Tables of uploaded files, batches and batch lines (created by migration 0009)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["batch_lines", "batches", "files", "metadata"]
+
+metadata = sa.MetaData()
+
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("key_id", sa.String(32), nullable=True, index=True),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("bytes", sa.Integer, nullable=False),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("key_id", sa.String(32), nullable=True, index=True),
+    sa.Column("endpoint", sa.String(64), nullable=False),
+    sa.Column("input_file_id", sa.String(40), nullable=False),
+    sa.Column("completion_window", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("in_progress_at", sa.Float, nullable=True),
+    sa.Column("finalizing_at", sa.Float, nullable=True),
+    sa.Column("completed_at", sa.Float, nullable=True),
+    sa.Column("failed_at", sa.Float, nullable=True),
+    sa.Column("expires_at", sa.Float, nullable=True),
+    sa.Column("cancelling_at", sa.Float, nullable=True),
+    sa.Column("cancelled_at", sa.Float, nullable=True),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("output_file_id", sa.String(40), nullable=True),
+    sa.Column("error_file_id", sa.String(40), nullable=True),
+    sa.Column("errors", sa.JSON, nullable=True),
+    sa.Column("metadata", sa.JSON, nullable=True),
+    sa.Column("finalize_owner", sa.String(64), nullable=True),
+    sa.Column("finalize_until", sa.Float, nullable=True),
+)
+
+batch_lines = sa.Table(
+    "batch_lines",
+    metadata,
+    sa.Column("batch_id", sa.String(40), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("custom_id", sa.String(512), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    # pending -> running (leased) -> done | failed; pending again if a lease lapses
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("response", sa.JSON, nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Index("ix_batch_lines_claim", "batch_id", "status", "lease_until"),
+)

@@ -1,0 +1,133 @@
+"""The batch store on SQLite and PostgreSQL: claims are exclusive, answers are stored
+once and only by the lease holder, lapsed leases are claimed again, batches finish."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from lockgate.batches.lines import BatchLine
+from lockgate.batches.store import BatchStore
+from lockgate.batches.tables import batch_lines, batches, files
+from lockgate.storage.database import Database
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BatchStore]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/b.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    db = Database(url)
+    await db.migrate()
+    async with db.engine.begin() as conn:
+        for table in (batch_lines, batches, files):
+            await conn.execute(sa.delete(table))
+    try:
+        yield BatchStore(db, tmp_path / "files")
+    finally:
+        await db.aclose()
+
+
+async def new_batch(store: BatchStore, n: int) -> str:
+    lines = [BatchLine(i + 1, f"c{i}", {"model": "m", "messages": []}) for i in range(n)]
+    row = await store.create_batch(
+        key_id="k1",
+        endpoint="/v1/chat/completions",
+        input_file_id="file_x",
+        completion_window="24h",
+        metadata=None,
+        lines=lines,
+        errors=[],
+        now=NOW,
+        expires_at=NOW + 86400,
+    )
+    return str(row["id"])
+
+
+async def test_two_owners_never_claim_the_same_line(store: BatchStore) -> None:
+    """Claims by two replicas are disjoint and cover every line."""
+    await new_batch(store, 25)
+    a = await store.claim("A", 10, NOW, 30)
+    b = await store.claim("B", 100, NOW, 30)
+    got_a = {x.line_no for x in a}
+    got_b = {x.line_no for x in b}
+    assert len(got_a) == 10 and not got_a & got_b
+    assert got_a | got_b == set(range(1, 26))
+    assert await store.claim("C", 5, NOW, 30) == []
+
+
+async def test_only_the_lease_holder_stores_and_answered_lines_stay_done(store: BatchStore) -> None:
+    """A replica whose lease lapsed and was taken over cannot overwrite the answer; an
+    answered line is never claimed again, even after its lease time passes."""
+    await new_batch(store, 1)
+    (line,) = await store.claim("A", 1, NOW, 30)
+    (again,) = await store.claim("B", 1, NOW + 31, 30)  # A vanished: lease lapsed
+    assert again.attempts == 2
+    ok = dict(ok=True, status_code=200, response={"x": 1}, request_id="r")
+    assert await store.complete(line, "A", **ok) is False
+    assert await store.complete(again, "B", **ok) is True
+    assert await store.complete(again, "B", **ok) is False
+    assert await store.claim("C", 5, NOW + 1000, 30) == []
+
+
+async def test_finalize_writes_output_and_error_files(store: BatchStore) -> None:
+    """When no line is left, one replica writes the output (answers, in line order) and
+    the error file, and the batch is completed with its counts."""
+    bid = await new_batch(store, 3)
+    assert await store.finalize_ready("A", NOW, 30) == []
+    claimed = await store.claim("A", 3, NOW, 30)
+    for c in claimed:
+        ok = c.line_no != 2
+        await store.complete(
+            c,
+            "A",
+            ok=ok,
+            status_code=200 if ok else 400,
+            response={"n": c.line_no} if ok else {"error": {"message": "bad"}},
+            request_id=None,
+        )
+    assert await store.finalize_ready("A", NOW, 30) == [bid]
+    assert await store.finalize_ready("B", NOW + 100, 30) == []
+    batch = await store.get_batch(bid)
+    assert batch is not None and batch["status"] == "completed"
+    assert batch["counts"] == {"done": 2, "failed": 1}
+    out = (store.root / batch["output_file_id"]).read_bytes().splitlines()
+    assert [orjson.loads(x)["custom_id"] for x in out] == ["c0", "c2"]
+    err = orjson.loads((store.root / batch["error_file_id"]).read_bytes())
+    assert err["custom_id"] == "c1" and err["error"] == {"message": "bad"}
+
+
+async def test_cancel_stops_new_work_and_ends_cancelled(store: BatchStore) -> None:
+    """Cancelling leaves running lines to finish, runs nothing new, ends `cancelled`."""
+    bid = await new_batch(store, 4)
+    (first,) = await store.claim("A", 1, NOW, 30)
+    await store.cancel(bid, NOW)
+    assert await store.claim("A", 10, NOW, 30) == []
+    assert await store.finalize_ready("A", NOW, 30) == []  # one line still running
+    await store.complete(first, "A", ok=True, status_code=200, response={}, request_id=None)
+    assert await store.finalize_ready("A", NOW, 30) == [bid]
+    batch = await store.get_batch(bid)
+    assert batch is not None and batch["status"] == "cancelled"
+    assert batch["counts"]["done"] == 1 and batch["counts"]["cancelled"] == 3
+
+
+async def test_group_commit_stores_only_what_this_replica_still_holds(store: BatchStore) -> None:
+    """complete_many writes all answers in one go and counts only lines whose lease this
+    replica still holds (another replica's takeover wins)."""
+    from lockgate.batches.store import Finished
+
+    await new_batch(store, 3)
+    mine = await store.claim("A", 3, NOW, 30)
+    assert await store.complete_many("A", [Finished(mine[0], True, 200, {}, None)]) == 1
+    taken = await store.claim("B", 3, NOW + 31, 30)  # A's other two leases lapsed
+    assert sorted(x.line_no for x in taken) == [2, 3]
+    late = [Finished(x, True, 200, {"n": x.line_no}, None) for x in mine[1:]]
+    assert await store.complete_many("A", late) == 0
+    assert await store.complete_many("B", [Finished(taken[0], True, 200, {}, None)]) == 1
