@@ -17,6 +17,7 @@ from lockgate.api.common import Endpoint, error_response
 from lockgate.batches import routes as batch_routes
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
+from lockgate.lifecycle import Lifecycle
 from lockgate.services import build_services
 from lockgate.serving.protocol import GUARD_STATE_KEY
 from lockgate.settings import Settings
@@ -62,12 +63,15 @@ class _HotPaths:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings) -> ASGIApp:
-    """Build the gateway for ``settings``; nothing starts until the lifespan runs."""
+def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASGIApp:
+    """Build the gateway for ``settings``; nothing starts until the lifespan runs.
+    ``lifecycle`` is shared with the server that drains on SIGTERM (lockgate.lifecycle)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         svc = await build_services(settings)
+        if lifecycle is not None:
+            svc.lifecycle = lifecycle
         # Everything built so far lives as long as the process: keep it out of the
         # cyclic GC's scans so full collections stay short (tail latency).
         gc.collect()

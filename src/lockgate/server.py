@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from lockgate.app import create_app
+from lockgate.lifecycle import DrainingServer, Lifecycle
 from lockgate.logs import configure_logging
 from lockgate.settings import ConfigError, Settings, load_settings
 
@@ -68,7 +69,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "log_level": s.log_level,
         "ssl_certfile": s.ssl_certfile,
         "ssl_keyfile": s.ssl_keyfile,
-        "timeout_graceful_shutdown": 30,
+        "timeout_graceful_shutdown": int(s.shutdown_timeout_seconds),
     }
 
 
@@ -122,4 +123,6 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
             os.environ[CONFIG_ENV] = config_path
         uvicorn.run("lockgate.server:app_from_env", factory=True, workers=workers, **common)
     else:
-        uvicorn.run(create_app(settings), **common)
+        lifecycle = Lifecycle()
+        config = uvicorn.Config(create_app(settings, lifecycle=lifecycle), **common)
+        DrainingServer(config, lifecycle, s.drain_seconds).run()

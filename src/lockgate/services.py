@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -24,10 +24,12 @@ from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
 from lockgate.health import DependencyMonitor, RedisProbe
+from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
 from lockgate.pipeline import Pipeline, Stage
 from lockgate.pricing import cost_of, price_for
+from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.router import Router
@@ -69,12 +71,16 @@ class Services:
     health: DependencyMonitor
     metrics_listener: MetricsListener | None = None
     batches: BatchService | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    embedder: EmbeddingBatcher | None = None
 
     async def aclose(self) -> None:
         await self.key_changes.aclose()
         await self.health.aclose()
         if self.metrics_listener is not None:
             self.metrics_listener.close()
+        if self.embedder is not None:
+            await self.embedder.aclose()
         if self.batches is not None:
             await self.batches.aclose()
         if self.semantic is not None:
@@ -264,6 +270,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         health=health,
         metrics_listener=MetricsListener.for_settings(metrics.registry, settings.server.http),
         batches=build_batches(settings.batches, db),
+        embedder=EmbeddingBatcher(settings.embeddings),
     )
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line

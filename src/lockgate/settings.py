@@ -49,6 +49,7 @@ from lockgate.audit.config import AuditSettings
 from lockgate.batches.config import BatchSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
+from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.routing.config import RoutingSettings
 from lockgate.serving.config import HttpLimits
@@ -250,6 +251,10 @@ class ServerSettings(_Model):
     ssl_keyfile: str | None = None
     #: timeouts, connection cap and header limits of the listener (see serving/config.py)
     http: HttpLimits = Field(default_factory=HttpLimits)
+    #: on SIGTERM, keep serving with /ready at 503 this long before closing the listener
+    drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    #: then wait at most this long for requests and streams in flight
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _tls_files(self) -> ServerSettings:
@@ -286,6 +291,7 @@ class Settings(_Model):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: True when no config file was given: the gateway adds the mock model and

@@ -55,8 +55,9 @@ async def gateway(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings_from_mapping(config(tmp_path, request.param), env={})
+    # Loading the local MiniLM can take seconds on a busy machine: allow for it.
     async with (
-        LifespanManager(create_app(settings)) as manager,
+        LifespanManager(create_app(settings), startup_timeout=120) as manager,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(manager.app), base_url="http://gw", headers=bearer()
         ) as client,

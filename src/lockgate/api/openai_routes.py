@@ -98,11 +98,12 @@ async def embeddings(request: Request) -> Response:
     ctx.attempts = 1
     started = time.perf_counter()
     try:
-        result = await svc.providers.get(deployment.provider).embed(
-            body,
-            deployment,
-            deployment_timeouts(deployment, svc.settings.router_settings, stream=False),
-        )
+        provider = svc.providers.get(deployment.provider)
+        timeouts = deployment_timeouts(deployment, svc.settings.router_settings, stream=False)
+        if svc.embedder is not None:
+            result = await svc.embedder.embed(provider, body, deployment, timeouts)
+        else:
+            result = await provider.embed(body, deployment, timeouts)
     finally:
         ctx.upstream_seconds += time.perf_counter() - started
     return json_response(result, headers=response_headers(ctx))

@@ -29,12 +29,15 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Readiness: the database answers (else 503); Redis down is ``degraded`` (still 200).
+    """Readiness: 503 while draining or if the database is down; Redis down is ``degraded``.
 
     Without Redis the gateway still serves (limits fail open or closed as configured,
-    caches miss), so taking every replica out of rotation would only make it worse.
+    caches miss), so taking every replica out of rotation (200 ``degraded``, not 503)
+    keeps a degradation from becoming an outage.
     """
     svc = services(request)
+    if svc.lifecycle.draining:
+        return json_response({"status": "draining", "checks": {}}, 503)
     checks = {"database": await svc.db.ping(), **svc.health.up}
     if not checks["database"]:
         return json_response({"status": "not_ready", "checks": checks}, 503)

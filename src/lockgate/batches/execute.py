@@ -73,7 +73,8 @@ async def _embed(svc: Services, ctx: RequestContext, body: dict[str, Any]) -> di
     ctx.principal.check_model(alias)
     deployment = svc.router.choose(alias)
     timeouts = deployment_timeouts(deployment, svc.settings.router_settings, stream=False)
-    result: dict[str, Any] = await svc.providers.get(deployment.provider).embed(
-        body, deployment, timeouts
-    )
+    provider = svc.providers.get(deployment.provider)
+    if svc.embedder is not None:
+        return await svc.embedder.embed(provider, body, deployment, timeouts)
+    result: dict[str, Any] = await provider.embed(body, deployment, timeouts)
     return result

@@ -1,0 +1,79 @@
+"""Embedding micro-batching through a live gateway in front of a fake OpenAI upstream:
+concurrent single-input calls share upstream requests, each caller gets its own vector
+and its share of the usage, and a failed batch fails only its own callers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from tests.e2e.conftest import GatewayFactory, model_list
+from tests.fakes import Fault, ThreadedFake
+from tests.support import bearer
+
+from lockgate.providers.embed_batching import split_usage
+
+
+def test_split_usage_adds_up_exactly() -> None:
+    """Shares follow the weights and always sum to the total."""
+    assert split_usage(10, [1, 1, 1]) == [4, 3, 3]
+    assert split_usage(7, [0, 0]) == [0, 0]
+    parts = split_usage(1001, [5, 17, 3, 90, 1])
+    assert sum(parts) == 1001 and parts[3] == max(parts)
+
+
+async def fire(url: str, texts: list[str]) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=url, headers=bearer(), timeout=30) as c:
+        return await asyncio.gather(
+            *(c.post("/v1/embeddings", json={"model": "gpt-4o-mini", "input": t}) for t in texts)
+        )
+
+
+def test_concurrent_single_inputs_share_upstream_calls(
+    gateway_factory: GatewayFactory, fake: ThreadedFake
+) -> None:
+    """60 concurrent callers: at most a handful of upstream calls; each answer is the
+    vector the upstream gives for that caller's text, at index 0; usage adds up."""
+    gw = gateway_factory(model_list(fake), embeddings={"batch_window_ms": 50})
+    texts = [f"sentence number {i} " + "x" * (i % 7) for i in range(60)]
+    answers = asyncio.run(fire(gw.url, texts))
+    assert all(a.status_code == 200 for a in answers)
+    upstream = fake.requests_to("/v1/embeddings")
+    assert 1 <= len(upstream) <= 6
+    assert sorted(t for r in upstream for t in r.body["input"]) == sorted(texts)
+    direct = httpx.post(
+        fake.openai_base_url + "/embeddings", json={"model": "x", "input": texts}, timeout=30
+    ).json()
+    for text, answer in zip(texts, answers, strict=True):
+        body = answer.json()
+        assert body["data"][0]["index"] == 0
+        assert body["data"][0]["embedding"] == direct["data"][texts.index(text)]["embedding"]
+    assert (
+        sum(a.json()["usage"]["prompt_tokens"] for a in answers) == direct["usage"]["prompt_tokens"]
+    )
+
+
+def test_a_failed_batch_fails_only_its_callers(
+    gateway_factory: GatewayFactory, fake: ThreadedFake
+) -> None:
+    """The first upstream call fails: its callers get an error; the next batch is fine."""
+    gw = gateway_factory(model_list(fake), embeddings={"batch_window_ms": 50})
+    fake.push_fault(Fault.error(500), times=1)
+    first = asyncio.run(fire(gw.url, [f"a{i}" for i in range(10)]))
+    assert {a.status_code for a in first} == {502}
+    second = asyncio.run(fire(gw.url, [f"b{i}" for i in range(10)]))
+    assert {a.status_code for a in second} == {200}
+
+
+@pytest.mark.parametrize("inputs", [["one", "two"], [[1, 2, 3]]])
+def test_list_inputs_and_batching_off_pass_through(
+    gateway_factory: GatewayFactory, fake: ThreadedFake, inputs: list[object]
+) -> None:
+    """A caller sending a list is not merged: one upstream call with its own inputs."""
+    gw = gateway_factory(model_list(fake), embeddings={"batching": False})
+    r = httpx.post(
+        gw.url + "/v1/embeddings", json={"model": "gpt-4o-mini", "input": inputs}, headers=bearer()
+    )
+    assert r.status_code == 200 and len(r.json()["data"]) == len(inputs)
+    assert [x.body["input"] for x in fake.requests_to("/v1/embeddings")] == [inputs]
