@@ -56,7 +56,8 @@ def main() -> None:
         return
     import uvicorn
 
-    options = {**uvicorn_options(settings), "port": port, "log_level": "warning"}
+    options = {**uvicorn_options(settings), "host": "127.0.0.1", "port": port}
+    options["log_level"] = "warning"
     if stack == "uvicorn":
         options["http"] = "httptools"
     uvicorn.run(app, **options)

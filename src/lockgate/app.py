@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lockgate.api import admin, anthropic_routes, openai_routes, ops
 from lockgate.api.common import Endpoint, error_response
+from lockgate.audit import routes as audit_routes
 from lockgate.batches import routes as batch_routes
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
             *ops.routes,
             *admin.routes,
             *usage_routes.routes,
+            *audit_routes.routes,
             *batch_routes.routes,
         ],
         exception_handlers={HTTPException: _http_error},

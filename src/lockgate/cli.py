@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from lockgate import __version__
 from lockgate.audit import cli as audit_cli
+from lockgate.cli_target import (
+    ConfigOpt,
+    KeyOpt,
+    UrlOpt,
+    admin_client,
+    admin_settings,
+    fail,
+    load,
+)
 from lockgate.routing import cli as route_cli
-from lockgate.settings import ConfigError, Settings, load_settings
 from lockgate.storage import cli as db_cli
 from lockgate.usage import cli as usage_cli
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="lockgate: a production gateway for LLM applications.", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage virtual API keys (talks to the configured database).")
+keys_app = typer.Typer(
+    help="Manage virtual API keys (in the configured database, or through --url)."
+)
 app.add_typer(keys_app, name="keys")
 cache_app = typer.Typer(help="Cache tools.")
 app.add_typer(cache_app, name="cache")
@@ -31,27 +37,23 @@ app.add_typer(usage_cli.app, name="usage")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(route_cli.app, name="route")
 
-ConfigOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--config", "-c", help="YAML config file (default: $LOCKGATE_CONFIG or embedded defaults)."
-    ),
-]
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"lockgate {__version__}")
+        raise typer.Exit()
 
 
-def _settings(config: str | None, **server: Any) -> Settings:
-    path = config or os.environ.get("LOCKGATE_CONFIG") or None
-    try:
-        settings = load_settings(path)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    overrides = {k: v for k, v in server.items() if v is not None}
-    if overrides:
-        settings = settings.model_copy(
-            update={"server": settings.server.model_copy(update=overrides)}
-        )
-    return settings
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """lockgate: a production gateway for LLM applications."""
 
 
 @app.command()
@@ -62,27 +64,63 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Start the gateway."""
+    from lockgate.preflight import problems
+    from lockgate.server import StartupError
     from lockgate.server import serve as run
+    from lockgate.settings import ConfigError, find_config
 
-    settings = _settings(config, host=host, port=port)
+    settings = load(config)
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if overrides:
+        settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update=overrides)}
+        )
+    found = problems(settings)
+    for problem in found:
+        typer.echo(problem.render(), err=True)
+    if found:
+        raise typer.Exit(2)
+    path = find_config(config)
     try:
-        run(settings, config or os.environ.get("LOCKGATE_CONFIG"), workers)
+        run(settings, str(path) if path is not None else None, workers)
+    except StartupError as exc:
+        if exc.message:  # empty: the lifespan's failure is already on stderr
+            typer.echo(exc.render(), err=True)
+        raise typer.Exit(exc.exit_code) from None
     except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
 
 
 @app.command("check-config")
-def check_config(path: Annotated[str, typer.Argument(help="Config file to validate.")]) -> None:
-    """Validate a config file without starting anything."""
-    try:
-        settings = load_settings(path)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+def check_config(
+    path: Annotated[
+        str | None,
+        typer.Argument(help="Config file (default: found the way serve finds it)."),
+    ] = None,
+    connect: Annotated[
+        bool, typer.Option("--connect", help="Also connect to the database and Redis.")
+    ] = False,
+) -> None:
+    """Run serve's start-up checks without starting anything (no network unless --connect)."""
+    import asyncio
+
+    from lockgate.preflight import connect_problems, problems
+    from lockgate.settings import find_config
+
+    found_path = find_config(path)
+    settings = load(path, exit_code=1)
+    found = problems(settings)
+    if connect and not found:
+        found = asyncio.run(connect_problems(settings))
+    for problem in found:
+        typer.echo(problem.render(), err=True)
+    if found:
+        raise typer.Exit(1)
     aliases = sorted({e.model_name for e in settings.model_list})
+    source = str(found_path) if found_path is not None else "embedded defaults"
     typer.echo(
         f"ok: {len(settings.model_list)} deployments, models: {', '.join(aliases) or '(none)'}"
+        f" ({source})"
     )
 
 
@@ -93,14 +131,16 @@ def version() -> None:
 
 
 def _run_keys(config: str | None, action: Any, *, changes: bool = True) -> Any:
+    import asyncio
+
+    from lockgate.auth.changes import announce_key_change
     from lockgate.auth.repository import KeyRepository
+    from lockgate.errors import GatewayError
     from lockgate.storage.database import Database
 
-    settings = _settings(config)
+    settings = admin_settings(config)
 
     async def go() -> Any:
-        from lockgate.auth.changes import announce_key_change
-
         db = Database(settings.general_settings.database_url)
         try:
             await db.migrate()
@@ -112,13 +152,10 @@ def _run_keys(config: str | None, action: Any, *, changes: bool = True) -> Any:
             await announce_key_change(settings.general_settings.redis_url)
         return result
 
-    from lockgate.errors import GatewayError
-
     try:
         return asyncio.run(go())
     except GatewayError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(exc.message, 1) from None
 
 
 def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
@@ -127,11 +164,9 @@ def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
     try:
         data = json.loads(value)
     except json.JSONDecodeError as exc:
-        typer.echo(f"error: {option} is not valid JSON: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(f"{option} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        typer.echo(f"error: {option} must be a JSON object", err=True)
-        raise typer.Exit(2)
+        raise fail(f"{option} must be a JSON object")
     return data
 
 
@@ -139,6 +174,8 @@ def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
 def keys_create(
     name: str,
     config: ConfigOpt = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
     models: Annotated[str | None, typer.Option(help="Comma-separated allowed models.")] = None,
     team: Annotated[str | None, typer.Option(help="Team the key belongs to.")] = None,
     expires_in: Annotated[float | None, typer.Option(help="Seconds until the key expires.")] = None,
@@ -160,52 +197,85 @@ def keys_create(
         try:
             rules_from_spec("key", spec)
         except ValueError as exc:
-            typer.echo(f"error: --limits: {exc}", err=True)
-            raise typer.Exit(2) from None
+            raise fail(f"--limits: {exc}") from None
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     expires = time.time() + expires_in if expires_in else None
-    secret, key = _run_keys(
-        config,
-        lambda repo: repo.create(
-            name, models=allowed, team=team, metadata=meta, limits=spec, expires_at=expires
-        ),
-    )
-    typer.echo(json.dumps({"key": secret, **key.public()}, indent=2))
+    if url:
+        body: dict[str, Any] = {"name": name, "models": allowed, "team": team}
+        body.update({"metadata": meta, "limits": spec, "expires_at": expires})
+        created = admin_client(url, key).call("POST", "/admin/keys", body)
+    else:
+        secret, made = _run_keys(
+            config,
+            lambda repo: repo.create(
+                name, models=allowed, team=team, metadata=meta, limits=spec, expires_at=expires
+            ),
+        )
+        created = {"key": secret, **made.public()}
+    typer.echo(json.dumps(created, indent=2))
 
 
 @keys_app.command("list")
 def keys_list(
     config: ConfigOpt = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
 ) -> None:
     """List keys."""
-    keys = _run_keys(config, lambda repo: repo.list(include_revoked=all_keys), changes=False)
+    keys: list[dict[str, Any]]
+    if url:
+        query = {"include_revoked": "true" if all_keys else None}
+        keys = admin_client(url, key).call("GET", "/admin/keys", query=query)["data"]
+    else:
+        found = _run_keys(config, lambda repo: repo.list(include_revoked=all_keys), changes=False)
+        keys = [k.public() for k in found]
     if as_json:
-        typer.echo(json.dumps([k.public() for k in keys], indent=2))
+        typer.echo(json.dumps(keys, indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("id", "name", "prefix", "models", "team", "state")
     now = time.time()
     for k in keys:
-        state = "active" if k.active(now) else ("revoked" if k.revoked_at else "expired")
-        table.add_row(
-            k.id, k.name, k.key_prefix, ",".join(k.allowed_models or ["*"]), k.team or "", state
-        )
+        if k["revoked_at"]:
+            state = "revoked"
+        elif k["expires_at"] is not None and k["expires_at"] <= now:
+            state = "expired"
+        else:
+            state = "active"
+        models = ",".join(k["models"] or ["*"])
+        table.add_row(k["id"], k["name"], k["key_prefix"], models, k["team"] or "", state)
     Console().print(table)
+    if not keys:
+        typer.echo("no keys" + ("" if all_keys else " (--all includes revoked keys)"), err=True)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, config: ConfigOpt = None) -> None:
+def keys_revoke(
+    key_id: str, config: ConfigOpt = None, url: UrlOpt = None, key: KeyOpt = None
+) -> None:
     """Revoke a key at once."""
-    key = _run_keys(config, lambda repo: repo.revoke(key_id))
-    typer.echo(f"revoked {key.id} ({key.name})")
+    if url:
+        done = admin_client(url, key).call("DELETE", f"/admin/keys/{key_id}")
+    else:
+        done = _run_keys(config, lambda repo: repo.revoke(key_id)).public()
+    typer.echo(f"revoked {done['id']} ({done['name']})")
 
 
 @keys_app.command("rotate")
-def keys_rotate(key_id: str, config: ConfigOpt = None) -> None:
+def keys_rotate(
+    key_id: str, config: ConfigOpt = None, url: UrlOpt = None, key: KeyOpt = None
+) -> None:
     """Give a key a new secret; the old one stops working."""
-    secret, key = _run_keys(config, lambda repo: repo.rotate(key_id))
-    typer.echo(json.dumps({"key": secret, **key.public()}, indent=2))
+    if url:
+        rotated = admin_client(url, key).call("POST", f"/admin/keys/{key_id}/rotate")
+    else:
+        secret, made = _run_keys(config, lambda repo: repo.rotate(key_id))
+        rotated = {"key": secret, **made.public()}
+    typer.echo(json.dumps(rotated, indent=2))
 
 
 @cache_app.command("eval")
@@ -224,22 +294,25 @@ def cache_eval(
     from dataclasses import replace
     from pathlib import Path
 
-    from lockgate.cache.semantic.eval import evaluate_pairs
+    from lockgate.cache.semantic.eval import evaluate_pairs, load_pairs
 
-    sc = _settings(config).semantic_cache
+    sc = load(config, admin=True).semantic_cache
     sem = sc.section_settings()
     if alias is not None:
         per_alias = sc.alias_settings()
         if alias not in per_alias:
-            typer.echo(f"error: alias {alias!r} has no semantic_cache entry", err=True)
-            raise typer.Exit(2)
+            raise fail(f"alias {alias!r} has no semantic_cache entry")
         sem = per_alias[alias]
     if threshold is not None:
         sem = replace(sem, threshold=threshold)
     path = Path(pairs)
     if not path.is_file():
-        typer.echo(f"error: no such file {pairs}", err=True)
-        raise typer.Exit(2)
+        raise fail(f"no such file {pairs}")
+    try:
+        if not load_pairs(path):
+            raise fail(f"{pairs} holds no pairs")
+    except ValueError as exc:  # names the file and line
+        raise fail(str(exc)) from None
     report = evaluate_pairs(path, sem)
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
 

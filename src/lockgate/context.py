@@ -33,7 +33,8 @@ class RequestContext:
     #: bodies kept for the audit log when body capture is on (after redaction)
     captured_request: Any = None
     captured_response: Any = None
-    #: wall time spent waiting on upstreams, excluded from the gateway's overhead
+    #: wall time spent on upstreams (attempts and the backoff between them), excluded
+    #: from the gateway's overhead and reported as x-lockgate-upstream-ms
     upstream_seconds: float = 0.0
     deployment: Deployment | None = None
     attempts: int = 0

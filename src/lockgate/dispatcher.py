@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from lockgate.chat import ChatRequest, ChatStream, Chunk, close_stream
 from lockgate.context import RequestContext
 from lockgate.errors import GatewayError, UpstreamBadResponseError, UpstreamTimeoutError
+from lockgate.events import note_failed_attempt
 from lockgate.pipeline import Result
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.resilience import (
@@ -181,6 +182,8 @@ class Dispatcher:
                 decision = plan.on_unavailable(
                     now, available_in=self._balancer.available_in(cands, now)
                 )
+                if isinstance(decision, GiveUp):
+                    note_failed_attempt(ctx, None, decision.error, decision)
             else:
                 plan.begin_attempt(lease.deployment)
                 dep = self._deployments[lease.deployment]
@@ -198,12 +201,18 @@ class Dispatcher:
                     lease.failed(now, error)
                     can_switch = self._balancer.has_alternative(cands, exclude=plan.tried, now=now)
                     decision = plan.on_failure(error, now, can_switch=can_switch)
+                    note_failed_attempt(ctx, dep.id, error, decision)
                 except BaseException:
                     lease.release(clock())
                     raise
             if isinstance(decision, Retry):
                 if decision.delay > 0:
-                    await asyncio.sleep(decision.delay)
+                    # Backoff is time spent on the upstream's account, not lockgate's overhead.
+                    waited = time.perf_counter()
+                    try:
+                        await asyncio.sleep(decision.delay)
+                    finally:
+                        ctx.upstream_seconds += time.perf_counter() - waited
             elif isinstance(decision, GiveUp):
                 raise decision.error
             elif isinstance(decision, Fallback):

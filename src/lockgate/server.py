@@ -1,22 +1,30 @@
-"""Run the gateway under uvicorn (uvloop + httptools, no access log on the hot path)."""
+"""Run the gateway under uvicorn (uvloop + httptools, access lines from lockgate's own sink).
+
+The port is bound before anything else starts, so a taken port is one clear error;
+"listening on" is printed only once the port is bound and the lifespan (database,
+caches, models) has started; a failed start is one line and a hint, not a traceback.
+"""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import resource
+import socket
 import sys
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockgate.app import create_app
 from lockgate.lifecycle import DrainingServer, Lifecycle
 from lockgate.logs import configure_logging
+from lockgate.preflight import is_loopback
 from lockgate.settings import ConfigError, Settings, load_settings
 
 __all__ = [
+    "StartupError",
     "app_from_env",
     "is_loopback",
     "raise_nofile_limit",
@@ -29,15 +37,20 @@ CONFIG_ENV = "LOCKGATE_CONFIG"
 PROTOCOL = "lockgate.serving.protocol:GuardedHttpProtocol"
 #: descriptors kept for upstream connections, Redis, the database and logs
 _FD_RESERVE = 512
+_UVICORN_STARTUP_FAILED = "Application startup failed. Exiting."
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+class StartupError(Exception):
+    """The gateway could not start; ``render`` is what the operator reads."""
+
+    def __init__(self, message: str, hint: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.exit_code = exit_code
+
+    def render(self) -> str:
+        return f"error: {self.message}\n  hint: {self.hint}"
 
 
 def startup_banner(settings: Settings) -> str:
@@ -46,7 +59,11 @@ def startup_banner(settings: Settings) -> str:
     lines = [f"lockgate listening on {scheme}://{s.host}:{s.port}"]
     aliases = sorted({e.model_name for e in settings.model_list})
     lines.append(f"  models: {', '.join(aliases) or '(none)'}")
-    lines.append(f"  database: {settings.general_settings.database_url}")
+    from lockgate.preflight import redact_url
+
+    lines.append(f"  database: {redact_url(settings.general_settings.database_url)}")
+    for warning in settings.warnings:
+        lines.append(f"  warning: {warning}")
     if settings.general_settings.master_key is None:
         lines.append(
             "  WARNING: no master key configured: open local mode, any API key is accepted"
@@ -56,12 +73,100 @@ def startup_banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def describe_failure(exc: BaseException | None, database_url: str = "") -> StartupError:
+    """One line and a hint for an exception raised while the gateway started."""
+    if isinstance(exc, ConfigError):
+        return StartupError(
+            f"cannot start: {exc}", "`lockgate check-config` runs these checks without starting"
+        )
+    text = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else ""
+    name = type(exc).__name__ if exc is not None else "unknown error"
+    module = type(exc).__module__ if exc is not None else ""
+    if module.startswith(("sqlalchemy", "asyncpg", "sqlite3", "redis")) or isinstance(exc, OSError):
+        from lockgate.preflight import redact_url
+
+        hint = (
+            f"is the database ({redact_url(database_url)}) or Redis down or unreachable?"
+            " `lockgate check-config --connect` tests each connection"
+        )
+    else:
+        hint = "run with server.log_level: debug for the full traceback"
+    return StartupError(f"cannot start: {name}: {text}" if text else f"cannot start: {name}", hint)
+
+
+class _ReportStartupFailure:
+    """Replaces Starlette's traceback on a failed lifespan start with one line and a hint."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self._verbose = settings.server.log_level == "debug"
+        self._database_url = settings.general_settings.database_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def report(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and not self._verbose:
+                failure = describe_failure(sys.exc_info()[1], self._database_url)
+                print(failure.render(), file=sys.stderr, flush=True)
+                message = {"type": message["type"], "message": ""}
+            await send(message)
+
+        await self.app(scope, receive, report)
+
+
+class _Server(DrainingServer):
+    """Prints the banner once the port is bound and the lifespan has started."""
+
+    banner = ""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.banner:
+            print(self.banner, file=sys.stderr, flush=True)
+
+
+def _quiet_uvicorn_failure(record: logging.LogRecord) -> bool:
+    return record.getMessage() != _UVICORN_STARTUP_FAILED
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on ``host:port``; a taken port is a StartupError."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            "check server.host (an address of this machine, e.g. 127.0.0.1 or 0.0.0.0)",
+        ) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (98, 48):  # EADDRINUSE on Linux, macOS
+            raise StartupError(
+                f"port {port} on {host} is already in use",
+                "stop the other process, or pick another port with --port or server.port",
+            ) from None
+        raise StartupError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            "ports below 1024 need privileges; check server.host and server.port",
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options for ``settings``: uvloop, the guarded httptools protocol, limits."""
+    """uvicorn's options for ``settings`` (the socket is bound apart): uvloop, the guarded
+    httptools protocol (serving/protocol.py) and its keep-alive timeout."""
     s = settings.server
     return {
-        "host": s.host,
-        "port": s.port,
         "loop": "uvloop",
         "http": PROTOCOL,
         "timeout_keep_alive": s.http.keep_alive_timeout,
@@ -103,26 +208,52 @@ def raise_nofile_limit(wanted: int) -> int:
 def app_from_env() -> object:
     """uvicorn factory for multi-worker runs: each worker loads the config itself."""
     settings = load_settings(os.environ.get(CONFIG_ENV) or None)
-    configure_logging(settings.server.log_level)
-    return create_app(settings)
+    configure_logging(settings.server.log_level, logs=settings.logs)
+    return _ReportStartupFailure(create_app(settings), settings)
 
 
 def serve(settings: Settings, config_path: str | None = None, workers: int = 1) -> None:
+    """Run until stopped; raises StartupError when the gateway cannot start."""
     s = settings.server
     if settings.general_settings.master_key is None and not is_loopback(s.host):
         raise ConfigError(
             f"refusing to listen on {s.host} without a master key: open mode is for loopback only"
         )
-    print(startup_banner(settings), file=sys.stderr, flush=True)
-    configure_logging(s.log_level)
+    sock = bind(s.host, s.port)
+    configure_logging(s.log_level, logs=settings.logs)
     if s.http.raise_nofile_limit:
         raise_nofile_limit(s.http.max_connections)
     common = uvicorn_options(settings)
     if workers > 1:
         if config_path:
             os.environ[CONFIG_ENV] = config_path
-        uvicorn.run("lockgate.server:app_from_env", factory=True, workers=workers, **common)
+        config = uvicorn.Config(
+            "lockgate.server:app_from_env", factory=True, workers=workers, **common
+        )
     else:
         lifecycle = Lifecycle()
-        config = uvicorn.Config(create_app(settings, lifecycle=lifecycle), **common)
-        DrainingServer(config, lifecycle, s.drain_seconds).run()
+        app = create_app(settings, lifecycle=lifecycle)
+        config = uvicorn.Config(_ReportStartupFailure(app, settings), **common)
+    logging.getLogger("uvicorn.error").addFilter(_quiet_uvicorn_failure)
+    try:
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            # Each worker starts its own lifespan (and reports its own failure).
+            print(startup_banner(settings), file=sys.stderr, flush=True)
+            import inspect
+
+            if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
+                server = uvicorn.Server(config)
+                Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
+            else:
+                Multiprocess(config, sockets=[sock]).run()
+        else:
+            server = _Server(config, lifecycle, s.drain_seconds)
+            server.banner = startup_banner(settings)
+            server.run(sockets=[sock])
+    except SystemExit as exc:
+        # uvicorn exits 3 when the lifespan failed; the reason is already printed.
+        raise StartupError("", "", exit_code=exc.code if isinstance(exc.code, int) else 1) from None
+    finally:
+        sock.close()

@@ -23,6 +23,7 @@ from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.events import BreakerLog
 from lockgate.health import DependencyMonitor, RedisProbe
 from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
@@ -210,7 +211,11 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     providers = ProviderRegistry()
     metrics = Metrics()
     dispatcher = Dispatcher(
-        router, providers, settings.router_settings, listener=metrics, tracer=tracing.tracer
+        router,
+        providers,
+        settings.router_settings,
+        listener=BreakerLog(metrics),
+        tracer=tracing.tracer,
     )
     lim = settings.limits
     limit_store = create_limit_store(

@@ -18,11 +18,14 @@ The file is shaped like LiteLLM's proxy config so users can bring theirs::
       fallbacks: [{gpt-4o-mini: [claude-haiku]}]
     general_settings:
       master_key: os.environ/LOCKGATE_MASTER_KEY
-      database_url: sqlite+aiosqlite:///./lockgate-data/lockgate.db
+      database_url: sqlite+aiosqlite:////var/lib/lockgate/lockgate.db
       redis_url: redis://127.0.0.1:6379/0
 
 Values written ``os.environ/NAME`` (LiteLLM's spelling) or ``${NAME}`` are read from
 the environment when the file is loaded; this module is the one place that reads it.
+Unknown keys are errors that name the closest known key; LiteLLM keys lockgate does
+not implement are dropped with a named warning (``Settings.warnings``), see
+:mod:`lockgate.config_keys`.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -49,8 +53,10 @@ from lockgate.audit.config import AuditSettings
 from lockgate.batches.config import BatchSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
+from lockgate.config_keys import describe_validation_error, strip_unhonoured
 from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.guards.config import GuardrailSettings
+from lockgate.logs import LogSettings
 from lockgate.routing.config import RoutingSettings
 from lockgate.serving.config import HttpLimits
 from lockgate.tracing import TracingSettings
@@ -67,6 +73,8 @@ __all__ = [
     "RouterSettings",
     "ServerSettings",
     "Settings",
+    "default_database_url",
+    "find_config",
     "load_settings",
     "settings_from_mapping",
 ]
@@ -90,13 +98,13 @@ class ConfigError(Exception):
 
 
 class _Model(BaseModel):
+    """Base of every config model: unknown keys are errors (reported with a did-you-mean)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ModelParams(_Model):
     """How to reach one deployment of a model alias."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
 
     model: str = Field(
         description="provider/model, e.g. openai/gpt-4o-mini or anthropic/claude-3-5-haiku"
@@ -140,11 +148,8 @@ class ModelParams(_Model):
 class ModelEntry(_Model):
     """One `model_list` entry: an alias and one deployment behind it."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-
     model_name: str = Field(min_length=1)
     params: ModelParams = Field(validation_alias=AliasChoices("params", "litellm_params"))
-    model_info: dict[str, Any] = Field(default_factory=dict)
 
 
 class BreakerSettings(_Model):
@@ -160,8 +165,6 @@ class BreakerSettings(_Model):
 
 
 class RouterSettings(_Model):
-    model_config = ConfigDict(extra="allow", frozen=True)
-
     routing_strategy: RoutingStrategy = "simple-shuffle"
     #: retries after the first attempt, per alias in the chain
     num_retries: int = Field(default=2, ge=0, le=10)
@@ -182,11 +185,17 @@ class RouterSettings(_Model):
     context_window_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
 
 
-class GeneralSettings(_Model):
-    model_config = ConfigDict(extra="allow", frozen=True)
+def default_database_url() -> str:
+    """SQLite in the per-user data directory (``$XDG_DATA_HOME/lockgate`` on Linux)."""
+    from platformdirs import user_data_dir
 
+    return f"sqlite+aiosqlite:///{Path(user_data_dir('lockgate')) / 'lockgate.db'}"
+
+
+class GeneralSettings(_Model):
     master_key: SecretStr | None = None
-    database_url: str = "sqlite+aiosqlite:///./lockgate-data/lockgate.db"
+    #: default: SQLite in the per-user data directory (see default_database_url)
+    database_url: str = Field(default_factory=default_database_url)
     redis_url: str | None = None
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     key_cache_ttl_seconds: float = Field(default=30.0, ge=0)
@@ -291,12 +300,19 @@ class Settings(_Model):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    logs: LogSettings = Field(default_factory=LogSettings)
     embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Keys the file sets that lockgate ignores (LiteLLM settings it does not implement)."""
+        return self._warnings
 
     @model_validator(mode="after")
     def _fallbacks_name_known_aliases(self) -> Settings:
@@ -325,47 +341,82 @@ class Settings(_Model):
         return out
 
 
-def _interpolate(value: Any, env: Mapping[str, str], path: str) -> Any:
+#: ``required_env="storage"``: admin commands read only the database settings, so a
+#: provider secret they never use may be unset (its value is this placeholder).
+EnvScope = Literal["all", "storage"]
+_STORAGE_PATHS = ("general_settings.database_url",)
+
+
+def _interpolate(value: Any, env: Mapping[str, str], path: str, missing: dict[str, str]) -> Any:
+    """``value`` with environment references resolved; unset names go into ``missing``."""
     if isinstance(value, str):
         if value.startswith(_ENV_PREFIX):
             name = value[len(_ENV_PREFIX) :]
             if name not in env:
-                raise ConfigError(f"{path}: environment variable {name} is not set")
+                missing.setdefault(name, path)
+                return f"<unset {name}>"
             return env[name]
 
         def sub(m: re.Match[str]) -> str:
             if m.group(1) not in env:
-                raise ConfigError(f"{path}: environment variable {m.group(1)} is not set")
+                missing.setdefault(m.group(1), path)
+                return f"<unset {m.group(1)}>"
             return env[m.group(1)]
 
         return _ENV_PATTERN.sub(sub, value)
     if isinstance(value, dict):
         return {
-            k: _interpolate(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()
+            k: _interpolate(v, env, f"{path}.{k}" if path else str(k), missing)
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_interpolate(v, env, f"{path}.{i}", missing) for i, v in enumerate(value)]
     return value
 
 
-def _format_validation_error(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-        lines.append(f"{loc}: {err['msg']}")
-    return "invalid configuration:\n  " + "\n  ".join(lines)
-
-
 def settings_from_mapping(
-    data: Mapping[str, Any] | None, env: Mapping[str, str] | None = None
+    data: Mapping[str, Any] | None,
+    env: Mapping[str, str] | None = None,
+    *,
+    required_env: EnvScope = "all",
 ) -> Settings:
-    """Validate an already-parsed config mapping (environment references resolved)."""
+    """Validate an already-parsed config mapping (environment references resolved).
+
+    Every unset environment variable is reported in one error; with
+    ``required_env="storage"`` only those the database settings need are required.
+    """
     env = os.environ if env is None else env
-    raw = _interpolate(dict(data or {}), env, "")
+    missing: dict[str, str] = {}
+    # Ignored keys go first: an unset variable they reference does not matter.
+    stripped, warnings = strip_unhonoured(dict(data or {}))
+    raw = _interpolate(stripped, env, "", missing)
+    if required_env == "storage":
+        missing = {n: p for n, p in missing.items() if p.startswith(_STORAGE_PATHS)}
+    if missing:
+        listed = "\n  ".join(f"{name} (used by {path})" for name, path in missing.items())
+        noun = "variable is" if len(missing) == 1 else "variables are"
+        raise ConfigError(f"environment {noun} not set:\n  {listed}")
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc)) from None
+        lines = describe_validation_error(exc, Settings)
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    settings._warnings = tuple(warnings)
+    return settings
+
+
+def find_config(explicit: str | Path | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The config file every command uses: ``--config``, ``$LOCKGATE_CONFIG``, ``./lockgate.yaml``.
+
+    None means the embedded defaults.
+    """
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get("LOCKGATE_CONFIG"):
+        return Path(env["LOCKGATE_CONFIG"])
+    local = Path("lockgate.yaml")
+    return local if local.is_file() else None
 
 
 def _embedded_defaults(env: Mapping[str, str]) -> dict[str, Any]:
@@ -402,7 +453,12 @@ def _embedded_defaults(env: Mapping[str, str]) -> dict[str, Any]:
     return data
 
 
-def load_settings(path: str | Path | None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None,
+    env: Mapping[str, str] | None = None,
+    *,
+    required_env: EnvScope = "all",
+) -> Settings:
     """Load and validate the config file, or the embedded defaults when ``path`` is None."""
     env = os.environ if env is None else env
     if path is None:
@@ -418,4 +474,4 @@ def load_settings(path: str | Path | None, env: Mapping[str, str] | None = None)
         raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"config file {p} must hold a mapping at the top level")
-    return settings_from_mapping(data, env)
+    return settings_from_mapping(data, env, required_env=required_env)

@@ -1,4 +1,4 @@
-"""In-process counters behind GET /api/stats (the reference guide's endpoint).
+"""In-process counters behind GET /api/stats.
 
 Counts are exact since start-up; latency and time-to-first-token percentiles
 (P50/P95/P99) are over each model's most recent ``window`` requests, kept in a

@@ -24,19 +24,14 @@ request span is ``chat {model}`` (kind SERVER), each upstream attempt is
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
-from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
-from opentelemetry.trace import Tracer
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # the SDK loads when tracing is built, not with the config
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import Tracer
 
 __all__ = ["Tracing", "TracingSettings"]
 
@@ -65,6 +60,8 @@ class Tracing:
     def from_settings(cls, settings: TracingSettings) -> Tracing:
         if not settings.enabled:
             return cls()
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
         exporter: SpanExporter
         if settings.exporter == "console":
             exporter = ConsoleSpanExporter()
@@ -82,6 +79,10 @@ class Tracing:
     def with_processor(
         cls, processor: SpanProcessor, *, service_name: str = "lockgate", sample_ratio: float = 1.0
     ) -> Tracing:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+
         provider = TracerProvider(
             resource=Resource.create({"service.name": service_name}),
             sampler=ParentBasedTraceIdRatio(sample_ratio),
@@ -92,6 +93,8 @@ class Tracing:
     @classmethod
     def with_exporter(cls, exporter: SpanExporter) -> Tracing:
         """Spans exported one by one as they end (tests, debugging)."""
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
         return cls.with_processor(SimpleSpanProcessor(exporter))
 
     @property

@@ -171,7 +171,7 @@ def test_cli_prune_uses_retention_days_and_verify_passes(tmp_path, db_url):
     config = str(write_config(tmp_path, db_url, retention_days=7))
     r = cli("prune", "-c", config)
     assert r.exit_code == 0 and "deleted 6 records" in r.output
-    assert cli("prune", "-c", config).output.startswith("nothing older than 7 days")
+    assert cli("prune", "-c", config).stdout.startswith("nothing older than 7 days")
     ok = cli("verify", "-c", config)
     assert ok.exit_code == 0 and "no records after checkpoint seq 5" in ok.output
 

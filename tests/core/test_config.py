@@ -62,7 +62,7 @@ def test_missing_env_var_names_field(tmp_path: Path):
     path = tmp_path / "c.yaml"
     path.write_text(GOOD)
     with pytest.raises(
-        ConfigError, match=r"model_list\[0\]\.litellm_params\.api_key.*TEST_OPENAI_KEY"
+        ConfigError, match=r"TEST_OPENAI_KEY \(used by model_list\.0\.litellm_params\.api_key\)"
     ):
         load_settings(path, env={"TEST_ANTHROPIC_KEY": "x"})
 

@@ -1,4 +1,4 @@
-"""mask_secrets, the JSON formatter, and the per-request log sink (usage.log_requests)."""
+"""mask_secrets, the JSON formatter, and the per-request log sink (logs.access, on by default)."""
 
 from __future__ import annotations
 
@@ -102,8 +102,8 @@ def _lines(buf: io.StringIO) -> list[dict]:
 async def test_request_log_one_line_per_request_without_bodies(
     make_settings, open_gateway, request_log
 ):
-    """With usage.log_requests each request (ok, streamed, failed) logs one line, no body text."""
-    gw = await open_gateway(make_settings(usage={"log_requests": True}))
+    """By default each request (ok, streamed, failed) logs one line, no body text."""
+    gw = await open_gateway(make_settings())
     phrase = "purple-walrus-confidential-phrase"
     ok = await gw.chat("priced", f"please repeat {phrase}")
     assert phrase in ok.text  # the mock echoes it, so the answer holds it too
@@ -135,9 +135,9 @@ async def test_request_log_one_line_per_request_without_bodies(
     assert (by_id[ids[2]]["status"], by_id[ids[2]]["model"]) == (404, "(unknown)")
 
 
-async def test_request_log_off_by_default(make_settings, open_gateway, request_log):
-    """Without usage.log_requests no request line is written."""
-    gw = await open_gateway(make_settings())
+async def test_request_log_can_be_turned_off(make_settings, open_gateway, request_log):
+    """With logs.access off no request line is written."""
+    gw = await open_gateway(make_settings(logs={"access": False}))
     r = await gw.chat("priced", "quiet")
     assert r.status_code == 200
     assert request_log.getvalue() == ""
@@ -145,7 +145,7 @@ async def test_request_log_off_by_default(make_settings, open_gateway, request_l
 
 async def test_request_log_never_holds_the_key(make_settings, open_gateway, request_log):
     """A virtual key's secret never appears in its request's log line; its name and id do."""
-    gw = await open_gateway(make_settings(usage={"log_requests": True}))
+    gw = await open_gateway(make_settings())
     made = (await gw.client.post("/admin/keys", headers=bearer(), json={"name": "logged"})).json()
     r = await gw.chat("priced", "who am i", key=made["key"])
     assert r.status_code == 200
@@ -159,7 +159,7 @@ async def test_failed_request_log_line_matches_response_request_id(
     make_settings, open_gateway, request_log
 ):
     """An error response carries x-request-id, the id its log (and usage) line is kept under."""
-    gw = await open_gateway(make_settings(usage={"log_requests": True}))
+    gw = await open_gateway(make_settings())
     failed = await gw.chat("no-such-model", "x")
     assert failed.status_code == 404
     (line,) = _lines(request_log)

@@ -115,6 +115,8 @@ def recorded_failures(svc: Services, ctx: RequestContext) -> Iterator[None]:
 def response_headers(ctx: RequestContext) -> dict[str, str]:
     headers = {"x-request-id": ctx.request_id, **ctx.headers}
     headers["x-lockgate-overhead-ms"] = f"{ctx.overhead_ms():.3f}"
+    if ctx.attempts or ctx.upstream_seconds:
+        headers["x-lockgate-upstream-ms"] = f"{ctx.upstream_seconds * 1000.0:.3f}"
     dep = ctx.deployment
     if dep is not None:
         headers["x-lockgate-model"] = dep.params.upstream_model

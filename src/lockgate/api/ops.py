@@ -1,4 +1,4 @@
-"""Operational routes: /health, /ready, /metrics, and the reference guide's /api/*."""
+"""Operational routes: /health, /ready, /metrics, and the simple /api/* routes."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ async def stats(request: Request) -> Response:
 
 @with_errors("legacy")
 async def legacy_chat(request: Request) -> Response:
-    """The reference guide's simple endpoint: one user input in, one answer out."""
+    """The simple endpoint: one user input in, one answer out."""
     svc = services(request)
     ctx = await start_context(request, svc, "legacy", record_failure=True)
     with recorded_failures(svc, ctx):

@@ -11,13 +11,36 @@
 * :mod:`~lockgate.audit.capture`: ``capture_bodies`` for the stage that redacts bodies;
 * :mod:`~lockgate.audit.cli`: ``lockgate audit verify|export|prune``.
 
-Only the cores are imported here: the rest needs the database layer and settings.
+Nothing is imported with the package itself: each export loads on first use.
 """
 
 from __future__ import annotations
 
-from lockgate.audit.chain import GENESIS_HASH, AuditChain, VerifyResult, record_hash, verify_chain
-from lockgate.audit.crypto import AuditKeyError, BodyCipher, DecryptionError
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lockgate.audit.chain import (
+        GENESIS_HASH,
+        AuditChain,
+        VerifyResult,
+        record_hash,
+        verify_chain,
+    )
+    from lockgate.audit.crypto import AuditKeyError, BodyCipher, DecryptionError
+
+# Exports load on first use, so importing one submodule (a config model, say) does not
+# import the rest with it.
+_EXPORTS = {
+    "GENESIS_HASH": "lockgate.audit.chain",
+    "AuditChain": "lockgate.audit.chain",
+    "VerifyResult": "lockgate.audit.chain",
+    "record_hash": "lockgate.audit.chain",
+    "verify_chain": "lockgate.audit.chain",
+    "AuditKeyError": "lockgate.audit.crypto",
+    "BodyCipher": "lockgate.audit.crypto",
+    "DecryptionError": "lockgate.audit.crypto",
+}
 
 __all__ = [
     "GENESIS_HASH",
@@ -29,3 +52,12 @@ __all__ = [
     "record_hash",
     "verify_chain",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

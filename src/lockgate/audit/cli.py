@@ -9,20 +9,18 @@ decrypt), 2 bad configuration or usage.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, BinaryIO, TypeVar
 
 import typer
 
-from lockgate.audit.crypto import DecryptionError
-from lockgate.audit.repository import AuditRepository
-from lockgate.audit.sinks import body_cipher
-from lockgate.settings import ConfigError, Settings, load_settings
-from lockgate.storage.database import Database
+from lockgate.cli_target import ConfigOpt, KeyOpt, UrlOpt, admin_client, admin_settings
+from lockgate.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from lockgate.audit.repository import AuditRepository
 
 __all__ = ["app"]
 
@@ -30,21 +28,17 @@ app = typer.Typer(help="Verify, export and prune the tamper-evident audit log.")
 
 T = TypeVar("T")
 
-ConfigOpt = Annotated[
-    str | None,
-    typer.Option("--config", "-c", help="YAML config file (default: $LOCKGATE_CONFIG)."),
-]
-
 
 def _settings(config: str | None) -> Settings:
-    try:
-        return load_settings(config or os.environ.get("LOCKGATE_CONFIG") or None)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return admin_settings(config)
 
 
 def _run(settings: Settings, action: Callable[[AuditRepository], Awaitable[T]]) -> T:
+    import asyncio
+
+    from lockgate.audit.repository import AuditRepository
+    from lockgate.storage.database import Database
+
     async def go() -> T:
         db = Database(settings.general_settings.database_url)
         try:
@@ -57,10 +51,12 @@ def _run(settings: Settings, action: Callable[[AuditRepository], Awaitable[T]]) 
 
 
 def _parse_head(text: str) -> tuple[int, str]:
-    seq, sep, digest = text.partition(":")
-    if not sep or not seq.lstrip("-").isdigit() or len(digest) != 64:
-        raise typer.BadParameter("expected SEQ:HASH, e.g. 41:3fa1...(64 hex digits)")
-    return int(seq), digest.lower()
+    from lockgate.audit.routes import parse_head
+
+    try:
+        return parse_head(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command()
@@ -72,24 +68,34 @@ def verify(
             help="SEQ:HASH of the newest record as noted elsewhere (catches a cut-off tail)."
         ),
     ] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Check every hash link; exit 1 naming the first bad seq."""
+    from dataclasses import asdict
+
     head = _parse_head(expect_head) if expect_head else None
-    result = _run(_settings(config), lambda repo: repo.verify(expected_head=head))
-    origin = "genesis" if result.start.seq < 0 else f"checkpoint seq {result.start.seq}"
-    if not result.ok:
+    if url:
+        query = {"expect_head": f"{head[0]}:{head[1]}" if head else None}
+        result = admin_client(url, key).call("GET", "/admin/audit/verify", query=query)
+    else:
+        found = _run(_settings(config), lambda repo: repo.verify(expected_head=head))
+        result = asdict(found)
+    start, last = result["start"], result["head"]
+    origin = "genesis" if start["seq"] < 0 else f"checkpoint seq {start['seq']}"
+    if not result["ok"]:
         typer.echo(
-            f"FAILED at seq {result.first_bad_seq}: {result.reason}"
-            f" ({result.checked} records verified from {origin} before it)",
+            f"FAILED at seq {result['first_bad_seq']}: {result['reason']}"
+            f" ({result['checked']} records verified from {origin} before it)",
             err=True,
         )
         raise typer.Exit(1)
-    if result.head is None:
+    if last is None:
         typer.echo(f"ok: no records after {origin}")
     else:
         typer.echo(
-            f"ok: {result.checked} records verified from {origin};"
-            f" head {result.head.seq}:{result.head.hash}"
+            f"ok: {result['checked']} records verified from {origin};"
+            f" head {last['seq']}:{last['hash']}"
         )
 
 
@@ -107,6 +113,9 @@ def export(
     ] = None,
 ) -> None:
     """Write the log as JSON lines, bodies decrypted with the key from the environment."""
+    from lockgate.audit.crypto import DecryptionError
+    from lockgate.audit.sinks import body_cipher
+
     settings = _settings(config)
     try:
         cipher = None if no_bodies else body_cipher(settings)

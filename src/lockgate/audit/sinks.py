@@ -11,7 +11,7 @@ from lockgate.records import RecordSink
 from lockgate.settings import ConfigError, Settings
 from lockgate.storage.database import Database
 
-__all__ = ["body_cipher", "build_audit_sinks"]
+__all__ = ["body_cipher", "build_audit_sinks", "check_audit_key"]
 
 
 def body_cipher(settings: Settings, env: Mapping[str, str] | None = None) -> BodyCipher | None:
@@ -30,6 +30,24 @@ def body_cipher(settings: Settings, env: Mapping[str, str] | None = None) -> Bod
         raise ConfigError(f"audit: environment variable {name}: {exc.message}") from None
 
 
+def check_audit_key(settings: Settings, env: Mapping[str, str] | None = None) -> BodyCipher | None:
+    """The body cipher the audit writer needs (None when bodies are not stored).
+
+    A missing key with ``audit.store_bodies`` on, or a malformed one, is a :class:`ConfigError`.
+    """
+    audit = settings.audit
+    if not (audit.enabled and audit.store_bodies):
+        return None
+    cipher = body_cipher(settings, env)
+    if cipher is None:
+        raise ConfigError(
+            f"audit.store_bodies is on but environment variable {audit.key_env} is not set;"
+            " set it to a 32-byte key (64 hex digits or base64), e.g. the output of"
+            " `openssl rand -hex 32`, or turn audit.store_bodies off"
+        )
+    return cipher
+
+
 def build_audit_sinks(
     settings: Settings, db: Database, env: Mapping[str, str] | None = None
 ) -> list[RecordSink]:
@@ -41,15 +59,7 @@ def build_audit_sinks(
     audit = settings.audit
     if not audit.enabled:
         return []
-    cipher = None
-    if audit.store_bodies:
-        cipher = body_cipher(settings, env)
-        if cipher is None:
-            raise ConfigError(
-                f"audit.store_bodies is on but environment variable {audit.key_env} is not set;"
-                " set it to a 32-byte key (64 hex digits or base64), e.g. the output of"
-                " `openssl rand -hex 32`, or turn audit.store_bodies off"
-            )
+    cipher = check_audit_key(settings, env)
     return [
         AuditWriter(
             db,

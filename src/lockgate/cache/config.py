@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lockgate.cache.coalesce import Coalescer
-from lockgate.cache.factory import create_cache_store
 from lockgate.cache.policy import AliasCachePolicy, CacheMode
-from lockgate.cache.remote_flight import RemoteFlights
-from lockgate.cache.response_cache import ResponseCache
+
+if TYPE_CHECKING:
+    from lockgate.cache.response_cache import ResponseCache
 
 __all__ = ["AliasCacheSettings", "CacheSettings", "build_response_cache"]
 
@@ -76,6 +76,12 @@ def build_response_cache(
     wall_clock: Callable[[], float] = time.time,
 ) -> ResponseCache:
     """The cache service for ``settings``; close it with ``await cache.store.aclose()``."""
+    # Imported here so that loading the config (e.g. for a CLI command) stays cheap.
+    from lockgate.cache.coalesce import Coalescer
+    from lockgate.cache.factory import create_cache_store
+    from lockgate.cache.remote_flight import RemoteFlights
+    from lockgate.cache.response_cache import ResponseCache
+
     store = create_cache_store(settings.url, clock=clock)
     remote = None
     if settings.cross_replica:

@@ -20,6 +20,7 @@ HTTP error rather than an error event inside a 200 stream.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,7 +79,11 @@ class CacheStage:
                     raise InternalError("a non-streaming request got a stream")
                 return result
 
+            began, before = time.perf_counter(), ctx.upstream_seconds
             response, outcome = await self.cache.complete(plan, call, may_store=_fresh(ctx))
+            if outcome.coalesced:
+                # Waiting on another request's upstream call is not lockgate's own time.
+                ctx.upstream_seconds = before + time.perf_counter() - began
             self._note(ctx, outcome)
             return response
 
@@ -92,6 +97,7 @@ class CacheStage:
             finally:
                 await close_stream(result)
 
+        began, before = time.perf_counter(), ctx.upstream_seconds
         stream, outcome = await self.cache.stream(plan, start, may_store=_fresh(ctx))
         if outcome.status == "hit":
             self._note(ctx, outcome)
@@ -104,6 +110,8 @@ class CacheStage:
         except BaseException:
             await close_stream(stream)
             raise
+        if outcome.coalesced:
+            ctx.upstream_seconds = before + time.perf_counter() - began
         self._note(ctx, outcome)
         return _prepend(first, stream)
 

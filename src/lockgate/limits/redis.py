@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ from lockgate.limits.lua import LIMITS_SCRIPT
 from lockgate.limits.store import Adjustment, Check, FailureMode, StoreDecision
 
 __all__ = ["RedisLimitStore"]
+
+_log = logging.getLogger("lockgate.limits")
 
 # Unreachable, slow, full, or a replica after a failover: the limiter cannot do its job, and
 # the failure policy decides. Other errors (a bad script) are bugs and propagate.
@@ -129,12 +132,22 @@ class RedisLimitStore:
                 reply = await self._client.evalsha(self._sha, len(keys), *keys, *args)
             except NoScriptError:
                 reply = await self._client.eval(self._script, len(keys), *keys, *args)
-        except _OUTAGE:
+        except _OUTAGE as exc:
+            if self.healthy:
+                _log.warning(
+                    "limit store (Redis) unreachable; %s until it answers",
+                    "admitting requests unchecked"
+                    if self._failure_mode == "fail_open"
+                    else "refusing requests (503)",
+                    extra={"error": repr(exc)},
+                )
             self.healthy = False
             self._down_until = now + self._cooldown
             return None
         finally:
             self._gate.release()
+        if not self.healthy:
+            _log.warning("limit store (Redis) reachable again; limits enforced")
         self.healthy = True
         return reply
 

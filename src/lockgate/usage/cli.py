@@ -7,41 +7,34 @@ lockgate usage feedback
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 import json
-import os
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from lockgate.settings import ConfigError, load_settings
-from lockgate.storage.database import Database
-from lockgate.usage.reports import ReportQuery, parse_dimensions, render_table, totals
-from lockgate.usage.repository import UsageRepository
+from lockgate.cli_target import ConfigOpt, KeyOpt, UrlOpt, admin_client, admin_settings, fail
+
+if TYPE_CHECKING:
+    from lockgate.usage.repository import UsageRepository
 
 __all__ = ["app"]
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Usage, spend and feedback reports (reads the configured database).")
-
-ConfigOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--config", "-c", help="YAML config file (default: $LOCKGATE_CONFIG or embedded defaults)."
-    ),
-]
+app = typer.Typer(
+    help="Usage, spend and feedback reports (from the configured database, or through --url)."
+)
 
 
 def _with_repo(config: str | None, action: Callable[[UsageRepository], Awaitable[T]]) -> T:
-    try:
-        settings = load_settings(config or os.environ.get("LOCKGATE_CONFIG") or None)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    import asyncio
+
+    from lockgate.storage.database import Database
+    from lockgate.usage.repository import UsageRepository
+
+    settings = admin_settings(config)
 
     async def go() -> T:
         db = Database(settings.general_settings.database_url)
@@ -54,36 +47,76 @@ def _with_repo(config: str | None, action: Callable[[UsageRepository], Awaitable
     return asyncio.run(go())
 
 
+def _day(value: str | None, option: str) -> str | None:
+    from lockgate.usage.reports import parse_day
+
+    if value is None:
+        return None
+    try:
+        return parse_day(value, dt.datetime.now(dt.UTC).date())
+    except ValueError as exc:
+        raise fail(f"{option}: {exc}") from None
+
+
 @app.command("report")
 def report(
     config: ConfigOpt = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
     by: Annotated[
         str, typer.Option("--by", help="Comma-separated: key, user, team, model, provider, day.")
     ] = "model",
-    since: Annotated[str | None, typer.Option(help="First day included (YYYY-MM-DD, UTC).")] = None,
-    until: Annotated[str | None, typer.Option(help="First day excluded (YYYY-MM-DD, UTC).")] = None,
-    key_id: Annotated[str | None, typer.Option("--key", help="Only this key id.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="First day included (UTC): YYYY-MM-DD, today, yesterday or Nd (7d)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="First day excluded (UTC), same forms as --since.")
+    ] = None,
+    key_id: Annotated[str | None, typer.Option("--key-id", help="Only this key id.")] = None,
     team: Annotated[str | None, typer.Option(help="Only this team.")] = None,
     user: Annotated[str | None, typer.Option(help="Only this end user.")] = None,
     model: Annotated[str | None, typer.Option(help="Only this model alias.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Requests, tokens and spend, grouped."""
+    from lockgate.usage.reports import ReportQuery, ReportRow, parse_dimensions, render_table
+
     try:
         dims = parse_dimensions(by)
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    query = ReportQuery(dims, since, until, key_id, team, user, model)
-    rows = _with_repo(config, lambda repo: repo.report(query))
-    if as_json:
+        raise fail(str(exc)) from None
+    first, last = _day(since, "--since"), _day(until, "--until")
+    if first is not None and last is not None and first >= last:
+        raise fail(f"--since {first} is not before --until {last}: the range is empty")
+    if url:
+        query_params: dict[str, str | None] = {"group_by": ",".join(dims)}
+        query_params.update({"since": first, "until": last})
+        query_params.update({"key_id": key_id, "team": team, "user": user, "model": model})
+        out = admin_client(url, key).call("GET", "/admin/usage", query=query_params)
+        out = {k: out[k] for k in ("group_by", "rows", "totals")}
+        rows = [_row_from_json(r) for r in out["rows"]]
+    else:
+        from lockgate.usage.reports import totals
+
+        query = ReportQuery(dims, first, last, key_id, team, user, model)
+        found: list[ReportRow] = _with_repo(config, lambda repo: repo.report(query))
+        rows = found
         out = {
             "group_by": list(dims),
             "rows": [r.to_json() for r in rows],
             "totals": totals(rows).to_json(),
         }
+    if not rows:
+        span = f" from {first}" if first else ""
+        span += f" until {last}" if last else ""
+        typer.echo(f"no usage recorded{span} for these filters", err=True)
+    if as_json:
         typer.echo(json.dumps(out, indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     lines = render_table(rows, dims)
     table = Table(*lines[0])
     for line in lines[1:-1]:
@@ -93,18 +126,45 @@ def report(
     Console().print(table)
 
 
+def _row_from_json(data: dict[str, Any]) -> Any:
+    from lockgate.usage.reports import ReportRow
+
+    return ReportRow(
+        data["group"],
+        data["requests"],
+        data["errors"],
+        data["cache_hits"],
+        data["prompt_tokens"],
+        data["completion_tokens"],
+        data["cached_tokens"],
+        data["cost_usd"],
+        data["avg_latency_ms"],
+    )
+
+
 @app.command("feedback")
 def feedback(
     config: ConfigOpt = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
     model: Annotated[str | None, typer.Option(help="Only this model alias.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Feedback per model and prompt version."""
-    summaries = _with_repo(config, lambda repo: repo.feedback_summary(model))
-    data = [s.to_json() for s in summaries]
+    data: list[dict[str, Any]]
+    if url:
+        data = admin_client(url, key).call("GET", "/admin/feedback", query={"model": model})["data"]
+    else:
+        summaries = _with_repo(config, lambda repo: repo.feedback_summary(model))
+        data = [s.to_json() for s in summaries]
+    if not data:
+        typer.echo("no feedback recorded" + (f" for {model}" if model else ""), err=True)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("model", "prompt version", "n", "avg score", "up", "down", "completed", "failed")
     for d in data:
         avg = d["avg_score"]

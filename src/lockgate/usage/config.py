@@ -17,5 +17,3 @@ class UsageSettings(BaseModel):
     flush_interval_seconds: float = Field(default=1.0, gt=0)
     #: records held in memory at most; beyond it new records are dropped and counted
     max_queue: int = Field(default=100_000, ge=1)
-    #: one structured JSON log line per finished request (logger ``lockgate.requests``)
-    log_requests: bool = False

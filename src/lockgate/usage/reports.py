@@ -13,6 +13,7 @@ __all__ = [
     "ReportQuery",
     "ReportRow",
     "day_of",
+    "parse_day",
     "parse_dimensions",
     "render_table",
     "totals",
@@ -25,6 +26,27 @@ DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 def day_of(epoch_seconds: float) -> str:
     """The UTC calendar day (YYYY-MM-DD) a timestamp falls on."""
     return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).strftime("%Y-%m-%d")
+
+
+def parse_day(text: str, today: dt.date) -> str:
+    """A day for ``--since``/``--until``: YYYY-MM-DD, ``today``, ``yesterday`` or ``7d``.
+
+    ``Nd`` is the day N days before ``today`` (UTC), so ``--since 7d`` covers the last
+    seven days and today.  Anything else is a ValueError naming the accepted forms.
+    """
+    t = text.strip().lower()
+    if t == "today":
+        return today.isoformat()
+    if t == "yesterday":
+        return (today - dt.timedelta(days=1)).isoformat()
+    if t.endswith("d") and t[:-1].isdigit():
+        return (today - dt.timedelta(days=int(t[:-1]))).isoformat()
+    try:
+        return dt.date.fromisoformat(t).isoformat()
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a day: use YYYY-MM-DD, today, yesterday or Nd (N days ago, e.g. 7d)"
+        ) from None
 
 
 def parse_dimensions(text: str | Sequence[str]) -> tuple[Dimension, ...]:

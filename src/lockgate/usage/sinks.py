@@ -27,7 +27,7 @@ def build_usage_sinks(settings: Settings, db: Database) -> list[RecordSink]:
                 max_queue=u.max_queue,
             )
         )
-    if u.log_requests:
+    if settings.logs.access:
         sinks.append(RequestLogSink())
     return sinks
 

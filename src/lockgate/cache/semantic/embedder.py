@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from lockgate.cache.semantic.minilm import MiniLM, default_model_dir
 from lockgate.cache.semantic.minilm_onnx import OnnxMiniLM
+from lockgate.cache.semantic.settings import Backend
 
 __all__ = [
     "Backend",
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 F32 = npt.NDArray[np.float32]
-Backend = Literal["onnx", "numpy"]
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | npt.NDArray[np.floating]]]
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lockgate.cache.semantic.embedder import Backend
-from lockgate.cache.semantic.guards import GUARDS
-from lockgate.cache.semantic.semantic_cache import SemanticSettings
+if TYPE_CHECKING:
+    from lockgate.cache.semantic.semantic_cache import SemanticSettings
+
+#: the local embedder's implementation (see lockgate.cache.semantic.embedder)
+Backend = Literal["onnx", "numpy"]
 
 __all__ = ["AliasSemanticSettings", "SemanticCacheSettings"]
 
@@ -44,6 +46,9 @@ class SemanticCacheSettings(BaseModel):
 
     def section_settings(self) -> SemanticSettings:
         """The section's own settings (what an alias without overrides gets)."""
+        from lockgate.cache.semantic.guards import GUARDS
+        from lockgate.cache.semantic.semantic_cache import SemanticSettings
+
         return SemanticSettings(
             threshold=self.threshold,
             guards=tuple(GUARDS) if self.guards == "all" else tuple(self.guards),
@@ -55,6 +60,9 @@ class SemanticCacheSettings(BaseModel):
 
     def alias_settings(self) -> dict[str, SemanticSettings]:
         """The effective ``SemanticSettings`` of each opted-in alias."""
+        from lockgate.cache.semantic.guards import GUARDS
+        from lockgate.cache.semantic.semantic_cache import SemanticSettings
+
         out: dict[str, SemanticSettings] = {}
         for alias, o in self.aliases.items():
             guards = o.guards if o.guards is not None else self.guards

@@ -1,0 +1,138 @@
+"""Where an admin command acts: the configured database, or a running gateway's admin API.
+
+Every admin command (``keys``, ``usage``, ``audit``) finds its config the way ``serve``
+does (``--config``, ``$LOCKGATE_CONFIG``, ``./lockgate.yaml``, embedded defaults), needs
+only the storage settings from it (an unset provider key does not matter), and says on
+stderr which database it used.  With ``--url`` it talks to a running gateway instead,
+authenticating with ``--key`` or ``$LOCKGATE_MASTER_KEY``.  Imports stay light: the
+database layer is loaded by the commands that use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import typer
+
+from lockgate.settings import ConfigError, Settings, find_config, load_settings
+
+__all__ = [
+    "AdminClient",
+    "ConfigOpt",
+    "KeyOpt",
+    "UrlOpt",
+    "admin_client",
+    "admin_settings",
+    "fail",
+    "load",
+    "say_database",
+]
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML config file (default: $LOCKGATE_CONFIG, then ./lockgate.yaml, then the"
+        " embedded defaults).",
+    ),
+]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Act through a running gateway's admin API (e.g. http://gateway:4000) instead"
+        " of the database.",
+    ),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option("--key", help="Master key for --url (default: $LOCKGATE_MASTER_KEY)."),
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` on stderr; raise the returned Exit."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def load(config: str | None, *, admin: bool = False, exit_code: int = 2) -> Settings:
+    """The settings every command uses; warnings (ignored LiteLLM keys) go to stderr."""
+    path = find_config(config)
+    try:
+        settings = load_settings(path, required_env="storage" if admin else "all")
+    except ConfigError as exc:
+        raise fail(str(exc), exit_code) from None
+    for warning in settings.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    return settings
+
+
+def admin_settings(config: str | None) -> Settings:
+    """Settings for an admin command, having said which config and database it uses."""
+    settings = load(config, admin=True)
+    say_database(settings)
+    return settings
+
+
+def say_database(settings: Settings) -> None:
+    from lockgate.preflight import redact_url
+
+    typer.echo(f"database: {redact_url(settings.general_settings.database_url)}", err=True)
+
+
+class AdminClient:
+    """A few JSON calls to a gateway's admin API (stdlib only: no client library needed)."""
+
+    def __init__(self, url: str, key: str | None, timeout: float = 30.0) -> None:
+        self.base = url.rstrip("/")
+        self._key = key
+        self._timeout = timeout
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, str | None] | None = None,
+    ) -> Any:
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        url = self.base + path
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("content-type", "application/json")
+        if self._key:
+            req.add_header("authorization", f"Bearer {self._key}")
+        try:
+            with urllib.request.urlopen(req, timeout=self._timeout) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise fail(f"{self.base}: HTTP {exc.code}: {_error_message(exc)}", 1) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise fail(f"cannot reach the gateway at {self.base}: {reason}", 1) from None
+
+
+def _error_message(exc: Any) -> str:
+    try:
+        body = json.loads(exc.read())
+        return str(body["error"]["message"])
+    except Exception:
+        return str(exc.reason)
+
+
+def admin_client(url: str, key: str | None) -> AdminClient:
+    """The client for ``--url``; says which gateway it talks to."""
+    key = key or os.environ.get("LOCKGATE_MASTER_KEY")
+    typer.echo(f"gateway: {url.rstrip('/')}", err=True)
+    return AdminClient(url, key)
