@@ -7,7 +7,10 @@
 * write: µs per record of the background work (encode, encrypt when bodies are on,
   chain, insert in one transaction per batch), per batch size, with and without
   bodies;
-* verify: µs per row of ``AuditRepository.verify``.
+* verify: µs per row of ``AuditRepository.verify``;
+* durability sync: ``C`` concurrent "requests" each submit a record and wait for its
+  commit (group commit), for several ``C``: records/s and the wait per request
+  (p50/p99 with a 95% bootstrap CI of the p50).
 
 Without ``--database-url`` a fresh SQLite file in a temp directory is used.  Never
 point it at a database that holds an audit log you care about: the table is emptied.
@@ -90,6 +93,48 @@ async def bench_verify(db: Database) -> tuple[float, int]:
     return elapsed / max(1, result.checked) * 1e6, result.checked
 
 
+def _bootstrap_ci(values: list[float], q: float, rounds: int = 500) -> tuple[float, float]:
+    import random
+
+    rng = random.Random(7)
+    picks = []
+    for _ in range(rounds):
+        sample = sorted(rng.choices(values, k=len(values)))
+        picks.append(sample[int(q * (len(sample) - 1))])
+    picks.sort()
+    return picks[int(0.025 * rounds)], picks[int(0.975 * rounds)]
+
+
+async def bench_sync(db: Database, n: int, concurrency: int) -> None:
+    """Records/s and commit wait per request with ``durable=True``, ``concurrency`` at once."""
+    await empty(db)
+    writer = AuditWriter(db, batch_size=500, flush_interval=3600, durable=True)
+    batch = records(n, bodies=False)
+    waits: list[float] = []
+    it = iter(batch)
+
+    async def client() -> None:
+        for record in it:
+            t0 = time.perf_counter()
+            fut = writer.submit(record)
+            assert fut is not None
+            await fut
+            waits.append(time.perf_counter() - t0)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await writer.aclose()
+    waits.sort()
+    p50, p99 = waits[len(waits) // 2], waits[int(0.99 * (len(waits) - 1))]
+    lo, hi = _bootstrap_ci(waits, 0.5)
+    print(
+        f"sync, {concurrency:>3} concurrent: {n / elapsed:8,.0f} records/s,"
+        f" commit wait p50 {p50 * 1e3:.2f} ms (95% CI {lo * 1e3:.2f}-{hi * 1e3:.2f}),"
+        f" p99 {p99 * 1e3:.2f} ms, {writer.stats.batches} commits for {n} records"
+    )
+
+
 async def main(n: int, url: str | None) -> None:
     tmp = tempfile.TemporaryDirectory(prefix="bench-audit-")
     db = Database(url or f"sqlite+aiosqlite:///{tmp.name}/audit.db")
@@ -107,6 +152,8 @@ async def main(n: int, url: str | None) -> None:
             )
     per, checked = await bench_verify(db)
     print(f"verify: {per:.2f} µs/row over {checked} rows ({1e6 / per:,.0f} rows/s)")
+    for concurrency in (1, 8, 32, 128):
+        await bench_sync(db, min(n, 5000), concurrency)
     await empty(db)
     await db.aclose()
     tmp.cleanup()

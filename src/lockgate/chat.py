@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockgate.chat_fields import check_chat_fields
 from lockgate.errors import BadRequestError
 
 __all__ = [
@@ -162,6 +163,13 @@ def parse_chat_request(body: Any) -> ChatRequest:
                 f"messages[{i}].role must be one of {sorted(_ROLES)}, got {role!r}.",
                 param=f"messages[{i}].role",
             )
+        content = msg.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise BadRequestError(
+                f"messages[{i}].content must be a string, an array of parts or null.",
+                param=f"messages[{i}].content",
+            )
+    check_chat_fields(body)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise BadRequestError("'stream' must be a boolean.", param="stream")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -51,6 +51,10 @@ class RequestContext:
     #: the client's request headers (case-insensitive mapping), for stages to read
     client_headers: Mapping[str, str] = field(default_factory=dict)
     client_ip: str | None = None
+    #: completes once the request's audit record is committed (audit durability: sync)
+    committed: Awaitable[None] | None = None
+    #: the client's own x-request-id, kept for correlation (never a key)
+    client_request_id: str | None = None
 
     def settle(self, usage: Usage | None) -> None:
         """Note the request's usage and its cost (once; cache hits cost nothing)."""

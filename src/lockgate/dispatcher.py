@@ -12,12 +12,19 @@ import random
 import time
 from collections.abc import Callable, Mapping
 
+import structlog
 from opentelemetry.trace import SpanKind, Tracer
 
 from lockgate.chat import ChatRequest, ChatStream, Chunk, close_stream
 from lockgate.context import RequestContext
-from lockgate.errors import GatewayError, UpstreamBadResponseError, UpstreamTimeoutError
+from lockgate.errors import (
+    GatewayError,
+    UpstreamBadResponseError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
 from lockgate.events import note_failed_attempt
+from lockgate.logs import mask_known
 from lockgate.pipeline import Result
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.resilience import (
@@ -41,7 +48,9 @@ from lockgate.resilience.deadline import TIMEOUT_HEADER
 from lockgate.router import Router
 from lockgate.settings import Deployment, RouterSettings
 
-__all__ = ["Dispatcher", "deployment_timeouts"]
+__all__ = ["Dispatcher", "deployment_secrets", "deployment_timeouts", "log_upstream_error"]
+
+log = structlog.get_logger("lockgate.upstream")
 
 _STRATEGIES = {
     "simple-shuffle": "weighted_random",
@@ -62,6 +71,28 @@ def deployment_timeouts(dep: Deployment, rs: RouterSettings, stream: bool) -> Ti
         idle=p.stream_idle_timeout or rs.stream_idle_timeout,
         total=total,
     )
+
+
+def deployment_secrets(dep: Deployment) -> list[str]:
+    """The values a deployment sends upstream that must never reach a log or a client."""
+    p = dep.params
+    out = [v for v in p.extra_headers.values() if len(v) >= 8]
+    if p.api_key is not None:
+        out.append(p.api_key.get_secret_value())
+    return out
+
+
+def log_upstream_error(ctx: RequestContext, dep: Deployment, error: GatewayError) -> None:
+    """One log line with what the upstream said (secrets masked); clients never see it."""
+    if isinstance(error, UpstreamError):
+        log.warning(
+            "upstream attempt failed",
+            request_id=ctx.request_id,
+            deployment=dep.id,
+            upstream_status=error.upstream_status,
+            code=error.code,
+            detail=mask_known(error.detail, deployment_secrets(dep))[:2000],
+        )
 
 
 def _chains(entries: list[dict[str, list[str]]]) -> dict[str, list[str]]:
@@ -197,6 +228,7 @@ class Dispatcher:
                         ctx, request, dep, lease, timeouts, plan.alias
                     )
                 except GatewayError as error:
+                    log_upstream_error(ctx, dep, error)
                     now = clock()
                     lease.failed(now, error)
                     can_switch = self._balancer.has_alternative(cands, exclude=plan.tried, now=now)
@@ -275,7 +307,7 @@ class Dispatcher:
             lease.first_byte(self._clock())
         finally:
             ctx.upstream_seconds += time.perf_counter() - started
-        return self._relay(held, handle.chunks, lease)
+        return self._relay(held, handle.chunks, lease, ctx, dep)
 
     async def _first_content(self, chunks: ChatStream, timeouts: Timeouts) -> list[Chunk]:
         """Read until the first chunk with content, so earlier failures can still retry."""
@@ -289,14 +321,21 @@ class Dispatcher:
         except TimeoutError:
             await close_stream(chunks)
             raise UpstreamTimeoutError(
-                f"no stream content from upstream within {timeouts.first_byte} s"
+                f"no stream content from upstream within {timeouts.first_byte} s", public=True
             ) from None
         except BaseException:
             await close_stream(chunks)
             raise
-        raise UpstreamBadResponseError("upstream stream ended before any content")
+        raise UpstreamBadResponseError("upstream stream ended before any content", public=True)
 
-    async def _relay(self, held: list[Chunk], rest: ChatStream, lease: Lease) -> ChatStream:
+    async def _relay(
+        self,
+        held: list[Chunk],
+        rest: ChatStream,
+        lease: Lease,
+        ctx: RequestContext,
+        dep: Deployment,
+    ) -> ChatStream:
         ok = False
         try:
             for chunk in held:
@@ -305,6 +344,7 @@ class Dispatcher:
                 yield chunk
             ok = True
         except GatewayError as error:
+            log_upstream_error(ctx, dep, error)
             lease.failed(self._clock(), error)
             raise
         finally:

@@ -28,6 +28,7 @@ status it maps to, the OpenAI error ``type``, a stable ``code`` and whose fault 
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 __all__ = [
@@ -157,14 +158,30 @@ class BudgetExceededError(RateLimitError):
     code = "budget_exceeded"
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _token(value: str | None) -> str | None:
+    """``value`` if it is a short identifier (an error code, a field name), else None."""
+    return value if value is not None and _TOKEN.fullmatch(value) else None
+
+
 class UpstreamError(GatewayError):
-    """The provider failed; another attempt or deployment may do better."""
+    """The provider failed; another attempt or deployment may do better.
+
+    What the provider said (its error text, a connection error naming host and port)
+    is kept in ``detail`` for the logs, never shown to clients: it may echo the
+    gateway's own credentials.  ``message``, what the client sees, is built from the
+    class's ``summary``, the upstream's status and its error code.  Messages the
+    gateway writes itself pass ``public=True`` to be shown as they are.
+    """
 
     status = 502
     type = "api_error"
     code = "upstream_error"
     fault: Fault = "upstream"
     anthropic_type = "api_error"
+    summary = "The upstream provider failed"
 
     def __init__(
         self,
@@ -175,9 +192,18 @@ class UpstreamError(GatewayError):
         status: int | None = None,
         retry_after: float | None = None,
         upstream_status: int | None = None,
+        upstream_code: str | None = None,
+        public: bool = False,
     ) -> None:
-        super().__init__(message, code=code, param=param, status=status, retry_after=retry_after)
+        super().__init__(
+            message, code=code, param=_token(param), status=status, retry_after=retry_after
+        )
+        #: the upstream's own words, for logs only (mask before writing them anywhere)
+        self.detail = message
         self.upstream_status = upstream_status
+        self.upstream_code = _token(upstream_code)
+        if not public:
+            self.message = self._public_message()
         #: the provider's ``x-should-retry`` header, when it sent one
         self.force_retry: bool | None = None
 
@@ -190,18 +216,30 @@ class UpstreamError(GatewayError):
             return self.force_retry
         return self.default_retryable
 
+    def _public_message(self) -> str:
+        facts = []
+        if self.upstream_status is not None:
+            facts.append(f"upstream HTTP {self.upstream_status}")
+        if self.upstream_code is not None:
+            facts.append(f"upstream code {self.upstream_code}")
+        if self.param is not None:
+            facts.append(f"param {self.param}")
+        return f"{self.summary} ({', '.join(facts)})." if facts else f"{self.summary}."
+
 
 class UpstreamRateLimitedError(UpstreamError):
     status = 429
     type = "rate_limit_error"
     code = "upstream_rate_limited"
     anthropic_type = "rate_limit_error"
+    summary = "The upstream provider is rate limiting requests"
 
 
 class UpstreamOverloadedError(UpstreamError):
     status = 503
     code = "upstream_overloaded"
     anthropic_type = "overloaded_error"
+    summary = "The upstream provider is overloaded"
 
 
 class UpstreamTimeoutError(UpstreamError):
@@ -209,6 +247,7 @@ class UpstreamTimeoutError(UpstreamError):
     type = "timeout"
     code = "upstream_timeout"
     anthropic_type = "timeout_error"
+    summary = "The upstream provider did not answer in time"
 
 
 class ContextWindowExceededError(UpstreamError):
@@ -217,10 +256,13 @@ class ContextWindowExceededError(UpstreamError):
     code = "context_length_exceeded"
     anthropic_type = "invalid_request_error"
     default_retryable = False
+    summary = "The request is longer than the model's context window"
 
 
 class UpstreamClientError(UpstreamError):
     """The provider rejected the request (4xx other than 408/409/429)."""
+
+    summary = "The upstream provider rejected the request"
 
     status = 400
     type = "invalid_request_error"
@@ -231,10 +273,12 @@ class UpstreamClientError(UpstreamError):
 
 class UpstreamConnectionError(UpstreamError):
     code = "upstream_unreachable"
+    summary = "The upstream provider could not be reached"
 
 
 class UpstreamBadResponseError(UpstreamError):
     code = "upstream_bad_response"
+    summary = "The upstream provider sent an invalid response"
 
 
 class InternalError(GatewayError):

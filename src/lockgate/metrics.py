@@ -13,12 +13,14 @@ verdict (``"pass"``, ``"redact"``, ``"block"``...); each one is counted in
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from lockgate.context import RequestContext
 from lockgate.errors import RateLimitError
+from lockgate.storage.dead_letter import DeadLetter
 
 __all__ = ["Metrics"]
 
@@ -123,6 +125,12 @@ class Metrics:
             ["deployment", "to"],
             registry=r,
         )
+        self.dead_lettered = Counter(
+            "lockgate_records_dead_lettered",
+            "Usage or audit rows the database refused, kept in the dead-letter file.",
+            ["sink"],
+            registry=r,
+        )
         self.cooldowns = Counter(
             "lockgate_deployment_cooldowns",
             "Deployments put to rest after an upstream 429 / Retry-After.",
@@ -151,6 +159,16 @@ class Metrics:
             registry=r,
         )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+    def watch_dead_letters(self, sinks: Iterable[object]) -> None:
+        """Count rows the record sinks had to put in their dead-letter files."""
+        for sink in sinks:
+            dead_letter = getattr(sink, "dead_letter", None)
+            if isinstance(dead_letter, DeadLetter):
+                dead_letter.listener = self._dead_lettered
+
+    def _dead_lettered(self, sink: str, rows: int) -> None:
+        self.dead_lettered.labels(sink).inc(rows)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         # labels() costs a lock and a dict walk per metric; resolve each child once,

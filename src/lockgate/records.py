@@ -8,6 +8,7 @@ in batches off the request path, and flush what they hold when closed.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,14 +47,20 @@ class RequestRecord:
     #: guard verdicts and other facts stages noted (JSON-serialisable)
     notes: dict[str, Any] = field(default_factory=dict)
     client_ip: str | None = None
+    #: the client's x-request-id (``request_id`` is always the gateway's own, unique)
+    client_request_id: str | None = None
     #: bodies, only when body capture is configured (already redacted by the guards)
     request_body: Any = None
     response_body: Any = None
 
 
 class RecordSink(Protocol):
-    def submit(self, record: RequestRecord) -> None:
-        """Queue the record; never blocks, never raises for storage trouble."""
+    def submit(self, record: RequestRecord) -> Awaitable[None] | None:
+        """Queue the record; never blocks, never raises for storage trouble.
+
+        A sink that keeps records durably (``audit: {durability: sync}``) returns an
+        awaitable that completes once the record is committed.
+        """
         ...
 
     async def aclose(self) -> None:

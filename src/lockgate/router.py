@@ -19,6 +19,12 @@ class Router:
         for dep in deployments:
             self._by_alias.setdefault(dep.alias, []).append(dep)
         self._rng = rng or random.Random()
+        #: per alias, the smallest max_output_tokens its deployments declare (any may serve)
+        self.output_limits: dict[str, int] = {}
+        for alias, deps in self._by_alias.items():
+            limits = [d.params.max_output_tokens for d in deps if d.params.max_output_tokens]
+            if limits:
+                self.output_limits[alias] = min(limits)
         #: names that stand for another alias (routing aliases), served by its deployments
         self._stand_ins: dict[str, str] = {}
 
@@ -26,6 +32,8 @@ class Router:
         """Make ``name`` a known model that resolves to ``target``'s deployments."""
         self.resolve(target)
         self._stand_ins[name] = target
+        if target in self.output_limits:
+            self.output_limits[name] = self.output_limits[target]
 
     @property
     def aliases(self) -> list[str]:

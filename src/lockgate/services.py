@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from lockgate.api.common import RequestIds
 from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.changes import KeyChangeFeed
@@ -33,6 +32,7 @@ from lockgate.pricing import cost_of, price_for
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
+from lockgate.request_ids import RequestIds
 from lockgate.router import Router
 from lockgate.routing.factory import build_route_stage
 from lockgate.serving.guard import ConnectionGuard
@@ -108,7 +108,9 @@ class Services:
         if self.sinks:
             record = build_record(ctx, model, status, usage, elapsed)
             for sink in self.sinks:
-                sink.submit(record)
+                pending = sink.submit(record)
+                if pending is not None:
+                    ctx.committed = pending
         first = ctx.first_chunk_at
         self.stats.record(
             model,
@@ -156,6 +158,7 @@ def build_record(
         cache=ctx.cache_status,
         notes=ctx.notes,
         client_ip=ctx.client_ip,
+        client_request_id=ctx.client_request_id,
         request_body=ctx.captured_request,
         response_body=ctx.captured_response,
     )
@@ -210,6 +213,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     router = Router(settings.deployments())
     providers = ProviderRegistry()
     metrics = Metrics()
+    metrics.watch_dead_letters(sinks)
     dispatcher = Dispatcher(
         router,
         providers,

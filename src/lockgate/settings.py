@@ -122,6 +122,10 @@ class ModelParams(_Model):
     output_cost_per_million: float | None = Field(default=None, ge=0)
     cached_input_cost_per_million: float | None = Field(default=None, ge=0)
     max_connections: int = Field(default=512, gt=0)
+    #: most tokens one answer may ask for (max_tokens above it is a 400 before any stage)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    #: largest upstream answer read (streams: all events together); beyond it a 502
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     extra_headers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("model")

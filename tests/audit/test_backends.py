@@ -116,7 +116,7 @@ async def test_gateway_audits_into_the_backend(backend_url, open_gateway):
             )
             assert r.status_code == 200
     rows = await audit_rows(backend_url)
-    assert [row["request_id"] for row in rows] == [f"g{n}" for n in range(20)]
+    assert [row["record"]["client_request_id"] for row in rows] == [f"g{n}" for n in range(20)]
     db = Database(backend_url)
     try:
         assert (await AuditRepository(db).verify()).checked == 20

@@ -30,8 +30,9 @@ def only_record(rows: list[dict[str, Any]], request_id: str) -> dict[str, Any]:
     """The single row's record, after checking there is exactly one and it is this request."""
     assert len(rows) == 1, [r["record"]["status"] for r in rows]
     row = rows[0]
-    assert row["request_id"] == request_id
     record: dict[str, Any] = row["record"]
+    # the gateway's id (from the response) or the client's own x-request-id
+    assert request_id in (row["request_id"], record["client_request_id"])
     return record
 
 
@@ -140,7 +141,7 @@ async def test_rate_limited_request_leaves_one_record(db_url, open_gateway):
         limited = await client.post(PATH, json=CHAT, headers={**bearer(), "x-request-id": "lim-2"})
     assert (ok.status_code, limited.status_code) == (200, 429)
     rows = await audit_rows(db_url)
-    by_id = {row["request_id"]: row["record"] for row in rows}
+    by_id = {row["record"]["client_request_id"]: row["record"] for row in rows}
     assert len(rows) == 2 and len(by_id) == 2
     rec = by_id["lim-2"]
     assert rec["status"] == 429 and rec["error_type"] == "rate_limit_error"
@@ -212,7 +213,7 @@ async def test_anthropic_route_outcomes_are_audited(db_url, open_gateway):
             "/v1/messages", json={"model": "mock"}, headers={**bearer(), "x-request-id": "ant-2"}
         )
     assert (ok.status_code, bad.status_code) == (200, 400)
-    rows = {row["request_id"]: row["record"] for row in await audit_rows(db_url)}
+    rows = {row["record"]["client_request_id"]: row["record"] for row in await audit_rows(db_url)}
     assert set(rows) == {"ant-1", "ant-2"}
     assert rows["ant-1"]["api"] == "anthropic" and rows["ant-1"]["status"] == 200
     assert rows["ant-2"]["status"] == 400
@@ -236,7 +237,7 @@ async def test_guard_verdicts_are_in_the_record(db_url, open_gateway):
             headers={**bearer(), "x-request-id": "pii-1"},
         )
     assert (blocked.status_code, redacted.status_code) == (400, 200)
-    rows = {row["request_id"]: row["record"] for row in await audit_rows(db_url)}
+    rows = {row["record"]["client_request_id"]: row["record"] for row in await audit_rows(db_url)}
     assert set(rows) == {"inj-1", "pii-1"}
     injection = rows["inj-1"]["notes"]["guards"]["injection"]
     assert rows["inj-1"]["status"] == 400 and injection["score"] >= 0.45

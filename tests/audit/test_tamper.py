@@ -84,14 +84,28 @@ async def test_repository_names_first_bad_seq(db, repo, name):
     assert result.first_bad_seq == bad_seq, result.reason
 
 
-async def test_fake_row_appended_with_good_links_needs_expected_head(db, repo):
-    """A cut-off tail verifies on its own; the expected head catches it."""
+async def test_cut_off_tail_fails_by_default(db, repo):
+    """Rows cut off the end fail against the head kept beside the chain, or a given head."""
     await fill(db)
     head = (await repo.verify()).head
     await sql(db, f"DELETE FROM audit_log WHERE seq >= {N - 3}")
-    assert (await repo.verify()).ok
+    result = await repo.verify()
+    assert not result.ok and result.first_bad_seq == N - 3
+    assert "cut off" in (result.reason or "")
     result = await repo.verify(expected_head=(head.seq, head.hash))
     assert not result.ok and result.first_bad_seq == N - 3
+
+
+async def test_cut_off_tail_fails_the_cli(tmp_path, db_url):
+    """`lockgate audit verify` exits 1 on a log whose newest rows were deleted."""
+    db = Database(db_url)
+    await db.migrate()
+    await fill(db)
+    await sql(db, f"DELETE FROM audit_log WHERE seq = {N - 1}")
+    await db.aclose()
+    config = str(write_config(tmp_path, db_url))
+    result = await asyncio.to_thread(cli, "verify", "--config", config)
+    assert result.exit_code == 1 and "cut off" in result.output
 
 
 def write_config(tmp_path: Path, db_url: str, **audit: object) -> Path:

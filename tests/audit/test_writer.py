@@ -161,7 +161,7 @@ async def test_gateway_shutdown_flushes_every_record(db_url, open_gateway):
         assert await audit_rows(db_url) == []  # nothing written on the request path
     rows = await audit_rows(db_url)
     assert len(rows) == 500
-    assert {row["request_id"] for row in rows} == {f"r{n}" for n in range(500)}
+    assert {row["record"]["client_request_id"] for row in rows} == {f"r{n}" for n in range(500)}
     other = Database(db_url)
     try:
         assert (await AuditRepository(other).verify()).checked == 500

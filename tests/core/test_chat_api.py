@@ -39,14 +39,15 @@ async def test_chat_completion_returns_mock_answer_and_headers(make_settings, cl
 
 
 async def test_client_request_id_is_echoed(make_settings, client_for):
-    """A client's x-request-id is kept so traces join up."""
+    """A client's x-request-id is echoed as x-client-request-id; x-request-id is the gateway's."""
     client = await client_for(make_settings())
     r = await client.post(
         "/v1/chat/completions",
         json={"model": "mock", "messages": [USER]},
         headers={**bearer(), "x-request-id": "trace-123"},
     )
-    assert r.headers["x-request-id"] == "trace-123"
+    assert r.headers["x-client-request-id"] == "trace-123"
+    assert r.headers["x-request-id"].startswith("req_")
 
 
 async def test_stream_with_usage_ends_with_usage_chunk_and_done(make_settings, client_for):

@@ -253,20 +253,29 @@ def test_headers_within_limits_are_served(gw: LiveGateway) -> None:
     assert r.status_code == 200, r.text
 
 
+DEEP = (
+    b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "x": '
+    + (b"[" * 1000 + b"]" * 1000)
+    + b"}"
+)
+
+
 @pytest.mark.parametrize(
     "body",
     [
         pytest.param(b'{"model": "gpt-4o-mini", "messages": [', id="truncated-json"),
         pytest.param(b'{"model": "gpt-4o-mini", "messages": "hi"}', id="messages-not-a-list"),
         pytest.param(b"[1, 2, 3]", id="not-an-object"),
+        pytest.param(
+            b'{"model": "gpt-4o-mini", "max_tokens": -1000000000,'
+            b' "messages": [{"role": "user", "content": "hi"}]}',
+            id="negative-max-tokens",
+        ),
+        pytest.param(DEEP, id="deep-json"),
     ],
 )
 async def test_bad_input_gets_a_4xx_while_others_are_served(gw: LiveGateway, body: bytes) -> None:
-    """Malformed requests earn a 4xx and never cost the canary anything.
-
-    The request-field cases (negative max_tokens, 1000-deep JSON, a reused x-request-id)
-    are harden-req's findings; they join this list when both branches are on main.
-    """
+    """Malformed or absurd requests earn a 4xx and never cost the canary anything."""
     async with canary(gw), httpx.AsyncClient(timeout=WAIT) as client:
         r = await client.post(
             gw.v1 + "/chat/completions",
@@ -274,3 +283,15 @@ async def test_bad_input_gets_a_4xx_while_others_are_served(gw: LiveGateway, bod
             headers={**bearer(), "content-type": "application/json"},
         )
         assert 400 <= r.status_code < 500, r.text
+
+
+async def test_reused_request_id_does_not_stop_anyone(gw: LiveGateway) -> None:
+    """A client's x-request-id sent twice is served twice, and the gateway goes on serving."""
+    async with canary(gw), httpx.AsyncClient(timeout=WAIT, headers=bearer()) as client:
+        for _ in range(2):
+            r = await client.post(
+                gw.v1 + "/chat/completions", json=CHAT, headers={"x-request-id": "req-reused-1"}
+            )
+            assert r.status_code == 200, r.text
+        usage = await client.get(gw.url + "/admin/usage")
+        assert usage.status_code < 500

@@ -199,12 +199,25 @@ def test_status_and_body_map_to_the_error_tree(
 
 
 def test_openai_message_is_carried() -> None:
-    """The JSON error.message becomes the error's message; param is kept for rejections."""
+    """The JSON error.message is kept as the detail for logs; the client message is clean."""
     err = classify_upstream_failure(
         400, {}, openai_body("Invalid value for 'temperature'"), "openai", now=NOW
     )
-    assert err.message == "Invalid value for 'temperature'"
+    assert err.detail == "Invalid value for 'temperature'"
     assert err.param == "messages"
+    assert err.message == (
+        "The upstream provider rejected the request"
+        " (upstream HTTP 400, upstream code invalid_request_error, param messages)."
+    )
+
+
+def test_upstream_text_never_reaches_the_client_message() -> None:
+    """An upstream message echoing a key or a host:port stays in the detail only."""
+    body = openai_body("Incorrect API key provided: sk-live-abcdefgh1234 at 10.0.0.7:8443")
+    err = classify_upstream_failure(401, {}, body, "openai", now=NOW)
+    assert "sk-live" in err.detail
+    assert "sk-live" not in err.message and "10.0.0.7" not in err.message
+    assert "401" in err.message
 
 
 def test_anthropic_message_is_carried() -> None:
@@ -212,21 +225,21 @@ def test_anthropic_message_is_carried() -> None:
     err = classify_upstream_failure(
         529, {}, anthropic_body("overloaded_error", "Overloaded"), "anthropic", now=NOW
     )
-    assert err.message == "Overloaded"
+    assert err.detail == "Overloaded"
     assert err.anthropic_type == "overloaded_error"
 
 
 def test_text_body_is_truncated() -> None:
     """A long non-JSON body is cut to a bounded excerpt."""
     err = classify_upstream_failure(500, {}, b"x" * 10_000, "openai", now=NOW)
-    assert 0 < len(err.message) <= 513
-    assert err.message.endswith("…")
+    assert 0 < len(err.detail) <= 513
+    assert err.detail.endswith("…")
 
 
 def test_empty_body_gets_a_generic_message() -> None:
     """An empty body still yields a readable message naming the status."""
     err = classify_upstream_failure(503, {}, b"", "anthropic", now=NOW)
-    assert err.message == "anthropic returned HTTP 503"
+    assert err.detail == "anthropic returned HTTP 503"
 
 
 def test_retry_after_is_attached() -> None:

@@ -10,14 +10,16 @@ from starlette.routing import Route
 
 from lockgate.api.common import error_body, json_response, read_json, with_errors
 from lockgate.api.flow import (
+    abandon_stream,
     account_stream,
+    cancel_on_disconnect,
     recorded_failures,
     response_headers,
     run_chat,
     start_context,
 )
 from lockgate.api.sse_response import SSEResponse
-from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, parse_chat_request
 from lockgate.context import RequestContext
 from lockgate.errors import GatewayError
 from lockgate.services import Services, services
@@ -38,22 +40,22 @@ async def messages(request: Request) -> Response:
             request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
         )
         chat = parse_chat_request(anthropic_to_openai_request(body))
-    result = await run_chat(svc, ctx, chat)
+    result = await cancel_on_disconnect(request, run_chat(svc, ctx, chat))
     if isinstance(result, ChatResponse):
         return json_response(
             openai_to_anthropic_response(result, chat.model), headers=response_headers(ctx)
         )
     headers = response_headers(ctx) | {"cache-control": "no-cache"}
-    events = _anthropic_sse(svc, ctx, chat.model, result)
-    return SSEResponse(events, headers)
+    events = _anthropic_sse(svc, ctx, chat, result)
+    return SSEResponse(events, headers, abandon=lambda: abandon_stream(svc, ctx, chat, result))
 
 
 async def _anthropic_sse(
-    svc: Services, ctx: RequestContext, model: str, stream: ChatStream
+    svc: Services, ctx: RequestContext, chat: ChatRequest, stream: ChatStream
 ) -> AsyncIterator[bytes]:
-    translator = ChunksToAnthropic(model, "msg_" + ctx.request_id.removeprefix("req_"))
+    translator = ChunksToAnthropic(chat.model, "msg_" + ctx.request_id.removeprefix("req_"))
     try:
-        async for chunk in account_stream(svc, ctx, model, stream):
+        async for chunk in account_stream(svc, ctx, chat, stream):
             for name, data in translator.feed(chunk):
                 yield encode_event(name, data)
         for name, data in translator.finish():

@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-import itertools
-import os
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 import structlog
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from lockgate.context import ApiFlavor
+from lockgate.chat_fields import MAX_JSON_DEPTH, json_too_deep
+from lockgate.context import ApiFlavor, RequestContext
 from lockgate.errors import (
     BadRequestError,
     GatewayError,
     InternalError,
     PayloadTooLargeError,
+    ServiceUnavailableError,
 )
 
 __all__ = [
+    "CONTEXT_SCOPE_KEY",
     "REQUEST_ID_SCOPE_KEY",
+    "ClientDisconnected",
     "Endpoint",
-    "RequestIds",
     "error_body",
     "error_response",
     "header_map",
     "json_response",
     "presented_key",
     "read_json",
+    "wait_committed",
     "with_errors",
 ]
 
@@ -37,22 +40,17 @@ log = structlog.get_logger("lockgate.api")
 
 #: where a request's id is kept in the ASGI scope once it is known
 REQUEST_ID_SCOPE_KEY = "lockgate.request_id"
+#: where a chat request's context is kept in the ASGI scope once it is open
+CONTEXT_SCOPE_KEY = "lockgate.ctx"
+#: the status recorded (and logged) for a client that went away; nothing is sent
+CLIENT_CLOSED = 499
+
+
+class ClientDisconnected(Exception):
+    """The client hung up (mid-body or while the answer was prepared): nothing to send."""
+
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-class RequestIds:
-    """Request ids: a random per-process prefix and a counter (no syscall per request)."""
-
-    def __init__(self) -> None:
-        self._prefix = "req_" + os.urandom(6).hex()
-        self._counter = itertools.count(1)
-
-    def new(self, headers: Mapping[str, str]) -> str:
-        given = headers.get("x-request-id")
-        if given and len(given) <= 128 and given.isascii() and given.isprintable():
-            return given
-        return f"{self._prefix}{next(self._counter):010x}"
 
 
 def header_map(request: Request) -> dict[str, str]:
@@ -76,6 +74,22 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 
 async def read_json(request: Request, limit: int, headers: Mapping[str, str] | None = None) -> Any:
     """The request's JSON body; 413 before reading when it is declared too large."""
+    try:
+        body = await _read_body(request, limit, headers)
+    except ClientDisconnect:
+        raise ClientDisconnected from None
+    if not body:
+        raise BadRequestError("Request body is empty; expected a JSON object.")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"Malformed JSON in request body: {exc}") from None
+    if json_too_deep(data):
+        raise BadRequestError(f"Request JSON nests deeper than {MAX_JSON_DEPTH} levels.")
+    return data
+
+
+async def _read_body(request: Request, limit: int, headers: Mapping[str, str] | None) -> bytes:
     declared = (headers if headers is not None else request.headers).get("content-length")
     if declared is not None:
         try:
@@ -96,12 +110,7 @@ async def read_json(request: Request, limit: int, headers: Mapping[str, str] | N
                 raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes.")
             parts.append(part)
         body = b"".join(parts)
-    if not body:
-        raise BadRequestError("Request body is empty; expected a JSON object.")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError(f"Malformed JSON in request body: {exc}") from None
+    return body
 
 
 def error_body(err: GatewayError, flavor: ApiFlavor) -> dict[str, Any]:
@@ -141,17 +150,47 @@ def with_errors(flavor: ApiFlavor) -> Callable[[Endpoint], Endpoint]:
     def wrap(endpoint: Endpoint) -> Endpoint:
         async def handler(request: Request) -> Response:
             try:
-                return await endpoint(request)
+                response = await endpoint(request)
             except GatewayError as err:
-                return error_response(err, flavor, _id_header(request))
+                response = error_response(err, flavor, _id_header(request))
+            except ClientDisconnected:
+                return Response(status_code=CLIENT_CLOSED)  # nobody is listening
             except Exception:
                 log.exception("unhandled error", path=request.url.path)
-                return error_response(
+                response = error_response(
                     InternalError("Internal gateway error."), flavor, _id_header(request)
                 )
+            ctx: RequestContext | None = request.scope.get(CONTEXT_SCOPE_KEY)
+            if ctx is not None and ctx.committed is not None:
+                timeout = request.state.services.settings.audit.sync_timeout_seconds
+                try:
+                    await wait_committed(ctx, timeout)
+                except GatewayError as err:
+                    return error_response(err, flavor, _id_header(request))
+            return response
 
         handler.__name__ = endpoint.__name__
         handler.__doc__ = endpoint.__doc__
         return handler
 
     return wrap
+
+
+async def wait_committed(ctx: RequestContext, limit_s: float) -> None:
+    """Wait until the request's audit record is committed (``audit: {durability: sync}``).
+
+    Past ``limit_s`` seconds the answer is withheld: a 503 rather than an unaudited response.
+    """
+    pending = ctx.committed
+    if pending is None:
+        return
+    ctx.committed = None
+    try:
+        async with asyncio.timeout(limit_s):
+            await asyncio.shield(pending)
+    except TimeoutError:
+        raise ServiceUnavailableError(
+            "The audit log could not be written in time; the answer is withheld.",
+            code="audit_unavailable",
+            retry_after=1.0,
+        ) from None

@@ -1,7 +1,9 @@
 """The walk every chat route shares: authenticate, run the pipeline, account.
 
 Each request is recorded exactly once: when its response is complete, when it
-fails, or (streams) when the client goes away.
+fails, or when the client goes away (499), whether that is mid-body, while the
+pipeline runs (the upstream call is cancelled), before a stream's first byte or
+mid-stream.
 """
 
 from __future__ import annotations
@@ -9,12 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import cast
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from typing import TypeVar, cast
 
 from starlette.requests import Request
 
-from lockgate.api.common import REQUEST_ID_SCOPE_KEY, header_map, presented_key
+from lockgate.api.common import (
+    CLIENT_CLOSED,
+    CONTEXT_SCOPE_KEY,
+    REQUEST_ID_SCOPE_KEY,
+    ClientDisconnected,
+    header_map,
+    presented_key,
+    wait_committed,
+)
 from lockgate.auth.keys import Principal
 from lockgate.cache.header import CacheStatus, cache_header_value
 from lockgate.chat import (
@@ -26,23 +36,31 @@ from lockgate.chat import (
     close_stream,
     usage_from_openai,
 )
+from lockgate.chat_fields import check_output_limit
 from lockgate.context import ApiFlavor, RequestContext
+from lockgate.delivered import Delivered
 from lockgate.errors import GatewayError, InternalError, PermissionDeniedError
 from lockgate.pipeline import Result
+from lockgate.request_ids import client_request_id
 from lockgate.services import Services
 
 __all__ = [
     "CLIENT_CLOSED",
+    "abandon_stream",
     "account_stream",
     "admin_services",
+    "cancel_on_disconnect",
     "recorded_failures",
     "response_headers",
     "run_chat",
     "start_context",
 ]
 
-#: nginx's status for "client closed the connection", used in metrics for cancelled streams.
-CLIENT_CLOSED = 499
+T = TypeVar("T")
+
+#: seconds a call runs before the client's connection is watched for a hang-up
+WATCH_AFTER_S = 0.05
+
 UNKNOWN_MODEL = "(unknown)"
 #: who a request that failed authentication is recorded as
 UNAUTHENTICATED = Principal(kind="unauthenticated")
@@ -58,7 +76,7 @@ async def start_context(
     """
     headers = header_map(request)
     # The id exists before any check can fail, so every error response can carry it.
-    request_id = svc.request_ids.new(headers)
+    request_id = svc.request_ids.new()
     request.scope[REQUEST_ID_SCOPE_KEY] = request_id
     presented = presented_key(headers)
     try:
@@ -69,8 +87,11 @@ async def start_context(
             ctx.notes["auth"] = {"key_presented": presented is not None, "code": err.code}
             ctx.error = err
             svc.record(ctx, UNKNOWN_MODEL, err.status, None)
+            request.scope[CONTEXT_SCOPE_KEY] = ctx  # so a durable record is waited for
         raise
-    return _context(request, headers, request_id, flavor, principal)
+    ctx = _context(request, headers, request_id, flavor, principal)
+    request.scope[CONTEXT_SCOPE_KEY] = ctx
+    return ctx
 
 
 async def admin_services(request: Request, svc: Services) -> Services:
@@ -94,6 +115,7 @@ def _context(
         api=flavor,
         client_headers=headers,
         client_ip=request.client.host if request.client else None,
+        client_request_id=client_request_id(headers),
     )
 
 
@@ -106,6 +128,9 @@ def recorded_failures(svc: Services, ctx: RequestContext) -> Iterator[None]:
         ctx.error = err
         svc.record(ctx, UNKNOWN_MODEL, err.status, None)
         raise
+    except ClientDisconnected:
+        svc.record(ctx, UNKNOWN_MODEL, CLIENT_CLOSED, None)
+        raise
     except Exception:
         ctx.error = InternalError("Internal gateway error.")
         svc.record(ctx, UNKNOWN_MODEL, ctx.error.status, None)
@@ -114,6 +139,8 @@ def recorded_failures(svc: Services, ctx: RequestContext) -> Iterator[None]:
 
 def response_headers(ctx: RequestContext) -> dict[str, str]:
     headers = {"x-request-id": ctx.request_id, **ctx.headers}
+    if ctx.client_request_id:
+        headers["x-client-request-id"] = ctx.client_request_id
     headers["x-lockgate-overhead-ms"] = f"{ctx.overhead_ms():.3f}"
     if ctx.attempts or ctx.upstream_seconds:
         headers["x-lockgate-upstream-ms"] = f"{ctx.upstream_seconds * 1000.0:.3f}"
@@ -147,6 +174,7 @@ async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Res
         raise
     try:
         ctx.principal.check_model(chat.model)
+        check_output_limit(chat.body, svc.router.output_limits.get(chat.model))
         result = await svc.pipeline(ctx, chat)
     except GatewayError as err:
         ctx.error = err
@@ -165,15 +193,69 @@ async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Res
     return result
 
 
+async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work`` (the request body already read); if the client hangs up meanwhile,
+    cancel it (the upstream call stops, ``run_chat`` records 499) and raise
+    ``ClientDisconnected``.
+
+    The watch starts only once the work has run for ``WATCH_AFTER_S``: a quick answer
+    pays for one timer, not for a task (a client that left earlier is seen at once
+    then, the server remembers the disconnect).
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    gone = False
+    watcher: asyncio.Task[None] | None = None
+
+    async def watch() -> None:
+        nonlocal gone
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                gone = True
+                task.cancel()
+                return
+
+    def start() -> None:
+        nonlocal watcher
+        watcher = loop.create_task(watch())
+
+    timer = loop.call_later(WATCH_AFTER_S, start)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+        raise ClientDisconnected from None
+    finally:
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def abandon_stream(
+    svc: Services, ctx: RequestContext, chat: ChatRequest, stream: ChatStream
+) -> None:
+    """The client left before a stream's first byte was sent: record it and stop the upstream."""
+    svc.record(ctx, chat.model, CLIENT_CLOSED, None)
+    await close_stream(stream)
+
+
 async def account_stream(
-    svc: Services, ctx: RequestContext, model: str, stream: ChatStream
+    svc: Services, ctx: RequestContext, chat: ChatRequest, stream: ChatStream
 ) -> AsyncIterator[Chunk]:
     """Pass chunks through, noting usage; record the request when the stream ends.
 
-    Errors after the first byte propagate to the caller, which must end the
-    client's stream with an explicit error event.
+    A stream that ends without the provider's usage (cut mid-way, client gone) is
+    recorded with an estimate of what was delivered.  With ``audit: {durability:
+    sync}`` the generator ends (and the route sends its final event) only once the
+    record is committed.  Errors after the first byte propagate to the caller, which
+    must end the client's stream with an explicit error event.
     """
     usage: Usage | None = None
+    delivered = Delivered()
     status = CLIENT_CLOSED
     try:
         async for chunk in stream:
@@ -181,6 +263,8 @@ async def account_stream(
                 ctx.first_chunk_at = time.perf_counter()
             if chunk.get("usage"):
                 usage = usage_from_openai(chunk["usage"])
+            elif usage is None:
+                delivered.feed(chunk)
             yield chunk
         status = 200
     except GatewayError as err:
@@ -188,5 +272,11 @@ async def account_stream(
         status = err.status
         raise
     finally:
-        svc.record(ctx, model, status, usage)
+        if usage is None:
+            usage = delivered.usage(chat.messages)
+            if usage is not None:
+                ctx.notes["usage_estimated"] = True
+        svc.record(ctx, chat.model, status, usage)
         await close_stream(stream)
+        if status != CLIENT_CLOSED:
+            await wait_committed(ctx, svc.settings.audit.sync_timeout_seconds)

@@ -11,14 +11,16 @@ from starlette.routing import Route
 
 from lockgate.api.common import error_body, json_response, read_json, with_errors
 from lockgate.api.flow import (
+    abandon_stream,
     account_stream,
+    cancel_on_disconnect,
     recorded_failures,
     response_headers,
     run_chat,
     start_context,
 )
 from lockgate.api.sse_response import SSEResponse
-from lockgate.chat import ChatResponse, ChatStream, parse_chat_request
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, parse_chat_request
 from lockgate.context import RequestContext
 from lockgate.dispatcher import deployment_timeouts
 from lockgate.errors import BadRequestError, GatewayError
@@ -39,19 +41,20 @@ async def chat_completions(request: Request) -> Response:
             request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
         )
         chat = parse_chat_request(body)
-    result = await run_chat(svc, ctx, chat)
+    result = await cancel_on_disconnect(request, run_chat(svc, ctx, chat))
     if isinstance(result, ChatResponse):
         return json_response(result.body, headers=response_headers(ctx))
     headers = response_headers(ctx) | SSE_HEADERS
-    stream = _openai_sse(svc, ctx, chat.model, result, chat.include_usage)
-    return SSEResponse(stream, headers)
+    stream = _openai_sse(svc, ctx, chat, result)
+    return SSEResponse(stream, headers, abandon=lambda: abandon_stream(svc, ctx, chat, result))
 
 
 async def _openai_sse(
-    svc: Services, ctx: RequestContext, model: str, stream: ChatStream, include_usage: bool
+    svc: Services, ctx: RequestContext, chat: ChatRequest, stream: ChatStream
 ) -> AsyncIterator[bytes]:
+    include_usage = chat.include_usage
     try:
-        async for chunk in account_stream(svc, ctx, model, stream):
+        async for chunk in account_stream(svc, ctx, chat, stream):
             if not include_usage:
                 if not chunk.get("choices"):
                     continue  # the usage-only chunk the client did not ask for

@@ -5,12 +5,16 @@ the client going away; on this hop that cost more than the stream itself.  Here 
 plain asyncio task waits for ``http.disconnect`` and cancels the sending task, so a
 client that leaves still stops the upstream at once (its stream is closed on the
 way out), for about a tenth of the cost.
+
+A client can also leave after the pipeline handed over its stream but before the
+first byte: the body generator then never started, so its own clean-up (which
+records the request) would never run; ``abandon`` is called instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -23,11 +27,18 @@ __all__ = ["SSEResponse"]
 class SSEResponse(Response):
     media_type = "text/event-stream"
 
-    def __init__(self, body: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        body: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        *,
+        abandon: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         # Response.__init__ is not called: it would render a body this class streams.
         self.status_code = 200
         self.background = None
         self.events = body
+        self._abandon = abandon
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         raw.append((b"content-type", b"text/event-stream; charset=utf-8"))
         self.raw_headers = raw
@@ -47,8 +58,10 @@ class SSEResponse(Response):
                     return
 
         watcher = asyncio.ensure_future(watch())
+        started = False
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            started = True
             async for chunk in self.events:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -61,3 +74,5 @@ class SSEResponse(Response):
         finally:
             watcher.cancel()
             await close_stream(self.events)
+            if not started and self._abandon is not None:
+                await self._abandon()

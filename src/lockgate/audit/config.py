@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["AuditSettings"]
@@ -24,3 +26,10 @@ class AuditSettings(BaseModel):
     flush_interval_seconds: float = Field(default=1.0, gt=0)
     #: records held in memory at most; beyond it new records are dropped, counted and logged
     max_queue: int = Field(default=100_000, ge=1)
+    #: ``sync``: a response is released only once its audit record is committed (group
+    #: commit); ``async``: records are written in the background (a crash loses ~1 s)
+    durability: Literal["async", "sync"] = "async"
+    #: sync: longest a response waits for its commit before it becomes a 503
+    sync_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: rows the database refuses one by one are appended here (JSON lines)
+    dead_letter_file: str = "./lockgate-data/audit-dead-letter.jsonl"

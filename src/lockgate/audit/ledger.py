@@ -19,9 +19,17 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockgate.audit.chain import GENESIS_HASH
-from lockgate.audit.tables import audit_checkpoints, audit_log
+from lockgate.audit.tables import audit_checkpoints, audit_head, audit_log
 
-__all__ = ["ADVISORY_LOCK_KEY", "Checkpoint", "lock_chain", "read_checkpoint", "read_head"]
+__all__ = [
+    "ADVISORY_LOCK_KEY",
+    "Checkpoint",
+    "lock_chain",
+    "read_checkpoint",
+    "read_head",
+    "read_stored_head",
+    "write_head",
+]
 
 #: pg_advisory_xact_lock key for audit appends ("lockgaud" as a big-endian int64)
 ADVISORY_LOCK_KEY = int.from_bytes(b"lockgaud", "big") & 0x7FFF_FFFF_FFFF_FFFF
@@ -63,3 +71,21 @@ async def read_head(conn: AsyncConnection) -> Checkpoint:
         return Checkpoint(int(row.seq), str(row.hash))
     checkpoint = await read_checkpoint(conn)
     return checkpoint if checkpoint is not None else Checkpoint(-1, GENESIS_HASH)
+
+
+async def read_stored_head(conn: AsyncConnection) -> Checkpoint | None:
+    """The head recorded beside the chain by the last append (None before any)."""
+    row = (
+        await conn.execute(
+            sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+        )
+    ).first()
+    return None if row is None else Checkpoint(int(row.seq), str(row.hash))
+
+
+async def write_head(conn: AsyncConnection, head: Checkpoint, now: float) -> None:
+    """Record ``head`` beside the chain (call inside the append's transaction)."""
+    values = {"seq": head.seq, "hash": head.hash, "updated_at": now}
+    done = await conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(**values))
+    if not done.rowcount:
+        await conn.execute(sa.insert(audit_head).values(id=1, **values))

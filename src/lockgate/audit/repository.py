@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from lockgate.audit.chain import GENESIS_HASH, verify_chain
 from lockgate.audit.crypto import BodyCipher
 from lockgate.audit.entry import BODY_FIELDS, decrypt_body
-from lockgate.audit.ledger import Checkpoint, lock_chain, read_checkpoint
+from lockgate.audit.ledger import Checkpoint, lock_chain, read_checkpoint, read_stored_head
 from lockgate.audit.tables import audit_checkpoints, audit_log
 from lockgate.storage.database import Database
 
@@ -109,8 +109,14 @@ class AuditRepository:
             return [_as_dict(r, True) for r in result]
 
     async def verify(self, *, expected_head: tuple[int, str] | None = None) -> Verification:
-        """Check every link from the newest checkpoint (or genesis) to the newest row."""
-        checkpoint = await self.checkpoint()
+        """Check every link from the newest checkpoint (or genesis) to the newest row.
+
+        The chain must end at ``expected_head`` when given, else at the head every
+        append records beside the chain (``audit_head``): rows cut off the end fail.
+        """
+        async with self._db.engine.connect() as conn:
+            checkpoint = await read_checkpoint(conn)
+            stored = await read_stored_head(conn)
         start = checkpoint if checkpoint is not None else Checkpoint(-1, GENESIS_HASH)
         prev, next_seq, checked = start.hash, start.seq + 1, 0
         head: Checkpoint | None = None
@@ -140,10 +146,13 @@ class AuditRepository:
                 page = []
         if page and (failed := check(page)) is not None:
             return failed
-        if expected_head is not None and (head is None or (head.seq, head.hash) != expected_head):
-            got = None if head is None else (head.seq, head.hash)
+        if expected_head is None and stored is not None:
+            expected_head = (stored.seq, stored.hash)
+        end = head if head is not None else (start if start.seq >= 0 else None)
+        if expected_head is not None and (end is None or (end.seq, end.hash) != expected_head):
+            got = None if end is None else (end.seq, end.hash)
             reason = f"log ends at {got!r}, expected head {expected_head!r} (rows cut off?)"
-            bad_seq = expected_head[0] if head is None else min(head.seq + 1, expected_head[0])
+            bad_seq = expected_head[0] if end is None else min(end.seq + 1, expected_head[0])
             return Verification(False, checked, start, head, bad_seq, reason)
         return Verification(True, checked, start, head)
 

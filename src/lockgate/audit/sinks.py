@@ -10,6 +10,7 @@ from lockgate.audit.writer import AuditWriter
 from lockgate.records import RecordSink
 from lockgate.settings import ConfigError, Settings
 from lockgate.storage.database import Database
+from lockgate.storage.dead_letter import DeadLetter
 
 __all__ = ["body_cipher", "build_audit_sinks", "check_audit_key"]
 
@@ -67,6 +68,8 @@ def build_audit_sinks(
             batch_size=audit.batch_size,
             flush_interval=audit.flush_interval_seconds,
             max_queue=audit.max_queue,
+            durable=audit.durability == "sync",
+            dead_letter=DeadLetter(audit.dead_letter_file, "audit"),
             retention_seconds=(
                 audit.retention_days * 86400.0 if audit.retention_days is not None else None
             ),

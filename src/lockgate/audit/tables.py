@@ -1,10 +1,10 @@
-"""The audit tables as SQLAlchemy Core objects (migration 0003 creates them)."""
+"""The audit tables as SQLAlchemy Core objects (migrations 0003 and 0010 create them)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["audit_checkpoints", "audit_log", "audit_metadata"]
+__all__ = ["audit_checkpoints", "audit_head", "audit_log", "audit_metadata"]
 
 audit_metadata = sa.MetaData()
 
@@ -33,4 +33,15 @@ audit_checkpoints = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("pruned_at", sa.Float, nullable=False),
     sa.Column("rows", sa.Integer, nullable=False),
+)
+
+#: the newest row's (seq, hash), updated in each append's transaction: kept apart from
+#: the chain so that verification notices rows cut off its end
+audit_head = sa.Table(
+    "audit_head",
+    audit_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", _SEQ, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )

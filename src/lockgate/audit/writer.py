@@ -3,9 +3,15 @@
 ``submit`` only appends to a bounded deque (no I/O, no await); one background task
 writes batches of up to ``batch_size`` rows in one transaction each, every
 ``flush_interval`` seconds or as soon as a full batch is waiting.  Database trouble
-is retried with backoff and the batch is kept; ``aclose`` writes everything still
-queued before it returns.  See :mod:`lockgate.audit.ledger` for how several
-replicas keep one linear chain.
+is retried with backoff and the batch is kept; a batch the database refuses for a
+reason of its rows is written row by row, and rows still refused go to the
+dead-letter file.  ``aclose`` writes everything still queued before it returns.
+
+With ``durable=True`` (``audit: {durability: sync}``) the writer wakes as soon as a
+record arrives and ``submit`` hands back a future that resolves when the record's
+transaction has committed; records arriving during a write go into the next one
+(group commit), so the cost is one commit per write, not per request.  See
+:mod:`lockgate.audit.ledger` for how several replicas keep one linear chain.
 """
 
 from __future__ import annotations
@@ -25,11 +31,12 @@ from sqlalchemy.exc import IntegrityError
 from lockgate.audit.chain import AuditChain
 from lockgate.audit.crypto import BodyCipher
 from lockgate.audit.entry import entry_from_record
-from lockgate.audit.ledger import lock_chain, read_head
+from lockgate.audit.ledger import Checkpoint, lock_chain, read_head, write_head
 from lockgate.audit.repository import AuditRepository
 from lockgate.audit.tables import audit_log
 from lockgate.records import RequestRecord
 from lockgate.storage.database import Database
+from lockgate.storage.dead_letter import DeadLetter, is_transient
 
 __all__ = ["AuditWriter", "WriterStats"]
 
@@ -37,6 +44,10 @@ log = structlog.get_logger("lockgate.audit")
 
 #: append races retried at once before backing off
 _FREE_CONFLICTS = 10
+#: append races a single row may lose before it is taken for a bad row
+_MAX_ROW_CONFLICTS = 50
+
+DEFAULT_DEAD_LETTER = "./lockgate-data/audit-dead-letter.jsonl"
 
 
 @dataclass(slots=True)
@@ -51,6 +62,8 @@ class WriterStats:
     errors: int = 0
     #: rows deleted by retention
     pruned: int = 0
+    #: rows the database refused one by one (kept in the dead-letter file)
+    dead_lettered: int = 0
 
 
 class AuditWriter:
@@ -70,8 +83,15 @@ class AuditWriter:
         close_timeout: float = 30.0,
         retention_seconds: float | None = None,
         prune_interval: float = 3600.0,
+        durable: bool = False,
+        dead_letter: DeadLetter | None = None,
     ) -> None:
         self._db = db
+        self.durable = durable
+        self.dead_letter = dead_letter or DeadLetter(DEFAULT_DEAD_LETTER, "audit")
+        #: commit futures of queued records (durable mode), by the record's identity
+        self._waiters: dict[int, asyncio.Future[None]] = {}
+        self._unencodable: list[tuple[RequestRecord, BaseException]] = []
         self._cipher = cipher
         self._batch_size = batch_size
         self._interval = flush_interval
@@ -97,13 +117,19 @@ class AuditWriter:
         """Records accepted but not yet committed."""
         return len(self._pending) + self._inflight
 
-    def submit(self, record: RequestRecord) -> None:
+    def submit(self, record: RequestRecord) -> asyncio.Future[None] | None:
+        """Queue ``record``; in durable mode, a future resolved once it is committed."""
         if self._closing or len(self._pending) >= self._max_queue:
             self.stats.dropped += 1
             if self.stats.dropped & (self.stats.dropped - 1) == 0:  # 1, 2, 4, 8...: not a flood
                 log.error("audit record dropped", dropped=self.stats.dropped, closing=self._closing)
-            return
+            return None
         self._pending.append(record)
+        waiter: asyncio.Future[None] | None = None
+        if self.durable:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters[id(record)] = waiter
+            self._wake.set()
         self._idle.clear()
         if self._task is None:
             # A clean context: the first request's bound log fields must not stick to it.
@@ -112,6 +138,7 @@ class AuditWriter:
             )
         if len(self._pending) >= self._batch_size:
             self._wake.set()
+        return waiter
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is committed."""
@@ -137,7 +164,8 @@ class AuditWriter:
 
     async def _run(self) -> None:
         while True:
-            if len(self._pending) < self._batch_size and not self._closing:
+            waiting = self.durable and bool(self._pending)
+            if not waiting and len(self._pending) < self._batch_size and not self._closing:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._interval)
@@ -147,12 +175,23 @@ class AuditWriter:
                     for _ in range(min(self._batch_size, len(self._pending)))
                 ]
                 self._inflight = len(batch)
-                await self._write_until_done(batch)
-                self._inflight = 0
+                try:
+                    await self._write_until_done(batch)
+                finally:
+                    self._inflight = 0
+                    if self._waiters:
+                        self._release(batch)
             await self._maybe_prune()
             self._idle.set()
             if self._closing and not self._pending:
                 return
+
+    def _release(self, batch: list[RequestRecord]) -> None:
+        """Resolve the commit futures of ``batch`` (written, or kept in the dead letter)."""
+        for record in batch:
+            waiter = self._waiters.pop(id(record), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     async def _maybe_prune(self) -> None:
         """Apply retention at most once per ``prune_interval`` (idempotent across replicas)."""
@@ -181,12 +220,19 @@ class AuditWriter:
                 # Another replica appended from the same head; re-chain on the new one.
                 self.stats.conflicts += 1
                 conflicts += 1
+                if conflicts > _MAX_ROW_CONFLICTS:
+                    await self._one_by_one(batch)
+                    return
                 if conflicts > _FREE_CONFLICTS:
                     log.warning("audit append keeps conflicting", error=str(exc))
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._max_retry_delay)
                 continue
             except Exception as exc:
+                if not is_transient(exc):
+                    # Refused for something in the rows themselves: never retried as is.
+                    await self._one_by_one(batch)
+                    return
                 # Database down, pool timeout, driver trouble: keep the batch and retry; the
                 # writer task must never die while requests keep queueing records.
                 self.stats.errors += 1
@@ -196,23 +242,65 @@ class AuditWriter:
                 continue
             self.stats.written += written
             self.stats.batches += 1
+            await self._dead_letter_unencodable()
             return
 
-    def _entries(self, batch: list[RequestRecord]) -> list[dict[str, Any]]:
+    async def _dead_letter_unencodable(self) -> None:
+        if self._unencodable:
+            bad, self._unencodable = self._unencodable, []
+            self.stats.dead_lettered += len(bad)
+            await self.dead_letter.put([r for r, _ in bad], bad[-1][1])
+
+    async def _one_by_one(self, batch: list[RequestRecord]) -> None:
+        """Append each record alone; those still refused go to the dead-letter file."""
+        refused: list[RequestRecord] = []
+        last: BaseException | None = None
+        for record in batch:
+            delay = self._retry_delay
+            conflicts = 0
+            while True:
+                try:
+                    self.stats.written += await self._write([record])
+                except IntegrityError as exc:
+                    conflicts += 1
+                    if conflicts <= _MAX_ROW_CONFLICTS:
+                        continue
+                    refused.append(record)
+                    last = exc
+                except Exception as exc:
+                    if is_transient(exc):
+                        self.stats.errors += 1
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, self._max_retry_delay)
+                        continue
+                    refused.append(record)
+                    last = exc
+                break
+        if refused:
+            assert last is not None
+            self.stats.dead_lettered += len(refused)
+            await self.dead_letter.put(refused, last)
+        await self._dead_letter_unencodable()
+
+    def _entries(
+        self, batch: list[RequestRecord]
+    ) -> tuple[list[dict[str, Any]], list[tuple[RequestRecord, BaseException]]]:
+        """The rows to chain, and the records that could not be encoded (dead letters)."""
         now = self._clock()
         entries = []
+        bad: list[tuple[RequestRecord, BaseException]] = []
         for record in batch:
             try:
                 entries.append(entry_from_record(record, created_at=now, cipher=self._cipher))
-            except Exception:
+            except Exception as exc:
                 # One unserialisable record must not block the log behind it.
-                self.stats.dropped += 1
-                log.exception("audit record could not be encoded", request_id=record.request_id)
-        return entries
+                bad.append((record, exc))
+        return entries, bad
 
     async def _write(self, batch: list[RequestRecord]) -> int:
-        entries = self._entries(batch)
+        entries, bad = self._entries(batch)
         if not entries:
+            self._unencodable.extend(bad)
             return 0
         async with self._db.engine.begin() as conn:
             await lock_chain(conn)
@@ -220,4 +308,7 @@ class AuditWriter:
             chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
             rows = [chain.append(e) for e in entries]
             await conn.execute(audit_log.insert(), rows)
+            last = rows[-1]
+            await write_head(conn, Checkpoint(last["seq"], last["hash"]), self._clock())
+        self._unencodable.extend(bad)  # only once the batch they came in is settled
         return len(rows)

@@ -38,7 +38,7 @@ async def _principal(svc: Services, key_id: str | None) -> Principal:
 
 
 async def execute_line(svc: Services, line: Claimed) -> Outcome:
-    request_id = svc.request_ids.new({})
+    request_id = svc.request_ids.new()
     flavor: ApiFlavor = "anthropic" if line.endpoint == "/v1/messages" else "openai"
     try:
         principal = await _principal(svc, line.key_id)

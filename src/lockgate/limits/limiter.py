@@ -159,8 +159,12 @@ class Limiter:
         Rules are expected to have distinct keys; of rules sharing a key the first one wins.
 
         Raises ``LimitRejectedError`` or ``BudgetRejectedError`` (nothing taken), or
-        ``ServiceUnavailableError`` when the store is down and fails closed.
+        ``ServiceUnavailableError`` when the store is down and fails closed.  A negative
+        ``tokens`` or ``cost`` counts as zero: a reservation is never a credit, and one
+        larger than a rule's capacity is rejected, never taken.
         """
+        tokens = tokens if tokens > 0 else 0
+        cost = cost if cost > 0 else 0.0
         now = self._clock()
         unique = tuple(rules)
         if len({rule.key for rule in unique}) != len(unique):
@@ -229,13 +233,18 @@ class Limiter:
         adjustments: list[Adjustment] = []
         if tokens is not None and cost is not None and not reservation._settled:
             reservation._settled = True
-            token_delta = float(tokens - reservation.tokens)
-            cost_delta = cost - reservation.cost
+            # One request is charged at most a rule's capacity (one period's wait), and
+            # never less than nothing, whatever the provider reports.
+            used = tokens if tokens > 0 else 0
+            cost_delta = (cost if cost > 0 else 0.0) - reservation.cost
             for rule, check in zip(reservation.rules, reservation.checks, strict=True):
-                if rule.kind == "tokens" and token_delta:
-                    adjustments.append(
-                        Adjustment(check.key, "gcra", check.limit, check.period, token_delta)
-                    )
+                if rule.kind == "tokens":
+                    cap = check.limit
+                    token_delta = float(min(used, cap) - min(reservation.tokens, cap))
+                    if token_delta:
+                        adjustments.append(
+                            Adjustment(check.key, "gcra", check.limit, check.period, token_delta)
+                        )
                 elif rule.kind == "spend" and cost_delta:
                     adjustments.append(
                         Adjustment(check.key, "budget", check.limit, check.period, cost_delta)

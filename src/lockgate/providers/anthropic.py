@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream
+from lockgate.chat_fields import json_too_deep
 from lockgate.errors import UpstreamBadResponseError, UpstreamClientError
 from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.transport import Transport
@@ -52,7 +53,11 @@ class AnthropicProvider:
             {**request.body, "stream": False}, deployment.params.upstream_model
         )
         raw = await self._transport.post_json(
-            self._url(deployment), orjson.dumps(body), self._headers(deployment), timeouts
+            self._url(deployment),
+            orjson.dumps(body),
+            self._headers(deployment),
+            timeouts,
+            deployment.params.max_response_bytes,
         )
         try:
             data = orjson.loads(raw)
@@ -62,6 +67,8 @@ class AnthropicProvider:
             ) from None
         if not isinstance(data, dict) or data.get("type") != "message":
             raise UpstreamBadResponseError("anthropic upstream sent a body that is not a message")
+        if json_too_deep(data):
+            raise UpstreamBadResponseError("anthropic upstream sent JSON nested too deep")
         return anthropic_to_openai_response(data, request.model)
 
     async def stream(
@@ -73,17 +80,20 @@ class AnthropicProvider:
         resp = await self._transport.open_stream(
             self._url(deployment), orjson.dumps(body), self._headers(deployment), timeouts
         )
-        return StreamHandle(self._chunks(resp, request.model, timeouts))
+        limit = deployment.params.max_response_bytes
+        return StreamHandle(self._chunks(resp, request.model, timeouts, limit))
 
-    async def _chunks(self, resp: Any, model: str, timeouts: Timeouts) -> ChatStream:
+    async def _chunks(self, resp: Any, model: str, timeouts: Timeouts, limit: int) -> ChatStream:
         translator = AnthropicToChunks(model)
-        async for event, data in self._transport.events(resp, timeouts):
+        async for event, data in self._transport.events(resp, timeouts, limit):
             try:
                 payload = orjson.loads(data)
             except orjson.JSONDecodeError:
                 raise UpstreamBadResponseError(
                     f"anthropic upstream sent a malformed stream event: {data[:200]!r}"
                 ) from None
+            if json_too_deep(payload):
+                raise UpstreamBadResponseError("anthropic upstream sent an event nested too deep")
             for chunk in translator.feed(event, payload):
                 yield chunk
         if not translator.done:

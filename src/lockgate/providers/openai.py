@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
+from lockgate.chat_fields import json_too_deep
 from lockgate.errors import UpstreamBadResponseError
 from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.transport import Transport
@@ -59,6 +60,7 @@ class OpenAIProvider:
             self._body(request, deployment, stream=False),
             self._headers(deployment),
             timeouts,
+            deployment.params.max_response_bytes,
         )
         try:
             data = orjson.loads(raw)
@@ -68,6 +70,8 @@ class OpenAIProvider:
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise UpstreamBadResponseError("openai upstream sent a body without 'choices'")
+        if json_too_deep(data):
+            raise UpstreamBadResponseError("openai upstream sent JSON nested too deep")
         return ChatResponse(body=data, usage=usage_from_openai(data.get("usage")))
 
     async def stream(
@@ -79,11 +83,11 @@ class OpenAIProvider:
             self._headers(deployment),
             timeouts,
         )
-        return StreamHandle(self._chunks(resp, timeouts))
+        return StreamHandle(self._chunks(resp, timeouts, deployment.params.max_response_bytes))
 
-    async def _chunks(self, resp: Any, timeouts: Timeouts) -> ChatStream:
+    async def _chunks(self, resp: Any, timeouts: Timeouts, limit: int) -> ChatStream:
         done = False
-        async for _event, data in self._transport.events(resp, timeouts):
+        async for _event, data in self._transport.events(resp, timeouts, limit):
             if data == b"[DONE]":
                 done = True
                 continue
@@ -93,6 +97,10 @@ class OpenAIProvider:
                 raise UpstreamBadResponseError(
                     f"openai upstream sent a malformed stream chunk: {data[:200]!r}"
                 ) from None
+            if json_too_deep(chunk):
+                raise UpstreamBadResponseError(
+                    "openai upstream sent a stream chunk nested too deep"
+                )
             if isinstance(chunk, dict) and "error" in chunk:
                 err = chunk["error"]
                 msg = err.get("message") if isinstance(err, dict) else err
@@ -111,6 +119,7 @@ class OpenAIProvider:
             orjson.dumps(out),
             self._headers(deployment),
             timeouts,
+            deployment.params.max_response_bytes,
         )
         try:
             data: dict[str, Any] = orjson.loads(raw)

@@ -25,7 +25,22 @@ from lockgate.resilience.classify import classify_upstream_failure
 from lockgate.settings import ProviderName
 from lockgate.sse import iter_sse
 
-__all__ = ["Transport"]
+__all__ = ["Transport", "too_large"]
+
+#: bytes of an upstream error body read for its message (the rest is not needed)
+_ERROR_BODY_LIMIT = 64 * 1024
+_CHUNK = 64 * 1024
+
+
+def too_large(provider: str, limit: int) -> UpstreamBadResponseError:
+    """502 ``upstream_response_too_large``: the answer passed ``max_response_bytes``."""
+    error = UpstreamBadResponseError(
+        f"The {provider} upstream's answer exceeded max_response_bytes ({limit} bytes).",
+        code="upstream_response_too_large",
+        public=True,
+    )
+    error.force_retry = False  # the same request would bring the same answer
+    return error
 
 
 class Transport:
@@ -77,7 +92,8 @@ class Transport:
                 )
         except TimeoutError:
             raise UpstreamTimeoutError(
-                f"{self.provider} upstream did not answer within {timeouts.first_byte} s"
+                f"{self.provider} upstream did not answer within {timeouts.first_byte} s",
+                public=True,
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamConnectionError(
@@ -89,7 +105,7 @@ class Transport:
             ) from None
         if resp.status >= 400:
             try:
-                data = await resp.read()
+                data = await resp.content.read(_ERROR_BODY_LIMIT)
             except (aiohttp.ClientError, OSError, TimeoutError):
                 data = b""
             finally:
@@ -100,14 +116,32 @@ class Transport:
         return resp
 
     async def post_json(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeouts: Timeouts,
+        limit: int,
     ) -> bytes:
-        """POST and return the 2xx body; every failure is an ``UpstreamError``."""
+        """POST and return the 2xx body (at most ``limit`` bytes); every failure is an
+        ``UpstreamError``."""
         resp = await self._send(url, body, headers, timeouts, stream=False)
         try:
-            return await resp.read()
+            declared = resp.content_length
+            if declared is not None and declared > limit:
+                raise too_large(self.provider, limit)
+            parts: list[bytes] = []
+            seen = 0
+            async for part in resp.content.iter_chunked(_CHUNK):
+                seen += len(part)
+                if seen > limit:
+                    raise too_large(self.provider, limit)
+                parts.append(part)
+            return b"".join(parts)
         except TimeoutError:
-            raise UpstreamTimeoutError(f"{self.provider} upstream body timed out") from None
+            raise UpstreamTimeoutError(
+                f"{self.provider} upstream body timed out", public=True
+            ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectionError(
                 f"{self.provider} upstream dropped the connection mid-body: {exc!r}"
@@ -131,18 +165,19 @@ class Transport:
         return resp
 
     async def events(
-        self, resp: aiohttp.ClientResponse, timeouts: Timeouts
+        self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
     ) -> AsyncIterator[tuple[str, bytes]]:
-        """The SSE events of an open stream, with the idle-gap deadline applied."""
+        """The SSE events of an open stream, with the idle-gap deadline applied and at
+        most ``limit`` bytes read in all."""
         clean = False
         try:
-            lines = _idle_lines(resp.content, timeouts.idle)
+            lines = _idle_lines(resp.content, timeouts.idle, limit, self.provider)
             async for item in iter_sse(lines):
                 yield item
             clean = True
         except TimeoutError:
             raise UpstreamTimeoutError(
-                f"{self.provider} stream stalled: no data for {timeouts.idle} s"
+                f"{self.provider} stream stalled: no data for {timeouts.idle} s", public=True
             ) from None
         except UpstreamError:
             raise
@@ -163,10 +198,16 @@ def _wire(provider: ProviderName) -> Literal["openai", "anthropic"]:
     return "anthropic" if provider == "anthropic" else "openai"
 
 
-async def _idle_lines(content: aiohttp.StreamReader, idle: float | None) -> AsyncIterator[bytes]:
+async def _idle_lines(
+    content: aiohttp.StreamReader, idle: float | None, limit: int, provider: str
+) -> AsyncIterator[bytes]:
+    seen = 0
     while True:
         async with asyncio.timeout(idle):
             line = await content.readline()
         if not line:
             return
+        seen += len(line)
+        if seen > limit:
+            raise too_large(provider, limit)
         yield line

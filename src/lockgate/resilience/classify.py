@@ -23,7 +23,7 @@ from lockgate.errors import (
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
 )
-from lockgate.resilience.retry_after import header, parse_retry_after
+from lockgate.resilience.retry_after import header, parse_ratelimit_reset, parse_retry_after
 
 __all__ = [
     "Provider",
@@ -122,7 +122,11 @@ def _build(
     param: str | None,
     retry_after: float | None,
 ) -> UpstreamError:
-    kw: dict[str, Any] = {"retry_after": retry_after, "upstream_status": status}
+    kw: dict[str, Any] = {
+        "retry_after": retry_after,
+        "upstream_status": status,
+        "upstream_code": code or etype,
+    }
     if status == 529 or etype == "overloaded_error":
         return UpstreamOverloadedError(message, **kw)
     if status == 429 or etype in ("rate_limit_error", "insufficient_quota"):
@@ -175,7 +179,10 @@ def classify_upstream_failure(
     message, code, etype, param = _error_fields(body)
     if not message:
         message = _text_excerpt(body) or f"{provider} returned HTTP {status}"
-    error = _build(status, message, code, etype, param, parse_retry_after(headers, now=now))
+    retry_after = parse_retry_after(headers, now=now)
+    if retry_after is None and status == 429:
+        retry_after = parse_ratelimit_reset(headers, now=now)
+    error = _build(status, message, code, etype, param, retry_after)
     verdict = header(headers, "x-should-retry")
     if verdict is not None:
         verdict = verdict.strip().lower()

@@ -225,6 +225,7 @@ class RetryPlan:
                     f"no deployment of {self.alias!r} is available",
                     code="no_available_deployment",
                     retry_after=available_in if available_in > 0 else None,
+                    public=True,
                 ),
                 "no_deployment",
                 now,

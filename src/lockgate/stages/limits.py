@@ -19,6 +19,7 @@ from lockgate.chat import (
     usage_from_openai,
 )
 from lockgate.context import RequestContext
+from lockgate.delivered import Delivered
 from lockgate.limits import Limiter, LimitRule, Reservation, rate_limit_headers, rules_from_spec
 from lockgate.pipeline import Handler, Result
 from lockgate.settings import LimitsSettings
@@ -103,7 +104,7 @@ class LimitsStage:
         if isinstance(result, ChatResponse):
             await self._finish(ctx, reservation, result.usage)
             return result
-        return self._watch(ctx, reservation, result)
+        return self._watch(ctx, reservation, result, request.messages)
 
     async def _finish(
         self, ctx: RequestContext, reservation: Reservation, usage: Usage | None
@@ -113,14 +114,22 @@ class LimitsStage:
         await self._limiter.finish(reservation, tokens=tokens, cost=ctx.cost)
 
     async def _watch(
-        self, ctx: RequestContext, reservation: Reservation, stream: ChatStream
+        self,
+        ctx: RequestContext,
+        reservation: Reservation,
+        stream: ChatStream,
+        messages: list[dict[str, Any]],
     ) -> ChatStream:
         usage: Usage | None = None
+        delivered = Delivered()
         try:
             async for chunk in stream:
                 if chunk.get("usage"):
                     usage = usage_from_openai(chunk["usage"])
+                elif usage is None:
+                    delivered.feed(chunk)
                 yield chunk
         finally:
-            await self._finish(ctx, reservation, usage)
+            # A stream cut mid-way is charged what it delivered, not nothing.
+            await self._finish(ctx, reservation, usage or delivered.usage(messages))
             await close_stream(stream)

@@ -24,7 +24,7 @@ api_keys = sa.Table(
     sa.Column("revoked_at", sa.Float, nullable=True),
 )
 
-#: one row (id 1) whose version moves with every key change (see migration 0010)
+#: one row (id 1) whose version moves with every key change (see migration 0011)
 key_changes = sa.Table(
     "key_changes",
     metadata,

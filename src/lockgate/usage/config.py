@@ -17,3 +17,5 @@ class UsageSettings(BaseModel):
     flush_interval_seconds: float = Field(default=1.0, gt=0)
     #: records held in memory at most; beyond it new records are dropped and counted
     max_queue: int = Field(default=100_000, ge=1)
+    #: rows the database refuses one by one are appended here (JSON lines), never retried
+    dead_letter_file: str = "./lockgate-data/usage-dead-letter.jsonl"

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from lockgate.records import RequestRecord
 from lockgate.storage.database import Database
+from lockgate.storage.text import bounded
 from lockgate.usage.reports import Dimension, ReportQuery, ReportRow, day_of
 from lockgate.usage.tables import feedback, usage_records
 
@@ -18,10 +19,22 @@ __all__ = ["FeedbackEntry", "FeedbackSummary", "UsageRepository", "row_of"]
 _CACHE_HITS = ("hit", "semantic-hit")
 
 
+#: every string column and its length: each value is bounded and cleaned to fit
+_STRING_COLUMNS = tuple(
+    (c.name, c.type.length)
+    for c in usage_records.c
+    if isinstance(c.type, sa.String) and c.type.length is not None
+)
+
+
 def row_of(record: RequestRecord) -> dict[str, Any]:
-    """The usage_records row for one request record (no bodies: usage keeps none)."""
+    """The usage_records row for one request record (no bodies: usage keeps none).
+
+    String values are cut to their column's length and cleaned of control
+    characters, so no client-chosen value (a long ``user``, a NUL) can fail a write.
+    """
     version = record.notes.get("prompt_version") if record.notes else None
-    return {
+    row: dict[str, Any] = {
         "request_id": record.request_id,
         "started_at": record.started_at,
         "day": day_of(record.started_at),
@@ -47,8 +60,14 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
         "ttft_ms": record.ttft_ms,
         "attempts": record.attempts,
         "cache": record.cache,
-        "prompt_version": str(version)[:64] if version is not None else None,
+        "prompt_version": str(version) if version is not None else None,
+        "client_request_id": record.client_request_id,
     }
+    for name, length in _STRING_COLUMNS:
+        value: str | None = row[name]
+        if value is not None and (len(value) > length or not value.isprintable()):
+            row[name] = bounded(value, length)
+    return row
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from lockgate.logs import RequestLogSink
 from lockgate.records import RecordSink
 from lockgate.settings import Settings
 from lockgate.storage.database import Database
+from lockgate.storage.dead_letter import DeadLetter
 from lockgate.usage.repository import UsageRepository
 from lockgate.usage.writer import UsageWriter
 
@@ -25,6 +26,7 @@ def build_usage_sinks(settings: Settings, db: Database) -> list[RecordSink]:
                 batch_size=u.batch_size,
                 flush_interval=u.flush_interval_seconds,
                 max_queue=u.max_queue,
+                dead_letter=DeadLetter(u.dead_letter_file, "usage"),
             )
         )
     if settings.logs.access:

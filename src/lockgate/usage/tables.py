@@ -1,4 +1,4 @@
-"""SQLAlchemy Core views of the usage tables (migration 0002 creates them)."""
+"""SQLAlchemy Core views of the usage tables (migrations 0002 and 0010 shape them)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ usage_records = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("cache", sa.String(32)),
     sa.Column("prompt_version", sa.String(64)),
+    sa.Column("client_request_id", sa.String(128)),
 )
 
 feedback = sa.Table(

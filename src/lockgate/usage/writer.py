@@ -5,8 +5,11 @@
 request).  One background task, started on the first ``submit`` (or by
 ``start``), writes a batch when ``batch_size`` records are waiting or every
 ``flush_interval`` seconds.  A batch that fails to write goes back to the front
-of the buffer and is retried on the next tick; ``aclose`` writes whatever is
-left, so a clean shutdown loses nothing.
+of the buffer and is retried on the next tick when the database is away; when
+it failed for a reason of its rows, the rows are written one by one and those
+the database still refuses go to the dead-letter file, so one bad row never
+stalls the writer.  ``aclose`` writes whatever is left, so a clean shutdown
+loses nothing.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lockgate.records import RequestRecord
+from lockgate.storage.dead_letter import DeadLetter, is_transient
 
 __all__ = ["BatchStore", "UsageWriter", "WriterStats"]
 
 _log = logging.getLogger("lockgate.usage")
+
+DEFAULT_DEAD_LETTER = "./lockgate-data/usage-dead-letter.jsonl"
 
 
 class BatchStore(Protocol):
@@ -35,6 +41,8 @@ class WriterStats:
     written: int = 0
     dropped: int = 0
     failed_batches: int = 0
+    #: rows the database refused one by one (kept in the dead-letter file)
+    dead_lettered: int = 0
 
 
 class UsageWriter:
@@ -46,8 +54,10 @@ class UsageWriter:
         flush_interval: float = 1.0,
         max_queue: int = 100_000,
         close_tries: int = 3,
+        dead_letter: DeadLetter | None = None,
     ) -> None:
         self._store = store
+        self.dead_letter = dead_letter or DeadLetter(DEFAULT_DEAD_LETTER, "usage")
         self._batch_size = batch_size
         self._interval = flush_interval
         self._max_queue = max_queue
@@ -94,16 +104,48 @@ class UsageWriter:
             batch = [buf.popleft() for _ in range(n)]
             try:
                 await self._store.insert(batch)
-            except BaseException as exc:
+            except Exception as exc:
+                self.stats.failed_batches += 1
+                if not is_transient(exc):
+                    return await self._one_by_one(batch, reraise=reraise)
+                buf.extendleft(reversed(batch))
+                if reraise:
+                    raise
+                _log.warning("usage writer: batch of %d records not written; will retry", n)
+                return False
+            except BaseException:
                 self.stats.failed_batches += 1
                 # Back to the front, in order, so the next tick retries them first.
                 buf.extendleft(reversed(batch))
-                if reraise or not isinstance(exc, Exception):
-                    raise
-                _log.exception("usage writer: batch of %d records not written; will retry", n)
-                return False
+                raise
             self.stats.written += n
             return True
+
+    async def _one_by_one(self, batch: list[RequestRecord], *, reraise: bool) -> bool:
+        """Write ``batch`` row by row (under the lock); refused rows go to the dead letter."""
+        refused: list[RequestRecord] = []
+        last: BaseException | None = None
+        for i, record in enumerate(batch):
+            try:
+                await self._store.insert([record])
+            except Exception as exc:
+                if is_transient(exc):
+                    # The database went away meanwhile: keep the rest for the next tick.
+                    self._buffer.extendleft(reversed(batch[i:]))
+                    await self.dead_letter.put(refused, last or exc)
+                    self.stats.dead_lettered += len(refused)
+                    if reraise:
+                        raise
+                    return False
+                refused.append(record)
+                last = exc
+            else:
+                self.stats.written += 1
+        if refused:
+            assert last is not None
+            await self.dead_letter.put(refused, last)
+            self.stats.dead_lettered += len(refused)
+        return True
 
     async def _run(self) -> None:
         while not self._closed:

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from lockgate.chat_fields import MAX_TOKENS_CEILING
 from lockgate.errors import BadRequestError
 from lockgate.tokens import content_text
 
@@ -113,6 +114,60 @@ def _inbound_tool_choice(choice: Any) -> Any:
     return None
 
 
+def _bad(param: str, message: str) -> BadRequestError:
+    return BadRequestError(f"{param}: {message}", param=param)
+
+
+def _check_number(body: dict[str, Any], name: str, high: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
+        raise _bad(name, f"must be a number from 0 to {high:g}")
+
+
+def _check_fields(body: dict[str, Any]) -> None:
+    """Anthropic's own field rules, named as the client wrote them (before translation)."""
+    system = body.get("system")
+    if (
+        system is not None
+        and not isinstance(system, str)
+        and (
+            not isinstance(system, list)
+            or not all(
+                isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+                for b in system
+            )
+        )
+    ):
+        raise _bad("system", "must be a string or a list of text blocks")
+    _check_number(body, "temperature", 1.0)
+    _check_number(body, "top_p", 1.0)
+    top_k = body.get("top_k")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+        raise _bad("top_k", "must be a non-negative integer")
+    stop = body.get("stop_sequences")
+    if stop is not None and (
+        not isinstance(stop, list) or not all(isinstance(s, str) for s in stop)
+    ):
+        raise _bad("stop_sequences", "must be a list of strings")
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise _bad("tools", "must be a list of tools")
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+                raise _bad(f"tools.{i}", "each tool needs a name")
+            schema = tool.get("input_schema")
+            if schema is not None and not isinstance(schema, dict):
+                raise _bad(f"tools.{i}.input_schema", "must be an object")
+    for name in ("metadata", "tool_choice"):
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            raise _bad(name, "must be an object")
+    if not isinstance(body.get("stream", False), bool):
+        raise _bad("stream", "must be a boolean")
+
+
 def anthropic_to_openai_request(body: Any) -> dict[str, Any]:
     """Translate an Anthropic Messages request body to an OpenAI chat body."""
     if not isinstance(body, dict):
@@ -121,8 +176,16 @@ def anthropic_to_openai_request(body: Any) -> dict[str, Any]:
     if not isinstance(model, str) or not model:
         raise BadRequestError("model: field required", param="model")
     max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise BadRequestError("max_tokens: field required (a positive integer)", param="max_tokens")
+    if (
+        not isinstance(max_tokens, int)
+        or isinstance(max_tokens, bool)
+        or not 1 <= max_tokens <= MAX_TOKENS_CEILING
+    ):
+        raise BadRequestError(
+            f"max_tokens: field required (an integer from 1 to {MAX_TOKENS_CEILING})",
+            param="max_tokens",
+        )
+    _check_fields(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequestError("messages: field required (a non-empty list)", param="messages")

@@ -1,7 +1,7 @@
 """key change counter
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 
 ``key_changes`` holds one row whose ``version`` goes up in the same transaction as every
 key creation, revocation and rotation.  Each gateway process polls it (one indexed read
@@ -13,8 +13,8 @@ with or without Redis.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,92 @@
+"""Where records go that the database refused one by one: a JSON-lines file.
+
+The usage and audit writers write in batches.  When a batch fails they write its
+rows one at a time; a row that still fails for a reason of its own (not the
+database being away) is appended here, counted, and logged once per batch, and the
+writer carries on with the rows behind it.  Nothing is lost and nothing stalls:
+the file can be inspected and replayed by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+import structlog
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from lockgate.logs import mask_secrets
+from lockgate.records import RequestRecord
+
+__all__ = ["DeadLetter", "is_transient"]
+
+log = structlog.get_logger("lockgate.storage")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a write failed because the database is unreachable or busy (retry later),
+    rather than because of the row itself (dead-letter it)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OSError | TimeoutError | ConnectionError)
+
+
+def _line(sink: str, now: float, reason: str, record: RequestRecord) -> bytes:
+    entry = {"sink": sink, "at": now, "error": reason, "record": dataclasses.asdict(record)}
+    try:
+        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+    except (TypeError, ValueError):
+        # Too deep or otherwise unencodable: keep the facts as text rather than lose them.
+        entry["record"] = {"request_id": record.request_id, "repr": repr(record)[:100_000]}
+        return orjson.dumps(entry) + b"\n"
+
+
+class DeadLetter:
+    """Appends refused records to ``path`` (JSON lines) and counts them."""
+
+    def __init__(self, path: str | Path, sink: str) -> None:
+        self.path = Path(path)
+        self.sink = sink
+        self.count = 0
+        #: called with (sink, rows) after each write; the app's metrics hook in here
+        self.listener: Callable[[str, int], None] | None = None
+
+    async def put(self, records: Sequence[RequestRecord], error: BaseException) -> None:
+        if not records:
+            return
+        reason = mask_secrets(f"{type(error).__name__}: {error}")[:500]
+        now = time.time()
+        lines = b"".join(_line(self.sink, now, reason, r) for r in records)
+        try:
+            await asyncio.to_thread(self._append, lines)
+        except OSError as exc:
+            log.error(
+                "dead-letter file not writable; records lost",
+                sink=self.sink,
+                path=str(self.path),
+                rows=len(records),
+                error=repr(exc),
+            )
+        else:
+            log.error(
+                "records refused by the database; kept in the dead-letter file",
+                sink=self.sink,
+                path=str(self.path),
+                rows=len(records),
+                error=reason,
+                request_ids=[r.request_id for r in records[:5]],
+            )
+        self.count += len(records)
+        if self.listener is not None:
+            self.listener(self.sink, len(records))
+
+    def _append(self, lines: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as fh:
+            fh.write(lines)
