@@ -141,6 +141,11 @@ class PostgresServer:
         self._run(
             f"{self.bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on the data directory ``start`` made (after a ``stop``)."""
+        data = os.path.join(self.workdir, "data")
         self.proc = subprocess.Popen(
             [
                 *self.prefix,
@@ -176,9 +181,21 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.proc is not None:
+            # Fast shutdown: a smart one (SIGTERM) waits for every client, e.g. a gateway's pool.
+            data = os.path.join(self.workdir, "data")
+            subprocess.run(
+                [*self.prefix, f"{self.bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"],
+                capture_output=True,
+                timeout=60,
+            )
             self.proc.terminate()
             self.proc.wait(timeout=30)
             self.proc = None
+            # runuser may return before postgres itself is gone; resume() needs it gone.
+            pid_file = os.path.join(data, "postmaster.pid")
+            deadline = time.monotonic() + 30
+            while os.path.exists(pid_file) and time.monotonic() < deadline:
+                time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

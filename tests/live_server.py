@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from lockgate.app import create_app
+from lockgate.server import PROTOCOL
 from lockgate.settings import Settings
 
 
@@ -32,7 +33,8 @@ def serve_in_thread(settings: Settings) -> Iterator[LiveGateway]:
         host="127.0.0.1",
         port=0,
         loop="asyncio",
-        http="httptools",
+        http=PROTOCOL,
+        timeout_keep_alive=settings.server.http.keep_alive_timeout,  # type: ignore[arg-type]
         access_log=False,
         log_level="warning",
         lifespan="on",

@@ -25,6 +25,7 @@ from lockgate.passthrough import routes as passthrough_routes
 from lockgate.prompts import routes as prompt_routes
 from lockgate.responses import routes as responses_routes
 from lockgate.services import build_services
+from lockgate.serving.protocol import GUARD_STATE_KEY
 from lockgate.settings import Settings
 from lockgate.usage import routes as usage_routes
 
@@ -84,7 +85,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
         gc.collect()
         gc.freeze()
         try:
-            yield {"services": svc}
+            yield {"services": svc, GUARD_STATE_KEY: svc.connections}
         finally:
             await svc.aclose()
 

@@ -137,9 +137,10 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _run_keys(config: str | None, action: Any) -> Any:
+def _run_keys(config: str | None, action: Any, *, changes: bool = True) -> Any:
     import asyncio
 
+    from lockgate.auth.changes import announce_key_change
     from lockgate.auth.repository import KeyRepository
     from lockgate.errors import GatewayError
     from lockgate.storage.database import Database
@@ -150,9 +151,13 @@ def _run_keys(config: str | None, action: Any) -> Any:
         db = Database(settings.general_settings.database_url)
         try:
             await db.migrate()
-            return await action(KeyRepository(db))
+            result = await action(KeyRepository(db))
         finally:
             await db.aclose()
+        # Running gateways poll the database's change counter anyway; with Redis they hear now.
+        if changes:
+            await announce_key_change(settings.general_settings.redis_url)
+        return result
 
     try:
         return asyncio.run(go())
@@ -231,7 +236,7 @@ def keys_list(
         query = {"include_revoked": "true" if all_keys else None}
         keys = admin_client(url, key).call("GET", "/admin/keys", query=query)["data"]
     else:
-        found = _run_keys(config, lambda repo: repo.list(include_revoked=all_keys))
+        found = _run_keys(config, lambda repo: repo.list(include_revoked=all_keys), changes=False)
         keys = [k.public() for k in found]
     if as_json:
         typer.echo(json.dumps(keys, indent=2))

@@ -155,6 +155,27 @@ class Metrics:
             ["prompt", "version", "variant", "status"],
             registry=r,
         )
+        self.connections_rejected = Counter(
+            "lockgate_connections_rejected",
+            "Clients cut off by the listener's protection (timeouts, caps, header limits).",
+            ["reason"],
+            registry=r,
+        )
+        self.connections_open = Gauge(
+            "lockgate_connections_open", "Open client connections (this process).", registry=r
+        )
+        self.dependency_up = Gauge(
+            "lockgate_dependency_up",
+            "Whether a shared dependency answered at the last check (1) or not (0).",
+            ["dependency"],
+            registry=r,
+        )
+        self.dependency_outages = Counter(
+            "lockgate_dependency_outages",
+            "Outages of a shared dependency seen by this process.",
+            ["dependency"],
+            registry=r,
+        )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def watch_dead_letters(self, sinks: Iterable[object]) -> None:
@@ -240,6 +261,15 @@ class Metrics:
             variant = str(prompt.get("variant") or "")
             name, version = str(prompt["name"]), str(prompt["version"])
             child(self.prompt_requests, name, version, variant, str(status)).inc()
+
+    # OutageListener
+    def dependency_changed(self, name: str, up: bool) -> None:
+        self.dependency_up.labels(name).set(1 if up else 0)
+        if not up:
+            self.dependency_outages.labels(name).inc()
+
+    def connection_rejected(self, reason: str) -> None:
+        self.connections_rejected.labels(reason).inc()
 
     # BreakerListener
     def state_changed(self, name: str, old: str, new: str, now: float) -> None:

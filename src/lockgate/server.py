@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import socket
 import sys
 from typing import Any
@@ -22,9 +23,20 @@ from lockgate.logs import configure_logging
 from lockgate.preflight import is_loopback
 from lockgate.settings import ConfigError, Settings, load_settings
 
-__all__ = ["StartupError", "app_from_env", "is_loopback", "serve", "startup_banner"]
+__all__ = [
+    "StartupError",
+    "app_from_env",
+    "is_loopback",
+    "raise_nofile_limit",
+    "serve",
+    "startup_banner",
+    "uvicorn_options",
+]
 
 CONFIG_ENV = "LOCKGATE_CONFIG"
+PROTOCOL = "lockgate.serving.protocol:GuardedHttpProtocol"
+#: descriptors kept for upstream connections, Redis, the database and logs
+_FD_RESERVE = 512
 _UVICORN_STARTUP_FAILED = "Application startup failed. Exiting."
 
 
@@ -150,6 +162,49 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for ``settings`` (the socket is bound apart): uvloop, the guarded
+    httptools protocol (serving/protocol.py) and its keep-alive timeout."""
+    s = settings.server
+    return {
+        "loop": "uvloop",
+        "http": PROTOCOL,
+        "timeout_keep_alive": s.http.keep_alive_timeout,
+        "access_log": False,
+        "log_level": s.log_level,
+        "ssl_certfile": s.ssl_certfile,
+        "ssl_keyfile": s.ssl_keyfile,
+        "timeout_graceful_shutdown": int(s.shutdown_timeout_seconds),
+    }
+
+
+def raise_nofile_limit(wanted: int) -> int:
+    """Raise the soft open-files limit to the hard one; returns the soft limit now in force.
+
+    Each client connection is a file descriptor; past the limit ``accept()`` fails and
+    clients see empty replies with nothing logged.  The connection cap (``max_connections``)
+    is meant to bind first, so warn when the limit leaves it no room.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft < wanted + _FD_RESERVE:
+        logging.getLogger("lockgate.server").warning(
+            "open-files limit %d leaves too little room for server.http.max_connections=%d"
+            " (plus %d for upstreams, databases and logs); lower max_connections or raise"
+            " the limit (ulimit -n)",
+            soft,
+            wanted,
+            _FD_RESERVE,
+        )
+    return soft
+
+
 def app_from_env() -> object:
     """uvicorn factory for multi-worker runs: each worker loads the config itself."""
     settings = load_settings(os.environ.get(CONFIG_ENV) or None)
@@ -166,15 +221,9 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
         )
     sock = bind(s.host, s.port)
     configure_logging(s.log_level, logs=settings.logs)
-    common: dict[str, Any] = {
-        "loop": "uvloop",
-        "http": "httptools",
-        "access_log": False,
-        "log_level": s.log_level,
-        "ssl_certfile": s.ssl_certfile,
-        "ssl_keyfile": s.ssl_keyfile,
-        "timeout_graceful_shutdown": int(s.shutdown_timeout_seconds),
-    }
+    if s.http.raise_nofile_limit:
+        raise_nofile_limit(s.http.max_connections)
+    common = uvicorn_options(settings)
     if workers > 1:
         if config_path:
             os.environ[CONFIG_ENV] = config_path

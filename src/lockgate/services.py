@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
+from lockgate.auth.changes import KeyChangeFeed
 from lockgate.auth.repository import KeyRepository
 from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
@@ -27,6 +28,7 @@ from lockgate.errors import ModelNotFoundError
 from lockgate.evals.online import build_online_evaluator
 from lockgate.events import BreakerLog
 from lockgate.guards.config import GuardrailSettings, PolicyOverride
+from lockgate.health import DependencyMonitor, RedisProbe
 from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
@@ -41,6 +43,8 @@ from lockgate.request_ids import RequestIds
 from lockgate.responses import MemoryResponseStore, ResponseStore
 from lockgate.router import Router
 from lockgate.routing.factory import build_route_stage
+from lockgate.serving.guard import ConnectionGuard
+from lockgate.serving.metrics_listener import MetricsListener
 from lockgate.settings import ConfigError, Settings
 from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
@@ -76,12 +80,20 @@ class Services:
     token_counter: TiktokenCounter
     passthrough: PassthroughClient
     prompts: PromptService
+    connections: ConnectionGuard
+    key_changes: KeyChangeFeed
+    health: DependencyMonitor
+    metrics_listener: MetricsListener | None = None
     batches: BatchService | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     embedder: EmbeddingBatcher | None = None
 
     async def aclose(self) -> None:
         await self.prompts.aclose()
+        await self.key_changes.aclose()
+        await self.health.aclose()
+        if self.metrics_listener is not None:
+            self.metrics_listener.close()
         if self.embedder is not None:
             await self.embedder.aclose()
         if self.batches is not None:
@@ -268,6 +280,14 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     prompts = await build_prompt_service(
         settings.prompts, db, sinks, metrics.registry, writer.flush if writer else None
     )
+    connections = ConnectionGuard(settings.server.http, time.monotonic, metrics.connection_rejected)
+    key_changes = KeyChangeFeed(
+        keys, auth.forget, interval=settings.general_settings.key_sync_seconds, redis_url=redis_url
+    )
+    await key_changes.start()
+    health = DependencyMonitor({"redis": RedisProbe(redis_url)} if redis_url else {}, metrics)
+    await health.start()
+    metrics.connections_open.set_function(lambda: connections.open)
     svc = Services(
         settings=settings,
         db=db,
@@ -289,6 +309,10 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         token_counter=TiktokenCounter(),
         passthrough=PassthroughClient(),
         prompts=prompts,
+        connections=connections,
+        key_changes=key_changes,
+        health=health,
+        metrics_listener=MetricsListener.for_settings(metrics.registry, settings.server.http),
         batches=build_batches(settings.batches, db),
         embedder=EmbeddingBatcher(settings.embeddings),
     )

@@ -63,6 +63,7 @@ from lockgate.prompts.config import PromptSettings
 from lockgate.provider_presets import PRESETS, Wire, preset_for
 from lockgate.responses.config import ResponsesSettings
 from lockgate.routing.config import RoutingSettings
+from lockgate.serving.config import HttpLimits
 from lockgate.tracing import TracingSettings
 from lockgate.usage.config import UsageSettings
 
@@ -267,6 +268,8 @@ class GeneralSettings(_Model):
     #: (32 MiB, Anthropic's request limit; one 3 MB image is ~4 MB of JSON)
     max_chat_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     key_cache_ttl_seconds: float = Field(default=30.0, ge=0)
+    #: how often each process reads the key change counter (revocations take effect within it)
+    key_sync_seconds: float = Field(default=0.5, gt=0)
 
     @field_validator("master_key")
     @classmethod
@@ -328,6 +331,8 @@ class ServerSettings(_Model):
     #: serve HTTPS with this PEM certificate (chain) and private key; set both or neither
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    #: timeouts, connection cap and header limits of the listener (see serving/config.py)
+    http: HttpLimits = Field(default_factory=HttpLimits)
     #: on SIGTERM, keep serving with /ready at 503 this long before closing the listener
     drain_seconds: float = Field(default=5.0, ge=0, le=300)
     #: then wait at most this long for requests and streams in flight

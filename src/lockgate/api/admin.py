@@ -10,8 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lockgate.api.common import json_response, read_json, with_errors
-from lockgate.api.flow import start_context
-from lockgate.errors import BadRequestError, PermissionDeniedError
+from lockgate.api.flow import admin_services
+from lockgate.auth.changes import announce_key_change
+from lockgate.errors import BadRequestError
 from lockgate.limits.rules import rules_from_spec
 from lockgate.services import Services, services
 
@@ -19,11 +20,7 @@ __all__ = ["routes"]
 
 
 async def _admin(request: Request) -> Services:
-    svc = services(request)
-    ctx = await start_context(request, svc, "openai")
-    if not (ctx.principal.is_admin or svc.auth.open_mode):
-        raise PermissionDeniedError("The admin API needs the master key.", code="admin_only")
-    return svc
+    return await admin_services(request, services(request))
 
 
 def _optional(body: dict[str, Any], name: str, kind: type) -> Any:
@@ -86,6 +83,7 @@ async def revoke_key(request: Request) -> Response:
     svc = await _admin(request)
     key = await svc.keys.revoke(request.path_params["key_id"])
     svc.auth.forget()
+    await announce_key_change(svc.settings.general_settings.redis_url)
     return json_response(key.public())
 
 
@@ -94,6 +92,7 @@ async def rotate_key(request: Request) -> Response:
     svc = await _admin(request)
     secret, key = await svc.keys.rotate(request.path_params["key_id"])
     svc.auth.forget()
+    await announce_key_change(svc.settings.general_settings.redis_url)
     return json_response({"key": secret, **key.public()})
 
 

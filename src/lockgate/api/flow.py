@@ -39,7 +39,7 @@ from lockgate.chat import (
 from lockgate.chat_fields import check_output_limit
 from lockgate.context import ApiFlavor, RequestContext
 from lockgate.delivered import Delivered
-from lockgate.errors import GatewayError, InternalError
+from lockgate.errors import GatewayError, InternalError, PermissionDeniedError
 from lockgate.pipeline import Result
 from lockgate.request_ids import client_request_id
 from lockgate.services import Services
@@ -48,6 +48,7 @@ __all__ = [
     "CLIENT_CLOSED",
     "abandon_stream",
     "account_stream",
+    "admin_services",
     "cancel_on_disconnect",
     "recorded_failures",
     "response_headers",
@@ -91,6 +92,14 @@ async def start_context(
     ctx = _context(request, headers, request_id, flavor, principal)
     request.scope[CONTEXT_SCOPE_KEY] = ctx
     return ctx
+
+
+async def admin_services(request: Request, svc: Services) -> Services:
+    """Authenticate and require the master key (any caller in open local mode)."""
+    ctx = await start_context(request, svc, "openai")
+    if not (ctx.principal.is_admin or svc.auth.open_mode):
+        raise PermissionDeniedError("This endpoint needs the master key.", code="admin_only")
+    return svc
 
 
 def _context(

@@ -9,7 +9,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lockgate.api.common import json_response, read_json, with_errors
-from lockgate.api.flow import recorded_failures, response_headers, run_chat, start_context
+from lockgate.api.flow import (
+    admin_services,
+    recorded_failures,
+    response_headers,
+    run_chat,
+    start_context,
+)
 from lockgate.chat import ChatResponse, parse_chat_request
 from lockgate.errors import BadRequestError
 from lockgate.services import services
@@ -23,11 +29,13 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Readiness: the storage the gateway depends on answers, and no drain is under way.
+    """Readiness: 503 while draining; ``degraded`` (200) when a shared store is away.
 
     With the database down the gateway still serves (keys and prompts from their
-    caches, the last known label versions): it reports ``degraded`` and stays in
-    rotation; only a gateway that never loaded its prompt state is not ready.
+    caches, the last known label versions), and without Redis limits fail open or
+    closed as configured and caches miss: it reports ``degraded`` and stays in
+    rotation, so a degradation does not become an outage. Only a gateway that never
+    loaded its prompt state is not ready.
     """
     svc = services(request)
     if svc.lifecycle.draining:
@@ -36,11 +44,12 @@ async def ready(request: Request) -> Response:
     registry = svc.prompts.registry
     checks: dict[str, object] = {
         "database": db_ok,
+        **svc.health.up,
         "prompts": "stale" if registry.degraded or not db_ok else "ok",
     }
-    if db_ok:
+    if db_ok and all(svc.health.up.values()):
         status, code = "ready", 200
-    elif registry.head >= 0:
+    elif db_ok or registry.head >= 0:
         status, code = "degraded", 200
     else:
         status, code = "not_ready", 503
@@ -49,15 +58,15 @@ async def ready(request: Request) -> Response:
 
 @with_errors("openai")
 async def metrics(request: Request) -> Response:
-    svc = services(request)
-    await start_context(request, svc, "openai")
+    """Prometheus metrics; they name every key and model, so the master key only."""
+    svc = await admin_services(request, services(request))
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @with_errors("openai")
 async def stats(request: Request) -> Response:
-    svc = services(request)
-    await start_context(request, svc, "openai")
+    """Live statistics for every key and model: the master key only."""
+    svc = await admin_services(request, services(request))
     return json_response({**svc.stats.snapshot(), "routing": svc.dispatcher.snapshot()})
 
 

@@ -6,15 +6,19 @@ import hmac
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from lockgate.auth.keys import Principal, hash_key
 from lockgate.auth.repository import KeyRepository
-from lockgate.errors import AuthenticationError
+from lockgate.errors import AuthenticationError, ServiceUnavailableError
 
 __all__ = ["Authenticator"]
 
 _ANONYMOUS = Principal(kind="anonymous", name="anonymous")
 _MASTER = Principal(kind="master", name="master")
 _MAX_CACHED = 10_000
+#: what a client is told to wait when the key store cannot be read
+KEY_STORE_RETRY_AFTER = 5.0
 
 
 class Authenticator:
@@ -59,7 +63,21 @@ class Authenticator:
         digest = hash_key(presented)
         hit = self._cache.get(digest)
         if hit is None or hit[0] <= now:
-            key = await self._repo.find_by_hash(digest)
+            try:
+                key = await self._repo.find_by_hash(digest)
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                if hit is None:
+                    # Not a client error and not a bug: the key store is down.  503 with
+                    # Retry-After, and the request is recorded (audit) once it is back.
+                    raise ServiceUnavailableError(
+                        "The key store is unavailable; retry shortly.",
+                        code="key_store_unavailable",
+                        retry_after=KEY_STORE_RETRY_AFTER,
+                    ) from exc
+                key = None  # keep serving what was known (stale-if-error)
+            else:
+                hit = None
+        if hit is None:
             if len(self._cache) >= _MAX_CACHED:
                 self._cache.clear()
             principal = Principal.from_key(key) if key is not None and key.active(now) else None

@@ -7,13 +7,23 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockgate.auth.keys import ApiKey, generate_key, hash_key
 from lockgate.errors import NotFoundError
 from lockgate.storage.database import Database
-from lockgate.storage.schema import api_keys
+from lockgate.storage.schema import api_keys, key_changes
 
 __all__ = ["KeyRepository"]
+
+
+async def _bump(conn: AsyncConnection) -> None:
+    """Move the change counter in the same transaction as the key change itself."""
+    await conn.execute(
+        key_changes.update()
+        .where(key_changes.c.id == 1)
+        .values(version=key_changes.c.version + 1, changed_at=time.time())
+    )
 
 
 def _row_to_key(row: Any) -> ApiKey:
@@ -79,6 +89,7 @@ class KeyRepository:
                     revoked_at=None,
                 )
             )
+            await _bump(conn)
         return secret, key
 
     async def find_by_hash(self, key_hash: str) -> ApiKey | None:
@@ -87,6 +98,12 @@ class KeyRepository:
                 await conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash))
             ).first()
         return _row_to_key(row) if row is not None else None
+
+    async def version(self) -> int:
+        """The key change counter: it moves whenever any key is created, revoked or rotated."""
+        async with self._db.engine.connect() as conn:
+            value = await conn.scalar(sa.select(key_changes.c.version).where(key_changes.c.id == 1))
+        return int(value or 0)
 
     async def get(self, key_id: str) -> ApiKey:
         async with self._db.engine.connect() as conn:
@@ -110,6 +127,7 @@ class KeyRepository:
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=time.time() if now is None else now)
             )
+            await _bump(conn)
         if result.rowcount == 0:
             await self.get(key_id)  # raises NotFoundError for an unknown id
         return await self.get(key_id)
@@ -123,6 +141,7 @@ class KeyRepository:
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(key_hash=hash_key(secret), key_prefix=secret[:10])
             )
+            await _bump(conn)
         if result.rowcount == 0:
             await self.get(key_id)
             raise NotFoundError(f"Key '{key_id}' is revoked.", code="key_revoked")

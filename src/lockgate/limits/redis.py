@@ -93,7 +93,10 @@ class RedisLimitStore:
         if reply is None:
             if self._failure_mode == "fail_open":
                 return _OPEN
-            raise ServiceUnavailableError("rate limit storage (Redis) is unavailable")
+            raise ServiceUnavailableError(
+                "rate limit storage (Redis) is unavailable",
+                retry_after=max(1.0, self._cooldown),
+            )
         return StoreDecision(
             allowed=reply[0] == 1,
             rejected=reply[1],

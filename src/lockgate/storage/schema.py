@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["api_keys", "metadata"]
+__all__ = ["api_keys", "key_changes", "metadata"]
 
 metadata = sa.MetaData()
 
@@ -22,4 +22,13 @@ api_keys = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=True),
     sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+#: one row (id 1) whose version moves with every key change (see migration 0011)
+key_changes = sa.Table(
+    "key_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+    sa.Column("changed_at", sa.Float, nullable=False),
 )

@@ -20,8 +20,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lockgate.api.common import json_response, read_json, with_errors
-from lockgate.api.flow import start_context
-from lockgate.errors import BadRequestError, NotFoundError, PermissionDeniedError
+from lockgate.api.flow import admin_services, start_context
+from lockgate.errors import BadRequestError, NotFoundError
 from lockgate.services import Services, services
 from lockgate.usage.feedback import parse_feedback
 from lockgate.usage.reports import ReportQuery, parse_dimensions, totals
@@ -40,11 +40,7 @@ async def _flush(svc: Services) -> None:
 
 
 async def _admin(request: Request) -> Services:
-    svc = services(request)
-    ctx = await start_context(request, svc, "openai")
-    if not (ctx.principal.is_admin or svc.auth.open_mode):
-        raise PermissionDeniedError("The admin API needs the master key.", code="admin_only")
-    return svc
+    return await admin_services(request, services(request))
 
 
 def _day(value: str | None, name: str) -> str | None:

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# lockgate under several server stacks, side by side with the bare proxy, in one run:
+# guarded (what `lockgate serve` runs), plain uvicorn+httptools, hypercorn, granian.
+#   STACKS="guarded uvicorn hypercorn granian" DURATION=10 REPEATS=2 CONC=32 ./bench/run_servers.sh
+#   BENCH_ARGS="--quiet-wait 5 --max-foreign 8 --retries 0" on a shared machine (CPU ms/request stays comparable)
+# needs: pip install granian hypercorn (bench only; lockgate itself runs on uvicorn)
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-$REPO/.venv}
+export BENCH_HOME=${BENCH_HOME:-$(mktemp -d "${TMPDIR:-/tmp}/lockgate-servers.XXXXXX")}
+cp -r "$REPO/bench/harness/." "$BENCH_HOME/"
+ln -sfn "$VENV" "$BENCH_HOME/venv-pyproxy"
+mkdir -p "$BENCH_HOME/pids" "$BENCH_HOME/logs"
+B=$BENCH_HOME
+STACKS=${STACKS:-guarded uvicorn hypercorn granian}
+cleanup() { "$B/stop_pid.sh" pyproxy nginx $STACKS >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+"$B/mock/start.sh"
+SERVER=uvicorn CLIENT=aiohttp PORT=14100 "$B/pyproxy/start.sh"
+TARGETS=(--target pyproxy-aiohttp=http://127.0.0.1:14100@pyproxy)
+port=15100
+cd "$B"
+for s in $STACKS; do
+  port=$((port + 1))
+  setsid nohup "$VENV/bin/python" "$REPO/bench/serve_stack.py" "$s" "$port" > "$B/logs/$s.log" 2>&1 &
+  echo $! > "$B/pids/$s.pid"
+  for _ in $(seq 150); do curl -fs -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.2; done
+  curl -fs -o /dev/null "http://127.0.0.1:$port/health" || { tail -30 "$B/logs/$s.log"; exit 1; }
+  TARGETS+=(--target "lockgate-$s=http://127.0.0.1:$port@$s")
+done
+cd "$REPO"
+RUN_ID=${RUN_ID:-servers-$(date +%Y%m%d-%H%M%S)}
+python3 "$B/run_bench.py" --tag "$RUN_ID" "${TARGETS[@]}" \
+  --conc "${CONC:-32}" --duration "${DURATION:-10}" --repeats "${REPEATS:-2}" --warmup "${WARMUP:-3}" ${BENCH_ARGS:-}
+python3 "$B/summarize.py" "$B/results/$RUN_ID" --md "$B/results/$RUN_ID/summary.md" >/dev/null
+cat "$B/results/$RUN_ID/summary.md"
+mkdir -p "$REPO/bench/results" && cp -r "$B/results/$RUN_ID" "$REPO/bench/results/"

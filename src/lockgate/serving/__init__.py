@@ -1,0 +1,1 @@
+"""The listener: HTTP protocol limits, connection cap, metrics listener."""

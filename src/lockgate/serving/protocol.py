@@ -1,0 +1,253 @@
+"""uvicorn's httptools protocol with the timeouts and limits a public listener needs.
+
+uvicorn (httptools + uvloop) stays the server: it is the fastest of the stacks measured
+for this gateway (notes in README "Limits and defaults"), and its protocol class is a
+documented extension point (``uvicorn.run(http=...)``).  What it lacks is added here,
+per connection, with one timer at a time:
+
+* a deadline for the request head (from connection open, or from the first byte of a
+  later request): slow or silent clients are cut off (408, or a silent close when not a
+  byte arrived);
+* a deadline for the body once the head is complete (408; the app sees a disconnect);
+* the keep-alive idle timeout (uvicorn's own, set from config);
+* a cap on open connections (``ConnectionGuard``): the oldest idle connection is shed
+  for a newcomer, and when every connection has a request in flight the newcomer gets
+  503 with ``Retry-After``;
+* limits on the size and the number of request headers (431), checked while the head
+  is still arriving so an 8 MB header is refused after ``max_header_bytes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio import TimerHandle
+from typing import Any
+
+import orjson
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from lockgate.serving.config import HttpLimits
+from lockgate.serving.guard import ConnectionGuard
+
+__all__ = ["GUARD_STATE_KEY", "GuardedHttpProtocol"]
+
+#: where the lifespan state carries the process's ``ConnectionGuard``
+GUARD_STATE_KEY = "connection_guard"
+_DEFAULTS = HttpLimits()
+#: seconds a refused connection is drained before it is closed
+_LINGER = 2.0
+
+
+def _error(status: int, message: str, code: str, retry_after: int | None) -> bytes:
+    body = orjson.dumps(
+        {
+            "error": {
+                "message": message,
+                "type": "api_error" if status >= 500 else "invalid_request_error",
+                "code": code,
+                "param": None,
+            }
+        }
+    )
+    head = [
+        STATUS_LINE[status],
+        b"content-type: application/json\r\n",
+        b"content-length: %d\r\n" % len(body),
+        b"connection: close\r\n",
+    ]
+    if retry_after is not None:
+        head.append(b"retry-after: %d\r\n" % retry_after)
+    head.append(b"\r\n")
+    return b"".join(head) + body
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """One HTTP/1.1 connection, bounded in time and size."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        guard = app_state.get(GUARD_STATE_KEY)
+        self._guard = guard if isinstance(guard, ConnectionGuard) else None
+        limits = self._guard.limits if self._guard is not None else _DEFAULTS
+        self._limits = limits
+        self.timeout_keep_alive = limits.keep_alive_timeout  # type: ignore[assignment]
+        self._timer: TimerHandle | None = None
+        self._linger: TimerHandle | None = None
+        self._in_head = True
+        self._head_bytes = 0  # raw bytes while the head is still arriving
+        self._head_size = 0  # parsed: request target + header lines
+        self._head_started = False
+        self._headers = 0
+        self._oversized = False
+        self._finished = False
+
+    # -- connection ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self._guard is not None and not self._guard.admit(self):
+            self._refuse(503, "Too many open connections; retry shortly.", "connection_limit", 1)
+            return
+        self._arm(self._limits.header_timeout, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._linger is not None:
+            self._linger.cancel()
+        if self._guard is not None:
+            self._guard.closed(self)
+        super().connection_lost(exc)
+
+    def evict(self) -> None:
+        """Shed this idle connection for a newcomer (called by the guard)."""
+        self._finished = True
+        self._disarm()
+        self._unset_keepalive_if_required()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._finished:
+            return
+        super().data_received(data)
+        if self._in_head and not self._finished:
+            self._head_bytes += len(data)
+            if self._head_bytes > self._limits.max_header_bytes:
+                self._refuse(
+                    431,
+                    f"Request headers too large: at most {self._limits.max_header_bytes} bytes.",
+                    "request_header_fields_too_large",
+                    None,
+                )
+
+    # -- parser callbacks ------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_started = True
+        self._head_bytes = 0
+        self._head_size = 0
+        self._headers = 0
+        self._oversized = False
+        if self._timer is None:
+            self._arm(self._limits.header_timeout, self._head_timed_out)
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        if self._head_size > self._limits.max_header_bytes:
+            self._oversized = True
+            return
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers += 1
+        self._head_size += len(name) + len(value) + 4
+        if (
+            self._oversized
+            or self._headers > self._limits.max_headers
+            or self._head_size > self._limits.max_header_bytes
+        ):
+            self._oversized = True  # stop collecting; refused once the head is parsed
+            return
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        if self._finished:
+            return
+        if self._oversized:
+            self._refuse(
+                431,
+                f"Request headers too large: at most {self._limits.max_headers} headers"
+                f" and {self._limits.max_header_bytes} bytes.",
+                "request_header_fields_too_large",
+                None,
+            )
+            return
+        self._in_head = False
+        self._head_started = False
+        if self._guard is not None:
+            self._guard.busy(self)
+        self._arm(self._limits.body_timeout, self._body_timed_out)
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._finished:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        if not self._finished:
+            super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._guard is not None and not self.transport.is_closing():
+            self._guard.idle_again(self)
+
+    # -- deadlines and refusals --------------------------------------------------------
+
+    def _arm(self, delay: float, callback: Any) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(delay, callback)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_timed_out(self) -> None:
+        self._timer = None
+        if not self._head_started:
+            # Not a byte of a request: an idle socket, closed without a word.
+            self._finished = True
+            if self._guard is not None:
+                self._guard.rejected("idle_timeout")
+            self.transport.close()
+            return
+        self._refuse(408, "Timed out reading the request headers.", "header_timeout", None)
+
+    def _body_timed_out(self) -> None:
+        self._timer = None
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # The app is waiting in receive(): let it see a disconnect.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        if cycle is not None and cycle.response_started:
+            # An answer already went out (or is going out): no second one, just close.
+            self._finished = True
+            if self._guard is not None:
+                self._guard.rejected("body_timeout")
+            self.transport.close()
+            return
+        self._refuse(408, "Timed out reading the request body.", "body_timeout", None)
+
+    def _refuse(self, status: int, message: str, code: str, retry_after: int | None) -> None:
+        """Answer ``status`` straight on the socket and close it."""
+        self._finished = True
+        self._disarm()
+        if self._guard is not None and code != "connection_limit":
+            self._guard.rejected(code)
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(_error(status, message, code, retry_after))
+        if code != "connection_limit" and transport.can_write_eof():
+            # Lingering close: a client still sending (an 8 MB header) would get a reset
+            # and lose the answer if the socket closed now.  Half-close, discard what
+            # still arrives (``_finished``), and close for good after a short wait.  A
+            # newcomer refused at the cap sent nothing yet: closed at once, no fd held.
+            transport.write_eof()
+            self._linger = self.loop.call_later(_LINGER, transport.close)
+        else:
+            transport.close()
