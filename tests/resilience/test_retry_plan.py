@@ -221,6 +221,19 @@ def test_cooling_down_after_a_429_is_waited_out() -> None:
     assert p.on_unavailable(1.3, available_in=4.7) == Retry(4.7)
 
 
+def test_cooling_down_after_a_503_with_retry_after_is_waited_out() -> None:
+    """A 503 carrying Retry-After cools the deployment down for that long; when the retry
+    wakes a hair early (the loop's timers round), the rest of the cool-down is waited for
+    instead of giving up with the 503."""
+    p = RetryPlan(
+        "solo", policy=POLICY, deadline=Deadline.after(0.0, 60.0), rng=random.Random(), now=0.0
+    )
+    p.begin_attempt("d1")
+    err = UpstreamOverloadedError("503", retry_after=1.0)
+    assert p.on_failure(err, 1.0) == Retry(1.0)
+    assert p.on_unavailable(1.9995, available_in=0.0005) == Retry(0.0005)
+
+
 def test_open_breaker_mid_request_is_not_waited_for() -> None:
     """When a 5xx opened the breaker, the plan does not sit out the open period."""
     p = RetryPlan(

@@ -245,8 +245,11 @@ class RetryPlan:
                 "no_deployment",
                 now,
             )
+        # The deployments may only be cooling down for the ``retry-after`` the provider
+        # sent (a 429, or a 503 with Retry-After): that wait is a retry. The loop's timer
+        # can also wake the retry a hair before the cool-down ends.
         if (
-            isinstance(error, UpstreamRateLimitedError)
+            (isinstance(error, UpstreamRateLimitedError) or error.retry_after is not None)
             and should_retry(error)
             and 0.0 < available_in <= self.policy.max_retry_after_s
             and self.attempt < self.policy.max_attempts
