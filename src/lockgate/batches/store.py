@@ -290,24 +290,8 @@ class BatchStore:
         request_id: str | None,
     ) -> bool:
         """Store a line's answer; False if this replica no longer held its lease."""
-        async with self.db.engine.begin() as conn:
-            res = await conn.execute(
-                batch_lines.update()
-                .where(
-                    batch_lines.c.batch_id == line.batch_id,
-                    batch_lines.c.line_no == line.line_no,
-                    batch_lines.c.lease_owner == owner,
-                    batch_lines.c.status == "running",
-                )
-                .values(
-                    status="done" if ok else "failed",
-                    status_code=status_code,
-                    response=response,
-                    request_id=request_id,
-                    lease_until=None,
-                )
-            )
-        return bool(res.rowcount)
+        done = Finished(line, ok, status_code, response, request_id)
+        return await self.complete_many(owner, [done]) == 1
 
     async def complete_many(self, owner: str, results: Sequence[Finished]) -> int:
         """Store many answers in one transaction (group commit); how many were still
