@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import uvicorn
 
 from lockgate.app import create_app
@@ -53,3 +58,27 @@ def serve_in_thread(settings: Settings) -> Iterator[LiveGateway]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def spawn_serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`lockgate serve -c config --port port` as a child process, output appended to ``log``."""
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def wait_ok(url: str, path: str = "/ready", timeout: float = 30) -> None:
+    """Poll ``url + path`` until it answers 200 (bounded by ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + path, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{url}{path} did not answer 200"
+        time.sleep(0.05)

@@ -4,10 +4,7 @@ with lines answered by a fake OpenAI upstream; and a batch that survives SIGKILL
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,6 +16,7 @@ import yaml
 from tests.conftest import free_port
 from tests.e2e.conftest import GatewayFactory, model_list
 from tests.fakes import ThreadedFake
+from tests.live_server import spawn_serve, wait_ok
 from tests.support import MASTER, bearer
 
 
@@ -153,28 +151,6 @@ def test_embeddings_batch_and_cancel(gateway_factory: GatewayFactory, fake: Thre
     assert final.request_counts.completed < 400
 
 
-def _serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:  # the child keeps its own descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-
-def _wait_up(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "gateway did not start"
-        time.sleep(0.1)
-
-
 def test_batch_survives_two_sigkills(tmp_path: Path, fake: ThreadedFake) -> None:
     """A 1,500-line batch; the gateway is SIGKILLed twice mid-run and restarted. It
     completes with exactly 1,500 output lines, each custom_id once; upstream saw every
@@ -198,9 +174,9 @@ def test_batch_survives_two_sigkills(tmp_path: Path, fake: ThreadedFake) -> None
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "gw.log"
-    proc = _serve(config, port, log)
+    proc = spawn_serve(config, port, log)
     try:
-        _wait_up(url)
+        wait_ok(url, "/health")
         client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER, max_retries=5)
         f = client.files.create(file=("in.jsonl", batch_file(n)), purpose="batch")
         batch = client.batches.create(
@@ -213,8 +189,8 @@ def test_batch_survives_two_sigkills(tmp_path: Path, fake: ThreadedFake) -> None
                 time.sleep(0.02)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
-            proc = _serve(config, port, log)
-            _wait_up(url)
+            proc = spawn_serve(config, port, log)
+            wait_ok(url, "/health")
         done = wait_done(client, batch.id, timeout=120)
         output = client_content(url, done.output_file_id) if done.output_file_id else ""
     finally:

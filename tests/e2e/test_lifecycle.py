@@ -4,12 +4,10 @@ exits 0; three replicas behind HAProxy restart one by one under load with no fai
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,6 +20,7 @@ import yaml
 from tests.conftest import free_port
 from tests.e2e.conftest import model_list
 from tests.fakes import Fault, ThreadedFake
+from tests.live_server import spawn_serve, wait_ok
 from tests.support import MASTER, bearer
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -44,28 +43,6 @@ def write_config(tmp: Path, fake: ThreadedFake, name: str, **server: Any) -> Pat
     return path
 
 
-def start(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-
-def wait_ready(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url + "/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"{url} not ready"
-        time.sleep(0.05)
-
-
 def test_sigterm_drains_then_exits_zero(tmp_path: Path, fake: ThreadedFake) -> None:
     """During the drain /ready is 503 and new requests are still answered; a request
     in flight at SIGTERM completes; then the listener closes, the usage rows are all
@@ -73,9 +50,9 @@ def test_sigterm_drains_then_exits_zero(tmp_path: Path, fake: ThreadedFake) -> N
     config = write_config(tmp_path, fake, "gw", drain_seconds=1.5)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start(config, port, tmp_path / "gw.log")
+    proc = spawn_serve(config, port, tmp_path / "gw.log")
     try:
-        wait_ready(url)
+        wait_ok(url)
         fake.push_fault(Fault.slow_headers(2.5))
         slow: dict[str, int] = {}
 
@@ -141,7 +118,7 @@ def test_rolling_restart_behind_haproxy_fails_no_request(
     ports = [free_port() for _ in range(3)]
     configs = [write_config(tmp_path, fake, f"r{i}", drain_seconds=2.0) for i in range(3)]
     procs = [
-        start(c, p, tmp_path / f"r{i}.log")
+        spawn_serve(c, p, tmp_path / f"r{i}.log")
         for i, (c, p) in enumerate(zip(configs, ports, strict=True))
     ]
     lb_port = free_port()
@@ -171,8 +148,8 @@ def test_rolling_restart_behind_haproxy_fails_no_request(
 
     try:
         for p in ports:
-            wait_ready(f"http://127.0.0.1:{p}")
-        wait_ready(f"http://127.0.0.1:{lb_port}")
+            wait_ok(f"http://127.0.0.1:{p}")
+        wait_ok(f"http://127.0.0.1:{lb_port}")
         workers = [threading.Thread(target=load) for _ in range(4)]
         for w in workers:
             w.start()
@@ -180,8 +157,8 @@ def test_rolling_restart_behind_haproxy_fails_no_request(
         for i, port in enumerate(ports):
             procs[i].send_signal(signal.SIGTERM)
             assert procs[i].wait(timeout=40) == 0
-            procs[i] = start(configs[i], port, tmp_path / f"r{i}.log")
-            wait_ready(f"http://127.0.0.1:{port}")
+            procs[i] = spawn_serve(configs[i], port, tmp_path / f"r{i}.log")
+            wait_ok(f"http://127.0.0.1:{port}")
             time.sleep(0.5)
         stop.set()
         for w in workers:
