@@ -18,7 +18,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import yaml
@@ -27,12 +27,13 @@ from rich.table import Table
 
 from lockgate.errors import GatewayError
 from lockgate.experiments.actions import move_label
-from lockgate.experiments.events import EventLog
-from lockgate.experiments.repository import ExperimentRepository
-from lockgate.prompts.repository import PromptRepository
-from lockgate.prompts.template import PromptVersion
 from lockgate.settings import ConfigError, Settings, load_settings
-from lockgate.storage.database import Database
+
+if TYPE_CHECKING:  # the database layer loads when a command runs, not for --help
+    from lockgate.experiments.events import EventLog
+    from lockgate.experiments.repository import ExperimentRepository
+    from lockgate.prompts.repository import PromptRepository
+    from lockgate.prompts.template import PromptVersion
 
 __all__ = ["Stores", "app", "run_with_stores"]
 
@@ -59,6 +60,10 @@ class Stores:
 def run_with_stores(config: str | None, action: Callable[[Stores], Awaitable[T]]) -> T:
     """Run ``action`` against the configured database; audit events go to its audit log."""
     from lockgate.audit.sinks import build_audit_sinks
+    from lockgate.experiments.events import EventLog
+    from lockgate.experiments.repository import ExperimentRepository
+    from lockgate.prompts.repository import PromptRepository
+    from lockgate.storage.database import Database
 
     try:
         settings: Settings = load_settings(config or os.environ.get("LOCKGATE_CONFIG") or None)
