@@ -10,14 +10,18 @@ database layer is loaded by the commands that use it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lockgate.settings import ConfigError, Settings, find_config, load_settings
+
+if TYPE_CHECKING:
+    import urllib.request
 
 __all__ = [
     "AdminClient",
@@ -93,6 +97,14 @@ class AdminClient:
         self._key = key
         self._timeout = timeout
 
+    def lines(self, path: str, query: Mapping[str, str | None] | None = None) -> Iterator[bytes]:
+        """GET ``path`` and yield the answer's lines (for JSON-lines streams)."""
+        with self._open(self._request("GET", path, None, query)) as resp:
+            try:
+                yield from resp
+            except OSError as exc:  # the gateway went away mid-stream
+                raise fail(f"{self.base}: the answer broke off: {exc}", 1) from None
+
     def call(
         self,
         method: str,
@@ -100,7 +112,12 @@ class AdminClient:
         body: Any = None,
         query: Mapping[str, str | None] | None = None,
     ) -> Any:
-        import urllib.error
+        with self._open(self._request(method, path, body, query)) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def _request(
+        self, method: str, path: str, body: Any, query: Mapping[str, str | None] | None
+    ) -> urllib.request.Request:
         import urllib.parse
         import urllib.request
 
@@ -113,14 +130,22 @@ class AdminClient:
         req.add_header("content-type", "application/json")
         if self._key:
             req.add_header("authorization", f"Bearer {self._key}")
+        return req
+
+    @contextlib.contextmanager
+    def _open(self, req: urllib.request.Request) -> Iterator[Any]:
+        import urllib.error
+        import urllib.request
+
         try:
-            with urllib.request.urlopen(req, timeout=self._timeout) as resp:
-                return json.loads(resp.read() or b"null")
+            resp = urllib.request.urlopen(req, timeout=self._timeout)
         except urllib.error.HTTPError as exc:
             raise fail(f"{self.base}: HTTP {exc.code}: {_error_message(exc)}", 1) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise fail(f"cannot reach the gateway at {self.base}: {reason}", 1) from None
+        with resp:
+            yield resp
 
 
 def _error_message(exc: Any) -> str:

@@ -37,6 +37,7 @@ __all__ = [
     "BadRequestError",
     "BudgetExceededError",
     "ClientError",
+    "ConflictError",
     "ContextWindowExceededError",
     "Fault",
     "GatewayError",
@@ -146,6 +147,13 @@ class NotFoundError(ClientError):
 
 class ModelNotFoundError(NotFoundError):
     code = "model_not_found"
+
+
+class ConflictError(ClientError):
+    """The request is well formed but the gateway's state refuses it (e.g. no audit key)."""
+
+    status = 409
+    code = "conflict"
 
 
 class PayloadTooLargeError(ClientError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
@@ -15,10 +16,6 @@ from lockgate.auth.repository import KeyRepository
 from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
-from lockgate.cache.semantic.config import build_semantic_stage
-from lockgate.cache.semantic.metrics import SemanticCollector
-from lockgate.cache.semantic.redis_index import RedisIndex
-from lockgate.cache.semantic.stage import SemanticCacheStage
 from lockgate.cache.stage import CacheStage
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
@@ -53,6 +50,9 @@ from lockgate.storage.database import Database
 from lockgate.token_count import TiktokenCounter
 from lockgate.tracing import Tracing
 from lockgate.usage.sinks import build_usage_sinks, find_usage_writer
+
+if TYPE_CHECKING:  # the semantic cache (numpy, a model) loads only when an alias uses it
+    from lockgate.cache.semantic.stage import SemanticCacheStage
 
 __all__ = ["Services", "build_services", "services"]
 
@@ -184,6 +184,9 @@ async def _build_semantic(
     settings: Settings, router: Router, providers: ProviderRegistry
 ) -> SemanticCacheStage:
     """The semantic cache stage (opt-in per alias); loading a local model takes ~1 s."""
+    from lockgate.cache.semantic.config import build_semantic_stage
+    from lockgate.cache.semantic.redis_index import RedisIndex
+
     sc = settings.semantic_cache
     if sc.judge_model is not None:
         try:
@@ -272,6 +275,8 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     ]
     semantic: SemanticCacheStage | None = None
     if settings.semantic_cache.aliases:
+        from lockgate.cache.semantic.metrics import SemanticCollector
+
         semantic = await _build_semantic(settings, router, providers)
         metrics.registry.register(SemanticCollector(semantic))
         stages.append(semantic)

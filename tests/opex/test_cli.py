@@ -224,3 +224,21 @@ def test_check_config_connect_ok_on_sqlite(tmp_path: Path):
     r = cli("check-config", "--connect", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert f"({config.name})" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["prompts", "list"], ["db", "migrate", "--timeout", "10"], ["experiments", "list"]],
+)
+def test_prompt_and_db_commands_find_config_like_serve(tmp_path: Path, args: list[str]):
+    """prompts/experiments/db use ./lockgate.yaml, say which database, need no provider key."""
+    write(
+        tmp_path / "lockgate.yaml",
+        "model_list:\n  - model_name: gpt\n    params: {model: openai/gpt-4o-mini,"
+        " api_key: os.environ/OPENAI_API_KEY}\n"
+        f"general_settings:\n  database_url: sqlite:///{tmp_path}/here.db\n",
+    )
+    r = cli(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _db_line(r.stderr).endswith(f"{tmp_path}/here.db")
+    assert (tmp_path / "here.db").is_file()

@@ -20,7 +20,7 @@ def lockgate(config: Path, *args: str) -> str:
     """Run the CLI in-process; its output (the exit code must be 0)."""
     result = runner.invoke(app, [*args, "--config", str(config)])
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def setup(tmp_path: Path) -> Path:

@@ -9,6 +9,7 @@ decrypt), 2 bad configuration or usage.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from lockgate.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from lockgate.audit.repository import AuditRepository
+    from lockgate.cli_target import AdminClient
 
 __all__ = ["app"]
 
@@ -111,8 +113,16 @@ def export(
     since: Annotated[
         float | None, typer.Option(help="Only records written at or after this Unix time.")
     ] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
 ) -> None:
-    """Write the log as JSON lines, bodies decrypted with the key from the environment."""
+    """Write the log as JSON lines, bodies decrypted with the key from the environment.
+
+    With ``--url`` the running gateway reads and decrypts the log (with its own key).
+    """
+    if url:
+        _export_remote(admin_client(url, key), output, bodies=not no_bodies, since=since)
+        return
     from lockgate.audit.crypto import DecryptionError
     from lockgate.audit.sinks import body_cipher
 
@@ -142,6 +152,35 @@ def export(
     typer.echo(f"exported {count} records", err=True)
 
 
+def _export_remote(
+    client: AdminClient, output: Path | None, *, bodies: bool, since: float | None
+) -> None:
+    import json
+
+    query = {
+        "bodies": "true" if bodies else "false",
+        "since": None if since is None else str(since),
+    }
+    count = 0
+    with contextlib.ExitStack() as stack:
+        out = (
+            typer.get_binary_stream("stdout")
+            if output is None
+            else stack.enter_context(output.open("wb"))
+        )
+        for line in client.lines("/admin/audit/export", query=query):
+            if line.startswith(b'{"error"'):
+                message = json.loads(line)["error"]["message"]
+                typer.echo(
+                    f"error: the gateway stopped the export after {count} records: {message}",
+                    err=True,
+                )
+                raise typer.Exit(1)
+            out.write(line)
+            count += 1
+    typer.echo(f"exported {count} records", err=True)
+
+
 @app.command()
 def prune(
     config: ConfigOpt = None,
@@ -149,20 +188,36 @@ def prune(
         float | None,
         typer.Option(help="Delete records older than this (default: audit.retention_days)."),
     ] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Delete old records, keeping a checkpoint so the rest still verifies."""
-    settings = _settings(config)
-    days = older_than_days if older_than_days is not None else settings.audit.retention_days
-    if days is None or days <= 0:
-        typer.echo("error: give --older-than-days or set audit.retention_days", err=True)
+    if older_than_days is not None and older_than_days <= 0:
+        typer.echo("error: --older-than-days must be positive", err=True)
         raise typer.Exit(2)
-    now = time.time()
-    result = _run(settings, lambda repo: repo.prune(older_than=now - days * 86400.0, now=now))
-    if result.deleted == 0:
+    if url:
+        body = {} if older_than_days is None else {"older_than_days": older_than_days}
+        answer = admin_client(url, key).call("POST", "/admin/audit/prune", body=body)
+        deleted, days, point = answer["deleted"], answer["older_than_days"], answer["checkpoint"]
+    else:
+        settings = _settings(config)
+        days = older_than_days if older_than_days is not None else settings.audit.retention_days
+        if days is None or days <= 0:
+            typer.echo("error: give --older-than-days or set audit.retention_days", err=True)
+            raise typer.Exit(2)
+        now = time.time()
+        result = _run(settings, lambda repo: repo.prune(older_than=now - days * 86400.0, now=now))
+        deleted = result.deleted
+        point = (
+            None
+            if result.checkpoint is None
+            else {"seq": result.checkpoint.seq, "hash": result.checkpoint.hash}
+        )
+    if deleted == 0:
         typer.echo(f"nothing older than {days:g} days")
         return
-    assert result.checkpoint is not None
+    assert point is not None
     typer.echo(
-        f"deleted {result.deleted} records; verification now starts after"
-        f" seq {result.checkpoint.seq}:{result.checkpoint.hash}"
+        f"deleted {deleted} records; verification now starts after"
+        f" seq {point['seq']}:{point['hash']}"
     )

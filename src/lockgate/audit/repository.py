@@ -170,6 +170,15 @@ class AuditRepository:
         body without a cipher is an error); without, body columns are left out.
         """
         count = 0
+        async for line in self.export_lines(cipher=cipher, bodies=bodies, since=since):
+            write(line)
+            count += 1
+        return count
+
+    async def export_lines(
+        self, *, cipher: BodyCipher | None = None, bodies: bool = True, since: float | None = None
+    ) -> AsyncIterator[bytes]:
+        """The lines of :meth:`export`, one JSON object per row, each ending in a newline."""
         async for row in self.rows():
             if since is not None and row["created_at"] < since:
                 continue
@@ -184,9 +193,7 @@ class AuditRepository:
             else:
                 for name in (*BODY_FIELDS, "body_key_id"):
                     row.pop(name, None)
-            write(orjson.dumps(row) + b"\n")
-            count += 1
-        return count
+            yield orjson.dumps(row) + b"\n"
 
     async def prune(self, *, older_than: float, now: float) -> PruneResult:
         """Delete every row up to the newest one created before ``older_than``."""

@@ -22,9 +22,6 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 __all__ = ["CHANNEL", "KeyChangeFeed", "announce_key_change"]
 
 CHANNEL = "lockgate:keys"
@@ -39,6 +36,9 @@ async def announce_key_change(redis_url: str | None) -> None:
     """Tell every listening process a key changed (best effort: the poll backs it up)."""
     if not redis_url:
         return
+    from redis.asyncio import Redis  # only with Redis configured
+    from redis.exceptions import RedisError
+
     client = Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     try:
         await client.publish(CHANNEL, b"changed")
@@ -99,6 +99,9 @@ class KeyChangeFeed:
 
     async def _listen(self) -> None:
         assert self._redis_url is not None
+        from redis.asyncio import Redis  # only with Redis configured
+        from redis.exceptions import RedisError
+
         delay = 0.5
         while True:
             client = Redis.from_url(self._redis_url, socket_connect_timeout=1.0)

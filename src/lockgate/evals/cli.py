@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from lockgate.settings import ConfigError, Settings, load_settings
+from lockgate.settings import Settings
 
 __all__ = ["app"]
 
@@ -75,11 +74,9 @@ def _commands() -> Any:
 
 
 def _settings(config: str | None) -> Settings:
-    try:
-        return load_settings(config or os.environ.get("LOCKGATE_CONFIG") or None)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    from lockgate.cli_target import load
+
+    return load(config)
 
 
 def _go(coro: Coroutine[Any, Any, T]) -> T:
@@ -112,7 +109,10 @@ def _reach(
 ) -> Any:
     reach_type = _commands().Reach
 
-    config = config or os.environ.get("LOCKGATE_CONFIG") or None
+    from lockgate.settings import find_config
+
+    found = find_config(config)  # as serve finds it: --config, $LOCKGATE_CONFIG, ./lockgate.yaml
+    config = None if found is None else str(found)
     return reach_type(
         _settings(config), config, url, api_key, None if no_cache else cache_dir, not quiet
     )

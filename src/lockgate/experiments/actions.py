@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import BadRequestError, NotFoundError
-from lockgate.experiments.analysis import Report, analyse
-from lockgate.experiments.events import EventLog
-from lockgate.experiments.repository import ExperimentRepository
 from lockgate.experiments.rollout import RolloutState, abort, start
 from lockgate.experiments.spec import ExperimentSpec, RolloutSpec
-from lockgate.prompts.repository import PromptRepository
 from lockgate.prompts.spec import parse_spec
+
+if TYPE_CHECKING:  # the database layer and the statistics stack load on use
+    from lockgate.experiments.analysis import Report
+    from lockgate.experiments.events import EventLog
+    from lockgate.experiments.repository import ExperimentRepository
+    from lockgate.prompts.repository import PromptRepository
 
 __all__ = [
     "abort_rollout",
@@ -57,6 +59,8 @@ async def create_experiment(
 
 
 async def experiment_report(repo: ExperimentRepository, name: str) -> tuple[dict[str, Any], Report]:
+    from lockgate.experiments.analysis import analyse  # numpy + scipy: loaded on first report
+
     row = await repo.experiment(name)
     spec: ExperimentSpec = row["spec"]
     report = analyse(spec, await repo.observations(spec.name, row["created_at"], spec.unit))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,10 +20,12 @@ from rich.table import Table
 
 from lockgate.errors import GatewayError
 from lockgate.experiments import actions
-from lockgate.experiments.analysis import Report
 from lockgate.experiments.rollout import RolloutState
 from lockgate.experiments.spec import METRICS, ExperimentSpec, RolloutSpec, parse_model
 from lockgate.prompts.cli import ConfigOpt, Stores, _read, run_with_stores
+
+if TYPE_CHECKING:
+    from lockgate.experiments.analysis import Report
 
 __all__ = ["experiments_app", "rollouts_app"]
 

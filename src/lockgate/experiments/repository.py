@@ -6,12 +6,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from lockgate.errors import BadRequestError, NotFoundError
-from lockgate.experiments.analysis import Observations, collapse
+from lockgate.experiments.observations import Observations, collapse
 from lockgate.experiments.rollout import ArmStats, RolloutState
 from lockgate.experiments.spec import ExperimentSpec, RolloutSpec
 from lockgate.prompts.repository import note_change
@@ -108,6 +107,8 @@ class ExperimentRepository:
 
     async def arm_stats(self, tag: str, since: float) -> dict[str, ArmStats]:
         """The guard metrics per rollout arm (``canary`` / ``stable``) since ``since``."""
+        import numpy as np  # only once a rollout runs: the serving path stays numpy-free
+
         out: dict[str, ArmStats] = {}
         for arm, obs in (await self.observations(tag, since)).items():
             out[arm] = ArmStats(

@@ -18,6 +18,8 @@ would need every subject's keys under one hash tag.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from lockgate.limits.budget import current_period
 from lockgate.limits.factory import create_limit_store
 from lockgate.limits.headers import format_duration, rate_limit_headers
@@ -31,7 +33,6 @@ from lockgate.limits.limiter import (
 )
 from lockgate.limits.memory import MemoryLimitStore
 from lockgate.limits.rate import Rate, parse_rate
-from lockgate.limits.redis import RedisLimitStore
 from lockgate.limits.rules import BudgetPeriod, LimitKind, LimitRule, rules_from_spec
 from lockgate.limits.store import (
     Adjustment,
@@ -40,6 +41,9 @@ from lockgate.limits.store import (
     LimitStore,
     StoreDecision,
 )
+
+if TYPE_CHECKING:
+    from lockgate.limits.redis import RedisLimitStore
 
 __all__ = [
     "Adjustment",
@@ -66,3 +70,12 @@ __all__ = [
     "rate_limit_headers",
     "rules_from_spec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``RedisLimitStore`` on first use: redis-py loads only when a Redis is configured."""
+    if name == "RedisLimitStore":
+        from lockgate.limits.redis import RedisLimitStore
+
+        return RedisLimitStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from lockgate.limits.memory import MemoryLimitStore
-from lockgate.limits.redis import RedisLimitStore
 from lockgate.limits.store import FailureMode, LimitStore
 
 __all__ = ["create_limit_store"]
@@ -34,6 +29,13 @@ def create_limit_store(
     if scheme == "memory":
         return MemoryLimitStore()
     if scheme in ("redis", "rediss", "unix"):
+        # redis-py (and the OpenTelemetry SDK it imports) loads only when a Redis is configured.
+        from redis.asyncio import ConnectionPool, Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        from lockgate.limits.redis import RedisLimitStore
+
         # A plain pool gated by the store's semaphore: redis-py's BlockingConnectionPool costs
         # ~100 µs per call even when idle, more than the round trip itself.
         pool = ConnectionPool.from_url(

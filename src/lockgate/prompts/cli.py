@@ -14,25 +14,26 @@ import asyncio
 import difflib
 import getpass
 import json
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import yaml
 from rich.console import Console
 from rich.table import Table
 
+from lockgate.cli_target import admin_settings
 from lockgate.errors import GatewayError
 from lockgate.experiments.actions import move_label
-from lockgate.experiments.events import EventLog
-from lockgate.experiments.repository import ExperimentRepository
-from lockgate.prompts.repository import PromptRepository
-from lockgate.prompts.template import PromptVersion
-from lockgate.settings import ConfigError, Settings, load_settings
-from lockgate.storage.database import Database
+from lockgate.settings import Settings
+
+if TYPE_CHECKING:  # the database layer loads when a command runs, not for --help
+    from lockgate.experiments.events import EventLog
+    from lockgate.experiments.repository import ExperimentRepository
+    from lockgate.prompts.repository import PromptRepository
+    from lockgate.prompts.template import PromptVersion
 
 __all__ = ["Stores", "app", "run_with_stores"]
 
@@ -59,12 +60,12 @@ class Stores:
 def run_with_stores(config: str | None, action: Callable[[Stores], Awaitable[T]]) -> T:
     """Run ``action`` against the configured database; audit events go to its audit log."""
     from lockgate.audit.sinks import build_audit_sinks
+    from lockgate.experiments.events import EventLog
+    from lockgate.experiments.repository import ExperimentRepository
+    from lockgate.prompts.repository import PromptRepository
+    from lockgate.storage.database import Database
 
-    try:
-        settings: Settings = load_settings(config or os.environ.get("LOCKGATE_CONFIG") or None)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    settings: Settings = admin_settings(config)
 
     async def go() -> T:
         db = Database(settings.general_settings.database_url)

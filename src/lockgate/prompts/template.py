@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
@@ -94,7 +93,9 @@ class CompiledPrompt:
                 code="prompt_variables",
             )
         if self.validator is not None:
-            err = jsonschema.exceptions.best_match(self.validator.iter_errors(dict(variables)))
+            from jsonschema.exceptions import best_match
+
+            err = best_match(self.validator.iter_errors(dict(variables)))
             if err is not None:
                 where = ".".join(str(p) for p in err.absolute_path) or "(root)"
                 raise BadRequestError(
@@ -155,7 +156,9 @@ def compile_version(
     if isinstance(schema, dict):
         declared = frozenset((schema.get("properties") or {}).keys())
         required = frozenset(schema.get("required") or ())
-        validator = jsonschema.Draft202012Validator(schema)
+        from jsonschema import Draft202012Validator  # only for prompts that declare variables
+
+        validator = Draft202012Validator(schema)
     defaults = dict(version.content.get("params") or {})
     if version.content.get("tools"):
         defaults["tools"] = version.content["tools"]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
 from lockgate.router import Router
 from lockgate.routing.config import RoutingSettings
-from lockgate.routing.model import RouterModel
-from lockgate.routing.stage import RouteStage
 from lockgate.settings import ConfigError
+
+if TYPE_CHECKING:  # numpy and the model load only when a routing alias exists
+    from lockgate.routing.stage import RouteStage
 
 __all__ = ["build_route_stage"]
 
@@ -38,6 +40,9 @@ async def build_route_stage(
     if not settings.aliases:
         return None
     check_routes(settings, router.aliases)
+    from lockgate.routing.model import RouterModel
+    from lockgate.routing.stage import RouteStage
+
     try:
         from lockgate.cache.semantic.embedder import LocalEmbedder
     except ImportError as exc:

@@ -1,5 +1,7 @@
-"""Relational storage: SQLAlchemy async engine, schema and Alembic migrations."""
+"""Relational storage: SQLAlchemy async engine, schema and Alembic migrations.
 
-from lockgate.storage.database import Database
+``Database`` lives in ``lockgate.storage.database``; this package imports nothing, so
+``lockgate.storage.cli`` (and ``lockgate --help``) does not pay for SQLAlchemy.
+"""
 
-__all__ = ["Database"]
+__all__: list[str] = []

@@ -8,7 +8,6 @@ finished one.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -35,14 +34,9 @@ _TimeoutOpt = Annotated[
 def _database_url(config: str | None, url: str | None) -> str:
     if url:
         return url
-    from lockgate.settings import ConfigError, load_settings
+    from lockgate.cli_target import admin_settings
 
-    try:
-        settings = load_settings(config or os.environ.get("LOCKGATE_CONFIG") or None)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    return settings.general_settings.database_url
+    return admin_settings(config).general_settings.database_url
 
 
 async def _until(deadline: float, attempt: Callable[[], Awaitable[str | None]]) -> str | None:

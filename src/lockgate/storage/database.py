@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["Database", "normalise_url", "redact_url"]
+if TYPE_CHECKING:  # Alembic (~50 MB, ~0.2 s) loads only when the schema must change
+    from alembic.config import Config
+
+__all__ = ["Database", "normalise_url", "redact_url", "shipped_head"]
 
 _MIGRATE_TRIES = 5
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -34,7 +36,36 @@ def redact_url(url: str) -> str:
     return make_url(normalise_url(url)).render_as_string(hide_password=True)
 
 
+_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+@cache
+def shipped_head() -> str | None:
+    """The newest revision among the shipped migration files, read without Alembic.
+
+    ``None`` when the files do not form one chain with one head (Alembic then decides).
+    A test checks it against Alembic's own ``get_current_head``.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (_MIGRATIONS / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        found: dict[str, str] = {m[1]: m[2] for m in _REVISION.finditer(text)}
+        rev, down = found.get("revision"), found.get("down_revision")
+        if rev is None or down is None:
+            return None
+        revisions.add(rev.strip("\"'"))
+        if down != "None":
+            if not re.fullmatch(r"[\"'][^\"']+[\"']", down):  # tuples: merge points
+                return None
+            parents.add(down.strip("\"'"))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
@@ -53,9 +84,18 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=True)
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision.
+
+        A database already at the shipped head (every start after the first) is checked
+        with one query, without importing Alembic.
+        """
+        head = shipped_head()
+        if head is not None and await self._version_table_revision() == head:
+            return
 
         def upgrade(conn: Connection) -> None:
+            from alembic import command
+
             cfg = _alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
@@ -75,6 +115,8 @@ class Database:
     @staticmethod
     def head_revision() -> str:
         """The newest schema revision this version of lockgate ships."""
+        from alembic.script import ScriptDirectory
+
         head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
         if head is None:  # pragma: no cover - the package always ships migrations
             raise RuntimeError("no migrations found")
@@ -84,10 +126,22 @@ class Database:
         """The schema revision the database is at (None before the first migration)."""
 
         def read(conn: Connection) -> str | None:
+            from alembic.runtime.migration import MigrationContext
+
             return MigrationContext.configure(conn).get_current_revision()
 
         async with self.engine.connect() as conn:
             return await conn.run_sync(read)
+
+    async def _version_table_revision(self) -> str | None:
+        """``alembic_version``'s single row, or None (no table yet, or several heads)."""
+        try:
+            async with self.engine.connect() as conn:
+                query = sa.text("SELECT version_num FROM alembic_version")
+                rows = (await conn.execute(query)).all()
+        except (OperationalError, ProgrammingError):
+            return None
+        return str(rows[0][0]) if len(rows) == 1 else None
 
     async def ping(self) -> bool:
         try:

@@ -1,0 +1,122 @@
+"""What a command or a gateway loads is what its config uses (start-up time and idle memory).
+
+Structural checks in fresh interpreters, not timings: the timings are in
+bench/bench_cli_startup.py and bench/bench_startup.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from tests.live_server import spawn_serve, wait_ok
+from tests.opex.support import write
+from tests.opex.test_serve_live import free_port
+
+from lockgate.storage.database import Database, shipped_head
+
+#: heavy packages only some configs or commands need
+HEAVY = ("numpy", "scipy", "alembic", "redis", "jsonschema", "onnxruntime", "tokenizers")
+
+
+def loaded_after(code: str, packages: tuple[str, ...] = HEAVY) -> set[str]:
+    """Which of ``packages`` are in ``sys.modules`` after running ``code`` in a fresh Python."""
+    probe = (
+        f"{code}\nimport sys, json\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({packages!r}))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_the_cli_loads_no_heavy_package_for_help():
+    """`lockgate --help` imports neither the statistics stack nor the database layer."""
+    assert loaded_after("import lockgate.cli", (*HEAVY, "sqlalchemy")) == set()
+
+
+def test_the_server_module_loads_no_heavy_package():
+    """numpy/scipy (experiments, routing, semantic cache), redis, Alembic load on use."""
+    assert loaded_after("import lockgate.server, lockgate.app, lockgate.services") == set()
+
+
+def test_shipped_head_matches_alembic():
+    assert shipped_head() is not None
+    assert shipped_head() == Database.head_revision()
+
+
+def test_a_database_at_head_is_opened_without_alembic(tmp_path: Path):
+    """The first start migrates (Alembic); later starts see the head with one query."""
+    url = f"sqlite:///{tmp_path}/lg.db"
+    migrate = (
+        "import asyncio\nfrom lockgate.storage.database import Database\n"
+        f"db = Database({url!r})\nasyncio.run(db.migrate())\nasyncio.run(db.aclose())"
+    )
+    assert "alembic" in loaded_after(migrate)
+    assert loaded_after(migrate) == set()
+
+    async def revision() -> str | None:
+        db = Database(url)
+        try:
+            return await db.current_revision()
+        finally:
+            await db.aclose()
+
+    assert asyncio.run(revision()) == Database.head_revision()
+
+
+def test_a_database_behind_head_is_still_migrated(tmp_path: Path):
+    """The fast path never skips a real upgrade: an older schema goes through Alembic."""
+    from alembic import command
+    from sqlalchemy.engine import Connection
+
+    from lockgate.storage.database import _alembic_config
+
+    url = f"sqlite:///{tmp_path}/old.db"
+
+    def to_first(conn: Connection) -> None:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+
+    async def migrate_and_read() -> str | None:
+        db = Database(url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(to_first)
+            assert await db.current_revision() == "0001"
+            await db.migrate()
+            return await db.current_revision()
+        finally:
+            await db.aclose()
+
+    assert asyncio.run(migrate_and_read()) == Database.head_revision()
+
+
+def test_a_gateway_on_defaults_never_maps_numpy_or_scipy(tmp_path: Path):
+    """A live `lockgate serve` that answered a request has not loaded the statistics stack."""
+    config = write(
+        tmp_path / "lockgate.yaml",
+        "model_list:\n  - model_name: mock\n    params: {model: mock/mock-1}\n"
+        f"general_settings: {{database_url: 'sqlite:///{tmp_path}/gw.db'}}\n",
+    )
+    port = free_port()
+    proc = spawn_serve(config, port, tmp_path / "serve.log")
+    try:
+        wait_ok(f"http://127.0.0.1:{port}", timeout=60)
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            json={"model": "mock", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=30,
+        )
+        assert r.status_code == 200
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        for package in ("numpy", "scipy", "onnxruntime"):
+            assert f"site-packages/{package}/" not in maps, package
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
