@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import TYPE_CHECKING
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -22,11 +22,16 @@ from lockgate.console.queries import by_model
 from lockgate.errors import GatewayError
 from lockgate.services import Services, services
 
+if TYPE_CHECKING:
+    import jinja2
+
 __all__ = ["routes"]
 
 
 @functools.cache
 def _templates() -> jinja2.Environment:
+    import jinja2  # only once a page is rendered
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("lockgate.console", "templates"),
         autoescape=True,
