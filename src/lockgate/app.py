@@ -16,6 +16,7 @@ from lockgate.api import admin, anthropic_routes, completions_routes, openai_rou
 from lockgate.api.common import Endpoint, error_response
 from lockgate.audit import routes as audit_routes
 from lockgate.batches import routes as batch_routes
+from lockgate.console import routes as console_routes
 from lockgate.context import ApiFlavor
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
 from lockgate.evals import routes as eval_routes
@@ -104,6 +105,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
             *prompt_routes.routes,
             *experiment_routes.routes,
             *batch_routes.routes,
+            *console_routes.routes,
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

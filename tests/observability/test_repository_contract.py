@@ -154,3 +154,19 @@ async def test_feedback_summary_per_model_and_prompt_version(repo):
     assert got[("m", "v2")].avg_score is None and got[("m", "v2")].thumbs_up == 1
     assert got[("n", None)].task_completed == 1
     assert [s.model for s in await repo.feedback_summary(model="n")] == ["n"]
+
+
+async def test_rollups_follow_every_batch(repo):
+    """Two batches into the same hourly bucket add up; the console reads the sums."""
+    from lockgate.console.queries import by_model
+
+    await repo.insert([record(1, ttft_ms=10.0), record(2, status=500), record(3, model="m2")])
+    await repo.insert([record(4, ttft_ms=30.0, cost_usd=0.5), record(5, key_id="key_b")])
+    rows = {r.model: r for r in await by_model(repo._engine, since_hour=0)}
+    gpt = rows["gpt-4o-mini"]
+    assert (gpt.requests, gpt.errors, gpt.prompt_tokens) == (4, 1, 40)
+    assert gpt.avg_ttft_ms == 20.0 and abs(gpt.cost_usd - 0.503) < 1e-9
+    assert rows["m2"].requests == 1
+    only_b = await by_model(repo._engine, since_hour=0, key_id="key_b")
+    assert [(r.model, r.requests) for r in only_b] == [("gpt-4o-mini", 1)]
+    assert await by_model(repo._engine, since_hour=int(DAY1) + 7200) == []

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from lockgate.console.rollups import apply_rollups
 from lockgate.records import RequestRecord
 from lockgate.storage.database import Database
 from lockgate.storage.text import bounded
@@ -138,8 +139,10 @@ class UsageRepository:
         """Write a batch in one transaction."""
         if not records:
             return
+        rows = [row_of(r) for r in records]
         async with self._engine.begin() as conn:
-            await conn.execute(usage_records.insert(), [row_of(r) for r in records])
+            await conn.execute(usage_records.insert(), rows)
+            await apply_rollups(conn, rows)
 
     async def get(self, request_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:

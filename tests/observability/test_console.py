@@ -1,0 +1,136 @@
+"""The admin console at /ui: login, CSRF, and the overview read from hourly rollups."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from tests.support import MASTER, bearer
+
+from lockgate.console import session
+from lockgate.console.rollups import fold, usage_rollups
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert m is not None
+    return m.group(1)
+
+
+async def _login(gw, key: str = MASTER):
+    return await gw.client.post("/ui/login", data={"master_key": key})
+
+
+async def test_overview_needs_a_session(make_settings, open_gateway):
+    gw = await open_gateway(make_settings())
+    r = await gw.client.get("/ui/")
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login"
+    login_page = await gw.client.get("/ui/login")
+    assert login_page.status_code == 200 and "Master key" in login_page.text
+
+
+async def test_wrong_key_and_virtual_key_are_refused(make_settings, open_gateway):
+    gw = await open_gateway(make_settings())
+    r = await gw.client.post("/admin/keys", headers=bearer(), json={"name": "v"})
+    virtual = r.json()["key"]
+    for key in ("sk-wrong", virtual, ""):
+        r = await _login(gw, key)
+        assert r.status_code == 401, key
+        assert session.COOKIE not in r.cookies
+
+
+async def test_login_overview_and_rollups_match_requests(make_settings, open_gateway):
+    gw = await open_gateway(make_settings())
+    for text in ("one", "two", "three"):
+        await gw.chat("priced", text)
+    await gw.chat("free", "four")
+    r = await _login(gw)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/"
+    gw.client.cookies.set(session.COOKIE, r.cookies[session.COOKIE], path="/ui")
+    # the usage report flushes the writer: the rollups are written with the batch
+    report = (await gw.client.get("/admin/usage", headers=bearer())).json()
+    page = await gw.client.get("/ui/")
+    assert page.status_code == 200
+    assert "4 requests" in page.text
+    assert re.search(r"<td>priced</td><td>3</td>", page.text)
+    assert re.search(r"<td>free</td><td>1</td>", page.text)
+    engine = gw.services.db.engine
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(
+                    sa.func.sum(usage_rollups.c.requests),
+                    sa.func.sum(usage_rollups.c.prompt_tokens),
+                    sa.func.sum(usage_rollups.c.cost_usd),
+                )
+            )
+        ).one()
+    totals = report["totals"]
+    assert row[0] == totals["requests"] == 4
+    assert row[1] == totals["prompt_tokens"]
+    assert abs(row[2] - totals["cost_usd"]) < 1e-12
+
+
+async def test_logout_needs_the_csrf_token(make_settings, open_gateway):
+    gw = await open_gateway(make_settings())
+    r = await _login(gw)
+    gw.client.cookies.set(session.COOKIE, r.cookies[session.COOKIE], path="/ui")
+    page = await gw.client.get("/ui/")
+    token = _csrf(page.text)
+    bad = await gw.client.post("/ui/logout", data={"csrf": "0" * 64})
+    assert bad.status_code == 403
+    assert (await gw.client.get("/ui/")).status_code == 200
+    good = await gw.client.post("/ui/logout", data={"csrf": token})
+    assert good.status_code == 303
+    assert session.COOKIE in good.headers["set-cookie"]
+
+
+def test_session_cookie_is_signed_and_expires():
+    secret = session.secret_of("sk-master")
+    cookie = session.issue(secret, now=1000.0, ttl=60)
+    assert session.verify(secret, cookie, now=1010.0) is not None
+    assert session.verify(secret, cookie, now=1061.0) is None
+    assert session.verify(session.secret_of("sk-other"), cookie, now=1010.0) is None
+    expiry, nonce, mac = cookie.split(".")
+    assert session.verify(secret, f"{int(expiry) + 999}.{nonce}.{mac}", now=1010.0) is None
+
+
+def test_fold_buckets_by_hour_key_and_model():
+    base = {"prompt_tokens": 10, "completion_tokens": 5, "cached_tokens": 0, "cost_usd": 0.5}
+    rows = [
+        {
+            **base,
+            "started_at": 7200.0,
+            "model": "m",
+            "status": 200,
+            "latency_ms": 10.0,
+            "ttft_ms": 4.0,
+            "cache": "hit",
+            "key_id": "k1",
+        },
+        {
+            **base,
+            "started_at": 10799.0,
+            "model": "m",
+            "status": 500,
+            "latency_ms": 30.0,
+            "ttft_ms": None,
+            "cache": None,
+            "key_id": "k1",
+        },
+        {
+            **base,
+            "started_at": 10800.0,
+            "model": "m",
+            "status": 200,
+            "latency_ms": 1.0,
+            "ttft_ms": None,
+            "cache": "miss",
+            "key_id": None,
+        },
+    ]
+    out = fold(rows)
+    first = out[(7200, "k1", "", "", "m")]
+    assert first["requests"] == 2 and first["errors"] == 1 and first["cache_hits"] == 1
+    assert first["latency_ms_sum"] == 40.0 and first["ttft_count"] == 1
+    assert out[(10800, "", "", "", "m")]["requests"] == 1
