@@ -270,6 +270,7 @@ class PhoneDetector:
             r"(?:\([0-9]{3}\) ?[0-9]{3}[ .\-]|[0-9]{3}-[0-9]{3}-|[0-9]{3}\.[0-9]{3}\.)[0-9]{4}"
         )
         self._words = re.compile(r"[^\W\d_]+")
+        self._prev_number = re.compile(r"[0-9](?:[ .\-()/]?[0-9]){5,}(?!.*[0-9](?:[ .\-()/]?[0-9]){5,})", re.S)
         self._my_number = re.compile(
             r"\b(?:my|your|his|her|our|their) (?:(?:phone|mobile|cell|contact|home|work) )?number\b"
         )
@@ -319,6 +320,11 @@ class PhoneDetector:
             # a chat transcript's speaker label ("Customer: 0612...") names no number
             window = _SPEAKER.sub(" ", window)
         words = self._words.findall(window)
+        # A phone word already spent on an earlier number, with a clause between them
+        # ("tel. 99 9124-6517). I live at Praia 6, 97105022 ..."), names no later number.
+        prev = self._prev_number.search(window)
+        if prev is not None and len(self._words.findall(window[prev.end() :])) >= 3:
+            words = self._words.findall(window[prev.end() :])
         for word in reversed(words):
             if word in _OTHER_NUMBER_WORDS or word.startswith(_OTHER_NUMBER_STEMS):
                 return None
