@@ -115,6 +115,8 @@ def train(rows: list[dict], idx: list[int], args: argparse.Namespace, seed: int)
             opt.step()
             sched.step()
             opt.zero_grad()
+            if (k // args.batch) % 10 == 0:
+                print(f"  step {k // args.batch} loss {loss.item():.3f} {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     print(f"  trained on {len(idx)} rows in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     model.eval()
     return model, tok
@@ -127,7 +129,7 @@ def pieces(tok, text: str, kind: str, max_len: int) -> list[list[int]]:
         chunks = [ids[:body]]
     else:
         stride = body * 3 // 4
-        chunks = [ids[s : s + body] for s in range(0, max(1, len(ids) - body // 4), stride)][:8]
+        chunks = [ids[s : s + body] for s in range(0, max(1, len(ids) - body // 4), stride)][:6]
     return [[tok.cls_token_id, *c, tok.sep_token_id] for c in chunks]
 
 
