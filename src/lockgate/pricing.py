@@ -103,11 +103,17 @@ def warn_unpriced(router: Router) -> list[str]:
     return unpriced
 
 
-def unpriced_check(router: Router) -> Callable[[str], bool]:
-    """``alias -> bool``: whether some deployment serving ``alias`` has no known price."""
+def unpriced_check(current: Callable[[], Router]) -> Callable[[str], bool]:
+    """``alias -> bool``: whether some deployment serving ``alias`` has no known price,
+    in the router ``current()`` returns (answers are remembered until it changes)."""
     seen: dict[str, bool] = {}
+    owner: list[Router] = []
 
     def unpriced(alias: str) -> bool:
+        router = current()
+        if not owner or owner[0] is not router:
+            seen.clear()
+            owner[:] = [router]
         found = seen.get(alias)
         if found is None:
             found = any(price_for(d) is None for d in router.resolve(alias))

@@ -231,7 +231,7 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
             "lockgate.server:app_from_env", factory=True, workers=workers, **common
         )
     else:
-        lifecycle = Lifecycle()
+        lifecycle = Lifecycle(config_path=config_path)
         app = create_app(settings, lifecycle=lifecycle)
         config = uvicorn.Config(_ReportStartupFailure(app, settings), **common)
     logging.getLogger("uvicorn.error").addFilter(_quiet_uvicorn_failure)
