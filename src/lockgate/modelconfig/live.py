@@ -135,6 +135,9 @@ class LiveModels:
             return False
         try:
             new = await asyncio.to_thread(load_settings, self._path)
+            # The listener stays where it is (`serve --host/--port` may have moved it).
+            bound = {"host": self.settings.server.host, "port": self.settings.server.port}
+            new = new.model_copy(update={"server": new.server.model_copy(update=bound)})
             stored = self._valid(await self.repo.list())
             restart = changed_sections(self.settings, new)
             self._install(new, stored)
