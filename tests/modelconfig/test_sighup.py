@@ -56,7 +56,9 @@ def test_sighup_reloads_a_valid_file_and_refuses_an_invalid_one(tmp_path: Path) 
     try:
         wait_ok(url)
         assert _status(url, "added") == 404
-        _write(config, tmp_path, ["mock", "added"], limits={"key_defaults": {"requests": "100/minute"}})
+        _write(
+            config, tmp_path, ["mock", "added"], limits={"key_defaults": {"requests": "100/minute"}}
+        )
         proc.send_signal(signal.SIGHUP)
         assert _until(lambda: _status(url, "added") == 200)
         assert _until(lambda: "needs a restart to apply: limits" in log.read_text())
