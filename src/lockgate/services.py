@@ -33,7 +33,7 @@ from lockgate.modelconfig.live import LiveModels
 from lockgate.modelconfig.repository import ModelRepository
 from lockgate.passthrough.client import PassthroughClient
 from lockgate.pipeline import Pipeline, Stage
-from lockgate.pricing import cost_of, price_for, unpriced_check, warn_unpriced
+from lockgate.pricing import cost_estimator, cost_of, price_for, unpriced_check, warn_unpriced
 from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
@@ -280,7 +280,10 @@ async def build_services(
             or settings.evaluation.online.enabled,
         ),
         LimitsStage(
-            Limiter(limit_store, time.time), lim, unpriced_check(lambda: dispatcher.router)
+            Limiter(limit_store, time.time),
+            lim,
+            unpriced_check(lambda: dispatcher.router),
+            cost_estimator(lambda: dispatcher.router),
         ),
         *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),
         CacheStage(cache),
