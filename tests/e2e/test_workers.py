@@ -129,3 +129,30 @@ def test_workers_share_state_reload_and_drain(tmp_path: Path, fake: ThreadedFake
         log.close()
     rows = sqlite3.connect(tmp_path / "gw.db").execute("SELECT count(*) FROM usage_records")
     assert rows.fetchone()[0] == sent
+
+
+def test_workers_that_cannot_start_stop_the_server(tmp_path: Path) -> None:
+    """Workers that keep failing at start-up (no database) end the parent with exit 1
+    instead of being restarted forever."""
+    config = tmp_path / "gw.yaml"
+    dead = free_port()
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [{"model_name": "mock", "params": {"model": "mock/mock-1"}}],
+                "general_settings": {
+                    "master_key": MASTER,
+                    "database_url": f"postgresql+asyncpg://u:p@127.0.0.1:{dead}/db",
+                },
+            }
+        )
+    )
+    argv = [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port"]
+    proc = subprocess.run(
+        [*argv, str(free_port()), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "workers keep exiting at start-up" in proc.stderr
