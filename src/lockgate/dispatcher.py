@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import structlog
 from opentelemetry.trace import SpanKind, Tracer
@@ -114,6 +115,16 @@ def _has_content(chunk: Chunk) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """What one request routes with: swapped whole by a reload."""
+
+    router: Router
+    candidates: Mapping[str, tuple[Candidate, ...]]
+    budgets: Mapping[str, RetryBudget]
+    chains: FallbackChains
+
+
 class Dispatcher:
     """Calls the chosen deployment, retrying and falling back as the plan decides."""
 
@@ -130,7 +141,6 @@ class Dispatcher:
     ) -> None:
         rs = settings
         self._tracer = tracer
-        self._router = router
         self._providers = providers
         self._settings = rs
         self._clock = clock
@@ -146,41 +156,70 @@ class Dispatcher:
             half_open_probes=b.half_open_probes,
             rate_limit_is_failure=b.rate_limit_is_failure,
         )
+        self._breaker_cfg = breaker_cfg
+        self._listener = listener
         self.breakers: dict[str, CircuitBreaker] = {}
-        self._candidates: dict[str, tuple[Candidate, ...]] = {}
-        for alias in router.aliases:
-            cands = []
-            for dep in router.resolve(alias):
-                breaker = CircuitBreaker(dep.id, breaker_cfg, listener=listener)
-                self.breakers[dep.id] = breaker
-                quota = None
-                if dep.params.rpm is not None or dep.params.tpm is not None:
-                    quota = MinuteQuota(dep.params.rpm, dep.params.tpm)
-                cands.append(Candidate(dep.id, dep.params.weight, breaker, quota))
-            self._candidates[alias] = tuple(cands)
-        self._budgets: Mapping[str, RetryBudget] = {
-            alias: RetryBudget(
-                ratio=rs.retry_budget_ratio, min_per_second=rs.retry_budget_min_per_second
-            )
-            for alias in router.aliases
-        }
         self._policy = RetryPolicy(
             max_attempts=rs.num_retries + 1,
             backoff_base_s=rs.retry_backoff_base,
             backoff_cap_s=max(rs.retry_backoff_cap, rs.retry_backoff_base),
             max_retry_after_s=rs.max_retry_after,
         )
-        self._chains = FallbackChains(
+        self._table = self._build_table(router, rs, keep=set())
+        self._timeouts: dict[tuple[str, bool], Timeouts] = {}
+
+    @property
+    def router(self) -> Router:
+        """The router new requests use (a reload swaps it; requests in flight keep theirs)."""
+        return self._table.router
+
+    def reload(self, router: Router, settings: RouterSettings, keep: set[str]) -> None:
+        """Serve ``router`` from the next request on.  Deployments in ``keep`` (same id, same
+        parameters) carry their breaker, quota and balancer statistics over; fallback chains
+        come from ``settings``.  Requests in flight finish with the table they started with."""
+        self._table = self._build_table(router, settings, keep)
+        self._timeouts = {k: t for k, t in self._timeouts.items() if k[0] in keep}
+
+    def _build_table(self, router: Router, rs: RouterSettings, keep: set[str]) -> _Table:
+        old = getattr(self, "_table", None)
+        old_cands = {c.id: c for cs in old.candidates.values() for c in cs} if old else {}
+        breakers: dict[str, CircuitBreaker] = {}
+        candidates: dict[str, tuple[Candidate, ...]] = {}
+        for alias in router.aliases:
+            cands = []
+            for dep in router.resolve(alias):
+                prior = old_cands.get(dep.id) if dep.id in keep else None
+                if prior is not None and prior.breaker is not None:
+                    cands.append(prior)
+                    breakers[dep.id] = prior.breaker
+                    continue
+                breaker = CircuitBreaker(dep.id, self._breaker_cfg, listener=self._listener)
+                breakers[dep.id] = breaker
+                quota = None
+                if dep.params.rpm is not None or dep.params.tpm is not None:
+                    quota = MinuteQuota(dep.params.rpm, dep.params.tpm)
+                cands.append(Candidate(dep.id, dep.params.weight, breaker, quota))
+            candidates[alias] = tuple(cands)
+        budgets = {
+            alias: (old.budgets.get(alias) if old else None)
+            or RetryBudget(
+                ratio=self._settings.retry_budget_ratio,
+                min_per_second=self._settings.retry_budget_min_per_second,
+            )
+            for alias in router.aliases
+        }
+        self.breakers = breakers
+        chains = FallbackChains(
             fallbacks=_chains(rs.fallbacks), context_window=_chains(rs.context_window_fallbacks)
         )
-        self._timeouts: dict[tuple[str, bool], Timeouts] = {}
+        return _Table(router, candidates, budgets, chains)
 
     def snapshot(self) -> dict[str, object]:
         now = self._clock()
         return {
             "breakers": {name: b.snapshot(now) for name, b in self.breakers.items()},
             "deployments": self._balancer.snapshot(now),
-            "retry_budgets": {a: b.snapshot(now) for a, b in self._budgets.items()},
+            "retry_budgets": {a: b.snapshot(now) for a, b in self._table.budgets.items()},
         }
 
     def _timeouts_for(self, dep: Deployment, stream: bool) -> Timeouts:
@@ -198,18 +237,20 @@ class Dispatcher:
             default_s=self._settings.timeout,
             header_value=ctx.client_headers.get(TIMEOUT_HEADER),
         )
-        requested = self._router.group(request.model)
+        table = self._table  # a reload mid-request does not change this request's routes
+        router = table.router
+        requested = router.group(request.model)
         plan = RetryPlan(
             requested,
             policy=self._policy,
             deadline=deadline,
             rng=self._rng,
             now=now,
-            chains=self._chains,
-            budget=self._budgets,
+            chains=table.chains,
+            budget=table.budgets,
         )
         while True:
-            cands = self._candidates[plan.alias]
+            cands = table.candidates[plan.alias]
             lease = self._balancer.acquire(cands, exclude=plan.tried, now=clock())
             if lease is None:
                 now = clock()
@@ -225,7 +266,7 @@ class Dispatcher:
                 # The name the attempt serves: the client's own (a wildcard or group
                 # alias resolves it to its upstream model), or a fallback alias.
                 name = request.model if plan.alias == requested else plan.alias
-                dep = self._router.deployment(name, lease.deployment)
+                dep = router.deployment(name, lease.deployment)
                 ctx.deployment = dep
                 ctx.attempts += 1
                 timeouts = self._timeouts_for(dep, request.stream).for_attempt(deadline, clock())

@@ -24,7 +24,15 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("lockgate.pricing")
 
-__all__ = ["BUILTIN_PRICES", "Price", "cost_of", "price_for", "unpriced_check", "warn_unpriced"]
+__all__ = [
+    "BUILTIN_PRICES",
+    "Price",
+    "cost_estimator",
+    "cost_of",
+    "price_for",
+    "unpriced_check",
+    "warn_unpriced",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +111,17 @@ def warn_unpriced(router: Router) -> list[str]:
     return unpriced
 
 
-def unpriced_check(router: Router) -> Callable[[str], bool]:
-    """``alias -> bool``: whether some deployment serving ``alias`` has no known price."""
+def unpriced_check(current: Callable[[], Router]) -> Callable[[str], bool]:
+    """``alias -> bool``: whether some deployment serving ``alias`` has no known price,
+    in the router ``current()`` returns (answers are remembered until it changes)."""
     seen: dict[str, bool] = {}
+    owner: list[Router] = []
 
     def unpriced(alias: str) -> bool:
+        router = current()
+        if not owner or owner[0] is not router:
+            seen.clear()
+            owner[:] = [router]
         found = seen.get(alias)
         if found is None:
             found = any(price_for(d) is None for d in router.resolve(alias))
@@ -116,3 +130,29 @@ def unpriced_check(router: Router) -> Callable[[str], bool]:
         return found
 
     return unpriced
+
+
+def cost_estimator(current: Callable[[], Router]) -> Callable[[str, int, int], float]:
+    """``(alias, prompt_tokens, completion_tokens) -> USD`` at the dearest price among the
+    alias's deployments (any of them may serve it): what a budget reserves before the call,
+    so concurrent requests cannot overspend it.  Unknown prices count as 0."""
+    seen: dict[str, Price] = {}
+    owner: list[Router] = []
+
+    def estimate(alias: str, prompt_tokens: int, completion_tokens: int) -> float:
+        router = current()
+        if not owner or owner[0] is not router:
+            seen.clear()
+            owner[:] = [router]
+        price = seen.get(alias)
+        if price is None:
+            prices = [p for p in (price_for(d) for d in router.resolve(alias)) if p is not None]
+            price = Price(
+                max((p.input for p in prices), default=0.0),
+                max((p.output for p in prices), default=0.0),
+            )
+            if len(seen) < 10_000:
+                seen[alias] = price
+        return (prompt_tokens * price.input + completion_tokens * price.output) / 1e6
+
+    return estimate

@@ -29,9 +29,11 @@ from lockgate.health import DependencyMonitor, RedisProbe
 from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
+from lockgate.modelconfig.live import LiveModels
+from lockgate.modelconfig.repository import ModelRepository
 from lockgate.passthrough.client import PassthroughClient
 from lockgate.pipeline import Pipeline, Stage
-from lockgate.pricing import cost_of, price_for, unpriced_check, warn_unpriced
+from lockgate.pricing import cost_estimator, cost_of, price_for, unpriced_check, warn_unpriced
 from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
@@ -63,7 +65,6 @@ class Services:
     db: Database
     keys: KeyRepository
     auth: Authenticator
-    router: Router
     providers: ProviderRegistry
     pipeline: Pipeline
     dispatcher: Dispatcher
@@ -83,12 +84,19 @@ class Services:
     connections: ConnectionGuard
     key_changes: KeyChangeFeed
     health: DependencyMonitor
+    models: LiveModels
     metrics_listener: MetricsListener | None = None
     batches: BatchService | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     embedder: EmbeddingBatcher | None = None
 
+    @property
+    def router(self) -> Router:
+        """The router new requests use (``models`` rebuilds it on a config change)."""
+        return self.dispatcher.router
+
     async def aclose(self) -> None:
+        await self.models.aclose()
         await self.prompts.aclose()
         await self.key_changes.aclose()
         await self.health.aclose()
@@ -219,7 +227,9 @@ async def _build_semantic(
     return stage
 
 
-async def build_services(settings: Settings, *, tracing: Tracing | None = None) -> Services:
+async def build_services(
+    settings: Settings, *, tracing: Tracing | None = None, config_path: str | None = None
+) -> Services:
     tracing = tracing or Tracing.from_settings(settings.tracing)
     db = Database(settings.general_settings.database_url)
     # Sinks check their config (e.g. the audit body key) before any connection opens,
@@ -269,7 +279,12 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
             capture=(settings.audit.enabled and settings.audit.store_bodies)
             or settings.evaluation.online.enabled,
         ),
-        LimitsStage(Limiter(limit_store, time.time), lim, unpriced_check(router)),
+        LimitsStage(
+            Limiter(limit_store, time.time),
+            lim,
+            unpriced_check(lambda: dispatcher.router),
+            cost_estimator(lambda: dispatcher.router),
+        ),
         *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),
         CacheStage(cache),
     ]
@@ -293,12 +308,15 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     health = DependencyMonitor({"redis": RedisProbe(redis_url)} if redis_url else {}, metrics)
     await health.start()
     metrics.connections_open.set_function(lambda: connections.open)
+    models = LiveModels(
+        settings, ModelRepository(db), dispatcher, config_path=config_path, redis_url=redis_url
+    )
+    await models.start()
     svc = Services(
         settings=settings,
         db=db,
         keys=keys,
         auth=auth,
-        router=router,
         providers=providers,
         pipeline=pipeline,
         dispatcher=dispatcher,
@@ -317,10 +335,12 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         connections=connections,
         key_changes=key_changes,
         health=health,
+        models=models,
         metrics_listener=MetricsListener.for_settings(metrics.registry, settings.server.http),
         batches=build_batches(settings.batches, db),
         embedder=EmbeddingBatcher(settings.embeddings),
     )
+    models.on_settings = lambda new: _adopt_live_settings(svc, new)
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line
 
@@ -330,6 +350,13 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
             lambda: registry.get_sample_value("lockgate_inflight_requests") or 0.0,
         )
     return svc
+
+
+def _adopt_live_settings(svc: Services, new: Settings) -> None:
+    """A reloaded file's live sections (lockgate.modelconfig) become the settings in force."""
+    svc.settings = svc.settings.model_copy(
+        update={"model_list": new.model_list, "router_settings": new.router_settings}
+    )
 
 
 def _with_context_limits(settings: Settings) -> GuardrailSettings:

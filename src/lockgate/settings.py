@@ -58,6 +58,7 @@ from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.evals.config import EvaluationSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.logs import LogSettings
+from lockgate.modelconfig.config import LiveModelSettings
 from lockgate.passthrough.config import PassthroughSettings
 from lockgate.prompts.config import PromptSettings
 from lockgate.provider_presets import PRESETS, Wire, preset_for
@@ -381,6 +382,7 @@ class Settings(_Model):
     embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    live_models: LiveModelSettings = Field(default_factory=LiveModelSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False

@@ -20,7 +20,7 @@ from lockgate.chat import (
 )
 from lockgate.context import RequestContext
 from lockgate.delivered import Delivered
-from lockgate.errors import PermissionDeniedError
+from lockgate.errors import GatewayError, PermissionDeniedError
 from lockgate.limits import Limiter, LimitRule, Reservation, rate_limit_headers, rules_from_spec
 from lockgate.pipeline import Handler, Result
 from lockgate.settings import LimitsSettings
@@ -56,8 +56,11 @@ class LimitsStage:
         limiter: Limiter,
         settings: LimitsSettings,
         unpriced: Callable[[str], bool] | None = None,
+        estimate_cost: Callable[[str, int, int], float] | None = None,
     ) -> None:
         self._limiter = limiter
+        #: (alias, prompt tokens, completion tokens) -> USD a budget reserves before the call
+        self._estimate_cost = estimate_cost
         #: with ``refuse_unpriced``: whether a model alias has a deployment of unknown price
         self._unpriced = unpriced if settings.refuse_unpriced else None
         self._user_header = settings.user_header
@@ -111,8 +114,17 @@ class LimitsStage:
                 code="model_unpriced",
                 param="model",
             )
-        estimate = estimate_message_tokens(request.messages) + (request.max_tokens or 0)
-        reservation = await self._limiter.reserve(rules, tokens=estimate)
+        prompt = estimate_message_tokens(request.messages)
+        estimate = prompt + (request.max_tokens or 0)
+        cost = 0.0
+        if self._estimate_cost is not None and any(r.kind == "spend" for r in rules):
+            # Reserved up front (then reconciled): concurrent requests on any replica
+            # cannot all pass a budget's check before the first one is charged.
+            try:
+                cost = self._estimate_cost(request.model, prompt, request.max_tokens or 0)
+            except GatewayError:  # an unknown model: the dispatcher answers 404 later
+                cost = 0.0
+        reservation = await self._limiter.reserve(rules, tokens=estimate, cost=cost)
         ctx.headers.update(rate_limit_headers(reservation.states))
         if reservation.decision.degraded:
             ctx.headers["x-lockgate-limits"] = "degraded"
