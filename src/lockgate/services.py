@@ -120,7 +120,8 @@ class Services:
         if hit and usage is not None:
             # What the answer would have cost: the alias's first deployment's price.
             saved = cost_of(price_for(self.router.resolve(model)[0]), usage)
-        self.metrics.observe(ctx, model, status, elapsed, now, saved)
+        label = ctx.model_label or model  # bounded: a wildcard counts under its pattern
+        self.metrics.observe(ctx, label, status, elapsed, now, saved)
         if self.sinks:
             record = build_record(ctx, model, status, usage, elapsed)
             for sink in self.sinks:
@@ -129,7 +130,7 @@ class Services:
                     ctx.committed = pending
         first = ctx.first_chunk_at
         self.stats.record(
-            model,
+            label,
             ok=status < 400,
             cache_hit=hit,
             prompt_tokens=usage.prompt_tokens if usage else 0,

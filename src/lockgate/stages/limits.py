@@ -88,7 +88,7 @@ class LimitsStage:
                 rules += self._users(user)
         if self._ips is not None and ctx.client_ip:
             rules += self._ips(ctx.client_ip)
-        model_rules = self._models.get(request.model)
+        model_rules = self._models.get(ctx.model_label or request.model)
         if model_rules:
             rules += model_rules
         return rules
