@@ -97,6 +97,7 @@ LITELLM_UNHONOURED: Mapping[str, frozenset[str]] = {
             "alerting_threshold",
             "alert_types",
             "alert_to_webhook_url",
+            "alerting_args",
             "slack_alerting",
             "pass_through_endpoints",
             "store_model_in_db",
@@ -157,6 +158,15 @@ def strip_unhonoured(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 kept[key] = value
         return kept
 
+    litellm = data.get("litellm_settings")
+    if isinstance(litellm, dict):
+        # LiteLLM's own namespace: what lockgate honours was taken out before (see
+        # lockgate.callbacks.litellm); every key left is named.
+        for key in litellm:
+            warnings.append(
+                f"litellm_settings.{key}: a LiteLLM setting lockgate does not implement; ignored"
+            )
+        data = {k: v for k, v in data.items() if k != "litellm_settings"}
     out = strip(data, "", "")
     for section in ("router_settings", "general_settings"):
         if section in out:

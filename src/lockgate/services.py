@@ -17,6 +17,7 @@ from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.stage import CacheStage
+from lockgate.callbacks.build import build_callbacks
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.context_window import alias_input_limits
@@ -242,6 +243,10 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     providers = ProviderRegistry()
     metrics = Metrics()
     metrics.watch_dead_letters(sinks)
+    hooks = build_callbacks(
+        settings.callbacks, settings.general_settings.redis_url, metrics.registry
+    )
+    sinks.extend([hooks] if hooks is not None else [])
     dispatcher = Dispatcher(
         router,
         providers,
@@ -268,9 +273,15 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         GuardStage(
             _with_context_limits(settings),
             capture=(settings.audit.enabled and settings.audit.store_bodies)
-            or settings.evaluation.online.enabled,
+            or settings.evaluation.online.enabled
+            or settings.callbacks.include_bodies,
         ),
-        LimitsStage(Limiter(limit_store, time.time), lim, unpriced_check(router)),
+        LimitsStage(
+            Limiter(limit_store, time.time),
+            lim,
+            unpriced_check(router),
+            on_spend=hooks.spent if hooks is not None and hooks.alerter is not None else None,
+        ),
         *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),
         CacheStage(cache),
     ]

@@ -53,6 +53,8 @@ from lockgate.audit.config import AuditSettings
 from lockgate.batches.config import BatchSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
+from lockgate.callbacks.config import CallbackSettings
+from lockgate.callbacks.litellm import translate_litellm_callbacks
 from lockgate.config_keys import describe_validation_error, strip_unhonoured
 from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.evals.config import EvaluationSettings
@@ -381,6 +383,7 @@ class Settings(_Model):
     embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False
@@ -500,7 +503,9 @@ def settings_from_mapping(
     env = os.environ if env is None else env
     missing: dict[str, str] = {}
     # Ignored keys go first: an unset variable they reference does not matter.
-    stripped, warnings = strip_unhonoured(dict(data or {}))
+    translated, honoured = translate_litellm_callbacks(dict(data or {}), env)
+    stripped, warnings = strip_unhonoured(translated)
+    warnings = honoured + warnings
     raw = _interpolate(stripped, env, "", missing)
     if required_env == "storage":
         missing = {n: p for n, p in missing.items() if p.startswith(_STORAGE_PATHS)}
