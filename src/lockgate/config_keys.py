@@ -34,8 +34,17 @@ __all__ = [
 #: (``litellm_params`` too).  Names follow LiteLLM's config reference
 #: (docs.litellm.ai/docs/proxy/config_settings).
 LITELLM_UNHONOURED: Mapping[str, frozenset[str]] = {
-    "": frozenset({"litellm_settings", "environment_variables", "include", "callback_settings"}),
-    "model_list[]": frozenset({"tpm", "rpm"}),
+    "": frozenset(
+        {
+            "litellm_settings",
+            "environment_variables",
+            "include",
+            "callback_settings",
+            "finetune_settings",
+            "files_settings",
+        }
+    ),
+    "model_list[]": frozenset(),
     "model_list[].params": frozenset(
         {
             "max_parallel_requests",
@@ -48,6 +57,7 @@ LITELLM_UNHONOURED: Mapping[str, frozenset[str]] = {
             "max_retries",
             "additional_drop_params",
             "mock_response",
+            "mock_timeout",
             "order",
             "region_name",
             "vertex_project",

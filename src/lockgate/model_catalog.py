@@ -16,7 +16,11 @@ from importlib import resources
 __all__ = ["CatalogEntry", "catalog_entry"]
 
 #: lockgate provider prefixes filed under another name in the catalog
-_SAME_AS = {"together": "together_ai", "fireworks": "fireworks_ai"}
+_SAME_AS = {
+    "together": "together_ai",
+    "fireworks": "fireworks_ai",
+    "text-completion-openai": "openai",
+}
 
 
 @dataclass(frozen=True, slots=True)

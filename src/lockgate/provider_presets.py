@@ -39,6 +39,8 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
+    # LiteLLM's name for OpenAI's legacy completions models (served on /v1/completions)
+    "text-completion-openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
     "anthropic": Preset(
         "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), auth="x-api-key"
     ),

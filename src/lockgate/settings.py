@@ -59,6 +59,7 @@ from lockgate.config_keys import describe_validation_error, strip_unhonoured
 from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.evals.config import EvaluationSettings
 from lockgate.guards.config import GuardrailSettings
+from lockgate.litellm_settings import translate_litellm_settings
 from lockgate.logs import LogSettings
 from lockgate.passthrough.config import PassthroughSettings
 from lockgate.prompts.config import PromptSettings
@@ -504,8 +505,9 @@ def settings_from_mapping(
     missing: dict[str, str] = {}
     # Ignored keys go first: an unset variable they reference does not matter.
     translated, honoured = translate_litellm_callbacks(dict(data or {}), env)
+    translated, guarded = translate_litellm_settings(translated)
     stripped, warnings = strip_unhonoured(translated)
-    warnings = honoured + warnings
+    warnings = honoured + guarded + warnings
     raw = _interpolate(stripped, env, "", missing)
     if required_env == "storage":
         missing = {n: p for n, p in missing.items() if p.startswith(_STORAGE_PATHS)}
