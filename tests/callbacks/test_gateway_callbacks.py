@@ -52,7 +52,9 @@ def settings_with(tmp_path: Path, **sections: Any) -> Settings:
     )
 
 
-async def chat(client: httpx.AsyncClient, key: str = MASTER, model: str = "priced") -> httpx.Response:
+async def chat(
+    client: httpx.AsyncClient, key: str = MASTER, model: str = "priced"
+) -> httpx.Response:
     return await client.post(
         "/v1/chat/completions",
         headers=bearer(key),
