@@ -129,6 +129,12 @@ class ModelParams(_Model):
     aws_secret_access_key: SecretStr | None = None
     aws_session_token: SecretStr | None = None
     aws_region_name: str | None = None
+    #: Vertex AI (LiteLLM's names): project, region (default us-central1), and a
+    #: service-account key (a JSON file's path or its text); none: Application
+    #: Default Credentials
+    vertex_project: str | None = None
+    vertex_location: str = "us-central1"
+    vertex_credentials: SecretStr | None = None
     #: longest a single attempt may take (non-streaming: the whole answer)
     timeout: float = Field(default=600.0, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
@@ -173,6 +179,8 @@ class ModelParams(_Model):
             raise ValueError(f"provider {self.provider!r} needs api_base (its server's URL)")
         if self.wire == "bedrock" and not (self.aws_region_name or self.api_base):
             raise ValueError("bedrock deployments need aws_region_name (or api_base)")
+        if preset_for(self.provider).vertex and not self.vertex_project:
+            raise ValueError("vertex_ai deployments need vertex_project (or VERTEXAI_PROJECT)")
         if preset_for(self.provider).azure and not self.api_version:
             raise ValueError("azure deployments need api_version, e.g. '2024-10-21'")
         return self
@@ -484,6 +492,10 @@ def _default_keys(raw: dict[str, Any], env: Mapping[str, str]) -> None:
                 found = next((env[n] for n in names if env.get(n)), None)
                 if params.get(key) is None and found is not None:
                     params[key] = found
+        if preset is not None and preset.vertex and params.get("vertex_project") is None:
+            found = env.get("VERTEXAI_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT")
+            if found:
+                params["vertex_project"] = found
         for name in preset.key_env if preset is not None else ():
             if env.get(name):
                 params["api_key"] = env[name]
