@@ -20,6 +20,9 @@ _SAME_AS = {
     "together": "together_ai",
     "fireworks": "fireworks_ai",
     "text-completion-openai": "openai",
+    # Gemini models on Vertex AI: priced as on the Gemini API (Google lists the same
+    # standard prices for both; the catalog keeps Vertex under another naming)
+    "vertex_ai": "gemini",
 }
 
 
