@@ -45,9 +45,7 @@ def gw(fake_server, tmp_path_factory):
 
 def chat_openai(gw, model: str) -> ChatOpenAI:
     # stream_usage: ChatOpenAI asks for usage in streams only when told (custom base_url)
-    return ChatOpenAI(
-        model=model, base_url=gw.v1, api_key=MASTER, max_retries=0, stream_usage=True
-    )
+    return ChatOpenAI(model=model, base_url=gw.v1, api_key=MASTER, max_retries=0, stream_usage=True)
 
 
 def chat_anthropic(gw, model: str) -> ChatAnthropic:
