@@ -73,8 +73,11 @@ def _plan(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, int, list[st
     config = body.get("generationConfig") or {}
     user = _last_user(body)
     tools = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
-    if tools and TOOL_TRIGGER in user:
-        call = {"name": tools[0]["name"], "args": example_arguments(tools[0].get("parameters"))}
+    calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    if tools and (TOOL_TRIGGER in user or calling.get("mode") == "ANY"):
+        allowed = calling.get("allowedFunctionNames") or []
+        tool = next((t for t in tools if t["name"] in allowed), tools[0])
+        call = {"name": tool["name"], "args": example_arguments(tool.get("parameters"))}
         return [{"functionCall": call}], "STOP", 5, []
     schema = config.get("responseJsonSchema")
     if config.get("responseMimeType") == "application/json":
