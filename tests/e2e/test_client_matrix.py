@@ -6,6 +6,7 @@ streamed), structured output and an image input."""
 from __future__ import annotations
 
 import base64
+import inspect
 
 import pydantic
 import pytest
@@ -161,7 +162,14 @@ def litellm(monkeypatch):
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
-    return litellm
+    yield litellm
+    # LiteLLM keeps its HTTP clients in a module-level cache; close the sync ones it made.
+    cache = litellm.in_memory_llm_clients_cache
+    for client in list(getattr(cache, "cache_dict", {}).values()):
+        close = getattr(client, "close", None)
+        if callable(close) and not inspect.iscoroutinefunction(close):
+            close()
+    cache.flush_cache()
 
 
 TOOL = {

@@ -52,9 +52,11 @@ def _auth_failed(message: str) -> UpstreamError:
 
 
 def _refresh(creds: Any) -> None:
+    import requests
     from google.auth.transport.requests import Request
 
-    creds.refresh(Request())
+    with requests.Session() as session:  # closed: google-auth's default one never is
+        creds.refresh(Request(session=session))
 
 
 class VertexTokens:
