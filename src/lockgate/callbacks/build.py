@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter
 
 from lockgate.callbacks.budget import AlertLedger, BudgetAlerter, MemoryLedger, RedisLedger
@@ -94,12 +94,12 @@ def build_callback_sinks(
             headers["content-type"] = "application/x-ndjson"
 
             def encode(rs: list[RequestRecord], h: dict[str, str] = headers) -> Encoded:
-                lines = (json.dumps(standard_payload(r, bodies=bodies)) for r in rs)
-                return ("\n".join(lines) + "\n").encode(), h
+                lines = (orjson.dumps(standard_payload(r, bodies=bodies)) for r in rs)
+                return b"\n".join(lines) + b"\n", h
         else:
 
             def encode(rs: list[RequestRecord], h: dict[str, str] = headers) -> Encoded:
-                return json.dumps([standard_payload(r, bodies=bodies) for r in rs]).encode(), h
+                return orjson.dumps([standard_payload(r, bodies=bodies) for r in rs]), h
 
         shipper(hook.name, hook.url, encode, list(hook.events))
     otel = settings.otel_logs
@@ -108,7 +108,7 @@ def build_callback_sinks(
         service = otel.service_name
 
         def encode_otel(rs: list[RequestRecord]) -> Encoded:
-            return json.dumps(otlp_logs(rs, service, time.time())).encode(), otel_headers
+            return orjson.dumps(otlp_logs(rs, service, time.time())), otel_headers
 
         shipper("otel_logs", otel.logs_url, encode_otel, list(otel.events))
     lf = settings.langfuse
@@ -120,7 +120,7 @@ def build_callback_sinks(
         }
 
         def encode_langfuse(rs: list[RequestRecord]) -> Encoded:
-            return json.dumps(langfuse_batch(rs, bodies=bodies)).encode(), lf_headers
+            return orjson.dumps(langfuse_batch(rs, bodies=bodies)), lf_headers
 
         url = lf.host.rstrip("/") + "/api/public/ingestion"
         shipper("langfuse", url, encode_langfuse, list(lf.events))
