@@ -28,7 +28,7 @@ async def app_client() -> AsyncIterator[Callable[[Settings], Awaitable[httpx.Asy
     managers: list[LifespanManager] = []
 
     async def open_(settings: Settings) -> httpx.AsyncClient:
-        manager = LifespanManager(create_app(settings), startup_timeout=120)
+        manager = LifespanManager(create_app(settings), startup_timeout=120, shutdown_timeout=120)
         await manager.__aenter__()
         managers.append(manager)
         return httpx.AsyncClient(transport=httpx.ASGITransport(manager.app), base_url="http://gw")
