@@ -20,22 +20,13 @@ import random
 from collections.abc import Mapping, Sequence
 
 from lockgate.errors import ModelNotFoundError
+from lockgate.model_patterns import match as _match
 from lockgate.settings import Deployment
 
 __all__ = ["Router"]
 
 #: concrete wildcard deployments kept (names clients made up are bounded by this)
 _MAX_CONCRETE = 4096
-
-
-def _match(pattern: str, name: str) -> str | None:
-    """What ``*`` in ``pattern`` matched in ``name`` (one ``*``), or None."""
-    head, _, tail = pattern.partition("*")
-    if len(name) <= len(head) + len(tail) or not name.startswith(head):
-        return None
-    if tail and not name.endswith(tail):
-        return None
-    return name[len(head) : len(name) - len(tail)]
 
 
 class Router:
@@ -122,6 +113,16 @@ class Router:
             f"The model '{name}' does not exist or is not served by this gateway.",
             param="model",
         )
+
+    def metric_label(self, name: str) -> str:
+        """The name metrics count ``name`` under: a wildcard match counts under its
+        pattern (clients may mint such names without end), any other name as itself."""
+        if name in self._by_alias or name in self._group_aliases:
+            return name
+        for pattern in self._patterns:
+            if _match(pattern, name) is not None:
+                return pattern
+        return name
 
     def resolve(self, name: str) -> list[Deployment]:
         """The deployments serving ``name``, with the upstream model it resolves to."""

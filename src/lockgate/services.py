@@ -17,6 +17,7 @@ from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.stage import CacheStage
+from lockgate.callbacks.build import build_callbacks
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.context_window import alias_input_limits
@@ -128,7 +129,8 @@ class Services:
         if hit and usage is not None:
             # What the answer would have cost: the alias's first deployment's price.
             saved = cost_of(price_for(self.router.resolve(model)[0]), usage)
-        self.metrics.observe(ctx, model, status, elapsed, now, saved)
+        label = ctx.model_label or model  # bounded: a wildcard counts under its pattern
+        self.metrics.observe(ctx, label, status, elapsed, now, saved)
         if self.sinks:
             record = build_record(ctx, model, status, usage, elapsed)
             for sink in self.sinks:
@@ -137,7 +139,7 @@ class Services:
                     ctx.committed = pending
         first = ctx.first_chunk_at
         self.stats.record(
-            model,
+            label,
             ok=status < 400,
             cache_hit=hit,
             prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -251,6 +253,10 @@ async def build_services(
     providers = ProviderRegistry()
     metrics = Metrics()
     metrics.watch_dead_letters(sinks)
+    hooks = build_callbacks(
+        settings.callbacks, settings.general_settings.redis_url, metrics.registry
+    )
+    sinks.extend([hooks] if hooks is not None else [])
     dispatcher = Dispatcher(
         router,
         providers,
@@ -277,13 +283,15 @@ async def build_services(
         GuardStage(
             _with_context_limits(settings),
             capture=(settings.audit.enabled and settings.audit.store_bodies)
-            or settings.evaluation.online.enabled,
+            or settings.evaluation.online.enabled
+            or settings.callbacks.include_bodies,
         ),
         LimitsStage(
             Limiter(limit_store, time.time),
             lim,
             unpriced_check(lambda: dispatcher.router),
             cost_estimator(lambda: dispatcher.router),
+            on_spend=hooks.spent if hooks is not None and hooks.alerter is not None else None,
         ),
         *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),
         CacheStage(cache),

@@ -49,6 +49,10 @@ class FakeUpstream:
         self.completed_streams = 0
         #: canned answers by last user text (non-streamed chat only); others are echoed
         self.answers: dict[str, str] = {}
+        #: Google OAuth: service accounts' public keys (client_email -> PEM) the token
+        #: endpoint verifies assertions with, and the access tokens it issued
+        self.google_keys: dict[str, str] = {}
+        self.google_tokens: set[str] = set()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
@@ -66,6 +70,11 @@ class FakeUpstream:
         app.router.add_post("/v1/files", self._files)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1beta/models/{spec}", self._gemini)
+        app.router.add_post("/oauth2/token", self._google_token)
+        app.router.add_post(
+            "/v1/projects/{project}/locations/{location}/publishers/google/models/{spec}",
+            self._vertex,
+        )
         app.router.add_post("/bedrock/model/{model}/{action}", self._bedrock)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
@@ -386,13 +395,41 @@ class FakeUpstream:
 
     # -- Gemini route ----------------------------------------------------------------------
 
-    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+    async def _google_token(self, request: web.Request) -> web.Response:
+        """Google's OAuth token endpoint: a JWT-bearer grant signed by a known key."""
+        form = await request.post()
+        self.counts[request.path] += 1
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        assertion = str(form.get("assertion", ""))
+        verified = gemini_wire.verify_assertion(assertion, self.google_keys)
+        if verified is None:
+            return web.json_response(
+                {"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+                status=400,
+            )
+        token = f"ya29.fake-{self._next_id()}"
+        self.google_tokens.add(token)
+        return web.json_response(
+            {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
+        )
+
+    async def _vertex(self, request: web.Request) -> web.StreamResponse:
+        """Vertex AI's generateContent: Gemini's wire behind an OAuth bearer token."""
+        auth = request.headers.get("authorization", "")
+        if auth.removeprefix("Bearer ") not in self.google_tokens:
+            await self._record(request)
+            body = gemini_wire.error_body(401, "Request had invalid authentication credentials.")
+            return self._error(401, body)
+        return await self._gemini(request, vertex=True)
+
+    async def _gemini(self, request: web.Request, *, vertex: bool = False) -> web.StreamResponse:
         record, fault = await self._record(request)
         model, _, method = request.match_info["spec"].partition(":")
         if method not in ("generateContent", "streamGenerateContent"):
             return self._error(404, gemini_wire.error_body(404, f"unknown method {method!r}"))
         if fault is None or fault.kind != "status":
-            problem = gemini_wire.validate(record.headers, record.body)
+            problem = gemini_wire.validate(record.headers, record.body, keyless=vertex)
             if problem is not None:
                 return self._error(problem[0], gemini_wire.error_body(*problem))
         body = record.body

@@ -75,13 +75,12 @@ def _model_object(name: str, created: int) -> dict[str, object]:
 async def list_models(request: Request) -> Response:
     svc = services(request)
     ctx = await start_context(request, svc, "openai")
-    allowed = ctx.principal.allowed_models
     hidden = svc.settings.router_settings.hidden_aliases()
     created = int(time.time())
     data = [
         _model_object(alias, created)
         for alias in svc.router.listed_models
-        if alias not in hidden and (allowed is None or alias in allowed)
+        if alias not in hidden and ctx.principal.allows_model(alias)
     ]
     return json_response({"object": "list", "data": data}, headers={"x-request-id": ctx.request_id})
 
