@@ -86,6 +86,16 @@ async def run(a: argparse.Namespace) -> None:
             gc.collect()
             base = rss_mib()
             print(f"after warm-up ({done}): RSS {base:.1f} MiB")
+            pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+            t0 = [0.0]
+
+            def on_gc(phase: str, info: dict[str, int]) -> None:
+                if phase == "start":
+                    t0[0] = time.perf_counter()
+                else:
+                    pauses[info["generation"]].append(time.perf_counter() - t0[0])
+
+            gc.callbacks.append(on_gc)
             if a.trace:
                 tracemalloc.start(12)
                 first = tracemalloc.take_snapshot()
@@ -98,6 +108,13 @@ async def run(a: argparse.Namespace) -> None:
                         f"{done - a.warmup:>8} requests: RSS {rss_mib():.1f} MiB"
                         f" (+{rss_mib() - base:.1f}), {time.perf_counter() - started:.0f} s,"
                         f" {sys.getallocatedblocks()} blocks, {len(gc.get_objects())} gc objects"
+                    )
+            gc.callbacks.remove(on_gc)
+            for gen, ps in pauses.items():
+                if ps:
+                    print(
+                        f"gc gen{gen}: {len(ps)} collections, max {max(ps) * 1e3:.1f} ms,"
+                        f" over 5 ms: {sum(p > 0.005 for p in ps)}, total {sum(ps) * 1e3:.0f} ms"
                     )
             gc.collect()
             print(f"end: RSS {rss_mib():.1f} MiB, growth {rss_mib() - base:.1f} MiB over {a.n}")

@@ -118,6 +118,10 @@ class AuditWriter:
         """Records accepted but not yet committed."""
         return len(self._pending) + self._inflight
 
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """Records queued in memory (bounded by ``max_queue``), for metrics."""
+        return [("audit_queue", self.queued, 0)]
+
     def submit(self, record: RequestRecord) -> asyncio.Future[None] | None:
         """Queue ``record``; in durable mode, a future resolved once it is committed."""
         if self._closing or len(self._pending) >= self._max_queue:
