@@ -7,7 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
@@ -68,6 +68,25 @@ def shipped_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
+def _write_ahead_log(dbapi_connection: Any, _record: object) -> None:
+    """SQLite in WAL mode: readers (reports, the console, another process) never block
+    the batch writers, and a commit appends to one file instead of creating, syncing
+    and deleting a rollback journal.  ``synchronous`` stays FULL: a commit is durable."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
+
+
+def _engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(url, pool_pre_ping=True)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        sa.event.listen(engine.sync_engine, "connect", _write_ahead_log)
+    return engine
+
+
 def _alembic_config() -> Config:
     from alembic.config import Config
 
@@ -86,7 +105,7 @@ class Database:
             and parsed.database not in (None, "", ":memory:")
         ):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=True)
+        self.engine: AsyncEngine = _engine(self.url)
         #: batch writes (usage, audit) run on a thread of their own, off the request loop;
         #: an in-memory SQLite database lives in one engine only, so it writes here
         in_memory = parsed.get_backend_name() == "sqlite" and (
@@ -96,7 +115,7 @@ class Database:
             None
             if in_memory
             else WriteThread(
-                lambda: create_async_engine(self.url, pool_pre_ping=True),
+                lambda: _engine(self.url),
                 name="lockgate-db-writes",
             )
         )
