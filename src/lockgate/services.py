@@ -304,6 +304,7 @@ async def build_services(
         metrics.registry.register(SemanticCollector(semantic))
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
+    metrics.watch_memory([auth, *sinks, *stages, cache.store])
     writer = find_usage_writer(sinks)
     prompts = await build_prompt_service(
         settings.prompts, db, sinks, metrics.registry, writer.flush if writer else None

@@ -87,6 +87,15 @@ class CacheStage:
             self._note(ctx, outcome)
             return response
 
+        if not (plan.decision.read or plan.decision.write):
+            # Nothing to look up or keep: the stream goes on as it is, without relay layers.
+            self.cache.stats.bypasses += 1
+            passed = await call_next(ctx, upstream)
+            if isinstance(passed, ChatResponse):
+                raise InternalError("a streaming request got a complete response")
+            self._note(ctx, CacheResult("bypass"))
+            return passed
+
         async def start() -> ChatStream:
             result = await call_next(ctx, upstream)
             if isinstance(result, ChatResponse):
