@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import structlog
 from opentelemetry.trace import SpanKind, Tracer
@@ -26,6 +27,7 @@ from lockgate.errors import (
 from lockgate.events import note_failed_attempt
 from lockgate.logs import mask_known
 from lockgate.pipeline import Result
+from lockgate.providers.base import Provider
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.resilience import (
     Balancer,
@@ -49,9 +51,20 @@ from lockgate.resilience.quota import MinuteQuota
 from lockgate.router import Router
 from lockgate.settings import Deployment, RouterSettings
 
-__all__ = ["Dispatcher", "deployment_secrets", "deployment_timeouts", "log_upstream_error"]
+__all__ = [
+    "Dispatcher",
+    "EmbedSend",
+    "deployment_secrets",
+    "deployment_timeouts",
+    "log_upstream_error",
+]
 
 log = structlog.get_logger("lockgate.upstream")
+
+_T = TypeVar("_T")
+
+#: one upstream embeddings call to a chosen deployment
+EmbedSend = Callable[[Provider, dict[str, Any], Deployment, Timeouts], Awaitable[dict[str, Any]]]
 
 _STRATEGIES = {
     "simple-shuffle": "weighted_random",
@@ -191,6 +204,47 @@ class Dispatcher:
         return t
 
     async def __call__(self, ctx: RequestContext, request: ChatRequest) -> Result:
+        async def attempt(dep: Deployment, lease: Lease, timeouts: Timeouts, name: str) -> Result:
+            if self._tracer is None:
+                return await self._attempt(ctx, request, dep, lease, timeouts, name)
+            return await self._traced_attempt(ctx, request, dep, lease, timeouts, name)
+
+        return await self._run(ctx, request.model, request.stream, attempt)
+
+    async def embed(
+        self, ctx: RequestContext, body: dict[str, Any], send: EmbedSend
+    ) -> dict[str, Any]:
+        """An embeddings call with the same breakers, retries and fallbacks as chat.
+
+        ``send`` makes one upstream call to the chosen deployment (the micro-batcher, or
+        the provider itself); a failed batch fails each of its callers, whose own plans
+        then retry or fall back one by one.
+        """
+
+        async def attempt(
+            dep: Deployment, lease: Lease, timeouts: Timeouts, name: str
+        ) -> dict[str, Any]:
+            provider = self._providers.get(dep.provider)
+            started = time.perf_counter()
+            try:
+                result = await send(provider, body, dep, timeouts)
+            finally:
+                ctx.upstream_seconds += time.perf_counter() - started
+            now = self._clock()
+            usage = result.get("usage") or {}
+            lease.used_tokens(now, int(usage.get("total_tokens") or 0))
+            lease.succeeded(now)
+            return result
+
+        return await self._run(ctx, body["model"], False, attempt)
+
+    async def _run(
+        self,
+        ctx: RequestContext,
+        model: str,
+        stream: bool,
+        attempt: Callable[[Deployment, Lease, Timeouts, str], Awaitable[_T]],
+    ) -> _T:
         clock = self._clock
         now = clock()
         deadline = Deadline.for_request(
@@ -198,7 +252,7 @@ class Dispatcher:
             default_s=self._settings.timeout,
             header_value=ctx.client_headers.get(TIMEOUT_HEADER),
         )
-        requested = self._router.group(request.model)
+        requested = self._router.group(model)
         plan = RetryPlan(
             requested,
             policy=self._policy,
@@ -224,19 +278,20 @@ class Dispatcher:
                 plan.begin_attempt(lease.deployment)
                 # The name the attempt serves: the client's own (a wildcard or group
                 # alias resolves it to its upstream model), or a fallback alias.
-                name = request.model if plan.alias == requested else plan.alias
+                name = model if plan.alias == requested else plan.alias
                 dep = self._router.deployment(name, lease.deployment)
                 ctx.deployment = dep
                 ctx.attempts += 1
-                timeouts = self._timeouts_for(dep, request.stream).for_attempt(deadline, clock())
+                timeouts = self._timeouts_for(dep, stream).for_attempt(deadline, clock())
                 try:
-                    if self._tracer is None:
-                        return await self._attempt(ctx, request, dep, lease, timeouts, name)
-                    return await self._traced_attempt(ctx, request, dep, lease, timeouts, name)
+                    return await attempt(dep, lease, timeouts, name)
                 except GatewayError as error:
                     log_upstream_error(ctx, dep, error)
                     now = clock()
-                    lease.failed(now, error)
+                    if error.shared:
+                        lease.release(now)  # already counted by another caller
+                    else:
+                        lease.failed(now, error)
                     can_switch = self._balancer.has_alternative(cands, exclude=plan.tried, now=now)
                     decision = plan.on_failure(error, now, can_switch=can_switch)
                     note_failed_attempt(ctx, dep.id, error, decision)

@@ -9,7 +9,6 @@ answer, with its status and OpenAI-shaped body.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from lockgate.api.common import error_body
 from lockgate.api.flow import run_chat
@@ -18,7 +17,7 @@ from lockgate.batches.outcome import Outcome
 from lockgate.batches.store import Claimed
 from lockgate.chat import ChatResponse, close_stream, parse_chat_request
 from lockgate.context import ApiFlavor, RequestContext
-from lockgate.dispatcher import deployment_timeouts
+from lockgate.embeddings import run_embeddings
 from lockgate.errors import AuthenticationError, GatewayError, InternalError
 from lockgate.services import Services
 from lockgate.wire.anthropic_request import anthropic_to_openai_request
@@ -46,7 +45,7 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
         ctx.notes["batch"] = {"batch_id": line.batch_id, "custom_id": line.custom_id}
         body = {**line.body, "stream": False}
         if line.endpoint == "/v1/embeddings":
-            return Outcome(200, await _embed(svc, ctx, body), request_id)
+            return Outcome(200, await run_embeddings(svc, ctx, body), request_id)
         raw = anthropic_to_openai_request(body) if flavor == "anthropic" else body
         chat = parse_chat_request(raw)
         ctx.user = chat.user
@@ -65,16 +64,3 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
     except Exception:
         internal = InternalError("Internal gateway error while running the line.")
         return Outcome(internal.status, error_body(internal, flavor), request_id)
-
-
-async def _embed(svc: Services, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-    alias = body["model"]
-    svc.router.resolve(alias)
-    ctx.principal.check_model(alias)
-    deployment = svc.router.choose(alias)
-    timeouts = deployment_timeouts(deployment, svc.settings.router_settings, stream=False)
-    provider = svc.providers.get(deployment.provider)
-    if svc.embedder is not None:
-        return await svc.embedder.embed(provider, body, deployment, timeouts)
-    result: dict[str, Any] = await provider.embed(body, deployment, timeouts)
-    return result
