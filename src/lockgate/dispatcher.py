@@ -8,6 +8,8 @@ the async loop around them that does the waiting and the I/O.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -52,6 +54,7 @@ from lockgate.router import Router
 from lockgate.settings import Deployment, RouterSettings
 
 __all__ = [
+    "IDEMPOTENCY_HEADER",
     "Dispatcher",
     "EmbedSend",
     "deployment_secrets",
@@ -62,6 +65,9 @@ __all__ = [
 log = structlog.get_logger("lockgate.upstream")
 
 _T = TypeVar("_T")
+
+#: a client's (or a batch line's) key, passed upstream scoped to its caller
+IDEMPOTENCY_HEADER = "idempotency-key"
 
 #: one upstream embeddings call to a chosen deployment
 EmbedSend = Callable[[Provider, dict[str, Any], Deployment, Timeouts], Awaitable[dict[str, Any]]]
@@ -85,6 +91,13 @@ def deployment_timeouts(dep: Deployment, rs: RouterSettings, stream: bool) -> Ti
         idle=p.stream_idle_timeout or rs.stream_idle_timeout,
         total=total,
     )
+
+
+def upstream_idempotency_key(ctx: RequestContext, key: str) -> str:
+    """The client's idempotency key scoped to its caller: every tenant reaches the
+    upstream under the gateway's one account, so two tenants' equal keys must differ."""
+    scope = ctx.principal.key_id or ctx.principal.kind
+    return "lockgate-" + hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()[:40]
 
 
 def deployment_secrets(dep: Deployment) -> list[str]:
@@ -204,6 +217,12 @@ class Dispatcher:
         return t
 
     async def __call__(self, ctx: RequestContext, request: ChatRequest) -> Result:
+        key = ctx.client_headers.get(IDEMPOTENCY_HEADER)
+        if key:
+            request = dataclasses.replace(
+                request, idempotency_key=upstream_idempotency_key(ctx, key)
+            )
+
         async def attempt(dep: Deployment, lease: Lease, timeouts: Timeouts, name: str) -> Result:
             if self._tracer is None:
                 return await self._attempt(ctx, request, dep, lease, timeouts, name)
@@ -367,9 +386,7 @@ class Dispatcher:
         provider = self._providers.get(dep.provider)
         if alias != request.model:
             # A fallback alias: same request, that alias's deployments.
-            request = ChatRequest(
-                alias, request.body, request.stream, request.include_usage, request.native
-            )
+            request = dataclasses.replace(request, model=alias)
         started = time.perf_counter()
         try:
             if not request.stream:

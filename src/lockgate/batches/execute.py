@@ -17,6 +17,7 @@ from lockgate.batches.outcome import Outcome
 from lockgate.batches.store import Claimed
 from lockgate.chat import ChatResponse, close_stream, parse_chat_request
 from lockgate.context import ApiFlavor, RequestContext
+from lockgate.dispatcher import IDEMPOTENCY_HEADER
 from lockgate.embeddings import run_embeddings
 from lockgate.errors import AuthenticationError, GatewayError, InternalError
 from lockgate.services import Services
@@ -41,7 +42,12 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
     flavor: ApiFlavor = "anthropic" if line.endpoint == "/v1/messages" else "openai"
     try:
         principal = await _principal(svc, line.key_id)
-        ctx = RequestContext(request_id=request_id, principal=principal, api=flavor)
+        # One key per line, the same on every attempt and after a restart: an upstream
+        # that honours Idempotency-Key runs a line re-sent after a crash only once.
+        idem = {IDEMPOTENCY_HEADER: f"batch-{line.batch_id}-{line.line_no}"}
+        ctx = RequestContext(
+            request_id=request_id, principal=principal, api=flavor, client_headers=idem
+        )
         ctx.notes["batch"] = {"batch_id": line.batch_id, "custom_id": line.custom_id}
         body = {**line.body, "stream": False}
         if line.endpoint == "/v1/embeddings":

@@ -80,12 +80,13 @@ class BatchRunner:
             await self._flush()
         for line, _ in running:
             with contextlib.suppress(Exception):
-                await self.store.release(line, self.owner)  # no-op for stored answers
+                # no-op for stored answers
+                await self.store.release(line, self.owner, interrupted=True)
         self._running.clear()
 
     async def _loop(self) -> None:
         cfg = self._cfg
-        last_renew = self._clock()
+        last_renew = last_expiry = self._clock()
         while True:
             try:
                 now = self._clock()
@@ -102,6 +103,9 @@ class BatchRunner:
                 if now - last_renew >= cfg.lease_seconds / 3:
                     await self.store.renew(self.owner, now, cfg.lease_seconds)
                     last_renew = now
+                if now - last_expiry >= cfg.poll_seconds * 10:
+                    await self.store.expire_due(now)
+                    last_expiry = now
                 if not self._running and not self._finished:
                     await self.store.finalize_ready(self.owner, now, cfg.lease_seconds)
             except asyncio.CancelledError:

@@ -26,6 +26,11 @@ __all__ = ["BatchStore", "Claimed", "Finished", "new_id"]
 
 _INSERT_CHUNK = 1000
 ACTIVE = ("in_progress", "cancelling")
+#: OpenAI's error for a request its batch's completion window ended before
+_EXPIRED = {
+    "code": "batch_expired",
+    "message": "This request could not be executed before the completion window expired.",
+}
 
 
 def new_id(prefix: str) -> str:
@@ -170,6 +175,15 @@ class BatchStore:
                 return None
             out = dict(row)
             out["counts"] = await self._counts(conn, batch_id)
+            out["resent"] = int(
+                (
+                    await conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.sum(batch_lines.c.resent), 0)).where(
+                            batch_lines.c.batch_id == batch_id
+                        )
+                    )
+                ).scalar_one()
+            )
         return out
 
     async def list_batches(
@@ -224,7 +238,9 @@ class BatchStore:
             batch_lines.c.status == "pending",
             sa.and_(batch_lines.c.status == "running", batch_lines.c.lease_until < now),
         )
-        active = sa.select(batches.c.id).where(batches.c.status == "in_progress")
+        active = sa.select(batches.c.id).where(
+            batches.c.status == "in_progress", batches.c.expired_at.is_(None)
+        )
         pick = (
             sa.select(batch_lines.c.batch_id, batch_lines.c.line_no)
             .where(runnable, batch_lines.c.batch_id.in_(active))
@@ -242,6 +258,9 @@ class BatchStore:
                 lease_owner=owner,
                 lease_until=now + lease,
                 attempts=batch_lines.c.attempts + 1,
+                # a running line whose lease lapsed was sent by a replica that died
+                resent=batch_lines.c.resent
+                + sa.case((batch_lines.c.status == "running", 1), else_=0),
             )
             .returning(
                 batch_lines.c.batch_id,
@@ -342,8 +361,12 @@ class BatchStore:
             after = (await conn.execute(stored)).scalar_one()
         return int(after) - int(before)
 
-    async def release(self, line: Claimed, owner: str) -> None:
-        """Give a line back (a retryable failure, or this replica stopping)."""
+    async def release(self, line: Claimed, owner: str, *, interrupted: bool = False) -> None:
+        """Give a line back (a retryable failure, or this replica stopping: then it may
+        have reached the upstream already, and its next run counts as a re-send)."""
+        values: dict[str, Any] = {"status": "pending", "lease_owner": None, "lease_until": None}
+        if interrupted:
+            values["resent"] = batch_lines.c.resent + 1
         async with self.db.engine.begin() as conn:
             await conn.execute(
                 batch_lines.update()
@@ -353,15 +376,42 @@ class BatchStore:
                     batch_lines.c.lease_owner == owner,
                     batch_lines.c.status == "running",
                 )
-                .values(status="pending", lease_owner=None, lease_until=None)
+                .values(**values)
             )
 
     # -- finishing -----------------------------------------------------------
+    async def expire_due(self, now: float) -> int:
+        """Batches past their completion window stop running: lines not yet sent become
+        ``expired`` (lines in flight may still store their answers); the batch is then
+        finalized as ``expired`` with the answers it has.  How many batches expired."""
+        due = sa.select(batches.c.id).where(
+            batches.c.status == "in_progress",
+            batches.c.expired_at.is_(None),
+            batches.c.expires_at < now,
+        )
+        async with self.db.engine.begin() as conn:
+            ids = [r[0] for r in (await conn.execute(due)).all()]
+            if not ids:
+                return 0
+            await conn.execute(
+                batches.update()
+                .where(batches.c.id.in_(ids), batches.c.expired_at.is_(None))
+                .values(expired_at=now)
+            )
+            await conn.execute(
+                batch_lines.update()
+                .where(batch_lines.c.batch_id.in_(ids), batch_lines.c.status == "pending")
+                .values(status="expired")
+            )
+        return len(ids)
+
     async def finalize_ready(self, owner: str, now: float, lease: float) -> list[str]:
         """Write output and error files of batches with no line left to run."""
         # A running line counts until it is answered; in a cancelled batch, a line whose
         # replica vanished (lapsed lease) is never run again, so it stops counting.
-        running_batches = sa.select(batches.c.id).where(batches.c.status == "in_progress")
+        running_batches = sa.select(batches.c.id).where(
+            batches.c.status == "in_progress", batches.c.expired_at.is_(None)
+        )
         unfinished = (
             sa.select(batch_lines.c.batch_id)
             .where(
@@ -416,9 +466,11 @@ class BatchStore:
             return
         out: list[bytes] = []
         err: list[bytes] = []
+        expired = batch["expired_at"] is not None and batch["status"] == "in_progress"
+        shown = ("done", "failed", "expired", "running") if expired else ("done", "failed")
         q = (
             sa.select(batch_lines)
-            .where(batch_lines.c.batch_id == batch_id, batch_lines.c.status.in_(("done", "failed")))
+            .where(batch_lines.c.batch_id == batch_id, batch_lines.c.status.in_(shown))
             .order_by(batch_lines.c.line_no)
         )
         async with self.db.engine.connect() as conn:
@@ -435,6 +487,8 @@ class BatchStore:
                     else None,
                     "error": None
                     if r["status"] == "done"
+                    else _EXPIRED
+                    if r["status"] in ("expired", "running")
                     else (r["response"] or {}).get("error", {"message": "failed"}),
                 }
                 (out if r["status"] == "done" else err).append(orjson.dumps(entry))
@@ -452,6 +506,8 @@ class BatchStore:
             values["error_file_id"] = f["id"]
         if batch["status"] == "cancelling":
             values.update(status="cancelled", cancelled_at=now)
+        elif expired:
+            values.update(status="expired")
         else:
             values.update(status="completed", completed_at=now)
         async with self.db.engine.begin() as conn:
