@@ -324,11 +324,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line
 
-        registry = metrics.registry
-        svc.batches.start(
-            lambda line: execute_line(svc, line),
-            lambda: registry.get_sample_value("lockgate_inflight_requests") or 0.0,
-        )
+        svc.batches.start(lambda line: execute_line(svc, line), lambda: metrics.in_flight)
     return svc
 
 

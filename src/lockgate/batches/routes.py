@@ -223,7 +223,7 @@ async def cancel_batch(request: Request) -> Response:
     _owned(await bs.store.get_batch(bid), principal, "batch", bid)
     await bs.store.cancel(bid, time.time())
     if bs.runner is not None:
-        bs.runner.wake()
+        bs.runner.wake(stopped=bid)
     return json_response(batch_object(await bs.store.get_batch(bid) or {}))
 
 

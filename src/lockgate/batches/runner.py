@@ -4,13 +4,21 @@ One runner per process, started in the app's lifespan beside the server and neve
 the request path. It keeps at most ``concurrency`` lines in flight, waits while the
 process is busy with more interactive requests than ``yield_above_inflight``, renews
 its leases while lines run, and gives its lines back when it stops, so another replica
-(or this one after a restart) picks them up. A line that failed in a retryable way
-(429, 5xx) is given back until ``max_attempts``; then its error is its answer.
+(or this one after a restart) picks them up.
+
+Lines are claimed ahead (up to ``concurrency`` more than run), so that a finished line is
+followed by the next one after a single transaction that both stores the answers that
+arrived (group commit) and marks the next lines as sent; only marked lines are sent, so
+after a crash the lines re-sent are counted exactly (``resent`` per line). Lines claimed ahead for
+a batch cancelled or expired meanwhile are given back unsent. A line that failed in a
+retryable way (429, 5xx) is given back until ``max_attempts``; then its error is its
+answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -53,12 +61,19 @@ class BatchRunner:
         self.owner = owner or owner_id()
         self._running: dict[tuple[str, int], tuple[Claimed, asyncio.Task[None]]] = {}
         self._finished: list[Finished] = []
+        #: claimed (leased) lines not started yet
+        self._ready: collections.deque[Claimed] = collections.deque()
+        #: batches cancelled or expired: their claimed lines are given back, not run
+        self._stopped: set[str] = set()
+        self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.executed = 0
 
-    def wake(self) -> None:
-        """Look for work now (a batch was created or cancelled)."""
+    def wake(self, stopped: str | None = None) -> None:
+        """Look for work now (a batch was created, or ``stopped``: cancelled)."""
+        if stopped is not None:
+            self._stopped.add(stopped)
         self._wake.set()
 
     def start(self) -> None:
@@ -66,6 +81,7 @@ class BatchRunner:
 
     async def stop(self) -> None:
         """Stop claiming, cancel lines in flight and give them back at once."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -83,6 +99,10 @@ class BatchRunner:
                 # no-op for stored answers
                 await self.store.release(line, self.owner, interrupted=True)
         self._running.clear()
+        ready, self._ready = list(self._ready), collections.deque()
+        for line in ready:  # never sent
+            with contextlib.suppress(Exception):
+                await self.store.release(line, self.owner)
 
     async def _loop(self) -> None:
         cfg = self._cfg
@@ -90,23 +110,23 @@ class BatchRunner:
         while True:
             try:
                 now = self._clock()
-                free = cfg.concurrency - len(self._running)
-                busy = len(self._running) and self._interactive() - len(self._running)
                 await self._flush()
-                if free > 0 and busy <= cfg.yield_above_inflight:
-                    for line in await self.store.claim(self.owner, free, now, cfg.lease_seconds):
-                        key = (line.batch_id, line.line_no)
-                        if key in self._running:
-                            continue  # our own lease lapsed while it ran: it is still running
-                        task = asyncio.create_task(self._run(line))
-                        self._running[key] = (line, task)
+                want = 2 * cfg.concurrency - len(self._running) - len(self._ready)
+                if len(self._ready) < cfg.concurrency // 2 + 1 and want > 0:
+                    for line in await self.store.claim(self.owner, want, now, cfg.lease_seconds):
+                        if (line.batch_id, line.line_no) not in self._running:
+                            self._ready.append(line)
+                        # else: our own lease lapsed while it ran: it is still running
+                    await self._flush()  # start what was just claimed
                 if now - last_renew >= cfg.lease_seconds / 3:
                     await self.store.renew(self.owner, now, cfg.lease_seconds)
                     last_renew = now
                 if now - last_expiry >= cfg.poll_seconds * 10:
-                    await self.store.expire_due(now)
+                    self._stopped.update(await self.store.expire_due(now))
                     last_expiry = now
-                if not self._running and not self._finished:
+                if self._stopped:
+                    await self._give_back_stopped()
+                if not self._running and not self._finished and not self._ready:
                     await self.store.finalize_ready(self.owner, now, cfg.lease_seconds)
             except asyncio.CancelledError:
                 raise
@@ -116,15 +136,41 @@ class BatchRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), cfg.poll_seconds)
 
+    async def _give_back_stopped(self) -> None:
+        stopped, self._stopped = self._stopped, set()
+        keep = [x for x in self._ready if x.batch_id not in stopped]
+        drop = [x for x in self._ready if x.batch_id in stopped]
+        self._ready = collections.deque(keep)
+        for line in drop:  # never sent: it ends cancelled or expired
+            await self.store.release(line, self.owner)
+
+    def _startable(self) -> list[Claimed]:
+        """Claimed lines there is room for now, unless interactive traffic says wait."""
+        room = self._cfg.concurrency - len(self._running)
+        if room <= 0 or not self._ready or self._stopping:
+            return []
+        busy = len(self._running) and self._interactive() - len(self._running)
+        if busy > self._cfg.yield_above_inflight:
+            return []  # the loop looks again at its next poll
+        return [self._ready.popleft() for _ in range(min(room, len(self._ready)))]
+
     async def _flush(self) -> None:
+        """One transaction: store the answers that arrived (group commit) and mark the
+        lines about to start as sent, then start them.  A line is only ever sent after
+        its mark is committed, so a re-send after a crash is counted exactly."""
         batch, self._finished = self._finished, []
-        if not batch:
+        starting = self._startable()
+        if not batch and not starting:
             return
         try:
-            stored = await self.store.complete_many(self.owner, batch)
+            stored = await self.store.complete_many(self.owner, batch, sending=starting)
         except Exception:
             self._finished = batch + self._finished  # the database is away: keep them
+            self._ready.extendleft(reversed(starting))
             raise
+        for line in starting:
+            task = asyncio.create_task(self._run(line))
+            self._running[(line.batch_id, line.line_no)] = (line, task)
         self.executed += stored
         if stored < len(batch):
             _log.warning(

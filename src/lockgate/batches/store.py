@@ -258,9 +258,19 @@ class BatchStore:
                 lease_owner=owner,
                 lease_until=now + lease,
                 attempts=batch_lines.c.attempts + 1,
-                # a running line whose lease lapsed was sent by a replica that died
+                # a line whose lease lapsed after it was marked sent in that attempt:
+                # its replica died with the request possibly upstream
                 resent=batch_lines.c.resent
-                + sa.case((batch_lines.c.status == "running", 1), else_=0),
+                + sa.case(
+                    (
+                        sa.and_(
+                            batch_lines.c.status == "running",
+                            batch_lines.c.sent_attempt == batch_lines.c.attempts,
+                        ),
+                        1,
+                    ),
+                    else_=0,
+                ),
             )
             .returning(
                 batch_lines.c.batch_id,
@@ -312,10 +322,16 @@ class BatchStore:
         done = Finished(line, ok, status_code, response, request_id)
         return await self.complete_many(owner, [done]) == 1
 
-    async def complete_many(self, owner: str, results: Sequence[Finished]) -> int:
+    async def complete_many(
+        self, owner: str, results: Sequence[Finished], *, sending: Sequence[Claimed] = ()
+    ) -> int:
         """Store many answers in one transaction (group commit); how many were still
-        this replica's to store."""
+        this replica's to store.  In the same transaction, mark the lines of ``sending``
+        as sent in their current attempt (the caller sends them only after this)."""
         if not results:
+            if sending:
+                async with self.db.engine.begin() as conn:
+                    await self._mark_sent(conn, owner, sending)
             return 0
         stmt = (
             batch_lines.update()
@@ -355,16 +371,39 @@ class BatchStore:
             )
         )
         async with self.db.engine.begin() as conn:
+            if sending:
+                await self._mark_sent(conn, owner, sending)
             before = (await conn.execute(stored)).scalar_one()
             await conn.execute(stmt, params)
             # executemany's rowcount is not reliable on every driver: count instead
             after = (await conn.execute(stored)).scalar_one()
         return int(after) - int(before)
 
+    async def _mark_sent(self, conn: Any, owner: str, lines: Sequence[Claimed]) -> None:
+        await conn.execute(
+            batch_lines.update()
+            .where(
+                sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no).in_(
+                    [(x.batch_id, x.line_no) for x in lines]
+                ),
+                batch_lines.c.lease_owner == owner,
+                batch_lines.c.status == "running",
+            )
+            .values(sent_attempt=batch_lines.c.attempts)
+        )
+
     async def release(self, line: Claimed, owner: str, *, interrupted: bool = False) -> None:
         """Give a line back (a retryable failure, or this replica stopping: then it may
         have reached the upstream already, and its next run counts as a re-send)."""
-        values: dict[str, Any] = {"status": "pending", "lease_owner": None, "lease_until": None}
+        # a line given back to a batch that was cancelled or expired meanwhile is not run
+        cancelling = sa.select(batches.c.id).where(batches.c.status == "cancelling")
+        expiring = sa.select(batches.c.id).where(batches.c.expired_at.is_not(None))
+        status = sa.case(
+            (batch_lines.c.batch_id.in_(cancelling), "cancelled"),
+            (batch_lines.c.batch_id.in_(expiring), "expired"),
+            else_="pending",
+        )
+        values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_until": None}
         if interrupted:
             values["resent"] = batch_lines.c.resent + 1
         async with self.db.engine.begin() as conn:
@@ -380,10 +419,10 @@ class BatchStore:
             )
 
     # -- finishing -----------------------------------------------------------
-    async def expire_due(self, now: float) -> int:
+    async def expire_due(self, now: float) -> list[str]:
         """Batches past their completion window stop running: lines not yet sent become
         ``expired`` (lines in flight may still store their answers); the batch is then
-        finalized as ``expired`` with the answers it has.  How many batches expired."""
+        finalized as ``expired`` with the answers it has.  The batches that expired."""
         due = sa.select(batches.c.id).where(
             batches.c.status == "in_progress",
             batches.c.expired_at.is_(None),
@@ -392,7 +431,7 @@ class BatchStore:
         async with self.db.engine.begin() as conn:
             ids = [r[0] for r in (await conn.execute(due)).all()]
             if not ids:
-                return 0
+                return []
             await conn.execute(
                 batches.update()
                 .where(batches.c.id.in_(ids), batches.c.expired_at.is_(None))
@@ -403,7 +442,7 @@ class BatchStore:
                 .where(batch_lines.c.batch_id.in_(ids), batch_lines.c.status == "pending")
                 .values(status="expired")
             )
-        return len(ids)
+        return ids
 
     async def finalize_ready(self, owner: str, now: float, lease: float) -> list[str]:
         """Write output and error files of batches with no line left to run."""

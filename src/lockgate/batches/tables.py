@@ -67,5 +67,7 @@ batch_lines = sa.Table(
     sa.Column("request_id", sa.String(64), nullable=True),
     # sent again after its replica died or stopped unanswered (migration 0015)
     sa.Column("resent", sa.Integer, nullable=False, default=0, server_default="0"),
+    # the attempt in which the line was last handed to the upstream path (migration 0015)
+    sa.Column("sent_attempt", sa.Integer, nullable=True),
     sa.Index("ix_batch_lines_claim", "batch_id", "status", "lease_until"),
 )

@@ -3,10 +3,12 @@
 Revision ID: 0015
 Revises: 0014
 
-``batch_lines.resent``: how many times a line was sent again because the replica holding
-it died or stopped before its answer was stored (the line is then re-sent with the same
-Idempotency-Key).  ``batches.expired_at``: set when a batch outlived its completion
-window; its unfinished lines are not run and it ends ``expired``.
+``batch_lines.sent_attempt``: the attempt in which the line was marked as sent (committed
+before the request leaves).  ``batch_lines.resent``: how many times a line marked sent was
+sent again because the replica holding it died or stopped before its answer was stored
+(the line is then re-sent with the same Idempotency-Key).  ``batches.expired_at``: set
+when a batch outlived its completion window; its unfinished lines are not run and it
+ends ``expired``.
 """
 
 import sqlalchemy as sa
@@ -21,6 +23,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("batch_lines") as t:
         t.add_column(sa.Column("resent", sa.Integer, nullable=False, server_default="0"))
+        t.add_column(sa.Column("sent_attempt", sa.Integer, nullable=True))
     with op.batch_alter_table("batches") as t:
         t.add_column(sa.Column("expired_at", sa.Float, nullable=True))
 
@@ -29,4 +32,5 @@ def downgrade() -> None:
     with op.batch_alter_table("batches") as t:
         t.drop_column("expired_at")
     with op.batch_alter_table("batch_lines") as t:
+        t.drop_column("sent_attempt")
         t.drop_column("resent")
