@@ -6,10 +6,13 @@ process is busy with more interactive requests than ``yield_above_inflight``, re
 its leases while lines run, and gives its lines back when it stops, so another replica
 (or this one after a restart) picks them up.
 
-Lines are claimed ahead (up to ``concurrency`` more than run), so that a finished line is
-followed by the next one after a single transaction that both stores the answers that
-arrived (group commit) and marks the next lines as sent; only marked lines are sent, so
-after a crash the lines re-sent are counted exactly (``resent`` per line). Lines claimed ahead for
+Lines are claimed ahead (up to ``concurrency`` more than run). One transaction stores
+the answers that arrived (group commit) and marks the next lines as sent; a line is
+only ever sent after its mark is committed, and up to ``mark_ahead`` marked lines wait,
+so a finished line is followed by the next at once, without waiting for the database.
+After a crash, a marked line that runs again counts as re-sent (``resent`` per line):
+every line sent twice is counted, and at most ``mark_ahead`` lines per crash are counted
+without having left. Lines claimed ahead for
 a batch cancelled or expired meanwhile are given back unsent. A line that failed in a
 retryable way (429, 5xx) is given back until ``max_attempts``; then its error is its
 answer.
@@ -63,6 +66,11 @@ class BatchRunner:
         self._finished: list[Finished] = []
         #: claimed (leased) lines not started yet
         self._ready: collections.deque[Claimed] = collections.deque()
+        #: marked sent (committed), waiting for room: a finished line is followed at once
+        self._primed: collections.deque[Claimed] = collections.deque()
+        self._ahead = (
+            settings.mark_ahead if settings.mark_ahead is not None else settings.concurrency // 2
+        )
         #: batches cancelled or expired: their claimed lines are given back, not run
         self._stopped: set[str] = set()
         self._stopping = False
@@ -99,7 +107,8 @@ class BatchRunner:
                 # no-op for stored answers
                 await self.store.release(line, self.owner, interrupted=True)
         self._running.clear()
-        ready, self._ready = list(self._ready), collections.deque()
+        ready = [*self._primed, *self._ready]
+        self._ready, self._primed = collections.deque(), collections.deque()
         for line in ready:  # never sent
             with contextlib.suppress(Exception):
                 await self.store.release(line, self.owner)
@@ -126,7 +135,7 @@ class BatchRunner:
                     last_expiry = now
                 if self._stopped:
                     await self._give_back_stopped()
-                if not self._running and not self._finished and not self._ready:
+                if not (self._running or self._finished or self._ready or self._primed):
                     await self.store.finalize_ready(self.owner, now, cfg.lease_seconds)
             except asyncio.CancelledError:
                 raise
@@ -138,39 +147,44 @@ class BatchRunner:
 
     async def _give_back_stopped(self) -> None:
         stopped, self._stopped = self._stopped, set()
-        keep = [x for x in self._ready if x.batch_id not in stopped]
-        drop = [x for x in self._ready if x.batch_id in stopped]
-        self._ready = collections.deque(keep)
+        both = [*self._primed, *self._ready]
+        drop = [x for x in both if x.batch_id in stopped]
+        self._primed = collections.deque(x for x in self._primed if x.batch_id not in stopped)
+        self._ready = collections.deque(x for x in self._ready if x.batch_id not in stopped)
         for line in drop:  # never sent: it ends cancelled or expired
             await self.store.release(line, self.owner)
 
-    def _startable(self) -> list[Claimed]:
-        """Claimed lines there is room for now, unless interactive traffic says wait."""
-        room = self._cfg.concurrency - len(self._running)
-        if room <= 0 or not self._ready or self._stopping:
-            return []
-        busy = len(self._running) and self._interactive() - len(self._running)
-        if busy > self._cfg.yield_above_inflight:
-            return []  # the loop looks again at its next poll
-        return [self._ready.popleft() for _ in range(min(room, len(self._ready)))]
+    def _start_primed(self) -> None:
+        """Start lines already marked sent while there is room, unless interactive
+        traffic says wait (the loop looks again at its next poll)."""
+        while self._primed and len(self._running) < self._cfg.concurrency and not self._stopping:
+            busy = len(self._running) and self._interactive() - len(self._running)
+            if busy > self._cfg.yield_above_inflight:
+                return
+            line = self._primed.popleft()
+            task = asyncio.create_task(self._run(line))
+            self._running[(line.batch_id, line.line_no)] = (line, task)
 
     async def _flush(self) -> None:
         """One transaction: store the answers that arrived (group commit) and mark the
-        lines about to start as sent, then start them.  A line is only ever sent after
-        its mark is committed, so a re-send after a crash is counted exactly."""
+        next lines as sent (committed before any of them leaves), then start them."""
         batch, self._finished = self._finished, []
-        starting = self._startable()
-        if not batch and not starting:
+        room = self._cfg.concurrency - len(self._running) + self._ahead - len(self._primed)
+        marking = [self._ready.popleft() for _ in range(max(0, min(room, len(self._ready))))]
+        if self._stopping:
+            self._ready.extendleft(reversed(marking))
+            marking = []
+        if not batch and not marking:
+            self._start_primed()
             return
         try:
-            stored = await self.store.complete_many(self.owner, batch, sending=starting)
+            stored = await self.store.complete_many(self.owner, batch, sending=marking)
         except Exception:
             self._finished = batch + self._finished  # the database is away: keep them
-            self._ready.extendleft(reversed(starting))
+            self._ready.extendleft(reversed(marking))
             raise
-        for line in starting:
-            task = asyncio.create_task(self._run(line))
-            self._running[(line.batch_id, line.line_no)] = (line, task)
+        self._primed.extend(marking)
+        self._start_primed()
         self.executed += stored
         if stored < len(batch):
             _log.warning(
@@ -196,4 +210,5 @@ class BatchRunner:
                 await self.store.release(line, self.owner)
         finally:
             self._running.pop((line.batch_id, line.line_no), None)
+            self._start_primed()
             self._wake.set()
