@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,8 @@ from tests.conftest import free_port
 from tests.fakes import Fault, start_in_thread
 
 MASTER = "sk-bench-master-0001"
+#: two-sided 95% Student t quantiles for 1..10 degrees of freedom
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 
 
 def lines(n: int) -> bytes:
@@ -87,6 +90,7 @@ def run_batch(
 ) -> dict[str, float]:  # type: ignore[no-untyped-def]
     fake.reset()
     slow(fake, upstream_ms)
+    tmp.mkdir(parents=True, exist_ok=True)
     db = tmp / f"gw{kills}.db"
     config = tmp / f"gw{kills}.yaml"
     config.write_text(
@@ -191,22 +195,36 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of direct vs batch")
     ap.add_argument("--no-kills", action="store_true", help="skip the SIGKILL run")
     ap.add_argument("--upstream-ms", type=float, default=0, help="the fake's answer time")
     args = ap.parse_args()
     n, c, ms = args.lines, args.concurrency, args.upstream_ms
     with start_in_thread() as fake, tempfile.TemporaryDirectory() as tmp:
-        slow(fake, ms)
-        d = asyncio.run(direct(fake.openai_base_url, n, c))
-        print(f"direct:        {n} requests at c={c}, upstream {ms} ms: {d:.1f} s ({n / d:.0f}/s)")
-        fake.reset()
-        r = run_batch(fake, n, c, 0, Path(tmp), ms)
-        g = r["interactive_seconds"]
-        print(f"via gateway:   {g:.1f} s ({n / g:.0f}/s), {g / d:.2f}x direct's time")
-        print(
-            f"batch:         {r['seconds']:.1f} s ({n / r['seconds']:.0f}/s),"
-            f" {r['seconds'] / d:.2f}x direct's time, {r['seconds'] / g:.2f}x via gateway; {r}"
-        )
+        ratios: list[float] = []
+        for rep in range(args.repeat):
+            fake.reset()
+            slow(fake, ms)
+            d = asyncio.run(direct(fake.openai_base_url, n, c))
+            print(
+                f"direct:        {n} requests at c={c}, upstream {ms} ms: {d:.1f} s ({n / d:.0f}/s)"
+            )
+            fake.reset()
+            r = run_batch(fake, n, c, 0, Path(tmp) / str(rep), ms)
+            g = r["interactive_seconds"]
+            print(f"via gateway:   {g:.1f} s ({n / g:.0f}/s), {g / d:.2f}x direct's time")
+            print(
+                f"batch:         {r['seconds']:.1f} s ({n / r['seconds']:.0f}/s),"
+                f" {r['seconds'] / d:.2f}x direct's time, {r['seconds'] / g:.2f}x via gateway; {r}"
+            )
+            ratios.append(r["seconds"] / d)
+        if len(ratios) > 1:
+            m, sd = statistics.mean(ratios), statistics.stdev(ratios)
+            half = _T95[min(len(ratios) - 1, len(_T95)) - 1] * sd / len(ratios) ** 0.5
+            print(
+                f"batch / direct time: mean {m:.3f},"
+                f" 95% CI [{m - half:.3f}, {m + half:.3f}], n={len(ratios)}"
+            )
         if not args.no_kills:
             r = run_batch(fake, n, c, 2, Path(tmp), ms)
             print(f"batch+2 kills: {r}")

@@ -158,7 +158,7 @@ class BatchRunner:
         """Start lines already marked sent while there is room, unless interactive
         traffic says wait (the loop looks again at its next poll)."""
         while self._primed and len(self._running) < self._cfg.concurrency and not self._stopping:
-            busy = len(self._running) and self._interactive() - len(self._running)
+            busy = self._interactive() - len(self._running)  # batch lines count too
             if busy > self._cfg.yield_above_inflight:
                 return
             line = self._primed.popleft()
