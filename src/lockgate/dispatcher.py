@@ -60,6 +60,7 @@ __all__ = [
     "deployment_secrets",
     "deployment_timeouts",
     "log_upstream_error",
+    "send_embed",
 ]
 
 log = structlog.get_logger("lockgate.upstream")
@@ -91,6 +92,13 @@ def deployment_timeouts(dep: Deployment, rs: RouterSettings, stream: bool) -> Ti
         idle=p.stream_idle_timeout or rs.stream_idle_timeout,
         total=total,
     )
+
+
+async def send_embed(
+    provider: Provider, body: dict[str, Any], dep: Deployment, timeouts: Timeouts
+) -> dict[str, Any]:
+    """One embeddings call straight to the provider (no micro-batching)."""
+    return await provider.embed(body, dep, timeouts)
 
 
 def upstream_idempotency_key(ctx: RequestContext, key: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from lockgate.context import RequestContext
+from lockgate.dispatcher import send_embed
 from lockgate.errors import BadRequestError
 from lockgate.services import Services
 
@@ -32,6 +33,4 @@ async def run_embeddings(
     ctx.principal.check_model(alias)
     if svc.embedder is not None:
         return await svc.dispatcher.embed(ctx, body, svc.embedder.embed)
-    return await svc.dispatcher.embed(
-        ctx, body, lambda provider, b, dep, t: provider.embed(b, dep, t)
-    )
+    return await svc.dispatcher.embed(ctx, body, send_embed)
