@@ -178,7 +178,11 @@ def run_batch(
         "sent_twice": sum(v - 1 for v in sent.values()),
         # answered by the fake from the line's Idempotency-Key instead of run again
         "replayed_by_key": replays,
-        "executed_upstream": sum(sent.values()) - replays,
+        # answers the fake built per line key: a request the kill abandoned before its
+        # answer was built is counted in aborted_by_kill instead
+        "executed_upstream": sum(fake.executions.values()),
+        "executed_twice": sum(v - 1 for v in fake.executions.values()),
+        "aborted_by_kill": sum(1 for e in fake.cancel_events if e.path == "/v1/chat/completions"),
         "resent_reported": st["lockgate"]["resent_requests"],
     }
 
@@ -196,13 +200,15 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=1, help="runs of direct vs batch")
+    ap.add_argument("--only-kills", action="store_true", help="only the SIGKILL run")
     ap.add_argument("--no-kills", action="store_true", help="skip the SIGKILL run")
     ap.add_argument("--upstream-ms", type=float, default=0, help="the fake's answer time")
     args = ap.parse_args()
     n, c, ms = args.lines, args.concurrency, args.upstream_ms
     with start_in_thread() as fake, tempfile.TemporaryDirectory() as tmp:
         ratios: list[float] = []
-        for rep in range(args.repeat):
+        via: list[float] = []
+        for rep in range(0 if args.only_kills else args.repeat):
             fake.reset()
             slow(fake, ms)
             d = asyncio.run(direct(fake.openai_base_url, n, c))
@@ -218,13 +224,15 @@ def main() -> None:
                 f" {r['seconds'] / d:.2f}x direct's time, {r['seconds'] / g:.2f}x via gateway; {r}"
             )
             ratios.append(r["seconds"] / d)
-        if len(ratios) > 1:
-            m, sd = statistics.mean(ratios), statistics.stdev(ratios)
-            half = _T95[min(len(ratios) - 1, len(_T95)) - 1] * sd / len(ratios) ** 0.5
-            print(
-                f"batch / direct time: mean {m:.3f},"
-                f" 95% CI [{m - half:.3f}, {m + half:.3f}], n={len(ratios)}"
-            )
+            via.append(r["seconds"] / g)
+        for name, xs in (("batch / direct", ratios), ("batch / via gateway", via)):
+            if len(xs) > 1:
+                m, sd = statistics.mean(xs), statistics.stdev(xs)
+                half = _T95[min(len(xs) - 1, len(_T95)) - 1] * sd / len(xs) ** 0.5
+                print(
+                    f"{name} time: mean {m:.3f},"
+                    f" 95% CI [{m - half:.3f}, {m + half:.3f}], n={len(xs)}"
+                )
         if not args.no_kills:
             r = run_batch(fake, n, c, 2, Path(tmp), ms)
             print(f"batch+2 kills: {r}")

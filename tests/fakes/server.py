@@ -52,6 +52,9 @@ class FakeUpstream:
         #: requests answered from an earlier one with the same Idempotency-Key (per path)
         self.replays: Counter[str] = Counter()
         self._by_key: dict[str, tuple[int, list[bytes], bool]] = {}
+        #: answers produced per Idempotency-Key (a request the client abandoned before
+        #: its answer was built is not counted: it is in ``cancel_events``)
+        self.executions: Counter[str] = Counter()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
@@ -138,6 +141,7 @@ class FakeUpstream:
         self.completed_streams = 0
         self.replays.clear()
         self._by_key.clear()
+        self.executions.clear()
 
     @property
     def cancelled(self) -> int:
@@ -252,6 +256,7 @@ class FakeUpstream:
                 self.replays[record.path] += 1
                 return hit
             out = build()
+            self.executions[key] += 1
             if out[0] < 300 and not out[2]:
                 self._by_key[key] = out
             return out
