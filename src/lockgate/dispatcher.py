@@ -192,6 +192,12 @@ class Dispatcher:
                     quota = MinuteQuota(dep.params.rpm, dep.params.tpm)
                 cands.append(Candidate(dep.id, dep.params.weight, breaker, quota))
             self._candidates[alias] = tuple(cands)
+        # Embeddings get their own breakers per deployment (built on first use): a failing
+        # /embeddings endpoint says nothing about the same deployment's chat, and the
+        # reverse. Quotas (the account's rpm/tpm) are shared.
+        self._breaker_cfg = breaker_cfg
+        self._listener = listener
+        self._embed_candidates: dict[str, tuple[Candidate, ...]] = {}
         self._budgets: Mapping[str, RetryBudget] = {
             alias: RetryBudget(
                 ratio=rs.retry_budget_ratio, min_per_second=rs.retry_budget_min_per_second
@@ -208,6 +214,20 @@ class Dispatcher:
             fallbacks=_chains(rs.fallbacks), context_window=_chains(rs.context_window_fallbacks)
         )
         self._timeouts: dict[tuple[str, bool], Timeouts] = {}
+
+    def _embed_cands(self, alias: str) -> tuple[Candidate, ...]:
+        cands = self._embed_candidates.get(alias)
+        if cands is None:
+            built = []
+            for c in self._candidates[alias]:
+                name = f"{c.id}/embeddings"
+                breaker = self.breakers.get(name)
+                if breaker is None:
+                    breaker = CircuitBreaker(name, self._breaker_cfg, listener=self._listener)
+                    self.breakers[name] = breaker
+                built.append(Candidate(c.id, c.weight, breaker, c.quota))
+            cands = self._embed_candidates[alias] = tuple(built)
+        return cands
 
     def snapshot(self) -> dict[str, object]:
         now = self._clock()
@@ -263,7 +283,7 @@ class Dispatcher:
             lease.succeeded(now)
             return result
 
-        return await self._run(ctx, body["model"], False, attempt)
+        return await self._run(ctx, body["model"], False, attempt, self._embed_cands)
 
     async def _run(
         self,
@@ -271,7 +291,9 @@ class Dispatcher:
         model: str,
         stream: bool,
         attempt: Callable[[Deployment, Lease, Timeouts, str], Awaitable[_T]],
+        candidates: Callable[[str], tuple[Candidate, ...]] | None = None,
     ) -> _T:
+        pick = candidates or self._candidates.__getitem__
         clock = self._clock
         now = clock()
         deadline = Deadline.for_request(
@@ -290,7 +312,7 @@ class Dispatcher:
             budget=self._budgets,
         )
         while True:
-            cands = self._candidates[plan.alias]
+            cands = pick(plan.alias)
             lease = self._balancer.acquire(cands, exclude=plan.tried, now=clock())
             if lease is None:
                 now = clock()

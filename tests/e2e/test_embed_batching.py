@@ -87,8 +87,9 @@ def test_a_down_embedding_deployment_trips_its_breaker_and_the_fallback_answers(
     gateway_factory: GatewayFactory, fake: ThreadedFake
 ) -> None:
     """Embeddings go through the dispatcher: a deployment nobody listens on fails, its
-    breaker opens after 3 failures, every caller is answered by the fallback alias, and
-    concurrent callers still share upstream calls there."""
+    embeddings breaker opens after 3 failures (its chat breaker is its own), every caller
+    is answered by the fallback alias, and concurrent callers still share upstream calls
+    there."""
     models = [
         {
             "model_name": "emb",
@@ -122,8 +123,9 @@ def test_a_down_embedding_deployment_trips_its_breaker_and_the_fallback_answers(
             assert r.status_code == 200, r.text
             assert len(r.json()["data"][0]["embedding"]) > 0
         stats = c.get("/api/stats").json()
-    assert stats["routing"]["breakers"]["emb#0"]["state"] == "open"
-    assert stats["routing"]["breakers"]["emb-backup#0"]["state"] == "closed"
+    assert stats["routing"]["breakers"]["emb#0/embeddings"]["state"] == "open"
+    assert stats["routing"]["breakers"]["emb-backup#0/embeddings"]["state"] == "closed"
+    assert stats["routing"]["breakers"]["emb#0"]["state"] == "closed"  # chat's own
     assert len(fake.requests_to("/v1/embeddings")) == 4
 
     async def many() -> list[httpx.Response]:

@@ -27,14 +27,26 @@ from lockgate.wire.anthropic_response import openai_to_anthropic_response
 __all__ = ["execute_line"]
 
 
+#: how long a batch key's principal is reused across its lines (a revoked key stops
+#: its batch's lines within this long, as interactive requests within key_sync_seconds)
+_PRINCIPAL_TTL = 1.0
+
+
 async def _principal(svc: Services, key_id: str | None) -> Principal:
     if key_id is None:
         return Principal(kind="master")
-    key = await svc.keys.get(key_id)
     now = time.time()
+    cache = svc.batches.principals if svc.batches is not None else {}
+    hit = cache.get(key_id)
+    if hit is not None and now - hit[0] < _PRINCIPAL_TTL:
+        return hit[1]
+    key = await svc.keys.get(key_id)
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        cache.pop(key_id, None)
         raise AuthenticationError("The key that created this batch is revoked or expired.")
-    return Principal.from_key(key)
+    principal = Principal.from_key(key)
+    cache[key_id] = (now, principal)
+    return principal
 
 
 async def execute_line(svc: Services, line: Claimed) -> Outcome:
