@@ -123,6 +123,8 @@ class ChatRequest:
     include_usage: bool = False
     #: the client's own-wire body (see ``NativeRequest``); None for canonical clients
     native: NativeRequest | None = None
+    #: sent upstream as ``Idempotency-Key`` (the same on every attempt of one request)
+    idempotency_key: str | None = None
 
     @property
     def messages(self) -> list[dict[str, Any]]:

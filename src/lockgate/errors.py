@@ -92,6 +92,9 @@ class GatewayError(Exception):
             self.status = status
         self.param = param
         self.retry_after = retry_after
+        #: another caller of the same shared upstream call (a micro-batch) already
+        #: reported this failure to the deployment's breaker: count it once
+        self.shared = False
 
     @property
     def retryable(self) -> bool:

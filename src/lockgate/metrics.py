@@ -92,6 +92,8 @@ class Metrics:
             ["gen_ai_request_model"],
             registry=r,
         )
+        #: the gauge's value, cheap to read on every batch line (the batch runner yields)
+        self.in_flight = 0
         self.inflight = Gauge(
             "lockgate_inflight_requests", "Requests being handled now.", registry=r
         )
@@ -214,9 +216,11 @@ class Metrics:
 
     def request_started(self) -> None:
         self.inflight.inc()
+        self.in_flight += 1
 
     def request_finished(self) -> None:
         self.inflight.dec()
+        self.in_flight -= 1
 
     def observe(
         self,

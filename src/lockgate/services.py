@@ -21,7 +21,7 @@ from lockgate.callbacks.build import build_callbacks
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.context_window import alias_input_limits
-from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.dispatcher import Dispatcher, send_embed
 from lockgate.errors import ModelNotFoundError
 from lockgate.evals.online import build_online_evaluator
 from lockgate.events import BreakerLog
@@ -191,7 +191,7 @@ def build_record(
 
 
 async def _build_semantic(
-    settings: Settings, router: Router, providers: ProviderRegistry
+    settings: Settings, router: Router, dispatcher: Dispatcher
 ) -> SemanticCacheStage:
     """The semantic cache stage (opt-in per alias); loading a local model takes ~1 s."""
     from lockgate.cache.semantic.config import build_semantic_stage
@@ -214,12 +214,13 @@ async def _build_semantic(
                 " and embedding_dim"
             )
         alias = sc.embedding_model
-        deployment = router.resolve(alias)[0]
-        provider = providers.get(deployment.provider)
-        timeouts = deployment_timeouts(deployment, settings.router_settings, stream=False)
+        router.resolve(alias)
+        from lockgate.auth.keys import Principal
 
         async def embed(texts: list[str]) -> list[list[float]]:
-            out = await provider.embed({"model": alias, "input": texts}, deployment, timeouts)
+            # the gateway's own call: breakers, retries and fallbacks, no tenant's limits
+            ctx = RequestContext("semantic-cache", Principal(kind="master"), "openai")
+            out = await dispatcher.embed(ctx, {"model": alias, "input": texts}, send_embed)
             rows = sorted(out.get("data") or [], key=lambda d: d.get("index", 0))
             return [row["embedding"] for row in rows]
 
@@ -300,7 +301,7 @@ async def build_services(
     if settings.semantic_cache.aliases:
         from lockgate.cache.semantic.metrics import SemanticCollector
 
-        semantic = await _build_semantic(settings, router, providers)
+        semantic = await _build_semantic(settings, router, dispatcher)
         metrics.registry.register(SemanticCollector(semantic))
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
@@ -353,11 +354,7 @@ async def build_services(
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line
 
-        registry = metrics.registry
-        svc.batches.start(
-            lambda line: execute_line(svc, line),
-            lambda: registry.get_sample_value("lockgate_inflight_requests") or 0.0,
-        )
+        svc.batches.start(lambda line: execute_line(svc, line), lambda: metrics.in_flight)
     return svc
 
 

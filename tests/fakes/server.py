@@ -53,6 +53,12 @@ class FakeUpstream:
         #: endpoint verifies assertions with, and the access tokens it issued
         self.google_keys: dict[str, str] = {}
         self.google_tokens: set[str] = set()
+        #: requests answered from an earlier one with the same Idempotency-Key (per path)
+        self.replays: Counter[str] = Counter()
+        self._by_key: dict[str, tuple[int, list[bytes], bool]] = {}
+        #: answers produced per Idempotency-Key (a request the client abandoned before
+        #: its answer was built is not counted: it is in ``cancel_events``)
+        self.executions: Counter[str] = Counter()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
@@ -142,6 +148,9 @@ class FakeUpstream:
         self.counts.clear()
         self.cancel_events.clear()
         self.completed_streams = 0
+        self.replays.clear()
+        self._by_key.clear()
+        self.executions.clear()
 
     @property
     def cancelled(self) -> int:
@@ -158,6 +167,7 @@ class FakeUpstream:
             "cancelled": self.cancelled,
             "cancel_events": [e.to_dict() for e in self.cancel_events],
             "completed_streams": self.completed_streams,
+            "replays": dict(self.replays),
         }
 
     # -- request plumbing ----------------------------------------------------------------
@@ -240,6 +250,28 @@ class FakeUpstream:
             )
             raise
 
+    def _idempotent(
+        self, record: RecordedRequest, build: Callable[[], tuple[int, list[bytes], bool]]
+    ) -> Callable[[], tuple[int, list[bytes], bool]]:
+        """Honour ``Idempotency-Key`` like Stripe-style APIs: a key seen before with a
+        2xx non-streamed answer gets that answer again, without running the request."""
+        key = record.headers.get("idempotency-key")
+        if key is None:
+            return build
+
+        def once() -> tuple[int, list[bytes], bool]:
+            hit = self._by_key.get(key)
+            if hit is not None:
+                self.replays[record.path] += 1
+                return hit
+            out = build()
+            self.executions[key] += 1
+            if out[0] < 300 and not out[2]:
+                self._by_key[key] = out
+            return out
+
+        return once
+
     def _error(self, status: int, body: dict[str, Any]) -> web.Response:
         return web.Response(status=status, text=json.dumps(body), content_type=_JSON)
 
@@ -266,7 +298,9 @@ class FakeUpstream:
                 payload["choices"][0]["message"]["content"] = canned
             return 200, [json.dumps(payload).encode()], False
 
-        return await self._serve(request, fault, openai_wire.error_body, build)
+        return await self._serve(
+            request, fault, openai_wire.error_body, self._idempotent(record, build)
+        )
 
     async def _variant(self, request: web.Request) -> web.StreamResponse:
         """An OpenAI-compatible server with its own quirks (see variants.py)."""
@@ -378,7 +412,9 @@ class FakeUpstream:
                 return 200, anthropic_wire.message_events(body, mid), True
             return 200, [json.dumps(anthropic_wire.message(body, mid)).encode()], False
 
-        return await self._serve(request, fault, anthropic_wire.error_body, build)
+        return await self._serve(
+            request, fault, anthropic_wire.error_body, self._idempotent(record, build)
+        )
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         record, fault = await self._record(request)

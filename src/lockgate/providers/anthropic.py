@@ -61,7 +61,12 @@ class AnthropicProvider:
         base = (deployment.params.api_base or DEFAULT_BASE).rstrip("/")
         return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
 
-    def _headers(self, deployment: Deployment, native: NativeRequest | None) -> dict[str, str]:
+    def _headers(
+        self,
+        deployment: Deployment,
+        native: NativeRequest | None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, str]:
         headers = {
             "content-type": "application/json",
             "anthropic-version": ANTHROPIC_VERSION,
@@ -69,6 +74,8 @@ class AnthropicProvider:
         }
         if native is not None:
             headers.update(native.headers)
+        if idempotency_key is not None:
+            headers["idempotency-key"] = idempotency_key
         key = deployment.params.api_key
         if key is not None:
             headers["x-api-key"] = key.get_secret_value()
@@ -103,7 +110,7 @@ class AnthropicProvider:
         raw = await self._transport.post_json(
             self._url(deployment),
             self._body(request, deployment, native),
-            self._headers(deployment, native),
+            self._headers(deployment, native, request.idempotency_key),
             timeouts,
             deployment.params.max_response_bytes,
         )
@@ -129,7 +136,7 @@ class AnthropicProvider:
         resp = await self._transport.open_stream(
             self._url(deployment),
             self._body(request, deployment, native),
-            self._headers(deployment, native),
+            self._headers(deployment, native, request.idempotency_key),
             timeouts,
         )
         translator = AnthropicToChunks(request.model, _json_tool(request, native))

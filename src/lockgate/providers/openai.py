@@ -56,9 +56,13 @@ class OpenAIProvider:
             )
         return base + path
 
-    def _headers(self, deployment: Deployment) -> dict[str, str]:
+    def _headers(
+        self, deployment: Deployment, idempotency_key: str | None = None
+    ) -> dict[str, str]:
         params = deployment.params
         headers = {"content-type": "application/json", **params.extra_headers}
+        if idempotency_key is not None:
+            headers["idempotency-key"] = idempotency_key
         if params.azure_ad_token is not None:
             headers["authorization"] = "Bearer " + params.azure_ad_token.get_secret_value()
             return headers
@@ -118,7 +122,7 @@ class OpenAIProvider:
         raw = await self._transport.post_json(
             self._url(deployment, path),
             self._body(request, deployment, stream=False),
-            self._headers(deployment),
+            self._headers(deployment, request.idempotency_key),
             timeouts,
             deployment.params.max_response_bytes,
         )
@@ -144,7 +148,7 @@ class OpenAIProvider:
         resp = await self._transport.open_stream(
             self._url(deployment, path),
             self._body(request, deployment, stream=True),
-            self._headers(deployment),
+            self._headers(deployment, request.idempotency_key),
             timeouts,
         )
         limit = deployment.params.max_response_bytes

@@ -80,9 +80,12 @@ def _write_ahead_log(dbapi_connection: Any, _record: object) -> None:
 
 
 def _engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_pre_ping=True)
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    sqlite = parsed.get_backend_name() == "sqlite"
+    # A file SQLite database is never "dropped" like a server connection, so the
+    # pre-ping round trip per checkout buys nothing there.
+    engine = create_async_engine(url, pool_pre_ping=not sqlite)
+    if sqlite and parsed.database not in (None, "", ":memory:"):
         sa.event.listen(engine.sync_engine, "connect", _write_ahead_log)
     return engine
 
