@@ -54,11 +54,13 @@ from lockgate.batches.config import BatchSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.config_keys import describe_validation_error, strip_unhonoured
+from lockgate.contextbudget.config import ContextSettings
 from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.evals.config import EvaluationSettings
 from lockgate.guards.config import GuardrailSettings
 from lockgate.logs import LogSettings
 from lockgate.passthrough.config import PassthroughSettings
+from lockgate.promptcache.config import PromptCacheSettings
 from lockgate.prompts.config import PromptSettings
 from lockgate.provider_presets import PRESETS, Wire, preset_for
 from lockgate.responses.config import ResponsesSettings
@@ -381,6 +383,8 @@ class Settings(_Model):
     embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
+    prompt_cache: PromptCacheSettings = Field(default_factory=PromptCacheSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False

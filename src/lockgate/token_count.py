@@ -46,21 +46,35 @@ class TiktokenCounter:
         enc = await self._load()
         return await asyncio.to_thread(_count, enc, body)
 
+    async def per_message(self, body: dict[str, Any]) -> tuple[list[int], int]:
+        """Tokens of each message of a canonical body, and of the rest (tools, framing)."""
+        enc = await self._load()
+        return await asyncio.to_thread(_per_message, enc, body)
 
-def _count(enc: Any, body: dict[str, Any]) -> int:
-    total = _REPLY_PRIMER
-    for msg in body.get("messages") or ():
-        total += _PER_MESSAGE + len(enc.encode(str(msg.get("role", ""))))
-        total += len(enc.encode(content_text(msg.get("content")), disallowed_special=()))
-        for call in msg.get("tool_calls") or ():
-            fn = call.get("function") or {}
-            total += len(enc.encode(str(fn.get("name", ""))))
-            total += len(enc.encode(str(fn.get("arguments", "")), disallowed_special=()))
+
+def _message_tokens(enc: Any, msg: dict[str, Any]) -> int:
+    total = _PER_MESSAGE + len(enc.encode(str(msg.get("role", ""))))
+    total += len(enc.encode(content_text(msg.get("content")), disallowed_special=()))
+    for call in msg.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        total += len(enc.encode(str(fn.get("name", ""))))
+        total += len(enc.encode(str(fn.get("arguments", "")), disallowed_special=()))
+    return total
+
+
+def _per_message(enc: Any, body: dict[str, Any]) -> tuple[list[int], int]:
+    counts = [_message_tokens(enc, m) for m in body.get("messages") or ()]
+    fixed = _REPLY_PRIMER
     tools = body.get("tools")
     if tools:
         # Tool definitions reach the model as text; their JSON is a close stand-in.
-        total += len(enc.encode(orjson.dumps(tools).decode(), disallowed_special=()))
-    return total
+        fixed += len(enc.encode(orjson.dumps(tools).decode(), disallowed_special=()))
+    return counts, fixed
+
+
+def _count(enc: Any, body: dict[str, Any]) -> int:
+    counts, fixed = _per_message(enc, body)
+    return fixed + sum(counts)
 
 
 def estimate_body_tokens(body: dict[str, Any]) -> int:

@@ -73,7 +73,9 @@ def _system_content(system: Any) -> Any:
     if isinstance(system, str):
         return system
     if any("cache_control" in b for b in system):
-        return [_marked({"type": "text", "text": b["text"]}, b.get("cache_control")) for b in system]
+        return [
+            _marked({"type": "text", "text": b["text"]}, b.get("cache_control")) for b in system
+        ]
     return _tool_result_text(system)
 
 

@@ -12,8 +12,8 @@ from lockgate.chat import ChatResponse, Usage
 __all__ = [
     "FINISH_TO_STOP",
     "STOP_TO_FINISH",
-    "anthropic_usage",
     "anthropic_to_openai_response",
+    "anthropic_usage",
     "openai_to_anthropic_response",
     "usage_from_anthropic",
 ]
