@@ -183,6 +183,7 @@ def usage_from_bedrock(raw: Any) -> Usage:
         prompt_tokens=int(raw.get("inputTokens") or 0) + cached + written,
         completion_tokens=int(raw.get("outputTokens") or 0),
         cached_tokens=cached,
+        cache_write_tokens=written,
     )
 
 
