@@ -22,6 +22,11 @@ def build_context_stages(
     info = {e.params.model: e.model_info for e in config.model_list}
     budgets: dict[str, AliasBudget] = {}
     for alias, spec in settings.aliases.items():
+        if alias in config.routing.aliases:
+            raise ConfigError(
+                f"context.aliases.{alias}: a routing alias; budgets belong to the aliases"
+                " that answer (its strong and weak aliases)"
+            )
         try:
             deployments = router.resolve(alias)
         except ModelNotFoundError:
