@@ -183,3 +183,37 @@ async def test_error_strategy_refuses_an_overlong_prompt(fake, open_gateway):
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "context_length_exceeded"
     assert _upstream_bodies(fake) == []
+
+
+@pytest.mark.parametrize("budget_tokens", [100_000, 3000])
+async def test_native_request_stays_native_cut_or_not(fake, open_gateway, budget_tokens):
+    """A /v1/messages body under budget goes up as written; a cut one keeps its own
+    fields (thinking, metadata) and loses only whole middle turns."""
+    budget = {"max_input_tokens": budget_tokens, "strategy": "truncate_middle", "compress": True}
+    gw = await open_gateway(_models(fake), context={"aliases": {"claude": budget}})
+    messages: list[dict[str, Any]] = []
+    for turn in range(10):
+        messages += [
+            {"role": "user", "content": _question(turn).strip()},  # nothing to compress
+            {"role": "assistant", "content": f"answer {turn}"},
+        ]
+    messages.append({"role": "user", "content": "last"})
+    body = {
+        "model": "claude",
+        "max_tokens": 2000,
+        "system": SYSTEM,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "metadata": {"user_id": "u1"},
+        "messages": messages,
+    }
+    headers = {"x-api-key": MASTER, "anthropic-version": "2023-06-01"}
+    r = await gw.client.post("/v1/messages", headers=headers, json=body)
+    assert r.status_code == 200, r.text
+    sent = _upstream_bodies(fake)[0]
+    assert sent["thinking"] == body["thinking"] and sent["metadata"] == body["metadata"]
+    if budget_tokens == 100_000:
+        assert sent["messages"] == messages
+    else:
+        kept = sent["messages"]
+        assert kept[:2] == messages[:2] and kept[-1] == messages[-1]
+        assert len(kept) < len(messages) and kept[2]["role"] == "user"

@@ -148,3 +148,10 @@ def test_stream_message_delta_with_cumulative_input_counts():
         100,
         7,
     )
+
+
+def test_compression_of_clean_messages_returns_the_same_list():
+    """Nothing to compress: the very list comes back (a native body stays native)."""
+    msgs = [{"role": "user", "content": "clean"}, {"role": "assistant", "content": "fine"}]
+    assert compress_canonical(msgs).messages is msgs
+    assert compress_anthropic(msgs).messages is msgs

@@ -179,3 +179,18 @@ def test_bad_configs_are_refused(section, message):
         router = Router(settings.deployments())
         build_auto_cache(settings.prompt_cache, router)
         build_context_stages(settings, router, TiktokenCounter())
+
+
+async def test_responses_route_passes_prompt_cache_key(fake, open_gateway):
+    """/v1/responses -> chat: prompt_cache_key and its retention reach the OpenAI upstream."""
+    gw = await open_gateway(_models(fake))
+    body = {
+        "model": "gpt",
+        "input": "hello",
+        "prompt_cache_key": "tenant-7",
+        "prompt_cache_retention": "24h",
+    }
+    r = await gw.client.post("/v1/responses", headers=bearer(), json=body)
+    assert r.status_code == 200, r.text
+    sent = next(q.body for q in fake.requests if q.path.endswith("/chat/completions"))
+    assert (sent["prompt_cache_key"], sent["prompt_cache_retention"]) == ("tenant-7", "24h")

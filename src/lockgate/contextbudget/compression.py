@@ -31,6 +31,11 @@ def normalise_whitespace(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", text).strip("\n")
 
 
+def _same_or(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` itself when no message changed (so callers can tell by identity)."""
+    return old if all(a is b for a, b in zip(old, new, strict=True)) else new
+
+
 def _pointer(call_id: Any) -> str:
     return f"[The same result as tool call {call_id} above.]"
 
@@ -76,7 +81,7 @@ def compress_canonical(messages: list[dict[str, Any]]) -> Compressed:
             elif first is None:
                 seen[content] = msg.get("tool_call_id")
         out.append(msg if content is msg.get("content") else {**msg, "content": content})
-    return Compressed(out, repeats)
+    return Compressed(_same_or(messages, out), repeats)
 
 
 def _result_text(content: Any) -> str | None:
@@ -116,4 +121,4 @@ def compress_anthropic(messages: list[dict[str, Any]]) -> Compressed:
             blocks.append(block if inner is block.get("content") else {**block, "content": inner})
         same = all(a is b for a, b in zip(blocks, content, strict=True))
         out.append(msg if same else {**msg, "content": blocks})
-    return Compressed(out, repeats)
+    return Compressed(_same_or(messages, out), repeats)

@@ -113,10 +113,12 @@ class ContextBudgetStage:
             "repeated_tool_results": repeats,
         }
         ctx.headers[HEADER] = f"tokens={total}; sent={after}; limit={limit}"
-        if kept is request.messages:
-            return request
         if native is None:
+            if kept is request.messages:
+                return request
             return dataclasses.replace(request, body={**request.body, "messages": kept})
+        if kept is native.body["messages"]:
+            return request
         new_body = {**native.body, "messages": kept}
         try:
             canonical, _ = translate_anthropic_request(new_body)
