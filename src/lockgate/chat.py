@@ -174,6 +174,9 @@ class ChatRequest:
     include_usage: bool = False
     #: the client's own-wire body (see ``NativeRequest``); None for canonical clients
     native: NativeRequest | None = None
+    #: ``prompt_cache.auto_cache``: the ttl of the prompt-cache breakpoints an Anthropic
+    #: provider places on this request (the client set none); other providers ignore it
+    auto_cache_ttl: str | None = None
 
     @property
     def messages(self) -> list[dict[str, Any]]:

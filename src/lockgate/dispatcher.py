@@ -8,6 +8,7 @@ the async loop around them that does the waiting and the I/O.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -312,9 +313,7 @@ class Dispatcher:
         provider = self._providers.get(dep.provider)
         if alias != request.model:
             # A fallback alias: same request, that alias's deployments.
-            request = ChatRequest(
-                alias, request.body, request.stream, request.include_usage, request.native
-            )
+            request = dataclasses.replace(request, model=alias)
         started = time.perf_counter()
         try:
             if not request.stream:

@@ -74,8 +74,7 @@ async def open_gateway(tmp_path: Path) -> AsyncIterator[GatewayOpener]:
                 "master_key": MASTER,
                 "database_url": f"sqlite+aiosqlite:///{tmp_path}/gw{len(opened)}.db",
             },
-            "router_settings": {"num_retries": 0},
-            **sections,
+            **{"router_settings": {"num_retries": 0}, **sections},
         }
         manager = LifespanManager(create_app(settings_from_mapping(data, env={})))
         await manager.__aenter__()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from tests.fakes.faults import Fault
 from tests.fakes.prompt_cache import blocks_of, shared_prefix_tokens
 from tests.fakes.server import FakeUpstream
 from tests.support import MASTER, bearer
@@ -217,3 +218,31 @@ async def test_native_request_stays_native_cut_or_not(fake, open_gateway, budget
         kept = sent["messages"]
         assert kept[:2] == messages[:2] and kept[-1] == messages[-1]
         assert len(kept) < len(messages) and kept[2]["role"] == "user"
+
+
+async def test_auto_cache_marks_never_reach_an_openai_fallback(fake, open_gateway):
+    """Claude fails, the request falls back to an OpenAI alias: no cache_control there."""
+    models = [
+        *_models(fake),
+        {
+            "model_name": "gpt",
+            "params": {
+                "model": "openai/gpt-4o-mini",
+                "api_base": fake.openai_base_url,
+                "api_key": "sk-oai",
+            },
+        },
+    ]
+    gw = await open_gateway(
+        models,
+        prompt_cache={"auto_cache": ["claude"]},
+        router_settings={"num_retries": 0, "fallbacks": [{"claude": ["gpt"]}]},
+    )
+    fake.push_fault(Fault.error(529, path="/v1/messages"))
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hi"}]
+    r = await gw.client.post(
+        "/v1/chat/completions", headers=bearer(), json={"model": "claude", "messages": messages}
+    )
+    assert r.status_code == 200, r.text
+    sent = next(q.body for q in fake.requests if q.path.endswith("/chat/completions"))
+    assert "cache_control" not in str(sent) and sent["messages"] == messages

@@ -13,8 +13,8 @@ from lockgate.contextbudget.compression import (
 from lockgate.contextbudget.truncation import PromptShape, plan_cut
 from lockgate.errors import ContextBudgetError
 from lockgate.pricing import Price, cost_of, with_anthropic_cache_rates
-from lockgate.promptcache.breakpoints import MAX_BREAKPOINTS, mark_anthropic, mark_canonical
 from lockgate.wire.anthropic_stream import AnthropicToChunks
+from lockgate.wire.cache_marks import MAX_BREAKPOINTS, mark_anthropic, strip_cache_control
 
 
 def _chat(turns: int, size: int = 100) -> PromptShape:
@@ -98,24 +98,39 @@ def test_breakpoints_at_most_four_and_never_added_to_marked_bodies():
     """Tools, system and two rolling marks; a marked body comes back as it was."""
     mark = {"type": "ephemeral"}
     body = {
-        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "tools": [{"name": "f"}],
+        "system": "s",
         "messages": [
-            {"role": "system", "content": "s"},
             {"role": "user", "content": "a"},
             {"role": "assistant", "content": "b"},
-            {"role": "user", "content": "c"},
+            {"role": "user", "content": [{"type": "text", "text": "c"}]},
         ],
     }
-    out = mark_canonical(body, mark)
-    marked = [m for m in out["messages"] if "cache_control" in m]
-    assert len(marked) + 1 == MAX_BREAKPOINTS
-    assert [m["content"] for m in marked] == ["s", "a", "c"]
-    assert "cache_control" not in body["messages"][0]  # the client's objects untouched
-    assert mark_canonical(out, mark) is out
-    native = {"system": "s", "messages": [{"role": "user", "content": "a"}]}
-    assert mark_anthropic(native, mark)["system"] == [
-        {"type": "text", "text": "s", "cache_control": mark}
-    ]
+    out = mark_anthropic(body, mark)
+    assert out["tools"][0]["cache_control"] == mark
+    assert out["system"] == [{"type": "text", "text": "s", "cache_control": mark}]
+    marked = [m for m in out["messages"] if "cache_control" in str(m)]
+    assert len(marked) + 2 == MAX_BREAKPOINTS
+    assert out["messages"][0]["content"][0]["cache_control"] == mark
+    assert out["messages"][2]["content"][-1]["cache_control"] == mark
+    assert body["messages"][2]["content"][0] == {"type": "text", "text": "c"}  # untouched
+    assert mark_anthropic(out, mark) is out
+
+
+def test_strip_takes_marks_off_and_leaves_clean_bodies_alone():
+    """Marks on parts, tools and messages go; a body without any is the same object."""
+    mark = {"type": "ephemeral"}
+    body = {
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "s", "cache_control": mark}]},
+            {"role": "tool", "tool_call_id": "c", "content": "r", "cache_control": mark},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f"}, "cache_control": mark}],
+    }
+    out = strip_cache_control(body)
+    assert "cache_control" not in str(out)
+    assert "cache_control" in str(body)
+    assert strip_cache_control(out) is out
 
 
 def test_cached_prices_read_write_and_one_hour():
