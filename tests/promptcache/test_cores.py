@@ -14,6 +14,7 @@ from lockgate.contextbudget.truncation import PromptShape, plan_cut
 from lockgate.errors import ContextBudgetError
 from lockgate.pricing import Price, cost_of, with_anthropic_cache_rates
 from lockgate.wire.anthropic_stream import AnthropicToChunks
+from lockgate.wire.bedrock import chat_to_bedrock
 from lockgate.wire.cache_marks import MAX_BREAKPOINTS, mark_anthropic, strip_cache_control
 
 
@@ -170,3 +171,25 @@ def test_compression_of_clean_messages_returns_the_same_list():
     msgs = [{"role": "user", "content": "clean"}, {"role": "assistant", "content": "fine"}]
     assert compress_canonical(msgs).messages is msgs
     assert compress_anthropic(msgs).messages is msgs
+
+
+def test_bedrock_converse_gets_cache_points_where_the_marks_were():
+    """Marks on a system part, a tool, a user part and a tool message become cachePoints."""
+    mark = {"type": "ephemeral"}
+    point = {"cachePoint": {"type": "default"}}
+    body = {
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "s", "cache_control": mark}]},
+            {"role": "user", "content": [{"type": "text", "text": "u", "cache_control": mark}]},
+            {"role": "assistant", "content": "a"},
+            {"role": "user", "content": "v"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f"}, "cache_control": mark}],
+    }
+    out = chat_to_bedrock(body)
+    assert out["system"] == [{"text": "s"}, point]
+    assert out["messages"][0]["content"] == [{"text": "u"}, point]
+    assert out["messages"][2]["content"] == [{"text": "v"}]
+    assert out["toolConfig"]["tools"][1] == point
+    plain = chat_to_bedrock({"messages": [{"role": "user", "content": "x"}]})
+    assert "cachePoint" not in str(plain)

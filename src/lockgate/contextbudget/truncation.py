@@ -59,8 +59,8 @@ def _head_end(shape: PromptShape, strategy: Strategy, keep_system: bool) -> int:
         while head < n and shape.system[head]:
             head += 1
     if strategy == "truncate_middle":
-        later = [t for t in starts if t > head]
-        head = later[0] if later else n
+        first = next((t for t in starts if t >= head), n)
+        head = next((t for t in starts if t > first), n)
     rolling = starts[-2] if len(starts) >= 2 else 0
     if 0 <= shape.last_mark < rolling:
         # A prefix the client asked to be cached: the cut begins after it.
