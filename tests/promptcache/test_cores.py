@@ -13,6 +13,7 @@ from lockgate.contextbudget.compression import (
 from lockgate.contextbudget.truncation import PromptShape, plan_cut
 from lockgate.errors import ContextBudgetError
 from lockgate.pricing import Price, cost_of, with_anthropic_cache_rates
+from lockgate.token_count import TiktokenCounter
 from lockgate.wire.anthropic_stream import AnthropicToChunks
 from lockgate.wire.bedrock import chat_to_bedrock
 from lockgate.wire.cache_marks import MAX_BREAKPOINTS, mark_anthropic, strip_cache_control
@@ -193,3 +194,14 @@ def test_bedrock_converse_gets_cache_points_where_the_marks_were():
     assert out["toolConfig"]["tools"][1] == point
     plain = chat_to_bedrock({"messages": [{"role": "user", "content": "x"}]})
     assert "cachePoint" not in str(plain)
+
+
+async def test_per_message_counts_are_remembered_and_match_a_fresh_count():
+    """A second count of a grown chat gives the same numbers as a fresh counter."""
+    history = [{"role": "user", "content": f"message {i} " + "text " * i} for i in range(30)]
+    warm = TiktokenCounter()
+    await warm.per_message({"messages": history[:20]})
+    again = await warm.per_message({"messages": history})
+    fresh = await TiktokenCounter().per_message({"messages": history})
+    assert again == fresh
+    assert sum(again[0]) + again[1] == await TiktokenCounter().count({"messages": history})
