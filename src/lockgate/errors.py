@@ -38,6 +38,7 @@ __all__ = [
     "BudgetExceededError",
     "ClientError",
     "ConflictError",
+    "ContextBudgetError",
     "ContextWindowExceededError",
     "Fault",
     "GatewayError",
@@ -308,3 +309,10 @@ class ServiceUnavailableError(InternalError):
     status = 503
     code = "service_unavailable"
     anthropic_type = "overloaded_error"
+
+
+class ContextBudgetError(BadRequestError):
+    """The prompt is longer than the alias's context budget, and the budget says
+    ``strategy: error`` (or nothing may be cut without editing the cached prefix)."""
+
+    code = "context_length_exceeded"

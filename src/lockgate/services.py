@@ -21,6 +21,7 @@ from lockgate.callbacks.build import build_callbacks
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.context_window import alias_input_limits
+from lockgate.contextbudget.factory import build_context_stages
 from lockgate.dispatcher import Dispatcher, send_embed
 from lockgate.errors import ModelNotFoundError
 from lockgate.evals.online import build_online_evaluator
@@ -34,7 +35,16 @@ from lockgate.modelconfig.live import LiveModels
 from lockgate.modelconfig.repository import ModelRepository
 from lockgate.passthrough.client import PassthroughClient
 from lockgate.pipeline import Pipeline, Stage
-from lockgate.pricing import cost_estimator, cost_of, price_for, unpriced_check, warn_unpriced
+from lockgate.pricing import (
+    cost_estimator,
+    cost_of,
+    price_for,
+    uncached_cost,
+    unpriced_check,
+    warn_unpriced,
+)
+from lockgate.promptcache.stage import NOTES_KEY as AUTO_CACHE_NOTE
+from lockgate.promptcache.stage import build_auto_cache
 from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
@@ -149,6 +159,13 @@ class Services:
             ttft=first - ctx.started if first is not None else None,
             saved=saved,
         )
+        if not hit and usage is not None and ctx.deployment is not None:
+            self.stats.prompt_cache.record(
+                usage,
+                ctx.cost,
+                uncached_cost(price_for(ctx.deployment), usage),
+                auto=bool(ctx.notes.get(AUTO_CACHE_NOTE)),
+            )
 
 
 def build_record(
@@ -280,6 +297,7 @@ async def build_services(
         # general_settings.redis_url is the shared store unless the cache names its own.
         cache_settings = cache_settings.model_copy(update={"url": redis_url})
     cache = build_response_cache(cache_settings)
+    token_counter = TiktokenCounter()
     stages: list[Stage] = [
         GuardStage(
             _with_context_limits(settings),
@@ -295,6 +313,8 @@ async def build_services(
             on_spend=hooks.spent if hooks is not None and hooks.alerter is not None else None,
         ),
         *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),
+        *build_context_stages(settings, router, token_counter),
+        *build_auto_cache(settings.prompt_cache, router),
         CacheStage(cache),
     ]
     semantic: SemanticCacheStage | None = None
@@ -339,7 +359,7 @@ async def build_services(
         semantic=semantic,
         tracing=tracing,
         responses=MemoryResponseStore(settings.responses.max_stored),
-        token_counter=TiktokenCounter(),
+        token_counter=token_counter,
         passthrough=PassthroughClient(),
         prompts=prompts,
         connections=connections,

@@ -56,6 +56,7 @@ from lockgate.cache.semantic.settings import SemanticCacheSettings
 from lockgate.callbacks.config import CallbackSettings
 from lockgate.callbacks.litellm import translate_litellm_callbacks
 from lockgate.config_keys import describe_validation_error, strip_unhonoured
+from lockgate.contextbudget.config import ContextSettings
 from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.evals.config import EvaluationSettings
 from lockgate.guards.config import GuardrailSettings
@@ -63,6 +64,7 @@ from lockgate.litellm_settings import translate_litellm_settings
 from lockgate.logs import LogSettings
 from lockgate.modelconfig.config import LiveModelSettings
 from lockgate.passthrough.config import PassthroughSettings
+from lockgate.promptcache.config import PromptCacheSettings
 from lockgate.prompts.config import PromptSettings
 from lockgate.provider_presets import PRESETS, Wire, preset_for
 from lockgate.responses.config import ResponsesSettings
@@ -395,6 +397,8 @@ class Settings(_Model):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     live_models: LiveModelSettings = Field(default_factory=LiveModelSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
+    prompt_cache: PromptCacheSettings = Field(default_factory=PromptCacheSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False

@@ -15,6 +15,7 @@ from aiohttp import web
 from . import anthropic_wire, bedrock_wire, gemini_wire, openai_wire, variants
 from .delivery import Delivered, abort_connection, deliver
 from .faults import Fault, FaultQueue
+from .prompt_cache import AnthropicCacheSim
 from .recording import CancelEvent, RecordedRequest
 from .replies import last_user_text
 
@@ -36,8 +37,11 @@ class FakeUpstream:
         models: list[str] | None = None,
         embedding_dimensions: int = 8,
         clock: Callable[[], float] = time.monotonic,
+        prompt_cache: bool = False,
     ) -> None:
         self.host = host
+        #: with ``prompt_cache`` the Anthropic route reports cache reads and writes
+        self.prompt_cache = AnthropicCacheSim() if prompt_cache else None
         self._port = port
         self.models = list(models or DEFAULT_MODELS)
         self.embedding_dimensions = embedding_dimensions
@@ -408,9 +412,13 @@ class FakeUpstream:
 
         def build() -> tuple[int, list[bytes], bool]:
             mid = f"msg_fake{n:016d}"
+            cache = self.prompt_cache.usage(body) if self.prompt_cache is not None else None
             if body.get("stream"):
-                return 200, anthropic_wire.message_events(body, mid), True
-            return 200, [json.dumps(anthropic_wire.message(body, mid)).encode()], False
+                return 200, anthropic_wire.message_events(body, mid, cache), True
+            payload = anthropic_wire.message(body, mid)
+            if cache is not None:
+                payload["usage"] = {**cache, "output_tokens": payload["usage"]["output_tokens"]}
+            return 200, [json.dumps(payload).encode()], False
 
         return await self._serve(
             request, fault, anthropic_wire.error_body, self._idempotent(record, build)

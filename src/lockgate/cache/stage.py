@@ -20,6 +20,7 @@ HTTP error rather than an error event inside a 200 stream.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class CacheStage:
         )
         upstream = request
         if plan.body is not request.body:
-            upstream = ChatRequest(request.model, plan.body, request.stream, request.include_usage)
+            upstream = dataclasses.replace(request, body=plan.body, native=None)
             # The body's cache field is gone from here on; later stages (the semantic
             # cache) read the client's control from the context instead.
             ctx.stage_data["cache_control"] = request_control(

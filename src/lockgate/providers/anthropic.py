@@ -25,6 +25,7 @@ from lockgate.wire.anthropic_params import RESPONSE_FORMAT_TOOL, response_format
 from lockgate.wire.anthropic_request import openai_to_anthropic_request
 from lockgate.wire.anthropic_response import anthropic_to_openai_response
 from lockgate.wire.anthropic_stream import AnthropicToChunks
+from lockgate.wire.cache_marks import mark_anthropic
 
 __all__ = ["ANTHROPIC_VERSION", "AnthropicProvider", "native_anthropic"]
 
@@ -95,12 +96,18 @@ class AnthropicProvider:
             body = {k: v for k, v in native.body.items() if k not in _GATEWAY_FIELDS}
             body["model"] = params.upstream_model
             body["stream"] = request.stream
-            return orjson.dumps(apply_defaults(body, params))
-        body = openai_to_anthropic_request(
-            apply_defaults({**request.body, "stream": request.stream}, params),
-            params.upstream_model,
-            drop_params=params.drop_params,
-        )
+            body = apply_defaults(body, params)
+        else:
+            body = openai_to_anthropic_request(
+                apply_defaults({**request.body, "stream": request.stream}, params),
+                params.upstream_model,
+                drop_params=params.drop_params,
+            )
+        if request.auto_cache_ttl is not None:
+            mark = {"type": "ephemeral"}
+            if request.auto_cache_ttl != "5m":
+                mark["ttl"] = request.auto_cache_ttl
+            body = mark_anthropic(body, mark)
         return orjson.dumps(body)
 
     async def chat(

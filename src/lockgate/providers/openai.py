@@ -25,6 +25,7 @@ from lockgate.providers.transport import Transport
 from lockgate.settings import Deployment
 from lockgate.tokens import content_text, estimate_message_tokens, estimate_tokens
 from lockgate.wire import completions
+from lockgate.wire.cache_marks import strip_cache_control
 
 __all__ = ["OpenAIProvider", "gateway_only_fields"]
 
@@ -85,6 +86,8 @@ class OpenAIProvider:
                 param=native.lossy[0].split(" ")[0],
             )
         source = request.body
+        if native is not None and native.wire == "anthropic":
+            source = strip_cache_control(source)  # the translation's marks, not the client's
         if native is not None and native.wire == completions.WIRE:
             source = native.body
             if request.body.get("messages") is not native.messages:
