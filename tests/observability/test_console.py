@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tests.support import MASTER, bearer
 
 from lockgate.console import session
-from lockgate.console.rollups import fold, usage_rollups
+from lockgate.console.rollups import fold, usage_daily, usage_hourly
 
 
 def _csrf(html: str) -> str:
@@ -59,9 +59,9 @@ async def test_login_overview_and_rollups_match_requests(make_settings, open_gat
         row = (
             await conn.execute(
                 sa.select(
-                    sa.func.sum(usage_rollups.c.requests),
-                    sa.func.sum(usage_rollups.c.prompt_tokens),
-                    sa.func.sum(usage_rollups.c.cost_usd),
+                    sa.func.sum(usage_hourly.c.requests),
+                    sa.func.sum(usage_hourly.c.prompt_tokens),
+                    sa.func.sum(usage_hourly.c.cost_usd),
                 )
             )
         ).one()
@@ -95,7 +95,8 @@ def test_session_cookie_is_signed_and_expires():
     assert session.verify(secret, f"{int(expiry) + 999}.{nonce}.{mac}", now=1010.0) is None
 
 
-def test_fold_buckets_by_hour_key_and_model():
+def test_fold_buckets_by_hour_model_and_day_dimensions():
+    """Hourly buckets per model; daily buckets per key, team and user (absent ones skipped)."""
     base = {"prompt_tokens": 10, "completion_tokens": 5, "cached_tokens": 0, "cost_usd": 0.5}
     rows = [
         {
@@ -107,6 +108,7 @@ def test_fold_buckets_by_hour_key_and_model():
             "ttft_ms": 4.0,
             "cache": "hit",
             "key_id": "k1",
+            "team": "t",
         },
         {
             **base,
@@ -117,10 +119,11 @@ def test_fold_buckets_by_hour_key_and_model():
             "ttft_ms": None,
             "cache": None,
             "key_id": "k1",
+            "user": "u",
         },
         {
             **base,
-            "started_at": 10800.0,
+            "started_at": 86400.0 + 10800.0,
             "model": "m",
             "status": 200,
             "latency_ms": 1.0,
@@ -130,7 +133,12 @@ def test_fold_buckets_by_hour_key_and_model():
         },
     ]
     out = fold(rows)
-    first = out[(7200, "k1", "", "", "m")]
+    hourly, daily = out[usage_hourly], out[usage_daily]
+    first = hourly[(7200, "m")]
     assert first["requests"] == 2 and first["errors"] == 1 and first["cache_hits"] == 1
     assert first["latency_ms_sum"] == 40.0 and first["ttft_count"] == 1
-    assert out[(10800, "", "", "", "m")]["requests"] == 1
+    assert hourly[(97200, "m")]["requests"] == 1
+    assert daily[(0, "key", "k1", "m")]["requests"] == 2
+    assert daily[(0, "team", "t", "m")]["requests"] == 1
+    assert daily[(0, "user", "u", "m")]["errors"] == 1
+    assert set(daily) == {(0, "key", "k1", "m"), (0, "team", "t", "m"), (0, "user", "u", "m")}

@@ -1,0 +1,95 @@
+"""console narrow rollups
+
+Revision ID: 0015
+Revises: 0014
+
+Replaces the wide ``usage_rollups`` (hour, key, team, user, model) with two narrow ones
+(lockgate.console.rollups): ``usage_hourly`` per (hour, model) and ``usage_daily`` per
+(day, key|team|user, value, model), folded from usage_records once here.  Adds
+(model, started_at) and (key_id, started_at) indexes for the console's logs list.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+_SUMS = """COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END),
+    SUM(CASE WHEN cache IN ('hit', 'semantic-hit') THEN 1 ELSE 0 END),
+    SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(cost_usd),
+    SUM(latency_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms)"""
+_COLUMNS = """requests, errors, cache_hits, prompt_tokens, completion_tokens, cached_tokens,
+    cost_usd, latency_ms_sum, ttft_ms_sum, ttft_count"""
+
+
+def _sums() -> list[sa.Column]:  # type: ignore[type-arg]
+    return [
+        sa.Column("requests", sa.Integer, nullable=False),
+        sa.Column("errors", sa.Integer, nullable=False),
+        sa.Column("cache_hits", sa.Integer, nullable=False),
+        sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+        sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+        sa.Column("cached_tokens", sa.BigInteger, nullable=False),
+        sa.Column("cost_usd", sa.Float, nullable=False),
+        sa.Column("latency_ms_sum", sa.Float, nullable=False),
+        sa.Column("ttft_ms_sum", sa.Float, nullable=False),
+        sa.Column("ttft_count", sa.Integer, nullable=False),
+    ]
+
+
+def upgrade() -> None:
+    op.drop_index("ix_usage_rollups_model_hour", table_name="usage_rollups")
+    op.drop_table("usage_rollups")
+    op.create_table(
+        "usage_hourly",
+        sa.Column("hour", sa.Integer, primary_key=True),
+        sa.Column("model", sa.String(200), primary_key=True),
+        *_sums(),
+    )
+    op.create_table(
+        "usage_daily",
+        sa.Column("day", sa.Integer, primary_key=True),
+        sa.Column("dim", sa.String(8), primary_key=True),
+        sa.Column("value", sa.String(200), primary_key=True),
+        sa.Column("model", sa.String(200), primary_key=True),
+        *_sums(),
+    )
+    op.create_index("ix_usage_records_model_started", "usage_records", ["model", "started_at"])
+    op.create_index("ix_usage_records_key_started", "usage_records", ["key_id", "started_at"])
+    pg = op.get_bind().dialect.name == "postgresql"
+
+    def bucket(seconds: int) -> str:
+        inner = f"FLOOR(started_at / {seconds})" if pg else f"started_at / {seconds}"
+        return f"CAST({inner} AS INTEGER) * {seconds}"
+
+    op.execute(
+        f"INSERT INTO usage_hourly (hour, model, {_COLUMNS}) "
+        f"SELECT {bucket(3600)} AS h, model, {_SUMS} FROM usage_records GROUP BY h, model"
+    )
+    for dim, column in (("key", "key_id"), ("team", "team"), ("user", '"user"')):
+        op.execute(
+            f"INSERT INTO usage_daily (day, dim, value, model, {_COLUMNS}) "
+            f"SELECT {bucket(86400)} AS d, '{dim}', {column}, model, {_SUMS} "
+            f"FROM usage_records WHERE {column} IS NOT NULL AND {column} != '' "
+            f"GROUP BY d, {column}, model"
+        )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_usage_records_key_started", table_name="usage_records")
+    op.drop_index("ix_usage_records_model_started", table_name="usage_records")
+    op.drop_table("usage_daily")
+    op.drop_table("usage_hourly")
+    op.create_table(
+        "usage_rollups",
+        sa.Column("hour", sa.Integer, primary_key=True),
+        sa.Column("key_id", sa.String(32), primary_key=True),
+        sa.Column("team", sa.String(200), primary_key=True),
+        sa.Column("user", sa.String(200), primary_key=True),
+        sa.Column("model", sa.String(200), primary_key=True),
+        *_sums(),
+    )
+    op.create_index("ix_usage_rollups_model_hour", "usage_rollups", ["model", "hour"])
