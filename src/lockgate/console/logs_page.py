@@ -19,13 +19,26 @@ from lockgate.console.view import Console, page, render
 __all__ = ["routes"]
 
 
+PAGE = 50
+
+
+def _limit(text: str | None) -> int:
+    """Rows per page from ``?n=`` (1..200; 50 when absent or malformed)."""
+    try:
+        return min(max(int(text or PAGE), 1), 200)
+    except ValueError:
+        return PAGE
+
+
 @page
 async def logs(request: Request, console: Console) -> Response:
     q = request.query_params
     f = LogFilter.from_query(q)
     after = Cursor.decode(q.get("after"))
-    result = await list_logs(console.svc.db.engine, f, after)
-    next_url = f"/ui/logs?{f.query(after=result.next.encode())}" if result.next else None
+    limit = _limit(q.get("n"))
+    result = await list_logs(console.svc.db.engine, f, after, limit=limit)
+    more = {"n": str(limit)} if limit != PAGE else {}
+    next_url = f"/ui/logs?{f.query(**more, after=result.next.encode())}" if result.next else None
     return render(
         "logs.html",
         c=console,
