@@ -195,9 +195,9 @@ def test_login_refuses_a_wrong_key_then_shows_the_overview(browser, seeded):
     view = UI(page, seeded.gw.url)
     page.on("request", view._record)
     view.goto("/ui/login")
-    page.fill("input[name=master_key]", seeded.alice["key"])
+    page.fill("input[name=master_key]", "sk-lg-not-a-key")
     view.submit("button[type=submit]")
-    assert page.inner_text("#error") == "That is not the master key."
+    assert page.inner_text("#error") == "That key is not valid here."
     page.fill("input[name=master_key]", MASTER)
     view.submit("button[type=submit]")
     assert "6 requests" in page.inner_text("#totals")
@@ -336,3 +336,22 @@ def test_cache_and_guardrails_page(ui, seeded):
     verdicts = page.inner_text("#verdicts")
     assert "injection" in verdicts
     ui.shot("cache")
+
+
+def test_a_virtual_key_sees_its_own_requests_only(browser, seeded):
+    """Logged in with alice's key: her 5 requests, no admin pages in the menu."""
+    context = browser.new_context(viewport={"width": 1360, "height": 860})
+    page = context.new_page()
+    view = UI(page, seeded.gw.url)
+    page.on("request", view._record)
+    view.goto("/ui/login")
+    page.fill("input[name=master_key]", seeded.alice["key"])
+    view.submit("button[type=submit]")
+    assert page.inner_text("#scope") == "key alice"
+    assert "5 requests" in page.inner_text("#totals")
+    assert page.locator("header nav a").all_inner_texts() == ["Overview", "Usage", "Logs"]
+    view.goto("/ui/logs")
+    assert page.locator("#logs a.detail").count() == 5
+    view.shot("key-view-logs")
+    _check_loads(view)
+    context.close()

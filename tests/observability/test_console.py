@@ -29,14 +29,45 @@ async def test_overview_needs_a_session(make_settings, open_gateway):
     assert login_page.status_code == 200 and "Master key" in login_page.text
 
 
-async def test_wrong_key_and_virtual_key_are_refused(make_settings, open_gateway):
+async def test_wrong_and_revoked_keys_are_refused(make_settings, open_gateway):
+    """A wrong, empty or revoked key gets 401 and no cookie."""
     gw = await open_gateway(make_settings())
     r = await gw.client.post("/admin/keys", headers=bearer(), json={"name": "v"})
-    virtual = r.json()["key"]
-    for key in ("sk-wrong", virtual, ""):
+    revoked = r.json()
+    await gw.client.delete(f"/admin/keys/{revoked['id']}", headers=bearer())
+    for key in ("sk-wrong", revoked["key"], ""):
         r = await _login(gw, key)
         assert r.status_code == 401, key
         assert session.COOKIE not in r.cookies
+
+
+async def test_a_virtual_key_sees_only_its_own(make_settings, open_gateway):
+    """A virtual key's session shows its own requests, never another key's; admin pages 403."""
+    gw = await open_gateway(make_settings())
+    mine = (await gw.client.post("/admin/keys", headers=bearer(), json={"name": "mine"})).json()
+    other = (await gw.client.post("/admin/keys", headers=bearer(), json={"name": "other"})).json()
+    await gw.chat("priced", "one", key=mine["key"])
+    theirs = await gw.chat("free", "two", key=other["key"])
+    await gw.chat("free", "three", key=other["key"])
+    await gw.client.get("/admin/usage", headers=bearer())  # flushes the usage writer
+    r = await _login(gw, mine["key"])
+    assert r.status_code == 303
+    gw.client.cookies.set(session.COOKIE, r.cookies[session.COOKIE], path="/ui")
+    page = await gw.client.get("/ui/")
+    assert "1 requests" in page.text and "<td>free</td>" not in page.text
+    logs = await gw.client.get("/ui/logs")
+    assert logs.text.count('class="detail"') == 1
+    other_id = theirs.headers["x-request-id"]
+    assert (await gw.client.get(f"/ui/logs/{other_id}")).status_code == 404
+    assert (await gw.client.get(f"/ui/logs?key={other['id']}")).text.count('class="detail"') == 0
+    usage = await gw.client.get("/ui/usage?by=user&days=3&format=csv")
+    assert usage.text.splitlines()[0].startswith("model,")  # team/user fall back to model
+    assert [line.split(",")[:2] for line in usage.text.splitlines()[1:]] == [["priced", "1"]]
+    for path in ("/ui/keys", "/ui/models", "/ui/cache"):
+        assert (await gw.client.get(path)).status_code == 403, path
+    await gw.client.delete(f"/admin/keys/{mine['id']}", headers=bearer())
+    gone = await gw.client.get("/ui/")
+    assert gone.status_code == 303 and gone.headers["location"] == "/ui/login"
 
 
 async def test_login_overview_and_rollups_match_requests(make_settings, open_gateway):
@@ -91,8 +122,12 @@ def test_session_cookie_is_signed_and_expires():
     assert session.verify(secret, cookie, now=1010.0) is not None
     assert session.verify(secret, cookie, now=1061.0) is None
     assert session.verify(session.secret_of("sk-other"), cookie, now=1010.0) is None
-    expiry, nonce, mac = cookie.split(".")
-    assert session.verify(secret, f"{int(expiry) + 999}.{nonce}.{mac}", now=1010.0) is None
+    expiry, subject, nonce, mac = cookie.split(".")
+    assert subject == session.ADMIN
+    assert session.verify(secret, f"{int(expiry) + 999}.{subject}.{nonce}.{mac}", 1010.0) is None
+    assert session.verify(secret, f"{expiry}.key_other.{nonce}.{mac}", 1010.0) is None
+    mine = session.verify(secret, session.issue(secret, 1000.0, "key_abc"), 1010.0)
+    assert mine is not None and mine.key_id == "key_abc"
 
 
 def test_fold_buckets_by_hour_model_and_day_dimensions():

@@ -59,7 +59,7 @@ async def _show(console: Console, status: int = 200, **ctx: Any) -> Response:
     return render("keys.html", status, c=console, nav="keys", rows=rows, teams=teams, **ctx)
 
 
-@page
+@page(admin=True)
 async def keys(request: Request, console: Console) -> Response:
     return await _show(console)
 
@@ -81,7 +81,7 @@ def _limits(console: Console) -> dict[str, Any]:
     return limits
 
 
-@page
+@page(admin=True)
 async def create(request: Request, console: Console) -> Response:
     name = _field(console, "name")
     if not name:
@@ -102,7 +102,7 @@ async def _changed(console: Console) -> None:
     await announce_key_change(console.svc.settings.general_settings.redis_url)
 
 
-@page
+@page(admin=True)
 async def revoke(request: Request, console: Console) -> Response:
     try:
         await console.svc.keys.revoke(request.path_params["key_id"])
@@ -112,7 +112,7 @@ async def revoke(request: Request, console: Console) -> Response:
     return await _show(console)
 
 
-@page
+@page(admin=True)
 async def rotate(request: Request, console: Console) -> Response:
     try:
         secret, key = await console.svc.keys.rotate(request.path_params["key_id"])

@@ -30,13 +30,13 @@ def _limit(text: str | None) -> int:
         return PAGE
 
 
-@page
+@page()
 async def logs(request: Request, console: Console) -> Response:
     q = request.query_params
     f = LogFilter.from_query(q)
     after = Cursor.decode(q.get("after"))
     limit = _limit(q.get("n"))
-    result = await list_logs(console.svc.db.engine, f, after, limit=limit)
+    result = await list_logs(console.svc.db.engine, f, after, limit=limit, scope_key=console.key_id)
     more = {"n": str(limit)} if limit != PAGE else {}
     next_url = f"/ui/logs?{f.query(**more, after=result.next.encode())}" if result.next else None
     return render(
@@ -59,13 +59,13 @@ async def _audited(console: Console, request_id: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-@page
+@page()
 async def log_detail(request: Request, console: Console) -> Response:
     request_id = request.path_params["request_id"]
-    row = await detail(console.svc.db.engine, request_id)
+    row = await detail(console.svc.db.engine, request_id, scope_key=console.key_id)
     if row is None:
         return render("error.html", 404, message=f"No request {request_id!r}.", c=console)
-    audited = await _audited(console, request_id)
+    audited = await _audited(console, request_id) if console.admin else None
     notes = (audited or {}).get("notes") or {}
     return render(
         "log_detail.html",

@@ -24,7 +24,7 @@ async def _last_day(console: Console) -> dict[str, Any]:
     return {r.label: r for r in await by_model(console.svc.db.engine, since)}
 
 
-@page
+@page(admin=True)
 async def models(request: Request, console: Console) -> Response:
     svc = console.svc
     usage = await _last_day(console)
@@ -56,7 +56,7 @@ def _verdicts(console: Console) -> list[tuple[str, str, float]]:
     return sorted(out)
 
 
-@page
+@page(admin=True)
 async def cache(request: Request, console: Console) -> Response:
     stats = console.svc.stats.snapshot()
     return render(

@@ -1,7 +1,8 @@
 """The console's routes at /ui: login with the master key, then server-rendered pages.
 
 - ``GET /ui/login``, ``POST /ui/login`` (form field ``master_key``): sets a signed,
-  HttpOnly, SameSite=Strict session cookie.
+  HttpOnly, SameSite=Strict session cookie.  The master key opens every page; a virtual
+  key opens its own view (overview, usage and logs of that key only).
 - ``POST /ui/logout`` and every other POST need the session's CSRF token (view.page).
 - ``GET /ui/``: the overview; the other pages live in one module each (keys_page,
   usage_page, logs_page, models_page).  Every page is one HTML document and one
@@ -19,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from lockgate.console import keys_page, logs_page, models_page, session, usage_page
 from lockgate.console.charts import bars
-from lockgate.console.queries import by_model, hourly_series
+from lockgate.console.queries import DAY_S, by_model, hourly_series, usage_by
 from lockgate.console.view import Console, page, render, secret
 from lockgate.errors import GatewayError
 from lockgate.services import services
@@ -44,12 +45,13 @@ async def login(request: Request) -> Response:
             principal = await svc.auth.authenticate(presented)
         except GatewayError:
             principal = None
-    if principal is None or not principal.is_admin:
-        return render("login.html", 401, error="That is not the master key.")
+    if principal is None or (not principal.is_admin and principal.key_id is None):
+        return render("login.html", 401, error="That key is not valid here.")
+    subject = session.ADMIN if principal.is_admin else str(principal.key_id)
     response = RedirectResponse("/ui/", status_code=303)
     response.set_cookie(
         session.COOKIE,
-        session.issue(key, time.time()),
+        session.issue(key, time.time(), subject),
         max_age=session.TTL_S,
         httponly=True,
         samesite="strict",
@@ -59,29 +61,39 @@ async def login(request: Request) -> Response:
     return response
 
 
-@page
+@page()
 async def logout(request: Request, console: Console) -> Response:
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(session.COOKIE, path="/ui")
     return response
 
 
-@page
+@page()
 async def overview(request: Request, console: Console) -> Response:
     now_hour = int(console.now // 3600) * 3600
-    since = now_hour - 23 * 3600
     engine = console.svc.db.engine
-    rows = await by_model(engine, since)
-    series = await hourly_series(engine, since, now_hour + 3600)
+    if console.admin:
+        since = now_hour - 23 * 3600
+        series = await hourly_series(engine, since, now_hour + 3600)
+        points = [(time.strftime("%H", time.gmtime(h)), r) for h, r in series]
+        period, unit = "last 24 hours", "hour (UTC)"
+    else:  # a key's own rows live in the daily rollup: its view counts days
+        since = now_hour // DAY_S * DAY_S - 29 * DAY_S
+        days = await usage_by(engine, "day", since, key_id=console.key_id)
+        points = [(time.strftime("%m-%d", time.gmtime(int(r.label))), r) for r in days]
+        period, unit = "last 30 days", "day (UTC)"
+    rows = await by_model(engine, since, key_id=console.key_id)
     return render(
         "overview.html",
         c=console,
         nav="overview",
         rows=rows,
+        period=period,
+        unit=unit,
         total_requests=sum(r.requests for r in rows),
         total_cost=sum(r.cost_usd for r in rows),
-        requests_chart=bars([(time.strftime("%H", time.gmtime(h)), r.requests) for h, r in series]),
-        cost_chart=bars([(time.strftime("%H", time.gmtime(h)), r.cost_usd) for h, r in series]),
+        requests_chart=bars([(label, r.requests) for label, r in points]),
+        cost_chart=bars([(label, r.cost_usd) for label, r in points]),
     )
 
 

@@ -2,7 +2,7 @@
 
 ``GET /ui/usage?by=team&days=30`` renders the table and a chart; ``&format=csv`` returns
 the same rows as a CSV file.  ``days`` is bounded (1..400); an unknown ``by`` falls back
-to ``model``.
+to ``model``.  A virtual key's session sees its own rows only (by model, day or key).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from lockgate.console.queries import DAY_S, GROUPS, Group, UsageRow, usage_by
 from lockgate.console.view import Console, page, render
 
 __all__ = ["routes", "to_csv"]
+
+#: what a virtual key's own view may group by (team and user would name other keys' use)
+KEY_GROUPS: tuple[Group, ...] = ("model", "day", "key")
 
 _CSV_COLUMNS = (
     "requests",
@@ -50,18 +53,21 @@ def _days(text: str | None) -> int:
         return 7
 
 
-@page
+@page()
 async def usage(request: Request, console: Console) -> Response:
     q = request.query_params
+    groups = GROUPS if console.admin else KEY_GROUPS
     by_text = q.get("by", "model")
-    group: Group = by_text if by_text in GROUPS else "model"
+    group: Group = by_text if by_text in groups else "model"
     days = _days(q.get("days"))
     today = int(console.now // DAY_S * DAY_S)
     since = today - (days - 1) * DAY_S
-    rows = await usage_by(console.svc.db.engine, group, since)
+    rows = await usage_by(console.svc.db.engine, group, since, key_id=console.key_id)
     labels: dict[str, str] = {}
-    if group == "key":
+    if group == "key" and console.admin:
         labels = {k.id: k.name for k in await console.svc.keys.list(include_revoked=True)}
+    elif group == "key":
+        labels = {str(console.key_id): str(console.key_name)}
     elif group == "day":
         labels = {r.label: console_day(int(r.label)) for r in rows}
     if q.get("format") == "csv":
@@ -78,7 +84,7 @@ async def usage(request: Request, console: Console) -> Response:
         rows=rows,
         labels=labels,
         group=group,
-        groups=GROUPS,
+        groups=groups,
         days=days,
         chart=chart,
         total_cost=sum(r.cost_usd for r in rows),

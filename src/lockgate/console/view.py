@@ -1,8 +1,10 @@
 """What every console page shares: the session check, CSRF on POST, and rendering.
 
 :func:`page` wraps a handler ``(request, console) -> Response``: without a genuine,
-unexpired session cookie the browser is sent to the login page; a POST whose form lacks
-the session's CSRF token is refused with 403 before the handler runs.
+unexpired session cookie the browser is sent to the login page; a virtual key's session
+ends when the key is revoked or expires, and reaches only the pages its own data is on
+(``admin=True`` pages answer it 403); a POST whose form lacks the session's CSRF token is
+refused with 403 before the handler runs.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import FormData
@@ -18,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from lockgate.console import session
+from lockgate.errors import NotFoundError
 from lockgate.services import Services, services
 
 if TYPE_CHECKING:
@@ -28,12 +31,19 @@ __all__ = ["Console", "page", "render", "secret"]
 
 @dataclass(frozen=True, slots=True)
 class Console:
-    """A logged-in page view: the services, the CSRF token, the clock's reading, the form."""
+    """A logged-in page view: services, CSRF token, clock reading, whose view, the form."""
 
     svc: Services
     csrf: str
     now: float
+    #: the virtual key the view is confined to; None for the master key
+    key_id: str | None = None
+    key_name: str | None = None
     form: FormData | None = None
+
+    @property
+    def admin(self) -> bool:
+        return self.key_id is None
 
 
 @functools.cache
@@ -51,9 +61,8 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def _utc(epoch: float, seconds: bool = True) -> str:
-    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d"
-    return time.strftime(fmt, time.gmtime(epoch))
+def _utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
 
 
 def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -66,25 +75,53 @@ def secret(svc: Services) -> bytes | None:
 
 
 Handler = Callable[[Request, Console], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """A console page: session required; a POST needs the session's CSRF token."""
+def _to_login() -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(session.COOKIE, path="/ui")
+    return response
 
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        svc = services(request)
-        key = secret(svc)
-        now = time.time()
-        nonce = session.verify(key, request.cookies.get(session.COOKIE), now) if key else None
-        if key is None or nonce is None:
-            return RedirectResponse("/ui/login", status_code=303)
-        csrf = session.csrf_token(key, nonce)
-        form = None
-        if request.method == "POST":
-            form = await request.form(max_files=0, max_fields=50)
-            if form.get("csrf") != csrf:
-                return render("error.html", 403, message="Missing or wrong CSRF token.")
-        return await handler(request, Console(svc=svc, csrf=csrf, now=now, form=form))
 
-    return endpoint
+async def _open(request: Request) -> Console | None:
+    svc = services(request)
+    key = secret(svc)
+    now = time.time()
+    found = session.verify(key, request.cookies.get(session.COOKIE), now) if key else None
+    if key is None or found is None:
+        return None
+    name = None
+    if found.key_id is not None:
+        try:
+            api_key = await svc.keys.get(found.key_id)
+        except NotFoundError:
+            return None
+        if not api_key.active(now):
+            return None
+        name = api_key.name
+    csrf = session.csrf_token(key, found.nonce)
+    return Console(svc=svc, csrf=csrf, now=now, key_id=found.key_id, key_name=name)
+
+
+def page(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
+    """A console page: a session required (the master key's when ``admin``); CSRF on POST."""
+
+    def wrap(handler: Handler) -> Endpoint:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            console = await _open(request)
+            if console is None:
+                return _to_login()
+            if admin and not console.admin:
+                return render("error.html", 403, c=console, message="This page is for admins.")
+            if request.method == "POST":
+                form = await request.form(max_files=0, max_fields=50)
+                if form.get("csrf") != console.csrf:
+                    return render("error.html", 403, message="Missing or wrong CSRF token.")
+                console = replace(console, form=form)
+            return await handler(request, console)
+
+        return endpoint
+
+    return wrap
