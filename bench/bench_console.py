@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -190,7 +191,10 @@ async def main(rows: int, batch: int, runs: int, path: str | None, url: str | No
             transport=httpx.ASGITransport(app=manager.app), base_url="http://bench"
         ) as client,
     ):
-        r = await client.post("/ui/login", data={"master_key": MASTER})
+        form = await client.get("/ui/login")
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form.text)
+        assert csrf is not None
+        r = await client.post("/ui/login", data={"master_key": MASTER, "csrf": csrf.group(1)})
         assert r.status_code == 303, r.status_code
         pages = [
             "/ui/",

@@ -243,6 +243,8 @@ def test_a_post_without_the_csrf_token_is_refused(ui):
     """The session cookie alone does not make a POST: without the form's token it is a 403."""
     r = ui.page.request.post(ui.base + "/ui/keys", form={"name": "forged"})
     assert r.status == 403
+    r = ui.page.request.post(ui.base + "/ui/logout", form={"csrf": ""})
+    assert r.status == 403
     r = ui.page.request.post(ui.base + "/ui/keys", form={"name": "forged", "csrf": "0" * 64})
     assert r.status == 403
     keys = httpx.get(ui.base + "/admin/keys", headers=bearer()).json()["data"]

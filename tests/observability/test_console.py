@@ -17,8 +17,14 @@ def _csrf(html: str) -> str:
     return m.group(1)
 
 
-async def _login(gw, key: str = MASTER):
-    return await gw.client.post("/ui/login", data={"master_key": key})
+async def _login(gw, key: str = MASTER, csrf: str | None = None):
+    form = await gw.client.get("/ui/login")
+    pre = form.cookies[session.LOGIN_COOKIE]
+    return await gw.client.post(
+        "/ui/login",
+        data={"master_key": key, "csrf": _csrf(form.text) if csrf is None else csrf},
+        headers={"cookie": f"{session.LOGIN_COOKIE}={pre}"},
+    )
 
 
 async def test_overview_needs_a_session(make_settings, open_gateway):
@@ -39,6 +45,16 @@ async def test_wrong_and_revoked_keys_are_refused(make_settings, open_gateway):
         r = await _login(gw, key)
         assert r.status_code == 401, key
         assert session.COOKIE not in r.cookies
+
+
+async def test_login_needs_its_form_token(make_settings, open_gateway):
+    """Login CSRF: the master key posted without the login form's token opens nothing."""
+    gw = await open_gateway(make_settings())
+    bare = await gw.client.post("/ui/login", data={"master_key": MASTER})
+    assert bare.status_code == 403 and session.COOKIE not in bare.cookies
+    forged = await _login(gw, MASTER, csrf="0" * 64)
+    assert forged.status_code == 403 and session.COOKIE not in forged.cookies
+    assert (await _login(gw)).status_code == 303
 
 
 async def test_a_virtual_key_sees_only_its_own(make_settings, open_gateway):

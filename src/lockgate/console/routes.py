@@ -1,8 +1,9 @@
 """The console's routes at /ui: login with the master key, then server-rendered pages.
 
-- ``GET /ui/login``, ``POST /ui/login`` (form field ``master_key``): sets a signed,
-  HttpOnly, SameSite=Strict session cookie.  The master key opens every page; a virtual
-  key opens its own view (overview, usage and logs of that key only).
+- ``GET /ui/login``, ``POST /ui/login`` (form fields ``master_key`` and ``csrf``): sets a
+  signed, HttpOnly, SameSite=Strict session cookie.  The login form is CSRF-protected
+  too, by a short-lived login cookie whose token the form carries.  The master key opens
+  every page; a virtual key opens its own view (overview, usage and logs of that key only).
 - ``POST /ui/logout`` and every other POST need the session's CSRF token (view.page).
 - ``GET /ui/``: the overview; the other pages live in one module each (keys_page,
   usage_page, logs_page, models_page).  Every page is one HTML document and one
@@ -28,16 +29,45 @@ from lockgate.services import services
 __all__ = ["routes"]
 
 _NO_MASTER = "The console needs a master key (general_settings.master_key)."
+LOGIN_TTL_S = 3600
+
+
+def _login_form(key: bytes, request: Request, status: int, error: str | None) -> Response:
+    """The login form with a fresh login-CSRF cookie and its token in the form."""
+    cookie = session.issue(key, time.time(), session.LOGIN, ttl=LOGIN_TTL_S)
+    found = session.verify(key, cookie, time.time())
+    assert found is not None
+    response = render("login.html", status, error=error, csrf=session.csrf_token(key, found.nonce))
+    _set(response, request, session.LOGIN_COOKIE, cookie, LOGIN_TTL_S)
+    return response
+
+
+def _set(response: Response, request: Request, name: str, value: str, ttl: float) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=int(ttl),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/ui",
+    )
 
 
 async def login(request: Request) -> Response:
     svc = services(request)
     key = secret(svc)
     if key is None:
-        return render("login.html", 403, error=_NO_MASTER)
+        return render("login.html", 403, error=_NO_MASTER, csrf="")
     if request.method == "GET":
-        return render("login.html", error=None)
+        return _login_form(key, request, 200, None)
     form = await request.form(max_files=0, max_fields=5)
+    # login CSRF: the form must come from a login page this browser was given
+    pre = session.verify(key, request.cookies.get(session.LOGIN_COOKIE), time.time())
+    if pre is None or pre.subject != session.LOGIN:
+        return _login_form(key, request, 403, "The login form expired: try again.")
+    if form.get("csrf") != session.csrf_token(key, pre.nonce):
+        return _login_form(key, request, 403, "Missing or wrong CSRF token.")
     presented = form.get("master_key")
     principal = None
     if isinstance(presented, str) and presented:
@@ -46,18 +76,11 @@ async def login(request: Request) -> Response:
         except GatewayError:
             principal = None
     if principal is None or (not principal.is_admin and principal.key_id is None):
-        return render("login.html", 401, error="That key is not valid here.")
+        return _login_form(key, request, 401, "That key is not valid here.")
     subject = session.ADMIN if principal.is_admin else str(principal.key_id)
     response = RedirectResponse("/ui/", status_code=303)
-    response.set_cookie(
-        session.COOKIE,
-        session.issue(key, time.time(), subject),
-        max_age=session.TTL_S,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/ui",
-    )
+    _set(response, request, session.COOKIE, session.issue(key, time.time(), subject), session.TTL_S)
+    response.delete_cookie(session.LOGIN_COOKIE, path="/ui")
     return response
 
 

@@ -15,11 +15,14 @@ import re
 import secrets
 from dataclasses import dataclass
 
-__all__ = ["ADMIN", "Session", "csrf_token", "issue", "secret_of", "verify"]
+__all__ = ["ADMIN", "LOGIN", "Session", "csrf_token", "issue", "secret_of", "verify"]
 
 COOKIE = "lockgate_console"
 TTL_S = 8 * 3600
 ADMIN = "admin"
+#: the login form's own cookie (subject LOGIN): its CSRF token guards the login POST
+LOGIN_COOKIE = "lockgate_console_login"
+LOGIN = "login"
 _SUBJECT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 

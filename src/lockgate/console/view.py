@@ -89,7 +89,7 @@ async def _open(request: Request) -> Console | None:
     key = secret(svc)
     now = time.time()
     found = session.verify(key, request.cookies.get(session.COOKIE), now) if key else None
-    if key is None or found is None:
+    if key is None or found is None or found.subject == session.LOGIN:
         return None
     name = None
     if found.key_id is not None:
