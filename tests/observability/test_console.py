@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tests.support import MASTER, bearer
 
 from lockgate.console import session
-from lockgate.console.rollups import fold, usage_daily, usage_hourly
+from lockgate.console.rollups import usage_hourly
 
 
 def _csrf(html: str) -> str:
@@ -144,52 +144,3 @@ def test_session_cookie_is_signed_and_expires():
     assert session.verify(secret, f"{expiry}.key_other.{nonce}.{mac}", 1010.0) is None
     mine = session.verify(secret, session.issue(secret, 1000.0, "key_abc"), 1010.0)
     assert mine is not None and mine.key_id == "key_abc"
-
-
-def test_fold_buckets_by_hour_model_and_day_dimensions():
-    """Hourly buckets per model; daily buckets per key, team and user (absent ones skipped)."""
-    base = {"prompt_tokens": 10, "completion_tokens": 5, "cached_tokens": 0, "cost_usd": 0.5}
-    rows = [
-        {
-            **base,
-            "started_at": 7200.0,
-            "model": "m",
-            "status": 200,
-            "latency_ms": 10.0,
-            "ttft_ms": 4.0,
-            "cache": "hit",
-            "key_id": "k1",
-            "team": "t",
-        },
-        {
-            **base,
-            "started_at": 10799.0,
-            "model": "m",
-            "status": 500,
-            "latency_ms": 30.0,
-            "ttft_ms": None,
-            "cache": None,
-            "key_id": "k1",
-            "user": "u",
-        },
-        {
-            **base,
-            "started_at": 86400.0 + 10800.0,
-            "model": "m",
-            "status": 200,
-            "latency_ms": 1.0,
-            "ttft_ms": None,
-            "cache": "miss",
-            "key_id": None,
-        },
-    ]
-    out = fold(rows)
-    hourly, daily = out[usage_hourly], out[usage_daily]
-    first = hourly[(7200, "m")]
-    assert first["requests"] == 2 and first["errors"] == 1 and first["cache_hits"] == 1
-    assert first["latency_ms_sum"] == 40.0 and first["ttft_count"] == 1
-    assert hourly[(97200, "m")]["requests"] == 1
-    assert daily[(0, "key", "k1", "m")]["requests"] == 2
-    assert daily[(0, "team", "t", "m")]["requests"] == 1
-    assert daily[(0, "user", "u", "m")]["errors"] == 1
-    assert set(daily) == {(0, "key", "k1", "m"), (0, "team", "t", "m"), (0, "user", "u", "m")}

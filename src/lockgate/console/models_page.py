@@ -1,8 +1,9 @@
 """Models (deployments, breaker state, latency and error rate) and Cache and guardrails.
 
 Latency, error and hit rates over 24 hours come from the hourly rollup; breaker states,
-cache savings and guard verdict counts are this process's live state since it started
-(the dispatcher's snapshot, the stats, the Prometheus counters).
+cache savings, the semantic cache's false-hit estimate and guard verdict counts are this
+process's live state since it started (the dispatcher's snapshot, the stats, the semantic
+stage's live estimator, the Prometheus counters).
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ def _verdicts(console: Console) -> list[tuple[str, str, float]]:
     return sorted(out)
 
 
+def _false_hits(console: Console) -> list[tuple[str, Any]]:
+    """The live semantic false-hit estimate per alias (verified hits only; empty if off)."""
+    stage = console.svc.semantic
+    live = stage.live if stage is not None else None
+    if live is None:
+        return []
+    return [(alias, est) for alias in live.aliases() if (est := live.estimate(alias)) is not None]
+
+
 @page(admin=True)
 async def cache(request: Request, console: Console) -> Response:
     stats = console.svc.stats.snapshot()
@@ -68,6 +78,7 @@ async def cache(request: Request, console: Console) -> Response:
         live_hits=stats["cache_hits"],
         live_rate=stats["cache_hit_rate"],
         verdicts=_verdicts(console),
+        false_hits=_false_hits(console),
     )
 
 

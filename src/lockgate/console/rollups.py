@@ -7,13 +7,13 @@ compresses high-cardinality traffic: 991,410 rollup rows for 1,000,000 requests)
 - ``usage_daily``: one row per (day, dimension, value, model) where the dimension is
   ``key``, ``team`` or ``user``, for the keys and usage pages.
 
-:func:`fold` is the pure part (rows -> bucket deltas); :func:`apply_rollups` upserts the
-deltas in the caller's transaction, so a batch and its rollups commit or fail together.
+:func:`apply_rollups` adds a batch in the caller's transaction (the batch and its rollups
+commit or fail together), grouping and summing in SQL (:func:`rollup_statements`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,13 +21,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lockgate.usage.tables import usage_records
+
 __all__ = [
     "DIMENSIONS",
     "SUMS",
-    "Buckets",
     "apply_rollups",
-    "fold",
     "metadata",
+    "rollup_statements",
     "usage_daily",
     "usage_hourly",
 ]
@@ -67,7 +68,7 @@ def _sums() -> list[sa.Column[Any]]:
 usage_hourly = sa.Table(
     "usage_hourly",
     metadata,
-    sa.Column("hour", sa.Integer, primary_key=True),
+    sa.Column("hour", sa.BigInteger, primary_key=True),
     sa.Column("model", sa.String(200), primary_key=True),
     *_sums(),
 )
@@ -75,79 +76,83 @@ usage_hourly = sa.Table(
 usage_daily = sa.Table(
     "usage_daily",
     metadata,
-    sa.Column("day", sa.Integer, primary_key=True),
+    sa.Column("day", sa.BigInteger, primary_key=True),
     sa.Column("dim", sa.String(8), primary_key=True),
     sa.Column("value", sa.String(200), primary_key=True),
     sa.Column("model", sa.String(200), primary_key=True),
     *_sums(),
 )
 
-#: table -> bucket key -> sums
-Buckets = dict[sa.Table, dict[tuple[Any, ...], dict[str, float]]]
-
-_CACHE_HITS = frozenset({"hit", "semantic-hit"})
+_CACHE_HITS = ("hit", "semantic-hit")
 
 
-def _add(b: dict[str, float], r: Mapping[str, Any]) -> None:
-    ttft = r.get("ttft_ms")
-    b["requests"] += 1
-    b["errors"] += 1 if r["status"] >= 400 else 0
-    b["cache_hits"] += 1 if r.get("cache") in _CACHE_HITS else 0
-    b["prompt_tokens"] += r["prompt_tokens"]
-    b["completion_tokens"] += r["completion_tokens"]
-    b["cached_tokens"] += r["cached_tokens"]
-    b["cost_usd"] += r["cost_usd"]
-    b["latency_ms_sum"] += r["latency_ms"]
-    if ttft is not None:
-        b["ttft_ms_sum"] += ttft
-        b["ttft_count"] += 1
+def _bucket(started_at: Any, seconds: int, postgres: bool) -> Any:
+    if postgres:
+        return sa.cast(sa.func.floor(started_at / seconds), sa.BigInteger) * seconds
+    return sa.cast(started_at / seconds, sa.Integer) * seconds
 
 
-def fold(rows: Iterable[Mapping[str, Any]]) -> Buckets:
-    """Sum usage rows (``usage_records`` shape) into hourly and daily buckets.
+def _sum_exprs(r: Any) -> list[Any]:
+    """The SUMS of a group of usage_records rows, in SQL (what :func:`_add` does per row)."""
+    return [
+        sa.func.count().label("requests"),
+        sa.func.sum(sa.case((r.status >= 400, 1), else_=0)).label("errors"),
+        sa.func.sum(sa.case((r.cache.in_(_CACHE_HITS), 1), else_=0)).label("cache_hits"),
+        sa.func.sum(r.prompt_tokens).label("prompt_tokens"),
+        sa.func.sum(r.completion_tokens).label("completion_tokens"),
+        sa.func.sum(r.cached_tokens).label("cached_tokens"),
+        sa.func.sum(r.cost_usd).label("cost_usd"),
+        sa.func.sum(r.latency_ms).label("latency_ms_sum"),
+        sa.func.coalesce(sa.func.sum(r.ttft_ms), 0.0).label("ttft_ms_sum"),
+        sa.func.count(r.ttft_ms).label("ttft_count"),
+    ]
 
-    A row without a key, team or user adds nothing to that dimension's daily buckets.
+
+def _upsert(postgres: bool, table: sa.Table, select: Any) -> Any:
+    insert = pg_insert if postgres else sqlite_insert
+    stmt = insert(table).from_select([c.name for c in table.c], select)
+    return stmt.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key],
+        set_={name: table.c[name] + stmt.excluded[name] for name in SUMS},
+    )
+
+
+def rollup_statements(postgres: bool, where: Any) -> list[Any]:
+    """Upserts adding the usage_records rows matching ``where`` to every rollup.
+
+    Set-based (``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE``): the database
+    groups and sums, so a batch costs four statements, not a Python loop over its rows.
     """
-    hourly: dict[tuple[Any, ...], dict[str, float]] = {}
-    daily: dict[tuple[Any, ...], dict[str, float]] = {}
-    for r in rows:
-        started = int(r["started_at"])
-        model = r["model"]
-        keys: list[tuple[dict[tuple[Any, ...], dict[str, float]], tuple[Any, ...]]] = [
-            (hourly, (started // 3600 * 3600, model))
-        ]
-        day = started // 86400 * 86400
-        for dim, column in DIMENSIONS.items():
-            value = r.get(column)
-            if value:
-                keys.append((daily, (day, dim, value, model)))
-        for table, key in keys:
-            b = table.get(key)
-            if b is None:
-                b = table[key] = dict.fromkeys(SUMS, 0.0)
-            _add(b, r)
-    return {usage_hourly: hourly, usage_daily: daily}
+    r = usage_records.c
+    hour = _bucket(r.started_at, 3600, postgres)
+    day = _bucket(r.started_at, 86400, postgres)
+    statements = [
+        _upsert(
+            postgres,
+            usage_hourly,
+            sa.select(hour, r.model, *_sum_exprs(r)).where(where).group_by(hour, r.model),
+        )
+    ]
+    for dim, column in DIMENSIONS.items():
+        value = r[column]
+        select = (
+            sa.select(day, sa.literal(dim, sa.String), value, r.model, *_sum_exprs(r))
+            .where(where, value.is_not(None), value != "")
+            .group_by(day, value, r.model)
+        )
+        statements.append(_upsert(postgres, usage_daily, select))
+    return statements
 
 
-def _values(table: sa.Table, key: tuple[Any, ...], sums: Mapping[str, float]) -> dict[str, Any]:
-    row: dict[str, Any] = dict(zip([c.name for c in table.primary_key], key, strict=True))
-    for name in SUMS:
-        v = sums[name]
-        row[name] = v if name in _FLOATS else int(v)
-    return row
+#: request ids per statement at most (SQLite's default limit is 32,766 parameters)
+_IDS_PER_STATEMENT = 10_000
 
 
 async def apply_rollups(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Add ``rows`` (just inserted into usage_records on ``conn``) to the rollups."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    for table, buckets in fold(rows).items():
-        if not buckets:
-            continue
-        # sorted: concurrent writers lock bucket rows in one order (no deadlocks)
-        values = [_values(table, k, s) for k, s in sorted(buckets.items())]
-        stmt = insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[c.name for c in table.primary_key],
-            set_={name: table.c[name] + stmt.excluded[name] for name in SUMS},
-        )
-        await conn.execute(stmt, values)
+    postgres = conn.dialect.name == "postgresql"
+    ids = [row["request_id"] for row in rows]
+    for lo in range(0, len(ids), _IDS_PER_STATEMENT):
+        where = usage_records.c.request_id.in_(ids[lo : lo + _IDS_PER_STATEMENT])
+        for stmt in rollup_statements(postgres, where):
+            await conn.execute(stmt)

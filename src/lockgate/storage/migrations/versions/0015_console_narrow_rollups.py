@@ -5,8 +5,9 @@ Revises: 0014
 
 Replaces the wide ``usage_rollups`` (hour, key, team, user, model) with two narrow ones
 (lockgate.console.rollups): ``usage_hourly`` per (hour, model) and ``usage_daily`` per
-(day, key|team|user, value, model), folded from usage_records once here.  Adds
-(model, started_at) and (key_id, started_at) indexes for the console's logs list.
+(day, key|team|user, value, model), folded from usage_records once here.  Replaces
+the model and key_id indexes of usage_records with (model, started_at) and (key_id,
+started_at), which serve the console's logs list and every earlier lookup.
 """
 
 import sqlalchemy as sa
@@ -45,25 +46,29 @@ def upgrade() -> None:
     op.drop_table("usage_rollups")
     op.create_table(
         "usage_hourly",
-        sa.Column("hour", sa.Integer, primary_key=True),
+        sa.Column("hour", sa.BigInteger, primary_key=True),
         sa.Column("model", sa.String(200), primary_key=True),
         *_sums(),
     )
     op.create_table(
         "usage_daily",
-        sa.Column("day", sa.Integer, primary_key=True),
+        sa.Column("day", sa.BigInteger, primary_key=True),
         sa.Column("dim", sa.String(8), primary_key=True),
         sa.Column("value", sa.String(200), primary_key=True),
         sa.Column("model", sa.String(200), primary_key=True),
         *_sums(),
     )
+    # the composites serve every lookup the single-column ones did: drop those (cheaper writes)
     op.create_index("ix_usage_records_model_started", "usage_records", ["model", "started_at"])
     op.create_index("ix_usage_records_key_started", "usage_records", ["key_id", "started_at"])
+    op.drop_index("ix_usage_records_model", table_name="usage_records")
+    op.drop_index("ix_usage_records_key_id", table_name="usage_records")
     pg = op.get_bind().dialect.name == "postgresql"
 
     def bucket(seconds: int) -> str:
-        inner = f"FLOOR(started_at / {seconds})" if pg else f"started_at / {seconds}"
-        return f"CAST({inner} AS INTEGER) * {seconds}"
+        if pg:
+            return f"CAST(FLOOR(started_at / {seconds}) AS BIGINT) * {seconds}"
+        return f"CAST(started_at / {seconds} AS INTEGER) * {seconds}"
 
     op.execute(
         f"INSERT INTO usage_hourly (hour, model, {_COLUMNS}) "
@@ -79,6 +84,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.create_index("ix_usage_records_key_id", "usage_records", ["key_id"])
+    op.create_index("ix_usage_records_model", "usage_records", ["model"])
     op.drop_index("ix_usage_records_key_started", table_name="usage_records")
     op.drop_index("ix_usage_records_model_started", table_name="usage_records")
     op.drop_table("usage_daily")
