@@ -144,3 +144,22 @@ def test_session_cookie_is_signed_and_expires():
     assert session.verify(secret, f"{expiry}.key_other.{nonce}.{mac}", 1010.0) is None
     mine = session.verify(secret, session.issue(secret, 1000.0, "key_abc"), 1010.0)
     assert mine is not None and mine.key_id == "key_abc"
+
+
+def test_percentiles_from_histograms_are_within_a_bucket():
+    """Percentiles read from log buckets stay within the bucket ratio of the exact ones."""
+    import random
+
+    from lockgate.console.histogram import RATIO, bucket_of, percentile
+
+    rng = random.Random(11)
+    values = sorted(rng.lognormvariate(5, 1.2) for _ in range(5000))
+    hist: dict[int, int] = {}
+    for v in values:
+        hist[bucket_of(v)] = hist.get(bucket_of(v), 0) + 1
+    for q in (50, 95, 99):
+        exact = values[int(q / 100 * len(values)) - 1]
+        got = percentile(hist, q)
+        assert got is not None and 1 / RATIO <= got / exact <= RATIO, (q, got, exact)
+    assert percentile({}, 50) is None
+    assert bucket_of(0.2) == 0 and bucket_of(1e9) == 31

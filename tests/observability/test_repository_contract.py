@@ -188,7 +188,8 @@ def _random_records(seed: int, n: int = 300):
             cache=rng.choice(["hit", "semantic-hit", "miss", None]),
             prompt_tokens=rng.randint(1, 100),
             cost_usd=rng.random(),
-            ttft_ms=rng.choice([None, rng.uniform(1, 50)]),
+            ttft_ms=rng.choice([None, rng.uniform(0.5, 50)]),
+            latency_ms=rng.lognormvariate(5, 1.5),
         )
         for i in range(n)
     ]
@@ -228,6 +229,27 @@ async def _assert_rollups_match_rows(engine, records) -> None:
             for label, (n, errors, hits, tokens, cost) in got.items():
                 assert (n, errors, hits, tokens) == tuple(truth[label][:4]), (group, label)
                 assert abs(cost - truth[label][4]) < 1e-9
+    from lockgate.console.histogram import bucket_of
+    from lockgate.console.rollups import usage_latency
+
+    async with engine.connect() as conn:
+        hist = {
+            (metric, int(b)): int(n)
+            for metric, b, n in await conn.execute(
+                sa.select(
+                    usage_latency.c.metric,
+                    usage_latency.c.bucket,
+                    sa.func.sum(usage_latency.c.count),
+                ).group_by(usage_latency.c.metric, usage_latency.c.bucket)
+            )
+        }
+    expected: dict[tuple[str, int], int] = {}
+    for x in records:
+        for metric, value in (("latency", x.latency_ms), ("ttft", x.ttft_ms)):
+            if value is not None:
+                key = (metric, bucket_of(value))
+                expected[key] = expected.get(key, 0) + 1
+    assert hist == expected
     by_day = await usage_by(engine, "day", 0)
     assert [int(d.label) for d in by_day] == [int(DAY1 + i * DAY) for i in range(3)]
     assert sum(d.requests for d in by_day) == len(records)

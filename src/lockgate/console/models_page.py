@@ -14,21 +14,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lockgate.console.queries import by_model
+from lockgate.console.queries import by_model, percentiles
 from lockgate.console.view import Console, page, render
 
 __all__ = ["routes"]
 
 
+def _since(console: Console) -> int:
+    return int(console.now // 3600) * 3600 - 23 * 3600
+
+
 async def _last_day(console: Console) -> dict[str, Any]:
-    since = int(console.now // 3600) * 3600 - 23 * 3600
-    return {r.label: r for r in await by_model(console.svc.db.engine, since)}
+    return {r.label: r for r in await by_model(console.svc.db.engine, _since(console))}
 
 
 @page(admin=True)
 async def models(request: Request, console: Console) -> Response:
     svc = console.svc
     usage = await _last_day(console)
+    pcts = await percentiles(console.svc.db.engine, _since(console))
     snapshot = svc.dispatcher.snapshot()
     breakers: dict[str, Any] = snapshot.get("breakers", {})  # type: ignore[assignment]
     rows = []
@@ -45,7 +49,7 @@ async def models(request: Request, console: Console) -> Response:
                     "usage": usage.get(alias),
                 }
             )
-    return render("models.html", c=console, nav="models", rows=rows)
+    return render("models.html", c=console, nav="models", rows=rows, pcts=pcts)
 
 
 def _verdicts(console: Console) -> list[tuple[str, str, float]]:

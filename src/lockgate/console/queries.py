@@ -12,9 +12,20 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lockgate.console.rollups import SUMS, usage_daily, usage_hourly
+from lockgate.console.histogram import percentile
+from lockgate.console.rollups import SUMS, usage_daily, usage_hourly, usage_latency
 
-__all__ = ["GROUPS", "Group", "ModelRow", "UsageRow", "by_model", "hourly_series", "usage_by"]
+__all__ = [
+    "GROUPS",
+    "Group",
+    "ModelRow",
+    "Percentiles",
+    "UsageRow",
+    "by_model",
+    "hourly_series",
+    "percentiles",
+    "usage_by",
+]
 
 Group = Literal["key", "team", "user", "model", "day"]
 GROUPS: tuple[Group, ...] = ("key", "team", "user", "model", "day")
@@ -138,3 +149,32 @@ async def hourly_series(
     found = {int(r.label): r for r in await _fetch(engine, stmt)}
     empty = _row("", dict.fromkeys(SUMS, 0))
     return [(h, found.get(h, empty)) for h in range(since_hour, until_hour, 3600)]
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """P50/P95/P99 of one metric (ms), read from summed hourly histograms, and their n."""
+
+    n: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+async def percentiles(engine: AsyncEngine, since_hour: int) -> dict[tuple[str, str], Percentiles]:
+    """(model, "latency"|"ttft") -> percentiles over hours >= ``since_hour``."""
+    t = usage_latency
+    stmt = (
+        sa.select(t.c.model, t.c.metric, t.c.bucket, sa.func.sum(t.c.count))
+        .where(t.c.hour >= since_hour)
+        .group_by(t.c.model, t.c.metric, t.c.bucket)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    hists: dict[tuple[str, str], dict[int, int]] = {}
+    for model, metric, bucket, count in rows:
+        hists.setdefault((model, metric), {})[int(bucket)] = int(count)
+    return {
+        key: Percentiles(sum(h.values()), percentile(h, 50), percentile(h, 95), percentile(h, 99))
+        for key, h in hists.items()
+    }

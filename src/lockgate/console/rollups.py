@@ -5,7 +5,9 @@ compresses high-cardinality traffic: 991,410 rollup rows for 1,000,000 requests)
 
 - ``usage_hourly``: one row per (hour, model), for the overview and the models page;
 - ``usage_daily``: one row per (day, dimension, value, model) where the dimension is
-  ``key``, ``team`` or ``user``, for the keys and usage pages.
+  ``key``, ``team`` or ``user``, for the keys and usage pages;
+- ``usage_latency``: per (hour, model, latency|ttft, bucket) a count (histogram.py's
+  log-spaced buckets), so P50/P95/P99 over any period come from summed histograms.
 
 :func:`apply_rollups` adds a batch in the caller's transaction (the batch and its rollups
 commit or fail together), grouping and summing in SQL (:func:`rollup_statements`).
@@ -21,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lockgate.console.histogram import EDGES
 from lockgate.usage.tables import usage_records
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "rollup_statements",
     "usage_daily",
     "usage_hourly",
+    "usage_latency",
 ]
 
 metadata = sa.MetaData()
@@ -83,6 +87,18 @@ usage_daily = sa.Table(
     *_sums(),
 )
 
+usage_latency = sa.Table(
+    "usage_latency",
+    metadata,
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("metric", sa.String(8), primary_key=True),
+    sa.Column("bucket", sa.SmallInteger, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+#: the histogram metrics and the usage_records column each one reads
+METRICS = {"latency": "latency_ms", "ttft": "ttft_ms"}
+
 _CACHE_HITS = ("hit", "semantic-hit")
 
 
@@ -108,12 +124,20 @@ def _sum_exprs(r: Any) -> list[Any]:
     ]
 
 
-def _upsert(postgres: bool, table: sa.Table, select: Any) -> Any:
+def _upsert(postgres: bool, table: sa.Table, select: Any, sums: Sequence[str] = SUMS) -> Any:
     insert = pg_insert if postgres else sqlite_insert
     stmt = insert(table).from_select([c.name for c in table.c], select)
     return stmt.on_conflict_do_update(
         index_elements=[c.name for c in table.primary_key],
-        set_={name: table.c[name] + stmt.excluded[name] for name in SUMS},
+        set_={name: table.c[name] + stmt.excluded[name] for name in sums},
+    )
+
+
+def _bucket_of(value: Any) -> Any:
+    """histogram.bucket_of in SQL: a CASE over the bucket edges."""
+    return sa.case(
+        *((value < edge, i) for i, edge in enumerate(EDGES)),
+        else_=len(EDGES),
     )
 
 
@@ -121,7 +145,7 @@ def rollup_statements(postgres: bool, where: Any) -> list[Any]:
     """Upserts adding the usage_records rows matching ``where`` to every rollup.
 
     Set-based (``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE``): the database
-    groups and sums, so a batch costs four statements, not a Python loop over its rows.
+    groups and sums, so a batch costs six statements, not a Python loop over its rows.
     """
     r = usage_records.c
     hour = _bucket(r.started_at, 3600, postgres)
@@ -141,6 +165,15 @@ def rollup_statements(postgres: bool, where: Any) -> list[Any]:
             .group_by(day, value, r.model)
         )
         statements.append(_upsert(postgres, usage_daily, select))
+    for metric, column in METRICS.items():
+        value = r[column]
+        bucket = _bucket_of(value)
+        select = (
+            sa.select(hour, r.model, sa.literal(metric, sa.String), bucket, sa.func.count())
+            .where(where, value.is_not(None))
+            .group_by(hour, r.model, bucket)
+        )
+        statements.append(_upsert(postgres, usage_latency, select, ("count",)))
     return statements
 
 

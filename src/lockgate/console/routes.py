@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from lockgate.console import keys_page, logs_page, models_page, session, usage_page
 from lockgate.console.charts import bars
-from lockgate.console.queries import DAY_S, by_model, hourly_series, usage_by
+from lockgate.console.queries import DAY_S, by_model, hourly_series, percentiles, usage_by
 from lockgate.console.view import Console, page, render, secret
 from lockgate.errors import GatewayError
 from lockgate.services import services
@@ -106,11 +106,14 @@ async def overview(request: Request, console: Console) -> Response:
         points = [(time.strftime("%m-%d", time.gmtime(int(r.label))), r) for r in days]
         period, unit = "last 30 days", "day (UTC)"
     rows = await by_model(engine, since, key_id=console.key_id)
+    # a key's own view has no histograms of its own: it shows averages
+    pcts = await percentiles(engine, since) if console.admin else {}
     return render(
         "overview.html",
         c=console,
         nav="overview",
         rows=rows,
+        pcts=pcts,
         period=period,
         unit=unit,
         total_requests=sum(r.requests for r in rows),

@@ -58,6 +58,7 @@ def _templates() -> jinja2.Environment:
     env.filters["utc"] = _utc
     env.filters["usd"] = lambda v: f"${v:,.4f}"
     env.filters["pct"] = lambda v: f"{100 * v:.1f}%"
+    env.filters["ms"] = lambda v: f"{v:.1f}" if v < 10 else f"{v:.0f}"
     return env
 
 

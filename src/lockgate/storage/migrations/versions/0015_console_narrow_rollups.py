@@ -5,7 +5,8 @@ Revises: 0014
 
 Replaces the wide ``usage_rollups`` (hour, key, team, user, model) with two narrow ones
 (lockgate.console.rollups): ``usage_hourly`` per (hour, model) and ``usage_daily`` per
-(day, key|team|user, value, model), folded from usage_records once here.  Replaces
+(day, key|team|user, value, model), and latency/TTFT histograms ``usage_latency`` per
+(hour, model), all folded from usage_records once here.  Replaces
 the model and key_id indexes of usage_records with (model, started_at) and (key_id,
 started_at), which serve the console's logs list and every earlier lookup.
 """
@@ -59,6 +60,14 @@ def upgrade() -> None:
         *_sums(),
     )
     # the composites serve every lookup the single-column ones did: drop those (cheaper writes)
+    op.create_table(
+        "usage_latency",
+        sa.Column("hour", sa.BigInteger, primary_key=True),
+        sa.Column("model", sa.String(200), primary_key=True),
+        sa.Column("metric", sa.String(8), primary_key=True),
+        sa.Column("bucket", sa.SmallInteger, primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+    )
     op.create_index("ix_usage_records_model_started", "usage_records", ["model", "started_at"])
     op.create_index("ix_usage_records_key_started", "usage_records", ["key_id", "started_at"])
     op.drop_index("ix_usage_records_model", table_name="usage_records")
@@ -82,12 +91,23 @@ def upgrade() -> None:
             f"GROUP BY d, {column}, model"
         )
 
+    for metric, column in (("latency", "latency_ms"), ("ttft", "ttft_ms")):
+        # lockgate.console.histogram's buckets: [1.5**i, 1.5**(i+1)) ms, 32 of them
+        whens = " ".join(f"WHEN {column} < {1.5 ** (i + 1)!r} THEN {i}" for i in range(31))
+        case = f"CASE {whens} ELSE 31 END"
+        op.execute(
+            f"INSERT INTO usage_latency (hour, model, metric, bucket, count) "
+            f"SELECT {bucket(3600)} AS h, model, '{metric}', {case} AS b, COUNT(*) "
+            f"FROM usage_records WHERE {column} IS NOT NULL GROUP BY h, model, b"
+        )
+
 
 def downgrade() -> None:
     op.create_index("ix_usage_records_key_id", "usage_records", ["key_id"])
     op.create_index("ix_usage_records_model", "usage_records", ["model"])
     op.drop_index("ix_usage_records_key_started", table_name="usage_records")
     op.drop_index("ix_usage_records_model_started", table_name="usage_records")
+    op.drop_table("usage_latency")
     op.drop_table("usage_daily")
     op.drop_table("usage_hourly")
     op.create_table(
