@@ -4,10 +4,12 @@ in one transaction), then time the console's pages end to end and their queries 
     PYTHONPATH=src nice -n 10 python bench/bench_console.py [--rows 1000000]
         [--batch 5000] [--runs 30] [--db /tmp/console-1m.db] [--database-url URL]
 
-``--db`` keeps the seeded SQLite file and reuses it on the next run (seeding 1,000,000
-rows takes minutes); ``--database-url`` (e.g. a PostgreSQL URL) seeds and measures another
-backend (it must be empty).  The rows span the 30 days up to now: 200 keys in 10 teams,
-50 users, 8 models, 3 % errors, 20 % cache hits.
+``--write-rows N`` first times the write path alone (N rows in batches of 100, the usage
+writer's default, with and without rollups).  ``--db`` keeps the seeded SQLite file and
+reuses it on the next run (seeding 1,000,000 rows takes minutes); ``--database-url``
+(e.g. a PostgreSQL URL) seeds and measures another backend (it must be empty).  The rows
+span the 30 days up to now: 200 keys in 10 teams, 50 users, 8 models, 3 % errors, 20 %
+cache hits.
 
 Pages are timed through the real app in-process (httpx ASGITransport, logged in with the
 master key): routing, session check, queries, Jinja rendering.  Each line prints n,
@@ -34,10 +36,11 @@ from lockgate.app import create_app
 from lockgate.auth.repository import KeyRepository
 from lockgate.console.logs import Cursor, LogFilter, list_logs
 from lockgate.console.queries import by_model, usage_by
+from lockgate.console.rollups import apply_rollups
 from lockgate.records import RequestRecord
 from lockgate.settings import settings_from_mapping
 from lockgate.storage.database import Database
-from lockgate.usage.repository import UsageRepository
+from lockgate.usage.repository import UsageRepository, row_of
 from lockgate.usage.tables import usage_records
 
 MASTER = "sk-bench-master-0001"
@@ -117,6 +120,37 @@ async def _seed(db: Database, rows: int, batch: int, now: float) -> None:
         await repo.insert([_record(n, rng, start, keys) for n in range(lo, min(rows, lo + batch))])
     dt = time.perf_counter() - t0
     print(f"seeded {rows} rows (+ rollups) in {dt:.1f} s: {rows / dt:.0f} rows/s")
+
+
+async def _write_cost(rows: int, batch: int) -> None:
+    """Rows/s of the usage writer's batch write on a fresh SQLite file: rows alone vs rows
+    and rollups (the rollups' cost on the write path), alternating, 3 rounds each."""
+    now = time.time()
+    keys = [f"key_{i:03d}" for i in range(200)]
+    rates: dict[str, list[float]] = {"rows only": [], "rows + rollups": []}
+    for _ in range(3):
+        for mode in rates:
+            with tempfile.TemporaryDirectory() as tmp:
+                db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'w.db'}")
+                await db.migrate()
+                rng = random.Random(5)
+                batches = [
+                    [row_of(_record(n, rng, now - SPAN_S, keys)) for n in range(lo, lo + batch)]
+                    for lo in range(0, rows, batch)
+                ]
+                t = time.perf_counter()
+                for chunk in batches:
+                    async with db.engine.begin() as conn:
+                        await conn.execute(usage_records.insert(), chunk)
+                        if mode != "rows only":
+                            await apply_rollups(conn, chunk)
+                rates[mode].append(rows / (time.perf_counter() - t))
+                await db.aclose()
+    for mode, xs in rates.items():
+        print(
+            f"write, batches of {batch}, {mode}: median {statistics.median(xs):.0f} rows/s "
+            f"(3 rounds: {', '.join(f'{x:.0f}' for x in xs)})"
+        )
 
 
 async def main(rows: int, batch: int, runs: int, path: str | None, url: str | None) -> None:
@@ -230,6 +264,9 @@ if __name__ == "__main__":
     p.add_argument("--batch", type=int, default=5000)
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--db", default=None, help="SQLite file to keep (reused when it exists)")
+    p.add_argument("--write-rows", type=int, default=0, help="also time the write path")
     p.add_argument("--database-url", default=None, help="an empty database to seed (e.g. Postgres)")
     a = p.parse_args()
+    if a.write_rows:
+        asyncio.run(_write_cost(a.write_rows, 100))
     asyncio.run(main(a.rows, a.batch, a.runs, a.db, a.database_url))
