@@ -94,6 +94,25 @@ def seeded(fake: ThreadedFake, tmp_path_factory: pytest.TempPathFactory) -> Iter
             client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "from the admin"}]
             )
+        greet = {
+            "name": "greet",
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Hello {{ who }}, how can I help?"}],
+            "labels": ["production"],
+            "message": "first cut",
+        }
+        assert http.post("/admin/prompts", headers=bearer(), json=greet).status_code == 201
+        terse = {**greet, "labels": [], "message": "terser"}
+        terse["messages"] = [{"role": "user", "content": "Hi {{ who }}"}]
+        assert http.post("/admin/prompts", headers=bearer(), json=terse).status_code == 201
+        experiment = {
+            "name": "greet-test",
+            "prompt": "greet",
+            "metric": "thumbs",
+            "variants": [{"name": "control"}, {"name": "terse", "version": 2}],
+        }
+        r = http.post("/admin/experiments", headers=bearer(), json=experiment)
+        assert r.status_code == 201, r.text
         # the usage report flushes the usage writer (rows and rollups)
         report = http.get("/admin/usage", headers=bearer()).json()
         assert report["totals"]["requests"] == 6
@@ -357,3 +376,20 @@ def test_a_virtual_key_sees_its_own_requests_only(browser, seeded):
     view.shot("key-view-logs")
     _check_loads(view)
     context.close()
+
+
+def test_prompts_versions_diff_and_experiment(ui, seeded):
+    """The prompt list links to versions with their diff; the experiment shows its table."""
+    page = ui.page
+    ui.goto("/ui/prompts")
+    assert "production → v1" in page.inner_text("#prompts")
+    assert "greet-test" in page.inner_text("#experiments")
+    ui.submit("#prompts a")
+    diff = page.inner_text("#v2 + pre.diff")
+    assert '+      "content": "Hi {{ who }}",' in diff
+    assert '-      "content": "Hello {{ who }}, how can I help?",' in diff
+    ui.shot("prompt")
+    ui.goto("/ui/prompts")
+    ui.submit("#experiments a")
+    assert page.inner_text("#variants tr:nth-child(2)").startswith("control")
+    ui.shot("experiment")

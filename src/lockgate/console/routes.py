@@ -19,7 +19,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lockgate.console import keys_page, logs_page, models_page, session, usage_page
+from lockgate.console import (
+    keys_page,
+    logs_page,
+    models_page,
+    prompts_page,
+    session,
+    usage_page,
+)
 from lockgate.console.charts import bars
 from lockgate.console.queries import DAY_S, by_model, hourly_series, percentiles, usage_by
 from lockgate.console.view import Console, page, render, secret
@@ -145,4 +152,5 @@ routes: list[BaseRoute] = [
     *usage_page.routes,
     *logs_page.routes,
     *models_page.routes,
+    *prompts_page.routes,
 ]

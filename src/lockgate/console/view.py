@@ -66,8 +66,8 @@ def _utc(epoch: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
 
 
-def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    return HTMLResponse(_templates().get_template(name).render(**ctx), status_code=status)
+def render(template: str, status: int = 200, /, **ctx: Any) -> HTMLResponse:
+    return HTMLResponse(_templates().get_template(template).render(**ctx), status_code=status)
 
 
 def secret(svc: Services) -> bytes | None:
