@@ -67,56 +67,62 @@ def seeded(fake: ThreadedFake, tmp_path_factory: pytest.TempPathFactory) -> Iter
             ],
             "router_settings": {"num_retries": 0},
             "general_settings": {"master_key": MASTER, "database_url": f"sqlite+aiosqlite:///{db}"},
-            "audit": {"flush_interval_seconds": 0.05},
+            "audit": {
+                "flush_interval_seconds": 0.05,
+                "store_bodies": True,
+                "key_env": "LOCKGATE_CONSOLE_TEST_AUDIT_KEY",
+            },
         },
         env={},
     )
-    with serve_in_thread(settings) as gw, httpx.Client(base_url=gw.url, timeout=20) as http:
-        alice = http.post(
-            "/admin/keys",
-            headers=bearer(),
-            json={"name": "alice", "team": "research", "limits": {"budget": {"month": 1.0}}},
-        ).json()
-        with openai.OpenAI(base_url=gw.v1, api_key=alice["key"], max_retries=0) as client:
-            for text in ("hello there", "hello there", "what is a gateway?", ATTACK):
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LOCKGATE_CONSOLE_TEST_AUDIT_KEY", "ab" * 32)
+        with serve_in_thread(settings) as gw, httpx.Client(base_url=gw.url, timeout=20) as http:
+            alice = http.post(
+                "/admin/keys",
+                headers=bearer(),
+                json={"name": "alice", "team": "research", "limits": {"budget": {"month": 1.0}}},
+            ).json()
+            with openai.OpenAI(base_url=gw.v1, api_key=alice["key"], max_retries=0) as client:
+                for text in ("hello there", "hello there", "what is a gateway?", ATTACK):
+                    client.chat.completions.create(
+                        model="gpt-4o-mini",
+                        messages=[{"role": "user", "content": text}],
+                        user="ann",
+                        temperature=0,
+                    )
+                fake.push_fault(Fault.reset_before_headers())
+                with pytest.raises(openai.APIError):
+                    client.chat.completions.create(
+                        model="gpt-4o-mini", messages=[{"role": "user", "content": "fails"}]
+                    )
+            with openai.OpenAI(base_url=gw.v1, api_key=MASTER, max_retries=0) as client:
                 client.chat.completions.create(
-                    model="gpt-4o-mini",
-                    messages=[{"role": "user", "content": text}],
-                    user="ann",
-                    temperature=0,
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "from the admin"}]
                 )
-            fake.push_fault(Fault.reset_before_headers())
-            with pytest.raises(openai.APIError):
-                client.chat.completions.create(
-                    model="gpt-4o-mini", messages=[{"role": "user", "content": "fails"}]
-                )
-        with openai.OpenAI(base_url=gw.v1, api_key=MASTER, max_retries=0) as client:
-            client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "from the admin"}]
-            )
-        greet = {
-            "name": "greet",
-            "model": "gpt-4o-mini",
-            "messages": [{"role": "user", "content": "Hello {{ who }}, how can I help?"}],
-            "labels": ["production"],
-            "message": "first cut",
-        }
-        assert http.post("/admin/prompts", headers=bearer(), json=greet).status_code == 201
-        terse = {**greet, "labels": [], "message": "terser"}
-        terse["messages"] = [{"role": "user", "content": "Hi {{ who }}"}]
-        assert http.post("/admin/prompts", headers=bearer(), json=terse).status_code == 201
-        experiment = {
-            "name": "greet-test",
-            "prompt": "greet",
-            "metric": "thumbs",
-            "variants": [{"name": "control"}, {"name": "terse", "version": 2}],
-        }
-        r = http.post("/admin/experiments", headers=bearer(), json=experiment)
-        assert r.status_code == 201, r.text
-        # the usage report flushes the usage writer (rows and rollups)
-        report = http.get("/admin/usage", headers=bearer()).json()
-        assert report["totals"]["requests"] == 6
-        yield Seeded(gw, alice)
+            greet = {
+                "name": "greet",
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": "Hello {{ who }}, how can I help?"}],
+                "labels": ["production"],
+                "message": "first cut",
+            }
+            assert http.post("/admin/prompts", headers=bearer(), json=greet).status_code == 201
+            terse = {**greet, "labels": [], "message": "terser"}
+            terse["messages"] = [{"role": "user", "content": "Hi {{ who }}"}]
+            assert http.post("/admin/prompts", headers=bearer(), json=terse).status_code == 201
+            experiment = {
+                "name": "greet-test",
+                "prompt": "greet",
+                "metric": "thumbs",
+                "variants": [{"name": "control"}, {"name": "terse", "version": 2}],
+            }
+            r = http.post("/admin/experiments", headers=bearer(), json=experiment)
+            assert r.status_code == 201, r.text
+            # the usage report flushes the usage writer (rows and rollups)
+            report = http.get("/admin/usage", headers=bearer()).json()
+            assert report["totals"]["requests"] == 6
+            yield Seeded(gw, alice)
 
 
 @pytest.fixture(scope="module")
@@ -335,6 +341,8 @@ def test_log_detail_shows_guard_verdicts_and_cost(ui, seeded):
         links = page.locator("#logs a.detail")
     assert found is not None and "injection" in found
     assert float(page.inner_text("#cost").split()[0]) > 0
+    assert "Ignore all previous instructions" in page.inner_text("#request_body")
+    assert '"choices"' in page.inner_text("#response_body")
     ui.shot("log-detail")
 
 

@@ -1,12 +1,14 @@
 """Logs: the request list with filters in the URL, and one request's detail on click.
 
 The detail shows the usage row (timings, attempts, tokens, cost, cache, deployment) and,
-when the audit trail is on, the audited record's notes (guard verdicts and what other
-stages noted).  Bodies are not shown.
+to admins when the audit trail is on, the audited record's notes (guard verdicts and what
+other stages noted) and its stored bodies (already redacted by the guards), decrypted
+with the gateway's audit key.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
@@ -51,12 +53,33 @@ async def logs(request: Request, console: Console) -> Response:
     )
 
 
-async def _audited(console: Console, request_id: str) -> dict[str, Any] | None:
+async def _audited(
+    console: Console, request_id: str
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The audited record of ``request_id`` and its bodies, decrypted when the gateway holds
+    the audit key (pretty JSON per body field; a note instead when it cannot decrypt)."""
+    from lockgate.audit.crypto import DecryptionError
+    from lockgate.audit.entry import BODY_FIELDS, decrypt_body
     from lockgate.audit.repository import AuditRepository
+    from lockgate.audit.sinks import body_cipher
 
     entries = await AuditRepository(console.svc.db).by_request_id(request_id)
-    record = entries[-1]["record"] if entries else None
-    return record if isinstance(record, dict) else None
+    if not entries:
+        return None, {}
+    entry = entries[-1]
+    record = entry["record"] if isinstance(entry["record"], dict) else None
+    bodies: dict[str, str] = {}
+    stored = [f for f in BODY_FIELDS if entry.get(f) is not None]
+    cipher = body_cipher(console.svc.settings) if stored else None
+    for name in stored:
+        if cipher is None:
+            bodies[name] = "(encrypted: the gateway holds no audit key)"
+            continue
+        try:
+            bodies[name] = json.dumps(decrypt_body(cipher, entry, name), indent=2)
+        except DecryptionError:
+            bodies[name] = "(cannot decrypt with the current audit key)"
+    return record, bodies
 
 
 @page()
@@ -65,7 +88,7 @@ async def log_detail(request: Request, console: Console) -> Response:
     row = await detail(console.svc.db.engine, request_id, scope_key=console.key_id)
     if row is None:
         return render("error.html", 404, message=f"No request {request_id!r}.", c=console)
-    audited = await _audited(console, request_id) if console.admin else None
+    audited, bodies = await _audited(console, request_id) if console.admin else (None, {})
     notes = (audited or {}).get("notes") or {}
     return render(
         "log_detail.html",
@@ -75,6 +98,7 @@ async def log_detail(request: Request, console: Console) -> Response:
         guards=notes.get("guards") or {},
         notes=notes,
         audited=audited is not None,
+        bodies=bodies,
         back=f"/ui/logs?{request.url.query}" if request.url.query else "/ui/logs",
     )
 
