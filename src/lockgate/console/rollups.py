@@ -15,6 +15,7 @@ commit or fail together), grouping and summing in SQL (:func:`rollup_statements`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -181,11 +182,18 @@ def rollup_statements(postgres: bool, where: Any) -> list[Any]:
 _IDS_PER_STATEMENT = 10_000
 
 
+@functools.cache
+def _statements(postgres: bool) -> tuple[Any, ...]:
+    """The rollup upserts for a batch, built once: the batch's ids bind as ``ids``."""
+    ids: Any = sa.bindparam("ids", expanding=True)
+    return tuple(rollup_statements(postgres, usage_records.c.request_id.in_(ids)))
+
+
 async def apply_rollups(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Add ``rows`` (just inserted into usage_records on ``conn``) to the rollups."""
-    postgres = conn.dialect.name == "postgresql"
+    statements = _statements(conn.dialect.name == "postgresql")
     ids = [row["request_id"] for row in rows]
     for lo in range(0, len(ids), _IDS_PER_STATEMENT):
-        where = usage_records.c.request_id.in_(ids[lo : lo + _IDS_PER_STATEMENT])
-        for stmt in rollup_statements(postgres, where):
-            await conn.execute(stmt)
+        chunk = ids[lo : lo + _IDS_PER_STATEMENT]
+        for stmt in statements:
+            await conn.execute(stmt, {"ids": chunk})
