@@ -33,6 +33,8 @@ async def test_overview_needs_a_session(make_settings, open_gateway):
     assert r.status_code == 303 and r.headers["location"] == "/ui/login"
     login_page = await gw.client.get("/ui/login")
     assert login_page.status_code == 200 and "Master key" in login_page.text
+    assert login_page.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in login_page.headers["content-security-policy"]
 
 
 async def test_wrong_and_revoked_keys_are_refused(make_settings, open_gateway):

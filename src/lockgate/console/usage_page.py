@@ -74,7 +74,10 @@ async def usage(request: Request, console: Console) -> Response:
         return Response(
             to_csv(group, rows, labels),
             media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": f'attachment; filename="usage-by-{group}.csv"'},
+            headers={
+                "content-disposition": f'attachment; filename="usage-by-{group}.csv"',
+                "cache-control": "no-store",
+            },
         )
     chart = bars([(labels.get(r.label, r.label), r.cost_usd) for r in rows[:40]])
     return render(

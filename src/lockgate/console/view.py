@@ -26,7 +26,7 @@ from lockgate.services import Services, services
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["Console", "page", "render", "secret"]
+__all__ = ["HEADERS", "Console", "page", "render", "secret"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +66,23 @@ def _utc(epoch: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
 
 
+#: pages are never cached (one shows a new key's secret) nor framed (clickjacking), and
+#: run no script at all: the console has none
+HEADERS = {
+    "cache-control": "no-store",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
 def render(template: str, status: int = 200, /, **ctx: Any) -> HTMLResponse:
-    return HTMLResponse(_templates().get_template(template).render(**ctx), status_code=status)
+    html = _templates().get_template(template).render(**ctx)
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
 def secret(svc: Services) -> bytes | None:
