@@ -1,6 +1,6 @@
-"""Prompts, experiments and rollouts: versions with diffs and label history, experiment
-tables with their confidence sequences, rollout progress (read-only; the admin API and
-the CLI change them)."""
+"""Prompts, experiments, rollouts and evaluations: versions with diffs and label history,
+experiment tables with their confidence sequences, rollout progress, online judge scores
+per model and prompt version (read-only; the admin API and the CLI change them)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
 
 @page(admin=True)
 async def prompts(request: Request, console: Console) -> Response:
+    from lockgate.evals.online_repository import OnlineScoreRepository
+
     service = console.svc.prompts
     rollouts = [
         {"spec": spec, "state": state, "weight": state.weight(spec)}
@@ -43,6 +45,7 @@ async def prompts(request: Request, console: Console) -> Response:
         prompts=await service.prompts.names(),
         experiments=await service.experiments.experiments(),
         rollouts=rollouts,
+        evals=await OnlineScoreRepository(console.svc.db).summary(),
     )
 
 
