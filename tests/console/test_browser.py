@@ -259,7 +259,8 @@ def test_login_refuses_a_wrong_key_then_shows_the_overview(browser, seeded):
     assert "6 requests" in page.inner_text("#totals")
     row = page.inner_text("#models tr:nth-child(2)")
     assert row.split("\t")[:3] == ["gpt-4o-mini", "6", "16.7%"]
-    assert page.locator("svg.chart rect").count() == 2 * 24
+    assert page.locator("svg.chart").count() == 4  # requests, cost, latency P95, TTFT P95
+    assert page.locator("svg.chart rect").count() == 4 * 24
     view.shot("overview")
     _check_loads(view)
     context.close()

@@ -22,6 +22,7 @@ __all__ = [
     "Percentiles",
     "UsageRow",
     "by_model",
+    "hourly_percentile",
     "hourly_series",
     "percentiles",
     "usage_by",
@@ -178,3 +179,25 @@ async def percentiles(engine: AsyncEngine, since_hour: int) -> dict[tuple[str, s
         key: Percentiles(sum(h.values()), percentile(h, 50), percentile(h, 95), percentile(h, 99))
         for key, h in hists.items()
     }
+
+
+async def hourly_percentile(
+    engine: AsyncEngine, metric: str, q: float, since_hour: int, until_hour: int
+) -> list[tuple[int, float | None]]:
+    """Every hour in [since_hour, until_hour) with the ``q``-th percentile of ``metric``
+    ("latency" or "ttft") over all models, from the hourly histograms (None: no data)."""
+    t = usage_latency
+    stmt = (
+        sa.select(t.c.hour, t.c.bucket, sa.func.sum(t.c.count))
+        .where(t.c.metric == metric, t.c.hour >= since_hour, t.c.hour < until_hour)
+        .group_by(t.c.hour, t.c.bucket)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    hists: dict[int, dict[int, int]] = {}
+    for hour, bucket, count in rows:
+        hists.setdefault(int(hour), {})[int(bucket)] = int(count)
+    return [
+        (h, percentile(hists[h], q) if h in hists else None)
+        for h in range(since_hour, until_hour, 3600)
+    ]

@@ -28,7 +28,14 @@ from lockgate.console import (
     usage_page,
 )
 from lockgate.console.charts import bars
-from lockgate.console.queries import DAY_S, by_model, hourly_series, percentiles, usage_by
+from lockgate.console.queries import (
+    DAY_S,
+    by_model,
+    hourly_percentile,
+    hourly_series,
+    percentiles,
+    usage_by,
+)
 from lockgate.console.view import Console, page, render, secret
 from lockgate.errors import GatewayError
 from lockgate.services import services
@@ -98,6 +105,10 @@ async def logout(request: Request, console: Console) -> Response:
     return response
 
 
+def _hour(epoch: int) -> str:
+    return time.strftime("%H:00", time.gmtime(epoch))
+
+
 @page()
 async def overview(request: Request, console: Console) -> Response:
     now_hour = int(console.now // 3600) * 3600
@@ -105,7 +116,7 @@ async def overview(request: Request, console: Console) -> Response:
     if console.admin:
         since = now_hour - 23 * 3600
         series = await hourly_series(engine, since, now_hour + 3600)
-        points = [(time.strftime("%H", time.gmtime(h)), r) for h, r in series]
+        points = [(_hour(h), r) for h, r in series]
         period, unit = "last 24 hours", "hour (UTC)"
     else:  # a key's own rows live in the daily rollup: its view counts days
         since = now_hour // DAY_S * DAY_S - 29 * DAY_S
@@ -115,12 +126,18 @@ async def overview(request: Request, console: Console) -> Response:
     rows = await by_model(engine, since, key_id=console.key_id)
     # a key's own view has no histograms of its own: it shows averages
     pcts = await percentiles(engine, since) if console.admin else {}
+    p95_charts = {}
+    if console.admin:
+        for metric in ("latency", "ttft"):
+            hours = await hourly_percentile(engine, metric, 95, since, now_hour + 3600)
+            p95_charts[metric] = bars([(_hour(h), v or 0.0) for h, v in hours])
     return render(
         "overview.html",
         c=console,
         nav="overview",
         rows=rows,
         pcts=pcts,
+        p95_charts=p95_charts,
         period=period,
         unit=unit,
         total_requests=sum(r.requests for r in rows),
