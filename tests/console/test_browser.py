@@ -275,6 +275,7 @@ def test_keys_create_shows_the_secret_once_then_rotate_and_revoke(ui, seeded):
     page.fill("input[name=name]", "ci-bot")
     page.fill("input[name=team]", "platform")
     page.fill("input[name=budget_month]", "5")
+    page.fill("input[name=rpm]", "60")
     ui.submit("form.create button[type=submit]")
     secret = page.inner_text("#secret code")
     assert secret.startswith("sk-")
@@ -286,6 +287,7 @@ def test_keys_create_shows_the_secret_once_then_rotate_and_revoke(ui, seeded):
     row = page.locator("tr", has_text="ci-bot")
     key_id = row.get_attribute("id")
     assert key_id is not None and "platform" in row.inner_text()
+    assert "requests: 60/minute" in row.inner_text() and "of $5.0000" in row.inner_text()
     ui.submit(f"#{key_id} button[name=rotate]")
     rotated = page.inner_text("#secret code")
     assert rotated.startswith("sk-") and rotated != secret

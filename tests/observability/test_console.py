@@ -165,3 +165,17 @@ def test_percentiles_from_histograms_are_within_a_bucket():
         assert got is not None and 1 / RATIO <= got / exact <= RATIO, (q, got, exact)
     assert percentile({}, 50) is None
     assert bucket_of(0.2) == 0 and bucket_of(1e9) == 31
+
+
+async def test_a_key_with_bad_limits_is_a_400_and_not_made(make_settings, open_gateway):
+    """The create form validates limits like the admin API: a clear 400, no key stored."""
+    gw = await open_gateway(make_settings())
+    r = await _login(gw)
+    gw.client.cookies.set(session.COOKIE, r.cookies[session.COOKIE], path="/ui")
+    token = _csrf((await gw.client.get("/ui/keys")).text)
+    for field, value in (("rpm", "lots"), ("budget_month", "-5"), ("name", "")):
+        form = {"csrf": token, "name": "k", field: value}
+        bad = await gw.client.post("/ui/keys", data=form)
+        assert bad.status_code == 400, (field, bad.text)
+        assert 'id="error"' in bad.text
+    assert (await gw.client.get("/admin/keys", headers=bearer())).json()["data"] == []

@@ -76,7 +76,7 @@ def _limits(console: Console) -> dict[str, Any]:
         limits["budget"] = {p: float(v) for p, v in budget.items() if v}
     rpm = _field(console, "rpm")
     if rpm:
-        limits["requests"] = {"minute": int(rpm)}
+        limits["requests"] = f"{int(rpm)}/minute"
     rules_from_spec("key", limits)  # the admin API's validation
     return limits
 
