@@ -3,8 +3,8 @@
 Filters travel in the URL (:meth:`LogFilter.from_query` / :meth:`LogFilter.query`), so a
 filtered list can be bookmarked and its next page keeps them.  Pages are keyset-paginated
 on (started_at, request_id) descending - no OFFSET, so page 1,000 costs what page 1 does -
-and every filter has an index to walk: started_at, (model, started_at), (key_id,
-started_at) (migration 0015).
+and every filter has an index to walk: started_at, and (model|key_id|user, started_at)
+(migration 0015).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ Replaces the wide ``usage_rollups`` (hour, key, team, user, model) with two narr
 (lockgate.console.rollups): ``usage_hourly`` per (hour, model) and ``usage_daily`` per
 (day, key|team|user, value, model), and latency/TTFT histograms ``usage_latency`` per
 (hour, model), all folded from usage_records once here.  Replaces
-the model and key_id indexes of usage_records with (model, started_at) and (key_id,
-started_at), which serve the console's logs list and every earlier lookup.
+the model, key_id and user indexes of usage_records with (model|key_id|user, started_at),
+which serve the console's logs list and every earlier lookup.
 """
 
 import sqlalchemy as sa
@@ -70,8 +70,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_usage_records_model_started", "usage_records", ["model", "started_at"])
     op.create_index("ix_usage_records_key_started", "usage_records", ["key_id", "started_at"])
+    op.create_index("ix_usage_records_user_started", "usage_records", ["user", "started_at"])
     op.drop_index("ix_usage_records_model", table_name="usage_records")
     op.drop_index("ix_usage_records_key_id", table_name="usage_records")
+    op.drop_index("ix_usage_records_user", table_name="usage_records")
     pg = op.get_bind().dialect.name == "postgresql"
 
     def bucket(seconds: int) -> str:
@@ -105,6 +107,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.create_index("ix_usage_records_key_id", "usage_records", ["key_id"])
     op.create_index("ix_usage_records_model", "usage_records", ["model"])
+    op.create_index("ix_usage_records_user", "usage_records", ["user"])
+    op.drop_index("ix_usage_records_user_started", table_name="usage_records")
     op.drop_index("ix_usage_records_key_started", table_name="usage_records")
     op.drop_index("ix_usage_records_model_started", table_name="usage_records")
     op.drop_table("usage_latency")
