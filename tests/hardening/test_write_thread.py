@@ -19,7 +19,7 @@ from tests.hardening.conftest import usage_rows
 
 from lockgate.audit.repository import AuditRepository
 from lockgate.audit.writer import AuditWriter
-from lockgate.console.rollups import usage_rollups
+from lockgate.console.rollups import usage_hourly
 from lockgate.metrics import Metrics
 from lockgate.storage.database import Database
 from lockgate.storage.dead_letter import DeadLetter
@@ -119,7 +119,7 @@ async def test_usage_rows_and_rollups_land_through_the_thread(url, tmp_path):
         await writer.flush()
         assert len(write_threads()) == 1
         async with db.engine.connect() as conn:
-            rollup = (await conn.execute(sa.select(usage_rollups))).mappings().all()
+            rollup = (await conn.execute(sa.select(usage_hourly))).mappings().all()
     finally:
         await writer.aclose()
         await db.aclose()
@@ -145,7 +145,7 @@ async def test_bad_usage_row_is_isolated_and_counted_on_the_thread(url, tmp_path
         await writer.flush()
         async with db.engine.connect() as conn:
             rollup_requests = (
-                await conn.execute(sa.select(sa.func.sum(usage_rollups.c.requests)))
+                await conn.execute(sa.select(sa.func.sum(usage_hourly.c.requests)))
             ).scalar_one()
     finally:
         await writer.aclose()
