@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (report lines)
 """First-sight cost of an ONNX injection classifier (bench/finetune_injection.py export).
 
     .venv/bin/python bench/bench_injection_onnx.py /tmp/ft_onnx [data/dev/injection-dev.jsonl]

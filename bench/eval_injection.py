@@ -4,7 +4,8 @@ Each line needs ``text`` and ``label`` (1 = injection/jailbreak, 0 = benign). Pr
 precision, recall, F1, false-positive rate and the scoring cost: microseconds per KB
 (whole file, best of N passes) and per text (median, P99, max), all with the detector's
 memo off so every pass pays first-sight cost (with it on, passes after the first only
-hit the memo and report ~0.1 us); the single first pass is also reported on its own. ``--data`` scores rows as documents (``score_data``).
+hit the memo and report ~0.1 us); the single first pass is also reported on its own.
+``--data`` scores rows as documents (``score_data``).
 A .jsonl.gz file works too (bench/data/injection_train.jsonl.gz; ``--source`` filters).
 
     .venv/bin/python bench/eval_injection.py data/dev/injection-dev.jsonl

@@ -71,7 +71,8 @@ def main(argv: list[str]) -> None:
                 tp[f.type] += 1
                 exact += (f.start, f.end) == gold[hit][:2]
                 if show and (f.start, f.end) != gold[hit][:2]:
-                    print(f"INEXACT {f.type:8} {f.value!r:40} gold {text[gold[hit][0] : gold[hit][1]]!r}")
+                    want = text[gold[hit][0] : gold[hit][1]]
+                    print(f"INEXACT {f.type:8} {f.value!r:40} gold {want!r}")
         for i, (s, e, t) in enumerate(gold):
             if i not in matched:
                 fn[t] += 1

@@ -82,7 +82,9 @@ def balanced_sample(rows: list[dict], idx: list[int], n: int, rng: random.Random
     return out
 
 
-def train(rows: list[dict], idx: list[int], args: argparse.Namespace, seed: int) -> tuple[Classifier, object]:
+def train(
+    rows: list[dict], idx: list[int], args: argparse.Namespace, seed: int
+) -> tuple[Classifier, object]:
     from transformers import AutoTokenizer
 
     torch.manual_seed(seed)
@@ -96,9 +98,13 @@ def train(rows: list[dict], idx: list[int], args: argparse.Namespace, seed: int)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     steps = args.epochs * ((len(idx) + args.batch - 1) // args.batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
+    )
     n_pos = sum(rows[i]["label"] for i in idx)
-    w = torch.tensor([len(idx) / (2 * (len(idx) - n_pos)), len(idx) / (2 * max(1, n_pos))], dtype=torch.float32)
+    w = torch.tensor(
+        [len(idx) / (2 * (len(idx) - n_pos)), len(idx) / (2 * max(1, n_pos))], dtype=torch.float32
+    )
     loss_fn = nn.CrossEntropyLoss(weight=w)
     model.train()
     start = time.perf_counter()
@@ -108,7 +114,13 @@ def train(rows: list[dict], idx: list[int], args: argparse.Namespace, seed: int)
         rng.shuffle(order)
         for k in range(0, len(order), args.batch):
             b = order[k : k + args.batch]
-            enc = tok([rows[i]["text"] for i in b], truncation=True, max_length=args.max_len, padding=True, return_tensors="pt")
+            enc = tok(
+                [rows[i]["text"] for i in b],
+                truncation=True,
+                max_length=args.max_len,
+                padding=True,
+                return_tensors="pt",
+            )
             logits = model(enc["input_ids"], enc["attention_mask"])
             loss = loss_fn(logits, torch.tensor([rows[i]["label"] for i in b]))
             loss.backward()
@@ -116,8 +128,16 @@ def train(rows: list[dict], idx: list[int], args: argparse.Namespace, seed: int)
             sched.step()
             opt.zero_grad()
             if (k // args.batch) % 10 == 0:
-                print(f"  step {k // args.batch} loss {loss.item():.3f} {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-    print(f"  trained on {len(idx)} rows in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"  step {k // args.batch} loss {loss.item():.3f} {time.perf_counter() - start:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    print(
+        f"  trained on {len(idx)} rows in {time.perf_counter() - start:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
     model.eval()
     return model, tok
 
@@ -179,13 +199,28 @@ def cmd_folds(args: argparse.Namespace) -> None:
         held = {s for s, j in fold.items() if j == f}
         tr = [i for i, r in enumerate(rows) if r["source"] not in held]
         te = [i for i in test if rows[i]["source"] in held]
-        print(f"fold {f}: held out {sorted(held)} ({len(te)} test rows)", file=sys.stderr, flush=True)
+        print(
+            f"fold {f}: held out {sorted(held)} ({len(te)} test rows)", file=sys.stderr, flush=True
+        )
         model, tok = train(rows, balanced_sample(rows, tr, args.train_n, random.Random(f)), args, f)
         t = time.perf_counter()
         for i, s in zip(te, score(model, tok, rows, te, args.max_len), strict=True):
             scores[i] = float(s)
-        print(f"  scored {len(te)} rows in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
-        args.out.write_text(json.dumps({"folds": fold, "test": test, "scores": scores, "args": {k: str(v) for k, v in vars(args).items()}}))
+        print(
+            f"  scored {len(te)} rows in {time.perf_counter() - t:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        args.out.write_text(
+            json.dumps(
+                {
+                    "folds": fold,
+                    "test": test,
+                    "scores": scores,
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                }
+            )
+        )
 
 
 def cmd_final(args: argparse.Namespace) -> None:
@@ -210,7 +245,9 @@ def cmd_final(args: argparse.Namespace) -> None:
     if args.int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(fp32), str(args.export / "injection_minilm.int8.onnx"), weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(fp32), str(args.export / "injection_minilm.int8.onnx"), weight_type=QuantType.QInt8
+        )
     tok.save_pretrained(str(args.export / "tokenizer"))
     print(f"exported to {args.export}", file=sys.stderr)
 

@@ -238,7 +238,11 @@ def context_report(name: str, rows: list[dict[str, object]], s: np.ndarray) -> d
             f"{name:<16} {ctx:<8} thr {thr:.3f}  recall {kp}/{len(pos)} = {kp / len(pos):.3f} "
             f"[{wilson(kp, len(pos))[0]:.3f},{wilson(kp, len(pos))[1]:.3f}]  "
             f"FPR {kn}/{len(neg)} = {kn / len(neg):.3f}"
-            + (f"  real third-party recall {rr[0]:.3f} [{rr[1]:.3f},{rr[2]:.3f}] n={rr[3]}" if rr else ""),  # type: ignore[index]
+            + (
+                f"  real third-party recall {rr[0]:.3f} [{rr[1]:.3f},{rr[2]:.3f}] n={rr[3]}"
+                if rr
+                else ""
+            ),  # type: ignore[index]
             flush=True,
         )
     return out
@@ -265,13 +269,18 @@ def grouped(args: argparse.Namespace) -> None:
             if fold[str(rows[i]["source"])] == f:
                 sparse[j] = sc.score(trows[i], str(rows[i]["kind"]))
     sub = [rows[i] for i in test]
-    print(f"grouped folds {held_folds}: {len(test)} test rows, {sum(int(r['label']) for r in sub)} attacks")
+    print(
+        f"grouped folds {held_folds}: {len(test)} test rows, {sum(int(r['label']) for r in sub)} attacks"
+    )
     results = []
     for name, s in (("sparse_offset", sparse), ("finetuned_minilm", ft)):
         res = report(name, sub, s, 0.5)
         res["context"] = context_report(name, sub, s)
         results.append(res)
-    for name, s in (("mean(sparse,ft)", (sparse + ft) / 2), ("max(sparse,ft)", np.maximum(sparse, ft))):
+    for name, s in (
+        ("mean(sparse,ft)", (sparse + ft) / 2),
+        ("max(sparse,ft)", np.maximum(sparse, ft)),
+    ):
         res = report(name, sub, s, 0.5)
         res["context"] = context_report(name, sub, s)
         results.append(res)

@@ -23,7 +23,7 @@ from typing import Any
 from faker import Faker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_pii_chat import _fill  # noqa: E402
+from make_pii_chat import _fill
 
 TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "de_DE": (

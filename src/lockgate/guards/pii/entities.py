@@ -287,7 +287,9 @@ class PhoneDetector:
             r"(?:\([0-9]{3}\) ?[0-9]{3}[ .\-]|[0-9]{3}-[0-9]{3}-|[0-9]{3}\.[0-9]{3}\.)[0-9]{4}"
         )
         self._words = re.compile(r"[^\W\d_]+")
-        self._prev_number = re.compile(r"[0-9](?:[ .\-()/]?[0-9]){5,}(?!.*[0-9](?:[ .\-()/]?[0-9]){5,})", re.S)
+        self._prev_number = re.compile(
+            r"[0-9](?:[ .\-()/]?[0-9]){5,}(?!.*[0-9](?:[ .\-()/]?[0-9]){5,})", re.S
+        )
         self._my_number = re.compile(
             r"\b(?:my|your|his|her|our|their) (?:(?:phone|mobile|cell|contact|home|work) )?number\b"
         )
