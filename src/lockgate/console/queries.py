@@ -47,6 +47,8 @@ class UsageRow:
     cost_usd: float
     avg_latency_ms: float
     avg_ttft_ms: float | None
+    #: what cache hits saved
+    saved_usd: float = 0.0
 
     @property
     def error_rate(self) -> float:
@@ -82,6 +84,7 @@ def _row(label: str, m: Any) -> UsageRow:
         cost_usd=float(m["cost_usd"] or 0.0),
         avg_latency_ms=float(m["latency_ms_sum"] or 0.0) / n if n else 0.0,
         avg_ttft_ms=float(m["ttft_ms_sum"] or 0.0) / tc if tc else None,
+        saved_usd=float(m["saved_usd"] or 0.0),
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from importlib import resources
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -144,7 +145,19 @@ async def overview(request: Request, console: Console) -> Response:
         total_cost=sum(r.cost_usd for r in rows),
         requests_chart=bars([(label, r.requests) for label, r in points]),
         cost_chart=bars([(label, r.cost_usd) for label, r in points]),
+        saved_chart=bars([(label, r.saved_usd) for label, r in points]),
+        total_saved=sum(r.saved_usd for r in rows),
+        breakers=_breaker_counts(console) if console.admin else None,
     )
+
+
+def _breaker_counts(console: Console) -> dict[str, Any]:
+    """Breaker states now: a count per state and the deployments not closed."""
+    deps = models_page.deployments(console)
+    counts: dict[str, int] = {}
+    for d in deps:
+        counts[d["state"]] = counts.get(d["state"], 0) + 1
+    return {"counts": sorted(counts.items()), "open": [d for d in deps if d["state"] != "closed"]}
 
 
 def _stylesheet() -> bytes:
