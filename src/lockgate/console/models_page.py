@@ -55,7 +55,9 @@ def deployments(console: Console) -> list[dict[str, Any]]:
 
 @page(admin=True)
 async def models(request: Request, console: Console) -> Response:
-    return await models_view(console)
+    q = request.query_params
+    done = [f"{what} {q[what]}" for what in ("added", "changed", "removed") if q.get(what)]
+    return await models_view(console, notice="; ".join(done) or None)
 
 
 async def models_view(console: Console, status: int = 200, **ctx: Any) -> Response:
@@ -70,9 +72,7 @@ async def models_view(console: Console, status: int = 200, **ctx: Any) -> Respon
     ctx.setdefault("error", None)
     ctx.setdefault("notice", None)
     ctx.setdefault("edit", None)
-    return render(
-        "models.html", status, c=console, nav="models", rows=rows, pcts=pcts, **ctx
-    )
+    return render("models.html", status, c=console, nav="models", rows=rows, pcts=pcts, **ctx)
 
 
 def _verdicts(console: Console) -> list[tuple[str, str, float]]:

@@ -21,8 +21,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lockgate.console import (
+    evals_page,
     keys_page,
     logs_page,
+    model_forms,
     models_page,
     prompts_page,
     session,
@@ -182,5 +184,7 @@ routes: list[BaseRoute] = [
     *usage_page.routes,
     *logs_page.routes,
     *models_page.routes,
+    *model_forms.routes,
     *prompts_page.routes,
+    *evals_page.routes,
 ]
