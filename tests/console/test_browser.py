@@ -261,13 +261,20 @@ def test_login_refuses_a_wrong_key_then_shows_the_overview(browser, seeded):
     assert "6 requests" in page.inner_text("#totals")
     row = page.inner_text("#models tr:nth-child(2)")
     assert row.split("\t")[:3] == ["gpt-4o-mini", "6", "16.7%"]
-    # requests, cost, cache savings, latency P95, TTFT P95
-    assert page.locator("svg.chart").count() == 5
-    assert page.locator("svg.chart rect").count() == 5 * 24
+    # requests, error rate, tokens, cost, cache savings, latency P95, TTFT P95
+    assert page.locator("svg.chart").count() == 7
+    assert page.locator("svg.chart rect").count() == 7 * 24
     # the repeated prompt was a cache hit: what it would have cost is saved
     assert float(page.inner_text("#saved").lstrip("$")) > 0
     assert page.inner_text("#breakers") == "Breakers now: 1 closed"
     view.shot("overview")
+    # one model's charts: its link puts it in the URL
+    view.submit("#models a")
+    assert "model=gpt-4o-mini" in page.url and page.inner_text("#model") == "gpt-4o-mini"
+    assert "6 requests" in page.inner_text("#totals")
+    assert page.locator("svg.chart").count() == 7
+    view.goto("/ui/?model=no-such-model")
+    assert "0 requests" in page.inner_text("#totals")
     _check_loads(view)
     context.close()
 
@@ -511,11 +518,13 @@ def test_models_add_change_and_remove_a_stored_deployment(ui, seeded):
     ui.submit("#deployments tr:has-text('mini-b') button[name=remove]")
     assert page.inner_text("#notice").startswith("Done: removed m-")
     assert page.locator("#deployments tr", has_text="mini-b").count() == 0
-    with openai.OpenAI(base_url=seeded.gw.v1, api_key=MASTER, max_retries=0) as client:
-        with pytest.raises(openai.NotFoundError):
-            client.chat.completions.create(
-                model="mini-b", messages=[{"role": "user", "content": "hi b"}]
-            )
+    with (
+        openai.OpenAI(base_url=seeded.gw.v1, api_key=MASTER, max_retries=0) as client,
+        pytest.raises(openai.NotFoundError),
+    ):
+        client.chat.completions.create(
+            model="mini-b", messages=[{"role": "user", "content": "hi b"}]
+        )
 
 
 def test_evaluation_reports_show_a_stored_run(ui, seeded, tmp_path):
@@ -577,7 +586,7 @@ def test_evaluation_reports_show_a_stored_run(ui, seeded, tmp_path):
     row = page.inner_text("#runs tr:nth-child(2)").split("\t")
     assert row[2] == "city answers" and row[3] == "run"
     # 4 of 6 repeats passed: Wilson 95 % interval 30.0 %-90.3 %
-    assert row[4] == "mini: 66.7% (30.0%–90.3%, n=6)", row
+    assert row[4] == "mini: 66.7% (30.0%\u201390.3%, n=6)", row
     ui.submit("#runs a")
     target = page.inner_text("#targets tr:nth-child(2)").split("\t")
     assert target[:5] == ["mini", "6", "4", "2", "0"]
@@ -587,5 +596,5 @@ def test_evaluation_reports_show_a_stored_run(ui, seeded, tmp_path):
         ("paris", "2", "0"),
         ("rome", "2", "0"),
     ]
-    assert cases[0][5] == "0.0% (0.0%–65.8%, n=2)" and "Tokyo" in cases[0][7]
+    assert cases[0][5] == "0.0% (0.0%\u201365.8%, n=2)" and "Tokyo" in cases[0][7]
     ui.shot("evals")
