@@ -71,8 +71,10 @@ async def models_view(console: Console, status: int = 200, **ctx: Any) -> Respon
     ]
     ctx.setdefault("error", None)
     ctx.setdefault("notice", None)
-    blank = dict.fromkeys(("model_name", "model", "api_base", "weight", "extra"), "")
-    blank.update(id=None, api_key_hint="", secrets="")
+    blank: dict[str, str | None] = dict.fromkeys(
+        ("model_name", "model", "api_base", "weight", "extra", "api_key_hint", "secrets"), ""
+    )
+    blank["id"] = None
     ctx["f"] = {**blank, **(ctx.pop("edit", None) or {})}
     return render("models.html", status, c=console, nav="models", rows=rows, pcts=pcts, **ctx)
 

@@ -154,9 +154,7 @@ async def overview(request: Request, console: Console) -> Response:
         total_saved=sum(r.saved_usd for r in shown),
         requests_chart=bars([(label, r.requests) for label, r in points]),
         errors_chart=bars([(label, 100 * r.error_rate) for label, r in points]),
-        tokens_chart=bars(
-            [(label, r.prompt_tokens + r.completion_tokens) for label, r in points]
-        ),
+        tokens_chart=bars([(label, r.prompt_tokens + r.completion_tokens) for label, r in points]),
         cost_chart=bars([(label, r.cost_usd) for label, r in points]),
         saved_chart=bars([(label, r.saved_usd) for label, r in points]),
         breakers=_breaker_counts(console) if console.admin else None,
