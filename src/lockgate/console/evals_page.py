@@ -38,7 +38,11 @@ async def run(request: Request, console: Console) -> Response:
         return render("error.html", 404, c=console, message=exc.message)
     report = stored.report or {}
     results = [r for r in report.get("results") or [] if isinstance(r, dict)]
-    cases = sorted(case_summaries(results), key=lambda s: (s.target, s.pass_rate.estimate))
+    # worst first within a target; a case that only errored (no pass rate) first of all
+    cases = sorted(
+        case_summaries(results),
+        key=lambda s: (s.target, s.pass_rate.estimate if s.pass_rate.n else -1.0),
+    )
     return render(
         "eval_run.html",
         c=console,
