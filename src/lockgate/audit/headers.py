@@ -9,6 +9,7 @@ tokens, secrets, signatures), and any value that looks like a key (``sk-...``,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -21,7 +22,13 @@ MAX_VALUE = 256
 _SECRET_NAME = re.compile(
     r"auth|cookie|key|token|secret|passw|signature|session|credential", re.IGNORECASE
 )
-_SECRET_VALUE = re.compile(r"^\s*(bearer\s|basic\s|sk-|sk_|xox|ghp_|AKIA)", re.IGNORECASE)
+#: how a credential's value starts (compared lower-cased)
+_SECRET_PREFIXES = ("bearer ", "basic ", "sk-", "sk_", "xox", "ghp_", "akia")
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_name(name: str) -> bool:
+    return _SECRET_NAME.search(name) is not None
 
 
 def redacted_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
@@ -31,7 +38,7 @@ def redacted_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
         if len(out) >= MAX_HEADERS:
             break
         lname = name.lower()
-        if _SECRET_NAME.search(lname) or _SECRET_VALUE.search(value):
+        if _secret_name(lname) or value[:8].lstrip().lower().startswith(_SECRET_PREFIXES):
             out[lname] = REDACTED
         else:
             out[lname] = value[:MAX_VALUE]
