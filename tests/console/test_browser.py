@@ -427,6 +427,7 @@ def test_cache_and_guardrails_page(ui, seeded):
     ui.goto("/ui/cache")
     row = page.inner_text("#cache tr:nth-child(2)").split("\t")
     assert row[0] == "gpt-4o-mini" and row[2] == "1"
+    assert float(row[5]) > 0  # what the hit saved, from the rollups
     verdicts = page.inner_text("#verdicts")
     assert "injection" in verdicts
     ui.shot("cache")
