@@ -39,7 +39,7 @@ async def index(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator
     if request.param == "memory":
         idx = MemoryIndex(3, capacity=100)
     elif request.param == "memory-hnsw":
-        idx = MemoryIndex(3, capacity=100, ann_rows=1)
+        idx = MemoryIndex(3, capacity=100, ann_rows=1, ann_inline=True)
     elif request.param == "memory-threaded":
         idx = MemoryIndex(3, capacity=100, offload_rows=1)
     else:
@@ -194,7 +194,7 @@ async def test_large_partition_is_searched_through_its_graph_like_the_exact_scan
     scan's on near neighbours, and removed entries (capacity, TTL) leave the graph."""
     rng = np.random.default_rng(11)
     data = clustered(rng, 3_000, 64)
-    graph = MemoryIndex(64, capacity=2_900, ann_rows=1_000)
+    graph = MemoryIndex(64, capacity=2_900, ann_rows=1_000)  # built in a worker thread
     exact = MemoryIndex(64, capacity=2_900, ann_rows=None)
     for i, v in enumerate(data):
         ttl = 10.0 if i % 7 == 0 else 3_600.0
@@ -202,10 +202,17 @@ async def test_large_partition_is_searched_through_its_graph_like_the_exact_scan
             idx.add_sync("big", v, f"t{i}", b"%d" % i, expires=NOW + ttl, now=NOW, entry_id=f"e{i}")
     for idx in (graph, exact):
         idx.add_sync("small", data[0], "t", b"", expires=NOW + 60, now=NOW)
+    # the first search finds the partition large: exact answer now, graph built meanwhile
+    first = await graph.search("big", data[500], k=3, now=NOW)
+    assert first == await exact.search("big", data[500], k=3, now=NOW)
+    for idx in (graph, exact):  # changes made while the graph is built are caught up
+        idx.add_sync("big", data[1], "late", b"late", expires=NOW + 3_600, now=NOW, entry_id="late")
+        assert idx.remove_sync("e2999")
+    assert await graph.ann_ready("big") and not await exact.ann_ready("big")
     assert graph.uses_ann("big") and not graph.uses_ann("small") and not exact.uses_ann("big")
     part = graph._partitions["big"]
-    assert len(part.ann) == part.size == 2_899  # the oldest left by capacity, graph too
-    assert "e0" not in part.ann_keys
+    assert len(part.ann) == part.size == 2_898  # the oldest left by capacity, graph too
+    assert "e0" not in part.ann_keys and "e2999" not in part.ann_keys and "late" in part.ann_keys
     later = NOW + 60  # every 7th entry has expired by then
     for i in range(200, 3_000, 29):
         noise = rng.standard_normal(64).astype(np.float32)

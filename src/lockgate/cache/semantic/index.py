@@ -17,8 +17,10 @@ A partition of ``ann_rows`` entries or more also gets an HNSW graph (USearch,
 inner product on the unit vectors): a search then reads a few hundred vectors
 instead of all of them, and its best ``k`` are re-scored exactly against the
 matrix. Smaller partitions stay on the exact scan, which is faster there and
-has no recall loss. The graph is built once when a partition reaches the size
-(all its rows in one batch) and kept in step with every add and removal.
+has no recall loss. The graph is built once, when a search finds the partition
+that large, in a worker thread from a copy of its rows (searches stay exact
+meanwhile); on the event loop it then catches up with the adds and removals
+made during the build and is kept in step with every later one.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class _Partition:
 
     __slots__ = (
         "ann",
+        "ann_build",
         "ann_ids",
         "ann_keys",
         "ann_next",
@@ -104,6 +107,7 @@ class _Partition:
         self.ann_keys: dict[str, int] = {}
         self.ann_ids: dict[int, str] = {}
         self.ann_next = 0  # graph keys are never reused: rows move, keys do not
+        self.ann_build: asyncio.Task[None] | None = None
         self.matrix: F32 = np.empty((16, dim), dtype=np.float32)
         self.expires = np.empty(16, dtype=np.float64)
         self.ids: list[str] = []
@@ -129,18 +133,37 @@ class _Partition:
             self._ann_add([entry_id], vector[None, :])
 
     def build_ann(self, params: AnnParams) -> None:
-        """Index every current row in an HNSW graph (once, when the partition grows large)."""
-        from usearch.index import Index
+        """Index every current row in an HNSW graph now, on this thread."""
+        ids = self.ids[: self.size]
+        self.attach_ann(new_graph(self.dim, params, self.matrix[: self.size]), ids)
 
-        self.ann = Index(
-            ndim=self.dim,
-            metric="ip",
-            dtype="f32",
-            connectivity=params.connectivity,
-            expansion_add=params.expansion_add,
-            expansion_search=params.expansion_search,
-        )
-        self._ann_add(self.ids[: self.size], self.matrix[: self.size], threads=params.build_threads)
+    def start_ann_build(self, params: AnnParams) -> asyncio.Task[None] | None:
+        """Build the graph from a copy of the rows in a worker thread, then attach it."""
+        if self.ann_build is not None:
+            return None
+        ids = list(self.ids[: self.size])
+        matrix = self.matrix[: self.size].copy()
+
+        async def build() -> None:
+            graph = await asyncio.to_thread(new_graph, self.dim, params, matrix)
+            self.attach_ann(graph, ids)
+
+        self.ann_build = asyncio.get_running_loop().create_task(build())
+        return self.ann_build
+
+    def attach_ann(self, graph: Any, ids: list[str]) -> None:
+        """Use ``graph`` (keys 0.. for ``ids``), catching up with changes made since."""
+        self.ann = graph
+        self.ann_keys = {entry_id: key for key, entry_id in enumerate(ids)}
+        self.ann_ids = dict(enumerate(ids))
+        self.ann_next = len(ids)
+        for entry_id in [e for e in self.ann_keys if e not in self.rows]:
+            key = self.ann_keys.pop(entry_id)
+            del self.ann_ids[key]
+            graph.remove(key)
+        new = [e for e in self.ids[: self.size] if e not in self.ann_keys]
+        if new:
+            self._ann_add(new, self.matrix[[self.rows[e] for e in new]])
 
     def _ann_add(self, entry_ids: list[str], vectors: F32, threads: int = 1) -> None:
         keys = np.arange(self.ann_next, self.ann_next + len(entry_ids), dtype=np.uint64)
@@ -201,6 +224,24 @@ class _Partition:
         return [self.rows[i] for i in ids if i is not None and i in self.rows]
 
 
+def new_graph(dim: int, params: AnnParams, matrix: F32) -> Any:
+    """A USearch HNSW graph of ``matrix``'s rows under keys 0..n-1 (inner product)."""
+    from usearch.index import Index
+
+    graph = Index(
+        ndim=dim,
+        metric="ip",
+        dtype="f32",
+        connectivity=params.connectivity,
+        expansion_add=params.expansion_add,
+        expansion_search=params.expansion_search,
+    )
+    if len(matrix):
+        keys = np.arange(len(matrix), dtype=np.uint64)
+        graph.add(keys, np.ascontiguousarray(matrix), threads=params.build_threads)
+    return graph
+
+
 def top_rows(
     matrix: F32, expires: npt.NDArray[np.float64], vector: F32, k: int, now: float
 ) -> list[int]:
@@ -230,6 +271,7 @@ class MemoryIndex:
         offload_rows: int = 20_000,
         ann_rows: int | None = 4_096,
         ann: AnnParams | None = None,
+        ann_inline: bool = False,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -237,6 +279,9 @@ class MemoryIndex:
         #: partitions of this many rows or more are searched through an HNSW graph
         self.ann_rows = ann_rows
         self.ann = ann or AnnParams()
+        #: build a graph on the searching call instead of a worker thread (tests)
+        self.ann_inline = ann_inline
+        self._builds: set[asyncio.Task[None]] = set()
         self.capacity = capacity
         self.offload_rows = offload_rows
         self._partitions: dict[str, _Partition] = {}
@@ -290,8 +335,6 @@ class MemoryIndex:
             part = self._partitions[partition] = _Partition(self.dim)
         part.add(entry_id, vector, text, payload, expires)
         self._order[entry_id] = (partition, expires)
-        if part.ann is None and self.ann_rows is not None and part.size >= self.ann_rows:
-            part.build_ann(self.ann)
         return entry_id
 
     def build_ann(self, partition: str) -> None:
@@ -299,6 +342,13 @@ class MemoryIndex:
         part = self._partitions.get(partition)
         if part is not None and part.ann is None:
             part.build_ann(self.ann)
+
+    async def ann_ready(self, partition: str) -> bool:
+        """Wait for a graph being built for ``partition``; whether it has one now."""
+        part = self._partitions.get(partition)
+        if part is not None and part.ann_build is not None:
+            await part.ann_build
+        return self.uses_ann(partition)
 
     def uses_ann(self, partition: str) -> bool:
         part = self._partitions.get(partition)
@@ -336,6 +386,12 @@ class MemoryIndex:
         part = self._partitions.get(partition)
         if part is None:
             return []
+        if part.ann is None and self.ann_rows is not None and part.size >= self.ann_rows:
+            if self.ann_inline:
+                part.build_ann(self.ann)
+            elif (task := part.start_ann_build(self.ann)) is not None:
+                self._builds.add(task)
+                task.add_done_callback(self._builds.discard)
         if part.size < self.offload_rows or part.ann is not None:
             return part.search(vector, k, now)
         # A scan of 100k rows reads ~150 MB (several ms): do it off the event
@@ -348,5 +404,9 @@ class MemoryIndex:
         return self.fetch_sync(partition, entry_id, now=now)
 
     async def close(self) -> None:
+        builds = list(self._builds)
+        for task in builds:
+            task.cancel()
+        await asyncio.gather(*builds, return_exceptions=True)
         self._partitions.clear()
         self._order.clear()
