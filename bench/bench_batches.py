@@ -1,8 +1,9 @@
 """Batch throughput and crash safety against a fake OpenAI upstream on 127.0.0.1.
 
 1. direct: N chat requests straight to the fake at concurrency C (aiohttp);
-2. batch: the same N lines as one batch through a gateway process with
-   batches.concurrency C, timed from create to completed;
+2. via gateway: the same N requests sent interactively through the gateway process;
+   batch: the same N lines as one batch through that gateway with batches.concurrency C,
+   timed from create to completed (--upstream-ms: every fake answer takes that long);
 3. kills: the same batch with the gateway SIGKILLed twice mid-run and restarted;
    counts output lines, distinct lines seen upstream and lines sent twice.
 
@@ -16,6 +17,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,9 +29,11 @@ import aiohttp
 import httpx
 import yaml
 from tests.conftest import free_port
-from tests.fakes import start_in_thread
+from tests.fakes import Fault, start_in_thread
 
 MASTER = "sk-bench-master-0001"
+#: two-sided 95% Student t quantiles for 1..10 degrees of freedom
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 
 
 def lines(n: int) -> bytes:
@@ -45,15 +49,17 @@ def lines(n: int) -> bytes:
     return ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
 
 
-async def direct(base: str, n: int, c: int) -> float:
+async def direct(base: str, n: int, c: int, model: str = "gpt-4o-mini", key: str = "") -> float:
     sem = asyncio.Semaphore(c)
-    async with aiohttp.ClientSession() as s:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    async with aiohttp.ClientSession(headers=headers) as s:
 
         async def one(i: int) -> None:
             async with sem:
-                body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"d{i}"}]}
+                body = {"model": model, "messages": [{"role": "user", "content": f"d{i}"}]}
                 async with s.post(base + "/chat/completions", json=body) as r:
                     await r.read()
+                    assert r.status == 200, r.status
 
         t = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
@@ -79,8 +85,12 @@ def wait_up(url: str) -> None:
     raise SystemExit("gateway did not start")
 
 
-def run_batch(fake, n: int, c: int, kills: int, tmp: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def run_batch(
+    fake, n: int, c: int, kills: int, tmp: Path, upstream_ms: float = 0
+) -> dict[str, float]:  # type: ignore[no-untyped-def]
     fake.reset()
+    slow(fake, upstream_ms)
+    tmp.mkdir(parents=True, exist_ok=True)
     db = tmp / f"gw{kills}.db"
     config = tmp / f"gw{kills}.yaml"
     config.write_text(
@@ -108,8 +118,13 @@ def run_batch(fake, n: int, c: int, kills: int, tmp: Path) -> dict[str, float]: 
     url = f"http://127.0.0.1:{port}"
     proc = serve(config, port)
     h = {"authorization": f"Bearer {MASTER}"}
+    through = 0.0
     try:
         wait_up(url)
+        if not kills:  # the same requests sent interactively through this gateway
+            through = asyncio.run(direct(url + "/v1", n, c, "m", MASTER))
+            fake.reset()
+            slow(fake, upstream_ms)
         f = httpx.post(
             url + "/v1/files",
             headers=h,
@@ -138,7 +153,7 @@ def run_batch(fake, n: int, c: int, kills: int, tmp: Path) -> dict[str, float]: 
             wait_up(url)
         while True:
             st = httpx.get(url + f"/v1/batches/{b['id']}", headers=h, timeout=30).json()
-            if st["status"] in ("completed", "failed", "cancelled"):
+            if st["status"] in ("completed", "failed", "cancelled", "expired"):
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - t
@@ -152,33 +167,75 @@ def run_batch(fake, n: int, c: int, kills: int, tmp: Path) -> dict[str, float]: 
         r.body["messages"][0]["content"] for r in fake.requests_to("/v1/chat/completions")
     )
     ids = Counter(json.loads(x)["custom_id"] for x in out)
+    replays = fake.replays["/v1/chat/completions"]
     return {
         "seconds": elapsed,
+        "interactive_seconds": through,
         "output_lines": len(out),
         "distinct_output": len(ids),
         "upstream_requests": sum(sent.values()),
         "distinct_upstream": len(sent),
         "sent_twice": sum(v - 1 for v in sent.values()),
+        # answered by the fake from the line's Idempotency-Key instead of run again
+        "replayed_by_key": replays,
+        # answers the fake built per line key: a request the kill abandoned before its
+        # answer was built is counted in aborted_by_kill instead
+        "executed_upstream": sum(fake.executions.values()),
+        "executed_twice": sum(v - 1 for v in fake.executions.values()),
+        "aborted_by_kill": sum(1 for e in fake.cancel_events if e.path == "/v1/chat/completions"),
+        "resent_reported": st["lockgate"]["resent_requests"],
     }
+
+
+def slow(fake, upstream_ms: float) -> None:  # type: ignore[no-untyped-def]
+    """Every chat answer takes ``upstream_ms`` (an LLM is never instant)."""
+    if upstream_ms > 0:
+        fake.push_fault(
+            Fault.slow_headers(upstream_ms / 1000, path="/v1/chat/completions"), times=None
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of direct vs batch")
+    ap.add_argument("--only-kills", action="store_true", help="only the SIGKILL run")
+    ap.add_argument("--no-kills", action="store_true", help="skip the SIGKILL run")
+    ap.add_argument("--upstream-ms", type=float, default=0, help="the fake's answer time")
     args = ap.parse_args()
-    n, c = args.lines, args.concurrency
+    n, c, ms = args.lines, args.concurrency, args.upstream_ms
     with start_in_thread() as fake, tempfile.TemporaryDirectory() as tmp:
-        d = asyncio.run(direct(fake.openai_base_url, n, c))
-        print(f"direct:        {n} requests at c={c}: {d:.1f} s ({n / d:.0f}/s)")
-        fake.reset()
-        r = run_batch(fake, n, c, 0, Path(tmp))
-        print(
-            f"batch:         {r['seconds']:.1f} s ({n / r['seconds']:.0f}/s),"
-            f" {r['seconds'] / d:.2f}x direct's time; {r}"
-        )
-        r = run_batch(fake, n, c, 2, Path(tmp))
-        print(f"batch+2 kills: {r}")
+        ratios: list[float] = []
+        via: list[float] = []
+        for rep in range(0 if args.only_kills else args.repeat):
+            fake.reset()
+            slow(fake, ms)
+            d = asyncio.run(direct(fake.openai_base_url, n, c))
+            print(
+                f"direct:        {n} requests at c={c}, upstream {ms} ms: {d:.1f} s ({n / d:.0f}/s)"
+            )
+            fake.reset()
+            r = run_batch(fake, n, c, 0, Path(tmp) / str(rep), ms)
+            g = r["interactive_seconds"]
+            print(f"via gateway:   {g:.1f} s ({n / g:.0f}/s), {g / d:.2f}x direct's time")
+            print(
+                f"batch:         {r['seconds']:.1f} s ({n / r['seconds']:.0f}/s),"
+                f" {r['seconds'] / d:.2f}x direct's time, {r['seconds'] / g:.2f}x via gateway; {r}"
+            )
+            ratios.append(r["seconds"] / d)
+            via.append(r["seconds"] / g)
+        for name, xs in (("batch / direct", ratios), ("batch / via gateway", via)):
+            if len(xs) > 1:
+                m, sd = statistics.mean(xs), statistics.stdev(xs)
+                half = _T95[min(len(xs) - 1, len(_T95)) - 1] * sd / len(xs) ** 0.5
+                print(
+                    f"{name} time: mean {m:.3f},"
+                    f" 95% CI [{m - half:.3f}, {m + half:.3f}], n={len(xs)}"
+                )
+        if not args.no_kills:
+            r = run_batch(fake, n, c, 2, Path(tmp), ms)
+            print(f"batch+2 kills: {r}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@
 #   STREAM=1   SSE answers (lockgate vs nginx only)
 #   CACHED=1   temperature-0 requests: after the first, lockgate answers from its exact cache
 #   CONFIG=... another lockgate config (default bench/lockgate.yaml)
+#   BEFORE=<commit>  also run that commit's lockgate (port 15001, own data dir) in the same run
+#   QUIET_WAIT=60 QUIET_THRESHOLD=0.15 MAX_FOREIGN=0.2  the quiet-machine gate (relax on shared
+#              boxes and compare ratios within one run)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$REPO/.venv}
@@ -19,7 +22,7 @@ cp -r "$REPO/bench/harness/." "$BENCH_HOME/"
 ln -sfn "$VENV" "$BENCH_HOME/venv-pyproxy"
 mkdir -p "$BENCH_HOME/pids" "$BENCH_HOME/logs"
 B=$BENCH_HOME
-cleanup() { "$B/stop_pid.sh" lockgate pyproxy nginx >/dev/null 2>&1 || true; }
+cleanup() { "$B/stop_pid.sh" lockgate lockgate-before pyproxy nginx >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 "$B/mock/start.sh"
@@ -30,9 +33,20 @@ CONFIG=$(realpath "${CONFIG:-$REPO/bench/lockgate.yaml}")
 cd "$B"
 setsid nohup "$VENV/bin/lockgate" serve -c "$CONFIG" > "$B/logs/lockgate.log" 2>&1 &
 echo $! > "$B/pids/lockgate.pid"
+if [ -n "${BEFORE:-}" ]; then
+  # The other commit's source first on the path (the venv's editable install is a plain .pth).
+  mkdir -p "$B/before" && git -C "$REPO" archive "$BEFORE" src | tar -x -C "$B/before"
+  cd "$B/before"
+  BENCH_HOME="$B/before" PYTHONPATH="$B/before/src" setsid nohup "$VENV/bin/lockgate" serve \
+    -c "$CONFIG" --port 15001 > "$B/logs/lockgate-before.log" 2>&1 &
+  echo $! > "$B/pids/lockgate-before.pid"
+fi
 cd "$REPO"
-for _ in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:15000/health && break; sleep 0.1; done
-curl -fs -o /dev/null http://127.0.0.1:15000/health || { tail -30 "$B/logs/lockgate.log"; exit 1; }
+PORTS=(15000); [ -n "${BEFORE:-}" ] && PORTS+=(15001)
+for port in "${PORTS[@]}"; do
+  for _ in $(seq 150); do curl -fs -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done
+  curl -fs -o /dev/null "http://127.0.0.1:$port/health" || { tail -30 "$B"/logs/lockgate*.log; exit 1; }
+done
 
 RUN_ID=${RUN_ID:-$(date +%Y%m%d-%H%M%S)}
 TARGETS=(--target direct=http://127.0.0.1:18080@nginx)
@@ -44,13 +58,19 @@ if [ "${STREAM:-0}" = 1 ]; then
 else
   TARGETS+=(--target pyproxy-aiohttp=http://127.0.0.1:14100@pyproxy --target lockgate=http://127.0.0.1:15000@lockgate)
 fi
+if [ -n "${BEFORE:-}" ]; then
+  TARGETS+=(--target lockgate-before=http://127.0.0.1:15001@lockgate-before)
+  [ "${STREAM:-0}" = 1 ] && TARGETS+=(--env lockgate-before:BENCH_MODEL=gpt-4o-mini-sse)
+fi
 SCRIPT_ARGS=()
 if [ "${CACHED:-0}" = 1 ]; then
   SCRIPT_ARGS=(--script "$REPO/bench/wrk/chat_deterministic.lua")
   TARGETS=(--target direct=http://127.0.0.1:18080@nginx --target lockgate=http://127.0.0.1:15000@lockgate)
 fi
 python3 "$B/run_bench.py" --tag "$RUN_ID" "${TARGETS[@]}" "${SCRIPT_ARGS[@]}" \
-  --conc "${CONC:-8,32}" --duration "${DURATION:-20}" --repeats "${REPEATS:-3}" --warmup "${WARMUP:-5}"
+  --conc "${CONC:-8,32}" --duration "${DURATION:-20}" --repeats "${REPEATS:-3}" --warmup "${WARMUP:-5}" \
+  --quiet-wait "${QUIET_WAIT:-600}" --quiet-threshold "${QUIET_THRESHOLD:-0.15}" \
+  --max-foreign "${MAX_FOREIGN:-0.2}"
 python3 "$B/summarize.py" "$B/results/$RUN_ID" --md "$B/results/$RUN_ID/summary.md" >/dev/null
 cat "$B/results/$RUN_ID/summary.md"
 mkdir -p "$REPO/bench/results" && cp -r "$B/results/$RUN_ID" "$REPO/bench/results/"

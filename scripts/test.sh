@@ -12,6 +12,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 # The load balancer of the rolling-restart test (tests/e2e/test_lifecycle.py).
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
+# Headless Chromium for the console's browser tests (tests/console; Playwright drives
+# this system browser: it downloads none of its own).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -22,6 +22,7 @@ from lockgate.errors import BadRequestError, GatewayError, NotFoundError
 from lockgate.evals import routes as eval_routes
 from lockgate.experiments import routes as experiment_routes
 from lockgate.lifecycle import Lifecycle
+from lockgate.modelconfig import routes as model_routes
 from lockgate.passthrough import routes as passthrough_routes
 from lockgate.prompts import routes as prompt_routes
 from lockgate.responses import routes as responses_routes
@@ -78,9 +79,11 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        svc = await build_services(settings)
+        path = lifecycle.config_path if lifecycle is not None else None
+        svc = await build_services(settings, config_path=path)
         if lifecycle is not None:
             svc.lifecycle = lifecycle
+            lifecycle.reload = svc.models.reload_file
         # Everything built so far lives as long as the process: keep it out of the
         # cyclic GC's scans so full collections stay short (tail latency).
         gc.collect()
@@ -88,6 +91,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
         try:
             yield {"services": svc, GUARD_STATE_KEY: svc.connections}
         finally:
+            if lifecycle is not None:
+                lifecycle.reload = None
             await svc.aclose()
 
     app = Starlette(
@@ -106,6 +111,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
             *experiment_routes.routes,
             *batch_routes.routes,
             *console_routes.routes,
+            *model_routes.routes,
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

@@ -39,35 +39,86 @@ ChatStream = AsyncIterator[Chunk]
 
 @dataclass(slots=True)
 class Usage:
+    """Token counts of one answer.
+
+    ``prompt_tokens`` is every input token (OpenAI's sense): the fresh ones, the ones
+    read from the provider's prompt cache (``cached_tokens``) and the ones written to
+    it (``cache_write_tokens``, of which ``cache_write_1h_tokens`` with the one-hour
+    ttl).  Anthropic's ``input_tokens`` is only the fresh part.
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def fresh_tokens(self) -> int:
+        """Input tokens neither read from nor written to the prompt cache."""
+        return max(0, self.prompt_tokens - self.cached_tokens - self.cache_write_tokens)
+
     def to_openai(self) -> dict[str, Any]:
+        """OpenAI's usage object; prompt-cache counts also in Anthropic's names (as
+        LiteLLM and OpenAI-compatible clients of Anthropic models read them)."""
         out: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
-        if self.cached_tokens:
-            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if self.cached_tokens or self.cache_write_tokens:
+            details: dict[str, int] = {"cached_tokens": self.cached_tokens}
+            if self.cache_write_tokens:
+                details["cache_write_tokens"] = self.cache_write_tokens
+            out["prompt_tokens_details"] = details
+            out["cache_read_input_tokens"] = self.cached_tokens
+            out["cache_creation_input_tokens"] = self.cache_write_tokens
+            if self.cache_write_1h_tokens:
+                out["cache_creation"] = self.cache_creation()
         return out
+
+    def cache_creation(self) -> dict[str, int]:
+        """Anthropic's split of the cache writes by ttl."""
+        return {
+            "ephemeral_5m_input_tokens": self.cache_write_tokens - self.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": self.cache_write_1h_tokens,
+        }
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def usage_from_openai(raw: Any) -> Usage:
-    """Read an OpenAI ``usage`` object; tolerate absence and odd types."""
+    """Read an OpenAI ``usage`` object; tolerate absence and odd types.
+
+    Cache writes come as ``prompt_tokens_details.cache_write_tokens`` (OpenAI) or
+    ``cache_creation_input_tokens`` (the Anthropic name LiteLLM-shaped usage uses).
+    """
     if not isinstance(raw, dict):
         return Usage()
     details = raw.get("prompt_tokens_details")
-    cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
+    if not isinstance(details, dict):
+        details = {}
+    cached = _int(details.get("cached_tokens")) or _int(raw.get("cache_read_input_tokens"))
+    write = _int(details.get("cache_write_tokens")) or _int(raw.get("cache_creation_input_tokens"))
+    split = raw.get("cache_creation")
+    write_1h = _int(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else 0
     return Usage(
-        prompt_tokens=int(raw.get("prompt_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens") or 0),
-        cached_tokens=int(cached or 0),
+        prompt_tokens=_int(raw.get("prompt_tokens")),
+        completion_tokens=_int(raw.get("completion_tokens")),
+        cached_tokens=cached,
+        cache_write_tokens=write,
+        cache_write_1h_tokens=min(write_1h, write),
     )
 
 
@@ -123,6 +174,11 @@ class ChatRequest:
     include_usage: bool = False
     #: the client's own-wire body (see ``NativeRequest``); None for canonical clients
     native: NativeRequest | None = None
+    #: sent upstream as ``Idempotency-Key`` (the same on every attempt of one request)
+    idempotency_key: str | None = None
+    #: ``prompt_cache.auto_cache``: the ttl of the prompt-cache breakpoints an Anthropic
+    #: provider places on this request (the client set none); other providers ignore it
+    auto_cache_ttl: str | None = None
 
     @property
     def messages(self) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from lockgate.cli_target import (
 )
 from lockgate.evals import cli as evals_cli
 from lockgate.experiments import cli as experiments_cli
+from lockgate.modelconfig import cli as models_cli
 from lockgate.prompts import cli as prompts_cli
 from lockgate.routing import cli as route_cli
 from lockgate.storage import cli as db_cli
@@ -43,6 +44,7 @@ app.add_typer(experiments_cli.experiments_app, name="experiments")
 app.add_typer(experiments_cli.rollouts_app, name="rollouts")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(route_cli.app, name="route")
+app.add_typer(models_cli.app, name="models")
 
 
 def _print_version(value: bool) -> None:

@@ -34,8 +34,17 @@ __all__ = [
 #: (``litellm_params`` too).  Names follow LiteLLM's config reference
 #: (docs.litellm.ai/docs/proxy/config_settings).
 LITELLM_UNHONOURED: Mapping[str, frozenset[str]] = {
-    "": frozenset({"litellm_settings", "environment_variables", "include", "callback_settings"}),
-    "model_list[]": frozenset({"tpm", "rpm"}),
+    "": frozenset(
+        {
+            "litellm_settings",
+            "environment_variables",
+            "include",
+            "callback_settings",
+            "finetune_settings",
+            "files_settings",
+        }
+    ),
+    "model_list[]": frozenset(),
     "model_list[].params": frozenset(
         {
             "max_parallel_requests",
@@ -48,11 +57,9 @@ LITELLM_UNHONOURED: Mapping[str, frozenset[str]] = {
             "max_retries",
             "additional_drop_params",
             "mock_response",
+            "mock_timeout",
             "order",
             "region_name",
-            "vertex_project",
-            "vertex_location",
-            "vertex_credentials",
             "tags",
             "base_model",
             "use_in_pass_through",
@@ -97,6 +104,7 @@ LITELLM_UNHONOURED: Mapping[str, frozenset[str]] = {
             "alerting_threshold",
             "alert_types",
             "alert_to_webhook_url",
+            "alerting_args",
             "slack_alerting",
             "pass_through_endpoints",
             "store_model_in_db",
@@ -157,6 +165,15 @@ def strip_unhonoured(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 kept[key] = value
         return kept
 
+    litellm = data.get("litellm_settings")
+    if isinstance(litellm, dict):
+        # LiteLLM's own namespace: what lockgate honours was taken out before (see
+        # lockgate.callbacks.litellm); every key left is named.
+        for key in litellm:
+            warnings.append(
+                f"litellm_settings.{key}: a LiteLLM setting lockgate does not implement; ignored"
+            )
+        data = {k: v for k, v in data.items() if k != "litellm_settings"}
     out = strip(data, "", "")
     for section in ("router_settings", "general_settings"):
         if section in out:

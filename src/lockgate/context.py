@@ -57,6 +57,9 @@ class RequestContext:
     committed: Awaitable[None] | None = None
     #: the client's own x-request-id, kept for correlation (never a key)
     client_request_id: str | None = None
+    #: the name metrics and model limits count the request under (a wildcard
+    #: alias's pattern rather than the client's model name); None: the model itself
+    model_label: str | None = None
 
     def settle(self, usage: Usage | None) -> None:
         """Note the request's usage and its cost (once; cache hits cost nothing)."""

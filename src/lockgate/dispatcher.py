@@ -8,9 +8,13 @@ the async loop around them that does the waiting and the I/O.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import structlog
 from opentelemetry.trace import SpanKind, Tracer
@@ -26,6 +30,7 @@ from lockgate.errors import (
 from lockgate.events import note_failed_attempt
 from lockgate.logs import mask_known
 from lockgate.pipeline import Result
+from lockgate.providers.base import Provider
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.resilience import (
     Balancer,
@@ -49,9 +54,25 @@ from lockgate.resilience.quota import MinuteQuota
 from lockgate.router import Router
 from lockgate.settings import Deployment, RouterSettings
 
-__all__ = ["Dispatcher", "deployment_secrets", "deployment_timeouts", "log_upstream_error"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "Dispatcher",
+    "EmbedSend",
+    "deployment_secrets",
+    "deployment_timeouts",
+    "log_upstream_error",
+    "send_embed",
+]
 
 log = structlog.get_logger("lockgate.upstream")
+
+_T = TypeVar("_T")
+
+#: a client's (or a batch line's) key, passed upstream scoped to its caller
+IDEMPOTENCY_HEADER = "idempotency-key"
+
+#: one upstream embeddings call to a chosen deployment
+EmbedSend = Callable[[Provider, dict[str, Any], Deployment, Timeouts], Awaitable[dict[str, Any]]]
 
 _STRATEGIES = {
     "simple-shuffle": "weighted_random",
@@ -72,6 +93,20 @@ def deployment_timeouts(dep: Deployment, rs: RouterSettings, stream: bool) -> Ti
         idle=p.stream_idle_timeout or rs.stream_idle_timeout,
         total=total,
     )
+
+
+async def send_embed(
+    provider: Provider, body: dict[str, Any], dep: Deployment, timeouts: Timeouts
+) -> dict[str, Any]:
+    """One embeddings call straight to the provider (no micro-batching)."""
+    return await provider.embed(body, dep, timeouts)
+
+
+def upstream_idempotency_key(ctx: RequestContext, key: str) -> str:
+    """The client's idempotency key scoped to its caller: every tenant reaches the
+    upstream under the gateway's one account, so two tenants' equal keys must differ."""
+    scope = ctx.principal.key_id or ctx.principal.kind
+    return "lockgate-" + hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()[:40]
 
 
 def deployment_secrets(dep: Deployment) -> list[str]:
@@ -114,6 +149,21 @@ def _has_content(chunk: Chunk) -> bool:
     return False
 
 
+_EMBED_SUFFIX = "/embeddings"
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """What one request routes with: swapped whole by a reload."""
+
+    router: Router
+    candidates: Mapping[str, tuple[Candidate, ...]]
+    budgets: Mapping[str, RetryBudget]
+    chains: FallbackChains
+    #: embeddings' candidates per alias (own breakers), built on first use
+    embed: dict[str, tuple[Candidate, ...]] = field(default_factory=dict)
+
+
 class Dispatcher:
     """Calls the chosen deployment, retrying and falling back as the plan decides."""
 
@@ -130,7 +180,6 @@ class Dispatcher:
     ) -> None:
         rs = settings
         self._tracer = tracer
-        self._router = router
         self._providers = providers
         self._settings = rs
         self._clock = clock
@@ -146,41 +195,91 @@ class Dispatcher:
             half_open_probes=b.half_open_probes,
             rate_limit_is_failure=b.rate_limit_is_failure,
         )
+        self._breaker_cfg = breaker_cfg
+        self._listener = listener
         self.breakers: dict[str, CircuitBreaker] = {}
-        self._candidates: dict[str, tuple[Candidate, ...]] = {}
-        for alias in router.aliases:
-            cands = []
-            for dep in router.resolve(alias):
-                breaker = CircuitBreaker(dep.id, breaker_cfg, listener=listener)
-                self.breakers[dep.id] = breaker
-                quota = None
-                if dep.params.rpm is not None or dep.params.tpm is not None:
-                    quota = MinuteQuota(dep.params.rpm, dep.params.tpm)
-                cands.append(Candidate(dep.id, dep.params.weight, breaker, quota))
-            self._candidates[alias] = tuple(cands)
-        self._budgets: Mapping[str, RetryBudget] = {
-            alias: RetryBudget(
-                ratio=rs.retry_budget_ratio, min_per_second=rs.retry_budget_min_per_second
-            )
-            for alias in router.aliases
-        }
         self._policy = RetryPolicy(
             max_attempts=rs.num_retries + 1,
             backoff_base_s=rs.retry_backoff_base,
             backoff_cap_s=max(rs.retry_backoff_cap, rs.retry_backoff_base),
             max_retry_after_s=rs.max_retry_after,
         )
-        self._chains = FallbackChains(
+        self._table = self._build_table(router, rs, keep=set())
+        self._timeouts: dict[tuple[str, bool], Timeouts] = {}
+
+    @property
+    def router(self) -> Router:
+        """The router new requests use (a reload swaps it; requests in flight keep theirs)."""
+        return self._table.router
+
+    def reload(self, router: Router, settings: RouterSettings, keep: set[str]) -> None:
+        """Serve ``router`` from the next request on.  Deployments in ``keep`` (same id, same
+        parameters) carry their breaker, quota and balancer statistics over; fallback chains
+        come from ``settings``.  Requests in flight finish with the table they started with."""
+        self._table = self._build_table(router, settings, keep)
+        self._timeouts = {k: t for k, t in self._timeouts.items() if k[0] in keep}
+
+    def _build_table(self, router: Router, rs: RouterSettings, keep: set[str]) -> _Table:
+        old = getattr(self, "_table", None)
+        old_cands = {c.id: c for cs in old.candidates.values() for c in cs} if old else {}
+        breakers: dict[str, CircuitBreaker] = {}
+        candidates: dict[str, tuple[Candidate, ...]] = {}
+        for alias in router.aliases:
+            cands = []
+            for dep in router.resolve(alias):
+                prior = old_cands.get(dep.id) if dep.id in keep else None
+                if prior is not None and prior.breaker is not None:
+                    cands.append(prior)
+                    breakers[dep.id] = prior.breaker
+                    continue
+                breaker = CircuitBreaker(dep.id, self._breaker_cfg, listener=self._listener)
+                breakers[dep.id] = breaker
+                quota = None
+                if dep.params.rpm is not None or dep.params.tpm is not None:
+                    quota = MinuteQuota(dep.params.rpm, dep.params.tpm)
+                cands.append(Candidate(dep.id, dep.params.weight, breaker, quota))
+            candidates[alias] = tuple(cands)
+        budgets = {
+            alias: (old.budgets.get(alias) if old else None)
+            or RetryBudget(
+                ratio=self._settings.retry_budget_ratio,
+                min_per_second=self._settings.retry_budget_min_per_second,
+            )
+            for alias in router.aliases
+        }
+        # Embedding breakers of kept deployments carry over like their chat breakers.
+        for name, breaker in self.breakers.items():
+            if name.endswith(_EMBED_SUFFIX) and name.removesuffix(_EMBED_SUFFIX) in keep:
+                breakers[name] = breaker
+        self.breakers = breakers
+        chains = FallbackChains(
             fallbacks=_chains(rs.fallbacks), context_window=_chains(rs.context_window_fallbacks)
         )
-        self._timeouts: dict[tuple[str, bool], Timeouts] = {}
+        return _Table(router, candidates, budgets, chains)
+
+    def _embed_cands(self, table: _Table, alias: str) -> tuple[Candidate, ...]:
+        """Embeddings get their own breakers per deployment (built on first use): a failing
+        /embeddings endpoint says nothing about the same deployment's chat, and the
+        reverse. Quotas (the account's rpm/tpm) are shared."""
+        cands = table.embed.get(alias)
+        if cands is None:
+            built = []
+            for c in table.candidates[alias]:
+                name = f"{c.id}{_EMBED_SUFFIX}"
+                breaker = self.breakers.get(name)
+                if breaker is None:
+                    breaker = CircuitBreaker(name, self._breaker_cfg, listener=self._listener)
+                    self.breakers[name] = breaker
+                built.append(Candidate(c.id, c.weight, breaker, c.quota))
+            cands = table.embed[alias] = tuple(built)
+        return cands
 
     def snapshot(self) -> dict[str, object]:
         now = self._clock()
         return {
             "breakers": {name: b.snapshot(now) for name, b in self.breakers.items()},
             "deployments": self._balancer.snapshot(now),
-            "retry_budgets": {a: b.snapshot(now) for a, b in self._budgets.items()},
+            "retry_budgets": {a: b.snapshot(now) for a, b in self._table.budgets.items()},
         }
 
     def _timeouts_for(self, dep: Deployment, stream: bool) -> Timeouts:
@@ -191,6 +290,54 @@ class Dispatcher:
         return t
 
     async def __call__(self, ctx: RequestContext, request: ChatRequest) -> Result:
+        key = ctx.client_headers.get(IDEMPOTENCY_HEADER)
+        if key:
+            request = dataclasses.replace(
+                request, idempotency_key=upstream_idempotency_key(ctx, key)
+            )
+
+        async def attempt(dep: Deployment, lease: Lease, timeouts: Timeouts, name: str) -> Result:
+            if self._tracer is None:
+                return await self._attempt(ctx, request, dep, lease, timeouts, name)
+            return await self._traced_attempt(ctx, request, dep, lease, timeouts, name)
+
+        return await self._run(ctx, request.model, request.stream, attempt)
+
+    async def embed(
+        self, ctx: RequestContext, body: dict[str, Any], send: EmbedSend
+    ) -> dict[str, Any]:
+        """An embeddings call with the same breakers, retries and fallbacks as chat.
+
+        ``send`` makes one upstream call to the chosen deployment (the micro-batcher, or
+        the provider itself); a failed batch fails each of its callers, whose own plans
+        then retry or fall back one by one.
+        """
+
+        async def attempt(
+            dep: Deployment, lease: Lease, timeouts: Timeouts, name: str
+        ) -> dict[str, Any]:
+            provider = self._providers.get(dep.provider)
+            started = time.perf_counter()
+            try:
+                result = await send(provider, body, dep, timeouts)
+            finally:
+                ctx.upstream_seconds += time.perf_counter() - started
+            now = self._clock()
+            usage = result.get("usage") or {}
+            lease.used_tokens(now, int(usage.get("total_tokens") or 0))
+            lease.succeeded(now)
+            return result
+
+        return await self._run(ctx, body["model"], False, attempt, self._embed_cands)
+
+    async def _run(
+        self,
+        ctx: RequestContext,
+        model: str,
+        stream: bool,
+        attempt: Callable[[Deployment, Lease, Timeouts, str], Awaitable[_T]],
+        candidates: Callable[[_Table, str], tuple[Candidate, ...]] | None = None,
+    ) -> _T:
         clock = self._clock
         now = clock()
         deadline = Deadline.for_request(
@@ -198,18 +345,24 @@ class Dispatcher:
             default_s=self._settings.timeout,
             header_value=ctx.client_headers.get(TIMEOUT_HEADER),
         )
-        requested = self._router.group(request.model)
+        table = self._table  # a reload mid-request does not change this request's routes
+        router = table.router
+        requested = router.group(model)
         plan = RetryPlan(
             requested,
             policy=self._policy,
             deadline=deadline,
             rng=self._rng,
             now=now,
-            chains=self._chains,
-            budget=self._budgets,
+            chains=table.chains,
+            budget=table.budgets,
         )
         while True:
-            cands = self._candidates[plan.alias]
+            cands = (
+                table.candidates[plan.alias]
+                if candidates is None
+                else candidates(table, plan.alias)
+            )
             lease = self._balancer.acquire(cands, exclude=plan.tried, now=clock())
             if lease is None:
                 now = clock()
@@ -224,19 +377,20 @@ class Dispatcher:
                 plan.begin_attempt(lease.deployment)
                 # The name the attempt serves: the client's own (a wildcard or group
                 # alias resolves it to its upstream model), or a fallback alias.
-                name = request.model if plan.alias == requested else plan.alias
-                dep = self._router.deployment(name, lease.deployment)
+                name = model if plan.alias == requested else plan.alias
+                dep = router.deployment(name, lease.deployment)
                 ctx.deployment = dep
                 ctx.attempts += 1
-                timeouts = self._timeouts_for(dep, request.stream).for_attempt(deadline, clock())
+                timeouts = self._timeouts_for(dep, stream).for_attempt(deadline, clock())
                 try:
-                    if self._tracer is None:
-                        return await self._attempt(ctx, request, dep, lease, timeouts, name)
-                    return await self._traced_attempt(ctx, request, dep, lease, timeouts, name)
+                    return await attempt(dep, lease, timeouts, name)
                 except GatewayError as error:
                     log_upstream_error(ctx, dep, error)
                     now = clock()
-                    lease.failed(now, error)
+                    if error.shared:
+                        lease.release(now)  # already counted by another caller
+                    else:
+                        lease.failed(now, error)
                     can_switch = self._balancer.has_alternative(cands, exclude=plan.tried, now=now)
                     decision = plan.on_failure(error, now, can_switch=can_switch)
                     note_failed_attempt(ctx, dep.id, error, decision)
@@ -312,9 +466,7 @@ class Dispatcher:
         provider = self._providers.get(dep.provider)
         if alias != request.model:
             # A fallback alias: same request, that alias's deployments.
-            request = ChatRequest(
-                alias, request.body, request.stream, request.include_usage, request.native
-            )
+            request = dataclasses.replace(request, model=alias)
         started = time.perf_counter()
         try:
             if not request.stream:

@@ -38,6 +38,7 @@ __all__ = [
     "BudgetExceededError",
     "ClientError",
     "ConflictError",
+    "ContextBudgetError",
     "ContextWindowExceededError",
     "Fault",
     "GatewayError",
@@ -92,6 +93,9 @@ class GatewayError(Exception):
             self.status = status
         self.param = param
         self.retry_after = retry_after
+        #: another caller of the same shared upstream call (a micro-batch) already
+        #: reported this failure to the deployment's breaker: count it once
+        self.shared = False
 
     @property
     def retryable(self) -> bool:
@@ -305,3 +309,10 @@ class ServiceUnavailableError(InternalError):
     status = 503
     code = "service_unavailable"
     anthropic_type = "overloaded_error"
+
+
+class ContextBudgetError(BadRequestError):
+    """The prompt is longer than the alias's context budget, and the budget says
+    ``strategy: error`` (or nothing may be cut without editing the cached prefix)."""
+
+    code = "context_length_exceeded"

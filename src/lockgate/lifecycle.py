@@ -15,6 +15,7 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -31,6 +32,21 @@ class Lifecycle:
 
     draining: bool = False
     drain_started: float | None = field(default=None)
+    #: the config file the process serves (SIGHUP re-reads it)
+    config_path: str | None = None
+    #: set by the app's lifespan: re-read the config file (lockgate.modelconfig.live)
+    reload: Callable[[], Awaitable[bool]] | None = None
+    _reloads: set[asyncio.Task[bool]] = field(default_factory=set)
+
+    def request_reload(self) -> None:
+        """SIGHUP: re-read the config file in the background (one at a time is enough)."""
+        if self.reload is None or self._reloads:
+            if self.reload is None:
+                _log.warning("SIGHUP ignored: the gateway is still starting")
+            return
+        task = asyncio.ensure_future(self.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     def begin_drain(self, now: float) -> None:
         self.draining = True
@@ -46,7 +62,12 @@ class DrainingServer(uvicorn.Server):
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
-        await super().serve(sockets)
+        # SIGHUP re-reads the config file (its default action would end the process).
+        self._loop.add_signal_handler(signal.SIGHUP, self.lifecycle.request_reload)
+        try:
+            await super().serve(sockets)
+        finally:
+            self._loop.remove_signal_handler(signal.SIGHUP)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if (

@@ -17,12 +17,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from lockgate.context import RequestContext
 from lockgate.errors import RateLimitError
 from lockgate.storage.dead_letter import DeadLetter
 
-__all__ = ["Metrics"]
+__all__ = ["MemoryCollector", "Metrics"]
 
 
 _HITS = ("hit", "semantic-hit")
@@ -90,6 +92,8 @@ class Metrics:
             ["gen_ai_request_model"],
             registry=r,
         )
+        #: the gauge's value, cheap to read on every batch line (the batch runner yields)
+        self.in_flight = 0
         self.inflight = Gauge(
             "lockgate_inflight_requests", "Requests being handled now.", registry=r
         )
@@ -177,6 +181,17 @@ class Metrics:
             registry=r,
         )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        self._memory_holders: list[object] = [self]
+
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """(name, entries, bytes or 0): the memo of labelled metric children."""
+        return [("metric_children", len(self._kids), 0)]
+
+    def watch_memory(self, holders: Iterable[object]) -> None:
+        """Report the size of every in-memory cache, memo and queue among ``holders``
+        (objects with a ``memory_sizes()`` method; others are skipped)."""
+        self.registry.register(MemoryCollector(self._memory_holders))
+        self._memory_holders.extend(h for h in holders if hasattr(h, "memory_sizes"))
 
     def watch_dead_letters(self, sinks: Iterable[object]) -> None:
         """Count rows the record sinks had to put in their dead-letter files."""
@@ -201,9 +216,11 @@ class Metrics:
 
     def request_started(self) -> None:
         self.inflight.inc()
+        self.in_flight += 1
 
     def request_finished(self) -> None:
         self.inflight.dec()
+        self.in_flight -= 1
 
     def observe(
         self,
@@ -282,3 +299,33 @@ class Metrics:
     def render(self) -> bytes:
         data: bytes = generate_latest(self.registry)
         return data
+
+
+class MemoryCollector(Collector):
+    """``lockgate_memory_entries`` and ``lockgate_memory_bytes`` per cache, read at scrape.
+
+    Each holder's ``memory_sizes()`` gives ``(name, entries, bytes)``; bytes are the
+    characters or bytes the holder counts itself (0: bounded by entries only).
+    """
+
+    def __init__(self, holders: list[object]) -> None:
+        self._holders = holders
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        entries = GaugeMetricFamily(
+            "lockgate_memory_entries",
+            "Entries held by an in-process cache, memo or queue (each bounded).",
+            labels=["cache"],
+        )
+        size = GaugeMetricFamily(
+            "lockgate_memory_bytes",
+            "Bytes (or characters of text) an in-process cache or memo counts against its bound.",
+            labels=["cache"],
+        )
+        for holder in self._holders:
+            for name, count, nbytes in holder.memory_sizes():  # type: ignore[attr-defined]
+                entries.add_metric([name], count)
+                if nbytes:
+                    size.add_metric([name], nbytes)
+        yield entries
+        yield size

@@ -16,7 +16,14 @@ from importlib import resources
 __all__ = ["CatalogEntry", "catalog_entry"]
 
 #: lockgate provider prefixes filed under another name in the catalog
-_SAME_AS = {"together": "together_ai", "fireworks": "fireworks_ai"}
+_SAME_AS = {
+    "together": "together_ai",
+    "fireworks": "fireworks_ai",
+    "text-completion-openai": "openai",
+    # Gemini models on Vertex AI: priced as on the Gemini API (Google lists the same
+    # standard prices for both; the catalog keeps Vertex under another naming)
+    "vertex_ai": "gemini",
+}
 
 
 @dataclass(frozen=True, slots=True)

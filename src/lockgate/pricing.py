@@ -24,14 +24,51 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("lockgate.pricing")
 
-__all__ = ["BUILTIN_PRICES", "Price", "cost_of", "price_for", "unpriced_check", "warn_unpriced"]
+__all__ = [
+    "ANTHROPIC_CACHE_RATES",
+    "BUILTIN_PRICES",
+    "Price",
+    "cost_estimator",
+    "cost_of",
+    "price_for",
+    "uncached_cost",
+    "unpriced_check",
+    "warn_unpriced",
+    "with_anthropic_cache_rates",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Price:
+    """Dollars per million tokens.  Cache reads cost ``cached_input``; cache writes
+    ``cache_write`` (5-minute ttl) or ``cache_write_1h`` (one-hour ttl); where a rate
+    is None the token costs ``input`` (OpenAI charges nothing extra for writes)."""
+
     input: float
     output: float
     cached_input: float | None = None
+    cache_write: float | None = None
+    cache_write_1h: float | None = None
+
+
+#: Anthropic's prompt-cache multipliers of the input price: read, write 5m, write 1h
+ANTHROPIC_CACHE_RATES = (0.1, 1.25, 2.0)
+
+
+def with_anthropic_cache_rates(price: Price) -> Price:
+    """``price`` with Anthropic's cache rates wherever it names none."""
+    read, write, write_1h = ANTHROPIC_CACHE_RATES
+    return Price(
+        price.input,
+        price.output,
+        price.cached_input if price.cached_input is not None else price.input * read,
+        price.cache_write if price.cache_write is not None else price.input * write,
+        price.cache_write_1h if price.cache_write_1h is not None else price.input * write_1h,
+    )
+
+
+def _anthropic_model(provider: str, name: str) -> bool:
+    return provider == "anthropic" or "claude" in name
 
 
 BUILTIN_PRICES: dict[str, Price] = {
@@ -57,6 +94,14 @@ BUILTIN_PRICES: dict[str, Price] = {
 
 
 def price_for(deployment: Deployment) -> Price | None:
+    price = _base_price(deployment)
+    p = deployment.params
+    if price is not None and _anthropic_model(p.provider, p.upstream_model):
+        return with_anthropic_cache_rates(price)
+    return price
+
+
+def _base_price(deployment: Deployment) -> Price | None:
     p = deployment.params
     if p.input_cost_per_million is not None or p.output_cost_per_million is not None:
         return Price(
@@ -79,12 +124,25 @@ def cost_of(price: Price | None, usage: Usage) -> float:
     """USD cost of ``usage`` at ``price`` (0 when the price is unknown)."""
     if price is None:
         return 0.0
-    cached = usage.cached_tokens
-    fresh = usage.prompt_tokens - cached
-    cached_rate = price.cached_input if price.cached_input is not None else price.input
+    base = price.input
+    read = price.cached_input if price.cached_input is not None else base
+    write = price.cache_write if price.cache_write is not None else base
+    write_1h = price.cache_write_1h if price.cache_write_1h is not None else base
+    write_1h_tokens = usage.cache_write_1h_tokens
     return (
-        fresh * price.input + cached * cached_rate + usage.completion_tokens * price.output
+        usage.fresh_tokens * base
+        + usage.cached_tokens * read
+        + (usage.cache_write_tokens - write_1h_tokens) * write
+        + write_1h_tokens * write_1h
+        + usage.completion_tokens * price.output
     ) / 1e6
+
+
+def uncached_cost(price: Price | None, usage: Usage) -> float:
+    """What ``usage`` would have cost with no prompt cache (every input token fresh)."""
+    if price is None:
+        return 0.0
+    return (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1e6
 
 
 def warn_unpriced(router: Router) -> list[str]:
@@ -103,11 +161,17 @@ def warn_unpriced(router: Router) -> list[str]:
     return unpriced
 
 
-def unpriced_check(router: Router) -> Callable[[str], bool]:
-    """``alias -> bool``: whether some deployment serving ``alias`` has no known price."""
+def unpriced_check(current: Callable[[], Router]) -> Callable[[str], bool]:
+    """``alias -> bool``: whether some deployment serving ``alias`` has no known price,
+    in the router ``current()`` returns (answers are remembered until it changes)."""
     seen: dict[str, bool] = {}
+    owner: list[Router] = []
 
     def unpriced(alias: str) -> bool:
+        router = current()
+        if not owner or owner[0] is not router:
+            seen.clear()
+            owner[:] = [router]
         found = seen.get(alias)
         if found is None:
             found = any(price_for(d) is None for d in router.resolve(alias))
@@ -116,3 +180,29 @@ def unpriced_check(router: Router) -> Callable[[str], bool]:
         return found
 
     return unpriced
+
+
+def cost_estimator(current: Callable[[], Router]) -> Callable[[str, int, int], float]:
+    """``(alias, prompt_tokens, completion_tokens) -> USD`` at the dearest price among the
+    alias's deployments (any of them may serve it): what a budget reserves before the call,
+    so concurrent requests cannot overspend it.  Unknown prices count as 0."""
+    seen: dict[str, Price] = {}
+    owner: list[Router] = []
+
+    def estimate(alias: str, prompt_tokens: int, completion_tokens: int) -> float:
+        router = current()
+        if not owner or owner[0] is not router:
+            seen.clear()
+            owner[:] = [router]
+        price = seen.get(alias)
+        if price is None:
+            prices = [p for p in (price_for(d) for d in router.resolve(alias)) if p is not None]
+            price = Price(
+                max((p.input for p in prices), default=0.0),
+                max((p.output for p in prices), default=0.0),
+            )
+            if len(seen) < 10_000:
+                seen[alias] = price
+        return (prompt_tokens * price.input + completion_tokens * price.output) / 1e6
+
+    return estimate

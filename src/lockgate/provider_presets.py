@@ -30,15 +30,19 @@ class Preset:
     stream_options: bool = True
     #: Azure: /openai/deployments/{model}/... with ?api-version=
     azure: bool = False
+    #: Vertex AI: Gemini's wire at project/location URLs, OAuth bearer tokens
+    vertex: bool = False
 
     @property
     def needs_base(self) -> bool:
         """Whether a deployment must say where the server is (no public default)."""
-        return self.base_url is None and self.wire not in ("mock", "bedrock")
+        return self.base_url is None and self.wire not in ("mock", "bedrock") and not self.vertex
 
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
+    # LiteLLM's name for OpenAI's legacy completions models (served on /v1/completions)
+    "text-completion-openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
     "anthropic": Preset(
         "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), auth="x-api-key"
     ),
@@ -51,6 +55,9 @@ PRESETS: dict[str, Preset] = {
         ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
         auth="x-goog-api-key",
     ),
+    # Vertex AI (LiteLLM's prefix): the URL comes from vertex_project / vertex_location,
+    # the bearer token from vertex_credentials (a service account) or the environment's ADC.
+    "vertex_ai": Preset("gemini", vertex=True),
     "azure": Preset(
         "openai", None, ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"), "api-key", azure=True
     ),

@@ -20,22 +20,13 @@ import random
 from collections.abc import Mapping, Sequence
 
 from lockgate.errors import ModelNotFoundError
+from lockgate.model_patterns import match as _match
 from lockgate.settings import Deployment
 
 __all__ = ["Router"]
 
 #: concrete wildcard deployments kept (names clients made up are bounded by this)
 _MAX_CONCRETE = 4096
-
-
-def _match(pattern: str, name: str) -> str | None:
-    """What ``*`` in ``pattern`` matched in ``name`` (one ``*``), or None."""
-    head, _, tail = pattern.partition("*")
-    if len(name) <= len(head) + len(tail) or not name.startswith(head):
-        return None
-    if tail and not name.endswith(tail):
-        return None
-    return name[len(head) : len(name) - len(tail)]
 
 
 class Router:
@@ -54,6 +45,8 @@ class Router:
         # Longest pattern first: "openai/gpt-*" wins over "openai/*" and "*".
         self._patterns = sorted((a for a in self._by_alias if "*" in a), key=lambda a: (-len(a), a))
         self._group_aliases = dict(group_aliases or {})
+        #: names added with add_alias (routing aliases): a rebuilt router keeps them
+        self._added: dict[str, str] = {}
         self._concrete: dict[str, list[Deployment]] = {}
         self._rng = rng or random.Random()
         #: per alias, the smallest max_output_tokens its deployments declare (any may serve)
@@ -71,8 +64,29 @@ class Router:
         (a routing alias stands in for one of its targets this way)."""
         self.resolve(target)
         self._group_aliases[name] = self.group(target)
+        self._added[name] = target
         if target in self.output_limits:
             self.output_limits[name] = self.output_limits[target]
+
+    def rebuilt(
+        self, deployments: Sequence[Deployment], group_aliases: Mapping[str, str]
+    ) -> Router:
+        """A new router over ``deployments`` that keeps the names added with add_alias
+        (a ModelNotFoundError if one of their targets is gone)."""
+        router = Router(deployments, self._rng, group_aliases=group_aliases)
+        for name, target in self._added.items():
+            router.add_alias(name, target)
+        return router
+
+    @property
+    def added_aliases(self) -> dict[str, str]:
+        """Names added with add_alias, and their targets."""
+        return dict(self._added)
+
+    @property
+    def deployments(self) -> list[Deployment]:
+        """Every configured deployment, in config order."""
+        return [d for deps in self._by_alias.values() for d in deps]
 
     @property
     def aliases(self) -> list[str]:
@@ -99,6 +113,16 @@ class Router:
             f"The model '{name}' does not exist or is not served by this gateway.",
             param="model",
         )
+
+    def metric_label(self, name: str) -> str:
+        """The name metrics count ``name`` under: a wildcard match counts under its
+        pattern (clients may mint such names without end), any other name as itself."""
+        if name in self._by_alias or name in self._group_aliases:
+            return name
+        for pattern in self._patterns:
+            if _match(pattern, name) is not None:
+                return pattern
+        return name
 
     def resolve(self, name: str) -> list[Deployment]:
         """The deployments serving ``name``, with the upstream model it resolves to."""

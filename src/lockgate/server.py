@@ -21,11 +21,10 @@ from lockgate.app import create_app
 from lockgate.lifecycle import DrainingServer, Lifecycle
 from lockgate.logs import configure_logging
 from lockgate.preflight import is_loopback
-from lockgate.settings import ConfigError, Settings, load_settings
+from lockgate.settings import ConfigError, Settings
 
 __all__ = [
     "StartupError",
-    "app_from_env",
     "is_loopback",
     "raise_nofile_limit",
     "serve",
@@ -33,7 +32,6 @@ __all__ = [
     "uvicorn_options",
 ]
 
-CONFIG_ENV = "LOCKGATE_CONFIG"
 PROTOCOL = "lockgate.serving.protocol:GuardedHttpProtocol"
 #: descriptors kept for upstream connections, Redis, the database and logs
 _FD_RESERVE = 512
@@ -205,13 +203,6 @@ def raise_nofile_limit(wanted: int) -> int:
     return soft
 
 
-def app_from_env() -> object:
-    """uvicorn factory for multi-worker runs: each worker loads the config itself."""
-    settings = load_settings(os.environ.get(CONFIG_ENV) or None)
-    configure_logging(settings.server.log_level, logs=settings.logs)
-    return _ReportStartupFailure(create_app(settings), settings)
-
-
 def serve(settings: Settings, config_path: str | None = None, workers: int = 1) -> None:
     """Run until stopped; raises StartupError when the gateway cannot start."""
     s = settings.server
@@ -219,39 +210,33 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
         raise ConfigError(
             f"refusing to listen on {s.host} without a master key: open mode is for loopback only"
         )
-    sock = bind(s.host, s.port)
+    from lockgate.serving.workers import inherited_socket
+
+    inherited = inherited_socket(os.environ)  # a `--workers` parent's listener
+    sock = inherited if inherited is not None else bind(s.host, s.port)
     configure_logging(s.log_level, logs=settings.logs)
     if s.http.raise_nofile_limit:
         raise_nofile_limit(s.http.max_connections)
-    common = uvicorn_options(settings)
     if workers > 1:
-        if config_path:
-            os.environ[CONFIG_ENV] = config_path
-        config = uvicorn.Config(
-            "lockgate.server:app_from_env", factory=True, workers=workers, **common
-        )
-    else:
-        lifecycle = Lifecycle()
-        app = create_app(settings, lifecycle=lifecycle)
-        config = uvicorn.Config(_ReportStartupFailure(app, settings), **common)
+        from lockgate.serving.workers import supervise, worker_argv
+
+        print(f"{startup_banner(settings)}\n  workers: {workers}", file=sys.stderr, flush=True)
+        try:
+            code = supervise(worker_argv(config_path), sock, workers)
+        finally:
+            sock.close()
+        if code:
+            raise StartupError("", "", exit_code=code)
+        return
+    lifecycle = Lifecycle(config_path=config_path)
+    app = create_app(settings, lifecycle=lifecycle)
+    config = uvicorn.Config(_ReportStartupFailure(app, settings), **uvicorn_options(settings))
     logging.getLogger("uvicorn.error").addFilter(_quiet_uvicorn_failure)
     try:
-        if workers > 1:
-            from uvicorn.supervisors import Multiprocess
-
-            # Each worker starts its own lifespan (and reports its own failure).
-            print(startup_banner(settings), file=sys.stderr, flush=True)
-            import inspect
-
-            if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
-                server = uvicorn.Server(config)
-                Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
-            else:
-                Multiprocess(config, sockets=[sock]).run()
-        else:
-            server = _Server(config, lifecycle, s.drain_seconds)
-            server.banner = startup_banner(settings)
-            server.run(sockets=[sock])
+        server = _Server(config, lifecycle, s.drain_seconds)
+        # Workers of `--workers N` stay quiet: their parent printed the banner.
+        server.banner = "" if inherited is not None else startup_banner(settings)
+        server.run(sockets=[sock])
     except SystemExit as exc:
         # uvicorn exits 3 when the lifespan failed; the reason is already printed.
         raise StartupError("", "", exit_code=exc.code if isinstance(exc.code, int) else 1) from None

@@ -17,10 +17,12 @@ from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.stage import CacheStage
+from lockgate.callbacks.build import build_callbacks
 from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.context_window import alias_input_limits
-from lockgate.dispatcher import Dispatcher, deployment_timeouts
+from lockgate.contextbudget.factory import build_context_stages
+from lockgate.dispatcher import Dispatcher, send_embed
 from lockgate.errors import ModelNotFoundError
 from lockgate.evals.online import build_online_evaluator
 from lockgate.events import BreakerLog
@@ -29,9 +31,20 @@ from lockgate.health import DependencyMonitor, RedisProbe
 from lockgate.lifecycle import Lifecycle
 from lockgate.limits import Limiter, LimitStore, create_limit_store
 from lockgate.metrics import Metrics
+from lockgate.modelconfig.live import LiveModels
+from lockgate.modelconfig.repository import ModelRepository
 from lockgate.passthrough.client import PassthroughClient
 from lockgate.pipeline import Pipeline, Stage
-from lockgate.pricing import cost_of, price_for, unpriced_check, warn_unpriced
+from lockgate.pricing import (
+    cost_estimator,
+    cost_of,
+    price_for,
+    uncached_cost,
+    unpriced_check,
+    warn_unpriced,
+)
+from lockgate.promptcache.stage import NOTES_KEY as AUTO_CACHE_NOTE
+from lockgate.promptcache.stage import build_auto_cache
 from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
@@ -63,7 +76,6 @@ class Services:
     db: Database
     keys: KeyRepository
     auth: Authenticator
-    router: Router
     providers: ProviderRegistry
     pipeline: Pipeline
     dispatcher: Dispatcher
@@ -83,12 +95,19 @@ class Services:
     connections: ConnectionGuard
     key_changes: KeyChangeFeed
     health: DependencyMonitor
+    models: LiveModels
     metrics_listener: MetricsListener | None = None
     batches: BatchService | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     embedder: EmbeddingBatcher | None = None
 
+    @property
+    def router(self) -> Router:
+        """The router new requests use (``models`` rebuilds it on a config change)."""
+        return self.dispatcher.router
+
     async def aclose(self) -> None:
+        await self.models.aclose()
         await self.prompts.aclose()
         await self.key_changes.aclose()
         await self.health.aclose()
@@ -120,7 +139,8 @@ class Services:
         if hit and usage is not None:
             # What the answer would have cost: the alias's first deployment's price.
             saved = cost_of(price_for(self.router.resolve(model)[0]), usage)
-        self.metrics.observe(ctx, model, status, elapsed, now, saved)
+        label = ctx.model_label or model  # bounded: a wildcard counts under its pattern
+        self.metrics.observe(ctx, label, status, elapsed, now, saved)
         if self.sinks:
             record = build_record(ctx, model, status, usage, elapsed)
             for sink in self.sinks:
@@ -129,7 +149,7 @@ class Services:
                     ctx.committed = pending
         first = ctx.first_chunk_at
         self.stats.record(
-            model,
+            label,
             ok=status < 400,
             cache_hit=hit,
             prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -139,6 +159,13 @@ class Services:
             ttft=first - ctx.started if first is not None else None,
             saved=saved,
         )
+        if not hit and usage is not None and ctx.deployment is not None:
+            self.stats.prompt_cache.record(
+                usage,
+                ctx.cost,
+                uncached_cost(price_for(ctx.deployment), usage),
+                auto=bool(ctx.notes.get(AUTO_CACHE_NOTE)),
+            )
 
 
 def build_record(
@@ -181,7 +208,7 @@ def build_record(
 
 
 async def _build_semantic(
-    settings: Settings, router: Router, providers: ProviderRegistry
+    settings: Settings, router: Router, dispatcher: Dispatcher
 ) -> SemanticCacheStage:
     """The semantic cache stage (opt-in per alias); loading a local model takes ~1 s."""
     from lockgate.cache.semantic.config import build_semantic_stage
@@ -204,12 +231,13 @@ async def _build_semantic(
                 " and embedding_dim"
             )
         alias = sc.embedding_model
-        deployment = router.resolve(alias)[0]
-        provider = providers.get(deployment.provider)
-        timeouts = deployment_timeouts(deployment, settings.router_settings, stream=False)
+        router.resolve(alias)
+        from lockgate.auth.keys import Principal
 
         async def embed(texts: list[str]) -> list[list[float]]:
-            out = await provider.embed({"model": alias, "input": texts}, deployment, timeouts)
+            # the gateway's own call: breakers, retries and fallbacks, no tenant's limits
+            ctx = RequestContext("semantic-cache", Principal(kind="master"), "openai")
+            out = await dispatcher.embed(ctx, {"model": alias, "input": texts}, send_embed)
             rows = sorted(out.get("data") or [], key=lambda d: d.get("index", 0))
             return [row["embedding"] for row in rows]
 
@@ -219,7 +247,9 @@ async def _build_semantic(
     return stage
 
 
-async def build_services(settings: Settings, *, tracing: Tracing | None = None) -> Services:
+async def build_services(
+    settings: Settings, *, tracing: Tracing | None = None, config_path: str | None = None
+) -> Services:
     tracing = tracing or Tracing.from_settings(settings.tracing)
     db = Database(settings.general_settings.database_url)
     # Sinks check their config (e.g. the audit body key) before any connection opens,
@@ -241,6 +271,10 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     providers = ProviderRegistry()
     metrics = Metrics()
     metrics.watch_dead_letters(sinks)
+    hooks = build_callbacks(
+        settings.callbacks, settings.general_settings.redis_url, metrics.registry
+    )
+    sinks.extend([hooks] if hooks is not None else [])
     dispatcher = Dispatcher(
         router,
         providers,
@@ -263,24 +297,35 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         # general_settings.redis_url is the shared store unless the cache names its own.
         cache_settings = cache_settings.model_copy(update={"url": redis_url})
     cache = build_response_cache(cache_settings)
+    token_counter = TiktokenCounter()
     stages: list[Stage] = [
         GuardStage(
             _with_context_limits(settings),
             capture=(settings.audit.enabled and settings.audit.store_bodies)
-            or settings.evaluation.online.enabled,
+            or settings.evaluation.online.enabled
+            or settings.callbacks.include_bodies,
         ),
-        LimitsStage(Limiter(limit_store, time.time), lim, unpriced_check(router)),
+        LimitsStage(
+            Limiter(limit_store, time.time),
+            lim,
+            unpriced_check(lambda: dispatcher.router),
+            cost_estimator(lambda: dispatcher.router),
+            on_spend=hooks.spent if hooks is not None and hooks.alerter is not None else None,
+        ),
         *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),
+        *build_context_stages(settings, router, token_counter),
+        *build_auto_cache(settings.prompt_cache, router),
         CacheStage(cache),
     ]
     semantic: SemanticCacheStage | None = None
     if settings.semantic_cache.aliases:
         from lockgate.cache.semantic.metrics import SemanticCollector
 
-        semantic = await _build_semantic(settings, router, providers)
+        semantic = await _build_semantic(settings, router, dispatcher)
         metrics.registry.register(SemanticCollector(semantic))
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
+    metrics.watch_memory([auth, *sinks, *stages, cache.store])
     writer = find_usage_writer(sinks)
     prompts = await build_prompt_service(
         settings.prompts, db, sinks, metrics.registry, writer.flush if writer else None
@@ -293,12 +338,15 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
     health = DependencyMonitor({"redis": RedisProbe(redis_url)} if redis_url else {}, metrics)
     await health.start()
     metrics.connections_open.set_function(lambda: connections.open)
+    models = LiveModels(
+        settings, ModelRepository(db), dispatcher, config_path=config_path, redis_url=redis_url
+    )
+    await models.start()
     svc = Services(
         settings=settings,
         db=db,
         keys=keys,
         auth=auth,
-        router=router,
         providers=providers,
         pipeline=pipeline,
         dispatcher=dispatcher,
@@ -311,25 +359,30 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         semantic=semantic,
         tracing=tracing,
         responses=MemoryResponseStore(settings.responses.max_stored),
-        token_counter=TiktokenCounter(),
+        token_counter=token_counter,
         passthrough=PassthroughClient(),
         prompts=prompts,
         connections=connections,
         key_changes=key_changes,
         health=health,
+        models=models,
         metrics_listener=MetricsListener.for_settings(metrics.registry, settings.server.http),
         batches=build_batches(settings.batches, db),
         embedder=EmbeddingBatcher(settings.embeddings),
     )
+    models.on_settings = lambda new: _adopt_live_settings(svc, new)
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line
 
-        registry = metrics.registry
-        svc.batches.start(
-            lambda line: execute_line(svc, line),
-            lambda: registry.get_sample_value("lockgate_inflight_requests") or 0.0,
-        )
+        svc.batches.start(lambda line: execute_line(svc, line), lambda: metrics.in_flight)
     return svc
+
+
+def _adopt_live_settings(svc: Services, new: Settings) -> None:
+    """A reloaded file's live sections (lockgate.modelconfig) become the settings in force."""
+    svc.settings = svc.settings.model_copy(
+        update={"model_list": new.model_list, "router_settings": new.router_settings}
+    )
 
 
 def _with_context_limits(settings: Settings) -> GuardrailSettings:

@@ -53,12 +53,18 @@ from lockgate.audit.config import AuditSettings
 from lockgate.batches.config import BatchSettings
 from lockgate.cache.config import CacheSettings
 from lockgate.cache.semantic.settings import SemanticCacheSettings
+from lockgate.callbacks.config import CallbackSettings
+from lockgate.callbacks.litellm import translate_litellm_callbacks
 from lockgate.config_keys import describe_validation_error, strip_unhonoured
+from lockgate.contextbudget.config import ContextSettings
 from lockgate.embedding_settings import EmbeddingBatchSettings
 from lockgate.evals.config import EvaluationSettings
 from lockgate.guards.config import GuardrailSettings
+from lockgate.litellm_settings import translate_litellm_settings
 from lockgate.logs import LogSettings
+from lockgate.modelconfig.config import LiveModelSettings
 from lockgate.passthrough.config import PassthroughSettings
+from lockgate.promptcache.config import PromptCacheSettings
 from lockgate.prompts.config import PromptSettings
 from lockgate.provider_presets import PRESETS, Wire, preset_for
 from lockgate.responses.config import ResponsesSettings
@@ -126,6 +132,12 @@ class ModelParams(_Model):
     aws_secret_access_key: SecretStr | None = None
     aws_session_token: SecretStr | None = None
     aws_region_name: str | None = None
+    #: Vertex AI (LiteLLM's names): project, region (default us-central1), and a
+    #: service-account key (a JSON file's path or its text); none: Application
+    #: Default Credentials
+    vertex_project: str | None = None
+    vertex_location: str = "us-central1"
+    vertex_credentials: SecretStr | None = None
     #: longest a single attempt may take (non-streaming: the whole answer)
     timeout: float = Field(default=600.0, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
@@ -170,6 +182,8 @@ class ModelParams(_Model):
             raise ValueError(f"provider {self.provider!r} needs api_base (its server's URL)")
         if self.wire == "bedrock" and not (self.aws_region_name or self.api_base):
             raise ValueError("bedrock deployments need aws_region_name (or api_base)")
+        if preset_for(self.provider).vertex and not self.vertex_project:
+            raise ValueError("vertex_ai deployments need vertex_project (or VERTEXAI_PROJECT)")
         if preset_for(self.provider).azure and not self.api_version:
             raise ValueError("azure deployments need api_version, e.g. '2024-10-21'")
         return self
@@ -381,6 +395,10 @@ class Settings(_Model):
     embeddings: EmbeddingBatchSettings = Field(default_factory=EmbeddingBatchSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    live_models: LiveModelSettings = Field(default_factory=LiveModelSettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
+    prompt_cache: PromptCacheSettings = Field(default_factory=PromptCacheSettings)
     #: True when no config file was given: the gateway adds the mock model and
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False
@@ -480,6 +498,10 @@ def _default_keys(raw: dict[str, Any], env: Mapping[str, str]) -> None:
                 found = next((env[n] for n in names if env.get(n)), None)
                 if params.get(key) is None and found is not None:
                     params[key] = found
+        if preset is not None and preset.vertex and params.get("vertex_project") is None:
+            found = env.get("VERTEXAI_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT")
+            if found:
+                params["vertex_project"] = found
         for name in preset.key_env if preset is not None else ():
             if env.get(name):
                 params["api_key"] = env[name]
@@ -500,7 +522,10 @@ def settings_from_mapping(
     env = os.environ if env is None else env
     missing: dict[str, str] = {}
     # Ignored keys go first: an unset variable they reference does not matter.
-    stripped, warnings = strip_unhonoured(dict(data or {}))
+    translated, honoured = translate_litellm_callbacks(dict(data or {}), env)
+    translated, guarded = translate_litellm_settings(translated)
+    stripped, warnings = strip_unhonoured(translated)
+    warnings = honoured + guarded + warnings
     raw = _interpolate(stripped, env, "", missing)
     if required_env == "storage":
         missing = {n: p for n, p in missing.items() if p.startswith(_STORAGE_PATHS)}

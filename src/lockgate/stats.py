@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockgate.promptcache.savings import PromptCacheStats
+
 __all__ = ["Ring", "Stats", "percentile"]
 
 _WINDOW = 2048
@@ -105,6 +107,7 @@ class Stats:
     saved_usd: float = 0.0
     window: int = _WINDOW
     models: dict[str, _ModelStats] = field(default_factory=dict)
+    prompt_cache: PromptCacheStats = field(default_factory=PromptCacheStats)
 
     def record(
         self,
@@ -154,4 +157,5 @@ class Stats:
             "cost_usd": round(self.cost_usd, 8),
             "cache_saved_usd": round(self.saved_usd, 8),
             "models": {name: m.to_json() for name, m in self.models.items()},
+            "prompt_cache": self.prompt_cache.snapshot(),
         }

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -28,9 +29,13 @@ _REPLY_PRIMER = 3  # every reply is primed with <|start|>assistant<|message|>
 class TiktokenCounter:
     """Counts canonical chat prompts with tiktoken; the vocabulary loads on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, remembered: int = 8192) -> None:
         self._encoding: Any = None
         self._lock = asyncio.Lock()
+        #: counts of recent plain-text messages: a chat sends its history again every
+        #: turn, so a budget's count costs only the new messages
+        self._seen: OrderedDict[tuple[str, int, int], int] = OrderedDict()
+        self._remembered = remembered
 
     async def _load(self) -> Any:
         async with self._lock:
@@ -46,21 +51,68 @@ class TiktokenCounter:
         enc = await self._load()
         return await asyncio.to_thread(_count, enc, body)
 
+    async def per_message(self, body: dict[str, Any]) -> tuple[list[int], int]:
+        """Tokens of each message of a canonical body, and of the rest (tools, framing)."""
+        enc = await self._load()
+        messages = body.get("messages") or []
+        keys = [_text_key(m) for m in messages]
+        counts = [self._seen.get(k) if k is not None else None for k in keys]
+        missing = [i for i, n in enumerate(counts) if n is None]
+        tools = body.get("tools")
 
-def _count(enc: Any, body: dict[str, Any]) -> int:
-    total = _REPLY_PRIMER
-    for msg in body.get("messages") or ():
-        total += _PER_MESSAGE + len(enc.encode(str(msg.get("role", ""))))
-        total += len(enc.encode(content_text(msg.get("content")), disallowed_special=()))
-        for call in msg.get("tool_calls") or ():
-            fn = call.get("function") or {}
-            total += len(enc.encode(str(fn.get("name", ""))))
-            total += len(enc.encode(str(fn.get("arguments", "")), disallowed_special=()))
-    tools = body.get("tools")
+        def work() -> tuple[list[int], int]:
+            found = [_message_tokens(enc, messages[i]) for i in missing]
+            return found, _fixed_tokens(enc, tools)
+
+        found, fixed = await asyncio.to_thread(work) if missing or tools else ([], _REPLY_PRIMER)
+        for i, tokens in zip(missing, found, strict=True):
+            counts[i] = tokens
+        for key, known in zip(keys, counts, strict=True):
+            if key is not None and known is not None:
+                self._seen[key] = known
+                self._seen.move_to_end(key)
+        while len(self._seen) > self._remembered:
+            self._seen.popitem(last=False)
+        return [n or 0 for n in counts], fixed
+
+
+def _text_key(msg: dict[str, Any]) -> tuple[str, int, int] | None:
+    """A plain-text message's key in the count cache (None for tool calls and parts).
+
+    The text's hash stands for it (a collision only misjudges one message's size).
+    """
+    content = msg.get("content")
+    if isinstance(content, str) and not msg.get("tool_calls"):
+        return str(msg.get("role", "")), len(content), hash(content)
+    return None
+
+
+def _fixed_tokens(enc: Any, tools: Any) -> int:
+    fixed = _REPLY_PRIMER
     if tools:
         # Tool definitions reach the model as text; their JSON is a close stand-in.
-        total += len(enc.encode(orjson.dumps(tools).decode(), disallowed_special=()))
+        fixed += len(enc.encode(orjson.dumps(tools).decode(), disallowed_special=()))
+    return fixed
+
+
+def _message_tokens(enc: Any, msg: dict[str, Any]) -> int:
+    total = _PER_MESSAGE + len(enc.encode(str(msg.get("role", ""))))
+    total += len(enc.encode(content_text(msg.get("content")), disallowed_special=()))
+    for call in msg.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        total += len(enc.encode(str(fn.get("name", ""))))
+        total += len(enc.encode(str(fn.get("arguments", "")), disallowed_special=()))
     return total
+
+
+def _per_message(enc: Any, body: dict[str, Any]) -> tuple[list[int], int]:
+    counts = [_message_tokens(enc, m) for m in body.get("messages") or ()]
+    return counts, _fixed_tokens(enc, body.get("tools"))
+
+
+def _count(enc: Any, body: dict[str, Any]) -> int:
+    counts, fixed = _per_message(enc, body)
+    return fixed + sum(counts)
 
 
 def estimate_body_tokens(body: dict[str, Any]) -> int:

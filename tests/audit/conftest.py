@@ -97,7 +97,9 @@ def open_gateway() -> GatewayOpener:
 
     @contextlib.asynccontextmanager
     async def opened(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-        async with LifespanManager(startup_timeout=120, app=create_app(settings)) as manager:
+        async with LifespanManager(
+            startup_timeout=120, shutdown_timeout=120, app=create_app(settings)
+        ) as manager:
             transport = httpx.ASGITransport(manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
                 yield client

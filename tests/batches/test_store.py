@@ -131,3 +131,61 @@ async def test_group_commit_stores_only_what_this_replica_still_holds(store: Bat
     late = [Finished(x, True, 200, {"n": x.line_no}, None) for x in mine[1:]]
     assert await store.complete_many("A", late) == 0
     assert await store.complete_many("B", [Finished(taken[0], True, 200, {}, None)]) == 1
+
+
+async def test_re_sends_are_counted_and_only_for_unanswered_lines(store: BatchStore) -> None:
+    """Only a line marked sent counts as re-sent when it runs again: after its holder
+    vanished (lapsed lease) or stopped with it in flight; a line claimed ahead but never
+    marked, or retried after an answered 429, does not; answered lines never come back."""
+    bid = await new_batch(store, 5)
+    a = await store.claim("A", 5, NOW, 30)
+    await store.complete_many("A", [], sending=a[:4])  # line 5 stays claimed, unsent
+    await store.complete(a[0], "A", ok=True, status_code=200, response={}, request_id=None)
+    await store.release(a[1], "A", interrupted=True)  # A stopped with line 2 in flight
+    await store.release(a[2], "A")  # line 3 got a 429: retried, not a re-send
+    again = await store.claim("B", 10, NOW + 31, 30)  # lines 4, 5: A died
+    assert sorted(x.line_no for x in again) == [2, 3, 4, 5]
+    batch = await store.get_batch(bid)
+    assert batch is not None and batch["resent"] == 2
+
+
+async def test_a_batch_past_its_window_expires_with_its_answers_kept(store: BatchStore) -> None:
+    """At expiry unsent lines are not run; the line in flight may still answer; the batch
+    ends `expired` with an output file of its answers and an error file of the rest
+    (code batch_expired)."""
+    bid = await new_batch(store, 5)
+    a, b = await store.claim("A", 2, NOW + 86390, 30)
+    await store.complete(a, "A", ok=True, status_code=200, response={"n": 1}, request_id=None)
+    assert await store.expire_due(NOW + 86399) == []
+    assert await store.expire_due(NOW + 86401) == [bid]
+    assert await store.claim("A", 10, NOW + 86401, 30) == []
+    assert await store.finalize_ready("A", NOW + 86401, 30) == []  # line 2 still in flight
+    await store.complete(b, "A", ok=True, status_code=200, response={"n": 2}, request_id=None)
+    assert await store.finalize_ready("A", NOW + 86402, 30) == [bid]
+    batch = await store.get_batch(bid)
+    assert batch is not None and batch["status"] == "expired"
+    assert batch["expired_at"] == NOW + 86401
+    assert batch["counts"] == {"done": 2, "expired": 3}
+    out = (store.root / batch["output_file_id"]).read_bytes().splitlines()
+    assert [orjson.loads(x)["custom_id"] for x in out] == ["c0", "c1"]
+    err = [orjson.loads(x) for x in (store.root / batch["error_file_id"]).read_bytes().splitlines()]
+    assert [e["custom_id"] for e in err] == ["c2", "c3", "c4"]
+    assert {e["error"]["code"] for e in err} == {"batch_expired"}
+    from lockgate.batches.routes import batch_object
+
+    obj = batch_object(batch)
+    assert obj["status"] == "expired" and obj["expired_at"] == int(NOW + 86401)
+    assert obj["request_counts"] == {"total": 5, "completed": 2, "failed": 0}
+
+
+async def test_a_line_given_back_to_a_cancelled_batch_is_not_run(store: BatchStore) -> None:
+    """A line claimed ahead and given back after its batch was cancelled ends cancelled,
+    so the batch still finishes."""
+    bid = await new_batch(store, 2)
+    a, b = await store.claim("A", 2, NOW, 30)
+    await store.cancel(bid, NOW)
+    await store.release(b, "A")
+    await store.complete(a, "A", ok=True, status_code=200, response={}, request_id=None)
+    assert await store.finalize_ready("A", NOW, 30) == [bid]
+    batch = await store.get_batch(bid)
+    assert batch is not None and batch["counts"] == {"done": 1, "cancelled": 1}

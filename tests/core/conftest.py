@@ -48,7 +48,9 @@ async def client_for() -> AsyncIterator[Callable[[Settings], Any]]:
     clients: list[httpx.AsyncClient] = []
 
     async def open_client(settings: Settings) -> httpx.AsyncClient:
-        manager = LifespanManager(startup_timeout=120, app=create_app(settings))
+        manager = LifespanManager(
+            startup_timeout=120, shutdown_timeout=120, app=create_app(settings)
+        )
         await manager.__aenter__()
         managers.append(manager)
         client = httpx.AsyncClient(

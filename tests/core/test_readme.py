@@ -15,6 +15,9 @@ ENV = {
     "ANTHROPIC_API_KEY": "sk-y",
     "AZURE_API_KEY": "az-z",
     "LOCKGATE_MASTER_KEY": "sk-0123456789",
+    "LANGFUSE_PUBLIC_KEY": "pk-lf-x",
+    "LANGFUSE_SECRET_KEY": "sk-lf-x",
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.test/x",
 }
 
 

@@ -8,6 +8,7 @@ import asyncio
 
 import httpx
 import pytest
+from tests.conftest import free_port
 from tests.e2e.conftest import GatewayFactory, model_list
 from tests.fakes import Fault, ThreadedFake
 from tests.support import bearer
@@ -57,8 +58,11 @@ def test_concurrent_single_inputs_share_upstream_calls(
 def test_a_failed_batch_fails_only_its_callers(
     gateway_factory: GatewayFactory, fake: ThreadedFake
 ) -> None:
-    """The first upstream call fails: its callers get an error; the next batch is fine."""
-    gw = gateway_factory(model_list(fake), embeddings={"batch_window_ms": 50})
+    """The first upstream call fails: its callers get an error (no retries configured);
+    the next batch is fine."""
+    gw = gateway_factory(
+        model_list(fake), embeddings={"batch_window_ms": 50}, router_settings={"num_retries": 0}
+    )
     fake.push_fault(Fault.error(500), times=1)
     first = asyncio.run(fire(gw.url, [f"a{i}" for i in range(10)]))
     assert {a.status_code for a in first} == {502}
@@ -77,3 +81,64 @@ def test_list_inputs_and_batching_off_pass_through(
     )
     assert r.status_code == 200 and len(r.json()["data"]) == len(inputs)
     assert [x.body["input"] for x in fake.requests_to("/v1/embeddings")] == [inputs]
+
+
+def test_a_down_embedding_deployment_trips_its_breaker_and_the_fallback_answers(
+    gateway_factory: GatewayFactory, fake: ThreadedFake
+) -> None:
+    """Embeddings go through the dispatcher: a deployment nobody listens on fails, its
+    embeddings breaker opens after 3 failures (its chat breaker is its own), every caller
+    is answered by the fallback alias, and concurrent callers still share upstream calls
+    there."""
+    models = [
+        {
+            "model_name": "emb",
+            "params": {
+                "model": "openai/text-embedding-3-small",
+                "api_base": f"http://127.0.0.1:{free_port()}/v1",
+                "api_key": "k",
+            },
+        },
+        {
+            "model_name": "emb-backup",
+            "params": {
+                "model": "openai/text-embedding-3-small",
+                "api_base": fake.openai_base_url,
+                "api_key": "k",
+            },
+        },
+    ]
+    gw = gateway_factory(
+        models,
+        embeddings={"batch_window_ms": 50},
+        router_settings={
+            "num_retries": 0,
+            "fallbacks": [{"emb": ["emb-backup"]}],
+            "breaker": {"consecutive_failures": 3, "open_seconds": 60, "min_calls": 100},
+        },
+    )
+    with httpx.Client(base_url=gw.url, headers=bearer(), timeout=30) as c:
+        for i in range(4):
+            r = c.post("/v1/embeddings", json={"model": "emb", "input": f"t{i}"})
+            assert r.status_code == 200, r.text
+            assert len(r.json()["data"][0]["embedding"]) > 0
+        stats = c.get("/api/stats").json()
+    assert stats["routing"]["breakers"]["emb#0/embeddings"]["state"] == "open"
+    assert stats["routing"]["breakers"]["emb-backup#0/embeddings"]["state"] == "closed"
+    assert stats["routing"]["breakers"]["emb#0"]["state"] == "closed"  # chat's own
+    assert len(fake.requests_to("/v1/embeddings")) == 4
+
+    async def many() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=gw.url, headers=bearer(), timeout=30) as c:
+            return await asyncio.gather(
+                *(
+                    c.post("/v1/embeddings", json={"model": "emb", "input": f"u{i}"})
+                    for i in range(30)
+                )
+            )
+
+    answers = asyncio.run(many())
+    assert {a.status_code for a in answers} == {200}
+    later = fake.requests_to("/v1/embeddings")[4:]
+    assert 1 <= len(later) <= 4
+    assert sorted(t for r in later for t in r.body["input"]) == sorted(f"u{i}" for i in range(30))

@@ -157,7 +157,7 @@ async def test_live_traffic_is_scored_beside_feedback(
         },
     )
     app = create_app(settings)
-    async with LifespanManager(startup_timeout=120, app=app) as manager:  # type: ignore[arg-type]
+    async with LifespanManager(startup_timeout=120, shutdown_timeout=120, app=app) as manager:  # type: ignore[arg-type]
         transport = httpx.ASGITransport(app=manager.app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
             for i, text in enumerate(["good one", "a WRONG one", "good two", "good three"]):

@@ -40,6 +40,9 @@ Recording (read from the test; safe across threads)
     fake.requests: list[RecordedRequest]  method, path, headers (lower-case), body (parsed
                                           JSON), raw_body, time, fault (kind applied or None)
     fake.counts: Counter[path]; fake.completed_streams: int
+    fake.replays: Counter[path]  requests answered from an earlier one with the same
+        ``Idempotency-Key`` (chat and messages, non-streamed 2xx answers are remembered);
+    fake.executions: Counter[key]  answers built per ``Idempotency-Key``
     fake.cancelled: int; fake.cancel_events: list[CancelEvent]  (path, stage
         "before_headers"/"mid_body", chunks_sent, time): the client left before the end
 

@@ -173,7 +173,9 @@ def _block_events(index: int, block: dict[str, Any], pieces: list[str]) -> list[
     return events
 
 
-def message_events(body: dict[str, Any], message_id: str) -> list[bytes]:
+def message_events(
+    body: dict[str, Any], message_id: str, cache: dict[str, Any] | None = None
+) -> list[bytes]:
     """message_start, the first content_block_start, ping, deltas and stops of each
     block, message_delta, message_stop: the order Anthropic sends them in."""
     content, stop, sequence, output, pieces = _plan(body)
@@ -185,7 +187,7 @@ def message_events(body: dict[str, Any], message_id: str) -> list[bytes]:
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens(body), "output_tokens": 1},
+        "usage": {**(cache or {"input_tokens": input_tokens(body)}), "output_tokens": 1},
     }
     blocks: list[bytes] = []
     for index, block in enumerate(content):

@@ -24,8 +24,30 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
 
 
-def validate(headers: dict[str, str], body: Any) -> tuple[int, str] | None:
-    if not headers.get("x-goog-api-key"):
+#: the audience google-auth puts in every service-account assertion, whatever token_uri is
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+
+
+def verify_assertion(assertion: str, keys: dict[str, str]) -> dict[str, Any] | None:
+    """The claims of a service account's signed JWT (None: bad signature, issuer or claims)."""
+    from google.auth import jwt
+
+    try:
+        claims = jwt.decode(assertion, verify=False)
+        key = keys.get(str(claims.get("iss")))
+        if key is None:
+            return None
+        claims = jwt.decode(assertion, certs=key, audience=GOOGLE_TOKEN_AUDIENCE)
+    except ValueError:
+        return None
+    scopes = str(claims.get("scope", "")).split()
+    return claims if "https://www.googleapis.com/auth/cloud-platform" in scopes else None
+
+
+def validate(
+    headers: dict[str, str], body: Any, *, keyless: bool = False
+) -> tuple[int, str] | None:
+    if not keyless and not headers.get("x-goog-api-key"):
         return 403, "Method doesn't allow unregistered callers. Please use an API key."
     if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
         return 400, "contents is required"
@@ -51,8 +73,11 @@ def _plan(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, int, list[st
     config = body.get("generationConfig") or {}
     user = _last_user(body)
     tools = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
-    if tools and TOOL_TRIGGER in user:
-        call = {"name": tools[0]["name"], "args": example_arguments(tools[0].get("parameters"))}
+    calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    if tools and (TOOL_TRIGGER in user or calling.get("mode") == "ANY"):
+        allowed = calling.get("allowedFunctionNames") or []
+        tool = next((t for t in tools if t["name"] in allowed), tools[0])
+        call = {"name": tool["name"], "args": example_arguments(tool.get("parameters"))}
         return [{"functionCall": call}], "STOP", 5, []
     schema = config.get("responseJsonSchema")
     if config.get("responseMimeType") == "application/json":

@@ -71,12 +71,19 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
 
 
 def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The call to the first tool, when tools are offered and the user asks for one."""
+    """The call to make: a forced tool_choice, "required", or the trigger phrase (first tool)."""
     tools = body.get("tools")
     user = last_user_text(body["messages"])
-    if not tools or TOOL_TRIGGER not in user:
+    choice = body.get("tool_choice")
+    if not tools:
         return None
-    function = tools[0].get("function", {})
+    tool = tools[0]
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        forced = (choice.get("function") or {}).get("name")
+        tool = next((t for t in tools if t.get("function", {}).get("name") == forced), tool)
+    elif choice != "required" and TOOL_TRIGGER not in user:
+        return None
+    function = tool.get("function", {})
     name = str(function.get("name", "tool"))
     return {
         "id": stable_id("call_", name, user),

@@ -15,6 +15,7 @@ from aiohttp import web
 from . import anthropic_wire, bedrock_wire, gemini_wire, openai_wire, variants
 from .delivery import Delivered, abort_connection, deliver
 from .faults import Fault, FaultQueue
+from .prompt_cache import AnthropicCacheSim
 from .recording import CancelEvent, RecordedRequest
 from .replies import last_user_text
 
@@ -36,8 +37,11 @@ class FakeUpstream:
         models: list[str] | None = None,
         embedding_dimensions: int = 8,
         clock: Callable[[], float] = time.monotonic,
+        prompt_cache: bool = False,
     ) -> None:
         self.host = host
+        #: with ``prompt_cache`` the Anthropic route reports cache reads and writes
+        self.prompt_cache = AnthropicCacheSim() if prompt_cache else None
         self._port = port
         self.models = list(models or DEFAULT_MODELS)
         self.embedding_dimensions = embedding_dimensions
@@ -49,6 +53,16 @@ class FakeUpstream:
         self.completed_streams = 0
         #: canned answers by last user text (non-streamed chat only); others are echoed
         self.answers: dict[str, str] = {}
+        #: Google OAuth: service accounts' public keys (client_email -> PEM) the token
+        #: endpoint verifies assertions with, and the access tokens it issued
+        self.google_keys: dict[str, str] = {}
+        self.google_tokens: set[str] = set()
+        #: requests answered from an earlier one with the same Idempotency-Key (per path)
+        self.replays: Counter[str] = Counter()
+        self._by_key: dict[str, tuple[int, list[bytes], bool]] = {}
+        #: answers produced per Idempotency-Key (a request the client abandoned before
+        #: its answer was built is not counted: it is in ``cancel_events``)
+        self.executions: Counter[str] = Counter()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
@@ -66,6 +80,11 @@ class FakeUpstream:
         app.router.add_post("/v1/files", self._files)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1beta/models/{spec}", self._gemini)
+        app.router.add_post("/oauth2/token", self._google_token)
+        app.router.add_post(
+            "/v1/projects/{project}/locations/{location}/publishers/google/models/{spec}",
+            self._vertex,
+        )
         app.router.add_post("/bedrock/model/{model}/{action}", self._bedrock)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
@@ -133,6 +152,9 @@ class FakeUpstream:
         self.counts.clear()
         self.cancel_events.clear()
         self.completed_streams = 0
+        self.replays.clear()
+        self._by_key.clear()
+        self.executions.clear()
 
     @property
     def cancelled(self) -> int:
@@ -149,6 +171,7 @@ class FakeUpstream:
             "cancelled": self.cancelled,
             "cancel_events": [e.to_dict() for e in self.cancel_events],
             "completed_streams": self.completed_streams,
+            "replays": dict(self.replays),
         }
 
     # -- request plumbing ----------------------------------------------------------------
@@ -231,6 +254,28 @@ class FakeUpstream:
             )
             raise
 
+    def _idempotent(
+        self, record: RecordedRequest, build: Callable[[], tuple[int, list[bytes], bool]]
+    ) -> Callable[[], tuple[int, list[bytes], bool]]:
+        """Honour ``Idempotency-Key`` like Stripe-style APIs: a key seen before with a
+        2xx non-streamed answer gets that answer again, without running the request."""
+        key = record.headers.get("idempotency-key")
+        if key is None:
+            return build
+
+        def once() -> tuple[int, list[bytes], bool]:
+            hit = self._by_key.get(key)
+            if hit is not None:
+                self.replays[record.path] += 1
+                return hit
+            out = build()
+            self.executions[key] += 1
+            if out[0] < 300 and not out[2]:
+                self._by_key[key] = out
+            return out
+
+        return once
+
     def _error(self, status: int, body: dict[str, Any]) -> web.Response:
         return web.Response(status=status, text=json.dumps(body), content_type=_JSON)
 
@@ -257,7 +302,9 @@ class FakeUpstream:
                 payload["choices"][0]["message"]["content"] = canned
             return 200, [json.dumps(payload).encode()], False
 
-        return await self._serve(request, fault, openai_wire.error_body, build)
+        return await self._serve(
+            request, fault, openai_wire.error_body, self._idempotent(record, build)
+        )
 
     async def _variant(self, request: web.Request) -> web.StreamResponse:
         """An OpenAI-compatible server with its own quirks (see variants.py)."""
@@ -365,11 +412,17 @@ class FakeUpstream:
 
         def build() -> tuple[int, list[bytes], bool]:
             mid = f"msg_fake{n:016d}"
+            cache = self.prompt_cache.usage(body) if self.prompt_cache is not None else None
             if body.get("stream"):
-                return 200, anthropic_wire.message_events(body, mid), True
-            return 200, [json.dumps(anthropic_wire.message(body, mid)).encode()], False
+                return 200, anthropic_wire.message_events(body, mid, cache), True
+            payload = anthropic_wire.message(body, mid)
+            if cache is not None:
+                payload["usage"] = {**cache, "output_tokens": payload["usage"]["output_tokens"]}
+            return 200, [json.dumps(payload).encode()], False
 
-        return await self._serve(request, fault, anthropic_wire.error_body, build)
+        return await self._serve(
+            request, fault, anthropic_wire.error_body, self._idempotent(record, build)
+        )
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         record, fault = await self._record(request)
@@ -386,13 +439,41 @@ class FakeUpstream:
 
     # -- Gemini route ----------------------------------------------------------------------
 
-    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+    async def _google_token(self, request: web.Request) -> web.Response:
+        """Google's OAuth token endpoint: a JWT-bearer grant signed by a known key."""
+        form = await request.post()
+        self.counts[request.path] += 1
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        assertion = str(form.get("assertion", ""))
+        verified = gemini_wire.verify_assertion(assertion, self.google_keys)
+        if verified is None:
+            return web.json_response(
+                {"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+                status=400,
+            )
+        token = f"ya29.fake-{self._next_id()}"
+        self.google_tokens.add(token)
+        return web.json_response(
+            {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
+        )
+
+    async def _vertex(self, request: web.Request) -> web.StreamResponse:
+        """Vertex AI's generateContent: Gemini's wire behind an OAuth bearer token."""
+        auth = request.headers.get("authorization", "")
+        if auth.removeprefix("Bearer ") not in self.google_tokens:
+            await self._record(request)
+            body = gemini_wire.error_body(401, "Request had invalid authentication credentials.")
+            return self._error(401, body)
+        return await self._gemini(request, vertex=True)
+
+    async def _gemini(self, request: web.Request, *, vertex: bool = False) -> web.StreamResponse:
         record, fault = await self._record(request)
         model, _, method = request.match_info["spec"].partition(":")
         if method not in ("generateContent", "streamGenerateContent"):
             return self._error(404, gemini_wire.error_body(404, f"unknown method {method!r}"))
         if fault is None or fault.kind != "status":
-            problem = gemini_wire.validate(record.headers, record.body)
+            problem = gemini_wire.validate(record.headers, record.body, keyless=vertex)
             if problem is not None:
                 return self._error(problem[0], gemini_wire.error_body(*problem))
         body = record.body

@@ -45,7 +45,7 @@ async def test_client_gone_before_first_byte_is_recorded_499(tmp_path):
             started.set()
             await asyncio.sleep(0)
 
-    async with LifespanManager(startup_timeout=120, app=app) as manager:
+    async with LifespanManager(startup_timeout=120, shutdown_timeout=120, app=app) as manager:
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},

@@ -88,7 +88,7 @@ async def open_gateway() -> AsyncIterator[GatewayOpener]:
 
     async def start(settings: Settings, tracing: Tracing | None = None) -> Gateway:
         app = create_app(settings) if tracing is None else _app_with(settings, tracing)
-        manager = LifespanManager(startup_timeout=120, app=app)
+        manager = LifespanManager(startup_timeout=120, shutdown_timeout=120, app=app)
         await manager.__aenter__()
         managers.append(manager)
         # asgi-lifespan keeps the lifespan's state here; the tests only read it.

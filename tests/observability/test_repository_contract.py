@@ -170,3 +170,127 @@ async def test_rollups_follow_every_batch(repo):
     only_b = await by_model(repo._engine, since_hour=0, key_id="key_b")
     assert [(r.model, r.requests) for r in only_b] == [("gpt-4o-mini", 1)]
     assert await by_model(repo._engine, since_hour=int(DAY1) + 7200) == []
+
+
+def _random_records(seed: int, n: int = 300):
+    import random
+
+    rng = random.Random(seed)
+    return [
+        record(
+            i,
+            started_at=DAY1 + rng.uniform(0, 3 * DAY),
+            key_id=rng.choice(["key_a", "key_b", None]),
+            team=rng.choice(["red", "blue", None, ""]),
+            user=rng.choice(["ann", "bob", None]),
+            model=rng.choice(["m1", "m2"]),
+            status=rng.choice([200, 200, 200, 429, 500]),
+            cache=rng.choice(["hit", "semantic-hit", "miss", None]),
+            prompt_tokens=rng.randint(1, 100),
+            cost_usd=rng.random(),
+            ttft_ms=rng.choice([None, rng.uniform(0.5, 50)]),
+            latency_ms=rng.lognormvariate(5, 1.5),
+        )
+        for i in range(n)
+    ]
+
+
+async def _assert_rollups_match_rows(engine, records) -> None:
+    """Every console grouping read from the rollups equals a GROUP BY of usage_records."""
+    import sqlalchemy as sa
+
+    from lockgate.console.queries import usage_by
+    from lockgate.usage.tables import usage_records
+
+    r = usage_records.c
+    columns = {"key": r.key_id, "team": r.team, "user": r.user, "model": r.model}
+    async with engine.connect() as conn:
+        for group, column in columns.items():
+            truth = {
+                row[0]: row[1:]
+                for row in await conn.execute(
+                    sa.select(
+                        column,
+                        sa.func.count(),
+                        sa.func.sum(sa.case((r.status >= 400, 1), else_=0)),
+                        sa.func.sum(sa.case((r.cache.in_(["hit", "semantic-hit"]), 1), else_=0)),
+                        sa.func.sum(r.prompt_tokens),
+                        sa.func.sum(r.cost_usd),
+                    )
+                    .where(column.is_not(None), column != "")
+                    .group_by(column)
+                )
+            }
+            got = {
+                u.label: (u.requests, u.errors, u.cache_hits, u.prompt_tokens, u.cost_usd)
+                for u in await usage_by(engine, group, 0)
+            }
+            assert got.keys() == truth.keys(), group
+            for label, (n, errors, hits, tokens, cost) in got.items():
+                assert (n, errors, hits, tokens) == tuple(truth[label][:4]), (group, label)
+                assert abs(cost - truth[label][4]) < 1e-9
+    from lockgate.console.histogram import bucket_of
+    from lockgate.console.rollups import usage_latency
+
+    async with engine.connect() as conn:
+        hist = {
+            (metric, int(b)): int(n)
+            for metric, b, n in await conn.execute(
+                sa.select(
+                    usage_latency.c.metric,
+                    usage_latency.c.bucket,
+                    sa.func.sum(usage_latency.c.count),
+                ).group_by(usage_latency.c.metric, usage_latency.c.bucket)
+            )
+        }
+    expected: dict[tuple[str, int], int] = {}
+    for x in records:
+        for metric, value in (("latency", x.latency_ms), ("ttft", x.ttft_ms)):
+            if value is not None:
+                key = (metric, bucket_of(value))
+                expected[key] = expected.get(key, 0) + 1
+    assert hist == expected
+    by_day = await usage_by(engine, "day", 0)
+    assert [int(d.label) for d in by_day] == [int(DAY1 + i * DAY) for i in range(3)]
+    assert sum(d.requests for d in by_day) == len(records)
+    one_key = await usage_by(engine, "day", 0, key_id="key_a")
+    assert sum(d.requests for d in one_key) == sum(1 for x in records if x.key_id == "key_a")
+
+
+async def test_rollups_equal_a_scan_of_the_raw_rows(repo):
+    """Random traffic in uneven batches: every console grouping equals a GROUP BY of the rows."""
+    records = _random_records(3)
+    lo = 0
+    for size in (1, 7, 50, 2, 240):
+        await repo.insert(records[lo : lo + size])
+        lo += size
+    await _assert_rollups_match_rows(repo._engine, records)
+
+
+async def test_migration_0017_folds_existing_rows_into_the_rollups(repo):
+    """Down to 0014, rows written without rollups, up to head (0017 backfills): rollups = rows."""
+    from alembic import command
+
+    from lockgate.storage.database import _alembic_config
+    from lockgate.usage.repository import row_of
+    from lockgate.usage.tables import usage_records
+
+    def migrate(target: str):
+        def run(conn) -> None:
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            if target == "head":
+                command.upgrade(cfg, target)
+            else:
+                command.downgrade(cfg, target)
+
+        return run
+
+    engine = repo._engine
+    records = _random_records(5, n=200)
+    async with engine.begin() as conn:
+        await conn.run_sync(migrate("0014"))
+        await conn.execute(usage_records.insert(), [row_of(x) for x in records])
+    async with engine.begin() as conn:
+        await conn.run_sync(migrate("head"))
+    await _assert_rollups_match_rows(engine, records)

@@ -49,7 +49,9 @@ def _config(tmp_path: Path) -> Path:
 async def _traffic(config: Path) -> dict[str, tuple[int, int, int]]:
     """Per key name: (requests, prompt tokens, completion tokens) the clients were told."""
     seen: dict[str, tuple[int, int, int]] = {}
-    manager = LifespanManager(startup_timeout=120, app=create_app(load_settings(config, env={})))
+    manager = LifespanManager(
+        startup_timeout=120, shutdown_timeout=120, app=create_app(load_settings(config, env={}))
+    )
     await manager.__aenter__()
     try:
         async with httpx.AsyncClient(

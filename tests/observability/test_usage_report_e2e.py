@@ -149,7 +149,7 @@ async def test_usage_report_adds_up_and_survives_shutdown(tmp_path):
     """Grouped reports, /api/stats and the DB after shutdown all equal the responses' usage."""
     settings = _settings(tmp_path)
     ledger = Ledger()
-    manager = LifespanManager(startup_timeout=120, app=create_app(settings))
+    manager = LifespanManager(startup_timeout=120, shutdown_timeout=120, app=create_app(settings))
     await manager.__aenter__()
     t0 = time.time()
     try:

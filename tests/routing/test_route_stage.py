@@ -57,7 +57,7 @@ async def gateway(
     settings = settings_from_mapping(config(tmp_path, request.param), env={})
     # Loading the local MiniLM can take seconds on a busy machine: allow for it.
     async with (
-        LifespanManager(create_app(settings), startup_timeout=120) as manager,
+        LifespanManager(create_app(settings), startup_timeout=120, shutdown_timeout=120) as manager,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(manager.app), base_url="http://gw", headers=bearer()
         ) as client,

@@ -169,6 +169,7 @@ async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Res
         if "prompt" in chat.body:
             chat = await svc.prompts.stage.apply(ctx, chat)
         svc.router.resolve(chat.model)
+        ctx.model_label = svc.router.metric_label(chat.model)
     except GatewayError as err:
         # Unknown names are not metric labels: a client could mint them without end.
         ctx.error = err

@@ -22,8 +22,8 @@ from lockgate.api.flow import (
 from lockgate.api.sse_response import SSEResponse
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, parse_chat_request
 from lockgate.context import RequestContext
-from lockgate.dispatcher import deployment_timeouts
-from lockgate.errors import BadRequestError, GatewayError
+from lockgate.embeddings import check_embeddings_body, run_embeddings
+from lockgate.errors import GatewayError
 from lockgate.services import Services, services
 from lockgate.sse import DONE, encode_data
 
@@ -75,13 +75,12 @@ def _model_object(name: str, created: int) -> dict[str, object]:
 async def list_models(request: Request) -> Response:
     svc = services(request)
     ctx = await start_context(request, svc, "openai")
-    allowed = ctx.principal.allowed_models
     hidden = svc.settings.router_settings.hidden_aliases()
     created = int(time.time())
     data = [
         _model_object(alias, created)
         for alias in svc.router.listed_models
-        if alias not in hidden and (allowed is None or alias in allowed)
+        if alias not in hidden and ctx.principal.allows_model(alias)
     ]
     return json_response({"object": "list", "data": data}, headers={"x-request-id": ctx.request_id})
 
@@ -106,27 +105,7 @@ async def embeddings(request: Request) -> Response:
     body = await read_json(
         request, svc.settings.general_settings.max_request_body_bytes, ctx.client_headers
     )
-    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
-        raise BadRequestError("'model' is required.", param="model")
-    inputs = body.get("input")
-    if not (isinstance(inputs, str) and inputs) and not (isinstance(inputs, list) and inputs):
-        raise BadRequestError("'input' must be a non-empty string or array.", param="input")
-    alias = body["model"]
-    svc.router.resolve(alias)
-    ctx.principal.check_model(alias)
-    deployment = svc.router.choose(alias)
-    ctx.deployment = deployment
-    ctx.attempts = 1
-    started = time.perf_counter()
-    try:
-        provider = svc.providers.get(deployment.provider)
-        timeouts = deployment_timeouts(deployment, svc.settings.router_settings, stream=False)
-        if svc.embedder is not None:
-            result = await svc.embedder.embed(provider, body, deployment, timeouts)
-        else:
-            result = await provider.embed(body, deployment, timeouts)
-    finally:
-        ctx.upstream_seconds += time.perf_counter() - started
+    result = await run_embeddings(svc, ctx, check_embeddings_body(body))
     return json_response(result, headers=response_headers(ctx))
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockgate.audit.chain import AuditChain
 from lockgate.audit.crypto import BodyCipher
@@ -116,6 +117,10 @@ class AuditWriter:
     def queued(self) -> int:
         """Records accepted but not yet committed."""
         return len(self._pending) + self._inflight
+
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """Records queued in memory (bounded by ``max_queue``), for metrics."""
+        return [("audit_queue", self.queued, 0)]
 
     def submit(self, record: RequestRecord) -> asyncio.Future[None] | None:
         """Queue ``record``; in durable mode, a future resolved once it is committed."""
@@ -298,11 +303,19 @@ class AuditWriter:
         return entries, bad
 
     async def _write(self, batch: list[RequestRecord]) -> int:
+        # Encoding, encryption, hashing and the SQL run on the database's write thread.
+        written, bad = await self._db.write(lambda engine: self._append(engine, batch))
+        self._unencodable.extend(bad)  # only once the batch they came in is settled
+        return written
+
+    async def _append(
+        self, engine: AsyncEngine, batch: list[RequestRecord]
+    ) -> tuple[int, list[tuple[RequestRecord, BaseException]]]:
+        """Chain and insert ``batch`` in one transaction: (rows written, unencodable)."""
         entries, bad = self._entries(batch)
         if not entries:
-            self._unencodable.extend(bad)
-            return 0
-        async with self._db.engine.begin() as conn:
+            return 0, bad
+        async with engine.begin() as conn:
             await lock_chain(conn)
             head = await read_head(conn)
             chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
@@ -310,5 +323,4 @@ class AuditWriter:
             await conn.execute(audit_log.insert(), rows)
             last = rows[-1]
             await write_head(conn, Checkpoint(last["seq"], last["hash"]), self._clock())
-        self._unencodable.extend(bad)  # only once the batch they came in is settled
-        return len(rows)
+        return len(rows), bad

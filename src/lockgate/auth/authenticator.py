@@ -42,6 +42,10 @@ class Authenticator:
         #: key hash -> (cache expiry, principal or None for unknown/inactive, inactive flag)
         self._cache: dict[str, tuple[float, Principal | None, bool]] = {}
 
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """Cached key lookups (bounded by entries), for metrics."""
+        return [("key_lookups", len(self._cache), 0)]
+
     @property
     def open_mode(self) -> bool:
         return self._master is None

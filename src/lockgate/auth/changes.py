@@ -32,8 +32,9 @@ class VersionSource(Protocol):
     async def version(self) -> int: ...
 
 
-async def announce_key_change(redis_url: str | None) -> None:
-    """Tell every listening process a key changed (best effort: the poll backs it up)."""
+async def announce_key_change(redis_url: str | None, channel: str = CHANNEL) -> None:
+    """Tell every listening process a key changed (best effort: the poll backs it up).
+    Other change feeds (lockgate.modelconfig) announce on their own ``channel``."""
     if not redis_url:
         return
     from redis.asyncio import Redis  # only with Redis configured
@@ -41,9 +42,9 @@ async def announce_key_change(redis_url: str | None) -> None:
 
     client = Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     try:
-        await client.publish(CHANNEL, b"changed")
+        await client.publish(channel, b"changed")
     except (RedisError, OSError) as exc:
-        log.warning("could not announce a key change on Redis: %r", exc)
+        log.warning("could not announce a change on Redis (%s): %r", channel, exc)
     finally:
         await client.aclose()
 
@@ -58,7 +59,9 @@ class KeyChangeFeed:
         *,
         interval: float,
         redis_url: str | None = None,
+        channel: str = CHANNEL,
     ) -> None:
+        self._channel = channel
         self._source = source
         self._on_change = on_change
         self._interval = interval
@@ -107,7 +110,7 @@ class KeyChangeFeed:
             client = Redis.from_url(self._redis_url, socket_connect_timeout=1.0)
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(self._channel)
                     # Messages may have been missed while not subscribed.
                     self._on_change()
                     delay = 0.5

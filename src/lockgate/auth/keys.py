@@ -9,6 +9,7 @@ from typing import Any
 
 from lockgate.errors import PermissionDeniedError
 from lockgate.limits.rules import LimitRule, rules_from_spec
+from lockgate.model_patterns import matches_any
 
 __all__ = ["KEY_PREFIX", "ApiKey", "Principal", "generate_key", "hash_key"]
 
@@ -81,8 +82,14 @@ class Principal:
     def is_admin(self) -> bool:
         return self.kind == "master"
 
+    def allows_model(self, name: str) -> bool:
+        """Whether the key may use ``name``: listed, or matched by a listed pattern
+        (``openai/*`` admits ``openai/gpt-4o``)."""
+        allowed = self.allowed_models
+        return allowed is None or name in allowed or matches_any(allowed, name)
+
     def check_model(self, alias: str) -> None:
-        if self.allowed_models is not None and alias not in self.allowed_models:
+        if not self.allows_model(alias):
             raise PermissionDeniedError(
                 f"This key may not use model '{alias}'.", code="model_not_allowed", param="model"
             )

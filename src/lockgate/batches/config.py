@@ -24,5 +24,9 @@ class BatchSettings(BaseModel):
     #: a claimed line whose replica vanished is claimed again after this long
     lease_seconds: float = Field(default=30.0, gt=0)
     poll_seconds: float = Field(default=0.5, gt=0)
+    #: lines marked as sent ahead of a free slot (default concurrency / 2): a finished line
+    #: is followed at once; after a crash up to this many are counted as re-sent without
+    #: having left (0: the count is exact, each start waits for its mark's commit)
+    mark_ahead: int | None = Field(default=None, ge=0)
     #: tries per line before it is written to the error file
     max_attempts: int = Field(default=3, ge=1)

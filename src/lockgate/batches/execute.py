@@ -9,7 +9,6 @@ answer, with its status and OpenAI-shaped body.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from lockgate.api.common import error_body
 from lockgate.api.flow import run_chat
@@ -18,7 +17,8 @@ from lockgate.batches.outcome import Outcome
 from lockgate.batches.store import Claimed
 from lockgate.chat import ChatResponse, close_stream, parse_chat_request
 from lockgate.context import ApiFlavor, RequestContext
-from lockgate.dispatcher import deployment_timeouts
+from lockgate.dispatcher import IDEMPOTENCY_HEADER
+from lockgate.embeddings import run_embeddings
 from lockgate.errors import AuthenticationError, GatewayError, InternalError
 from lockgate.services import Services
 from lockgate.wire.anthropic_request import anthropic_to_openai_request
@@ -27,14 +27,26 @@ from lockgate.wire.anthropic_response import openai_to_anthropic_response
 __all__ = ["execute_line"]
 
 
+#: how long a batch key's principal is reused across its lines (a revoked key stops
+#: its batch's lines within this long, as interactive requests within key_sync_seconds)
+_PRINCIPAL_TTL = 1.0
+
+
 async def _principal(svc: Services, key_id: str | None) -> Principal:
     if key_id is None:
         return Principal(kind="master")
-    key = await svc.keys.get(key_id)
     now = time.time()
+    cache = svc.batches.principals if svc.batches is not None else {}
+    hit = cache.get(key_id)
+    if hit is not None and now - hit[0] < _PRINCIPAL_TTL:
+        return hit[1]
+    key = await svc.keys.get(key_id)
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        cache.pop(key_id, None)
         raise AuthenticationError("The key that created this batch is revoked or expired.")
-    return Principal.from_key(key)
+    principal = Principal.from_key(key)
+    cache[key_id] = (now, principal)
+    return principal
 
 
 async def execute_line(svc: Services, line: Claimed) -> Outcome:
@@ -42,11 +54,16 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
     flavor: ApiFlavor = "anthropic" if line.endpoint == "/v1/messages" else "openai"
     try:
         principal = await _principal(svc, line.key_id)
-        ctx = RequestContext(request_id=request_id, principal=principal, api=flavor)
+        # One key per line, the same on every attempt and after a restart: an upstream
+        # that honours Idempotency-Key runs a line re-sent after a crash only once.
+        idem = {IDEMPOTENCY_HEADER: f"batch-{line.batch_id}-{line.line_no}"}
+        ctx = RequestContext(
+            request_id=request_id, principal=principal, api=flavor, client_headers=idem
+        )
         ctx.notes["batch"] = {"batch_id": line.batch_id, "custom_id": line.custom_id}
         body = {**line.body, "stream": False}
         if line.endpoint == "/v1/embeddings":
-            return Outcome(200, await _embed(svc, ctx, body), request_id)
+            return Outcome(200, await run_embeddings(svc, ctx, body), request_id)
         raw = anthropic_to_openai_request(body) if flavor == "anthropic" else body
         chat = parse_chat_request(raw)
         ctx.user = chat.user
@@ -65,16 +82,3 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
     except Exception:
         internal = InternalError("Internal gateway error while running the line.")
         return Outcome(internal.status, error_body(internal, flavor), request_id)
-
-
-async def _embed(svc: Services, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-    alias = body["model"]
-    svc.router.resolve(alias)
-    ctx.principal.check_model(alias)
-    deployment = svc.router.choose(alias)
-    timeouts = deployment_timeouts(deployment, svc.settings.router_settings, stream=False)
-    provider = svc.providers.get(deployment.provider)
-    if svc.embedder is not None:
-        return await svc.embedder.embed(provider, body, deployment, timeouts)
-    result: dict[str, Any] = await provider.embed(body, deployment, timeouts)
-    return result

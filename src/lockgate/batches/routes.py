@@ -71,9 +71,12 @@ def batch_object(row: dict[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "output_file_id": row["output_file_id"],
         "error_file_id": row["error_file_id"],
-        "expired_at": None,
+        "expired_at": _int(row.get("expired_at")) if row["status"] == "expired" else None,
         "request_counts": {"total": row["total"], "completed": completed, "failed": failed},
         "metadata": row["metadata"],
+        # lockgate's own: lines sent again after a replica died or stopped unanswered
+        # (each with the same Idempotency-Key as before)
+        "lockgate": {"resent_requests": int(row.get("resent") or 0)},
     }
     for name in _TIMES:
         out[name] = _int(row[name])
@@ -220,7 +223,7 @@ async def cancel_batch(request: Request) -> Response:
     _owned(await bs.store.get_batch(bid), principal, "batch", bid)
     await bs.store.cancel(bid, time.time())
     if bs.runner is not None:
-        bs.runner.wake()
+        bs.runner.wake(stopped=bid)
     return json_response(batch_object(await bs.store.get_batch(bid) or {}))
 
 

@@ -4,13 +4,24 @@ One runner per process, started in the app's lifespan beside the server and neve
 the request path. It keeps at most ``concurrency`` lines in flight, waits while the
 process is busy with more interactive requests than ``yield_above_inflight``, renews
 its leases while lines run, and gives its lines back when it stops, so another replica
-(or this one after a restart) picks them up. A line that failed in a retryable way
-(429, 5xx) is given back until ``max_attempts``; then its error is its answer.
+(or this one after a restart) picks them up.
+
+Lines are claimed ahead (up to ``concurrency`` more than run). One transaction stores
+the answers that arrived (group commit) and marks the next lines as sent; a line is
+only ever sent after its mark is committed, and up to ``mark_ahead`` marked lines wait,
+so a finished line is followed by the next at once, without waiting for the database.
+After a crash, a marked line that runs again counts as re-sent (``resent`` per line):
+every line sent twice is counted, and at most ``mark_ahead`` lines per crash are counted
+without having left. Lines claimed ahead for
+a batch cancelled or expired meanwhile are given back unsent. A line that failed in a
+retryable way (429, 5xx) is given back until ``max_attempts``; then its error is its
+answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -53,12 +64,24 @@ class BatchRunner:
         self.owner = owner or owner_id()
         self._running: dict[tuple[str, int], tuple[Claimed, asyncio.Task[None]]] = {}
         self._finished: list[Finished] = []
+        #: claimed (leased) lines not started yet
+        self._ready: collections.deque[Claimed] = collections.deque()
+        #: marked sent (committed), waiting for room: a finished line is followed at once
+        self._primed: collections.deque[Claimed] = collections.deque()
+        self._ahead = (
+            settings.mark_ahead if settings.mark_ahead is not None else settings.concurrency // 2
+        )
+        #: batches cancelled or expired: their claimed lines are given back, not run
+        self._stopped: set[str] = set()
+        self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.executed = 0
 
-    def wake(self) -> None:
-        """Look for work now (a batch was created or cancelled)."""
+    def wake(self, stopped: str | None = None) -> None:
+        """Look for work now (a batch was created, or ``stopped``: cancelled)."""
+        if stopped is not None:
+            self._stopped.add(stopped)
         self._wake.set()
 
     def start(self) -> None:
@@ -66,6 +89,7 @@ class BatchRunner:
 
     async def stop(self) -> None:
         """Stop claiming, cancel lines in flight and give them back at once."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -80,29 +104,38 @@ class BatchRunner:
             await self._flush()
         for line, _ in running:
             with contextlib.suppress(Exception):
-                await self.store.release(line, self.owner)  # no-op for stored answers
+                # no-op for stored answers
+                await self.store.release(line, self.owner, interrupted=True)
         self._running.clear()
+        ready = [*self._primed, *self._ready]
+        self._ready, self._primed = collections.deque(), collections.deque()
+        for line in ready:  # never sent
+            with contextlib.suppress(Exception):
+                await self.store.release(line, self.owner)
 
     async def _loop(self) -> None:
         cfg = self._cfg
-        last_renew = self._clock()
+        last_renew = last_expiry = self._clock()
         while True:
             try:
                 now = self._clock()
-                free = cfg.concurrency - len(self._running)
-                busy = len(self._running) and self._interactive() - len(self._running)
                 await self._flush()
-                if free > 0 and busy <= cfg.yield_above_inflight:
-                    for line in await self.store.claim(self.owner, free, now, cfg.lease_seconds):
-                        key = (line.batch_id, line.line_no)
-                        if key in self._running:
-                            continue  # our own lease lapsed while it ran: it is still running
-                        task = asyncio.create_task(self._run(line))
-                        self._running[key] = (line, task)
+                want = 2 * cfg.concurrency - len(self._running) - len(self._ready)
+                if len(self._ready) < cfg.concurrency // 2 + 1 and want > 0:
+                    for line in await self.store.claim(self.owner, want, now, cfg.lease_seconds):
+                        if (line.batch_id, line.line_no) not in self._running:
+                            self._ready.append(line)
+                        # else: our own lease lapsed while it ran: it is still running
+                    await self._flush()  # start what was just claimed
                 if now - last_renew >= cfg.lease_seconds / 3:
                     await self.store.renew(self.owner, now, cfg.lease_seconds)
                     last_renew = now
-                if not self._running and not self._finished:
+                if now - last_expiry >= cfg.poll_seconds * 10:
+                    self._stopped.update(await self.store.expire_due(now))
+                    last_expiry = now
+                if self._stopped:
+                    await self._give_back_stopped()
+                if not (self._running or self._finished or self._ready or self._primed):
                     await self.store.finalize_ready(self.owner, now, cfg.lease_seconds)
             except asyncio.CancelledError:
                 raise
@@ -112,15 +145,46 @@ class BatchRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), cfg.poll_seconds)
 
+    async def _give_back_stopped(self) -> None:
+        stopped, self._stopped = self._stopped, set()
+        both = [*self._primed, *self._ready]
+        drop = [x for x in both if x.batch_id in stopped]
+        self._primed = collections.deque(x for x in self._primed if x.batch_id not in stopped)
+        self._ready = collections.deque(x for x in self._ready if x.batch_id not in stopped)
+        for line in drop:  # never sent: it ends cancelled or expired
+            await self.store.release(line, self.owner)
+
+    def _start_primed(self) -> None:
+        """Start lines already marked sent while there is room, unless interactive
+        traffic says wait (the loop looks again at its next poll)."""
+        while self._primed and len(self._running) < self._cfg.concurrency and not self._stopping:
+            busy = self._interactive() - len(self._running)  # batch lines count too
+            if busy > self._cfg.yield_above_inflight:
+                return
+            line = self._primed.popleft()
+            task = asyncio.create_task(self._run(line))
+            self._running[(line.batch_id, line.line_no)] = (line, task)
+
     async def _flush(self) -> None:
+        """One transaction: store the answers that arrived (group commit) and mark the
+        next lines as sent (committed before any of them leaves), then start them."""
         batch, self._finished = self._finished, []
-        if not batch:
+        room = self._cfg.concurrency - len(self._running) + self._ahead - len(self._primed)
+        marking = [self._ready.popleft() for _ in range(max(0, min(room, len(self._ready))))]
+        if self._stopping:
+            self._ready.extendleft(reversed(marking))
+            marking = []
+        if not batch and not marking:
+            self._start_primed()
             return
         try:
-            stored = await self.store.complete_many(self.owner, batch)
+            stored = await self.store.complete_many(self.owner, batch, sending=marking)
         except Exception:
             self._finished = batch + self._finished  # the database is away: keep them
+            self._ready.extendleft(reversed(marking))
             raise
+        self._primed.extend(marking)
+        self._start_primed()
         self.executed += stored
         if stored < len(batch):
             _log.warning(
@@ -146,4 +210,5 @@ class BatchRunner:
                 await self.store.release(line, self.owner)
         finally:
             self._running.pop((line.batch_id, line.line_no), None)
+            self._start_primed()
             self._wake.set()

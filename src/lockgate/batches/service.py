@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from lockgate.auth.keys import Principal
 from lockgate.batches.config import BatchSettings
 from lockgate.batches.runner import BatchRunner, Execute
 from lockgate.batches.store import BatchStore
@@ -21,6 +22,8 @@ class BatchService:
     settings: BatchSettings
     store: BatchStore
     runner: BatchRunner | None = field(default=None)
+    #: key id -> (loaded at, principal): one key lookup per second, not per line
+    principals: dict[str, tuple[float, Principal]] = field(default_factory=dict)
 
     def start(self, execute: Execute, interactive_inflight: Callable[[], float]) -> None:
         self.runner = BatchRunner(

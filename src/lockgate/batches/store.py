@@ -26,6 +26,11 @@ __all__ = ["BatchStore", "Claimed", "Finished", "new_id"]
 
 _INSERT_CHUNK = 1000
 ACTIVE = ("in_progress", "cancelling")
+#: OpenAI's error for a request its batch's completion window ended before
+_EXPIRED = {
+    "code": "batch_expired",
+    "message": "This request could not be executed before the completion window expired.",
+}
 
 
 def new_id(prefix: str) -> str:
@@ -170,6 +175,15 @@ class BatchStore:
                 return None
             out = dict(row)
             out["counts"] = await self._counts(conn, batch_id)
+            out["resent"] = int(
+                (
+                    await conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.sum(batch_lines.c.resent), 0)).where(
+                            batch_lines.c.batch_id == batch_id
+                        )
+                    )
+                ).scalar_one()
+            )
         return out
 
     async def list_batches(
@@ -224,7 +238,9 @@ class BatchStore:
             batch_lines.c.status == "pending",
             sa.and_(batch_lines.c.status == "running", batch_lines.c.lease_until < now),
         )
-        active = sa.select(batches.c.id).where(batches.c.status == "in_progress")
+        active = sa.select(batches.c.id).where(
+            batches.c.status == "in_progress", batches.c.expired_at.is_(None)
+        )
         pick = (
             sa.select(batch_lines.c.batch_id, batch_lines.c.line_no)
             .where(runnable, batch_lines.c.batch_id.in_(active))
@@ -242,6 +258,19 @@ class BatchStore:
                 lease_owner=owner,
                 lease_until=now + lease,
                 attempts=batch_lines.c.attempts + 1,
+                # a line whose lease lapsed after it was marked sent in that attempt:
+                # its replica died with the request possibly upstream
+                resent=batch_lines.c.resent
+                + sa.case(
+                    (
+                        sa.and_(
+                            batch_lines.c.status == "running",
+                            batch_lines.c.sent_attempt == batch_lines.c.attempts,
+                        ),
+                        1,
+                    ),
+                    else_=0,
+                ),
             )
             .returning(
                 batch_lines.c.batch_id,
@@ -293,10 +322,16 @@ class BatchStore:
         done = Finished(line, ok, status_code, response, request_id)
         return await self.complete_many(owner, [done]) == 1
 
-    async def complete_many(self, owner: str, results: Sequence[Finished]) -> int:
+    async def complete_many(
+        self, owner: str, results: Sequence[Finished], *, sending: Sequence[Claimed] = ()
+    ) -> int:
         """Store many answers in one transaction (group commit); how many were still
-        this replica's to store."""
+        this replica's to store.  In the same transaction, mark the lines of ``sending``
+        as sent in their current attempt (the caller sends them only after this)."""
         if not results:
+            if sending:
+                async with self.db.engine.begin() as conn:
+                    await self._mark_sent(conn, owner, sending)
             return 0
         stmt = (
             batch_lines.update()
@@ -336,14 +371,41 @@ class BatchStore:
             )
         )
         async with self.db.engine.begin() as conn:
+            if sending:
+                await self._mark_sent(conn, owner, sending)
             before = (await conn.execute(stored)).scalar_one()
             await conn.execute(stmt, params)
             # executemany's rowcount is not reliable on every driver: count instead
             after = (await conn.execute(stored)).scalar_one()
         return int(after) - int(before)
 
-    async def release(self, line: Claimed, owner: str) -> None:
-        """Give a line back (a retryable failure, or this replica stopping)."""
+    async def _mark_sent(self, conn: Any, owner: str, lines: Sequence[Claimed]) -> None:
+        await conn.execute(
+            batch_lines.update()
+            .where(
+                sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no).in_(
+                    [(x.batch_id, x.line_no) for x in lines]
+                ),
+                batch_lines.c.lease_owner == owner,
+                batch_lines.c.status == "running",
+            )
+            .values(sent_attempt=batch_lines.c.attempts)
+        )
+
+    async def release(self, line: Claimed, owner: str, *, interrupted: bool = False) -> None:
+        """Give a line back (a retryable failure, or this replica stopping: then it may
+        have reached the upstream already, and its next run counts as a re-send)."""
+        # a line given back to a batch that was cancelled or expired meanwhile is not run
+        cancelling = sa.select(batches.c.id).where(batches.c.status == "cancelling")
+        expiring = sa.select(batches.c.id).where(batches.c.expired_at.is_not(None))
+        status = sa.case(
+            (batch_lines.c.batch_id.in_(cancelling), "cancelled"),
+            (batch_lines.c.batch_id.in_(expiring), "expired"),
+            else_="pending",
+        )
+        values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_until": None}
+        if interrupted:
+            values["resent"] = batch_lines.c.resent + 1
         async with self.db.engine.begin() as conn:
             await conn.execute(
                 batch_lines.update()
@@ -353,15 +415,42 @@ class BatchStore:
                     batch_lines.c.lease_owner == owner,
                     batch_lines.c.status == "running",
                 )
-                .values(status="pending", lease_owner=None, lease_until=None)
+                .values(**values)
             )
 
     # -- finishing -----------------------------------------------------------
+    async def expire_due(self, now: float) -> list[str]:
+        """Batches past their completion window stop running: lines not yet sent become
+        ``expired`` (lines in flight may still store their answers); the batch is then
+        finalized as ``expired`` with the answers it has.  The batches that expired."""
+        due = sa.select(batches.c.id).where(
+            batches.c.status == "in_progress",
+            batches.c.expired_at.is_(None),
+            batches.c.expires_at < now,
+        )
+        async with self.db.engine.begin() as conn:
+            ids = [r[0] for r in (await conn.execute(due)).all()]
+            if not ids:
+                return []
+            await conn.execute(
+                batches.update()
+                .where(batches.c.id.in_(ids), batches.c.expired_at.is_(None))
+                .values(expired_at=now)
+            )
+            await conn.execute(
+                batch_lines.update()
+                .where(batch_lines.c.batch_id.in_(ids), batch_lines.c.status == "pending")
+                .values(status="expired")
+            )
+        return ids
+
     async def finalize_ready(self, owner: str, now: float, lease: float) -> list[str]:
         """Write output and error files of batches with no line left to run."""
         # A running line counts until it is answered; in a cancelled batch, a line whose
         # replica vanished (lapsed lease) is never run again, so it stops counting.
-        running_batches = sa.select(batches.c.id).where(batches.c.status == "in_progress")
+        running_batches = sa.select(batches.c.id).where(
+            batches.c.status == "in_progress", batches.c.expired_at.is_(None)
+        )
         unfinished = (
             sa.select(batch_lines.c.batch_id)
             .where(
@@ -416,9 +505,11 @@ class BatchStore:
             return
         out: list[bytes] = []
         err: list[bytes] = []
+        expired = batch["expired_at"] is not None and batch["status"] == "in_progress"
+        shown = ("done", "failed", "expired", "running") if expired else ("done", "failed")
         q = (
             sa.select(batch_lines)
-            .where(batch_lines.c.batch_id == batch_id, batch_lines.c.status.in_(("done", "failed")))
+            .where(batch_lines.c.batch_id == batch_id, batch_lines.c.status.in_(shown))
             .order_by(batch_lines.c.line_no)
         )
         async with self.db.engine.connect() as conn:
@@ -435,6 +526,8 @@ class BatchStore:
                     else None,
                     "error": None
                     if r["status"] == "done"
+                    else _EXPIRED
+                    if r["status"] in ("expired", "running")
                     else (r["response"] or {}).get("error", {"message": "failed"}),
                 }
                 (out if r["status"] == "done" else err).append(orjson.dumps(entry))
@@ -452,6 +545,8 @@ class BatchStore:
             values["error_file_id"] = f["id"]
         if batch["status"] == "cancelling":
             values.update(status="cancelled", cancelled_at=now)
+        elif expired:
+            values.update(status="expired")
         else:
             values.update(status="completed", completed_at=now)
         async with self.db.engine.begin() as conn:

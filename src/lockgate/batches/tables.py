@@ -1,4 +1,4 @@
-"""Tables of uploaded files, batches and batch lines (created by migration 0009)."""
+"""Tables of uploaded files, batches and batch lines (created by migration 0009, grown by 0016)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ batches = sa.Table(
     sa.Column("metadata", sa.JSON, nullable=True),
     sa.Column("finalize_owner", sa.String(64), nullable=True),
     sa.Column("finalize_until", sa.Float, nullable=True),
+    # set when the completion window ended first (migration 0016)
+    sa.Column("expired_at", sa.Float, nullable=True),
 )
 
 batch_lines = sa.Table(
@@ -54,7 +56,8 @@ batch_lines = sa.Table(
     sa.Column("line_no", sa.Integer, primary_key=True),
     sa.Column("custom_id", sa.String(512), nullable=False),
     sa.Column("body", sa.JSON, nullable=False),
-    # pending -> running (leased) -> done | failed; pending again if a lease lapses
+    # pending -> running (leased) -> done | failed; pending again if a lease lapses;
+    # cancelled or expired if the batch ended first
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.Float, nullable=True),
@@ -62,5 +65,9 @@ batch_lines = sa.Table(
     sa.Column("status_code", sa.Integer, nullable=True),
     sa.Column("response", sa.JSON, nullable=True),
     sa.Column("request_id", sa.String(64), nullable=True),
+    # sent again after its replica died or stopped unanswered (migration 0016)
+    sa.Column("resent", sa.Integer, nullable=False, default=0, server_default="0"),
+    # the attempt in which the line was last handed to the upstream path (migration 0016)
+    sa.Column("sent_attempt", sa.Integer, nullable=True),
     sa.Index("ix_batch_lines_claim", "batch_id", "status", "lease_until"),
 )

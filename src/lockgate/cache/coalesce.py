@@ -26,10 +26,11 @@ Coalescing is per process; replicas do not coalesce with each other.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from lockgate.chat import ChatResponse, ChatStream, Chunk, Usage, close_stream
+from lockgate.chat import ChatResponse, ChatStream, Chunk, close_stream
 from lockgate.errors import InternalError
 
 __all__ = ["CoalescedStreamAbandonedError", "Coalescer", "LeaderErrorMode", "SharedStream"]
@@ -194,8 +195,7 @@ class Coalescer:
                     del self._calls[key]
                 task.cancel()
         if follower:
-            u = response.usage
-            usage = Usage(u.prompt_tokens, u.completion_tokens, u.cached_tokens)
+            usage = dataclasses.replace(response.usage)
             return ChatResponse(body=response.body, usage=usage), True
         return response, False
 

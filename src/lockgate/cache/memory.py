@@ -34,6 +34,10 @@ class MemoryStore:
     def __len__(self) -> int:
         return len(self._data)
 
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """Entries and bytes held (bounded by ``max_bytes``), for metrics."""
+        return [("response_cache", len(self._data), self._bytes)]
+
     async def get(self, key: str) -> bytes | None:
         item = self._data.get(key)
         if item is None:

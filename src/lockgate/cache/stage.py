@@ -20,6 +20,7 @@ HTTP error rather than an error event inside a 200 stream.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class CacheStage:
         )
         upstream = request
         if plan.body is not request.body:
-            upstream = ChatRequest(request.model, plan.body, request.stream, request.include_usage)
+            upstream = dataclasses.replace(request, body=plan.body, native=None)
             # The body's cache field is gone from here on; later stages (the semantic
             # cache) read the client's control from the context instead.
             ctx.stage_data["cache_control"] = request_control(
@@ -86,6 +87,15 @@ class CacheStage:
                 ctx.upstream_seconds = before + time.perf_counter() - began
             self._note(ctx, outcome)
             return response
+
+        if not (plan.decision.read or plan.decision.write):
+            # Nothing to look up or keep: the stream goes on as it is, without relay layers.
+            self.cache.stats.bypasses += 1
+            passed = await call_next(ctx, upstream)
+            if isinstance(passed, ChatResponse):
+                raise InternalError("a streaming request got a complete response")
+            self._note(ctx, CacheResult("bypass"))
+            return passed
 
         async def start() -> ChatStream:
             result = await call_next(ctx, upstream)

@@ -1,14 +1,22 @@
-"""Hourly usage rollups, kept incrementally by the usage writer's batch write.
+"""Usage rollups, kept incrementally by the usage writer's batch write.
 
-``usage_rollups`` holds one row per (hour, key, team, user, model) with counters and
-sums; the console's aggregates read it instead of scanning ``usage_records``.
-:func:`fold` is the pure part (rows -> bucket deltas); :func:`apply_rollups` upserts the
-deltas in the caller's transaction, so a batch and its rollup commit or fail together.
+Two narrow tables instead of one wide one (a (hour, key, team, user, model) rollup barely
+compresses high-cardinality traffic: 991,410 rollup rows for 1,000,000 requests):
+
+- ``usage_hourly``: one row per (hour, model), for the overview and the models page;
+- ``usage_daily``: one row per (day, dimension, value, model) where the dimension is
+  ``key``, ``team`` or ``user``, for the keys and usage pages;
+- ``usage_latency``: per (hour, model, latency|ttft, bucket) a count (histogram.py's
+  log-spaced buckets), so P50/P95/P99 over any period come from summed histograms.
+
+:func:`apply_rollups` adds a batch in the caller's transaction (the batch and its rollups
+commit or fail together), grouping and summing in SQL (:func:`rollup_statements`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,12 +24,24 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["SUMS", "BucketKey", "apply_rollups", "fold", "metadata", "usage_rollups"]
+from lockgate.console.histogram import EDGES
+from lockgate.usage.tables import usage_records
+
+__all__ = [
+    "DIMENSIONS",
+    "SUMS",
+    "apply_rollups",
+    "metadata",
+    "rollup_statements",
+    "usage_daily",
+    "usage_hourly",
+    "usage_latency",
+]
 
 metadata = sa.MetaData()
 
-#: the grouping columns ("" stands for none: primary-key columns cannot be NULL)
-KEYS = ("hour", "key_id", "team", "user", "model")
+#: the daily rollup's dimensions and the usage_records column each one reads
+DIMENSIONS = {"key": "key_id", "team": "team", "user": "user"}
 #: the summed columns
 SUMS = (
     "requests",
@@ -35,80 +55,145 @@ SUMS = (
     "ttft_ms_sum",
     "ttft_count",
 )
+_FLOATS = frozenset({"cost_usd", "latency_ms_sum", "ttft_ms_sum"})
 
-usage_rollups = sa.Table(
-    "usage_rollups",
+
+def _sums() -> list[sa.Column[Any]]:
+    big = {"prompt_tokens", "completion_tokens", "cached_tokens"}
+    return [
+        sa.Column(
+            name,
+            sa.Float if name in _FLOATS else sa.BigInteger if name in big else sa.Integer,
+            nullable=False,
+        )
+        for name in SUMS
+    ]
+
+
+usage_hourly = sa.Table(
+    "usage_hourly",
     metadata,
-    sa.Column("hour", sa.Integer, primary_key=True),
-    sa.Column("key_id", sa.String(32), primary_key=True),
-    sa.Column("team", sa.String(200), primary_key=True),
-    sa.Column("user", sa.String(200), primary_key=True),
+    sa.Column("hour", sa.BigInteger, primary_key=True),
     sa.Column("model", sa.String(200), primary_key=True),
-    sa.Column("requests", sa.Integer, nullable=False),
-    sa.Column("errors", sa.Integer, nullable=False),
-    sa.Column("cache_hits", sa.Integer, nullable=False),
-    sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
-    sa.Column("completion_tokens", sa.BigInteger, nullable=False),
-    sa.Column("cached_tokens", sa.BigInteger, nullable=False),
-    sa.Column("cost_usd", sa.Float, nullable=False),
-    sa.Column("latency_ms_sum", sa.Float, nullable=False),
-    sa.Column("ttft_ms_sum", sa.Float, nullable=False),
-    sa.Column("ttft_count", sa.Integer, nullable=False),
+    *_sums(),
 )
 
-BucketKey = tuple[int, str, str, str, str]
+usage_daily = sa.Table(
+    "usage_daily",
+    metadata,
+    sa.Column("day", sa.BigInteger, primary_key=True),
+    sa.Column("dim", sa.String(8), primary_key=True),
+    sa.Column("value", sa.String(200), primary_key=True),
+    sa.Column("model", sa.String(200), primary_key=True),
+    *_sums(),
+)
 
-_CACHE_HITS = frozenset({"hit", "semantic-hit"})
+usage_latency = sa.Table(
+    "usage_latency",
+    metadata,
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("metric", sa.String(8), primary_key=True),
+    sa.Column("bucket", sa.SmallInteger, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+#: the histogram metrics and the usage_records column each one reads
+METRICS = {"latency": "latency_ms", "ttft": "ttft_ms"}
+
+_CACHE_HITS = ("hit", "semantic-hit")
 
 
-def fold(rows: Iterable[Mapping[str, Any]]) -> dict[BucketKey, dict[str, float]]:
-    """Sum usage rows (``usage_records`` shape) into hourly buckets."""
-    out: dict[BucketKey, dict[str, float]] = {}
-    for r in rows:
-        key: BucketKey = (
-            int(r["started_at"] // 3600) * 3600,
-            r.get("key_id") or "",
-            r.get("team") or "",
-            r.get("user") or "",
-            r["model"],
+def _bucket(started_at: Any, seconds: int, postgres: bool) -> Any:
+    if postgres:
+        return sa.cast(sa.func.floor(started_at / seconds), sa.BigInteger) * seconds
+    return sa.cast(started_at / seconds, sa.Integer) * seconds
+
+
+def _sum_exprs(r: Any) -> list[Any]:
+    """The SUMS of a group of usage_records rows, in SQL (what :func:`_add` does per row)."""
+    return [
+        sa.func.count().label("requests"),
+        sa.func.sum(sa.case((r.status >= 400, 1), else_=0)).label("errors"),
+        sa.func.sum(sa.case((r.cache.in_(_CACHE_HITS), 1), else_=0)).label("cache_hits"),
+        sa.func.sum(r.prompt_tokens).label("prompt_tokens"),
+        sa.func.sum(r.completion_tokens).label("completion_tokens"),
+        sa.func.sum(r.cached_tokens).label("cached_tokens"),
+        sa.func.sum(r.cost_usd).label("cost_usd"),
+        sa.func.sum(r.latency_ms).label("latency_ms_sum"),
+        sa.func.coalesce(sa.func.sum(r.ttft_ms), 0.0).label("ttft_ms_sum"),
+        sa.func.count(r.ttft_ms).label("ttft_count"),
+    ]
+
+
+def _upsert(postgres: bool, table: sa.Table, select: Any, sums: Sequence[str] = SUMS) -> Any:
+    insert = pg_insert if postgres else sqlite_insert
+    stmt = insert(table).from_select([c.name for c in table.c], select)
+    return stmt.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key],
+        set_={name: table.c[name] + stmt.excluded[name] for name in sums},
+    )
+
+
+def _bucket_of(value: Any) -> Any:
+    """histogram.bucket_of in SQL: a CASE over the bucket edges."""
+    return sa.case(
+        *((value < edge, i) for i, edge in enumerate(EDGES)),
+        else_=len(EDGES),
+    )
+
+
+def rollup_statements(postgres: bool, where: Any) -> list[Any]:
+    """Upserts adding the usage_records rows matching ``where`` to every rollup.
+
+    Set-based (``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE``): the database
+    groups and sums, so a batch costs six statements, not a Python loop over its rows.
+    """
+    r = usage_records.c
+    hour = _bucket(r.started_at, 3600, postgres)
+    day = _bucket(r.started_at, 86400, postgres)
+    statements = [
+        _upsert(
+            postgres,
+            usage_hourly,
+            sa.select(hour, r.model, *_sum_exprs(r)).where(where).group_by(hour, r.model),
         )
-        b = out.get(key)
-        if b is None:
-            b = out[key] = dict.fromkeys(SUMS, 0.0)
-        ttft = r.get("ttft_ms")
-        b["requests"] += 1
-        b["errors"] += 1 if r["status"] >= 400 else 0
-        b["cache_hits"] += 1 if r.get("cache") in _CACHE_HITS else 0
-        b["prompt_tokens"] += r["prompt_tokens"]
-        b["completion_tokens"] += r["completion_tokens"]
-        b["cached_tokens"] += r["cached_tokens"]
-        b["cost_usd"] += r["cost_usd"]
-        b["latency_ms_sum"] += r["latency_ms"]
-        if ttft is not None:
-            b["ttft_ms_sum"] += ttft
-            b["ttft_count"] += 1
-    return out
+    ]
+    for dim, column in DIMENSIONS.items():
+        value = r[column]
+        select = (
+            sa.select(day, sa.literal(dim, sa.String), value, r.model, *_sum_exprs(r))
+            .where(where, value.is_not(None), value != "")
+            .group_by(day, value, r.model)
+        )
+        statements.append(_upsert(postgres, usage_daily, select))
+    for metric, column in METRICS.items():
+        value = r[column]
+        bucket = _bucket_of(value)
+        select = (
+            sa.select(hour, r.model, sa.literal(metric, sa.String), bucket, sa.func.count())
+            .where(where, value.is_not(None))
+            .group_by(hour, r.model, bucket)
+        )
+        statements.append(_upsert(postgres, usage_latency, select, ("count",)))
+    return statements
 
 
-def _values(key: BucketKey, sums: Mapping[str, float]) -> dict[str, Any]:
-    row: dict[str, Any] = dict(zip(KEYS, key, strict=True))
-    for name in SUMS:
-        v = sums[name]
-        row[name] = v if name in ("cost_usd", "latency_ms_sum", "ttft_ms_sum") else int(v)
-    return row
+#: request ids per statement at most (SQLite's default limit is 32,766 parameters)
+_IDS_PER_STATEMENT = 10_000
+
+
+@functools.cache
+def _statements(postgres: bool) -> tuple[Any, ...]:
+    """The rollup upserts for a batch, built once: the batch's ids bind as ``ids``."""
+    ids: Any = sa.bindparam("ids", expanding=True)
+    return tuple(rollup_statements(postgres, usage_records.c.request_id.in_(ids)))
 
 
 async def apply_rollups(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Add ``rows`` (just inserted into usage_records on ``conn``) to the hourly rollups."""
-    buckets = fold(rows)
-    if not buckets:
-        return
-    values = [_values(k, s) for k, s in sorted(buckets.items())]
-    dialect = conn.dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(usage_rollups)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(KEYS),
-        set_={name: usage_rollups.c[name] + stmt.excluded[name] for name in SUMS},
-    )
-    await conn.execute(stmt, values)
+    """Add ``rows`` (just inserted into usage_records on ``conn``) to the rollups."""
+    statements = _statements(conn.dialect.name == "postgresql")
+    ids = [row["request_id"] for row in rows]
+    for lo in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = ids[lo : lo + _IDS_PER_STATEMENT]
+        for stmt in statements:
+            await conn.execute(stmt, {"ids": chunk})

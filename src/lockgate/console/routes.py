@@ -1,68 +1,87 @@
-"""The console's pages at /ui: login with the master key, then server-rendered pages.
+"""The console's routes at /ui: login with the master key, then server-rendered pages.
 
-- ``GET /ui/login``, ``POST /ui/login`` (form field ``master_key``): sets a signed,
-  HttpOnly, SameSite=Strict session cookie.
-- ``POST /ui/logout``: needs the session's CSRF token (every POST but login does).
-- ``GET /ui/``: the overview (requests, error rate, latency, TTFT, tokens, cost per
-  model over the last 24 hours), read from the hourly rollups.
+- ``GET /ui/login``, ``POST /ui/login`` (form fields ``master_key`` and ``csrf``): sets a
+  signed, HttpOnly, SameSite=Strict session cookie.  The login form is CSRF-protected
+  too, by a short-lived login cookie whose token the form carries.  The master key opens
+  every page; a virtual key opens its own view (overview, usage and logs of that key only).
+- ``POST /ui/logout`` and every other POST need the session's CSRF token (view.page).
+- ``GET /ui/``: the overview; the other pages live in one module each (keys_page,
+  usage_page, logs_page, models_page).  Every page is one HTML document and one
+  stylesheet, and makes no API calls of its own.
 """
 
 from __future__ import annotations
 
-import functools
 import time
-from typing import TYPE_CHECKING
+from importlib import resources
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from lockgate.console import session
-from lockgate.console.queries import by_model
+from lockgate.console import (
+    keys_page,
+    logs_page,
+    models_page,
+    prompts_page,
+    session,
+    usage_page,
+)
+from lockgate.console.charts import bars
+from lockgate.console.queries import (
+    DAY_S,
+    by_model,
+    hourly_percentile,
+    hourly_series,
+    percentiles,
+    usage_by,
+)
+from lockgate.console.view import Console, page, render, secret
 from lockgate.errors import GatewayError
-from lockgate.services import Services, services
-
-if TYPE_CHECKING:
-    import jinja2
+from lockgate.services import services
 
 __all__ = ["routes"]
 
-
-@functools.cache
-def _templates() -> jinja2.Environment:
-    import jinja2  # only once a page is rendered
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("lockgate.console", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-
-
-def _render(name: str, status: int = 200, **ctx: object) -> HTMLResponse:
-    return HTMLResponse(_templates().get_template(name).render(**ctx), status_code=status)
-
-
-def _secret(svc: Services) -> bytes | None:
-    master = svc.settings.general_settings.master_key
-    return session.secret_of(master.get_secret_value()) if master is not None else None
-
-
-def _nonce(request: Request, secret: bytes) -> str | None:
-    return session.verify(secret, request.cookies.get(session.COOKIE), time.time())
-
-
 _NO_MASTER = "The console needs a master key (general_settings.master_key)."
+LOGIN_TTL_S = 3600
+
+
+def _login_form(key: bytes, request: Request, status: int, error: str | None) -> Response:
+    """The login form with a fresh login-CSRF cookie and its token in the form."""
+    cookie = session.issue(key, time.time(), session.LOGIN, ttl=LOGIN_TTL_S)
+    found = session.verify(key, cookie, time.time())
+    assert found is not None
+    response = render("login.html", status, error=error, csrf=session.csrf_token(key, found.nonce))
+    _set(response, request, session.LOGIN_COOKIE, cookie, LOGIN_TTL_S)
+    return response
+
+
+def _set(response: Response, request: Request, name: str, value: str, ttl: float) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=int(ttl),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/ui",
+    )
 
 
 async def login(request: Request) -> Response:
     svc = services(request)
-    secret = _secret(svc)
-    if secret is None:
-        return _render("login.html", 403, error=_NO_MASTER)
+    key = secret(svc)
+    if key is None:
+        return render("login.html", 403, error=_NO_MASTER, csrf="")
     if request.method == "GET":
-        return _render("login.html", error=None)
-    form = await request.form()
+        return _login_form(key, request, 200, None)
+    form = await request.form(max_files=0, max_fields=5)
+    # login CSRF: the form must come from a login page this browser was given
+    pre = session.verify(key, request.cookies.get(session.LOGIN_COOKIE), time.time())
+    if pre is None or pre.subject != session.LOGIN:
+        return _login_form(key, request, 403, "The login form expired: try again.")
+    if form.get("csrf") != session.csrf_token(key, pre.nonce):
+        return _login_form(key, request, 403, "Missing or wrong CSRF token.")
     presented = form.get("master_key")
     principal = None
     if isinstance(presented, str) and presented:
@@ -70,55 +89,85 @@ async def login(request: Request) -> Response:
             principal = await svc.auth.authenticate(presented)
         except GatewayError:
             principal = None
-    if principal is None or not principal.is_admin:
-        return _render("login.html", 401, error="That is not the master key.")
+    if principal is None or (not principal.is_admin and principal.key_id is None):
+        return _login_form(key, request, 401, "That key is not valid here.")
+    subject = session.ADMIN if principal.is_admin else str(principal.key_id)
     response = RedirectResponse("/ui/", status_code=303)
-    response.set_cookie(
-        session.COOKIE,
-        session.issue(secret, time.time()),
-        max_age=session.TTL_S,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/ui",
-    )
+    _set(response, request, session.COOKIE, session.issue(key, time.time(), subject), session.TTL_S)
+    response.delete_cookie(session.LOGIN_COOKIE, path="/ui")
     return response
 
 
-async def logout(request: Request) -> Response:
-    svc = services(request)
-    secret = _secret(svc)
-    nonce = _nonce(request, secret) if secret is not None else None
-    if secret is None or nonce is None:
-        return RedirectResponse("/ui/login", status_code=303)
-    form = await request.form()
-    if form.get("csrf") != session.csrf_token(secret, nonce):
-        return _render("login.html", 403, error="Missing or wrong CSRF token.")
+@page()
+async def logout(request: Request, console: Console) -> Response:
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(session.COOKIE, path="/ui")
     return response
 
 
-async def overview(request: Request) -> Response:
-    svc = services(request)
-    secret = _secret(svc)
-    nonce = _nonce(request, secret) if secret is not None else None
-    if secret is None or nonce is None:
-        return RedirectResponse("/ui/login", status_code=303)
-    since = int(time.time() // 3600) * 3600 - 23 * 3600
-    rows = await by_model(svc.db.engine, since)
-    return _render(
+def _hour(epoch: int) -> str:
+    return time.strftime("%H:00", time.gmtime(epoch))
+
+
+@page()
+async def overview(request: Request, console: Console) -> Response:
+    now_hour = int(console.now // 3600) * 3600
+    engine = console.svc.db.engine
+    if console.admin:
+        since = now_hour - 23 * 3600
+        series = await hourly_series(engine, since, now_hour + 3600)
+        points = [(_hour(h), r) for h, r in series]
+        period, unit = "last 24 hours", "hour (UTC)"
+    else:  # a key's own rows live in the daily rollup: its view counts days
+        since = now_hour // DAY_S * DAY_S - 29 * DAY_S
+        days = await usage_by(engine, "day", since, key_id=console.key_id)
+        points = [(time.strftime("%m-%d", time.gmtime(int(r.label))), r) for r in days]
+        period, unit = "last 30 days", "day (UTC)"
+    rows = await by_model(engine, since, key_id=console.key_id)
+    # a key's own view has no histograms of its own: it shows averages
+    pcts = await percentiles(engine, since) if console.admin else {}
+    p95_charts = {}
+    if console.admin:
+        for metric in ("latency", "ttft"):
+            hours = await hourly_percentile(engine, metric, 95, since, now_hour + 3600)
+            p95_charts[metric] = bars([(_hour(h), v or 0.0) for h, v in hours])
+    return render(
         "overview.html",
+        c=console,
+        nav="overview",
         rows=rows,
+        pcts=pcts,
+        p95_charts=p95_charts,
+        period=period,
+        unit=unit,
         total_requests=sum(r.requests for r in rows),
         total_cost=sum(r.cost_usd for r in rows),
-        csrf=session.csrf_token(secret, nonce),
+        requests_chart=bars([(label, r.requests) for label, r in points]),
+        cost_chart=bars([(label, r.cost_usd) for label, r in points]),
     )
 
 
-routes = [
+def _stylesheet() -> bytes:
+    return resources.files("lockgate.console").joinpath("static/console.css").read_bytes()
+
+
+async def stylesheet(request: Request) -> Response:
+    return Response(
+        _stylesheet(),
+        media_type="text/css",
+        headers={"cache-control": "public, max-age=3600"},
+    )
+
+
+routes: list[BaseRoute] = [
     Route("/ui/login", login, methods=["GET", "POST"]),
     Route("/ui/logout", logout, methods=["POST"]),
+    Route("/ui/static/console.css", stylesheet, methods=["GET"]),
     Route("/ui/", overview, methods=["GET"]),
     Route("/ui", overview, methods=["GET"]),
+    *keys_page.routes,
+    *usage_page.routes,
+    *logs_page.routes,
+    *models_page.routes,
+    *prompts_page.routes,
 ]

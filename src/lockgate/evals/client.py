@@ -116,7 +116,7 @@ async def in_process_client(
 
     app = create_app(settings)
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-    async with LifespanManager(startup_timeout=120, app=app) as manager:
+    async with LifespanManager(startup_timeout=120, shutdown_timeout=120, app=app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://lockgate.local", headers=headers, timeout=600.0

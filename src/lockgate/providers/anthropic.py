@@ -25,6 +25,7 @@ from lockgate.wire.anthropic_params import RESPONSE_FORMAT_TOOL, response_format
 from lockgate.wire.anthropic_request import openai_to_anthropic_request
 from lockgate.wire.anthropic_response import anthropic_to_openai_response
 from lockgate.wire.anthropic_stream import AnthropicToChunks
+from lockgate.wire.cache_marks import mark_anthropic
 
 __all__ = ["ANTHROPIC_VERSION", "AnthropicProvider", "native_anthropic"]
 
@@ -61,7 +62,12 @@ class AnthropicProvider:
         base = (deployment.params.api_base or DEFAULT_BASE).rstrip("/")
         return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
 
-    def _headers(self, deployment: Deployment, native: NativeRequest | None) -> dict[str, str]:
+    def _headers(
+        self,
+        deployment: Deployment,
+        native: NativeRequest | None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, str]:
         headers = {
             "content-type": "application/json",
             "anthropic-version": ANTHROPIC_VERSION,
@@ -69,6 +75,8 @@ class AnthropicProvider:
         }
         if native is not None:
             headers.update(native.headers)
+        if idempotency_key is not None:
+            headers["idempotency-key"] = idempotency_key
         key = deployment.params.api_key
         if key is not None:
             headers["x-api-key"] = key.get_secret_value()
@@ -88,12 +96,18 @@ class AnthropicProvider:
             body = {k: v for k, v in native.body.items() if k not in _GATEWAY_FIELDS}
             body["model"] = params.upstream_model
             body["stream"] = request.stream
-            return orjson.dumps(apply_defaults(body, params))
-        body = openai_to_anthropic_request(
-            apply_defaults({**request.body, "stream": request.stream}, params),
-            params.upstream_model,
-            drop_params=params.drop_params,
-        )
+            body = apply_defaults(body, params)
+        else:
+            body = openai_to_anthropic_request(
+                apply_defaults({**request.body, "stream": request.stream}, params),
+                params.upstream_model,
+                drop_params=params.drop_params,
+            )
+        if request.auto_cache_ttl is not None:
+            mark = {"type": "ephemeral"}
+            if request.auto_cache_ttl != "5m":
+                mark["ttl"] = request.auto_cache_ttl
+            body = mark_anthropic(body, mark)
         return orjson.dumps(body)
 
     async def chat(
@@ -103,7 +117,7 @@ class AnthropicProvider:
         raw = await self._transport.post_json(
             self._url(deployment),
             self._body(request, deployment, native),
-            self._headers(deployment, native),
+            self._headers(deployment, native, request.idempotency_key),
             timeouts,
             deployment.params.max_response_bytes,
         )
@@ -129,7 +143,7 @@ class AnthropicProvider:
         resp = await self._transport.open_stream(
             self._url(deployment),
             self._body(request, deployment, native),
-            self._headers(deployment, native),
+            self._headers(deployment, native, request.idempotency_key),
             timeouts,
         )
         translator = AnthropicToChunks(request.model, _json_tool(request, native))

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 from lockgate.embedding_settings import EmbeddingBatchSettings
-from lockgate.errors import UpstreamBadResponseError
+from lockgate.errors import GatewayError, UpstreamBadResponseError
 from lockgate.providers.base import Provider, Timeouts
 from lockgate.settings import Deployment
 
@@ -41,6 +42,16 @@ def split_usage(total: int, weights: list[int]) -> list[int]:
     for i in order[: total - sum(parts)]:
         parts[i] += 1
     return parts
+
+
+def _shared(exc: BaseException) -> BaseException:
+    """A caller's own copy of the batch's failure (callers add their own headers to
+    it), marked as already counted against the deployment."""
+    if not isinstance(exc, GatewayError):
+        return exc
+    mine = copy.copy(exc)
+    mine.shared = True
+    return mine
 
 
 @dataclass(slots=True)
@@ -112,9 +123,9 @@ class EmbeddingBatcher:
                     f"upstream returned {len(rows)} embeddings for {len(batch.texts)} inputs"
                 )
         except BaseException as exc:
-            for f in batch.futures:
+            for i, f in enumerate(batch.futures):
                 if not f.done():
-                    f.set_exception(exc)
+                    f.set_exception(exc if i == 0 else _shared(exc))
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return

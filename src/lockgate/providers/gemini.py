@@ -1,7 +1,10 @@
-"""Google Gemini's Generative Language API (generateContent / streamGenerateContent).
+"""Google Gemini's Generative Language API and Vertex AI (generateContent /
+streamGenerateContent, the same wire).
 
-Reached with canonical requests, translated by :mod:`lockgate.wire.gemini`; the
-key goes in the ``x-goog-api-key`` header, streams use ``alt=sse``.
+Reached with canonical requests, translated by :mod:`lockgate.wire.gemini`; streams
+use ``alt=sse``.  Gemini's key goes in the ``x-goog-api-key`` header; Vertex AI is
+reached at ``/v1/projects/{project}/locations/{location}/publishers/google/models/...``
+with an OAuth bearer token (:mod:`lockgate.providers.vertex_auth`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from lockgate.provider_presets import preset_for
 from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.defaults import apply_defaults
 from lockgate.providers.transport import Transport
+from lockgate.providers.vertex_auth import VertexTokens
 from lockgate.settings import Deployment
 from lockgate.wire.gemini import GeminiToChunks, chat_to_gemini, gemini_to_chat
 
@@ -28,17 +32,35 @@ class GeminiProvider:
 
     def __init__(self, max_connections: int = 512) -> None:
         self._transport = Transport("gemini", max_connections)
+        self._vertex = VertexTokens()
 
     async def aclose(self) -> None:
         await self._transport.aclose()
 
     def _url(self, deployment: Deployment, method: str) -> str:
         params = deployment.params
+        model = quote(params.upstream_model, safe="")
+        if preset_for(params.provider).vertex:
+            loc = params.vertex_location
+            host = (
+                "aiplatform.googleapis.com"
+                if loc == "global"
+                else f"{loc}-aiplatform.googleapis.com"
+            )
+            base = (params.api_base or f"https://{host}").rstrip("/")
+            project = quote(params.vertex_project or "", safe="")
+            return (
+                f"{base}/v1/projects/{project}/locations/{quote(loc, safe='')}"
+                f"/publishers/google/models/{model}:{method}"
+            )
         base = (params.api_base or preset_for(params.provider).base_url or "").rstrip("/")
-        return f"{base}/models/{quote(params.upstream_model, safe='')}:{method}"
+        return f"{base}/models/{model}:{method}"
 
-    def _headers(self, deployment: Deployment) -> dict[str, str]:
+    async def _headers(self, deployment: Deployment) -> dict[str, str]:
         headers = {"content-type": "application/json", **deployment.params.extra_headers}
+        if preset_for(deployment.params.provider).vertex:
+            headers["authorization"] = "Bearer " + await self._vertex.token(deployment)
+            return headers
         key = deployment.params.api_key
         if key is not None:
             headers["x-goog-api-key"] = key.get_secret_value()
@@ -67,7 +89,7 @@ class GeminiProvider:
         raw = await self._transport.post_json(
             self._url(deployment, "generateContent"),
             self._body(request, deployment),
-            self._headers(deployment),
+            await self._headers(deployment),
             timeouts,
             deployment.params.max_response_bytes,
         )
@@ -85,7 +107,7 @@ class GeminiProvider:
         resp = await self._transport.open_stream(
             self._url(deployment, "streamGenerateContent") + "?alt=sse",
             self._body(request, deployment),
-            self._headers(deployment),
+            await self._headers(deployment),
             timeouts,
         )
         limit = deployment.params.max_response_bytes

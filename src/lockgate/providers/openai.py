@@ -25,6 +25,7 @@ from lockgate.providers.transport import Transport
 from lockgate.settings import Deployment
 from lockgate.tokens import content_text, estimate_message_tokens, estimate_tokens
 from lockgate.wire import completions
+from lockgate.wire.cache_marks import strip_cache_control
 
 __all__ = ["OpenAIProvider", "gateway_only_fields"]
 
@@ -56,9 +57,13 @@ class OpenAIProvider:
             )
         return base + path
 
-    def _headers(self, deployment: Deployment) -> dict[str, str]:
+    def _headers(
+        self, deployment: Deployment, idempotency_key: str | None = None
+    ) -> dict[str, str]:
         params = deployment.params
         headers = {"content-type": "application/json", **params.extra_headers}
+        if idempotency_key is not None:
+            headers["idempotency-key"] = idempotency_key
         if params.azure_ad_token is not None:
             headers["authorization"] = "Bearer " + params.azure_ad_token.get_secret_value()
             return headers
@@ -81,6 +86,8 @@ class OpenAIProvider:
                 param=native.lossy[0].split(" ")[0],
             )
         source = request.body
+        if native is not None and native.wire == "anthropic":
+            source = strip_cache_control(source)  # the translation's marks, not the client's
         if native is not None and native.wire == completions.WIRE:
             source = native.body
             if request.body.get("messages") is not native.messages:
@@ -118,7 +125,7 @@ class OpenAIProvider:
         raw = await self._transport.post_json(
             self._url(deployment, path),
             self._body(request, deployment, stream=False),
-            self._headers(deployment),
+            self._headers(deployment, request.idempotency_key),
             timeouts,
             deployment.params.max_response_bytes,
         )
@@ -144,7 +151,7 @@ class OpenAIProvider:
         resp = await self._transport.open_stream(
             self._url(deployment, path),
             self._body(request, deployment, stream=True),
-            self._headers(deployment),
+            self._headers(deployment, request.idempotency_key),
             timeouts,
         )
         limit = deployment.params.max_response_bytes

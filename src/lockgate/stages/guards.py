@@ -43,6 +43,8 @@ log = structlog.get_logger("lockgate.guards")
 
 GUARD_HEADER = "x-lockgate-guard"
 _MAX_CACHED_KEYS = 10_000
+#: detectors kept, one per injection threshold in use (each holds two verdict memos)
+_MAX_DETECTORS = 32
 
 
 class GuardStage:
@@ -65,6 +67,18 @@ class GuardStage:
         for policy in (self._base, *self._aliases.values()):
             self._prepare(policy)
 
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """Per-key policy overrides and each detector's verdict memos, for metrics."""
+        out = [("guard_key_overrides", len(self._key_overrides), 0)]
+        totals: dict[str, list[int]] = {}
+        for det in self._detectors.values():
+            for name, n, size in det.memory_sizes():
+                t = totals.setdefault(name, [0, 0])
+                t[0] += n
+                t[1] += size
+        out.extend((name, n, size) for name, (n, size) in totals.items())
+        return out
+
     def _prepare(self, policy: GuardPolicy) -> None:
         if policy.injection.mode != "off":
             self._detector(policy.injection.threshold)
@@ -74,6 +88,8 @@ class GuardStage:
     def _detector(self, threshold: float) -> InjectionDetector:
         det = self._detectors.get(threshold)
         if det is None:
+            if len(self._detectors) >= _MAX_DETECTORS:  # thresholds from per-key overrides
+                self._detectors.clear()
             det = self._detectors[threshold] = self._make_detector(threshold)
         return det
 

@@ -7,7 +7,9 @@ replaced by the provider's usage and the request's cost when the answer is compl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from lockgate.chat import (
@@ -20,13 +22,15 @@ from lockgate.chat import (
 )
 from lockgate.context import RequestContext
 from lockgate.delivered import Delivered
-from lockgate.errors import PermissionDeniedError
+from lockgate.errors import GatewayError, PermissionDeniedError
 from lockgate.limits import Limiter, LimitRule, Reservation, rate_limit_headers, rules_from_spec
 from lockgate.pipeline import Handler, Result
 from lockgate.settings import LimitsSettings
 from lockgate.tokens import estimate_message_tokens
 
-__all__ = ["LimitsStage"]
+__all__ = ["LimitsStage", "SpendLevel", "SpendListener"]
+
+_log = logging.getLogger("lockgate.limits")
 
 _MAX_CACHED_SUBJECTS = 50_000
 
@@ -50,14 +54,36 @@ class _SubjectRules:
         return rules
 
 
+@dataclass(frozen=True, slots=True)
+class SpendLevel:
+    """Where one spend budget stands after a request was charged."""
+
+    rule: LimitRule
+    #: the budget's storage key for this period (ends with the period id)
+    period_key: str
+    limit: float
+    #: spend in the period so far (as of this request's reserve, plus its cost)
+    spent: float
+    seconds_left: float
+
+
+#: told each spend budget's level after every request that cost something
+SpendListener = Callable[[RequestContext, SpendLevel], None]
+
+
 class LimitsStage:
     def __init__(
         self,
         limiter: Limiter,
         settings: LimitsSettings,
         unpriced: Callable[[str], bool] | None = None,
+        estimate_cost: Callable[[str, int, int], float] | None = None,
+        on_spend: SpendListener | None = None,
     ) -> None:
         self._limiter = limiter
+        #: (alias, prompt tokens, completion tokens) -> USD a budget reserves before the call
+        self._estimate_cost = estimate_cost
+        self._on_spend = on_spend
         #: with ``refuse_unpriced``: whether a model alias has a deployment of unknown price
         self._unpriced = unpriced if settings.refuse_unpriced else None
         self._user_header = settings.user_header
@@ -88,7 +114,7 @@ class LimitsStage:
                 rules += self._users(user)
         if self._ips is not None and ctx.client_ip:
             rules += self._ips(ctx.client_ip)
-        model_rules = self._models.get(request.model)
+        model_rules = self._models.get(ctx.model_label or request.model)
         if model_rules:
             rules += model_rules
         return rules
@@ -111,8 +137,17 @@ class LimitsStage:
                 code="model_unpriced",
                 param="model",
             )
-        estimate = estimate_message_tokens(request.messages) + (request.max_tokens or 0)
-        reservation = await self._limiter.reserve(rules, tokens=estimate)
+        prompt = estimate_message_tokens(request.messages)
+        estimate = prompt + (request.max_tokens or 0)
+        cost = 0.0
+        if self._estimate_cost is not None and any(r.kind == "spend" for r in rules):
+            # Reserved up front (then reconciled): concurrent requests on any replica
+            # cannot all pass a budget's check before the first one is charged.
+            try:
+                cost = self._estimate_cost(request.model, prompt, request.max_tokens or 0)
+            except GatewayError:  # an unknown model: the dispatcher answers 404 later
+                cost = 0.0
+        reservation = await self._limiter.reserve(rules, tokens=estimate, cost=cost)
         ctx.headers.update(rate_limit_headers(reservation.states))
         if reservation.decision.degraded:
             ctx.headers["x-lockgate-limits"] = "degraded"
@@ -132,6 +167,21 @@ class LimitsStage:
         ctx.settle(usage)
         tokens = usage.total_tokens if usage is not None else 0
         await self._limiter.finish(reservation, tokens=tokens, cost=ctx.cost)
+        if self._on_spend is not None and ctx.cost > 0:
+            self._report_spend(ctx, reservation)
+
+    def _report_spend(self, ctx: RequestContext, reservation: Reservation) -> None:
+        assert self._on_spend is not None
+        states = reservation.states  # empty when the store was down (fail_open)
+        for rule, check, state in zip(reservation.rules, reservation.checks, states, strict=False):
+            if rule.kind == "spend":
+                # the state is the level after the reserve, which holds this request's estimate
+                spent = check.limit - state.remaining - reservation.cost + ctx.cost
+                level = SpendLevel(rule, check.key, check.limit, spent, check.period)
+                try:
+                    self._on_spend(ctx, level)
+                except Exception:
+                    _log.exception("limits: the spend listener failed")
 
     async def _watch(
         self,

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from lockgate.storage.write_thread import WriteThread
+
 if TYPE_CHECKING:  # Alembic (~50 MB, ~0.2 s) loads only when the schema must change
     from alembic.config import Config
 
 __all__ = ["Database", "normalise_url", "redact_url", "shipped_head"]
+
+T = TypeVar("T")
 
 _MIGRATE_TRIES = 5
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -63,6 +68,28 @@ def shipped_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
+def _write_ahead_log(dbapi_connection: Any, _record: object) -> None:
+    """SQLite in WAL mode: readers (reports, the console, another process) never block
+    the batch writers, and a commit appends to one file instead of creating, syncing
+    and deleting a rollback journal.  ``synchronous`` stays FULL: a commit is durable."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
+
+
+def _engine(url: str) -> AsyncEngine:
+    parsed = make_url(url)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    # A file SQLite database is never "dropped" like a server connection, so the
+    # pre-ping round trip per checkout buys nothing there.
+    engine = create_async_engine(url, pool_pre_ping=not sqlite)
+    if sqlite and parsed.database not in (None, "", ":memory:"):
+        sa.event.listen(engine.sync_engine, "connect", _write_ahead_log)
+    return engine
+
+
 def _alembic_config() -> Config:
     from alembic.config import Config
 
@@ -81,7 +108,30 @@ class Database:
             and parsed.database not in (None, "", ":memory:")
         ):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=True)
+        self.engine: AsyncEngine = _engine(self.url)
+        #: batch writes (usage, audit) run on a thread of their own, off the request loop;
+        #: an in-memory SQLite database lives in one engine only, so it writes here
+        in_memory = parsed.get_backend_name() == "sqlite" and (
+            parsed.database in (None, "", ":memory:") or "mode=memory" in self.url
+        )
+        self._writes = (
+            None
+            if in_memory
+            else WriteThread(
+                lambda: _engine(self.url),
+                name="lockgate-db-writes",
+            )
+        )
+
+    async def write(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        """``await work(engine)`` on the write thread (its own loop and engine).
+
+        The batch writers call this so that building rows and SQLAlchemy's statement
+        work stay off the request loop; results and exceptions come back unchanged.
+        """
+        if self._writes is None:
+            return await work(self.engine)
+        return await self._writes.run(work)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision.
@@ -152,4 +202,6 @@ class Database:
         return True
 
     async def aclose(self) -> None:
+        if self._writes is not None:
+            await self._writes.aclose()
         await self.engine.dispose()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockgate.console.rollups import apply_rollups
 from lockgate.records import RequestRecord
@@ -133,16 +134,22 @@ def _group_columns(dims: Sequence[Dimension]) -> list[tuple[str, sa.ColumnElemen
 
 class UsageRepository:
     def __init__(self, db: Database) -> None:
+        self._db = db
         self._engine = db.engine
 
     async def insert(self, records: Sequence[RequestRecord]) -> None:
-        """Write a batch in one transaction."""
+        """Write a batch and its rollups in one transaction, on the database's write thread."""
         if not records:
             return
-        rows = [row_of(r) for r in records]
-        async with self._engine.begin() as conn:
-            await conn.execute(usage_records.insert(), rows)
-            await apply_rollups(conn, rows)
+        batch = list(records)
+
+        async def write(engine: AsyncEngine) -> None:
+            rows = [row_of(r) for r in batch]
+            async with engine.begin() as conn:
+                await conn.execute(usage_records.insert(), rows)
+                await apply_rollups(conn, rows)
+
+        await self._db.write(write)
 
     async def get(self, request_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:

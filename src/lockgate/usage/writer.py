@@ -73,6 +73,10 @@ class UsageWriter:
     def pending(self) -> int:
         return len(self._buffer)
 
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """Records queued in memory (bounded by ``max_queue``), for metrics."""
+        return [("usage_queue", len(self._buffer), 0)]
+
     def start(self) -> None:
         if self._task is None and not self._closed:
             self._task = asyncio.get_running_loop().create_task(

@@ -56,6 +56,29 @@ def _document_part(block: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _marked(item: dict[str, Any], mark: Any) -> dict[str, Any]:
+    """``item`` carrying Anthropic's prompt-cache breakpoint ``mark`` (if there is one).
+
+    The canonical form keeps ``cache_control`` where LiteLLM's OpenAI shape does (on
+    content parts, tools and whole messages), so a request that goes through the
+    canonical form (a stage rewrote it, or it fell back) loses no breakpoint.
+    """
+    if mark is not None:
+        item["cache_control"] = mark
+    return item
+
+
+def _system_content(system: Any) -> Any:
+    """Anthropic's ``system`` as a system message's content: text, or parts with marks."""
+    if isinstance(system, str):
+        return system
+    if any("cache_control" in b for b in system):
+        return [
+            _marked({"type": "text", "text": b["text"]}, b.get("cache_control")) for b in system
+        ]
+    return _tool_result_text(system)
+
+
 def _tool_result_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -90,6 +113,7 @@ class _Inbound:
         out: list[dict[str, Any]] = []
         parts: list[dict[str, Any]] = []
         tool_calls: list[dict[str, Any]] = []
+        marked: Any = None
         for j, block in enumerate(content):
             kind = block.get("type") if isinstance(block, dict) else None
             if not isinstance(block, dict) or not isinstance(kind, str):
@@ -97,16 +121,19 @@ class _Inbound:
                     f"messages.{i}.content.{j}: each block must be an object with a 'type'",
                     param=f"messages.{i}.content.{j}",
                 )
+            mark = block.get("cache_control")
+            if mark is not None and role == "assistant":
+                marked = mark  # chat has no per-block marks on assistant turns
             if kind == "text":
-                parts.append({"type": "text", "text": block.get("text", "")})
+                parts.append(_marked({"type": "text", "text": block.get("text", "")}, mark))
             elif kind == "image":
-                parts.append(_image_part(block))
+                parts.append(_marked(_image_part(block), mark))
             elif kind == "document":
                 part = _document_part(block)
                 if part is None:
                     self.lossy.append(f"messages.{i}.content.{j} (document source)")
                 else:
-                    parts.append(part)
+                    parts.append(_marked(part, mark))
             elif kind == "tool_use" and role == "assistant":
                 tool_calls.append(
                     {
@@ -124,7 +151,10 @@ class _Inbound:
                     # Chat tool messages have no error flag; say it in the text.
                     text = "Error: " + text
                 out.append(
-                    {"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": text}
+                    _marked(
+                        {"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": text},
+                        mark,
+                    )
                 )
             elif kind in ("thinking", "redacted_thinking"):
                 continue  # the model's own earlier reasoning: only Anthropic reads it back
@@ -135,9 +165,9 @@ class _Inbound:
             msg_out: dict[str, Any] = {"role": "assistant", "content": text or None}
             if tool_calls:
                 msg_out["tool_calls"] = tool_calls
-            out.append(msg_out)
+            out.append(_marked(msg_out, marked))
         elif parts:
-            if all(p["type"] == "text" for p in parts):
+            if all(p["type"] == "text" and "cache_control" not in p for p in parts):
                 out.append({"role": "user", "content": "".join(p["text"] for p in parts)})
             else:
                 out.append({"role": "user", "content": parts})
@@ -153,14 +183,18 @@ class _Inbound:
                 self.lossy.append(f"tools.{k} (type {t.get('type')!r})")
                 continue
             out.append(
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.get("name"),
-                        "description": t.get("description", ""),
-                        "parameters": t.get("input_schema") or {"type": "object", "properties": {}},
+                _marked(
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": t.get("name"),
+                            "description": t.get("description", ""),
+                            "parameters": t.get("input_schema")
+                            or {"type": "object", "properties": {}},
+                        },
                     },
-                }
+                    t.get("cache_control"),
+                )
             )
         return out
 
@@ -270,8 +304,7 @@ def translate_anthropic_request(body: Any) -> tuple[dict[str, Any], tuple[str, .
     out_messages: list[dict[str, Any]] = []
     system = body.get("system")
     if system:
-        text = system if isinstance(system, str) else _tool_result_text(system)
-        out_messages.append({"role": "system", "content": text})
+        out_messages.append({"role": "system", "content": _system_content(system)})
     for i, msg in enumerate(messages):
         out_messages.extend(inbound.message(i, msg))
     out: dict[str, Any] = {"model": model, "messages": out_messages, "max_tokens": max_tokens}
@@ -317,9 +350,11 @@ def _outbound_parts(content: Any) -> list[dict[str, Any]] | str:
     for part in content:
         if not isinstance(part, dict):
             continue
+        mark = part.get("cache_control")
         if part.get("type") == "text":
-            blocks.append({"type": "text", "text": part.get("text", "")})
-        elif part.get("type") == "image_url":
+            blocks.append(_marked({"type": "text", "text": part.get("text", "")}, mark))
+            continue
+        if part.get("type") == "image_url":
             url = str((part.get("image_url") or {}).get("url", ""))
             if url.startswith("data:") and ";base64," in url:
                 head, data = url[5:].split(";base64,", 1)
@@ -333,6 +368,9 @@ def _outbound_parts(content: Any) -> list[dict[str, Any]] | str:
                 blocks.append({"type": "image", "source": {"type": "url", "url": url}})
         elif part.get("type") == "file":
             blocks.append(_document_block(part.get("file") or {}))
+        else:
+            continue
+        _marked(blocks[-1], mark)
     return blocks
 
 
@@ -352,6 +390,31 @@ def _document_block(file: dict[str, Any]) -> dict[str, Any]:
     if file.get("filename"):
         block["title"] = str(file["filename"])
     return block
+
+
+def _mark_last(blocks: list[dict[str, Any]], mark: Any) -> list[dict[str, Any]]:
+    """A message-level ``cache_control`` (LiteLLM's shape) marks its last block."""
+    if mark is not None and blocks:
+        blocks[-1] = {**blocks[-1], "cache_control": mark}
+    return blocks
+
+
+def _part_mark(content: Any) -> Any:
+    """The breakpoint of a tool message's content parts (the last one that has one)."""
+    if not isinstance(content, list):
+        return None
+    marks = [p["cache_control"] for p in content if isinstance(p, dict) and "cache_control" in p]
+    return marks[-1] if marks else None
+
+
+def _system_blocks(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, list):
+        return [
+            _marked({"type": "text", "text": p.get("text", "")}, p.get("cache_control"))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        ]
+    return [{"type": "text", "text": content}] if isinstance(content, str) and content else []
 
 
 def _as_blocks(content: list[dict[str, Any]] | str) -> list[dict[str, Any]]:
@@ -391,13 +454,17 @@ def openai_to_anthropic_request(
     """
     temperature = check_params(body, drop=drop_params)
     system_texts: list[str] = []
+    system_blocks: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for msg in body["messages"]:
         role = msg.get("role")
+        mark = msg.get("cache_control")
         if role in ("system", "developer"):
             system_texts.append(content_text(msg.get("content")))
+            system_blocks += _mark_last(_system_blocks(msg.get("content")), mark)
         elif role == "user":
-            _append(messages, "user", _as_blocks(_outbound_parts(msg.get("content"))))
+            blocks = _as_blocks(_outbound_parts(msg.get("content")))
+            _append(messages, "user", _mark_last(blocks, mark))
         elif role == "assistant":
             blocks = _as_blocks(_outbound_parts(msg.get("content")))
             for call in msg.get("tool_calls") or ():
@@ -414,19 +481,14 @@ def openai_to_anthropic_request(
                         "input": args,
                     }
                 )
-            _append(messages, "assistant", blocks)
+            _append(messages, "assistant", _mark_last(blocks, mark))
         elif role in ("tool", "function"):
-            _append(
-                messages,
-                "user",
-                [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": msg.get("tool_call_id"),
-                        "content": content_text(msg.get("content")),
-                    }
-                ],
-            )
+            result = {
+                "type": "tool_result",
+                "tool_use_id": msg.get("tool_call_id"),
+                "content": content_text(msg.get("content")),
+            }
+            _append(messages, "user", [_marked(result, mark or _part_mark(msg.get("content")))])
     out: dict[str, Any] = {
         "model": upstream_model,
         "messages": messages,
@@ -434,7 +496,9 @@ def openai_to_anthropic_request(
         or body.get("max_tokens")
         or DEFAULT_MAX_TOKENS,
     }
-    if system_texts:
+    if any("cache_control" in b for b in system_blocks):
+        out["system"] = system_blocks  # blocks keep the client's breakpoints
+    elif system_texts:
         out["system"] = "\n\n".join(system_texts)
     if temperature is not None:
         out["temperature"] = temperature
@@ -447,12 +511,15 @@ def openai_to_anthropic_request(
     tools = body.get("tools")
     if tools:
         out["tools"] = [
-            {
-                "name": (t.get("function") or {}).get("name"),
-                "description": (t.get("function") or {}).get("description", ""),
-                "input_schema": (t.get("function") or {}).get("parameters")
-                or {"type": "object", "properties": {}},
-            }
+            _marked(
+                {
+                    "name": (t.get("function") or {}).get("name"),
+                    "description": (t.get("function") or {}).get("description", ""),
+                    "input_schema": (t.get("function") or {}).get("parameters")
+                    or {"type": "object", "properties": {}},
+                },
+                t.get("cache_control"),
+            )
             for t in tools
             if isinstance(t, dict) and t.get("type", "function") == "function"
         ]

@@ -13,6 +13,7 @@ __all__ = [
     "FINISH_TO_STOP",
     "STOP_TO_FINISH",
     "anthropic_to_openai_response",
+    "anthropic_usage",
     "openai_to_anthropic_response",
     "usage_from_anthropic",
 ]
@@ -35,15 +36,44 @@ FINISH_TO_STOP: dict[str, str] = {
 
 
 def usage_from_anthropic(raw: Any) -> Usage:
+    """Anthropic's usage (fresh ``input_tokens`` + cache reads + cache writes) as ``Usage``."""
     if not isinstance(raw, dict):
         return Usage()
-    cache_read = int(raw.get("cache_read_input_tokens") or 0)
-    cache_write = int(raw.get("cache_creation_input_tokens") or 0)
+    fresh = _count(raw.get("input_tokens"))
+    cache_read = _count(raw.get("cache_read_input_tokens"))
+    cache_write = _count(raw.get("cache_creation_input_tokens"))
+    split = raw.get("cache_creation")
+    write_1h = _count(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else 0
     return Usage(
-        prompt_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
-        completion_tokens=int(raw.get("output_tokens") or 0),
+        prompt_tokens=fresh + cache_read + cache_write,
+        completion_tokens=_count(raw.get("output_tokens")),
         cached_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        cache_write_1h_tokens=min(write_1h, cache_write),
     )
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def anthropic_usage(usage: Usage) -> dict[str, Any]:
+    """``usage`` in Anthropic's shape; cache fields only when the prompt cache was used."""
+    out: dict[str, Any] = {
+        "input_tokens": usage.fresh_tokens,
+        "output_tokens": usage.completion_tokens,
+    }
+    if usage.cached_tokens or usage.cache_write_tokens:
+        out["cache_creation_input_tokens"] = usage.cache_write_tokens
+        out["cache_read_input_tokens"] = usage.cached_tokens
+        if usage.cache_write_1h_tokens:
+            out["cache_creation"] = usage.cache_creation()
+    return out
 
 
 def anthropic_to_openai_response(
@@ -122,12 +152,7 @@ def openai_to_anthropic_response(resp: ChatResponse, model: str) -> dict[str, An
             {"type": "tool_use", "id": call.get("id"), "name": fn.get("name"), "input": args}
         )
     ident = str(resp.body.get("id") or "")
-    usage: dict[str, Any] = {
-        "input_tokens": resp.usage.prompt_tokens - resp.usage.cached_tokens,
-        "output_tokens": resp.usage.completion_tokens,
-    }
-    if resp.usage.cached_tokens:
-        usage["cache_read_input_tokens"] = resp.usage.cached_tokens
+    usage = anthropic_usage(resp.usage)
     return {
         "id": ident if ident.startswith("msg_") else f"msg_{ident.removeprefix('chatcmpl-')}",
         "type": "message",

@@ -9,13 +9,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lockgate.chat import Chunk, Usage
+from lockgate.chat import Chunk, Usage, usage_from_openai
 from lockgate.errors import UpstreamError, UpstreamOverloadedError
-from lockgate.wire.anthropic_response import FINISH_TO_STOP, STOP_TO_FINISH, usage_from_anthropic
+from lockgate.wire.anthropic_response import (
+    FINISH_TO_STOP,
+    STOP_TO_FINISH,
+    anthropic_usage,
+    usage_from_anthropic,
+)
 
 __all__ = ["AnthropicEvent", "AnthropicToChunks", "ChunksToAnthropic"]
 
 AnthropicEvent = tuple[str, dict[str, Any]]
+_INPUT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
 class AnthropicToChunks:
@@ -92,8 +98,10 @@ class AnthropicToChunks:
             usage = data.get("usage") or {}
             if "output_tokens" in usage:
                 self.usage.completion_tokens = int(usage["output_tokens"] or 0)
-            if usage.get("input_tokens"):
-                self.usage.prompt_tokens = int(usage["input_tokens"])
+            if any(usage.get(k) for k in _INPUT_FIELDS):
+                # Newer APIs repeat the (cumulative) input counts here: they win.
+                output = self.usage.completion_tokens
+                self.usage = usage_from_anthropic({**usage, "output_tokens": output})
             if delta.get("stop_reason"):
                 self._finish = STOP_TO_FINISH.get(str(delta["stop_reason"]), "stop")
                 if self._finish == "tool_calls" and self._structured and self._tool_index < 0:
@@ -173,8 +181,7 @@ class ChunksToAnthropic:
         events = [] if self._started else self._start()
         usage = chunk.get("usage")
         if isinstance(usage, dict):
-            self.usage.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            self.usage.completion_tokens = int(usage.get("completion_tokens") or 0)
+            self.usage = usage_from_openai(usage)
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             text = delta.get("content")
@@ -235,10 +242,7 @@ class ChunksToAnthropic:
                         "stop_reason": FINISH_TO_STOP.get(str(self._finish), "end_turn"),
                         "stop_sequence": None,
                     },
-                    "usage": {
-                        "input_tokens": self.usage.prompt_tokens,
-                        "output_tokens": self.usage.completion_tokens,
-                    },
+                    "usage": anthropic_usage(self.usage),
                 },
             )
         )

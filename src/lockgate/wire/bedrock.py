@@ -45,6 +45,20 @@ _IMAGE_FORMATS = {
 }
 
 
+#: Converse's prompt-cache breakpoint: the prefix up to it is cached (Anthropic's
+#: ``cache_control`` marks on parts, tools and messages become these)
+def cache_point() -> dict[str, Any]:
+    return {"cachePoint": {"type": "default"}}
+
+
+def _marked(item: Any) -> bool:
+    return isinstance(item, dict) and "cache_control" in item
+
+
+def _with_point(blocks: list[dict[str, Any]], mark: bool) -> list[dict[str, Any]]:
+    return [*blocks, cache_point()] if mark and blocks else blocks
+
+
 def _blocks(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str) or content is None:
         return [{"text": content}] if content else []
@@ -66,6 +80,10 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
                     param="messages",
                 )
             blocks.append({"image": {"format": fmt, "source": {"bytes": data}}})
+        else:
+            continue
+        if _marked(part):
+            blocks.append(cache_point())
     return blocks
 
 
@@ -92,10 +110,12 @@ def chat_to_bedrock(body: dict[str, Any], *, drop_params: bool = False) -> dict[
     messages: list[dict[str, Any]] = []
     for msg in body["messages"]:
         role = msg.get("role")
+        content = msg.get("content")
+        marked = _marked(msg) or (isinstance(content, list) and any(_marked(p) for p in content))
         if role in ("system", "developer"):
-            system.append({"text": content_text(msg.get("content"))})
+            system += _with_point([{"text": content_text(content)}], marked)
         elif role == "user":
-            _append(messages, "user", _blocks(msg.get("content")))
+            _append(messages, "user", _with_point(_blocks(content), _marked(msg)))
         elif role == "assistant":
             blocks = _blocks(msg.get("content"))
             for call in msg.get("tool_calls") or ():
@@ -113,13 +133,13 @@ def chat_to_bedrock(body: dict[str, Any], *, drop_params: bool = False) -> dict[
                         }
                     }
                 )
-            _append(messages, "assistant", blocks)
+            _append(messages, "assistant", _with_point(blocks, _marked(msg)))
         elif role in ("tool", "function"):
             result = {
                 "toolUseId": msg.get("tool_call_id"),
                 "content": [{"text": content_text(msg.get("content"))}],
             }
-            _append(messages, "user", [{"toolResult": result}])
+            _append(messages, "user", _with_point([{"toolResult": result}], marked))
     out: dict[str, Any] = {"messages": messages}
     if system:
         out["system"] = system
@@ -136,7 +156,9 @@ def chat_to_bedrock(body: dict[str, Any], *, drop_params: bool = False) -> dict[
         config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
     if config:
         out["inferenceConfig"] = config
-    tools = [t.get("function") or {} for t in body.get("tools") or () if isinstance(t, dict)]
+    given = [t for t in body.get("tools") or () if isinstance(t, dict)]
+    tools = [t.get("function") or {} for t in given]
+    points = {i for i, t in enumerate(given) if _marked(t)}
     json_tool = response_format_tool(body.get("response_format"))
     if json_tool is not None:
         # Structured output as a forced tool, as for Anthropic (Converse has no JSON mode).
@@ -148,16 +170,14 @@ def chat_to_bedrock(body: dict[str, Any], *, drop_params: bool = False) -> dict[
             }
         )
     if tools:
-        specs = [
-            {
-                "toolSpec": {
-                    "name": fn.get("name"),
-                    "description": fn.get("description") or fn.get("name"),
-                    "inputSchema": {"json": fn.get("parameters") or {"type": "object"}},
-                }
+        specs: list[dict[str, Any]] = []
+        for i, fn in enumerate(tools):
+            spec = {
+                "name": fn.get("name"),
+                "description": fn.get("description") or fn.get("name"),
+                "inputSchema": {"json": fn.get("parameters") or {"type": "object"}},
             }
-            for fn in tools
-        ]
+            specs += _with_point([{"toolSpec": spec}], i in points)
         tool_config: dict[str, Any] = {"tools": specs}
         choice = body.get("tool_choice")
         if choice == "required":
@@ -183,6 +203,7 @@ def usage_from_bedrock(raw: Any) -> Usage:
         prompt_tokens=int(raw.get("inputTokens") or 0) + cached + written,
         completion_tokens=int(raw.get("outputTokens") or 0),
         cached_tokens=cached,
+        cache_write_tokens=written,
     )
 
 

@@ -18,7 +18,17 @@ from lockgate.errors import BadRequestError, UnsupportedParamError
 __all__ = ["ResponsesRequest", "parse_responses_request"]
 
 #: Responses fields that go to chat under the same name
-_SAME_NAME = ("temperature", "top_p", "parallel_tool_calls", "user", "service_tier", "seed")
+_SAME_NAME = (
+    "temperature",
+    "top_p",
+    "parallel_tool_calls",
+    "user",
+    "service_tier",
+    "seed",
+    # OpenAI prompt caching: which cache shard, and how long it keeps
+    "prompt_cache_key",
+    "prompt_cache_retention",
+)
 
 
 @dataclass(slots=True)

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.memo import TextMemo
+
 from ._features import extract_features, tokenize, windows
 from ._heuristics import PatternMatcher
 from ._model import LinearModel, load_model
@@ -139,6 +141,8 @@ def _chunks(text: str, a: int, b: int) -> list[tuple[int, int]]:
 #: Texts longer than this are scored every time (a memo of them would hold too much).
 _MEMO_MAX_CHARS = 8192
 _MEMO_ENTRIES = 4096
+#: characters of remembered texts per memo (about 2 MB of text at most, not 4096 x 8 KB)
+_MEMO_TOTAL_CHARS = 2_000_000
 
 
 class InjectionDetector:
@@ -161,10 +165,21 @@ class InjectionDetector:
         self._model = model if model is not None else load_model()
         self._matcher = PatternMatcher()
         self._threshold = threshold
-        self._memo: dict[str, InjectionVerdict] = {}
-        self._data_memo: dict[str, InjectionVerdict] = {}
+        self._memo: TextMemo[InjectionVerdict] = TextMemo(
+            max_entries=_MEMO_ENTRIES, max_chars=_MEMO_TOTAL_CHARS
+        )
+        self._data_memo: TextMemo[InjectionVerdict] = TextMemo(
+            max_entries=_MEMO_ENTRIES, max_chars=_MEMO_TOTAL_CHARS
+        )
         #: remember verdicts of short texts (off: every call scores; for benchmarks)
         self._memo_on = memo
+
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """(memo, entries, characters held) of the verdict memos, for metrics."""
+        return [
+            ("injection_memo", len(self._memo), self._memo.chars),
+            ("injection_data_memo", len(self._data_memo), self._data_memo.chars),
+        ]
 
     @property
     def threshold(self) -> float:
@@ -183,9 +198,7 @@ class InjectionDetector:
         verdict = self._memo.get(text)
         if verdict is None:
             verdict = self._score(text)
-            if len(self._memo) >= _MEMO_ENTRIES:
-                self._memo.clear()
-            self._memo[text] = verdict
+            self._memo.put(text, verdict)
         return verdict
 
     def score_data(self, text: str) -> InjectionVerdict:
@@ -200,9 +213,7 @@ class InjectionDetector:
         verdict = self._data_memo.get(text)
         if verdict is None:
             verdict = self._score_data(text)
-            if len(self._data_memo) >= _MEMO_ENTRIES:
-                self._data_memo.clear()
-            self._data_memo[text] = verdict
+            self._data_memo.put(text, verdict)
         return verdict
 
     def _score_data(self, text: str) -> InjectionVerdict:

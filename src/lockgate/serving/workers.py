@@ -1,0 +1,100 @@
+"""``lockgate serve --workers N``: N single-process gateways sharing one listening socket.
+
+The parent binds the port, starts N children (each a full ``lockgate serve`` with its own
+lifespan, handed the socket's descriptor in ``LOCKGATE_LISTEN_FD``) and forwards signals:
+
+* ``SIGTERM``/``SIGINT``: every worker drains as a single process does (/ready 503 for
+  ``server.drain_seconds`` while still serving, listener closed, in-flight requests
+  finished, writers flushed, exit 0); the parent exits 0 once all did, 1 otherwise.
+* ``SIGHUP``: every worker re-reads the config file (lockgate.modelconfig.live).
+
+A worker that dies while the parent is not stopping is replaced; one that dies within
+``_QUICK_EXIT`` seconds of its start three times in a row stops the whole server (a
+broken config or database fails the same way each time).  State shared across workers
+lives where it lives across replicas: keys, prompts and stored models in the database;
+limits and the cache in Redis (with ``memory://`` each worker counts on its own).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+__all__ = ["LISTEN_FD_ENV", "inherited_socket", "supervise", "worker_argv"]
+
+LISTEN_FD_ENV = "LOCKGATE_LISTEN_FD"
+_QUICK_EXIT = 5.0
+_MAX_QUICK_EXITS = 3
+log = logging.getLogger("lockgate.server")
+
+
+def inherited_socket(env: dict[str, str] | os._Environ[str]) -> socket.socket | None:
+    """The listening socket a ``--workers`` parent handed this process, if any."""
+    fd = env.get(LISTEN_FD_ENV)
+    return socket.socket(fileno=int(fd)) if fd else None
+
+
+class _Worker:
+    def __init__(self, argv: Sequence[str], sock: socket.socket) -> None:
+        env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno())}
+        self.started = time.monotonic()
+        # Its own process group: a terminal's Ctrl-C reaches the parent only, which
+        # forwards one SIGTERM (a second signal would cut a worker's drain short).
+        self.proc = subprocess.Popen(
+            list(argv), env=env, pass_fds=(sock.fileno(),), process_group=0
+        )
+
+
+def supervise(argv: Sequence[str], sock: socket.socket, workers: int) -> int:
+    """Run ``workers`` copies of ``argv`` on ``sock`` until stopped; the exit code."""
+    stopping = False
+    pending: list[int] = []
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        pending.append(sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    pool = [_Worker(argv, sock) for _ in range(workers)]
+    quick_exits = 0
+    while True:
+        while pending:
+            got = pending.pop(0)
+            if got in (signal.SIGTERM, signal.SIGINT):
+                stopping = True
+            for w in pool:
+                if w.proc.poll() is None:
+                    w.proc.send_signal(signal.SIGTERM if got == signal.SIGINT else got)
+        if stopping:
+            break
+        for i, w in enumerate(pool):
+            code = w.proc.poll()
+            if code is None:
+                continue
+            quick = time.monotonic() - w.started < _QUICK_EXIT
+            quick_exits = quick_exits + 1 if quick else 0
+            if quick_exits >= _MAX_QUICK_EXITS:
+                log.error("workers keep exiting at start-up (last code %s): stopping", code)
+                pending.append(signal.SIGTERM)
+                break
+            log.warning("worker %d exited with %s: starting a new one", w.proc.pid, code)
+            pool[i] = _Worker(argv, sock)
+        time.sleep(0.1)
+    # The workers hold their own copies: this one would keep the port accepting
+    # connections nobody answers once they closed theirs.
+    sock.close()
+    codes = [w.proc.wait() for w in pool]
+    return 0 if quick_exits < _MAX_QUICK_EXITS and all(c == 0 for c in codes) else 1
+
+
+def worker_argv(config_path: str | None) -> list[str]:
+    """The command each worker runs (the embedded defaults when there is no file)."""
+    argv = [sys.executable, "-m", "lockgate", "serve"]
+    return [*argv, "-c", config_path] if config_path else argv
