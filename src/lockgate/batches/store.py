@@ -127,7 +127,9 @@ class BatchStore:
         errors: Sequence[LineError],
         now: float,
         expires_at: float,
+        handoff: tuple[str, str, str] | None = None,
     ) -> dict[str, Any]:
+        """``handoff``: (provider, alias, deployment id) to hand the batch to."""
         batch_id = new_id("batch")
         failed = bool(errors)
         row = {
@@ -145,6 +147,8 @@ class BatchStore:
             "errors": [e.to_openai() for e in errors] if failed else None,
             "metadata": metadata,
         }
+        if handoff is not None and not failed:
+            row.update(handoff=handoff[0], handoff_model=handoff[1], handoff_deployment=handoff[2])
         async with self.db.engine.begin() as conn:
             await conn.execute(batches.insert().values(**row))
             for i in range(0, len(lines), _INSERT_CHUNK):
@@ -223,9 +227,17 @@ class BatchStore:
                 )
                 .values(status="cancelling", cancelling_at=now)
             )
+            # a handed-off batch's lines wait for what the provider ran before its cancel
+            local = sa.select(batches.c.id).where(
+                batches.c.id == batch_id, batches.c.handoff.is_(None)
+            )
             await conn.execute(
                 batch_lines.update()
-                .where(batch_lines.c.batch_id == batch_id, batch_lines.c.status == "pending")
+                .where(
+                    batch_lines.c.batch_id == batch_id,
+                    batch_lines.c.status == "pending",
+                    batch_lines.c.batch_id.in_(local),
+                )
                 .values(status="cancelled")
             )
 
@@ -239,7 +251,9 @@ class BatchStore:
             sa.and_(batch_lines.c.status == "running", batch_lines.c.lease_until < now),
         )
         active = sa.select(batches.c.id).where(
-            batches.c.status == "in_progress", batches.c.expired_at.is_(None)
+            batches.c.status == "in_progress",
+            batches.c.expired_at.is_(None),
+            batches.c.handoff.is_(None),
         )
         pick = (
             sa.select(batch_lines.c.batch_id, batch_lines.c.line_no)
@@ -427,6 +441,7 @@ class BatchStore:
             batches.c.status == "in_progress",
             batches.c.expired_at.is_(None),
             batches.c.expires_at < now,
+            batches.c.handoff.is_(None),  # the provider's own window applies
         )
         async with self.db.engine.begin() as conn:
             ids = [r[0] for r in (await conn.execute(due)).all()]
