@@ -89,7 +89,7 @@ def wait_up(url: str) -> None:
 
 
 def run_batch(
-    fake, n: int, c: int, kills: int, tmp: Path, upstream_ms: float = 0
+    fake, n: int, c: int, kills: int, tmp: Path, upstream_ms: float = 0, after_crash: str = "resend"
 ) -> dict[str, float]:  # type: ignore[no-untyped-def]
     fake.reset()
     slow(fake, upstream_ms)
@@ -113,7 +113,12 @@ def run_batch(
                     "master_key": MASTER,
                     "database_url": f"sqlite+aiosqlite:///{db}",
                 },
-                "batches": {"concurrency": c, "lease_seconds": 3, "poll_seconds": 0.05},
+                "batches": {
+                    "concurrency": c,
+                    "lease_seconds": 3,
+                    "poll_seconds": 0.05,
+                    "after_crash": after_crash,
+                },
             }
         )
     )
@@ -187,6 +192,7 @@ def run_batch(
         "executed_twice": sum(v - 1 for v in fake.executions.values()),
         "aborted_by_kill": sum(1 for e in fake.cancel_events if e.path == "/v1/chat/completions"),
         "resent_reported": st["lockgate"]["resent_requests"],
+        "failed_interrupted": st["request_counts"]["failed"],
     }
 
 
@@ -301,6 +307,9 @@ def main() -> None:
     ap.add_argument("--no-kills", action="store_true", help="skip the SIGKILL run")
     ap.add_argument("--upstream-ms", type=float, default=0, help="the fake's answer time")
     ap.add_argument("--handoff", action="store_true", help="only the hand-off + 2 kills run")
+    ap.add_argument(
+        "--after-crash", default="resend", choices=["resend", "fail"], help="batches.after_crash"
+    )
     args = ap.parse_args()
     n, c, ms = args.lines, args.concurrency, args.upstream_ms
     with start_in_thread() as fake, tempfile.TemporaryDirectory() as tmp:
@@ -335,8 +344,8 @@ def main() -> None:
                     f" 95% CI [{m - half:.3f}, {m + half:.3f}], n={len(xs)}"
                 )
         if not args.no_kills:
-            r = run_batch(fake, n, c, 2, Path(tmp), ms)
-            print(f"batch+2 kills: {r}")
+            r = run_batch(fake, n, c, 2, Path(tmp), ms, args.after_crash)
+            print(f"batch+2 kills (after_crash {args.after_crash}): {r}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,11 @@ class BatchSettings(BaseModel):
     #: is followed at once; after a crash up to this many are counted as re-sent without
     #: having left (0: the count is exact, each start waits for its mark's commit)
     mark_ahead: int | None = Field(default=None, ge=0)
+    #: a line that was upstream when its replica died or stopped (answer unknown):
+    #: "resend" it with the same Idempotency-Key (never lost; sent twice unless the
+    #: upstream honours the key), or "fail" it into the error file with code
+    #: ``interrupted`` (never sent twice; the client decides; mark_ahead is then 0)
+    after_crash: Literal["resend", "fail"] = "resend"
     #: tries per line before it is written to the error file
     max_attempts: int = Field(default=3, ge=1)
     #: "auto": a batch whose lines all name one alias served (first deployment) by OpenAI

@@ -63,4 +63,5 @@ def build_batches(settings: BatchSettings, db: Database) -> BatchService | None:
     if not settings.enabled:
         return None
     root = Path(settings.storage_dir) if settings.storage_dir else _default_dir(db)
-    return BatchService(settings, BatchStore(db, root))
+    store = BatchStore(db, root, resend_after_crash=settings.after_crash == "resend")
+    return BatchService(settings, store)

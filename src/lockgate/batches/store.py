@@ -57,11 +57,23 @@ class Finished:
     request_id: str | None
 
 
+#: the answer of a line that was upstream when its replica went (``after_crash: fail``)
+_INTERRUPTED = {
+    "error": {
+        "code": "interrupted",
+        "message": "The gateway stopped while this request was upstream; it was not sent"
+        " again (batches.after_crash: fail). It may or may not have run.",
+    }
+}
+
+
 class BatchStore:
-    def __init__(self, db: Database, root: Path) -> None:
+    def __init__(self, db: Database, root: Path, *, resend_after_crash: bool = True) -> None:
         self.db = db
         self.root = root
         self._pg = db.engine.dialect.name == "postgresql"
+        #: False: a line marked sent whose holder went is failed, never sent again
+        self._resend = resend_after_crash
 
     # -- files ---------------------------------------------------------------
     async def create_file(
@@ -295,6 +307,22 @@ class BatchStore:
             )
         )
         async with self.db.engine.begin() as conn:
+            if not self._resend:
+                await conn.execute(
+                    batch_lines.update()
+                    .where(
+                        batch_lines.c.status == "running",
+                        batch_lines.c.lease_until < now,
+                        batch_lines.c.sent_attempt == batch_lines.c.attempts,
+                    )
+                    .values(
+                        status="failed",
+                        status_code=500,
+                        response=_INTERRUPTED,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
+                )
             rows = (await conn.execute(stmt)).all()
             if not rows:
                 return []
@@ -418,7 +446,9 @@ class BatchStore:
             else_="pending",
         )
         values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_until": None}
-        if interrupted:
+        if interrupted and not self._resend:
+            values.update(status="failed", status_code=500, response=_INTERRUPTED)
+        elif interrupted:
             values["resent"] = batch_lines.c.resent + 1
         async with self.db.engine.begin() as conn:
             await conn.execute(
