@@ -1,4 +1,4 @@
-"""Tables of uploaded files, batches and batch lines (migration 0009, grown by 0016, 0018)."""
+"""Tables of uploaded files, batches and batch lines (migration 0009, grown by 0016, 0020)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ batches = sa.Table(
     sa.Column("finalize_until", sa.Float, nullable=True),
     # set when the completion window ended first (migration 0016)
     sa.Column("expired_at", sa.Float, nullable=True),
-    # handed to the provider's own batch API (migration 0018; see batches/handoff.py)
+    # handed to the provider's own batch API (migration 0020; see batches/handoff.py)
     sa.Column("handoff", sa.String(16), nullable=True),
     sa.Column("handoff_model", sa.String(255), nullable=True),
     sa.Column("handoff_deployment", sa.String(128), nullable=True),

@@ -1,7 +1,7 @@
 """batch hand-off to the provider's own batch API
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 
 A batch handed to OpenAI's Batches API or Anthropic's Message Batches API (for their
 batch discount) keeps its progress on its row: ``handoff`` (the provider), the alias and
@@ -14,8 +14,8 @@ died in between finds it again instead of creating a second one), and a lease
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
