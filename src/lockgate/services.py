@@ -383,7 +383,7 @@ async def build_services(
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line
 
-        svc.batches.start(lambda line: execute_line(svc, line), lambda: metrics.in_flight)
+        svc.batches.start(lambda line: execute_line(svc, line), lambda: metrics.in_flight, svc)
     return svc
 
 
