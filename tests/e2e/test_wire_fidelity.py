@@ -309,12 +309,21 @@ def test_legacy_completions_stream(oai_client):
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
 
 
-def test_legacy_completions_refused_for_anthropic(oai_client, fake):
-    """An Anthropic-backed model has no completions endpoint: a 400 that says so."""
+def test_legacy_completions_on_anthropic_go_through_messages(oai_client, fake):
+    """An Anthropic-backed model has no completions endpoint: the prompt goes to
+    /v1/messages as one user message and the answer comes back as a text_completion;
+    fields a chat API has no place for are refused by name."""
+    reply = oai_client.completions.create(model="claude-haiku", prompt="hi", max_tokens=20)
+    assert reply.object == "text_completion" and reply.choices[0].text == "echo: hi"
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+    sent = fake.requests[-1]
+    assert sent.path == "/v1/messages"
+    assert sent.body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert sent.body["max_tokens"] == 20 and "lockgate" not in sent.body
     with pytest.raises(openai.BadRequestError) as info:
-        oai_client.completions.create(model="claude-haiku", prompt="hi")
-    assert "/v1/completions" in info.value.message
-    assert fake.requests == []
+        oai_client.completions.create(model="claude-haiku", prompt="hi", suffix="!", echo=True)
+    assert "suffix, echo" in info.value.message and info.value.param == "suffix"
+    assert len(fake.requests) == 1
 
 
 def test_count_tokens_asks_anthropic_for_claude(ant_client, fake):
