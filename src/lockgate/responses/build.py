@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lockgate.responses.config import ResponsesSettings
 from lockgate.responses.store import MemoryResponseStore, ResponseStore
-from lockgate.storage.database import Database
+
+if TYPE_CHECKING:  # SQLAlchemy loads only when a store uses it
+    from lockgate.storage.database import Database
 
 __all__ = ["build_response_store"]
 
