@@ -14,6 +14,8 @@ import pytest
 from tests.e2e.conftest import model_list
 from tests.support import MASTER
 
+from lockgate.token_count import uses_o200k
+
 PDF = "JVBERi0xLjQKJcOkw7zDtsOfCjIgMCBvYmoKPDwvTGVuZ3RoIDMgMCBSPj4Kc3RyZWFtCg=="
 BETA = "prompt-caching-2024-07-31,pdfs-2024-09-25"
 
@@ -343,14 +345,24 @@ def test_count_tokens_asks_anthropic_for_claude(ant_client, fake):
 
 
 def test_count_tokens_uses_tiktoken_for_openai_models(ant_client, fake):
-    """An OpenAI-family model is counted locally with cl100k ("hello world" = 2 tokens)."""
+    """An OpenAI-family model is counted locally with its own vocabulary: gpt-4o-mini
+    with o200k_base, where Chinese text takes about half the tokens cl100k needs."""
     raw = ant_client.messages.with_raw_response.count_tokens(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello world"}]
     )
     # 3 (reply primer) + 3 (message framing) + 1 ("user") + 2 ("hello world")
     assert raw.parse().input_tokens == 9
     assert raw.headers["x-lockgate-token-count"] == "tiktoken"
+    chinese = ant_client.messages.count_tokens(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "你好，世界。今天天气很好"}]
+    )
+    assert chinese.input_tokens == 3 + 3 + 1 + 8  # o200k: 8 tokens (cl100k: 15)
     assert fake.requests == []
+
+
+def test_o200k_models_are_known_by_name():
+    assert all(uses_o200k(m) for m in ("gpt-4o", "openai/gpt-4o-mini", "o3-mini", "gpt-4.1"))
+    assert not any(uses_o200k(m) for m in ("gpt-4", "gpt-3.5-turbo", "llama3"))
 
 
 def test_count_tokens_unknown_model_is_404(ant_client):
