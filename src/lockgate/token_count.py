@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections import OrderedDict
 from typing import Any
 
@@ -35,11 +36,14 @@ def uses_o200k(model: str) -> bool:
 
 def _o200k() -> Any:
     """bpe-openai's o200k_base encoding (tiktoken's API), or None when not installed."""
-    try:
-        import bpe_openai  # type: ignore[import-untyped]
-    except ImportError:
-        return None
-    return bpe_openai.get_encoding("o200k_base")
+    with warnings.catch_warnings():
+        # bpe-openai 0.1.4 reads its data with importlib.resources.open_binary
+        warnings.filterwarnings("ignore", "open_binary is deprecated", DeprecationWarning)
+        try:
+            import bpe_openai  # type: ignore[import-untyped]
+        except ImportError:
+            return None
+        return bpe_openai.get_encoding("o200k_base")
 
 
 _PER_MESSAGE = 3  # <|start|>role ... <|end|>

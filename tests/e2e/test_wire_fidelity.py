@@ -354,7 +354,7 @@ def test_count_tokens_uses_tiktoken_for_openai_models(ant_client, fake):
     assert raw.parse().input_tokens == 9
     assert raw.headers["x-lockgate-token-count"] == "tiktoken"
     chinese = ant_client.messages.count_tokens(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "你好，世界。今天天气很好"}]
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "你好\uff0c世界。今天天气很好"}]
     )
     assert chinese.input_tokens == 3 + 3 + 1 + 8  # o200k: 8 tokens (cl100k: 15)
     assert fake.requests == []
