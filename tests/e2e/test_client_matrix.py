@@ -15,7 +15,7 @@ import pydantic
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessageChunk, HumanMessage
-from langchain_openai import ChatOpenAI
+from langchain_openai import ChatOpenAI, OpenAI
 from tests.e2e.conftest import model_list
 from tests.e2e.test_vertex import service_account, vertex_model
 from tests.fakes.bedrock_wire import ACCESS_KEY, SECRET_KEY
@@ -324,3 +324,12 @@ def test_litellm_sdk_text_completion(litellm, gw, alias):
     )
     assert "".join(c.choices[0].text or "" for c in chunks if c.choices) == "echo: hello there"
     assert any(getattr(c, "usage", None) and c.usage.completion_tokens for c in chunks)
+
+
+@responses_matrix
+def test_langchain_openai_llm_completions(gw, alias):
+    """LangChain's completion-model class (langchain_openai.OpenAI) through
+    /v1/completions: invoke and stream."""
+    model = OpenAI(model=alias, base_url=gw.v1, api_key=MASTER, max_retries=0)
+    assert model.invoke("hello there") == "echo: hello there"
+    assert "".join(model.stream("hello there")) == "echo: hello there"
