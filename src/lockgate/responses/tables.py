@@ -1,4 +1,4 @@
-"""SQLAlchemy Core view of the stored-responses table (migration 0018)."""
+"""SQLAlchemy Core view of the stored-responses table (migration 0020)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """stored responses
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 
 ``stored_responses``: the Responses API's stored responses (lockgate.responses), so that
 ``previous_response_id`` and GET/DELETE /v1/responses/{id} work on every replica.  One row
@@ -12,8 +12,8 @@ its answer (``body``, JSON text), when it was made and when it expires.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
