@@ -51,7 +51,7 @@ from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.request_ids import RequestIds
-from lockgate.responses import MemoryResponseStore, ResponseStore
+from lockgate.responses import ResponseStore, build_response_store
 from lockgate.router import Router
 from lockgate.routing.factory import build_route_stage
 from lockgate.serving.guard import ConnectionGuard
@@ -123,6 +123,7 @@ class Services:
             await self.semantic.cache.index.close()
         for sink in self.sinks:
             await sink.aclose()
+        await self.responses.aclose()
         await self.tracing.aclose()
         await self.limit_store.aclose()
         await self.cache.store.aclose()
@@ -367,7 +368,7 @@ async def build_services(
         sinks=sinks,
         semantic=semantic,
         tracing=tracing,
-        responses=MemoryResponseStore(settings.responses.max_stored),
+        responses=build_response_store(settings.responses, db, redis_url),
         token_counter=token_counter,
         passthrough=PassthroughClient(),
         prompts=prompts,

@@ -79,6 +79,9 @@ class FakeUpstream:
         app.router.add_post("/azure/openai/deployments/{name}/embeddings", self._variant)
         for root in ("/groq/openai/v1", "/mistral/v1", "/nousage/v1"):
             app.router.add_post(root + "/chat/completions", self._variant)
+        # Legacy text completions: Azure and Ollama/vLLM serve them; Groq and Mistral do not.
+        app.router.add_post("/azure/openai/deployments/{name}/completions", self._variant)
+        app.router.add_post("/nousage/v1/completions", self._variant)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/files", self._files)
         self.batches.add_routes(app)
@@ -323,6 +326,8 @@ class FakeUpstream:
         if request.path.endswith("/embeddings"):
             payload = openai_wire.embeddings(body, self.embedding_dimensions)
             return web.json_response(payload)
+        if not request.path.endswith("/chat/completions"):
+            return await self._text_completion(request, record.body, fault, variant)
         problem = openai_wire.validate_chat(body)
         if problem is not None:
             return self._error(400, openai_wire.error_body(400, problem))
@@ -341,7 +346,11 @@ class FakeUpstream:
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         record, fault = await self._record(request)
-        body = record.body
+        return await self._text_completion(request, record.body, fault, None)
+
+    async def _text_completion(
+        self, request: web.Request, body: Any, fault: Fault | None, variant: str | None
+    ) -> web.StreamResponse:
         if not isinstance(body, dict) or "prompt" not in body or "model" not in body:
             return self._error(
                 400, openai_wire.error_body(400, "'model' and 'prompt' are required")
@@ -351,7 +360,13 @@ class FakeUpstream:
         def build() -> tuple[int, list[bytes], bool]:
             cid, created = f"cmpl-fake{n:08d}", int(time.time())
             if body.get("stream"):
-                return 200, openai_wire.text_completion_chunks(body, cid, created), True
+                events = openai_wire.text_completion_chunks(body, cid, created)
+                if variant is not None:
+                    full = openai_wire.text_completion_chunks(
+                        {**body, "stream_options": {"include_usage": True}}, cid, created
+                    )
+                    events = variants.adapt_events(variant, full)
+                return 200, events, True
             payload = openai_wire.text_completion(body, cid, created)
             return 200, [json.dumps(payload).encode()], False
 
