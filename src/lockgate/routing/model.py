@@ -1,7 +1,10 @@
-"""The strong/weak router's model: a linear score over the prompt's MiniLM embedding and
-a few text features, predicting how much more likely the strong model is to answer it
-correctly than the weak one. Trained by ``bench/train_router.py``; its weights ship in
-this package (``router_weights.npz``, a few KB). Pure: no I/O after loading."""
+"""The strong/weak router's model: two linear scores over the prompt's MiniLM embedding and
+a few text features, one for multiple-choice questions and one for everything else (word
+problems, open questions), each predicting how likely the weak model is to get the prompt
+wrong where the strong one gets it right. Each branch's raw score is mapped to its
+percentile among the branch's cross-validated training scores, so one threshold means the
+same share of either kind of prompt. Trained by ``bench/train_router.py``; the weights
+ship in this package (``router_weights.npz``, a few KB). Pure: no I/O after loading."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from lockgate.routing.features import N_TEXT_FEATURES, text_features
+from lockgate.routing.features import N_TEXT_FEATURES, is_multiple_choice, text_features
 
 __all__ = ["WEIGHTS", "RouterModel"]
 
@@ -21,8 +24,11 @@ F32 = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class RouterModel:
+    #: one row of weights per branch: 0 multiple choice, 1 anything else
     coef: F32
-    intercept: float
+    intercept: F32
+    #: per branch, raw scores at evenly spaced percentiles (0..1) of its training prompts
+    knots: F32
     #: (quality floor, threshold) pairs from cross-validated scores on the training data
     floors: tuple[tuple[float, float], ...]
     #: sorted out-of-fold scores of the training prompts: a prior for share → threshold
@@ -36,17 +42,26 @@ class RouterModel:
             floors = tuple((float(a), float(b)) for a, b in np.asarray(z["floors"]))
             return cls(
                 coef=coef,
-                intercept=float(z["intercept"]),
+                intercept=np.asarray(z["intercept"], dtype=np.float32),
+                knots=np.asarray(z["knots"], dtype=np.float32),
                 floors=floors,
                 prior_scores=np.sort(np.asarray(z["prior_scores"], dtype=np.float32)),
-                dim=len(coef) - N_TEXT_FEATURES,
+                dim=coef.shape[1] - N_TEXT_FEATURES,
             )
 
+    def raw(self, embedding: F32, text: str) -> tuple[int, float]:
+        """The prompt's branch and its linear score there (the logit scale of training)."""
+        branch = 0 if is_multiple_choice(text) else 1
+        w = self.coef[branch]
+        emb = float(np.dot(w[: self.dim], embedding))
+        feats = float(np.dot(w[self.dim :], np.asarray(text_features(text), np.float32)))
+        return branch, emb + feats + float(self.intercept[branch])
+
     def score(self, embedding: F32, text: str) -> float:
-        """Predicted accuracy gain of the strong model on this prompt (higher: strong)."""
-        emb = float(np.dot(self.coef[: self.dim], embedding))
-        feats = float(np.dot(self.coef[self.dim :], np.asarray(text_features(text), np.float32)))
-        return emb + feats + self.intercept
+        """Higher: more in need of the strong model; the percentile (0..1) of the raw
+        score among training prompts of the same kind (extended linearly beyond)."""
+        branch, raw = self.raw(embedding, text)
+        return _percentile(self.knots[branch], raw)
 
     def threshold_for_floor(self, floor: float) -> float:
         """The calibrated threshold that kept ``floor`` of the strong model's accuracy."""
@@ -59,6 +74,17 @@ class RouterModel:
     def threshold_for_share(self, share: float) -> float:
         """The score above which ``share`` of the training prompts fall (a prior)."""
         return _quantile_threshold(self.prior_scores, share)
+
+
+def _percentile(knots: F32, raw: float) -> float:
+    """Piecewise-linear percentile of ``raw`` among the knots; beyond them the line goes on
+    at the average slope, so the scale stays strictly increasing (no ties at 0 or 1)."""
+    lo, hi = float(knots[0]), float(knots[-1])
+    if raw < lo:
+        return (raw - lo) / (hi - lo)
+    if raw > hi:
+        return 1.0 + (raw - hi) / (hi - lo)
+    return float(np.interp(raw, knots, np.linspace(0.0, 1.0, len(knots))))
 
 
 def _quantile_threshold(sorted_scores: F32, share: float) -> float:
