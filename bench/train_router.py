@@ -7,8 +7,8 @@ score reflects topics the router never saw), GSM8K rows are split at random. For
 design it prints, per source, the share of strong calls needed to keep 95% of GPT-4's
 accuracy (with a bootstrap 95% interval over prompts), and the curve.
 
-    .venv/bin/python bench/train_router.py --embeddings /tmp/routing_emb.npy          # evaluate
-    .venv/bin/python bench/train_router.py --embeddings /tmp/routing_emb.npy --write  # + weights
+    .venv/bin/python bench/train_router.py --embeddings /tmp/routing_emb_tail.npy          # evaluate
+    .venv/bin/python bench/train_router.py --embeddings /tmp/routing_emb_tail.npy --write  # + weights
 
 Embeddings: the local MiniLM (lockgate.cache.semantic), computed once and cached in the
 --embeddings file (about 2 minutes on 2 cores).
@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from lockgate.routing.features import text_features
+from lockgate.routing.model import embedding_text
 
 DATA = next(
     (
@@ -54,7 +55,7 @@ def embed_all(rows: list[dict], cache: Path) -> np.ndarray:
 
     async def run() -> np.ndarray:
         parts = [
-            await emb.embed([r["prompt"] for r in rows[i : i + 64]])
+            await emb.embed([embedding_text(r["prompt"]) for r in rows[i : i + 64]])
             for i in range(0, len(rows), 64)
         ]
         return np.concatenate(parts)
@@ -254,7 +255,7 @@ def curve_ci(s, weak, strong, share, rng, n=200) -> tuple[float, float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--embeddings", default="/tmp/routing_emb.npy")
+    ap.add_argument("--embeddings", default="/tmp/routing_emb_tail.npy")
     ap.add_argument("--write", action="store_true", help="write the shipped branch_lr weights")
     ap.add_argument("--designs", default=DESIGNS)
     ap.add_argument("--draws", type=int, default=6, help="fold assignments to average over")

@@ -40,7 +40,7 @@ def _read_prompts(path: Path) -> list[tuple[str, dict[str, Any]]]:
 
 def _scores(texts: list[str]) -> list[float]:
     from lockgate.cache.semantic.embedder import LocalEmbedder
-    from lockgate.routing.model import RouterModel
+    from lockgate.routing.model import RouterModel, embedding_text
 
     model = RouterModel.load()
     emb = LocalEmbedder()
@@ -49,7 +49,7 @@ def _scores(texts: list[str]) -> list[float]:
         out: list[float] = []
         for i in range(0, len(texts), 64):
             batch = texts[i : i + 64]
-            vecs = await emb.embed(batch)
+            vecs = await emb.embed([embedding_text(t) for t in batch])
             out.extend(model.score(v, t) for v, t in zip(vecs, batch, strict=True))
         return out
 

@@ -16,10 +16,18 @@ import numpy.typing as npt
 
 from lockgate.routing.features import N_TEXT_FEATURES, is_multiple_choice, text_features
 
-__all__ = ["WEIGHTS", "RouterModel"]
+__all__ = ["EMBED_CHARS", "WEIGHTS", "RouterModel", "embedding_text"]
 
 WEIGHTS = Path(__file__).with_name("router_weights.npz")
 F32 = npt.NDArray[np.float32]
+#: the embedding sees the prompt's last characters: MiniLM reads 256 tokens (about
+#: 1,000 characters) and a long prompt's question and options come at its end
+EMBED_CHARS = 1000
+
+
+def embedding_text(text: str) -> str:
+    """The part of the prompt the router embeds (the text features see all of it)."""
+    return text[-EMBED_CHARS:]
 
 
 @dataclass(frozen=True, slots=True)
