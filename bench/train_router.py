@@ -5,13 +5,15 @@ rows (../shared/data/routing-dev.jsonl: MMLU and GSM8K prompts with whether Mixt
 Every figure is cross-validated and grouped: MMLU folds hold out whole subjects (so a
 score reflects topics the router never saw), GSM8K rows are split at random. For each
 design it prints, per source, the share of strong calls needed to keep 95% of GPT-4's
-accuracy (with a bootstrap 95% interval over prompts), and the curve.
+accuracy: the mean (sd) over --draws fold assignments and a bootstrap 95% interval over
+prompts; then the shipped design's curve with intervals, against random routing.
 
-    .venv/bin/python bench/train_router.py --embeddings /tmp/routing_emb_tail.npy          # evaluate
-    .venv/bin/python bench/train_router.py --embeddings /tmp/routing_emb_tail.npy --write  # + weights
+    nice -n 10 .venv/bin/python bench/train_router.py            # evaluate (~1 minute)
+    nice -n 10 .venv/bin/python bench/train_router.py --write    # + the shipped weights
 
-Embeddings: the local MiniLM (lockgate.cache.semantic), computed once and cached in the
---embeddings file (about 2 minutes on 2 cores).
+Embeddings: the local MiniLM (lockgate.cache.semantic) of each prompt's last 1,000
+characters (what the gateway embeds), computed once and cached in the --embeddings file
+(about 5 minutes on one core).
 """
 
 from __future__ import annotations
