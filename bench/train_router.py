@@ -129,6 +129,7 @@ def fit_branch(F: np.ndarray, weak: np.ndarray, strong: np.ndarray, mc: bool):
 
 
 C_BRANCH = 0.5
+KNOTS = 21  # the quality-loss curve at every 5th percentile (GSM8K: ~33 prompts a step)
 DESIGNS = "random,keyword,knn,logreg_weak_fails,hgb_branch,branch_lr,branch_lr+knn"
 
 
@@ -210,34 +211,53 @@ def percentile_knots(raw: np.ndarray, n: int = 101) -> np.ndarray:
     return knots
 
 
+def loss_curve(pct: np.ndarray, weak: np.ndarray, strong: np.ndarray, n: int) -> np.ndarray:
+    """Share of the strong model's accuracy lost when prompts above each of n evenly
+    spaced percentiles go strong (the rest weak); made increasing, strictly."""
+    grid = np.linspace(0.0, 1.0, n)
+    acc = np.array([np.where(pct > g, strong, weak).mean() for g in grid])
+    loss = 1.0 - acc / strong.mean()
+    for i in range(1, n):  # at least 0.0001 per step: distinct prompts keep distinct scores
+        loss[i] = max(loss[i], loss[i - 1] + 1e-4)
+    return loss
+
+
 def write_weights(F, X, rows, weak, strong, oof: np.ndarray) -> None:
-    """Fit the shipped two-branch model on every row; map each branch's raw scores to
-    percentiles of its out-of-fold scores; calibrate floors on those percentiles."""
+    """Fit the shipped two-branch model on every row; per branch, map raw scores to
+    percentiles of its out-of-fold scores and those to the quality lost there."""
     mc = F[:, X.shape[1] + 5] > 0.5
-    coefs, intercepts, knots = [], [], []
-    pct = np.zeros(len(oof))
+    coefs, intercepts, knots, losses = [], [], [], []
+    scaled = np.zeros(len(oof))
     for flag in (True, False):
         m = mc == flag
         coef, b = fit_branch(F[m], weak[m], strong[m], flag)
         coefs.append(coef)
         intercepts.append(b)
-        k = percentile_knots(oof[m])
+        k = percentile_knots(oof[m], n=KNOTS)
+        pct = np.interp(oof[m], k, np.linspace(0.0, 1.0, len(k)))
+        loss = loss_curve(pct, weak[m], strong[m], len(k))
         knots.append(k)
-        pct[m] = np.interp(oof[m], k, np.linspace(0.0, 1.0, len(k)))
-    floors = []
-    order = np.sort(pct)
-    for floor in np.arange(0.80, 1.0001, 0.01):
-        share = share_needed(pct, weak, strong, float(floor))
-        k = min(len(order) - 1, max(0, round((1.0 - share) * len(order))))
-        floors.append((float(floor), float(order[k]) if share < 1.0 else float("-inf")))
+        losses.append(loss)
+        scaled[m] = np.interp(oof[m], k, loss)
+    for floor in (0.90, 0.95, 0.98):
+        line = []
+        for flag, name in ((True, "multiple choice"), (False, "other")):
+            m = mc == flag
+            routed = scaled[m] > 1.0 - floor
+            kept = np.where(routed, strong[m], weak[m]).mean() / strong[m].mean()
+            line.append(f"{name}: {routed.mean():.1%} strong, {kept:.1%} kept")
+        print(
+            f"threshold {1 - floor:.2f} (quality_floor {floor}) on the training rows: "
+            + "; ".join(line)
+        )
     rng = np.random.default_rng(0)
-    prior = np.sort(rng.choice(pct, size=min(2000, len(pct)), replace=False))
+    prior = np.sort(rng.choice(scaled, size=min(2000, len(scaled)), replace=False))
     np.savez_compressed(
         OUT,
         coef=np.asarray(coefs, dtype=np.float32),
         intercept=np.asarray(intercepts, dtype=np.float32),
         knots=np.asarray(knots, dtype=np.float32),
-        floors=np.asarray(floors, dtype=np.float32),
+        loss=np.asarray(losses, dtype=np.float32),
         prior_scores=prior.astype(np.float32),
     )
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes), design branch_lr")

@@ -49,7 +49,9 @@ def test_shipped_model_loads_and_orders_floors() -> None:
     model = RouterModel.load()
     assert model.dim == 384
     t90, t95, t99 = (model.threshold_for_floor(f) for f in (0.90, 0.95, 0.99))
-    assert t90 >= t95 >= t99
+    assert t90 > t95 > t99
+    assert t95 == pytest.approx(0.05)  # one scale: the strong model's quality lost
+    assert (np.diff(model.loss, axis=1) > 0).all() and (np.diff(model.knots, axis=1) > 0).all()
     assert model.threshold_for_share(0.2) >= model.threshold_for_share(0.6)
     vec = np.zeros(384, dtype=np.float32)
     assert model.score(vec, "hi") == model.score(vec, "hi")
@@ -90,12 +92,14 @@ def test_multiple_choice_prompts_use_their_own_branch() -> None:
     assert model.raw(vec, mc)[0] == 0 and model.raw(vec, word)[0] == 1
 
 
-def test_percentile_scale_is_strictly_increasing_beyond_the_knots() -> None:
+def test_quality_loss_scale_is_strictly_increasing_beyond_the_knots() -> None:
     """Raw scores below the lowest or above the highest training score still order
     (no ties at 0 or 1 a share policy could not split)."""
-    from lockgate.routing.model import _percentile
+    from lockgate.routing.model import quality_loss
 
     knots = np.array([-2.0, -1.0, 0.0, 2.0], dtype=np.float32)
-    values = [_percentile(knots, r) for r in (-5.0, -2.0, -1.5, 0.0, 1.0, 2.0, 7.0)]
+    loss = np.array([0.0, 0.01, 0.05, 0.2], dtype=np.float32)
+    values = [quality_loss(knots, loss, r) for r in (-5.0, -2.0, -1.5, 0.0, 1.0, 2.0, 7.0)]
     assert values == sorted(values) and len(set(values)) == len(values)
-    assert values[1] == 0.0 and values[5] == 1.0 and values[0] < 0.0 < 1.0 < values[6]
+    assert values[1] == 0.0 and values[3] == pytest.approx(0.05)
+    assert values[0] < 0.0 and values[6] > 0.2

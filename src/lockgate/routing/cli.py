@@ -91,10 +91,10 @@ def calibrate(
     if as_json:
         typer.echo(json.dumps(result))
         return
-    typer.echo(f"{len(rows)} prompts; threshold for a {share:.0%} strong share: {threshold:.4f}")
+    typer.echo(f"{len(rows)} prompts; threshold for a {share:.0%} strong share: {threshold:.6f}")
     if "quality_kept" in result:
         typer.echo(
             f"realised share {result['realised_share']:.1%}; accuracy {result['accuracy']:.3f}"
             f" vs strong {result['strong_accuracy']:.3f} ({result['quality_kept']:.1%} kept)"
         )
-    typer.echo(f"config: routing.aliases.<name>.threshold: {threshold:.4f}")
+    typer.echo(f"config: routing.aliases.<name>.threshold: {threshold:.6f}")
