@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from lockgate.audit.headers import redacted_headers
 from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.changes import KeyChangeFeed
@@ -142,7 +143,7 @@ class Services:
         label = ctx.model_label or model  # bounded: a wildcard counts under its pattern
         self.metrics.observe(ctx, label, status, elapsed, now, saved)
         if self.sinks:
-            record = build_record(ctx, model, status, usage, elapsed)
+            record = build_record(ctx, model, status, usage, elapsed, saved)
             for sink in self.sinks:
                 pending = sink.submit(record)
                 if pending is not None:
@@ -169,7 +170,12 @@ class Services:
 
 
 def build_record(
-    ctx: RequestContext, model: str, status: int, usage: Usage | None, elapsed: float
+    ctx: RequestContext,
+    model: str,
+    status: int,
+    usage: Usage | None,
+    elapsed: float,
+    saved: float = 0.0,
 ) -> RequestRecord:
     dep = ctx.deployment
     err = ctx.error
@@ -202,6 +208,9 @@ def build_record(
         notes=ctx.notes,
         client_ip=ctx.client_ip,
         client_request_id=ctx.client_request_id,
+        saved_usd=saved,
+        request_headers=redacted_headers(ctx.client_headers),
+        attempt_log=ctx.attempt_log or None,
         request_body=ctx.captured_request,
         response_body=ctx.captured_response,
     )
