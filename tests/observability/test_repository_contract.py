@@ -60,6 +60,35 @@ async def test_insert_and_get_roundtrip(repo):
     assert await repo.get("req_missing") is None
 
 
+async def test_routing_decision_is_kept_and_reported_by_route(repo):
+    """A routed request's row keeps the choice, score and threshold; a scoring failure is
+    "error"; an unrouted request leaves them empty; reports group by route."""
+    routed = {"alias": "smart", "target": "big", "choice": "strong"}
+    await repo.insert(
+        [
+            record(1, notes={"route": {**routed, "score": 0.071234, "threshold": 0.05}}),
+            record(
+                2, notes={"route": {**routed, "choice": "weak", "score": 0.01, "threshold": 0.05}}
+            ),
+            record(3, notes={"route": {"alias": "smart", "target": "big", "error": True}}),
+            record(4),
+        ]
+    )
+    row = await repo.get("req_000001")
+    assert row is not None
+    assert (row["route"], row["route_score"], row["route_threshold"]) == ("strong", 0.071234, 0.05)
+    assert (await repo.get("req_000003"))["route"] == "error"
+    plain = await repo.get("req_000004")
+    assert plain["route"] is None and plain["route_score"] is None
+    report = await repo.report(ReportQuery(group_by=("route",)))
+    assert {r.group["route"]: r.requests for r in report} == {
+        None: 1,
+        "error": 1,
+        "strong": 1,
+        "weak": 1,
+    }
+
+
 async def test_duplicate_request_id_rejects_the_batch(repo):
     """Request ids are unique; a batch with a duplicate is not half-written."""
     await repo.insert([record(1)])
@@ -301,8 +330,10 @@ async def test_migration_0017_folds_existing_rows_into_the_rollups(repo):
     records = _random_records(5, n=200)
     async with engine.begin() as conn:
         await conn.run_sync(migrate("0014"))
-        # rows as 0014 had them: no saved_usd yet (0018 adds it, 0 for old rows)
-        rows = [{k: v for k, v in row_of(x).items() if k != "saved_usd"} for x in records]
+        # rows as 0014 had them: no saved_usd yet (0018 adds it, 0 for old rows), no
+        # routing decision (0022)
+        later = {"saved_usd", "route", "route_score", "route_threshold"}
+        rows = [{k: v for k, v in row_of(x).items() if k not in later} for x in records]
         await conn.execute(usage_records.insert(), rows)
     async with engine.begin() as conn:
         await conn.run_sync(migrate("head"))

@@ -118,6 +118,12 @@ async def test_target_share_splits_real_scores(gateway: httpx.AsyncClient) -> No
     assert seen.keys() == {"big-1", "small-1"}
     assert len(scores) == len(PROMPTS)
     assert 10 <= seen["big-1"] <= 30
+    # every answer's usage row records the decision: the report by route counts the
+    # strong share over all 96 requests, and the rows keep the score and threshold
+    report = (await gateway.get("/admin/usage", params={"group_by": "model,route"})).json()
+    by_route = {r["group"]["route"]: r["requests"] for r in report["rows"]}
+    assert set(by_route) == {"strong", "weak"} and sum(by_route.values()) == 96
+    assert all(r["group"]["model"] == "smart" for r in report["rows"])
 
 
 def test_config_refuses_unknown_targets_and_clashes(tmp_path: Path) -> None:

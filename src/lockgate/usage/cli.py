@@ -64,7 +64,7 @@ def report(
     url: UrlOpt = None,
     key: KeyOpt = None,
     by: Annotated[
-        str, typer.Option("--by", help="Comma-separated: key, user, team, model, provider, day.")
+        str, typer.Option("--by", help="Comma-separated: key, user, team, model, provider, day, route.")
     ] = "model",
     since: Annotated[
         str | None,

@@ -19,7 +19,7 @@ __all__ = [
     "totals",
 ]
 
-Dimension = Literal["key", "user", "team", "model", "provider", "day"]
+Dimension = Literal["key", "user", "team", "model", "provider", "day", "route"]
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
 

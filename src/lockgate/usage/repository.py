@@ -38,6 +38,7 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
     notes = record.notes or {}
     version = notes.get("prompt_version")
     arm = notes.get("experiment") or {}
+    route = notes.get("route") or {}
     row: dict[str, Any] = {
         "request_id": record.request_id,
         "started_at": record.started_at,
@@ -70,6 +71,9 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
         "experiment": arm.get("name"),
         "variant": arm.get("variant"),
         "unit": arm.get("unit"),
+        "route": "error" if route.get("error") else route.get("choice"),
+        "route_score": route.get("score"),
+        "route_threshold": route.get("threshold"),
     }
     for name, length in _STRING_COLUMNS:
         value: str | None = row[name]

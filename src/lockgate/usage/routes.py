@@ -55,7 +55,7 @@ def _day(value: str | None, name: str) -> str | None:
 
 @with_errors("openai")
 async def usage_report(request: Request) -> Response:
-    """Spend and tokens grouped by key, user, team, model, provider and/or day."""
+    """Spend and tokens grouped by key, user, team, model, provider, day and/or route."""
     svc = await _admin(request)
     q = request.query_params
     try:

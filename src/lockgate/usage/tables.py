@@ -43,6 +43,10 @@ usage_records = sa.Table(
     sa.Column("unit", sa.String(16)),
     #: what a cache hit saved (migration 0018)
     sa.Column("saved_usd", sa.Float, nullable=False, server_default="0"),
+    #: a routing alias's decision: strong | weak | error, its score and threshold (0022)
+    sa.Column("route", sa.String(8)),
+    sa.Column("route_score", sa.Float),
+    sa.Column("route_threshold", sa.Float),
 )
 
 feedback = sa.Table(
