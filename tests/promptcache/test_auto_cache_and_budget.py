@@ -148,15 +148,15 @@ def _first_cut(answers: list[Any]) -> int:
 @pytest.mark.parametrize("native", [False, True])
 async def test_twenty_turn_chat_keeps_its_prefix_cached_after_cuts(fake, open_gateway, native):
     """Cuts on the stable grid keep >= 80% of prompt tokens a shared prefix once
-    truncation starts; the naive middle-out (cut_share 0) falls far below."""
+    truncation starts, with the defaults (cut_share 0.5, keep_head_share 0.5) and with
+    no kept head beyond the first exchange; the naive middle-out (cut_share 0, no kept
+    head) falls far below."""
     shares = {}
-    for cut_share in (0.5, 0.0):
+    for cut_share, head in ((None, None), (0.5, 0.0), (0.0, 0.0)):
         fake.reset()
-        budget = {
-            "max_input_tokens": 4000,
-            "strategy": "truncate_middle",
-            "cut_share": cut_share,
-        }
+        budget: dict[str, Any] = {"max_input_tokens": 4000, "strategy": "truncate_middle"}
+        if cut_share is not None:
+            budget.update(cut_share=cut_share, keep_head_share=head)
         gw = await open_gateway(_models(fake), context={"aliases": {"claude": budget}})
         answers = await _chat(gw, turns=TURNS, native=native)
         start = _first_cut(answers)
@@ -168,6 +168,7 @@ async def test_twenty_turn_chat_keeps_its_prefix_cached_after_cuts(fake, open_ga
             first = body["messages"][0]["content"]
             assert "Question 0:" in str(first)
         shares[cut_share] = _cached_share(bodies, start)
+    assert shares[None] >= 0.8
     assert shares[0.5] >= 0.8
     assert shares[0.0] < 0.6
 

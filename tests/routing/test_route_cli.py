@@ -67,3 +67,28 @@ def test_calibrate_names_the_bad_line(tmp_path: Path) -> None:
     res = run("calibrate", str(f))
     assert res.returncode != 0
     assert "bad.jsonl:2" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_curve_reports_kept_quality_by_share(tmp_path: Path) -> None:
+    """On a labelled sample: one point per 10% of strong calls, rising to 100% kept at
+    all-strong, with intervals around each; the share a floor needs and its threshold."""
+    f = tmp_path / "labelled.jsonl"
+    sample(f, labelled=True)
+    res = run("curve", str(f), "--floor", "0.9", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["n"] == 40 and [p["share"] for p in out["points"]][-1] == 1.0
+    assert out["points"][-1]["kept"] == 1.0
+    assert all(p["low"] <= p["kept"] <= p["high"] for p in out["points"])
+    assert 0.0 <= out["share_needed"] <= 1.0 and out["share_low"] <= out["share_high"]
+    text = run("curve", str(f))
+    assert text.returncode == 0 and "keeping 95% needs" in text.stdout
+
+
+def test_curve_needs_labels(tmp_path: Path) -> None:
+    """Unlabelled rows are refused by name, without a traceback."""
+    f = tmp_path / "plain.jsonl"
+    sample(f, labelled=False)
+    res = run("curve", str(f))
+    assert res.returncode != 0
+    assert "weak_correct" in res.stderr and "Traceback" not in res.stderr

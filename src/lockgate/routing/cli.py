@@ -1,4 +1,5 @@
-"""``lockgate route``: fit a routing alias's threshold to a sample of your own traffic."""
+"""``lockgate route``: fit a routing alias's threshold to a sample of your own traffic, and
+read the router's curve on a labelled sample."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def calibrate(
     raw = np.asarray(_scores([t for t, _ in rows]), dtype=np.float32)
     threshold = _quantile_threshold(np.sort(raw), share)
     result: dict[str, Any] = {"prompts": len(rows), "share": share, "threshold": threshold}
-    labelled = [r for _, r in rows if "weak_correct" in r and "strong_correct" in r]
+    labelled = [r for _, r in rows if _labelled(r)]
     if len(labelled) == len(rows):
         weak = np.array([bool(r["weak_correct"]) for _, r in rows])
         strong = np.array([bool(r["strong_correct"]) for _, r in rows])
@@ -98,3 +99,57 @@ def calibrate(
             f" vs strong {result['strong_accuracy']:.3f} ({result['quality_kept']:.1%} kept)"
         )
     typer.echo(f"config: routing.aliases.<name>.threshold: {threshold:.6f}")
+
+
+@app.command("curve")
+def curve(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL sample (prompt or messages) with weak_correct and strong_correct."
+        ),
+    ],
+    floor: Annotated[
+        float,
+        typer.Option("--floor", min=0.5, max=1.0, help="Quality floor to find the share for."),
+    ] = 0.95,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The shipped router's curve on your labelled sample: strong-call share against the
+    share of the strong model's accuracy kept (bootstrap 95% CI), against random routing,
+    and the strong share (and threshold) that keeps --floor."""
+    import numpy as np
+
+    from lockgate.routing.curve import routing_curve
+
+    rows = _read_prompts(file)
+    missing = [n for n, (_, r) in enumerate(rows, 1) if not _labelled(r)]
+    if missing:
+        raise typer.BadParameter(
+            f"{file}: prompt {missing[0]} has no weak_correct/strong_correct"
+            f" ({len(missing)} of {len(rows)} unlabelled)"
+        )
+    scores = np.asarray(_scores([t for t, _ in rows]), dtype=np.float64)
+    weak = np.array([bool(r["weak_correct"]) for _, r in rows])
+    strong = np.array([bool(r["strong_correct"]) for _, r in rows])
+    result = routing_curve(scores, weak, strong, np.random.default_rng(seed), floor=floor)
+    if as_json:
+        typer.echo(json.dumps(result.to_json()))
+        return
+    typer.echo(
+        f"{result.n} prompts; weak accuracy {result.weak_accuracy:.3f},"
+        f" strong {result.strong_accuracy:.3f}"
+    )
+    typer.echo("strong share  kept [95% CI]          random")
+    for p in result.points:
+        typer.echo(f"{p.share:>11.0%}  {p.kept:6.1%} [{p.low:.1%}-{p.high:.1%}]  {p.random:6.1%}")
+    typer.echo(
+        f"keeping {floor:.0%} needs {result.share_needed:.0%} strong calls"
+        f" (95% CI {result.share_low:.0%}-{result.share_high:.0%}); threshold"
+        f" {result.threshold:.6f} on this sample"
+    )
+
+
+def _labelled(row: dict[str, Any]) -> bool:
+    return "weak_correct" in row and "strong_correct" in row
