@@ -27,6 +27,7 @@ class ReplayUpstream:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._serve)
         app.router.add_post("/v1/messages", self._serve)
+        app.router.add_post("/bedrock/model/{model}/converse", self._serve)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -22,7 +22,8 @@ from lockgate.usage.tables import usage_records
 
 
 def replay_models(base: str) -> list[dict[str, Any]]:
-    """``gpt`` (OpenAI gpt-4o) and ``claude`` (Anthropic claude-sonnet-4-5), both at ``base``."""
+    """``gpt`` (OpenAI gpt-4o), ``claude`` (Anthropic claude-sonnet-4-5) and ``bedrock-claude``
+    (the same on Bedrock, priced as Anthropic's), all at ``base``."""
     return [
         {
             "model_name": "gpt",
@@ -31,6 +32,17 @@ def replay_models(base: str) -> list[dict[str, Any]]:
         {
             "model_name": "claude",
             "params": {"model": "anthropic/claude-sonnet-4-5", "api_base": base, "api_key": "k"},
+        },
+        {
+            "model_name": "bedrock-claude",
+            "params": {
+                "model": "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "api_base": base + "/bedrock",
+                "api_key": "bedrock-api-key",
+                "aws_region_name": "eu-west-1",
+                "input_cost_per_million": 3.0,
+                "output_cost_per_million": 15.0,
+            },
         },
     ]
 
