@@ -53,7 +53,7 @@ from lockgate.records import RecordSink, RequestRecord
 from lockgate.request_ids import RequestIds
 from lockgate.responses import ResponseStore, build_response_store
 from lockgate.router import Router
-from lockgate.routing.factory import build_route_stage
+from lockgate.routing.factory import build_route_stage, shared_embedder
 from lockgate.serving.guard import ConnectionGuard
 from lockgate.serving.metrics_listener import MetricsListener
 from lockgate.settings import ConfigError, Settings
@@ -66,6 +66,7 @@ from lockgate.tracing import Tracing
 from lockgate.usage.sinks import build_usage_sinks, find_usage_writer
 
 if TYPE_CHECKING:  # the semantic cache (numpy, a model) loads only when an alias uses it
+    from lockgate.cache.semantic.embedder import Embedder
     from lockgate.cache.semantic.stage import SemanticCacheStage
 
 __all__ = ["Services", "build_services", "services"]
@@ -218,7 +219,7 @@ def build_record(
 
 
 async def _build_semantic(
-    settings: Settings, router: Router, dispatcher: Dispatcher
+    settings: Settings, router: Router, dispatcher: Dispatcher, shared: Embedder | None
 ) -> SemanticCacheStage:
     """The semantic cache stage (opt-in per alias); loading a local model takes ~1 s."""
     from lockgate.cache.semantic.config import build_semantic_stage
@@ -233,7 +234,7 @@ async def _build_semantic(
                 f"semantic_cache.judge_model {sc.judge_model!r} is not a model alias"
             ) from exc
     if sc.embedder == "local":
-        stage = await asyncio.to_thread(build_semantic_stage, sc)
+        stage = await asyncio.to_thread(build_semantic_stage, sc, local=shared)
     else:
         if sc.embedding_model is None or sc.embedding_dim is None:
             raise ConfigError(
@@ -308,6 +309,7 @@ async def build_services(
         cache_settings = cache_settings.model_copy(update={"url": redis_url})
     cache = build_response_cache(cache_settings)
     token_counter = TiktokenCounter()
+    shared = await shared_embedder(settings.routing, settings.semantic_cache)
     stages: list[Stage] = [
         GuardStage(
             _with_context_limits(settings),
@@ -322,7 +324,9 @@ async def build_services(
             cost_estimator(lambda: dispatcher.router),
             on_spend=hooks.spent if hooks is not None and hooks.alerter is not None else None,
         ),
-        *filter(None, [await build_route_stage(settings.routing, router, metrics.registry)]),
+        *filter(
+            None, [await build_route_stage(settings.routing, router, metrics.registry, shared)]
+        ),
         *build_context_stages(settings, router, token_counter),
         *build_auto_cache(settings.prompt_cache, router),
         CacheStage(cache),
@@ -331,7 +335,7 @@ async def build_services(
     if settings.semantic_cache.aliases:
         from lockgate.cache.semantic.metrics import SemanticCollector
 
-        semantic = await _build_semantic(settings, router, dispatcher)
+        semantic = await _build_semantic(settings, router, dispatcher, shared)
         metrics.registry.register(SemanticCollector(semantic))
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)

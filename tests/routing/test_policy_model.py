@@ -72,7 +72,7 @@ def test_prompt_text_takes_the_last_user_turn() -> None:
             ],
         },
     ]
-    assert prompt_text(msgs) == "a b"
+    assert prompt_text(msgs) == "a\nb"
     assert prompt_text([{"role": "system", "content": "x"}]) == ""
 
 

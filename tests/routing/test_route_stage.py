@@ -15,6 +15,7 @@ from tests.support import MASTER, bearer
 
 from lockgate.app import create_app
 from lockgate.auth.keys import Principal
+from lockgate.cache.semantic.memo import MemoEmbedder
 from lockgate.chat import ChatRequest, ChatResponse
 from lockgate.context import RequestContext
 from lockgate.pipeline import Result
@@ -170,3 +171,28 @@ async def test_a_scoring_failure_goes_strong_and_never_fails_the_request() -> No
     assert seen == ["big"]
     assert ctx.headers["x-lockgate-route"] == "strong; target=big; error=scoring-failed"
     assert ctx.notes["route"]["error"] is True
+
+
+async def test_router_and_semantic_cache_share_one_embedding(tmp_path: Path) -> None:
+    """With a semantic cache on both targets, the router and the cache use one local
+    embedder: each new question is embedded once (the router's vector serves the cache's
+    lookup and store), and a repeated question is a semantic hit through the route."""
+    data = config(tmp_path, {"threshold": 1e9})  # everything to the weak alias
+    data["semantic_cache"] = {"aliases": {"small": {}, "big": {}}}
+    settings = settings_from_mapping(data, env={})
+    async with (
+        LifespanManager(create_app(settings), startup_timeout=120, shutdown_timeout=120) as m,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(m.app), base_url="http://gw", headers=bearer()
+        ) as client,
+    ):
+        services = m._state["services"]
+        route = next(s for s in services.pipeline.stages if isinstance(s, RouteStage))
+        memo = route.embedder
+        assert isinstance(memo, MemoEmbedder)
+        first = await ask(client, "What is the capital of France?")
+        assert first.headers["x-lockgate-route"].startswith("weak; target=small;")
+        assert memo.computed == 1 and memo.reused >= 1
+        again = await ask(client, "What is the capital of France?")
+        assert again.headers["x-lockgate-cache"].startswith("semantic-hit")
+        assert memo.computed == 1

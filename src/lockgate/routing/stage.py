@@ -38,16 +38,18 @@ EmbedOne = Callable[[list[str]], Awaitable[npt.NDArray[np.float32]]]
 
 
 def prompt_text(messages: list[dict[str, Any]]) -> str:
-    """The text the router judges: the last user turn (text parts joined), capped."""
+    """The text the router judges: the last user turn (text parts joined by newlines,
+    stripped, as the semantic cache reads it, so a shared embedder embeds it once),
+    capped."""
     for msg in reversed(messages):
         if msg.get("role") != "user":
             continue
         content = msg.get("content")
         if isinstance(content, str):
-            return content[-_MAX_CHARS:]
+            return content.strip()[-_MAX_CHARS:]
         if isinstance(content, list):
             parts = [p.get("text", "") for p in content if isinstance(p, dict)]
-            return " ".join(p for p in parts if isinstance(p, str) and p)[-_MAX_CHARS:]
+            return "\n".join(p for p in parts if isinstance(p, str) and p).strip()[-_MAX_CHARS:]
     return ""
 
 
@@ -102,6 +104,11 @@ class RouteStage:
         )
         for alias, route in self._routes.items():
             self._threshold.labels(alias).set(route.policy.threshold())
+
+    @property
+    def embedder(self) -> object:
+        """What embeds the prompts (the bound method's owner, or the function itself)."""
+        return getattr(self._embed, "__self__", self._embed)
 
     @property
     def aliases(self) -> dict[str, str]:

@@ -64,7 +64,8 @@ def report(
     url: UrlOpt = None,
     key: KeyOpt = None,
     by: Annotated[
-        str, typer.Option("--by", help="Comma-separated: key, user, team, model, provider, day, route.")
+        str,
+        typer.Option("--by", help="Comma-separated: key, user, team, model, provider, day, route."),
     ] = "model",
     since: Annotated[
         str | None,

@@ -65,11 +65,15 @@ def build_semantic_stage(
     embed_fn: EmbedFn | None = None,
     dim: int | None = None,
     wall_clock: Callable[[], float] = time.time,
+    local: Embedder | None = None,
 ) -> SemanticCacheStage:
-    """The stage for ``settings`` (validates every alias's settings up front)."""
+    """The stage for ``settings`` (validates every alias's settings up front); ``local``:
+    a local embedder shared with the router (else one of its own is loaded)."""
     aliases = settings.alias_settings()
     embedder: Embedder
-    if settings.embedder == "gateway":
+    if settings.embedder == "local" and local is not None:
+        embedder = local
+    elif settings.embedder == "gateway":
         if embed_fn is None or dim is None:
             raise ValueError("semantic_cache.embedder 'gateway' needs embed_fn and dim")
         embedder = CallableEmbedder(embed_fn, dim)
