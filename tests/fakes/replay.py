@@ -1,7 +1,8 @@
 """ReplayUpstream: a loopback server that answers with a recorded provider response.
 
 Golden-file tests set ``answer`` (a JSON body) or ``events`` (SSE ``(event, data)``
-pairs, ``event`` None for OpenAI's nameless ``data:`` lines) before each request and
+pairs, ``event`` None for OpenAI's nameless ``data:`` lines; Bedrock's stream route sends
+them as AWS event-stream frames) before each request and
 read back ``requests``: the exact bodies the gateway sent upstream.
 """
 
@@ -11,6 +12,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from tests.fakes.bedrock_wire import frame
 
 __all__ = ["ReplayUpstream"]
 
@@ -28,6 +30,7 @@ class ReplayUpstream:
         app.router.add_post("/v1/chat/completions", self._serve)
         app.router.add_post("/v1/messages", self._serve)
         app.router.add_post("/bedrock/model/{model}/converse", self._serve)
+        app.router.add_post("/bedrock/model/{model}/converse-stream", self._serve)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -46,6 +49,15 @@ class ReplayUpstream:
         self.requests.append({"path": request.path, "body": await request.json()})
         if self.events is None:
             return web.json_response(self.answer)
+        if request.path.endswith("/converse-stream"):  # Bedrock: AWS event-stream frames
+            frames = web.StreamResponse(
+                headers={"content-type": "application/vnd.amazon.eventstream"}
+            )
+            await frames.prepare(request)
+            for event, data in self.events:
+                await frames.write(frame(event or "", data))
+            await frames.write_eof()
+            return frames
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         for event, data in self.events:

@@ -86,15 +86,15 @@ async def test_golden_pair(name, replay, open_gateway):
 
 
 def test_every_provider_pair_has_a_plain_and_a_streamed_golden():
-    """openai/anthropic clients x openai/anthropic upstreams, each streamed and not; both
-    clients to Claude on Bedrock (marks as cachePoint blocks), not streamed."""
+    """openai/anthropic clients x openai/anthropic/Bedrock (Claude) upstreams, each
+    streamed and not (Bedrock: marks as cachePoint blocks)."""
     pairs = {(c["client"], c["upstream"], c["stream"]) for c in map(_load, CASES)}
     assert pairs == {
         (client, upstream, stream)
         for client in ("openai", "anthropic")
-        for upstream in ("openai", "anthropic")
+        for upstream in ("openai", "anthropic", "bedrock")
         for stream in (False, True)
-    } | {("openai", "bedrock", False), ("anthropic", "bedrock", False)}
+    }
 
 
 def _load(name: str) -> dict[str, Any]:
