@@ -6,6 +6,9 @@
    timed from create to completed (--upstream-ms: every fake answer takes that long);
 3. kills: the same batch with the gateway SIGKILLed twice mid-run and restarted;
    counts output lines, distinct lines seen upstream and lines sent twice.
+4. --handoff: the batch handed to the fake's OpenAI Batches API (batches.handoff: auto),
+   the gateway SIGKILLed during the create call (the remote batch exists, its id never
+   came back) and again while the remote batch runs; counts what the provider received.
 
     PYTHONPATH=. .venv/bin/python bench/bench_batches.py --lines 10000 --concurrency 64
 """
@@ -86,7 +89,7 @@ def wait_up(url: str) -> None:
 
 
 def run_batch(
-    fake, n: int, c: int, kills: int, tmp: Path, upstream_ms: float = 0
+    fake, n: int, c: int, kills: int, tmp: Path, upstream_ms: float = 0, after_crash: str = "resend"
 ) -> dict[str, float]:  # type: ignore[no-untyped-def]
     fake.reset()
     slow(fake, upstream_ms)
@@ -110,7 +113,12 @@ def run_batch(
                     "master_key": MASTER,
                     "database_url": f"sqlite+aiosqlite:///{db}",
                 },
-                "batches": {"concurrency": c, "lease_seconds": 3, "poll_seconds": 0.05},
+                "batches": {
+                    "concurrency": c,
+                    "lease_seconds": 3,
+                    "poll_seconds": 0.05,
+                    "after_crash": after_crash,
+                },
             }
         )
     )
@@ -184,6 +192,101 @@ def run_batch(
         "executed_twice": sum(v - 1 for v in fake.executions.values()),
         "aborted_by_kill": sum(1 for e in fake.cancel_events if e.path == "/v1/chat/completions"),
         "resent_reported": st["lockgate"]["resent_requests"],
+        "failed_interrupted": st["request_counts"]["failed"],
+    }
+
+
+def run_handoff(fake, n: int, tmp: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    fake.reset()
+    fake.batches.create_delay = 30.0  # the create call's answer never arrives
+    fake.batches.polls_to_end = 40
+    tmp.mkdir(parents=True, exist_ok=True)
+    config = tmp / "handoff.yaml"
+    batches = {"handoff": "auto", "handoff_poll_seconds": 0.1, "lease_seconds": 2}
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [
+                    {
+                        "model_name": "m",
+                        "params": {
+                            "model": "openai/gpt-4o-mini",
+                            "api_base": fake.openai_base_url,
+                            "api_key": "k",
+                        },
+                    }
+                ],
+                "general_settings": {
+                    "master_key": MASTER,
+                    "database_url": f"sqlite+aiosqlite:///{tmp / 'handoff.db'}",
+                },
+                "batches": {**batches, "poll_seconds": 0.05},
+            }
+        )
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    h = {"authorization": f"Bearer {MASTER}"}
+    proc = serve(config, port)
+    try:
+        wait_up(url)
+        f = httpx.post(
+            url + "/v1/files",
+            headers=h,
+            files={"file": ("in.jsonl", lines(n))},
+            data={"purpose": "batch"},
+            timeout=120,
+        ).json()
+        t = time.perf_counter()
+        b = httpx.post(
+            url + "/v1/batches",
+            headers=h,
+            json={
+                "input_file_id": f["id"],
+                "endpoint": "/v1/chat/completions",
+                "completion_window": "24h",
+            },
+            timeout=120,
+        ).json()
+        while not fake.batches.batches_created:  # kill 1: inside the create call
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        fake.batches.create_delay = 0.0
+        proc = serve(config, port)
+        wait_up(url)
+        remote = fake.batches.batches[fake.batches.batches_created[0]]
+        while remote.polls < 5:  # kill 2: while the remote batch runs
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc = serve(config, port)
+        wait_up(url)
+        while True:
+            st = httpx.get(url + f"/v1/batches/{b['id']}", headers=h, timeout=30).json()
+            if st["status"] in ("completed", "failed", "cancelled", "expired"):
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t
+        out = httpx.get(
+            url + f"/v1/files/{st['output_file_id']}/content", headers=h, timeout=120
+        ).text.splitlines()
+    finally:
+        proc.terminate()
+        proc.wait()
+    ids = Counter(json.loads(x)["custom_id"] for x in out)
+    got = fake.batches.lines_received
+    return {
+        "seconds": elapsed,
+        "status": st["status"],
+        "output_lines": len(out),
+        "distinct_output": len(ids),
+        "files_uploaded": len(fake.batches.files_uploaded),
+        "remote_batches_created": len(fake.batches.batches_created),
+        "lines_received_upstream": sum(got.values()),
+        "distinct_lines_upstream": len(got),
+        "duplicates_upstream": sum(v - 1 for v in got.values()),
+        "interactive_requests_upstream": len(fake.requests_to("/v1/chat/completions")),
     }
 
 
@@ -203,9 +306,16 @@ def main() -> None:
     ap.add_argument("--only-kills", action="store_true", help="only the SIGKILL run")
     ap.add_argument("--no-kills", action="store_true", help="skip the SIGKILL run")
     ap.add_argument("--upstream-ms", type=float, default=0, help="the fake's answer time")
+    ap.add_argument("--handoff", action="store_true", help="only the hand-off + 2 kills run")
+    ap.add_argument(
+        "--after-crash", default="resend", choices=["resend", "fail"], help="batches.after_crash"
+    )
     args = ap.parse_args()
     n, c, ms = args.lines, args.concurrency, args.upstream_ms
     with start_in_thread() as fake, tempfile.TemporaryDirectory() as tmp:
+        if args.handoff:
+            print(f"hand-off+2 kills: {run_handoff(fake, n, Path(tmp))}")
+            return
         ratios: list[float] = []
         via: list[float] = []
         for rep in range(0 if args.only_kills else args.repeat):
@@ -234,8 +344,8 @@ def main() -> None:
                     f" 95% CI [{m - half:.3f}, {m + half:.3f}], n={len(xs)}"
                 )
         if not args.no_kills:
-            r = run_batch(fake, n, c, 2, Path(tmp), ms)
-            print(f"batch+2 kills: {r}")
+            r = run_batch(fake, n, c, 2, Path(tmp), ms, args.after_crash)
+            print(f"batch+2 kills (after_crash {args.after_crash}): {r}")
 
 
 if __name__ == "__main__":

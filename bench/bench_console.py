@@ -78,6 +78,7 @@ def _record(n: int, rng: random.Random, start: float, keys: list[str]) -> Reques
         ttft_ms=rng.uniform(20, 500),
         attempts=1,
         cache="hit" if hit else "miss",
+        saved_usd=rng.random() / 100 if hit else 0.0,
     )
 
 
@@ -247,6 +248,7 @@ async def main(rows: int, batch: int, runs: int, path: str | None, url: str | No
             "/ui/logs/req_00000042",
             "/ui/models",
             "/ui/cache",
+            "/ui/evals",
         ]
         for path in pages:
 

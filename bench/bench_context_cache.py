@@ -28,12 +28,15 @@ from lockgate.errors import ContextBudgetError
 
 
 def _replay(
-    tokens: list[int], roles: list[str], budget: int, share: float | None
-) -> tuple[int, int]:
-    """(shared prefix tokens, prompt tokens) summed over requests from the first cut on;
-    ``share`` None: the same requests never cut (the ceiling: only new turns miss)."""
+    tokens: list[int], roles: list[str], budget: int, share: float | None, head: float = 0.0
+) -> tuple[int, int, float, int]:
+    """(shared prefix tokens, prompt tokens) summed over requests from the first cut on,
+    and (sum, count) of the share of the budget left to the turns after the cut on the
+    requests that were cut; ``share`` None: the same requests never cut (the ceiling:
+    only new turns miss); ``head``: keep_head_share."""
     prev: list[int] | None = None  # the previous request's message indices
     shared = total = 0
+    recent: list[float] = []  # per cut request: share of the budget holding recent turns
     cutting = False
     for end in range(1, len(tokens) + 1):
         if roles[end - 1] != "user":
@@ -50,6 +53,7 @@ def _replay(
                 strategy="truncate_middle",
                 keep_system=True,
                 step=int((share or 0.0) * budget),
+                head_tokens=int(head * budget),
             )
         except ContextBudgetError:
             break  # one turn alone is over budget: the rest would be refused
@@ -65,8 +69,10 @@ def _replay(
                 same += tokens[a]
             shared += same
             total += sum(tokens[i] for i in kept)
+            if cut is not None:
+                recent.append(sum(tokens[i] for i in range(cut.stop, end)) / budget)
         prev = kept
-    return shared, total
+    return shared, total, sum(recent), len(recent)
 
 
 def main() -> None:
@@ -84,20 +90,32 @@ def main() -> None:
         f"conversations: {len(prepared)} (>= 20 messages); budget {args.budget_share:.0%}"
         " of each conversation's tokens"
     )
-    for share in (None, 0.7, 0.5, 0.25, 0.0):
-        rows = [_replay(t, r, max(1, int(args.budget_share * sum(t))), share) for t, r in prepared]
+    print(
+        "cacheable share of prompt tokens from the first cut on (bootstrap 95% CI over"
+        " conversations); recent: mean share of the budget holding the turns after the cut"
+    )
+    configs = [(None, 0.0), (0.0, 0.0), (0.25, 0.0), (0.5, 0.0), (0.7, 0.0)]
+    configs += [(c, h) for h in (0.25, 0.4, 0.5) for c in (0.3, 0.5, 0.7)]
+    for share, head in configs:
+        rows = [
+            _replay(t, r, max(1, int(args.budget_share * sum(t))), share, head) for t, r in prepared
+        ]
         rows = [x for x in rows if x[1] > 0]
         rng = random.Random(1)
         boots = []
         for _ in range(1000):
             sample = [rng.choice(rows) for _ in rows]
-            boots.append(sum(s for s, _ in sample) / sum(t for _, t in sample))
+            boots.append(sum(x[0] for x in sample) / sum(x[1] for x in sample))
         boots.sort()
-        pooled = sum(s for s, _ in rows) / sum(t for _, t in rows)
+        pooled = sum(x[0] for x in rows) / sum(x[1] for x in rows)
+        cuts = sum(x[3] for x in rows)
+        recent = sum(x[2] for x in rows) / cuts if cuts else 1.0
         name = {None: "no cut (ceiling)", 0.0: "naive middle-out"}.get(share, f"cut_share {share}")
+        if head:
+            name += f", keep_head_share {head}"
         print(
-            f"{name:18s} cacheable share {pooled:.3f} (95% CI {boots[25]:.3f}-{boots[974]:.3f}),"
-            f" conversations cut: {len(rows)}"
+            f"{name:38s} cacheable {pooled:.3f} ({boots[25]:.3f}-{boots[974]:.3f})"
+            f"  recent {recent:.2f}  conversations {len(rows)}, cut requests {cuts}"
         )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from lockgate.cache.semantic.embedder import LocalEmbedder
 from lockgate.cache.semantic.guards import extract_features, near_miss
-from lockgate.cache.semantic.index import MemoryIndex
+from lockgate.cache.semantic.index import MemoryIndex, top_rows
 from lockgate.cache.semantic.minilm import default_model_dir
 from lockgate.cache.semantic.partition import SemanticQuery
 from lockgate.cache.semantic.redis_index import RedisIndex
@@ -206,46 +206,117 @@ async def bench_lookup(embedder: LocalEmbedder, n: int) -> None:
     report("lookup, miss", await atimed(lambda: cache.lookup(miss, now=NOW), n))
 
 
+def clustered_unit(rng: np.random.Generator, n: int, dim: int, centres: int = 5_000) -> np.ndarray:
+    """Topical filler: points around ``centres`` directions (nearest-neighbour cosine ~0.6).
+
+    Sentence embeddings are clustered by topic; uniformly random unit vectors
+    (all pairwise cosines ~0) are the worst case for a graph index and unlike
+    any text, so the 100k filler is drawn around centres instead.
+    """
+    c = random_unit(rng, centres, dim)
+    m = 0.75 * c[rng.integers(centres, size=n)] + 0.66 * rng.standard_normal((n, dim)).astype(
+        np.float32
+    ) / np.sqrt(dim)
+    out: np.ndarray = m / np.linalg.norm(m, axis=1, keepdims=True)
+    return out
+
+
+def ann_recall(index: MemoryIndex, filler: np.ndarray, rng: np.random.Generator, n: int) -> None:
+    """Recall of the graph search against the exact scan, on planted near neighbours.
+
+    Each query is a stored vector turned to a cosine in [0.70, 0.98] (the
+    verifier's recall floor and up): the neighbours a cache lookup must find.
+    Also top-4 overlap on random queries (neighbours at cosine ~0.2, which the
+    cache never uses; the graph's worst case).
+    """
+    part = index._partitions["p"]
+    found = overlap = 0
+    for _ in range(n):
+        i = int(rng.integers(len(filler)))
+        noise = rng.standard_normal(filler.shape[1]).astype(np.float32)
+        noise -= (noise @ filler[i]) * filler[i]
+        noise /= np.linalg.norm(noise)
+        cos = rng.uniform(0.70, 0.98)
+        q = (cos * filler[i] + np.sqrt(1 - cos * cos) * noise).astype(np.float32)
+        q /= np.linalg.norm(q)
+        matrix, expires = part.snapshot()
+        exact = {part.ids[r] for r in top_rows(matrix, expires, q, 4, NOW)}
+        best = max(exact, key=lambda e: float(matrix[part.rows[e]] @ q))
+        got = {c.id for c in index.search_sync("p", q, k=4, now=NOW)}
+        found += best in got
+        r = random_unit(rng, 1, filler.shape[1])[0]
+        exact_r = {part.ids[x] for x in top_rows(matrix, expires, r, 4, NOW)}
+        overlap += len(exact_r & {c.id for c in index.search_sync("p", r, k=4, now=NOW)})
+    print(
+        f"recall vs exact scan, n={n}: planted neighbour (cos 0.70-0.98) in top 4: "
+        f"{found / n:.3f}; random queries, top-4 overlap: {overlap / (4 * n):.3f}"
+    )
+
+
 async def bench_verified_lookup(embedder: LocalEmbedder, n: int, entries: int) -> None:
-    """The default lookup: embed with token vectors, scan, verify up to 3 candidates."""
-    print(f"== SemanticCache.lookup with the learned verifier ({entries} entries in the partition)")
+    """The default lookup: embed with token vectors, search, verify up to 3 candidates.
+
+    Run twice: the partition searched through its HNSW graph (the default for
+    partitions of ``ann_rows`` or more), then by the exact scan.
+    """
     rng = np.random.default_rng(4)
-    index = MemoryIndex(384, capacity=entries + 10)
-    for i, v in enumerate(random_unit(rng, entries, 384)):
+    filler = clustered_unit(rng, entries, 384)
+    index = MemoryIndex(384, capacity=entries + 10, ann_rows=None)
+    for i, v in enumerate(filler):
         index.add_sync("p", v, f"filler {i}", b"x", expires=NOW + 3600, now=NOW)
+    t = time.perf_counter()
+    index.build_ann("p")
+    print(f"HNSW graph of {entries} entries built in {time.perf_counter() - t:.1f} s (2 threads)")
+    ann_recall(index, filler, rng, n)
     cache = SemanticCache(embedder, index, SemanticSettings(), load_verifier())
     # three stored wordings above the recall floor: the verifier scores all three
     for text in (SHORT, "How do I reset my password on the website?", "How to reset a password?"):
         await cache.store(SemanticQuery("p", text), b"answer", now=NOW)
+    long_stored = MEDIUM.replace("should I", "do I")
+    await cache.store(SemanticQuery("p", long_stored), b"a", now=NOW)
+    t = time.perf_counter()
+    for i in range(50):
+        index.add_sync("p", filler[i], f"extra {i}", b"x", expires=NOW + 3600, now=NOW)
+    per_add = (time.perf_counter() - t) / 50 * 1e3
+    print(f"{'add one entry to the graph (50 adds)':<52} {per_add:8.3f} ms each")
     hit = SemanticQuery("p", "How can I reset my password?")
-    assert (await cache.lookup(hit, now=NOW)).served
-    report(
-        "lookup, hit (embed + scan + verify 3 + fetch), warm",
-        await atimed(lambda: cache.lookup(hit, now=NOW), n),
-    )
-    report("  same, CPU time", await acpu(lambda: cache.lookup(hit, now=NOW), n))
-
-    async def cold() -> object:
-        cache._tokens.clear()  # candidates' token vectors not cached: embed all three
-        cache._token_bytes = 0
-        return await cache.lookup(hit, now=NOW)
-
-    report("lookup, hit, verify 3 cold (candidates embedded)", await atimed(cold, n))
-    report("  same, CPU time", await acpu(cold, n))
-    long_hit = SemanticQuery("p", MEDIUM)
-    await cache.store(SemanticQuery("p", MEDIUM.replace("should I", "do I")), b"a", now=NOW)
-    report(
-        "lookup, long question (35 words), verify 1",
-        await atimed(lambda: cache.lookup(long_hit, now=NOW), n),
-    )
     miss = SemanticQuery("p", "What is the boiling point of water?")
-    assert not (await cache.lookup(miss, now=NOW)).served
-    report(
-        "lookup, miss (nothing above the recall floor)",
-        await atimed(lambda: cache.lookup(miss, now=NOW), n),
-    )
-    report("  same, CPU time", await acpu(lambda: cache.lookup(miss, now=NOW), n))
-    print(f"load average during the run: {os.getloadavg()}")
+    long_hit = SemanticQuery("p", MEDIUM)
+    for mode in ("hnsw", "exact"):
+        if mode == "exact":
+            index._partitions["p"].ann = None  # same rows, searched by the full scan
+        print(
+            f"== SemanticCache.lookup, verifier, {entries} entries in the partition, {mode}, n={n}"
+        )
+        assert (await cache.lookup(hit, now=NOW)).served
+        report(
+            "lookup, hit (embed + search + verify 3 + fetch), warm",
+            await atimed(lambda: cache.lookup(hit, now=NOW), n),
+        )
+        report("  same, CPU time", await acpu(lambda: cache.lookup(hit, now=NOW), n))
+
+        async def cold() -> object:
+            cache._tokens.clear()  # candidates' token vectors not cached: embed all three
+            cache._token_bytes = 0
+            return await cache.lookup(hit, now=NOW)
+
+        report("lookup, hit, verify 3 cold (candidates embedded)", await atimed(cold, n))
+        report("  same, CPU time", await acpu(cold, n))
+        report(
+            "lookup, long question (35 words), verify 1",
+            await atimed(lambda: cache.lookup(long_hit, now=NOW), n),
+        )
+        assert not (await cache.lookup(miss, now=NOW)).served
+        report(
+            "lookup, miss (nothing above the recall floor)",
+            await atimed(lambda: cache.lookup(miss, now=NOW), n),
+        )
+        report("  same, CPU time", await acpu(lambda: cache.lookup(miss, now=NOW), n))
+        report(
+            "  search alone (k=4), CPU time",
+            await acpu(lambda: index.search("p", filler[0], k=4, now=NOW), n),
+        )
+        print(f"load average after this mode: {os.getloadavg()}")
 
 
 async def bench_redis(url: str, n: int, replay: int) -> None:

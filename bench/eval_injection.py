@@ -4,7 +4,8 @@ Each line needs ``text`` and ``label`` (1 = injection/jailbreak, 0 = benign). Pr
 precision, recall, F1, false-positive rate and the scoring cost: microseconds per KB
 (whole file, best of N passes) and per text (median, P99, max), all with the detector's
 memo off so every pass pays first-sight cost (with it on, passes after the first only
-hit the memo and report ~0.1 us). ``--data`` scores rows as documents (``score_data``).
+hit the memo and report ~0.1 us); the single first pass is also reported on its own.
+``--data`` scores rows as documents (``score_data``).
 A .jsonl.gz file works too (bench/data/injection_train.jsonl.gz; ``--source`` filters).
 
     .venv/bin/python bench/eval_injection.py data/dev/injection-dev.jsonl
@@ -48,6 +49,16 @@ def main() -> None:
     labels = [int(r["label"]) for r in rows]
     detector = InjectionDetector(threshold=args.threshold, memo=False)
     score = detector.score_data if args.data else detector.score
+
+    # First sight, strictly: one pass over texts this (fresh, memo-off) detector has never
+    # scored, each timed once, before any pass below can warm anything text-specific.
+    first_wall: list[float] = []
+    first_cpu: list[float] = []
+    for t in texts:
+        w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+        score(t)
+        first_cpu.append((time.thread_time_ns() - c0) / 1e3)
+        first_wall.append((time.perf_counter_ns() - w0) / 1e3)
 
     # The machine is shared: take the best of a few passes (wall clock) and also report
     # CPU time, which waiting for a core does not inflate.
@@ -94,6 +105,12 @@ def main() -> None:
         f" P99 {pct(per_wall, 0.99):.0f} us, max {max(per_wall):.0f} us; cpu median"
         f" {pct(per_cpu, 0.5):.0f} us, P99 {pct(per_cpu, 0.99):.0f} us, max {max(per_cpu):.0f} us;"
         f" n={len(texts)}, median length {sorted(map(len, texts))[len(texts) // 2]} chars"
+    )
+
+    print(
+        f"per text, first sight (one pass, memo off): wall median {pct(first_wall, 0.5):.0f} us,"
+        f" P99 {pct(first_wall, 0.99):.0f} us; cpu median {pct(first_cpu, 0.5):.0f} us,"
+        f" P99 {pct(first_cpu, 0.99):.0f} us, max {max(first_cpu):.0f} us"
     )
 
     if args.show_errors:

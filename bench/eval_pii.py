@@ -23,6 +23,16 @@ from lockgate.guards.pii import PiiScanner, Redactor, StreamRedactor
 DEFAULT = Path(__file__).resolve().parents[1] / "data" / "dev" / "pii-dev.jsonl"
 
 
+def _wilson(k: int, n: int) -> str:
+    if n == 0:
+        return "[n/a]"
+    z, p = 1.96, k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / d
+    return f"[{max(0.0, c - h):.4f}, {min(1.0, c + h):.4f}]"
+
+
 def main(argv: list[str]) -> None:
     show = "--show" in argv
     if "--secrets" in argv:
@@ -37,7 +47,7 @@ def main(argv: list[str]) -> None:
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
-    neg_rows = neg_hits = 0
+    neg_rows = neg_hits = exact = 0
     for row in rows:
         text = row["text"]
         gold = [(s["start"], s["end"], s["type"]) for s in row.get("spans", [])]
@@ -59,6 +69,10 @@ def main(argv: list[str]) -> None:
             else:
                 matched.add(hit)
                 tp[f.type] += 1
+                exact += (f.start, f.end) == gold[hit][:2]
+                if show and (f.start, f.end) != gold[hit][:2]:
+                    want = text[gold[hit][0] : gold[hit][1]]
+                    print(f"INEXACT {f.type:8} {f.value!r:40} gold {want!r}")
         for i, (s, e, t) in enumerate(gold):
             if i not in matched:
                 fn[t] += 1
@@ -77,7 +91,15 @@ def main(argv: list[str]) -> None:
         prec = a / (a + b) if a + b else 1.0
         rec = a / (a + c) if a + c else 1.0
         print(f"{t:12} {a:5} {b:5} {c:5} {prec:6.3f} {rec:6.3f}")
-    print(f"label-0 rows with a finding: {neg_hits}/{neg_rows} = {neg_hits / max(neg_rows, 1):.4f}")
+    n_tp, n_gold = sum(tp.values()), sum(tp.values()) + sum(fn.values())
+    print(
+        f"span recall {n_tp}/{n_gold} Wilson 95% {_wilson(n_tp, n_gold)}; "
+        f"exact boundaries {exact}/{n_tp} = {exact / max(n_tp, 1):.4f} {_wilson(exact, n_tp)}"
+    )
+    print(
+        f"label-0 rows with a finding: {neg_hits}/{neg_rows} = {neg_hits / max(neg_rows, 1):.4f} "
+        f"Wilson 95% {_wilson(neg_hits, neg_rows)}"
+    )
 
     corpus = "\n".join(r["text"] for r in rows)
     kb = len(corpus.encode()) / 1024

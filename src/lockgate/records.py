@@ -49,6 +49,12 @@ class RequestRecord:
     client_ip: str | None = None
     #: the client's x-request-id (``request_id`` is always the gateway's own, unique)
     client_request_id: str | None = None
+    #: what a cache hit saved: the answer's price at the alias's first deployment
+    saved_usd: float = 0.0
+    #: the client's request headers, credentials redacted (audit only; usage keeps none)
+    request_headers: dict[str, str] | None = None
+    #: one entry per upstream attempt: deployment, status, latency_ms, error (audit only)
+    attempt_log: list[dict[str, Any]] | None = None
     #: bodies, only when body capture is configured (already redacted by the guards)
     request_body: Any = None
     response_body: Any = None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from lockgate.audit.headers import redacted_headers
 from lockgate.audit.sinks import build_audit_sinks
 from lockgate.auth.authenticator import Authenticator
 from lockgate.auth.changes import KeyChangeFeed
@@ -50,7 +51,7 @@ from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
 from lockgate.records import RecordSink, RequestRecord
 from lockgate.request_ids import RequestIds
-from lockgate.responses import MemoryResponseStore, ResponseStore
+from lockgate.responses import ResponseStore, build_response_store
 from lockgate.router import Router
 from lockgate.routing.factory import build_route_stage
 from lockgate.serving.guard import ConnectionGuard
@@ -122,6 +123,7 @@ class Services:
             await self.semantic.cache.index.close()
         for sink in self.sinks:
             await sink.aclose()
+        await self.responses.aclose()
         await self.tracing.aclose()
         await self.limit_store.aclose()
         await self.cache.store.aclose()
@@ -142,7 +144,7 @@ class Services:
         label = ctx.model_label or model  # bounded: a wildcard counts under its pattern
         self.metrics.observe(ctx, label, status, elapsed, now, saved)
         if self.sinks:
-            record = build_record(ctx, model, status, usage, elapsed)
+            record = build_record(ctx, model, status, usage, elapsed, saved)
             for sink in self.sinks:
                 pending = sink.submit(record)
                 if pending is not None:
@@ -169,7 +171,12 @@ class Services:
 
 
 def build_record(
-    ctx: RequestContext, model: str, status: int, usage: Usage | None, elapsed: float
+    ctx: RequestContext,
+    model: str,
+    status: int,
+    usage: Usage | None,
+    elapsed: float,
+    saved: float = 0.0,
 ) -> RequestRecord:
     dep = ctx.deployment
     err = ctx.error
@@ -202,6 +209,9 @@ def build_record(
         notes=ctx.notes,
         client_ip=ctx.client_ip,
         client_request_id=ctx.client_request_id,
+        saved_usd=saved,
+        request_headers=redacted_headers(ctx.client_headers),
+        attempt_log=ctx.attempt_log or None,
         request_body=ctx.captured_request,
         response_body=ctx.captured_response,
     )
@@ -358,7 +368,7 @@ async def build_services(
         sinks=sinks,
         semantic=semantic,
         tracing=tracing,
-        responses=MemoryResponseStore(settings.responses.max_stored),
+        responses=build_response_store(settings.responses, db, redis_url),
         token_counter=token_counter,
         passthrough=PassthroughClient(),
         prompts=prompts,
@@ -374,7 +384,7 @@ async def build_services(
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line
 
-        svc.batches.start(lambda line: execute_line(svc, line), lambda: metrics.in_flight)
+        svc.batches.start(lambda line: execute_line(svc, line), lambda: metrics.in_flight, svc)
     return svc
 
 

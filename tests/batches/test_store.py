@@ -149,6 +149,38 @@ async def test_re_sends_are_counted_and_only_for_unanswered_lines(store: BatchSt
     assert batch is not None and batch["resent"] == 2
 
 
+async def test_after_crash_fail_never_sends_a_line_that_was_upstream_again(
+    store: BatchStore,
+) -> None:
+    """``after_crash: fail``: a line marked sent whose holder died or stopped is failed
+    with code ``interrupted`` instead of claimed again; an unsent claimed line runs."""
+    strict = BatchStore(store.db, store.root, resend_after_crash=False)
+    bid = await new_batch(strict, 4)
+    a = await strict.claim("A", 4, NOW, 30)
+    await strict.complete_many("A", [], sending=a[:3])  # line 4 claimed, never sent
+    await strict.complete(a[0], "A", ok=True, status_code=200, response={}, request_id=None)
+    await strict.release(a[1], "A", interrupted=True)  # A stopped with line 2 upstream
+    again = await strict.claim("B", 10, NOW + 31, 30)  # A died with line 3 upstream
+    assert [x.line_no for x in again] == [4]
+    async with strict.db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(batch_lines.c.line_no, batch_lines.c.status, batch_lines.c.response)
+                .where(batch_lines.c.batch_id == bid)
+                .order_by(batch_lines.c.line_no)
+            )
+        ).all()
+    assert [(r[0], r[1]) for r in rows] == [
+        (1, "done"),
+        (2, "failed"),
+        (3, "failed"),
+        (4, "running"),
+    ]
+    assert {r[2]["error"]["code"] for r in rows[1:3]} == {"interrupted"}
+    batch = await strict.get_batch(bid)
+    assert batch is not None and batch["resent"] == 0
+
+
 async def test_a_batch_past_its_window_expires_with_its_answers_kept(store: BatchStore) -> None:
     """At expiry unsent lines are not run; the line in flight may still answer; the batch
     ends `expired` with an output file of its answers and an error file of the rest

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 import yaml
 from tests.conftest import RedisServer, free_port
@@ -321,3 +322,44 @@ def test_rolling_restart_under_load_fails_no_request(fleet: Fleet) -> None:
     print(f"\nfleet rolling restart: {dict(statuses)} of {total} requests")
     assert total > 50
     assert statuses == Counter({200: total})
+
+
+def test_stored_responses_are_shared_by_replicas_and_kept_per_key(fleet: Fleet) -> None:
+    """A response made on A is continued on B (previous_response_id), that one again on
+    C as a stream, and read and deleted on C; another key, even of the same team, gets
+    404 for it on every replica (GET, DELETE and as previous_response_id)."""
+    a, b, c = fleet.replicas
+    key = new_key(a, team="resp-team")["key"]
+    other = new_key(a, team="resp-team")["key"]
+
+    def client(url: str, api_key: str = key) -> openai.OpenAI:
+        return openai.OpenAI(base_url=url + "/v1", api_key=api_key, max_retries=0)
+
+    first = client(a).responses.create(model="mock", input="remember the colour blue")
+    second = client(b).responses.create(
+        model="mock", input="which colour?", previous_response_id=first.id
+    )
+    fresh = client(b).responses.create(model="mock", input="which colour?", store=False)
+    assert second.previous_response_id == first.id
+    assert second.usage is not None and fresh.usage is not None
+    assert second.usage.input_tokens > fresh.usage.input_tokens  # A's turn came along
+    with client(c).responses.stream(
+        model="mock", input="and again?", previous_response_id=second.id
+    ) as stream:
+        third = stream.get_final_response()
+    assert third.usage is not None and third.usage.input_tokens > second.usage.input_tokens
+    assert client(a).responses.retrieve(third.id).id == third.id  # stored before "completed"
+    for url in fleet.replicas:
+        with pytest.raises(openai.NotFoundError):
+            client(url, other).responses.retrieve(first.id)
+        with pytest.raises(openai.NotFoundError):
+            client(url, other).responses.delete(first.id)
+        with pytest.raises(openai.NotFoundError):
+            client(url, other).responses.create(
+                model="mock", input="peek", previous_response_id=first.id
+            )
+    assert client(c).responses.retrieve(first.id).output_text == first.output_text
+    client(c).responses.delete(first.id)
+    for url in fleet.replicas:
+        with pytest.raises(openai.NotFoundError):
+            client(url).responses.retrieve(first.id)

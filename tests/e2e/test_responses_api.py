@@ -6,7 +6,10 @@ import httpx
 import openai
 import pydantic
 import pytest
+from tests.e2e.conftest import model_list
 from tests.support import MASTER, bearer
+
+from lockgate.settings import ConfigError, settings_from_mapping
 
 ALIASES = ["gpt-4o-mini", "claude-haiku"]
 WEATHER = {
@@ -122,7 +125,7 @@ def test_retrieve_delete_and_store_false(oai):
 
 
 def test_another_key_cannot_read_or_continue(oai, gateway):
-    """A stored response belongs to the key (or team) that made it."""
+    """A stored response belongs to the key that made it."""
     response = oai.responses.create(model="gpt-4o-mini", input="mine")
     r = httpx.post(gateway.url + "/admin/keys", json={"name": "other"}, headers=bearer())
     other = r.json()["key"]
@@ -156,3 +159,25 @@ def test_builtin_tools_are_refused_by_name(oai, fake):
         )
     assert info.value.body["param"] == "tools[0]" and "web_search_preview" in str(info.value)
     assert fake.requests == []
+
+
+def test_response_too_large_to_store_says_store_false(fake, gateway_factory):
+    """Over responses.max_entry_bytes nothing is kept and the answer (plain or the
+    stream's completed event) says store: false; a small one is kept."""
+    gw = gateway_factory(model_list(fake), responses={"max_entry_bytes": 2000})
+    with openai.OpenAI(base_url=gw.v1, api_key=MASTER, max_retries=0) as client:
+        small = client.responses.create(model="gpt-4o-mini", input="small")
+        assert small.store is True and client.responses.retrieve(small.id).id == small.id
+        big = client.responses.create(model="gpt-4o-mini", input="x" * 3000)
+        assert big.store is False
+        with client.responses.stream(model="gpt-4o-mini", input="y" * 3000) as stream:
+            streamed = stream.get_final_response()
+        assert streamed.store is False
+        for response in (big, streamed):
+            with pytest.raises(openai.NotFoundError):
+                client.responses.retrieve(response.id)
+
+
+def test_redis_backend_needs_a_redis_url():
+    with pytest.raises(ConfigError, match=r"responses\.backend: redis needs"):
+        settings_from_mapping({"responses": {"backend": "redis"}}, env={})

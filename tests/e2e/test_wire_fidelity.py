@@ -14,6 +14,8 @@ import pytest
 from tests.e2e.conftest import model_list
 from tests.support import MASTER
 
+from lockgate.token_count import uses_o200k
+
 PDF = "JVBERi0xLjQKJcOkw7zDtsOfCjIgMCBvYmoKPDwvTGVuZ3RoIDMgMCBSPj4Kc3RyZWFtCg=="
 BETA = "prompt-caching-2024-07-31,pdfs-2024-09-25"
 
@@ -309,12 +311,21 @@ def test_legacy_completions_stream(oai_client):
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
 
 
-def test_legacy_completions_refused_for_anthropic(oai_client, fake):
-    """An Anthropic-backed model has no completions endpoint: a 400 that says so."""
+def test_legacy_completions_on_anthropic_go_through_messages(oai_client, fake):
+    """An Anthropic-backed model has no completions endpoint: the prompt goes to
+    /v1/messages as one user message and the answer comes back as a text_completion;
+    fields a chat API has no place for are refused by name."""
+    reply = oai_client.completions.create(model="claude-haiku", prompt="hi", max_tokens=20)
+    assert reply.object == "text_completion" and reply.choices[0].text == "echo: hi"
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+    sent = fake.requests[-1]
+    assert sent.path == "/v1/messages"
+    assert sent.body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert sent.body["max_tokens"] == 20 and "lockgate" not in sent.body
     with pytest.raises(openai.BadRequestError) as info:
-        oai_client.completions.create(model="claude-haiku", prompt="hi")
-    assert "/v1/completions" in info.value.message
-    assert fake.requests == []
+        oai_client.completions.create(model="claude-haiku", prompt="hi", suffix="!", echo=True)
+    assert "suffix, echo" in info.value.message and info.value.param == "suffix"
+    assert len(fake.requests) == 1
 
 
 def test_count_tokens_asks_anthropic_for_claude(ant_client, fake):
@@ -334,14 +345,24 @@ def test_count_tokens_asks_anthropic_for_claude(ant_client, fake):
 
 
 def test_count_tokens_uses_tiktoken_for_openai_models(ant_client, fake):
-    """An OpenAI-family model is counted locally with cl100k ("hello world" = 2 tokens)."""
+    """An OpenAI-family model is counted locally with its own vocabulary: gpt-4o-mini
+    with o200k_base, where Chinese text takes about half the tokens cl100k needs."""
     raw = ant_client.messages.with_raw_response.count_tokens(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello world"}]
     )
     # 3 (reply primer) + 3 (message framing) + 1 ("user") + 2 ("hello world")
     assert raw.parse().input_tokens == 9
     assert raw.headers["x-lockgate-token-count"] == "tiktoken"
+    chinese = ant_client.messages.count_tokens(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "你好\uff0c世界。今天天气很好"}]
+    )
+    assert chinese.input_tokens == 3 + 3 + 1 + 8  # o200k: 8 tokens (cl100k: 15)
     assert fake.requests == []
+
+
+def test_o200k_models_are_known_by_name():
+    assert all(uses_o200k(m) for m in ("gpt-4o", "openai/gpt-4o-mini", "o3-mini", "gpt-4.1"))
+    assert not any(uses_o200k(m) for m in ("gpt-4", "gpt-3.5-turbo", "llama3"))
 
 
 def test_count_tokens_unknown_model_is_404(ant_client):

@@ -7,6 +7,9 @@ Routes
     POST /v1/embeddings         deterministic unit vectors (float list or base64)
     GET  /v1/models             the ``models`` list
     POST /v1/files              a multipart upload, answered like OpenAI's Files API
+    /v1/files, /v1/batches, /v1/messages/batches   OpenAI's Files + Batches API and
+                                Anthropic's Message Batches (``fake.batches``; see
+                                provider_batches.py: a batch ends after N polls)
     POST /azure/openai/deployments/{name}/chat/completions (and /embeddings), and
          /groq/openai/v1, /mistral/v1, /nousage/v1 + /chat/completions: OpenAI-compatible
                                 servers with their real quirks (see variants.py)

@@ -16,6 +16,7 @@ from . import anthropic_wire, bedrock_wire, gemini_wire, openai_wire, variants
 from .delivery import Delivered, abort_connection, deliver
 from .faults import Fault, FaultQueue
 from .prompt_cache import AnthropicCacheSim
+from .provider_batches import ProviderBatches
 from .recording import CancelEvent, RecordedRequest
 from .replies import last_user_text
 
@@ -64,6 +65,8 @@ class FakeUpstream:
         #: its answer was built is not counted: it is in ``cancel_events``)
         self.executions: Counter[str] = Counter()
         self._ids = itertools.count(1)
+        #: OpenAI Files + Batches and Anthropic Message Batches (provider_batches.py)
+        self.batches = ProviderBatches(dimensions=embedding_dimensions)
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -76,8 +79,12 @@ class FakeUpstream:
         app.router.add_post("/azure/openai/deployments/{name}/embeddings", self._variant)
         for root in ("/groq/openai/v1", "/mistral/v1", "/nousage/v1"):
             app.router.add_post(root + "/chat/completions", self._variant)
+        # Legacy text completions: Azure and Ollama/vLLM serve them; Groq and Mistral do not.
+        app.router.add_post("/azure/openai/deployments/{name}/completions", self._variant)
+        app.router.add_post("/nousage/v1/completions", self._variant)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/files", self._files)
+        self.batches.add_routes(app)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1beta/models/{spec}", self._gemini)
         app.router.add_post("/oauth2/token", self._google_token)
@@ -155,6 +162,7 @@ class FakeUpstream:
         self.replays.clear()
         self._by_key.clear()
         self.executions.clear()
+        self.batches.reset()
 
     @property
     def cancelled(self) -> int:
@@ -318,6 +326,8 @@ class FakeUpstream:
         if request.path.endswith("/embeddings"):
             payload = openai_wire.embeddings(body, self.embedding_dimensions)
             return web.json_response(payload)
+        if not request.path.endswith("/chat/completions"):
+            return await self._text_completion(request, record.body, fault, variant)
         problem = openai_wire.validate_chat(body)
         if problem is not None:
             return self._error(400, openai_wire.error_body(400, problem))
@@ -336,7 +346,11 @@ class FakeUpstream:
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         record, fault = await self._record(request)
-        body = record.body
+        return await self._text_completion(request, record.body, fault, None)
+
+    async def _text_completion(
+        self, request: web.Request, body: Any, fault: Fault | None, variant: str | None
+    ) -> web.StreamResponse:
         if not isinstance(body, dict) or "prompt" not in body or "model" not in body:
             return self._error(
                 400, openai_wire.error_body(400, "'model' and 'prompt' are required")
@@ -346,35 +360,26 @@ class FakeUpstream:
         def build() -> tuple[int, list[bytes], bool]:
             cid, created = f"cmpl-fake{n:08d}", int(time.time())
             if body.get("stream"):
-                return 200, openai_wire.text_completion_chunks(body, cid, created), True
+                events = openai_wire.text_completion_chunks(body, cid, created)
+                if variant is not None:
+                    full = openai_wire.text_completion_chunks(
+                        {**body, "stream_options": {"include_usage": True}}, cid, created
+                    )
+                    events = variants.adapt_events(variant, full)
+                return 200, events, True
             payload = openai_wire.text_completion(body, cid, created)
             return 200, [json.dumps(payload).encode()], False
 
         return await self._serve(request, fault, openai_wire.error_body, build)
 
-    async def _files(self, request: web.Request) -> web.Response:
-        """A file upload (multipart), answered like OpenAI's Files API."""
+    async def _files(self, request: web.Request) -> web.StreamResponse:
+        """A file upload (multipart), answered like OpenAI's Files API (kept for batches)."""
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.requests.append(
             RecordedRequest(request.method, request.path, headers, None, b"", self.clock())
         )
         self.counts[request.path] += 1
-        if not headers.get("authorization", "").startswith("Bearer "):
-            return self._error(401, openai_wire.error_body(401, "missing key"))
-        form = await request.post()
-        upload = form.get("file")
-        size = len(upload.file.read()) if isinstance(upload, web.FileField) else 0
-        return web.json_response(
-            {
-                "id": "file-fake1",
-                "object": "file",
-                "bytes": size,
-                "filename": upload.filename if isinstance(upload, web.FileField) else "",
-                "purpose": str(form.get("purpose", "")),
-                "created_at": 0,
-                "status": "processed",
-            }
-        )
+        return await self.batches.upload(request)
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         record, fault = await self._record(request)

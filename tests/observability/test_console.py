@@ -101,8 +101,8 @@ async def test_login_overview_and_rollups_match_requests(make_settings, open_gat
     page = await gw.client.get("/ui/")
     assert page.status_code == 200
     assert "4 requests" in page.text
-    assert re.search(r"<td>priced</td><td>3</td>", page.text)
-    assert re.search(r"<td>free</td><td>1</td>", page.text)
+    assert re.search(r">priced</a></td><td>3</td>", page.text)
+    assert re.search(r">free</a></td><td>1</td>", page.text)
     engine = gw.services.db.engine
     async with engine.connect() as conn:
         row = (

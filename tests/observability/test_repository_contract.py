@@ -190,6 +190,7 @@ def _random_records(seed: int, n: int = 300):
             cost_usd=rng.random(),
             ttft_ms=rng.choice([None, rng.uniform(0.5, 50)]),
             latency_ms=rng.lognormvariate(5, 1.5),
+            saved_usd=rng.choice([0.0, rng.random()]),
         )
         for i in range(n)
     ]
@@ -216,19 +217,28 @@ async def _assert_rollups_match_rows(engine, records) -> None:
                         sa.func.sum(sa.case((r.cache.in_(["hit", "semantic-hit"]), 1), else_=0)),
                         sa.func.sum(r.prompt_tokens),
                         sa.func.sum(r.cost_usd),
+                        sa.func.sum(r.saved_usd),
                     )
                     .where(column.is_not(None), column != "")
                     .group_by(column)
                 )
             }
             got = {
-                u.label: (u.requests, u.errors, u.cache_hits, u.prompt_tokens, u.cost_usd)
+                u.label: (
+                    u.requests,
+                    u.errors,
+                    u.cache_hits,
+                    u.prompt_tokens,
+                    u.cost_usd,
+                    u.saved_usd,
+                )
                 for u in await usage_by(engine, group, 0)
             }
             assert got.keys() == truth.keys(), group
-            for label, (n, errors, hits, tokens, cost) in got.items():
+            for label, (n, errors, hits, tokens, cost, saved) in got.items():
                 assert (n, errors, hits, tokens) == tuple(truth[label][:4]), (group, label)
                 assert abs(cost - truth[label][4]) < 1e-9
+                assert abs(saved - truth[label][5]) < 1e-9
     from lockgate.console.histogram import bucket_of
     from lockgate.console.rollups import usage_latency
 
@@ -268,7 +278,8 @@ async def test_rollups_equal_a_scan_of_the_raw_rows(repo):
 
 
 async def test_migration_0017_folds_existing_rows_into_the_rollups(repo):
-    """Down to 0014, rows written without rollups, up to head (0017 backfills): rollups = rows."""
+    """Down to 0014, rows written without rollups, up to head (0017 backfills, 0018 adds the
+    savings column): rollups = rows."""
     from alembic import command
 
     from lockgate.storage.database import _alembic_config
@@ -290,7 +301,9 @@ async def test_migration_0017_folds_existing_rows_into_the_rollups(repo):
     records = _random_records(5, n=200)
     async with engine.begin() as conn:
         await conn.run_sync(migrate("0014"))
-        await conn.execute(usage_records.insert(), [row_of(x) for x in records])
+        # rows as 0014 had them: no saved_usd yet (0018 adds it, 0 for old rows)
+        rows = [{k: v for k, v in row_of(x).items() if k != "saved_usd"} for x in records]
+        await conn.execute(usage_records.insert(), rows)
     async with engine.begin() as conn:
         await conn.run_sync(migrate("head"))
     await _assert_rollups_match_rows(engine, records)

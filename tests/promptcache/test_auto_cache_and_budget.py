@@ -172,6 +172,29 @@ async def test_twenty_turn_chat_keeps_its_prefix_cached_after_cuts(fake, open_ga
     assert shares[0.0] < 0.6
 
 
+async def test_kept_head_share_keeps_the_opening_turns_through_cuts(fake, open_gateway):
+    """keep_head_share keeps the opening turns that fit in that share of the budget on
+    every cut request (not only the first exchange), and they stay a cached prefix."""
+    budget = {
+        "max_input_tokens": 4000,
+        "strategy": "truncate_middle",
+        "cut_share": 0.5,
+        "keep_head_share": 0.6,
+    }
+    gw = await open_gateway(_models(fake), context={"aliases": {"claude": budget}})
+    answers = await _chat(gw, turns=TURNS, native=False)
+    start = _first_cut(answers)
+    bodies = _upstream_bodies(fake)
+    cut_bodies = bodies[start:]
+    assert len(cut_bodies) >= 8
+    for body in cut_bodies:
+        text = str(body["messages"])
+        # system ~1,500 tokens + two exchanges fit in 0.6 x 4,000; a third does not
+        assert "Question 0:" in text and "Question 1:" in text
+        assert sum(n for _, n, _ in blocks_of(body)) <= 4000 * 1.15
+    assert _cached_share(bodies, start) >= 0.8
+
+
 async def test_error_strategy_refuses_an_overlong_prompt(fake, open_gateway):
     """strategy: error is a 400 context_length_exceeded, and nothing goes upstream."""
     budget = {"max_input_tokens": 500, "strategy": "error"}

@@ -40,6 +40,24 @@ def test_cut_stays_put_as_the_chat_grows():
     assert stops == sorted(stops) and len(set(stops)) < len(stops) / 2
 
 
+def test_kept_head_holds_the_opening_turns_that_fit_and_stays_cached():
+    """head_tokens keeps whole opening turns (never the last two); a cut then leaves the
+    system prompt and those turns in place, so the cut request shares them as a prefix."""
+    plain = plan_cut(_chat(12), 2000, strategy="truncate_middle", keep_system=True, step=500)
+    kept = plan_cut(
+        _chat(12), 2000, strategy="truncate_middle", keep_system=True, step=500, head_tokens=1000
+    )
+    assert plain is not None and plain.start == 3
+    assert kept is not None and kept.start == 5  # 500 + two exchanges of 200 fit in 1,000
+    assert kept.stop > kept.start and kept.stop <= _chat(12).turn_starts[-1]
+    # A kept start that leaves too little to cut falls back to the plain head: a prompt
+    # that can fit is never refused because of it.
+    huge = plan_cut(
+        _chat(12), 2400, strategy="truncate_middle", keep_system=True, step=0, head_tokens=10_000
+    )
+    assert huge is not None and huge.start == 3
+
+
 def test_naive_cut_moves_every_turn():
     """step 0 cuts just what is needed: the cut end moves on every turn."""
     stops = [
@@ -204,4 +222,4 @@ async def test_per_message_counts_are_remembered_and_match_a_fresh_count():
     again = await warm.per_message({"messages": history})
     fresh = await TiktokenCounter().per_message({"messages": history})
     assert again == fresh
-    assert sum(again[0]) + again[1] == await TiktokenCounter().count({"messages": history})
+    assert sum(again[0]) + again[1] == (await TiktokenCounter().count({"messages": history}))[0]

@@ -49,7 +49,9 @@ def test_shipped_model_loads_and_orders_floors() -> None:
     model = RouterModel.load()
     assert model.dim == 384
     t90, t95, t99 = (model.threshold_for_floor(f) for f in (0.90, 0.95, 0.99))
-    assert t90 >= t95 >= t99
+    assert t90 > t95 > t99
+    assert t95 == pytest.approx(0.05)  # one scale: the strong model's quality lost
+    assert (np.diff(model.loss, axis=1) > 0).all() and (np.diff(model.knots, axis=1) > 0).all()
     assert model.threshold_for_share(0.2) >= model.threshold_for_share(0.6)
     vec = np.zeros(384, dtype=np.float32)
     assert model.score(vec, "hi") == model.score(vec, "hi")
@@ -72,3 +74,32 @@ def test_prompt_text_takes_the_last_user_turn() -> None:
     ]
     assert prompt_text(msgs) == "a b"
     assert prompt_text([{"role": "system", "content": "x"}]) == ""
+
+
+def test_multiple_choice_prompts_use_their_own_branch() -> None:
+    """Lettered options pick the multiple-choice branch; the feature vector has the
+    length the shipped weights expect."""
+    from lockgate.routing.features import N_TEXT_FEATURES, is_multiple_choice, text_features
+
+    mc = "Which of these is a noble gas?\nA. Oxygen\nB. Argon\nC. Nitrogen\nD. Carbon\nAnswer:"
+    word = "Tom has 3 apples and buys twice as many. How many apples does he have now?"
+    assert is_multiple_choice(mc) and not is_multiple_choice(word)
+    assert len(text_features(mc)) == len(text_features(word)) == N_TEXT_FEATURES
+    assert len(text_features("")) == N_TEXT_FEATURES
+    assert text_features("9" * 500)[20] == 2.0  # a huge number stays bounded
+    model = RouterModel.load()
+    vec = np.zeros(384, dtype=np.float32)
+    assert model.raw(vec, mc)[0] == 0 and model.raw(vec, word)[0] == 1
+
+
+def test_quality_loss_scale_is_strictly_increasing_beyond_the_knots() -> None:
+    """Raw scores below the lowest or above the highest training score still order
+    (no ties at 0 or 1 a share policy could not split)."""
+    from lockgate.routing.model import quality_loss
+
+    knots = np.array([-2.0, -1.0, 0.0, 2.0], dtype=np.float32)
+    loss = np.array([0.0, 0.01, 0.05, 0.2], dtype=np.float32)
+    values = [quality_loss(knots, loss, r) for r in (-5.0, -2.0, -1.5, 0.0, 1.0, 2.0, 7.0)]
+    assert values == sorted(values) and len(set(values)) == len(values)
+    assert values[1] == 0.0 and values[3] == pytest.approx(0.05)
+    assert values[0] < 0.0 and values[6] > 0.2

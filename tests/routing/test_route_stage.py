@@ -102,18 +102,22 @@ async def test_everything_below_a_high_threshold_goes_weak(gateway: httpx.AsyncC
 
 @pytest.mark.parametrize("gateway", [{"target_strong_share": 0.5, "window": 50}], indirect=True)
 async def test_target_share_splits_real_scores(gateway: httpx.AsyncClient) -> None:
-    """With a 50% target over varied prompts the routing alias uses both targets, and
-    the scores it reports differ between prompts (the model really scores them)."""
+    """With a 50% target over varied prompts the routing alias uses both targets once its
+    window has filled (the first 50 requests use the shipped prior, fitted to benchmark
+    questions that score higher than these), and the scores it reports differ between
+    prompts (the model really scores them)."""
     seen: dict[str, int] = {}
     scores = set()
-    for _ in range(8):
+    for i in range(12):
         for text in PROMPTS:
             res = await ask(gateway, text)
-            seen[res.headers["x-lockgate-model"]] = seen.get(res.headers["x-lockgate-model"], 0) + 1
             scores.add(res.headers["x-lockgate-route"].split("score=")[1].split(";")[0])
+            if i >= 7:  # after the 50-request warm-up
+                model = res.headers["x-lockgate-model"]
+                seen[model] = seen.get(model, 0) + 1
     assert seen.keys() == {"big-1", "small-1"}
     assert len(scores) == len(PROMPTS)
-    assert 16 <= seen["big-1"] <= 48
+    assert 10 <= seen["big-1"] <= 30
 
 
 def test_config_refuses_unknown_targets_and_clashes(tmp_path: Path) -> None:

@@ -31,12 +31,15 @@ def vec(*parts: float) -> np.ndarray:
     return np.array(unit(*parts), dtype=np.float32)
 
 
-@pytest.fixture(params=["memory", "memory-threaded", "redis"])
+@pytest.fixture(params=["memory", "memory-threaded", "memory-hnsw", "redis"])
 async def index(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[VectorIndex]:
-    """Each index implementation, three dimensions wide; "threaded" scans in a worker thread."""
+    """Each index implementation, three dimensions wide; "threaded" scans in a worker
+    thread, "hnsw" searches every partition through its USearch graph."""
     idx: VectorIndex
     if request.param == "memory":
         idx = MemoryIndex(3, capacity=100)
+    elif request.param == "memory-hnsw":
+        idx = MemoryIndex(3, capacity=100, ann_rows=1, ann_inline=True)
     elif request.param == "memory-threaded":
         idx = MemoryIndex(3, capacity=100, offload_rows=1)
     else:
@@ -178,3 +181,51 @@ async def test_redis_down_is_one_gateway_error(own_redis: RedisServer) -> None:
             await index.add("p", vec(1, 0, 0), "y", b"y", now=NOW, ttl=60)
     finally:
         await index.close()
+
+
+def clustered(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    centres = rng.standard_normal((n // 20, dim))
+    m = centres[rng.integers(len(centres), size=n)] + 0.5 * rng.standard_normal((n, dim))
+    return (m / np.linalg.norm(m, axis=1, keepdims=True)).astype(np.float32)
+
+
+async def test_large_partition_is_searched_through_its_graph_like_the_exact_scan() -> None:
+    """Past ``ann_rows`` a partition gets an HNSW graph; its answers match the exact
+    scan's on near neighbours, and removed entries (capacity, TTL) leave the graph."""
+    rng = np.random.default_rng(11)
+    data = clustered(rng, 3_000, 64)
+    graph = MemoryIndex(64, capacity=2_900, ann_rows=1_000)  # built in a worker thread
+    exact = MemoryIndex(64, capacity=2_900, ann_rows=None)
+    for i, v in enumerate(data):
+        ttl = 10.0 if i % 7 == 0 else 3_600.0
+        for idx in (graph, exact):
+            idx.add_sync("big", v, f"t{i}", b"%d" % i, expires=NOW + ttl, now=NOW, entry_id=f"e{i}")
+    for idx in (graph, exact):
+        idx.add_sync("small", data[0], "t", b"", expires=NOW + 60, now=NOW)
+    # the first search finds the partition large: exact answer now, graph built meanwhile
+    first = await graph.search("big", data[500], k=3, now=NOW)
+    assert first == await exact.search("big", data[500], k=3, now=NOW)
+    for idx in (graph, exact):  # changes made while the graph is built are caught up
+        idx.add_sync("big", data[1], "late", b"late", expires=NOW + 3_600, now=NOW, entry_id="late")
+        assert idx.remove_sync("e2999")
+    assert await graph.ann_ready("big") and not await exact.ann_ready("big")
+    assert graph.uses_ann("big") and not graph.uses_ann("small") and not exact.uses_ann("big")
+    part = graph._partitions["big"]
+    assert len(part.ann) == part.size == 2_898  # the oldest left by capacity, graph too
+    assert "e0" not in part.ann_keys and "e2999" not in part.ann_keys and "late" in part.ann_keys
+    later = NOW + 60  # every 7th entry has expired by then
+    for i in range(200, 3_000, 29):
+        noise = rng.standard_normal(64).astype(np.float32)
+        q = data[i] + 0.3 * noise / np.linalg.norm(noise)
+        q /= np.linalg.norm(q)
+        got = await graph.search("big", q, k=3, now=later)
+        want = await exact.search("big", q, k=3, now=later)
+        assert got[0] == want[0]
+        assert all(c.id != "e0" for c in got)
+        if i % 7 == 0:
+            assert all(c.id != f"e{i}" for c in got)  # expired: never a candidate
+        assert await graph.fetch("big", got[0].id, now=later) == got[0].id[1:].encode()
+    assert graph.remove_sync("e150")
+    assert "e150" not in part.ann_keys and len(part.ann) == part.size
+    found = await graph.search("big", data[150], k=3, now=NOW)
+    assert all(c.id != "e150" for c in found)

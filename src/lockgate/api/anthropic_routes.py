@@ -137,8 +137,8 @@ async def count_tokens(request: Request) -> Response:
         tokens = await provider.count_tokens(native, deployment, timeouts)
         method = "provider"
     elif deployment.params.wire == "openai":
-        tokens = await svc.token_counter.count(canonical)
-        method = "tiktoken"
+        tokens, exact = await svc.token_counter.count(canonical, deployment.params.upstream_model)
+        method = "tiktoken" if exact else "tiktoken-approx"
     else:
         tokens = estimate_body_tokens(canonical)
         method = "estimate"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["BatchSettings"]
@@ -28,5 +30,20 @@ class BatchSettings(BaseModel):
     #: is followed at once; after a crash up to this many are counted as re-sent without
     #: having left (0: the count is exact, each start waits for its mark's commit)
     mark_ahead: int | None = Field(default=None, ge=0)
+    #: a line that was upstream when its replica died or stopped (answer unknown):
+    #: "resend" it with the same Idempotency-Key (never lost; sent twice unless the
+    #: upstream honours the key), or "fail" it into the error file with code
+    #: ``interrupted`` (never sent twice; the client decides; mark_ahead is then 0)
+    after_crash: Literal["resend", "fail"] = "resend"
     #: tries per line before it is written to the error file
     max_attempts: int = Field(default=3, ge=1)
+    #: "auto": a batch whose lines all name one alias served (first deployment) by OpenAI
+    #: or Anthropic goes to that provider's own batch API for its discount (a batch's
+    #: metadata ``lockgate_handoff: "off"`` keeps it here); "off": lockgate runs it
+    handoff: Literal["off", "auto"] = "off"
+    #: how often a handed-off batch's status is asked for
+    handoff_poll_seconds: float = Field(default=60.0, gt=0)
+    #: share of the deployment's price a handed-off line's usage row is priced at
+    handoff_discount: float = Field(default=0.5, ge=0, le=1)
+    #: time limit of one call to the provider's batch API (uploads included)
+    handoff_timeout_seconds: float = Field(default=300.0, gt=0)

@@ -24,7 +24,7 @@ from lockgate.services import Services
 from lockgate.wire.anthropic_request import anthropic_to_openai_request
 from lockgate.wire.anthropic_response import openai_to_anthropic_response
 
-__all__ = ["execute_line"]
+__all__ = ["batch_principal", "execute_line"]
 
 
 #: how long a batch key's principal is reused across its lines (a revoked key stops
@@ -32,7 +32,11 @@ __all__ = ["execute_line"]
 _PRINCIPAL_TTL = 1.0
 
 
-async def _principal(svc: Services, key_id: str | None) -> Principal:
+async def batch_principal(
+    svc: Services, key_id: str | None, *, allow_revoked: bool = False
+) -> Principal:
+    """The principal of the key that created a batch (``allow_revoked``: also when it
+    was revoked since, to account for work the provider already did)."""
     if key_id is None:
         return Principal(kind="master")
     now = time.time()
@@ -41,7 +45,10 @@ async def _principal(svc: Services, key_id: str | None) -> Principal:
     if hit is not None and now - hit[0] < _PRINCIPAL_TTL:
         return hit[1]
     key = await svc.keys.get(key_id)
-    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+    gone = key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now)
+    if gone and allow_revoked:
+        return Principal.from_key(key)
+    if gone:
         cache.pop(key_id, None)
         raise AuthenticationError("The key that created this batch is revoked or expired.")
     principal = Principal.from_key(key)
@@ -53,7 +60,7 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
     request_id = svc.request_ids.new()
     flavor: ApiFlavor = "anthropic" if line.endpoint == "/v1/messages" else "openai"
     try:
-        principal = await _principal(svc, line.key_id)
+        principal = await batch_principal(svc, line.key_id)
         # One key per line, the same on every attempt and after a restart: an upstream
         # that honours Idempotency-Key runs a line re-sent after a crash only once.
         idem = {IDEMPOTENCY_HEADER: f"batch-{line.batch_id}-{line.line_no}"}

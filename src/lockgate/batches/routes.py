@@ -18,6 +18,7 @@ from starlette.routing import Route
 from lockgate.api.common import json_response, read_json, with_errors
 from lockgate.api.flow import start_context
 from lockgate.auth.keys import Principal
+from lockgate.batches.handoff import handoff_target
 from lockgate.batches.lines import ENDPOINTS, LineError, parse_input
 from lockgate.batches.service import BatchService
 from lockgate.errors import BadRequestError, NotFoundError, PayloadTooLargeError
@@ -76,7 +77,17 @@ def batch_object(row: dict[str, Any]) -> dict[str, Any]:
         "metadata": row["metadata"],
         # lockgate's own: lines sent again after a replica died or stopped unanswered
         # (each with the same Idempotency-Key as before)
-        "lockgate": {"resent_requests": int(row.get("resent") or 0)},
+        "lockgate": {
+            "resent_requests": int(row.get("resent") or 0),
+            # set when the batch went to the provider's own batch API
+            "handoff": {
+                "provider": row["handoff"],
+                "remote_batch_id": row.get("remote_batch_id"),
+                "remote_status": row.get("remote_status"),
+            }
+            if row.get("handoff")
+            else None,
+        },
     }
     for name in _TIMES:
         out[name] = _int(row[name])
@@ -192,6 +203,10 @@ async def create_batch(request: Request) -> Response:
                 message = f"The model '{ln.body['model']}' does not exist."
                 errors.append(LineError(ln.line_no, "model_not_found", message, "body.model"))
                 break
+    handoff = None
+    if not errors:
+        models = {ln.body["model"] for ln in lines}
+        handoff = handoff_target(svc.router, bs.settings, endpoint, models, metadata)
     now = time.time()
     batch = await bs.store.create_batch(
         key_id=principal.key_id,
@@ -203,7 +218,10 @@ async def create_batch(request: Request) -> Response:
         errors=errors,
         now=now,
         expires_at=now + _WINDOWS[window],
+        handoff=handoff,
     )
+    if handoff is not None and bs.handoff is not None:
+        bs.handoff.wake()
     return json_response(batch_object(batch))
 
 
@@ -224,6 +242,8 @@ async def cancel_batch(request: Request) -> Response:
     await bs.store.cancel(bid, time.time())
     if bs.runner is not None:
         bs.runner.wake(stopped=bid)
+    if bs.handoff is not None:
+        bs.handoff.wake()
     return json_response(batch_object(await bs.store.get_batch(bid) or {}))
 
 

@@ -69,7 +69,11 @@ class BatchRunner:
         #: marked sent (committed), waiting for room: a finished line is followed at once
         self._primed: collections.deque[Claimed] = collections.deque()
         self._ahead = (
-            settings.mark_ahead if settings.mark_ahead is not None else settings.concurrency // 2
+            0  # a line marked but unsent at a crash would be failed for nothing
+            if settings.after_crash == "fail"
+            else settings.mark_ahead
+            if settings.mark_ahead is not None
+            else settings.concurrency // 2
         )
         #: batches cancelled or expired: their claimed lines are given back, not run
         self._stopped: set[str] = set()

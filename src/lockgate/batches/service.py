@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
@@ -14,6 +15,10 @@ from lockgate.batches.runner import BatchRunner, Execute
 from lockgate.batches.store import BatchStore
 from lockgate.storage.database import Database
 
+if TYPE_CHECKING:
+    from lockgate.batches.handoff import ProviderHandoff
+    from lockgate.services import Services
+
 __all__ = ["BatchService", "build_batches"]
 
 
@@ -22,16 +27,27 @@ class BatchService:
     settings: BatchSettings
     store: BatchStore
     runner: BatchRunner | None = field(default=None)
+    #: drives batches handed to the providers' batch APIs (``handoff: auto``)
+    handoff: ProviderHandoff | None = field(default=None)
     #: key id -> (loaded at, principal): one key lookup per second, not per line
     principals: dict[str, tuple[float, Principal]] = field(default_factory=dict)
 
-    def start(self, execute: Execute, interactive_inflight: Callable[[], float]) -> None:
+    def start(
+        self, execute: Execute, interactive_inflight: Callable[[], float], svc: Services
+    ) -> None:
         self.runner = BatchRunner(
             self.store, execute, self.settings, interactive_inflight=interactive_inflight
         )
         self.runner.start()
+        if self.settings.handoff != "off":
+            from lockgate.batches.handoff import ProviderHandoff
+
+            self.handoff = ProviderHandoff(svc, self.settings, self.runner.owner)
+            self.handoff.start()
 
     async def aclose(self) -> None:
+        if self.handoff is not None:
+            await self.handoff.aclose()
         if self.runner is not None:
             await self.runner.stop()
 
@@ -47,4 +63,5 @@ def build_batches(settings: BatchSettings, db: Database) -> BatchService | None:
     if not settings.enabled:
         return None
     root = Path(settings.storage_dir) if settings.storage_dir else _default_dir(db)
-    return BatchService(settings, BatchStore(db, root))
+    store = BatchStore(db, root, resend_after_crash=settings.after_crash == "resend")
+    return BatchService(settings, store)

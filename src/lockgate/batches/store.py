@@ -57,11 +57,23 @@ class Finished:
     request_id: str | None
 
 
+#: the answer of a line that was upstream when its replica went (``after_crash: fail``)
+_INTERRUPTED = {
+    "error": {
+        "code": "interrupted",
+        "message": "The gateway stopped while this request was upstream; it was not sent"
+        " again (batches.after_crash: fail). It may or may not have run.",
+    }
+}
+
+
 class BatchStore:
-    def __init__(self, db: Database, root: Path) -> None:
+    def __init__(self, db: Database, root: Path, *, resend_after_crash: bool = True) -> None:
         self.db = db
         self.root = root
         self._pg = db.engine.dialect.name == "postgresql"
+        #: False: a line marked sent whose holder went is failed, never sent again
+        self._resend = resend_after_crash
 
     # -- files ---------------------------------------------------------------
     async def create_file(
@@ -127,7 +139,9 @@ class BatchStore:
         errors: Sequence[LineError],
         now: float,
         expires_at: float,
+        handoff: tuple[str, str, str] | None = None,
     ) -> dict[str, Any]:
+        """``handoff``: (provider, alias, deployment id) to hand the batch to."""
         batch_id = new_id("batch")
         failed = bool(errors)
         row = {
@@ -145,6 +159,8 @@ class BatchStore:
             "errors": [e.to_openai() for e in errors] if failed else None,
             "metadata": metadata,
         }
+        if handoff is not None and not failed:
+            row.update(handoff=handoff[0], handoff_model=handoff[1], handoff_deployment=handoff[2])
         async with self.db.engine.begin() as conn:
             await conn.execute(batches.insert().values(**row))
             for i in range(0, len(lines), _INSERT_CHUNK):
@@ -223,9 +239,17 @@ class BatchStore:
                 )
                 .values(status="cancelling", cancelling_at=now)
             )
+            # a handed-off batch's lines wait for what the provider ran before its cancel
+            local = sa.select(batches.c.id).where(
+                batches.c.id == batch_id, batches.c.handoff.is_(None)
+            )
             await conn.execute(
                 batch_lines.update()
-                .where(batch_lines.c.batch_id == batch_id, batch_lines.c.status == "pending")
+                .where(
+                    batch_lines.c.batch_id == batch_id,
+                    batch_lines.c.status == "pending",
+                    batch_lines.c.batch_id.in_(local),
+                )
                 .values(status="cancelled")
             )
 
@@ -239,7 +263,9 @@ class BatchStore:
             sa.and_(batch_lines.c.status == "running", batch_lines.c.lease_until < now),
         )
         active = sa.select(batches.c.id).where(
-            batches.c.status == "in_progress", batches.c.expired_at.is_(None)
+            batches.c.status == "in_progress",
+            batches.c.expired_at.is_(None),
+            batches.c.handoff.is_(None),
         )
         pick = (
             sa.select(batch_lines.c.batch_id, batch_lines.c.line_no)
@@ -281,6 +307,22 @@ class BatchStore:
             )
         )
         async with self.db.engine.begin() as conn:
+            if not self._resend:
+                await conn.execute(
+                    batch_lines.update()
+                    .where(
+                        batch_lines.c.status == "running",
+                        batch_lines.c.lease_until < now,
+                        batch_lines.c.sent_attempt == batch_lines.c.attempts,
+                    )
+                    .values(
+                        status="failed",
+                        status_code=500,
+                        response=_INTERRUPTED,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
+                )
             rows = (await conn.execute(stmt)).all()
             if not rows:
                 return []
@@ -404,7 +446,9 @@ class BatchStore:
             else_="pending",
         )
         values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_until": None}
-        if interrupted:
+        if interrupted and not self._resend:
+            values.update(status="failed", status_code=500, response=_INTERRUPTED)
+        elif interrupted:
             values["resent"] = batch_lines.c.resent + 1
         async with self.db.engine.begin() as conn:
             await conn.execute(
@@ -427,6 +471,7 @@ class BatchStore:
             batches.c.status == "in_progress",
             batches.c.expired_at.is_(None),
             batches.c.expires_at < now,
+            batches.c.handoff.is_(None),  # the provider's own window applies
         )
         async with self.db.engine.begin() as conn:
             ids = [r[0] for r in (await conn.execute(due)).all()]

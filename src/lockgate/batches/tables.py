@@ -1,4 +1,4 @@
-"""Tables of uploaded files, batches and batch lines (created by migration 0009, grown by 0016)."""
+"""Tables of uploaded files, batches and batch lines (migration 0009, grown by 0016, 0020)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,16 @@ batches = sa.Table(
     sa.Column("finalize_until", sa.Float, nullable=True),
     # set when the completion window ended first (migration 0016)
     sa.Column("expired_at", sa.Float, nullable=True),
+    # handed to the provider's own batch API (migration 0020; see batches/handoff.py)
+    sa.Column("handoff", sa.String(16), nullable=True),
+    sa.Column("handoff_model", sa.String(255), nullable=True),
+    sa.Column("handoff_deployment", sa.String(128), nullable=True),
+    sa.Column("remote_file_id", sa.String(128), nullable=True),
+    sa.Column("remote_batch_id", sa.String(128), nullable=True),
+    sa.Column("remote_status", sa.String(32), nullable=True),
+    sa.Column("handoff_marked_at", sa.Float, nullable=True),
+    sa.Column("handoff_owner", sa.String(64), nullable=True),
+    sa.Column("handoff_until", sa.Float, nullable=True),
 )
 
 batch_lines = sa.Table(

@@ -98,6 +98,8 @@ async def log_detail(request: Request, console: Console) -> Response:
         guards=notes.get("guards") or {},
         notes=notes,
         audited=audited is not None,
+        attempt_log=(audited or {}).get("attempt_log") or [],
+        headers=(audited or {}).get("request_headers") or {},
         bodies=bodies,
         back=f"/ui/logs?{request.url.query}" if request.url.query else "/ui/logs",
     )

@@ -28,16 +28,16 @@ async def _last_day(console: Console) -> dict[str, Any]:
     return {r.label: r for r in await by_model(console.svc.db.engine, _since(console))}
 
 
-@page(admin=True)
-async def models(request: Request, console: Console) -> Response:
+def deployments(console: Console) -> list[dict[str, Any]]:
+    """Every served deployment with its alias, provider, upstream model and live breaker
+    state (this process's dispatcher; a deployment not yet called is ``closed``)."""
     svc = console.svc
-    usage = await _last_day(console)
-    pcts = await percentiles(console.svc.db.engine, _since(console))
     snapshot = svc.dispatcher.snapshot()
     breakers: dict[str, Any] = snapshot.get("breakers", {})  # type: ignore[assignment]
+    router = svc.dispatcher.router
     rows = []
-    for alias in svc.router.aliases:
-        for dep in svc.router.resolve(alias):
+    for alias in router.aliases:
+        for dep in router.resolve(alias):
             breaker = breakers.get(dep.id) or {}
             rows.append(
                 {
@@ -45,11 +45,38 @@ async def models(request: Request, console: Console) -> Response:
                     "id": dep.id,
                     "provider": dep.provider,
                     "upstream": dep.params.model,
+                    "api_base": dep.params.api_base,
+                    "weight": dep.params.weight,
                     "state": breaker.get("state", "closed"),
-                    "usage": usage.get(alias),
                 }
             )
-    return render("models.html", c=console, nav="models", rows=rows, pcts=pcts)
+    return rows
+
+
+@page(admin=True)
+async def models(request: Request, console: Console) -> Response:
+    q = request.query_params
+    done = [f"{what} {q[what]}" for what in ("added", "changed", "removed") if q.get(what)]
+    return await models_view(console, notice="; ".join(done) or None)
+
+
+async def models_view(console: Console, status: int = 200, **ctx: Any) -> Response:
+    """The models page (``ctx``: ``error``, ``notice``, ``edit``: a stored entry's form)."""
+    usage = await _last_day(console)
+    pcts = await percentiles(console.svc.db.engine, _since(console))
+    stored = {row.id: row.raw for row in await console.svc.models.repo.list()}
+    rows = [
+        {**d, "usage": usage.get(d["alias"]), "stored": d["id"] in stored}
+        for d in deployments(console)
+    ]
+    ctx.setdefault("error", None)
+    ctx.setdefault("notice", None)
+    blank: dict[str, str | None] = dict.fromkeys(
+        ("model_name", "model", "api_base", "weight", "extra", "api_key_hint", "secrets"), ""
+    )
+    blank["id"] = None
+    ctx["f"] = {**blank, **(ctx.pop("edit", None) or {})}
+    return render("models.html", status, c=console, nav="models", rows=rows, pcts=pcts, **ctx)
 
 
 def _verdicts(console: Console) -> list[tuple[str, str, float]]:

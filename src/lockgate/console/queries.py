@@ -47,6 +47,8 @@ class UsageRow:
     cost_usd: float
     avg_latency_ms: float
     avg_ttft_ms: float | None
+    #: what cache hits saved
+    saved_usd: float = 0.0
 
     @property
     def error_rate(self) -> float:
@@ -82,6 +84,7 @@ def _row(label: str, m: Any) -> UsageRow:
         cost_usd=float(m["cost_usd"] or 0.0),
         avg_latency_ms=float(m["latency_ms_sum"] or 0.0) / n if n else 0.0,
         avg_ttft_ms=float(m["ttft_ms_sum"] or 0.0) / tc if tc else None,
+        saved_usd=float(m["saved_usd"] or 0.0),
     )
 
 
@@ -138,15 +141,15 @@ async def by_model(
 
 
 async def hourly_series(
-    engine: AsyncEngine, since_hour: int, until_hour: int
+    engine: AsyncEngine, since_hour: int, until_hour: int, model: str | None = None
 ) -> list[tuple[int, UsageRow]]:
-    """Every hour in [since_hour, until_hour) with its sums over all models (zeros filled)."""
+    """Every hour in [since_hour, until_hour) with its sums over all models, or over
+    ``model`` only (zeros filled)."""
     t = usage_hourly
-    stmt = (
-        sa.select(t.c.hour.label("label"), *_sum_columns(t))
-        .where(t.c.hour >= since_hour, t.c.hour < until_hour)
-        .group_by(t.c.hour)
-    )
+    where = [t.c.hour >= since_hour, t.c.hour < until_hour]
+    if model is not None:
+        where.append(t.c.model == model)
+    stmt = sa.select(t.c.hour.label("label"), *_sum_columns(t)).where(*where).group_by(t.c.hour)
     found = {int(r.label): r for r in await _fetch(engine, stmt)}
     empty = _row("", dict.fromkeys(SUMS, 0))
     return [(h, found.get(h, empty)) for h in range(since_hour, until_hour, 3600)]
@@ -182,14 +185,23 @@ async def percentiles(engine: AsyncEngine, since_hour: int) -> dict[tuple[str, s
 
 
 async def hourly_percentile(
-    engine: AsyncEngine, metric: str, q: float, since_hour: int, until_hour: int
+    engine: AsyncEngine,
+    metric: str,
+    q: float,
+    since_hour: int,
+    until_hour: int,
+    model: str | None = None,
 ) -> list[tuple[int, float | None]]:
     """Every hour in [since_hour, until_hour) with the ``q``-th percentile of ``metric``
-    ("latency" or "ttft") over all models, from the hourly histograms (None: no data)."""
+    ("latency" or "ttft") over all models or ``model``, from the hourly histograms
+    (None: no data)."""
     t = usage_latency
+    where = [t.c.metric == metric, t.c.hour >= since_hour, t.c.hour < until_hour]
+    if model is not None:
+        where.append(t.c.model == model)
     stmt = (
         sa.select(t.c.hour, t.c.bucket, sa.func.sum(t.c.count))
-        .where(t.c.metric == metric, t.c.hour >= since_hour, t.c.hour < until_hour)
+        .where(*where)
         .group_by(t.c.hour, t.c.bucket)
     )
     async with engine.connect() as conn:

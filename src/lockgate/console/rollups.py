@@ -54,8 +54,9 @@ SUMS = (
     "latency_ms_sum",
     "ttft_ms_sum",
     "ttft_count",
+    "saved_usd",
 )
-_FLOATS = frozenset({"cost_usd", "latency_ms_sum", "ttft_ms_sum"})
+_FLOATS = frozenset({"cost_usd", "latency_ms_sum", "ttft_ms_sum", "saved_usd"})
 
 
 def _sums() -> list[sa.Column[Any]]:
@@ -122,6 +123,7 @@ def _sum_exprs(r: Any) -> list[Any]:
         sa.func.sum(r.latency_ms).label("latency_ms_sum"),
         sa.func.coalesce(sa.func.sum(r.ttft_ms), 0.0).label("ttft_ms_sum"),
         sa.func.count(r.ttft_ms).label("ttft_count"),
+        sa.func.sum(r.saved_usd).label("saved_usd"),
     ]
 
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import time
 from importlib import resources
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lockgate.console import (
+    evals_page,
     keys_page,
     logs_page,
+    model_forms,
     models_page,
     prompts_page,
     session,
@@ -113,9 +116,11 @@ def _hour(epoch: int) -> str:
 async def overview(request: Request, console: Console) -> Response:
     now_hour = int(console.now // 3600) * 3600
     engine = console.svc.db.engine
+    #: ``?model=``: the charts of one model (admins; a key's view charts its own days)
+    model = request.query_params.get("model") or None if console.admin else None
     if console.admin:
         since = now_hour - 23 * 3600
-        series = await hourly_series(engine, since, now_hour + 3600)
+        series = await hourly_series(engine, since, now_hour + 3600, model)
         points = [(_hour(h), r) for h, r in series]
         period, unit = "last 24 hours", "hour (UTC)"
     else:  # a key's own rows live in the daily rollup: its view counts days
@@ -129,22 +134,40 @@ async def overview(request: Request, console: Console) -> Response:
     p95_charts = {}
     if console.admin:
         for metric in ("latency", "ttft"):
-            hours = await hourly_percentile(engine, metric, 95, since, now_hour + 3600)
+            hours = await hourly_percentile(engine, metric, 95, since, now_hour + 3600, model)
             p95_charts[metric] = bars([(_hour(h), v or 0.0) for h, v in hours])
+    shown = [r for r in rows if model is None or r.model == model]
     return render(
         "overview.html",
         c=console,
         nav="overview",
         rows=rows,
+        model=model,
         pcts=pcts,
         p95_charts=p95_charts,
         period=period,
         unit=unit,
-        total_requests=sum(r.requests for r in rows),
-        total_cost=sum(r.cost_usd for r in rows),
+        total_requests=sum(r.requests for r in shown),
+        total_errors=sum(r.errors for r in shown),
+        total_hits=sum(r.cache_hits for r in shown),
+        total_cost=sum(r.cost_usd for r in shown),
+        total_saved=sum(r.saved_usd for r in shown),
         requests_chart=bars([(label, r.requests) for label, r in points]),
+        errors_chart=bars([(label, 100 * r.error_rate) for label, r in points]),
+        tokens_chart=bars([(label, r.prompt_tokens + r.completion_tokens) for label, r in points]),
         cost_chart=bars([(label, r.cost_usd) for label, r in points]),
+        saved_chart=bars([(label, r.saved_usd) for label, r in points]),
+        breakers=_breaker_counts(console) if console.admin else None,
     )
+
+
+def _breaker_counts(console: Console) -> dict[str, Any]:
+    """Breaker states now: a count per state and the deployments not closed."""
+    deps = models_page.deployments(console)
+    counts: dict[str, int] = {}
+    for d in deps:
+        counts[d["state"]] = counts.get(d["state"], 0) + 1
+    return {"counts": sorted(counts.items()), "open": [d for d in deps if d["state"] != "closed"]}
 
 
 def _stylesheet() -> bytes:
@@ -169,5 +192,7 @@ routes: list[BaseRoute] = [
     *usage_page.routes,
     *logs_page.routes,
     *models_page.routes,
+    *model_forms.routes,
     *prompts_page.routes,
+    *evals_page.routes,
 ]

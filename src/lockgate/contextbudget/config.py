@@ -27,6 +27,10 @@ class ContextBudget(_Model):
     #: cut prompt's prefix (provider cache hits) until the next cut.  0 cuts only what
     #: is needed each time (a naive middle-out: the prefix changes every turn)
     cut_share: float = Field(default=0.5, ge=0.0, le=0.9)
+    #: truncate_middle: besides the first exchange, keep the opening turns that fit in
+    #: this share of the budget.  A longer kept start is a longer prefix every cut
+    #: leaves cached, at the price of fewer recent turns (bench/bench_context_cache.py)
+    keep_head_share: float = Field(default=0.0, ge=0.0, le=0.8)
     #: lossless compression: whitespace normalised, repeated tool results replaced by a
     #: pointer to the earlier identical one
     compress: bool = False

@@ -100,7 +100,12 @@ class ContextBudgetStage:
                 counts, fixed = estimate_canonical(body)
             shape = canonical_shape(body, counts, fixed)
         cut = plan_cut(
-            shape, limit, strategy=spec.strategy, keep_system=spec.keep_system, step=step
+            shape,
+            limit,
+            strategy=spec.strategy,
+            keep_system=spec.keep_system,
+            step=step,
+            head_tokens=int(spec.keep_head_share * limit),
         )
         total = shape.fixed + sum(shape.tokens)
         kept = _keep(messages, cut, shape, spec.keep_system)

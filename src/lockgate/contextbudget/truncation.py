@@ -1,7 +1,8 @@
 """Which turns to cut from a prompt over its budget (pure).
 
 The prompt is ``head + middle + last turn``.  The head is never cut: the leading
-system messages, for ``truncate_middle`` the first exchange too, and everything up
+system messages, for ``truncate_middle`` the first exchange too (and further opening
+turns while they fit in ``head_tokens``, never the last two), and everything up
 to the last ``cache_control`` mark the client set outside its last two turns (a
 prefix it asked the provider to cache).  The last turn is never cut.  What goes is
 a run of whole turns from the start of the middle, so tool calls stay with their
@@ -51,17 +52,26 @@ class Cut:
     total_before: int
 
 
-def _head_end(shape: PromptShape, strategy: Strategy, keep_system: bool) -> int:
+def _head_end(shape: PromptShape, strategy: Strategy, keep_system: bool, head_tokens: int) -> int:
     n = len(shape.tokens)
     starts = sorted(shape.turn_starts)
     head = 0
     if keep_system:
         while head < n and shape.system[head]:
             head += 1
+    rolling = starts[-2] if len(starts) >= 2 else 0
     if strategy == "truncate_middle":
         first = next((t for t in starts if t >= head), n)
         head = next((t for t in starts if t > first), n)
-    rolling = starts[-2] if len(starts) >= 2 else 0
+        # More of the opening turns, while they fit in head_tokens (never the last two).
+        size = sum(shape.tokens[:head])
+        for t in starts:
+            if t <= head:
+                continue
+            if t > rolling or size + sum(shape.tokens[head:t]) > head_tokens:
+                break
+            size += sum(shape.tokens[head:t])
+            head = t
     if 0 <= shape.last_mark < rolling:
         # A prefix the client asked to be cached: the cut begins after it.
         head = max(head, next((t for t in starts if t > shape.last_mark), n))
@@ -75,6 +85,7 @@ def plan_cut(
     strategy: Strategy,
     keep_system: bool,
     step: int,
+    head_tokens: int = 0,
 ) -> Cut | None:
     """The run of messages to drop so the prompt fits ``budget`` (None: it fits).
 
@@ -90,8 +101,28 @@ def plan_cut(
             " (context.strategy: error). Shorten the conversation.",
             param="messages",
         )
+    head = _head_end(shape, strategy, keep_system, head_tokens)
+    cut = _cut_after(shape, head, need, keep_system, step)
+    if cut is None and head_tokens > 0:
+        # The longer kept start leaves too little to cut: fall back to the plain head
+        # rather than refuse a prompt that can fit.
+        cut = _cut_after(shape, _head_end(shape, strategy, keep_system, 0), need, keep_system, step)
+    if cut is None:
+        raise ContextBudgetError(
+            f"The prompt is about {total} tokens, over this model's budget of {budget}, and"
+            " what may be cut (turns between the kept prefix and the last turn) is not"
+            " enough. Shorten the system prompt or the last message.",
+            param="messages",
+        )
+    return cut
+
+
+def _cut_after(
+    shape: PromptShape, head: int, need: int, keep_system: bool, step: int
+) -> Cut | None:
+    """The first grid cut after ``head`` that frees ``need`` tokens (None: none does)."""
+    total = shape.fixed + sum(shape.tokens)
     starts = sorted(shape.turn_starts)
-    head = _head_end(shape, strategy, keep_system)
     last = starts[-1] if starts else len(shape.tokens)
     # Candidate cut ends: turn starts after the head, up to the last turn.
     ends = [t for t in starts if head < t <= last]
@@ -108,9 +139,4 @@ def plan_cut(
             level = max(level, dropped // step)
         if dropped >= need and (on_grid or end == last):
             return Cut(head, end, dropped, total)
-    raise ContextBudgetError(
-        f"The prompt is about {total} tokens, over this model's budget of {budget}, and"
-        " what may be cut (turns between the kept prefix and the last turn) is not enough."
-        " Shorten the system prompt or the last message.",
-        param="messages",
-    )
+    return None

@@ -58,6 +58,12 @@ JunitOpt = Annotated[str | None, typer.Option("--junit", help="Write JUnit XML h
 HtmlOpt = Annotated[
     str | None, typer.Option("--html", help="Write a self-contained HTML report here.")
 ]
+StoreOpt = Annotated[
+    bool,
+    typer.Option(
+        "--store", help="Keep the run in the configured database (the console's eval reports)."
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--no-progress", help="No progress bar.")]
 
 
@@ -138,6 +144,7 @@ def run(
     json_out: JsonOpt = None,
     junit: JunitOpt = None,
     html: HtmlOpt = None,
+    store: StoreOpt = False,
     no_progress: QuietOpt = False,
 ) -> None:
     """Run a suite. Exit 0 all pass, 1 failures, 2 errors (judge or upstream trouble)."""
@@ -157,7 +164,7 @@ def run(
             loaded,
             reach,
             options,
-            commands.Outputs(json_out, junit, html),
+            commands.Outputs(json_out, junit, html, store),
             min_pass_rate=min_pass_rate,
             console=Console(),
         )
@@ -192,6 +199,7 @@ def compare(
     json_out: JsonOpt = None,
     junit: JunitOpt = None,
     html: HtmlOpt = None,
+    store: StoreOpt = False,
     no_progress: QuietOpt = False,
 ) -> None:
     """Baseline vs candidate on the same cases. Exit 0 ok, 1 regression, 2 errors."""
@@ -206,7 +214,7 @@ def compare(
             loaded,
             reach,
             options,
-            commands.Outputs(json_out, junit, html),
+            commands.Outputs(json_out, junit, html, store),
             baseline=baseline,
             candidate=candidate,
             console=Console(),

@@ -53,6 +53,31 @@ class Outputs:
     json_path: str | None = None
     junit_path: str | None = None
     html_path: str | None = None
+    #: keep the run in the configured database (the console's evaluation reports)
+    store: bool = False
+
+
+async def _store(
+    reach: Reach,
+    outputs: Outputs,
+    run: RunResult,
+    comparison: Comparison | None,
+    title: str,
+    console: Console,
+) -> None:
+    if not outputs.store:
+        return
+    from lockgate.evals.run_repository import EvalRunRepository
+    from lockgate.storage.database import Database
+
+    report = json.loads(json.dumps(run_json(run, comparison), default=str))
+    db = Database(reach.settings.general_settings.database_url)
+    try:
+        await db.migrate()
+        rid = await EvalRunRepository(db).add(title, report)
+    finally:
+        await db.aclose()
+    console.print(f"stored as {rid}", highlight=False)
 
 
 def _write(outputs: Outputs, run: RunResult, comparison: Comparison | None, title: str) -> None:
@@ -110,7 +135,9 @@ async def run(
     if result is None:
         return 2
     print_run(result, console)
-    _write(outputs, result, None, suite.description or "lockgate eval run")
+    title = suite.description or "lockgate eval run"
+    _write(outputs, result, None, title)
+    await _store(reach, outputs, result, None, title, console)
     return run_exit_code(result, min_pass_rate)
 
 
@@ -157,7 +184,9 @@ async def compare(
     comparison = compare_runs(result, base, cand, gate, np.random.default_rng(seed))
     print_run(result, console)
     print_comparison(comparison, console)
-    _write(outputs, result, comparison, suite.description or f"{cand} vs {base}")
+    title = suite.description or f"{cand} vs {base}"
+    _write(outputs, result, comparison, title)
+    await _store(reach, outputs, result, comparison, title, console)
     return comparison.exit_code
 
 

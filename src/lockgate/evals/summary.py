@@ -10,7 +10,15 @@ from typing import Any
 from lockgate.evals.runner import RunResult
 from lockgate.evals.stats import Interval, wilson
 
-__all__ = ["Flaky", "TargetSummary", "flaky_cases", "run_exit_code", "summarize"]
+__all__ = [
+    "CaseSummary",
+    "Flaky",
+    "TargetSummary",
+    "case_summaries",
+    "flaky_cases",
+    "run_exit_code",
+    "summarize",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +113,54 @@ def run_exit_code(run: RunResult, min_pass_rate: float = 1.0) -> int:
         if n and s.passed / n < min_pass_rate:
             return 1
     return 0
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    """One case of one target across its repeats, read back from a run's JSON results."""
+
+    target: str
+    case_id: str
+    passed: int
+    failed: int
+    errors: int
+    #: over repeats that did not error (Wilson 95 %)
+    pass_rate: Interval
+    mean_score: float | None
+    #: the first failing repeat's reason (an assertion's or the error's)
+    reason: str | None
+
+
+def _reason(result: dict[str, Any]) -> str | None:
+    if result.get("error"):
+        return str(result["error"])
+    for v in result.get("verdicts") or []:
+        if isinstance(v, dict) and v.get("status") not in ("pass", None):
+            return str(v.get("reason") or v.get("type") or v.get("status"))
+    return None
+
+
+def case_summaries(results: list[dict[str, Any]]) -> list[CaseSummary]:
+    """Per (target, case) over the repeats of a stored run (``run_json``'s results)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        groups[(str(r.get("target")), str(r.get("case_id")))].append(r)
+    out = []
+    for (target, case_id), rows in groups.items():
+        statuses = [r.get("status") for r in rows]
+        p, f = statuses.count("pass"), statuses.count("fail")
+        scores = [float(r["score"]) for r in rows if r.get("score") is not None]
+        reason = next((x for r in rows if r.get("status") != "pass" and (x := _reason(r))), None)
+        out.append(
+            CaseSummary(
+                target=target,
+                case_id=case_id,
+                passed=p,
+                failed=f,
+                errors=len(rows) - p - f,
+                pass_rate=wilson(p, p + f),
+                mean_score=sum(scores) / len(scores) if scores else None,
+                reason=reason,
+            )
+        )
+    return out

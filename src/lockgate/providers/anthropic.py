@@ -15,7 +15,7 @@ import orjson
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, NativeChunk, NativeRequest
 from lockgate.chat_fields import json_too_deep
-from lockgate.errors import UnsupportedParamError, UpstreamBadResponseError, UpstreamClientError
+from lockgate.errors import UpstreamBadResponseError, UpstreamClientError
 from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.defaults import apply_defaults
 from lockgate.providers.transport import Transport
@@ -86,12 +86,7 @@ class AnthropicProvider:
         self, request: ChatRequest, deployment: Deployment, native: NativeRequest | None
     ) -> bytes:
         params = deployment.params
-        if request.native is not None and request.native.wire == completions.WIRE:
-            raise UnsupportedParamError(
-                "Legacy text completions (/v1/completions) are served by OpenAI-compatible"
-                " upstreams only; this model is served by Anthropic. Use /v1/chat/completions.",
-                param="model",
-            )
+        completions.check_chat_served(request, "Anthropic", params.drop_params)
         if native is not None:
             body = {k: v for k, v in native.body.items() if k not in _GATEWAY_FIELDS}
             body["model"] = params.upstream_model

@@ -27,6 +27,7 @@ from lockgate.providers.base import StreamHandle, Timeouts
 from lockgate.providers.defaults import apply_defaults
 from lockgate.providers.transport import Transport
 from lockgate.settings import Deployment
+from lockgate.wire import completions
 from lockgate.wire.anthropic_params import RESPONSE_FORMAT_TOOL, response_format_tool
 from lockgate.wire.bedrock import BedrockToChunks, bedrock_to_chat, chat_to_bedrock
 
@@ -79,12 +80,7 @@ class BedrockProvider:
 
     def _body(self, request: ChatRequest, deployment: Deployment) -> bytes:
         native = request.native
-        if native is not None and native.wire != "anthropic":
-            raise UnsupportedParamError(
-                "This endpoint is served by OpenAI-compatible upstreams only; this model is"
-                " served by Bedrock. Use /v1/chat/completions.",
-                param="model",
-            )
+        completions.check_chat_served(request, "Bedrock", deployment.params.drop_params)
         if native is not None and native.lossy and not deployment.params.drop_params:
             raise UnsupportedParamError(
                 f"This model's provider (Bedrock Converse) has no place for:"

@@ -22,6 +22,7 @@ from lockgate.providers.defaults import apply_defaults
 from lockgate.providers.transport import Transport
 from lockgate.providers.vertex_auth import VertexTokens
 from lockgate.settings import Deployment
+from lockgate.wire import completions
 from lockgate.wire.gemini import GeminiToChunks, chat_to_gemini, gemini_to_chat
 
 __all__ = ["GeminiProvider"]
@@ -68,12 +69,7 @@ class GeminiProvider:
 
     def _body(self, request: ChatRequest, deployment: Deployment) -> bytes:
         native = request.native
-        if native is not None and native.wire != "anthropic":
-            raise UnsupportedParamError(
-                "This endpoint is served by OpenAI-compatible upstreams only; this model is"
-                " served by Gemini. Use /v1/chat/completions.",
-                param="model",
-            )
+        completions.check_chat_served(request, "Gemini", deployment.params.drop_params)
         if native is not None and native.lossy and not deployment.params.drop_params:
             raise UnsupportedParamError(
                 f"This model's provider (Gemini) has no place for: {', '.join(native.lossy)}."

@@ -88,7 +88,7 @@ class OpenAIProvider:
         source = request.body
         if native is not None and native.wire == "anthropic":
             source = strip_cache_control(source)  # the translation's marks, not the client's
-        if native is not None and native.wire == completions.WIRE:
+        if native is not None and self._legacy(request, deployment):
             source = native.body
             if request.body.get("messages") is not native.messages:
                 # A stage rewrote the prompt (redaction): send its version.
@@ -113,15 +113,26 @@ class OpenAIProvider:
             body.pop("stream_options", None)
         return orjson.dumps(body)
 
-    def _path(self, request: ChatRequest) -> str:
+    @staticmethod
+    def _legacy(request: ChatRequest, deployment: Deployment) -> bool:
+        """Whether a /v1/completions request goes to the upstream's own /completions."""
         native = request.native
-        legacy = native is not None and native.wire == completions.WIRE
-        return "/completions" if legacy else "/chat/completions"
+        if native is None or native.wire != completions.WIRE:
+            return False
+        if preset_for(deployment.params.provider).legacy_completions:
+            return True
+        completions.check_chat_served(
+            request, deployment.params.provider, deployment.params.drop_params
+        )
+        return False
+
+    def _path(self, request: ChatRequest, deployment: Deployment) -> str:
+        return "/completions" if self._legacy(request, deployment) else "/chat/completions"
 
     async def chat(
         self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> ChatResponse:
-        path = self._path(request)
+        path = self._path(request, deployment)
         raw = await self._transport.post_json(
             self._url(deployment, path),
             self._body(request, deployment, stream=False),
@@ -147,7 +158,7 @@ class OpenAIProvider:
     async def stream(
         self, request: ChatRequest, deployment: Deployment, timeouts: Timeouts
     ) -> StreamHandle:
-        path = self._path(request)
+        path = self._path(request, deployment)
         resp = await self._transport.open_stream(
             self._url(deployment, path),
             self._body(request, deployment, stream=True),

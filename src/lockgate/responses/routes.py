@@ -46,9 +46,9 @@ __all__ = ["routes"]
 
 
 def _owner(ctx: RequestContext) -> str:
+    """Whose stored responses these are: the API key's (never shared with another key,
+    not even one of the same team), or the master key's."""
     p = ctx.principal
-    if p.team:
-        return f"team:{p.team}"
     return f"key:{p.key_id}" if p.key_id else p.kind
 
 
@@ -98,13 +98,18 @@ async def _store(
     conversation: list[dict[str, Any]],
     answer: dict[str, Any],
 ) -> None:
+    """Keep the answer for continuations and GET; one too large to keep says
+    ``store: false`` (the client is told before the answer leaves)."""
     if not parsed.store:
         return
     reply = assistant_message(answer)
     history = conversation + ([reply] if reply is not None else [])
-    ttl = svc.settings.responses.ttl_seconds
-    entry = StoredResponse(_owner(ctx), answer, history, time.time() + ttl)
-    await svc.responses.put(answer["id"], entry)
+    now = time.time()
+    entry = StoredResponse(
+        _owner(ctx), answer, history, now, now + svc.settings.responses.ttl_seconds
+    )
+    if not await svc.responses.put(answer["id"], entry):
+        answer["store"] = False
 
 
 async def _events(
@@ -123,8 +128,7 @@ async def _events(
         async for chunk in account_stream(svc, ctx, chat, stream):
             for name, data in translator.feed(chunk):
                 yield encode_event(name, data)
-        for name, data in translator.finish():
-            yield encode_event(name, data)
+        final = translator.finish()
     except GatewayError as err:
         yield encode_event(
             "error",
@@ -132,7 +136,10 @@ async def _events(
         )
         return
     if translator.response is not None:
+        # Stored before the completed event leaves: a continuation may follow at once.
         await _store(svc, ctx, parsed, conversation, translator.response)
+    for name, data in final:
+        yield encode_event(name, data)
 
 
 @with_errors("openai")

@@ -40,7 +40,7 @@ def _read_prompts(path: Path) -> list[tuple[str, dict[str, Any]]]:
 
 def _scores(texts: list[str]) -> list[float]:
     from lockgate.cache.semantic.embedder import LocalEmbedder
-    from lockgate.routing.model import RouterModel
+    from lockgate.routing.model import RouterModel, embedding_text
 
     model = RouterModel.load()
     emb = LocalEmbedder()
@@ -49,7 +49,7 @@ def _scores(texts: list[str]) -> list[float]:
         out: list[float] = []
         for i in range(0, len(texts), 64):
             batch = texts[i : i + 64]
-            vecs = await emb.embed(batch)
+            vecs = await emb.embed([embedding_text(t) for t in batch])
             out.extend(model.score(v, t) for v, t in zip(vecs, batch, strict=True))
         return out
 
@@ -91,10 +91,10 @@ def calibrate(
     if as_json:
         typer.echo(json.dumps(result))
         return
-    typer.echo(f"{len(rows)} prompts; threshold for a {share:.0%} strong share: {threshold:.4f}")
+    typer.echo(f"{len(rows)} prompts; threshold for a {share:.0%} strong share: {threshold:.6f}")
     if "quality_kept" in result:
         typer.echo(
             f"realised share {result['realised_share']:.1%}; accuracy {result['accuracy']:.3f}"
             f" vs strong {result['strong_accuracy']:.3f} ({result['quality_kept']:.1%} kept)"
         )
-    typer.echo(f"config: routing.aliases.<name>.threshold: {threshold:.4f}")
+    typer.echo(f"config: routing.aliases.<name>.threshold: {threshold:.6f}")

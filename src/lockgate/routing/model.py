@@ -1,7 +1,15 @@
-"""The strong/weak router's model: a linear score over the prompt's MiniLM embedding and
-a few text features, predicting how much more likely the strong model is to answer it
-correctly than the weak one. Trained by ``bench/train_router.py``; its weights ship in
-this package (``router_weights.npz``, a few KB). Pure: no I/O after loading."""
+"""The strong/weak router's model: two linear scores over the prompt's MiniLM embedding and
+a few text features, one for multiple-choice questions and one for everything else (word
+problems, open questions), each predicting how likely the weak model is to get the prompt
+wrong where the strong one gets it right.
+
+The score is on one scale for both branches: the share of the strong model's accuracy
+lost, on training prompts of the same kind (cross-validated), if this prompt and every
+prompt of its kind scoring below it went to the weak model. A threshold ``t`` therefore
+keeps about ``1 - t`` of the strong model's quality on either kind of prompt: a quality
+floor of 0.95 is the threshold 0.05, whatever the mix. Trained by
+``bench/train_router.py``; the weights ship in this package (``router_weights.npz``, a
+few KB). Pure: no I/O after loading."""
 
 from __future__ import annotations
 
@@ -11,20 +19,31 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from lockgate.routing.features import N_TEXT_FEATURES, text_features
+from lockgate.routing.features import N_TEXT_FEATURES, is_multiple_choice, text_features
 
-__all__ = ["WEIGHTS", "RouterModel"]
+__all__ = ["EMBED_CHARS", "WEIGHTS", "RouterModel", "embedding_text", "quality_loss"]
 
 WEIGHTS = Path(__file__).with_name("router_weights.npz")
 F32 = npt.NDArray[np.float32]
+#: the embedding sees the prompt's last characters: MiniLM reads 256 tokens (about
+#: 1,000 characters) and a long prompt's question and options come at its end
+EMBED_CHARS = 1000
+
+
+def embedding_text(text: str) -> str:
+    """The part of the prompt the router embeds (the text features see all of it)."""
+    return text[-EMBED_CHARS:]
 
 
 @dataclass(frozen=True, slots=True)
 class RouterModel:
+    #: one row of weights per branch: 0 multiple choice, 1 anything else
     coef: F32
-    intercept: float
-    #: (quality floor, threshold) pairs from cross-validated scores on the training data
-    floors: tuple[tuple[float, float], ...]
+    intercept: F32
+    #: per branch, raw scores at evenly spaced percentiles (0..1) of its training prompts
+    knots: F32
+    #: per branch, the quality lost at each of those percentiles (increasing)
+    loss: F32
     #: sorted out-of-fold scores of the training prompts: a prior for share → threshold
     prior_scores: F32
     dim: int
@@ -33,32 +52,48 @@ class RouterModel:
     def load(cls, path: Path = WEIGHTS) -> RouterModel:
         with np.load(path) as z:
             coef = np.asarray(z["coef"], dtype=np.float32)
-            floors = tuple((float(a), float(b)) for a, b in np.asarray(z["floors"]))
             return cls(
                 coef=coef,
-                intercept=float(z["intercept"]),
-                floors=floors,
+                intercept=np.asarray(z["intercept"], dtype=np.float32),
+                knots=np.asarray(z["knots"], dtype=np.float32),
+                loss=np.asarray(z["loss"], dtype=np.float32),
                 prior_scores=np.sort(np.asarray(z["prior_scores"], dtype=np.float32)),
-                dim=len(coef) - N_TEXT_FEATURES,
+                dim=coef.shape[1] - N_TEXT_FEATURES,
             )
 
+    def raw(self, embedding: F32, text: str) -> tuple[int, float]:
+        """The prompt's branch and its linear score there (the logit scale of training)."""
+        branch = 0 if is_multiple_choice(text) else 1
+        w = self.coef[branch]
+        emb = float(np.dot(w[: self.dim], embedding))
+        feats = float(np.dot(w[self.dim :], np.asarray(text_features(text), np.float32)))
+        return branch, emb + feats + float(self.intercept[branch])
+
     def score(self, embedding: F32, text: str) -> float:
-        """Predicted accuracy gain of the strong model on this prompt (higher: strong)."""
-        emb = float(np.dot(self.coef[: self.dim], embedding))
-        feats = float(np.dot(self.coef[self.dim :], np.asarray(text_features(text), np.float32)))
-        return emb + feats + self.intercept
+        """Higher: more in need of the strong model (the quality-loss scale above)."""
+        branch, raw = self.raw(embedding, text)
+        return quality_loss(self.knots[branch], self.loss[branch], raw)
 
     def threshold_for_floor(self, floor: float) -> float:
-        """The calibrated threshold that kept ``floor`` of the strong model's accuracy."""
-        best = self.floors[-1][1]
-        for f, t in self.floors:  # ascending floors, descending thresholds
-            if f >= floor:
-                return t
-        return best
+        """The threshold that kept ``floor`` of the strong model's accuracy in training."""
+        return 1.0 - floor
 
     def threshold_for_share(self, share: float) -> float:
         """The score above which ``share`` of the training prompts fall (a prior)."""
         return _quantile_threshold(self.prior_scores, share)
+
+
+def quality_loss(knots: F32, loss: F32, raw: float) -> float:
+    """``raw`` on the quality-loss scale: piecewise linear through (knot, loss) pairs;
+    beyond the knots the line goes on at the average slope, so the scale stays strictly
+    increasing (no ties a share policy could not split)."""
+    lo, hi = float(knots[0]), float(knots[-1])
+    slope = (float(loss[-1]) - float(loss[0])) / (hi - lo)
+    if raw < lo:
+        return float(loss[0]) + (raw - lo) * slope
+    if raw > hi:
+        return float(loss[-1]) + (raw - hi) * slope
+    return float(np.interp(raw, knots, loss))
 
 
 def _quantile_threshold(sorted_scores: F32, share: float) -> float:

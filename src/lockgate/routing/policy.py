@@ -18,7 +18,7 @@ class Decision:
 
     def header(self, target: str) -> str:
         choice = "strong" if self.strong else "weak"
-        return f"{choice}; target={target}; score={self.score:.4f}; threshold={self.threshold:.4f}"
+        return f"{choice}; target={target}; score={self.score:.6f}; threshold={self.threshold:.6f}"
 
 
 @dataclass(slots=True)

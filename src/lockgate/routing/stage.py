@@ -24,7 +24,7 @@ from lockgate.chat import ChatRequest
 from lockgate.context import RequestContext
 from lockgate.pipeline import Handler, Result
 from lockgate.routing.config import RouteSpec
-from lockgate.routing.model import RouterModel
+from lockgate.routing.model import RouterModel, embedding_text
 from lockgate.routing.policy import Decision, SharePolicy
 
 __all__ = ["NOTES_KEY", "RouteStage", "prompt_text"]
@@ -121,7 +121,7 @@ class RouteStage:
         text = prompt_text(request.messages)
         decision: Decision | None
         try:
-            vec = (await self._embed([text]))[0]
+            vec = (await self._embed([embedding_text(text)]))[0]
             decision = route.policy.decide(self._model.score(vec, text))
         except Exception as exc:  # never fail a request over a routing score
             _log.warning("routing score failed for %s: %s", alias, exc)

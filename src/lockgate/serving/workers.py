@@ -8,11 +8,13 @@ lifespan, handed the socket's descriptor in ``LOCKGATE_LISTEN_FD``) and forwards
   finished, writers flushed, exit 0); the parent exits 0 once all did, 1 otherwise.
 * ``SIGHUP``: every worker re-reads the config file (lockgate.modelconfig.live).
 
-A worker that dies while the parent is not stopping is replaced; one that dies within
-``_QUICK_EXIT`` seconds of its start three times in a row stops the whole server (a
-broken config or database fails the same way each time).  State shared across workers
-lives where it lives across replicas: keys, prompts and stored models in the database;
-limits and the cache in Redis (with ``memory://`` each worker counts on its own).
+A worker that dies while the parent is not stopping is replaced; one whose start-up
+failed (uvicorn's exit code 3: the lifespan raised) or that dies within ``_QUICK_EXIT``
+seconds of its start, three times in a row, stops the whole server (a broken config or
+database fails the same way each time, however long a loaded machine takes to say so).
+State shared across workers lives where it lives across replicas: keys, prompts and
+stored models in the database; limits and the cache in Redis (with ``memory://`` each
+worker counts on its own).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ __all__ = ["LISTEN_FD_ENV", "inherited_socket", "supervise", "worker_argv"]
 LISTEN_FD_ENV = "LOCKGATE_LISTEN_FD"
 _QUICK_EXIT = 5.0
 _MAX_QUICK_EXITS = 3
+#: uvicorn's exit code when the application's lifespan start-up failed
+_STARTUP_FAILED = 3
 log = logging.getLogger("lockgate.server")
 
 
@@ -78,7 +82,7 @@ def supervise(argv: Sequence[str], sock: socket.socket, workers: int) -> int:
             code = w.proc.poll()
             if code is None:
                 continue
-            quick = time.monotonic() - w.started < _QUICK_EXIT
+            quick = code == _STARTUP_FAILED or time.monotonic() - w.started < _QUICK_EXIT
             quick_exits = quick_exits + 1 if quick else 0
             if quick_exits >= _MAX_QUICK_EXITS:
                 log.error("workers keep exiting at start-up (last code %s): stopping", code)

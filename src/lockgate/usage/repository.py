@@ -59,6 +59,7 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
         "completion_tokens": record.completion_tokens,
         "cached_tokens": record.cached_tokens,
         "cost_usd": record.cost_usd,
+        "saved_usd": record.saved_usd,
         "latency_ms": record.latency_ms,
         "overhead_ms": record.overhead_ms,
         "ttft_ms": record.ttft_ms,

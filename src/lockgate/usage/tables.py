@@ -41,6 +41,8 @@ usage_records = sa.Table(
     sa.Column("experiment", sa.String(200)),
     sa.Column("variant", sa.String(64)),
     sa.Column("unit", sa.String(16)),
+    #: what a cache hit saved (migration 0018)
+    sa.Column("saved_usd", sa.Float, nullable=False, server_default="0"),
 )
 
 feedback = sa.Table(

@@ -1,24 +1,29 @@
 """Legacy text completions (/v1/completions) <-> the canonical chat form.
 
 The pipeline (guards, limits, cache, records) sees a completion request as one
-user message holding the prompt.  An OpenAI-compatible upstream gets the
-client's own completions body (see ``NativeRequest``) at ``/completions``; its
-answers are read back into chat shape for the pipeline and handed to the client
-as they came.  Answers that did not come from a completions endpoint (cache
-replays) are rebuilt as ``text_completion`` objects.
+user message holding the prompt.  An OpenAI-compatible upstream that has legacy
+completions gets the client's own completions body (see ``NativeRequest``) at
+``/completions``; its answers are read back into chat shape for the pipeline
+and handed to the client as they came.  Every other upstream (Anthropic,
+Gemini, Bedrock, Groq, Mistral...) is sent the chat form, the prompt as one
+user message, as LiteLLM's ``text_completion`` does for chat models; fields a
+chat API has no place for (``suffix``, ``echo``, ``logprobs``, ``best_of``) are
+refused by name unless the deployment says ``drop_params``.  Answers that did
+not come from a completions endpoint are rebuilt as ``text_completion`` objects.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lockgate.chat import ChatResponse, Chunk
-from lockgate.errors import BadRequestError
+from lockgate.chat import ChatRequest, ChatResponse, Chunk
+from lockgate.errors import BadRequestError, UnsupportedParamError
 
 __all__ = [
     "WIRE",
     "chat_chunk_to_completion",
     "chat_to_completion",
+    "check_chat_served",
     "completion_chunk_to_chat",
     "completion_to_chat",
     "completions_to_chat_body",
@@ -57,6 +62,26 @@ def completions_to_chat_body(body: Any) -> dict[str, Any]:
     if body.get("stream"):
         chat["stream_options"] = {"include_usage": True}
     return chat
+
+
+def check_chat_served(request: ChatRequest, provider: str, drop_params: bool) -> None:
+    """Refuse a /v1/completions request whose fields a chat API cannot honour."""
+    native = request.native
+    if native is None or native.wire != WIRE:
+        return
+    body = native.body
+    present = [
+        key
+        for key in ("suffix", "echo", "logprobs", "best_of")
+        if body.get(key) not in (None, False) and not (key == "best_of" and body[key] == 1)
+    ]
+    if present and not drop_params:
+        raise UnsupportedParamError(
+            f"This model is served by {provider} through its chat API, which has no place for"
+            f" the text-completion field(s): {', '.join(present)}. Remove them or set"
+            " drop_params: true on the deployment.",
+            param=present[0],
+        )
 
 
 def completion_to_chat(data: dict[str, Any]) -> dict[str, Any]:

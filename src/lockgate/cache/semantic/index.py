@@ -12,6 +12,15 @@ single matrix-vector product. At 384 dimensions that is about 1.5 kB a vector;
 the capacity bound (oldest entries out first) is also the latency bound.
 Partitions of ``offload_rows`` or more are scanned in a worker thread so the
 event loop keeps serving meanwhile.
+
+A partition of ``ann_rows`` entries or more also gets an HNSW graph (USearch,
+inner product on the unit vectors): a search then reads a few hundred vectors
+instead of all of them, and its best ``k`` are re-scored exactly against the
+matrix. Smaller partitions stay on the exact scan, which is faster there and
+has no recall loss. The graph is built once, when a search finds the partition
+that large, in a worker thread from a copy of its rows (searches stay exact
+meanwhile); on the event loop it then catches up with the adds and removals
+made during the build and is kept in step with every later one.
 """
 
 from __future__ import annotations
@@ -20,12 +29,12 @@ import asyncio
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Candidate", "MemoryIndex", "VectorIndex", "top_rows"]
+__all__ = ["AnnParams", "Candidate", "MemoryIndex", "VectorIndex", "top_rows"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -59,13 +68,46 @@ class VectorIndex(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class AnnParams:
+    """HNSW settings of a large partition (USearch's names).
+
+    The defaults keep recall at 1.0 on planted neighbours above the verifier's
+    recall floor in ``bench/bench_semantic.py`` (see its recall line).
+    """
+
+    connectivity: int = 16
+    expansion_add: int = 64
+    expansion_search: int = 128
+    build_threads: int = 2
+
+
 class _Partition:
     """Rows of one partition; a deleted row is filled by the last one (swap-remove)."""
 
-    __slots__ = ("dim", "expires", "ids", "matrix", "payloads", "rows", "size", "texts")
+    __slots__ = (
+        "ann",
+        "ann_build",
+        "ann_ids",
+        "ann_keys",
+        "ann_next",
+        "dim",
+        "expires",
+        "ids",
+        "matrix",
+        "payloads",
+        "rows",
+        "size",
+        "texts",
+    )
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
+        self.ann: Any = None  # a usearch.index.Index once the partition is large
+        self.ann_keys: dict[str, int] = {}
+        self.ann_ids: dict[int, str] = {}
+        self.ann_next = 0  # graph keys are never reused: rows move, keys do not
+        self.ann_build: asyncio.Task[None] | None = None
         self.matrix: F32 = np.empty((16, dim), dtype=np.float32)
         self.expires = np.empty(16, dtype=np.float64)
         self.ids: list[str] = []
@@ -87,8 +129,55 @@ class _Partition:
         self.payloads.append(payload)
         self.rows[entry_id] = row
         self.size += 1
+        if self.ann is not None:
+            self._ann_add([entry_id], vector[None, :])
+
+    def build_ann(self, params: AnnParams) -> None:
+        """Index every current row in an HNSW graph now, on this thread."""
+        ids = self.ids[: self.size]
+        self.attach_ann(new_graph(self.dim, params, self.matrix[: self.size]), ids)
+
+    def start_ann_build(self, params: AnnParams) -> asyncio.Task[None] | None:
+        """Build the graph from a copy of the rows in a worker thread, then attach it."""
+        if self.ann_build is not None:
+            return None
+        ids = list(self.ids[: self.size])
+        matrix = self.matrix[: self.size].copy()
+
+        async def build() -> None:
+            graph = await asyncio.to_thread(new_graph, self.dim, params, matrix)
+            self.attach_ann(graph, ids)
+
+        self.ann_build = asyncio.get_running_loop().create_task(build())
+        return self.ann_build
+
+    def attach_ann(self, graph: Any, ids: list[str]) -> None:
+        """Use ``graph`` (keys 0.. for ``ids``), catching up with changes made since."""
+        self.ann = graph
+        self.ann_keys = {entry_id: key for key, entry_id in enumerate(ids)}
+        self.ann_ids = dict(enumerate(ids))
+        self.ann_next = len(ids)
+        for entry_id in [e for e in self.ann_keys if e not in self.rows]:
+            key = self.ann_keys.pop(entry_id)
+            del self.ann_ids[key]
+            graph.remove(key)
+        new = [e for e in self.ids[: self.size] if e not in self.ann_keys]
+        if new:
+            self._ann_add(new, self.matrix[[self.rows[e] for e in new]])
+
+    def _ann_add(self, entry_ids: list[str], vectors: F32, threads: int = 1) -> None:
+        keys = np.arange(self.ann_next, self.ann_next + len(entry_ids), dtype=np.uint64)
+        self.ann_next += len(entry_ids)
+        for key, entry_id in zip(keys.tolist(), entry_ids, strict=True):
+            self.ann_keys[entry_id] = key
+            self.ann_ids[key] = entry_id
+        self.ann.add(keys, np.ascontiguousarray(vectors, dtype=np.float32), threads=threads)
 
     def remove(self, entry_id: str) -> None:
+        if self.ann is not None:
+            key = self.ann_keys.pop(entry_id)
+            del self.ann_ids[key]
+            self.ann.remove(key)
         row = self.rows.pop(entry_id)
         last = self.size - 1
         if row != last:
@@ -123,8 +212,34 @@ class _Partition:
         return out
 
     def search(self, vector: F32, k: int, now: float) -> list[Candidate]:
+        if self.ann is not None:
+            return self.rescore(self.ann_rows(vector, k), vector, now)[:k]
         matrix, expires = self.snapshot()
         return self.rescore(top_rows(matrix, expires, vector, k, now), vector, now)
+
+    def ann_rows(self, vector: F32, k: int) -> list[int]:
+        """Rows of the graph's approximate top ``k`` (plus slack for expired ones)."""
+        found = self.ann.search(np.ascontiguousarray(vector, dtype=np.float32), 4 * k, threads=1)
+        ids = (self.ann_ids.get(int(key)) for key in found.keys)
+        return [self.rows[i] for i in ids if i is not None and i in self.rows]
+
+
+def new_graph(dim: int, params: AnnParams, matrix: F32) -> Any:
+    """A USearch HNSW graph of ``matrix``'s rows under keys 0..n-1 (inner product)."""
+    from usearch.index import Index
+
+    graph = Index(
+        ndim=dim,
+        metric="ip",
+        dtype="f32",
+        connectivity=params.connectivity,
+        expansion_add=params.expansion_add,
+        expansion_search=params.expansion_search,
+    )
+    if len(matrix):
+        keys = np.arange(len(matrix), dtype=np.uint64)
+        graph.add(keys, np.ascontiguousarray(matrix), threads=params.build_threads)
+    return graph
 
 
 def top_rows(
@@ -148,10 +263,25 @@ class MemoryIndex:
     of the insertion order.
     """
 
-    def __init__(self, dim: int, *, capacity: int = 100_000, offload_rows: int = 20_000) -> None:
+    def __init__(
+        self,
+        dim: int,
+        *,
+        capacity: int = 100_000,
+        offload_rows: int = 20_000,
+        ann_rows: int | None = 4_096,
+        ann: AnnParams | None = None,
+        ann_inline: bool = False,
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.dim = dim
+        #: partitions of this many rows or more are searched through an HNSW graph
+        self.ann_rows = ann_rows
+        self.ann = ann or AnnParams()
+        #: build a graph on the searching call instead of a worker thread (tests)
+        self.ann_inline = ann_inline
+        self._builds: set[asyncio.Task[None]] = set()
         self.capacity = capacity
         self.offload_rows = offload_rows
         self._partitions: dict[str, _Partition] = {}
@@ -207,6 +337,23 @@ class MemoryIndex:
         self._order[entry_id] = (partition, expires)
         return entry_id
 
+    def build_ann(self, partition: str) -> None:
+        """Give ``partition`` its HNSW graph now, whatever its size (benchmarks, warm-up)."""
+        part = self._partitions.get(partition)
+        if part is not None and part.ann is None:
+            part.build_ann(self.ann)
+
+    async def ann_ready(self, partition: str) -> bool:
+        """Wait for a graph being built for ``partition``; whether it has one now."""
+        part = self._partitions.get(partition)
+        if part is not None and part.ann_build is not None:
+            await part.ann_build
+        return self.uses_ann(partition)
+
+    def uses_ann(self, partition: str) -> bool:
+        part = self._partitions.get(partition)
+        return part is not None and part.ann is not None
+
     def search_sync(self, partition: str, vector: F32, *, k: int, now: float) -> list[Candidate]:
         part = self._partitions.get(partition)
         return part.search(vector, k, now) if part is not None else []
@@ -239,7 +386,13 @@ class MemoryIndex:
         part = self._partitions.get(partition)
         if part is None:
             return []
-        if part.size < self.offload_rows:
+        if part.ann is None and self.ann_rows is not None and part.size >= self.ann_rows:
+            if self.ann_inline:
+                part.build_ann(self.ann)
+            elif (task := part.start_ann_build(self.ann)) is not None:
+                self._builds.add(task)
+                task.add_done_callback(self._builds.discard)
+        if part.size < self.offload_rows or part.ann is not None:
             return part.search(vector, k, now)
         # A scan of 100k rows reads ~150 MB (several ms): do it off the event
         # loop, then re-score the few winners on the loop against current data.
@@ -251,5 +404,9 @@ class MemoryIndex:
         return self.fetch_sync(partition, entry_id, now=now)
 
     async def close(self) -> None:
+        builds = list(self._builds)
+        for task in builds:
+            task.cancel()
+        await asyncio.gather(*builds, return_exceptions=True)
         self._partitions.clear()
         self._order.clear()

@@ -41,16 +41,26 @@ _PHONE_STEMS = (
     "phone", "telephon", "mobil", "cellphone", "fax", "call", "dialing", "whatsapp",
     "contact", "reach", "office", "landline", "hotline", "answering", "messag",
     "registered", "telefon", "téléphone", "portable", "texting", "ringing",
+    # other languages: nl, es/it/pt, pt-BR/es mobile, it mobile, pl mobile, fr abbrev.
+    "telefoon", "telefono", "teléfono", "telefone", "celular", "cellulare", "móvil",
+    "movil", "komórk", "tél",
 )  # fmt: skip
 # The nearest of these words before a number says it is not a phone number.
 _OTHER_NUMBER_STEMS = (
     "licen", "passport", "account", "acct", "order", "invoice", "tracking", "serial",
     "isbn", "routing", "iban", "ssn", "social", "zip", "postcode", "postal", "card",
     "ticket", "policy", "member", "customer", "reference",
+    # other languages: shipment, customer, invoice, order and tax-id words
+    "sendung", "kunden", "rechnung", "bestell", "auftrag", "steuer", "rastreio",
+    "seguimiento", "suivi", "colis", "przesyłk", "zamówien", "pedido", "commande",
+    "ordine", "bestelling", "klant", "cliente", "klient", "factur", "fattura", "faktur",
 )  # fmt: skip
-_OTHER_NUMBER_WORDS = frozenset({"id", "ref", "isin", "vat", "ein", "nif", "pin"})
+_OTHER_NUMBER_WORDS = frozenset(
+    {"id", "ref", "isin", "vat", "ein", "nif", "pin", "cnpj", "cpf", "nip", "regon", "siret"}
+    | {"siren", "kvk", "btw", "ust", "iva", "tva", "nota", "hrb"}
+)
 # Speaker labels of chat transcripts that would otherwise read as "customer number".
-_SPEAKER = re.compile(r"(?m)^[ \t]*(?:customer|member)[ \t]*:")
+_SPEAKER = re.compile(r"(?m)^[ \t]*(?:customer|member|client|cliente|klant|kunde)[ \t]*:")
 _V6_CHARS = frozenset("0123456789abcdefABCDEF:.")
 
 
@@ -96,7 +106,9 @@ class CardDetector:
         self._re = re.compile(r"[0-9](?<![\w.\-/+][0-9])(?:[ \-]?[0-9]){11,18}(?![\w]|[.\-][0-9])")
         self._context = re.compile(
             r"card|\bcc\b|visa|master|amex|american express|discover|maestro|jcb|diners|"
-            r"payment|pay with|charge",
+            r"payment|pay with|charge|"
+            # other languages: de, fr, es, it/pt, pt, pl, nl/da/no, sv
+            r"karte|carte|tarjeta|carta|cartão|cartao|kart[aąęy]|kaart|kort",
             re.IGNORECASE,
         )
         # Issuer prefixes (Visa, Mastercard, Amex, Discover, JCB, Diners, Maestro,
@@ -106,6 +118,8 @@ class CardDetector:
         # groups, or 16-digit Visa/Mastercard/Discover and 15-digit Amex.
         self._standalone = re.compile(r"(?:4|5[1-5]|2[2-7]|6)[0-9]{15}|3[47][0-9]{13}")
         self._after = re.compile(r"\W{0,3}(?:exp|cvv|cvc|valid|card)", re.IGNORECASE)
+        # Luhn-checked numbers that are not cards (French company ids, device ids)
+        self._not_card = re.compile(r"\b(?:siret|siren|imei)\W{0,3}$", re.IGNORECASE)
 
     def scan(self, text: str) -> Iterator[Finding]:
         for m in self._re.finditer(text):
@@ -117,6 +131,8 @@ class CardDetector:
             if seps and not all(3 <= len(g) <= 6 for g in re.split(r"[ \-]", raw)):
                 continue
             if not self._issuer.match(digits) or not luhn_ok(digits):
+                continue
+            if self._not_card.search(text, max(0, m.start() - 12), m.start()):
                 continue
             if (
                 (len(digits) < 13 or not (seps or self._standalone.fullmatch(digits)))
@@ -207,7 +223,8 @@ class IpDetector:
             r"(?:(?<=:)(?:[0-9]{1,3}\.){3}[0-9]{1,3})?(?![\w:]|\.[0-9])"
         )
         self._v6_hint = re.compile(r":[0-9A-Fa-f]{0,4}:")
-        self._version = re.compile(r"(?:\bv|version|ver\.?|release|build)\s*$", re.IGNORECASE)
+        # "\b": the "ver" that ends "server" is no version word
+        self._version = re.compile(r"\b(?:v|version|ver\.?|release|build)\s*$", re.IGNORECASE)
 
     def scan(self, text: str) -> Iterator[Finding]:
         if "." in text:
@@ -270,6 +287,9 @@ class PhoneDetector:
             r"(?:\([0-9]{3}\) ?[0-9]{3}[ .\-]|[0-9]{3}-[0-9]{3}-|[0-9]{3}\.[0-9]{3}\.)[0-9]{4}"
         )
         self._words = re.compile(r"[^\W\d_]+")
+        self._prev_number = re.compile(
+            r"[0-9](?:[ .\-()/]?[0-9]){5,}(?!.*[0-9](?:[ .\-()/]?[0-9]){5,})", re.S
+        )
         self._my_number = re.compile(
             r"\b(?:my|your|his|her|our|their) (?:(?:phone|mobile|cell|contact|home|work) )?number\b"
         )
@@ -319,6 +339,11 @@ class PhoneDetector:
             # a chat transcript's speaker label ("Customer: 0612...") names no number
             window = _SPEAKER.sub(" ", window)
         words = self._words.findall(window)
+        # A phone word already spent on an earlier number, with a clause between them
+        # ("tel. 99 9124-6517). I live at Praia 6, 97105022 ..."), names no later number.
+        prev = self._prev_number.search(window)
+        if prev is not None and len(self._words.findall(window[prev.end() :])) >= 3:
+            words = self._words.findall(window[prev.end() :])
         for word in reversed(words):
             if word in _OTHER_NUMBER_WORDS or word.startswith(_OTHER_NUMBER_STEMS):
                 return None
