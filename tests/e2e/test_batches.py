@@ -209,10 +209,13 @@ def test_batch_survives_two_sigkills(tmp_path: Path, fake: ThreadedFake) -> None
     assert len(sent) == n  # nothing lost
     twice = sum(c - 1 for c in sent.values())
     resent = (done.model_extra or {})["lockgate"]["resent_requests"]
-    # in flight or answered-but-unstored at one of the two kills, and counted as such;
-    # the count may include lines marked sent ahead (mark_ahead = concurrency / 2 per kill)
+    # in flight or answered-but-unstored at one of the two kills, and counted as such.
+    # The count is "may have reached the upstream", so it may also include, per kill, lines
+    # marked sent that had not left yet: the primed ones (mark_ahead = concurrency / 2) and
+    # running ones still inside the gateway's pipeline (at most concurrency) -- on a loaded
+    # box CI saw 24 of those over two kills (twice 23, resent 47).
     assert twice <= 2 * 2 * concurrency
-    assert twice <= resent <= twice + 2 * (concurrency // 2)
+    assert twice <= resent <= twice + 2 * (concurrency + concurrency // 2)
     keys: dict[str, set[str]] = {}
     for r in fake.requests_to("/v1/chat/completions"):
         keys.setdefault(r.body["messages"][0]["content"], set()).add(r.headers["idempotency-key"])

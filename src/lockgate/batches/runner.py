@@ -11,8 +11,9 @@ the answers that arrived (group commit) and marks the next lines as sent; a line
 only ever sent after its mark is committed, and up to ``mark_ahead`` marked lines wait,
 so a finished line is followed by the next at once, without waiting for the database.
 After a crash, a marked line that runs again counts as re-sent (``resent`` per line):
-every line sent twice is counted, and at most ``mark_ahead`` lines per crash are counted
-without having left. Lines claimed ahead for
+every line sent twice is counted; lines counted without having left are, per crash, at
+most the ``mark_ahead`` primed ones plus the running ones whose request was still inside
+the gateway's pipeline (at most ``concurrency``). Lines claimed ahead for
 a batch cancelled or expired meanwhile are given back unsent. A line that failed in a
 retryable way (429, 5xx) is given back until ``max_attempts``; then its error is its
 answer.
