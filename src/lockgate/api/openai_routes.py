@@ -19,7 +19,7 @@ from lockgate.api.flow import (
     run_chat,
     start_context,
 )
-from lockgate.api.sse_response import SSEResponse
+from lockgate.api.sse_response import LastEvent, SSEResponse
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, RawChunk, parse_chat_request
 from lockgate.context import RequestContext
 from lockgate.embeddings import check_embeddings_body, run_embeddings
@@ -74,10 +74,10 @@ async def _openai_sse(
                 continue
             yield held + event if held else event
             held = b""
-        yield held + DONE
+        yield LastEvent(held + DONE)
     except GatewayError as err:
         # Headers are gone: the only honest signal left is an error event, never [DONE].
-        yield held + encode_data(error_body(err, "openai"))
+        yield LastEvent(held + encode_data(error_body(err, "openai")))
 
 
 _NULL_USAGE = b'"usage":null'

@@ -188,9 +188,9 @@ class OpenAIProvider:
             async for batch in batches:
                 final = len(batch) - 1
                 for i, (_event, data) in enumerate(batch):
-                    # More follows at once when the next event of this read is a chunk
-                    # (not [DONE], after which the connection's end is still awaited).
-                    more = i < final and batch[i + 1][1] != b"[DONE]"
+                    # More follows at once: the next event came in the same read (after
+                    # [DONE] only the connection's end, which comes with it, is awaited).
+                    more = i < final
                     chunk = self._chunk(data, legacy, more)
                     if chunk is None:
                         done = True

@@ -204,10 +204,14 @@ class Transport:
         seen = 0
         with _Mapped(self.provider, resp, timeouts) as mapped:
             while True:
-                async with asyncio.timeout(idle):
-                    data = await content.readany()
+                data = content.read_nowait()  # what already arrived: no deadline to arm
                 if not data:
-                    break
+                    if content.at_eof():
+                        break
+                    async with asyncio.timeout(idle):
+                        data = await content.readany()
+                    if not data:
+                        break
                 seen += len(data)
                 over = seen > limit
                 if over:
