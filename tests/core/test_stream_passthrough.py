@@ -151,3 +151,14 @@ async def test_usage_of_a_passed_through_stream_is_recorded(
     assert [(row["status"], row["prompt_tokens"], row["completion_tokens"]) for row in rows] == [
         (200, 9, 2)
     ]
+
+
+async def test_a_chunk_nested_too_deep_is_still_refused(gateway: Any) -> None:
+    """The bracket count skips the encode check only where nesting cannot be too deep."""
+    deep = b'{"choices": [], "x": ' + b"[" * 300 + b"]" * 300 + b"}"
+    async with RawUpstream([b"data: " + deep + b"\n\n" + BODY]) as base:
+        client = await gateway(base)
+        body = {"model": "gpt", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        r = await client.post("/v1/chat/completions", json=body, headers=bearer())
+    assert r.status_code == 502
+    assert r.json()["error"]["code"] == "upstream_bad_response"  # 200 without the check

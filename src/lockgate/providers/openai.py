@@ -31,6 +31,9 @@ __all__ = ["OpenAIProvider", "gateway_only_fields"]
 
 DEFAULT_BASE = "https://api.openai.com/v1"
 
+#: orjson writes at most 254 levels of nesting (``json_too_deep``)
+_DEPTH_LIMIT = 254
+
 #: Body fields that are lockgate's own and never go upstream; every other field
 #: (vendor extensions such as vLLM's ``top_k`` included) goes through unchanged.
 gateway_only_fields = frozenset({"cache", "lockgate", "prompt_variables"})
@@ -236,7 +239,9 @@ class OpenAIProvider:
             raise UpstreamBadResponseError(
                 f"openai upstream sent a stream chunk that is not an object: {data[:200]!r}"
             )
-        if json_too_deep(parsed):
+        # Nesting needs an opening bracket per level: a chunk with fewer brackets than the
+        # limit cannot be too deep, and is not encoded again just to find out.
+        if data.count(b"{") + data.count(b"[") >= _DEPTH_LIMIT and json_too_deep(parsed):
             raise UpstreamBadResponseError("openai upstream sent a stream chunk nested too deep")
         if "error" in parsed:
             err = parsed["error"]
