@@ -24,6 +24,7 @@ __all__ = [
     "EmbeddingRequest",
     "NativeChunk",
     "NativeRequest",
+    "RawChunk",
     "Usage",
     "close_stream",
     "parse_chat_request",
@@ -156,6 +157,25 @@ class NativeChunk(dict[str, Any]):
     def __init__(self, chunk: dict[str, Any], events: list[tuple[str, bytes]]) -> None:
         super().__init__(chunk)
         self.events = events
+
+
+class RawChunk(dict[str, Any]):
+    """An OpenAI chat chunk as parsed, with the upstream's exact ``data:`` payload.
+
+    An OpenAI-wire route sends ``raw`` as it came instead of encoding the chunk again,
+    while the chunk is still the provider's own object: a stage that rewrites a chunk
+    (redaction, a Groq usage move) builds a plain ``dict`` and so drops ``raw``.
+    ``more`` says the upstream's next event came in the same network read as this one,
+    so a route may hold this chunk's bytes and send both together without delaying
+    either.  Nobody may change a ``RawChunk`` in place.
+    """
+
+    __slots__ = ("more", "raw")
+
+    def __init__(self, chunk: dict[str, Any], raw: bytes, more: bool = False) -> None:
+        super().__init__(chunk)
+        self.raw = raw
+        self.more = more
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import random
 import time
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import structlog
 from opentelemetry.trace import SpanKind, Tracer
 
-from lockgate.chat import ChatRequest, ChatStream, Chunk, close_stream, usage_from_openai
+from lockgate.chat import ChatRequest, ChatStream, Chunk, close_stream
 from lockgate.context import RequestContext
 from lockgate.errors import (
     GatewayError,
@@ -53,6 +54,7 @@ from lockgate.resilience.deadline import TIMEOUT_HEADER
 from lockgate.resilience.quota import MinuteQuota
 from lockgate.router import Router
 from lockgate.settings import Deployment, RouterSettings
+from lockgate.stream_watch import WatchedStream
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -485,7 +487,8 @@ class Dispatcher:
             lease.first_byte(self._clock())
         finally:
             ctx.upstream_seconds += time.perf_counter() - started
-        return self._relay(held, handle.chunks, lease, ctx, dep)
+        relay = functools.partial(self._relay_end, lease, ctx, dep)
+        return WatchedStream(handle.chunks, held).on_end(relay)
 
     async def _first_content(self, chunks: ChatStream, timeouts: Timeouts) -> list[Chunk]:
         """Read until the first chunk with content, so earlier failures can still retry."""
@@ -506,34 +509,25 @@ class Dispatcher:
             raise
         raise UpstreamBadResponseError("upstream stream ended before any content", public=True)
 
-    async def _relay(
+    async def _relay_end(
         self,
-        held: list[Chunk],
-        rest: ChatStream,
         lease: Lease,
         ctx: RequestContext,
         dep: Deployment,
-    ) -> ChatStream:
-        ok = False
-        try:
-            for chunk in held:
-                yield chunk
-            async for chunk in rest:
-                usage = chunk.get("usage")
-                if usage and lease.candidate.quota is not None:
-                    lease.used_tokens(self._clock(), usage_from_openai(usage).total_tokens)
-                yield chunk
-            ok = True
-        except GatewayError as error:
+        watch: WatchedStream,
+        error: BaseException | None,
+    ) -> None:
+        """The streamed attempt's end: its tokens and its outcome on the lease."""
+        usage = watch.usage
+        if usage is not None and lease.candidate.quota is not None:
+            lease.used_tokens(self._clock(), usage.total_tokens)
+        if error is None:
+            lease.succeeded(self._clock())
+        elif isinstance(error, GatewayError):
             log_upstream_error(ctx, dep, error)
             lease.failed(self._clock(), error)
-            raise
-        finally:
-            if ok:
-                lease.succeeded(self._clock())
-            else:
-                lease.release(self._clock())  # no-op when already failed
-            await close_stream(rest)
+        else:
+            lease.release(self._clock())
 
 
 def _log_attempt(

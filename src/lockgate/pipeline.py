@@ -12,7 +12,7 @@ the walk is the bare chain.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from opentelemetry import context as otel_context
@@ -23,12 +23,10 @@ from lockgate.chat import (
     ChatRequest,
     ChatResponse,
     ChatStream,
-    Chunk,
     Usage,
-    close_stream,
-    usage_from_openai,
 )
 from lockgate.context import RequestContext
+from lockgate.stream_watch import WatchedStream, watched
 
 __all__ = ["Handler", "InflightObserver", "Pipeline", "Result", "Stage", "stage_name"]
 
@@ -141,29 +139,16 @@ def _end(span: Span, ctx: RequestContext, error: BaseException | None, usage: Us
     span.end()
 
 
-async def _watch(
+def _watch(
     stream: ChatStream, ctx: RequestContext, obs: InflightObserver | None, span: Span | None
-) -> AsyncIterator[Chunk]:
-    error: BaseException | None = None
-    usage: Usage | None = None
-    try:
-        if span is None:
-            async for chunk in stream:
-                yield chunk
-        else:
-            async for chunk in stream:
-                if chunk.get("usage"):
-                    usage = usage_from_openai(chunk["usage"])
-                yield chunk
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
+) -> ChatStream:
+    async def end(watch: WatchedStream, error: BaseException | None) -> None:
         if obs is not None:
             obs.request_finished()
         if span is not None:
-            _end(span, ctx, error, usage)
-        await close_stream(stream)
+            _end(span, ctx, error, watch.usage)
+
+    return watched(stream).on_end(end)
 
 
 def _bind(stage: Stage, call_next: Handler) -> Handler:

@@ -6,11 +6,14 @@ keys cannot grow the process without limit.
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from tests.audit.conftest import settings_for
 from tests.observability.scrape import samples, value
 from tests.support import MASTER
 
+from lockgate.app import GC_YOUNG_THRESHOLD
 from lockgate.guards.injection import InjectionDetector
 from lockgate.memo import TextMemo
 
@@ -73,3 +76,15 @@ async def test_metrics_show_each_cache_size(tmp_path, open_gateway, distinct):
     assert value(page, "lockgate_memory_entries", cache="audit_queue") == distinct
     for name in ("key_lookups", "guard_key_overrides", "response_cache", "metric_children"):
         assert ("lockgate_memory_entries", frozenset({("cache", name)})) in page, name
+
+
+async def test_young_generation_threshold_while_serving_and_restored_after(tmp_path, open_gateway):
+    """The gateway collects its young generation every 20,000 objects while it serves
+    (not every 700); closing it gives the process back its previous thresholds."""
+    before = gc.get_threshold()
+    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path}/g.db")
+    async with open_gateway(settings) as client:
+        r = await client.get("/health")
+        assert r.status_code == 200
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+    assert GC_YOUNG_THRESHOLD == 20_000 and gc.get_threshold() == before

@@ -43,6 +43,7 @@ from lockgate.errors import GatewayError, InternalError, PermissionDeniedError
 from lockgate.pipeline import Result
 from lockgate.request_ids import client_request_id
 from lockgate.services import Services
+from lockgate.stream_watch import WatchedStream
 
 __all__ = [
     "CLIENT_CLOSED",
@@ -264,6 +265,12 @@ async def account_stream(
     delivered = Delivered()
     status = CLIENT_CLOSED
     try:
+        if isinstance(stream, WatchedStream):
+            # The watch notes usage and what was delivered already: just pass chunks on.
+            async for chunk in stream:
+                yield chunk
+            status = 200
+            return
         async for chunk in stream:
             if ctx.first_chunk_at is None:
                 ctx.first_chunk_at = time.perf_counter()
@@ -278,6 +285,10 @@ async def account_stream(
         status = err.status
         raise
     finally:
+        if isinstance(stream, WatchedStream):
+            if ctx.first_chunk_at is None:
+                ctx.first_chunk_at = stream.first_at
+            usage, delivered = stream.usage, stream.delivered
         if usage is None:
             usage = delivered.usage(chat.messages)
             if usage is not None:

@@ -19,8 +19,8 @@ from lockgate.api.flow import (
     run_chat,
     start_context,
 )
-from lockgate.api.sse_response import SSEResponse
-from lockgate.chat import ChatRequest, ChatResponse, ChatStream, parse_chat_request
+from lockgate.api.sse_response import LastEvent, SSEResponse
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, RawChunk, parse_chat_request
 from lockgate.context import RequestContext
 from lockgate.embeddings import check_embeddings_body, run_embeddings
 from lockgate.errors import GatewayError
@@ -53,18 +53,50 @@ async def _openai_sse(
     svc: Services, ctx: RequestContext, chat: ChatRequest, stream: ChatStream
 ) -> AsyncIterator[bytes]:
     include_usage = chat.include_usage
+    held = b""  # raw chunks whose next event came in the same read: sent with it
     try:
         async for chunk in account_stream(svc, ctx, chat, stream):
+            raw, more = (chunk.raw, chunk.more) if isinstance(chunk, RawChunk) else (None, False)
             if not include_usage:
                 if not chunk.get("choices"):
-                    continue  # the usage-only chunk the client did not ask for
+                    # the usage-only chunk the client did not ask for
+                    if held and not more:
+                        yield held
+                        held = b""
+                    continue
                 if "usage" in chunk:
-                    chunk = {k: v for k, v in chunk.items() if k != "usage"}
-            yield encode_data(chunk)
-        yield DONE
+                    raw = _without_null_usage(chunk)
+                    if raw is None:
+                        chunk = {k: v for k, v in chunk.items() if k != "usage"}
+            event = encode_data(chunk) if raw is None else b"data: " + raw + b"\n\n"
+            if more and raw is not None:
+                held += event
+                continue
+            yield held + event if held else event
+            held = b""
+        yield LastEvent(held + DONE)
     except GatewayError as err:
         # Headers are gone: the only honest signal left is an error event, never [DONE].
-        yield encode_data(error_body(err, "openai"))
+        yield LastEvent(held + encode_data(error_body(err, "openai")))
+
+
+_NULL_USAGE = b'"usage":null'
+
+
+def _without_null_usage(chunk: dict[str, object]) -> bytes | None:
+    """The raw chunk without its ``"usage":null`` (OpenAI sends one in every chunk once
+    usage is asked for), when that can be cut from the bytes exactly: the key occurs once
+    in the whole payload and is written without spaces.  None otherwise (encode again).
+    """
+    if not isinstance(chunk, RawChunk) or chunk["usage"] is not None:
+        return None
+    raw = chunk.raw
+    if raw.count(b'"usage"') != 1 or _NULL_USAGE not in raw:
+        return None
+    for cut in (b"," + _NULL_USAGE, _NULL_USAGE + b","):
+        if cut in raw:
+            return raw.replace(cut, b"", 1)
+    return None
 
 
 def _model_object(name: str, created: int) -> dict[str, object]:

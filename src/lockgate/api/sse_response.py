@@ -21,7 +21,13 @@ from starlette.types import Receive, Scope, Send
 
 from lockgate.chat import close_stream
 
-__all__ = ["SSEResponse"]
+__all__ = ["LastEvent", "SSEResponse"]
+
+
+class LastEvent(bytes):
+    """A body generator's final bytes: sent together with the end of the body (one write)."""
+
+    __slots__ = ()
 
 
 class SSEResponse(Response):
@@ -62,9 +68,12 @@ class SSEResponse(Response):
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             started = True
+            ended = False
             async for chunk in self.events:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                ended = type(chunk) is LastEvent
+                await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
+            if not ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not gone:
                 raise

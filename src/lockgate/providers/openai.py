@@ -12,8 +12,8 @@ from lockgate.chat import (
     ChatResponse,
     ChatStream,
     NativeChunk,
+    RawChunk,
     Usage,
-    close_stream,
     usage_from_openai,
 )
 from lockgate.chat_fields import json_too_deep
@@ -30,6 +30,9 @@ from lockgate.wire.cache_marks import strip_cache_control
 __all__ = ["OpenAIProvider", "gateway_only_fields"]
 
 DEFAULT_BASE = "https://api.openai.com/v1"
+
+#: orjson writes at most 254 levels of nesting (``json_too_deep``)
+_DEPTH_LIMIT = 254
 
 #: Body fields that are lockgate's own and never go upstream; every other field
 #: (vendor extensions such as vLLM's ``top_k`` included) goes through unchanged.
@@ -166,40 +169,91 @@ class OpenAIProvider:
             timeouts,
         )
         limit = deployment.params.max_response_bytes
-        chunks = self._chunks(resp, timeouts, limit, legacy=path == "/completions")
-        return StreamHandle(_with_usage(chunks, request))
+        return StreamHandle(
+            self._chunks(resp, timeouts, limit, request, legacy=path == "/completions")
+        )
 
     async def _chunks(
-        self, resp: Any, timeouts: Timeouts, limit: int, *, legacy: bool
+        self, resp: Any, timeouts: Timeouts, limit: int, request: ChatRequest, *, legacy: bool
     ) -> ChatStream:
+        """The upstream's chunks, each still holding its exact bytes (``RawChunk``).
+
+        If the server sent no usage (older Ollama and vLLM builds, Mistral without
+        stream_options), the stream ends with an estimated usage chunk so limits,
+        budgets and records still see the request's size.
+        """
         done = False
-        async for _event, data in self._transport.events(resp, timeouts, limit):
-            if data == b"[DONE]":
-                done = True
-                continue
-            try:
-                chunk = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise UpstreamBadResponseError(
-                    f"openai upstream sent a malformed stream chunk: {data[:200]!r}"
-                ) from None
-            if json_too_deep(chunk):
-                raise UpstreamBadResponseError(
-                    "openai upstream sent a stream chunk nested too deep"
-                )
-            if isinstance(chunk, dict) and "error" in chunk:
-                err = chunk["error"]
-                msg = err.get("message") if isinstance(err, dict) else err
-                raise UpstreamBadResponseError(f"openai upstream stream error: {msg}")
-            if legacy:
-                yield NativeChunk(completions.completion_chunk_to_chat(chunk), [("", data)])
-                continue
-            groq = chunk.get("x_groq") if isinstance(chunk, dict) else None
-            if isinstance(groq, dict) and groq.get("usage") and not chunk.get("usage"):
-                chunk["usage"] = groq["usage"]  # Groq's place for stream usage
-            yield chunk
+        seen_usage = False
+        text: list[str] = []
+        last: dict[str, Any] | None = None
+        batches = self._transport.event_batches(resp, timeouts, limit)
+        try:
+            async for batch in batches:
+                final = len(batch) - 1
+                for i, (_event, data) in enumerate(batch):
+                    # More follows at once: the next event came in the same read (after
+                    # [DONE] only the connection's end, which comes with it, is awaited).
+                    more = i < final
+                    chunk = self._chunk(data, legacy, more)
+                    if chunk is None:
+                        done = True
+                        continue
+                    if chunk.get("usage"):
+                        seen_usage = True
+                    elif not seen_usage:
+                        for choice in chunk.get("choices") or ():
+                            delta = choice.get("delta") or {}
+                            text.append(str(delta.get("content") or ""))
+                    last = chunk
+                    yield chunk
+        finally:
+            await batches.aclose()  # an early exit closes the upstream connection at once
         if not done:
             raise UpstreamBadResponseError("openai upstream stream ended without [DONE]")
+        if not seen_usage and last is not None:
+            usage = Usage(
+                prompt_tokens=estimate_message_tokens(request.messages),
+                completion_tokens=estimate_tokens("".join(text)),
+            )
+            yield {
+                "id": last.get("id"),
+                "object": last.get("object", "chat.completion.chunk"),
+                "created": last.get("created"),
+                "model": last.get("model"),
+                "choices": [],
+                "usage": usage.to_openai(),
+            }
+
+    @staticmethod
+    def _chunk(data: bytes, legacy: bool, more: bool) -> dict[str, Any] | None:
+        """One ``data:`` payload as a chunk; None for ``[DONE]``."""
+        if data == b"[DONE]":
+            return None
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamBadResponseError(
+                f"openai upstream sent a malformed stream chunk: {data[:200]!r}"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise UpstreamBadResponseError(
+                f"openai upstream sent a stream chunk that is not an object: {data[:200]!r}"
+            )
+        # Nesting needs an opening bracket per level: a chunk with fewer brackets than the
+        # limit cannot be too deep, and is not encoded again just to find out.
+        if data.count(b"{") + data.count(b"[") >= _DEPTH_LIMIT and json_too_deep(parsed):
+            raise UpstreamBadResponseError("openai upstream sent a stream chunk nested too deep")
+        if "error" in parsed:
+            err = parsed["error"]
+            msg = err.get("message") if isinstance(err, dict) else err
+            raise UpstreamBadResponseError(f"openai upstream stream error: {msg}")
+        if legacy:
+            return NativeChunk(completions.completion_chunk_to_chat(parsed), [("", data)])
+        groq = parsed.get("x_groq")
+        if isinstance(groq, dict) and groq.get("usage") and not parsed.get("usage"):
+            parsed["usage"] = groq["usage"]  # Groq's place for stream usage
+            return parsed  # no longer what the upstream sent
+        return RawChunk(parsed, data, more)
 
     async def embed(
         self, body: dict[str, Any], deployment: Deployment, timeouts: Timeouts
@@ -220,37 +274,3 @@ class OpenAIProvider:
                 "openai upstream sent invalid JSON for embeddings"
             ) from None
         return data
-
-
-async def _with_usage(chunks: ChatStream, request: ChatRequest) -> ChatStream:
-    """Pass chunks on; if the server sent no usage (older Ollama and vLLM builds, Mistral
-    without stream_options), end with an estimated usage chunk so limits, budgets and
-    records still see the request's size."""
-    seen = False
-    text: list[str] = []
-    last: dict[str, Any] | None = None
-    try:
-        async for chunk in chunks:
-            if chunk.get("usage"):
-                seen = True
-            elif not seen:
-                for choice in chunk.get("choices") or ():
-                    delta = choice.get("delta") or {}
-                    text.append(str(delta.get("content") or ""))
-            last = chunk
-            yield chunk
-    finally:
-        await close_stream(chunks)
-    if not seen and last is not None:
-        usage = Usage(
-            prompt_tokens=estimate_message_tokens(request.messages),
-            completion_tokens=estimate_tokens("".join(text)),
-        )
-        yield {
-            "id": last.get("id"),
-            "object": last.get("object", "chat.completion.chunk"),
-            "created": last.get("created"),
-            "model": last.get("model"),
-            "choices": [],
-            "usage": usage.to_openai(),
-        }

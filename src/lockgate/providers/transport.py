@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Literal, TypeVar
 
 import aiohttp
@@ -24,7 +24,7 @@ from lockgate.errors import (
 from lockgate.providers.base import Timeouts
 from lockgate.resilience.classify import classify_upstream_failure
 from lockgate.settings import ProviderName
-from lockgate.sse import iter_sse
+from lockgate.sse import SSEDecoder
 
 __all__ = ["Transport", "too_large"]
 
@@ -179,11 +179,52 @@ class Transport:
     async def events(
         self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
     ) -> AsyncIterator[tuple[str, bytes]]:
-        """The SSE events of an open stream, with the idle-gap deadline applied and at
-        most ``limit`` bytes read in all."""
-        lines = _idle_lines(resp.content, timeouts.idle, limit, self.provider)
-        async for item in self._guarded(iter_sse(lines), resp, timeouts):
-            yield item
+        """The SSE events of an open stream, one by one (see ``event_batches``)."""
+        batches = self.event_batches(resp, timeouts, limit)
+        try:
+            async for batch in batches:
+                for item in batch:
+                    yield item
+        finally:
+            await batches.aclose()
+
+    async def event_batches(
+        self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
+    ) -> AsyncGenerator[list[tuple[str, bytes]]]:
+        """The SSE events of an open stream, in the batches one network read completed,
+        with the idle-gap deadline applied and at most ``limit`` bytes read in all.
+
+        The idle deadline is armed once per network read, not once per line, and events
+        that arrived together cost no further waits; a consumer also knows which events
+        it may send on together without delaying any.
+        """
+        content = resp.content
+        idle = timeouts.idle
+        decoder = SSEDecoder()
+        seen = 0
+        with _Mapped(self.provider, resp, timeouts) as mapped:
+            while True:
+                data = content.read_nowait()  # what already arrived: no deadline to arm
+                if not data:
+                    if content.at_eof():
+                        break
+                    async with asyncio.timeout(idle):
+                        data = await content.readany()
+                    if not data:
+                        break
+                seen += len(data)
+                over = seen > limit
+                if over:
+                    data = data[: len(data) - (seen - limit)]  # the events within the limit go on
+                batch = decoder.feed(data)
+                if batch:
+                    yield batch
+                if over:
+                    raise too_large(self.provider, limit)
+            batch = decoder.close()
+            if batch:
+                yield batch
+            mapped.clean = True
 
     async def raw_chunks(
         self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
@@ -197,30 +238,47 @@ class Transport:
     async def _guarded(
         self, items: AsyncIterator[_T], resp: aiohttp.ClientResponse, timeouts: Timeouts
     ) -> AsyncIterator[_T]:
-        """Upstream failures while reading ``items`` as the error tree; the connection is
-        closed on an early exit so the upstream sees the cancel at once."""
-        clean = False
-        try:
+        with _Mapped(self.provider, resp, timeouts) as mapped:
             async for item in items:
                 yield item
-            clean = True
-        except TimeoutError:
+            mapped.clean = True
+
+
+class _Mapped:
+    """Upstream failures while reading a stream as the error tree; the connection is
+    closed on an early exit so the upstream sees the cancel at once."""
+
+    __slots__ = ("clean", "provider", "resp", "timeouts")
+
+    def __init__(self, provider: str, resp: aiohttp.ClientResponse, timeouts: Timeouts) -> None:
+        self.provider = provider
+        self.resp = resp
+        self.timeouts = timeouts
+        self.clean = False
+
+    def __enter__(self) -> _Mapped:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        # On an early exit (client gone, error) close the connection so the
+        # upstream sees the cancel at once instead of generating on.
+        if self.clean:
+            self.resp.release()
+        else:
+            self.resp.close()
+        if exc is None or isinstance(exc, UpstreamError):
+            return
+        if isinstance(exc, TimeoutError):
             raise UpstreamTimeoutError(
-                f"{self.provider} stream stalled: no data for {timeouts.idle} s", public=True
+                f"{self.provider} stream stalled: no data for {self.timeouts.idle} s",
+                public=True,
             ) from None
-        except UpstreamError:
-            raise
-        except (aiohttp.ClientError, OSError) as exc:
+        if isinstance(exc, (aiohttp.ClientError, OSError)):
             raise UpstreamConnectionError(
                 f"{self.provider} upstream dropped the stream: {exc!r}"
             ) from None
-        finally:
-            # On an early exit (client gone, error) close the connection so the
-            # upstream sees the cancel at once instead of generating on.
-            if clean:
-                resp.release()
-            else:
-                resp.close()
 
 
 def _wire(provider: ProviderName) -> Literal["openai", "anthropic"]:
@@ -240,18 +298,3 @@ async def _idle_chunks(
         if seen > limit:
             raise too_large(provider, limit)
         yield data
-
-
-async def _idle_lines(
-    content: aiohttp.StreamReader, idle: float | None, limit: int, provider: str
-) -> AsyncIterator[bytes]:
-    seen = 0
-    while True:
-        async with asyncio.timeout(idle):
-            line = await content.readline()
-        if not line:
-            return
-        seen += len(line)
-        if seen > limit:
-            raise too_large(provider, limit)
-        yield line

@@ -17,15 +17,13 @@ from lockgate.chat import (
     ChatResponse,
     ChatStream,
     Usage,
-    close_stream,
-    usage_from_openai,
 )
 from lockgate.context import RequestContext
-from lockgate.delivered import Delivered
 from lockgate.errors import GatewayError, PermissionDeniedError
 from lockgate.limits import Limiter, LimitRule, Reservation, rate_limit_headers, rules_from_spec
 from lockgate.pipeline import Handler, Result
 from lockgate.settings import LimitsSettings
+from lockgate.stream_watch import WatchedStream, watched
 from lockgate.tokens import estimate_message_tokens
 
 __all__ = ["LimitsStage", "SpendLevel", "SpendListener"]
@@ -183,23 +181,15 @@ class LimitsStage:
                 except Exception:
                     _log.exception("limits: the spend listener failed")
 
-    async def _watch(
+    def _watch(
         self,
         ctx: RequestContext,
         reservation: Reservation,
         stream: ChatStream,
         messages: list[dict[str, Any]],
     ) -> ChatStream:
-        usage: Usage | None = None
-        delivered = Delivered()
-        try:
-            async for chunk in stream:
-                if chunk.get("usage"):
-                    usage = usage_from_openai(chunk["usage"])
-                elif usage is None:
-                    delivered.feed(chunk)
-                yield chunk
-        finally:
+        async def settle(watch: WatchedStream, error: BaseException | None) -> None:
             # A stream cut mid-way is charged what it delivered, not nothing.
-            await self._finish(ctx, reservation, usage or delivered.usage(messages))
-            await close_stream(stream)
+            await self._finish(ctx, reservation, watch.usage_or_estimate(messages))
+
+        return watched(stream).on_end(settle)
