@@ -12,6 +12,7 @@ import os
 import resource
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -203,8 +204,18 @@ def raise_nofile_limit(wanted: int) -> int:
     return soft
 
 
-def serve(settings: Settings, config_path: str | None = None, workers: int = 1) -> None:
-    """Run until stopped; raises StartupError when the gateway cannot start."""
+def serve(
+    settings: Settings,
+    config_path: str | None = None,
+    workers: int = 1,
+    *,
+    before_start: Callable[[], object] | None = None,
+) -> None:
+    """Run until stopped; raises StartupError when the gateway cannot start.
+
+    ``before_start`` runs once the port is bound and the modules are loaded, before any
+    worker or lifespan starts (``lockgate serve`` waits there for its child migration).
+    """
     s = settings.server
     if settings.general_settings.master_key is None and not is_loopback(s.host):
         raise ConfigError(
@@ -217,6 +228,8 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
     configure_logging(s.log_level, logs=settings.logs)
     if s.http.raise_nofile_limit:
         raise_nofile_limit(s.http.max_connections)
+    if before_start is not None:
+        before_start()
     if workers > 1:
         from lockgate.serving.workers import supervise, worker_argv
 
