@@ -16,7 +16,9 @@ The bare proxy (bench/harness/pyproxy: Starlette + uvicorn with uvloop/httptools
 aiohttp client session, no JSON, no auth, no logging) is started the same way, answers
 one request forwarded to a lockgate of the same run, and its RSS is read the same way.
 ``--compare PATH`` also runs another checkout's ``src`` (PYTHONPATH) alternately with
-this one, so before/after share the machine's load.
+this one, so before/after share the machine's load.  PYTHONDONTWRITEBYTECODE is dropped
+from the servers' environment: as in a deployment, modules load from their bytecode
+caches (the first, untimed run writes them) instead of being compiled on every start.
 
     .venv/bin/python bench/bench_startup.py --runs 7
     .venv/bin/python bench/bench_startup.py --runs 7 --compare /tmp/before/src
@@ -84,7 +86,8 @@ def _clean_env(tmp: str, pythonpath: str | None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("LOCKGATE_", "OPENAI_", "ANTHROPIC_")) and k != "PYTHONPATH"
+        if not k.startswith(("LOCKGATE_", "OPENAI_", "ANTHROPIC_"))
+        and k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
     }
     env.update(XDG_DATA_HOME=tmp, HOME=tmp)
     if pythonpath:
@@ -140,7 +143,7 @@ def lockgate_once(tmp: str, settle: float, pythonpath: str | None) -> Sample:
 def bare_once(upstream: str, settle: float) -> Sample:
     port = free_port()
     uvicorn = Path(sys.executable).parent / "uvicorn"
-    env = {**os.environ, "CLIENT": "aiohttp", "UPSTREAM": upstream}
+    env = {**_clean_env(tempfile.gettempdir(), None), "CLIENT": "aiohttp", "UPSTREAM": upstream}
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [str(uvicorn), "app:app", "--host", "127.0.0.1", "--port", str(port), *UVICORN_FLAGS],

@@ -110,6 +110,11 @@ def serve(
     from lockgate.settings import ConfigError, find_config
 
     settings = load(config)
+    from lockgate.storage.premigrate import start_premigration
+
+    # A first start's migration: a child loads Alembic while this process checks and
+    # loads the server, and migrates once the port is bound (storage/premigrate.py).
+    premigration = start_premigration(settings.general_settings.database_url)
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     if overrides:
         settings = settings.model_copy(
@@ -119,11 +124,9 @@ def serve(
     for problem in found:
         typer.echo(problem.render(), err=True)
     if found:
+        if premigration is not None:
+            premigration.cancel()
         raise typer.Exit(2)
-    from lockgate.storage.premigrate import start_premigration
-
-    # A first start's migration runs in a child while the server's modules load.
-    premigration = start_premigration(settings.general_settings.database_url)
     from lockgate.server import StartupError
     from lockgate.server import serve as run
 
@@ -133,7 +136,7 @@ def serve(
             settings,
             str(path) if path is not None else None,
             workers,
-            before_start=premigration.wait if premigration is not None else None,
+            before_start=premigration.run if premigration is not None else None,
         )
     except StartupError as exc:
         if exc.message:  # empty: the lifespan's failure is already on stderr
@@ -141,6 +144,9 @@ def serve(
         raise typer.Exit(exc.exit_code) from None
     except ConfigError as exc:
         raise fail(str(exc)) from None
+    finally:
+        if premigration is not None:
+            premigration.cancel()
 
 
 @app.command("check-config")

@@ -37,6 +37,7 @@ PROTOCOL = "lockgate.serving.protocol:GuardedHttpProtocol"
 #: descriptors kept for upstream connections, Redis, the database and logs
 _FD_RESERVE = 512
 _UVICORN_STARTUP_FAILED = "Application startup failed. Exiting."
+_UVICORN_NO_WEBSOCKETS = "No supported WebSocket library detected."
 
 
 class StartupError(Exception):
@@ -128,7 +129,11 @@ class _Server(DrainingServer):
 
 
 def _quiet_uvicorn_failure(record: logging.LogRecord) -> bool:
-    return record.getMessage() != _UVICORN_STARTUP_FAILED
+    # uvicorn's "pip install websockets" advice follows every upgrade request when
+    # WebSockets are off (``ws: none``); its "Unsupported upgrade request." line stays
+    return record.getMessage() != _UVICORN_STARTUP_FAILED and not record.getMessage().startswith(
+        _UVICORN_NO_WEBSOCKETS
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -168,6 +173,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "loop": "uvloop",
         "http": PROTOCOL,
+        # lockgate has no WebSocket route: an upgrade request is answered as plain HTTP
+        # (a 404), and the websockets package (~2 MB resident) is never imported
+        "ws": "none",
         "timeout_keep_alive": s.http.keep_alive_timeout,
         "access_log": False,
         "log_level": s.log_level,

@@ -33,7 +33,8 @@ def test_a_fresh_file_is_migrated_by_the_child_and_a_file_at_head_starts_none(tm
     url = f"sqlite:///{db}"
     child = start_premigration(url)
     assert child is not None
-    assert child.wait() == 0
+    assert child.run() == 0
+    child.cancel()  # a no-op once it ran
     assert _revision(db) == [(shipped_head(),)]
     assert start_premigration(url) is None
     assert start_premigration(f"sqlite+aiosqlite:///{db}") is None
@@ -48,7 +49,7 @@ def test_a_file_behind_head_is_migrated(tmp_path: Path):
     assert child is not None
     # an unknown revision is Alembic's to refuse: the child fails, and `serve` then
     # migrates in-process and reports Alembic's error the usual way
-    assert child.wait() != 0
+    assert child.run() != 0
     assert _revision(db) == [("0000_unknown",)]
 
 
@@ -70,5 +71,38 @@ def test_a_file_at_an_older_revision_is_brought_to_head(tmp_path: Path):
     assert _revision(db) == [("0001",)]
     child = start_premigration(f"sqlite:///{db}")
     assert child is not None
-    assert child.wait() == 0
+    assert child.run() == 0
     assert _revision(db) == [(shipped_head(),)]
+
+
+def test_a_cancelled_child_never_touches_the_database(tmp_path: Path):
+    """serve refused to start (a failed check, a taken port): no file is created."""
+    db = tmp_path / "data" / "lg.db"
+    child = start_premigration(f"sqlite:///{db}")
+    assert child is not None
+    child.cancel()
+    assert child.proc.returncode == 0
+    assert not db.exists()
+    assert not db.parent.exists()
+
+
+def test_serve_refused_by_a_check_leaves_no_database(tmp_path: Path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "gw.db"
+    config = tmp_path / "lockgate.yaml"
+    config.write_text(
+        "model_list:\n  - model_name: mock\n    params: {model: mock/mock-1}\n"
+        f"general_settings: {{database_url: 'sqlite:///{db}'}}\n"
+        "server: {host: 0.0.0.0}\n"  # no master key: open mode is for loopback only
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "lockgate", "serve", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "without a master key" in out.stderr
+    assert not db.exists()

@@ -3,9 +3,13 @@
 Alembic, Mako and what they pull in (pygments, SQLAlchemy's PostgreSQL dialect) are about
 10 MB resident and 0.2 s of imports; migrated in-process, a gateway keeps them for its
 whole life although it needs them once.  So ``lockgate serve`` on a SQLite file below
-the shipped head (the first start on the embedded defaults) runs the migration as
-``python -m lockgate.storage.premigrate URL`` and waits for it just before the server
-starts; the child runs while the parent imports the server, on the other core.
+the shipped head (the first start on the embedded defaults) starts
+``python -m lockgate.storage.premigrate URL`` as soon as its settings are loaded: the
+child imports SQLAlchemy and Alembic on the other core while the parent runs its checks
+and imports the server, then waits.  Once the port is bound and every check passed, the
+parent says "go" on the child's stdin and waits for the migration; anything else
+(a failed check, a taken port, the parent dying) closes stdin and the child exits
+without touching the database, as the in-process migration never would have either.
 
 The lifespan's own ``Database.migrate`` is unchanged: after a successful child it finds
 the schema at head with one query; if the child failed for any reason, it migrates
@@ -17,16 +21,22 @@ databases (PostgreSQL, in-memory SQLite) migrate in-process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockgate.storage.revisions import shipped_head
+
+if TYPE_CHECKING:
+    from lockgate.storage.database import Database
 
 __all__ = ["Premigration", "sqlite_file", "start_premigration"]
 
 _SQLITE_PREFIXES = ("sqlite:///", "sqlite+aiosqlite:///")
+_GO = b"go"
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -56,12 +66,26 @@ def _revision(path: Path) -> str | None:
 
 
 class Premigration:
-    """A running child migration; ``wait`` returns when it has ended, however it ended."""
+    """A child that has loaded the migration code and waits for ``run`` or ``cancel``."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self.proc = proc
 
-    def wait(self) -> int:
+    def run(self) -> int:
+        """Migrate now; returns the child's exit code once it has ended."""
+        return self._end(_GO)
+
+    def cancel(self) -> None:
+        """End the child without touching the database (a no-op after ``run``)."""
+        self._end(b"")
+
+    def _end(self, word: bytes) -> int:
+        stdin = self.proc.stdin
+        if stdin is not None and not stdin.closed:
+            with contextlib.suppress(OSError):  # the child may have died already
+                stdin.write(word)
+            with contextlib.suppress(OSError):
+                stdin.close()
         return self.proc.wait()
 
 
@@ -73,17 +97,14 @@ def start_premigration(database_url: str) -> Premigration | None:
         return None
     proc = subprocess.Popen(
         [sys.executable, "-m", "lockgate.storage.premigrate", database_url],
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     return Premigration(proc)
 
 
-async def _migrate(url: str) -> None:
-    from lockgate.storage.database import Database
-
-    db = Database(url)
+async def _migrate(db: Database) -> None:
     try:
         await db.migrate()
     finally:
@@ -94,7 +115,14 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m lockgate.storage.premigrate DATABASE_URL", file=sys.stderr)
         return 2
-    asyncio.run(_migrate(argv[1]))
+    # both loaded while the parent starts up, before it says go
+    import alembic.command  # noqa: F401
+
+    from lockgate.storage import database
+
+    if sys.stdin.buffer.read() != _GO:
+        return 0
+    asyncio.run(_migrate(database.Database(argv[1])))
     return 0
 
 
