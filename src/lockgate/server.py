@@ -22,6 +22,7 @@ from lockgate.app import create_app
 from lockgate.lifecycle import DrainingServer, Lifecycle
 from lockgate.logs import configure_logging
 from lockgate.preflight import is_loopback
+from lockgate.serving import heap
 from lockgate.settings import ConfigError, Settings
 
 __all__ = [
@@ -124,6 +125,7 @@ class _Server(DrainingServer):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        heap.trim()  # start-up's garbage is collected (the lifespan's gc.collect)
         if self.banner:
             print(self.banner, file=sys.stderr, flush=True)
 
@@ -249,6 +251,7 @@ def serve(
         if code:
             raise StartupError("", "", exit_code=code)
         return
+    heap.limit_arenas()  # before the lifespan starts threads (serving/heap.py)
     lifecycle = Lifecycle(config_path=config_path)
     app = create_app(settings, lifecycle=lifecycle)
     config = uvicorn.Config(_ReportStartupFailure(app, settings), **uvicorn_options(settings))
