@@ -7,6 +7,7 @@ caches, models) has started; a failed start is one line and a hint, not a traceb
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import resource
@@ -125,6 +126,7 @@ class _Server(DrainingServer):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        gc.enable()  # `lockgate serve` starts with the cyclic GC off (cli.serve)
         heap.trim()  # start-up's garbage is collected (the lifespan's gc.collect)
         if self.banner:
             print(self.banner, file=sys.stderr, flush=True)
@@ -241,6 +243,7 @@ def serve(
     if before_start is not None:
         before_start()
     if workers > 1:
+        gc.enable()
         from lockgate.serving.workers import supervise, worker_argv
 
         print(f"{startup_banner(settings)}\n  workers: {workers}", file=sys.stderr, flush=True)

@@ -10,6 +10,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -173,11 +174,18 @@ def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
         "server: {drain_seconds: 0}\n",
     )
     loaded = tmp_path / "loaded.json"
+    # the probe also records when the cyclic GC was switched off and on (a thread polls)
     probe = (
-        "import atexit, json, sys\n"
-        "out = sys.argv[1]\n"
-        "atexit.register(lambda: open(out, 'w').write("
-        "json.dumps(sorted({m.split('.')[0] for m in sys.modules}))))\n"
+        "import atexit, gc, json, sys, threading, time\n"
+        "out = sys.argv[1]\nflips = [[time.time(), gc.isenabled()]]\n"
+        "def watch():\n"
+        "    while True:\n"
+        "        if gc.isenabled() != flips[-1][1]:\n"
+        "            flips.append([time.time(), gc.isenabled()])\n"
+        "        time.sleep(0.002)\n"
+        "threading.Thread(target=watch, daemon=True).start()\n"
+        "atexit.register(lambda: open(out, 'w').write(json.dumps({'modules': "
+        "sorted({m.split('.')[0] for m in sys.modules}), 'gc': flips})))\n"
         "sys.argv = ['lockgate', 'serve', '-c', sys.argv[2], '--port', sys.argv[3]]\n"
         "from lockgate.cli import main\nmain()\n"
     )
@@ -196,10 +204,16 @@ def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
             timeout=30,
         )
         assert r.status_code == 200
+        answered = time.time()
     finally:
         proc.terminate()
         assert proc.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
-    assert set(json.loads(loaded.read_text())) & set(SERVE_LEAN) == set()
+    seen = json.loads(loaded.read_text())
+    assert set(seen["modules"]) & set(SERVE_LEAN) == set()
+    # the GC was off while the gateway started and on again before it answered
+    states = [on for _, on in seen["gc"]]
+    assert states[:3] == [True, False, True], seen["gc"]
+    assert [on for at, on in seen["gc"] if at < answered][-1] is True
     import sqlite3
 
     with sqlite3.connect(db) as conn:
