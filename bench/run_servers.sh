@@ -3,6 +3,9 @@
 # guarded (what `lockgate serve` runs), plain uvicorn+httptools, hypercorn, granian.
 #   STACKS="guarded uvicorn hypercorn granian" DURATION=10 REPEATS=2 CONC=32 ./bench/run_servers.sh
 #   BENCH_ARGS="--quiet-wait 5 --max-foreign 8 --retries 0" on a shared machine (CPU ms/request stays comparable)
+#   STACKS also takes guarded2 (`lockgate serve --workers 2`) and granian2 (granian, 2 workers)
+#   MOCK_PORT=18180 PYPROXY_PORT=14200 BASE_PORT=15200  ports of their own (another bench holds the defaults)
+#   CONFIG=bench/lockgate-full.yaml  another lockgate config (its upstream port follows MOCK_PORT)
 # needs: pip install granian hypercorn (bench only; lockgate itself runs on uvicorn)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,14 +18,17 @@ B=$BENCH_HOME
 STACKS=${STACKS:-guarded uvicorn hypercorn granian}
 cleanup() { "$B/stop_pid.sh" pyproxy nginx $STACKS >/dev/null 2>&1 || true; }
 trap cleanup EXIT
-"$B/mock/start.sh"
-SERVER=uvicorn CLIENT=aiohttp PORT=14100 "$B/pyproxy/start.sh"
-TARGETS=(--target pyproxy-aiohttp=http://127.0.0.1:14100@pyproxy)
-port=15100
+MOCK_PORT=${MOCK_PORT:-18080}; PYPROXY_PORT=${PYPROXY_PORT:-14100}
+PORT=$MOCK_PORT "$B/mock/start.sh"
+SERVER=uvicorn CLIENT=aiohttp PORT=$PYPROXY_PORT UPSTREAM=http://127.0.0.1:$MOCK_PORT "$B/pyproxy/start.sh"
+TARGETS=(--target pyproxy-aiohttp=http://127.0.0.1:$PYPROXY_PORT@pyproxy)
+CONFIG=$(realpath "${CONFIG:-$REPO/bench/lockgate.yaml}")
+sed "s/127.0.0.1:18080/127.0.0.1:$MOCK_PORT/g" "$CONFIG" > "$B/lockgate.yaml"
+port=${BASE_PORT:-15100}
 cd "$B"
 for s in $STACKS; do
   port=$((port + 1))
-  setsid nohup "$VENV/bin/python" "$REPO/bench/serve_stack.py" "$s" "$port" > "$B/logs/$s.log" 2>&1 &
+  setsid nohup "$VENV/bin/python" "$REPO/bench/serve_stack.py" "$s" "$port" "$B/lockgate.yaml" > "$B/logs/$s.log" 2>&1 &
   echo $! > "$B/pids/$s.pid"
   for _ in $(seq 150); do curl -fs -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.2; done
   curl -fs -o /dev/null "http://127.0.0.1:$port/health" || { tail -30 "$B/logs/$s.log"; exit 1; }

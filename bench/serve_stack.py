@@ -4,7 +4,8 @@
 
 STACK: ``guarded`` (what ``lockgate serve`` runs: uvicorn + httptools + the guarded
 protocol), ``uvicorn`` (plain uvicorn + httptools, main before the hardening),
-``hypercorn`` (h11, uvloop) or ``granian`` (Rust, ASGI interface).  Used by
+``hypercorn`` (h11, uvloop) or ``granian`` (Rust, ASGI interface); ``guarded2`` is
+``lockgate serve --workers 2`` and ``granian2`` granian with 2 workers.  Used by
 bench/run_servers.sh to compare their RPS and CPU per request on one machine.
 """
 
@@ -18,6 +19,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def app_from_env() -> object:
+    """granian's factory (it imports its target in each worker): $LOCKGATE_CONFIG's app."""
+    from lockgate.app import create_app
+    from lockgate.settings import load_settings
+
+    return create_app(load_settings(os.environ["LOCKGATE_CONFIG"]))
+
+
 def main() -> None:
     stack, port = sys.argv[1], int(sys.argv[2])
     config = sys.argv[3] if len(sys.argv) > 3 else str(REPO / "bench" / "lockgate.yaml")
@@ -27,15 +36,20 @@ def main() -> None:
     from lockgate.settings import load_settings
 
     settings = load_settings(config)
-    if stack == "granian":
+    if stack == "guarded2":
+        argv = [sys.executable, "-m", "lockgate", "serve", "-c", config, "--port", str(port)]
+        os.execv(sys.executable, [*argv, "--workers", "2"])
+    if stack in ("granian", "granian2"):
         from granian.constants import Interfaces, Loops
         from granian.server import Server
 
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
         Server(
-            "lockgate.server:app_from_env",
+            "serve_stack:app_from_env",
             address="127.0.0.1",
             port=port,
             interface=Interfaces.ASGI,
+            workers=2 if stack == "granian2" else 1,
             loop=Loops.uvloop,
             factory=True,
             log_access=False,

@@ -37,6 +37,7 @@ __all__ = [
     "RequestLogSink",
     "TextFormatter",
     "configure_logging",
+    "import_structlog_lean",
     "mask_known",
     "mask_secrets",
 ]
@@ -200,6 +201,25 @@ class RateLimitFilter(logging.Filter):
         if ok and held:
             record.suppressed = held
         return ok
+
+
+def import_structlog_lean() -> None:
+    """Import structlog with its development console's rich tracebacks left out.
+
+    ``structlog.dev`` imports rich, and through ``rich.traceback`` pygments, whenever
+    rich is installed (typer brings it): ~6 MB resident and ~60 ms of start-up for the
+    ConsoleRenderer's pretty tracebacks.  The server never uses that renderer
+    (``configure_logging`` hands structlog's events to stdlib logging and lockgate's
+    formatters), so ``lockgate serve`` calls this before anything imports structlog;
+    ``structlog.dev`` then uses plain tracebacks.  A no-op once either is imported.
+    """
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        return
+    sys.modules["rich"] = None  # type: ignore[assignment]  # `import rich` -> ImportError
+    try:
+        import structlog  # noqa: F401
+    finally:
+        del sys.modules["rich"]
 
 
 def configure_logging(

@@ -7,11 +7,13 @@ caches, models) has started; a failed start is one line and a hint, not a traceb
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import resource
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -21,6 +23,7 @@ from lockgate.app import create_app
 from lockgate.lifecycle import DrainingServer, Lifecycle
 from lockgate.logs import configure_logging
 from lockgate.preflight import is_loopback
+from lockgate.serving import heap
 from lockgate.settings import ConfigError, Settings
 
 __all__ = [
@@ -36,6 +39,7 @@ PROTOCOL = "lockgate.serving.protocol:GuardedHttpProtocol"
 #: descriptors kept for upstream connections, Redis, the database and logs
 _FD_RESERVE = 512
 _UVICORN_STARTUP_FAILED = "Application startup failed. Exiting."
+_UVICORN_NO_WEBSOCKETS = "No supported WebSocket library detected."
 
 
 class StartupError(Exception):
@@ -122,12 +126,18 @@ class _Server(DrainingServer):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        gc.enable()  # `lockgate serve` starts with the cyclic GC off (cli.serve)
+        heap.trim()  # start-up's garbage is collected (the lifespan's gc.collect)
         if self.banner:
             print(self.banner, file=sys.stderr, flush=True)
 
 
 def _quiet_uvicorn_failure(record: logging.LogRecord) -> bool:
-    return record.getMessage() != _UVICORN_STARTUP_FAILED
+    # uvicorn's "pip install websockets" advice follows every upgrade request when
+    # WebSockets are off (``ws: none``); its "Unsupported upgrade request." line stays
+    return record.getMessage() != _UVICORN_STARTUP_FAILED and not record.getMessage().startswith(
+        _UVICORN_NO_WEBSOCKETS
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -167,6 +177,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "loop": "uvloop",
         "http": PROTOCOL,
+        # lockgate has no WebSocket route: an upgrade request is answered as plain HTTP
+        # (a 404), and the websockets package (~2 MB resident) is never imported
+        "ws": "none",
         "timeout_keep_alive": s.http.keep_alive_timeout,
         "access_log": False,
         "log_level": s.log_level,
@@ -203,8 +216,18 @@ def raise_nofile_limit(wanted: int) -> int:
     return soft
 
 
-def serve(settings: Settings, config_path: str | None = None, workers: int = 1) -> None:
-    """Run until stopped; raises StartupError when the gateway cannot start."""
+def serve(
+    settings: Settings,
+    config_path: str | None = None,
+    workers: int = 1,
+    *,
+    before_start: Callable[[], object] | None = None,
+) -> None:
+    """Run until stopped; raises StartupError when the gateway cannot start.
+
+    ``before_start`` runs once the port is bound and the modules are loaded, before any
+    worker or lifespan starts (``lockgate serve`` waits there for its child migration).
+    """
     s = settings.server
     if settings.general_settings.master_key is None and not is_loopback(s.host):
         raise ConfigError(
@@ -217,7 +240,10 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
     configure_logging(s.log_level, logs=settings.logs)
     if s.http.raise_nofile_limit:
         raise_nofile_limit(s.http.max_connections)
+    if before_start is not None:
+        before_start()
     if workers > 1:
+        gc.enable()
         from lockgate.serving.workers import supervise, worker_argv
 
         print(f"{startup_banner(settings)}\n  workers: {workers}", file=sys.stderr, flush=True)
@@ -228,6 +254,7 @@ def serve(settings: Settings, config_path: str | None = None, workers: int = 1) 
         if code:
             raise StartupError("", "", exit_code=code)
         return
+    heap.limit_arenas()  # before the lifespan starts threads (serving/heap.py)
     lifecycle = Lifecycle(config_path=config_path)
     app = create_app(settings, lifecycle=lifecycle)
     config = uvicorn.Config(_ReportStartupFailure(app, settings), **uvicorn_options(settings))

@@ -10,6 +10,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -120,3 +121,102 @@ def test_a_gateway_on_defaults_never_maps_numpy_or_scipy(tmp_path: Path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+#: what `lockgate serve` on a SQLite file keeps out of its process: Alembic and Mako (the
+#: first start migrates in a child), pygments and rich (structlog's console extras, the
+#: CLI's tables), cryptography (audit encryption), Jinja2 (prompt templates)
+SERVE_LEAN = ("alembic", "mako", "pygments", "rich", "cryptography", "jinja2")
+
+
+def test_import_cli_loads_no_command_group():
+    """`lockgate serve` imports none of the command groups (keys and cache are local)."""
+    from lockgate.cli import LAZY_GROUPS
+
+    modules = sorted({module for module, _ in LAZY_GROUPS.values()})
+    probe = (
+        "import sys, json, lockgate.cli\n"
+        f"print(json.dumps([m for m in {modules!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []
+
+
+def test_every_command_group_is_listed_and_reachable():
+    from typer.testing import CliRunner
+
+    from lockgate.cli import LAZY_GROUPS, app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["--help"])
+    assert listed.exit_code == 0, listed.output
+    for name in LAZY_GROUPS:
+        assert f" {name} " in listed.output, name
+        sub = runner.invoke(app, [name, "--help"])
+        assert sub.exit_code == 0, (name, sub.output)
+        assert f" {name} [OPTIONS] COMMAND" in " ".join(sub.output.split()), name
+    typo = runner.invoke(app, ["audits"])
+    assert typo.exit_code == 2
+    assert "Did you mean 'audit'?" in typo.output
+
+
+def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
+    """A first `lockgate serve` on a SQLite file: the schema reaches head, yet the serving
+    process never imported Alembic, Mako, pygments, rich, cryptography or Jinja2."""
+    from lockgate.storage.revisions import shipped_head
+
+    db = tmp_path / "gw.db"
+    config = write(
+        tmp_path / "lockgate.yaml",
+        "model_list:\n  - model_name: mock\n    params: {model: mock/mock-1}\n"
+        f"general_settings: {{database_url: 'sqlite:///{db}'}}\n"
+        "server: {drain_seconds: 0}\n",
+    )
+    loaded = tmp_path / "loaded.json"
+    # the probe also records when the cyclic GC was switched off and on (a thread polls)
+    probe = (
+        "import atexit, gc, json, sys, threading, time\n"
+        "out = sys.argv[1]\nflips = [[time.time(), gc.isenabled()]]\n"
+        "def watch():\n"
+        "    while True:\n"
+        "        if gc.isenabled() != flips[-1][1]:\n"
+        "            flips.append([time.time(), gc.isenabled()])\n"
+        "        time.sleep(0.002)\n"
+        "threading.Thread(target=watch, daemon=True).start()\n"
+        "atexit.register(lambda: open(out, 'w').write(json.dumps({'modules': "
+        "sorted({m.split('.')[0] for m in sys.modules}), 'gc': flips})))\n"
+        "sys.argv = ['lockgate', 'serve', '-c', sys.argv[2], '--port', sys.argv[3]]\n"
+        "from lockgate.cli import main\nmain()\n"
+    )
+    port = free_port()
+    with (tmp_path / "serve.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", probe, str(loaded), str(config), str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_ok(f"http://127.0.0.1:{port}", timeout=60)
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            json={"model": "mock", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=30,
+        )
+        assert r.status_code == 200
+        answered = time.time()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
+    seen = json.loads(loaded.read_text())
+    assert set(seen["modules"]) & set(SERVE_LEAN) == set()
+    # the GC was off while the gateway started and on again before it answered
+    states = [on for _, on in seen["gc"]]
+    assert states[:3] == [True, False, True], seen["gc"]
+    assert [on for at, on in seen["gc"] if at < answered][-1] is True
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (shipped_head(),)
+        ]

@@ -19,11 +19,12 @@ import hashlib
 import os
 import string
 from collections.abc import Callable, Iterable
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from lockgate.errors import InternalError
+
+if TYPE_CHECKING:  # cryptography (~6 MB resident) loads when a cipher is first built
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["AuditKeyError", "BodyCipher", "DecryptionError", "key_id"]
 
@@ -78,6 +79,8 @@ class BodyCipher:
         retired: Iterable[bytes] = (),
         nonce_source: Callable[[int], bytes] = os.urandom,
     ) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         keys = [key, *retired]
         for k in keys:
             if len(k) != 32:
@@ -121,6 +124,8 @@ class BodyCipher:
                 f"audit body was encrypted with key {kid.hex()}, which this cipher does not hold"
             )
         nonce = raw[_HEADER_LEN : _HEADER_LEN + _NONCE_LEN]
+        from cryptography.exceptions import InvalidTag
+
         try:
             return aead.decrypt(
                 nonce, raw[_HEADER_LEN + _NONCE_LEN :], raw[:_HEADER_LEN] + associated_data

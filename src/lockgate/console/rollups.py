@@ -20,8 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockgate.console.histogram import EDGES
@@ -128,8 +126,16 @@ def _sum_exprs(r: Any) -> list[Any]:
 
 
 def _upsert(postgres: bool, table: sa.Table, select: Any, sums: Sequence[str] = SUMS) -> Any:
-    insert = pg_insert if postgres else sqlite_insert
-    stmt = insert(table).from_select([c.name for c in table.c], select)
+    # each dialect's module loads with its engine; PostgreSQL's (~1 MB) only on use here
+    if postgres:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(table)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table)
+    stmt = stmt.from_select([c.name for c in table.c], select)
     return stmt.on_conflict_do_update(
         index_elements=[c.name for c in table.primary_key],
         set_={name: table.c[name] + stmt.excluded[name] for name in sums},

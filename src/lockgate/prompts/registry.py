@@ -15,7 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -26,6 +26,9 @@ from lockgate.experiments.rollout import RolloutState
 from lockgate.experiments.spec import ExperimentSpec, RolloutSpec, Unit
 from lockgate.prompts.repository import PromptRepository
 from lockgate.prompts.template import CompiledPrompt, compile_version, environment
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = ["PromptRegistry", "Resolution", "Units", "parse_ref"]
 
@@ -94,7 +97,7 @@ class PromptRegistry:
         self.experiments = experiments
         self.poll_interval = poll_interval
         self._clock = clock
-        self._env = environment()
+        self._env: SandboxedEnvironment | None = None  # Jinja2 loads with the first prompt
         self._compiled: dict[tuple[str, int], CompiledPrompt] = {}
         self.labels: dict[tuple[str, str], int] = {}
         self.running_experiments: dict[tuple[str, str], ExperimentSpec] = {}
@@ -171,6 +174,8 @@ class PromptRegistry:
             ) from None
         if stored is None:
             raise NotFoundError(f"Prompt {name!r} has no version {version}.", param="prompt")
+        if self._env is None:
+            self._env = environment()
         compiled = compile_version(stored, self._env)
         self._compiled[key] = compiled
         return compiled

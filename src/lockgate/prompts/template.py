@@ -13,19 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
-from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import BadRequestError
+
+if TYPE_CHECKING:  # Jinja2 loads with the first compiled prompt (idle memory, start-up)
+    from jinja2 import Template
+    from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = ["CompiledPrompt", "PromptVersion", "compile_version", "environment"]
 
 
 def environment() -> SandboxedEnvironment:
     """The one sandboxed Jinja environment templates compile in."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
     return SandboxedEnvironment(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
@@ -114,7 +117,11 @@ class CompiledPrompt:
                     out.append(dict(fixed))
                 else:
                     out.append({**fixed, "content": tmpl.render(variables)})
-        except (UndefinedError, SecurityError, TypeError, ValueError) as exc:
+        except Exception as exc:
+            from jinja2.exceptions import SecurityError, UndefinedError
+
+            if not isinstance(exc, UndefinedError | SecurityError | TypeError | ValueError):
+                raise
             raise BadRequestError(
                 f"prompt {self.version.ref}: rendering failed: {exc}",
                 param="prompt.variables",
@@ -127,6 +134,8 @@ def compile_version(
     version: PromptVersion, env: SandboxedEnvironment | None = None
 ) -> CompiledPrompt:
     """Parse every message template once; a template error is a 400 naming the message."""
+    from jinja2 import TemplateSyntaxError, meta
+
     env = env or environment()
     parts: list[tuple[dict[str, Any], Template | None]] = []
     referenced: set[str] = set()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,6 +13,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from lockgate.storage.revisions import MIGRATIONS, shipped_head
 from lockgate.storage.write_thread import WriteThread
 
 if TYPE_CHECKING:  # Alembic (~50 MB, ~0.2 s) loads only when the schema must change
@@ -27,7 +26,6 @@ T = TypeVar("T")
 _MIGRATE_TRIES = 100
 #: seconds a replica keeps retrying while another one migrates the same database
 _MIGRATE_PATIENCE = 60.0
-_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def normalise_url(url: str) -> str:
@@ -42,33 +40,6 @@ def normalise_url(url: str) -> str:
 def redact_url(url: str) -> str:
     """The URL with any password masked, for messages."""
     return make_url(normalise_url(url)).render_as_string(hide_password=True)
-
-
-_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
-
-
-@cache
-def shipped_head() -> str | None:
-    """The newest revision among the shipped migration files, read without Alembic.
-
-    ``None`` when the files do not form one chain with one head (Alembic then decides).
-    A test checks it against Alembic's own ``get_current_head``.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (_MIGRATIONS / "versions").glob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        found: dict[str, str] = {m[1]: m[2] for m in _REVISION.finditer(text)}
-        rev, down = found.get("revision"), found.get("down_revision")
-        if rev is None or down is None:
-            return None
-        revisions.add(rev.strip("\"'"))
-        if down != "None":
-            if not re.fullmatch(r"[\"'][^\"']+[\"']", down):  # tuples: merge points
-                return None
-            parents.add(down.strip("\"'"))
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
 
 
 def _write_ahead_log(dbapi_connection: Any, _record: object) -> None:
@@ -97,7 +68,7 @@ def _alembic_config() -> Config:
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
