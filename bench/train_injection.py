@@ -28,9 +28,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from lockgate.guards.injection._data_cues import data_features  # noqa: E402
 from lockgate.guards.injection._detector import (  # noqa: E402
     DEFAULT_THRESHOLD,
     InjectionDetector,
+    piece_spans,
 )
 from lockgate.guards.injection._features import extract_features, tokenize, windows  # noqa: E402
 from lockgate.guards.injection._heuristics import PatternMatcher  # noqa: E402
@@ -51,31 +53,66 @@ MATCHER = PatternMatcher()
 
 
 @dataclass(frozen=True)
+class Win:
+    feats: frozenset[str]
+    offset: float  # the heuristic logit of the window
+    n_words: int  # word features (the damping follows these alone)
+    key: str  # the normalised text of a data piece ("" for a user-turn window)
+
+
+@dataclass(frozen=True)
 class Row:
     text: str
     label: int
     source: str
-    windows: tuple[tuple[frozenset[str], float], ...]  # (features, heuristic offset)
+    windows: tuple[Win, ...]
+    kind: str = "direct"
+
+
+def text_windows(text: str, rule_features: bool = False) -> list[Win]:
+    """A user-turn text as the runtime scores it: overlapping windows of word features."""
+    out = []
+    for w in windows(normalize(text).text, WINDOW, STRIDE):
+        tokens = tokenize(w)
+        feats = extract_features(tokens)
+        hits = MATCHER.match(w, tokens)
+        n = len(feats)
+        if rule_features:
+            feats |= {"r:" + name for name in hits.names}
+        out.append(Win(frozenset(feats), hits.logit, n, ""))
+    return out
+
+
+def data_windows(text: str) -> list[Win]:
+    """Data as ``InjectionDetector.score_data`` scores it: piece by piece, with the
+    data-channel features (``d:`` copies and ``c:`` cues)."""
+    spans = piece_spans(text)
+    pieces = [text] if len(spans) <= 1 else [text[a:b] for a, b in spans]
+    out = []
+    for piece in pieces:
+        norm = normalize(piece).text
+        wins = windows(norm, WINDOW, STRIDE)
+        for w in wins:
+            tokens = tokenize(w)
+            base = extract_features(tokens)
+            feats = data_features(piece if len(wins) == 1 else w, base)
+            out.append(Win(frozenset(feats), MATCHER.match(w, tokens).logit, len(base), norm))
+    return out
+
+
+def make_row(obj: dict[str, object], data_channel: bool = True) -> Row:
+    text, kind = str(obj["text"]), str(obj.get("kind", "direct"))
+    wins = data_windows(text) if data_channel and kind == "indirect" else text_windows(text)
+    return Row(text, int(obj["label"]), str(obj.get("source", "")), tuple(wins), kind)  # type: ignore[call-overload]
 
 
 def load(path: Path) -> list[Row]:
-    rows = []
     raw = (
         gzip.decompress(path.read_bytes()).decode("utf-8")
         if path.suffix == ".gz"
         else path.read_text(encoding="utf-8")
     )
-    for line in raw.split("\n"):
-        if not line.strip():
-            continue
-        obj = json.loads(line)
-        norm = normalize(obj["text"]).text
-        wins = []
-        for w in windows(norm, WINDOW, STRIDE):
-            tokens = tokenize(w)
-            wins.append((frozenset(extract_features(tokens)), MATCHER.match(w, tokens).logit))
-        rows.append(Row(obj["text"], int(obj["label"]), obj.get("source", ""), tuple(wins)))
-    return rows
+    return [make_row(json.loads(line)) for line in raw.split("\n") if line.strip()]
 
 
 def fit(
@@ -89,11 +126,23 @@ def fit(
     """Fit the model. Each row's weight is its class's balance weight times
     (rows of its source) ** -source_power, so that a few large sources (hundreds of
     jailbreak templates) do not decide what an attack looks like."""
+    # A data piece of an injected document that also occurs in a benign document of the
+    # training rows is benign text around the injection: train it as label 0, not 1.
+    benign_pieces = {w.key for r in rows if not r.label for w in r.windows if w.key}
+    labelled: list[tuple[Row, list[tuple[Win, int]]]] = []
+    for row in rows:
+        if row.label and row.kind == "indirect":
+            marks = [(w, 0 if w.key in benign_pieces else 1) for w in row.windows]
+            if not any(y for _, y in marks):
+                marks = [(w, 1) for w in row.windows]
+        else:
+            marks = [(w, row.label) for w in row.windows]
+        labelled.append((row, marks))
     df: dict[str, int] = {}
     for row in rows:
         seen: set[str] = set()
-        for feats, _ in row.windows:
-            seen |= feats
+        for w in row.windows:
+            seen |= w.feats
         for f in seen:
             df[f] = df.get(f, 0) + 1
     vocab = {f: i for i, f in enumerate(sorted(f for f, c in df.items() if c >= min_df))}
@@ -105,20 +154,20 @@ def fit(
     pos_mass = sum(src_w[(r.source, r.label)] for r in rows if r.label)
     neg_mass = sum(src_w[(r.source, r.label)] for r in rows if not r.label)
     s = 0
-    for row in rows:
+    for row, marks in labelled:
         k = len(row.windows)
         mass = pos_mass if row.label else neg_mass
         cls_w = 0.5 * src_w[(row.source, row.label)] / mass
-        for feats, o in row.windows:
-            x = feature_scale(len(feats), REF_FEATURES)
-            for f in feats:
+        for win, label in marks:
+            x = feature_scale(win.n_words, REF_FEATURES)
+            for f in win.feats:
                 j = vocab.get(f)
                 if j is not None:
                     r_idx.append(s)
                     c_idx.append(j)
                     vals.append(x)
-            y.append(row.label)
-            off.append(o)
+            y.append(label)
+            off.append(win.offset)
             sw.append(cls_w / k)
             s += 1
     ri = np.asarray(r_idx)
@@ -215,7 +264,7 @@ def main() -> None:
     labels = [r.label for r in dev]
     print(f"dev rows {len(dev)} ({sum(labels)} attacks); synthetic rows {len(synth)}")
 
-    heur = [max(o for _, o in r.windows) for r in dev]
+    heur = [max(w.offset for w in r.windows) for r in dev]
     show("heuristics only (logit>=2)", metrics(labels, heur, 2.0))
 
     # Out-of-distribution proxy: a model that never saw a dev row, scored on all of them.

@@ -12,6 +12,7 @@ from typing import Any
 
 from lockgate.memo import TextMemo
 
+from ._data_cues import data_features
 from ._features import extract_features, tokenize, windows
 from ._heuristics import PatternMatcher
 from ._model import LinearModel, load_model
@@ -69,11 +70,20 @@ class _WindowScore:
     families: tuple[str, ...]
 
 
-def _window_logit(model: LinearModel, matcher: PatternMatcher, text: str) -> _WindowScore:
-    """Score one normalised window: pattern families plus the linear model."""
+def _window_logit(
+    model: LinearModel, matcher: PatternMatcher, text: str, cue_text: str | None = None
+) -> _WindowScore:
+    """Score one normalised window: pattern families plus the linear model.
+
+    ``cue_text`` (the raw text of a data piece) switches on the data-channel features.
+    """
     tokens = tokenize(text)
     hits = matcher.match(text, tokens)
-    model_logit = model.logit(extract_features(tokens))
+    base = extract_features(tokens)
+    if cue_text is None:
+        model_logit = model.logit(base)
+    else:
+        model_logit = model.logit(data_features(cue_text, base), len(base))
     return _WindowScore(hits.logit + model_logit, model_logit, hits.names)
 
 
@@ -220,28 +230,33 @@ class InjectionDetector:
         worst = InjectionVerdict(0.0, False, ())
         spans = piece_spans(text)
         if len(spans) <= 1:
-            return self._score(text)
+            return self._score(text, data=True)
         for a, b in spans:
-            verdict = self._score(text[a:b])
+            verdict = self._score(text[a:b], data=True)
             if verdict.score > worst.score:
                 worst = verdict
         # an encoded payload spanning pieces is still decoded once, whole
-        whole = self._score(text) if _BASE64.search(text) else worst
+        whole = self._score(text, data=True) if _BASE64.search(text) else worst
         return whole if whole.score > worst.score else worst
 
-    def _score(self, text: str) -> InjectionVerdict:
+    def _score(self, text: str, *, data: bool = False) -> InjectionVerdict:
+        """Score a text; ``data`` adds the data-channel features (see ``_data_cues``)."""
         if not text or text.isspace():
             return InjectionVerdict(0.0, False, ())
         norm = normalize(text)
         model = self._model
         best: _WindowScore | None = None
-        for window in windows(norm.text, model.window, model.stride):
-            scored = _window_logit(model, self._matcher, window)
+        wins = windows(norm.text, model.window, model.stride)
+        for window in wins:
+            # one window: the cues read the raw text (normalising folds "@" into "a")
+            cue = (text if len(wins) == 1 else window) if data else None
+            scored = _window_logit(model, self._matcher, window, cue)
             if best is None or scored.logit > best.logit:
                 best = scored
         extra: list[str] = []
         for decoded in _decoded_blobs(text):
-            scored = _window_logit(model, self._matcher, normalize(decoded).text)
+            cue = decoded if data else None
+            scored = _window_logit(model, self._matcher, normalize(decoded).text, cue)
             if best is None or scored.logit > best.logit:
                 best = scored
                 extra = ["encoded_payload"]
@@ -264,7 +279,11 @@ class InjectionDetector:
     def strip_data(self, text: str, threshold: float) -> tuple[str, int]:
         """``text`` with each sentence or line scoring ``threshold`` or more replaced by a
         marker, and how many were replaced."""
-        spans = [(a, b) for a, b in piece_spans(text) if self._score(text[a:b]).score >= threshold]
+        spans = [
+            (a, b)
+            for a, b in piece_spans(text)
+            if self._score(text[a:b], data=True).score >= threshold
+        ]
         for a, b in reversed(spans):
             text = text[:a] + STRIPPED_MARKER + text[b:]
         return text, len(spans)

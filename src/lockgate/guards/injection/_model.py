@@ -30,12 +30,17 @@ class LinearModel:
     stride: int
     ref_features: int
 
-    def logit(self, features: set[str]) -> float:
-        """Sum the weights of the features present, damped for long windows, plus the bias."""
+    def logit(self, features: set[str], n_features: int | None = None) -> float:
+        """Sum the weights of the features present, damped for long windows, plus the bias.
+
+        ``n_features`` is the window's count of word features when ``features`` also
+        holds data-channel copies and cues (the damping follows the words alone).
+        """
         weights = self.weights
         # Intersect in C first: most features of a window have no weight.
         total = sum([weights[f] for f in features & weights.keys()])
-        return self.bias + total * feature_scale(len(features), self.ref_features)
+        n = len(features) if n_features is None else n_features
+        return self.bias + total * feature_scale(n, self.ref_features)
 
     def to_json(self) -> dict[str, Any]:
         """Serialise for the weights file."""
