@@ -48,7 +48,8 @@ _OVERRIDE = re.compile(
 _ROLE = re.compile(
     r"(?:<\|?(?:im_start|system|assistant|user)\|?>|\[/?inst\]|\[/?system\]|"
     r"<information>|</information>|system[_ ]message|system prompt|"
-    r"(?:^|\n|[#\[<(]\s*)(?:system|assistant|admin|developer|ai)\s*(?:note|message|notice)?\s*[:\]>)]"
+    r"(?:^|\n|[#\[<(]\s*)(?:the\s+)?(?:ai\s+)?(?:system|assistant|admin|developer|ai|agent|model)"
+    r"\s*(?:note|message|notice|instruction)?\s*[:\]>)]"
     r"|###\s*\w|important!{2,}|attention\s*[:!]|note to (?:the )?(?:ai|assistant|model|agent))"
 )
 _URL = re.compile(r"https?://|\bwww\.|\b[a-z0-9-]+\.(?:com|net|org|io|co|ai|xyz|info|biz)\b")
