@@ -6,7 +6,8 @@ So data pieces get, besides the shared word features, a copy of them under a ``d
 prefix (the model learns how the same words weigh in data: the "frustratingly easy"
 domain-adaptation trick) and a few cue features under ``c:``: imperatives at a clause
 start, second person, the assistant named as addressee, override words, role markers,
-tool names and somewhere to send things (a URL, an e-mail address, an account number)
+tool names and calls, the assistant's own reply named ("begin your answer with"), a demand
+to emit a quoted string, "the user" spoken of in the third person, and somewhere to send things (a URL, an e-mail address, an account number)
 next to a verb that sends. The weights of all of them are learned
 (``bench/train_injection.py``); nothing here is a hand-set score.
 """
@@ -65,6 +66,20 @@ _TOOL = re.compile(
     r"_[a-z_]+\b|\b(?:function|tool)\s*(?:call|:)"
 )
 
+# The assistant's own output named from inside data: "begin your reply with", "in your summary".
+_YOUR_OUTPUT = re.compile(
+    r"\byour (?:very )?(?:next |final )?(?:answers?|repl(?:y|ies)|responses?|summary|output|"
+    r"message|translation|citations?)\b"
+)
+# A demand to emit a given string: 'reply with "X"', "respond only with", "confirm by outputting".
+_SAY_QUOTED = re.compile(
+    r"\b(?:reply|respond|answer|say|print|output|outputting|write|begin|start|end|include|add|"
+    r"append|cite)\w*\b[^.\n\"'“]{0,40}?(?:with|by|:)?\s*(?:exactly|only|verbatim)?\s*[\"'“]"
+)
+# A tool called by name: "call send_email", "use the fetch_url tool".
+_CALL_TOOL = re.compile(r"\b(?:call|invoke|use|run|trigger)\s+(?:the\s+)?`?[a-z]+_[a-z_]+")
+_THE_USER = re.compile(r"\bthe user(?:'s|s)?\b")
+
 
 def data_features(raw: str, base: set[str]) -> set[str]:
     """Features of one data piece: ``base`` (the shared word features), their ``d:``
@@ -106,5 +121,13 @@ def data_features(raw: str, base: set[str]) -> set[str]:
                 cues.append("c:exfil+imp")
     if _TOOL.search(text) is not None:
         cues.append("c:tool")
+    if _CALL_TOOL.search(text) is not None:
+        cues.append("c:call_tool")
+    if _YOUR_OUTPUT.search(text) is not None:
+        cues.append("c:your_output")
+    if _SAY_QUOTED.search(text) is not None:
+        cues.append("c:say_quoted")
+    if _THE_USER.search(text) is not None:
+        cues.append("c:the_user")
     feats.update(cues)
     return feats
