@@ -315,7 +315,12 @@ def cv_threshold_report(
 
         point = stats(yy, pp)
         rng = np.random.default_rng(19)
-        boots = np.asarray([stats(yy[b], pp[b]) for b in (rng.integers(0, len(idx), len(idx)) for _ in range(1000))])
+        boots = np.asarray(
+            [
+                stats(yy[b], pp[b])
+                for b in (rng.integers(0, len(idx), len(idx)) for _ in range(1000))
+            ]
+        )
         lo, hi = np.percentile(boots, 2.5, axis=0), np.percentile(boots, 97.5, axis=0)
         line: dict[str, object] = {
             "n": len(idx), "pos": int(yy.sum()), "thresholds": thrs,
@@ -339,7 +344,11 @@ def cv_threshold_report(
             gm = m & (src == g)
             kp, npos = int(np.sum(pred[gm & (y == 1)])), int(np.sum(gm & (y == 1)))
             kn, nneg = int(np.sum(pred[gm & (y == 0)])), int(np.sum(gm & (y == 0)))
-            per[g] = {"thr": thrs[g], "recall": [kp, npos, *wilson(kp, npos)], "fpr": [kn, nneg, *wilson(kn, nneg)]}
+            per[g] = {
+                "thr": thrs[g],
+                "recall": [kp, npos, *wilson(kp, npos)],
+                "fpr": [kn, nneg, *wilson(kn, nneg)],
+            }
         line["per_source"] = per
         out[ctx] = line
         print(msg, flush=True)

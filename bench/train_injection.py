@@ -40,6 +40,7 @@ from lockgate.guards.injection._model import (  # noqa: E402
     WEIGHTS_FILE,
     LinearModel,
     feature_scale,
+    make_model,
 )
 from lockgate.guards.injection._normalize import normalize  # noqa: E402
 
@@ -197,7 +198,7 @@ def fit(
         b -= float(step[v])
     inv = {i: f for f, i in vocab.items()}
     weights = {inv[i]: round(float(w[i]), 4) for i in range(v) if abs(w[i]) >= 0.005}
-    return LinearModel(
+    return make_model(
         bias=round(b, 4),
         weights=weights,
         window=WINDOW,

@@ -113,7 +113,8 @@ def test_other_encodings_are_decoded_too(detector: InjectionDetector, encoded: s
     verdict = detector.score_data(f"Shipping notes for order 4471: {encoded}")
     assert verdict.flagged, verdict
     assert "rule:encoded_payload" in verdict.reasons
-    assert not detector.score_data("Checksum e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c").flagged
+    checksum = "Checksum e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c"
+    assert not detector.score_data(checksum).flagged
 
 
 @pytest.mark.parametrize("text", BENIGN)

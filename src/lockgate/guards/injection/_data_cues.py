@@ -6,17 +6,21 @@ So data pieces get, besides the shared word features, a copy of them under a ``d
 prefix (the model learns how the same words weigh in data: the "frustratingly easy"
 domain-adaptation trick) and a few cue features under ``c:``: imperatives at a clause
 start, second person, the assistant named as addressee, override words, role markers,
-tool names and calls, the assistant's own reply named ("begin your answer with"), a demand
-to emit a quoted string, "the user" spoken of in the third person, and somewhere to send things (a URL, an e-mail address, an account number)
-next to a verb that sends. The weights of all of them are learned
-(``bench/train_injection.py``); nothing here is a hand-set score.
+tool names and calls, the assistant's own reply named ("begin your answer with"), a
+demand to emit a quoted string, "the user" spoken of in the third person, and somewhere
+to send things (a URL, an e-mail address, an account number) next to a verb that sends.
+The weights of all of them are learned (``bench/train_injection.py``); nothing here is a
+hand-set score.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["data_features"]
+__all__ = ["DATA_PREFIX", "data_cues", "data_features"]
+
+#: prefix of the data-channel copy of a word feature in the weights file
+DATA_PREFIX = "d:"
 
 # Verbs that open an instruction. Base forms only: "sends", "sent" are descriptions.
 _VERBS = (
@@ -82,23 +86,35 @@ _THE_USER = re.compile(r"\bthe user(?:'s|s)?\b")
 
 
 def data_features(raw: str, base: set[str]) -> set[str]:
-    """Features of one data piece: ``base`` (the shared word features), their ``d:``
-    copies and the ``c:`` cues computed on the piece's raw text."""
-    text = raw.lower()
+    """Features of one data piece as training sees them: ``base`` (the shared word
+    features), their ``d:`` copies and the ``c:`` cues of the piece's raw text. (The
+    runtime does not build the copies: ``LinearModel.data_logit`` looks the words up
+    in the data-channel table instead.)"""
     feats = set(base)
-    feats.update(["d:" + f for f in base])
+    feats.update([DATA_PREFIX + f for f in base])
+    feats.update(data_cues(raw))
+    return feats
+
+
+def data_cues(raw: str) -> list[str]:
+    """The ``c:`` cue features of one data piece's raw text.
+
+    Each pattern that needs a literal is tried only when the literal is there (a
+    substring test costs a fraction of a regex scan; most pieces have none).
+    """
+    text = raw.lower()
     cues: list[str] = []
     verbs = _IMPERATIVE.findall(text)
-    you = _YOU.search(text) is not None
+    you = "you" in text and _YOU.search(text) is not None
     ai = _AI.search(text) is not None
     dest = (
-        _URL.search(text) is not None
-        or _EMAIL.search(text) is not None
+        (("." in text or "://" in text) and _URL.search(text) is not None)
+        or ("@" in text and _EMAIL.search(text) is not None)
         or _ACCOUNT.search(text) is not None
     )
     if verbs:
         cues.append("c:imp")
-        cues.extend(["c:iv:" + v for v in verbs[:8]])
+        cues.extend(["c:iv:" + v for v in dict.fromkeys(verbs[:8])])
         if you:
             cues.append("c:imp+you")
         if ai:
@@ -119,15 +135,15 @@ def data_features(raw: str, base: set[str]) -> set[str]:
             cues.append("c:exfil")
             if verbs:
                 cues.append("c:exfil+imp")
-    if _TOOL.search(text) is not None:
-        cues.append("c:tool")
-    if _CALL_TOOL.search(text) is not None:
-        cues.append("c:call_tool")
-    if _YOUR_OUTPUT.search(text) is not None:
+    if "_" in text or "function" in text or "tool" in text:
+        if _TOOL.search(text) is not None:
+            cues.append("c:tool")
+        if "_" in text and _CALL_TOOL.search(text) is not None:
+            cues.append("c:call_tool")
+    if "your " in text and _YOUR_OUTPUT.search(text) is not None:
         cues.append("c:your_output")
-    if _SAY_QUOTED.search(text) is not None:
+    if ('"' in text or "'" in text or "\u201c" in text) and _SAY_QUOTED.search(text) is not None:
         cues.append("c:say_quoted")
-    if _THE_USER.search(text) is not None:
+    if "the user" in text and _THE_USER.search(text) is not None:
         cues.append("c:the_user")
-    feats.update(cues)
-    return feats
+    return cues

@@ -12,7 +12,7 @@ from typing import Any
 
 from lockgate.memo import TextMemo
 
-from ._data_cues import data_features
+from ._data_cues import data_cues
 from ._features import extract_features, tokenize, windows
 from ._heuristics import PatternMatcher
 from ._model import LinearModel, load_model
@@ -89,7 +89,7 @@ def _window_logit(
     if cue_text is None:
         model_logit = model.logit(base)
     else:
-        model_logit = model.logit(data_features(cue_text, base), len(base))
+        model_logit = model.data_logit(base, data_cues(cue_text))
     return _WindowScore(hits.logit + model_logit, model_logit, hits.names)
 
 
@@ -149,8 +149,9 @@ def _decoded_blobs(raw: str) -> Iterator[str]:
             chars = [chr(int(u or x, 16)) for u, x in _ESCAPE_HEX.findall(run)]
             found += 1
             yield "".join(chars)
-    if "01" in raw and (match := _BINARY.search(raw)) is not None:
-        octets = match.group(0)[:_MAX_BLOB_CHARS].split()
+    binary = _BINARY.search(raw) if "01" in raw else None
+    if binary is not None:
+        octets = binary.group(0)[:_MAX_BLOB_CHARS].split()
         decoded = _printable(bytes(int(o, 2) for o in octets))
         if decoded is not None:
             yield decoded
