@@ -68,6 +68,8 @@ class Row:
     source: str
     windows: tuple[Win, ...]
     kind: str = "direct"
+    #: a data row's whole-text windows (the user-turn view), for the shared stage
+    text_wins: tuple[Win, ...] = ()
 
 
 def text_windows(text: str, rule_features: bool = False) -> list[Win]:
@@ -103,8 +105,10 @@ def data_windows(text: str) -> list[Win]:
 
 def make_row(obj: dict[str, object], data_channel: bool = True) -> Row:
     text, kind = str(obj["text"]), str(obj.get("kind", "direct"))
-    wins = data_windows(text) if data_channel and kind == "indirect" else text_windows(text)
-    return Row(text, int(obj["label"]), str(obj.get("source", "")), tuple(wins), kind)  # type: ignore[call-overload]
+    label, source = int(obj["label"]), str(obj.get("source", ""))  # type: ignore[call-overload]
+    if data_channel and kind == "indirect":
+        return Row(text, label, source, tuple(data_windows(text)), kind, tuple(text_windows(text)))
+    return Row(text, label, source, tuple(text_windows(text)), kind)
 
 
 def load(path: Path) -> list[Row]:
@@ -124,25 +128,62 @@ def fit(
     lr: float = 0.05,
     source_power: float = 0.5,
 ) -> LinearModel:
-    """Fit the model. Each row's weight is its class's balance weight times
-    (rows of its source) ** -source_power, so that a few large sources (hundreds of
-    jailbreak templates) do not decide what an attack looks like."""
+    """Fit the model in two stages.
+
+    1. The shared word model, on every row as the user-turn scorer sees it (data rows
+       as whole-text windows): what the user turn is scored with, untouched by stage 2.
+    2. The data channel (``d:`` word copies, ``c:`` cues and the ``c:bias`` intercept),
+       on the data rows only, piece by piece, with stage 1's logit of each piece (plus
+       the pattern logit) as a fixed offset: it learns what data adds, not a second copy.
+
+    Each row's weight is its class's balance weight times (rows of its source) **
+    -source_power, so that a few large sources (hundreds of jailbreak templates) do not
+    decide what an attack looks like."""
+    shared = _fit_stage(
+        [(r, [(w, r.label) for w in r.text_wins or r.windows]) for r in rows],
+        lam, min_df, iters, lr, source_power, fit_bias=True,
+    )  # fmt: skip
+    data_rows = [r for r in rows if r.kind == "indirect" and r.text_wins]
+    if not data_rows:
+        return make_model(shared.bias, shared.weights, WINDOW, STRIDE, REF_FEATURES)
     # A data piece of an injected document that also occurs in a benign document of the
     # training rows is benign text around the injection: train it as label 0, not 1.
-    benign_pieces = {w.key for r in rows if not r.label for w in r.windows if w.key}
+    benign_pieces = {w.key for r in data_rows if not r.label for w in r.windows}
     labelled: list[tuple[Row, list[tuple[Win, int]]]] = []
-    for row in rows:
-        if row.label and row.kind == "indirect":
-            marks = [(w, 0 if w.key in benign_pieces else 1) for w in row.windows]
-            if not any(y for _, y in marks):
-                marks = [(w, 1) for w in row.windows]
-        else:
-            marks = [(w, row.label) for w in row.windows]
-        labelled.append((row, marks))
-    df: dict[str, int] = {}
-    for row in rows:
-        seen: set[str] = set()
+    for row in data_rows:
+        staged = []
         for w in row.windows:
+            words = frozenset(f for f in w.feats if not f.startswith(("d:", "c:")))
+            extra = frozenset(f for f in w.feats if f.startswith(("d:", "c:")))
+            base = shared.logit(set(words), w.n_words)
+            staged.append((Win(extra, w.offset + base, w.n_words, w.key), w.key))
+        if row.label:
+            marks = [(w, 0 if key in benign_pieces else 1) for w, key in staged]
+            if not any(y for _, y in marks):
+                marks = [(w, 1) for w, _ in staged]
+        else:
+            marks = [(w, 0) for w, _ in staged]
+        labelled.append((row, marks))
+    data = _fit_stage(labelled, lam, min_df, iters, lr, source_power, fit_bias=False)
+    return make_model(shared.bias, {**shared.weights, **data.weights}, WINDOW, STRIDE, REF_FEATURES)
+
+
+def _fit_stage(
+    labelled: list[tuple[Row, list[tuple[Win, int]]]],
+    lam: float,
+    min_df: int,
+    iters: int,
+    lr: float,
+    source_power: float,
+    *,
+    fit_bias: bool,
+) -> LinearModel:
+    """Logistic regression (full-batch Adam, L2) over windows with fixed offsets."""
+    rows = [r for r, _ in labelled]
+    df: dict[str, int] = {}
+    for _, marks in labelled:
+        seen: set[str] = set()
+        for w, _ in marks:
             seen |= w.feats
         for f in seen:
             df[f] = df.get(f, 0) + 1
@@ -156,7 +197,7 @@ def fit(
     neg_mass = sum(src_w[(r.source, r.label)] for r in rows if not r.label)
     s = 0
     for row, marks in labelled:
-        k = len(row.windows)
+        k = len(marks)
         mass = pos_mass if row.label else neg_mass
         cls_w = 0.5 * src_w[(row.source, row.label)] / mass
         for win, label in marks:
@@ -190,7 +231,7 @@ def fit(
         err = (p - yy) * ww
         g = np.empty(v + 1)
         g[:v] = np.bincount(ci, weights=err[ri] * xv, minlength=v) + 2 * lam * w
-        g[v] = err.sum()
+        g[v] = err.sum() if fit_bias else 0.0
         m = b1 * m + (1 - b1) * g
         vv = b2 * vv + (1 - b2) * g * g
         step = lr * (m / (1 - b1**t)) / (np.sqrt(vv / (1 - b2**t)) + eps)
@@ -198,13 +239,7 @@ def fit(
         b -= float(step[v])
     inv = {i: f for f, i in vocab.items()}
     weights = {inv[i]: round(float(w[i]), 4) for i in range(v) if abs(w[i]) >= 0.005}
-    return make_model(
-        bias=round(b, 4),
-        weights=weights,
-        window=WINDOW,
-        stride=STRIDE,
-        ref_features=REF_FEATURES,
-    )
+    return LinearModel(round(b, 4), weights, WINDOW, STRIDE, REF_FEATURES)
 
 
 def metrics(labels: list[int], scores: list[float], thr: float) -> dict[str, float]:

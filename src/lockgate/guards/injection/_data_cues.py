@@ -103,7 +103,7 @@ def data_cues(raw: str) -> list[str]:
     substring test costs a fraction of a regex scan; most pieces have none).
     """
     text = raw.lower()
-    cues: list[str] = []
+    cues: list[str] = ["c:bias"]  # the data channel's own intercept
     verbs = _IMPERATIVE.findall(text)
     you = "you" in text and _YOU.search(text) is not None
     ai = _AI.search(text) is not None
