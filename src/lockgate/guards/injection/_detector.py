@@ -12,6 +12,7 @@ from typing import Any
 
 from lockgate.memo import TextMemo
 
+from ._data_cues import data_cues
 from ._features import extract_features, tokenize, windows
 from ._heuristics import PatternMatcher
 from ._model import LinearModel, load_model
@@ -35,8 +36,14 @@ DEFAULT_THRESHOLD = 0.6
 # Runs of base64 alphabet long enough to hide an instruction; decoded and scored
 # like any other window so "decode this and obey: aWdub3Jl..." is judged by content.
 _MIN_BLOB = 24
-_BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,6}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_BASE32 = re.compile(r"[A-Z2-7]+=*")
+_ESCAPES = re.compile(r"(?:\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}){8,}")
+_ESCAPE_HEX = re.compile(r"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))")
+_BINARY = re.compile(r"(?:[01]{8}[ \t]){8,}[01]{8}")
 _MAX_DECODED_BLOBS = 4
+_MAX_BLOB_TRIES = 16
 _MAX_BLOB_CHARS = 4096
 _OBFUSCATION_LOGIT = 1.0
 # Messages whose text the user controls; system and assistant turns are the app's own,
@@ -69,11 +76,20 @@ class _WindowScore:
     families: tuple[str, ...]
 
 
-def _window_logit(model: LinearModel, matcher: PatternMatcher, text: str) -> _WindowScore:
-    """Score one normalised window: pattern families plus the linear model."""
+def _window_logit(
+    model: LinearModel, matcher: PatternMatcher, text: str, cue_text: str | None = None
+) -> _WindowScore:
+    """Score one normalised window: pattern families plus the linear model.
+
+    ``cue_text`` (the raw text of a data piece) switches on the data-channel features.
+    """
     tokens = tokenize(text)
     hits = matcher.match(text, tokens)
-    model_logit = model.logit(extract_features(tokens))
+    base = extract_features(tokens)
+    if cue_text is None:
+        model_logit = model.logit(base)
+    else:
+        model_logit = model.data_logit(base, data_cues(cue_text))
     return _WindowScore(hits.logit + model_logit, model_logit, hits.names)
 
 
@@ -84,20 +100,60 @@ def _sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
-def _decoded_blobs(raw: str) -> Iterator[str]:
-    # Cheap pre-check: a blob needs a long run without whitespace.
-    if len(raw) < _MIN_BLOB or max(map(len, raw.split())) < _MIN_BLOB:
-        return
-    for count, match in enumerate(_BASE64.finditer(raw)):
-        if count >= _MAX_DECODED_BLOBS:
-            return
-        blob = match.group(0)[:_MAX_BLOB_CHARS]
-        blob = blob[: len(blob) - len(blob) % 4]
+def _printable(data: bytes) -> str | None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text and all(c.isprintable() or c.isspace() for c in text):
+        return text
+    return None
+
+
+def _decode_blob(blob: str) -> str | None:
+    """The text hidden in one run of an encoding alphabet: base64, hex or base32."""
+    if _HEX.fullmatch(blob) is not None and len(blob) % 2 == 0:
+        return _printable(bytes.fromhex(blob))
+    if _BASE32.fullmatch(blob) is not None:
+        padded = blob + "=" * (-len(blob) % 8)
         try:
-            decoded = base64.b64decode(blob, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            continue
-        if decoded.isprintable() or all(c.isprintable() or c.isspace() for c in decoded):
+            found = _printable(base64.b32decode(padded))
+        except (binascii.Error, ValueError):
+            found = None
+        if found is not None:
+            return found
+    cut = blob[: len(blob) - len(blob) % 4]
+    try:
+        return _printable(base64.b64decode(cut, validate=True))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _decoded_blobs(raw: str) -> Iterator[str]:
+    """Texts hidden in ``raw`` as base64, hex, base32, \\u/\\x escapes or binary octets."""
+    # Cheap pre-check: an encoded run is one long stretch without whitespace, or binary octets.
+    longest = len(raw) >= _MIN_BLOB and max(map(len, raw.split())) >= _MIN_BLOB
+    found = 0
+    if longest:
+        for tried, match in enumerate(_BASE64.finditer(raw)):
+            if found >= _MAX_DECODED_BLOBS or tried >= _MAX_BLOB_TRIES:
+                return
+            decoded = _decode_blob(match.group(0)[:_MAX_BLOB_CHARS])
+            if decoded is not None:
+                found += 1
+                yield decoded
+        for match in _ESCAPES.finditer(raw):
+            if found >= _MAX_DECODED_BLOBS:
+                return
+            run = match.group(0)[:_MAX_BLOB_CHARS]
+            chars = [chr(int(u or x, 16)) for u, x in _ESCAPE_HEX.findall(run)]
+            found += 1
+            yield "".join(chars)
+    binary = _BINARY.search(raw) if "01" in raw else None
+    if binary is not None:
+        octets = binary.group(0)[:_MAX_BLOB_CHARS].split()
+        decoded = _printable(bytes(int(o, 2) for o in octets))
+        if decoded is not None:
             yield decoded
 
 
@@ -220,28 +276,33 @@ class InjectionDetector:
         worst = InjectionVerdict(0.0, False, ())
         spans = piece_spans(text)
         if len(spans) <= 1:
-            return self._score(text)
+            return self._score(text, data=True)
         for a, b in spans:
-            verdict = self._score(text[a:b])
+            verdict = self._score(text[a:b], data=True)
             if verdict.score > worst.score:
                 worst = verdict
         # an encoded payload spanning pieces is still decoded once, whole
-        whole = self._score(text) if _BASE64.search(text) else worst
+        whole = self._score(text, data=True) if _BASE64.search(text) else worst
         return whole if whole.score > worst.score else worst
 
-    def _score(self, text: str) -> InjectionVerdict:
+    def _score(self, text: str, *, data: bool = False) -> InjectionVerdict:
+        """Score a text; ``data`` adds the data-channel features (see ``_data_cues``)."""
         if not text or text.isspace():
             return InjectionVerdict(0.0, False, ())
         norm = normalize(text)
         model = self._model
         best: _WindowScore | None = None
-        for window in windows(norm.text, model.window, model.stride):
-            scored = _window_logit(model, self._matcher, window)
+        wins = windows(norm.text, model.window, model.stride)
+        for window in wins:
+            # one window: the cues read the raw text (normalising folds "@" into "a")
+            cue = (text if len(wins) == 1 else window) if data else None
+            scored = _window_logit(model, self._matcher, window, cue)
             if best is None or scored.logit > best.logit:
                 best = scored
         extra: list[str] = []
         for decoded in _decoded_blobs(text):
-            scored = _window_logit(model, self._matcher, normalize(decoded).text)
+            cue = decoded if data else None
+            scored = _window_logit(model, self._matcher, normalize(decoded).text, cue)
             if best is None or scored.logit > best.logit:
                 best = scored
                 extra = ["encoded_payload"]
@@ -264,7 +325,11 @@ class InjectionDetector:
     def strip_data(self, text: str, threshold: float) -> tuple[str, int]:
         """``text`` with each sentence or line scoring ``threshold`` or more replaced by a
         marker, and how many were replaced."""
-        spans = [(a, b) for a, b in piece_spans(text) if self._score(text[a:b]).score >= threshold]
+        spans = [
+            (a, b)
+            for a, b in piece_spans(text)
+            if self._score(text[a:b], data=True).score >= threshold
+        ]
         for a, b in reversed(spans):
             text = text[:a] + STRIPPED_MARKER + text[b:]
         return text, len(spans)
