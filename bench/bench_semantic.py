@@ -267,6 +267,9 @@ def build_graph(index: MemoryIndex, entries: int, graph_cache: str | None) -> No
 
         graph = Index.restore(path)
         assert graph is not None and len(graph) == part.size
+        # the file keeps the graph, not the search settings: set them as new_graph does
+        graph.expansion_add = index.ann.expansion_add
+        graph.expansion_search = index.ann.expansion_search
         part.attach_ann(graph, list(part.ids[: part.size]))
         print(f"HNSW graph of {entries} entries restored from {path}")
         return
