@@ -16,11 +16,18 @@ Needs scikit-learn and scipy (``pip install 'lockgate[train]'``). Steps:
    the reported false-hit and hit rates come from rows used neither to train
    the model nor to pick its threshold;
 4. fits the shipped model on all rows and writes the weights with the
-   calibration table (budget -> threshold, from all out-of-fold predictions).
+   calibration table (budget -> thresholds, from all out-of-fold predictions).
 
 The budget is calibrated per source of the calibration data: every natural
 source within the budget, adversarial ones (PAWS) within 3x it (``limit``);
 point estimates are used and the report shows the 95% Clopper-Pearson bounds.
+
+Regimes (``verifier.Regime``, on by default): near copies (word Jaccard >=
+--near-jaccard or at most --near-differing words differ) are judged by the
+model's probability, rewordings by the sentence cosine; each budget gets both
+thresholds at once (``regime_thresholds``: the pair with the most true hits,
+summed over sources as rates, that keeps every source within its limit).
+``--no-regime`` calibrates one probability threshold for all pairs as before.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from sklearn.preprocessing import StandardScaler
 
 from lockgate.cache.semantic.embedder import LocalEmbedder, TokenVectors
 from lockgate.cache.semantic.guards import extract_features
-from lockgate.cache.semantic.verifier import FEATURE_NAMES, pair_features
+from lockgate.cache.semantic.verifier import FEATURE_NAMES, Regime, differing_words, pair_features
 
 BUDGETS = (0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1)
 RECALL = 0.70
@@ -147,6 +154,7 @@ def fit(kind: str, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[Standar
 
 
 ADVERSARIAL_FACTOR = 3.0
+ADVERSARIAL_WEIGHT = 0.25
 
 
 def limit(source: str, budget: float) -> float:
@@ -177,6 +185,62 @@ def threshold_for(
     while 0 < k < len(p) and ps[k] == ps[k - 1]:
         k -= 1  # a tie straddling the cut would let the bad row in too
     return float(ps[k - 1]) if k > 0 else 1.0 + 1e-9
+
+
+def regime_thresholds(
+    p: np.ndarray,
+    cos: np.ndarray,
+    near: np.ndarray,
+    y: np.ndarray,
+    hit: np.ndarray,
+    src: np.ndarray,
+    budget: float,
+    grid: int = 201,
+) -> tuple[float, float]:
+    """(probability threshold for near copies, cosine threshold for rewordings).
+
+    Searches a grid of both (quantiles of the candidates' scores) for the pair
+    with the largest weighted sum of per-source hit rates that keeps every
+    source's false-hit rate within ``limit``. Adversarial sources weigh
+    ``ADVERSARIAL_WEIGHT``: the targets ask for hits on natural traffic, and
+    near-miss sets are there to be refused.
+    """
+    qs = np.linspace(0.0, 1.0, grid)
+
+    def cuts(score: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        base = np.unique(np.quantile(score[rows], qs)) if rows.any() else np.empty(0)
+        return np.append(base, np.inf)
+
+    ta, tb = cuts(p, hit & near), cuts(cos, hit & ~near)
+    ok = np.ones((len(ta), len(tb)), dtype=bool)
+    gain = np.zeros((len(ta), len(tb)))
+    for s in np.unique(src):
+        mine = hit & (src == s)
+        neg, pos = int(((src == s) & (y == 0)).sum()), int(((src == s) & (y == 1)).sum())
+        for label, total in ((0, neg), (1, pos)):
+            if total == 0:
+                continue
+            a = mine & near & (y == label)
+            b = mine & ~near & (y == label)
+            ca = np.asarray([(p[a] >= t).sum() for t in ta]) / total
+            cb = np.asarray([(cos[b] >= t).sum() for t in tb]) / total
+            if label == 0:
+                ok &= ca[:, None] + cb[None, :] <= limit(str(s), budget) + 1e-12
+            else:
+                weight = ADVERSARIAL_WEIGHT if "paws" in str(s) else 1.0
+                gain += weight * (ca[:, None] + cb[None, :])
+    gain[~ok] = -1.0
+    i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
+    return float(ta[i]), float(tb[j])
+
+
+def monotone(rows: list[list[float]]) -> list[list[float]]:
+    """Stricter budgets never get a looser threshold (tightening must tighten)."""
+    out = [list(r) for r in sorted(rows)]
+    for i in range(len(out) - 2, -1, -1):
+        for c in range(1, len(out[i])):
+            out[i][c] = max(out[i][c], out[i + 1][c])
+    return out
 
 
 def ci(k: int, n: int) -> tuple[float, float]:
@@ -255,6 +319,7 @@ def compare_cross_encoder(
 
 
 def main() -> None:
+    global HIDDEN, ALPHA, ADVERSARIAL_WEIGHT
     ap = argparse.ArgumentParser()
     ap.add_argument("pairs", type=Path)
     ap.add_argument("--out", type=Path, required=True)
@@ -272,6 +337,17 @@ def main() -> None:
     ap.add_argument("--hidden", default="64", help="MLP hidden layer sizes, e.g. 64,32")
     ap.add_argument("--alpha", type=float, default=1e-3, help="MLP L2 penalty")
     ap.add_argument("--folds", type=int, default=5, help="grouped CV folds")
+    ap.add_argument("--near-jaccard", type=float, default=0.7, help="near copy: Jaccard >= this")
+    ap.add_argument(
+        "--near-differing", type=int, default=2, help="... or <= this many words differ"
+    )
+    ap.add_argument("--no-regime", action="store_true", help="one probability threshold for all")
+    ap.add_argument(
+        "--adversarial-weight",
+        type=float,
+        default=ADVERSARIAL_WEIGHT,
+        help="weight of adversarial sources' hit rate when picking the two thresholds",
+    )
     ap.add_argument(
         "--cross-encoder",
         type=Path,
@@ -279,19 +355,39 @@ def main() -> None:
         help="oof.npz of bench/train_cross_encoder.py (same --folds): compare and stop",
     )
     args = ap.parse_args()
-    global HIDDEN, ALPHA
     HIDDEN = tuple(int(h) for h in args.hidden.split(","))
     ALPHA = args.alpha
+    ADVERSARIAL_WEIGHT = args.adversarial_weight
     rows = load(args.pairs)
     y = np.asarray([int(r["label"]) for r in rows])
     src = np.asarray([r.get("source", "all") for r in rows])
     x = featurise(rows, args.features)
+    feats = {t: extract_features(t) for r in rows for t in (r["q1"], r["q2"])}
+    differing = np.asarray([differing_words(feats[r["q2"]], feats[r["q1"]]) for r in rows])
+    regime = None if args.no_regime else Regime(args.near_jaccard, args.near_differing)
+    near = np.ones(len(rows), dtype=bool) if regime is None else regime.near_copy(x, differing)
+    cos = x[:, 0]
     groups = groups_of(rows)
     folds = list(GroupKFold(n_splits=args.folds).split(x, y, groups))
     vetoes = [v for v in args.vetoes.split(",") if v]
     hit = (x[:, 0] >= RECALL) & ~vetoed(x, vetoes)
     weights = balance(src)
     report: dict[str, Any] = {"n": len(rows), "groups": int(groups.max() + 1), "recall": RECALL}
+    report["near_copies"] = {s: float(near[src == s].mean()) for s in np.unique(src)}
+    print(f"near copies per source: {report['near_copies']}")
+
+    def calibrate(p: np.ndarray, idx: np.ndarray, budget: float) -> tuple[float, float]:
+        """Thresholds (near copy, rewording) for ``budget`` from rows ``idx``."""
+        if regime is None:
+            t = threshold_for(p[idx], y[idx], hit[idx], src[idx], budget)
+            return t, t
+        return regime_thresholds(p[idx], cos[idx], near[idx], y[idx], hit[idx], src[idx], budget)
+
+    def accepted(p: np.ndarray, rows_: np.ndarray, t: tuple[float, float]) -> np.ndarray:
+        if regime is None:
+            return hit[rows_] & (p[rows_] >= t[0])
+        return hit[rows_] & np.where(near[rows_], p[rows_] >= t[0], cos[rows_] >= t[1])
+
     oof: dict[str, np.ndarray] = {}
     kinds = ["logistic", "mlp", *(["gboost"] if args.yardstick else [])]
     for kind in kinds:
@@ -319,8 +415,7 @@ def main() -> None:
             accept = np.zeros(len(rows), dtype=bool)
             for _, test in folds:
                 others = np.setdiff1d(np.arange(len(rows)), test)
-                t = threshold_for(p[others], y[others], hit[others], src[others], budget)
-                accept[test] = hit[test] & (p[test] >= t)
+                accept[test] = accepted(p, test, calibrate(p, others, budget))
             table[kind][str(budget)] = {
                 s: rates(accept[src == s], y[src == s]) for s in np.unique(src)
             }
@@ -340,7 +435,11 @@ def main() -> None:
 
     scaler, model = fit(args.ship, x, y, weights)
     p_all = oof[args.ship]
-    calibration = [[b, threshold_for(p_all, y, hit, src, b)] for b in BUDGETS]
+    everything = np.arange(len(rows))
+    if regime is None:
+        calibration = monotone([[b, calibrate(p_all, everything, b)[0]] for b in BUDGETS])
+    else:
+        calibration = monotone([[b, *calibrate(p_all, everything, b)] for b in BUDGETS])
     if args.ship == "logistic":
         layers = [[model.coef_.T.tolist(), model.intercept_.tolist()]]
     else:
@@ -356,10 +455,21 @@ def main() -> None:
         "recall": RECALL,
         "vetoes": vetoes,
         "calibration": calibration,
+        **(
+            {}
+            if regime is None
+            else {
+                "regime": {
+                    "min_jaccard": regime.min_jaccard,
+                    "max_differing": regime.max_differing,
+                }
+            }
+        ),
         "info": {
             "trained_on": f"{args.pairs.name}: {len(rows)} pairs",
-            "calibrated": "out-of-fold predictions, grouped 5-fold CV; "
-            "natural sources within the budget, PAWS within 3x",
+            "calibrated": f"out-of-fold predictions, grouped {args.folds}-fold CV; "
+            "natural sources within the budget, PAWS within 3x"
+            + ("" if regime is None else "; near copies on probability, rewordings on cosine"),
         },
     }
     args.out.write_text(json.dumps(spec, separators=(",", ":")))

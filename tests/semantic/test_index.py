@@ -226,6 +226,40 @@ async def test_large_partition_is_searched_through_its_graph_like_the_exact_scan
             assert all(c.id != f"e{i}" for c in got)  # expired: never a candidate
         assert await graph.fetch("big", got[0].id, now=later) == got[0].id[1:].encode()
     assert graph.remove_sync("e150")
-    assert "e150" not in part.ann_keys and len(part.ann) == part.size
+    assert "e150" not in part.ann_keys
+    # the graph removal is queued for the writer thread; searches never see the entry
     found = await graph.search("big", data[150], k=3, now=NOW)
     assert all(c.id != "e150" for c in found)
+    await part.ann_idle()
+    assert len(part.ann) == part.size
+
+
+async def test_graph_writes_are_queued_off_the_loop_and_searches_stay_consistent() -> None:
+    """Adds and removals on a partition with a graph return at once; the writer
+    applies them in a worker thread, and a search made before it has answers
+    exactly as if they were already applied."""
+    rng = np.random.default_rng(5)
+    data = clustered(rng, 1_400, 32)
+    graph = MemoryIndex(32, capacity=10_000, ann_rows=None)
+    for i, v in enumerate(data[:1_000]):
+        graph.add_sync("p", v, f"t{i}", b"", expires=NOW + 60, now=NOW, entry_id=f"e{i}")
+    graph.build_ann("p")
+    part = graph._partitions["p"]
+    assert len(part.ann) == 1_000 and not part.ann_queue and not part.ann_pending
+    for i, v in enumerate(data[1_000:], start=1_000):  # no await: the writer cannot run yet
+        graph.add_sync("p", v, f"t{i}", b"", expires=NOW + 60, now=NOW, entry_id=f"e{i}")
+    assert graph.remove_sync("e3") and graph.remove_sync("e1200")
+    assert len(part.ann) == 1_000 and len(part.ann_pending) == 399
+    assert part.ann_writer is not None and len(part.ann_queue) == 402
+    for i in (1_000, 1_150, 1_399, 7):  # queued inserts are found (scored exactly)
+        got = await graph.search("p", data[i], k=2, now=NOW)
+        assert got[0].id == f"e{i}" and got[0].score > 0.999
+    for i in (3, 1_200):  # removed before the writer ran: never returned
+        got = await graph.search("p", data[i], k=3, now=NOW)
+        assert all(c.id != f"e{i}" for c in got)
+    assert await graph.ann_ready("p")
+    assert part.ann_writer is None and not part.ann_queue and not part.ann_pending
+    assert len(part.ann) == part.size == 1_398
+    for i in (1_000, 1_150, 1_399, 7):
+        assert (await graph.search("p", data[i], k=1, now=NOW))[0].id == f"e{i}"
+    await graph.close()

@@ -37,7 +37,7 @@ def test_a_wrong_hit_halves_the_budget_of_alias_and_partition() -> None:
     e = est.estimate("a")
     assert e is not None and (e.verified, e.wrong, e.rate) == (2, 1, 0.5)
     assert e.effective_budget == BUDGET / 2 and e.tightenings == 1
-    assert est.accept_threshold("a", "p", BUDGET) == v.operating_point(BUDGET / 2).accept
+    assert est.accept_threshold("a", "p", BUDGET) == v.operating_point(BUDGET / 2)
     # another alias is untouched
     assert est.accept_threshold("b", "p", BUDGET) is None
 
@@ -51,16 +51,18 @@ def test_partition_learns_alone_when_the_alias_is_fine() -> None:
     assert est.record("a", "bad", 0.05, wrong=True)
     e = est.estimate("a")
     assert e is not None and e.high < 0.05 and e.tightenings == 0
-    assert est.accept_threshold("a", "bad", 0.05) == v.operating_point(0.025).accept
+    assert est.accept_threshold("a", "bad", 0.05) == v.operating_point(0.025)
     assert est.accept_threshold("a", "good1", 0.05) is None
 
 
 def test_past_the_strictest_point_nothing_is_served() -> None:
     """Wrong hits keep coming: after three halvings of 1% the partition serves no hits."""
-    est = LiveEstimator(load_verifier())
+    v = load_verifier()
+    est = LiveEstimator(v)
     for _ in range(3):
         assert est.record("a", "p", BUDGET, wrong=True)
-    assert est.accept_threshold("a", "p", BUDGET) == float("inf")
+    point = est.accept_threshold("a", "p", BUDGET)
+    assert point == v.closed() and point.accept == point.accept_reworded == float("inf")
 
 
 def test_partitions_are_bounded() -> None:

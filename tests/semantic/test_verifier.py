@@ -18,8 +18,10 @@ from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettin
 from lockgate.cache.semantic.stage import NOTES_KEY, SemanticCacheStage
 from lockgate.cache.semantic.verifier import (
     FEATURE_NAMES,
+    OperatingPoint,
     Verifier,
     VerifierError,
+    differing_words,
     load_verifier,
     pair_features,
 )
@@ -39,10 +41,14 @@ def test_shipped_weights_are_small_and_consistent() -> None:
     assert len(json.dumps(spec)) < 64_000
     v = load_verifier()
     assert v.kind in ("logistic", "mlp")
-    points = [v.operating_point(b).accept for b, _ in v.calibration]
-    assert points == sorted(points, reverse=True)  # bigger budget, lower bar
-    assert v.operating_point(0.0).accept == points[0]  # below the table: the strictest point
-    assert v.operating_point(1.0).accept == points[-1]
+    points = [v.operating_point(b) for b, *_ in v.calibration]
+    bars = [p.accept for p in points]
+    assert bars == sorted(bars, reverse=True)  # bigger budget, lower bar
+    assert v.regime is not None  # rewordings are judged on cosine, with their own bar
+    reworded = [p.accept_reworded for p in points]
+    assert None not in reworded and reworded == sorted(reworded, reverse=True)  # type: ignore[type-var]
+    assert v.operating_point(0.0) == points[0]  # below the table: the strictest point
+    assert v.operating_point(1.0) == points[-1]
     assert set(v.vetoes) <= {"numbers", "units", "negation", "opposites"}
 
 
@@ -55,6 +61,8 @@ def test_shipped_weights_are_small_and_consistent() -> None:
         (lambda s: s.update(mean=[0.0]), "mean/scale"),
         (lambda s: s.update(vetoes=["spelling"]), "unknown veto"),
         (lambda s: s["layers"].pop(), "one logit"),
+        (lambda s: s.update(calibration=[[0.01, 0.5]]), "calibration rows need 3"),
+        (lambda s: s.update(regime={"min_jaccard": 0.7}), "malformed"),
     ],
 )
 def test_malformed_weights_are_refused_at_load(change, message) -> None:
@@ -91,9 +99,37 @@ def test_verdicts_at_the_default_budget(
     mine, theirs = local_embedder.embed_tokens_sync([asked, cached])
     row = pair_features(mine, extract_features(asked), theirs, extract_features(cached))
     assert row.shape == (len(FEATURE_NAMES),)
-    cosine = np.asarray([row[0]], dtype=np.float32)
-    verdict = v.accepts(row[None, :], cosine, v.operating_point(0.01))
+    differing = np.asarray([differing_words(extract_features(asked), extract_features(cached))])
+    verdict = v.accepts(row[None, :], differing, v.operating_point(0.01))
     assert bool(verdict[0]) is same
+
+
+def test_near_copies_are_judged_by_the_model_and_rewordings_by_cosine() -> None:
+    """A pair sharing most words is a near copy (the model decides); one sharing few
+    is a rewording, accepted on its cosine at the budget's rewording bar."""
+    v = load_verifier()
+    assert v.regime is not None
+    point = v.operating_point(0.01)
+    assert point.accept_reworded is not None
+    jac = FEATURE_NAMES.index("word_jaccard")
+    row = np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32)
+    row[0, jac] = 0.2
+    for cosine, differing, want in [
+        (point.accept_reworded + 0.01, 9, True),  # rewording above its bar
+        (point.accept_reworded - 0.01, 9, False),  # rewording below its bar
+    ]:
+        row[0, 0] = cosine
+        probs = np.asarray([0.0])  # the model's view is not asked for a rewording
+        assert bool(v.accepts(row, np.asarray([differing]), point, probs)[0]) is want
+    row[0, 0] = 0.99
+    near = np.asarray([1])  # one word differs: a near copy, so the probability decides
+    assert not v.accepts(row, near, point, np.asarray([point.accept - 0.01]))[0]
+    assert v.accepts(row, near, point, np.asarray([point.accept]))[0]
+    assert not v.accepts(row, near, v.closed(), np.asarray([1.0]))[0]
+    row[0, FEATURE_NAMES.index("guard_negation")] = 1.0  # a hard veto beats both tests
+    assert not v.accepts(row, np.asarray([9]), point, np.asarray([1.0]))[0]
+    strict = point.stricter(OperatingPoint(point.recall, 0.99, 0.5))
+    assert strict == OperatingPoint(point.recall, 0.99, point.accept_reworded)
 
 
 async def test_verified_lookup_serves_a_paraphrase_and_refuses_swapped_roles(
@@ -114,7 +150,9 @@ async def test_verified_lookup_serves_a_paraphrase_and_refuses_swapped_roles(
     assert not miss.served and miss.rejected_by == "verifier" and miss.score > 0.99
     # a stricter bar passed by the caller (a tightened alias) refuses the paraphrase too
     strict = await cache.lookup(
-        SemanticQuery(part, "How can I reset my password?"), now=NOW, accept=0.999
+        SemanticQuery(part, "How can I reset my password?"),
+        now=NOW,
+        accept=OperatingPoint(0.7, 0.999, 0.999),
     )
     assert not strict.served
 

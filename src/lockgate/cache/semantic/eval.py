@@ -43,7 +43,12 @@ from lockgate.cache.semantic.embedder import Embedder, LocalEmbedder, TokenEmbed
 from lockgate.cache.semantic.guards import extract_features, near_miss
 from lockgate.cache.semantic.live import proportion_interval
 from lockgate.cache.semantic.semantic_cache import SemanticSettings
-from lockgate.cache.semantic.verifier import Verifier, load_verifier, pair_features
+from lockgate.cache.semantic.verifier import (
+    Verifier,
+    differing_words,
+    load_verifier,
+    pair_features,
+)
 
 __all__ = [
     "EvalReport",
@@ -335,6 +340,7 @@ async def evaluate_pairs_async(
             advance(len(chunk))
         features = {t: extract_features(t) for t in texts}
         scored: list[tuple[LabelledPair, float, str | None, float | None]] = []
+        inputs: dict[LabelledPair, tuple[np.ndarray[Any, np.dtype[np.float32]], int]] = {}
         for p in pairs:
             score = float(vectors[p.q1] @ vectors[p.q2])
             veto = near_miss(features[p.q2], features[p.q1], cache_settings.guards)
@@ -343,24 +349,32 @@ async def evaluate_pairs_async(
                 assert verifier is not None
                 row = pair_features(tokens[p.q2], features[p.q2], tokens[p.q1], features[p.q1])
                 prob = float(verifier.probability(row[None, :])[0])
+                inputs[p] = (row, differing_words(features[p.q2], features[p.q1]))
                 if verifier.vetoed(row[None, :])[0]:
                     prob = 0.0  # a hard veto: never a hit at any operating point
             scored.append((p, score, veto, prob))
             advance(1)
     positives = sum(p.label for p in pairs)
     negatives = len(pairs) - positives
+    points_at = (
+        {b: verifier.operating_point(b) for b, *_ in verifier.calibration} if verifier else {}
+    )
 
-    def hit_at(score: float, veto: str | None, prob: float | None, budget: float) -> bool:
+    def hit_at(
+        p: LabelledPair, score: float, veto: str | None, prob: float | None, budget: float
+    ) -> bool:
         if use_verifier:
             assert verifier is not None and prob is not None
-            point = verifier.operating_point(budget)
-            return score >= point.recall and prob >= point.accept
+            point = points_at.get(budget) or verifier.operating_point(budget)
+            row, differing = inputs[p]
+            probs = np.asarray([prob])
+            return bool(verifier.accepts(row[None, :], np.asarray([differing]), point, probs)[0])
         return score >= cache_settings.threshold and veto is None
 
     outcomes: list[PairOutcome] = []
     rejected: Counter[str] = Counter()
     for p, score, veto, prob in scored:
-        hit = hit_at(score, veto, prob, cache_settings.max_false_hit_rate)
+        hit = hit_at(p, score, veto, prob, cache_settings.max_false_hit_rate)
         if use_verifier:
             assert verifier is not None
             if not hit and score >= verifier.operating_point(1.0).recall:
@@ -389,8 +403,8 @@ async def evaluate_pairs_async(
     points: list[OperatingPointRow] = []
     if use_verifier:
         assert verifier is not None
-        for budget, _ in verifier.calibration:
-            hits = [(p, hit_at(s, v, pr, budget)) for p, s, v, pr in scored]
+        for budget, *_ in verifier.calibration:
+            hits = [(p, hit_at(p, s, v, pr, budget)) for p, s, v, pr in scored]
             points.append(_row(f"{budget:g}", hits))
     by_score = sorted(outcomes, key=lambda o: -o.score)
     final = [(o.label, o.hit) for o in outcomes]

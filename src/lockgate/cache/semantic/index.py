@@ -19,15 +19,25 @@ instead of all of them, and its best ``k`` are re-scored exactly against the
 matrix. Smaller partitions stay on the exact scan, which is faster there and
 has no recall loss. The graph is built once, when a search finds the partition
 that large, in a worker thread from a copy of its rows (searches stay exact
-meanwhile); on the event loop it then catches up with the adds and removals
-made during the build and is kept in step with every later one.
+meanwhile).
+
+Graph writes never run on the event loop: an add or removal updates the matrix
+at once and queues the graph change; one writer task per partition applies the
+queue in a worker thread (an insertion into a 100k graph costs milliseconds).
+Searches stay consistent meanwhile: an entry whose insertion is still queued
+is scored exactly from the matrix (``ann_pending``), and a removed entry's
+graph key is forgotten at once, so the graph can never return it. USearch
+keeps one search context per thread number and its Python binding uses number
+0 for every single-threaded call, so graph calls hold ``ann_lock``: the writer
+takes it for one insertion at a time, and a search waits at most that long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import OrderedDict
+import threading
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -90,24 +100,40 @@ class _Partition:
         "ann_build",
         "ann_ids",
         "ann_keys",
+        "ann_lock",
         "ann_next",
+        "ann_pending",
+        "ann_queue",
+        "ann_writer",
         "dim",
         "expires",
         "ids",
+        "inline",
         "matrix",
         "payloads",
         "rows",
         "size",
+        "tasks",
         "texts",
     )
 
-    def __init__(self, dim: int) -> None:
+    def __init__(
+        self, dim: int, tasks: set[asyncio.Task[None]] | None = None, *, inline: bool = False
+    ) -> None:
         self.dim = dim
         self.ann: Any = None  # a usearch.index.Index once the partition is large
         self.ann_keys: dict[str, int] = {}
         self.ann_ids: dict[int, str] = {}
         self.ann_next = 0  # graph keys are never reused: rows move, keys do not
         self.ann_build: asyncio.Task[None] | None = None
+        self.ann_lock = threading.Lock()
+        # graph changes not applied yet, in order: (key, vector) adds, (key, None) removals
+        self.ann_queue: deque[tuple[int, F32 | None]] = deque()
+        self.ann_pending: dict[str, int] = {}  # entry id -> key, queued for insertion
+        self.ann_writer: asyncio.Task[None] | None = None
+        #: apply graph changes on the calling thread (tests; no running loop)
+        self.inline = inline
+        self.tasks = tasks if tasks is not None else set()
         self.matrix: F32 = np.empty((16, dim), dtype=np.float32)
         self.expires = np.empty(16, dtype=np.float64)
         self.ids: list[str] = []
@@ -131,11 +157,13 @@ class _Partition:
         self.size += 1
         if self.ann is not None:
             self._ann_add([entry_id], vector[None, :])
+            self._ann_flush()
 
     def build_ann(self, params: AnnParams) -> None:
         """Index every current row in an HNSW graph now, on this thread."""
         ids = self.ids[: self.size]
         self.attach_ann(new_graph(self.dim, params, self.matrix[: self.size]), ids)
+        self._inserted(self.apply_ann(len(self.ann_queue)))
 
     def start_ann_build(self, params: AnnParams) -> asyncio.Task[None] | None:
         """Build the graph from a copy of the rows in a worker thread, then attach it."""
@@ -152,32 +180,98 @@ class _Partition:
         return self.ann_build
 
     def attach_ann(self, graph: Any, ids: list[str]) -> None:
-        """Use ``graph`` (keys 0.. for ``ids``), catching up with changes made since."""
+        """Use ``graph`` (keys 0.. for ``ids``), queueing the changes made since."""
         self.ann = graph
         self.ann_keys = {entry_id: key for key, entry_id in enumerate(ids)}
         self.ann_ids = dict(enumerate(ids))
         self.ann_next = len(ids)
         for entry_id in [e for e in self.ann_keys if e not in self.rows]:
-            key = self.ann_keys.pop(entry_id)
-            del self.ann_ids[key]
-            graph.remove(key)
+            self._ann_remove(entry_id)
         new = [e for e in self.ids[: self.size] if e not in self.ann_keys]
         if new:
             self._ann_add(new, self.matrix[[self.rows[e] for e in new]])
+        self._ann_flush()
 
-    def _ann_add(self, entry_ids: list[str], vectors: F32, threads: int = 1) -> None:
-        keys = np.arange(self.ann_next, self.ann_next + len(entry_ids), dtype=np.uint64)
-        self.ann_next += len(entry_ids)
-        for key, entry_id in zip(keys.tolist(), entry_ids, strict=True):
+    def _ann_add(self, entry_ids: list[str], vectors: F32) -> None:
+        """Give ``entry_ids`` graph keys now and queue their insertion."""
+        for entry_id, vector in zip(entry_ids, vectors, strict=True):
+            key = self.ann_next
+            self.ann_next += 1
             self.ann_keys[entry_id] = key
             self.ann_ids[key] = entry_id
-        self.ann.add(keys, np.ascontiguousarray(vectors, dtype=np.float32), threads=threads)
+            self.ann_pending[entry_id] = key
+            # a copy: the row may move (swap-remove) before the writer reads it
+            self.ann_queue.append((key, np.array(vector, dtype=np.float32)))
+
+    def _ann_remove(self, entry_id: str) -> None:
+        """Forget ``entry_id``'s key at once (searches drop it) and queue its removal."""
+        key = self.ann_keys.pop(entry_id)
+        del self.ann_ids[key]
+        self.ann_pending.pop(entry_id, None)
+        # Queued after its insertion if that is still queued: the writer is the
+        # queue's only consumer, so the queue is only ever appended to here.
+        self.ann_queue.append((key, None))
+
+    def _ann_flush(self) -> None:
+        """Have the queued graph changes applied: inline, or by the writer task."""
+        if not self.ann_queue or self.ann_writer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if self.inline or loop is None:
+            self._inserted(self.apply_ann(len(self.ann_queue)))
+            return
+        self.ann_writer = loop.create_task(self._write())
+        self.tasks.add(self.ann_writer)
+        self.ann_writer.add_done_callback(self.tasks.discard)
+
+    async def _write(self) -> None:
+        try:
+            while self.ann_queue:
+                self._inserted(await asyncio.to_thread(self.apply_ann, 64))
+        finally:
+            self.ann_writer = None
+
+    def apply_ann(self, limit: int) -> list[int]:
+        """Apply up to ``limit`` queued graph changes; the keys inserted.
+
+        Runs on any thread and touches only the graph and the queue's head (one
+        change per hold of ``ann_lock``); the key maps stay with the event loop.
+        """
+        graph = self.ann
+        inserted: list[int] = []
+        for _ in range(limit):
+            try:
+                key, vector = self.ann_queue[0]
+            except IndexError:
+                break
+            with self.ann_lock:
+                if vector is None:
+                    graph.remove(key)
+                else:
+                    graph.add(key, vector, threads=1)
+                    inserted.append(key)
+            self.ann_queue.popleft()
+        return inserted
+
+    def _inserted(self, keys: list[int]) -> None:
+        """Entries now in the graph need no exact scoring any more."""
+        for key in keys:
+            entry_id = self.ann_ids.get(key)
+            if entry_id is not None and self.ann_pending.get(entry_id) == key:
+                del self.ann_pending[entry_id]
+
+    async def ann_idle(self) -> None:
+        """Wait until every queued graph change is applied."""
+        while self.ann_writer is not None:
+            await asyncio.shield(self.ann_writer)
 
     def remove(self, entry_id: str) -> None:
         if self.ann is not None:
-            key = self.ann_keys.pop(entry_id)
-            del self.ann_ids[key]
-            self.ann.remove(key)
+            self._ann_remove(entry_id)
+            self._ann_flush()
         row = self.rows.pop(entry_id)
         last = self.size - 1
         if row != last:
@@ -213,15 +307,25 @@ class _Partition:
 
     def search(self, vector: F32, k: int, now: float) -> list[Candidate]:
         if self.ann is not None:
-            return self.rescore(self.ann_rows(vector, k), vector, now)[:k]
+            return self.rescore(self.ann_rows(vector, k, now), vector, now)[:k]
         matrix, expires = self.snapshot()
         return self.rescore(top_rows(matrix, expires, vector, k, now), vector, now)
 
-    def ann_rows(self, vector: F32, k: int) -> list[int]:
-        """Rows of the graph's approximate top ``k`` (plus slack for expired ones)."""
-        found = self.ann.search(np.ascontiguousarray(vector, dtype=np.float32), 4 * k, threads=1)
+    def ann_rows(self, vector: F32, k: int, now: float) -> list[int]:
+        """Rows of the graph's approximate top ``k`` (plus slack for expired ones),
+        and of entries still queued for insertion (scored exactly)."""
+        query = np.ascontiguousarray(vector, dtype=np.float32)
+        with self.ann_lock:
+            found = self.ann.search(query, 4 * k, threads=1)
         ids = (self.ann_ids.get(int(key)) for key in found.keys)
-        return [self.rows[i] for i in ids if i is not None and i in self.rows]
+        rows = {self.rows[i] for i in ids if i is not None and i in self.rows}
+        if self.ann_pending:
+            pending = np.fromiter(
+                (self.rows[e] for e in self.ann_pending), dtype=np.intp, count=len(self.ann_pending)
+            )
+            best = top_rows(self.matrix[pending], self.expires[pending], vector, k, now)
+            rows.update(int(pending[i]) for i in best)
+        return list(rows)
 
 
 def new_graph(dim: int, params: AnnParams, matrix: F32) -> Any:
@@ -332,7 +436,9 @@ class MemoryIndex:
             self._drop(next(iter(self._order)))
         part = self._partitions.get(partition)
         if part is None:
-            part = self._partitions[partition] = _Partition(self.dim)
+            part = self._partitions[partition] = _Partition(
+                self.dim, self._builds, inline=self.ann_inline
+            )
         part.add(entry_id, vector, text, payload, expires)
         self._order[entry_id] = (partition, expires)
         return entry_id
@@ -348,6 +454,8 @@ class MemoryIndex:
         part = self._partitions.get(partition)
         if part is not None and part.ann_build is not None:
             await part.ann_build
+        if part is not None:
+            await part.ann_idle()
         return self.uses_ann(partition)
 
     def uses_ann(self, partition: str) -> bool:

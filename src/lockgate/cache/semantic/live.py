@@ -24,11 +24,10 @@ Pure: no I/O, no clock; the stage owns one and feeds it outcomes.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from lockgate.cache.semantic.verifier import Verifier
+from lockgate.cache.semantic.verifier import OperatingPoint, Verifier
 
 __all__ = ["Estimate", "LiveEstimator", "Tally", "proportion_interval", "wilson_interval"]
 
@@ -110,8 +109,8 @@ class LiveEstimator:
             self._partitions.move_to_end(key)
         return tally
 
-    def accept_threshold(self, alias: str, partition: str, budget: float) -> float | None:
-        """The verifier threshold for this alias and partition, or ``None`` for the default."""
+    def accept_threshold(self, alias: str, partition: str, budget: float) -> OperatingPoint | None:
+        """The operating point for this alias and partition, or ``None`` for the default."""
         if self.verifier is None:
             return None
         effective = budget
@@ -124,8 +123,8 @@ class LiveEstimator:
         if effective >= budget:
             return None
         if effective < self.verifier.calibration[0][0]:
-            return math.inf  # stricter than any calibrated point: serve nothing here
-        return self.verifier.operating_point(effective).accept
+            return self.verifier.closed()  # stricter than any calibrated point: serve nothing
+        return self.verifier.operating_point(effective)
 
     def record(self, alias: str, partition: str, budget: float, *, wrong: bool) -> bool:
         """Count one verified hit; return True if this outcome tightened something."""

@@ -31,12 +31,19 @@ import numpy as np
 import numpy.typing as npt
 
 from lockgate.cache.semantic.embedder import Embedder, TokenEmbedder, TokenVectors
-from lockgate.cache.semantic.guards import GUARDS, GuardName, extract_features, near_miss
+from lockgate.cache.semantic.guards import GUARDS, Features, GuardName, extract_features, near_miss
 from lockgate.cache.semantic.index import Candidate, VectorIndex
 from lockgate.cache.semantic.partition import SemanticQuery
-from lockgate.cache.semantic.verifier import Verifier, pair_features
+from lockgate.cache.semantic.verifier import (
+    OperatingPoint,
+    Verifier,
+    differing_words,
+    pair_features,
+)
 
 __all__ = ["SemanticCache", "SemanticResult", "SemanticSettings"]
+
+_FEATURE_CACHE = 16_384  # texts whose guard features are kept (LRU)
 
 F32 = npt.NDArray[np.float32]
 
@@ -132,6 +139,9 @@ class SemanticCache:
         self._tokens: OrderedDict[str, TokenVectors] = OrderedDict()
         self._token_bytes = 0
         self.token_cache_bytes = token_cache_bytes
+        # The guards' view of recent texts (a few hundred bytes each): extracting
+        # it is a third of the verifier's cost, and candidates come back often.
+        self._features: OrderedDict[str, Features] = OrderedDict()
 
     def verifies(self, settings: SemanticSettings) -> bool:
         """Whether lookups with ``settings`` are decided by the learned verifier."""
@@ -147,12 +157,12 @@ class SemanticCache:
         *,
         now: float,
         settings: SemanticSettings | None = None,
-        accept: float | None = None,
+        accept: OperatingPoint | None = None,
     ) -> SemanticResult:
         """Find a cached answer for ``query``; ``settings`` overrides the default per call.
 
-        ``accept`` overrides the verifier's probability threshold (the stage
-        passes a tightened one when live verification found the budget broken).
+        ``accept`` is a stricter operating point than the alias's budget gives
+        (the stage passes one when live verification found the budget broken).
         """
         s = settings or self.settings
         if self.verifies(s):
@@ -199,11 +209,15 @@ class SemanticCache:
         )
 
     async def _verified_lookup(
-        self, query: SemanticQuery, *, now: float, settings: SemanticSettings, accept: float | None
+        self,
+        query: SemanticQuery,
+        *,
+        now: float,
+        settings: SemanticSettings,
+        accept: OperatingPoint | None,
     ) -> SemanticResult:
         assert self.verifier is not None and isinstance(self.embedder, TokenEmbedder)
-        point = self.verifier.operating_point(settings.max_false_hit_rate)
-        threshold = point.accept if accept is None else max(accept, point.accept)
+        point = self.verifier.operating_point(settings.max_false_hit_rate).stricter(accept)
         (mine,) = await self.embedder.embed_tokens([query.text])
         # A miss is stored under this text: when it is a candidate later, its
         # token vectors are already here and the verifier embeds nothing more.
@@ -217,16 +231,14 @@ class SemanticCache:
         if not above:
             return SemanticResult(served=False, shadow=settings.shadow, score=best, vector=vector)
         theirs = await self._candidate_tokens([c.text for c in above])
-        rows = _pair_rows(query.text, mine, above, theirs)
+        rows, differing = self._pair_rows(query.text, mine, above, theirs)
         probs = self.verifier.probability(rows)
-        vetoed = self.verifier.vetoed(rows)
+        accepted = self.verifier.accepts(rows, differing, point, probs)
         ranked = sorted(
-            zip(probs.tolist(), vetoed.tolist(), above, strict=True), key=lambda pc: -pc[0]
+            zip(probs.tolist(), accepted.tolist(), above, strict=True), key=lambda pc: -pc[0]
         )
-        for prob, veto, cand in ranked:
-            if prob < threshold:
-                break
-            if veto:
+        for prob, ok, cand in ranked:
+            if not ok:
                 continue
             if settings.shadow:
                 return SemanticResult(
@@ -259,6 +271,31 @@ class SemanticCache:
             rejected_by="verifier",
             probability=ranked[0][0],
         )
+
+    def _features_of(self, text: str) -> Features:
+        features = self._features.get(text)
+        if features is None:
+            features = self._features[text] = extract_features(text)
+            if len(self._features) > _FEATURE_CACHE:
+                self._features.popitem(last=False)
+        else:
+            self._features.move_to_end(text)
+        return features
+
+    def _pair_rows(
+        self, text: str, mine: TokenVectors, candidates: list[Candidate], theirs: list[TokenVectors]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int_]]:
+        """The verifier's feature rows and differing-word counts for each candidate."""
+        features = self._features_of(text)
+        theirs_features = [self._features_of(c.text) for c in candidates]
+        rows = np.stack(
+            [
+                pair_features(mine, features, tv, fc)
+                for tv, fc in zip(theirs, theirs_features, strict=True)
+            ]
+        )
+        differing = np.asarray([differing_words(features, fc) for fc in theirs_features])
+        return rows, differing
 
     def _remember(self, text: str, tokens: TokenVectors) -> None:
         old = self._tokens.pop(text, None)
@@ -297,15 +334,3 @@ class SemanticCache:
         return await self.index.add(
             query.partition, vector, query.text, payload, now=now, ttl=s.ttl_seconds
         )
-
-
-def _pair_rows(
-    text: str, mine: TokenVectors, candidates: list[Candidate], theirs: list[TokenVectors]
-) -> npt.NDArray[np.float32]:
-    features = extract_features(text)
-    return np.stack(
-        [
-            pair_features(mine, features, tv, extract_features(c.text))
-            for c, tv in zip(candidates, theirs, strict=True)
-        ]
-    )

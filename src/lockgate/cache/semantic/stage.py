@@ -51,6 +51,7 @@ from lockgate.cache.replay import replay_stream
 from lockgate.cache.semantic.live import LiveEstimator
 from lockgate.cache.semantic.partition import SemanticQuery, semantic_query
 from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticResult, SemanticSettings
+from lockgate.cache.semantic.verifier import OperatingPoint
 from lockgate.cache.stage import team_namespace
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, close_stream, usage_from_openai
 from lockgate.context import RequestContext
@@ -207,7 +208,9 @@ class SemanticCacheStage:
         ctx.notes[NOTES_KEY] = note
         return result
 
-    def _accept(self, alias: str, query: SemanticQuery, settings: SemanticSettings) -> float | None:
+    def _accept(
+        self, alias: str, query: SemanticQuery, settings: SemanticSettings
+    ) -> OperatingPoint | None:
         if self.live is None or not self.cache.verifies(settings):
             return None
         return self.live.accept_threshold(alias, query.partition, settings.max_false_hit_rate)
