@@ -88,8 +88,23 @@ def wait_up(url: str) -> None:
     raise SystemExit("gateway did not start")
 
 
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds a process (all its threads), or one thread of it
+    (``tid``; the pid is the event loop's thread), has used so far."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_batch(
-    fake, n: int, c: int, kills: int, tmp: Path, upstream_ms: float = 0, after_crash: str = "resend"
+    fake,
+    n: int,
+    c: int,
+    kills: int,
+    tmp: Path,
+    upstream_ms: float = 0,
+    after_crash: str = "resend",
+    profile: str = "",
 ) -> dict[str, float]:  # type: ignore[no-untyped-def]
     fake.reset()
     slow(fake, upstream_ms)
@@ -126,11 +141,13 @@ def run_batch(
     url = f"http://127.0.0.1:{port}"
     proc = serve(config, port)
     h = {"authorization": f"Bearer {MASTER}"}
-    through = 0.0
+    through = through_cpu = 0.0
     try:
         wait_up(url)
         if not kills:  # the same requests sent interactively through this gateway
+            cpu0 = cpu_seconds(proc.pid)
             through = asyncio.run(direct(url + "/v1", n, c, "m", MASTER))
+            through_cpu = cpu_seconds(proc.pid) - cpu0
             fake.reset()
             slow(fake, upstream_ms)
         f = httpx.post(
@@ -141,6 +158,8 @@ def run_batch(
             timeout=120,
         ).json()
         t = time.perf_counter()
+        cpu0 = cpu_seconds(proc.pid)
+        loop0 = cpu_seconds(proc.pid, proc.pid)
         b = httpx.post(
             url + "/v1/batches",
             headers=h,
@@ -151,6 +170,16 @@ def run_batch(
             },
             timeout=120,
         ).json()
+        spy = (
+            subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(proc.pid)]
+                + ["--format", "raw", "-o", profile, "--rate", "250", "--nonblocking", "--gil"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if profile
+            else None
+        )
         for k in range(kills):
             target = n * (k + 1) // (kills + 2)
             while len(fake.requests_to("/v1/chat/completions")) < target:
@@ -165,6 +194,11 @@ def run_batch(
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - t
+        batch_cpu = cpu_seconds(proc.pid) - cpu0
+        loop_cpu = cpu_seconds(proc.pid, proc.pid) - loop0
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         out = httpx.get(
             url + f"/v1/files/{st['output_file_id']}/content", headers=h, timeout=120
         ).text.splitlines()
@@ -179,6 +213,11 @@ def run_batch(
     return {
         "seconds": elapsed,
         "interactive_seconds": through,
+        # CPU seconds the gateway process used (all threads) per 1,000 lines / requests
+        "gateway_cpu_ms_per_line": 1000 * batch_cpu / n,
+        # of which the event loop's thread (the rest: database and log writer threads)
+        "gateway_loop_cpu_ms_per_line": 1000 * loop_cpu / n,
+        "gateway_cpu_ms_per_interactive": 1000 * through_cpu / n,
         "output_lines": len(out),
         "distinct_output": len(ids),
         "upstream_requests": sum(sent.values()),
@@ -307,6 +346,7 @@ def main() -> None:
     ap.add_argument("--no-kills", action="store_true", help="skip the SIGKILL run")
     ap.add_argument("--upstream-ms", type=float, default=0, help="the fake's answer time")
     ap.add_argument("--handoff", action="store_true", help="only the hand-off + 2 kills run")
+    ap.add_argument("--profile", default="", help="py-spy raw profile of the gateway's batch")
     ap.add_argument(
         "--after-crash", default="resend", choices=["resend", "fail"], help="batches.after_crash"
     )
@@ -326,7 +366,7 @@ def main() -> None:
                 f"direct:        {n} requests at c={c}, upstream {ms} ms: {d:.1f} s ({n / d:.0f}/s)"
             )
             fake.reset()
-            r = run_batch(fake, n, c, 0, Path(tmp) / str(rep), ms)
+            r = run_batch(fake, n, c, 0, Path(tmp) / str(rep), ms, profile=args.profile)
             g = r["interactive_seconds"]
             print(f"via gateway:   {g:.1f} s ({n / g:.0f}/s), {g / d:.2f}x direct's time")
             print(

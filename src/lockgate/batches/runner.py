@@ -81,6 +81,8 @@ class BatchRunner:
         self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: answers stored per transaction at least, unless the primed lines run low
+        self._group = max(1, settings.concurrency // 4)
         self.executed = 0
 
     def wake(self, stopped: str | None = None) -> None:
@@ -216,4 +218,7 @@ class BatchRunner:
         finally:
             self._running.pop((line.batch_id, line.line_no), None)
             self._start_primed()
-            self._wake.set()
+            # The loop's transaction (store answers, mark the next lines) runs for a group
+            # of lines, not per line: once the primed lines run low or a group finished.
+            if len(self._primed) <= self._ahead // 2 or len(self._finished) >= self._group:
+                self._wake.set()

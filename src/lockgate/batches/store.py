@@ -415,9 +415,11 @@ class BatchStore:
         async with self.db.engine.begin() as conn:
             if sending:
                 await self._mark_sent(conn, owner, sending)
+            if not self._pg:  # sqlite3's executemany rowcount is the sum of its changes
+                return int((await conn.execute(stmt, params)).rowcount)
             before = (await conn.execute(stored)).scalar_one()
             await conn.execute(stmt, params)
-            # executemany's rowcount is not reliable on every driver: count instead
+            # asyncpg's executemany gives no rowcount: count instead
             after = (await conn.execute(stored)).scalar_one()
         return int(after) - int(before)
 
