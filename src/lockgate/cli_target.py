@@ -140,7 +140,9 @@ class AdminClient:
         try:
             resp = urllib.request.urlopen(req, timeout=self._timeout)
         except urllib.error.HTTPError as exc:
-            raise fail(f"{self.base}: HTTP {exc.code}: {_error_message(exc)}", 1) from None
+            with exc:  # it holds the response's socket: close it, not the garbage collector
+                message = _error_message(exc)
+            raise fail(f"{self.base}: HTTP {exc.code}: {message}", 1) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise fail(f"cannot reach the gateway at {self.base}: {reason}", 1) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -37,8 +38,33 @@ class Upstream:
         return ChatResponse(text_completion(f"answer {self.calls}"))
 
 
-def replica(store: CacheStore) -> ResponseCache:
+class Claims:
+    """The real store, seen from the test: it signals each replica's claim attempt, so a
+    test waits for "A leads, B waits" instead of sleeping and hoping (a fixed 50 ms pause
+    let B claim first on a loaded box)."""
+
+    def __init__(self, inner: CacheStore) -> None:
+        self._inner = inner
+        self.won = asyncio.Event()
+        self.lost = asyncio.Event()
+
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        added = await self._inner.add(key, value, ttl)
+        (self.won if added else self.lost).set()
+        return added
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def signalled(event: asyncio.Event) -> None:
+    async with asyncio.timeout(5):
+        await event.wait()
+
+
+def replica(claims: Claims) -> ResponseCache:
     """One gateway replica's cache service."""
+    store = cast(CacheStore, claims)
     return ResponseCache(
         store=store,
         wall_clock=time.time,
@@ -48,9 +74,9 @@ def replica(store: CacheStore) -> ResponseCache:
 
 
 @pytest.fixture()
-async def stores(redis_url: str) -> AsyncIterator[tuple[CacheStore, CacheStore]]:
+async def stores(redis_url: str) -> AsyncIterator[tuple[Claims, Claims]]:
     """Two stores (two connection pools) on the same Redis, as two replicas have."""
-    a, b = create_cache_store(redis_url), create_cache_store(redis_url)
+    a, b = Claims(create_cache_store(redis_url)), Claims(create_cache_store(redis_url))
     try:
         yield a, b
     finally:
@@ -63,21 +89,16 @@ REQUEST = ChatRequest(
 )
 
 
-async def settle(seconds: float = 0.05) -> None:
-    """Give both replicas time to claim and start polling."""
-    await asyncio.sleep(seconds)
-
-
 async def test_second_replica_waits_for_the_first(
-    stores: tuple[CacheStore, CacheStore],
+    stores: tuple[Claims, Claims],
 ) -> None:
     """Replica B gets replica A's answer without calling upstream itself."""
     a, b = replica(stores[0]), replica(stores[1])
     upstream = Upstream()
     task_a = asyncio.create_task(a.complete(a.plan(REQUEST, alias="fast"), upstream))
-    await settle()
+    await signalled(stores[0].won)
     task_b = asyncio.create_task(b.complete(b.plan(REQUEST, alias="fast"), upstream))
-    await settle()
+    await signalled(stores[1].lost)
     upstream.gate.set()
     async with asyncio.timeout(5):
         (resp_a, res_a), (resp_b, res_b) = await asyncio.gather(task_a, task_b)
@@ -87,16 +108,16 @@ async def test_second_replica_waits_for_the_first(
 
 
 async def test_leader_failure_lets_the_other_replica_call(
-    stores: tuple[CacheStore, CacheStore],
+    stores: tuple[Claims, Claims],
 ) -> None:
     """When the leading replica fails, the waiting one calls upstream itself."""
     a, b = replica(stores[0]), replica(stores[1])
     upstream = Upstream()
     upstream.fail_first = True
     task_a = asyncio.create_task(a.complete(a.plan(REQUEST, alias="fast"), upstream))
-    await settle()
+    await signalled(stores[0].won)
     task_b = asyncio.create_task(b.complete(b.plan(REQUEST, alias="fast"), upstream))
-    await settle()
+    await signalled(stores[1].lost)
     upstream.gate.set()
     async with asyncio.timeout(5):
         results = await asyncio.gather(task_a, task_b, return_exceptions=True)
@@ -107,7 +128,7 @@ async def test_leader_failure_lets_the_other_replica_call(
 
 
 async def test_stale_claim_blocks_only_until_its_lease_ends(
-    stores: tuple[CacheStore, CacheStore], redis_url: str
+    stores: tuple[Claims, Claims], redis_url: str
 ) -> None:
     """A claim left by a dead replica expires and the waiting replica then calls itself."""
     b = replica(stores[1])

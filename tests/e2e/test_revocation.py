@@ -44,28 +44,28 @@ def replicas(config: Path, count: int) -> Iterator[list[str]]:
     """``count`` gateway processes on one config; their base URLs."""
     procs, urls = [], []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    logs = [config.parent / f"replica-{i}.log" for i in range(count)]
     try:
-        for _ in range(count):
+        for log in logs:  # started together: they race to migrate the shared database
             port = free_port()
             cmd = [sys.executable, "-m", "lockgate", "serve", "-c", str(config)]
-            procs.append(
-                subprocess.Popen(
-                    [*cmd, "--port", str(port)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
+            with log.open("wb") as out:
+                procs.append(
+                    subprocess.Popen(
+                        [*cmd, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env
+                    )
                 )
-            )
             urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 30
-        for url in urls:
+        deadline = time.monotonic() + 90  # generous: start-up time is measured in bench/
+        for url, log, proc in zip(urls, logs, procs, strict=True):
             while True:
                 try:
                     if httpx.get(url + "/health", timeout=1).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
-                assert time.monotonic() < deadline, "replica did not start"
+                assert proc.poll() is None, f"replica exited:\n{log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, f"replica did not start:\n{log.read_text()}"
                 time.sleep(0.1)
         yield urls
     finally:

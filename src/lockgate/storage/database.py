@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
@@ -23,7 +24,9 @@ __all__ = ["Database", "normalise_url", "redact_url", "shipped_head"]
 
 T = TypeVar("T")
 
-_MIGRATE_TRIES = 5
+_MIGRATE_TRIES = 100
+#: seconds a replica keeps retrying while another one migrates the same database
+_MIGRATE_PATIENCE = 60.0
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -151,16 +154,18 @@ class Database:
             command.upgrade(cfg, "head")
 
         # Replicas starting together race to create the schema; the loser of the race
-        # sees the winner's tables on its next try.
+        # sees the winner's tables on its next try. Bounded in time rather than in tries:
+        # on a loaded machine the winner's migration outlasts a few short retries.
+        deadline = time.monotonic() + _MIGRATE_PATIENCE
         for attempt in range(1, _MIGRATE_TRIES + 1):
             try:
                 async with self.engine.begin() as conn:
                     await conn.run_sync(upgrade)
                 return
             except (OperationalError, IntegrityError, ProgrammingError):
-                if attempt == _MIGRATE_TRIES:
+                if attempt == _MIGRATE_TRIES or time.monotonic() >= deadline:
                     raise
-                await asyncio.sleep(0.2 * attempt)
+                await asyncio.sleep(min(0.2 * attempt, 2.0))
 
     @staticmethod
     def head_revision() -> str:
