@@ -43,6 +43,9 @@ _log = logging.getLogger("lockgate.batches")
 
 Execute = Callable[[Claimed], Awaitable[Outcome]]
 
+#: how long ``stop`` waits for the runner's turn in progress before cutting it off
+_STOP_WAIT_S = 5.0
+
 
 def owner_id() -> str:
     return f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(4)}"
@@ -103,6 +106,11 @@ class BatchRunner:
         """Stop claiming, cancel lines in flight and give them back at once."""
         self._stopping = True
         if self._task is not None:
+            # Let a turn in progress end (it runs on the database's write thread, which
+            # closes after us: a turn cut off there would answer into a closed loop)
+            self._wake.set()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), _STOP_WAIT_S)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -128,7 +136,7 @@ class BatchRunner:
     async def _loop(self) -> None:
         cfg = self._cfg
         last_renew = last_expiry = self._clock()
-        while True:
+        while not self._stopping:
             try:
                 now = self._clock()
                 await self._turn(now)
