@@ -69,6 +69,19 @@ async def direct(base: str, n: int, c: int, model: str = "gpt-4o-mini", key: str
         return time.perf_counter() - t
 
 
+def client_process(base: str, n: int, c: int, model: str = "gpt-4o-mini", key: str = "") -> float:
+    """``direct`` in a process of its own: the clients do not share the fake's GIL (the
+    fake runs in a thread of this process), as the gateway does not."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--client", base, str(n), str(c), model, key],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    return float(out.stdout.split()[-1])
+
+
 def serve(config: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)],
@@ -88,9 +101,27 @@ def wait_up(url: str) -> None:
     raise SystemExit("gateway did not start")
 
 
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds a process (all its threads), or one thread of it
+    (``tid``; the pid is the event loop's thread), has used so far."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_batch(
-    fake, n: int, c: int, kills: int, tmp: Path, upstream_ms: float = 0, after_crash: str = "resend"
+    fake,
+    n: int,
+    c: int,
+    kills: int,
+    tmp: Path,
+    upstream_ms: float = 0,
+    after_crash: str = "resend",
+    profile: str = "",
+    batch_first: bool = False,
 ) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """One gateway process: the batch, and (without kills) the same requests sent by
+    ``c`` interactive clients before it, or after it with ``batch_first``."""
     fake.reset()
     slow(fake, upstream_ms)
     tmp.mkdir(parents=True, exist_ok=True)
@@ -126,13 +157,22 @@ def run_batch(
     url = f"http://127.0.0.1:{port}"
     proc = serve(config, port)
     h = {"authorization": f"Bearer {MASTER}"}
-    through = 0.0
+    through = through_cpu = 0.0
+
+    def interactive() -> None:  # the same requests sent interactively through this gateway
+        nonlocal through, through_cpu
+        fake.reset()
+        slow(fake, upstream_ms)
+        cpu0 = cpu_seconds(proc.pid)
+        through = client_process(url + "/v1", n, c, "m", MASTER)
+        through_cpu = cpu_seconds(proc.pid) - cpu0
+        fake.reset()
+        slow(fake, upstream_ms)
+
     try:
         wait_up(url)
-        if not kills:  # the same requests sent interactively through this gateway
-            through = asyncio.run(direct(url + "/v1", n, c, "m", MASTER))
-            fake.reset()
-            slow(fake, upstream_ms)
+        if not kills and not batch_first:
+            interactive()
         f = httpx.post(
             url + "/v1/files",
             headers=h,
@@ -141,6 +181,8 @@ def run_batch(
             timeout=120,
         ).json()
         t = time.perf_counter()
+        cpu0 = cpu_seconds(proc.pid)
+        loop0 = cpu_seconds(proc.pid, proc.pid)
         b = httpx.post(
             url + "/v1/batches",
             headers=h,
@@ -151,34 +193,59 @@ def run_batch(
             },
             timeout=120,
         ).json()
+        spy_cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(proc.pid)]
+        spy_cmd += ["--format", "raw", "-o", profile, "--rate", "250", "--nonblocking", "--gil"]
+        spy = (
+            subprocess.Popen(spy_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if profile
+            else None
+        )
         for k in range(kills):
             target = n * (k + 1) // (kills + 2)
-            while len(fake.requests_to("/v1/chat/completions")) < target:
+            while fake.counts["/v1/chat/completions"] < target:
                 time.sleep(0.01)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             proc = serve(config, port)
             wait_up(url)
+        # The gateway is asked only once every line has reached the fake (asking every
+        # 50 ms meanwhile would bill the gateway for counting 10,000 rows 20 times a second)
+        while fake.counts["/v1/chat/completions"] < n:
+            time.sleep(0.01)
         while True:
             st = httpx.get(url + f"/v1/batches/{b['id']}", headers=h, timeout=30).json()
             if st["status"] in ("completed", "failed", "cancelled", "expired"):
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         elapsed = time.perf_counter() - t
+        batch_cpu = cpu_seconds(proc.pid) - cpu0
+        loop_cpu = cpu_seconds(proc.pid, proc.pid) - loop0
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         out = httpx.get(
             url + f"/v1/files/{st['output_file_id']}/content", headers=h, timeout=120
         ).text.splitlines()
+        sent = Counter(
+            r.body["messages"][0]["content"] for r in fake.requests_to("/v1/chat/completions")
+        )
+        replays = fake.replays["/v1/chat/completions"]
+        executions = list(fake.executions.values())
+        aborted = sum(1 for e in fake.cancel_events if e.path == "/v1/chat/completions")
+        if not kills and batch_first:
+            interactive()
     finally:
         proc.terminate()
         proc.wait()
-    sent = Counter(
-        r.body["messages"][0]["content"] for r in fake.requests_to("/v1/chat/completions")
-    )
     ids = Counter(json.loads(x)["custom_id"] for x in out)
-    replays = fake.replays["/v1/chat/completions"]
     return {
         "seconds": elapsed,
         "interactive_seconds": through,
+        # CPU seconds the gateway process used (all threads) per 1,000 lines / requests
+        "gateway_cpu_ms_per_line": 1000 * batch_cpu / n,
+        # of which the event loop's thread (the rest: database and log writer threads)
+        "gateway_loop_cpu_ms_per_line": 1000 * loop_cpu / n,
+        "gateway_cpu_ms_per_interactive": 1000 * through_cpu / n,
         "output_lines": len(out),
         "distinct_output": len(ids),
         "upstream_requests": sum(sent.values()),
@@ -188,9 +255,9 @@ def run_batch(
         "replayed_by_key": replays,
         # answers the fake built per line key: a request the kill abandoned before its
         # answer was built is counted in aborted_by_kill instead
-        "executed_upstream": sum(fake.executions.values()),
-        "executed_twice": sum(v - 1 for v in fake.executions.values()),
-        "aborted_by_kill": sum(1 for e in fake.cancel_events if e.path == "/v1/chat/completions"),
+        "executed_upstream": sum(executions),
+        "executed_twice": sum(v - 1 for v in executions),
+        "aborted_by_kill": aborted,
         "resent_reported": st["lockgate"]["resent_requests"],
         "failed_interrupted": st["request_counts"]["failed"],
     }
@@ -290,6 +357,14 @@ def run_handoff(fake, n: int, tmp: Path) -> dict[str, float]:  # type: ignore[no
     }
 
 
+def timed_direct(fake, n: int, c: int, ms: float) -> float:  # type: ignore[no-untyped-def]
+    fake.reset()
+    slow(fake, ms)
+    d = client_process(fake.openai_base_url, n, c)
+    fake.reset()
+    return d
+
+
 def slow(fake, upstream_ms: float) -> None:  # type: ignore[no-untyped-def]
     """Every chat answer takes ``upstream_ms`` (an LLM is never instant)."""
     if upstream_ms > 0:
@@ -305,49 +380,80 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs of direct vs batch")
     ap.add_argument("--only-kills", action="store_true", help="only the SIGKILL run")
     ap.add_argument("--no-kills", action="store_true", help="skip the SIGKILL run")
-    ap.add_argument("--upstream-ms", type=float, default=0, help="the fake's answer time")
+    ap.add_argument(
+        "--upstream-ms", default="0", help="the fake's answer time (ms; a comma list: each)"
+    )
     ap.add_argument("--handoff", action="store_true", help="only the hand-off + 2 kills run")
+    ap.add_argument("--profile", default="", help="py-spy raw profile of the gateway's batch")
     ap.add_argument(
         "--after-crash", default="resend", choices=["resend", "fail"], help="batches.after_crash"
     )
     args = ap.parse_args()
-    n, c, ms = args.lines, args.concurrency, args.upstream_ms
+    n, c = args.lines, args.concurrency
+    latencies = [float(x) for x in args.upstream_ms.split(",")]
     with start_in_thread() as fake, tempfile.TemporaryDirectory() as tmp:
         if args.handoff:
             print(f"hand-off+2 kills: {run_handoff(fake, n, Path(tmp))}")
             return
-        ratios: list[float] = []
-        via: list[float] = []
+        table: dict[float, dict[str, list[float]]] = {}
         for rep in range(0 if args.only_kills else args.repeat):
-            fake.reset()
-            slow(fake, ms)
-            d = asyncio.run(direct(fake.openai_base_url, n, c))
-            print(
-                f"direct:        {n} requests at c={c}, upstream {ms} ms: {d:.1f} s ({n / d:.0f}/s)"
-            )
-            fake.reset()
-            r = run_batch(fake, n, c, 0, Path(tmp) / str(rep), ms)
-            g = r["interactive_seconds"]
-            print(f"via gateway:   {g:.1f} s ({n / g:.0f}/s), {g / d:.2f}x direct's time")
-            print(
-                f"batch:         {r['seconds']:.1f} s ({n / r['seconds']:.0f}/s),"
-                f" {r['seconds'] / d:.2f}x direct's time, {r['seconds'] / g:.2f}x via gateway; {r}"
-            )
-            ratios.append(r["seconds"] / d)
-            via.append(r["seconds"] / g)
-        for name, xs in (("batch / direct", ratios), ("batch / via gateway", via)):
-            if len(xs) > 1:
-                m, sd = statistics.mean(xs), statistics.stdev(xs)
-                half = _T95[min(len(xs) - 1, len(_T95)) - 1] * sd / len(xs) ** 0.5
-                print(
-                    f"{name} time: mean {m:.3f},"
-                    f" 95% CI [{m - half:.3f}, {m + half:.3f}], n={len(xs)}"
+            for ms in latencies:
+                # odd repeats run the other way round (batch, via gateway, direct):
+                # drift in the machine's load does not favour one side
+                first = rep % 2 == 1
+                d = 0.0 if first else timed_direct(fake, n, c, ms)
+                r = run_batch(
+                    fake,
+                    n,
+                    c,
+                    0,
+                    Path(tmp) / f"{rep}-{ms}",
+                    ms,
+                    profile=args.profile,
+                    batch_first=first,
                 )
+                if first:
+                    d = timed_direct(fake, n, c, ms)
+                g, b = r["interactive_seconds"], r["seconds"]
+                print(
+                    f"[{rep}] upstream {ms:g} ms, {n} requests at c={c}: direct {d:.2f} s"
+                    f" ({n / d:.0f}/s); via gateway {g:.2f} s ({n / g:.0f}/s);"
+                    f" batch {b:.2f} s ({n / b:.0f}/s); batch/direct {b / d:.3f},"
+                    f" batch/via gateway {b / g:.3f}; gateway CPU ms per line"
+                    f" {r['gateway_cpu_ms_per_line']:.3f} (batch)"
+                    f" vs {r['gateway_cpu_ms_per_interactive']:.3f} (interactive);"
+                    f" output {r['output_lines']}/{r['distinct_output']} distinct;"
+                    f" load {os.getloadavg()[0]:.1f}"
+                )
+                row = table.setdefault(ms, {})
+                for name, x in (
+                    ("batch / direct time", b / d),
+                    ("batch / via gateway time", b / g),
+                    ("via gateway / direct time", g / d),
+                    (
+                        "batch / interactive gateway CPU per request",
+                        r["gateway_cpu_ms_per_line"] / r["gateway_cpu_ms_per_interactive"],
+                    ),
+                ):
+                    row.setdefault(name, []).append(x)
+        for ms, row in table.items():
+            for name, xs in row.items():
+                if len(xs) > 1:
+                    m, sd = statistics.mean(xs), statistics.stdev(xs)
+                    half = _T95[min(len(xs) - 1, len(_T95)) - 1] * sd / len(xs) ** 0.5
+                    print(
+                        f"upstream {ms:g} ms: {name}: mean {m:.3f},"
+                        f" 95% CI [{m - half:.3f}, {m + half:.3f}], n={len(xs)}"
+                    )
         if not args.no_kills:
-            r = run_batch(fake, n, c, 2, Path(tmp), ms, args.after_crash)
+            r = run_batch(fake, n, c, 2, Path(tmp), latencies[0], args.after_crash)
             print(f"batch+2 kills (after_crash {args.after_crash}): {r}")
 
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()
+    if sys.argv[1:2] == ["--client"]:
+        base, count, conc, model, key = sys.argv[2:7]
+        print(asyncio.run(direct(base, int(count), int(conc), model, key)))
+    else:
+        main()

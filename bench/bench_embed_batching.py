@@ -6,6 +6,11 @@ upstream (``python -m tests.fakes``), the gateway (``lockgate serve``) and this 
 added P99 (on minus off) with a 95% t-interval over the repeats.
 
     PYTHONPATH=. .venv/bin/python bench/bench_embed_batching.py --clients 100 --rounds 20
+    PYTHONPATH=. .venv/bin/python bench/bench_embed_batching.py --clients 100 --rounds 20 --rate 200
+
+The first (closed loop) keeps the gateway saturated, where merging calls saves it work;
+the second (100 clients, 200 requests/s in all) keeps it below saturation, where the
+batch window is pure waiting: its added P99 is the cost of micro-batching.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -50,14 +56,23 @@ def fake_process() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-async def load(url: str, clients: int, rounds: int) -> list[float]:
+async def load(url: str, clients: int, rounds: int, rate: float = 0.0) -> list[float]:
+    """Each client sends ``rounds`` single inputs one after the other (closed loop), or
+    with ``rate`` > 0 on a schedule: ``rate`` requests per second in all, spread evenly
+    over the clients; a latency is then counted from the scheduled time (a late send
+    counts as waiting, not as a request that never was)."""
     lat: list[float] = []
     conn = aiohttp.TCPConnector(limit=clients)
+    interval = clients / rate if rate > 0 else 0.0
     async with aiohttp.ClientSession(url, headers=bearer(), connector=conn) as c:
+        t0 = time.perf_counter() + 0.05
 
         async def client(k: int) -> None:
             for r in range(rounds):
                 t = time.perf_counter()
+                if interval:
+                    t = t0 + (r + k / clients) * interval
+                    await asyncio.sleep(max(0.0, t - time.perf_counter()))
                 body = {"model": "gpt-4o-mini", "input": f"c{k} r{r}"}
                 async with c.post("/v1/embeddings", json=body) as res:
                     await res.read()
@@ -68,11 +83,15 @@ async def load(url: str, clients: int, rounds: int) -> list[float]:
     return lat
 
 
-def run(fake: str, tmp: Path, batching: bool, a: argparse.Namespace, rep: int) -> tuple[float, ...]:
+def reset(fake: str, a: argparse.Namespace) -> None:
     httpx.post(fake + "/_control/reset")
     if a.upstream_ms > 0:
         fault = {"kind": "slow_headers", "seconds": a.upstream_ms / 1000, "times": None}
         httpx.post(fake + "/_control/faults", json={**fault, "path": "/v1/embeddings"})
+
+
+@contextlib.contextmanager
+def gateway(fake: str, tmp: Path, batching: bool, a: argparse.Namespace, rep: int) -> Iterator[str]:
     config = tmp / f"gw-{batching}-{rep}.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -97,26 +116,59 @@ def run(fake: str, tmp: Path, batching: bool, a: argparse.Namespace, rep: int) -
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = spawn_serve(config, port, tmp / "gw.log")
+    proc = spawn_serve(config, port, tmp / f"gw-{batching}.log")
     try:
         wait_ok(url, "/health")
-        asyncio.run(load(url, a.clients, 2))  # warm-up: connections, first imports
-        httpx.post(fake + "/_control/reset")
-        if a.upstream_ms > 0:
-            httpx.post(fake + "/_control/faults", json={**fault, "path": "/v1/embeddings"})
-        lat = asyncio.run(load(url, a.clients, a.rounds))
+        asyncio.run(load(url, a.clients, 2, a.rate))  # warm-up: connections, first imports
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    calls = httpx.get(fake + "/_control/stats").json()["counts"].get("/v1/embeddings", 0)
+
+
+def report(batching: bool, lat: list[float], calls: int) -> tuple[float, ...]:
     p50, p99 = pct(lat, 0.5), pct(lat, 0.99)
     print(
         f"batching={'on ' if batching else 'off'}: {len(lat)} requests,"
         f" {calls} upstream calls ({len(lat) / max(calls, 1):.1f} inputs/call),"
-        f" P50 {p50:.1f} ms, P99 {p99:.1f} ms",
+        f" P50 {p50:.1f} ms, P99 {p99:.1f} ms (load {os.getloadavg()[0]:.1f})",
         flush=True,
     )
     return float(calls), p50, p99
+
+
+def calls(fake: str) -> int:
+    return int(httpx.get(fake + "/_control/stats").json()["counts"].get("/v1/embeddings", 0))
+
+
+def run(fake: str, tmp: Path, batching: bool, a: argparse.Namespace, rep: int) -> tuple[float, ...]:
+    with gateway(fake, tmp, batching, a, rep) as url:
+        reset(fake, a)
+        lat = asyncio.run(load(url, a.clients, a.rounds, a.rate))
+    return report(batching, lat, calls(fake))
+
+
+def run_together(
+    fakes: tuple[str, str], tmp: Path, a: argparse.Namespace, rep: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Off and on at the same time (a fake each): the machine's load hits both alike."""
+    with (
+        gateway(fakes[0], tmp, False, a, rep) as off_url,
+        gateway(fakes[1], tmp, True, a, rep) as on_url,
+    ):
+        for fake in fakes:
+            reset(fake, a)
+
+        async def both() -> list[list[float]]:
+            return list(
+                await asyncio.gather(
+                    load(off_url, a.clients, a.rounds, a.rate),
+                    load(on_url, a.clients, a.rounds, a.rate),
+                )
+            )
+
+        off_lat, on_lat = asyncio.run(both())
+    return report(False, off_lat, calls(fakes[0])), report(True, on_lat, calls(fakes[1]))
 
 
 def main() -> None:
@@ -125,17 +177,36 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--window-ms", type=float, default=5.0)
     ap.add_argument("--upstream-ms", type=float, default=0.0, help="the fake's answer time")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=6)
+    ap.add_argument(
+        "--together", action="store_true", help="off and on at the same time, a fake each"
+    )
+    ap.add_argument(
+        "--rate", type=float, default=0.0, help="requests/s in all on a schedule (0: closed loop)"
+    )
     a = ap.parse_args()
     added: list[float] = []
+    added50: list[float] = []
     fewer: list[float] = []
-    with fake_process() as fake, tempfile.TemporaryDirectory() as tmp:
+    with fake_process() as fake, fake_process() as fake2, tempfile.TemporaryDirectory() as tmp:
         for rep in range(a.repeat):
-            off = run(fake, Path(tmp), False, a, rep)
-            on = run(fake, Path(tmp), True, a, rep)
+            # odd repeats run on first: drift in the machine's load favours neither side
+            if a.together:
+                off, on = run_together((fake, fake2), Path(tmp), a, rep)
+            elif rep % 2:
+                on = run(fake, Path(tmp), True, a, rep)
+                off = run(fake, Path(tmp), False, a, rep)
+            else:
+                off = run(fake, Path(tmp), False, a, rep)
+                on = run(fake, Path(tmp), True, a, rep)
             added.append(on[2] - off[2])
+            added50.append(on[1] - off[1])
             fewer.append(off[0] / max(on[0], 1))
-    for name, xs in (("upstream calls off/on", fewer), ("added P99 ms", added)):
+    for name, xs in (
+        ("upstream calls off/on", fewer),
+        ("added P50 ms", added50),
+        ("added P99 ms", added),
+    ):
         m = statistics.mean(xs)
         half = (
             _T95[min(len(xs) - 1, len(_T95)) - 1] * statistics.stdev(xs) / len(xs) ** 0.5

@@ -6,10 +6,12 @@ process is busy with more interactive requests than ``yield_above_inflight``, re
 its leases while lines run, and gives its lines back when it stops, so another replica
 (or this one after a restart) picks them up.
 
-Lines are claimed ahead (up to ``concurrency`` more than run). One transaction stores
-the answers that arrived (group commit) and marks the next lines as sent; a line is
-only ever sent after its mark is committed, and up to ``mark_ahead`` marked lines wait,
-so a finished line is followed by the next at once, without waiting for the database.
+Lines are claimed ahead (up to 4 x ``concurrency`` held, claimed once fewer than
+2 x ``concurrency`` wait unmarked). One transaction per turn, on the database's write
+thread, stores the answers that arrived (group commit), marks the next lines as sent
+and, when needed, claims more; a line is only ever sent after its mark is committed,
+and up to ``mark_ahead`` marked lines wait, so a finished line is followed by the next
+at once, without waiting for the database.
 After a crash, a marked line that runs again counts as re-sent (``resent`` per line):
 every line sent twice is counted; lines counted without having left are, per crash, at
 most the ``mark_ahead`` primed ones plus the running ones whose request was still inside
@@ -40,6 +42,9 @@ __all__ = ["BatchRunner", "owner_id"]
 _log = logging.getLogger("lockgate.batches")
 
 Execute = Callable[[Claimed], Awaitable[Outcome]]
+
+#: how long ``stop`` waits for the runner's turn in progress before cutting it off
+_STOP_WAIT_S = 5.0
 
 
 def owner_id() -> str:
@@ -81,6 +86,11 @@ class BatchRunner:
         self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: lines leased per replica (running, marked and waiting), claimed in one go once
+        #: fewer than ``_claim_low`` wait unmarked: a claim (sorting the pending lines)
+        #: is rare, and rides in the same transaction as storing and marking
+        self._claim_target = 4 * settings.concurrency
+        self._claim_low = 2 * settings.concurrency
         self.executed = 0
 
     def wake(self, stopped: str | None = None) -> None:
@@ -96,6 +106,11 @@ class BatchRunner:
         """Stop claiming, cancel lines in flight and give them back at once."""
         self._stopping = True
         if self._task is not None:
+            # Let a turn in progress end (it runs on the database's write thread, which
+            # closes after us: a turn cut off there would answer into a closed loop)
+            self._wake.set()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), _STOP_WAIT_S)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -106,7 +121,7 @@ class BatchRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         with contextlib.suppress(Exception):
-            await self._flush()
+            await self._turn(self._clock())
         for line, _ in running:
             with contextlib.suppress(Exception):
                 # no-op for stored answers
@@ -121,17 +136,10 @@ class BatchRunner:
     async def _loop(self) -> None:
         cfg = self._cfg
         last_renew = last_expiry = self._clock()
-        while True:
+        while not self._stopping:
             try:
                 now = self._clock()
-                await self._flush()
-                want = 2 * cfg.concurrency - len(self._running) - len(self._ready)
-                if len(self._ready) < cfg.concurrency // 2 + 1 and want > 0:
-                    for line in await self.store.claim(self.owner, want, now, cfg.lease_seconds):
-                        if (line.batch_id, line.line_no) not in self._running:
-                            self._ready.append(line)
-                        # else: our own lease lapsed while it ran: it is still running
-                    await self._flush()  # start what was just claimed
+                await self._turn(now)
                 if now - last_renew >= cfg.lease_seconds / 3:
                     await self.store.renew(self.owner, now, cfg.lease_seconds)
                     last_renew = now
@@ -146,9 +154,12 @@ class BatchRunner:
                 raise
             except Exception as exc:  # the database may be away: keep trying, say so
                 _log.warning("batch runner: %s: %s", type(exc).__name__, exc)
-            self._wake.clear()
+            if self._wake.is_set():
+                self._wake.clear()
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), cfg.poll_seconds)
+            self._wake.clear()
 
     async def _give_back_stopped(self) -> None:
         stopped, self._stopped = self._stopped, set()
@@ -170,26 +181,39 @@ class BatchRunner:
             task = asyncio.create_task(self._run(line))
             self._running[(line.batch_id, line.line_no)] = (line, task)
 
-    async def _flush(self) -> None:
-        """One transaction: store the answers that arrived (group commit) and mark the
-        next lines as sent (committed before any of them leaves), then start them."""
+    async def _turn(self, now: float) -> None:
+        """One transaction: store the answers that arrived (group commit), mark the
+        next lines as sent (committed before any of them leaves), and lease more lines
+        when few are left to mark; then start the marked ones."""
+        cfg = self._cfg
         batch, self._finished = self._finished, []
-        room = self._cfg.concurrency - len(self._running) + self._ahead - len(self._primed)
-        marking = [self._ready.popleft() for _ in range(max(0, min(room, len(self._ready))))]
-        if self._stopping:
-            self._ready.extendleft(reversed(marking))
-            marking = []
-        if not batch and not marking:
+        marking: list[Claimed] = []
+        want = 0
+        if not self._stopping:
+            room = cfg.concurrency - len(self._running) + self._ahead - len(self._primed)
+            marking = [self._ready.popleft() for _ in range(max(0, min(room, len(self._ready))))]
+            if len(self._ready) < self._claim_low:
+                held = len(self._running) + len(self._primed) + len(self._ready) + len(marking)
+                want = self._claim_target - held
+        if not batch and not marking and want <= 0:
             self._start_primed()
             return
         try:
-            stored = await self.store.complete_many(self.owner, batch, sending=marking)
+            stored, claimed = await self.store.turn(
+                self.owner, batch, sending=marking, claim=want, now=now, lease=cfg.lease_seconds
+            )
         except Exception:
             self._finished = batch + self._finished  # the database is away: keep them
             self._ready.extendleft(reversed(marking))
             raise
+        for line in claimed:
+            if (line.batch_id, line.line_no) not in self._running:
+                self._ready.append(line)
+            # else: our own lease lapsed while it ran: it is still running
         self._primed.extend(marking)
         self._start_primed()
+        if claimed and len(self._primed) <= self._ahead // 2:
+            self._wake.set()  # mark what was just leased at once
         self.executed += stored
         if stored < len(batch):
             _log.warning(
@@ -216,4 +240,5 @@ class BatchRunner:
         finally:
             self._running.pop((line.batch_id, line.line_no), None)
             self._start_primed()
+            # The loop's next transaction stores every answer that arrived meanwhile
             self._wake.set()

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockgate.batches.lines import BatchLine, LineError
 from lockgate.batches.tables import batch_lines, batches, files
@@ -258,6 +259,12 @@ class BatchStore:
         """Lease up to ``n`` runnable lines (pending, or running with a lapsed lease)."""
         if n <= 0:
             return []
+        async with self.db.engine.begin() as conn:
+            return await self._claim(conn, owner, n, now, lease)
+
+    async def _claim(
+        self, conn: Any, owner: str, n: int, now: float, lease: float
+    ) -> list[Claimed]:
         runnable = sa.or_(
             batch_lines.c.status == "pending",
             sa.and_(batch_lines.c.status == "running", batch_lines.c.lease_until < now),
@@ -306,37 +313,36 @@ class BatchStore:
                 batch_lines.c.attempts,
             )
         )
-        async with self.db.engine.begin() as conn:
-            if not self._resend:
+        if not self._resend:
+            await conn.execute(
+                batch_lines.update()
+                .where(
+                    batch_lines.c.status == "running",
+                    batch_lines.c.lease_until < now,
+                    batch_lines.c.sent_attempt == batch_lines.c.attempts,
+                )
+                .values(
+                    status="failed",
+                    status_code=500,
+                    response=_INTERRUPTED,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+        rows = (await conn.execute(stmt)).all()
+        if not rows:
+            return []
+        ids = {r[0] for r in rows}
+        meta = {
+            r.id: (r.key_id, r.endpoint)
+            for r in (
                 await conn.execute(
-                    batch_lines.update()
-                    .where(
-                        batch_lines.c.status == "running",
-                        batch_lines.c.lease_until < now,
-                        batch_lines.c.sent_attempt == batch_lines.c.attempts,
-                    )
-                    .values(
-                        status="failed",
-                        status_code=500,
-                        response=_INTERRUPTED,
-                        lease_owner=None,
-                        lease_until=None,
+                    sa.select(batches.c.id, batches.c.key_id, batches.c.endpoint).where(
+                        batches.c.id.in_(ids)
                     )
                 )
-            rows = (await conn.execute(stmt)).all()
-            if not rows:
-                return []
-            ids = {r[0] for r in rows}
-            meta = {
-                r.id: (r.key_id, r.endpoint)
-                for r in (
-                    await conn.execute(
-                        sa.select(batches.c.id, batches.c.key_id, batches.c.endpoint).where(
-                            batches.c.id.in_(ids)
-                        )
-                    )
-                ).all()
-            }
+            ).all()
+        }
         return [
             Claimed(r[0], r[1], r[2], r[3], r[4], meta[r[0]][0], meta[r[0]][1])
             for r in sorted(rows, key=lambda r: (r[0], r[1]))
@@ -370,11 +376,39 @@ class BatchStore:
         """Store many answers in one transaction (group commit); how many were still
         this replica's to store.  In the same transaction, mark the lines of ``sending``
         as sent in their current attempt (the caller sends them only after this)."""
-        if not results:
-            if sending:
-                async with self.db.engine.begin() as conn:
+        stored, _ = await self.turn(owner, results, sending=sending)
+        return stored
+
+    async def turn(
+        self,
+        owner: str,
+        results: Sequence[Finished],
+        *,
+        sending: Sequence[Claimed] = (),
+        claim: int = 0,
+        now: float = 0.0,
+        lease: float = 0.0,
+    ) -> tuple[int, list[Claimed]]:
+        """One runner turn in ONE transaction (one commit): store ``results``, mark
+        ``sending`` as sent, and lease up to ``claim`` more lines (as ``claim``).
+        Returns how many answers were still this replica's to store, and the lines
+        leased."""
+        if not results and not sending and claim <= 0:
+            return 0, []
+
+        async def work(engine: AsyncEngine) -> tuple[int, list[Claimed]]:
+            async with engine.begin() as conn:
+                if sending:
                     await self._mark_sent(conn, owner, sending)
-            return 0
+                stored = await self._store(conn, owner, results) if results else 0
+                claimed = await self._claim(conn, owner, claim, now, lease) if claim > 0 else []
+            return stored, claimed
+
+        # On the database's write thread: the statements' back and forth with the
+        # driver does not queue behind the lines running on the request loop
+        return await self.db.write(work)
+
+    async def _store(self, conn: Any, owner: str, results: Sequence[Finished]) -> int:
         stmt = (
             batch_lines.update()
             .where(
@@ -402,6 +436,8 @@ class BatchStore:
             }
             for r in results
         ]
+        if not self._pg:  # sqlite3's executemany rowcount is the sum of its changes
+            return int((await conn.execute(stmt, params)).rowcount)
         keys = [(r.line.batch_id, r.line.line_no) for r in results]
         stored = (
             sa.select(sa.func.count())
@@ -412,13 +448,10 @@ class BatchStore:
                 batch_lines.c.status.in_(("done", "failed")),
             )
         )
-        async with self.db.engine.begin() as conn:
-            if sending:
-                await self._mark_sent(conn, owner, sending)
-            before = (await conn.execute(stored)).scalar_one()
-            await conn.execute(stmt, params)
-            # executemany's rowcount is not reliable on every driver: count instead
-            after = (await conn.execute(stored)).scalar_one()
+        before = (await conn.execute(stored)).scalar_one()
+        await conn.execute(stmt, params)
+        # asyncpg's executemany gives no rowcount: count instead
+        after = (await conn.execute(stored)).scalar_one()
         return int(after) - int(before)
 
     async def _mark_sent(self, conn: Any, owner: str, lines: Sequence[Claimed]) -> None:
