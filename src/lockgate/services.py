@@ -310,6 +310,7 @@ async def build_services(
     cache = build_response_cache(cache_settings)
     token_counter = TiktokenCounter()
     shared = await shared_embedder(settings.routing, settings.semantic_cache)
+    route = await build_route_stage(settings.routing, router, metrics.registry, shared)
     stages: list[Stage] = [
         GuardStage(
             _with_context_limits(settings),
@@ -324,9 +325,7 @@ async def build_services(
             cost_estimator(lambda: dispatcher.router),
             on_spend=hooks.spent if hooks is not None and hooks.alerter is not None else None,
         ),
-        *filter(
-            None, [await build_route_stage(settings.routing, router, metrics.registry, shared)]
-        ),
+        *filter(None, [route]),
         *build_context_stages(settings, router, token_counter),
         *build_auto_cache(settings.prompt_cache, router),
         CacheStage(cache),
@@ -385,6 +384,8 @@ async def build_services(
         embedder=EmbeddingBatcher(settings.embeddings),
     )
     models.on_settings = lambda new: _adopt_live_settings(svc, new)
+    if route is not None:  # a reload's routing goals (`lockgate route calibrate --write`)
+        models.on_routing = route.retarget
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line
 

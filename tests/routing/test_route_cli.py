@@ -92,3 +92,101 @@ def test_curve_needs_labels(tmp_path: Path) -> None:
     res = run("curve", str(f))
     assert res.returncode != 0
     assert "weak_correct" in res.stderr and "Traceback" not in res.stderr
+
+
+GATEWAY = """\
+# routing for the team (a hand-written comment the edit keeps)
+model_list:
+  - model_name: big
+    params: {{model: mock/big-1}}
+  - model_name: small
+    params: {{model: mock/small-1}}
+general_settings:
+  master_key: {master}
+  database_url: sqlite+aiosqlite:///{tmp}/gw.db
+routing:
+  aliases:
+    smart:
+      strong: big
+      weak: small
+      quality_floor: 0.95  # the shipped calibration
+"""
+
+ASKED = [
+    f"{verb} {topic}{tail}"
+    for verb in ("Explain", "Prove a result about", "Summarise")
+    for topic in TOPICS
+    for tail in ("", " with a worked example and every step shown.")
+]
+
+
+def test_calibrate_writes_the_threshold_a_running_gateway_then_routes_with(
+    tmp_path: Path,
+) -> None:
+    """`calibrate --share 0.5 --write` on a sample sets the alias's threshold in the config
+    file (comment kept, quality_floor gone); after SIGHUP the running `lockgate serve`
+    routes with it: every header shows the new threshold, strong iff score > threshold,
+    about half the sample goes strong, and /metrics shows the threshold and the realised
+    strong share of the decisions made with it."""
+    import signal
+    import time
+
+    import httpx
+    from tests.conftest import free_port
+    from tests.live_server import spawn_serve, wait_ok
+    from tests.support import MASTER, bearer
+
+    config, log = tmp_path / "gw.yaml", tmp_path / "gw.log"
+    config.write_text(GATEWAY.format(master=MASTER, tmp=tmp_path))
+    traffic = tmp_path / "traffic.jsonl"
+    traffic.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in ASKED))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = spawn_serve(config, port, log)
+    try:
+        wait_ok(url, timeout=120)  # the local MiniLM loads first
+
+        def route(text: str) -> tuple[str, float, float]:
+            body = {"model": "smart", "messages": [{"role": "user", "content": text}]}
+            res = httpx.post(url + "/v1/chat/completions", json=body, headers=bearer(), timeout=30)
+            assert res.status_code == 200, res.text
+            parts = dict(p.split("=") for p in res.headers["x-lockgate-route"].split("; ")[1:])
+            choice = res.headers["x-lockgate-route"].split(";")[0]
+            return choice, float(parts["score"]), float(parts["threshold"])
+
+        assert route(ASKED[0])[2] == 0.05  # quality_floor 0.95
+        res = run("calibrate", str(traffic), "--share", "0.5", "--write", str(config), "--json")
+        assert res.returncode == 0, res.stderr
+        out = json.loads(res.stdout)
+        assert out["alias"] == "smart" and out["written"] == str(config)
+        threshold = round(out["threshold"], 6)
+        text = config.read_text()
+        assert "# routing for the team (a hand-written comment the edit keeps)" in text
+        assert "quality_floor" not in text and f"threshold: {threshold}" in text
+
+        proc.send_signal(signal.SIGHUP)
+        seen: list[tuple[str, float, float]] = []
+        deadline = time.monotonic() + 30
+        while not seen or seen[-1][2] != threshold:
+            assert time.monotonic() < deadline, f"threshold never moved: {seen[-1:]}"
+            seen.append(route(ASKED[0]))
+            time.sleep(0.05)
+        after = [seen[-1]] + [route(p) for p in ASKED]
+        assert all(t == threshold for _, _, t in after)
+        assert all((c == "strong") == (s > t) for c, s, t in after)
+        strong = sum(c == "strong" for c, _, _ in after[1:])
+        assert abs(strong - len(ASKED) / 2) <= 2, (strong, len(ASKED))
+        metrics = httpx.get(url + "/metrics", headers=bearer(), timeout=10).text
+        gauge = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in metrics.splitlines()
+            if line.startswith("lockgate_route_")
+        }
+        assert gauge['lockgate_route_threshold{alias="smart"}'] == threshold
+        realised = sum(c == "strong" for c, _, _ in after) / len(after)
+        assert abs(gauge['lockgate_route_strong_share{alias="smart"}'] - realised) < 1e-9
+        assert "routing goals reloaded for smart" in log.read_text()
+        assert "needs a restart" not in log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=40)

@@ -83,7 +83,10 @@ def changed_sections(old: Settings, new: Settings) -> list[str]:
     for name in Settings.model_fields:
         if name in LIVE_SECTIONS or name == "embedded_defaults":
             continue
-        if getattr(old, name) != getattr(new, name):
+        if name == "routing":  # the aliases' goals are live; their targets are not
+            if old.routing.targets() != new.routing.targets():
+                out.append(name)
+        elif getattr(old, name) != getattr(new, name):
             out.append(name)
     rs_old, rs_new = old.router_settings, new.router_settings
     for name in type(rs_old).model_fields:

@@ -6,8 +6,9 @@ entries stored through ``/admin/models``, and rebuilds its router when either ch
   the poll interval, at once with Redis.
 * ``SIGHUP`` re-reads the config file; a file that does not validate (or whose routing
   aliases lose their targets) is refused in one log line and the running config stays.
-  Sections other than model_list and router_settings' fallbacks/group aliases need a
-  restart; a reload names them.
+  Sections other than model_list, router_settings' fallbacks/group aliases and the
+  routing aliases' goals (threshold, target share, quality floor) need a restart; a
+  reload names them.
 
 A rebuild swaps the dispatcher's routing table: requests in flight finish with the one
 they started with, and unchanged deployments keep their breakers and quotas.  Limits,
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from lockgate.auth.changes import KeyChangeFeed
@@ -33,6 +34,7 @@ from lockgate.modelconfig.core import (
     unchanged_ids,
 )
 from lockgate.modelconfig.repository import ModelRepository
+from lockgate.routing.config import RouteSpec
 from lockgate.settings import ConfigError, ModelEntry, Settings, load_settings
 
 __all__ = ["CHANNEL", "LiveModels"]
@@ -58,6 +60,8 @@ class LiveModels:
         self._redis_url = redis_url
         #: called with the new file settings after a reload installed them
         self.on_settings: Callable[[Settings], None] | None = None
+        #: called with a reloaded file's routing aliases (their goals apply live)
+        self.on_routing: Callable[[Mapping[str, RouteSpec]], object] | None = None
         self._wake = asyncio.Event()
         self._feed = KeyChangeFeed(
             repo,
@@ -127,6 +131,8 @@ class LiveModels:
             self.settings = settings
             if self.on_settings is not None:
                 self.on_settings(settings)
+            if self.on_routing is not None:
+                self.on_routing(settings.routing.aliases)
 
     async def reload_file(self) -> bool:
         """Re-read the config file (SIGHUP); False, with one log line, if it was refused."""

@@ -65,10 +65,23 @@ def calibrate(
     share: Annotated[
         float, typer.Option("--share", min=0.0, max=1.0, help="Target share of strong calls.")
     ] = 0.4,
+    write: Annotated[
+        Path | None,
+        typer.Option(
+            "--write",
+            help="Set the threshold in this config file (routing.aliases.<alias>.threshold),"
+            " keeping its comments; a running gateway applies it on SIGHUP.",
+        ),
+    ] = None,
+    alias: Annotated[
+        str | None,
+        typer.Option("--alias", help="Routing alias to set (default: the file's only one)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Print the threshold that sends `share` of these prompts to the strong model. If the
-    rows carry `weak_correct` and `strong_correct`, also print the quality it keeps."""
+    """Find the threshold that sends `share` of these prompts to the strong model, and with
+    --write set it in the config file. If the rows carry `weak_correct` and
+    `strong_correct`, also print the quality it keeps."""
     import numpy as np
 
     from lockgate.routing.model import _quantile_threshold
@@ -89,6 +102,8 @@ def calibrate(
             strong_accuracy=float(strong.mean()),
             quality_kept=acc / float(strong.mean()) if strong.any() else None,
         )
+    if write is not None:
+        result.update(written=str(write), alias=_write(write, alias, threshold, share, file))
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -98,7 +113,28 @@ def calibrate(
             f"realised share {result['realised_share']:.1%}; accuracy {result['accuracy']:.3f}"
             f" vs strong {result['strong_accuracy']:.3f} ({result['quality_kept']:.1%} kept)"
         )
-    typer.echo(f"config: routing.aliases.<name>.threshold: {threshold:.6f}")
+    if write is None:
+        typer.echo(f"config: routing.aliases.<name>.threshold: {threshold:.6f}")
+    else:
+        typer.echo(
+            f"set routing.aliases.{result['alias']}.threshold: {threshold:.6f} in {write};"
+            " a running gateway applies it on SIGHUP (kill -HUP <its pid>)"
+        )
+
+
+def _write(config: Path, alias: str | None, threshold: float, share: float, sample: Path) -> str:
+    from datetime import UTC, datetime
+
+    from lockgate.routing.configfile import set_threshold
+    from lockgate.settings import ConfigError
+
+    day = datetime.now(UTC).date().isoformat()
+    note = f"lockgate route calibrate: {share:.0%} strong on {sample.name}, {day}"
+    try:
+        return set_threshold(config, alias, threshold, note)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("curve")

@@ -40,3 +40,8 @@ class RouteSpec(_Model):
 
 class RoutingSettings(_Model):
     aliases: dict[str, RouteSpec] = Field(default_factory=dict)
+
+    def targets(self) -> dict[str, tuple[str, str]]:
+        """Each alias's (strong, weak): what a reload cannot change without a restart
+        (its goals it can: ``RouteStage.retarget``)."""
+        return {name: (spec.strong, spec.weak) for name, spec in self.aliases.items()}

@@ -71,18 +71,7 @@ class RouteStage:
     ) -> None:
         self._model = model
         self._embed = embed
-        self._routes: dict[str, _Route] = {}
-        for alias, spec in routes.items():
-            if spec.threshold is not None:
-                prior = spec.threshold
-            elif spec.target_strong_share is not None:
-                prior = model.threshold_for_share(spec.target_strong_share)
-            else:
-                prior = model.threshold_for_floor(spec.quality_floor or 0.95)
-            policy = SharePolicy(
-                prior=prior, target_share=spec.target_strong_share, window=spec.window
-            )
-            self._routes[alias] = _Route(spec, policy)
+        self._routes = {alias: _Route(spec, self._policy(spec)) for alias, spec in routes.items()}
         r = registry or CollectorRegistry()
         self._decisions = Counter(
             "lockgate_route_decisions",
@@ -104,6 +93,35 @@ class RouteStage:
         )
         for alias, route in self._routes.items():
             self._threshold.labels(alias).set(route.policy.threshold())
+
+    def _policy(self, spec: RouteSpec) -> SharePolicy:
+        if spec.threshold is not None:
+            prior = spec.threshold
+        elif spec.target_strong_share is not None:
+            prior = self._model.threshold_for_share(spec.target_strong_share)
+        else:
+            prior = self._model.threshold_for_floor(spec.quality_floor or 0.95)
+        return SharePolicy(prior=prior, target_share=spec.target_strong_share, window=spec.window)
+
+    def retarget(self, routes: Mapping[str, RouteSpec]) -> list[str]:
+        """A reloaded config's goals (threshold, target share, quality floor, window) for
+        the routing aliases this stage serves, with the same strong and weak aliases; an
+        alias whose spec is unchanged keeps its policy (and its window of scores). Returns
+        the aliases that changed. Adding, removing or re-pointing an alias needs a
+        restart (``modelconfig.core.changed_sections`` names it)."""
+        changed = []
+        for alias, route in self._routes.items():
+            spec = routes.get(alias)
+            if spec is None or spec == route.spec:
+                continue
+            if (spec.strong, spec.weak) != (route.spec.strong, route.spec.weak):
+                continue
+            self._routes[alias] = _Route(spec, self._policy(spec))
+            self._threshold.labels(alias).set(self._routes[alias].policy.threshold())
+            changed.append(alias)
+        if changed:
+            _log.warning("routing goals reloaded for %s", ", ".join(changed))
+        return changed
 
     @property
     def embedder(self) -> object:
