@@ -19,8 +19,10 @@ Designs (higher score = send to the strong model):
   the k nearest training prompts), weight w and k tuned;
 - pca_lr: LR on the first d principal components of the embedding (fitted on the
   training rows) + the text features, standardised; d and C tuned;
-- mlp: a one-hidden-layer MLP (16 units, L2 alpha tuned) on PCA-32 + text features;
-- hgb: gradient boosting on PCA-16 + text features, depth/leaf settings tuned.
+- mlp: a one-hidden-layer MLP (16 units, L2 alpha tuned, one seed) on PCA-32 + text features;
+- hgb: gradient boosting on PCA-16 + text features, depth/leaf settings tuned;
+- ens3: rank average (within each outer fold) of shipped, gain_ridge and pca_lr as tuned
+  above (needs those three in --designs).
 
 Printed per design: the strong share needed for 95% kept (mean, sd over draws; bootstrap
 95% CI over prompts on draw 0), share kept at 65% strong calls, the paired difference to
@@ -124,13 +126,10 @@ def fit_score(design: str, p: tuple, D: Data, a: np.ndarray, b: np.ndarray) -> n
             from sklearn.neural_network import MLPClassifier
 
             (alpha,) = p
-            ms = [
-                MLPClassifier(
-                    hidden_layer_sizes=(16,), alpha=alpha, max_iter=400, random_state=s
-                ).fit(Za, D.gains[a])
-                for s in range(3)
-            ]
-            return np.mean([m.predict_proba(Zb)[:, 1] for m in ms], axis=0)
+            m = MLPClassifier(
+                hidden_layer_sizes=(16,), alpha=alpha, max_iter=300, random_state=0
+            ).fit(Za, D.gains[a])
+            return m.predict_proba(Zb)[:, 1]
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         leaves, minleaf = p
@@ -156,6 +155,11 @@ GRIDS: dict[str, list[tuple]] = {
     "mlp": [(a,) for a in (1.0, 10.0)],
     "hgb": [(leaves, ml) for leaves in (4, 8) for ml in (20, 60)],
 }
+
+
+#: rank average of three linear designs (each with its own inner-CV picks; no weights tuned)
+ENSEMBLE, MEMBERS = "ens3", ("shipped", "gain_ridge", "pca_lr")
+GRIDS[ENSEMBLE] = [()]
 
 
 def pick(design: str, D: Data, train: np.ndarray, seed: int) -> tuple:
@@ -197,9 +201,13 @@ def main() -> None:
         s = {k: np.zeros(len(g)) for k in designs}
         for a, b in random_folds(len(g), 500 + d):
             for k in designs:
+                if k == ENSEMBLE:
+                    continue
                 p = pick(k, D, a, 900 + d)
                 picks[k][p] += 1
                 s[k][b] = fit_score(k, p, D, a, b)
+            if ENSEMBLE in designs:  # its members as tuned above, ranked within the fold
+                s[ENSEMBLE][b] = sum(rank(s[m][b]) for m in MEMBERS)
         for k in designs:
             need[k].append(tr.share_needed(s[k], weak, strong))
             kept65[k].append(tr.accuracy_at(s[k], weak, strong, 0.65) / strong.mean())
