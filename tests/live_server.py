@@ -71,14 +71,28 @@ def spawn_serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def wait_ok(url: str, path: str = "/ready", timeout: float = 30) -> None:
-    """Poll ``url + path`` until it answers 200 (bounded by ``timeout`` seconds)."""
+def wait_ok(
+    url: str,
+    path: str = "/ready",
+    timeout: float = 30,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Poll ``url + path`` until it answers 200 (bounded by ``timeout`` seconds).
+
+    With ``proc``, fail at once when the process exits; with ``log``, a failure shows its tail.
+    """
     deadline = time.monotonic() + timeout
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+
     while True:
         try:
             if httpx.get(url + path, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        assert time.monotonic() < deadline, f"{url}{path} did not answer 200"
+        assert proc is None or proc.poll() is None, f"{url} exited:\n{tail()}"
+        assert time.monotonic() < deadline, f"{url}{path} did not answer 200\n{tail()}"
         time.sleep(0.05)
