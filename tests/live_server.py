@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from lockgate.settings import Settings
 class LiveGateway:
     url: str
     settings: Settings
+    #: the event loop serving it (to stall it from a test)
+    loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def v1(self) -> str:
@@ -31,13 +34,16 @@ class LiveGateway:
 
 
 @contextmanager
-def serve_in_thread(settings: Settings) -> Iterator[LiveGateway]:
-    """Run the gateway until the block exits; bounded start-up and shutdown waits."""
+def serve_in_thread(settings: Settings, loop: str = "asyncio") -> Iterator[LiveGateway]:
+    """Run the gateway until the block exits; bounded start-up and shutdown waits.
+
+    ``loop="uvloop"`` runs it on the event loop ``lockgate serve`` uses.
+    """
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
         port=0,
-        loop="asyncio",
+        loop=loop,  # type: ignore[arg-type]
         http=PROTOCOL,
         timeout_keep_alive=settings.server.http.keep_alive_timeout,  # type: ignore[arg-type]
         access_log=False,
@@ -54,7 +60,9 @@ def serve_in_thread(settings: Settings) -> Iterator[LiveGateway]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield LiveGateway(url=f"http://127.0.0.1:{port}", settings=settings)
+        yield LiveGateway(
+            url=f"http://127.0.0.1:{port}", settings=settings, loop=server.servers[0].get_loop()
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=30)
