@@ -144,7 +144,7 @@ def test_calibrate_writes_the_threshold_a_running_gateway_then_routes_with(
     url = f"http://127.0.0.1:{port}"
     proc = spawn_serve(config, port, log)
     try:
-        wait_ok(url, timeout=120)  # the local MiniLM loads first
+        wait_ok(url, timeout=120, proc=proc, log=log)  # the local MiniLM loads first
 
         def route(text: str) -> tuple[str, float, float]:
             body = {"model": "smart", "messages": [{"role": "user", "content": text}]}
