@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from lockgate.routing.features import text_features
-from lockgate.routing.model import embedding_text
+from lockgate.routing.model import embedding_text, quality_loss
 
 DATA = next(
     (
@@ -128,7 +128,91 @@ def fit_branch(F: np.ndarray, weak: np.ndarray, strong: np.ndarray, mc: bool):
     return coef, intercept
 
 
+def fit_gain_ridge(F: np.ndarray, weak: np.ndarray, strong: np.ndarray, alpha: float):
+    """Ridge regression on the routing gain (strong - weak) over standardised features,
+    folded into one linear function of the raw features: (coef, intercept)."""
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    sc = StandardScaler().fit(F)
+    m = Ridge(alpha=alpha).fit(sc.transform(F), strong - weak)
+    coef = m.coef_ / sc.scale_
+    return coef, float(m.intercept_ - np.dot(coef, sc.mean_))
+
+
+def fit_pca_lr(F: np.ndarray, nx: int, gains: np.ndarray, d: int, C: float):
+    """LR on the first d principal components of the embedding plus the text features,
+    standardised, folded into one linear function of the raw features."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    pca = PCA(n_components=d, random_state=0).fit(F[:, :nx])
+    Z = np.hstack([pca.transform(F[:, :nx]), F[:, nx:]])
+    sc = StandardScaler().fit(Z)
+    m = LogisticRegression(C=C, max_iter=3000).fit(sc.transform(Z), gains)
+    w = m.coef_[0] / sc.scale_
+    b = float(m.intercept_[0] - np.dot(w, sc.mean_))
+    coef = np.concatenate([pca.components_.T @ w[:d], w[d:]])
+    return coef, float(b - np.dot(pca.mean_ @ pca.components_.T, w[:d]))
+
+
 C_BRANCH = 0.5
+#: the other branch's design: "lr" (one LR, label "strong wins") or "ens3" (rank average
+#: of that LR, ridge on the gain and PCA+LR; bench/nested_router_gsm8k.py)
+OTHER = "lr"
+ALPHAS = (30.0, 100.0, 300.0, 1000.0)
+PCA_GRID = tuple((d, C) for d in (16, 64) for C in (0.1, 1.0))
+
+
+def _random_folds(n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    f = np.random.default_rng(seed).permutation(np.arange(n) % 5)
+    return [(np.where(f != k)[0], np.where(f == k)[0]) for k in range(5)]
+
+
+def _mean_kept(s: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> float:
+    shares = np.arange(0.5, 0.81, 0.05)
+    return float(np.mean([accuracy_at(s, weak, strong, q) for q in shares]) / strong.mean())
+
+
+def ens3_members(F: np.ndarray, nx: int, weak: np.ndarray, strong: np.ndarray, seed: int = 0):
+    """The ens3 members for these rows, hyperparameters picked by 5-fold CV on them (the
+    criterion and grids of bench/nested_router_gsm8k.py): a list of (coef, intercept,
+    out-of-fold scores)."""
+    gains = ((weak == 0) & (strong == 1)).astype(int)
+    folds = _random_folds(len(F), seed)
+
+    def oof(fit) -> np.ndarray:
+        out = np.zeros(len(F))
+        for a, b in folds:
+            coef, icpt = fit(a)
+            out[b] = F[b] @ coef + icpt
+        return out
+
+    def best(fits: dict) -> tuple:
+        scored = {k: _mean_kept(oof(f), weak, strong) for k, f in fits.items()}
+        k = max(scored, key=lambda key: scored[key])
+        print(f"  picked {k} (inner mean kept {scored[k]:.4f})")
+        return k
+
+    def lr(a):
+        m = LogisticRegression(C=C_BRANCH, max_iter=3000).fit(F[a], gains[a])
+        return m.coef_[0], float(m.intercept_[0])
+
+    alpha = best(
+        {al: (lambda a, al=al: fit_gain_ridge(F[a], weak[a], strong[a], al)) for al in ALPHAS}
+    )
+    d, C = best(
+        {(d, C): (lambda a, d=d, C=C: fit_pca_lr(F[a], nx, gains[a], d, C)) for d, C in PCA_GRID}
+    )
+    all_rows = np.arange(len(F))
+    fits = [
+        lr,
+        lambda a: fit_gain_ridge(F[a], weak[a], strong[a], alpha),
+        lambda a: fit_pca_lr(F[a], nx, gains[a], d, C),
+    ]
+    return [(*fit(all_rows), oof(fit)) for fit in fits]
+
+
 KNOTS = 21  # the quality-loss curve at every 5th percentile (GSM8K: ~33 prompts a step)
 DESIGNS = "random,keyword,knn,logreg_weak_fails,hgb_branch,branch_lr,branch_lr+knn"
 
@@ -228,6 +312,19 @@ def write_weights(F, X, rows, weak, strong, oof: np.ndarray) -> None:
     mc = F[:, X.shape[1] + 5] > 0.5
     coefs, intercepts, knots, losses = [], [], [], []
     scaled = np.zeros(len(oof))
+    members: dict[str, list] = {"member_coef": [], "member_intercept": [], "member_knots": []}
+    if OTHER == "ens3":
+        m = ~mc
+        grid = np.linspace(0.0, 1.0, KNOTS)
+        total = np.zeros(int(m.sum()))
+        for coef, b, member_oof in ens3_members(F[m], X.shape[1], weak[m], strong[m]):
+            k = percentile_knots(member_oof, n=KNOTS)
+            members["member_coef"].append(coef)
+            members["member_intercept"].append(b)
+            members["member_knots"].append(k)
+            total += [quality_loss(k.astype(np.float32), grid, r) for r in member_oof]
+        oof = oof.copy()
+        oof[m] = total
     for flag in (True, False):
         m = mc == flag
         coef, b = fit_branch(F[m], weak[m], strong[m], flag)
@@ -252,15 +349,20 @@ def write_weights(F, X, rows, weak, strong, oof: np.ndarray) -> None:
         )
     rng = np.random.default_rng(0)
     prior = np.sort(rng.choice(scaled, size=min(2000, len(scaled)), replace=False))
+    extra = {}
+    if members["member_coef"]:
+        extra = {k: np.asarray(v, dtype=np.float32) for k, v in members.items()}
+        extra["member_branch"] = np.ones(len(members["member_coef"]), dtype=np.int64)
     np.savez_compressed(
         OUT,
+        **extra,
         coef=np.asarray(coefs, dtype=np.float32),
         intercept=np.asarray(intercepts, dtype=np.float32),
         knots=np.asarray(knots, dtype=np.float32),
         loss=np.asarray(losses, dtype=np.float32),
         prior_scores=prior.astype(np.float32),
     )
-    print(f"wrote {OUT} ({OUT.stat().st_size} bytes), design branch_lr")
+    print(f"wrote {OUT} ({OUT.stat().st_size} bytes), design branch_lr, other branch {OTHER}")
 
 
 def curve_ci(s, weak, strong, share, rng, n=200) -> tuple[float, float, float]:

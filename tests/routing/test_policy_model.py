@@ -103,3 +103,35 @@ def test_quality_loss_scale_is_strictly_increasing_beyond_the_knots() -> None:
     assert values == sorted(values) and len(set(values)) == len(values)
     assert values[1] == 0.0 and values[3] == pytest.approx(0.05)
     assert values[0] < 0.0 and values[6] > 0.2
+
+
+def test_a_branch_of_members_scores_the_sum_of_their_percentiles() -> None:
+    """With member arrays, the other branch's raw score is the sum of each linear
+    member's training percentile (through its knots, extended linearly beyond them);
+    the multiple-choice branch keeps its own row."""
+    from dataclasses import replace
+
+    from lockgate.routing.features import N_TEXT_FEATURES, text_features
+    from lockgate.routing.model import quality_loss
+
+    base = RouterModel.load()
+    rng = np.random.default_rng(1)
+    dim = base.dim + N_TEXT_FEATURES
+    coef = rng.normal(size=(2, dim)).astype(np.float32)
+    icpt = np.array([0.5, -0.25], dtype=np.float32)
+    knots = np.sort(rng.normal(size=(2, 21)), axis=1).astype(np.float32)
+    model = replace(
+        base,
+        member_branch=np.array([1, 1]),
+        member_coef=coef,
+        member_intercept=icpt,
+        member_knots=knots,
+    )
+    vec = rng.normal(size=base.dim).astype(np.float32)
+    word = "Tom has 3 apples and buys twice as many. How many apples does he have now?"
+    x = np.concatenate([vec, np.asarray(text_features(word), np.float32)])
+    grid = np.linspace(0.0, 1.0, 21, dtype=np.float32)
+    want = sum(quality_loss(knots[i], grid, float(coef[i] @ x + icpt[i])) for i in (0, 1))
+    assert model.raw(vec, word) == (1, pytest.approx(want, rel=1e-5))
+    mc = "Which of these is a noble gas?\nA. Oxygen\nB. Argon\nC. Nitrogen\nD. Carbon\nAnswer:"
+    assert model.raw(vec, mc) == base.raw(vec, mc)

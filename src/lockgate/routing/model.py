@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +48,13 @@ class RouterModel:
     #: sorted out-of-fold scores of the training prompts: a prior for share → threshold
     prior_scores: F32
     dim: int
+    #: optional: branches scored by several linear members instead of their coef row:
+    #: each member's raw score goes to its training percentile (through its knots) and the
+    #: branch's raw score is their sum (a rank average); one row per member
+    member_branch: npt.NDArray[np.int64] | None = None
+    member_coef: F32 | None = None
+    member_intercept: F32 | None = None
+    member_knots: F32 | None = None
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> RouterModel:
@@ -59,15 +67,27 @@ class RouterModel:
                 loss=np.asarray(z["loss"], dtype=np.float32),
                 prior_scores=np.sort(np.asarray(z["prior_scores"], dtype=np.float32)),
                 dim=coef.shape[1] - N_TEXT_FEATURES,
+                **{k: _array(z, k) for k in _MEMBERS if k in z.files},
             )
 
     def raw(self, embedding: F32, text: str) -> tuple[int, float]:
         """The prompt's branch and its linear score there (the logit scale of training)."""
         branch = 0 if is_multiple_choice(text) else 1
+        feats = np.asarray(text_features(text), np.float32)
+        if self.member_branch is not None and (self.member_branch == branch).any():
+            assert self.member_coef is not None and self.member_intercept is not None
+            assert self.member_knots is not None
+            total = 0.0
+            for i in np.flatnonzero(self.member_branch == branch):
+                w = self.member_coef[i]
+                raw = float(np.dot(w[: self.dim], embedding) + np.dot(w[self.dim :], feats))
+                raw += float(self.member_intercept[i])
+                grid = np.linspace(0.0, 1.0, len(self.member_knots[i]), dtype=np.float32)
+                total += quality_loss(self.member_knots[i], grid, raw)
+            return branch, total
         w = self.coef[branch]
         emb = float(np.dot(w[: self.dim], embedding))
-        feats = float(np.dot(w[self.dim :], np.asarray(text_features(text), np.float32)))
-        return branch, emb + feats + float(self.intercept[branch])
+        return branch, emb + float(np.dot(w[self.dim :], feats)) + float(self.intercept[branch])
 
     def score(self, embedding: F32, text: str) -> float:
         """Higher: more in need of the strong model (the quality-loss scale above)."""
@@ -81,6 +101,13 @@ class RouterModel:
     def threshold_for_share(self, share: float) -> float:
         """The score above which ``share`` of the training prompts fall (a prior)."""
         return _quantile_threshold(self.prior_scores, share)
+
+
+_MEMBERS = ("member_branch", "member_coef", "member_intercept", "member_knots")
+
+
+def _array(z: Any, key: str) -> npt.NDArray[Any]:
+    return np.asarray(z[key], dtype=np.int64 if key == "member_branch" else np.float32)
 
 
 def quality_loss(knots: F32, loss: F32, raw: float) -> float:
