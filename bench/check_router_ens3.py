@@ -8,7 +8,8 @@ members and their hyperparameters, each member's percentile knots (from its inne
 out-of-fold scores), and the branch's quality-loss curve. The outer fold is then scored
 as the gateway scores it (``RouterModel`` with the member arrays). Printed per design:
 the strong share needed for 95% kept (mean, sd over draws; bootstrap 95% CI on draw 0),
-kept at 65% strong, and ``quality_floor: 0.95`` end to end (threshold 0.05: realised
+kept at 65% strong, a paired bootstrap over prompts of the difference, and
+``quality_floor: 0.95`` end to end (threshold 0.05: realised
 strong share and share of GPT-4's accuracy kept, means over draws and bootstrap CI of the
 pooled draw-0 routing).
 
@@ -87,6 +88,7 @@ def main() -> None:
     floor_share: dict[str, list[float]] = {d: [] for d in designs}
     floor_kept: dict[str, list[float]] = {d: [] for d in designs}
     first: dict[str, np.ndarray] = {}
+    scores: dict[str, list[np.ndarray]] = {d: [] for d in designs}
     for d in range(args.draws):
         s = {k: np.zeros(len(g)) for k in designs}
         for a, b in tr._random_folds(len(g), 500 + d):
@@ -100,6 +102,7 @@ def main() -> None:
             floor_share[k].append(float(routed.mean()))
             floor_kept[k].append(np.where(routed, strong, weak).mean() / strong.mean())
             first.setdefault(k, s[k])
+            scores[k].append(s[k])
         print(
             f"draw {d}: "
             + ", ".join(
@@ -130,6 +133,36 @@ def main() -> None:
         f"ens3 - lr: {diff.mean():+.3f} (lower in {int((diff < 0).sum())},"
         f" higher in {int((diff > 0).sum())} of {len(diff)} draws)"
     )
+    # Sampling uncertainty of that difference: resample prompts (the same resample for
+    # both designs and every draw), mean over draws of the paired difference.
+    boots = []
+    for _ in range(1000):
+        i = rng.integers(0, len(g), len(g))
+        boots.append(
+            np.mean(
+                [
+                    fast_need(sl[i], weak[i], strong[i]) - fast_need(se[i], weak[i], strong[i])
+                    for sl, se in zip(scores["lr"], scores["ens3"], strict=True)
+                ]
+            )
+        )
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    print(
+        f"paired bootstrap over prompts (1000 resamples, mean over draws): lr - ens3"
+        f" 95% CI {lo:+.3f} to {hi:+.3f}; ens3 lower in {np.mean(np.array(boots) > 0):.1%}"
+    )
+
+
+def fast_need(s: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> float:
+    """tr.share_needed in one pass (same 1% steps, same stable order)."""
+    n = len(s)
+    order = np.argsort(-s, kind="stable")
+    gain = np.concatenate([[0.0], np.cumsum(strong[order] - weak[order])])
+    target = tr.FLOOR * strong.mean() - 1e-12
+    for pct in range(101):
+        if (weak.sum() + gain[round(pct / 100 * n)]) / n >= target:
+            return pct / 100
+    return 1.0
 
 
 if __name__ == "__main__":

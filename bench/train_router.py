@@ -306,14 +306,14 @@ def loss_curve(pct: np.ndarray, weak: np.ndarray, strong: np.ndarray, n: int) ->
     return loss
 
 
-def write_weights(F, X, rows, weak, strong, oof: np.ndarray) -> None:
+def write_weights(F, X, rows, weak, strong, oof: np.ndarray, other: str = OTHER) -> None:
     """Fit the shipped two-branch model on every row; per branch, map raw scores to
     percentiles of its out-of-fold scores and those to the quality lost there."""
     mc = F[:, X.shape[1] + 5] > 0.5
     coefs, intercepts, knots, losses = [], [], [], []
     scaled = np.zeros(len(oof))
     members: dict[str, list] = {"member_coef": [], "member_intercept": [], "member_knots": []}
-    if OTHER == "ens3":
+    if other == "ens3":
         m = ~mc
         grid = np.linspace(0.0, 1.0, KNOTS)
         total = np.zeros(int(m.sum()))
@@ -362,7 +362,7 @@ def write_weights(F, X, rows, weak, strong, oof: np.ndarray) -> None:
         loss=np.asarray(losses, dtype=np.float32),
         prior_scores=prior.astype(np.float32),
     )
-    print(f"wrote {OUT} ({OUT.stat().st_size} bytes), design branch_lr, other branch {OTHER}")
+    print(f"wrote {OUT} ({OUT.stat().st_size} bytes), design branch_lr, other branch {other}")
 
 
 def curve_ci(s, weak, strong, share, rng, n=200) -> tuple[float, float, float]:
@@ -381,6 +381,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--embeddings", default="/tmp/routing_emb_tail.npy")
     ap.add_argument("--write", action="store_true", help="write the shipped branch_lr weights")
+    ap.add_argument("--other", choices=("lr", "ens3"), default=OTHER, help="other-branch design")
     ap.add_argument("--designs", default=DESIGNS)
     ap.add_argument("--draws", type=int, default=6, help="fold assignments to average over")
     ap.add_argument("--seed", type=int, default=7)
@@ -422,7 +423,7 @@ def main() -> None:
             cells.append(f"{v[:, c].mean():.3f} ({v[:, c].std():.3f}) [{lo:.2f}-{hi:.2f}]")
         print(f"{d:<18} {cells[0]:<28} {cells[1]:<28}", flush=True)
     if args.write:
-        write_weights(F, X, rows, weak, strong, first["branch_lr"])
+        write_weights(F, X, rows, weak, strong, first["branch_lr"], args.other)
     print(
         "\ncurve, branch_lr (fold draw 0): strong share -> share of GPT-4 accuracy kept "
         "[bootstrap 95% CI]; random routing's expectation"

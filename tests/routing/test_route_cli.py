@@ -173,7 +173,8 @@ def test_calibrate_writes_the_threshold_a_running_gateway_then_routes_with(
             time.sleep(0.05)
         after = [seen[-1]] + [route(p) for p in ASKED]
         assert all(t == threshold for _, _, t in after)
-        assert all((c == "strong") == (s > t) for c, s, t in after)
+        # (the header prints 6 decimals: the prompt at the threshold itself can print equal)
+        assert all((c == "strong") == (s > t) for c, s, t in after if s != t)
         strong = sum(c == "strong" for c, _, _ in after[1:])
         assert abs(strong - len(ASKED) / 2) <= 2, (strong, len(ASKED))
         metrics = httpx.get(url + "/metrics", headers=bearer(), timeout=10).text

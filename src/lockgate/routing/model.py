@@ -77,14 +77,16 @@ class RouterModel:
         if self.member_branch is not None and (self.member_branch == branch).any():
             assert self.member_coef is not None and self.member_intercept is not None
             assert self.member_knots is not None
-            total = 0.0
-            for i in np.flatnonzero(self.member_branch == branch):
-                w = self.member_coef[i]
-                raw = float(np.dot(w[: self.dim], embedding) + np.dot(w[self.dim :], feats))
-                raw += float(self.member_intercept[i])
-                grid = np.linspace(0.0, 1.0, len(self.member_knots[i]), dtype=np.float32)
-                total += quality_loss(self.member_knots[i], grid, raw)
-            return branch, total
+            idx = np.flatnonzero(self.member_branch == branch)
+            w = self.member_coef[idx]
+            raws = w[:, : self.dim] @ embedding + w[:, self.dim :] @ feats
+            raws += self.member_intercept[idx]
+            grid = np.linspace(0.0, 1.0, self.member_knots.shape[1], dtype=np.float32)
+            total = sum(
+                quality_loss(self.member_knots[i], grid, float(r))
+                for i, r in zip(idx, raws, strict=True)
+            )
+            return branch, float(total)
         w = self.coef[branch]
         emb = float(np.dot(w[: self.dim], embedding))
         return branch, emb + float(np.dot(w[self.dim :], feats)) + float(self.intercept[branch])
