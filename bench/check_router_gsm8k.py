@@ -3,8 +3,9 @@ prompts it was not tuned on?  Repeated 5-fold cross-validation over the 660 GSM8
 ../shared/data/routing-dev.jsonl (random folds, ``--draws`` fold assignments), the same
 outer folds for every design:
 
-- shipped: the other-branch model as shipped (LR on MiniLM + 26 text features, label
-  "strong right where weak fails", C 0.5; fitted on GSM8K rows only);
+- shipped: the other-branch model as shipped until session 7 (LR on MiniLM + 26 text
+  features, label "strong right where weak fails", C 0.5; fitted on GSM8K rows only; the
+  branch now ships an ensemble: bench/check_router_ens3.py);
 - nested: C in {0.1, 0.2, 0.5, 1.0} and the weight of MMLU rows added to training
   (0 or 0.1) picked by an inner 5-fold CV on the outer training rows only (criterion:
   mean kept quality over strong shares 40-80%), then refitted there;
