@@ -133,6 +133,16 @@ def main() -> None:
         f"ens3 - lr: {diff.mean():+.3f} (lower in {int((diff < 0).sum())},"
         f" higher in {int((diff > 0).sum())} of {len(diff)} draws)"
     )
+    w_acc, s_acc = weak.mean(), strong.mean()
+    print("curve: strong share -> GPT-4 accuracy kept, mean over draws [draw-0 bootstrap 95% CI]")
+    for share in (0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8):
+        cells = []
+        for k in designs:
+            mean = np.mean([tr.accuracy_at(x, weak, strong, share) for x in scores[k]]) / s_acc
+            _, lo, hi = tr.curve_ci(first[k], weak, strong, share, rng, n=500)
+            cells.append(f"{k} {mean:.1%} [{lo:.1%}-{hi:.1%}]")
+        rand = (w_acc + share * (s_acc - w_acc)) / s_acc
+        print(f"  {share:.0%}: " + "; ".join(cells) + f"; random {rand:.1%}")
     # Sampling uncertainty of that difference: resample prompts (the same resample for
     # both designs and every draw), mean over draws of the paired difference.
     boots = []
