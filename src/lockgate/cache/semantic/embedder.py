@@ -92,6 +92,8 @@ class LocalEmbedder:
     lifespan and share it. ``embed`` runs the forward pass in a worker thread
     because it is CPU work of a few milliseconds and must not stall the event
     loop. ``backend="onnx"`` (default) needs ``onnxruntime`` and ``onnx``;
+    ``"onnx-int8"`` quantises the model to int8 when it loads (half the CPU
+    time; vectors within cosine 0.99 of the float model's);
     ``"numpy"`` needs neither but is about twice as slow, and slower still
     unless OpenBLAS is limited to one thread (``OPENBLAS_NUM_THREADS=1``).
     """
@@ -109,8 +111,10 @@ class LocalEmbedder:
 
             directory = model_dir if model_dir is not None else default_model_dir()
             self._model: MiniLM | OnnxMiniLM
-            if backend == "onnx":
-                self._model = OnnxMiniLM.from_dir(directory, threads=threads)
+            if backend in ("onnx", "onnx-int8"):
+                self._model = OnnxMiniLM.from_dir(
+                    directory, threads=threads, int8=backend == "onnx-int8"
+                )
             else:
                 self._model = MiniLM.from_dir(directory)
         except ModuleNotFoundError as exc:

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from lockgate.cache.semantic.semantic_cache import SemanticSettings
 
 #: the local embedder's implementation (see lockgate.cache.semantic.embedder)
-Backend = Literal["onnx", "numpy"]
+Backend = Literal["onnx", "onnx-int8", "numpy"]
 
 __all__ = ["AliasSemanticSettings", "SemanticCacheSettings"]
 
