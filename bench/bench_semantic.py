@@ -1,7 +1,7 @@
 """Benchmarks of the semantic cache: embedder, guards, memory and Redis index, lookup.
 
     PYTHONPATH=src .venv/bin/python bench/bench_semantic.py [--redis-url URL] [--quick]
-        [--only-verified]
+        [--only-verified [--backend onnx-int8] [--verifier WEIGHTS.json]]
 
 Without --redis-url a private redis-server is started on a free loopback port
 (if one is installed). Prints medians and 99th percentiles in milliseconds.
@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -330,7 +331,11 @@ async def lookups_during_writes(
 
 
 async def bench_verified_lookup(
-    embedder: LocalEmbedder, n: int, entries: int, graph_cache: str | None = None
+    embedder: LocalEmbedder,
+    n: int,
+    entries: int,
+    graph_cache: str | None = None,
+    weights: str | None = None,
 ) -> None:
     """The default lookup: embed with token vectors, search, verify up to 3 candidates.
 
@@ -345,7 +350,8 @@ async def bench_verified_lookup(
     build_graph(index, entries, graph_cache)
     print(f"load average: {os.getloadavg()}")
     ann_recall(index, filler, rng, n)
-    cache = SemanticCache(embedder, index, SemanticSettings(), load_verifier())
+    verifier = load_verifier(weights)
+    cache = SemanticCache(embedder, index, SemanticSettings(), verifier)
     # three stored wordings above the recall floor: the verifier scores all three
     for text in (SHORT, "How do I reset my password on the website?", "How to reset a password?"):
         await cache.store(SemanticQuery("p", text), b"answer", now=NOW)
@@ -428,8 +434,11 @@ async def bench_redis(url: str, n: int, replay: int) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     n = 30 if args.quick else 200
     if args.only_verified:
+        embedder = LocalEmbedder(backend=args.backend)
+        weights = args.weights_text
+        print(f"embedder: {args.backend}; verifier: {args.verifier or 'shipped'}")
         await bench_verified_lookup(
-            LocalEmbedder(), n, 10_000 if args.quick else 100_000, args.graph_cache
+            embedder, n, 10_000 if args.quick else 100_000, args.graph_cache, weights
         )
         return
     embedder = bench_embedders(n)
@@ -452,11 +461,15 @@ def main() -> None:
     parser.add_argument(
         "--only-verified", action="store_true", help="only the verified lookup at 100k entries"
     )
+    parser.add_argument("--backend", default="onnx", choices=("onnx", "onnx-int8", "numpy"))
+    parser.add_argument("--verifier", help="verifier weights JSON (default: the shipped one)")
     parser.add_argument(
         "--graph-cache",
         help="path prefix: save the 100k-entry HNSW graph there and reuse it on later runs",
     )
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    args.weights_text = None if args.verifier is None else Path(args.verifier).read_text()
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -316,10 +316,10 @@ def nested_cv(
     """Nested grouped CV: everything a test fold is judged with is chosen without it.
 
     For each outer fold, the model's probabilities on the outer training rows come
-    from an inner grouped CV; on those, each of ``choices`` (regime cut, vetoes,
-    adversarial weight) gets its thresholds for the budget, and the choice with the
-    most weighted hits wins. The model refitted on all outer training rows then
-    scores the test fold at the winning choice's thresholds.
+    from an inner grouped CV; on those, each of ``choices`` (regime cut, vetoes)
+    gets its thresholds for the budget, and the choice with the most weighted hits
+    wins (every choice is scored with the same weights). The model refitted on all
+    outer training rows then scores the test fold at the winning choice's thresholds.
     """
     table: dict[str, dict[str, Any]] = {}
     accept = {b: np.zeros(len(y), dtype=bool) for b in budgets}
@@ -526,7 +526,8 @@ def main() -> None:
             for j in (0.6, 0.7, 0.8)
             for d in (1, 2, 3)
             for v in (vetoes, [*vetoes, "question"])
-            for a in (0.25, 0.5)
+            # one objective for every choice (the weight is part of it, not a choice)
+            for a in (ADVERSARIAL_WEIGHT,)
         ]
         t0 = time.perf_counter()
         nested, picked = nested_cv(
