@@ -41,6 +41,11 @@ MEDIUM = (
     "how should I configure the rate limiter so that each tenant gets 100 requests per minute?"
 )
 NOW = 1_800_000_000.0
+NEAR_COPIES = (
+    "How do I change my account password?",
+    "How can I change my account password now?",
+    "How can I change my user account password?",
+)
 
 
 def report(name: str, samples: list[float]) -> None:
@@ -198,6 +203,8 @@ async def bench_lookup(embedder: LocalEmbedder, n: int) -> None:
     cache = SemanticCache(embedder, index, SemanticSettings())
     await cache.store(SemanticQuery("p", SHORT), b"answer", now=NOW)
     hit = SemanticQuery("p", "How can I reset my password?")
+    near_hit = SemanticQuery("p", "How can I change my account password?")
+    print(f"near-copy query served: {(await cache.lookup(near_hit, now=NOW)).served}")
     assert (await cache.lookup(hit, now=NOW)).served
     report(
         "lookup, hit (embed + search + guards + fetch)",
@@ -355,11 +362,16 @@ async def bench_verified_lookup(
     # three stored wordings above the recall floor: the verifier scores all three
     for text in (SHORT, "How do I reset my password on the website?", "How to reset a password?"):
         await cache.store(SemanticQuery("p", text), b"answer", now=NOW)
+    # worst case for a cold hit: three near copies, each needing the model (and its tokens)
+    for text in NEAR_COPIES:
+        await cache.store(SemanticQuery("p", text), b"answer", now=NOW)
     long_stored = MEDIUM.replace("should I", "do I")
     await cache.store(SemanticQuery("p", long_stored), b"a", now=NOW)
     await index._partitions["p"].ann_idle()
     await bench_graph_writes(index, filler, n)
     hit = SemanticQuery("p", "How can I reset my password?")
+    near_hit = SemanticQuery("p", "How can I change my account password?")
+    print(f"near-copy query served: {(await cache.lookup(near_hit, now=NOW)).served}")
     miss = SemanticQuery("p", "What is the boiling point of water?")
     long_hit = SemanticQuery("p", MEDIUM)
     for mode in ("hnsw", "exact"):
@@ -382,8 +394,16 @@ async def bench_verified_lookup(
             cache._token_bytes = 0
             return await cache.lookup(hit, now=NOW)
 
-        report("lookup, hit, verify 3 cold (candidates embedded)", await atimed(cold, n))
+        report("lookup, hit, cold (near copies among the 3 embedded)", await atimed(cold, n))
         report("  same, CPU time", await acpu(cold, n))
+
+        async def cold_near() -> object:
+            cache._tokens.clear()
+            cache._token_bytes = 0
+            return await cache.lookup(near_hit, now=NOW)
+
+        report("lookup, hit, cold, 3 near copies embedded (worst)", await atimed(cold_near, n))
+        report("  same, CPU time", await acpu(cold_near, n))
         report(
             "lookup, long question (35 words), verify 1",
             await atimed(lambda: cache.lookup(long_hit, now=NOW), n),
