@@ -438,7 +438,7 @@ def main() -> None:
     ap.add_argument("--ship", default="mlp", choices=("logistic", "mlp"))
     ap.add_argument(
         "--vetoes",
-        default="numbers,units,negation,opposites",
+        default="numbers,units,negation,opposites,question",
         help="guards kept as hard vetoes on top of the verifier (comma-separated)",
     )
     ap.add_argument(
@@ -525,7 +525,7 @@ def main() -> None:
             {"near_jaccard": j, "near_differing": d, "vetoes": v, "adversarial_weight": a}
             for j in (0.6, 0.7, 0.8)
             for d in (1, 2, 3)
-            for v in (vetoes, [*vetoes, "question"])
+            for v in (vetoes,)
             # one objective for every choice (the weight is part of it, not a choice)
             for a in (ADVERSARIAL_WEIGHT,)
         ]
@@ -598,6 +598,7 @@ def main() -> None:
         "recall": RECALL,
         "vetoes": vetoes,
         "calibration": calibration,
+        "backend": args.backend,
         **(
             {}
             if regime is None

@@ -23,20 +23,28 @@ async def test_vectors_are_unit_length_and_384_wide(local_embedder: LocalEmbedde
 
 
 async def test_matches_the_reference_implementation(
-    local_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder
+    onnx_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder
 ) -> None:
-    """Both backends reproduce sentence-transformers' vector."""
-    for embedder in (local_embedder, numpy_embedder):
+    """Both float32 backends reproduce sentence-transformers' vector."""
+    for embedder in (onnx_embedder, numpy_embedder):
         out = await embedder.embed([REFERENCE_TEXT])
         np.testing.assert_allclose(out[0, :8], REFERENCE_HEAD, atol=2e-4)
 
 
-async def test_backends_agree(local_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder) -> None:
-    """ONNX Runtime and numpy give the same vectors for a padded batch of mixed texts."""
+async def test_backends_agree(
+    onnx_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder, local_embedder: LocalEmbedder
+) -> None:
+    """ONNX Runtime and numpy give the same vectors for a padded batch of mixed texts;
+    the int8 model (quantised from the same weights at load) stays close to them."""
     texts = ["Is it safe?", "Ünïcödé text with 中文 and émojis 🙂", "word " * 300]
-    a = await local_embedder.embed(texts)
+    a = await onnx_embedder.embed(texts)
     b = await numpy_embedder.embed(texts)
     np.testing.assert_allclose((a * b).sum(axis=1), 1.0, atol=1e-4)
+    questions = ["How do I reset my password?", "What is the capital of France?", *texts]
+    fp32, int8 = await onnx_embedder.embed(questions), await local_embedder.embed(questions)
+    assert local_embedder.backend == "onnx-int8"
+    assert ((fp32 * int8).sum(axis=1) > 0.97).all()
+    assert not np.allclose(fp32, int8, atol=1e-4)  # really another model
 
 
 async def test_paraphrases_score_above_unrelated(local_embedder: LocalEmbedder) -> None:
