@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from lockgate.cache.semantic.minilm import load_safetensors, mean_pool
 
-__all__ = ["OnnxMiniLM", "build_graph", "quantise"]
+__all__ = ["OnnxMiniLM", "build_graph", "cache_dir", "quantise", "quantised_cached"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -198,6 +198,44 @@ def quantise(model: bytes) -> bytes:
         root.removeFilter(no_preprocessing_advice)
 
 
+def cache_dir() -> Path:
+    """Where derived model files are kept: ``$LOCKGATE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/lockgate``, else ``~/.cache/lockgate``."""
+    import os
+
+    explicit = os.environ.get("LOCKGATE_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lockgate"
+
+
+def quantised_cached(model: bytes) -> bytes:
+    """``quantise(model)``, kept on disk after the first time (keyed by the float
+    model's bytes and the ONNX Runtime version): later starts skip the seconds
+    it takes. A cache that cannot be read or written is only a slower start."""
+    import hashlib
+    import os
+
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    key = hashlib.sha256(model).hexdigest()[:20]
+    path = cache_dir() / f"minilm-int8-{key}-ort{ort.__version__}.onnx"
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    blob = quantise(model)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(path)  # atomic: a concurrent start reads the old file or the new one
+    except OSError:
+        pass
+    return blob
+
+
 class OnnxMiniLM:
     """The same encoder as ``minilm.MiniLM``, run by ONNX Runtime (``int8``: quantised)."""
 
@@ -208,7 +246,7 @@ class OnnxMiniLM:
         threads: int = 1,
         int8: bool = False,
     ) -> None:
-        import onnxruntime as ort  # type: ignore[import-untyped]
+        import onnxruntime as ort
 
         options = ort.SessionOptions()
         # One thread per call: the gateway already runs one embed per worker
@@ -219,7 +257,7 @@ class OnnxMiniLM:
         model = build_graph(tensors)
         self.int8 = int8
         self._session = ort.InferenceSession(
-            quantise(model) if int8 else model, options, providers=["CPUExecutionProvider"]
+            quantised_cached(model) if int8 else model, options, providers=["CPUExecutionProvider"]
         )
         self.dim = int(tensors["embeddings.word_embeddings.weight"].shape[1])
         self.max_positions = int(tensors["embeddings.position_embeddings.weight"].shape[0])
