@@ -251,16 +251,21 @@ def export(
 class Top(torch.nn.Module):
     """The trainable part of a cross-encoder whose first ``frozen`` layers are fixed."""
 
-    def __init__(self, full: CrossEncoder, frozen: int) -> None:
+    def __init__(self, full: CrossEncoder, frozen: int, pool: str = "cls") -> None:
         super().__init__()
         self.layers = torch.nn.ModuleList(list(full.bert.encoder.layer)[frozen:])
         self.head = full.head
+        self.pool = pool
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         bias = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * -1e9
         for layer in self.layers:
             out = layer(hidden, attention_mask=bias)
             hidden = out[0] if isinstance(out, tuple) else out
+        if self.pool == "mean":
+            # all-MiniLM-L6-v2 was trained through mean pooling: its [CLS] barely moves
+            pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+            return self.head(pooled).squeeze(-1)
         return self.head(hidden[:, 0]).squeeze(-1)
 
 
@@ -302,7 +307,7 @@ def train_top(
     rng: np.random.Generator,
 ) -> Top:
     torch.manual_seed(SEED)
-    model = Top(CrossEncoder(args.layers), args.frozen)
+    model = Top(CrossEncoder(args.layers), args.frozen, args.pool)
     model.train()
     steps = args.epochs * ((len(idx) + args.batch - 1) // args.batch)
     opt = torch.optim.AdamW(
@@ -404,6 +409,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-cv", action="store_true")
     ap.add_argument("--frozen", type=int, default=0, help="freeze the first N layers (see top)")
+    ap.add_argument("--pool", default="cls", choices=("cls", "mean"), help="with --frozen")
     ap.add_argument("--budget-minutes", type=float, default=30.0, help="with --frozen: stop folds")
     ap.add_argument(
         "--limit-folds", type=int, default=0, help="only run the first N folds (timing)"
