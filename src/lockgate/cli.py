@@ -105,6 +105,10 @@ def serve(
     """Start the gateway."""
     import gc
 
+    from lockgate.serving.workers import hold_reload_signals
+
+    hold_reload_signals()
+
     # Start-up allocates ~185k long-lived objects and frees few, so the cyclic GC's
     # collections while it runs find little (~15% of its CPU); the lifespan's
     # gc.collect() sweeps once, and the server enables the GC as soon as it has started.
