@@ -123,6 +123,9 @@ def _serve(config: str | None, host: str | None, port: int | None, workers: int)
     from lockgate.logs import import_structlog_lean
 
     import_structlog_lean()  # before anything imports structlog (idle memory)
+    from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean
+
+    import_sqlalchemy_asyncio_lean()  # nor the ORM behind sqlalchemy.ext.asyncio
     from lockgate.preflight import problems
     from lockgate.settings import ConfigError, find_config
 
