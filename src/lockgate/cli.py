@@ -126,6 +126,9 @@ def _serve(config: str | None, host: str | None, port: int | None, workers: int)
     from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean
 
     import_sqlalchemy_asyncio_lean()  # nor the ORM behind sqlalchemy.ext.asyncio
+    from lockgate.serving.lean import import_hiding
+
+    import_hiding("uvicorn", "watchfiles")  # its --reload supervisor's; serve never reloads
     from lockgate.preflight import problems
     from lockgate.settings import ConfigError, find_config
 

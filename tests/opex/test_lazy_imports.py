@@ -126,7 +126,7 @@ def test_a_gateway_on_defaults_never_maps_numpy_or_scipy(tmp_path: Path):
 #: what `lockgate serve` on a SQLite file keeps out of its process: Alembic and Mako (the
 #: first start migrates in a child), pygments and rich (structlog's console extras, the
 #: CLI's tables), cryptography (audit encryption), Jinja2 (prompt templates)
-SERVE_LEAN = ("alembic", "mako", "pygments", "rich", "cryptography", "jinja2")
+SERVE_LEAN = ("alembic", "mako", "pygments", "rich", "cryptography", "jinja2", "watchfiles")
 
 
 def test_import_cli_loads_no_command_group():
@@ -163,8 +163,8 @@ def test_every_command_group_is_listed_and_reachable():
 
 def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
     """A first `lockgate serve` on a SQLite file: the schema reaches head, yet the serving
-    process never imported Alembic, Mako, pygments, rich, cryptography, Jinja2 or
-    SQLAlchemy's ORM."""
+    process never imported Alembic, Mako, pygments, rich, cryptography, Jinja2, watchfiles
+    or SQLAlchemy's ORM."""
     from lockgate.storage.revisions import shipped_head
 
     db = tmp_path / "gw.db"
