@@ -105,6 +105,10 @@ def serve(
     """Start the gateway."""
     import gc
 
+    from lockgate.serving.workers import hold_reload_signals
+
+    hold_reload_signals()
+
     # Start-up allocates ~185k long-lived objects and frees few, so the cyclic GC's
     # collections while it runs find little (~15% of its CPU); the lifespan's
     # gc.collect() sweeps once, and the server enables the GC as soon as it has started.
@@ -119,6 +123,12 @@ def _serve(config: str | None, host: str | None, port: int | None, workers: int)
     from lockgate.logs import import_structlog_lean
 
     import_structlog_lean()  # before anything imports structlog (idle memory)
+    from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean
+
+    import_sqlalchemy_asyncio_lean()  # nor the ORM behind sqlalchemy.ext.asyncio
+    from lockgate.serving.lean import import_hiding
+
+    import_hiding("uvicorn", "watchfiles")  # its --reload supervisor's; serve never reloads
     from lockgate.preflight import problems
     from lockgate.settings import ConfigError, find_config
 
@@ -401,7 +411,12 @@ def cache_eval(
             from lockgate.cache.semantic.verifier import load_verifier
 
             weights = load_verifier(Path(sc.verifier_weights).read_text(encoding="utf-8"))
-        report = evaluate_pairs(path, sem, verifier=weights, progress=progress)
+        embedder = None
+        if sc.embedder == "local":
+            from lockgate.cache.semantic.embedder import LocalEmbedder
+
+            embedder = LocalEmbedder(backend=sc.backend)  # the vectors the gateway would use
+        report = evaluate_pairs(path, sem, embedder=embedder, verifier=weights, progress=progress)
     except ModuleNotFoundError as exc:
         raise fail(str(exc)) from exc
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
