@@ -116,7 +116,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--core-only", action="store_true", help="guardrails' injection screen off")
     ap.add_argument(
-        "--core", action="store_true", help="bench/lockgate.yaml's core: injection, usage, audit off"
+        "--core", action="store_true", help="as bench/lockgate.yaml: injection, usage, audit off"
     )
     ap.add_argument(
         "--stream", action="store_true", help="stream: true (the mock sends ~20 chunks)"
