@@ -181,6 +181,37 @@ async def test_after_crash_fail_never_sends_a_line_that_was_upstream_again(
     assert batch is not None and batch["resent"] == 0
 
 
+async def test_after_crash_fail_runs_again_a_line_whose_answer_was_journaled(
+    store: BatchStore,
+) -> None:
+    """``after_crash: fail`` with the answer journal: a line that was upstream when its
+    holder died is failed as ``interrupted`` only if its answer is not in the journal;
+    one that was answered (not yet stored) is claimed again to replay its answer."""
+    journaled = {(2,)}
+    strict = BatchStore(
+        store.db,
+        store.root,
+        resend_after_crash=False,
+        answered=lambda batch_id, line_no: (line_no,) in journaled,
+    )
+    bid = await new_batch(strict, 3)
+    a = await strict.claim("A", 3, NOW, 30)
+    await strict.complete_many("A", [], sending=a)
+    await strict.release(a[0], "A", interrupted=True)  # stopped, not answered: failed
+    again = await strict.claim("B", 10, NOW + 31, 30)  # A died with lines 2 and 3 upstream
+    assert [x.line_no for x in again] == [2]
+    assert again[0].attempts == 2
+    async with strict.db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(batch_lines.c.line_no, batch_lines.c.status)
+                .where(batch_lines.c.batch_id == bid)
+                .order_by(batch_lines.c.line_no)
+            )
+        ).all()
+    assert [(r[0], r[1]) for r in rows] == [(1, "failed"), (2, "running"), (3, "failed")]
+
+
 async def test_a_batch_past_its_window_expires_with_its_answers_kept(store: BatchStore) -> None:
     """At expiry unsent lines are not run; the line in flight may still answer; the batch
     ends `expired` with an output file of its answers and an error file of the rest

@@ -70,9 +70,15 @@ def test_chat_batch_with_the_openai_sdk(
         r.body["messages"][0]["content"] for r in fake.requests_to("/v1/chat/completions")
     )
     assert len(seen) == 40 and max(seen.values()) == 1
-    usage = httpx.get(
-        gw.url + "/admin/usage", params={"group_by": "model"}, headers=bearer()
-    ).json()
+    # usage rows are written in the background (flush_interval 1 s): wait for them
+    deadline = time.monotonic() + 15
+    while True:
+        usage = httpx.get(
+            gw.url + "/admin/usage", params={"group_by": "model"}, headers=bearer()
+        ).json()
+        if usage["totals"]["requests"] >= 40 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert usage["totals"]["requests"] >= 40
     listed = client.batches.list()
     assert batch.id in [b.id for b in listed.data]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,12 +69,22 @@ _INTERRUPTED = {
 
 
 class BatchStore:
-    def __init__(self, db: Database, root: Path, *, resend_after_crash: bool = True) -> None:
+    def __init__(
+        self,
+        db: Database,
+        root: Path,
+        *,
+        resend_after_crash: bool = True,
+        answered: Callable[[str, int], bool] = lambda batch_id, line_no: False,
+    ) -> None:
         self.db = db
         self.root = root
         self._pg = db.engine.dialect.name == "postgresql"
         #: False: a line marked sent whose holder went is failed, never sent again
         self._resend = resend_after_crash
+        #: whether a line's upstream answer is in the answer journal (batches/journal.py):
+        #: such a line is run again (its answer replayed, nothing sent), never failed
+        self._answered = answered
 
     # -- files ---------------------------------------------------------------
     async def create_file(
@@ -314,21 +324,7 @@ class BatchStore:
             )
         )
         if not self._resend:
-            await conn.execute(
-                batch_lines.update()
-                .where(
-                    batch_lines.c.status == "running",
-                    batch_lines.c.lease_until < now,
-                    batch_lines.c.sent_attempt == batch_lines.c.attempts,
-                )
-                .values(
-                    status="failed",
-                    status_code=500,
-                    response=_INTERRUPTED,
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
+            await self._fail_interrupted(conn, now)
         rows = (await conn.execute(stmt)).all()
         if not rows:
             return []
@@ -347,6 +343,32 @@ class BatchStore:
             Claimed(r[0], r[1], r[2], r[3], r[4], meta[r[0]][0], meta[r[0]][1])
             for r in sorted(rows, key=lambda r: (r[0], r[1]))
         ]
+
+    async def _fail_interrupted(self, conn: Any, now: float) -> None:
+        """``after_crash: fail``: lines that were upstream when their replica went fail
+        as ``interrupted`` -- unless the journal holds their answer (then they run
+        again and the answer is replayed: nothing is sent twice, nothing lost)."""
+        lapsed = sa.and_(
+            batch_lines.c.status == "running",
+            batch_lines.c.lease_until < now,
+            batch_lines.c.sent_attempt == batch_lines.c.attempts,
+        )
+        pick = sa.select(batch_lines.c.batch_id, batch_lines.c.line_no).where(lapsed)
+        rows = (await conn.execute(pick)).all()
+        lost = [(r[0], r[1]) for r in rows if not self._answered(r[0], r[1])]
+        for i in range(0, len(lost), _INSERT_CHUNK):
+            key = sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no)
+            await conn.execute(
+                batch_lines.update()
+                .where(lapsed, key.in_(lost[i : i + _INSERT_CHUNK]))
+                .values(
+                    status="failed",
+                    status_code=500,
+                    response=_INTERRUPTED,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
 
     async def renew(self, owner: str, now: float, lease: float) -> None:
         async with self.db.engine.begin() as conn:
@@ -479,6 +501,8 @@ class BatchStore:
             else_="pending",
         )
         values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_until": None}
+        if interrupted and self._answered(line.batch_id, line.line_no):
+            interrupted = False  # answered: its next run replays the answer
         if interrupted and not self._resend:
             values.update(status="failed", status_code=500, response=_INTERRUPTED)
         elif interrupted:
