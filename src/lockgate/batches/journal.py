@@ -31,6 +31,7 @@ from lockgate.chat import ChatResponse, Usage
 __all__ = ["AnswerJournal", "LineAnswers"]
 
 _SUFFIX = ".answers"
+_USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))
 
 
 def _key(batch_id: str, line_no: int) -> str:
@@ -71,7 +72,7 @@ class AnswerJournal:
         entry = {
             "k": _key(batch_id, line_no),
             "body": response.body,
-            "usage": dataclasses.asdict(response.usage),
+            "usage": {f: getattr(response.usage, f) for f in _USAGE_FIELDS},
             "native": response.native,
         }
         data = orjson.dumps(entry) + b"\n"

@@ -442,7 +442,10 @@ class BatchStore:
             .values(
                 status=sa.bindparam("b_status"),
                 status_code=sa.bindparam("b_code"),
-                response=sa.bindparam("b_response", type_=sa.JSON),
+                # encoded here by orjson (the JSON type would use the json module)
+                response=sa.cast(sa.bindparam("b_response", type_=sa.Text), sa.JSON)
+                if self._pg
+                else sa.type_coerce(sa.bindparam("b_response"), sa.Text),
                 request_id=sa.bindparam("b_request"),
                 lease_until=None,
             )
@@ -453,7 +456,7 @@ class BatchStore:
                 "b_line": r.line.line_no,
                 "b_status": "done" if r.ok else "failed",
                 "b_code": r.status_code,
-                "b_response": r.response,
+                "b_response": orjson.dumps(r.response).decode(),
                 "b_request": r.request_id,
             }
             for r in results
@@ -609,20 +612,34 @@ class BatchStore:
         err: list[bytes] = []
         expired = batch["expired_at"] is not None and batch["status"] == "in_progress"
         shown = ("done", "failed", "expired", "running") if expired else ("done", "failed")
+        c = batch_lines.c
         q = (
-            sa.select(batch_lines)
-            .where(batch_lines.c.batch_id == batch_id, batch_lines.c.status.in_(shown))
-            .order_by(batch_lines.c.line_no)
+            # the stored answer's JSON text as it is: spliced in, not parsed and re-encoded
+            sa.select(
+                c.line_no,
+                c.custom_id,
+                c.status,
+                c.status_code,
+                c.request_id,
+                (
+                    sa.cast(c.response, sa.Text)
+                    if self._pg
+                    else sa.type_coerce(c.response, sa.Text)
+                ).label("raw"),
+            )
+            .where(c.batch_id == batch_id, c.status.in_(shown))
+            .order_by(c.line_no)
         )
         async with self.db.engine.connect() as conn:
             for r in (await conn.execute(q)).mappings():
+                raw = r["raw"]
                 entry = {
                     "id": f"batch_req_{batch_id[6:]}_{r['line_no']}",
                     "custom_id": r["custom_id"],
                     "response": {
                         "status_code": r["status_code"],
                         "request_id": r["request_id"],
-                        "body": r["response"],
+                        "body": orjson.Fragment(raw if raw is not None else "null"),
                     }
                     if r["status"] == "done"
                     else None,
@@ -630,7 +647,9 @@ class BatchStore:
                     if r["status"] == "done"
                     else _EXPIRED
                     if r["status"] in ("expired", "running")
-                    else (r["response"] or {}).get("error", {"message": "failed"}),
+                    else ((orjson.loads(raw) if raw else None) or {}).get(
+                        "error", {"message": "failed"}
+                    ),
                 }
                 (out if r["status"] == "done" else err).append(orjson.dumps(entry))
         values: dict[str, Any] = {}
