@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from lockgate.batches.lines import BatchLine
-from lockgate.batches.store import BatchStore
+from lockgate.batches.store import BatchStore, Finished
 from lockgate.batches.tables import batch_lines, batches, files
 from lockgate.storage.database import Database
 
@@ -147,6 +147,25 @@ async def test_re_sends_are_counted_and_only_for_unanswered_lines(store: BatchSt
     assert sorted(x.line_no for x in again) == [2, 3, 4, 5]
     batch = await store.get_batch(bid)
     assert batch is not None and batch["resent"] == 2
+
+
+async def test_a_line_replayed_from_the_journal_is_not_counted_as_re_sent(
+    store: BatchStore,
+) -> None:
+    """A line whose holder died after its upstream answer was journaled runs again but
+    its answer is replayed, not sent: its re-send count goes back once it is stored."""
+    bid = await new_batch(store, 2)
+    a = await store.claim("A", 2, NOW, 30)
+    await store.complete_many("A", [], sending=a)
+    again = await store.claim("B", 10, NOW + 31, 30)  # A died with both upstream
+    assert [x.attempts for x in again] == [2, 2]
+    batch = await store.get_batch(bid)
+    assert batch is not None and batch["resent"] == 2
+    replayed = Finished(again[0], True, 200, {"id": "x"}, None, replayed=True)
+    sent_again = Finished(again[1], True, 200, {"id": "y"}, None)
+    assert await store.complete_many("B", [replayed, sent_again]) == 2
+    batch = await store.get_batch(bid)
+    assert batch is not None and batch["resent"] == 1
 
 
 async def test_after_crash_fail_never_sends_a_line_that_was_upstream_again(

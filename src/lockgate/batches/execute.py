@@ -88,7 +88,7 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
             if flavor == "anthropic"
             else result.body
         )
-        return Outcome(200, out, request_id)
+        return Outcome(200, out, request_id, "replayed_from_journal" in ctx.notes)
     except GatewayError as err:
         return Outcome(err.status, error_body(err, flavor), request_id)
     except Exception:

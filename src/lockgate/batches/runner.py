@@ -240,7 +240,9 @@ class BatchRunner:
                 return
             # Stored by the loop, many answers per transaction (group commit).
             self._finished.append(
-                Finished(line, ok, outcome.status, outcome.body, outcome.request_id)
+                Finished(
+                    line, ok, outcome.status, outcome.body, outcome.request_id, outcome.replayed
+                )
             )
         except asyncio.CancelledError:
             raise

@@ -56,6 +56,8 @@ class Finished:
     status_code: int
     response: dict[str, Any]
     request_id: str | None
+    #: answered from the answer journal: not re-sent after all (``resent`` goes back)
+    replayed: bool = False
 
 
 #: the answer of a line that was upstream when its replica went (``after_crash: fail``)
@@ -447,6 +449,10 @@ class BatchStore:
                 if self._pg
                 else sa.type_coerce(sa.bindparam("b_response"), sa.Text),
                 request_id=sa.bindparam("b_request"),
+                resent=sa.case(
+                    (batch_lines.c.resent > 0, batch_lines.c.resent - sa.bindparam("b_replayed")),
+                    else_=batch_lines.c.resent,
+                ),
                 lease_until=None,
             )
         )
@@ -458,6 +464,7 @@ class BatchStore:
                 "b_code": r.status_code,
                 "b_response": orjson.dumps(r.response).decode(),
                 "b_request": r.request_id,
+                "b_replayed": int(r.replayed and r.line.attempts > 1),
             }
             for r in results
         ]
