@@ -82,6 +82,9 @@ class UpstreamJournal(Protocol):
 
     def recorded(self) -> ChatResponse | None: ...
 
+    def sending(self) -> None:
+        """Written before the request leaves for the upstream."""
+
     def record(self, response: ChatResponse) -> None: ...
 
 
@@ -319,6 +322,7 @@ class Dispatcher:
                     lease.release(self._clock())
                     ctx.notes["replayed_from_journal"] = True
                     return answered
+                journal.sending()
             if self._tracer is None:
                 result = await self._attempt(ctx, request, dep, lease, timeouts, name)
             else:

@@ -30,6 +30,11 @@ def test_an_answer_written_by_a_dead_process_is_found_by_the_next(tmp_path: Path
     assert LineAnswers(b, "batch_1", 7, rerun=False).recorded() is None
     dead.record("batch_1", 9, answer("nine"))  # written after B's first look: still found
     assert b.has("batch_1", 9)
+    LineAnswers(dead, "batch_1", 10, rerun=False).sending()
+    b.refresh()
+    assert not b.never_left("A", "batch_1", 10) and b.never_left("A", "batch_1", 11)
+    assert not b.never_left("Z", "batch_1", 11)  # Z's journal is not here: unsure
+    assert b.answered("batch_1", 7) and not b.answered("batch_1", 10)
 
 
 def test_a_torn_last_record_is_skipped(tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from lockgate.batches.journal import AnswerJournal
 from lockgate.batches.lines import BatchLine
 from lockgate.batches.store import BatchStore, Finished
 from lockgate.batches.tables import batch_lines, batches, files
+from lockgate.chat import ChatResponse, Usage
 from lockgate.storage.database import Database
 
 NOW = 1_800_000_000.0
@@ -200,35 +202,46 @@ async def test_after_crash_fail_never_sends_a_line_that_was_upstream_again(
     assert batch is not None and batch["resent"] == 0
 
 
-async def test_after_crash_fail_runs_again_a_line_whose_answer_was_journaled(
-    store: BatchStore,
+@pytest.mark.parametrize("after_crash", ["fail", "resend"])
+async def test_lines_lapsed_after_a_crash_are_sorted_by_the_answer_journal(
+    store: BatchStore, tmp_path: Path, after_crash: str
 ) -> None:
-    """``after_crash: fail`` with the answer journal: a line that was upstream when its
-    holder died is failed as ``interrupted`` only if its answer is not in the journal;
-    one that was answered (not yet stored) is claimed again to replay its answer."""
-    journaled = {(2,)}
+    """Owner A died with lines 1-4 marked sent; its journal shows line 1 answered, line 2
+    sent (no answer), lines 3 and 4 never left. Owner C (line 5, no journal here) died
+    too. Line 1 runs again to replay its answer; 3 and 4 go back to pending, not counted
+    as re-sent; 2 and 5 may be upstream: failed as ``interrupted`` (fail) or re-sent."""
+    journal = AnswerJournal(tmp_path / "journal", "B")
+    dead = AnswerJournal(tmp_path / "journal", "A")
     strict = BatchStore(
-        store.db,
-        store.root,
-        resend_after_crash=False,
-        answered=lambda batch_id, line_no: (line_no,) in journaled,
+        store.db, store.root, resend_after_crash=after_crash == "resend", journal=journal
     )
-    bid = await new_batch(strict, 3)
-    a = await strict.claim("A", 3, NOW, 30)
+    bid = await new_batch(strict, 5)
+    a = await strict.claim("A", 4, NOW, 30)
+    c = await strict.claim("C", 1, NOW, 30)
     await strict.complete_many("A", [], sending=a)
-    await strict.release(a[0], "A", interrupted=True)  # stopped, not answered: failed
-    again = await strict.claim("B", 10, NOW + 31, 30)  # A died with lines 2 and 3 upstream
-    assert [x.line_no for x in again] == [2]
-    assert again[0].attempts == 2
+    await strict.complete_many("C", [], sending=c)
+    body = {"choices": [{"message": {"content": "one"}}]}
+    for line_no in (1, 2):
+        dead.sending(bid, line_no)
+    dead.record(bid, 1, ChatResponse(body, Usage()))
+    again = await strict.claim("B", 10, NOW + 31, 30)
+    status = {}
     async with strict.db.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(batch_lines.c.line_no, batch_lines.c.status)
-                .where(batch_lines.c.batch_id == bid)
-                .order_by(batch_lines.c.line_no)
+        for r in await conn.execute(
+            sa.select(batch_lines.c.line_no, batch_lines.c.status, batch_lines.c.resent).where(
+                batch_lines.c.batch_id == bid
             )
-        ).all()
-    assert [(r[0], r[1]) for r in rows] == [(1, "failed"), (2, "running"), (3, "failed")]
+        ):
+            status[r[0]] = (r[1], r[2])
+    if after_crash == "fail":
+        assert sorted(x.line_no for x in again) == [1, 3, 4]
+        assert status[2][0] == status[5][0] == "failed"
+    else:
+        assert sorted(x.line_no for x in again) == [1, 2, 3, 4, 5]
+        assert status[2] == status[5] == ("running", 1)  # re-sent, counted
+    assert status[3] == status[4] == ("running", 0)  # never left: not a re-send
+    assert status[1] == ("running", 1)  # counted until its replay is stored
+    assert journal.has(bid, 1) and not journal.has(bid, 2)
 
 
 async def test_a_batch_past_its_window_expires_with_its_answers_kept(store: BatchStore) -> None:

@@ -58,26 +58,36 @@ class AnswerJournal:
         self.retired: tuple[Path, set[tuple[str, int]]] | None = None
         self._lock = threading.Lock()  # the index is read on the database's write thread
         self._index: dict[str, bytes] = {}
+        #: (owner, line key) of every "sending" record; owners whose journal was seen
+        self._left: set[tuple[str, str]] = set()
+        self._owners: set[str] = set()
         self._offsets: dict[Path, int] = {}
 
     # -- writing -------------------------------------------------------------
     def _path(self) -> Path:
         return self.dir / f"{self.owner}.{self._generation}{_SUFFIX}"
 
-    def record(self, batch_id: str, line_no: int, response: ChatResponse) -> None:
-        """Append one answer (one ``write``: whole or absent after a SIGKILL)."""
+    def _append(self, data: bytes) -> None:
         if self._fd is None:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self._path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.write(self._fd, data)
+        self._written += len(data)
+
+    def sending(self, batch_id: str, line_no: int) -> None:
+        """Note that a line's request is about to leave for the upstream: a line marked
+        sent whose owner's journal lacks this never left (see ``left``)."""
+        self._append(b'{"k":"' + _key(batch_id, line_no).encode() + b'","s":1}\n')
+
+    def record(self, batch_id: str, line_no: int, response: ChatResponse) -> None:
+        """Append one answer (one ``write``: whole or absent after a SIGKILL)."""
         entry = {
             "k": _key(batch_id, line_no),
             "body": response.body,
             "usage": {f: getattr(response.usage, f) for f in _USAGE_FIELDS},
             "native": response.native,
         }
-        data = orjson.dumps(entry) + b"\n"
-        os.write(self._fd, data)
-        self._written += len(data)
+        self._append(orjson.dumps(entry) + b"\n")
 
     def rotate_if_big(self, running: set[tuple[str, int]]) -> None:
         """Start a new file once this one is big; the old one goes once none of
@@ -131,12 +141,18 @@ class AnswerJournal:
             except FileNotFoundError:
                 continue
             end = data.rfind(b"\n") + 1  # a record still being written waits
+            owner = path.name.rsplit(".", 2)[0]
+            self._owners.add(owner)
             for raw in data[:end].splitlines():
                 try:
-                    key = orjson.loads(raw)["k"]
+                    entry = orjson.loads(raw)
+                    key = entry["k"]
                 except (orjson.JSONDecodeError, KeyError, TypeError):
                     continue
-                self._index[key] = raw
+                if "s" in entry:
+                    self._left.add((owner, key))
+                else:
+                    self._index[key] = raw
             self._offsets[path] = start + end
 
     def _find(self, batch_id: str, line_no: int) -> bytes | None:
@@ -150,6 +166,23 @@ class AnswerJournal:
 
     def has(self, batch_id: str, line_no: int) -> bool:
         return self._find(batch_id, line_no) is not None
+
+    def refresh(self) -> None:
+        """Read what every journal here gained since the last look."""
+        with self._lock:
+            self._scan()
+
+    def answered(self, batch_id: str, line_no: int) -> bool:
+        """``has`` as of the last ``refresh`` (no file read)."""
+        return _key(batch_id, line_no) in self._index
+
+    def never_left(self, owner: str, batch_id: str, line_no: int) -> bool:
+        """As of the last ``refresh``: True only if ``owner``'s journal is here and says
+        the line's request never left for the upstream while that owner held it (no
+        "sending" record). False when unsure: that owner's journal is not here (another
+        machine's disk, or it never sent anything)."""
+        key = _key(batch_id, line_no)
+        return owner in self._owners and (owner, key) not in self._left
 
     def answer(self, batch_id: str, line_no: int) -> ChatResponse | None:
         raw = self._find(batch_id, line_no)
@@ -173,6 +206,9 @@ class LineAnswers:
         if not self.rerun:
             return None
         return self.journal.answer(self.batch_id, self.line_no)
+
+    def sending(self) -> None:
+        self.journal.sending(self.batch_id, self.line_no)
 
     def record(self, response: ChatResponse) -> None:
         self.journal.record(self.batch_id, self.line_no, response)

@@ -74,6 +74,6 @@ def build_batches(settings: BatchSettings, db: Database) -> BatchService | None:
     root = Path(settings.storage_dir) if settings.storage_dir else _default_dir(db)
     journal = AnswerJournal(root / "journal", owner_id())
     store = BatchStore(
-        db, root, resend_after_crash=settings.after_crash == "resend", answered=journal.has
+        db, root, resend_after_crash=settings.after_crash == "resend", journal=journal
     )
     return BatchService(settings, store, journal)

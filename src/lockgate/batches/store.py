@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lockgate.batches.journal import AnswerJournal
 from lockgate.batches.lines import BatchLine, LineError
 from lockgate.batches.tables import batch_lines, batches, files
 from lockgate.storage.database import Database
@@ -77,16 +78,16 @@ class BatchStore:
         root: Path,
         *,
         resend_after_crash: bool = True,
-        answered: Callable[[str, int], bool] = lambda batch_id, line_no: False,
+        journal: AnswerJournal | None = None,
     ) -> None:
         self.db = db
         self.root = root
         self._pg = db.engine.dialect.name == "postgresql"
         #: False: a line marked sent whose holder went is failed, never sent again
         self._resend = resend_after_crash
-        #: whether a line's upstream answer is in the answer journal (batches/journal.py):
-        #: such a line is run again (its answer replayed, nothing sent), never failed
-        self._answered = answered
+        #: upstream answers and "sending" marks (batches/journal.py): a line answered, or
+        #: that never left, is run again after a crash (nothing sent twice), never failed
+        self._journal = journal
 
     # -- files ---------------------------------------------------------------
     async def create_file(
@@ -325,8 +326,7 @@ class BatchStore:
                 batch_lines.c.attempts,
             )
         )
-        if not self._resend:
-            await self._fail_interrupted(conn, now)
+        await self._sort_lapsed(conn, now)
         rows = (await conn.execute(stmt)).all()
         if not rows:
             return []
@@ -346,31 +346,42 @@ class BatchStore:
             for r in sorted(rows, key=lambda r: (r[0], r[1]))
         ]
 
-    async def _fail_interrupted(self, conn: Any, now: float) -> None:
-        """``after_crash: fail``: lines that were upstream when their replica went fail
-        as ``interrupted`` -- unless the journal holds their answer (then they run
-        again and the answer is replayed: nothing is sent twice, nothing lost)."""
-        lapsed = sa.and_(
-            batch_lines.c.status == "running",
-            batch_lines.c.lease_until < now,
-            batch_lines.c.sent_attempt == batch_lines.c.attempts,
-        )
-        pick = sa.select(batch_lines.c.batch_id, batch_lines.c.line_no).where(lapsed)
-        rows = (await conn.execute(pick)).all()
-        lost = [(r[0], r[1]) for r in rows if not self._answered(r[0], r[1])]
-        for i in range(0, len(lost), _INSERT_CHUNK):
-            key = sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no)
-            await conn.execute(
-                batch_lines.update()
-                .where(lapsed, key.in_(lost[i : i + _INSERT_CHUNK]))
-                .values(
-                    status="failed",
-                    status_code=500,
-                    response=_INTERRUPTED,
-                    lease_owner=None,
-                    lease_until=None,
+    async def _sort_lapsed(self, conn: Any, now: float) -> None:
+        """Lines marked sent whose replica went (lease lapsed), sorted by the answer
+        journal before they are claimed again: one whose owner's journal shows it never
+        left goes back to pending (not a re-send); one whose answer was journaled runs
+        again and replays it (nothing sent); the rest may be upstream: with
+        ``after_crash: fail`` they fail as ``interrupted``, else they are re-sent."""
+        c = batch_lines.c
+        lapsed = sa.and_(c.status == "running", c.lease_until < now, c.sent_attempt == c.attempts)
+        j = self._journal
+        if j is None and self._resend:
+            return
+        rows = (
+            await conn.execute(sa.select(c.batch_id, c.line_no, c.lease_owner).where(lapsed))
+        ).all()
+        if not rows:
+            return
+        fresh: list[tuple[str, int]] = []
+        lost: list[tuple[str, int]] = []
+        if j is not None:
+            j.refresh()
+        for batch_id, line_no, owner in rows:
+            if j is not None and owner is not None and j.never_left(owner, batch_id, line_no):
+                fresh.append((batch_id, line_no))
+            elif not self._resend and not (j is not None and j.answered(batch_id, line_no)):
+                lost.append((batch_id, line_no))
+        key = sa.tuple_(c.batch_id, c.line_no)
+        for keys, values in (
+            (fresh, {"status": "pending", "sent_attempt": None}),
+            (lost, {"status": "failed", "status_code": 500, "response": _INTERRUPTED}),
+        ):
+            for i in range(0, len(keys), _INSERT_CHUNK):
+                await conn.execute(
+                    batch_lines.update()
+                    .where(lapsed, key.in_(keys[i : i + _INSERT_CHUNK]))
+                    .values(**values, lease_owner=None, lease_until=None)
                 )
-            )
 
     async def renew(self, owner: str, now: float, lease: float) -> None:
         async with self.db.engine.begin() as conn:
@@ -511,7 +522,7 @@ class BatchStore:
             else_="pending",
         )
         values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_until": None}
-        if interrupted and self._answered(line.batch_id, line.line_no):
+        if interrupted and self._journal and self._journal.has(line.batch_id, line.line_no):
             interrupted = False  # answered: its next run replays the answer
         if interrupted and not self._resend:
             values.update(status="failed", status_code=500, response=_INTERRUPTED)
