@@ -4,15 +4,19 @@ deployment are merged into one upstream call within a short window, then split b
 A call joins the open batch of its deployment (and of identical other parameters, such
 as ``dimensions`` or ``encoding_format``); the batch is sent when its window ends, or at
 once when it reaches ``max_inputs`` inputs or about ``max_tokens`` tokens (OpenAI allows
-2,048 inputs and 300k tokens per request). With ``adaptive_window`` a call that finds no
-open batch is sent at once, alone, when no other call to that batch key is in progress
-(a lone client waiting for its own answers sends no company), or fewer than one other
-call is expected within the window (a moving average of the gaps between calls):
-waiting would add latency without merging. Every caller's wait (arrival to the upstream call's
-start) is reported to ``observe_wait``. Each caller gets its own vector at index 0
-and its share of the batch's usage (proportional to its input's estimated tokens, the
-shares adding up to the upstream's count exactly). A failing upstream call fails only
-the callers of that batch; a caller that leaves does not cancel the others' call.
+2,048 inputs and 300k tokens per request).
+
+With ``adaptive_window`` a call that finds no open batch is sent at once, alone, when no
+upstream call for that batch key is in progress: there is nothing to wait behind, and
+waiting would add latency without merging (a lone client, or a quiet gateway). While a
+call is upstream, new calls gather for up to the window, so under load they merge as
+with a fixed window. Every caller's wait (arrival to the upstream call's start) is
+reported to ``observe_wait``.
+
+Each caller gets its own vector at index 0 and its share of the batch's usage
+(proportional to its input's estimated tokens, the shares adding up to the upstream's
+count exactly). A failing upstream call fails only the callers of that batch; a caller
+that leaves does not cancel the others' call.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ def _shared(exc: BaseException) -> BaseException:
 
 @dataclass(slots=True)
 class _Batch:
+    key: tuple[str, str]
     provider: Provider
     deployment: Deployment
     timeouts: Timeouts
@@ -73,10 +78,6 @@ class _Batch:
     arrived: list[float] = field(default_factory=list)
     tokens: int = 0
     timer: asyncio.TimerHandle | None = None
-
-
-#: weight of the newest gap in the moving average of gaps between calls
-_GAP_WEIGHT = 0.2
 
 
 class EmbeddingBatcher:
@@ -92,27 +93,11 @@ class EmbeddingBatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._observe_wait = observe_wait
         self._clock = clock
-        #: per batch key: (last arrival, moving average of the gaps between arrivals)
-        self._gaps: dict[tuple[str, str], tuple[float, float]] = {}
-        #: per batch key: callers inside ``embed`` now (waiting or upstream)
-        self._inside: dict[tuple[str, str], int] = {}
+        #: per batch key: upstream calls in progress
+        self._upstream: dict[tuple[str, str], int] = {}
         self.upstream_calls = 0
-        #: batches sent at once, alone, because no company was expected in the window
+        #: calls sent at once, alone, because no upstream call was in progress
         self.sent_alone = 0
-
-    def _company_expected(self, key: tuple[str, str], now: float) -> bool:
-        """Whether at least one more call is expected within the window (and note this
-        arrival); unknown (the first call) counts as no."""
-        last = self._gaps.get(key)
-        if last is None:
-            if len(self._gaps) >= 4096:  # bounded: keys are deployments x parameters
-                self._gaps.clear()
-            self._gaps[key] = (now, float("inf"))
-            return False
-        gap = now - last[0]
-        avg = gap if last[1] == float("inf") else last[1] + _GAP_WEIGHT * (gap - last[1])
-        self._gaps[key] = (now, avg)
-        return avg * 1000.0 <= self._cfg.batch_window_ms
 
     async def embed(
         self,
@@ -128,38 +113,16 @@ class EmbeddingBatcher:
         template = {k: v for k, v in body.items() if k != "input"}
         key = (deployment.id, repr(sorted(template.items())))
         now = self._clock()
-        company = True
-        if self._cfg.adaptive_window:
-            company = self._company_expected(key, now) and self._inside.get(key, 0) > 0
-        self._inside[key] = self._inside.get(key, 0) + 1
-        try:
-            return await self._join(
-                key, text, template, provider, deployment, timeouts, now, company
-            )
-        finally:
-            left = self._inside.pop(key) - 1
-            if left:
-                self._inside[key] = left
-
-    async def _join(
-        self,
-        key: tuple[str, str],
-        text: str,
-        template: dict[str, Any],
-        provider: Provider,
-        deployment: Deployment,
-        timeouts: Timeouts,
-        now: float,
-        company: bool,
-    ) -> dict[str, Any]:
+        # adaptive: with nothing upstream for this key, nothing to wait behind
+        company = self._upstream.get(key, 0) > 0 or not self._cfg.adaptive_window
         batch = self._open.get(key)
-        if batch is None and not company:  # waiting would only add latency
+        if batch is None and not company:
             self.sent_alone += 1
             self._observe_wait(0.0)
-            lone = _Batch(provider, deployment, timeouts, template, [text], [], [now])
+            lone = _Batch(key, provider, deployment, timeouts, template, [text], [], [now])
             return await self._call_alone(lone)
         if batch is None:
-            batch = self._open[key] = _Batch(provider, deployment, timeouts, template)
+            batch = self._open[key] = _Batch(key, provider, deployment, timeouts, template)
             loop = asyncio.get_running_loop()
             batch.timer = loop.call_later(self._cfg.batch_window_ms / 1000.0, self._send, key)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -193,7 +156,14 @@ class EmbeddingBatcher:
         """The batch's upstream call, split back: one answer per input, in order."""
         self.upstream_calls += 1
         body = {**batch.template, "input": batch.texts}
-        result = await batch.provider.embed(body, batch.deployment, batch.timeouts)
+        key = batch.key
+        self._upstream[key] = self._upstream.get(key, 0) + 1
+        try:
+            result = await batch.provider.embed(body, batch.deployment, batch.timeouts)
+        finally:
+            left = self._upstream.pop(key) - 1
+            if left:
+                self._upstream[key] = left
         rows = sorted(result.get("data") or [], key=lambda d: d.get("index", 0))
         if len(rows) != len(batch.texts):
             raise UpstreamBadResponseError(
