@@ -38,6 +38,7 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20,
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
 _RATE_BUCKETS = (1, 5, 10, 20, 40, 60, 80, 100, 150, 200, 400, 1000)
+_WAIT_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.025, 0.05, 0.1)
 _MAX_CHILDREN = 10_000
 
 
@@ -166,6 +167,12 @@ class Metrics:
             "lockgate_limit_rejections",
             "Requests refused by the gateway's own rate limits and budgets.",
             ["gen_ai_request_model", "key", "reason"],
+            registry=r,
+        )
+        self.embedding_wait = Histogram(
+            "lockgate_embedding_batch_wait_seconds",
+            "Time an embeddings call waited for its micro-batch to be sent upstream.",
+            buckets=_WAIT_BUCKETS,
             registry=r,
         )
         self.guard_verdicts = _LoopCounter(

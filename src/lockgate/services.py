@@ -387,7 +387,7 @@ async def build_services(
         models=models,
         metrics_listener=MetricsListener.for_settings(metrics.registry, settings.server.http),
         batches=build_batches(settings.batches, db),
-        embedder=EmbeddingBatcher(settings.embeddings),
+        embedder=EmbeddingBatcher(settings.embeddings, observe_wait=metrics.embedding_wait.observe),
     )
     models.on_settings = lambda new: _adopt_live_settings(svc, new)
     if svc.batches is not None:
