@@ -34,6 +34,8 @@ from tests.conftest import free_port
 from tests.live_server import spawn_serve, wait_ok
 from tests.support import MASTER, bearer
 
+#: per "on" run: share of callers the batcher held <= 10 ms, bucket bound of its P99 (ms)
+WAITS: list[tuple[float, float]] = []
 #: two-sided 95% Student t quantiles for 1..10 degrees of freedom
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 
@@ -110,7 +112,11 @@ def gateway(fake: str, tmp: Path, batching: bool, a: argparse.Namespace, rep: in
                     "master_key": MASTER,
                     "database_url": f"sqlite+aiosqlite:///{tmp}/{batching}-{rep}.db",
                 },
-                "embeddings": {"batching": batching, "batch_window_ms": a.window_ms},
+                "embeddings": {
+                    "batching": batching,
+                    "batch_window_ms": a.window_ms,
+                    "adaptive_window": not a.fixed_window,
+                },
             }
         )
     )
@@ -137,6 +143,24 @@ def report(batching: bool, lat: list[float], calls: int) -> tuple[float, ...]:
     return float(calls), p50, p99
 
 
+def waits(url: str) -> tuple[float, float, float]:
+    """The batcher's own record of the wait it added (lockgate_embedding_batch_wait_seconds,
+    warm-up included): callers counted, the share that waited <= 10 ms, and the upper
+    edge (ms) of the bucket holding the 99th percentile."""
+    name = "lockgate_embedding_batch_wait_seconds_bucket"
+    cum: list[tuple[float, float]] = []
+    for line in httpx.get(url + "/metrics", headers=bearer()).text.splitlines():
+        if line.startswith(name):
+            le = line.split('le="')[1].split('"')[0]
+            cum.append((float(le), float(line.rsplit(" ", 1)[1])))
+    total = cum[-1][1] if cum else 0.0
+    if not total:
+        return 0.0, float("nan"), float("nan")
+    within = dict(cum).get(0.01, 0.0) / total
+    p99 = next(le for le, c in cum if c >= 0.99 * total)
+    return total, within, p99 * 1000
+
+
 def calls(fake: str) -> int:
     return int(httpx.get(fake + "/_control/stats").json()["counts"].get("/v1/embeddings", 0))
 
@@ -145,6 +169,13 @@ def run(fake: str, tmp: Path, batching: bool, a: argparse.Namespace, rep: int) -
     with gateway(fake, tmp, batching, a, rep) as url:
         reset(fake, a)
         lat = asyncio.run(load(url, a.clients, a.rounds, a.rate))
+        if batching:
+            n, within, p99 = waits(url)
+            WAITS.append((within, p99))
+            print(
+                f"  batcher wait of {n:.0f} callers: {100 * within:.2f}% <= 10 ms,"
+                f" P99 <= {p99:g} ms"
+            )
     return report(batching, lat, calls(fake))
 
 
@@ -168,6 +199,12 @@ def run_together(
             )
 
         off_lat, on_lat = asyncio.run(both())
+        n, within, p99 = waits(on_url)
+        WAITS.append((within, p99))
+        print(
+            f"  on: batcher wait of {n:.0f} callers: {100 * within:.2f}% <= 10 ms,"
+            f" P99 <= {p99:g} ms"
+        )
     return report(False, off_lat, calls(fakes[0])), report(True, on_lat, calls(fakes[1]))
 
 
@@ -180,6 +217,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=6)
     ap.add_argument(
         "--together", action="store_true", help="off and on at the same time, a fake each"
+    )
+    ap.add_argument(
+        "--fixed-window", action="store_true", help="adaptive_window: false (always wait)"
     )
     ap.add_argument(
         "--rate", type=float, default=0.0, help="requests/s in all on a schedule (0: closed loop)"
@@ -203,6 +243,7 @@ def main() -> None:
             added50.append(on[1] - off[1])
             fewer.append(off[0] / max(on[0], 1))
     for name, xs in (
+        ("batcher: callers held <= 10 ms (share)", [w[0] for w in WAITS]),
         ("upstream calls off/on", fewer),
         ("added P50 ms", added50),
         ("added P99 ms", added),

@@ -15,12 +15,12 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from opentelemetry.trace import SpanKind, Tracer
 
-from lockgate.chat import ChatRequest, ChatStream, Chunk, close_stream
+from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk, close_stream
 from lockgate.context import RequestContext
 from lockgate.errors import (
     GatewayError,
@@ -72,6 +72,21 @@ _T = TypeVar("_T")
 
 #: a client's (or a batch line's) key, passed upstream scoped to its caller
 IDEMPOTENCY_HEADER = "idempotency-key"
+#: ``ctx.stage_data`` key of an ``UpstreamJournal`` (batch lines: batches/journal.py)
+UPSTREAM_JOURNAL = "upstream_journal"
+
+
+class UpstreamJournal(Protocol):
+    """Where a request's upstream answer is written down the moment it arrives, and
+    found again when the same request runs again (a batch line after a crash)."""
+
+    def recorded(self) -> ChatResponse | None: ...
+
+    def sending(self) -> None:
+        """Written before the request leaves for the upstream."""
+
+    def record(self, response: ChatResponse) -> None: ...
+
 
 #: one upstream embeddings call to a chosen deployment
 EmbedSend = Callable[[Provider, dict[str, Any], Deployment, Timeouts], Awaitable[dict[str, Any]]]
@@ -298,10 +313,23 @@ class Dispatcher:
                 request, idempotency_key=upstream_idempotency_key(ctx, key)
             )
 
+        journal: UpstreamJournal | None = ctx.stage_data.get(UPSTREAM_JOURNAL)
+
         async def attempt(dep: Deployment, lease: Lease, timeouts: Timeouts, name: str) -> Result:
+            if journal is not None:
+                answered = journal.recorded()
+                if answered is not None:  # answered before a crash: not sent again
+                    lease.release(self._clock())
+                    ctx.notes["replayed_from_journal"] = True
+                    return answered
+                journal.sending()
             if self._tracer is None:
-                return await self._attempt(ctx, request, dep, lease, timeouts, name)
-            return await self._traced_attempt(ctx, request, dep, lease, timeouts, name)
+                result = await self._attempt(ctx, request, dep, lease, timeouts, name)
+            else:
+                result = await self._traced_attempt(ctx, request, dep, lease, timeouts, name)
+            if journal is not None and isinstance(result, ChatResponse):
+                journal.record(result)
+            return result
 
         return await self._run(ctx, request.model, request.stream, attempt)
 

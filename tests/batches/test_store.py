@@ -10,9 +10,11 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from lockgate.batches.journal import AnswerJournal
 from lockgate.batches.lines import BatchLine
-from lockgate.batches.store import BatchStore
+from lockgate.batches.store import BatchStore, Finished
 from lockgate.batches.tables import batch_lines, batches, files
+from lockgate.chat import ChatResponse, Usage
 from lockgate.storage.database import Database
 
 NOW = 1_800_000_000.0
@@ -149,6 +151,25 @@ async def test_re_sends_are_counted_and_only_for_unanswered_lines(store: BatchSt
     assert batch is not None and batch["resent"] == 2
 
 
+async def test_a_line_replayed_from_the_journal_is_not_counted_as_re_sent(
+    store: BatchStore,
+) -> None:
+    """A line whose holder died after its upstream answer was journaled runs again but
+    its answer is replayed, not sent: its re-send count goes back once it is stored."""
+    bid = await new_batch(store, 2)
+    a = await store.claim("A", 2, NOW, 30)
+    await store.complete_many("A", [], sending=a)
+    again = await store.claim("B", 10, NOW + 31, 30)  # A died with both upstream
+    assert [x.attempts for x in again] == [2, 2]
+    batch = await store.get_batch(bid)
+    assert batch is not None and batch["resent"] == 2
+    replayed = Finished(again[0], True, 200, {"id": "x"}, None, replayed=True)
+    sent_again = Finished(again[1], True, 200, {"id": "y"}, None)
+    assert await store.complete_many("B", [replayed, sent_again]) == 2
+    batch = await store.get_batch(bid)
+    assert batch is not None and batch["resent"] == 1
+
+
 async def test_after_crash_fail_never_sends_a_line_that_was_upstream_again(
     store: BatchStore,
 ) -> None:
@@ -179,6 +200,48 @@ async def test_after_crash_fail_never_sends_a_line_that_was_upstream_again(
     assert {r[2]["error"]["code"] for r in rows[1:3]} == {"interrupted"}
     batch = await strict.get_batch(bid)
     assert batch is not None and batch["resent"] == 0
+
+
+@pytest.mark.parametrize("after_crash", ["fail", "resend"])
+async def test_lines_lapsed_after_a_crash_are_sorted_by_the_answer_journal(
+    store: BatchStore, tmp_path: Path, after_crash: str
+) -> None:
+    """Owner A died with lines 1-4 marked sent; its journal shows line 1 answered, line 2
+    sent (no answer), lines 3 and 4 never left. Owner C (line 5, no journal here) died
+    too. Line 1 runs again to replay its answer; 3 and 4 go back to pending, not counted
+    as re-sent; 2 and 5 may be upstream: failed as ``interrupted`` (fail) or re-sent."""
+    journal = AnswerJournal(tmp_path / "journal", "B")
+    dead = AnswerJournal(tmp_path / "journal", "A")
+    strict = BatchStore(
+        store.db, store.root, resend_after_crash=after_crash == "resend", journal=journal
+    )
+    bid = await new_batch(strict, 5)
+    a = await strict.claim("A", 4, NOW, 30)
+    c = await strict.claim("C", 1, NOW, 30)
+    await strict.complete_many("A", [], sending=a)
+    await strict.complete_many("C", [], sending=c)
+    body = {"choices": [{"message": {"content": "one"}}]}
+    for line_no in (1, 2):
+        dead.sending(bid, line_no)
+    dead.record(bid, 1, ChatResponse(body, Usage()))
+    again = await strict.claim("B", 10, NOW + 31, 30)
+    status = {}
+    async with strict.db.engine.connect() as conn:
+        for r in await conn.execute(
+            sa.select(batch_lines.c.line_no, batch_lines.c.status, batch_lines.c.resent).where(
+                batch_lines.c.batch_id == bid
+            )
+        ):
+            status[r[0]] = (r[1], r[2])
+    if after_crash == "fail":
+        assert sorted(x.line_no for x in again) == [1, 3, 4]
+        assert status[2][0] == status[5][0] == "failed"
+    else:
+        assert sorted(x.line_no for x in again) == [1, 2, 3, 4, 5]
+        assert status[2] == status[5] == ("running", 1)  # re-sent, counted
+    assert status[3] == status[4] == ("running", 0)  # never left: not a re-send
+    assert status[1] == ("running", 1)  # counted until its replay is stored
+    assert journal.has(bid, 1) and not journal.has(bid, 2)
 
 
 async def test_a_batch_past_its_window_expires_with_its_answers_kept(store: BatchStore) -> None:

@@ -61,13 +61,47 @@ def test_a_failed_batch_fails_only_its_callers(
     """The first upstream call fails: its callers get an error (no retries configured);
     the next batch is fine."""
     gw = gateway_factory(
-        model_list(fake), embeddings={"batch_window_ms": 50}, router_settings={"num_retries": 0}
+        model_list(fake),
+        embeddings={"batch_window_ms": 50, "adaptive_window": False},
+        router_settings={"num_retries": 0},
     )
     fake.push_fault(Fault.error(500), times=1)
     first = asyncio.run(fire(gw.url, [f"a{i}" for i in range(10)]))
     assert {a.status_code for a in first} == {502}
     second = asyncio.run(fire(gw.url, [f"b{i}" for i in range(10)]))
     assert {a.status_code for a in second} == {200}
+
+
+def wait_counts(metrics: str) -> dict[str, float]:
+    name = "lockgate_embedding_batch_wait_seconds_bucket"
+    out = {}
+    for line in metrics.splitlines():
+        if line.startswith(name):
+            out[line.split('le="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_a_lone_caller_is_sent_at_once_and_a_crowd_still_merges(
+    gateway_factory: GatewayFactory, fake: ThreadedFake
+) -> None:
+    """adaptive_window (default): one client calling one after the other never waits
+    for the (here 1 s) window: nobody else could join; 40 concurrent callers still
+    share a few upstream calls. Every caller's wait is in the wait histogram."""
+    gw = gateway_factory(model_list(fake), embeddings={"batch_window_ms": 1000})
+    with httpx.Client(base_url=gw.url, headers=bearer(), timeout=30) as c:
+        for i in range(5):
+            r = c.post("/v1/embeddings", json={"model": "gpt-4o-mini", "input": f"s{i}"})
+            assert r.status_code == 200
+        counts = wait_counts(c.get("/metrics").text)
+    assert counts["0.0005"] == counts["+Inf"] == 5  # sent alone: no wait at all
+    assert len(fake.requests_to("/v1/embeddings")) == 5
+    fake.reset()
+    gw2 = gateway_factory(model_list(fake), embeddings={"batch_window_ms": 50})
+    answers = asyncio.run(fire(gw2.url, [f"c{i}" for i in range(40)]))
+    assert all(a.status_code == 200 for a in answers)
+    assert len(fake.requests_to("/v1/embeddings")) <= 6
+    counts = wait_counts(httpx.get(gw2.url + "/metrics", headers=bearer()).text)
+    assert counts["+Inf"] == 40
 
 
 @pytest.mark.parametrize("inputs", [["one", "two"], [[1, 2, 3]]])
@@ -110,7 +144,7 @@ def test_a_down_embedding_deployment_trips_its_breaker_and_the_fallback_answers(
     ]
     gw = gateway_factory(
         models,
-        embeddings={"batch_window_ms": 50},
+        embeddings={"batch_window_ms": 50, "adaptive_window": False},
         router_settings={
             "num_retries": 0,
             "fallbacks": [{"emb": ["emb-backup"]}],

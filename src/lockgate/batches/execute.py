@@ -13,11 +13,12 @@ import time
 from lockgate.api.common import error_body
 from lockgate.api.flow import run_chat
 from lockgate.auth.keys import Principal
+from lockgate.batches.journal import LineAnswers
 from lockgate.batches.outcome import Outcome
 from lockgate.batches.store import Claimed
 from lockgate.chat import ChatResponse, close_stream, parse_chat_request
 from lockgate.context import ApiFlavor, RequestContext
-from lockgate.dispatcher import IDEMPOTENCY_HEADER
+from lockgate.dispatcher import IDEMPOTENCY_HEADER, UPSTREAM_JOURNAL
 from lockgate.embeddings import run_embeddings
 from lockgate.errors import AuthenticationError, GatewayError, InternalError
 from lockgate.services import Services
@@ -68,6 +69,10 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
             request_id=request_id, principal=principal, api=flavor, client_headers=idem
         )
         ctx.notes["batch"] = {"batch_id": line.batch_id, "custom_id": line.custom_id}
+        if svc.batches is not None:  # the upstream's answer is written down on arrival
+            ctx.stage_data[UPSTREAM_JOURNAL] = LineAnswers(
+                svc.batches.journal, line.batch_id, line.line_no, rerun=line.attempts > 1
+            )
         body = {**line.body, "stream": False}
         if line.endpoint == "/v1/embeddings":
             return Outcome(200, await run_embeddings(svc, ctx, body), request_id)
@@ -83,7 +88,7 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
             if flavor == "anthropic"
             else result.body
         )
-        return Outcome(200, out, request_id)
+        return Outcome(200, out, request_id, "replayed_from_journal" in ctx.notes)
     except GatewayError as err:
         return Outcome(err.status, error_body(err, flavor), request_id)
     except Exception:

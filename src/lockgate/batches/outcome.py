@@ -13,6 +13,9 @@ class Outcome:
     status: int
     body: dict[str, Any]
     request_id: str
+    #: its upstream answer came from the answer journal (answered before a crash):
+    #: it was not sent again
+    replayed: bool = False
 
 
 def retryable(status: int) -> bool:

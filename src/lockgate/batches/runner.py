@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from lockgate.batches.config import BatchSettings
+from lockgate.batches.journal import AnswerJournal
 from lockgate.batches.outcome import Outcome, retryable
 from lockgate.batches.store import BatchStore, Claimed, Finished
 
@@ -61,8 +62,10 @@ class BatchRunner:
         interactive_inflight: Callable[[], float] = lambda: 0.0,
         clock: Callable[[], float] = time.time,
         owner: str | None = None,
+        journal: AnswerJournal | None = None,
     ) -> None:
         self.store = store
+        self._journal = journal
         self._execute = execute
         self._cfg = settings
         self._interactive = interactive_inflight
@@ -132,6 +135,8 @@ class BatchRunner:
         for line in ready:  # never sent
             with contextlib.suppress(Exception):
                 await self.store.release(line, self.owner)
+        if self._journal is not None:  # kept if a line's answer may be only there
+            self._journal.close(remove=not running and not self._finished)
 
     async def _loop(self) -> None:
         cfg = self._cfg
@@ -215,6 +220,12 @@ class BatchRunner:
         if claimed and len(self._primed) <= self._ahead // 2:
             self._wake.set()  # mark what was just leased at once
         self.executed += stored
+        if self._journal is not None:
+            unstored = {(x.line.batch_id, x.line.line_no) for x in self._finished} | set(
+                self._running
+            )
+            self._journal.stored(unstored)
+            self._journal.rotate_if_big(unstored)
         if stored < len(batch):
             _log.warning(
                 "batch runner: %d answers arrived after their lease was lost", len(batch) - stored
@@ -229,7 +240,9 @@ class BatchRunner:
                 return
             # Stored by the loop, many answers per transaction (group commit).
             self._finished.append(
-                Finished(line, ok, outcome.status, outcome.body, outcome.request_id)
+                Finished(
+                    line, ok, outcome.status, outcome.body, outcome.request_id, outcome.replayed
+                )
             )
         except asyncio.CancelledError:
             raise

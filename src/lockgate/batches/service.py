@@ -11,7 +11,8 @@ from sqlalchemy.engine import make_url
 
 from lockgate.auth.keys import Principal
 from lockgate.batches.config import BatchSettings
-from lockgate.batches.runner import BatchRunner, Execute
+from lockgate.batches.journal import AnswerJournal
+from lockgate.batches.runner import BatchRunner, Execute, owner_id
 from lockgate.batches.store import BatchStore
 from lockgate.storage.database import Database
 
@@ -26,6 +27,9 @@ __all__ = ["BatchService", "build_batches"]
 class BatchService:
     settings: BatchSettings
     store: BatchStore
+    #: upstream answers written down as they arrive (a line re-run after a crash finds
+    #: its answer there instead of being sent again)
+    journal: AnswerJournal
     runner: BatchRunner | None = field(default=None)
     #: drives batches handed to the providers' batch APIs (``handoff: auto``)
     handoff: ProviderHandoff | None = field(default=None)
@@ -36,7 +40,12 @@ class BatchService:
         self, execute: Execute, interactive_inflight: Callable[[], float], svc: Services
     ) -> None:
         self.runner = BatchRunner(
-            self.store, execute, self.settings, interactive_inflight=interactive_inflight
+            self.store,
+            execute,
+            self.settings,
+            interactive_inflight=interactive_inflight,
+            owner=self.journal.owner,
+            journal=self.journal,
         )
         self.runner.start()
         if self.settings.handoff != "off":
@@ -63,5 +72,8 @@ def build_batches(settings: BatchSettings, db: Database) -> BatchService | None:
     if not settings.enabled:
         return None
     root = Path(settings.storage_dir) if settings.storage_dir else _default_dir(db)
-    store = BatchStore(db, root, resend_after_crash=settings.after_crash == "resend")
-    return BatchService(settings, store)
+    journal = AnswerJournal(root / "journal", owner_id())
+    store = BatchStore(
+        db, root, resend_after_crash=settings.after_crash == "resend", journal=journal
+    )
+    return BatchService(settings, store, journal)

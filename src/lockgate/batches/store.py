@@ -19,6 +19,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lockgate.batches.journal import AnswerJournal
 from lockgate.batches.lines import BatchLine, LineError
 from lockgate.batches.tables import batch_lines, batches, files
 from lockgate.storage.database import Database
@@ -56,6 +57,8 @@ class Finished:
     status_code: int
     response: dict[str, Any]
     request_id: str | None
+    #: answered from the answer journal: not re-sent after all (``resent`` goes back)
+    replayed: bool = False
 
 
 #: the answer of a line that was upstream when its replica went (``after_crash: fail``)
@@ -69,12 +72,22 @@ _INTERRUPTED = {
 
 
 class BatchStore:
-    def __init__(self, db: Database, root: Path, *, resend_after_crash: bool = True) -> None:
+    def __init__(
+        self,
+        db: Database,
+        root: Path,
+        *,
+        resend_after_crash: bool = True,
+        journal: AnswerJournal | None = None,
+    ) -> None:
         self.db = db
         self.root = root
         self._pg = db.engine.dialect.name == "postgresql"
         #: False: a line marked sent whose holder went is failed, never sent again
         self._resend = resend_after_crash
+        #: upstream answers and "sending" marks (batches/journal.py): a line answered, or
+        #: that never left, is run again after a crash (nothing sent twice), never failed
+        self._journal = journal
 
     # -- files ---------------------------------------------------------------
     async def create_file(
@@ -313,22 +326,7 @@ class BatchStore:
                 batch_lines.c.attempts,
             )
         )
-        if not self._resend:
-            await conn.execute(
-                batch_lines.update()
-                .where(
-                    batch_lines.c.status == "running",
-                    batch_lines.c.lease_until < now,
-                    batch_lines.c.sent_attempt == batch_lines.c.attempts,
-                )
-                .values(
-                    status="failed",
-                    status_code=500,
-                    response=_INTERRUPTED,
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
+        await self._sort_lapsed(conn, now)
         rows = (await conn.execute(stmt)).all()
         if not rows:
             return []
@@ -347,6 +345,43 @@ class BatchStore:
             Claimed(r[0], r[1], r[2], r[3], r[4], meta[r[0]][0], meta[r[0]][1])
             for r in sorted(rows, key=lambda r: (r[0], r[1]))
         ]
+
+    async def _sort_lapsed(self, conn: Any, now: float) -> None:
+        """Lines marked sent whose replica went (lease lapsed), sorted by the answer
+        journal before they are claimed again: one whose owner's journal shows it never
+        left goes back to pending (not a re-send); one whose answer was journaled runs
+        again and replays it (nothing sent); the rest may be upstream: with
+        ``after_crash: fail`` they fail as ``interrupted``, else they are re-sent."""
+        c = batch_lines.c
+        lapsed = sa.and_(c.status == "running", c.lease_until < now, c.sent_attempt == c.attempts)
+        j = self._journal
+        if j is None and self._resend:
+            return
+        rows = (
+            await conn.execute(sa.select(c.batch_id, c.line_no, c.lease_owner).where(lapsed))
+        ).all()
+        if not rows:
+            return
+        fresh: list[tuple[str, int]] = []
+        lost: list[tuple[str, int]] = []
+        if j is not None:
+            j.refresh()
+        for batch_id, line_no, owner in rows:
+            if j is not None and owner is not None and j.never_left(owner, batch_id, line_no):
+                fresh.append((batch_id, line_no))
+            elif not self._resend and not (j is not None and j.answered(batch_id, line_no)):
+                lost.append((batch_id, line_no))
+        key = sa.tuple_(c.batch_id, c.line_no)
+        for keys, values in (
+            (fresh, {"status": "pending", "sent_attempt": None}),
+            (lost, {"status": "failed", "status_code": 500, "response": _INTERRUPTED}),
+        ):
+            for i in range(0, len(keys), _INSERT_CHUNK):
+                await conn.execute(
+                    batch_lines.update()
+                    .where(lapsed, key.in_(keys[i : i + _INSERT_CHUNK]))
+                    .values(**values, lease_owner=None, lease_until=None)
+                )
 
     async def renew(self, owner: str, now: float, lease: float) -> None:
         async with self.db.engine.begin() as conn:
@@ -420,8 +455,15 @@ class BatchStore:
             .values(
                 status=sa.bindparam("b_status"),
                 status_code=sa.bindparam("b_code"),
-                response=sa.bindparam("b_response", type_=sa.JSON),
+                # encoded here by orjson (the JSON type would use the json module)
+                response=sa.cast(sa.bindparam("b_response", type_=sa.Text), sa.JSON)
+                if self._pg
+                else sa.type_coerce(sa.bindparam("b_response"), sa.Text),
                 request_id=sa.bindparam("b_request"),
+                resent=sa.case(
+                    (batch_lines.c.resent > 0, batch_lines.c.resent - sa.bindparam("b_replayed")),
+                    else_=batch_lines.c.resent,
+                ),
                 lease_until=None,
             )
         )
@@ -431,8 +473,9 @@ class BatchStore:
                 "b_line": r.line.line_no,
                 "b_status": "done" if r.ok else "failed",
                 "b_code": r.status_code,
-                "b_response": r.response,
+                "b_response": orjson.dumps(r.response).decode(),
                 "b_request": r.request_id,
+                "b_replayed": int(r.replayed and r.line.attempts > 1),
             }
             for r in results
         ]
@@ -479,6 +522,8 @@ class BatchStore:
             else_="pending",
         )
         values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_until": None}
+        if interrupted and self._journal and self._journal.has(line.batch_id, line.line_no):
+            interrupted = False  # answered: its next run replays the answer
         if interrupted and not self._resend:
             values.update(status="failed", status_code=500, response=_INTERRUPTED)
         elif interrupted:
@@ -585,20 +630,34 @@ class BatchStore:
         err: list[bytes] = []
         expired = batch["expired_at"] is not None and batch["status"] == "in_progress"
         shown = ("done", "failed", "expired", "running") if expired else ("done", "failed")
+        c = batch_lines.c
         q = (
-            sa.select(batch_lines)
-            .where(batch_lines.c.batch_id == batch_id, batch_lines.c.status.in_(shown))
-            .order_by(batch_lines.c.line_no)
+            # the stored answer's JSON text as it is: spliced in, not parsed and re-encoded
+            sa.select(
+                c.line_no,
+                c.custom_id,
+                c.status,
+                c.status_code,
+                c.request_id,
+                (
+                    sa.cast(c.response, sa.Text)
+                    if self._pg
+                    else sa.type_coerce(c.response, sa.Text)
+                ).label("raw"),
+            )
+            .where(c.batch_id == batch_id, c.status.in_(shown))
+            .order_by(c.line_no)
         )
         async with self.db.engine.connect() as conn:
             for r in (await conn.execute(q)).mappings():
+                raw = r["raw"]
                 entry = {
                     "id": f"batch_req_{batch_id[6:]}_{r['line_no']}",
                     "custom_id": r["custom_id"],
                     "response": {
                         "status_code": r["status_code"],
                         "request_id": r["request_id"],
-                        "body": r["response"],
+                        "body": orjson.Fragment(raw if raw is not None else "null"),
                     }
                     if r["status"] == "done"
                     else None,
@@ -606,7 +665,9 @@ class BatchStore:
                     if r["status"] == "done"
                     else _EXPIRED
                     if r["status"] in ("expired", "running")
-                    else (r["response"] or {}).get("error", {"message": "failed"}),
+                    else ((orjson.loads(raw) if raw else None) or {}).get(
+                        "error", {"message": "failed"}
+                    ),
                 }
                 (out if r["status"] == "done" else err).append(orjson.dumps(entry))
         values: dict[str, Any] = {}
