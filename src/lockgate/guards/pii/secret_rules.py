@@ -123,6 +123,22 @@ def load_rules() -> tuple[tuple[SecretRule, ...], Allowlist]:
     return rules, _allowlist(payload["global_allowlist"])
 
 
+def generic_allowlists() -> tuple[Allowlist, ...]:
+    """gitleaks' global allowlist and its generic-api-key rule's own allowlists: what
+    gitleaks does not count as a generic ``name = value`` secret (``public_key``,
+    ``credentialsId``, ``key_length``, ``csrf-token``, its ~1,500 stopwords ...)."""
+    raw = resources.files(__package__).joinpath(RULES_FILE).read_text()
+    payload: dict[str, Any] = json.loads(raw)
+    generic = [r for r in payload["rules"] if r["id"] == "generic-api-key"]
+    lists = [payload["global_allowlist"]] + [a for r in generic for a in r["allowlists"]]
+    return tuple(_allowlist(a) for a in lists)
+
+
+def line_of(text: str, start: int, end: int) -> str:
+    """The whole line(s) of ``text`` around ``start:end``."""
+    return _line(text, start, end)
+
+
 def _line(text: str, start: int, end: int) -> str:
     lo = text.rfind("\n", 0, start) + 1
     hi = text.find("\n", end)
