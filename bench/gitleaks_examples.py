@@ -17,7 +17,8 @@ reports for that text (``gitleaks dir`` over one file per row, no path rules):
   stand-ins (``xxxx...``, ``your_token_here``, ``${TOKEN}``, repeated or sequential
   characters, ``...EXAMPLE``) - most are gitleaks' "must not match" kind;
 - ``gitleaks-go``: true and false examples copied from gitleaks' rule files
-  (cmd/generate/config/rules/*.go: slack, generic, huggingface, facebook, curl), listed
+  (cmd/generate/config/rules/*.go: slack, generic, huggingface, facebook, curl, github,
+  gcp), listed
   in ``GO_EXAMPLES`` below.
 """
 
@@ -299,6 +300,35 @@ GO_EXAMPLES: list[tuple[str, str, int]] = [
     ('curl-auth-header', 'curl -X GET \\\n     -H "apikey: $API_KEY" \\\n     -H "Accept: $FORMAT" \\\n"$API_URL/rest/v1/stats_derniere_labellisation"', 0),
     ('curl-auth-header', 'curl -X GET -H "Content-Type: application/json" -H "Authorization: Bearer $(gcloud auth print-access-token)" https://workflowexecutions.googleapis.com/v1/projects/244283331594/locations/us-central1/workflows/sample-workflow/executions/43c925aa-514a-44c1-a0a4-a9f8f26fd2cb/callbacks/1705791f-d446-4e92-a6d0-a13622422e80_31864a51-8c13-4b03-ad4d-945cdc8d0631', 0),
     ('curl-auth-header', 'curl -X POST -H "Content-Type: application/json" -H "Authorization: Basic eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJjb25maWRlbmNlIjowLjh9.kvRPfjAhLhtRTczoRgctVGp7KY1QVH3UBZM-gM0x8ec" \\', 0),
+    # github.go and gcp.go (Google's documented Firebase example keys among the false ones)
+    ('github-pat', 'ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 0),
+    ('github-fine-grained-pat', 'github_pat_xxxxxxxxxxxxxxxxxxxxxx_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 0),
+    ('github-oauth', 'gho_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 0),
+    ('github-app-token', 'ghu_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 0),
+    ('github-app-token', 'ghs_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 0),
+    ('github-refresh-token', 'ghr_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 0),
+    ('gcp-service-account', '"type": "service_account"', 1),
+    ('gcp-api-key', 'AIzaSyNHxIf32IQ1a1yjl3ZJIqKZqzLAK1XhDk-', 1),
+    ('gcp-api-key', 'GWw4hjABFzZCGiRpmlDyDdo87Jn9BN9THUA47muVRNunLxsa82tMAdvmrhOqNkRKiYMEAFbTJAIzaTesb6Tscfcni8vIpWZqNCXFDFslJtVSvFDq', 0),
+    ('gcp-api-key', 'AIzaTesb6Tscfcni8vIpWZqNCXFDFslJtVSvFDqabcd123', 0),
+    ('gcp-api-key', 'apiKey: "AIzaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"', 0),
+    ('gcp-api-key', 'AIZASYCO2CXRMC9ELSKLHLHRMBSWDEVEDZTLO2O', 0),
+    ('gcp-api-key', 'AIzaSyabcdefghijklmnopqrstuvwxyz1234567', 0),
+    ('gcp-api-key', 'AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs', 0),
+    ('gcp-api-key', 'AIzaSyCkEhVjf3pduRDt6d1yKOMitrUEke8agEM', 0),
+    ('gcp-api-key', 'AIzaSyDMAScliyLx7F0NPDEJi1QmyCgHIAODrlU', 0),
+    ('gcp-api-key', 'AIzaSyD3asb-2pEZVqMkmL6M9N6nHZRR_znhrh0', 0),
+    ('gcp-api-key', 'AIzayDNSXIbFmlXbIE6mCzDLQAqITYefhixbX4A', 0),
+    ('gcp-api-key', 'AIzaSyAdOS2zB6NCsk1pCdZ4-P6GBdi_UUPwX7c', 0),
+    ('gcp-api-key', 'AIzaSyASWm6HmTMdYWpgMnjRBjxcQ9CKctWmLd4', 0),
+    ('gcp-api-key', 'AIzaSyANUvH9H9BsUccjsu2pCmEkOPjjaXeDQgY', 0),
+    ('gcp-api-key', 'AIzaSyA5_iVawFQ8ABuTZNUdcwERLJv_a_p4wtM', 0),
+    ('gcp-api-key', 'AIzaSyA4UrcGxgwQFTfaI3no3t7Lt1sjmdnP5sQ', 0),
+    ('gcp-api-key', 'AIzaSyDSb51JiIcB6OJpwwMicseKRhhrOq1cS7g', 0),
+    ('gcp-api-key', 'AIzaSyBF2RrAIm4a0mO64EShQfqfd2AFnzAvvuU', 0),
+    ('gcp-api-key', 'AIzaSyBcE-OOIbhjyR83gm4r2MFCu4MJmprNXsw', 0),
+    ('gcp-api-key', 'AIzaSyB8qGxt4ec15vitgn44duC5ucxaOi4FmqE', 0),
+    ('gcp-api-key', 'AIzaSyA8vmApnrHNFE0bApF4hoZ11srVL_n0nvY', 0),
 ]  # fmt: skip
 
 

@@ -12,7 +12,7 @@ import string
 from collections.abc import Iterator
 
 from lockgate.guards.pii.finding import Detector, Finding
-from lockgate.guards.pii.secret_rules import SecretRuleDetector, generic_allowlists, line_of
+from lockgate.guards.pii.secret_rules import SecretRuleDetector, gitleaks_allowlists, line_of
 from lockgate.guards.pii.validators import jwt_header_ok, placeholder_like, shannon_entropy
 
 __all__ = [
@@ -122,7 +122,9 @@ class ApiKeyDetector:
         self._bearer = re.compile(r"(?i:\bbearer)\s+(?P<value>[A-Za-z0-9_\-.~+/]{20,}=*)")
         # What gitleaks' generic rule lets pass ("public_key = ...", "credentialsId: ...")
         # this detector's own "name = value" branch lets pass too.
-        self._generic_allowlists = generic_allowlists()
+        self._generic_allowlists = gitleaks_allowlists("generic-api-key")
+        # Google's documented example keys (Firebase SDK) that gitleaks' rule lets pass
+        self._google_allowlists = gitleaks_allowlists("gcp-api-key")
         self._aws_secret = re.compile(
             r"[A-Za-z0-9/+]{40}(?<![A-Za-z0-9/+=].{40})(?![A-Za-z0-9/+=])"
         )
@@ -192,7 +194,13 @@ class ApiKeyDetector:
         for pattern in self._literal:
             for m in pattern.finditer(text):
                 if m.start() == 0 or text[m.start() - 1] not in _KEY_CHARS:
-                    yield Finding(m.start(), m.end(), self.type, m.group())
+                    value = m.group()
+                    if value.startswith("AIza") and any(
+                        a.allows(value, value, line_of(text, m.start(), m.end()))
+                        for a in self._google_allowlists
+                    ):
+                        continue
+                    yield Finding(m.start(), m.end(), self.type, value)
 
     def _aws_secrets(self, text: str) -> Iterator[Finding]:
         """40-character secret access keys starting within 64 characters after an AWS hint."""

@@ -123,14 +123,14 @@ def load_rules() -> tuple[tuple[SecretRule, ...], Allowlist]:
     return rules, _allowlist(payload["global_allowlist"])
 
 
-def generic_allowlists() -> tuple[Allowlist, ...]:
-    """gitleaks' global allowlist and its generic-api-key rule's own allowlists: what
-    gitleaks does not count as a generic ``name = value`` secret (``public_key``,
+def gitleaks_allowlists(rule_id: str) -> tuple[Allowlist, ...]:
+    """gitleaks' global allowlist and one rule's own allowlists. For ``generic-api-key``:
+    what gitleaks does not count as a generic ``name = value`` secret (``public_key``,
     ``credentialsId``, ``key_length``, ``csrf-token``, its ~1,500 stopwords ...)."""
     raw = resources.files(__package__).joinpath(RULES_FILE).read_text()
     payload: dict[str, Any] = json.loads(raw)
-    generic = [r for r in payload["rules"] if r["id"] == "generic-api-key"]
-    lists = [payload["global_allowlist"]] + [a for r in generic for a in r["allowlists"]]
+    rules = [r for r in payload["rules"] if r["id"] == rule_id]
+    lists = [payload["global_allowlist"]] + [a for r in rules for a in r["allowlists"]]
     return tuple(_allowlist(a) for a in lists)
 
 
