@@ -18,7 +18,7 @@ reports for that text (``gitleaks dir`` over one file per row, no path rules):
   characters, ``...EXAMPLE``) - most are gitleaks' "must not match" kind;
 - ``gitleaks-go``: true and false examples copied from gitleaks' rule files
   (cmd/generate/config/rules/*.go: slack, generic, huggingface, facebook, curl, github,
-  gcp), listed
+  gcp, sidekiq, sourcegraph, notion, aws), listed
   in ``GO_EXAMPLES`` below.
 """
 
@@ -329,6 +329,47 @@ GO_EXAMPLES: list[tuple[str, str, int]] = [
     ('gcp-api-key', 'AIzaSyBcE-OOIbhjyR83gm4r2MFCu4MJmprNXsw', 0),
     ('gcp-api-key', 'AIzaSyB8qGxt4ec15vitgn44duC5ucxaOi4FmqE', 0),
     ('gcp-api-key', 'AIzaSyA8vmApnrHNFE0bApF4hoZ11srVL_n0nvY', 0),
+    # sidekiq.go, sourcegraph.go, notion.go, aws.go
+    ('sidekiq-secret', 'BUNDLE_ENTERPRISE__CONTRIBSYS__COM: cafebabe:deadbeef', 1),
+    ('sidekiq-secret', 'export BUNDLE_ENTERPRISE__CONTRIBSYS__COM=cafebabe:deadbeef', 1),
+    ('sidekiq-secret', 'export BUNDLE_ENTERPRISE__CONTRIBSYS__COM = cafebabe:deadbeef', 1),
+    ('sidekiq-secret', 'BUNDLE_GEMS__CONTRIBSYS__COM: "cafebabe:deadbeef"', 1),
+    ('sidekiq-secret', 'export BUNDLE_GEMS__CONTRIBSYS__COM="cafebabe:deadbeef"', 1),
+    ('sidekiq-secret', 'export BUNDLE_GEMS__CONTRIBSYS__COM = "cafebabe:deadbeef"', 1),
+    ('sidekiq-secret', 'export BUNDLE_ENTERPRISE__CONTRIBSYS__COM=cafebabe:deadbeef;', 1),
+    ('sidekiq-secret', "export BUNDLE_ENTERPRISE__CONTRIBSYS__COM=cafebabe:deadbeef && echo 'hello world'", 1),
+    ('sidekiq-sensitive-url', 'https://cafebabe:deadbeef@gems.contribsys.com/', 1),
+    ('sidekiq-sensitive-url', 'https://cafebabe:deadbeef@gems.contribsys.com', 1),
+    ('sidekiq-sensitive-url', 'https://cafeb4b3:d3adb33f@enterprise.contribsys.com/', 1),
+    ('sidekiq-sensitive-url', 'https://cafeb4b3:d3adb33f@enterprise.contribsys.com', 1),
+    ('sidekiq-sensitive-url', 'http://cafebabe:deadbeef@gems.contribsys.com/', 1),
+    ('sidekiq-sensitive-url', 'http://cafebabe:deadbeef@gems.contribsys.com', 1),
+    ('sidekiq-sensitive-url', 'http://cafeb4b3:d3adb33f@enterprise.contribsys.com/', 1),
+    ('sidekiq-sensitive-url', 'http://cafeb4b3:d3adb33f@enterprise.contribsys.com', 1),
+    ('sidekiq-sensitive-url', 'http://cafeb4b3:d3adb33f@enterprise.contribsys.com#heading1', 1),
+    ('sidekiq-sensitive-url', 'http://cafeb4b3:d3adb33f@enterprise.contribsys.com?param1=true&param2=false', 1),
+    ('sidekiq-sensitive-url', 'http://cafeb4b3:d3adb33f@enterprise.contribsys.com:80', 1),
+    ('sidekiq-sensitive-url', 'http://cafeb4b3:d3adb33f@enterprise.contribsys.com:80/path?param1=true&param2=false#heading1', 1),
+    ('sourcegraph-access-token', 'sgp_AaD80dc6E02eCAE1_d3cba16CC0F18fA14A2EFB61CbDFceEBf9fAD16b', 1),
+    ('sourcegraph-access-token', 'sourcegraph: 6d2FabeB6ADd229Bc199FabA28fD3efb57dF0bD3', 1),
+    ('sourcegraph-access-token', 'sgp_0D697F54cb24238EefB29af05Abf1b505E90950F', 1),
+    ('sourcegraph-access-token', 'sgp_local_d7dfFD43cF2503B1da673EB560aAa3e80f16FA42', 1),
+    ('sourcegraph-access-token', 'sgp_local_bcD1DA18de0d6476Be0f3BD7Ef9Da4f09b479aE5', 1),
+    ('sourcegraph-access-token', 'sgp_5555555dAAAAA7777777CcccCFaaaaaaaaaaaaaa', 0),
+    ('sourcegraph-access-token', 'sgp_local_d45b6G86aBb0F2Cee943902dbaDBCFCFDD1dA089', 0),
+    ('sourcegraph-access-token', 'sgp_652d9a2e48FC7E!FcDbEA1BC2E2A6CE23cFe7F7D', 0),
+    ('sourcegraph-access-token', 'sgp_78Ad84a5B6e8A2fE5B_4085FB0ccaDDd29DB66Fd7FE9bA2C1cdCE8400CD', 0),
+    ('sourcegraph-access-token', 'BcAeb6640ad7DAD46AD73687946Ce85047d5C9Bb', 0),
+    ('notion-api-token', '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', 1),
+    ('notion-api-token', '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', 1),
+    ('notion-api-token', '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', 1),
+    ('notion-api-token', 'ntn_12345678901', 0),
+    ('notion-api-token', 'ntn_123456789012345678901234567890123456789012345678901234567890', 0),
+    ('notion-api-token', 'ntn_12345678901abc', 0),
+    ('aws-access-token', 'key = AKIAXXXXXXXXXXXXXXXX', 0),
+    ('aws-access-token', 'aws_access_key: AKIAIOSFODNN7EXAMPLE', 0),
+    ('aws-access-token', 'msgstr "Näytä asiakirjamallikansio."', 0),
+    ('aws-access-token', 'TODAYINASIAASACKOFRICEFELLOVER', 0),
 ]  # fmt: skip
 
 
