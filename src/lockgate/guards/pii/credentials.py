@@ -152,22 +152,23 @@ class ApiKeyDetector:
                 start = m.start(group)
                 if self._gitleaks_allows(value, text, name_at, start + len(value)):
                     continue
-                yield Finding(start, start + len(value), self.type, value)
+                yield Finding(start, start + len(value), self.type, value, "lockgate:assignment")
         if "earer" in text or "EARER" in text:
             for m in self._bearer.finditer(text):
                 value = m.group("value").rstrip(".")
                 if _random_enough(value):
                     start = m.start("value")
-                    yield Finding(start, start + len(value), self.type, value)
+                    yield Finding(start, start + len(value), self.type, value, "lockgate:bearer")
         yield from self._aws_secrets(text)
         if "://" in text:
             for m in self._url_password.finditer(text):
                 value = m.group("password")
                 if value.lower() not in _PLACEHOLDER_PASSWORDS and value[0] not in "<{$%*":
-                    yield Finding(m.start("password"), m.end("password"), self.type, value)
+                    a, b = m.span("password")
+                    yield Finding(a, b, self.type, value, "lockgate:url_password")
         if ":AA" in text:
             for m in self._telegram.finditer(text):
-                yield Finding(m.start(), m.end(), self.type, m.group())
+                yield Finding(m.start(), m.end(), self.type, m.group(), "lockgate:telegram")
 
     def _gitleaks_allows(self, secret: str, text: str, start: int, end: int) -> bool:
         match = text[start:end]
@@ -189,7 +190,7 @@ class ApiKeyDetector:
                     consumed = m.end()
                     value = m.group()
                     if not value.startswith("sk-") or _key_like_sk(value):
-                        yield Finding(start, m.end(), self.type, value)
+                        yield Finding(start, m.end(), self.type, value, "lockgate:provider_key")
                     break
         for pattern in self._literal:
             for m in pattern.finditer(text):
@@ -200,7 +201,7 @@ class ApiKeyDetector:
                         for a in self._google_allowlists
                     ):
                         continue
-                    yield Finding(m.start(), m.end(), self.type, value)
+                    yield Finding(m.start(), m.end(), self.type, value, "lockgate:provider_key")
 
     def _aws_secrets(self, text: str) -> Iterator[Finding]:
         """40-character secret access keys starting within 64 characters after an AWS hint."""
@@ -217,7 +218,7 @@ class ApiKeyDetector:
                         continue
                     if _random_enough(value):
                         seen.add(m.start())
-                        yield Finding(m.start(), m.end(), self.type, value)
+                        yield Finding(m.start(), m.end(), self.type, value, "lockgate:aws_secret")
                 pos = text.find(hint, pos + 1)
 
 

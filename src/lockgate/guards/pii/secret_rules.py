@@ -177,7 +177,7 @@ class SecretRuleDetector:
 
     def scan(self, text: str) -> Iterator[Finding]:
         for hit in self.hits(text):
-            yield Finding(hit.start, hit.end, self.type, hit.secret)
+            yield Finding(hit.start, hit.end, self.type, hit.secret, f"gitleaks:{hit.rule}")
 
     def hits(self, text: str) -> list[RuleHit]:
         """Every rule's surviving matches, with the rule that found each; as gitleaks
