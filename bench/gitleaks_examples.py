@@ -18,7 +18,7 @@ reports for that text (``gitleaks dir`` over one file per row, no path rules):
   characters, ``...EXAMPLE``) - most are gitleaks' "must not match" kind;
 - ``gitleaks-go``: true and false examples copied from gitleaks' rule files
   (cmd/generate/config/rules/*.go: slack, generic, huggingface, facebook, curl, github,
-  gcp, sidekiq, sourcegraph, notion, aws), listed
+  gcp, sidekiq, sourcegraph, notion, aws, openai, anthropic, 1password), listed
   in ``GO_EXAMPLES`` below.
 """
 
@@ -370,6 +370,30 @@ GO_EXAMPLES: list[tuple[str, str, int]] = [
     ('aws-access-token', 'aws_access_key: AKIAIOSFODNN7EXAMPLE', 0),
     ('aws-access-token', 'msgstr "Näytä asiakirjamallikansio."', 0),
     ('aws-access-token', 'TODAYINASIAASACKOFRICEFELLOVER', 0),
+    # openai.go, anthropic.go, 1password.go (long base64 service-account tokens left out)
+    ('openai-api-key', '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', 1),
+    ('openai-api-key', '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', 1),
+    ('openai-api-key', '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', 1),
+    ('openai-api-key', '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', 1),
+    ('openai-api-key', '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', 1),
+    ('openai-api-key', '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', 1),
+    ('openai-api-key', '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', 1),
+    ('openai-api-key', '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', 1),
+    ('openai-api-key', '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', 1),
+    ('anthropic-api-key', 'sk-ant-api03-abc123xyz-456def789ghij-klmnopqrstuvwx-3456yza789bcde-1234fghijklmnopby56aaaogaopaaaabc123xyzAA', 1),
+    ('anthropic-api-key', 'sk-ant-api03-abc123xyz-456de-klMnopqrstuvwx-3456yza789bcde-1234fghijklmnopAA', 0),
+    ('anthropic-api-key', 'sk-ant-api03-abc123xyz-456def789ghij-klmnopqrstuvwx-3456yza789bcde-1234fghijklmnopby56aaaogaopaaaabc123xyzBB', 0),
+    ('anthropic-api-key', 'sk-ant-admin01-abc123xyz-456def789ghij-klmnopqrstuvwx-3456yza789bcde-1234fghijklmnopby56aaaogaopaaaabc123xyzAA', 1),
+    ('anthropic-admin-api-key', 'sk-ant-admin01-abc12fake-456def789ghij-klmnopqrstuvwx-3456yza789bcde-12fakehijklmnopby56aaaogaopaaaabc123xyzAA', 1),
+    ('anthropic-admin-api-key', 'sk-ant-admin01-abc123xyz-456de-klMnopqrstuvwx-3456yza789bcde-1234fghijklmnopAA', 0),
+    ('anthropic-admin-api-key', 'sk-ant-admin01-abc123xyz-456def789ghij-klmnopqrstuvwx-3456yza789bcde-1234fghijklmnopby56aaaogaopaaaabc123xyzBB', 0),
+    ('1password-secret-key', 'A3-ASWWYB-798JRYLJVD4-23DC2-86TVM-H43EB', 1),
+    ('1password-secret-key', 'A3-ASWWYB-798JRY-LJVD4-23DC2-86TVM-H43EB', 1),
+    ('1password-secret-key', 'A3-XXXXXX-XXXXXXXXXXX-XXXXX-XXXXX-XXXXX', 0),
+    ('1password-secret-key', 'A3-xXXXXX-XXXXXX-XXXXX-XXXXX-XXXXX-XXXXX', 0),
+    ('1password-service-account-token', '        login:\n          serviceAccountToken:\n            fn::secret: ops_eyJzaWduSW5B..[Redacted]', 0),
+    ('1password-service-account-token', ': To start using this service account, run the following command:\n:\n: export OP_SERVICE_ACCOUNT_TOKEN=ops_eyJzaWduSW5BZGRyZXNzIjoiaHR0cHM6...', 0),
+    ('1password-service-account-token', 'ops_eyJxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 0),
 ]  # fmt: skip
 
 

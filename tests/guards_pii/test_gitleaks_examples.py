@@ -69,7 +69,8 @@ def test_scanner_recall_and_false_positives(rows: list[dict[str, object]]) -> No
 
 def test_gitleaks_own_examples_through_the_whole_scanner(rows: list[dict[str, object]]) -> None:
     """The literal true and false examples of gitleaks' rule files (slack, generic,
-    huggingface, facebook, curl, github, gcp, sidekiq, sourcegraph, notion, aws), through everything that redacts secrets - lockgate's
+    huggingface, facebook, curl, github, gcp, sidekiq, sourcegraph, notion, aws, openai,
+    anthropic, 1password), through everything that redacts secrets - lockgate's
     own key detectors included, which must not flag what gitleaks' generic rule lets
     pass (``public_key = ...``, ``credentialsId: ...``, ``key_length = ...``)."""
     scanner = PiiScanner(sorted(SECRET_TYPES))
