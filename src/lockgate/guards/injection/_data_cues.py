@@ -7,10 +7,8 @@ prefix (the model learns how the same words weigh in data: the "frustratingly ea
 domain-adaptation trick) and a few cue features under ``c:``: imperatives at a clause
 start, second person, the assistant named as addressee, override words, role markers,
 tool names and calls, the assistant's own reply named ("begin your answer with"), a
-demand to emit a quoted string, "the user" spoken of in the third person, somewhere
-to send things (a URL, an e-mail address, an account number) next to a verb that sends,
-and the writer speaking as "I" (answers, letters and reviews do; most injections speak
-to the assistant without one).
+demand to emit a quoted string, "the user" spoken of in the third person, and somewhere
+to send things (a URL, an e-mail address, an account number) next to a verb that sends.
 The weights of all of them are learned (``bench/train_injection.py``); nothing here is a
 hand-set score.
 """
@@ -94,7 +92,6 @@ _THE_USER = re.compile(r"\bthe user(?:'s|s)?\b")
 _WORD = re.compile(r"[^\W_]+")
 _VERB_WORDS = frozenset(_VERBS.replace("e-mail", "mail").replace("don't", "don").split("|"))
 _YOU_WORDS = frozenset({"you", "your", "yours", "yourself"})
-_ME_WORDS = frozenset({"i", "me", "my", "mine", "myself"})
 _AI_WORDS = frozenset(
     {"ai", "assistant", "chatbot", "bot", "chatgpt", "claude", "llama", "gemini", "copilot"}
     | {"mistral", "language", "llm", "agent", "model"}
@@ -198,11 +195,4 @@ def data_cues(raw: str) -> list[str]:
         cues.append("c:say_quoted")
     if "the user" in text and _THE_USER.search(text) is not None:
         cues.append("c:the_user")
-    if not words.isdisjoint(_ME_WORDS):
-        # the writer speaking as "I" to its reader: an answer, a letter, a review
-        cues.append("c:i")
-        if you:
-            cues.append("c:i+you")
-        if ai:
-            cues.append("c:i+ai")
     return cues
