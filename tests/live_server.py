@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from lockgate.settings import Settings
 class LiveGateway:
     url: str
     settings: Settings
+    #: the event loop serving it (to stall it from a test)
+    loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def v1(self) -> str:
@@ -31,13 +34,16 @@ class LiveGateway:
 
 
 @contextmanager
-def serve_in_thread(settings: Settings) -> Iterator[LiveGateway]:
-    """Run the gateway until the block exits; bounded start-up and shutdown waits."""
+def serve_in_thread(settings: Settings, loop: str = "asyncio") -> Iterator[LiveGateway]:
+    """Run the gateway until the block exits; bounded start-up and shutdown waits.
+
+    ``loop="uvloop"`` runs it on the event loop ``lockgate serve`` uses.
+    """
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
         port=0,
-        loop="asyncio",
+        loop=loop,  # type: ignore[arg-type]
         http=PROTOCOL,
         timeout_keep_alive=settings.server.http.keep_alive_timeout,  # type: ignore[arg-type]
         access_log=False,
@@ -54,7 +60,9 @@ def serve_in_thread(settings: Settings) -> Iterator[LiveGateway]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield LiveGateway(url=f"http://127.0.0.1:{port}", settings=settings)
+        yield LiveGateway(
+            url=f"http://127.0.0.1:{port}", settings=settings, loop=server.servers[0].get_loop()
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -71,14 +79,28 @@ def spawn_serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def wait_ok(url: str, path: str = "/ready", timeout: float = 30) -> None:
-    """Poll ``url + path`` until it answers 200 (bounded by ``timeout`` seconds)."""
+def wait_ok(
+    url: str,
+    path: str = "/ready",
+    timeout: float = 30,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Poll ``url + path`` until it answers 200 (bounded by ``timeout`` seconds).
+
+    With ``proc``, fail at once when the process exits; with ``log``, a failure shows its tail.
+    """
     deadline = time.monotonic() + timeout
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+
     while True:
         try:
             if httpx.get(url + path, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        assert time.monotonic() < deadline, f"{url}{path} did not answer 200"
+        assert proc is None or proc.poll() is None, f"{url} exited:\n{tail()}"
+        assert time.monotonic() < deadline, f"{url}{path} did not answer 200\n{tail()}"
         time.sleep(0.05)

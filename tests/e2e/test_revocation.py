@@ -7,7 +7,6 @@ replicas for that hour; with it, they refuse the key shortly after the change.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 import yaml
 from tests.conftest import free_port
+from tests.live_server import spawn_serve, wait_ok
 from tests.support import MASTER, bearer
 
 MOCK = [{"model_name": "mock", "params": {"model": "mock/mock-1"}}]
@@ -43,30 +43,15 @@ def write_config(tmp_path: Path, redis_url: str | None) -> Path:
 def replicas(config: Path, count: int) -> Iterator[list[str]]:
     """``count`` gateway processes on one config; their base URLs."""
     procs, urls = [], []
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     logs = [config.parent / f"replica-{i}.log" for i in range(count)]
     try:
         for log in logs:  # started together: they race to migrate the shared database
             port = free_port()
-            cmd = [sys.executable, "-m", "lockgate", "serve", "-c", str(config)]
-            with log.open("wb") as out:
-                procs.append(
-                    subprocess.Popen(
-                        [*cmd, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env
-                    )
-                )
+            procs.append(spawn_serve(config, port, log))
             urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 90  # generous: start-up time is measured in bench/
         for url, log, proc in zip(urls, logs, procs, strict=True):
-            while True:
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None, f"replica exited:\n{log.read_text()[-3000:]}"
-                assert time.monotonic() < deadline, f"replica did not start:\n{log.read_text()}"
-                time.sleep(0.1)
+            # generous: start-up time is measured in bench/
+            wait_ok(url, "/health", timeout=90, proc=proc, log=log)
         yield urls
     finally:
         for p in procs:
