@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,7 @@ async def run(a: argparse.Namespace) -> None:
             if a.trace:
                 tracemalloc.start(12)
                 first = tracemalloc.take_snapshot()
+            kinds = Counter(type(o).__qualname__ for o in gc.get_objects()) if a.types else None
             started = time.perf_counter()
             while done < a.warmup + a.n:
                 await batch(a.conc)
@@ -118,8 +120,16 @@ async def run(a: argparse.Namespace) -> None:
                     )
             gc.collect()
             print(f"end: RSS {rss_mib():.1f} MiB, growth {rss_mib() - base:.1f} MiB over {a.n}")
+            if kinds is not None:
+                grown = Counter(type(o).__qualname__ for o in gc.get_objects())
+                grown.subtract(kinds)
+                print("gc-tracked objects that grew, by type:")
+                for name, n in grown.most_common(a.top):
+                    print(f"  {n:+8d}  {name}")
             if a.trace:
                 last = tracemalloc.take_snapshot()
+                total = sum(s.size_diff for s in last.compare_to(first, "filename"))
+                print(f"traced growth in all: {total / 1024:+.0f} KiB")
                 stats = last.compare_to(first, "traceback")
                 for s in stats[: a.top]:
                     print(f"\n{s.size_diff / 1024:+.0f} KiB in {s.count_diff:+d} blocks")
@@ -136,6 +146,7 @@ def main() -> None:
     ap.add_argument("--api-base", default=None)
     ap.add_argument("--distinct", action="store_true", help="a distinct text and user per request")
     ap.add_argument("--trace", action="store_true")
+    ap.add_argument("--types", action="store_true", help="growth of gc-tracked objects by type")
     ap.add_argument("--top", type=int, default=8)
     asyncio.run(run(ap.parse_args()))
 

@@ -73,6 +73,9 @@ def _serve_hooked(out: str) -> None:
             f.write("\n## lockgate by subpackage (MiB)\n")
             for name, size in lockgate.most_common():
                 f.write(f"{size / 2**20:7.2f}  {name}\n")
+            f.write("\n## largest single modules, own growth (MiB)\n")
+            for name, size in Counter(own).most_common(40):
+                f.write(f"{size / 2**20:7.2f}  {name}\n")
         os._exit(0)
 
     signal.signal(signal.SIGUSR1, dump)

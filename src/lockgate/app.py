@@ -87,7 +87,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
         svc = await build_services(settings, config_path=path)
         if lifecycle is not None:
             svc.lifecycle = lifecycle
-            lifecycle.reload = svc.models.reload_file
+            # a SIGHUP sent while this process started found nothing to reload
+            await lifecycle.started(svc.models.reload_file, svc.models.reload_if_changed)
         # Everything built so far lives as long as the process: keep it out of the
         # cyclic GC's scans so full collections stay short (tail latency).
         gc.collect()

@@ -105,6 +105,10 @@ def serve(
     """Start the gateway."""
     import gc
 
+    from lockgate.serving.workers import hold_reload_signals
+
+    hold_reload_signals()
+
     # Start-up allocates ~185k long-lived objects and frees few, so the cyclic GC's
     # collections while it runs find little (~15% of its CPU); the lifespan's
     # gc.collect() sweeps once, and the server enables the GC as soon as it has started.
@@ -119,6 +123,12 @@ def _serve(config: str | None, host: str | None, port: int | None, workers: int)
     from lockgate.logs import import_structlog_lean
 
     import_structlog_lean()  # before anything imports structlog (idle memory)
+    from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean
+
+    import_sqlalchemy_asyncio_lean()  # nor the ORM behind sqlalchemy.ext.asyncio
+    from lockgate.serving.lean import import_hiding
+
+    import_hiding("uvicorn", "watchfiles")  # its --reload supervisor's; serve never reloads
     from lockgate.preflight import problems
     from lockgate.settings import ConfigError, find_config
 

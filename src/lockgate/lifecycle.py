@@ -37,16 +37,42 @@ class Lifecycle:
     #: set by the app's lifespan: re-read the config file (lockgate.modelconfig.live)
     reload: Callable[[], Awaitable[bool]] | None = None
     _reloads: set[asyncio.Task[bool]] = field(default_factory=set)
+    #: a SIGHUP came while a reload was running (it may have read the file before the edit)
+    _again: bool = False
 
     def request_reload(self) -> None:
-        """SIGHUP: re-read the config file in the background (one at a time is enough)."""
-        if self.reload is None or self._reloads:
-            if self.reload is None:
-                _log.warning("SIGHUP ignored: the gateway is still starting")
-            return
-        task = asyncio.ensure_future(self.reload())
+        """SIGHUP: re-read the config file in the background.
+
+        While the gateway starts there is nothing to reload yet: ``started`` compares the
+        file on disk with the one loaded, so a signal sent then is not lost.  While a
+        reload runs, one more follows it (the file may have changed after it was read).
+        """
+        if self.reload is None:
+            _log.warning("SIGHUP while starting: the config file is compared once started")
+        elif self._reloads:
+            self._again = True
+        else:
+            self._run(self.reload)
+
+    async def started(
+        self, reload: Callable[[], Awaitable[bool]], catch_up: Callable[[], Awaitable[bool]]
+    ) -> None:
+        """The lifespan has built the gateway: SIGHUP reloads from now on, and ``catch_up``
+        (re-read the file if it changed since it was loaded) runs before serving."""
+        self.reload = reload
+        await self._run(catch_up)
+
+    def _run(self, reload: Callable[[], Awaitable[bool]]) -> asyncio.Future[bool]:
+        task = asyncio.ensure_future(reload())
         self._reloads.add(task)
-        task.add_done_callback(self._reloads.discard)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Future[bool]) -> None:
+        self._reloads.discard(task)
+        if self._again and self.reload is not None and not self._reloads:
+            self._again = False
+            self._run(self.reload)
 
     def begin_drain(self, now: float) -> None:
         self.draining = True
@@ -67,7 +93,8 @@ class DrainingServer(uvicorn.Server):
         try:
             await super().serve(sockets)
         finally:
-            self._loop.remove_signal_handler(signal.SIGHUP)
+            self._loop.remove_signal_handler(signal.SIGHUP)  # back to SIG_DFL: end the process
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # not while it is shutting down
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if (

@@ -213,13 +213,9 @@ def import_structlog_lean() -> None:
     formatters), so ``lockgate serve`` calls this before anything imports structlog;
     ``structlog.dev`` then uses plain tracebacks.  A no-op once either is imported.
     """
-    if "structlog" in sys.modules or "rich" in sys.modules:
-        return
-    sys.modules["rich"] = None  # type: ignore[assignment]  # `import rich` -> ImportError
-    try:
-        import structlog  # noqa: F401
-    finally:
-        del sys.modules["rich"]
+    from lockgate.serving.lean import import_hiding
+
+    import_hiding("structlog", "rich")
 
 
 def configure_logging(

@@ -339,7 +339,9 @@ async def build_services(
         metrics.registry.register(SemanticCollector(semantic))
         stages.append(semantic)
     pipeline = Pipeline(stages, dispatcher, observer=metrics, tracer=tracing.tracer)
-    metrics.watch_memory([auth, *sinks, *stages, cache.store])
+    responses = build_response_store(settings.responses, db, redis_url)
+    held = [cache.store, limit_store, token_counter, responses]
+    metrics.watch_memory([auth, *sinks, *stages, *held])
     writer = find_usage_writer(sinks)
     prompts = await build_prompt_service(
         settings.prompts, db, sinks, metrics.registry, writer.flush if writer else None
@@ -372,7 +374,7 @@ async def build_services(
         sinks=sinks,
         semantic=semantic,
         tracing=tracing,
-        responses=build_response_store(settings.responses, db, redis_url),
+        responses=responses,
         token_counter=token_counter,
         passthrough=PassthroughClient(),
         prompts=prompts,

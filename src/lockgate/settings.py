@@ -88,6 +88,7 @@ __all__ = [
     "find_config",
     "load_settings",
     "settings_from_mapping",
+    "text_digest",
 ]
 
 #: a provider prefix of ``model`` (see lockgate.provider_presets.PRESETS)
@@ -403,11 +404,17 @@ class Settings(_Model):
     #: whatever provider keys the environment holds.
     embedded_defaults: bool = False
     _warnings: tuple[str, ...] = PrivateAttr(default=())
+    _source_digest: str | None = PrivateAttr(default=None)
 
     @property
     def warnings(self) -> tuple[str, ...]:
         """Keys the file sets that lockgate ignores (LiteLLM settings it does not implement)."""
         return self._warnings
+
+    @property
+    def source_digest(self) -> str | None:
+        """``text_digest`` of the config file these settings were parsed from (None: defaults)."""
+        return self._source_digest
 
     @model_validator(mode="after")
     def _fallbacks_name_known_aliases(self) -> Settings:
@@ -613,4 +620,13 @@ def load_settings(
         raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"config file {p} must hold a mapping at the top level")
-    return settings_from_mapping(data, env, required_env=required_env)
+    settings = settings_from_mapping(data, env, required_env=required_env)
+    settings._source_digest = text_digest(text)
+    return settings
+
+
+def text_digest(text: str) -> str:
+    """What tells one version of a config file from another (its SHA-256)."""
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

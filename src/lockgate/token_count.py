@@ -72,6 +72,10 @@ class TiktokenCounter:
                 self._encoding = await asyncio.to_thread(tiktoken.get_encoding, _ENCODING)
         return self._encoding
 
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """(name, entries, 0): remembered message token counts (at most ``remembered``)."""
+        return [("token_counts", len(self._seen), 0)]
+
     async def _load_o200k(self) -> Any:
         async with self._lock:
             if not self._o200k_loaded:

@@ -4,6 +4,7 @@ in-flight requests finished, usage rows written) and the parent exits 0."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -164,3 +165,79 @@ def test_workers_that_cannot_start_stop_the_server(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "workers keep exiting at start-up" in proc.stderr
+
+
+def test_workers_share_limits_through_redis_and_each_guards_with_its_breaker(
+    tmp_path: Path, fake: ThreadedFake, redis_url: str
+) -> None:
+    """`--workers 2` on one Redis: a key limited to 10 requests an hour gets exactly 10
+    of 30 concurrent requests (both workers count in one place). Breakers are per process,
+    as across replicas: with the upstream failing, each worker stops calling it after its
+    own 3 consecutive failures, so 40 requests reach the upstream at most 2 x 3 times."""
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": model_list(fake),
+                "general_settings": {
+                    "master_key": MASTER,
+                    "database_url": f"sqlite+aiosqlite:///{tmp_path}/gw.db",
+                    "redis_url": redis_url,
+                },
+                "limits": {"timeout_ms": 3000},
+                "router_settings": {
+                    "num_retries": 0,
+                    "breaker": {"consecutive_failures": 3, "open_seconds": 120, "min_calls": 100},
+                },
+            }
+        )
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "gw.log").open("ab")
+    argv = [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)]
+    proc = subprocess.Popen([*argv, "--workers", "2"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ok(url, timeout=60)
+        assert len(_children(proc.pid)) == 2
+        made = httpx.post(
+            url + "/admin/keys",
+            json={"name": "limited", "limits": {"requests": "10/hour"}},
+            headers=bearer(),
+            timeout=30,
+        )
+        assert made.status_code == 201, made.text
+        key = made.json()["key"]
+
+        async def burst() -> list[int]:
+            limits = httpx.Limits(max_keepalive_connections=0)  # a connection per request
+            async with httpx.AsyncClient(timeout=30, limits=limits) as c:
+                rs = await asyncio.gather(
+                    *[
+                        c.post(url + "/v1/chat/completions", json=CHAT, headers=bearer(key))
+                        for _ in range(30)
+                    ]
+                )
+            return [r.status_code for r in rs]
+
+        codes = asyncio.run(burst())
+        assert sorted(codes) == [200] * 10 + [429] * 20
+
+        fake.push_fault(Fault.error(500), times=None)
+        before = fake.counts["/v1/chat/completions"]
+        failed = [
+            httpx.post(
+                url + "/v1/chat/completions", json=CHAT, headers=bearer(), timeout=30
+            ).status_code
+            for _ in range(40)
+        ]
+        calls = fake.counts["/v1/chat/completions"] - before
+        assert all(code >= 500 for code in failed), failed
+        assert 3 <= calls <= 6, calls
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()

@@ -74,7 +74,14 @@ async def test_metrics_show_each_cache_size(tmp_path, open_gateway, distinct):
     )
     assert value(page, "lockgate_memory_entries", cache="usage_queue") == distinct
     assert value(page, "lockgate_memory_entries", cache="audit_queue") == distinct
-    for name in ("key_lookups", "guard_key_overrides", "response_cache", "metric_children"):
+    for name in (
+        "key_lookups",
+        "guard_key_overrides",
+        "response_cache",
+        "metric_children",
+        "limit_state",
+        "token_counts",
+    ):
         assert ("lockgate_memory_entries", frozenset({("cache", name)})) in page, name
 
 

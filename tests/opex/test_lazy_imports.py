@@ -126,7 +126,7 @@ def test_a_gateway_on_defaults_never_maps_numpy_or_scipy(tmp_path: Path):
 #: what `lockgate serve` on a SQLite file keeps out of its process: Alembic and Mako (the
 #: first start migrates in a child), pygments and rich (structlog's console extras, the
 #: CLI's tables), cryptography (audit encryption), Jinja2 (prompt templates)
-SERVE_LEAN = ("alembic", "mako", "pygments", "rich", "cryptography", "jinja2")
+SERVE_LEAN = ("alembic", "mako", "pygments", "rich", "cryptography", "jinja2", "watchfiles")
 
 
 def test_import_cli_loads_no_command_group():
@@ -163,7 +163,8 @@ def test_every_command_group_is_listed_and_reachable():
 
 def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
     """A first `lockgate serve` on a SQLite file: the schema reaches head, yet the serving
-    process never imported Alembic, Mako, pygments, rich, cryptography or Jinja2."""
+    process never imported Alembic, Mako, pygments, rich, cryptography, Jinja2, watchfiles
+    or SQLAlchemy's ORM."""
     from lockgate.storage.revisions import shipped_head
 
     db = tmp_path / "gw.db"
@@ -185,7 +186,7 @@ def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
         "        time.sleep(0.002)\n"
         "threading.Thread(target=watch, daemon=True).start()\n"
         "atexit.register(lambda: open(out, 'w').write(json.dumps({'modules': "
-        "sorted({m.split('.')[0] for m in sys.modules}), 'gc': flips})))\n"
+        "sorted(sys.modules), 'gc': flips})))\n"
         "sys.argv = ['lockgate', 'serve', '-c', sys.argv[2], '--port', sys.argv[3]]\n"
         "from lockgate.cli import main\nmain()\n"
     )
@@ -209,7 +210,8 @@ def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
         proc.terminate()
         assert proc.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
     seen = json.loads(loaded.read_text())
-    assert set(seen["modules"]) & set(SERVE_LEAN) == set()
+    assert {m.split(".")[0] for m in seen["modules"]} & set(SERVE_LEAN) == set()
+    assert "sqlalchemy.orm" not in seen["modules"]  # storage/lean_import.py
     # the GC was off while the gateway started and on again before it answered
     states = [on for _, on in seen["gc"]]
     assert states[:3] == [True, False, True], seen["gc"]
@@ -220,3 +222,37 @@ def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
             (shipped_head(),)
         ]
+
+
+def test_lean_sqlalchemy_asyncio_keeps_every_name() -> None:
+    """After the lean import the engine's names come without the ORM; any other name of
+    the real package (AsyncSession) still imports, loading it then; unknown names fail."""
+    code = (
+        "import json, sys\n"
+        "from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean\n"
+        "import_sqlalchemy_asyncio_lean()\n"
+        "from sqlalchemy.ext.asyncio import create_async_engine, AsyncConnection\n"
+        "import asyncio, sqlalchemy as sa\n"
+        "async def go():\n"
+        "    engine = create_async_engine('sqlite+aiosqlite://')\n"
+        "    async with engine.connect() as conn:\n"
+        "        value = (await conn.execute(sa.text('select 41 + 1'))).scalar()\n"
+        "    await engine.dispose()\n"
+        "    return value\n"
+        "out = {'value': asyncio.run(go()), 'orm_before': 'sqlalchemy.orm' in sys.modules}\n"
+        "from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker\n"
+        "out['session'] = AsyncSession.__module__\n"
+        "out['orm_after'] = 'sqlalchemy.orm' in sys.modules\n"
+        "import sqlalchemy.ext.asyncio as m\n"
+        "out['unknown'] = hasattr(m, 'no_such_name')\n"
+        "print(json.dumps(out))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {
+        "value": 42,
+        "orm_before": False,
+        "session": "sqlalchemy.ext.asyncio.session",
+        "orm_after": True,
+        "unknown": False,
+    }

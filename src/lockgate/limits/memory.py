@@ -128,5 +128,10 @@ class MemoryLimitStore:
         for key in [k for k, leases in self._leases.items() if not leases]:
             del self._leases[key]
 
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """(name, entries, 0): limit state held for keys, users and IPs (swept when idle)."""
+        entries = len(self._meters) + len(self._budgets) + len(self._leases)
+        return [("limit_state", entries, 0)]
+
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -33,7 +33,7 @@ from lockgate.modelconfig.core import (
     unchanged_ids,
 )
 from lockgate.modelconfig.repository import ModelRepository
-from lockgate.settings import ConfigError, ModelEntry, Settings, load_settings
+from lockgate.settings import ConfigError, ModelEntry, Settings, load_settings, text_digest
 
 __all__ = ["CHANNEL", "LiveModels"]
 
@@ -153,6 +153,21 @@ class LiveModels:
             note,
         )
         return True
+
+    async def reload_if_changed(self) -> bool:
+        """Re-read the config file if it is not the one the settings in force came from
+        (edited while the process started, when a SIGHUP had nothing to reload)."""
+        loaded = self.settings.source_digest
+        if self._path is None or loaded is None:
+            return False
+        try:
+            text = await asyncio.to_thread(Path(self._path).read_text, encoding="utf-8")
+        except (OSError, ValueError):
+            text = ""  # unreadable now: reload_file says why and keeps the running config
+        if text and text_digest(text) == loaded:
+            return False
+        log.warning("config file %s changed while the gateway started: reloading it", self._path)
+        return await self.reload_file()
 
     async def _run(self) -> None:
         while True:

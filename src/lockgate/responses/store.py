@@ -112,5 +112,9 @@ class MemoryResponseStore:
         self._drop(response_id)
         return True
 
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """(name, entries, 0): stored responses (at most ``max_stored``)."""
+        return [("stored_responses", len(self._entries), 0)]
+
     async def aclose(self) -> None:
         return None

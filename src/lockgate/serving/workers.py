@@ -29,7 +29,13 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-__all__ = ["LISTEN_FD_ENV", "inherited_socket", "supervise", "worker_argv"]
+__all__ = [
+    "LISTEN_FD_ENV",
+    "hold_reload_signals",
+    "inherited_socket",
+    "supervise",
+    "worker_argv",
+]
 
 LISTEN_FD_ENV = "LOCKGATE_LISTEN_FD"
 _QUICK_EXIT = 5.0
@@ -45,15 +51,33 @@ def inherited_socket(env: dict[str, str] | os._Environ[str]) -> socket.socket | 
     return socket.socket(fileno=int(fd)) if fd else None
 
 
+def hold_reload_signals() -> None:
+    """Keep a SIGHUP from ending a process that is still starting (its default action).
+
+    The server's own handler replaces this one once the loop runs; the config file is
+    then compared with the one loaded (Lifecycle.started), so an edit signalled in
+    between is applied, not lost.  A worker starts with SIGHUP blocked (``_Worker``): a
+    signal sent before this point waits, pending, and is taken here.
+    """
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+
+
 class _Worker:
     def __init__(self, argv: Sequence[str], sock: socket.socket) -> None:
         env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno())}
         self.started = time.monotonic()
-        # Its own process group: a terminal's Ctrl-C reaches the parent only, which
-        # forwards one SIGTERM (a second signal would cut a worker's drain short).
-        self.proc = subprocess.Popen(
-            list(argv), env=env, pass_fds=(sock.fileno(),), process_group=0
-        )
+        # SIGHUP blocked across the exec (the mask is inherited) until the worker can
+        # take it (hold_reload_signals): its interpreter starting would die of one.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        try:
+            # Its own process group: a terminal's Ctrl-C reaches the parent only, which
+            # forwards one SIGTERM (a second signal would cut a worker's drain short).
+            self.proc = subprocess.Popen(
+                list(argv), env=env, pass_fds=(sock.fileno(),), process_group=0
+            )
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def supervise(argv: Sequence[str], sock: socket.socket, workers: int) -> int:
