@@ -116,12 +116,18 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--core-only", action="store_true", help="guardrails' injection screen off")
     ap.add_argument(
+        "--core", action="store_true", help="as bench/lockgate.yaml: injection, usage, audit off"
+    )
+    ap.add_argument(
         "--stream", action="store_true", help="stream: true (the mock sends ~20 chunks)"
     )
     a = ap.parse_args()
     config: dict[str, Any] = {}
-    if a.core_only:
+    if a.core_only or a.core:
         config["guardrails"] = {"injection": {"mode": "off"}}
+    if a.core:
+        config["usage"] = {"enabled": False}
+        config["audit"] = {"enabled": False}
     body = orjson.dumps({**MESSAGE, "stream": True}) if a.stream else BODY
     asyncio.run(run(a.n, a.profile, config, body))
 

@@ -1,7 +1,7 @@
 """Benchmarks of the semantic cache: embedder, guards, memory and Redis index, lookup.
 
     PYTHONPATH=src .venv/bin/python bench/bench_semantic.py [--redis-url URL] [--quick]
-        [--only-verified]
+        [--only-verified [--backend onnx-int8] [--verifier WEIGHTS.json]]
 
 Without --redis-url a private redis-server is started on a free loopback port
 (if one is installed). Prints medians and 99th percentiles in milliseconds.
@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +41,11 @@ MEDIUM = (
     "how should I configure the rate limiter so that each tenant gets 100 requests per minute?"
 )
 NOW = 1_800_000_000.0
+NEAR_COPIES = (
+    "How do I change my account password?",
+    "How can I change my account password now?",
+    "How can I change my user account password?",
+)
 
 
 def report(name: str, samples: list[float]) -> None:
@@ -197,6 +203,8 @@ async def bench_lookup(embedder: LocalEmbedder, n: int) -> None:
     cache = SemanticCache(embedder, index, SemanticSettings())
     await cache.store(SemanticQuery("p", SHORT), b"answer", now=NOW)
     hit = SemanticQuery("p", "How can I reset my password?")
+    near_hit = SemanticQuery("p", "How can I change my account password?")
+    print(f"near-copy query served: {(await cache.lookup(near_hit, now=NOW)).served}")
     assert (await cache.lookup(hit, now=NOW)).served
     report(
         "lookup, hit (embed + search + guards + fetch)",
@@ -330,7 +338,11 @@ async def lookups_during_writes(
 
 
 async def bench_verified_lookup(
-    embedder: LocalEmbedder, n: int, entries: int, graph_cache: str | None = None
+    embedder: LocalEmbedder,
+    n: int,
+    entries: int,
+    graph_cache: str | None = None,
+    weights: str | None = None,
 ) -> None:
     """The default lookup: embed with token vectors, search, verify up to 3 candidates.
 
@@ -345,15 +357,21 @@ async def bench_verified_lookup(
     build_graph(index, entries, graph_cache)
     print(f"load average: {os.getloadavg()}")
     ann_recall(index, filler, rng, n)
-    cache = SemanticCache(embedder, index, SemanticSettings(), load_verifier())
+    verifier = load_verifier(weights)
+    cache = SemanticCache(embedder, index, SemanticSettings(), verifier)
     # three stored wordings above the recall floor: the verifier scores all three
     for text in (SHORT, "How do I reset my password on the website?", "How to reset a password?"):
+        await cache.store(SemanticQuery("p", text), b"answer", now=NOW)
+    # worst case for a cold hit: three near copies, each needing the model (and its tokens)
+    for text in NEAR_COPIES:
         await cache.store(SemanticQuery("p", text), b"answer", now=NOW)
     long_stored = MEDIUM.replace("should I", "do I")
     await cache.store(SemanticQuery("p", long_stored), b"a", now=NOW)
     await index._partitions["p"].ann_idle()
     await bench_graph_writes(index, filler, n)
     hit = SemanticQuery("p", "How can I reset my password?")
+    near_hit = SemanticQuery("p", "How can I change my account password?")
+    print(f"near-copy query served: {(await cache.lookup(near_hit, now=NOW)).served}")
     miss = SemanticQuery("p", "What is the boiling point of water?")
     long_hit = SemanticQuery("p", MEDIUM)
     for mode in ("hnsw", "exact"):
@@ -376,8 +394,16 @@ async def bench_verified_lookup(
             cache._token_bytes = 0
             return await cache.lookup(hit, now=NOW)
 
-        report("lookup, hit, verify 3 cold (candidates embedded)", await atimed(cold, n))
+        report("lookup, hit, cold (near copies among the 3 embedded)", await atimed(cold, n))
         report("  same, CPU time", await acpu(cold, n))
+
+        async def cold_near() -> object:
+            cache._tokens.clear()
+            cache._token_bytes = 0
+            return await cache.lookup(near_hit, now=NOW)
+
+        report("lookup, hit, cold, 3 near copies embedded (worst)", await atimed(cold_near, n))
+        report("  same, CPU time", await acpu(cold_near, n))
         report(
             "lookup, long question (35 words), verify 1",
             await atimed(lambda: cache.lookup(long_hit, now=NOW), n),
@@ -428,8 +454,11 @@ async def bench_redis(url: str, n: int, replay: int) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     n = 30 if args.quick else 200
     if args.only_verified:
+        embedder = LocalEmbedder(backend=args.backend)
+        weights = args.weights_text
+        print(f"embedder: {args.backend}; verifier: {args.verifier or 'shipped'}")
         await bench_verified_lookup(
-            LocalEmbedder(), n, 10_000 if args.quick else 100_000, args.graph_cache
+            embedder, n, 10_000 if args.quick else 100_000, args.graph_cache, weights
         )
         return
     embedder = bench_embedders(n)
@@ -452,11 +481,15 @@ def main() -> None:
     parser.add_argument(
         "--only-verified", action="store_true", help="only the verified lookup at 100k entries"
     )
+    parser.add_argument("--backend", default="onnx", choices=("onnx", "onnx-int8", "numpy"))
+    parser.add_argument("--verifier", help="verifier weights JSON (default: the shipped one)")
     parser.add_argument(
         "--graph-cache",
         help="path prefix: save the 100k-entry HNSW graph there and reuse it on later runs",
     )
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    args.weights_text = None if args.verifier is None else Path(args.verifier).read_text()
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

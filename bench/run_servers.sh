@@ -6,6 +6,8 @@
 #   STACKS also takes guarded2 (`lockgate serve --workers 2`) and granian2 (granian, 2 workers)
 #   MOCK_PORT=18180 PYPROXY_PORT=14200 BASE_PORT=15200  ports of their own (another bench holds the defaults)
 #   CONFIG=bench/lockgate-full.yaml  another lockgate config (its upstream port follows MOCK_PORT)
+#   BARE_STACKS="granian granian-rsgi"  the bare proxy under these servers too (ASGI app.py /
+#              RSGI rsgi_app.py), next to its uvicorn run
 # needs: pip install granian hypercorn (bench only; lockgate itself runs on uvicorn)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,12 +18,19 @@ ln -sfn "$VENV" "$BENCH_HOME/venv-pyproxy"
 mkdir -p "$BENCH_HOME/pids" "$BENCH_HOME/logs"
 B=$BENCH_HOME
 STACKS=${STACKS:-guarded uvicorn hypercorn granian}
-cleanup() { "$B/stop_pid.sh" pyproxy nginx $STACKS >/dev/null 2>&1 || true; }
+BARE_STACKS=${BARE_STACKS:-}
+cleanup() { "$B/stop_pid.sh" pyproxy nginx $STACKS $(for s in $BARE_STACKS; do echo "pyproxy-$s"; done) >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 MOCK_PORT=${MOCK_PORT:-18080}; PYPROXY_PORT=${PYPROXY_PORT:-14100}
 PORT=$MOCK_PORT "$B/mock/start.sh"
 SERVER=uvicorn CLIENT=aiohttp PORT=$PYPROXY_PORT UPSTREAM=http://127.0.0.1:$MOCK_PORT "$B/pyproxy/start.sh"
 TARGETS=(--target pyproxy-aiohttp=http://127.0.0.1:$PYPROXY_PORT@pyproxy)
+bare_port=$PYPROXY_PORT
+for s in $BARE_STACKS; do
+  bare_port=$((bare_port + 1))
+  SERVER=$s NAME=pyproxy-$s CLIENT=aiohttp PORT=$bare_port UPSTREAM=http://127.0.0.1:$MOCK_PORT "$B/pyproxy/start.sh"
+  TARGETS+=(--target "pyproxy-$s=http://127.0.0.1:$bare_port@pyproxy-$s")
+done
 CONFIG=$(realpath "${CONFIG:-$REPO/bench/lockgate.yaml}")
 sed "s/127.0.0.1:18080/127.0.0.1:$MOCK_PORT/g" "$CONFIG" > "$B/lockgate.yaml"
 port=${BASE_PORT:-15100}

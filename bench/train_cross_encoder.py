@@ -23,6 +23,14 @@ Steps:
 Bounded on purpose (2 shared cores): short max length, one epoch, and a
 per-fold subsample of PAWS (STS-B is kept whole; sources are balanced by
 resampling as in the feature verifier).
+
+``--frozen K`` (session 7): the first K layers are frozen and run once over
+every pair (their output cached), and only the layers above K and the head
+are trained. With ``--layers 3 --frozen 2`` one transformer layer is
+fine-tuned: cheap enough for several epochs on every dev row on a shared
+2-core box, where the full fine-tune of session 5 managed 63 steps. Writes
+``oof.npz`` for ``train_verifier.py --cross-encoder`` and times one lookup's
+worth of scoring (3 pairs, all ``--layers`` layers) per pair; no export.
 """
 
 from __future__ import annotations
@@ -240,6 +248,153 @@ def export(
     }
 
 
+class Top(torch.nn.Module):
+    """The trainable part of a cross-encoder whose first ``frozen`` layers are fixed."""
+
+    def __init__(self, full: CrossEncoder, frozen: int, pool: str = "cls") -> None:
+        super().__init__()
+        self.layers = torch.nn.ModuleList(list(full.bert.encoder.layer)[frozen:])
+        self.head = full.head
+        self.pool = pool
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        bias = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * -1e9
+        for layer in self.layers:
+            out = layer(hidden, attention_mask=bias)
+            hidden = out[0] if isinstance(out, tuple) else out
+        if self.pool == "mean":
+            # all-MiniLM-L6-v2 was trained through mean pooling: its [CLS] barely moves
+            pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+            return self.head(pooled).squeeze(-1)
+        return self.head(hidden[:, 0]).squeeze(-1)
+
+
+@torch.no_grad()
+def frozen_states(rows: list[dict[str, Any]], tok: Tokenizer, frozen: int) -> list[np.ndarray]:
+    """Hidden states after the first ``frozen`` layers for each pair (q1 first), float16."""
+    base = CrossEncoder(frozen)
+    base.eval()
+    out: list[np.ndarray] = []
+    t0 = time.perf_counter()
+    for start in range(0, len(rows), 64):
+        batch = rows[start : start + 64]
+        ids, mask, types = encode(tok, [(r["q1"], r["q2"]) for r in batch])
+        h = base.bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+        for i in range(len(batch)):
+            out.append(h[i, : int(mask[i].sum())].numpy().astype(np.float16))
+        if start % 1280 == 0:
+            print(
+                f"  frozen states {start}/{len(rows)} ({time.perf_counter() - t0:.0f}s)", flush=True
+            )
+    return out
+
+
+def pad(states: list[np.ndarray], idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(states[i]) for i in idx)
+    h = np.zeros((len(idx), width, states[idx[0]].shape[1]), dtype=np.float32)
+    mask = np.zeros((len(idx), width), dtype=np.float32)
+    for row, i in enumerate(idx):
+        n = len(states[i])
+        h[row, :n], mask[row, :n] = states[i], 1.0
+    return torch.from_numpy(h), torch.from_numpy(mask)
+
+
+def train_top(
+    states: list[np.ndarray],
+    y: np.ndarray,
+    idx: np.ndarray,
+    args: argparse.Namespace,
+    rng: np.random.Generator,
+) -> Top:
+    torch.manual_seed(SEED)
+    model = Top(CrossEncoder(args.layers), args.frozen, args.pool)
+    model.train()
+    steps = args.epochs * ((len(idx) + args.batch - 1) // args.batch)
+    opt = torch.optim.AdamW(
+        [
+            {"params": model.layers.parameters(), "lr": args.lr},
+            {"params": model.head.parameters(), "lr": args.lr * 20},
+        ],
+        weight_decay=0.01,
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps)
+    )
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    t0, step, running = time.perf_counter(), 0, []
+    for _ in range(args.epochs):
+        order = rng.permutation(idx)
+        for start in range(0, len(order), args.batch):
+            batch = order[start : start + args.batch]
+            h, mask = pad(states, batch)
+            loss = loss_fn(model(h, mask), torch.from_numpy(y[batch].astype(np.float32)))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            running.append(loss.item())
+            if step % 50 == 0:
+                print(
+                    f"  step {step}/{steps} loss(last 50) {np.mean(running[-50:]):.3f}",
+                    f"({time.perf_counter() - t0:.0f}s)",
+                    flush=True,
+                )
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def score_top(model: Top, states: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(idx))
+    for start in range(0, len(idx), 128):
+        batch = idx[start : start + 128]
+        h, mask = pad(states, batch)
+        out[start : start + len(batch)] = torch.sigmoid(model(h, mask)).numpy()
+    return out
+
+
+def frozen_main(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    src = np.asarray([r.get("source", "all") for r in rows])
+    y = np.asarray([int(r["label"]) for r in rows])
+    tok = tokenizer(args.max_len)
+    rng = np.random.default_rng(SEED)
+    t0 = time.perf_counter()
+    states = frozen_states(rows, tok, args.frozen)
+    print(f"frozen states of {len(rows)} pairs: {time.perf_counter() - t0:.0f}s", flush=True)
+    groups = groups_of(rows)
+    folds = list(GroupKFold(n_splits=args.folds).split(np.zeros(len(rows)), y, groups))
+    oof = np.full(len(rows), np.nan)
+    deadline = time.monotonic() + args.budget_minutes * 60
+    for k, (tr, te) in enumerate(folds):
+        if time.monotonic() > deadline:
+            print(f"time budget spent: stopping before fold {k}", flush=True)
+            break
+        t1 = time.perf_counter()
+        sample = balanced_sample(tr, src, args.per_source, rng)
+        model = train_top(states, y, sample, args, rng)
+        oof[te] = score_top(model, states, te)
+        print(f"fold {k}: {time.perf_counter() - t1:.0f}s, {len(sample)} rows", flush=True)
+        np.savez(args.out / "oof.npz", p=oof, folds=np.asarray(k + 1))
+    # Latency of one lookup's worth of cross-encoding: 3 (query, candidate) pairs,
+    # every layer (the frozen ones run too at serving time), torch fp32, 1 thread.
+    full = CrossEncoder(args.layers)
+    full.eval()
+    pairs = [(rows[i]["q1"], rows[i]["q2"]) for i in range(3)]
+    times = []
+    with torch.no_grad():
+        for _ in range(50):
+            c0 = time.process_time()
+            full(*encode(tok, pairs))
+            times.append((time.process_time() - c0) * 1e3)
+    print(
+        f"scoring 3 pairs, {args.layers} layers, torch fp32, CPU: median "
+        f"{np.median(times):.2f} ms, p99 {np.percentile(times, 99):.2f} ms (n=50)",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("pairs", type=Path)
@@ -253,6 +408,9 @@ def main() -> None:
     ap.add_argument("--per-source", type=int, default=1200, help="training rows drawn per source")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-cv", action="store_true")
+    ap.add_argument("--frozen", type=int, default=0, help="freeze the first N layers (see top)")
+    ap.add_argument("--pool", default="cls", choices=("cls", "mean"), help="with --frozen")
+    ap.add_argument("--budget-minutes", type=float, default=30.0, help="with --frozen: stop folds")
     ap.add_argument(
         "--limit-folds", type=int, default=0, help="only run the first N folds (timing)"
     )
@@ -260,6 +418,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     rows = load(args.pairs)
+    if args.frozen:
+        frozen_main(args, rows)
+        return
     src = np.asarray([r.get("source", "all") for r in rows])
     y = np.asarray([int(r["label"]) for r in rows])
     tok = tokenizer(args.max_len)

@@ -87,30 +87,45 @@ def groups_of(rows: list[dict[str, Any]]) -> np.ndarray:
     return np.asarray([roots.setdefault(find(r["q1"]), len(roots)) for r in rows])
 
 
-def featurise(rows: list[dict[str, Any]], cache: Path) -> np.ndarray:
+def embed_texts(texts: list[str], backend: str, cache: Path) -> dict[str, TokenVectors]:
+    """Sentence and token vectors of every text (cached on disk, token vectors as
+    float16, so guards can change without embedding again)."""
     if cache.exists():
-        data = np.load(cache)
-        if tuple(data["names"]) == FEATURE_NAMES and len(data["x"]) == len(rows):
-            return np.asarray(data["x"])
-    emb = LocalEmbedder()
-    texts = sorted({t for r in rows for t in (r["q1"], r["q2"])})
+        data = np.load(cache, allow_pickle=False)
+        if list(data["texts"]) == texts:
+            lengths = np.asarray(data["lengths"])
+            ends = np.cumsum(lengths)
+            tok, sent = np.asarray(data["tokens"]), np.asarray(data["sentences"])
+            return {
+                t: TokenVectors(sent[i], tok[ends[i] - lengths[i] : ends[i]].astype(np.float32))
+                for i, t in enumerate(texts)
+            }
+    emb = LocalEmbedder(backend=backend)  # type: ignore[arg-type]
     vecs: dict[str, TokenVectors] = {}
     with Progress() as progress:
-        task = progress.add_task("embedding", total=len(texts))
+        task = progress.add_task(f"embedding ({backend})", total=len(texts))
         for start in range(0, len(texts), 32):
             chunk = texts[start : start + 32]
             vecs.update(zip(chunk, emb.embed_tokens_sync(chunk), strict=True))
             progress.advance(task, len(chunk))
-        feats = {t: extract_features(t) for t in texts}
-        task = progress.add_task("features", total=len(rows))
-        x = []
-        for r in rows:
-            # the cached text is q1, the new question q2 (as `cache eval` reads a pair)
-            x.append(pair_features(vecs[r["q2"]], feats[r["q2"]], vecs[r["q1"]], feats[r["q1"]]))
-            progress.advance(task)
-    out = np.stack(x)
-    np.savez(cache, x=out, names=np.asarray(FEATURE_NAMES))
-    return out
+    np.savez(
+        cache,
+        texts=np.asarray(texts),
+        lengths=np.asarray([len(vecs[t].tokens) for t in texts]),
+        tokens=np.concatenate([vecs[t].tokens for t in texts]).astype(np.float16),
+        sentences=np.stack([vecs[t].sentence for t in texts]),
+    )
+    return vecs
+
+
+def featurise(rows: list[dict[str, Any]], backend: str, cache: Path) -> np.ndarray:
+    texts = sorted({t for r in rows for t in (r["q1"], r["q2"])})
+    vecs = embed_texts(texts, backend, cache)
+    feats = {t: extract_features(t) for t in texts}
+    # the cached text is q1, the new question q2 (as `cache eval` reads a pair)
+    return np.stack(
+        [pair_features(vecs[r["q2"]], feats[r["q2"]], vecs[r["q1"]], feats[r["q1"]]) for r in rows]
+    )
 
 
 HIDDEN: tuple[int, ...] = (64,)
@@ -196,6 +211,7 @@ def regime_thresholds(
     src: np.ndarray,
     budget: float,
     grid: int = 201,
+    adversarial_weight: float | None = None,
 ) -> tuple[float, float]:
     """(probability threshold for near copies, cosine threshold for rewordings).
 
@@ -205,6 +221,22 @@ def regime_thresholds(
     ``ADVERSARIAL_WEIGHT``: the targets ask for hits on natural traffic, and
     near-miss sets are there to be refused.
     """
+    return regime_search(p, cos, near, y, hit, src, budget, grid, adversarial_weight)[:2]
+
+
+def regime_search(
+    p: np.ndarray,
+    cos: np.ndarray,
+    near: np.ndarray,
+    y: np.ndarray,
+    hit: np.ndarray,
+    src: np.ndarray,
+    budget: float,
+    grid: int = 201,
+    adversarial_weight: float | None = None,
+) -> tuple[float, float, float]:
+    """``regime_thresholds`` and the weighted hit rate they reach on these rows."""
+    adv = ADVERSARIAL_WEIGHT if adversarial_weight is None else adversarial_weight
     qs = np.linspace(0.0, 1.0, grid)
 
     def cuts(score: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -227,11 +259,11 @@ def regime_thresholds(
             if label == 0:
                 ok &= ca[:, None] + cb[None, :] <= limit(str(s), budget) + 1e-12
             else:
-                weight = ADVERSARIAL_WEIGHT if "paws" in str(s) else 1.0
+                weight = adv if "paws" in str(s) else 1.0
                 gain += weight * (ca[:, None] + cb[None, :])
     gain[~ok] = -1.0
     i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
-    return float(ta[i]), float(tb[j])
+    return float(ta[i]), float(tb[j]), float(gain[i, j])
 
 
 def monotone(rows: list[list[float]]) -> list[list[float]]:
@@ -266,6 +298,65 @@ def rates(accept: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         "precision": th / (th + fh) if th + fh else None,
         "precision_ci": ci(th, th + fh),
     }
+
+
+def nested_cv(
+    x: np.ndarray,
+    y: np.ndarray,
+    src: np.ndarray,
+    differing: np.ndarray,
+    groups: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    weights: np.ndarray,
+    choices: list[dict[str, Any]],
+    budgets: tuple[float, ...],
+    kind: str = "mlp",
+    inner_folds: int = 4,
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Nested grouped CV: everything a test fold is judged with is chosen without it.
+
+    For each outer fold, the model's probabilities on the outer training rows come
+    from an inner grouped CV; on those, each of ``choices`` (regime cut, vetoes)
+    gets its thresholds for the budget, and the choice with the most weighted hits
+    wins (every choice is scored with the same weights). The model refitted on all
+    outer training rows then scores the test fold at the winning choice's thresholds.
+    """
+    table: dict[str, dict[str, Any]] = {}
+    accept = {b: np.zeros(len(y), dtype=bool) for b in budgets}
+    picked: list[dict[str, Any]] = []
+    for fold, (train, test) in enumerate(folds):
+        p_in = np.zeros(len(y))
+        inner = GroupKFold(n_splits=inner_folds).split(x[train], y[train], groups[train])
+        for itrain, itest in inner:
+            scaler, model = fit(kind, x[train[itrain]], y[train[itrain]], weights[train[itrain]])
+            p_in[train[itest]] = model.predict_proba(scaler.transform(x[train[itest]]))[:, 1]
+        scaler, model = fit(kind, x[train], y[train], weights[train])
+        p_out = model.predict_proba(scaler.transform(x[test]))[:, 1]
+        for budget in budgets:
+            best: tuple[float, dict[str, Any], tuple[float, float]] | None = None
+            for c in choices:
+                near = Regime(c["near_jaccard"], c["near_differing"]).near_copy(x, differing)
+                hit = (x[:, 0] >= RECALL) & ~vetoed(x, c["vetoes"])
+                ta, tb, gain = regime_search(
+                    p_in[train], x[train, 0], near[train], y[train], hit[train], src[train],
+                    budget, adversarial_weight=c["adversarial_weight"],
+                )  # fmt: skip
+                if best is None or gain > best[0] + 1e-12:
+                    best = (gain, c, (ta, tb))
+            assert best is not None
+            _, c, (ta, tb) = best
+            regime = Regime(c["near_jaccard"], c["near_differing"])
+            near = regime.near_copy(x[test], differing[test])
+            hit = (x[test, 0] >= RECALL) & ~vetoed(x[test], c["vetoes"])
+            accept[budget][test] = hit & np.where(near, p_out >= ta, x[test, 0] >= tb)
+            picked.append({"fold": fold, "budget": budget, **c, "accept": ta, "reworded": tb})
+        mine = [q for q in picked if q["fold"] == fold and q["budget"] == 0.01]
+        print(f"  nested fold {fold}: picked at 0.01: {mine}", flush=True)
+    for budget in budgets:
+        table[str(budget)] = {
+            s: rates(accept[budget][src == s], y[src == s]) for s in np.unique(src)
+        }
+    return table, picked
 
 
 def compare_cross_encoder(
@@ -318,17 +409,36 @@ def compare_cross_encoder(
             print(f"  {budget:6.4f}  " + " | ".join(cells))
 
 
+def print_table(per_budget: dict[str, Any]) -> None:
+    for budget, per in per_budget.items():
+        cells = []
+        for s, r in per.items():
+            lo, hi = r["false_hit_rate_ci"]
+            hlo, hhi = r["hit_rate_ci"]
+            cells.append(
+                f"{s}: hit {r['hit_rate']:.3f} [{hlo:.3f},{hhi:.3f}] "
+                f"fh {r['false_hit_rate']:.4f} [{lo:.4f},{hi:.4f}] (n={r['n']})"
+            )
+        print(f"  {float(budget):6.4f}  " + " | ".join(cells))
+
+
 def main() -> None:
     global HIDDEN, ALPHA, ADVERSARIAL_WEIGHT
     ap = argparse.ArgumentParser()
     ap.add_argument("pairs", type=Path)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--features", type=Path, default=Path("/tmp/lockgate-verifier-features.npz"))
+    ap.add_argument(
+        "--vectors",
+        type=Path,
+        default=None,
+        help="cache of the texts' vectors (default /tmp/lockgate-verifier-vectors-BACKEND.npz)",
+    )
+    ap.add_argument("--backend", default="onnx", choices=("onnx", "onnx-int8"))
     ap.add_argument("--report", type=Path, default=None)
     ap.add_argument("--ship", default="mlp", choices=("logistic", "mlp"))
     ap.add_argument(
         "--vetoes",
-        default="numbers,units,negation,opposites",
+        default="numbers,units,negation,opposites,question",
         help="guards kept as hard vetoes on top of the verifier (comma-separated)",
     )
     ap.add_argument(
@@ -349,6 +459,12 @@ def main() -> None:
         help="weight of adversarial sources' hit rate when picking the two thresholds",
     )
     ap.add_argument(
+        "--nested",
+        action="store_true",
+        help="nested CV over the regime cut, vetoes and adversarial weight (the headline table);"
+        " the shipped choice is then picked by the same rule on all out-of-fold predictions",
+    )
+    ap.add_argument(
         "--cross-encoder",
         type=Path,
         default=None,
@@ -361,7 +477,8 @@ def main() -> None:
     rows = load(args.pairs)
     y = np.asarray([int(r["label"]) for r in rows])
     src = np.asarray([r.get("source", "all") for r in rows])
-    x = featurise(rows, args.features)
+    vectors = args.vectors or Path(f"/tmp/lockgate-verifier-vectors-{args.backend}.npz")
+    x = featurise(rows, args.backend, vectors)
     feats = {t: extract_features(t) for r in rows for t in (r["q1"], r["q2"])}
     differing = np.asarray([differing_words(feats[r["q2"]], feats[r["q1"]]) for r in rows])
     regime = None if args.no_regime else Regime(args.near_jaccard, args.near_differing)
@@ -403,6 +520,41 @@ def main() -> None:
     if args.cross_encoder is not None:
         compare_cross_encoder(args.cross_encoder, oof, x, y, src, hit, groups, folds)
         return
+    if args.nested and regime is not None:
+        choices = [
+            {"near_jaccard": j, "near_differing": d, "vetoes": v, "adversarial_weight": a}
+            for j in (0.6, 0.7, 0.8)
+            for d in (1, 2, 3)
+            for v in (vetoes,)
+            # one objective for every choice (the weight is part of it, not a choice)
+            for a in (ADVERSARIAL_WEIGHT,)
+        ]
+        t0 = time.perf_counter()
+        nested, picked = nested_cv(
+            x, y, src, differing, groups, folds, weights, choices, BUDGETS, kind=args.ship
+        )
+        report["nested_cv"] = nested
+        report["nested_picked"] = picked
+        print(f"\nnested CV ({time.perf_counter() - t0:.0f}s): budget -> per source")
+        print_table(nested)
+        # The shipped choice: the same rule on all out-of-fold predictions.
+        best_gain = -np.inf
+        for c in choices:
+            near_c = Regime(c["near_jaccard"], c["near_differing"]).near_copy(x, differing)
+            hit_c = (x[:, 0] >= RECALL) & ~vetoed(x, c["vetoes"])
+            gain = regime_search(
+                oof[args.ship], cos, near_c, y, hit_c, src, 0.01,
+                adversarial_weight=c["adversarial_weight"],
+            )[2]  # fmt: skip
+            if gain > best_gain + 1e-12:
+                best_gain, chosen = gain, c
+        print(f"shipped choice (all OOF, budget 0.01): {chosen}")
+        report["shipped_choice"] = chosen
+        regime = Regime(chosen["near_jaccard"], chosen["near_differing"])
+        near = regime.near_copy(x, differing)
+        vetoes = list(chosen["vetoes"])
+        hit = (x[:, 0] >= RECALL) & ~vetoed(x, vetoes)
+        ADVERSARIAL_WEIGHT = chosen["adversarial_weight"]
     auc_cos = {s: roc_auc_score(y[src == s], x[src == s, 0]) for s in np.unique(src)}
     report["cosine_auc"] = auc_cos
     print(f"cosine    AUC per source {auc_cos}")
@@ -422,16 +574,7 @@ def main() -> None:
     report["cv"] = table
     for kind in table:
         print(f"\n{kind}: budget -> per source hit rate / false-hit rate [95% CI] (n)")
-        for budget, per in table[kind].items():
-            cells = []
-            for s, r in per.items():
-                lo, hi = r["false_hit_rate_ci"]
-                hlo, hhi = r["hit_rate_ci"]
-                cells.append(
-                    f"{s}: hit {r['hit_rate']:.3f} [{hlo:.3f},{hhi:.3f}] "
-                    f"fh {r['false_hit_rate']:.4f} [{lo:.4f},{hi:.4f}] (n={r['n']})"
-                )
-            print(f"  {float(budget):6.4f}  " + " | ".join(cells))
+        print_table(table[kind])
 
     scaler, model = fit(args.ship, x, y, weights)
     p_all = oof[args.ship]
@@ -455,6 +598,7 @@ def main() -> None:
         "recall": RECALL,
         "vetoes": vetoes,
         "calibration": calibration,
+        "backend": args.backend,
         **(
             {}
             if regime is None

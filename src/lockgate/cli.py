@@ -411,7 +411,12 @@ def cache_eval(
             from lockgate.cache.semantic.verifier import load_verifier
 
             weights = load_verifier(Path(sc.verifier_weights).read_text(encoding="utf-8"))
-        report = evaluate_pairs(path, sem, verifier=weights, progress=progress)
+        embedder = None
+        if sc.embedder == "local":
+            from lockgate.cache.semantic.embedder import LocalEmbedder
+
+            embedder = LocalEmbedder(backend=sc.backend)  # the vectors the gateway would use
+        report = evaluate_pairs(path, sem, embedder=embedder, verifier=weights, progress=progress)
     except ModuleNotFoundError as exc:
         raise fail(str(exc)) from exc
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())

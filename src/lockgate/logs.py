@@ -279,6 +279,9 @@ class RequestLogSink:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger(ACCESS_LOGGER)
 
+    def wants(self, status: int) -> bool:
+        return self._log.isEnabledFor(logging.INFO if status < 500 else logging.WARNING)
+
     def submit(self, record: RequestRecord) -> None:
         log = self._log
         level = logging.INFO if record.status < 500 else logging.WARNING

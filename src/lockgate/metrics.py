@@ -13,12 +13,17 @@ verdict (``"pass"``, ``"redact"``, ``"block"``...); each one is counted in
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from lockgate.context import RequestContext
 from lockgate.errors import RateLimitError
@@ -36,57 +41,109 @@ _RATE_BUCKETS = (1, 5, 10, 20, 40, 60, 80, 100, 150, 200, 400, 1000)
 _MAX_CHILDREN = 10_000
 
 
+class _LoopCounter(Counter):
+    """A ``Counter`` whose children are counted by the event loop's thread only: a plain
+    float instead of a value behind a lock (every request counts a few of these)."""
+
+    def _metric_init(self) -> None:
+        self._count = 0.0
+        self._created = time.time()
+
+    def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
+        if amount < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        self._count += amount
+
+    def reset(self) -> None:
+        self._count = 0.0
+        self._created = time.time()
+
+    def _child_samples(self) -> Iterable[Sample]:
+        sample = Sample("_total", {}, self._count, None, None)
+        if prometheus_metrics._use_created:
+            return (sample, Sample("_created", {}, self._created, None, None))
+        return (sample,)
+
+
+class _LoopHistogram(Histogram):
+    """A ``Histogram`` observed by the event loop's thread only: one bisect into plain
+    per-bucket counts instead of a walk over locked values; the same samples at scrape."""
+
+    def _metric_init(self) -> None:
+        self._counts = [0.0] * len(self._upper_bounds)
+        self._total = 0.0
+        self._created = time.time()
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        # the first bucket whose upper bound is >= amount (the last one is +Inf)
+        self._counts[bisect_left(self._upper_bounds, amount)] += 1.0
+        self._total += amount
+
+    def _child_samples(self) -> Iterable[Sample]:
+        samples = []
+        acc = 0.0
+        for bound, count in zip(self._upper_bounds, self._counts, strict=True):
+            acc += count
+            le = floatToGoString(bound)  # type: ignore[no-untyped-call]
+            samples.append(Sample("_bucket", {"le": le}, acc, None, None))
+        samples.append(Sample("_count", {}, acc, None, None))
+        samples.append(Sample("_sum", {}, self._total, None, None))
+        if prometheus_metrics._use_created:
+            samples.append(Sample("_created", {}, self._created, None, None))
+        return tuple(samples)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
+        self.requests = _LoopCounter(
             "lockgate_requests",
             "Requests handled, by outcome.",
             ["gen_ai_request_model", "gen_ai_system", "key", "status", "cache"],
             registry=r,
         )
-        self.duration = Histogram(
+        self.duration = _LoopHistogram(
             "gen_ai_client_operation_duration_seconds",
             "Total request duration as the client sees it.",
             ["gen_ai_request_model", "gen_ai_system", "gen_ai_operation_name"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.upstream_duration = Histogram(
+        self.upstream_duration = _LoopHistogram(
             "lockgate_upstream_duration_seconds",
             "Time waiting on upstream providers.",
             ["gen_ai_request_model", "gen_ai_system"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.overhead = Histogram(
+        self.overhead = _LoopHistogram(
             "lockgate_gateway_overhead_seconds",
             "Time spent inside the gateway, upstream excluded.",
             buckets=_OVERHEAD_BUCKETS,
             registry=r,
         )
-        self.ttft = Histogram(
+        self.ttft = _LoopHistogram(
             "gen_ai_server_time_to_first_token_seconds",
             "Time to the first streamed token.",
             ["gen_ai_request_model", "gen_ai_system"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.tokens = Histogram(
+        self.tokens = _LoopHistogram(
             "gen_ai_client_token_usage",
             "Tokens per request, by type (input/output).",
             ["gen_ai_request_model", "gen_ai_system", "gen_ai_token_type"],
             buckets=_TOKEN_BUCKETS,
             registry=r,
         )
-        self.cost = Counter(
+        self.cost = _LoopCounter(
             "lockgate_cost_usd",
             "Spend in US dollars.",
             ["gen_ai_request_model", "key"],
             registry=r,
         )
-        self.cache_saved = Counter(
+        self.cache_saved = _LoopCounter(
             "lockgate_cache_saved_usd",
             "What answers served from the exact or semantic cache would have cost upstream.",
             ["gen_ai_request_model"],
@@ -97,26 +154,27 @@ class Metrics:
         self.inflight = Gauge(
             "lockgate_inflight_requests", "Requests being handled now.", registry=r
         )
-        self.tokens_per_second = Histogram(
+        self.inflight.set_function(lambda: self.in_flight)
+        self.tokens_per_second = _LoopHistogram(
             "lockgate_output_tokens_per_second",
             "Output tokens per second of generation (after the first token when streamed).",
             ["gen_ai_request_model", "gen_ai_system"],
             buckets=_RATE_BUCKETS,
             registry=r,
         )
-        self.limit_rejections = Counter(
+        self.limit_rejections = _LoopCounter(
             "lockgate_limit_rejections",
             "Requests refused by the gateway's own rate limits and budgets.",
             ["gen_ai_request_model", "key", "reason"],
             registry=r,
         )
-        self.guard_verdicts = Counter(
+        self.guard_verdicts = _LoopCounter(
             "lockgate_guard_verdicts",
             "Guardrail verdicts, by guard.",
             ["guard", "verdict"],
             registry=r,
         )
-        self.guard_reasons = Counter(
+        self.guard_reasons = _LoopCounter(
             "lockgate_guard_flags",
             "Guardrail verdicts that acted, by guard, action and reason (rule:<family> or model).",
             ["guard", "action", "reason"],
@@ -147,13 +205,13 @@ class Metrics:
             ["deployment"],
             registry=r,
         )
-        self.unpriced = Counter(
+        self.unpriced = _LoopCounter(
             "lockgate_unpriced_requests",
             "Requests served by a deployment of unknown price (counted as $0).",
             ["deployment"],
             registry=r,
         )
-        self.prompt_requests = Counter(
+        self.prompt_requests = _LoopCounter(
             "lockgate_prompt_requests",
             "Requests rendered from a registry prompt, by resolved version and variant.",
             ["prompt", "version", "variant", "status"],
@@ -215,11 +273,9 @@ class Metrics:
         return child
 
     def request_started(self) -> None:
-        self.inflight.inc()
-        self.in_flight += 1
+        self.in_flight += 1  # the gauge reads it at scrape
 
     def request_finished(self) -> None:
-        self.inflight.dec()
         self.in_flight -= 1
 
     def observe(

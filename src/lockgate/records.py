@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["RecordSink", "RequestRecord"]
+__all__ = ["RecordSink", "RequestRecord", "wants"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +72,11 @@ class RecordSink(Protocol):
     async def aclose(self) -> None:
         """Write everything queued, then stop."""
         ...
+
+
+def wants(sink: RecordSink, status: int) -> bool:
+    """Whether ``sink`` takes a record of this status now: a sink may say no beforehand
+    with a ``wants(status)`` method (the access log below its level), sparing the
+    record's construction when no sink takes it."""
+    check = getattr(sink, "wants", None)
+    return check is None or bool(check(status))

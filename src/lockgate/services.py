@@ -49,7 +49,7 @@ from lockgate.promptcache.stage import build_auto_cache
 from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
-from lockgate.records import RecordSink, RequestRecord
+from lockgate.records import RecordSink, RequestRecord, wants
 from lockgate.request_ids import RequestIds
 from lockgate.responses import ResponseStore, build_response_store
 from lockgate.router import Router
@@ -144,12 +144,15 @@ class Services:
             saved = cost_of(price_for(self.router.resolve(model)[0]), usage)
         label = ctx.model_label or model  # bounded: a wildcard counts under its pattern
         self.metrics.observe(ctx, label, status, elapsed, now, saved)
-        if self.sinks:
-            record = build_record(ctx, model, status, usage, elapsed, saved)
-            for sink in self.sinks:
-                pending = sink.submit(record)
-                if pending is not None:
-                    ctx.committed = pending
+        record: RequestRecord | None = None
+        for sink in self.sinks:
+            if not wants(sink, status):
+                continue
+            if record is None:
+                record = build_record(ctx, model, status, usage, elapsed, saved)
+            pending = sink.submit(record)
+            if pending is not None:
+                ctx.committed = pending
         first = ctx.first_chunk_at
         self.stats.record(
             label,

@@ -147,8 +147,9 @@ def test_rolling_restart_behind_haproxy_fails_no_request(
                 time.sleep(0.005)
 
     try:
-        for p in ports:
-            wait_ok(f"http://127.0.0.1:{p}")
+        for i, (p, proc) in enumerate(zip(ports, procs, strict=True)):
+            # three started together on a loaded box: generous, start-up time is measured in bench/
+            wait_ok(f"http://127.0.0.1:{p}", timeout=90, proc=proc, log=tmp_path / f"r{i}.log")
         wait_ok(f"http://127.0.0.1:{lb_port}")
         workers = [threading.Thread(target=load) for _ in range(4)]
         for w in workers:
@@ -158,7 +159,9 @@ def test_rolling_restart_behind_haproxy_fails_no_request(
             procs[i].send_signal(signal.SIGTERM)
             assert procs[i].wait(timeout=40) == 0
             procs[i] = spawn_serve(configs[i], port, tmp_path / f"r{i}.log")
-            wait_ok(f"http://127.0.0.1:{port}")
+            wait_ok(
+                f"http://127.0.0.1:{port}", timeout=90, proc=procs[i], log=tmp_path / f"r{i}.log"
+            )
             time.sleep(0.5)
         stop.set()
         for w in workers:

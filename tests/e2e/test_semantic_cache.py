@@ -13,9 +13,9 @@ from tests.support import bearer
 PATH = "/v1/chat/completions"
 
 
-def ask(gw, text):
+def ask(gw, text, model="gpt-4o-mini"):
     body = {
-        "model": "gpt-4o-mini",
+        "model": model,
         "temperature": 0,
         "messages": [{"role": "user", "content": text}],
     }
@@ -36,6 +36,30 @@ def test_paraphrase_is_a_semantic_hit_and_near_miss_is_not(gateway_factory, fake
     assert near.headers["x-lockgate-cache"] == "miss"
     assert near.json()["choices"][0]["message"]["content"] == "echo: How many days are in 4 weeks?"
     assert len(fake.requests_to(PATH)) == 3
+
+
+def test_each_alias_keeps_its_own_error_budget(gateway_factory, fake):
+    """max_false_hit_rate per alias: a rewording (cosine 0.87) clears the bar of a 5% budget
+    and not the stricter one of the 1% default; each alias's partition holds its own answer."""
+    gw = gateway_factory(
+        model_list(fake),
+        cache={"mode": "off"},
+        semantic_cache={
+            "aliases": {"gpt-4o-mini": {"max_false_hit_rate": 0.05}, "claude-haiku": {}}
+        },
+    )
+    cached, reworded = (
+        "How do I cancel my subscription?",
+        "I want to end my subscription, what do I do?",
+    )
+    for model in ("gpt-4o-mini", "claude-haiku"):
+        assert ask(gw, cached, model).headers["x-lockgate-cache"] == "bypass"  # stored
+    loose = ask(gw, reworded, "gpt-4o-mini")
+    assert loose.headers["x-lockgate-cache"].startswith("semantic-hit; score=0.8")
+    assert loose.json()["choices"][0]["message"]["content"] == f"echo: {cached}"
+    strict = ask(gw, reworded, "claude-haiku")
+    assert strict.headers["x-lockgate-cache"] == "bypass"  # exact cache off, no semantic hit
+    assert reworded in json.dumps(strict.json())
 
 
 def test_shadow_mode_never_serves(gateway_factory, fake):

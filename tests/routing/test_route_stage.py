@@ -20,6 +20,7 @@ from lockgate.chat import ChatRequest, ChatResponse
 from lockgate.context import RequestContext
 from lockgate.pipeline import Result
 from lockgate.routing.config import RouteSpec
+from lockgate.routing.factory import shared_embedder
 from lockgate.routing.model import RouterModel
 from lockgate.routing.stage import RouteStage
 from lockgate.settings import ConfigError, settings_from_mapping
@@ -178,8 +179,13 @@ async def test_router_and_semantic_cache_share_one_embedding(tmp_path: Path) -> 
     embedder: each new question is embedded once (the router's vector serves the cache's
     lookup and store), and a repeated question is a semantic hit through the route."""
     data = config(tmp_path, {"threshold": 1e9})  # everything to the weak alias
-    data["semantic_cache"] = {"aliases": {"small": {}, "big": {}}}
+    # the float model: an int8 cache (the default) keeps its own embedder, since the
+    # router's thresholds were fitted on float vectors
+    data["semantic_cache"] = {"backend": "onnx", "aliases": {"small": {}, "big": {}}}
     settings = settings_from_mapping(data, env={})
+    assert await shared_embedder(settings.routing, settings.semantic_cache) is not None
+    int8 = settings.semantic_cache.model_copy(update={"backend": "onnx-int8"})
+    assert await shared_embedder(settings.routing, int8) is None
     async with (
         LifespanManager(create_app(settings), startup_timeout=120, shutdown_timeout=120) as m,
         httpx.AsyncClient(

@@ -11,7 +11,14 @@ from lockgate.cache.semantic.embedder import LocalEmbedder
 
 @pytest.fixture(scope="session")
 def local_embedder() -> Iterator[LocalEmbedder]:
-    """all-MiniLM-L6-v2 on ONNX Runtime, loaded once: 90 MB of weights per test would be slow."""
+    """all-MiniLM-L6-v2 on ONNX Runtime, int8 as the semantic cache runs it by default,
+    loaded once: 90 MB of weights and a quantisation per test would be slow."""
+    yield LocalEmbedder(backend="onnx-int8")
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder() -> Iterator[LocalEmbedder]:
+    """The float32 model on ONNX Runtime (the reference vectors)."""
     yield LocalEmbedder()
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from lockgate.cache.semantic.embedder import CallableEmbedder, Embedder, LocalEmbedder
+from lockgate.cache.semantic.minilm_onnx import build_graph, cache_dir, quantised_cached
 
 # First 8 values of sentence-transformers' own all-MiniLM-L6-v2 vector for this text
 # (torch reference, normalize_embeddings=True), recorded once.
@@ -23,20 +26,28 @@ async def test_vectors_are_unit_length_and_384_wide(local_embedder: LocalEmbedde
 
 
 async def test_matches_the_reference_implementation(
-    local_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder
+    onnx_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder
 ) -> None:
-    """Both backends reproduce sentence-transformers' vector."""
-    for embedder in (local_embedder, numpy_embedder):
+    """Both float32 backends reproduce sentence-transformers' vector."""
+    for embedder in (onnx_embedder, numpy_embedder):
         out = await embedder.embed([REFERENCE_TEXT])
         np.testing.assert_allclose(out[0, :8], REFERENCE_HEAD, atol=2e-4)
 
 
-async def test_backends_agree(local_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder) -> None:
-    """ONNX Runtime and numpy give the same vectors for a padded batch of mixed texts."""
+async def test_backends_agree(
+    onnx_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder, local_embedder: LocalEmbedder
+) -> None:
+    """ONNX Runtime and numpy give the same vectors for a padded batch of mixed texts;
+    the int8 model (quantised from the same weights at load) stays close to them."""
     texts = ["Is it safe?", "Ünïcödé text with 中文 and émojis 🙂", "word " * 300]
-    a = await local_embedder.embed(texts)
+    a = await onnx_embedder.embed(texts)
     b = await numpy_embedder.embed(texts)
     np.testing.assert_allclose((a * b).sum(axis=1), 1.0, atol=1e-4)
+    questions = ["How do I reset my password?", "What is the capital of France?", *texts]
+    fp32, int8 = await onnx_embedder.embed(questions), await local_embedder.embed(questions)
+    assert local_embedder.backend == "onnx-int8"
+    assert ((fp32 * int8).sum(axis=1) > 0.97).all()
+    assert not np.allclose(fp32, int8, atol=1e-4)  # really another model
 
 
 async def test_paraphrases_score_above_unrelated(local_embedder: LocalEmbedder) -> None:
@@ -83,3 +94,67 @@ async def test_callable_embedder_rejects_wrong_width() -> None:
 
     with pytest.raises(ValueError, match="shape"):
         await CallableEmbedder(fn, dim=2).embed(["x"])
+
+
+def tiny_bert(rng: np.random.Generator, dim: int = 16, vocab: int = 50) -> dict[str, np.ndarray]:
+    """Random weights in MiniLM's layout: one layer, ``dim`` wide (fast to quantise)."""
+
+    def w(*shape: int) -> np.ndarray:
+        return rng.normal(0.0, 0.2, shape).astype(np.float32)
+
+    t = {
+        "embeddings.word_embeddings.weight": w(vocab, dim),
+        "embeddings.position_embeddings.weight": w(32, dim),
+        "embeddings.token_type_embeddings.weight": w(2, dim),
+        "embeddings.LayerNorm.weight": np.ones(dim, np.float32),
+        "embeddings.LayerNorm.bias": np.zeros(dim, np.float32),
+    }
+    p = "encoder.layer.0."
+    for name in ("query", "key", "value"):
+        t[p + f"attention.self.{name}.weight"], t[p + f"attention.self.{name}.bias"] = (
+            w(dim, dim),
+            w(dim),
+        )
+    t[p + "attention.output.dense.weight"], t[p + "attention.output.dense.bias"] = (
+        w(dim, dim),
+        w(dim),
+    )
+    t[p + "intermediate.dense.weight"], t[p + "intermediate.dense.bias"] = (
+        w(4 * dim, dim),
+        w(4 * dim),
+    )
+    t[p + "output.dense.weight"], t[p + "output.dense.bias"] = w(dim, 4 * dim), w(dim)
+    for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
+        t[p + ln + ".weight"], t[p + ln + ".bias"] = (
+            np.ones(dim, np.float32),
+            np.zeros(dim, np.float32),
+        )
+    return t
+
+
+def test_the_int8_model_is_made_once_and_kept_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quantised from the float graph on first use, then read back from the cache directory;
+    an unwritable cache directory only means quantising again."""
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    monkeypatch.setenv("LOCKGATE_CACHE_DIR", str(tmp_path / "cache"))
+    assert cache_dir() == tmp_path / "cache"
+    model = build_graph(tiny_bert(np.random.default_rng(0)), heads=2, layers=1)
+    first = quantised_cached(model)
+    (kept,) = list((tmp_path / "cache").iterdir())
+    assert kept.read_bytes() == first and first != model
+    stamp = kept.stat().st_mtime_ns
+    assert quantised_cached(model) == first and kept.stat().st_mtime_ns == stamp
+    ids = np.asarray([[1, 7, 9, 2, 0]], dtype=np.int64)
+    mask = np.asarray([[1, 1, 1, 1, 0]], dtype=np.int64)
+    run = {"input_ids": ids, "attention_mask": mask}
+    fp32 = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, run)[0]
+    int8 = ort.InferenceSession(first, providers=["CPUExecutionProvider"]).run(None, run)[0]
+    cos = (fp32 * int8).sum(-1) / np.linalg.norm(fp32, axis=-1) / np.linalg.norm(int8, axis=-1)
+    assert (cos > 0.95).all()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("LOCKGATE_CACHE_DIR", str(blocked))
+    assert quantised_cached(model) == first

@@ -49,7 +49,11 @@ def test_shipped_weights_are_small_and_consistent() -> None:
     assert None not in reworded and reworded == sorted(reworded, reverse=True)  # type: ignore[type-var]
     assert v.operating_point(0.0) == points[0]  # below the table: the strictest point
     assert v.operating_point(1.0) == points[-1]
-    assert set(v.vetoes) <= {"numbers", "units", "negation", "opposites"}
+    assert set(v.vetoes) <= {"numbers", "units", "negation", "opposites", "question"}
+    # one set of weights per local backend, each trained on that backend's vectors
+    assert v.backend == "onnx-int8"
+    assert load_verifier(backend="onnx").backend == "onnx"
+    assert load_verifier(backend="numpy").backend == "onnx"
 
 
 @pytest.mark.parametrize(
@@ -221,3 +225,24 @@ async def test_a_stored_miss_is_verified_without_embedding_it_again(
     emb.texts.clear()
     assert (await cache.lookup(SemanticQuery("p", "How can I reset my password?"), now=NOW)).served
     assert emb.texts == ["How can I reset my password?", "How do I reset my password?"]
+
+
+async def test_only_near_copies_cost_the_candidates_a_forward_pass(
+    local_embedder: LocalEmbedder,
+) -> None:
+    """A rewording is judged on cosine and a vetoed pair is out from the texts alone:
+    neither candidate is embedded, even when its token vectors are not cached."""
+    emb = CountingEmbedder(local_embedder)
+    cache = SemanticCache(emb, MemoryIndex(emb.dim), SemanticSettings(), load_verifier())
+    for text in ("What is the capital of France?", "Does the hotel allow pets?"):
+        await cache.store(SemanticQuery("p", text), text.encode(), now=NOW)
+    cache._tokens.clear()
+    cache._token_bytes = 0
+    reworded = await cache.lookup(
+        SemanticQuery("p", "Which city is the capital of France?"), now=NOW
+    )
+    assert reworded.served and reworded.payload == b"What is the capital of France?"
+    assert reworded.probability is None  # the model was not asked
+    vetoed = await cache.lookup(SemanticQuery("p", "Does the hotel ban pets?"), now=NOW)
+    assert not vetoed.served and vetoed.score > 0.8
+    assert emb.texts == ["Which city is the capital of France?", "Does the hotel ban pets?"]

@@ -78,6 +78,8 @@ async def shared_embedder(
     looked up in the semantic cache without a second forward pass. None otherwise."""
     if not routing.aliases or not semantic.aliases or semantic.embedder != "local":
         return None
+    if semantic.backend == "onnx-int8":
+        return None  # the router's thresholds were fitted on the float model's vectors
     from lockgate.cache.semantic.memo import MemoEmbedder
 
     return MemoEmbedder(await local_embedder(semantic.backend))

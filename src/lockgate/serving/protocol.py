@@ -15,6 +15,11 @@ per connection, with one timer at a time:
   503 with ``Retry-After``;
 * limits on the size and the number of request headers (431), checked while the head
   is still arriving so an 8 MB header is refused after ``max_header_bytes``.
+
+And one saving: uvicorn writes a response's head and its body with two ``send`` calls;
+the head now waits for the body written in the same pass of the loop and both go out
+in one (``_HeadWithBody``), a head alone (a stream waiting for its first event) on the
+loop's next pass.
 """
 
 from __future__ import annotations
@@ -61,6 +66,46 @@ def _error(status: int, message: str, code: str, retry_after: int | None) -> byt
         head.append(b"retry-after: %d\r\n" % retry_after)
     head.append(b"\r\n")
     return b"".join(head) + body
+
+
+class _HeadWithBody:
+    """A request cycle's view of the socket: its first write (the response head) is held
+    until the next write (the body, or its first part) so both leave in one system call;
+    a head still held when the loop comes round is written alone."""
+
+    __slots__ = ("_held", "_loop", "_passing", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._passing = False
+
+    def write(self, data: bytes) -> None:
+        if self._passing:
+            self.transport.write(data)
+            return
+        held = self._held
+        if held is None:
+            self._held = data
+            self._loop.call_soon(self._flush)
+            return
+        self._held = None
+        self._passing = True
+        self.transport.writelines((held, data))
+
+    def _flush(self) -> None:
+        self._passing = True
+        held, self._held = self._held, None
+        if held is not None and not self.transport.is_closing():
+            self.transport.write(held)
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def close(self) -> None:
+        self._flush()
+        self.transport.close()
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -179,6 +224,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._guard.busy(self)
         self._arm(self._limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and not cycle.waiting_for_100_continue:
+            # Before the cycle's task first runs (it was only created): no write yet.
+            # ("100 Continue" is written before the head and must not wait.)
+            cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         if not self._finished:

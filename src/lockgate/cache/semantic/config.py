@@ -5,7 +5,7 @@ semantic_cache:
   index: memory://                  # or redis://host:6379/0 (shared by replicas)
   capacity: 100000                  # entries kept (oldest out first)
   embedder: local                   # local all-MiniLM-L6-v2, or "gateway" (see below)
-  backend: onnx                     # onnx | numpy, for the local embedder
+  backend: onnx-int8                # onnx-int8 | onnx | numpy, for the local embedder
   max_false_hit_rate: 0.01          # error budget: the learned verifier's operating point
   verify_sample_rate: 0.02          # share of served hits re-asked upstream (live estimate)
   ttl: 3600
@@ -84,7 +84,7 @@ def build_semantic_stage(
         text = None
         if settings.verifier_weights is not None:
             text = Path(settings.verifier_weights).read_text(encoding="utf-8")
-        verifier = load_verifier(text)
+        verifier = load_verifier(text, backend=settings.backend)
     index = build_index(settings.index, embedder.dim, settings.capacity)
     default = settings.section_settings()
     cache = SemanticCache(embedder, index, default, verifier)

@@ -319,10 +319,11 @@ async def evaluate_pairs_async(
     to the shipped one. ``progress`` draws a progress bar on stderr.
     """
     pairs = load_pairs(Path(path))
-    emb = embedder if embedder is not None else LocalEmbedder()
+    emb = embedder if embedder is not None else LocalEmbedder(backend="onnx-int8")
     use_verifier = cache_settings.verifier and isinstance(emb, TokenEmbedder)
     if use_verifier and verifier is None:
-        verifier = load_verifier()
+        # the weights trained on this embedder's vectors
+        verifier = load_verifier(backend=getattr(emb, "backend", "onnx-int8"))
     texts = sorted({t for p in pairs for t in (p.q1, p.q2)})
     vectors: dict[str, np.ndarray[Any, np.dtype[np.float32]]] = {}
     tokens: dict[str, TokenVectors] = {}

@@ -175,11 +175,28 @@ def _negation(a: Features, b: Features) -> bool:
     return a.negations == b.negations
 
 
+# word -> the (pair, side) entries of OPPOSITES it is on: a lookup per word
+# instead of two set intersections per pair (the guard runs on every candidate).
+_OPPOSITE_SIDES: dict[str, list[tuple[int, int]]] = {}
+for _i, _sides_of_pair in enumerate(OPPOSITES):
+    for _side, _members in enumerate(_sides_of_pair):
+        for _word in _members:
+            _OPPOSITE_SIDES.setdefault(_word, []).append((_i, _side))
+
+
+def _opposite_sides(words: frozenset[str]) -> dict[int, tuple[bool, bool]]:
+    """For each pair of OPPOSITES the text touches: (has a left word, has a right word)."""
+    out: dict[int, list[bool]] = {}
+    for word in words:
+        for pair, side in _OPPOSITE_SIDES.get(word, ()):
+            out.setdefault(pair, [False, False])[side] = True
+    return {pair: (sides[0], sides[1]) for pair, sides in out.items()}
+
+
 def _opposites(a: Features, b: Features) -> bool:
-    for left, right in OPPOSITES:
-        a_left, a_right = bool(a.words & left), bool(a.words & right)
-        b_left, b_right = bool(b.words & left), bool(b.words & right)
-        if (a_left, a_right) != (b_left, b_right) and (a_left or a_right) and (b_left or b_right):
+    sides_a, sides_b = _opposite_sides(a.words), _opposite_sides(b.words)
+    for pair in sides_a.keys() & sides_b.keys():
+        if sides_a[pair] != sides_b[pair]:
             return False
     a_text, b_text = f" {' '.join(a.sequence)} ", f" {' '.join(b.sequence)} "
     for left_phrase, right_phrase in OPPOSITE_PHRASES:
@@ -199,8 +216,12 @@ def _opposites(a: Features, b: Features) -> bool:
 
 
 def _exclusive(a: Features, b: Features) -> bool:
-    if not all(a.words & group == b.words & group for group in EXCLUSIVE):
-        return False
+    return all(a.words & group == b.words & group for group in EXCLUSIVE)
+
+
+def _question(a: Features, b: Features) -> bool:
+    # "Who invented the telephone?" / "When was the telephone invented?": a
+    # rewording at cosine 0.93 that asks for something else.
     qa, qb = a.words & QUESTION_WORDS, b.words & QUESTION_WORDS
     return not (qa and qb and qa != qb)
 
@@ -268,6 +289,7 @@ GUARDS: dict[GuardName, Callable[[Features, Features], bool]] = {
     "negation": _negation,
     "opposites": _opposites,
     "exclusive": _exclusive,
+    "question": _question,
     "order": _order,
     "entities": _entities,
     "units": _units,

@@ -54,7 +54,11 @@ OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
         ("add adding added insert append", "remove removing removed delete deleting drop"),
         ("create creating created", "delete deleting deleted destroy"),
         ("increase increasing raise grow", "decrease decreasing lower reduce shrink"),
-        ("allow allowing allowed permit accept", "deny denying denied block forbid reject"),
+        (
+            "allow allows allowing allowed permit permits permitted accept",
+            "deny denying denied block forbid forbids reject ban bans banned banning prohibit"
+            " prohibits prohibited",
+        ),
         ("before", "after"),
         ("min minimum smallest lowest least", "max maximum largest biggest highest most"),
         ("open opened opening", "close closed closing shut"),

@@ -7,11 +7,14 @@ query is):
    the same forward pass also yields its token vectors);
 2. ask the ``VectorIndex`` for the ``top_k`` nearest live entries of the
    partition;
-3. with the learned verifier (default): embed the (at most
-   ``verify_top``) candidates whose cosine is above the verifier's recall
-   floor in one batch, score each pair, and accept the most probable one whose
-   probability reaches the operating point of the alias's error budget. A
-   lookup with no candidate above the floor costs nothing more.
+3. with the learned verifier (default): of the (at most ``verify_top``)
+   candidates whose cosine is above the verifier's recall floor, drop those a
+   hard-veto guard rejects and judge rewordings on their cosine (text-only
+   tests, no model); embed only the near copies' texts (one batch, skipped
+   when their token vectors are cached) and score them with the model at the
+   operating point of the alias's error budget; serve the most similar
+   candidate that passes. A lookup with no candidate above the floor costs
+   nothing more.
    Without it: walk the candidates best first, stop at the first below
    ``threshold``, skip one that a near-miss guard rejects, take the first that
    passes;
@@ -230,16 +233,34 @@ class SemanticCache:
         above = [c for c in candidates if c.score >= point.recall][: settings.verify_top]
         if not above:
             return SemanticResult(served=False, shadow=settings.shadow, score=best, vector=vector)
-        theirs = await self._candidate_tokens([c.text for c in above])
-        rows, differing = self._pair_rows(query.text, mine, above, theirs)
-        probs = self.verifier.probability(rows)
-        accepted = self.verifier.accepts(rows, differing, point, probs)
-        ranked = sorted(
-            zip(probs.tolist(), accepted.tolist(), above, strict=True), key=lambda pc: -pc[0]
-        )
-        for prob, ok, cand in ranked:
-            if not ok:
+        # Text-only tests first: a vetoed pair is out, a rewording is judged on its
+        # cosine, and only near copies need the model, i.e. the candidates' token
+        # vectors (a forward pass each when they are not cached).
+        mine_f = self._features_of(query.text)
+        kept = [
+            c for c in above if not self.verifier.vetoes_pair(mine_f, self._features_of(c.text))
+        ]
+        near = [
+            c for c in kept if self.verifier.needs_model(mine_f, self._features_of(c.text), point)
+        ]
+        probs: dict[str, float] = {}
+        if near:
+            theirs = await self._candidate_tokens([c.text for c in near])
+            rows, differing = self._pair_rows(query.text, mine, near, theirs)
+            p = self.verifier.probability(rows)
+            ok = self.verifier.accepts(rows, differing, point, p)
+            probs = {c.id: float(pc) for c, pc in zip(near, p.tolist(), strict=True)}
+            passed = {c.id for c, good in zip(near, ok.tolist(), strict=True) if good}
+        else:
+            passed = set()
+        reworded = point.accept_reworded
+        for cand in kept:
+            if cand.id in probs:
+                if cand.id not in passed:
+                    continue
+            elif reworded is None or cand.score < reworded:
                 continue
+            prob = probs.get(cand.id)
             if settings.shadow:
                 return SemanticResult(
                     served=False,
@@ -269,7 +290,7 @@ class SemanticCache:
             score=best,
             vector=vector,
             rejected_by="verifier",
-            probability=ranked[0][0],
+            probability=max(probs.values()) if probs else None,
         )
 
     def _features_of(self, text: str) -> Features:

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from lockgate.cache.semantic.semantic_cache import SemanticSettings
 
 #: the local embedder's implementation (see lockgate.cache.semantic.embedder)
-Backend = Literal["onnx", "numpy"]
+Backend = Literal["onnx", "onnx-int8", "numpy"]
 
 __all__ = ["AliasSemanticSettings", "SemanticCacheSettings"]
 
@@ -35,7 +35,8 @@ class SemanticCacheSettings(BaseModel):
     index: str = "memory://"
     capacity: int = Field(default=100_000, ge=1)
     embedder: Literal["local", "gateway"] = "local"
-    backend: Backend = "onnx"
+    #: int8 (default) halves the forward pass; the shipped verifier matches each backend
+    backend: Backend = "onnx-int8"
     threshold: float = Field(default=0.90, ge=-1.0, le=1.0)
     guards: Literal["all"] | list[str] = "all"
     ttl: float = Field(default=3600.0, gt=0)

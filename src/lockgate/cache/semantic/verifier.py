@@ -53,6 +53,7 @@ __all__ = [
     "differing_words",
     "load_verifier",
     "pair_features",
+    "word_jaccard",
 ]
 
 F32 = npt.NDArray[np.float32]
@@ -123,8 +124,6 @@ def pair_features(a: TokenVectors, fa: Features, b: TokenVectors, fb: Features) 
     best_a, best_b, arg_a = _alignment(a.tokens, b.tokens)
     both = np.concatenate([best_a, best_b])
     concordant, shift = _order(best_a, arg_a, len(best_b))
-    words_a, words_b = fa.words, fb.words
-    union = len(words_a | words_b)
     reordered = fa.sequence != fb.sequence and sorted(fa.sequence) == sorted(fb.sequence)
     na, nb = len(best_a), len(best_b)
     guards = [0.0 if check(fa, fb) else 1.0 for check in GUARDS.values()]
@@ -140,7 +139,7 @@ def pair_features(a: TokenVectors, fa: Features, b: TokenVectors, fb: Features) 
             concordant,
             shift,
             1.0 if reordered else 0.0,
-            len(words_a & words_b) / union if union else 1.0,
+            word_jaccard(fa, fb),
             min(na, nb) / max(na, nb),
             math.log1p(na + nb),
             *guards,
@@ -152,6 +151,12 @@ def pair_features(a: TokenVectors, fa: Features, b: TokenVectors, fb: Features) 
 def differing_words(fa: Features, fb: Features) -> int:
     """Words in one text and not the other (what the near-copy test counts)."""
     return len(fa.words ^ fb.words)
+
+
+def word_jaccard(fa: Features, fb: Features) -> float:
+    """Shared words over all words (the ``word_jaccard`` feature)."""
+    union = len(fa.words | fb.words)
+    return len(fa.words & fb.words) / union if union else 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +172,12 @@ class Regime:
             np.asarray(differing) <= self.max_differing
         )
         return out
+
+    def is_near_copy(self, fa: Features, fb: Features) -> bool:
+        """``near_copy`` for one pair, from the texts' words alone (no vectors needed)."""
+        # float32 as in the feature row, so both tests agree at the boundary
+        jaccard = float(np.float32(word_jaccard(fa, fb)))
+        return jaccard >= self.min_jaccard or differing_words(fa, fb) <= self.max_differing
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +252,8 @@ class Verifier:
                     "(budget, accept" + (", accept_reworded)" if width == 3 else ")")
                 )
             self.info: dict[str, Any] = dict(spec.get("info", {}))
+            #: the local embedder backend whose vectors it was trained on (None: not recorded)
+            self.backend: str | None = spec.get("backend")
         except (KeyError, TypeError, ValueError) as exc:
             raise VerifierError(f"malformed verifier weights: {exc}") from exc
         if self.kind not in ("logistic", "mlp") or not self.layers or not self.calibration:
@@ -263,6 +276,17 @@ class Verifier:
         for col in self._veto_columns:
             out |= np.asarray(rows)[:, col] > 0.5
         return out
+
+    def vetoes_pair(self, fa: Features, fb: Features) -> bool:
+        """``vetoed`` for one pair, from the texts' guard features alone."""
+        return any(not GUARDS[name](fa, fb) for name in self.vetoes)
+
+    def needs_model(self, fa: Features, fb: Features, point: OperatingPoint) -> bool:
+        """Whether the pair's verdict at ``point`` needs the model's probability (and so
+        both texts' token vectors): a near copy does; a rewording is judged on cosine."""
+        if self.regime is None or point.accept_reworded is None:
+            return True
+        return self.regime.is_near_copy(fa, fb)
 
     def accepts(
         self,
@@ -305,10 +329,20 @@ class Verifier:
         return OperatingPoint(recall=self.recall, accept=math.inf, accept_reworded=reworded)
 
 
-def load_verifier(text: str | None = None) -> Verifier:
-    """The shipped verifier (``verifier.json`` in this package), or one from ``text``."""
+#: the shipped weights for each local embedder backend: trained and calibrated on the
+#: features that backend's vectors give (int8 vectors are within cosine 0.99 of float32)
+SHIPPED = {
+    "onnx-int8": "verifier.json",
+    "onnx": "verifier-onnx.json",
+    "numpy": "verifier-onnx.json",
+}
+
+
+def load_verifier(text: str | None = None, *, backend: str = "onnx-int8") -> Verifier:
+    """The shipped verifier for ``backend`` (JSON in this package), or one from ``text``."""
     if text is None:
-        text = resources.files("lockgate.cache.semantic").joinpath("verifier.json").read_text()
+        name = SHIPPED.get(backend, SHIPPED["onnx-int8"])
+        text = resources.files("lockgate.cache.semantic").joinpath(name).read_text()
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as exc:
