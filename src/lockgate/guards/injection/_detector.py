@@ -157,6 +157,11 @@ def _decoded_blobs(raw: str) -> Iterator[str]:
             yield decoded
 
 
+def _may_hide_encoding(text: str) -> bool:
+    """Whether ``_decoded_blobs`` could find anything in ``text`` or any part of it."""
+    return "01" in text or (len(text) >= _MIN_BLOB and max(map(len, text.split())) >= _MIN_BLOB)
+
+
 def piece_spans(text: str) -> list[tuple[int, int]]:
     """Sentences and lines of a document as ``(start, end)``: short ones merged up to
     ``_PIECE_MIN`` characters, long ones cut at whitespace into ``_PIECE_MAX`` chunks."""
@@ -273,22 +278,42 @@ class InjectionDetector:
         return verdict
 
     def _score_data(self, text: str) -> InjectionVerdict:
-        worst = InjectionVerdict(0.0, False, ())
         spans = piece_spans(text)
         if len(spans) <= 1:
             return self._score(text, data=True)
+        # One look at the whole document decides whether any piece can hide an encoded
+        # payload (a piece's runs are never longer than the document's); and only the
+        # worst piece's verdict is built.
+        decode = _may_hide_encoding(text)
+        worst_score = 0.0
+        worst: tuple[float, _WindowScore, list[str]] | None = None
         for a, b in spans:
-            verdict = self._score(text[a:b], data=True)
-            if verdict.score > worst.score:
-                worst = verdict
+            found = self._best(text[a:b], data=True, decode=decode)
+            if found is None:
+                continue
+            score = _sigmoid(found[0])
+            if score > worst_score:
+                worst_score, worst = score, found
+        verdict = InjectionVerdict(0.0, False, ()) if worst is None else self._verdict(*worst)
         # an encoded payload spanning pieces is still decoded once, whole
-        whole = self._score(text, data=True) if _BASE64.search(text) else worst
-        return whole if whole.score > worst.score else worst
+        whole = self._score(text, data=True) if _BASE64.search(text) else verdict
+        return whole if whole.score > verdict.score else verdict
 
     def _score(self, text: str, *, data: bool = False) -> InjectionVerdict:
         """Score a text; ``data`` adds the data-channel features (see ``_data_cues``)."""
-        if not text or text.isspace():
+        found = self._best(text, data=data, decode=True)
+        if found is None:
             return InjectionVerdict(0.0, False, ())
+        return self._verdict(*found)
+
+    def _best(
+        self, text: str, *, data: bool, decode: bool
+    ) -> tuple[float, _WindowScore, list[str]] | None:
+        """The logit of a text's worst window (or decoded payload), that window, and the
+        extra reasons; None for an empty text. ``decode=False`` skips looking for
+        encoded payloads (the caller knows there can be none)."""
+        if not text or text.isspace():
+            return None
         norm = normalize(text)
         model = self._model
         best: _WindowScore | None = None
@@ -300,7 +325,7 @@ class InjectionDetector:
             if best is None or scored.logit > best.logit:
                 best = scored
         extra: list[str] = []
-        for decoded in _decoded_blobs(text):
+        for decoded in _decoded_blobs(text) if decode else ():
             cue = decoded if data else None
             scored = _window_logit(model, self._matcher, normalize(decoded).text, cue)
             if best is None or scored.logit > best.logit:
@@ -314,7 +339,7 @@ class InjectionDetector:
         if obfuscated and best.families:
             logit += _OBFUSCATION_LOGIT
             extra.append("obfuscation")
-        return self._verdict(logit, best, extra)
+        return logit, best, extra
 
     def _verdict(self, logit: float, best: _WindowScore, extra: list[str]) -> InjectionVerdict:
         score = _sigmoid(logit)

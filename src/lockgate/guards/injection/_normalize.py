@@ -103,17 +103,21 @@ def _unspace(match: re.Match[str]) -> str:
 
 def normalize(raw: str) -> NormalizedText:
     """Return NFKC-folded, lowercased, de-obfuscated text and what was undone."""
-    text = unicodedata.normalize("NFKC", raw)
     invisible = 0
-    if _INVISIBLE_GATE.search(text) is not None:
-        stripped = text.translate(_INVISIBLE)
-        invisible = len(text) - len(stripped)
-        text = stripped
-    text = text.lower()
     mixed = False
-    if _NON_LATIN_LOOKALIKE.search(text) is not None:
-        text, mixed_words = _MIXED_WORD.subn(_unmix, text)
-        mixed = mixed_words > 0
+    if raw.isascii():
+        # NFKC leaves ASCII alone, and invisible and look-alike characters are not ASCII
+        text = raw.lower()
+    else:
+        text = unicodedata.normalize("NFKC", raw)
+        if _INVISIBLE_GATE.search(text) is not None:
+            stripped = text.translate(_INVISIBLE)
+            invisible = len(text) - len(stripped)
+            text = stripped
+        text = text.lower()
+        if _NON_LATIN_LOOKALIKE.search(text) is not None:
+            text, mixed_words = _MIXED_WORD.subn(_unmix, text)
+            mixed = mixed_words > 0
     leet = 0
     if _LEET_GATE.search(text) is not None:
         leet = _count_leet(text)

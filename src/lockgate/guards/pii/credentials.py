@@ -12,7 +12,7 @@ import string
 from collections.abc import Iterator
 
 from lockgate.guards.pii.finding import Detector, Finding
-from lockgate.guards.pii.secret_rules import SecretRuleDetector
+from lockgate.guards.pii.secret_rules import SecretRuleDetector, gitleaks_allowlists, line_of
 from lockgate.guards.pii.validators import jwt_header_ok, placeholder_like, shannon_entropy
 
 __all__ = [
@@ -38,7 +38,7 @@ _SEPARATED_KEYS = (
     r"xapp-\d-[A-Za-z0-9\-]{10,}",  # Slack app-level
     r"sk_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe secret key
     r"rk_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe restricted key
-    r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
+    r"hf_[A-Za-z]{34}",  # Hugging Face (gitleaks: exactly 34 letters)
     r"gsk_[A-Za-z0-9]{40,}",  # Groq
     r"xai-[A-Za-z0-9]{40,}",  # xAI
     r"npm_[A-Za-z0-9]{36}",  # npm
@@ -120,6 +120,11 @@ class ApiKeyDetector:
         )
         self._telegram = re.compile(r"(?<![0-9])[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}(?![A-Za-z0-9_\-])")
         self._bearer = re.compile(r"(?i:\bbearer)\s+(?P<value>[A-Za-z0-9_\-.~+/]{20,}=*)")
+        # What gitleaks' generic rule lets pass ("public_key = ...", "credentialsId: ...")
+        # this detector's own "name = value" branch lets pass too.
+        self._generic_allowlists = gitleaks_allowlists("generic-api-key")
+        # Google's documented example keys (Firebase SDK) that gitleaks' rule lets pass
+        self._google_allowlists = gitleaks_allowlists("gcp-api-key")
         self._aws_secret = re.compile(
             r"[A-Za-z0-9/+]{40}(?<![A-Za-z0-9/+=].{40})(?![A-Za-z0-9/+=])"
         )
@@ -142,24 +147,33 @@ class ApiKeyDetector:
                 # only a plain token with several digits passes there.
                 if text[m.start() - 1 : m.start()] in (" ", "\t") and not _plain_token(value):
                     continue
-            if _credential_name(text, m.start()) and _random_enough(value):
+            name_at = _credential_name(text, m.start())
+            if name_at >= 0 and _random_enough(value):
                 start = m.start(group)
-                yield Finding(start, start + len(value), self.type, value)
+                if self._gitleaks_allows(value, text, name_at, start + len(value)):
+                    continue
+                yield Finding(start, start + len(value), self.type, value, "lockgate:assignment")
         if "earer" in text or "EARER" in text:
             for m in self._bearer.finditer(text):
                 value = m.group("value").rstrip(".")
                 if _random_enough(value):
                     start = m.start("value")
-                    yield Finding(start, start + len(value), self.type, value)
+                    yield Finding(start, start + len(value), self.type, value, "lockgate:bearer")
         yield from self._aws_secrets(text)
         if "://" in text:
             for m in self._url_password.finditer(text):
                 value = m.group("password")
                 if value.lower() not in _PLACEHOLDER_PASSWORDS and value[0] not in "<{$%*":
-                    yield Finding(m.start("password"), m.end("password"), self.type, value)
+                    a, b = m.span("password")
+                    yield Finding(a, b, self.type, value, "lockgate:url_password")
         if ":AA" in text:
             for m in self._telegram.finditer(text):
-                yield Finding(m.start(), m.end(), self.type, m.group())
+                yield Finding(m.start(), m.end(), self.type, m.group(), "lockgate:telegram")
+
+    def _gitleaks_allows(self, secret: str, text: str, start: int, end: int) -> bool:
+        match = text[start:end]
+        line = line_of(text, start, end)
+        return any(a.allows(secret, match, line) for a in self._generic_allowlists)
 
     def _provider_keys(self, text: str) -> Iterator[Finding]:
         consumed = 0
@@ -176,12 +190,18 @@ class ApiKeyDetector:
                     consumed = m.end()
                     value = m.group()
                     if not value.startswith("sk-") or _key_like_sk(value):
-                        yield Finding(start, m.end(), self.type, value)
+                        yield Finding(start, m.end(), self.type, value, "lockgate:provider_key")
                     break
         for pattern in self._literal:
             for m in pattern.finditer(text):
                 if m.start() == 0 or text[m.start() - 1] not in _KEY_CHARS:
-                    yield Finding(m.start(), m.end(), self.type, m.group())
+                    value = m.group()
+                    if value.startswith("AIza") and any(
+                        a.allows(value, value, line_of(text, m.start(), m.end()))
+                        for a in self._google_allowlists
+                    ):
+                        continue
+                    yield Finding(m.start(), m.end(), self.type, value, "lockgate:provider_key")
 
     def _aws_secrets(self, text: str) -> Iterator[Finding]:
         """40-character secret access keys starting within 64 characters after an AWS hint."""
@@ -198,7 +218,7 @@ class ApiKeyDetector:
                         continue
                     if _random_enough(value):
                         seen.add(m.start())
-                        yield Finding(m.start(), m.end(), self.type, value)
+                        yield Finding(m.start(), m.end(), self.type, value, "lockgate:aws_secret")
                 pos = text.find(hint, pos + 1)
 
 
@@ -240,8 +260,9 @@ def _plain_token(value: str) -> bool:
     return _PLAIN_TOKEN.fullmatch(value) is not None and sum(c.isdigit() for c in value) >= 2
 
 
-def _credential_name(text: str, end: int) -> bool:
-    """Whether the name written just before ``text[end]`` (a ':' or '=') is a credential's."""
+def _credential_name(text: str, end: int) -> int:
+    """Where the name written just before ``text[end]`` (a ':' or '=') starts, if it is a
+    credential's; else -1."""
     i = end
     while i > 0 and end - i < 4 and text[i - 1] in " \t\"'`]:":
         i -= 1
@@ -249,7 +270,7 @@ def _credential_name(text: str, end: int) -> bool:
     while j > 0 and i - j < 40 and text[j - 1] in _NAME_CHARS:
         j -= 1
     name = text[j:i].lower()
-    return any(part in name for part in _NAME_PARTS)
+    return j if any(part in name for part in _NAME_PARTS) else -1
 
 
 def _random_enough(value: str) -> bool:

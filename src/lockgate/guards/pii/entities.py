@@ -64,8 +64,33 @@ _SPEAKER = re.compile(r"(?m)^[ \t]*(?:customer|member|client|cliente|klant|kunde
 _V6_CHARS = frozenset("0123456789abcdefABCDEF:.")
 
 
+# "call" of a program: "Traceback (most recent call last)", "a function call", "callback"
+_PROGRAM_CALL_WORDS = frozenset({"callable", "callback", "callbacks", "caller", "callee"})
+_PROGRAM_CALL_BEFORE = frozenset(
+    {"recent", "function", "system", "method", "api", "rpc", "tool", "sys", "remote", "nested"}
+)
+
+
+def _program_call(word: str, previous: str) -> bool:
+    return word in _PROGRAM_CALL_WORDS or previous in _PROGRAM_CALL_BEFORE
+
+
 def _before(text: str, start: int) -> str:
     return text[max(0, start - CONTEXT_BEFORE) : start]
+
+
+_MESSAGE_ID_HEADER = re.compile(r"(?i)\b(?:message-id|in-reply-to|references|msg-id)\s*:")
+
+
+def _message_id(text: str, start: int, local: str) -> bool:
+    """An RFC 5322 Message-ID (``<142480216486.20800.1652@host>``) names a message, not a
+    person: a ``<...>`` whose local part has no letter, or one after a Message-ID header."""
+    if start == 0 or text[start - 1] != "<":
+        return False
+    if len(local) >= 12 and not any(c.isalpha() for c in local):
+        return True
+    line = text.rfind("\n", 0, start) + 1
+    return _MESSAGE_ID_HEADER.search(text, max(line, start - 80), start) is not None
 
 
 class EmailDetector:
@@ -92,7 +117,9 @@ class EmailDetector:
                     while start < at and not text[start].isalnum():
                         start += 1
                     local = text[start:at]
-                    if local and ".." not in local and not local.endswith("."):
+                    if _message_id(text, start, local):
+                        pass
+                    elif local and ".." not in local and not local.endswith("."):
                         yield Finding(start, dm.end(), self.type, text[start : dm.end()])
             at = text.find("@", at + 1)
 
@@ -225,6 +252,11 @@ class IpDetector:
         self._v6_hint = re.compile(r":[0-9A-Fa-f]{0,4}:")
         # "\b": the "ver" that ends "server" is no version word
         self._version = re.compile(r"\b(?:v|version|ver\.?|release|build)\s*$", re.IGNORECASE)
+        self._ip_word = re.compile(
+            r"\b(?:ip|ipv4|address|addr|host|server|dns|gateway|ping|route|subnet|connect\w*|"
+            r"from|to|via|at|inet|nameserver|proxy|client|peer)\b|@|//",
+            re.IGNORECASE,
+        )
 
     def scan(self, text: str) -> Iterator[Finding]:
         if "." in text:
@@ -233,8 +265,15 @@ class IpDetector:
                 # All-single-digit quads are section and version numbers ("§4.2.3.1").
                 if len(value) == 7 or not ipv4_ok(value):
                     continue
-                if not self._version.search(text, max(0, m.start() - 9), m.start()):
-                    yield Finding(m.start(), m.end(), self.type, m.group())
+                if self._version.search(text, max(0, m.start() - 9), m.start()):
+                    continue
+                # "7.1.4.34": three single-digit parts read as a version, unless the
+                # words before it say it is an address.
+                if value[1] == value[3] == value[5] == "." and not self._ip_word.search(
+                    text, max(0, m.start() - 40), m.start()
+                ):
+                    continue
+                yield Finding(m.start(), m.end(), self.type, m.group())
         if ":" not in text:
             return
         # Anchored on ":x:" hints; the full pattern is tried only from where they begin.
@@ -344,10 +383,13 @@ class PhoneDetector:
         prev = self._prev_number.search(window)
         if prev is not None and len(self._words.findall(window[prev.end() :])) >= 3:
             words = self._words.findall(window[prev.end() :])
-        for word in reversed(words):
+        for i in range(len(words) - 1, -1, -1):
+            word = words[i]
             if word in _OTHER_NUMBER_WORDS or word.startswith(_OTHER_NUMBER_STEMS):
                 return None
             if word in _PHONE_WORDS or word.startswith(_PHONE_STEMS):
+                if word.startswith("call") and _program_call(word, words[i - 1] if i else ""):
+                    continue
                 return True
         if self._after.match(text, end, end + CONTEXT_AFTER) is not None:
             return True

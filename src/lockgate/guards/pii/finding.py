@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 __all__ = [
@@ -27,6 +27,14 @@ class Finding:
     end: int
     type: str
     value: str
+    #: what found it, for audit notes and metrics: ``gitleaks:<rule id>`` or
+    #: ``lockgate:<kind>`` for a secret; empty for the type's own detector
+    rule: str = field(default="", compare=False, repr=False)
+
+    @property
+    def reason(self) -> str:
+        """The bounded name this finding is counted under: its rule, else its type."""
+        return self.rule or self.type
 
 
 class Detector(Protocol):

@@ -123,6 +123,22 @@ def load_rules() -> tuple[tuple[SecretRule, ...], Allowlist]:
     return rules, _allowlist(payload["global_allowlist"])
 
 
+def gitleaks_allowlists(rule_id: str) -> tuple[Allowlist, ...]:
+    """gitleaks' global allowlist and one rule's own allowlists. For ``generic-api-key``:
+    what gitleaks does not count as a generic ``name = value`` secret (``public_key``,
+    ``credentialsId``, ``key_length``, ``csrf-token``, its ~1,500 stopwords ...)."""
+    raw = resources.files(__package__).joinpath(RULES_FILE).read_text()
+    payload: dict[str, Any] = json.loads(raw)
+    rules = [r for r in payload["rules"] if r["id"] == rule_id]
+    lists = [payload["global_allowlist"]] + [a for r in rules for a in r["allowlists"]]
+    return tuple(_allowlist(a) for a in lists)
+
+
+def line_of(text: str, start: int, end: int) -> str:
+    """The whole line(s) of ``text`` around ``start:end``."""
+    return _line(text, start, end)
+
+
 def _line(text: str, start: int, end: int) -> str:
     lo = text.rfind("\n", 0, start) + 1
     hi = text.find("\n", end)
@@ -161,7 +177,7 @@ class SecretRuleDetector:
 
     def scan(self, text: str) -> Iterator[Finding]:
         for hit in self.hits(text):
-            yield Finding(hit.start, hit.end, self.type, hit.secret)
+            yield Finding(hit.start, hit.end, self.type, hit.secret, f"gitleaks:{hit.rule}")
 
     def hits(self, text: str) -> list[RuleHit]:
         """Every rule's surviving matches, with the rule that found each; as gitleaks

@@ -113,10 +113,10 @@ class StreamRedactor:
             if f.start >= cut:
                 break
             if f.end > cut:  # only when max_hold forced the cut through a finding
-                f = Finding(f.start, cut, f.type, buf[f.start : cut])
-            emitted.append(Finding(f.start - done, f.end - done, f.type, f.value))
+                f = Finding(f.start, cut, f.type, buf[f.start : cut], f.rule)
+            emitted.append(Finding(f.start - done, f.end - done, f.type, f.value, f.rule))
             self._findings.append(
-                Finding(f.start + self._offset, f.end + self._offset, f.type, f.value)
+                Finding(f.start + self._offset, f.end + self._offset, f.type, f.value, f.rule)
             )
         out = Redactor.apply(buf[done:cut], emitted, self._vault)
         keep = max(0, cut - CONTEXT_KEEP)
