@@ -18,7 +18,6 @@ pooled draw-0 routing).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import sys
@@ -70,14 +69,10 @@ def fit_branch(F, nx, weak, strong, design: str, seed: int):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(tr.DATA))
-    ap.add_argument("--embeddings", default="/tmp/routing_emb_tail.npy")
-    ap.add_argument("--draws", type=int, default=20)
+    ap = tr.parser(draws=20)
     args = ap.parse_args()
-    rows = tr.load(Path(args.data))
-    X = tr.embed_all(rows, Path(args.embeddings))
-    F = tr.features(X, rows).astype(np.float64)
+    rows, X, F = tr.load_featured(args)
+    F = F.astype(np.float64)
     g = np.array([i for i, r in enumerate(rows) if r["source"] == "gsm8k"])
     F = F[g]
     weak = np.array([rows[i]["weak_correct"] for i in g], dtype=float)

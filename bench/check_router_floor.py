@@ -12,7 +12,6 @@ and the share of GPT-4's accuracy kept (bootstrap 95% CI over prompts).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -46,14 +45,9 @@ def nested_scores(F, rows, weak, strong, mc, seed: int) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(tr.DATA))
-    ap.add_argument("--embeddings", default="/tmp/routing_emb_tail.npy")
-    ap.add_argument("--draws", type=int, default=2)
+    ap = tr.parser(draws=2)
     args = ap.parse_args()
-    rows = tr.load(Path(args.data))
-    X = tr.embed_all(rows, Path(args.embeddings))
-    F = tr.features(X, rows)
+    rows, X, F = tr.load_featured(args)
     weak = np.array([r["weak_correct"] for r in rows], dtype=float)
     strong = np.array([r["strong_correct"] for r in rows], dtype=float)
     src = np.array([r["source"] for r in rows])

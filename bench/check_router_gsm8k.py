@@ -24,7 +24,6 @@ strong calls (mean over draws).
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import sys
@@ -113,14 +112,9 @@ def mean_kept(s: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(tr.DATA))
-    ap.add_argument("--embeddings", default="/tmp/routing_emb_tail.npy")
-    ap.add_argument("--draws", type=int, default=20)
+    ap = tr.parser(draws=20)
     args = ap.parse_args()
-    rows = tr.load(Path(args.data))
-    X = tr.embed_all(rows, Path(args.embeddings))
-    F = tr.features(X, rows)
+    rows, _, F = tr.load_featured(args)
     weak_all = np.array([r["weak_correct"] for r in rows], dtype=float)
     strong_all = np.array([r["strong_correct"] for r in rows], dtype=float)
     gains_all = ((weak_all == 0) & (strong_all == 1)).astype(int)

@@ -33,7 +33,6 @@ Printed per design: the strong share needed for 95% kept (mean, sd over draws; b
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import warnings
@@ -177,15 +176,10 @@ def pick(design: str, D: Data, train: np.ndarray, seed: int) -> tuple:
 
 def main() -> None:
     warnings.filterwarnings("ignore", module="sklearn")
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(tr.DATA))
-    ap.add_argument("--embeddings", default="/tmp/routing_emb_tail.npy")
-    ap.add_argument("--draws", type=int, default=20)
+    ap = tr.parser(draws=20)
     ap.add_argument("--designs", default=",".join(GRIDS))
     args = ap.parse_args()
-    rows = tr.load(Path(args.data))
-    X = tr.embed_all(rows, Path(args.embeddings))
-    F = tr.features(X, rows)
+    rows, X, F = tr.load_featured(args)
     src = np.array([r["source"] for r in rows])
     g = np.where(src == "gsm8k")[0]
     weak = np.array([rows[i]["weak_correct"] for i in g], dtype=float)

@@ -105,6 +105,22 @@ def features(X: np.ndarray, rows: list[dict]) -> np.ndarray:
     return np.hstack([X, T])
 
 
+def parser(draws: int) -> argparse.ArgumentParser:
+    """The arguments every router script shares: the data, its embedding cache, the draws."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--embeddings", default="/tmp/routing_emb_tail.npy")
+    ap.add_argument("--draws", type=int, default=draws, help="fold assignments to average over")
+    return ap
+
+
+def load_featured(args: argparse.Namespace) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """The rows of ``args.data``, their embeddings (cached) and their feature matrix."""
+    rows = load(Path(args.data))
+    X = embed_all(rows, Path(args.embeddings))
+    return rows, X, features(X, rows)
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
@@ -377,18 +393,13 @@ def curve_ci(s, weak, strong, share, rng, n=200) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--embeddings", default="/tmp/routing_emb_tail.npy")
+    ap = parser(draws=6)
     ap.add_argument("--write", action="store_true", help="write the shipped branch_lr weights")
     ap.add_argument("--other", choices=("lr", "ens3"), default=OTHER, help="other-branch design")
     ap.add_argument("--designs", default=DESIGNS)
-    ap.add_argument("--draws", type=int, default=6, help="fold assignments to average over")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    rows = load(Path(args.data))
-    X = embed_all(rows, Path(args.embeddings))
-    F = features(X, rows)
+    rows, X, F = load_featured(args)
     weak = np.array([r["weak_correct"] for r in rows], dtype=float)
     strong = np.array([r["strong_correct"] for r in rows], dtype=float)
     src = np.array([r["source"] for r in rows])
