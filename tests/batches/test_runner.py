@@ -59,3 +59,64 @@ async def test_lines_yield_to_interactive_requests_then_all_run_once(tmp_path: P
     finally:
         await runner.stop()
         await db.aclose()
+
+
+async def test_a_line_whose_lease_lapsed_while_alive_is_not_sent_by_its_old_holder(
+    tmp_path: Path,
+) -> None:
+    """Replica A claims and marks lines, then holds them (interactive traffic) past its
+    lease; replica B takes them over and sends them. When A may send again, it sends
+    none of B's lines: a held line is marked again before it leaves, and a mark only
+    takes on a line this replica still holds."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/b.db")
+    await db.migrate()
+    store = BatchStore(db, tmp_path / "files")
+    lines = [BatchLine(i + 1, f"c{i}", {"model": "m", "messages": []}) for i in range(8)]
+    await store.create_batch(
+        key_id=None,
+        endpoint="/v1/chat/completions",
+        input_file_id="file_x",
+        completion_window="24h",
+        metadata=None,
+        lines=lines,
+        errors=[],
+        now=1.0,
+        expires_at=1e12,
+    )
+    clock = [1000.0]
+    sent_by_a: list[int] = []
+    interactive = [100.0]
+
+    async def execute(line: Claimed) -> Outcome:
+        sent_by_a.append(line.line_no)
+        return Outcome(200, {"ok": line.line_no}, "r")
+
+    cfg = BatchSettings(
+        concurrency=2, yield_above_inflight=5, poll_seconds=3600.0, lease_seconds=30.0
+    )
+    a = BatchRunner(
+        store, execute, cfg, interactive_inflight=lambda: interactive[0], clock=lambda: clock[0]
+    )
+    a.start()
+    try:
+        for _ in range(500):  # bounded: until A holds marked lines (and others leased)
+            if a._primed and a._ready:
+                break
+            await asyncio.sleep(0.01)
+        held = {x.line_no for x in (*a._primed, *a._ready)}
+        assert a._primed and sent_by_a == []
+        # A stays alive but its lease lapses (a long pause); B takes the lines over
+        clock[0] += 31.0
+        taken = await store.claim("B", 100, clock[0], 30.0)
+        assert {x.line_no for x in taken} >= held
+        interactive[0] = 0.0
+        a.wake()
+        for _ in range(300):  # bounded: until A has let go of every line it held
+            if not (a._primed or a._ready or a._running):
+                break
+            await asyncio.sleep(0.01)
+        assert not (a._primed or a._ready or a._running)
+        assert sent_by_a == []
+    finally:
+        await a.stop()
+        await db.aclose()

@@ -89,6 +89,13 @@ class AnswerJournal:
         }
         self._append(orjson.dumps(entry) + b"\n")
 
+    def tracks_running(self) -> bool:
+        """Whether ``stored``/``rotate_if_big`` need the running lines now (a file is
+        retired, or this one is due to rotate): the runner builds that set only then."""
+        return self.retired is not None or (
+            self._fd is not None and self._written >= self._rotate_bytes
+        )
+
     def rotate_if_big(self, running: set[tuple[str, int]]) -> None:
         """Start a new file once this one is big; the old one goes once none of
         ``running`` (the lines that may have an answer only there) is unstored."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -183,6 +184,10 @@ class BatchRunner:
             if busy > self._cfg.yield_above_inflight:
                 return
             line = self._primed.popleft()
+            if self._clock() >= line.send_by:  # held too long: marked again (lease re-checked)
+                self._ready.appendleft(line)
+                self._wake.set()
+                continue
             task = asyncio.create_task(self._run(line))
             self._running[(line.batch_id, line.line_no)] = (line, task)
 
@@ -204,7 +209,7 @@ class BatchRunner:
             self._start_primed()
             return
         try:
-            stored, claimed = await self.store.turn(
+            stored, claimed, marked = await self.store.turn(
                 self.owner, batch, sending=marking, claim=want, now=now, lease=cfg.lease_seconds
             )
         except Exception:
@@ -215,12 +220,24 @@ class BatchRunner:
             if (line.batch_id, line.line_no) not in self._running:
                 self._ready.append(line)
             # else: our own lease lapsed while it ran: it is still running
-        self._primed.extend(marking)
+        # A marked line's lease runs to now + lease: it must leave within half of that
+        # (the rest covers its walk to the upstream); a line not marked is no longer
+        # this replica's (its lease lapsed and another took it): dropped, never sent.
+        send_by = now + cfg.lease_seconds / 2
+        for line in marking:
+            if (line.batch_id, line.line_no) in marked:
+                self._primed.append(dataclasses.replace(line, send_by=send_by))
+        if len(marked) < len(marking):
+            _log.warning(
+                "batch runner: %d lines were taken by another replica (lease lapsed)",
+                len(marking) - len(marked),
+            )
+            self._wake.set()  # mark the next lines at once
         self._start_primed()
         if claimed and len(self._primed) <= self._ahead // 2:
             self._wake.set()  # mark what was just leased at once
         self.executed += stored
-        if self._journal is not None:
+        if self._journal is not None and self._journal.tracks_running():
             unstored = {(x.line.batch_id, x.line.line_no) for x in self._finished} | set(
                 self._running
             )

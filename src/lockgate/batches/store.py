@@ -8,12 +8,13 @@ lease, so an answered line is never claimed again.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from lockgate.batches.lines import BatchLine, LineError
 from lockgate.batches.tables import batch_lines, batches, files
 from lockgate.storage.database import Database
 
-__all__ = ["BatchStore", "Claimed", "Finished", "new_id"]
+__all__ = ["BatchStore", "Claimed", "Finished", "Turn", "new_id"]
 
 _INSERT_CHUNK = 1000
 ACTIVE = ("in_progress", "cancelling")
@@ -48,6 +49,18 @@ class Claimed:
     attempts: int
     key_id: str | None
     endpoint: str
+    #: set when the line is marked sent: its request must leave before this (wall
+    #: clock), while its lease surely holds; later, it is marked again first
+    send_by: float = math.inf
+
+
+class Turn(NamedTuple):
+    #: answers still this replica's to store (stored)
+    stored: int
+    #: lines leased
+    claimed: list[Claimed]
+    #: lines of ``sending`` marked sent (still this replica's)
+    marked: set[tuple[str, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +335,10 @@ class BatchStore:
                 batch_lines.c.batch_id,
                 batch_lines.c.line_no,
                 batch_lines.c.custom_id,
-                batch_lines.c.body,
+                # the body's JSON text, decoded below by orjson (not the json module)
+                sa.cast(batch_lines.c.body, sa.Text)
+                if self._pg
+                else sa.type_coerce(batch_lines.c.body, sa.Text),
                 batch_lines.c.attempts,
             )
         )
@@ -342,7 +358,7 @@ class BatchStore:
             ).all()
         }
         return [
-            Claimed(r[0], r[1], r[2], r[3], r[4], meta[r[0]][0], meta[r[0]][1])
+            Claimed(r[0], r[1], r[2], orjson.loads(r[3]), r[4], meta[r[0]][0], meta[r[0]][1])
             for r in sorted(rows, key=lambda r: (r[0], r[1]))
         ]
 
@@ -411,8 +427,7 @@ class BatchStore:
         """Store many answers in one transaction (group commit); how many were still
         this replica's to store.  In the same transaction, mark the lines of ``sending``
         as sent in their current attempt (the caller sends them only after this)."""
-        stored, _ = await self.turn(owner, results, sending=sending)
-        return stored
+        return (await self.turn(owner, results, sending=sending)).stored
 
     async def turn(
         self,
@@ -423,21 +438,21 @@ class BatchStore:
         claim: int = 0,
         now: float = 0.0,
         lease: float = 0.0,
-    ) -> tuple[int, list[Claimed]]:
+    ) -> Turn:
         """One runner turn in ONE transaction (one commit): store ``results``, mark
-        ``sending`` as sent, and lease up to ``claim`` more lines (as ``claim``).
-        Returns how many answers were still this replica's to store, and the lines
-        leased."""
+        ``sending`` as sent (those still this replica's; with ``lease``, their lease
+        is extended to ``now + lease``), and lease up to ``claim`` more lines."""
         if not results and not sending and claim <= 0:
-            return 0, []
+            return Turn(0, [], set())
 
-        async def work(engine: AsyncEngine) -> tuple[int, list[Claimed]]:
+        async def work(engine: AsyncEngine) -> Turn:
             async with engine.begin() as conn:
-                if sending:
-                    await self._mark_sent(conn, owner, sending)
+                marked = (
+                    await self._mark_sent(conn, owner, sending, now, lease) if sending else set()
+                )
                 stored = await self._store(conn, owner, results) if results else 0
                 claimed = await self._claim(conn, owner, claim, now, lease) if claim > 0 else []
-            return stored, claimed
+            return Turn(stored, claimed, marked)
 
         # On the database's write thread: the statements' back and forth with the
         # driver does not queue behind the lines running on the request loop
@@ -497,18 +512,27 @@ class BatchStore:
         after = (await conn.execute(stored)).scalar_one()
         return int(after) - int(before)
 
-    async def _mark_sent(self, conn: Any, owner: str, lines: Sequence[Claimed]) -> None:
-        await conn.execute(
+    async def _mark_sent(
+        self, conn: Any, owner: str, lines: Sequence[Claimed], now: float, lease: float
+    ) -> set[tuple[str, int]]:
+        """Mark lines sent in their current attempt, only those this replica still
+        holds (a lease that lapsed while this replica was alive may have gone to
+        another, which may have sent the line): the ones marked."""
+        c = batch_lines.c
+        values: dict[str, Any] = {"sent_attempt": c.attempts}
+        if lease > 0:  # a marked line leaves within this lease (the runner checks)
+            values["lease_until"] = now + lease
+        rows = await conn.execute(
             batch_lines.update()
             .where(
-                sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no).in_(
-                    [(x.batch_id, x.line_no) for x in lines]
-                ),
-                batch_lines.c.lease_owner == owner,
-                batch_lines.c.status == "running",
+                sa.tuple_(c.batch_id, c.line_no).in_([(x.batch_id, x.line_no) for x in lines]),
+                c.lease_owner == owner,
+                c.status == "running",
             )
-            .values(sent_attempt=batch_lines.c.attempts)
+            .values(**values)
+            .returning(c.batch_id, c.line_no)
         )
+        return {(r[0], r[1]) for r in rows.all()}
 
     async def release(self, line: Claimed, owner: str, *, interrupted: bool = False) -> None:
         """Give a line back (a retryable failure, or this replica stopping: then it may
