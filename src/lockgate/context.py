@@ -13,9 +13,14 @@ from lockgate.errors import GatewayError
 from lockgate.pricing import cost_of, price_for
 from lockgate.settings import Deployment
 
-__all__ = ["ApiFlavor", "RequestContext"]
+__all__ = ["ALREADY_CHARGED", "ApiFlavor", "RequestContext"]
 
 ApiFlavor = Literal["openai", "anthropic", "legacy"]
+
+#: ``ctx.notes`` key: this request was charged and its usage row written under that
+#: earlier request id (a batch line answered before a crash, replayed from the answer
+#: journal): its limits are not charged again and no second usage row is written
+ALREADY_CHARGED = "already_charged"
 
 
 @dataclass(slots=True)

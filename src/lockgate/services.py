@@ -20,7 +20,7 @@ from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.stage import CacheStage
 from lockgate.callbacks.build import build_callbacks
 from lockgate.chat import Usage
-from lockgate.context import RequestContext
+from lockgate.context import ALREADY_CHARGED, RequestContext
 from lockgate.context_window import alias_input_limits
 from lockgate.contextbudget.factory import build_context_stages
 from lockgate.dispatcher import Dispatcher, send_embed
@@ -64,6 +64,7 @@ from lockgate.storage.database import Database
 from lockgate.token_count import TiktokenCounter
 from lockgate.tracing import Tracing
 from lockgate.usage.sinks import build_usage_sinks, find_usage_writer
+from lockgate.usage.writer import UsageWriter
 
 if TYPE_CHECKING:  # the semantic cache (numpy, a model) loads only when an alias uses it
     from lockgate.cache.semantic.embedder import Embedder
@@ -145,8 +146,9 @@ class Services:
         label = ctx.model_label or model  # bounded: a wildcard counts under its pattern
         self.metrics.observe(ctx, label, status, elapsed, now, saved)
         record: RequestRecord | None = None
+        charged = ALREADY_CHARGED in ctx.notes  # its usage row exists: not a second one
         for sink in self.sinks:
-            if not wants(sink, status):
+            if not wants(sink, status) or (charged and isinstance(sink, UsageWriter)):
                 continue
             if record is None:
                 record = build_record(ctx, model, status, usage, elapsed, saved)

@@ -17,11 +17,12 @@ from lockgate.batches.journal import LineAnswers
 from lockgate.batches.outcome import Outcome
 from lockgate.batches.store import Claimed
 from lockgate.chat import ChatResponse, close_stream, parse_chat_request
-from lockgate.context import ApiFlavor, RequestContext
+from lockgate.context import ALREADY_CHARGED, ApiFlavor, RequestContext
 from lockgate.dispatcher import IDEMPOTENCY_HEADER, UPSTREAM_JOURNAL
 from lockgate.embeddings import run_embeddings
 from lockgate.errors import AuthenticationError, GatewayError, InternalError
 from lockgate.services import Services
+from lockgate.usage.repository import UsageRepository
 from lockgate.wire.anthropic_request import anthropic_to_openai_request
 from lockgate.wire.anthropic_response import openai_to_anthropic_response
 
@@ -70,9 +71,13 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
         )
         ctx.notes["batch"] = {"batch_id": line.batch_id, "custom_id": line.custom_id}
         if svc.batches is not None:  # the upstream's answer is written down on arrival
+            journal = svc.batches.journal
             ctx.stage_data[UPSTREAM_JOURNAL] = LineAnswers(
-                svc.batches.journal, line.batch_id, line.line_no, rerun=line.attempts > 1
+                journal, line.batch_id, line.line_no, line.attempts > 1, request_id
             )
+            first = journal.request_id(line.batch_id, line.line_no) if line.attempts > 1 else None
+            if first is not None and await UsageRepository(svc.db).get(first) is not None:
+                ctx.notes[ALREADY_CHARGED] = first  # replayed, and charged when it ran
         body = {**line.body, "stream": False}
         if line.endpoint == "/v1/embeddings":
             return Outcome(200, await run_embeddings(svc, ctx, body), request_id)

@@ -79,10 +79,14 @@ class AnswerJournal:
         sent whose owner's journal lacks this never left (see ``left``)."""
         self._append(b'{"k":"' + _key(batch_id, line_no).encode() + b'","s":1}\n')
 
-    def record(self, batch_id: str, line_no: int, response: ChatResponse) -> None:
-        """Append one answer (one ``write``: whole or absent after a SIGKILL)."""
+    def record(
+        self, batch_id: str, line_no: int, response: ChatResponse, request_id: str | None = None
+    ) -> None:
+        """Append one answer (one ``write``: whole or absent after a SIGKILL), with the
+        id of the request that got it (its usage row's, once written)."""
         entry = {
             "k": _key(batch_id, line_no),
+            "rid": request_id,
             "body": response.body,
             "usage": {f: getattr(response.usage, f) for f in _USAGE_FIELDS},
             "native": response.native,
@@ -191,6 +195,12 @@ class AnswerJournal:
         key = _key(batch_id, line_no)
         return owner in self._owners and (owner, key) not in self._left
 
+    def request_id(self, batch_id: str, line_no: int) -> str | None:
+        """The id of the request whose answer was journaled for a line, if any."""
+        raw = self._find(batch_id, line_no)
+        rid = orjson.loads(raw).get("rid") if raw is not None else None
+        return rid if isinstance(rid, str) else None
+
     def answer(self, batch_id: str, line_no: int) -> ChatResponse | None:
         raw = self._find(batch_id, line_no)
         if raw is None:
@@ -208,6 +218,8 @@ class LineAnswers:
     batch_id: str
     line_no: int
     rerun: bool
+    #: the id of the request running the line now
+    request_id: str | None = None
 
     def recorded(self) -> ChatResponse | None:
         if not self.rerun:
@@ -218,4 +230,4 @@ class LineAnswers:
         self.journal.sending(self.batch_id, self.line_no)
 
     def record(self, response: ChatResponse) -> None:
-        self.journal.record(self.batch_id, self.line_no, response)
+        self.journal.record(self.batch_id, self.line_no, response, self.request_id)

@@ -18,7 +18,7 @@ from lockgate.chat import (
     ChatStream,
     Usage,
 )
-from lockgate.context import RequestContext
+from lockgate.context import ALREADY_CHARGED, RequestContext
 from lockgate.errors import GatewayError, PermissionDeniedError
 from lockgate.limits import Limiter, LimitRule, Reservation, rate_limit_headers, rules_from_spec
 from lockgate.pipeline import Handler, Result
@@ -121,7 +121,7 @@ class LimitsStage:
         self, ctx: RequestContext, request: ChatRequest, call_next: Handler
     ) -> Result:
         rules = self.rules_for(ctx, request)
-        if not rules:
+        if not rules or ALREADY_CHARGED in ctx.notes:  # charged when it first ran
             return await call_next(ctx, request)
         if (
             self._unpriced is not None
