@@ -1,4 +1,4 @@
-"""Files on disk and batch rows in the database (SQLite or PostgreSQL, by URL).
+"""Batch and batch-line rows in the database (SQLite or PostgreSQL, by URL); files in file_store.py.
 
 Claims are atomic: on PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so replicas never take
 the same line; on SQLite (one writer at a time) with a single UPDATE. A line's answer is
@@ -9,8 +9,6 @@ lease, so an answered line is never claimed again.
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,24 +18,17 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lockgate.batches.file_store import FileStore, new_id
 from lockgate.batches.journal import AnswerJournal
 from lockgate.batches.lines import BatchLine, LineError
-from lockgate.batches.tables import batch_lines, batches, files
+from lockgate.batches.output import output_lines
+from lockgate.batches.tables import batch_lines, batches
 from lockgate.storage.database import Database
 
 __all__ = ["BatchStore", "Claimed", "Finished", "Turn", "new_id"]
 
 _INSERT_CHUNK = 1000
 ACTIVE = ("in_progress", "cancelling")
-#: OpenAI's error for a request its batch's completion window ended before
-_EXPIRED = {
-    "code": "batch_expired",
-    "message": "This request could not be executed before the completion window expired.",
-}
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +75,7 @@ _INTERRUPTED = {
 }
 
 
-class BatchStore:
+class BatchStore(FileStore):
     def __init__(
         self,
         db: Database,
@@ -93,65 +84,13 @@ class BatchStore:
         resend_after_crash: bool = True,
         journal: AnswerJournal | None = None,
     ) -> None:
-        self.db = db
-        self.root = root
+        super().__init__(db, root)
         self._pg = db.engine.dialect.name == "postgresql"
         #: False: a line marked sent whose holder went is failed, never sent again
         self._resend = resend_after_crash
         #: upstream answers and "sending" marks (batches/journal.py): a line answered, or
         #: that never left, is run again after a crash (nothing sent twice), never failed
         self._journal = journal
-
-    # -- files ---------------------------------------------------------------
-    async def create_file(
-        self, key_id: str | None, purpose: str, filename: str, data: bytes, now: float
-    ) -> dict[str, Any]:
-        file_id = new_id("file")
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / file_id
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        row = {
-            "id": file_id,
-            "key_id": key_id,
-            "purpose": purpose,
-            "filename": filename[:255],
-            "bytes": len(data),
-            "path": str(path),
-            "created_at": now,
-            "deleted": False,
-        }
-        async with self.db.engine.begin() as conn:
-            await conn.execute(files.insert().values(**row))
-        return row
-
-    async def get_file(self, file_id: str) -> dict[str, Any] | None:
-        async with self.db.engine.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        sa.select(files).where(files.c.id == file_id, files.c.deleted.is_(False))
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return dict(row) if row else None
-
-    async def list_files(self, key_id: str | None, admin: bool, limit: int) -> list[dict[str, Any]]:
-        q = sa.select(files).where(files.c.deleted.is_(False))
-        if not admin:
-            q = q.where(files.c.key_id == key_id)
-        q = q.order_by(files.c.created_at.desc()).limit(limit)
-        async with self.db.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(q)).mappings()]
-
-    async def delete_file(self, file_id: str) -> None:
-        async with self.db.engine.begin() as conn:
-            await conn.execute(files.update().where(files.c.id == file_id).values(deleted=True))
-        row_path = self.root / file_id
-        row_path.unlink(missing_ok=True)
 
     # -- batches -------------------------------------------------------------
     async def create_batch(
@@ -650,50 +589,9 @@ class BatchStore:
         batch = await self.get_batch(batch_id)
         if batch is None:
             return
-        out: list[bytes] = []
-        err: list[bytes] = []
         expired = batch["expired_at"] is not None and batch["status"] == "in_progress"
-        shown = ("done", "failed", "expired", "running") if expired else ("done", "failed")
-        c = batch_lines.c
-        q = (
-            # the stored answer's JSON text as it is: spliced in, not parsed and re-encoded
-            sa.select(
-                c.line_no,
-                c.custom_id,
-                c.status,
-                c.status_code,
-                c.request_id,
-                (
-                    sa.cast(c.response, sa.Text)
-                    if self._pg
-                    else sa.type_coerce(c.response, sa.Text)
-                ).label("raw"),
-            )
-            .where(c.batch_id == batch_id, c.status.in_(shown))
-            .order_by(c.line_no)
-        )
         async with self.db.engine.connect() as conn:
-            for r in (await conn.execute(q)).mappings():
-                raw = r["raw"]
-                entry = {
-                    "id": f"batch_req_{batch_id[6:]}_{r['line_no']}",
-                    "custom_id": r["custom_id"],
-                    "response": {
-                        "status_code": r["status_code"],
-                        "request_id": r["request_id"],
-                        "body": orjson.Fragment(raw if raw is not None else "null"),
-                    }
-                    if r["status"] == "done"
-                    else None,
-                    "error": None
-                    if r["status"] == "done"
-                    else _EXPIRED
-                    if r["status"] in ("expired", "running")
-                    else ((orjson.loads(raw) if raw else None) or {}).get(
-                        "error", {"message": "failed"}
-                    ),
-                }
-                (out if r["status"] == "done" else err).append(orjson.dumps(entry))
+            out, err = await output_lines(conn, batch_id, expired=expired, pg=self._pg)
         values: dict[str, Any] = {}
         key_id = batch["key_id"]
         if out:

@@ -1,0 +1,76 @@
+"""Uploaded and produced files: bytes on disk under the batch root, a row each in the
+database (purpose, owner key, size). ``BatchStore`` builds on it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from lockgate.batches.tables import files
+from lockgate.storage.database import Database
+
+__all__ = ["FileStore", "new_id"]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class FileStore:
+    def __init__(self, db: Database, root: Path) -> None:
+        self.db = db
+        self.root = root
+
+    async def create_file(
+        self, key_id: str | None, purpose: str, filename: str, data: bytes, now: float
+    ) -> dict[str, Any]:
+        file_id = new_id("file")
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / file_id
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        row = {
+            "id": file_id,
+            "key_id": key_id,
+            "purpose": purpose,
+            "filename": filename[:255],
+            "bytes": len(data),
+            "path": str(path),
+            "created_at": now,
+            "deleted": False,
+        }
+        async with self.db.engine.begin() as conn:
+            await conn.execute(files.insert().values(**row))
+        return row
+
+    async def get_file(self, file_id: str) -> dict[str, Any] | None:
+        async with self.db.engine.connect() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        sa.select(files).where(files.c.id == file_id, files.c.deleted.is_(False))
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    async def list_files(self, key_id: str | None, admin: bool, limit: int) -> list[dict[str, Any]]:
+        q = sa.select(files).where(files.c.deleted.is_(False))
+        if not admin:
+            q = q.where(files.c.key_id == key_id)
+        q = q.order_by(files.c.created_at.desc()).limit(limit)
+        async with self.db.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+    async def delete_file(self, file_id: str) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(files.update().where(files.c.id == file_id).values(deleted=True))
+        row_path = self.root / file_id
+        row_path.unlink(missing_ok=True)
