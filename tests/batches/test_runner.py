@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from tests.batches.support import NOW, new_batch
+
 from lockgate.batches.config import BatchSettings
-from lockgate.batches.lines import BatchLine
 from lockgate.batches.outcome import Outcome
 from lockgate.batches.runner import BatchRunner
 from lockgate.batches.store import BatchStore, Claimed
@@ -20,18 +21,7 @@ async def test_lines_yield_to_interactive_requests_then_all_run_once(tmp_path: P
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/b.db")
     await db.migrate()
     store = BatchStore(db, tmp_path / "files")
-    lines = [BatchLine(i + 1, f"c{i}", {"model": "m", "messages": []}) for i in range(10)]
-    row = await store.create_batch(
-        key_id=None,
-        endpoint="/v1/chat/completions",
-        input_file_id="file_x",
-        completion_window="24h",
-        metadata=None,
-        lines=lines,
-        errors=[],
-        now=1.0,
-        expires_at=1e12,
-    )
+    batch_id = await new_batch(store, 10)
     calls: list[int] = []
     interactive = [100.0]
 
@@ -50,7 +40,7 @@ async def test_lines_yield_to_interactive_requests_then_all_run_once(tmp_path: P
         assert runner._primed and calls == []
         interactive[0] = 0.0
         for _ in range(1000):
-            batch = await store.get_batch(row["id"])
+            batch = await store.get_batch(batch_id)
             if batch is not None and batch["status"] == "completed":
                 break
             await asyncio.sleep(0.02)
@@ -71,19 +61,8 @@ async def test_a_line_whose_lease_lapsed_while_alive_is_not_sent_by_its_old_hold
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/b.db")
     await db.migrate()
     store = BatchStore(db, tmp_path / "files")
-    lines = [BatchLine(i + 1, f"c{i}", {"model": "m", "messages": []}) for i in range(8)]
-    await store.create_batch(
-        key_id=None,
-        endpoint="/v1/chat/completions",
-        input_file_id="file_x",
-        completion_window="24h",
-        metadata=None,
-        lines=lines,
-        errors=[],
-        now=1.0,
-        expires_at=1e12,
-    )
-    clock = [1000.0]
+    await new_batch(store, 8)
+    clock = [NOW]
     sent_by_a: list[int] = []
     interactive = [100.0]
 

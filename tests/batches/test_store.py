@@ -9,15 +9,13 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
+from tests.batches.support import NOW, new_batch
 
 from lockgate.batches.journal import AnswerJournal
-from lockgate.batches.lines import BatchLine
 from lockgate.batches.store import BatchStore, Finished
 from lockgate.batches.tables import batch_lines, batches, files
 from lockgate.chat import ChatResponse, Usage
 from lockgate.storage.database import Database
-
-NOW = 1_800_000_000.0
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -35,22 +33,6 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield BatchStore(db, tmp_path / "files")
     finally:
         await db.aclose()
-
-
-async def new_batch(store: BatchStore, n: int) -> str:
-    lines = [BatchLine(i + 1, f"c{i}", {"model": "m", "messages": []}) for i in range(n)]
-    row = await store.create_batch(
-        key_id="k1",
-        endpoint="/v1/chat/completions",
-        input_file_id="file_x",
-        completion_window="24h",
-        metadata=None,
-        lines=lines,
-        errors=[],
-        now=NOW,
-        expires_at=NOW + 86400,
-    )
-    return str(row["id"])
 
 
 async def test_two_owners_never_claim_the_same_line(store: BatchStore) -> None:
