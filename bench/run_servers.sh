@@ -8,6 +8,7 @@
 #   CONFIG=bench/lockgate-full.yaml  another lockgate config (its upstream port follows MOCK_PORT)
 #   BARE_STACKS="granian granian-rsgi"  the bare proxy under these servers too (ASGI app.py /
 #              RSGI rsgi_app.py), next to its uvicorn run
+#   BARE_WORKERS=2  also the bare proxy (uvicorn) with 2 workers: the yardstick for guarded2
 # needs: pip install granian hypercorn (bench only; lockgate itself runs on uvicorn)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,13 +20,18 @@ mkdir -p "$BENCH_HOME/pids" "$BENCH_HOME/logs"
 B=$BENCH_HOME
 STACKS=${STACKS:-guarded uvicorn hypercorn granian}
 BARE_STACKS=${BARE_STACKS:-}
-cleanup() { "$B/stop_pid.sh" pyproxy nginx $STACKS $(for s in $BARE_STACKS; do echo "pyproxy-$s"; done) >/dev/null 2>&1 || true; }
+cleanup() { "$B/stop_pid.sh" pyproxy pyproxy-w2 nginx $STACKS $(for s in $BARE_STACKS; do echo "pyproxy-$s"; done) >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 MOCK_PORT=${MOCK_PORT:-18080}; PYPROXY_PORT=${PYPROXY_PORT:-14100}
 PORT=$MOCK_PORT "$B/mock/start.sh"
 SERVER=uvicorn CLIENT=aiohttp PORT=$PYPROXY_PORT UPSTREAM=http://127.0.0.1:$MOCK_PORT "$B/pyproxy/start.sh"
 TARGETS=(--target pyproxy-aiohttp=http://127.0.0.1:$PYPROXY_PORT@pyproxy)
 bare_port=$PYPROXY_PORT
+if [ "${BARE_WORKERS:-1}" = 2 ]; then
+  bare_port=$((bare_port + 1))
+  SERVER=uvicorn WORKERS=2 NAME=pyproxy-w2 CLIENT=aiohttp PORT=$bare_port UPSTREAM=http://127.0.0.1:$MOCK_PORT "$B/pyproxy/start.sh"
+  TARGETS+=(--target "pyproxy-w2=http://127.0.0.1:$bare_port@pyproxy-w2")
+fi
 for s in $BARE_STACKS; do
   bare_port=$((bare_port + 1))
   SERVER=$s NAME=pyproxy-$s CLIENT=aiohttp PORT=$bare_port UPSTREAM=http://127.0.0.1:$MOCK_PORT "$B/pyproxy/start.sh"
