@@ -9,6 +9,9 @@
 #   BARE_STACKS="granian granian-rsgi"  the bare proxy under these servers too (ASGI app.py /
 #              RSGI rsgi_app.py), next to its uvicorn run
 #   BARE_WORKERS=2  also the bare proxy (uvicorn) with 2 workers: the yardstick for guarded2
+#   AUTOGROUP_NICE=-10  also give each server's session (setsid: its own scheduler autogroup) and
+#              this script's (run it under setsid) that autogroup nice: with autogroups on,
+#              `nice` only orders processes inside one session, not against other sessions' jobs
 # needs: pip install granian hypercorn (bench only; lockgate itself runs on uvicorn)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,6 +53,10 @@ for s in $STACKS; do
   TARGETS+=(--target "lockgate-$s=http://127.0.0.1:$port@$s")
 done
 cd "$REPO"
+if [ -n "${AUTOGROUP_NICE:-}" ] && [ -e /proc/self/autogroup ]; then
+  for f in "$B"/pids/*.pid; do echo "$AUTOGROUP_NICE" > "/proc/$(cat "$f")/autogroup" || true; done
+  echo "$AUTOGROUP_NICE" > /proc/self/autogroup || true  # this script's own session (wrk)
+fi
 RUN_ID=${RUN_ID:-servers-$(date +%Y%m%d-%H%M%S)}
 python3 "$B/run_bench.py" --tag "$RUN_ID" "${TARGETS[@]}" \
   --conc "${CONC:-32}" --duration "${DURATION:-10}" --repeats "${REPEATS:-2}" --warmup "${WARMUP:-3}" ${BENCH_ARGS:-}
