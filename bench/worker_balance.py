@@ -23,15 +23,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
+
+from bench_rss_long import stop, wait_health  # bench/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -70,17 +70,6 @@ def connections(port: int) -> dict[int, int]:
         pid = int(m.group(1))
         held[pid] = held.get(pid, 0) + 1
     return held
-
-
-def wait_health(url: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer /health")
 
 
 def main() -> None:
@@ -127,7 +116,7 @@ def main() -> None:
     script = home / "wrk" / "chat.lua"
     rows = []
     try:
-        wait_health(url)
+        wait_health(url, 120)
         time.sleep(2)
         if a.autogroup_nice is not None and Path("/proc/self/autogroup").exists():
             nginx = int((home / "pids" / "nginx.pid").read_text())
@@ -170,13 +159,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-        subprocess.run([str(home / "stop_pid.sh"), "nginx"], env=env, check=False)
+        stop(server, home, env)
         log.close()
     shares = [r["busiest_cpu_share"] for r in rows]
     print(f"busiest worker's CPU share per run: {shares} (0.5 = even)")

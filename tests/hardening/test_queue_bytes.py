@@ -61,6 +61,22 @@ async def restore(db: Database, table: str) -> None:
         await conn.execute(sa.text(f"ALTER TABLE {table}_away RENAME TO {table}"))
 
 
+def usage_writer(db: Database, dl: Path, **options: Any) -> UsageWriter:
+    """A usage writer on ``db`` bounded at 64 KiB, spilling to ``dl``; ``options`` override."""
+    kwargs: dict[str, Any] = {"flush_interval": 60, "max_queue_bytes": BOUND}
+    kwargs.update(overflow="dead_letter", dead_letter=DeadLetter(dl, "usage"))
+    kwargs.update(options)
+    return UsageWriter(UsageRepository(db), **kwargs)
+
+
+def audit_writer(db: Database, dl: Path, **options: Any) -> AuditWriter:
+    """An audit writer on ``db`` retrying fast, spilling to ``dl``; ``options`` override."""
+    kwargs: dict[str, Any] = {"flush_interval": 60, "retry_delay": 0.01, "max_retry_delay": 0.05}
+    kwargs.update(overflow="dead_letter", dead_letter=DeadLetter(dl, "audit"))
+    kwargs.update(options)
+    return AuditWriter(db, **kwargs)
+
+
 async def usage_ids(db: Database) -> list[str]:
     async with db.engine.connect() as conn:
         rows = await conn.execute(sa.text("SELECT request_id FROM usage_records"))
@@ -74,14 +90,7 @@ async def test_usage_queue_stops_at_its_byte_bound_and_spills_the_rest(tmp_path)
     of the two places."""
     db = await stalled(tmp_path, "usage_records")
     dl = tmp_path / "usage-dl.jsonl"
-    writer = UsageWriter(
-        UsageRepository(db),
-        batch_size=10,
-        flush_interval=0.05,
-        max_queue_bytes=BOUND,
-        overflow="dead_letter",
-        dead_letter=DeadLetter(dl, "usage"),
-    )
+    writer = usage_writer(db, dl, batch_size=10, flush_interval=0.05)
     metrics = Metrics()
     metrics.watch_dead_letters([writer])
     metrics.watch_memory([writer])
@@ -117,14 +126,7 @@ async def test_a_large_record_overflows_by_bytes_before_the_entry_bound(tmp_path
     only a few small records: the bound is bytes, not entries."""
     db = await stalled(tmp_path, "usage_records")
     dl = tmp_path / "usage-dl.jsonl"
-    writer = UsageWriter(
-        UsageRepository(db),
-        flush_interval=60,
-        max_queue=100_000,
-        max_queue_bytes=BOUND,
-        overflow="dead_letter",
-        dead_letter=DeadLetter(dl, "usage"),
-    )
+    writer = usage_writer(db, dl, max_queue=100_000)
     big = make_record(1, request_id="big", request_body={"content": "x" * 100_000})
     assert record_bytes(big) > BOUND
     try:
@@ -144,13 +146,7 @@ async def test_drop_policy_counts_and_logs_every_loss(tmp_path):
     by reason, in the writer's stats and in the log; none reaches the dead-letter file."""
     db = await stalled(tmp_path, "usage_records")
     dl = tmp_path / "usage-dl.jsonl"
-    writer = UsageWriter(
-        UsageRepository(db),
-        flush_interval=60,
-        max_queue_bytes=BOUND,
-        overflow="drop",
-        dead_letter=DeadLetter(dl, "usage"),
-    )
+    writer = usage_writer(db, dl, overflow="drop")
     metrics = Metrics()
     metrics.watch_dead_letters([writer])
     try:
@@ -178,17 +174,7 @@ async def test_durable_audit_record_beyond_the_bound_resolves_once_in_the_file(t
     its future resolves only once it is in the dead-letter file (never unaccounted)."""
     db = await stalled(tmp_path, "audit_log")
     dl = tmp_path / "audit-dl.jsonl"
-    writer = AuditWriter(
-        db,
-        flush_interval=60,
-        retry_delay=0.01,
-        max_retry_delay=0.05,
-        max_queue=3,
-        overflow="dead_letter",
-        durable=True,
-        dead_letter=DeadLetter(dl, "audit"),
-        close_timeout=10,
-    )
+    writer = audit_writer(db, dl, max_queue=3, durable=True, close_timeout=10)
     try:
         waiters = [writer.submit(make_record(n)) for n in range(5)]
         spilled = waiters[3:]
@@ -207,16 +193,7 @@ async def test_audit_records_unwritten_at_shutdown_go_to_the_file(tmp_path):
     still queued is in the dead-letter file, counted, instead of lost."""
     db = await stalled(tmp_path, "audit_log")
     dl = tmp_path / "audit-dl.jsonl"
-    writer = AuditWriter(
-        db,
-        batch_size=5,
-        flush_interval=60,
-        retry_delay=0.01,
-        max_retry_delay=0.05,
-        close_timeout=0.5,
-        overflow="dead_letter",
-        dead_letter=DeadLetter(dl, "audit"),
-    )
+    writer = audit_writer(db, dl, batch_size=5, close_timeout=0.5)
     metrics = Metrics()
     metrics.watch_dead_letters([writer])
     try:

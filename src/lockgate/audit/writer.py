@@ -101,13 +101,7 @@ class AuditWriter:
         self._cipher = cipher
         self._batch_size = batch_size
         self._interval = flush_interval
-        self.bound = QueueBound(
-            "audit",
-            max_entries=max_queue,
-            max_bytes=max_queue_bytes,
-            overflow=overflow,
-            dead_letter=self.dead_letter,
-        )
+        self.bound = QueueBound("audit", max_queue, max_queue_bytes, overflow, self.dead_letter)
         self._clock = clock
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay

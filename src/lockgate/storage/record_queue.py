@@ -108,7 +108,6 @@ class QueueBound:
     def __init__(
         self,
         sink: str,
-        *,
         max_entries: int,
         max_bytes: int,
         overflow: Overflow,

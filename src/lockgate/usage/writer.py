@@ -63,13 +63,7 @@ class UsageWriter:
         self.dead_letter = dead_letter or DeadLetter(DEFAULT_DEAD_LETTER, "usage")
         self._batch_size = batch_size
         self._interval = flush_interval
-        self.bound = QueueBound(
-            "usage",
-            max_entries=max_queue,
-            max_bytes=max_queue_bytes,
-            overflow=overflow,
-            dead_letter=self.dead_letter,
-        )
+        self.bound = QueueBound("usage", max_queue, max_queue_bytes, overflow, self.dead_letter)
         self._close_tries = close_tries
         self._buffer: deque[RequestRecord] = deque()
         self._wake = asyncio.Event()
