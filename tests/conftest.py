@@ -166,43 +166,60 @@ class PostgresServer:
         self._run(
             f"{self.bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
-        self.resume()
+        self.resume(first=True)
 
-    def resume(self) -> None:
-        """Start the server on the data directory ``start`` made (after a ``stop``)."""
+    def resume(self, *, first: bool = False) -> None:
+        """Start the server on the data directory ``start`` made (after a ``stop``), and
+        wait until this server answers on its own socket directory (another suite's
+        server may hold the port). A first start that lost its port tries another."""
         data = os.path.join(self.workdir, "data")
-        self.proc = subprocess.Popen(
-            [
-                *self.prefix,
-                f"{self.bindir}/postgres",
-                "-D",
-                data,
-                "-p",
-                str(self.port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                self.workdir,
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
+        for _ in range(5):
+            self.proc = subprocess.Popen(
+                [
+                    *self.prefix,
+                    f"{self.bindir}/postgres",
+                    "-D",
+                    data,
+                    "-p",
+                    str(self.port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    self.workdir,
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if self._ready(time.monotonic() + 60):
+                return
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(timeout=30)
+            self.proc = None
+            if not first:
+                break
+            self.port = free_port()
+        raise RuntimeError(f"postgres did not start on port {self.port}")
+
+    def _ready(self, deadline: float) -> bool:
+        """Whether this server answers: its socket in our workdir, its process alive."""
         while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                return False  # it exited: the port was taken
             probe = subprocess.run(
-                [f"{self.bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
+                [f"{self.bindir}/pg_isready", "-h", self.workdir, "-p", str(self.port)],
                 capture_output=True,
             )
             if probe.returncode == 0:
-                return
+                return True
             time.sleep(0.1)
-        raise RuntimeError("postgres did not start within 30 s")
+        return False
 
     def stop(self) -> None:
         if self.proc is not None:
