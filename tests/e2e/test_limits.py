@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 from tests.conftest import free_port
+from tests.live_server import wait_ok
 from tests.support import MASTER, bearer
 
 MOCK = [{"model_name": "mock", "params": {"model": "mock/mock-1"}}]
@@ -121,6 +122,24 @@ def test_team_and_user_limits(gateway_factory):
     assert chat(gw, other, **{"x-lockgate-user": "bob"}).status_code == 429
 
 
+def test_full_limit_state_refuses_new_users_and_keeps_limiting_known_ones(gateway_factory):
+    """memory:// holds at most ``memory_max_entries``: once per-user meters fill it, a new
+    user gets a 503 limit_state_full (counted on /metrics), while users it holds are still
+    limited exactly (nobody's meter is evicted, so nobody gets past a limit)."""
+    gw = gateway_factory(MOCK, limits={"per_user": {"requests": "1/hour"}, "memory_max_entries": 3})
+    key = new_key(gw)
+    for user in ("ann", "bob", "cy"):
+        assert chat(gw, key, body={**CHAT, "user": user}).status_code == 200
+    r = chat(gw, key, body={**CHAT, "user": "dee"})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "limit_state_full"
+    assert r.headers["retry-after"] == "1"
+    for user in ("ann", "bob", "cy"):
+        assert chat(gw, key, body={**CHAT, "user": user}).status_code == 429
+    metrics = httpx.get(gw.url + "/metrics", headers=bearer()).text
+    assert "lockgate_limit_state_refusals_total 1.0" in metrics
+    assert 'lockgate_memory_entries{cache="limit_state"} 3.0' in metrics
+
+
 def test_concurrency_limit_frees_slots(gateway_factory, fake):
     """Concurrent requests beyond the limit are refused; slots come back afterwards."""
     from tests.e2e.conftest import model_list
@@ -162,36 +181,19 @@ def gateway_processes(tmp_path: Path, count: int, limits: dict) -> Iterator[list
     procs, urls = [], []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
-        for _ in range(count):
+        for i in range(count):
             port = free_port()
+            log = (tmp_path / f"replica{i}.log").open("ab")
+            argv = [sys.executable, "-m", "lockgate", "serve", "-c", str(path)]
             procs.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "lockgate",
-                        "serve",
-                        "-c",
-                        str(path),
-                        "--port",
-                        str(port),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
+                    [*argv, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
                 )
             )
+            log.close()
             urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 30
-        for url in urls:
-            while True:
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "replica did not start"
-                time.sleep(0.1)
+        for i, (url, proc) in enumerate(zip(urls, procs, strict=True)):
+            wait_ok(url, "/health", proc=proc, log=tmp_path / f"replica{i}.log")
         yield urls
     finally:
         for p in procs:
