@@ -169,9 +169,12 @@ def test_iban_grouping_stays_strict_for_letters(scanner: PiiScanner) -> None:
 
 
 def test_bare_mastercard_stands_alone(scanner: PiiScanner) -> None:
-    """A 16-digit Mastercard needs no word like "card" near it, as Visa does not."""
+    """A 16-digit Mastercard needs no word like "card" near it, as Visa does not; a word
+    naming another number right before it ("Tracking") still vetoes a bare one."""
     assert found(scanner, "5555555555554444") == [("CREDIT_CARD", "5555555555554444")]
     assert found(scanner, "2223003122003222") == [("CREDIT_CARD", "2223003122003222")]
+    assert found(scanner, "Messina (ME). Tracking 2657134798647748.") == []
+    assert found(scanner, "Card: 2657134798647748") == [("CREDIT_CARD", "2657134798647748")]
 
 
 def test_email_wrapped_at_a_hyphen(scanner: PiiScanner) -> None:

@@ -165,6 +165,7 @@ class CardDetector:
         self._after = re.compile(r"\W{0,3}(?:exp|cvv|cvc|valid|card)", re.IGNORECASE)
         # Luhn-checked numbers that are not cards (French company ids, device ids)
         self._not_card = re.compile(r"\b(?:siret|siren|imei)\W{0,3}$", re.IGNORECASE)
+        self._words = re.compile(r"[^\W\d_]+")
 
     def scan(self, text: str) -> Iterator[Finding]:
         for m in self._re.finditer(text):
@@ -179,13 +180,20 @@ class CardDetector:
                 continue
             if self._not_card.search(text, max(0, m.start() - 12), m.start()):
                 continue
-            if (
+            before = _before(text, m.start())
+            if not self._context.search(before) and (
                 (len(digits) < 13 or not (seps or self._standalone.fullmatch(digits)))
-                and not self._context.search(_before(text, m.start()))
-                and not self._after.match(text, m.end(), m.end() + CONTEXT_AFTER)
+                or self._names_other_number(before)
             ):
-                continue
+                if not self._after.match(text, m.end(), m.end() + CONTEXT_AFTER):
+                    continue
             yield Finding(m.start(), m.end(), self.type, raw)
+
+    def _names_other_number(self, before: str) -> bool:
+        """Whether one of the last three words before a bare number names another kind
+        of number ("Tracking 2657134798647748", "Numer przesyłki ...")."""
+        words = self._words.findall(before.lower())[-3:]
+        return any(w in _OTHER_NUMBER_WORDS or w.startswith(_OTHER_NUMBER_STEMS) for w in words)
 
 
 class IbanDetector:
