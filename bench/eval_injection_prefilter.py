@@ -14,6 +14,12 @@ the text reaches the target length; the same benign filler alone makes a benign 
 document. Each is scored with every piece in full and with the first look, and the
 verdicts are compared at the data threshold (Wilson 95% intervals). CPU time per
 document is the best of ``--passes``.
+
+    ... --timing agentdojo llmbar [--passes 6]
+
+times the training file's own documents of those sources instead: both detectors in one
+process, alternating which goes first on each document, best of ``--passes`` CPU times,
+median and P99 per length band.
 """
 
 from __future__ import annotations
@@ -80,15 +86,50 @@ def cpu_us(det: InjectionDetector, text: str, passes: int) -> float:
     return best
 
 
+def _q(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def timing(rows: list[dict[str, object]], sources: list[str], passes: int) -> None:
+    first = InjectionDetector(memo=False)
+    every = InjectionDetector(memo=False, full_chars=1 << 30)
+    for source in sources:
+        docs = [str(r["text"]) for r in rows if r["source"] == source and r["kind"] == "indirect"]
+        t_first = [float("inf")] * len(docs)
+        t_every = [float("inf")] * len(docs)
+        for n in range(passes):
+            for i, doc in enumerate(docs):
+                pair = ((first, t_first), (every, t_every))
+                for det, times in pair if n % 2 else pair[::-1]:
+                    c0 = time.thread_time_ns()
+                    det.score_data(doc)
+                    times[i] = min(times[i], (time.thread_time_ns() - c0) / 1e3)
+        bands = ((0, 500), (500, 1000), (1000, 2000), (2000, 4000), (4000, 1 << 30))
+        print(f"{source}: n={len(docs)}, CPU us per document, every piece / first look")
+        for lo, hi in ((0, 1 << 30), *bands):
+            idx = [i for i, d in enumerate(docs) if lo <= len(d) < hi]
+            if idx:
+                e, f = [t_every[i] for i in idx], [t_first[i] for i in idx]
+                print(
+                    f"  {lo}-{hi if hi < 1 << 30 else ''} chars n={len(idx)}: median {_q(e, 0.5):.0f} / "
+                    f"{_q(f, 0.5):.0f}, P99 {_q(e, 0.99):.0f} / {_q(f, 0.99):.0f}, max {max(e):.0f} / {max(f):.0f}"
+                )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lengths", type=int, nargs="*", default=[2000, 4000, 8000])
     ap.add_argument("--threshold", type=float, default=IndirectInjectionSettings().threshold)
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--seed", type=int, default=8)
+    ap.add_argument("--timing", nargs="*", default=None, help="time these sources' documents")
     args = ap.parse_args()
     with gzip.open(DATA, "rt") as f:
         rows = [json.loads(line) for line in f if line.strip()]
+    if args.timing:
+        timing(rows, args.timing, args.passes)
+        return
     full = InjectionDetector(memo=False, full_chars=1 << 30)
     pruned = InjectionDetector(memo=False)
     thr = args.threshold
