@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (report lines)
 """PII scanner on the public test data of other tools: text lockgate's templates never made.
 
     pip download --no-deps --no-binary :all: -d /tmp/pii python-stdnum==2.2 phonenumbers==9.0.43

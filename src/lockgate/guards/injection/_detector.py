@@ -236,11 +236,20 @@ class InjectionDetector:
             score = _sigmoid(found[0])
             if score > worst_score:
                 worst_score, worst = score, found
-        verdict = InjectionVerdict(0.0, False, ()) if worst is None else self._verdict(*worst)
-        # an encoded (or invisibly spelled) payload spanning pieces is still decoded once, whole
-        spread = BASE64.search(text) is not None or may_hide_text(text)
-        whole = self._score(text, data=True) if spread else verdict
-        return whole if whole.score > verdict.score else verdict
+        # An encoded (or invisibly spelled) payload spanning pieces is still decoded once,
+        # whole; only what it decodes to is scored (the pieces were scored above).
+        hidden = may_hide_text(text)
+        if hidden or BASE64.search(text) is not None:
+            for decoded in decoded_blobs(text):
+                scored = _window_logit(self._model, self._matcher, normalize(decoded).text, decoded)
+                extra = ["encoded_payload"]
+                logit = scored.logit
+                if hidden and scored.families:  # as _best: obfuscation counts with a rule hit
+                    logit += _OBFUSCATION_LOGIT
+                    extra.append("obfuscation")
+                if _sigmoid(logit) > worst_score:
+                    worst_score, worst = _sigmoid(logit), (logit, scored, extra)
+        return InjectionVerdict(0.0, False, ()) if worst is None else self._verdict(*worst)
 
     def _worth_scoring(self, text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The pieces of a long document worth the full pass: those whose words weigh

@@ -181,12 +181,15 @@ class CardDetector:
             if self._not_card.search(text, max(0, m.start() - 12), m.start()):
                 continue
             before = _before(text, m.start())
-            if not self._context.search(before) and (
-                (len(digits) < 13 or not (seps or self._standalone.fullmatch(digits)))
-                or self._names_other_number(before)
+            # a bare number, or one right after a word naming another kind of number,
+            # needs a card word before or after it
+            needs_word = len(digits) < 13 or not (seps or self._standalone.fullmatch(digits))
+            if (
+                (needs_word or self._names_other_number(before))
+                and not self._context.search(before)
+                and not self._after.match(text, m.end(), m.end() + CONTEXT_AFTER)
             ):
-                if not self._after.match(text, m.end(), m.end() + CONTEXT_AFTER):
-                    continue
+                continue
             yield Finding(m.start(), m.end(), self.type, raw)
 
     def _names_other_number(self, before: str) -> bool:
