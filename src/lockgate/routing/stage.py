@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from lockgate.chat import ChatRequest
 from lockgate.context import RequestContext
+from lockgate.memo import TextMemo
 from lockgate.pipeline import Handler, Result
 from lockgate.routing.config import RouteSpec
 from lockgate.routing.model import RouterModel, embedding_text
@@ -32,6 +33,10 @@ __all__ = ["NOTES_KEY", "RouteStage", "prompt_text"]
 NOTES_KEY = "route"
 ROUTE_HEADER = "x-lockgate-route"
 _MAX_CHARS = 4000
+#: prompt vectors kept (a repeated prompt is scored without a forward pass of the
+#: embedder: ~9 ms of CPU each): at most this many, and this many characters of prompts
+VECTOR_MEMO_ENTRIES = 1024
+VECTOR_MEMO_CHARS = 1_000_000
 _log = logging.getLogger("lockgate.routing")
 
 EmbedOne = Callable[[list[str]], Awaitable[npt.NDArray[np.float32]]]
@@ -71,6 +76,10 @@ class RouteStage:
     ) -> None:
         self._model = model
         self._embed = embed
+        self._dim = 0  # of a vector, known from the first one
+        self._vectors: TextMemo[npt.NDArray[np.float32]] = TextMemo(
+            max_entries=VECTOR_MEMO_ENTRIES, max_chars=VECTOR_MEMO_CHARS
+        )
         self._routes = {alias: _Route(spec, self._policy(spec)) for alias, spec in routes.items()}
         r = registry or CollectorRegistry()
         self._decisions = Counter(
@@ -123,6 +132,21 @@ class RouteStage:
             _log.warning("routing goals reloaded for %s", ", ".join(changed))
         return changed
 
+    def memory_sizes(self) -> list[tuple[str, int, int]]:
+        """(name, entries, bytes): the memo of prompt vectors (keys' characters included)."""
+        n = len(self._vectors)
+        return [("route_vectors", n, self._vectors.chars + n * 4 * self._dim)]
+
+    async def _vector(self, text: str) -> npt.NDArray[np.float32]:
+        """The prompt's embedding, from the memo when this prompt was scored before."""
+        vec = self._vectors.get(text)
+        if vec is None:
+            # a copy: the embedder's row may be a view of a whole batch's array
+            vec = np.array((await self._embed([text]))[0], dtype=np.float32)
+            self._dim = vec.shape[0]
+            self._vectors.put(text, vec)
+        return vec
+
     @property
     def embedder(self) -> object:
         """What embeds the prompts (the bound method's owner, or the function itself)."""
@@ -146,7 +170,7 @@ class RouteStage:
         text = prompt_text(request.messages)
         decision: Decision | None
         try:
-            vec = (await self._embed([embedding_text(text)]))[0]
+            vec = await self._vector(embedding_text(text))
             decision = route.policy.decide(self._model.score(vec, text))
         except Exception as exc:  # never fail a request over a routing score
             _log.warning("routing score failed for %s: %s", alias, exc)

@@ -107,6 +107,16 @@ class Database:
             return await work(self.engine)
         return await self._writes.run(work)
 
+    async def poll(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        """A periodic read (change counters, due work) on the write thread too.
+
+        The polls of every replica (key and model change counters, prompt head, due
+        rollouts, batches to finalize) would otherwise run their statements, and
+        SQLAlchemy's and the driver's work per statement, on the request loop several
+        times a second; there they add to the tail latency of the requests they land on.
+        """
+        return await self.write(work)
+
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision.
 
