@@ -43,8 +43,8 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_capabilities import QUESTIONS
-from bench_prompts import SPEC, VARS
+from bench_capabilities import QUESTIONS, setup_posts
+from bench_prompts import VARS
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("VENV", REPO / ".venv"))
@@ -102,23 +102,8 @@ def setup(port: int) -> None:
     with httpx.Client(
         base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {KEY}"}
     ) as client:
-        spec = {**SPEC, "model": "gpt-4o-mini"}
-        for body in (
-            {**spec, "labels": ["production", "beta"]},
-            {**spec, "params": {"temperature": 0.9}},
-        ):
-            client.post("/admin/prompts", json=body).raise_for_status()
-        experiment = {
-            "name": "tone",
-            "prompt": "support",
-            "label": "beta",
-            "unit": "user",
-            "variants": [
-                {"name": "control", "weight": 50},
-                {"name": "warm", "version": 2, "weight": 50},
-            ],
-        }
-        client.post("/admin/experiments", json=experiment).raise_for_status()
+        for path, body in setup_posts("gpt-4o-mini"):
+            client.post(path, json=body).raise_for_status()
 
 
 def wrk(port: int, bodies_file: Path, dur: int, conc: int) -> dict[str, float]:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockgate.auth.keys import ApiKey, generate_key, hash_key
 from lockgate.errors import NotFoundError
@@ -101,15 +101,9 @@ class KeyRepository:
 
     async def version(self) -> int:
         """The key change counter: it moves whenever any key is created, revoked or rotated."""
-
-        async def read(engine: AsyncEngine) -> int:
-            async with engine.connect() as conn:
-                value = await conn.scalar(
-                    sa.select(key_changes.c.version).where(key_changes.c.id == 1)
-                )
-            return int(value or 0)
-
-        return await self._db.poll(read)
+        return await self._db.poll_counter(
+            sa.select(key_changes.c.version).where(key_changes.c.id == 1)
+        )
 
     async def get(self, key_id: str) -> ApiKey:
         async with self._db.engine.connect() as conn:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockgate.errors import NotFoundError
 from lockgate.modelconfig.core import StoredEntry
@@ -31,14 +31,9 @@ class ModelRepository:
         self._db = db
 
     async def version(self) -> int:
-        async def read(engine: AsyncEngine) -> int:
-            async with engine.connect() as conn:
-                value = await conn.scalar(
-                    sa.select(model_changes.c.version).where(model_changes.c.id == 1)
-                )
-            return int(value or 0)
-
-        return await self._db.poll(read)
+        return await self._db.poll_counter(
+            sa.select(model_changes.c.version).where(model_changes.c.id == 1)
+        )
 
     async def list(self) -> list[StoredEntry]:
         query = sa.select(model_entries).order_by(model_entries.c.created_at, model_entries.c.id)

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockgate.errors import BadRequestError, NotFoundError
 from lockgate.prompts.spec import PromptSpec
@@ -213,9 +213,4 @@ class PromptRepository:
     async def head(self) -> int:
         """The change counter: cheap enough to poll every second (off the request loop)."""
 
-        async def read(engine: AsyncEngine) -> int:
-            async with engine.connect() as conn:
-                value = (await conn.execute(sa.select(sa.func.max(changes.c.id)))).scalar()
-            return int(value or 0)
-
-        return await self._db.poll(read)
+        return await self._db.poll_counter(sa.select(sa.func.max(changes.c.id)))

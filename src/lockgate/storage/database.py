@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.base import Executable
 
 from lockgate.storage.revisions import MIGRATIONS, shipped_head
 from lockgate.storage.write_thread import WriteThread
@@ -116,6 +117,16 @@ class Database:
         times a second; there they add to the tail latency of the requests they land on.
         """
         return await self.write(work)
+
+    async def poll_counter(self, query: Executable) -> int:
+        """A change counter (``query`` selects one integer; none is 0), read by :meth:`poll`."""
+
+        async def read(engine: AsyncEngine) -> int:
+            async with engine.connect() as conn:
+                value = await conn.scalar(query)
+            return int(value or 0)
+
+        return await self.poll(read)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision.
