@@ -33,10 +33,11 @@ __all__ = ["NOTES_KEY", "RouteStage", "prompt_text"]
 NOTES_KEY = "route"
 ROUTE_HEADER = "x-lockgate-route"
 _MAX_CHARS = 4000
-#: prompt vectors kept (a repeated prompt is scored without a forward pass of the
-#: embedder: ~9 ms of CPU each): at most this many, and this many characters of prompts
-VECTOR_MEMO_ENTRIES = 1024
-VECTOR_MEMO_CHARS = 1_000_000
+#: scores of prompts kept (a repeated prompt is decided without the embedder's forward
+#: pass, ~8 ms of CPU, or the features and the model, ~0.2 ms): at most this many, and this
+#: many characters of prompts
+SCORE_MEMO_ENTRIES = 4096
+SCORE_MEMO_CHARS = 1_000_000
 _log = logging.getLogger("lockgate.routing")
 
 EmbedOne = Callable[[list[str]], Awaitable[npt.NDArray[np.float32]]]
@@ -76,9 +77,9 @@ class RouteStage:
     ) -> None:
         self._model = model
         self._embed = embed
-        self._dim = 0  # of a vector, known from the first one
-        self._vectors: TextMemo[npt.NDArray[np.float32]] = TextMemo(
-            max_entries=VECTOR_MEMO_ENTRIES, max_chars=VECTOR_MEMO_CHARS
+        #: the model's score per prompt text (a pure function of the text)
+        self._scores: TextMemo[float] = TextMemo(
+            max_entries=SCORE_MEMO_ENTRIES, max_chars=SCORE_MEMO_CHARS
         )
         self._routes = {alias: _Route(spec, self._policy(spec)) for alias, spec in routes.items()}
         r = registry or CollectorRegistry()
@@ -133,19 +134,17 @@ class RouteStage:
         return changed
 
     def memory_sizes(self) -> list[tuple[str, int, int]]:
-        """(name, entries, bytes): the memo of prompt vectors (keys' characters included)."""
-        n = len(self._vectors)
-        return [("route_vectors", n, self._vectors.chars + n * 4 * self._dim)]
+        """(name, entries, characters of prompts held): the memo of scores."""
+        return [("route_scores", len(self._scores), self._scores.chars)]
 
-    async def _vector(self, text: str) -> npt.NDArray[np.float32]:
-        """The prompt's embedding, from the memo when this prompt was scored before."""
-        vec = self._vectors.get(text)
-        if vec is None:
-            # a copy: the embedder's row may be a view of a whole batch's array
-            vec = np.array((await self._embed([text]))[0], dtype=np.float32)
-            self._dim = vec.shape[0]
-            self._vectors.put(text, vec)
-        return vec
+    async def _score(self, text: str) -> float:
+        """The model's score of the prompt, from the memo when it was scored before."""
+        score = self._scores.get(text)
+        if score is None:
+            vec = (await self._embed([embedding_text(text)]))[0]
+            score = self._model.score(vec, text)
+            self._scores.put(text, score)
+        return score
 
     @property
     def embedder(self) -> object:
@@ -170,8 +169,7 @@ class RouteStage:
         text = prompt_text(request.messages)
         decision: Decision | None
         try:
-            vec = await self._vector(embedding_text(text))
-            decision = route.policy.decide(self._model.score(vec, text))
+            decision = route.policy.decide(await self._score(text))
         except Exception as exc:  # never fail a request over a routing score
             _log.warning("routing score failed for %s: %s", alias, exc)
             decision = None
