@@ -59,8 +59,15 @@ def test_scanner_recall_and_false_positives(rows: list[dict[str, object]]) -> No
     """The whole scanner (gitleaks' rules plus lockgate's own credential detectors)."""
     scanner = PiiScanner(sorted(SECRET_TYPES))
     pos = [r for r in rows if r["label"] == 1]
-    # gitleaks' "must not match" kind: copied false examples and placeholders
-    neg = [r for r in rows if r["label"] == 0 and r["origin"] in ("gitleaks-go", "placeholder")]
+    # gitleaks' "must not match" kind: copied false examples and placeholders (not the
+    # rule files' true examples that gitleaks 8.30.1 itself misses)
+    neg = [
+        r
+        for r in rows
+        if r["label"] == 0
+        and r["origin"] in ("gitleaks-go", "placeholder")
+        and r.get("expected", 0) == 0
+    ]
     caught = sum(1 for r in pos if scanner.find(str(r["text"])))
     false = [r["text"] for r in neg if scanner.find(str(r["text"]))]
     assert caught / len(pos) >= 0.99
@@ -68,16 +75,17 @@ def test_scanner_recall_and_false_positives(rows: list[dict[str, object]]) -> No
 
 
 def test_gitleaks_own_examples_through_the_whole_scanner(rows: list[dict[str, object]]) -> None:
-    """The literal true and false examples of gitleaks' rule files (slack, generic,
-    huggingface, facebook, curl, github, gcp, sidekiq, sourcegraph, notion, aws, openai,
-    anthropic, 1password), through everything that redacts secrets - lockgate's
-    own key detectors included, which must not flag what gitleaks' generic rule lets
-    pass (``public_key = ...``, ``credentialsId: ...``, ``key_length = ...``)."""
+    """The true and false examples of gitleaks' rule files (128 of them), through
+    everything that redacts secrets - lockgate's own key detectors included, which must
+    not flag what gitleaks' generic rule lets pass (``public_key = ...``,
+    ``credentialsId: ...``, ``key_length = ...``). Positives are what the gitleaks
+    binary reports; negatives are the rule files' false examples it does not report."""
     scanner = PiiScanner(sorted(SECRET_TYPES))
     own = [r for r in rows if r["origin"] == "gitleaks-go"]
     pos = [r for r in own if r["label"] == 1]
-    neg = [r for r in own if r["label"] == 0]
-    assert len(pos) >= 60 and len(neg) >= 120
+    neg = [r for r in own if r["label"] == 0 and r.get("expected", 0) == 0]
+    assert len(pos) >= 2500 and len(neg) >= 250
+    assert len({r.get("go_file") for r in own}) >= 110
     missed = [r["text"] for r in pos if not scanner.find(str(r["text"]))]
     false = [r["text"] for r in neg if scanner.find(str(r["text"]))]
     assert len(missed) / len(pos) <= 0.05, missed

@@ -151,6 +151,8 @@ class RuleHit:
     start: int
     end: int
     secret: str
+    #: where the whole match starts (gitleaks compares the lines matches start on)
+    match_start: int = -1
 
 
 class SecretRuleDetector:
@@ -181,16 +183,24 @@ class SecretRuleDetector:
 
     def hits(self, text: str) -> list[RuleHit]:
         """Every rule's surviving matches, with the rule that found each; as gitleaks
-        does, a generic rule's hit is dropped where a specific rule found the same secret."""
+        does, a generic rule's hit is dropped where a specific rule's match starts on the
+        same line and its secret holds the generic one."""
         hits = list(self._all_hits(text))
         specific = [h for h in hits if not h.rule.startswith("generic")]
         if len(specific) == len(hits) or not specific:
             return hits
+
+        def line(h: RuleHit) -> int:
+            return text.count("\n", 0, h.match_start)
+
         return [
             h
             for h in hits
             if not h.rule.startswith("generic")
-            or not any(s.start < h.end and h.start < s.end for s in specific)
+            or not any(
+                s.start < h.end and h.start < s.end and h.secret in s.secret and line(s) == line(h)
+                for s in specific
+            )
         ]
 
     def _all_hits(self, text: str) -> Iterator[RuleHit]:
@@ -260,4 +270,4 @@ class SecretRuleDetector:
                 continue
             if any(a.allows(secret, stripped, line) for a in rule.allowlists):
                 continue
-            yield RuleHit(rule.id, span[0], span[1], secret)
+            yield RuleHit(rule.id, span[0], span[1], secret, start)
