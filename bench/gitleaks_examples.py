@@ -34,6 +34,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import gitleaks_go_a
@@ -48,7 +49,20 @@ import rstr
 sys.modules["rstr.xeger"].STAR_PLUS_LIMIT = 400  # gitleaks has 146- to 300-character tokens
 
 ROOT = Path(__file__).resolve().parents[1]
-RULES = ROOT / "src" / "lockgate" / "guards" / "pii" / "secret_rules.json"
+sys.path.insert(0, str(ROOT / "scripts"))
+import gitleaks_rules  # noqa: E402
+
+
+def rules_8_30_1() -> list[dict[str, object]]:
+    """gitleaks 8.30.1's rules, translated as they are (the examples are drawn from these,
+    not from the shipped rules, which also take the generator's current boundaries)."""
+    config = tomllib.loads(gitleaks_rules.SOURCE.read_text())
+    rules: list[dict[str, object]] = gitleaks_rules.convert(config, "8.30.1", current=False)[
+        "rules"
+    ]
+    return rules
+
+
 OUT = ROOT / "tests" / "guards_pii" / "data" / "gitleaks_examples.jsonl"
 
 # gitleaks cmd/generate/config/utils/generate.go GenerateSampleSecrets (a subset of its forms)
@@ -469,7 +483,7 @@ def _draw(pattern: str, rng: random.Random) -> str | None:
 
 
 def candidates(rng: random.Random) -> list[dict[str, object]]:
-    rules = json.loads(RULES.read_text())["rules"]
+    rules = rules_8_30_1()
     rows: list[dict[str, object]] = []
     for rule in rules:
         ident = re.sub(r"[^a-z0-9]", "", (rule["keywords"] or [rule["id"]])[0]) or "app"
@@ -529,7 +543,7 @@ def main(argv: list[str]) -> None:
     rng = random.Random(19)
     rows = candidates(rng)
     found = oracle(argv[0], rows)
-    shipped = {r["id"] for r in json.loads(RULES.read_text())["rules"]}
+    shipped = {r["id"] for r in rules_8_30_1()}
     seen: set[str] = set()
     with OUT.open("w") as out:
         for row, rules in zip(rows, found, strict=True):

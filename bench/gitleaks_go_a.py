@@ -1,9 +1,9 @@
-# ruff: noqa: E501  (tables of example strings)
+# ruff: noqa: E501, RUF001  (tables of example strings, copied as written)
 """gitleaks' rule-file examples, files a... (see gitleaks_go.py)."""
 
 from __future__ import annotations
 
-from gitleaks_go import HEX_UUID, Example, an, ans, g1, gs, hx, ns, num
+from gitleaks_go import Example, an, ans, g1, gs, hx, ns, num
 
 EXAMPLES: list[Example] = [
     ("adafruit.go", "adafruit-api-key", g1("adafruit", ns(ans("32"))), 1),
@@ -52,5 +52,3 @@ EXAMPLES: list[Example] = [
     ("azure.go", "azure-ad-client-secret", '+ "<Trust Comment=\\"\\" Identity=\\"USK@u2vn3Lh6Kte2-TgBSNKorbsKkuAt34ckoLmgx0ndXO0,4~q8Q~3wIHjX9DT0yCNfQmr9oxmYrDZoQVLOdNg~yk0,AQACAAE/WebOfTrustRC2/2\\" Value=\\"100\\"/>"', 0),
     ("azure.go", "azure-ad-client-secret", "client_secret=bP88Q~xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 0),
 ]  # fmt: skip
-
-_ = HEX_UUID

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gitleaks_go import HEX_UUID, Example, an, ane, anl, ans, g1, gs, hx, ns, num
+from gitleaks_go import Example, an, ane, g1, gs, hx, ns
 
 EXAMPLES: list[Example] = [
     ("doppler.go", "doppler-api-token", g1("doppler", "dp.pt." + ns("[a-zA-Z0-9]{43}")), 1),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gitleaks_go import HEX_UUID, Example, an, ane, anl, ans, g1, gs, hx, ns, num
+from gitleaks_go import Example, an, ane, anl, ans, g1, gs, hx, ns, num
 
 EXAMPLES: list[Example] = [
     ("gitlab.go", "gitlab-cicd-job-token", gs("gitlab", "glcbt-" + ns(an("5")) + "_" + ns(an("20"))), 1),

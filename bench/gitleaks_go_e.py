@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gitleaks_go import HEX_UUID, Example, an, ane, anl, ans, g1, gs, hx, ns, num
+from gitleaks_go import HEX_UUID, Example, an, ane, g1, gs, hx, ns
 
 EXAMPLES: list[Example] = [
     ("kucoin.go", "kucoin-access-token", g1("kucoin", ns(hx("24"))), 1),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gitleaks_go import HEX_UUID, Example, an, ane, anl, ans, g1, gs, hx, ns, num
+from gitleaks_go import HEX_UUID, Example, an, ane, ans, g1, gs, hx, ns
 
 EXAMPLES: list[Example] = [
     ("prefect.go", "prefect-api-token", gs("api-token", "pnu_" + ns(an("36"))), 1),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gitleaks_go import HEX_UUID, Example, an, ane, anl, ans, g1, gs, hx, ns, num
+from gitleaks_go import HEX_UUID, Example, an, ane, ans, g1, gs, hx, ns, num
 
 _TG = ns(num("8") + ":A" + ans("34"))
 
