@@ -25,6 +25,8 @@ import regex
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "third_party" / "gitleaks" / "gitleaks.toml"
+# rules gitleaks added after 8.30.1, written from its rule files (see the file's head)
+NEWER = ROOT / "third_party" / "gitleaks" / "rules-after-8.30.1.toml"
 TARGET = ROOT / "src" / "lockgate" / "guards" / "pii" / "secret_rules.json"
 FLAGS = regex.VERSION1 | regex.ASCII
 
@@ -293,9 +295,11 @@ def current_boundaries(pattern: str) -> str:
 
 
 def convert(config: dict[str, Any], version: str, *, current: bool = True) -> dict[str, Any]:
-    """The rules as lockgate ships them; ``current=False``: 8.30.1's patterns as they are."""
+    """The rules as lockgate ships them; ``current=False``: 8.30.1's patterns as they are
+    (without the rules added since)."""
     rules = []
-    for rule in config["rules"]:
+    newer = tomllib.loads(NEWER.read_text())["rules"] if current else []
+    for rule in config["rules"] + newer:
         if "regex" not in rule:
             continue  # path-only rule
         source = current_boundaries(rule["regex"]) if current else rule["regex"]
