@@ -3,7 +3,17 @@
 
 from __future__ import annotations
 
-from gitleaks_go import Example, an, ane, ans, g1, gs, ns, num
+import base64
+
+from gitleaks_go import Example, an, ane, ans, g1, gs, hx, ns, num
+
+# sentry.go: base64 of a generated {"iat":…,"url":…,"region_url":…,"org":…} document
+_SNTRY_JSON = base64.b64encode(
+    ns(
+        r'\{"iat":[0-9.]{3,6},"url":"https://[A-Za-z0-9_]{10,20}","region_url":"https://[A-Za-z0-9_]{20,30}","org":"[A-Za-z0-9_]{5,10}"\}'
+    ).encode()
+).decode()
+_SNTRY = "sntrys_" + _SNTRY_JSON + "_" + ns("[a-zA-Z0-9+/]{43}")
 
 EXAMPLES: list[Example] = [
     ("1password.go", "1password-service-account-token", g1("1password", ns("ops_eyJ[a-zA-Z0-9+/]{250,300}={0,3}")), 1),
@@ -63,4 +73,18 @@ EXAMPLES: list[Example] = [
     ("aws_secret.go", "aws-secret-access-key", gs("AWSSecret", "lbqlNh3FW5/3AwnBoWsYIJam9w2Us4ZOH5Un8RyR"), 1),
     ("aws_secret.go", "aws-secret-access-key", ["lbqlNh3FW5/3AwnBoWsYIJam9w2Us4ZOH5Un8RyRX", "lbqlN'3FW5/3AwnBoWsYIJam9w2Us4ZOH5Un8RyR"], 0),
     ("PKCS8.go", "PKCS8-PK", "-----BEGIN PRIVATE KEY-----", 1),
+    ("sentry.go", "sentry-access-token", gs("sentry", ns(hx("64"))), 1),
+    ("sentry.go", "sentry-org-token", gs("sentry", "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"), 1),
+    ("sentry.go", "sentry-org-token", gs("sentry", "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"), 1),
+    ("sentry.go", "sentry-org-token", " 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", 1),
+    ("sentry.go", "sentry-org-token", [_SNTRY, "<token>" + _SNTRY + "</token>", "https://example.com?token=" + _SNTRY + "&other=stuff"], 1),
+    ("sentry.go", "sentry-org-token", [ns("sntrys_[a-zA-Z0-9]{90}_[a-zA-Z0-9]{43}"), "sntrys_" + _SNTRY_JSON + "_" + ns("[a-zA-Z0-9]{42}"), "sntrys_" + _SNTRY_JSON + "_" + ns("[a-zA-Z0-9]{44}")], 0),
+    ("sentry.go", "sentry-user-token", gs("sentry", ns("sntryu_[a-f0-9]{64}")), 1),
+    ("sentry.go", "sentry-user-token", [ns("sntryu_[a-f0-9]{63}"), ns("sntryu_[a-f0-9]{65}"), "sntryu_" + "a" * 64], 0),
+    ("jwt.go", "jwt", gs("jwt", ns("ey[a-zA-Z0-9]{17,40}\\.ey[a-zA-Z0-9/_-]{17,60}\\.(?:[a-zA-Z0-9/_-]{10,40}={0,2})?")), 1),
+    ("jwt.go", "jwt", [
+        "python examples/cli.py eyJhbGciOiJIUzI1NiJ9.eyJJc3N1ZXIiOiJJc3N1ZXIiLCJVc2VybmFtZSI6IkJhZFNlY3JldHMiLCJleHAiOjE1OTMxMzM0ODMsImlhdCI6MTQ2NjkwMzA4M30.ovqRikAo_0kKJ0GVrAwQlezymxrLGjcEiW_s3UJMMCo",
+        '"Authorization": "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VybmFtZTpib2IifQ.HcfCW67Uda-0gz54ZWTqmtgJnZeNem0Q757eTa9EZuw"',
+        '"value": "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjE1ODk1ODU1NjN9.PtfDS1niGoZ7pV6kplI-_q1fVKLnknQ3IwcrLZhoVCU",'], 1),
+    ("dropbox.go", "dropbox-api-token", gs("dropbox", ns(an("15"))), 1),
 ]  # fmt: skip
