@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Callable
 
 import rstr
 
@@ -55,32 +56,15 @@ def ns(pattern: str) -> str:
     return str(_DRAW.xeger(pattern))
 
 
-# utils' pattern helpers (cmd/generate/config/utils/regex.go)
-def hx(n: str) -> str:
-    return f"[a-f0-9]{{{n}}}"
+# utils' pattern helpers (cmd/generate/config/utils/regex.go): a class of characters, a size
+def _sized(chars: str) -> Callable[[str], str]:
+    return lambda n: f"[{chars}]{{{n}}}"
 
 
-def num(n: str) -> str:
-    return f"[0-9]{{{n}}}"
-
-
-def an(n: str) -> str:
-    return f"[a-z0-9]{{{n}}}"
-
-
-def ans(n: str) -> str:
-    """AlphaNumericExtendedShort."""
-    return f"[a-z0-9_-]{{{n}}}"
-
-
-def ane(n: str) -> str:
-    """AlphaNumericExtended."""
-    return f"[a-z0-9=_\\-]{{{n}}}"
-
-
-def anl(n: str) -> str:
-    """AlphaNumericExtendedLong."""
-    return f"[a-z0-9\\/=_\\+\\-]{{{n}}}"
-
-
+hx = _sized("a-f0-9")  # Hex
+num = _sized("0-9")  # Numeric
+an = _sized("a-z0-9")  # AlphaNumeric
+ans = _sized("a-z0-9_-")  # AlphaNumericExtendedShort
+ane = _sized("a-z0-9=_\\-")  # AlphaNumericExtended
+anl = _sized("a-z0-9\\/=_\\+\\-")  # AlphaNumericExtendedLong
 HEX_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
