@@ -275,3 +275,26 @@ async def test_a_lookup_embeds_at_most_cold_embeds_near_copies(
     cache.cold_embeds = 0
     none = await cache.lookup(query, now=NOW)
     assert not none.served and none.score > 0.9 and emb.texts == [query.text]
+
+
+def test_rewordings_can_be_judged_on_token_alignment() -> None:
+    """Weights with ``reworded_by: align`` judge a rewording on the mean best token match
+    (both ways) instead of the sentence cosine, and so need the pair's token vectors."""
+    spec = shipped_spec()
+    spec["regime"] = {**spec["regime"], "reworded_by": "align"}
+    spec["calibration"] = [[0.01, 0.5, 0.8]]
+    verifier = Verifier(spec)
+    point = verifier.operating_point(0.01)
+    rows = np.zeros((2, len(FEATURE_NAMES)), dtype=np.float32)
+    rows[:, 0] = 0.95  # cosine: above the recall floor and 0.8
+    rows[:, FEATURE_NAMES.index("word_jaccard")] = 0.1  # a rewording
+    rows[:, FEATURE_NAMES.index("align_mean_a")] = [0.9, 0.7]
+    rows[:, FEATURE_NAMES.index("align_mean_b")] = [0.8, 0.8]
+    differing = np.asarray([8, 8])
+    assert verifier.accepts(rows, differing, point).tolist() == [True, False]
+    fa, fb = extract_features("How do I cancel?"), extract_features("I want to end it, how?")
+    assert verifier.needs_model(fa, fb, point)
+    assert not load_verifier().needs_model(fa, fb, load_verifier().operating_point(0.01))
+    spec["regime"]["reworded_by"] = "bm25"
+    with pytest.raises(VerifierError, match="rewording score"):
+        Verifier(spec)
