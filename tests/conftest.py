@@ -28,40 +28,65 @@ class RedisServer:
         self.port = port
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
+        #: a restart keeps the port (clients reconnect to the same URL)
+        self._started = False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Start redis-server and wait until this process (not another one that took the
+        port first: other suites may run on the machine) answers on the port. A first
+        start that lost its port to another process tries another port."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
+        first, self._started = not self._started, True
+        for _ in range(5):
+            self.proc = subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    self.workdir,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if self._answers_as_own(time.monotonic() + 60):
+                return
+            self.stop()
+            if not first:
+                break
+            self.port = free_port()
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def _answers_as_own(self, deadline: float) -> bool:
+        """Whether the server on the port is this process (its --dir is ours)."""
+        import redis
+
+        own = os.path.realpath(self.workdir)
         while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                return False  # it exited: the port was taken
+            client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
+                served = client.config_get("dir").get("dir")
+            except redis.RedisError:
                 time.sleep(0.05)
-        raise RuntimeError("redis-server did not start within 10 s")
+                continue
+            finally:
+                client.close()
+            return served is not None and os.path.realpath(served) == own
+        return False
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -141,43 +166,60 @@ class PostgresServer:
         self._run(
             f"{self.bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
-        self.resume()
+        self.resume(first=True)
 
-    def resume(self) -> None:
-        """Start the server on the data directory ``start`` made (after a ``stop``)."""
+    def resume(self, *, first: bool = False) -> None:
+        """Start the server on the data directory ``start`` made (after a ``stop``), and
+        wait until this server answers on its own socket directory (another suite's
+        server may hold the port). A first start that lost its port tries another."""
         data = os.path.join(self.workdir, "data")
-        self.proc = subprocess.Popen(
-            [
-                *self.prefix,
-                f"{self.bindir}/postgres",
-                "-D",
-                data,
-                "-p",
-                str(self.port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                self.workdir,
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
+        for _ in range(5):
+            self.proc = subprocess.Popen(
+                [
+                    *self.prefix,
+                    f"{self.bindir}/postgres",
+                    "-D",
+                    data,
+                    "-p",
+                    str(self.port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    self.workdir,
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if self._ready(time.monotonic() + 60):
+                return
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(timeout=30)
+            self.proc = None
+            if not first:
+                break
+            self.port = free_port()
+        raise RuntimeError(f"postgres did not start on port {self.port}")
+
+    def _ready(self, deadline: float) -> bool:
+        """Whether this server answers: its socket in our workdir, its process alive."""
         while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                return False  # it exited: the port was taken
             probe = subprocess.run(
-                [f"{self.bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
+                [f"{self.bindir}/pg_isready", "-h", self.workdir, "-p", str(self.port)],
                 capture_output=True,
             )
             if probe.returncode == 0:
-                return
+                return True
             time.sleep(0.1)
-        raise RuntimeError("postgres did not start within 30 s")
+        return False
 
     def stop(self) -> None:
         if self.proc is not None:

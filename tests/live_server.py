@@ -82,7 +82,7 @@ def spawn_serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 def wait_ok(
     url: str,
     path: str = "/ready",
-    timeout: float = 30,
+    timeout: float = 120,
     proc: subprocess.Popen[bytes] | None = None,
     log: Path | None = None,
 ) -> None:

@@ -23,6 +23,7 @@ from lockgate.chat import Usage
 from lockgate.context import RequestContext
 from lockgate.context_window import alias_input_limits
 from lockgate.contextbudget.factory import build_context_stages
+from lockgate.contextbudget.factory import follow_models as follow_context
 from lockgate.dispatcher import Dispatcher, send_embed
 from lockgate.errors import ModelNotFoundError
 from lockgate.evals.online import build_online_evaluator
@@ -46,6 +47,7 @@ from lockgate.pricing import (
 )
 from lockgate.promptcache.stage import NOTES_KEY as AUTO_CACHE_NOTE
 from lockgate.promptcache.stage import build_auto_cache
+from lockgate.promptcache.stage import follow_models as follow_auto_cache
 from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
@@ -329,8 +331,8 @@ async def build_services(
             on_spend=hooks.spent if hooks is not None and hooks.alerter is not None else None,
         ),
         *filter(None, [route]),
-        *build_context_stages(settings, router, token_counter),
-        *build_auto_cache(settings.prompt_cache, router),
+        *(context_stages := build_context_stages(settings, router, token_counter)),
+        *(auto_cache := build_auto_cache(settings.prompt_cache, router)),
         CacheStage(cache),
     ]
     semantic: SemanticCacheStage | None = None
@@ -359,6 +361,12 @@ async def build_services(
     models = LiveModels(
         settings, ModelRepository(db), dispatcher, config_path=config_path, redis_url=redis_url
     )
+    models.restart_checks = [
+        lambda new, r: build_context_stages(new, r, token_counter),
+        lambda new, r: build_auto_cache(new.prompt_cache, r),
+    ]
+    models.followers = [follow_context(st, settings.context) for st in context_stages]
+    models.followers += [follow_auto_cache(st, settings.prompt_cache) for st in auto_cache]
     await models.start()
     svc = Services(
         settings=settings,

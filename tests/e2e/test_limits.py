@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 from tests.conftest import free_port
+from tests.live_server import wait_ok
 from tests.support import MASTER, bearer
 
 MOCK = [{"model_name": "mock", "params": {"model": "mock/mock-1"}}]
@@ -162,36 +163,19 @@ def gateway_processes(tmp_path: Path, count: int, limits: dict) -> Iterator[list
     procs, urls = [], []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
-        for _ in range(count):
+        for i in range(count):
             port = free_port()
+            log = (tmp_path / f"replica{i}.log").open("ab")
+            argv = [sys.executable, "-m", "lockgate", "serve", "-c", str(path)]
             procs.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "lockgate",
-                        "serve",
-                        "-c",
-                        str(path),
-                        "--port",
-                        str(port),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
+                    [*argv, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
                 )
             )
+            log.close()
             urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 30
-        for url in urls:
-            while True:
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "replica did not start"
-                time.sleep(0.1)
+        for i, (url, proc) in enumerate(zip(urls, procs, strict=True)):
+            wait_ok(url, "/health", proc=proc, log=tmp_path / f"replica{i}.log")
         yield urls
     finally:
         for p in procs:

@@ -136,7 +136,7 @@ def test_sighups_while_workers_start_lose_no_worker_and_no_edit(tmp_path: Path) 
                 _write(config, tmp_path, ["mock", "added"])
             time.sleep(0.02)
         assert sent > 10
-        wait_ok(url, timeout=30)
+        wait_ok(url)
         text = log_path.read_text()
         assert "exited with" not in text, text
         assert len(_children(proc.pid)) == 2

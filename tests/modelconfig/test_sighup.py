@@ -54,7 +54,7 @@ def test_sighup_reloads_a_valid_file_and_refuses_an_invalid_one(tmp_path: Path) 
     url = f"http://127.0.0.1:{port}"
     proc = spawn_serve(config, port, log)
     try:
-        wait_ok(url)
+        wait_ok(url, proc=proc, log=log)
         assert _status(url, "added") == 404
         _write(
             config, tmp_path, ["mock", "added"], limits={"key_defaults": {"requests": "100/minute"}}

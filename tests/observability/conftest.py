@@ -10,15 +10,12 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from starlette.applications import Starlette
-from tests.support import MASTER, bearer
+from tests.support import MASTER, bearer, traced_app
 
-from lockgate.api import admin, anthropic_routes, openai_routes, ops
 from lockgate.app import create_app
-from lockgate.services import Services, build_services
+from lockgate.services import Services
 from lockgate.settings import Settings, settings_from_mapping
 from lockgate.tracing import Tracing
-from lockgate.usage import routes as usage_routes
 
 PRICED = {"input_cost_per_million": 1000.0, "output_cost_per_million": 2000.0}
 
@@ -87,7 +84,7 @@ async def open_gateway() -> AsyncIterator[GatewayOpener]:
     clients: list[httpx.AsyncClient] = []
 
     async def start(settings: Settings, tracing: Tracing | None = None) -> Gateway:
-        app = create_app(settings) if tracing is None else _app_with(settings, tracing)
+        app = create_app(settings) if tracing is None else traced_app(settings, tracing)
         manager = LifespanManager(startup_timeout=120, shutdown_timeout=120, app=app)
         await manager.__aenter__()
         managers.append(manager)
@@ -104,26 +101,3 @@ async def open_gateway() -> AsyncIterator[GatewayOpener]:
         await client.aclose()
     for manager in managers:
         await manager.__aexit__(None, None, None)
-
-
-def _app_with(settings: Settings, tracing: Tracing) -> Starlette:
-    import contextlib
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        svc = await build_services(settings, tracing=tracing)
-        try:
-            yield {"services": svc}
-        finally:
-            await svc.aclose()
-
-    return Starlette(
-        routes=[
-            *openai_routes.routes,
-            *anthropic_routes.routes,
-            *ops.routes,
-            *admin.routes,
-            *usage_routes.routes,
-        ],
-        lifespan=lifespan,
-    )

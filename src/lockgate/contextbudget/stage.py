@@ -65,6 +65,10 @@ class ContextBudgetStage:
         self._aliases = dict(aliases)
         self._counter = counter
 
+    def retarget(self, aliases: Mapping[str, AliasBudget]) -> None:
+        """Budgets for the models now served (a live model change): from the next request."""
+        self._aliases = dict(aliases)
+
     async def __call__(
         self, ctx: RequestContext, request: ChatRequest, call_next: Handler
     ) -> Result:

@@ -8,7 +8,11 @@ entries stored through ``/admin/models``, and rebuilds its router when either ch
   aliases lose their targets) is refused in one log line and the running config stays.
   Sections other than model_list, router_settings' fallbacks/group aliases and the
   routing aliases' goals (threshold, target share, quality floor) need a restart; a
-  reload names them.
+  reload names them.  A file is refused, too, if the gateway could not restart on it
+  (e.g. a context budget or auto_cache alias it no longer serves).
+* Stages that depend on the models served (context budgets' windows and tokenizers,
+  auto_cache's Anthropic-only aliases) follow every change, file or stored; an alias
+  that no longer qualifies is left out of them with one log line.
 
 A rebuild swaps the dispatcher's routing table: requests in flight finish with the one
 they started with, and unchanged deployments keep their breakers and quotas.  Limits,
@@ -20,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from lockgate.auth.changes import KeyChangeFeed
@@ -34,10 +38,14 @@ from lockgate.modelconfig.core import (
     unchanged_ids,
 )
 from lockgate.modelconfig.repository import ModelRepository
+from lockgate.router import Router
 from lockgate.routing.config import RouteSpec
 from lockgate.settings import ConfigError, ModelEntry, Settings, load_settings, text_digest
 
-__all__ = ["CHANNEL", "LiveModels"]
+__all__ = ["CHANNEL", "Follower", "LiveModels"]
+
+#: given the file's model_list and a new router, prepares what to apply once it is in force
+Follower = Callable[[Sequence[ModelEntry], Router], Callable[[], None]]
 
 CHANNEL = "lockgate:models"
 log = logging.getLogger("lockgate.models")
@@ -62,6 +70,13 @@ class LiveModels:
         self.on_settings: Callable[[Settings], None] | None = None
         #: called with a reloaded file's routing aliases (their goals apply live)
         self.on_routing: Callable[[Mapping[str, RouteSpec]], object] | None = None
+        #: stages that follow the models served (context budgets, auto_cache): each gets
+        #: the file's model_list and the new router, and returns what to run once the
+        #: router is in force
+        self.followers: list[Follower] = []
+        #: what a reloaded file must pass to be taken, as at start-up (a ConfigError
+        #: refuses the reload: a file the gateway could not restart on is not served)
+        self.restart_checks: list[Callable[[Settings, Router], object]] = []
         self._wake = asyncio.Event()
         self._feed = KeyChangeFeed(
             repo,
@@ -120,12 +135,21 @@ class LiveModels:
                     log.warning("stored model entry %s skipped on this replica: %s", row.id, reason)
         return out
 
-    def _install(self, settings: Settings, stored: list[tuple[str, ModelEntry]]) -> None:
+    def _install(
+        self, settings: Settings, stored: list[tuple[str, ModelEntry]], *, restart: bool = False
+    ) -> None:
         old = self._dispatcher.router
-        deployments = merged_deployments(settings.model_list, stored)
-        router = old.rebuilt(deployments, settings.router_settings.group_aliases())
+        groups = settings.router_settings.group_aliases()
+        if restart:  # a new file: what start-up checks sees the file's models only
+            file_only = old.rebuilt(merged_deployments(settings.model_list, []), groups)
+            for check in self.restart_checks:
+                check(settings, file_only)
+        router = old.rebuilt(merged_deployments(settings.model_list, stored), groups)
+        then = [follow(settings.model_list, router) for follow in self.followers]
         keep = unchanged_ids(old.deployments, router.deployments)
         self._dispatcher.reload(router, settings.router_settings, keep)
+        for apply in then:
+            apply()
         self.generation += 1
         if settings is not self.settings:
             self.settings = settings
@@ -146,7 +170,7 @@ class LiveModels:
             new = new.model_copy(update={"server": new.server.model_copy(update=bound)})
             stored = self._valid(await self.repo.list())
             restart = changed_sections(self.settings, new)
-            self._install(new, stored)
+            self._install(new, stored, restart=True)
         except (ConfigError, GatewayError) as exc:
             reason = " ".join(str(exc).split())
             log.error("config reload refused, the running config stays: %s", reason)

@@ -10,7 +10,8 @@ own is left alone: the client knows its prefix better than a rule does.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+import logging
+from collections.abc import Callable, Collection, Sequence
 
 from lockgate.chat import ChatRequest
 from lockgate.context import RequestContext
@@ -18,10 +19,12 @@ from lockgate.errors import ModelNotFoundError
 from lockgate.pipeline import Handler, Result
 from lockgate.promptcache.config import PromptCacheSettings
 from lockgate.router import Router
-from lockgate.settings import ConfigError
+from lockgate.settings import ConfigError, ModelEntry
 from lockgate.wire.cache_marks import has_marks
 
-__all__ = ["NOTES_KEY", "AutoCacheStage", "build_auto_cache"]
+__all__ = ["NOTES_KEY", "AutoCacheStage", "build_auto_cache", "follow_models"]
+
+log = logging.getLogger("lockgate.prompt_cache")
 
 NOTES_KEY = "auto_cache"
 
@@ -32,6 +35,10 @@ class AutoCacheStage:
     def __init__(self, aliases: Collection[str], ttl: str = "5m") -> None:
         self._aliases = frozenset(aliases)
         self._ttl = ttl
+
+    def retarget(self, aliases: Collection[str]) -> None:
+        """The aliases to mark from the next request on (a live model change)."""
+        self._aliases = frozenset(aliases)
 
     async def __call__(
         self, ctx: RequestContext, request: ChatRequest, call_next: Handler
@@ -53,14 +60,38 @@ def build_auto_cache(settings: PromptCacheSettings, router: Router) -> list[Auto
     if not settings.auto_cache:
         return []
     for alias in settings.auto_cache:
-        try:
-            deployments = router.resolve(alias)
-        except ModelNotFoundError:
-            raise ConfigError(f"prompt_cache.auto_cache: unknown model_name {alias!r}") from None
-        others = sorted({d.provider for d in deployments if d.provider != "anthropic"})
-        if others:
-            raise ConfigError(
-                f"prompt_cache.auto_cache: {alias!r} is also served by {', '.join(others)};"
-                " breakpoints are for aliases served by Anthropic only"
-            )
+        _check(alias, router)
     return [AutoCacheStage(settings.auto_cache, settings.ttl)]
+
+
+def follow_models(
+    stage: AutoCacheStage, settings: PromptCacheSettings
+) -> Callable[[Sequence[ModelEntry], Router], Callable[[], None]]:
+    """A LiveModels hook: after a model change, breakpoints only for the configured aliases
+    still served by Anthropic alone; one log line for each alias left out."""
+
+    def prepare(model_list: Sequence[ModelEntry], router: Router) -> Callable[[], None]:
+        served = []
+        for alias in settings.auto_cache:
+            try:
+                _check(alias, router)
+            except ConfigError as exc:
+                log.warning("auto_cache of %r not applied after a model change: %s", alias, exc)
+            else:
+                served.append(alias)
+        return lambda: stage.retarget(served)
+
+    return prepare
+
+
+def _check(alias: str, router: Router) -> None:
+    try:
+        deployments = router.resolve(alias)
+    except ModelNotFoundError:
+        raise ConfigError(f"prompt_cache.auto_cache: unknown model_name {alias!r}") from None
+    others = sorted({d.provider for d in deployments if d.provider != "anthropic"})
+    if others:
+        raise ConfigError(
+            f"prompt_cache.auto_cache: {alias!r} is also served by {', '.join(others)};"
+            " breakpoints are for aliases served by Anthropic only"
+        )
