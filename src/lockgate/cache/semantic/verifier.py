@@ -171,11 +171,11 @@ class Regime:
 
     def rewording_score(self, rows: F32) -> F32:
         """The score a rewording's threshold applies to, from ``pair_features`` rows."""
-        rows = np.asarray(rows)
+        m = np.asarray(rows, dtype=np.float32)
         if self.reworded_by == "align":
-            out: F32 = (rows[:, 1] + rows[:, 2]) / 2
+            out: F32 = ((m[:, 1] + m[:, 2]) / 2).astype(np.float32)
             return out
-        cosine: F32 = rows[:, 0]
+        cosine: F32 = m[:, 0]
         return cosine
 
     def near_copy(self, rows: F32, differing: npt.NDArray[np.int_]) -> npt.NDArray[np.bool_]:
