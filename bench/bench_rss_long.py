@@ -63,6 +63,17 @@ def wait_health(url: str, seconds: float) -> None:
     raise SystemExit(f"{url} did not answer /health within {seconds} s")
 
 
+def stop(server: subprocess.Popen[bytes], home: Path, env: dict[str, str]) -> None:
+    """End the server's session (SIGTERM, then SIGKILL after 60 s) and the nginx mock."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+    subprocess.run([str(home / "stop_pid.sh"), "nginx"], env=env, check=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--config", default=str(REPO / "bench" / "lockgate-full.yaml"))
@@ -150,13 +161,7 @@ def main() -> None:
             time.sleep(5)  # writers drain
             sample(0.0, 0.0, 0)
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-        subprocess.run([str(home / "stop_pid.sh"), "nginx"], env=env, check=False)
+        stop(server, home, env)
         log.close()
     warm = next((s for s in samples if int(s["requests"]) >= a.warmup), None)
     if warm is not None:

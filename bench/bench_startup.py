@@ -124,16 +124,21 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=30)
 
 
-def lockgate_once(tmp: str, settle: float, pythonpath: str | None) -> Sample:
-    port = free_port()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
+def _spawn_lockgate(home: str, port: int, pythonpath: str | None) -> subprocess.Popen[bytes]:
+    """`lockgate serve` on embedded defaults, with ``home`` as its data dir and cwd."""
+    return subprocess.Popen(
         [sys.executable, "-m", "lockgate", "serve", "--port", str(port)],
-        cwd=tmp,
-        env=_clean_env(tmp, pythonpath),
+        cwd=home,
+        env=_clean_env(home, pythonpath),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def lockgate_once(tmp: str, settle: float, pythonpath: str | None) -> Sample:
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = _spawn_lockgate(tmp, port, pythonpath)
     try:
         return _measure(proc, f"http://127.0.0.1:{port}", t0, settle)
     finally:
@@ -208,13 +213,7 @@ def main() -> None:
             # the bare proxy forwards its one request to a lockgate of this run
             with tempfile.TemporaryDirectory() as tmp:
                 port = free_port()
-                upstream = subprocess.Popen(
-                    [sys.executable, "-m", "lockgate", "serve", "--port", str(port)],
-                    cwd=tmp,
-                    env=_clean_env(tmp, None),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                upstream = _spawn_lockgate(tmp, port, None)
                 try:
                     _first_answer(f"http://127.0.0.1:{port}", time.perf_counter(), upstream)
                     bare.append(bare_once(f"http://127.0.0.1:{port}", args.settle))

@@ -8,6 +8,10 @@
 #   CONFIG=bench/lockgate-full.yaml  another lockgate config (its upstream port follows MOCK_PORT)
 #   BARE_STACKS="granian granian-rsgi"  the bare proxy under these servers too (ASGI app.py /
 #              RSGI rsgi_app.py), next to its uvicorn run
+#   BARE_WORKERS=2  also the bare proxy (uvicorn) with 2 workers: the yardstick for guarded2
+#   AUTOGROUP_NICE=-10  also give each server's session (setsid: its own scheduler autogroup) and
+#              this script's (run it under setsid) that autogroup nice: with autogroups on,
+#              `nice` only orders processes inside one session, not against other sessions' jobs
 # needs: pip install granian hypercorn (bench only; lockgate itself runs on uvicorn)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,13 +23,18 @@ mkdir -p "$BENCH_HOME/pids" "$BENCH_HOME/logs"
 B=$BENCH_HOME
 STACKS=${STACKS:-guarded uvicorn hypercorn granian}
 BARE_STACKS=${BARE_STACKS:-}
-cleanup() { "$B/stop_pid.sh" pyproxy nginx $STACKS $(for s in $BARE_STACKS; do echo "pyproxy-$s"; done) >/dev/null 2>&1 || true; }
+cleanup() { "$B/stop_pid.sh" pyproxy pyproxy-w2 nginx $STACKS $(for s in $BARE_STACKS; do echo "pyproxy-$s"; done) >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 MOCK_PORT=${MOCK_PORT:-18080}; PYPROXY_PORT=${PYPROXY_PORT:-14100}
 PORT=$MOCK_PORT "$B/mock/start.sh"
 SERVER=uvicorn CLIENT=aiohttp PORT=$PYPROXY_PORT UPSTREAM=http://127.0.0.1:$MOCK_PORT "$B/pyproxy/start.sh"
 TARGETS=(--target pyproxy-aiohttp=http://127.0.0.1:$PYPROXY_PORT@pyproxy)
 bare_port=$PYPROXY_PORT
+if [ "${BARE_WORKERS:-1}" = 2 ]; then
+  bare_port=$((bare_port + 1))
+  SERVER=uvicorn WORKERS=2 NAME=pyproxy-w2 CLIENT=aiohttp PORT=$bare_port UPSTREAM=http://127.0.0.1:$MOCK_PORT "$B/pyproxy/start.sh"
+  TARGETS+=(--target "pyproxy-w2=http://127.0.0.1:$bare_port@pyproxy-w2")
+fi
 for s in $BARE_STACKS; do
   bare_port=$((bare_port + 1))
   SERVER=$s NAME=pyproxy-$s CLIENT=aiohttp PORT=$bare_port UPSTREAM=http://127.0.0.1:$MOCK_PORT "$B/pyproxy/start.sh"
@@ -44,6 +53,10 @@ for s in $STACKS; do
   TARGETS+=(--target "lockgate-$s=http://127.0.0.1:$port@$s")
 done
 cd "$REPO"
+if [ -n "${AUTOGROUP_NICE:-}" ] && [ -e /proc/self/autogroup ]; then
+  for f in "$B"/pids/*.pid; do echo "$AUTOGROUP_NICE" > "/proc/$(cat "$f")/autogroup" || true; done
+  echo "$AUTOGROUP_NICE" > /proc/self/autogroup || true  # this script's own session (wrk)
+fi
 RUN_ID=${RUN_ID:-servers-$(date +%Y%m%d-%H%M%S)}
 python3 "$B/run_bench.py" --tag "$RUN_ID" "${TARGETS[@]}" \
   --conc "${CONC:-32}" --duration "${DURATION:-10}" --repeats "${REPEATS:-2}" --warmup "${WARMUP:-3}" ${BENCH_ARGS:-}

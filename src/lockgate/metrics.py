@@ -28,6 +28,7 @@ from prometheus_client.utils import floatToGoString
 from lockgate.context import RequestContext
 from lockgate.errors import RateLimitError
 from lockgate.storage.dead_letter import DeadLetter
+from lockgate.storage.record_queue import QueueBound
 
 __all__ = ["MemoryCollector", "Metrics"]
 
@@ -206,6 +207,26 @@ class Metrics:
             ["sink"],
             registry=r,
         )
+        self.limit_state_refusals = Counter(
+            "lockgate_limit_state_refusals",
+            "Requests refused (503 limit_state_full) because the in-process limit store"
+            " (memory://) was full and held nothing for their key, user or IP.",
+            registry=r,
+        )
+        self.records_spilled = Counter(
+            "lockgate_records_spilled",
+            "Usage or audit records beyond the writer's in-memory bound (records or bytes)"
+            " or unwritten at shutdown, kept in the dead-letter file instead.",
+            ["sink"],
+            registry=r,
+        )
+        self.records_dropped = Counter(
+            "lockgate_records_dropped",
+            "Usage or audit records lost: neither in the database nor in the dead-letter file"
+            " (queue_full, shutdown, dead_letter_unwritable).",
+            ["sink", "reason"],
+            registry=r,
+        )
         self.cooldowns = Counter(
             "lockgate_deployment_cooldowns",
             "Deployments put to rest after an upstream 429 / Retry-After.",
@@ -259,11 +280,21 @@ class Metrics:
         self._memory_holders.extend(h for h in holders if hasattr(h, "memory_sizes"))
 
     def watch_dead_letters(self, sinks: Iterable[object]) -> None:
-        """Count rows the record sinks had to put in their dead-letter files."""
+        """Count rows the record sinks had to put in their dead-letter files, and records
+        beyond their queues' bounds (spilled to that file, or dropped)."""
         for sink in sinks:
             dead_letter = getattr(sink, "dead_letter", None)
             if isinstance(dead_letter, DeadLetter):
                 dead_letter.listener = self._dead_lettered
+            bound = getattr(sink, "bound", None)
+            if isinstance(bound, QueueBound):
+                bound.listener = self._queue_overflow
+
+    def _queue_overflow(self, sink: str, outcome: str, n: int) -> None:
+        if outcome == "spilled":
+            self.records_spilled.labels(sink).inc(n)
+        else:
+            self.records_dropped.labels(sink, outcome.removeprefix("dropped:")).inc(n)
 
     def _dead_lettered(self, sink: str, rows: int) -> None:
         self.dead_lettered.labels(sink).inc(rows)

@@ -304,6 +304,8 @@ async def build_services(
         lim.backend or settings.general_settings.redis_url or "memory://",
         failure_mode=lim.failure_mode,
         timeout=lim.timeout_ms / 1000.0,
+        memory_max_entries=lim.memory_max_entries,
+        on_memory_full=metrics.limit_state_refusals.inc,
     )
     # Always in the chain: keys created later through the admin API may carry limits,
     # and a request nothing applies to costs a few attribute reads here.

@@ -307,6 +307,9 @@ class LimitsSettings(_Model):
     backend: str | None = None
     failure_mode: Literal["fail_open", "fail_closed"] = "fail_open"
     timeout_ms: float = Field(default=50.0, gt=0)
+    #: memory:// only: limit state entries (meters, budgets, lease sets) one process holds at
+    #: most; when full, callers it holds nothing for get a 503 limit_state_full (never evicted)
+    memory_max_entries: int = Field(default=200_000, ge=1)
     #: limits of every key that has none of its own (and of anonymous callers in open mode)
     key_defaults: dict[str, Any] = Field(default_factory=dict)
     #: limits of each end user (the body's `user` field or the user header)

@@ -122,6 +122,24 @@ def test_team_and_user_limits(gateway_factory):
     assert chat(gw, other, **{"x-lockgate-user": "bob"}).status_code == 429
 
 
+def test_full_limit_state_refuses_new_users_and_keeps_limiting_known_ones(gateway_factory):
+    """memory:// holds at most ``memory_max_entries``: once per-user meters fill it, a new
+    user gets a 503 limit_state_full (counted on /metrics), while users it holds are still
+    limited exactly (nobody's meter is evicted, so nobody gets past a limit)."""
+    gw = gateway_factory(MOCK, limits={"per_user": {"requests": "1/hour"}, "memory_max_entries": 3})
+    key = new_key(gw)
+    for user in ("ann", "bob", "cy"):
+        assert chat(gw, key, body={**CHAT, "user": user}).status_code == 200
+    r = chat(gw, key, body={**CHAT, "user": "dee"})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "limit_state_full"
+    assert r.headers["retry-after"] == "1"
+    for user in ("ann", "bob", "cy"):
+        assert chat(gw, key, body={**CHAT, "user": user}).status_code == 429
+    metrics = httpx.get(gw.url + "/metrics", headers=bearer()).text
+    assert "lockgate_limit_state_refusals_total 1.0" in metrics
+    assert 'lockgate_memory_entries{cache="limit_state"} 3.0' in metrics
+
+
 def test_concurrency_limit_frees_slots(gateway_factory, fake):
     """Concurrent requests beyond the limit are refused; slots come back afterwards."""
     from tests.e2e.conftest import model_list

@@ -24,8 +24,14 @@ class AuditSettings(BaseModel):
     #: bigger batch is a longer pause for the requests in flight
     batch_size: int = Field(default=100, ge=1)
     flush_interval_seconds: float = Field(default=1.0, gt=0)
-    #: records held in memory at most; beyond it new records are dropped, counted and logged
+    #: records held in memory at most (see max_queue_bytes and overflow)
     max_queue: int = Field(default=100_000, ge=1)
+    #: estimated bytes those records may hold at most (strings, notes, headers, bodies);
+    #: a stalled database must not turn the queue into unbounded memory
+    max_queue_bytes: int = Field(default=32 << 20, ge=1 << 16)
+    #: a record beyond either bound: ``dead_letter`` appends it to dead_letter_file (nothing
+    #: lost; lockgate_records_spilled_total), ``drop`` loses it (lockgate_records_dropped_total)
+    overflow: Literal["dead_letter", "drop"] = "dead_letter"
     #: ``sync``: a response is released only once its audit record is committed (group
     #: commit); ``async``: records are written in the background (a crash loses ~1 s)
     durability: Literal["async", "sync"] = "async"

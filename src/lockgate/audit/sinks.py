@@ -68,6 +68,8 @@ def build_audit_sinks(
             batch_size=audit.batch_size,
             flush_interval=audit.flush_interval_seconds,
             max_queue=audit.max_queue,
+            max_queue_bytes=audit.max_queue_bytes,
+            overflow=audit.overflow,
             durable=audit.durability == "sync",
             dead_letter=DeadLetter(audit.dead_letter_file, "audit"),
             retention_seconds=(

@@ -1,6 +1,8 @@
 """The audit sink: requests queue in memory and are written in hash-chained batches.
 
-``submit`` only appends to a bounded deque (no I/O, no await); one background task
+``submit`` only appends to a deque bounded by records and bytes (no I/O, no await;
+beyond the bound a record goes to the dead-letter file or is dropped, counted either
+way: :mod:`lockgate.storage.record_queue`); one background task
 writes batches of up to ``batch_size`` rows in one transaction each, every
 ``flush_interval`` seconds or as soon as a full batch is waiting.  Database trouble
 is retried with backoff and the batch is kept; a batch the database refuses for a
@@ -38,6 +40,7 @@ from lockgate.audit.tables import audit_log
 from lockgate.records import RequestRecord
 from lockgate.storage.database import Database
 from lockgate.storage.dead_letter import DeadLetter, is_transient
+from lockgate.storage.record_queue import Overflow, QueueBound, record_bytes
 
 __all__ = ["AuditWriter", "WriterStats"]
 
@@ -78,6 +81,8 @@ class AuditWriter:
         batch_size: int = 500,
         flush_interval: float = 1.0,
         max_queue: int = 100_000,
+        max_queue_bytes: int = 64 << 20,
+        overflow: Overflow = "drop",
         clock: Callable[[], float] = time.time,
         retry_delay: float = 0.05,
         max_retry_delay: float = 5.0,
@@ -96,7 +101,7 @@ class AuditWriter:
         self._cipher = cipher
         self._batch_size = batch_size
         self._interval = flush_interval
-        self._max_queue = max_queue
+        self.bound = QueueBound("audit", max_queue, max_queue_bytes, overflow, self.dead_letter)
         self._clock = clock
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
@@ -119,16 +124,23 @@ class AuditWriter:
         return len(self._pending) + self._inflight
 
     def memory_sizes(self) -> list[tuple[str, int, int]]:
-        """Records queued in memory (bounded by ``max_queue``), for metrics."""
-        return [("audit_queue", self.queued, 0)]
+        """Records queued in memory and their estimated bytes (both bounded), for metrics."""
+        return self.bound.memory_sizes(self.queued)
 
     def submit(self, record: RequestRecord) -> asyncio.Future[None] | None:
         """Queue ``record``; in durable mode, a future resolved once it is committed."""
-        if self._closing or len(self._pending) >= self._max_queue:
+        bound = self.bound
+        if self._closing:
             self.stats.dropped += 1
-            if self.stats.dropped & (self.stats.dropped - 1) == 0:  # 1, 2, 4, 8...: not a flood
-                log.error("audit record dropped", dropped=self.stats.dropped, closing=self._closing)
+            bound.lost(1, "shutdown")
             return None
+        size = record_bytes(record)
+        if bound.full(len(self._pending), size):
+            before = bound.dropped
+            spilled = bound.overflow(record, size, durable=self.durable)
+            self.stats.dropped += bound.dropped - before
+            return spilled
+        bound.took(size)
         self._pending.append(record)
         waiter: asyncio.Future[None] | None = None
         if self.durable:
@@ -157,15 +169,30 @@ class AuditWriter:
         self._closing = True
         task = self._task
         if task is None:
+            await self.bound.aclose()
             return
         self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(task), self._close_timeout)
         except TimeoutError:
+            inflight = self._inflight
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            log.error("audit records lost at shutdown", lost=self.queued)
+            # The batch in flight was rolled back with its transaction; the rest never left.
+            left = list(self._pending)
+            self._pending.clear()
+            self.bound.pop(len(left))
+            lost = inflight
+            self.bound.lost(lost, "shutdown")
+            before = self.bound.dropped
+            await self.bound.rescue(left, f"not written within {self._close_timeout} s")
+            lost += self.bound.dropped - before
+            self.stats.dropped += lost
+            if self._waiters:
+                self._release(left)
+            log.error("audit records not written at shutdown", lost=lost, unwritten=len(left))
+        await self.bound.aclose()
 
     async def _run(self) -> None:
         while True:
@@ -180,6 +207,7 @@ class AuditWriter:
                     for _ in range(min(self._batch_size, len(self._pending)))
                 ]
                 self._inflight = len(batch)
+                self.bound.pop(len(batch))
                 try:
                     await self._write_until_done(batch)
                 finally:

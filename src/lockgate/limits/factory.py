@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lockgate.limits.memory import MemoryLimitStore
 from lockgate.limits.store import FailureMode, LimitStore
 
@@ -18,16 +20,20 @@ def create_limit_store(
     prefix: str = "lockgate:limits:",
     max_connections: int = 64,
     pool_timeout: float = 1.0,
+    memory_max_entries: int = 200_000,
+    on_memory_full: Callable[[], None] | None = None,
 ) -> LimitStore:
     """A store for ``url``; ``timeout`` bounds every Redis connect and reply, in seconds.
 
     At most ``max_connections`` Redis calls are in flight; when all are busy a call queues up to
     ``pool_timeout`` for a turn (queueing under a burst is not an outage, so this is longer than
     ``timeout``). Builds the client but does not connect: call it in the app's lifespan.
+    ``memory://`` holds at most ``memory_max_entries`` entries (``on_memory_full`` is called
+    for each request refused because it is full; see ``MemoryLimitStore``).
     """
     scheme = url.partition("://")[0].lower()
     if scheme == "memory":
-        return MemoryLimitStore()
+        return MemoryLimitStore(max_entries=memory_max_entries, on_full=on_memory_full)
     if scheme in ("redis", "rediss", "unix"):
         # redis-py (and the OpenTelemetry SDK it imports) loads only when a Redis is configured.
         from redis.asyncio import ConnectionPool, Redis

@@ -2,12 +2,26 @@
 
 Atomicity comes from asyncio: ``reserve`` and ``settle`` never await, so no other task runs
 between the check and the take. Not thread-safe; use one store per event loop.
+
+The state is bounded by ``max_entries`` (meters, budgets and lease sets together; each key,
+user or IP a limit applies to holds one per limit).  Idle entries are swept as they drain.
+When a request would add entries to a full store, the store sweeps at once (at most once a
+second) and, if it is still full, refuses that request with a 503 ``limit_state_full``
+(counted in ``lockgate_limit_state_refusals_total``, logged at 1, 2, 4... refusals).
+Callers already in the store keep being limited exactly; nothing is evicted, because
+forgetting an entry would reset that caller's meter and let it past its limit.  So a client
+minting many distinct ``user`` values cannot grow the process without bound, nor escape a
+limit: at worst new identities wait until the store has room.  A fleet, or a deployment
+with more live identities than the bound, wants ``redis://``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import structlog
+
+from lockgate.errors import ServiceUnavailableError
 from lockgate.limits.algorithm import budget_admits, drained, gcra_admits, gcra_wait
 from lockgate.limits.store import Adjustment, Check, StoreDecision
 
@@ -17,17 +31,33 @@ __all__ = ["MemoryLimitStore"]
 _BUDGET_GRACE = 86400.0
 # Seconds a rejected concurrent request is told to wait: slots free up when calls finish.
 _LEASE_RETRY = 1.0
+# Seconds a caller refused by a full store is told to wait, and the least time between the
+# forced sweeps a full store runs (a sweep walks every entry).
+_FULL_RETRY = 1.0
+
+log = structlog.get_logger("lockgate.limits")
 
 
 class MemoryLimitStore:
     """Limit state in dicts, swept of idle entries every ``sweep_every`` reserves."""
 
-    def __init__(self, *, sweep_every: int = 4096) -> None:
+    def __init__(
+        self,
+        *,
+        sweep_every: int = 4096,
+        max_entries: int = 200_000,
+        on_full: Callable[[], None] | None = None,
+    ) -> None:
         self._meters: dict[str, list[float]] = {}  # key -> [used, t, limit, period]
         self._budgets: dict[str, list[float]] = {}  # key -> [spent, expires_at]
         self._leases: dict[str, dict[str, float]] = {}  # key -> {member: expires_at}
         self._sweep_every = sweep_every
         self._ops = 0
+        self.max_entries = max_entries
+        #: requests refused because the store was full (and ``on_full`` called for each)
+        self.refused = 0
+        self._on_full = on_full
+        self._forced_sweep_at = float("-inf")
 
     async def reserve(self, checks: Sequence[Check], now: float) -> StoreDecision:
         """Check every limit; take all of them only if all pass."""
@@ -46,8 +76,50 @@ class MemoryLimitStore:
                 if rejected < 0 or wait > retry_after:
                     rejected, retry_after = i, wait
         if allowed:
+            new = self._new_entries(checks)
+            if new and self._entries() + new > self.max_entries:
+                self._refuse_if_full(new, now)
             levels = [self._take(c, level, now) for c, level in zip(checks, levels, strict=True)]
         return StoreDecision(allowed, rejected, retry_after, tuple(levels))
+
+    def _entries(self) -> int:
+        return len(self._meters) + len(self._budgets) + len(self._leases)
+
+    def _new_entries(self, checks: Sequence[Check]) -> int:
+        """Entries taking ``checks`` would add (keys the store holds nothing for yet)."""
+        new = 0
+        for c in checks:
+            if c.algo == "gcra":
+                new += c.key not in self._meters
+            elif c.algo == "budget":
+                new += c.cost > 0 and c.key not in self._budgets
+            else:
+                new += c.key not in self._leases
+        return new
+
+    def _refuse_if_full(self, new: int, now: float) -> None:
+        """Sweep once (at most every ``_FULL_RETRY`` s); still no room: refuse (503)."""
+        if now - self._forced_sweep_at >= _FULL_RETRY:
+            self._forced_sweep_at = now
+            self._sweep(now)
+            if self._entries() + new <= self.max_entries:
+                return
+        self.refused += 1
+        if self._on_full is not None:
+            self._on_full()
+        if self.refused & (self.refused - 1) == 0:  # 1, 2, 4, 8...: not a flood
+            log.error(
+                "in-process limit state full: a caller it holds nothing for was refused",
+                entries=self._entries(),
+                max_entries=self.max_entries,
+                refused=self.refused,
+            )
+        raise ServiceUnavailableError(
+            f"rate limit state is full ({self.max_entries} entries in this process);"
+            " new callers are refused until idle entries drain",
+            code="limit_state_full",
+            retry_after=_FULL_RETRY,
+        )
 
     def _check(self, check: Check, now: float) -> tuple[bool, float, float]:
         """``(admits, current level, seconds to wait if not)`` without writing."""
@@ -129,9 +201,9 @@ class MemoryLimitStore:
             del self._leases[key]
 
     def memory_sizes(self) -> list[tuple[str, int, int]]:
-        """(name, entries, 0): limit state held for keys, users and IPs (swept when idle)."""
-        entries = len(self._meters) + len(self._budgets) + len(self._leases)
-        return [("limit_state", entries, 0)]
+        """(name, entries, 0): limit state held for keys, users and IPs (swept when idle,
+        bounded by ``max_entries``)."""
+        return [("limit_state", self._entries(), 0)]
 
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -57,9 +57,15 @@ class DeadLetter:
         #: called with (sink, rows) after each write; the app's metrics hook in here
         self.listener: Callable[[str, int], None] | None = None
 
-    async def put(self, records: Sequence[RequestRecord], error: BaseException) -> None:
+    async def put(
+        self,
+        records: Sequence[RequestRecord],
+        error: BaseException,
+        what: str = "records refused by the database; kept in the dead-letter file",
+    ) -> bool:
+        """Append ``records``; ``False`` if the file could not be written (they are lost)."""
         if not records:
-            return
+            return True
         reason = mask_secrets(f"{type(error).__name__}: {error}")[:500]
         now = time.time()
         lines = b"".join(_line(self.sink, now, reason, r) for r in records)
@@ -73,9 +79,11 @@ class DeadLetter:
                 rows=len(records),
                 error=repr(exc),
             )
+            written = False
         else:
+            written = True
             log.error(
-                "records refused by the database; kept in the dead-letter file",
+                what,
                 sink=self.sink,
                 path=str(self.path),
                 rows=len(records),
@@ -85,6 +93,7 @@ class DeadLetter:
         self.count += len(records)
         if self.listener is not None:
             self.listener(self.sink, len(records))
+        return written
 
     def _append(self, lines: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,8 @@ def build_usage_sinks(settings: Settings, db: Database) -> list[RecordSink]:
                 batch_size=u.batch_size,
                 flush_interval=u.flush_interval_seconds,
                 max_queue=u.max_queue,
+                max_queue_bytes=u.max_queue_bytes,
+                overflow=u.overflow,
                 dead_letter=DeadLetter(u.dead_letter_file, "usage"),
             )
         )

@@ -1,15 +1,15 @@
 """The usage writer: a record sink that queues in memory and writes in batches.
 
-``submit`` is called on the request path and only appends to a bounded buffer
-(beyond ``max_queue`` records are dropped and counted, never blocking the
-request).  One background task, started on the first ``submit`` (or by
-``start``), writes a batch when ``batch_size`` records are waiting or every
-``flush_interval`` seconds.  A batch that fails to write goes back to the front
-of the buffer and is retried on the next tick when the database is away; when
-it failed for a reason of its rows, the rows are written one by one and those
-the database still refuses go to the dead-letter file, so one bad row never
-stalls the writer.  ``aclose`` writes whatever is left, so a clean shutdown
-loses nothing.
+``submit`` is called on the request path and only appends to a buffer bounded by
+``max_queue`` records and ``max_queue_bytes``; beyond either a record goes to the
+dead-letter file or is dropped, counted either way, never blocking the request (see
+:mod:`lockgate.storage.record_queue`).  One background task, started on the first
+``submit`` (or by ``start``), writes a batch when ``batch_size`` records are waiting
+or every ``flush_interval`` seconds.  A batch that fails to write goes back to the
+front of the buffer and is retried on the next tick when the database is away; when
+it failed for a reason of its rows, the rows are written one by one and those the
+database still refuses go to the dead-letter file, so one bad row never stalls the
+writer.  ``aclose`` writes whatever is left, so a clean shutdown loses nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Protocol
 
 from lockgate.records import RequestRecord
 from lockgate.storage.dead_letter import DeadLetter, is_transient
+from lockgate.storage.record_queue import Overflow, QueueBound, record_bytes
 
 __all__ = ["BatchStore", "UsageWriter", "WriterStats"]
 
@@ -53,6 +54,8 @@ class UsageWriter:
         batch_size: int = 500,
         flush_interval: float = 1.0,
         max_queue: int = 100_000,
+        max_queue_bytes: int = 64 << 20,
+        overflow: Overflow = "drop",
         close_tries: int = 3,
         dead_letter: DeadLetter | None = None,
     ) -> None:
@@ -60,7 +63,7 @@ class UsageWriter:
         self.dead_letter = dead_letter or DeadLetter(DEFAULT_DEAD_LETTER, "usage")
         self._batch_size = batch_size
         self._interval = flush_interval
-        self._max_queue = max_queue
+        self.bound = QueueBound("usage", max_queue, max_queue_bytes, overflow, self.dead_letter)
         self._close_tries = close_tries
         self._buffer: deque[RequestRecord] = deque()
         self._wake = asyncio.Event()
@@ -74,8 +77,8 @@ class UsageWriter:
         return len(self._buffer)
 
     def memory_sizes(self) -> list[tuple[str, int, int]]:
-        """Records queued in memory (bounded by ``max_queue``), for metrics."""
-        return [("usage_queue", len(self._buffer), 0)]
+        """Records queued in memory and their estimated bytes (both bounded), for metrics."""
+        return self.bound.memory_sizes(len(self._buffer))
 
     def start(self) -> None:
         if self._task is None and not self._closed:
@@ -85,9 +88,18 @@ class UsageWriter:
 
     def submit(self, record: RequestRecord) -> None:
         buf = self._buffer
-        if len(buf) >= self._max_queue or self._closed:
+        if self._closed:
             self.stats.dropped += 1
+            self.bound.lost(1, "shutdown")
             return
+        size = record_bytes(record)
+        bound = self.bound
+        if bound.full(len(buf), size):
+            before = bound.dropped
+            bound.overflow(record, size, durable=False)
+            self.stats.dropped += bound.dropped - before
+            return
+        bound.took(size)
         buf.append(record)
         if self._task is None:
             self.start()
@@ -111,13 +123,14 @@ class UsageWriter:
             if n == 0:
                 return True
             batch = [buf.popleft() for _ in range(n)]
+            sizes = self.bound.pop(n)
             try:
                 await self._store.insert(batch)
             except Exception as exc:
                 self.stats.failed_batches += 1
                 if not is_transient(exc):
-                    return await self._one_by_one(batch, reraise=reraise)
-                buf.extendleft(reversed(batch))
+                    return await self._one_by_one(batch, sizes, reraise=reraise)
+                self._put_back(batch, sizes)
                 if reraise:
                     raise
                 _log.warning("usage writer: batch of %d records not written; will retry", n)
@@ -125,12 +138,14 @@ class UsageWriter:
             except BaseException:
                 self.stats.failed_batches += 1
                 # Back to the front, in order, so the next tick retries them first.
-                buf.extendleft(reversed(batch))
+                self._put_back(batch, sizes)
                 raise
             self.stats.written += n
             return True
 
-    async def _one_by_one(self, batch: list[RequestRecord], *, reraise: bool) -> bool:
+    async def _one_by_one(
+        self, batch: list[RequestRecord], sizes: list[int], *, reraise: bool
+    ) -> bool:
         """Write ``batch`` row by row (under the lock); refused rows go to the dead letter."""
         refused: list[RequestRecord] = []
         last: BaseException | None = None
@@ -140,7 +155,7 @@ class UsageWriter:
             except Exception as exc:
                 if is_transient(exc):
                     # The database went away meanwhile: keep the rest for the next tick.
-                    self._buffer.extendleft(reversed(batch[i:]))
+                    self._put_back(batch[i:], sizes[i:])
                     await self.dead_letter.put(refused, last or exc)
                     self.stats.dead_lettered += len(refused)
                     if reraise:
@@ -155,6 +170,11 @@ class UsageWriter:
             await self.dead_letter.put(refused, last)
             self.stats.dead_lettered += len(refused)
         return True
+
+    def _put_back(self, records: list[RequestRecord], sizes: list[int]) -> None:
+        """Records whose write failed go back to the front of the queue, in order."""
+        self._buffer.extendleft(reversed(records))
+        self.bound.push_front(sizes)
 
     async def _run(self) -> None:
         while not self._closed:
@@ -188,7 +208,14 @@ class UsageWriter:
                 await self.flush()
             except Exception:
                 _log.exception("usage writer: flush on close failed")
+        await self.bound.aclose()
         if self._buffer:
-            self.stats.dropped += len(self._buffer)
-            _log.error("usage writer: %d records lost at shutdown", len(self._buffer))
+            left = list(self._buffer)
             self._buffer.clear()
+            self.bound.pop(len(left))
+            before = self.bound.dropped
+            await self.bound.rescue(left, "the database did not take them")
+            lost = self.bound.dropped - before
+            self.stats.dropped += lost
+            if lost:
+                _log.error("usage writer: %d records lost at shutdown", lost)

@@ -1,0 +1,59 @@
+"""2-worker / 1-worker RPS ratios per repeat, with a 95% t interval, from a run_servers.sh run.
+
+    python3 bench/worker_ratio.py bench/results/<RUN_ID>/runs.jsonl
+
+Pairs ``lockgate-guarded2`` with ``lockgate-guarded`` and ``pyproxy-w2`` with
+``pyproxy-aiohttp`` (BARE_WORKERS=2) repeat by repeat (the harness alternates the order of
+targets each repeat, so a pair shares the machine's load), and prints each side's CPU split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+PAIRS = [("lockgate-guarded2", "lockgate-guarded"), ("pyproxy-w2", "pyproxy-aiohttp")]
+
+
+def ci(xs: list[float]) -> str:
+    m = statistics.fmean(xs)
+    if len(xs) < 2:
+        return f"{m:.3f}"
+    half = T95.get(len(xs) - 1, 2.0) * statistics.stdev(xs) / math.sqrt(len(xs))
+    return f"{m:.3f} [{m - half:.3f}, {m + half:.3f}]"
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        runs = [json.loads(line) for line in f]
+    by: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
+    for r in runs:
+        if r.get("discarded"):
+            continue
+        by[(r["target"], r["repeat"])] = r
+    for two, one in PAIRS:
+        reps = sorted(k[1] for k in by if k[0] == two and (one, k[1]) in by)
+        if not reps:
+            continue
+        ratios = [by[(two, i)]["rps"] / by[(one, i)]["rps"] for i in reps]
+        print(f"{two} / {one}: n={len(ratios)} ratio mean {ci(ratios)}")
+        print("  per repeat: " + ", ".join(f"{x:.2f}" for x in ratios))
+        for name in (one, two):
+            rows = [by[(name, i)] for i in reps]
+            cols = ("rps", "cpu_target_cores", "cpu_wrk_cores", "cpu_nginx_cores")
+            cols += ("cpu_foreign_cores", "target_cpu_ms_per_req")
+            med = {c: statistics.median(float(r[c]) for r in rows) for c in cols}
+            print(
+                f"  {name:20s} RPS {med['rps']:7.0f}  target {med['cpu_target_cores']:.2f} cores"
+                f"  wrk {med['cpu_wrk_cores']:.2f}  nginx {med['cpu_nginx_cores']:.2f}"
+                f"  foreign {med['cpu_foreign_cores']:.2f}"
+                f"  CPU {med['target_cpu_ms_per_req']:.3f} ms/req (medians)"
+            )
+
+
+if __name__ == "__main__":
+    main()
