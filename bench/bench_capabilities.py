@@ -168,22 +168,29 @@ async def setup(app: Any) -> None:
         headers={"authorization": f"Bearer {KEY}"},
     )
     async with client:
-        for body in (
-            {**SPEC, "labels": ["production", "beta"]},
-            {**SPEC, "params": {"temperature": 0.9}},
-        ):
-            (await client.post("/admin/prompts", json=body)).raise_for_status()
-        experiment = {
-            "name": "tone",
-            "prompt": "support",
-            "label": "beta",
-            "unit": "user",
-            "variants": [
-                {"name": "control", "weight": 50},
-                {"name": "warm", "version": 2, "weight": 50},
-            ],
-        }
-        (await client.post("/admin/experiments", json=experiment)).raise_for_status()
+        for path, body in setup_posts():
+            (await client.post(path, json=body)).raise_for_status()
+
+
+def setup_posts(model: str = "mock") -> list[tuple[str, dict[str, Any]]]:
+    """The admin API calls that store the prompt (two versions, labels ``production`` and
+    ``beta``) and a 50/50 experiment on ``beta`` by user."""
+    spec = {**SPEC, "model": model}
+    experiment = {
+        "name": "tone",
+        "prompt": "support",
+        "label": "beta",
+        "unit": "user",
+        "variants": [
+            {"name": "control", "weight": 50},
+            {"name": "warm", "version": 2, "weight": 50},
+        ],
+    }
+    return [
+        ("/admin/prompts", {**spec, "labels": ["production", "beta"]}),
+        ("/admin/prompts", {**spec, "params": {"temperature": 0.9}}),
+        ("/admin/experiments", experiment),
+    ]
 
 
 async def run(n: int, pairs: int, only: list[str]) -> None:

@@ -92,7 +92,7 @@ async def run(n: int, profile: bool, config: dict[str, Any], body: bytes) -> Non
             **config,
         }
         app = create_app(settings_from_mapping(data, env={}))
-        async with LifespanManager(app, shutdown_timeout=120) as manager:
+        async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120) as manager:
             state = {**manager._state, "__body": body}
             for _ in range(500):
                 assert await one(app, state, body) == 200

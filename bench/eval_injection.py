@@ -19,6 +19,7 @@ import gzip
 import json
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,18 @@ def main() -> None:
     ap.add_argument("--show-errors", type=int, default=0, help="print up to N misses of each kind")
     ap.add_argument("--data", action="store_true", help="score rows as data (documents)")
     ap.add_argument("--source", default=None, help="only rows of this source")
+    ap.add_argument("--kind", default=None, help="only rows of this kind (direct / indirect)")
+    ap.add_argument(
+        "--full-chars",
+        type=int,
+        default=None,
+        help="data: characters of a document scored in full (default: the detector's; 0 = all)",
+    )
+    ap.add_argument(
+        "--by-length",
+        action="store_true",
+        help="also print per-text median / P99 (best of the passes) by length band",
+    )
     args = ap.parse_args()
 
     raw = (
@@ -45,9 +58,16 @@ def main() -> None:
     rows = [json.loads(line) for line in raw.split("\n") if line.strip()]
     if args.source:
         rows = [r for r in rows if r.get("source") == args.source]
+    if args.kind:
+        rows = [r for r in rows if r.get("kind", "direct") == args.kind]
     texts = [str(r["text"]) for r in rows]
     labels = [int(r["label"]) for r in rows]
-    detector = InjectionDetector(threshold=args.threshold, memo=False)
+    if args.full_chars is None:
+        detector = InjectionDetector(threshold=args.threshold, memo=False)
+    else:
+        detector = InjectionDetector(
+            threshold=args.threshold, memo=False, full_chars=args.full_chars or 1 << 30
+        )
     score = detector.score_data if args.data else detector.score
 
     # First sight, strictly: one pass over texts this (fresh, memo-off) detector has never
@@ -112,6 +132,21 @@ def main() -> None:
         f" P99 {pct(first_wall, 0.99):.0f} us; cpu median {pct(first_cpu, 0.5):.0f} us,"
         f" P99 {pct(first_cpu, 0.99):.0f} us, max {max(first_cpu):.0f} us"
     )
+
+    if args.by_length:
+        bands = (0, 500, 1000, 2000, 4000, 8000, 1 << 30)
+        for lo, hi in pairwise(bands):
+            idx = [i for i, t in enumerate(texts) if lo <= len(t) < hi]
+            if not idx:
+                continue
+            w = [per_wall[i] for i in idx]
+            c = [per_cpu[i] for i in idx]
+            top = "" if hi == 1 << 30 else f"{hi}"
+            print(
+                f"  length {lo}-{top} chars: n={len(idx)}  wall median {pct(w, 0.5):.0f} us,"
+                f" P99 {pct(w, 0.99):.0f} us, max {max(w):.0f} us;"
+                f" cpu median {pct(c, 0.5):.0f} us, P99 {pct(c, 0.99):.0f} us"
+            )
 
     if args.show_errors:
         misses = [

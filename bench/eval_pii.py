@@ -14,7 +14,9 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -23,7 +25,8 @@ from lockgate.guards.pii import PiiScanner, Redactor, StreamRedactor
 DEFAULT = Path(__file__).resolve().parents[1] / "data" / "dev" / "pii-dev.jsonl"
 
 
-def _wilson(k: int, n: int) -> str:
+def wilson(k: int, n: int) -> str:
+    """Wilson 95% interval of k/n, printed."""
     if n == 0:
         return "[n/a]"
     z, p = 1.96, k / n
@@ -31,6 +34,88 @@ def _wilson(k: int, n: int) -> str:
     c = (p + z * z / (2 * n)) / d
     h = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / d
     return f"[{max(0.0, c - h):.4f}, {min(1.0, c + h):.4f}]"
+
+
+@dataclass
+class Tally:
+    """Span-level counts of one scan of labelled rows (see ``score_rows``)."""
+
+    tp: Counter[str] = field(default_factory=Counter)
+    fp: Counter[str] = field(default_factory=Counter)
+    fn: Counter[str] = field(default_factory=Counter)
+    exact: int = 0
+    neg_rows: int = 0
+    neg_hits: int = 0
+    #: per row, the types of its findings that matched no gold span
+    fp_types: list[set[str]] = field(default_factory=list)
+
+
+def score_rows(rows: list[dict[str, Any]], scanner: PiiScanner, show: bool = False) -> Tally:
+    """Match each row's findings to its gold spans: a finding matches an unmatched gold
+    span of the same type that it overlaps; ``exact`` counts matches with equal bounds."""
+    tally = Tally()
+    for row in rows:
+        text = row["text"]
+        gold = [(s["start"], s["end"], s["type"]) for s in row.get("spans", [])]
+        found = scanner.find(text)
+        matched: set[int] = set()
+        stray: set[str] = set()
+        for f in found:
+            hit = next(
+                (
+                    i
+                    for i, (s, e, t) in enumerate(gold)
+                    if t == f.type and f.start < e and s < f.end and i not in matched
+                ),
+                None,
+            )
+            if hit is None:
+                tally.fp[f.type] += 1
+                stray.add(f.type)
+                if show:
+                    ctx = text[max(0, f.start - 50) : f.end + 30]
+                    print(f"FP {f.type:12} {f.value!r:40} | {ctx!r}")
+            else:
+                matched.add(hit)
+                tally.tp[f.type] += 1
+                tally.exact += (f.start, f.end) == gold[hit][:2]
+                if show and (f.start, f.end) != gold[hit][:2]:
+                    want = text[gold[hit][0] : gold[hit][1]]
+                    print(f"INEXACT {f.type:8} {f.value!r:40} gold {want!r}")
+        for i, (s, e, t) in enumerate(gold):
+            if i not in matched:
+                tally.fn[t] += 1
+                if show:
+                    print(f"FN {t:12} {text[s:e]!r:40} | {text[:160]!r}")
+        tally.fp_types.append(stray)
+        if row.get("label") == 0:
+            tally.neg_rows += 1
+            tally.neg_hits += bool(found)
+    return tally
+
+
+def print_tally(tally: Tally) -> None:
+    """Per-type table, span recall and exactness, and label-0 rows with a finding."""
+    tp, fp, fn = tally.tp, tally.fp, tally.fn
+    types = sorted(set(tp) | set(fp) | set(fn))
+    print(f"{'type':12} {'tp':>5} {'fp':>5} {'fn':>5} {'prec':>6} {'recall':>6}  recall 95% CI")
+    for t in [*types, "ALL"]:
+        a = sum(tp.values()) if t == "ALL" else tp[t]
+        b = sum(fp.values()) if t == "ALL" else fp[t]
+        c = sum(fn.values()) if t == "ALL" else fn[t]
+        prec = a / (a + b) if a + b else 1.0
+        rec = a / (a + c) if a + c else 1.0
+        print(f"{t:12} {a:5} {b:5} {c:5} {prec:6.3f} {rec:6.3f}  {wilson(a, a + c)}")
+    n_tp, n_gold = sum(tp.values()), sum(tp.values()) + sum(fn.values())
+    print(
+        f"span recall {n_tp}/{n_gold} Wilson 95% {wilson(n_tp, n_gold)}; exact boundaries "
+        f"{tally.exact}/{n_tp} = {tally.exact / max(n_tp, 1):.4f} {wilson(tally.exact, n_tp)}"
+    )
+    print(
+        f"label-0 rows with a finding: {tally.neg_hits}/{tally.neg_rows} = "
+        f"{tally.neg_hits / max(tally.neg_rows, 1):.4f} Wilson 95% "
+        f"{wilson(tally.neg_hits, tally.neg_rows)}"
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -44,62 +129,7 @@ def main(argv: list[str]) -> None:
         paths = [Path(a) for a in argv if not a.startswith("--")] or [DEFAULT]
         rows = [orjson.loads(line) for p in paths for line in p.read_bytes().splitlines() if line]
     scanner = PiiScanner()
-    tp: Counter[str] = Counter()
-    fp: Counter[str] = Counter()
-    fn: Counter[str] = Counter()
-    neg_rows = neg_hits = exact = 0
-    for row in rows:
-        text = row["text"]
-        gold = [(s["start"], s["end"], s["type"]) for s in row.get("spans", [])]
-        found = scanner.find(text)
-        matched: set[int] = set()
-        for f in found:
-            hit = next(
-                (
-                    i
-                    for i, (s, e, t) in enumerate(gold)
-                    if t == f.type and f.start < e and s < f.end and i not in matched
-                ),
-                None,
-            )
-            if hit is None:
-                fp[f.type] += 1
-                if show:
-                    print(f"FP {f.type:12} {f.value!r:40} | {text[:160]!r}")
-            else:
-                matched.add(hit)
-                tp[f.type] += 1
-                exact += (f.start, f.end) == gold[hit][:2]
-                if show and (f.start, f.end) != gold[hit][:2]:
-                    want = text[gold[hit][0] : gold[hit][1]]
-                    print(f"INEXACT {f.type:8} {f.value!r:40} gold {want!r}")
-        for i, (s, e, t) in enumerate(gold):
-            if i not in matched:
-                fn[t] += 1
-                if show:
-                    print(f"FN {t:12} {text[s:e]!r:40} | {text[:160]!r}")
-        if row.get("label") == 0:
-            neg_rows += 1
-            neg_hits += bool(found)
-
-    types = sorted(set(tp) | set(fp) | set(fn))
-    print(f"{'type':12} {'tp':>5} {'fp':>5} {'fn':>5} {'prec':>6} {'recall':>6}")
-    for t in [*types, "ALL"]:
-        a = sum(tp.values()) if t == "ALL" else tp[t]
-        b = sum(fp.values()) if t == "ALL" else fp[t]
-        c = sum(fn.values()) if t == "ALL" else fn[t]
-        prec = a / (a + b) if a + b else 1.0
-        rec = a / (a + c) if a + c else 1.0
-        print(f"{t:12} {a:5} {b:5} {c:5} {prec:6.3f} {rec:6.3f}")
-    n_tp, n_gold = sum(tp.values()), sum(tp.values()) + sum(fn.values())
-    print(
-        f"span recall {n_tp}/{n_gold} Wilson 95% {_wilson(n_tp, n_gold)}; "
-        f"exact boundaries {exact}/{n_tp} = {exact / max(n_tp, 1):.4f} {_wilson(exact, n_tp)}"
-    )
-    print(
-        f"label-0 rows with a finding: {neg_hits}/{neg_rows} = {neg_hits / max(neg_rows, 1):.4f} "
-        f"Wilson 95% {_wilson(neg_hits, neg_rows)}"
-    )
+    print_tally(score_rows(rows, scanner, show))
 
     corpus = "\n".join(r["text"] for r in rows)
     kb = len(corpus.encode()) / 1024

@@ -19,7 +19,11 @@ reports for that text (``gitleaks dir`` over one file per row, no path rules):
 - ``gitleaks-go``: true and false examples copied from gitleaks' rule files
   (cmd/generate/config/rules/*.go: slack, generic, huggingface, facebook, curl, github,
   gcp, sidekiq, sourcegraph, notion, aws, openai, anthropic, 1password), listed
-  in ``GO_EXAMPLES`` below.
+  in ``GO_EXAMPLES`` below, and (session 8) the examples of every other rule file
+  (``gitleaks_go_*.py``: literal ones as written, random ones drawn once from the file's
+  own pattern, ``GenerateSampleSecrets`` expanded into its 30 forms). A true example of
+  a rule that gitleaks 8.30.1 does not ship (the rule files read are of a later commit)
+  is marked ``new_rule``.
 """
 
 from __future__ import annotations
@@ -30,14 +34,36 @@ import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
+import gitleaks_go_a
+import gitleaks_go_b
+import gitleaks_go_c
+import gitleaks_go_d
+import gitleaks_go_e
+import gitleaks_go_f
+import gitleaks_go_g
+import gitleaks_go_h
 import rstr
 
 sys.modules["rstr.xeger"].STAR_PLUS_LIMIT = 400  # gitleaks has 146- to 300-character tokens
 
 ROOT = Path(__file__).resolve().parents[1]
-RULES = ROOT / "src" / "lockgate" / "guards" / "pii" / "secret_rules.json"
+sys.path.insert(0, str(ROOT / "scripts"))
+import gitleaks_rules  # noqa: E402
+
+
+def rules_8_30_1() -> list[dict[str, object]]:
+    """gitleaks 8.30.1's rules, translated as they are (the examples are drawn from these,
+    not from the shipped rules, which also take the generator's current boundaries)."""
+    config = tomllib.loads(gitleaks_rules.SOURCE.read_text())
+    rules: list[dict[str, object]] = gitleaks_rules.convert(config, "8.30.1", current=False)[
+        "rules"
+    ]
+    return rules
+
+
 OUT = ROOT / "tests" / "guards_pii" / "data" / "gitleaks_examples.jsonl"
 
 # gitleaks cmd/generate/config/utils/generate.go GenerateSampleSecrets (a subset of its forms)
@@ -397,6 +423,12 @@ GO_EXAMPLES: list[tuple[str, str, int]] = [
 ]  # fmt: skip
 
 
+RULE_FILE_MODULES = (
+    gitleaks_go_a, gitleaks_go_b, gitleaks_go_c, gitleaks_go_d, gitleaks_go_e, gitleaks_go_f,
+    gitleaks_go_g, gitleaks_go_h,
+)  # fmt: skip
+
+
 def _generable(pattern: str) -> str:
     """A ``re``-parsable approximation of a rule pattern, for drawing examples."""
     p = pattern.replace("(?i)", "").replace("(?-i:", "(?:").replace("(?i:", "(?:")
@@ -452,7 +484,7 @@ def _draw(pattern: str, rng: random.Random) -> str | None:
 
 
 def candidates(rng: random.Random) -> list[dict[str, object]]:
-    rules = json.loads(RULES.read_text())["rules"]
+    rules = rules_8_30_1()
     rows: list[dict[str, object]] = []
     for rule in rules:
         ident = re.sub(r"[^a-z0-9]", "", (rule["keywords"] or [rule["id"]])[0]) or "app"
@@ -475,8 +507,15 @@ def candidates(rng: random.Random) -> list[dict[str, object]]:
             rows.append({"rule": rule["id"], "origin": "full", "text": f"the config is {whole} ok"})
     for rule_id, text in HANDMADE:
         rows.append({"rule": rule_id, "origin": "handmade", "text": text})
-    for rule_id, text, _ in GO_EXAMPLES:
-        rows.append({"rule": rule_id, "origin": "gitleaks-go", "text": text})
+    for rule_id, text, expected in GO_EXAMPLES:
+        rows.append({"rule": rule_id, "origin": "gitleaks-go", "text": text, "expected": expected})
+    for module in RULE_FILE_MODULES:
+        for go_file, rule_id, texts, expected in module.EXAMPLES:
+            for text in [texts] if isinstance(texts, str) else texts:
+                rows.append(
+                    {"rule": rule_id, "origin": "gitleaks-go", "text": text,
+                     "expected": expected, "go_file": go_file}
+                )  # fmt: skip
     return rows
 
 
@@ -505,12 +544,15 @@ def main(argv: list[str]) -> None:
     rng = random.Random(19)
     rows = candidates(rng)
     found = oracle(argv[0], rows)
+    shipped = {r["id"] for r in rules_8_30_1()}
     seen: set[str] = set()
     with OUT.open("w") as out:
         for row, rules in zip(rows, found, strict=True):
             text = str(row["text"])
             if text in seen:
                 continue
+            if row.get("expected") == 1 and row["rule"] not in shipped:
+                row["new_rule"] = True  # a true example of a rule 8.30.1 does not have
             seen.add(text)
             row["label"] = int(bool(rules))
             row["gitleaks_rules"] = sorted(rules)

@@ -273,6 +273,8 @@ def context_report(name: str, rows: list[dict[str, object]], s: np.ndarray) -> d
 
 
 REAL_INDIRECT = {"aib", "agentdojo", "bastion", "garak-latent", "raginject", "agentprobe"}
+#: third-party injected documents of session 8, never trained on (``--extra``)
+NEW_INDIRECT = {"aicu", "honeypot-ai"}
 #: the real third-party indirect sources of session 5, for comparison with its figures
 REAL_INDIRECT_S5 = {"aib", "agentdojo", "bastion", "garak-latent"}
 
@@ -355,6 +357,16 @@ def cv_threshold_report(
     return out
 
 
+def score_extra(
+    trows: list[ti.Row], extra: list[dict[str, object]], args: argparse.Namespace
+) -> list[float]:
+    """Scores of rows from sources no fold trains on: the model fitted on every training
+    row (what ships) is, for them, a leave-their-source-out model."""
+    model = ti.fit(trows, args.lam, 2, source_power=args.source_power)
+    sc = SparseScorer(model, "offset")
+    return [round(sc.score(to_row(r, False, True), str(r["kind"])), 5) for r in extra]
+
+
 def grouped(args: argparse.Namespace) -> None:
     """Sparse model on the fine-tuned model's grouped folds and test rows; both reported alike."""
     spec = json.loads(args.folds_from.read_text())
@@ -407,6 +419,13 @@ def main() -> None:
         help="train data rows as whole windows without the d:/c: data-channel features",
     )
     ap.add_argument(
+        "--extra",
+        type=Path,
+        default=None,
+        help="JSONL of rows from sources never trained on (bench/indirect_extra_rows.py "
+        "--eval-only): scored by the model fitted on every training row, kept in the JSON",
+    )
+    ap.add_argument(
         "--folds-from",
         type=Path,
         default=None,
@@ -447,6 +466,10 @@ def main() -> None:
         res = report(name, rows, loso(rows, fp), 0.5)
         res["context"] = context_report(name, rows, np.asarray(res["scores"]))
         res["cv_threshold"] = cv_threshold_report(name, rows, np.asarray(res["scores"]))
+        if args.extra and name == "sparse_offset":
+            extra = [json.loads(x) for x in args.extra.read_text().splitlines() if x.strip()]
+            res["extra_rows"] = extra
+            res["extra_scores"] = score_extra(trows, extra, args)
         results.append(res)
     if any(m.startswith("emb") for m in models):
         from sklearn.linear_model import LogisticRegression

@@ -9,6 +9,9 @@
 #   BEFORE=<commit>  also run that commit's lockgate (own port and data dir) in the same run
 #   QUIET_WAIT=60 QUIET_THRESHOLD=0.15 MAX_FOREIGN=0.2  the quiet-machine gate (relax on shared
 #              boxes and compare ratios within one run)
+#   AUTOGROUP_NICE=-10  also give each process group of the bench (started with setsid, so each
+#              is its own scheduler autogroup) that autogroup nice: with autogroups on, `nice`
+#              only orders processes inside one session, not against other sessions' jobs
 #   MOCK_PORT PYPROXY_PORT LG_PORT BEFORE_PORT  ports (default: free ones picked by the OS, so two
 #              benches on one machine never collide; the config's upstream port follows MOCK_PORT)
 set -euo pipefail
@@ -55,6 +58,10 @@ for port in "${PORTS[@]}"; do
   curl -fs -o /dev/null "http://127.0.0.1:$port/health" || { tail -30 "$B"/logs/lockgate*.log; exit 1; }
 done
 
+if [ -n "${AUTOGROUP_NICE:-}" ] && [ -e /proc/self/autogroup ]; then
+  for f in "$B"/pids/*.pid; do echo "$AUTOGROUP_NICE" > "/proc/$(cat "$f")/autogroup" || true; done
+  echo "$AUTOGROUP_NICE" > /proc/self/autogroup || true  # this script's own session (wrk)
+fi
 RUN_ID=${RUN_ID:-$(date +%Y%m%d-%H%M%S)}
 TARGETS=(--target direct=http://127.0.0.1:$MOCK_PORT@nginx)
 if [ "${STREAM:-0}" = 1 ]; then

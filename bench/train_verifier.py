@@ -25,7 +25,7 @@ point estimates are used and the report shows the 95% Clopper-Pearson bounds.
 Regimes (``verifier.Regime``, on by default): near copies (word Jaccard >=
 --near-jaccard or at most --near-differing words differ) are judged by the
 model's probability, rewordings by the sentence cosine; each budget gets both
-thresholds at once (``regime_thresholds``: the pair with the most true hits,
+thresholds at once (``regime_search``: the pair with the most true hits,
 summed over sources as rates, that keeps every source within its limit).
 ``--no-regime`` calibrates one probability threshold for all pairs as before.
 """
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -41,7 +42,7 @@ from typing import Any
 
 import numpy as np
 from rich.progress import Progress
-from scipy.stats import binomtest
+from scipy.stats import beta, binomtest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -92,13 +93,15 @@ def embed_texts(texts: list[str], backend: str, cache: Path) -> dict[str, TokenV
     float16, so guards can change without embedding again)."""
     if cache.exists():
         data = np.load(cache, allow_pickle=False)
-        if list(data["texts"]) == texts:
+        where = {str(t): i for i, t in enumerate(data["texts"])}
+        if all(t in where for t in texts):  # the cache may hold more texts (a superset)
             lengths = np.asarray(data["lengths"])
             ends = np.cumsum(lengths)
             tok, sent = np.asarray(data["tokens"]), np.asarray(data["sentences"])
             return {
                 t: TokenVectors(sent[i], tok[ends[i] - lengths[i] : ends[i]].astype(np.float32))
-                for i, t in enumerate(texts)
+                for t in texts
+                for i in (where[t],)
             }
     emb = LocalEmbedder(backend=backend)  # type: ignore[arg-type]
     vecs: dict[str, TokenVectors] = {}
@@ -202,26 +205,17 @@ def threshold_for(
     return float(ps[k - 1]) if k > 0 else 1.0 + 1e-9
 
 
-def regime_thresholds(
-    p: np.ndarray,
-    cos: np.ndarray,
-    near: np.ndarray,
-    y: np.ndarray,
-    hit: np.ndarray,
-    src: np.ndarray,
-    budget: float,
-    grid: int = 201,
-    adversarial_weight: float | None = None,
-) -> tuple[float, float]:
-    """(probability threshold for near copies, cosine threshold for rewordings).
-
-    Searches a grid of both (quantiles of the candidates' scores) for the pair
-    with the largest weighted sum of per-source hit rates that keeps every
-    source's false-hit rate within ``limit``. Adversarial sources weigh
-    ``ADVERSARIAL_WEIGHT``: the targets ask for hits on natural traffic, and
-    near-miss sets are there to be refused.
-    """
-    return regime_search(p, cos, near, y, hit, src, budget, grid, adversarial_weight)[:2]
+def fhr_bound(total: int, confidence: float | None) -> np.ndarray:
+    """For k = 0..total false hits among ``total`` negatives: the rate a budget is held
+    against. ``None``: the point estimate k / total; else the one-sided Clopper-Pearson
+    upper bound at ``confidence`` (calibrating to it leaves a margin that shrinks
+    as the calibration data grows)."""
+    k = np.arange(total + 1, dtype=np.float64)
+    if confidence is None:
+        return k / total
+    out = np.ones(total + 1)
+    out[:-1] = beta.ppf(confidence, k[:-1] + 1, total - k[:-1])
+    return out
 
 
 def regime_search(
@@ -234,14 +228,26 @@ def regime_search(
     budget: float,
     grid: int = 201,
     adversarial_weight: float | None = None,
+    confidence: float | None = None,
 ) -> tuple[float, float, float]:
-    """``regime_thresholds`` and the weighted hit rate they reach on these rows."""
+    """(probability threshold for near copies, cosine threshold for rewordings, gain).
+
+    Searches a grid of both (quantiles of the candidates' scores) for the pair
+    with the largest weighted sum of per-source hit rates (the gain) that keeps
+    every source's false-hit rate (``fhr_bound`` at ``confidence``) within
+    ``limit``. Adversarial sources weigh ``ADVERSARIAL_WEIGHT``: the targets ask
+    for hits on natural traffic, and near-miss sets are there to be refused.
+    """
     adv = ADVERSARIAL_WEIGHT if adversarial_weight is None else adversarial_weight
     qs = np.linspace(0.0, 1.0, grid)
 
     def cuts(score: np.ndarray, rows: np.ndarray) -> np.ndarray:
         base = np.unique(np.quantile(score[rows], qs)) if rows.any() else np.empty(0)
         return np.append(base, np.inf)
+
+    def counts(score: np.ndarray, cut: np.ndarray) -> np.ndarray:
+        """How many of ``score`` are >= each cut (by one sort, not a pass per cut)."""
+        return len(score) - np.searchsorted(np.sort(score), cut, side="left")
 
     ta, tb = cuts(p, hit & near), cuts(cos, hit & ~near)
     ok = np.ones((len(ta), len(tb)), dtype=bool)
@@ -252,15 +258,16 @@ def regime_search(
         for label, total in ((0, neg), (1, pos)):
             if total == 0:
                 continue
-            a = mine & near & (y == label)
-            b = mine & ~near & (y == label)
-            ca = np.asarray([(p[a] >= t).sum() for t in ta]) / total
-            cb = np.asarray([(cos[b] >= t).sum() for t in tb]) / total
+            ca = counts(p[mine & near & (y == label)], ta)
+            cb = counts(cos[mine & ~near & (y == label)], tb)
+            both = ca[:, None] + cb[None, :]
             if label == 0:
-                ok &= ca[:, None] + cb[None, :] <= limit(str(s), budget) + 1e-12
+                ok &= fhr_bound(total, confidence)[both] <= limit(str(s), budget) + 1e-12
             else:
                 weight = adv if "paws" in str(s) else 1.0
-                gain += weight * (ca[:, None] + cb[None, :])
+                gain += weight * both / total
+    if not ok.any():  # no thresholds keep the bound (too few negatives): accept nothing
+        return math.inf, math.inf, -1.0
     gain[~ok] = -1.0
     i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
     return float(ta[i]), float(tb[j]), float(gain[i, j])
@@ -300,6 +307,77 @@ def rates(accept: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     }
 
 
+CONFIDENCES: tuple[float | None, ...] = (None, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+AUTO_LEVEL: float | None = 0.8
+
+
+def decide(
+    x: np.ndarray, differing: np.ndarray, p: np.ndarray, rows: np.ndarray, c: dict[str, Any],
+    ta: float, tb: float,
+) -> np.ndarray:  # fmt: skip
+    """The verdicts on ``rows`` of choice ``c`` at thresholds (``ta``, ``tb``)."""
+    regime = regime_of(c)
+    near = regime.near_copy(x[rows], differing[rows])
+    hit = (x[rows, 0] >= RECALL) & ~vetoed(x[rows], c["vetoes"])
+    out: np.ndarray = hit & np.where(near, p[rows] >= ta, regime.rewording_score(x[rows]) >= tb)
+    return out
+
+
+def regime_of(c: dict[str, Any]) -> Regime:
+    return Regime(c["near_jaccard"], c["near_differing"], c.get("reworded_by", "cosine"))
+
+
+def pick(
+    x: np.ndarray, y: np.ndarray, src: np.ndarray, differing: np.ndarray, p: np.ndarray,
+    rows: np.ndarray, choices: list[dict[str, Any]], budget: float, confidence: float | None,
+) -> tuple[dict[str, Any], float, float]:  # fmt: skip
+    """The choice (regime cut, vetoes) and thresholds with the most weighted hits on ``rows``."""
+    best: tuple[float, dict[str, Any], float, float] | None = None
+    for c in choices:
+        regime = regime_of(c)
+        near = regime.near_copy(x[rows], differing[rows])
+        hit = (x[rows, 0] >= RECALL) & ~vetoed(x[rows], c["vetoes"])
+        ta, tb, gain = regime_search(
+            p[rows], regime.rewording_score(x[rows]), near, y[rows], hit, src[rows], budget,
+            adversarial_weight=c["adversarial_weight"], confidence=confidence,
+        )  # fmt: skip
+        if best is None or gain > best[0] + 1e-12:
+            best = (gain, c, ta, tb)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def choose_confidence(
+    x: np.ndarray, y: np.ndarray, src: np.ndarray, differing: np.ndarray, p: np.ndarray,
+    parts: list[np.ndarray], choices: list[dict[str, Any]], budget: float,
+) -> float | None:  # fmt: skip
+    """The least margin that keeps the budget out of sample on these rows.
+
+    ``parts`` partition the rows (folds whose ``p`` are out-of-fold). For each
+    confidence, least first, every part is judged at the thresholds picked on
+    the other parts; the first confidence whose pooled false-hit count keeps
+    every source within its limit wins (the strictest if none does). The pooled
+    count is held to the limit through ``fhr_bound`` at ``AUTO_LEVEL`` (None: its
+    point estimate), so the chosen margin keeps the budget out of sample with
+    about that confidence rather than about half the time.
+    """
+    rows = np.concatenate(parts)
+    for confidence in CONFIDENCES:
+        accept = np.zeros(len(y), dtype=bool)
+        for part in parts:
+            others = np.setdiff1d(rows, part)
+            c, ta, tb = pick(x, y, src, differing, p, others, choices, budget, confidence)
+            accept[part] = decide(x, differing, p, part, c, ta, tb)
+        fine = True
+        for s in np.unique(src[rows]):
+            neg = rows[(src[rows] == s) & (y[rows] == 0)]
+            rate = fhr_bound(len(neg), AUTO_LEVEL)[int(accept[neg].sum())]
+            fine &= bool(rate <= limit(str(s), budget) + 1e-12)
+        if fine:
+            return confidence
+    return CONFIDENCES[-1]
+
+
 def nested_cv(
     x: np.ndarray,
     y: np.ndarray,
@@ -312,51 +390,68 @@ def nested_cv(
     budgets: tuple[float, ...],
     kind: str = "mlp",
     inner_folds: int = 4,
-) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    confidences: tuple[float | str | None, ...] = (None,),
+    cache: Path | None = None,
+) -> tuple[dict[str, dict[str, dict[str, Any]]], list[dict[str, Any]]]:
     """Nested grouped CV: everything a test fold is judged with is chosen without it.
 
     For each outer fold, the model's probabilities on the outer training rows come
     from an inner grouped CV; on those, each of ``choices`` (regime cut, vetoes)
     gets its thresholds for the budget, and the choice with the most weighted hits
-    wins (every choice is scored with the same weights). The model refitted on all
-    outer training rows then scores the test fold at the winning choice's thresholds.
+    wins (every choice is scored with the same weights). Each of ``confidences``
+    is a calibration margin (see ``fhr_bound``); ``"auto"`` chooses it there too
+    (``choose_confidence`` over the inner folds). The model refitted on all outer
+    training rows then scores the test fold at the winning choice's thresholds.
+    One table per entry of ``confidences`` (the models are fitted once for all).
     """
-    table: dict[str, dict[str, Any]] = {}
-    accept = {b: np.zeros(len(y), dtype=bool) for b in budgets}
+    tables: dict[str, dict[str, dict[str, Any]]] = {}
+    accept = {(m, b): np.zeros(len(y), dtype=bool) for m in confidences for b in budgets}
     picked: list[dict[str, Any]] = []
+    key = np.asarray([len(y), len(folds), inner_folds, float(x.sum()), sum(map(ord, kind))])
+    saved = np.load(cache) if cache is not None and cache.exists() else None
+    if saved is not None and not np.array_equal(saved["key"], key):
+        saved = None
+    all_in, all_out = np.zeros((len(folds), len(y))), np.zeros((len(folds), len(y)))
     for fold, (train, test) in enumerate(folds):
-        p_in = np.zeros(len(y))
-        inner = GroupKFold(n_splits=inner_folds).split(x[train], y[train], groups[train])
-        for itrain, itest in inner:
-            scaler, model = fit(kind, x[train[itrain]], y[train[itrain]], weights[train[itrain]])
-            p_in[train[itest]] = model.predict_proba(scaler.transform(x[train[itest]]))[:, 1]
-        scaler, model = fit(kind, x[train], y[train], weights[train])
-        p_out = model.predict_proba(scaler.transform(x[test]))[:, 1]
-        for budget in budgets:
-            best: tuple[float, dict[str, Any], tuple[float, float]] | None = None
-            for c in choices:
-                near = Regime(c["near_jaccard"], c["near_differing"]).near_copy(x, differing)
-                hit = (x[:, 0] >= RECALL) & ~vetoed(x, c["vetoes"])
-                ta, tb, gain = regime_search(
-                    p_in[train], x[train, 0], near[train], y[train], hit[train], src[train],
-                    budget, adversarial_weight=c["adversarial_weight"],
-                )  # fmt: skip
-                if best is None or gain > best[0] + 1e-12:
-                    best = (gain, c, (ta, tb))
-            assert best is not None
-            _, c, (ta, tb) = best
-            regime = Regime(c["near_jaccard"], c["near_differing"])
-            near = regime.near_copy(x[test], differing[test])
-            hit = (x[test, 0] >= RECALL) & ~vetoed(x[test], c["vetoes"])
-            accept[budget][test] = hit & np.where(near, p_out >= ta, x[test, 0] >= tb)
-            picked.append({"fold": fold, "budget": budget, **c, "accept": ta, "reworded": tb})
+        parts = [
+            train[itest]
+            for _, itest in GroupKFold(n_splits=inner_folds).split(
+                x[train], y[train], groups[train]
+            )
+        ]
+        if saved is not None:
+            p_in, p_out = saved["p_in"][fold], saved["p_out"][fold]
+        else:
+            p_in, p_out = np.zeros(len(y)), np.zeros(len(y))
+            for part in parts:
+                itrain = np.setdiff1d(train, part)
+                scaler, model = fit(kind, x[itrain], y[itrain], weights[itrain])
+                p_in[part] = model.predict_proba(scaler.transform(x[part]))[:, 1]
+            scaler, model = fit(kind, x[train], y[train], weights[train])
+            p_out[test] = model.predict_proba(scaler.transform(x[test]))[:, 1]
+        all_in[fold], all_out[fold] = p_in, p_out
+        for margin, budget in accept:
+            conf = (
+                choose_confidence(x, y, src, differing, p_in, parts, choices, budget)
+                if margin == "auto"
+                else margin
+            )
+            assert not isinstance(conf, str)
+            c, ta, tb = pick(x, y, src, differing, p_in, train, choices, budget, conf)
+            accept[margin, budget][test] = decide(x, differing, p_out, test, c, ta, tb)
+            picked.append(
+                {"fold": fold, "margin": margin, "budget": budget, **c, "accept": ta,
+                 "reworded": tb, "confidence": conf}
+            )  # fmt: skip
         mine = [q for q in picked if q["fold"] == fold and q["budget"] == 0.01]
         print(f"  nested fold {fold}: picked at 0.01: {mine}", flush=True)
-    for budget in budgets:
-        table[str(budget)] = {
-            s: rates(accept[budget][src == s], y[src == s]) for s in np.unique(src)
+    if cache is not None and saved is None:
+        np.savez(cache, key=key, p_in=all_in, p_out=all_out)
+    for margin, budget in accept:
+        tables.setdefault(str(margin), {})[str(budget)] = {
+            s: rates(accept[margin, budget][src == s], y[src == s]) for s in np.unique(src)
         }
-    return table, picked
+    return tables, picked
 
 
 def compare_cross_encoder(
@@ -423,7 +518,7 @@ def print_table(per_budget: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    global HIDDEN, ALPHA, ADVERSARIAL_WEIGHT
+    global HIDDEN, ALPHA, ADVERSARIAL_WEIGHT, AUTO_LEVEL
     ap = argparse.ArgumentParser()
     ap.add_argument("pairs", type=Path)
     ap.add_argument("--out", type=Path, required=True)
@@ -451,6 +546,18 @@ def main() -> None:
     ap.add_argument(
         "--near-differing", type=int, default=2, help="... or <= this many words differ"
     )
+    ap.add_argument(
+        "--reworded-by",
+        default="cosine,align",
+        help="what rewordings are judged on: cosine, align (mean best token match), or both"
+        " (comma-separated: --nested chooses, else the first)",
+    )
+    ap.add_argument(
+        "--prob-cache",
+        type=Path,
+        default=None,
+        help="npz keeping the nested CV's fitted probabilities (reruns skip the fits)",
+    )
     ap.add_argument("--no-regime", action="store_true", help="one probability threshold for all")
     ap.add_argument(
         "--adversarial-weight",
@@ -465,6 +572,20 @@ def main() -> None:
         " the shipped choice is then picked by the same rule on all out-of-fold predictions",
     )
     ap.add_argument(
+        "--confidence",
+        default="auto",
+        help="calibration margin: 'none' (budget on the point estimate), a level such as 0.8"
+        " (one-sided Clopper-Pearson upper bound within the budget), or 'auto' (the least"
+        " level whose cross-fitted false-hit rate keeps the budget, chosen per budget on"
+        " training folds only); comma-separated: the nested CV reports each, the first ships",
+    )
+    ap.add_argument(
+        "--auto-level",
+        default="0.8",
+        help="with --confidence auto: the confidence that the cross-fitted false-hit rate"
+        " keeps the budget ('none': its point estimate)",
+    )
+    ap.add_argument(
         "--cross-encoder",
         type=Path,
         default=None,
@@ -474,6 +595,12 @@ def main() -> None:
     HIDDEN = tuple(int(h) for h in args.hidden.split(","))
     ALPHA = args.alpha
     ADVERSARIAL_WEIGHT = args.adversarial_weight
+    margins: tuple[float | str | None, ...] = tuple(
+        None if m == "none" else "auto" if m == "auto" else float(m)
+        for m in args.confidence.split(",")
+    )
+    confidence = margins[0]
+    AUTO_LEVEL = None if args.auto_level == "none" else float(args.auto_level)
     rows = load(args.pairs)
     y = np.asarray([int(r["label"]) for r in rows])
     src = np.asarray([r.get("source", "all") for r in rows])
@@ -483,7 +610,10 @@ def main() -> None:
     differing = np.asarray([differing_words(feats[r["q2"]], feats[r["q1"]]) for r in rows])
     regime = None if args.no_regime else Regime(args.near_jaccard, args.near_differing)
     near = np.ones(len(rows), dtype=bool) if regime is None else regime.near_copy(x, differing)
-    cos = x[:, 0]
+    rewordings = [r for r in args.reworded_by.split(",") if r]
+    if regime is not None:
+        regime = Regime(args.near_jaccard, args.near_differing, rewordings[0])
+    cos = x[:, 0] if regime is None else regime.rewording_score(x)  # what rewordings pass on
     groups = groups_of(rows)
     folds = list(GroupKFold(n_splits=args.folds).split(x, y, groups))
     vetoes = [v for v in args.vetoes.split(",") if v]
@@ -493,12 +623,17 @@ def main() -> None:
     report["near_copies"] = {s: float(near[src == s].mean()) for s in np.unique(src)}
     print(f"near copies per source: {report['near_copies']}")
 
+    margin: dict[float, float | None] = {}  # budget -> confidence level it is calibrated at
+
     def calibrate(p: np.ndarray, idx: np.ndarray, budget: float) -> tuple[float, float]:
         """Thresholds (near copy, rewording) for ``budget`` from rows ``idx``."""
         if regime is None:
             t = threshold_for(p[idx], y[idx], hit[idx], src[idx], budget)
             return t, t
-        return regime_thresholds(p[idx], cos[idx], near[idx], y[idx], hit[idx], src[idx], budget)
+        return regime_search(
+            p[idx], cos[idx], near[idx], y[idx], hit[idx], src[idx], budget,
+            confidence=margin.get(budget),
+        )[:2]  # fmt: skip
 
     def accepted(p: np.ndarray, rows_: np.ndarray, t: tuple[float, float]) -> np.ndarray:
         if regime is None:
@@ -520,41 +655,53 @@ def main() -> None:
     if args.cross_encoder is not None:
         compare_cross_encoder(args.cross_encoder, oof, x, y, src, hit, groups, folds)
         return
+    choices = [
+        {
+            "near_jaccard": j,
+            "near_differing": d,
+            "vetoes": vetoes,
+            "adversarial_weight": a,
+            "reworded_by": r,
+        }
+        for j in ((0.6, 0.7, 0.8) if args.nested else (args.near_jaccard,))
+        for d in ((1, 2, 3) if args.nested else (args.near_differing,))
+        for r in rewordings
+        # one objective for every choice (the weight is part of it, not a choice)
+        for a in (ADVERSARIAL_WEIGHT,)
+    ]
     if args.nested and regime is not None:
-        choices = [
-            {"near_jaccard": j, "near_differing": d, "vetoes": v, "adversarial_weight": a}
-            for j in (0.6, 0.7, 0.8)
-            for d in (1, 2, 3)
-            for v in (vetoes,)
-            # one objective for every choice (the weight is part of it, not a choice)
-            for a in (ADVERSARIAL_WEIGHT,)
-        ]
         t0 = time.perf_counter()
         nested, picked = nested_cv(
-            x, y, src, differing, groups, folds, weights, choices, BUDGETS, kind=args.ship
-        )
+            x, y, src, differing, groups, folds, weights, choices, BUDGETS, kind=args.ship,
+            confidences=margins, cache=args.prob_cache,
+        )  # fmt: skip
         report["nested_cv"] = nested
         report["nested_picked"] = picked
-        print(f"\nnested CV ({time.perf_counter() - t0:.0f}s): budget -> per source")
-        print_table(nested)
-        # The shipped choice: the same rule on all out-of-fold predictions.
-        best_gain = -np.inf
-        for c in choices:
-            near_c = Regime(c["near_jaccard"], c["near_differing"]).near_copy(x, differing)
-            hit_c = (x[:, 0] >= RECALL) & ~vetoed(x, c["vetoes"])
-            gain = regime_search(
-                oof[args.ship], cos, near_c, y, hit_c, src, 0.01,
-                adversarial_weight=c["adversarial_weight"],
-            )[2]  # fmt: skip
-            if gain > best_gain + 1e-12:
-                best_gain, chosen = gain, c
+        for level, table_m in nested.items():
+            print(f"\nnested CV, margin {level} ({time.perf_counter() - t0:.0f}s): per source")
+            print_table(table_m)
+    if regime is not None:
+        # The shipped margin and choice: the same rules on all out-of-fold predictions.
+        parts = [test for _, test in folds]
+        for budget in BUDGETS:
+            margin[budget] = (
+                choose_confidence(x, y, src, differing, oof[args.ship], parts, choices, budget)
+                if confidence == "auto"
+                else confidence  # type: ignore[assignment]
+            )
+        report["margin"] = {str(b): c for b, c in margin.items()}
+        print(f"calibration margin (confidence per budget): {margin}")
+        chosen, _, _ = pick(
+            x, y, src, differing, oof[args.ship], np.arange(len(rows)), choices, 0.01,
+            margin[0.01],
+        )  # fmt: skip
         print(f"shipped choice (all OOF, budget 0.01): {chosen}")
         report["shipped_choice"] = chosen
-        regime = Regime(chosen["near_jaccard"], chosen["near_differing"])
+        regime = regime_of(chosen)
         near = regime.near_copy(x, differing)
+        cos = regime.rewording_score(x)
         vetoes = list(chosen["vetoes"])
         hit = (x[:, 0] >= RECALL) & ~vetoed(x, vetoes)
-        ADVERSARIAL_WEIGHT = chosen["adversarial_weight"]
     auc_cos = {s: roc_auc_score(y[src == s], x[src == s, 0]) for s in np.unique(src)}
     report["cosine_auc"] = auc_cos
     print(f"cosine    AUC per source {auc_cos}")
@@ -606,6 +753,7 @@ def main() -> None:
                 "regime": {
                     "min_jaccard": regime.min_jaccard,
                     "max_differing": regime.max_differing,
+                    "reworded_by": regime.reworded_by,
                 }
             }
         ),
@@ -613,6 +761,7 @@ def main() -> None:
             "trained_on": f"{args.pairs.name}: {len(rows)} pairs",
             "calibrated": f"out-of-fold predictions, grouped {args.folds}-fold CV; "
             "natural sources within the budget, PAWS within 3x"
+            + f"; margin (one-sided Clopper-Pearson level per budget): {margin}"
             + ("" if regime is None else "; near copies on probability, rewordings on cosine"),
         },
     }

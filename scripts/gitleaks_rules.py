@@ -25,6 +25,8 @@ import regex
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "third_party" / "gitleaks" / "gitleaks.toml"
+# rules gitleaks added after 8.30.1, written from its rule files (see the file's head)
+NEWER = ROOT / "third_party" / "gitleaks" / "rules-after-8.30.1.toml"
 TARGET = ROOT / "src" / "lockgate" / "guards" / "pii" / "secret_rules.json"
 FLAGS = regex.VERSION1 | regex.ASCII
 
@@ -271,12 +273,37 @@ def anchored(pattern: str, keywords: list[str]) -> bool:
     return bool(prefixes) and all(any(p.startswith(k) for k in keywords) for p in prefixes or ())
 
 
-def convert(config: dict[str, Any], version: str) -> dict[str, Any]:
+# The boundaries gitleaks' rule generator (cmd/generate/config/utils/generate.go) puts
+# around a secret: as 8.30.1 shipped them, and as its current source writes them. The
+# current ones also take the forms its rule files test every rule with (XML elements,
+# CSV cells, YAML block scalars, ``+=``, escaped JSON) and a secret followed by a
+# comma, ``<`` or ``)``, which 8.30.1's patterns miss. The shipped rules take either
+# (the current suffix already holds 8.30.1's), so nothing 8.30.1 finds is lost.
+_MIDDLE_8_30 = r"""(?:[ \t\w.-]{0,20})[\s'"]{0,3}(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)[\x60'"\s=]{0,5}"""
+_MIDDLE_NOW = (
+    r"""(?:[\w \t.-]{0,20})(?:\\*['"]{0,3})?[ \t]{0,5}"""
+    r"""(?:[<>?+]?=|:{1,3}=|>|=>|:|\(|,|\|)(?:\\*(?:'|")|[\x60\s=|>]){0,5}"""
+)
+_SUFFIX_8_30 = r"""(?:[\x60'"\s;]|\\[nr]|$)"""
+_SUFFIX_NOW = r"""(?:['"\x60\s;\\<,)]|$)"""
+
+
+def current_boundaries(pattern: str) -> str:
+    """A rule pattern of 8.30.1 that also takes the generator's current boundaries."""
+    either = f"(?:{_MIDDLE_8_30}|{_MIDDLE_NOW})("
+    return pattern.replace(_MIDDLE_8_30 + "(", either).replace(_SUFFIX_8_30, _SUFFIX_NOW)
+
+
+def convert(config: dict[str, Any], version: str, *, current: bool = True) -> dict[str, Any]:
+    """The rules as lockgate ships them; ``current=False``: 8.30.1's patterns as they are
+    (without the rules added since)."""
     rules = []
-    for rule in config["rules"]:
+    newer = tomllib.loads(NEWER.read_text())["rules"] if current else []
+    for rule in config["rules"] + newer:
         if "regex" not in rule:
             continue  # path-only rule
-        pattern, lead = split_lead(translate(rule["regex"]))
+        source = current_boundaries(rule["regex"]) if current else rule["regex"]
+        pattern, lead = split_lead(translate(source))
         rules.append(
             {
                 "id": rule["id"],

@@ -53,7 +53,9 @@ def serve_in_thread(settings: Settings, loop: str = "asyncio") -> Iterator[LiveG
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    # Start-up loads models (the semantic cache's embedder) and can take well over 20 s on
+    # a loaded machine; the wait ends at once when the server is up or its thread died.
+    deadline = time.monotonic() + 120
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("gateway did not start")

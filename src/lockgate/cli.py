@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import time
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -20,6 +22,12 @@ from lockgate.cli_target import (
     fail,
     load,
 )
+
+if TYPE_CHECKING:  # the semantic cache loads numpy and a model: only for its commands
+    from lockgate.cache.semantic.eval import EvalReport
+    from lockgate.cache.semantic.semantic_cache import SemanticSettings
+    from lockgate.cache.semantic.verifier import Verifier
+    from lockgate.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -384,7 +392,8 @@ def cache_eval(
 
     from lockgate.cache.semantic.eval import evaluate_pairs, load_pairs
 
-    sc = load(config, admin=True).semantic_cache
+    settings = load(config, admin=True)
+    sc = settings.semantic_cache
     sem = sc.section_settings()
     if alias is not None:
         per_alias = sc.alias_settings()
@@ -411,15 +420,42 @@ def cache_eval(
             from lockgate.cache.semantic.verifier import load_verifier
 
             weights = load_verifier(Path(sc.verifier_weights).read_text(encoding="utf-8"))
-        embedder = None
-        if sc.embedder == "local":
+        if sc.embedder == "gateway":  # the configured embeddings alias, through the gateway
+            report = asyncio.run(_eval_through_gateway(settings, path, sem, weights, progress))
+        else:
             from lockgate.cache.semantic.embedder import LocalEmbedder
 
             embedder = LocalEmbedder(backend=sc.backend)  # the vectors the gateway would use
-        report = evaluate_pairs(path, sem, embedder=embedder, verifier=weights, progress=progress)
+            report = evaluate_pairs(
+                path, sem, embedder=embedder, verifier=weights, progress=progress
+            )
     except ModuleNotFoundError as exc:
         raise fail(str(exc)) from exc
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
+
+
+async def _eval_through_gateway(
+    settings: Settings,
+    path: Path,
+    sem: SemanticSettings,
+    weights: Verifier | None,
+    progress: bool,
+) -> EvalReport:
+    """``cache eval`` with ``embedder: gateway``: the gateway's services are built from
+    the config (as ``serve`` would) and the pairs embedded by its embeddings alias."""
+    from lockgate.cache.semantic.eval import evaluate_pairs_async
+    from lockgate.services import build_services
+
+    services = await build_services(settings)
+    try:
+        if services.semantic is None:
+            raise fail("semantic_cache: no alias uses the semantic cache, nothing to evaluate")
+        return await evaluate_pairs_async(
+            path, sem, embedder=services.semantic.cache.embedder, verifier=weights,
+            progress=progress,
+        )  # fmt: skip
+    finally:
+        await services.aclose()
 
 
 def main() -> None:

@@ -124,3 +124,48 @@ def test_gateway_embeddings_model_as_embedder(gateway_factory, fake):
     assert again.headers["x-lockgate-cache"] == "semantic-hit; score=1.00"
     assert len(fake.requests_to("/v1/embeddings")) == 2
     assert len(fake.requests_to(PATH)) == 1
+
+
+def test_cache_eval_cli_with_the_gateway_embedder(tmp_path, fake):
+    """With `embedder: gateway`, `cache eval` embeds the pairs through the configured
+    embeddings alias (the fake's vectors), not the local model."""
+    from tests.opex.support import cli
+    from tests.support import MASTER
+
+    config = {
+        "model_list": model_list(fake),
+        "general_settings": {
+            "master_key": MASTER,
+            "database_url": f"sqlite+aiosqlite:///{tmp_path}/gw.db",
+        },
+        "semantic_cache": {
+            "embedder": "gateway",
+            "embedding_model": "gpt-4o-mini",
+            "embedding_dim": 8,
+            "threshold": 0.999,
+            "guards": [],
+            "aliases": {"gpt-4o-mini": {}},
+        },
+    }
+    (tmp_path / "lockgate.yaml").write_text(json.dumps(config))  # JSON is YAML
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [
+        {
+            "q1": "What is the capital of France?",
+            "q2": "What is the capital of France?",
+            "label": 1,
+        },
+        {"q1": "How do I enable dark mode?", "q2": "Who wrote Hamlet?", "label": 0},
+    ]
+    pairs.write_text("\n".join(json.dumps(r) for r in rows))
+    r = cli(
+        "cache", "eval", str(pairs), "--config", str(tmp_path / "lockgate.yaml"),
+        "--no-progress", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["mode"] == "threshold"  # the gateway's vectors carry no token vectors
+    assert report["hit_rate"] == 1.0 and report["false_hit_rate"] == 0.0
+    embedded = [req.body["input"] for req in fake.requests_to("/v1/embeddings")]
+    texts = {t for batch in embedded for t in batch}
+    assert {r["q1"] for r in rows} | {r["q2"] for r in rows} <= texts

@@ -27,7 +27,7 @@ def found(scanner: PiiScanner, text: str) -> list[tuple[str, str]]:
     [
         "sk-" + _R + "abcdEFGH12345678",  # OpenAI legacy
         "sk-proj-" + _R + "-" + _R + "_" + _R,  # OpenAI project key
-        "sk-ant-api03-" + _R + _R + "-" + _R + "AA",  # Anthropic
+        "sk-ant-api03-" + _R + _R + "-" + _R[:28] + "AA",  # Anthropic: 93 + "AA"
         "AKIAQ3EGRB4KZLW7N2XM",  # AWS access key id
         "ASIAY34FZKBOKMUTVV7A",  # AWS temporary key id
         "ghp_" + _R + "1234",  # GitHub classic

@@ -146,3 +146,58 @@ def test_unknown_type_is_an_error() -> None:
     """A misspelt type fails at construction, not silently."""
     with pytest.raises(ValueError, match="EMIAL"):
         PiiScanner(types=["EMIAL"])
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # how the IBANs python-stdnum's author found online are printed
+        ("BE 68 5390 0754 7034    JVBABE22", "BE 68 5390 0754 7034"),
+        ("IBAN: ES10 0075 0080 11 0600658108.", "ES10 0075 0080 11 0600658108"),
+        ("konto NO07.8380.08.06006 i banken", "NO07.8380.08.06006"),
+        ("pay to ES15-0049-1806-9121-1186-9374 now", "ES15-0049-1806-9121-1186-9374"),
+    ],
+)
+def test_iban_national_printings(scanner: PiiScanner, text: str, value: str) -> None:
+    """A country code set apart and national groupings of an all-digit account part."""
+    assert found(scanner, text) == [("IBAN", value)]
+
+
+def test_iban_grouping_stays_strict_for_letters(scanner: PiiScanner) -> None:
+    """An account part with letters must group by four: "GB82 WE ST..." is no IBAN."""
+    assert found(scanner, "GB82 WE ST12 3456 9876 5432") == []
+
+
+def test_bare_mastercard_stands_alone(scanner: PiiScanner) -> None:
+    """A 16-digit Mastercard needs no word like "card" near it, as Visa does not; a word
+    naming another number right before it ("Tracking") still vetoes a bare one."""
+    assert found(scanner, "5555555555554444") == [("CREDIT_CARD", "5555555555554444")]
+    assert found(scanner, "2223003122003222") == [("CREDIT_CARD", "2223003122003222")]
+    assert found(scanner, "Messina (ME). Tracking 2657134798647748.") == []
+    assert found(scanner, "Card: 2657134798647748") == [("CREDIT_CARD", "2657134798647748")]
+
+
+def test_email_wrapped_at_a_hyphen(scanner: PiiScanner) -> None:
+    """An address a changelog wrapped after a hyphen is found whole."""
+    text = "Maintainer: Debian Perl Group <pkg-perl-\n    maintainers@lists.alioth.debian.org>"
+    value = "pkg-perl-\n    maintainers@lists.alioth.debian.org"
+    assert found(scanner, text) == [("EMAIL", value)]
+    assert found(scanner, "re-\nsend to team@x.org") == [("EMAIL", "team@x.org")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "  * Drop the work around for JDK 8211105.",
+        "software-properties (0.99.28.1) kinetic; urgency=medium",
+    ],
+)
+def test_changelog_look_alikes(scanner: PiiScanner, text: str) -> None:
+    """A bug number a clause after "work", a 0.x.y.z version: no phone, no IP."""
+    assert found(scanner, text) == []
+
+
+def test_near_words_still_count_next_to_the_number(scanner: PiiScanner) -> None:
+    """ "work" right before a number still names a phone; an address word an IP."""
+    assert found(scanner, "work: 8211105") == [("PHONE", "8211105")]
+    assert found(scanner, "a packet from 0.99.28.1") == [("IP", "0.99.28.1")]

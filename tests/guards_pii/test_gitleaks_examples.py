@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,48 +37,128 @@ def test_every_rule_has_a_true_example(rows: list[dict[str, object]]) -> None:
     assert len(rules) >= 215
 
 
+def _script() -> Any:
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "gitleaks_rules", root / "scripts" / "gitleaks_rules.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+@pytest.fixture(scope="module")
+def as_8_30_1() -> SecretRuleDetector:
+    """gitleaks 8.30.1's patterns translated as they are (the shipped rules also take
+    the secret boundaries of gitleaks' current rule generator)."""
+    import tomllib
+
+    script = _script()
+    config = tomllib.loads(script.SOURCE.read_text())
+    return SecretRuleDetector(script.convert(config, "8.30.1", current=False))
+
+
 def test_same_verdict_as_gitleaks_on_every_row(
-    rows: list[dict[str, object]], detector: SecretRuleDetector
+    rows: list[dict[str, object]], as_8_30_1: SecretRuleDetector
 ) -> None:
-    wrong = [r["text"] for r in rows if bool(detector.hits(str(r["text"]))) != bool(r["label"])]
+    """The translation of 8.30.1's rules says what the 8.30.1 binary says, row by row."""
+    wrong = [r["text"] for r in rows if bool(as_8_30_1.hits(str(r["text"]))) != bool(r["label"])]
     assert wrong == []
 
 
 def test_same_rules_as_gitleaks(
-    rows: list[dict[str, object]], detector: SecretRuleDetector
+    rows: list[dict[str, object]], as_8_30_1: SecretRuleDetector
 ) -> None:
     """The rule that fires is the one gitleaks names (generic hits deduplicated as it does)."""
     differ = [
         r
         for r in rows
-        if {h.rule for h in detector.hits(str(r["text"]))} != set(r["gitleaks_rules"])
+        if {h.rule for h in as_8_30_1.hits(str(r["text"]))} != set(r["gitleaks_rules"])
     ]
     assert len(differ) <= len(rows) // 100
 
 
+def test_shipped_rules_find_what_gitleaks_finds_and_its_newer_forms(
+    rows: list[dict[str, object]], detector: SecretRuleDetector
+) -> None:
+    """Every row gitleaks 8.30.1 reports, and the rule files' true examples in the forms
+    only gitleaks' current generator takes (XML, CSV, YAML block scalars, ``+=``,
+    escaped JSON), are found by the shipped rules."""
+    pos = [r for r in rows if r["label"] == 1]
+    newer = [
+        r for r in rows if r["label"] == 0 and r.get("expected") == 1 and not r.get("new_rule")
+    ]
+    assert len(newer) >= 250
+    assert [r["text"] for r in pos if not detector.hits(str(r["text"]))] == []
+    assert [r["text"] for r in newer if not detector.hits(str(r["text"]))] == []
+
+
+def test_rules_added_after_8_30_1_find_their_rule_files_examples(
+    rows: list[dict[str, object]], detector: SecretRuleDetector
+) -> None:
+    """third_party/gitleaks/rules-after-8.30.1.toml: each rule finds its own true
+    examples (Groq, LangSmith, Adyen, Braintree, Cast AI, Claude Code, ...)."""
+    import tomllib
+
+    added = tomllib.loads(_script().NEWER.read_text())["rules"]
+    ids = {r["id"] for r in added}
+    own = [r for r in rows if r.get("new_rule") and r["rule"] in ids]
+    assert len({r["rule"] for r in own}) >= 12
+    missed = [
+        r["text"] for r in own if r["rule"] not in {h.rule for h in detector.hits(str(r["text"]))}
+    ]
+    assert missed == []
+
+
+def test_a_secret_followed_by_a_comma_is_found(detector: SecretRuleDetector) -> None:
+    """gitleaks' current generator ends a secret at a comma, ``<`` or ``)`` too."""
+    for text in (
+        "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, then the rest",
+        "<token>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</token>",
+        "(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)",
+    ):
+        assert {h.rule for h in detector.hits(text)} == {"notion-api-token"}, text
+
+
 def test_scanner_recall_and_false_positives(rows: list[dict[str, object]]) -> None:
-    """The whole scanner (gitleaks' rules plus lockgate's own credential detectors)."""
+    """The whole scanner (gitleaks' rules plus lockgate's own credential detectors).
+
+    The placeholders include values such as ``000...`` and ``...EXAMPLE`` written in
+    the forms only gitleaks' current generator takes (``bitbucket_token: |``); gitleaks
+    itself reports the same values in its 8.30.1 forms (rules without an entropy
+    floor), so some of them are found: about 2%."""
     scanner = PiiScanner(sorted(SECRET_TYPES))
     pos = [r for r in rows if r["label"] == 1]
-    # gitleaks' "must not match" kind: copied false examples and placeholders
-    neg = [r for r in rows if r["label"] == 0 and r["origin"] in ("gitleaks-go", "placeholder")]
+    # gitleaks' "must not match" kind: copied false examples and placeholders (not the
+    # rule files' true examples that gitleaks 8.30.1 itself misses)
+    neg = [
+        r
+        for r in rows
+        if r["label"] == 0
+        and r["origin"] in ("gitleaks-go", "placeholder")
+        and r.get("expected", 0) == 0
+    ]
     caught = sum(1 for r in pos if scanner.find(str(r["text"])))
     false = [r["text"] for r in neg if scanner.find(str(r["text"]))]
     assert caught / len(pos) >= 0.99
-    assert len(false) / len(neg) <= 0.01, false
+    assert len(false) / len(neg) <= 0.03, false
 
 
 def test_gitleaks_own_examples_through_the_whole_scanner(rows: list[dict[str, object]]) -> None:
-    """The literal true and false examples of gitleaks' rule files (slack, generic,
-    huggingface, facebook, curl, github, gcp, sidekiq, sourcegraph, notion, aws, openai,
-    anthropic, 1password), through everything that redacts secrets - lockgate's
-    own key detectors included, which must not flag what gitleaks' generic rule lets
-    pass (``public_key = ...``, ``credentialsId: ...``, ``key_length = ...``)."""
+    """The true and false examples of gitleaks' rule files (128 of them), through
+    everything that redacts secrets - lockgate's own key detectors included, which must
+    not flag what gitleaks' generic rule lets pass (``public_key = ...``,
+    ``credentialsId: ...``, ``key_length = ...``). Positives are what the gitleaks
+    binary reports; negatives are the rule files' false examples it does not report."""
     scanner = PiiScanner(sorted(SECRET_TYPES))
     own = [r for r in rows if r["origin"] == "gitleaks-go"]
     pos = [r for r in own if r["label"] == 1]
-    neg = [r for r in own if r["label"] == 0]
-    assert len(pos) >= 60 and len(neg) >= 120
+    neg = [r for r in own if r["label"] == 0 and r.get("expected", 0) == 0]
+    assert len(pos) >= 2500 and len(neg) >= 250
+    assert len({r.get("go_file") for r in own}) >= 110
     missed = [r["text"] for r in pos if not scanner.find(str(r["text"]))]
     false = [r["text"] for r in neg if scanner.find(str(r["text"]))]
     assert len(missed) / len(pos) <= 0.05, missed
@@ -135,15 +216,8 @@ def test_rule_families_that_were_missed(detector: SecretRuleDetector, text: str,
 def test_shipped_rules_are_what_the_script_makes_of_gitleaks_toml() -> None:
     """secret_rules.json is scripts/gitleaks_rules.py's translation of the vendored
     gitleaks.toml, unedited: regenerate it after updating the TOML."""
-    import importlib.util
     import tomllib
 
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location(
-        "gitleaks_rules", root / "scripts" / "gitleaks_rules.py"
-    )
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _script()
     config = tomllib.loads(script.SOURCE.read_text())
     assert script.convert(config, "8.30.1") == json.loads(script.TARGET.read_text())

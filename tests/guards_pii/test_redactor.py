@@ -32,14 +32,16 @@ def test_redact_without_findings_returns_same_text(redactor: Redactor) -> None:
 def test_restore_round_trip(redactor: Redactor) -> None:
     """What was redacted with a vault can be put back from the model's answer."""
     vault = Vault()
-    text = "Email a@x.io, card 4111 1111 1111 1111, key sk-ant-api03-" + "Ab1" * 10
+    text = "Email a@x.io, card 4111 1111 1111 1111, key sk-ant-api03-" + "Ab1" * 31 + "AA"
     redacted, _ = redactor.redact(text, vault)
     assert "a@x.io" not in redacted and "4111" not in redacted
     assert redactor.restore(redacted, vault) == text
     answer = "I will email [EMAIL_1] and never show [API_KEY_1]; [EMAIL_9] is unknown."
     restored = redactor.restore(answer, vault)
     assert restored == (
-        "I will email a@x.io and never show sk-ant-api03-" + "Ab1" * 10 + "; [EMAIL_9] is unknown."
+        "I will email a@x.io and never show sk-ant-api03-"
+        + "Ab1" * 31
+        + "AA; [EMAIL_9] is unknown."
     )
 
 

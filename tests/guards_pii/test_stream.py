@@ -13,6 +13,7 @@ from lockgate.guards.pii import PiiScanner, Redactor, StreamRedactor, Vault
 
 DEV = Path(__file__).resolve().parents[2] / "data" / "dev" / "pii-dev.jsonl"
 _R = "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY"
+_ANTHROPIC = "sk-ant-api03-" + _R * 2 + "-" + _R[:28] + "AA"  # 93 characters + "AA"
 # A JWT longer than any hold: until its second dot arrives it is no finding.
 _LONG_JWT = ".".join(
     base64.urlsafe_b64encode(part).rstrip(b"=").decode()
@@ -33,7 +34,7 @@ def stream(redactor: Redactor, deltas: list[str], **kw: int) -> tuple[list[str],
 
 def test_key_split_across_chunks(redactor: Redactor) -> None:
     """An Anthropic key cut in two between chunks is still redacted whole."""
-    key = "sk-ant-api03-" + _R + _R
+    key = _ANTHROPIC
     outs, tail = stream(redactor, ["here: sk-ant-api03-abc", key[len("sk-ant-api03-abc") :], " ok"])
     assert "".join(outs) + tail == "here: [API_KEY_1] ok"
     assert not any("sk-ant" in o for o in outs)
@@ -85,7 +86,7 @@ def test_hold_must_cover_context() -> None:
 def _corpus() -> tuple[list[str], list[str]]:
     rows = [orjson.loads(line)["text"] for line in DEV.read_bytes().splitlines()]
     extra = [
-        "key sk-ant-api03-" + _R * 3 + " and AKIAIOSFODNN7EXAMPLE",
+        "key " + _ANTHROPIC + " and AKIAIOSFODNN7EXAMPLE",
         "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "-----BEGIN EC PRIVATE KEY-----\n" + _R + "\n" + _R + "\n-----END EC PRIVATE KEY-----",
         "Authorization: Bearer " + _R + "\nIBAN GB82 WEST 1234 5698 7654 32",

@@ -202,3 +202,38 @@ async def test_router_and_semantic_cache_share_one_embedding(tmp_path: Path) -> 
         again = await ask(client, "What is the capital of France?")
         assert again.headers["x-lockgate-cache"].startswith("semantic-hit")
         assert memo.computed == 1
+
+
+async def test_a_repeated_prompt_is_scored_without_embedding_it_again() -> None:
+    """The stage keeps the scores of prompts it scored: the same prompt again is decided
+    the same way without calling the embedder; another prompt is embedded; the memo's
+    size is reported for /metrics."""
+    rng = np.random.default_rng(3)
+    vectors = {text: rng.standard_normal(384).astype(np.float32) for text in PROMPTS}
+    calls: list[str] = []
+
+    async def embed(texts: list[str]) -> np.ndarray:
+        calls.extend(texts)
+        return np.stack([vectors[t] for t in texts])
+
+    async def upstream(ctx: RequestContext, request: ChatRequest) -> Result:
+        return ChatResponse(body={"choices": [], "model": request.model})
+
+    stage = RouteStage(
+        {"smart": RouteSpec(strong="big", weak="small", threshold=0.5)}, RouterModel.load(), embed
+    )
+
+    async def route(text: str) -> str:
+        ctx = RequestContext(request_id="r", principal=Principal(kind="master"), api="openai")
+        body = {"model": "smart", "messages": [{"role": "user", "content": text}]}
+        await stage(ctx, ChatRequest(model="smart", body=body), upstream)
+        return str(ctx.headers["x-lockgate-route"])
+
+    first = await route(PROMPTS[1])
+    assert calls == [PROMPTS[1]]
+    assert await route(PROMPTS[1]) == first
+    assert calls == [PROMPTS[1]]
+    await route(PROMPTS[2])
+    assert calls == [PROMPTS[1], PROMPTS[2]]
+    [(name, entries, nbytes)] = stage.memory_sizes()
+    assert (name, entries, nbytes) == ("route_scores", 2, len(PROMPTS[1]) + len(PROMPTS[2]))

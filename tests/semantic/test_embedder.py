@@ -145,8 +145,8 @@ def test_the_int8_model_is_made_once_and_kept_on_disk(
     first = quantised_cached(model)
     (kept,) = list((tmp_path / "cache").iterdir())
     assert kept.read_bytes() == first and first != model
-    stamp = kept.stat().st_mtime_ns
-    assert quantised_cached(model) == first and kept.stat().st_mtime_ns == stamp
+    inode = kept.stat().st_ino
+    assert quantised_cached(model) == first and kept.stat().st_ino == inode  # read, not rewritten
     ids = np.asarray([[1, 7, 9, 2, 0]], dtype=np.int64)
     mask = np.asarray([[1, 1, 1, 1, 0]], dtype=np.int64)
     run = {"input_ids": ids, "attention_mask": mask}
@@ -158,3 +158,40 @@ def test_the_int8_model_is_made_once_and_kept_on_disk(
     blocked.write_text("not a directory")
     monkeypatch.setenv("LOCKGATE_CACHE_DIR", str(blocked))
     assert quantised_cached(model) == first
+
+
+def test_a_new_int8_model_removes_the_cached_ones_long_unused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Old int8 files of this cache (other weights or ONNX Runtime versions) and leftover
+    temporary files go when a new model is written; recent ones and other files stay."""
+    import os
+    import time
+
+    from lockgate.cache.semantic.minilm_onnx import STALE_SECONDS
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("LOCKGATE_CACHE_DIR", str(cache))
+    old = time.time() - STALE_SECONDS - 3600
+    files = {
+        "minilm-int8-aaaa-ort1.0.0.onnx": old,
+        "minilm-int8-bbbb-ort1.1.0.123.tmp": old,
+        "minilm-int8-cccc-ort1.2.0.onnx": time.time() - 86_400,
+        "someone-elses.onnx": old,
+    }
+    for name, stamp in files.items():
+        (cache / name).write_bytes(b"x")
+        os.utime(cache / name, (stamp, stamp))
+    model = build_graph(tiny_bert(np.random.default_rng(0)), heads=2, layers=1)
+    quantised_cached(model)
+    left = sorted(p.name for p in cache.iterdir())
+    assert "minilm-int8-cccc-ort1.2.0.onnx" in left and "someone-elses.onnx" in left
+    assert "minilm-int8-aaaa-ort1.0.0.onnx" not in left
+    assert "minilm-int8-bbbb-ort1.1.0.123.tmp" not in left
+    assert len(left) == 3  # the two kept and the new model
+    # reading the cached model marks it as used, so a long-running install keeps its file
+    (current,) = [p for p in cache.iterdir() if p.name not in files]
+    os.utime(current, (old, old))
+    quantised_cached(model)
+    assert current.stat().st_mtime > old + STALE_SECONDS

@@ -19,6 +19,7 @@ MODULES = [
     "redis_index",
     "semantic_cache",
     "stage",
+    "tokenstore",
 ]
 
 

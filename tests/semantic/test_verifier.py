@@ -220,8 +220,10 @@ async def test_a_stored_miss_is_verified_without_embedding_it_again(
     assert hit.served
     assert emb.texts == ["How do I reset my password?", "How can I reset my password?"]
     # a tiny byte budget keeps only the newest entry: the candidate is embedded again
-    cache.token_cache_bytes = 1
-    cache._remember("other", cache._tokens["How can I reset my password?"])
+    cache.tokens.max_bytes = 1
+    kept = cache.tokens.get("How can I reset my password?")
+    assert kept is not None
+    cache.tokens.put("other", kept)
     emb.texts.clear()
     assert (await cache.lookup(SemanticQuery("p", "How can I reset my password?"), now=NOW)).served
     assert emb.texts == ["How can I reset my password?", "How do I reset my password?"]
@@ -236,8 +238,7 @@ async def test_only_near_copies_cost_the_candidates_a_forward_pass(
     cache = SemanticCache(emb, MemoryIndex(emb.dim), SemanticSettings(), load_verifier())
     for text in ("What is the capital of France?", "Does the hotel allow pets?"):
         await cache.store(SemanticQuery("p", text), text.encode(), now=NOW)
-    cache._tokens.clear()
-    cache._token_bytes = 0
+    cache.tokens.clear()
     reworded = await cache.lookup(
         SemanticQuery("p", "Which city is the capital of France?"), now=NOW
     )
@@ -246,3 +247,54 @@ async def test_only_near_copies_cost_the_candidates_a_forward_pass(
     vetoed = await cache.lookup(SemanticQuery("p", "Does the hotel ban pets?"), now=NOW)
     assert not vetoed.served and vetoed.score > 0.8
     assert emb.texts == ["Which city is the capital of France?", "Does the hotel ban pets?"]
+
+
+async def test_a_lookup_embeds_at_most_cold_embeds_near_copies(
+    local_embedder: LocalEmbedder,
+) -> None:
+    """Near copies whose token vectors are gone cost one forward pass per lookup at most
+    (the most similar first); one left unembedded is not served on its cosine either."""
+    emb = CountingEmbedder(local_embedder)
+    cache = SemanticCache(emb, MemoryIndex(emb.dim), SemanticSettings(), load_verifier())
+    stored = (
+        "How do I change my account password?",
+        "How can I change my account password now?",
+        "How can I change my user account password?",
+    )
+    for text in stored:
+        await cache.store(SemanticQuery("p", text), text.encode(), now=NOW)
+    query = SemanticQuery("p", "How can I change my account password?")
+    ranked = await cache.index.search("p", (await emb.embed([query.text]))[0], k=3, now=NOW)
+    assert {c.text for c in ranked} == set(stored)
+    cache.tokens.clear()
+    first = await cache.lookup(query, now=NOW)
+    assert first.served
+    assert emb.texts == [query.text, ranked[0].text]
+    emb.texts.clear()
+    cache.tokens.clear()
+    cache.cold_embeds = 0
+    none = await cache.lookup(query, now=NOW)
+    assert not none.served and none.score > 0.9 and emb.texts == [query.text]
+
+
+def test_rewordings_can_be_judged_on_token_alignment() -> None:
+    """Weights with ``reworded_by: align`` judge a rewording on the mean best token match
+    (both ways) instead of the sentence cosine, and so need the pair's token vectors."""
+    spec = shipped_spec()
+    spec["regime"] = {**spec["regime"], "reworded_by": "align"}
+    spec["calibration"] = [[0.01, 0.5, 0.8]]
+    verifier = Verifier(spec)
+    point = verifier.operating_point(0.01)
+    rows = np.zeros((2, len(FEATURE_NAMES)), dtype=np.float32)
+    rows[:, 0] = 0.95  # cosine: above the recall floor and 0.8
+    rows[:, FEATURE_NAMES.index("word_jaccard")] = 0.1  # a rewording
+    rows[:, FEATURE_NAMES.index("align_mean_a")] = [0.9, 0.7]
+    rows[:, FEATURE_NAMES.index("align_mean_b")] = [0.8, 0.8]
+    differing = np.asarray([8, 8])
+    assert verifier.accepts(rows, differing, point).tolist() == [True, False]
+    fa, fb = extract_features("How do I cancel?"), extract_features("I want to end it, how?")
+    assert verifier.needs_model(fa, fb, point)
+    assert not load_verifier().needs_model(fa, fb, load_verifier().operating_point(0.01))
+    spec["regime"]["reworded_by"] = "bm25"
+    with pytest.raises(VerifierError, match="rewording score"):
+        Verifier(spec)

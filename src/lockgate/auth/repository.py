@@ -101,9 +101,9 @@ class KeyRepository:
 
     async def version(self) -> int:
         """The key change counter: it moves whenever any key is created, revoked or rotated."""
-        async with self._db.engine.connect() as conn:
-            value = await conn.scalar(sa.select(key_changes.c.version).where(key_changes.c.id == 1))
-        return int(value or 0)
+        return await self._db.poll_counter(
+            sa.select(key_changes.c.version).where(key_changes.c.id == 1)
+        )
 
     async def get(self, key_id: str) -> ApiKey:
         async with self._db.engine.connect() as conn:

@@ -514,21 +514,26 @@ class BatchStore(FileStore):
             batches.c.expires_at < now,
             batches.c.handoff.is_(None),  # the provider's own window applies
         )
-        async with self.db.engine.begin() as conn:
-            ids = [r[0] for r in (await conn.execute(due)).all()]
-            if not ids:
-                return []
-            await conn.execute(
-                batches.update()
-                .where(batches.c.id.in_(ids), batches.c.expired_at.is_(None))
-                .values(expired_at=now)
-            )
-            await conn.execute(
-                batch_lines.update()
-                .where(batch_lines.c.batch_id.in_(ids), batch_lines.c.status == "pending")
-                .values(status="expired")
-            )
-        return ids
+
+        async def work(engine: AsyncEngine) -> list[str]:
+            async with engine.begin() as conn:
+                ids = [r[0] for r in (await conn.execute(due)).all()]
+                if not ids:
+                    return []
+                await conn.execute(
+                    batches.update()
+                    .where(batches.c.id.in_(ids), batches.c.expired_at.is_(None))
+                    .values(expired_at=now)
+                )
+                await conn.execute(
+                    batch_lines.update()
+                    .where(batch_lines.c.batch_id.in_(ids), batch_lines.c.status == "pending")
+                    .values(status="expired")
+                )
+            return ids
+
+        # polled by the runner: on the write thread, off the request loop
+        return await self.db.poll(work)
 
     async def finalize_ready(self, owner: str, now: float, lease: float) -> list[str]:
         """Write output and error files of batches with no line left to run."""
@@ -553,34 +558,43 @@ class BatchStore(FileStore):
             )
             .distinct()
         )
-        async with self.db.engine.begin() as conn:
-            ids = [
-                r[0]
-                for r in (
-                    await conn.execute(
-                        sa.select(batches.c.id).where(
-                            batches.c.status.in_(ACTIVE),
-                            batches.c.id.not_in(unfinished),
+
+        async def take(engine: AsyncEngine) -> list[str]:
+            async with engine.begin() as conn:
+                ids = [
+                    r[0]
+                    for r in (
+                        await conn.execute(
+                            sa.select(batches.c.id).where(
+                                batches.c.status.in_(ACTIVE),
+                                batches.c.id.not_in(unfinished),
+                                sa.or_(
+                                    batches.c.finalize_until.is_(None),
+                                    batches.c.finalize_until < now,
+                                ),
+                            )
+                        )
+                    ).all()
+                ]
+                taken = []
+                for batch_id in ids:
+                    res = await conn.execute(
+                        batches.update()
+                        .where(
+                            batches.c.id == batch_id,
                             sa.or_(
-                                batches.c.finalize_until.is_(None),
-                                batches.c.finalize_until < now,
+                                batches.c.finalize_until.is_(None), batches.c.finalize_until < now
                             ),
                         )
+                        .values(finalize_owner=owner, finalize_until=now + lease, finalizing_at=now)
                     )
-                ).all()
-            ]
-            taken = []
-            for batch_id in ids:
-                res = await conn.execute(
-                    batches.update()
-                    .where(
-                        batches.c.id == batch_id,
-                        sa.or_(batches.c.finalize_until.is_(None), batches.c.finalize_until < now),
-                    )
-                    .values(finalize_owner=owner, finalize_until=now + lease, finalizing_at=now)
-                )
-                if res.rowcount:
-                    taken.append(batch_id)
+                    if res.rowcount:
+                        taken.append(batch_id)
+            return taken
+
+        # polled by an idle runner every tick: on the write thread, off the request loop;
+        # writing the files of the (rare) batches taken stays here
+        taken = await self.db.poll(take)
         for batch_id in taken:
             await self._finalize(batch_id, owner, now)
         return taken

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockgate.errors import BadRequestError, NotFoundError
 from lockgate.experiments.observations import Observations, collapse
@@ -28,6 +30,7 @@ def rollout_tag(name: str) -> str:
 
 class ExperimentRepository:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
         self._engine = db.engine
         self._clock = clock
 
@@ -179,8 +182,13 @@ class ExperimentRepository:
         stmt = sa.select(rollouts).order_by(rollouts.c.name)
         if status is not None:
             stmt = stmt.where(rollouts.c.status == status)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
+
+        async def read(engine: AsyncEngine) -> list[Row[Any]]:
+            async with engine.connect() as conn:
+                return list((await conn.execute(stmt)).all())
+
+        # polled every tick by the rollout driver: off the request loop
+        rows = await self._db.poll(read)
         return [
             (
                 RolloutSpec.model_validate(r._mapping["spec"]),

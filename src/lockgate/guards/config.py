@@ -40,9 +40,11 @@ class IndirectInjectionSettings(_Model):
     #: block: refuse (400); strip: remove the offending sentences from the data and answer;
     #: flag: answer, with a header and an audit note; log: audit note only
     mode: IndirectMode = "flag"
-    #: the FPR-0.05 point on benign documents of leave-one-source-out scores (session 7:
-    #: 0.540; 0.6 before): recall 0.637 on real third-party injected documents there
-    threshold: float = Field(default=0.55, ge=0, le=1)
+    #: from leave-one-source-out scores (session 8): the point where both 95% intervals
+    #: clear their targets by the widest margin - recall on real third-party injected
+    #: documents 0.659 [0.612, 0.704] (n=405), benign documents flagged 0.038
+    #: [0.032, 0.046] (n=2,971); 0.55 in session 7, 0.6 before
+    threshold: float = Field(default=0.58, ge=0, le=1)
 
 
 class InjectionSettings(_Model):

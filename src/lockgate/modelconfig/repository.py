@@ -31,11 +31,9 @@ class ModelRepository:
         self._db = db
 
     async def version(self) -> int:
-        async with self._db.engine.connect() as conn:
-            value = await conn.scalar(
-                sa.select(model_changes.c.version).where(model_changes.c.id == 1)
-            )
-        return int(value or 0)
+        return await self._db.poll_counter(
+            sa.select(model_changes.c.version).where(model_changes.c.id == 1)
+        )
 
     async def list(self) -> list[StoredEntry]:
         query = sa.select(model_entries).order_by(model_entries.c.created_at, model_entries.c.id)

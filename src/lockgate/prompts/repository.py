@@ -41,6 +41,7 @@ def _version(row: Any) -> PromptVersion:
 
 class PromptRepository:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
         self._engine = db.engine
         self._clock = clock
 
@@ -210,7 +211,6 @@ class PromptRepository:
         return await self.move_label(name, label, int(moves[-1]["from_version"]), actor, "rollback")
 
     async def head(self) -> int:
-        """The change counter: cheap enough to poll every second."""
-        async with self._engine.connect() as conn:
-            value = (await conn.execute(sa.select(sa.func.max(changes.c.id)))).scalar()
-        return int(value or 0)
+        """The change counter: cheap enough to poll every second (off the request loop)."""
+
+        return await self._db.poll_counter(sa.select(sa.func.max(changes.c.id)))

@@ -7,6 +7,7 @@ semantic_cache:
   embedder: local                   # local all-MiniLM-L6-v2, or "gateway" (see below)
   backend: onnx-int8                # onnx-int8 | onnx | numpy, for the local embedder
   max_false_hit_rate: 0.01          # error budget: the learned verifier's operating point
+  token_store_mb: 256               # candidates' token vectors kept (int8, ~7 kB a question)
   verify_sample_rate: 0.02          # share of served hits re-asked upstream (live estimate)
   ttl: 3600
   shadow: false
@@ -87,7 +88,9 @@ def build_semantic_stage(
         verifier = load_verifier(text, backend=settings.backend)
     index = build_index(settings.index, embedder.dim, settings.capacity)
     default = settings.section_settings()
-    cache = SemanticCache(embedder, index, default, verifier)
+    cache = SemanticCache(
+        embedder, index, default, verifier, token_cache_bytes=settings.token_store_mb << 20
+    )
     return SemanticCacheStage(
         cache,
         aliases,

@@ -12,6 +12,7 @@ sentence-transformers in the tests.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy.typing as npt
 
 from lockgate.cache.semantic.minilm import load_safetensors, mean_pool
 
-__all__ = ["OnnxMiniLM", "build_graph", "cache_dir", "quantise", "quantised_cached"]
+__all__ = ["OnnxMiniLM", "build_graph", "cache_dir", "quantise", "quantised_cached", "remove_stale"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -210,10 +211,21 @@ def cache_dir() -> Path:
     return Path(base) / "lockgate"
 
 
+#: a cached int8 model not read for this long belongs to a weights or ONNX Runtime
+#: version no longer in use here: the next quantisation removes it
+STALE_SECONDS = 30 * 86_400
+
+
 def quantised_cached(model: bytes) -> bytes:
     """``quantise(model)``, kept on disk after the first time (keyed by the float
     model's bytes and the ONNX Runtime version): later starts skip the seconds
-    it takes. A cache that cannot be read or written is only a slower start."""
+    it takes. A cache that cannot be read or written is only a slower start.
+
+    Each read marks the file as used (its mtime); writing a new one removes the
+    other int8 models of this cache not used for ``STALE_SECONDS`` (another
+    install still using one keeps it fresh, and one removed under it only costs
+    that install a quantisation) and temporary files left by an interrupted write.
+    """
     import hashlib
     import os
 
@@ -222,9 +234,13 @@ def quantised_cached(model: bytes) -> bytes:
     key = hashlib.sha256(model).hexdigest()[:20]
     path = cache_dir() / f"minilm-int8-{key}-ort{ort.__version__}.onnx"
     try:
-        return path.read_bytes()
+        blob = path.read_bytes()
     except OSError:
         pass
+    else:
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return blob
     blob = quantise(model)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -232,8 +248,28 @@ def quantised_cached(model: bytes) -> bytes:
         tmp.write_bytes(blob)
         tmp.replace(path)  # atomic: a concurrent start reads the old file or the new one
     except OSError:
-        pass
+        return blob
+    remove_stale(path)
     return blob
+
+
+def remove_stale(current: Path, *, now: float | None = None) -> list[Path]:
+    """Remove the cached int8 models (and leftover temporary files) beside ``current``
+    not used for ``STALE_SECONDS``; only this cache's own file names are touched."""
+    import time
+
+    cutoff = (time.time() if now is None else now) - STALE_SECONDS
+    removed = []
+    for old in current.parent.glob("minilm-int8-*"):
+        if old == current or not old.name.endswith((".onnx", ".tmp")):
+            continue
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+                removed.append(old)
+        except OSError:
+            continue  # gone already, or not ours to remove
+    return removed
 
 
 class OnnxMiniLM:

@@ -10,10 +10,12 @@ query is):
 3. with the learned verifier (default): of the (at most ``verify_top``)
    candidates whose cosine is above the verifier's recall floor, drop those a
    hard-veto guard rejects and judge rewordings on their cosine (text-only
-   tests, no model); embed only the near copies' texts (one batch, skipped
-   when their token vectors are cached) and score them with the model at the
-   operating point of the alias's error budget; serve the most similar
-   candidate that passes. A lookup with no candidate above the floor costs
+   tests, no model); score the near copies with the model at the operating
+   point of the alias's error budget, from their token vectors kept since
+   their own lookup (``TokenStore``); a near copy whose vectors are gone is
+   embedded, at most ``cold_embeds`` of them per lookup (the rest are not
+   served, so a lookup costs at most two forward passes); serve the most
+   similar candidate that passes. A lookup with no candidate above the floor costs
    nothing more.
    Without it: walk the candidates best first, stop at the first below
    ``threshold``, skip one that a near-miss guard rejects, take the first that
@@ -37,6 +39,7 @@ from lockgate.cache.semantic.embedder import Embedder, TokenEmbedder, TokenVecto
 from lockgate.cache.semantic.guards import GUARDS, Features, GuardName, extract_features, near_miss
 from lockgate.cache.semantic.index import Candidate, VectorIndex
 from lockgate.cache.semantic.partition import SemanticQuery
+from lockgate.cache.semantic.tokenstore import TokenStore
 from lockgate.cache.semantic.verifier import (
     OperatingPoint,
     Verifier,
@@ -131,17 +134,18 @@ class SemanticCache:
         settings: SemanticSettings,
         verifier: Verifier | None = None,
         *,
-        token_cache_bytes: int = 64 << 20,
+        token_cache_bytes: int = 256 << 20,
+        cold_embeds: int = 1,
     ) -> None:
         self.embedder = embedder
         self.index = index
         self.settings = settings
         self.verifier = verifier
-        # Token vectors of recently verified candidates: a popular cached question
-        # is a candidate again and again, and re-embedding it is most of a lookup.
-        self._tokens: OrderedDict[str, TokenVectors] = OrderedDict()
-        self._token_bytes = 0
-        self.token_cache_bytes = token_cache_bytes
+        # Token vectors of looked-up texts (a stored miss was looked up first), int8:
+        # embedding a near-copy candidate again would be most of a lookup's cost.
+        self.tokens = TokenStore(token_cache_bytes)
+        #: near copies embedded per lookup when their token vectors are not kept
+        self.cold_embeds = cold_embeds
         # The guards' view of recent texts (a few hundred bytes each): extracting
         # it is a third of the verifier's cost, and candidates come back often.
         self._features: OrderedDict[str, Features] = OrderedDict()
@@ -235,7 +239,7 @@ class SemanticCache:
             return SemanticResult(served=False, shadow=settings.shadow, score=best, vector=vector)
         # Text-only tests first: a vetoed pair is out, a rewording is judged on its
         # cosine, and only near copies need the model, i.e. the candidates' token
-        # vectors (a forward pass each when they are not cached).
+        # vectors (kept in ``self.tokens``; embedded, at most ``cold_embeds``, when not).
         mine_f = self._features_of(query.text)
         kept = [
             c for c in above if not self.verifier.vetoes_pair(mine_f, self._features_of(c.text))
@@ -244,8 +248,10 @@ class SemanticCache:
             c for c in kept if self.verifier.needs_model(mine_f, self._features_of(c.text), point)
         ]
         probs: dict[str, float] = {}
+        needs_model = {c.id for c in near}  # judged by the model or not at all
         if near:
-            theirs = await self._candidate_tokens([c.text for c in near])
+            near, theirs = await self._candidate_tokens(near)
+        if near:
             rows, differing = self._pair_rows(query.text, mine, near, theirs)
             p = self.verifier.probability(rows)
             ok = self.verifier.accepts(rows, differing, point, p)
@@ -255,7 +261,7 @@ class SemanticCache:
             passed = set()
         reworded = point.accept_reworded
         for cand in kept:
-            if cand.id in probs:
+            if cand.id in needs_model:
                 if cand.id not in passed:
                     continue
             elif reworded is None or cand.score < reworded:
@@ -319,25 +325,24 @@ class SemanticCache:
         return rows, differing
 
     def _remember(self, text: str, tokens: TokenVectors) -> None:
-        old = self._tokens.pop(text, None)
-        if old is not None:
-            self._token_bytes -= old.tokens.nbytes
-        self._tokens[text] = tokens
-        self._token_bytes += tokens.tokens.nbytes
-        while self._token_bytes > self.token_cache_bytes and len(self._tokens) > 1:
-            _, evicted = self._tokens.popitem(last=False)
-            self._token_bytes -= evicted.tokens.nbytes
+        self.tokens.put(text, tokens)
 
-    async def _candidate_tokens(self, texts: list[str]) -> list[TokenVectors]:
+    async def _candidate_tokens(
+        self, candidates: list[Candidate]
+    ) -> tuple[list[Candidate], list[TokenVectors]]:
+        """The candidates whose token vectors are known or were embedded now (at most
+        ``cold_embeds`` of them, best first), with those vectors."""
         assert isinstance(self.embedder, TokenEmbedder)
-        known = {t: self._tokens[t] for t in texts if t in self._tokens}
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        known = {c.text: tv for c in candidates if (tv := self.tokens.get(c.text)) is not None}
+        missing = [t for t in dict.fromkeys(c.text for c in candidates) if t not in known]
+        missing = missing[: self.cold_embeds]
         if missing:
             fresh = await self.embedder.embed_tokens(missing)
-            known.update(zip(missing, fresh, strict=True))
-        for text in texts:
-            self._remember(text, known[text])
-        return [known[t] for t in texts]
+            for text, tv in zip(missing, fresh, strict=True):
+                known[text] = tv
+                self._remember(text, tv)
+        kept = [c for c in candidates if c.text in known]
+        return kept, [known[c.text] for c in kept]
 
     async def store(
         self,

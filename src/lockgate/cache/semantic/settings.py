@@ -53,6 +53,9 @@ class SemanticCacheSettings(BaseModel):
     answer_agreement: float = Field(default=0.80, ge=-1.0, le=1.0)
     #: an alias of this gateway that judges the two answers instead (replies "same"/"different")
     judge_model: str | None = None
+    #: token vectors kept for the verifier (int8, ~7 kB a question; an entry whose
+    #: vectors are gone costs its lookup a forward pass)
+    token_store_mb: int = Field(default=256, ge=1)
     top_k: int = Field(default=4, ge=1)
     max_query_chars: int = Field(default=2000, ge=1)
     aliases: dict[str, AliasSemanticSettings] = Field(default_factory=dict)

@@ -165,6 +165,18 @@ class Regime:
 
     min_jaccard: float
     max_differing: int
+    #: what a rewording is judged on: ``"cosine"`` (the sentence vectors alone) or
+    #: ``"align"`` (the mean best token match, both ways: needs both texts' token vectors)
+    reworded_by: str = "cosine"
+
+    def rewording_score(self, rows: F32) -> F32:
+        """The score a rewording's threshold applies to, from ``pair_features`` rows."""
+        m = np.asarray(rows, dtype=np.float32)
+        if self.reworded_by == "align":
+            out: F32 = ((m[:, 1] + m[:, 2]) / 2).astype(np.float32)
+            return out
+        cosine: F32 = m[:, 0]
+        return cosine
 
     def near_copy(self, rows: F32, differing: npt.NDArray[np.int_]) -> npt.NDArray[np.bool_]:
         jaccard = np.asarray(rows)[:, FEATURE_NAMES.index("word_jaccard")]
@@ -239,8 +251,14 @@ class Verifier:
             self.regime: Regime | None = (
                 None
                 if regime is None
-                else Regime(float(regime["min_jaccard"]), int(regime["max_differing"]))
+                else Regime(
+                    float(regime["min_jaccard"]),
+                    int(regime["max_differing"]),
+                    str(regime.get("reworded_by", "cosine")),
+                )
             )
+            if self.regime is not None and self.regime.reworded_by not in ("cosine", "align"):
+                raise VerifierError(f"unknown rewording score {self.regime.reworded_by!r}")
             # (budget, probability threshold[, rewording cosine threshold]), budgets ascending
             self.calibration: list[tuple[float, ...]] = sorted(
                 tuple(float(v) for v in row) for row in spec["calibration"]
@@ -283,10 +301,10 @@ class Verifier:
 
     def needs_model(self, fa: Features, fb: Features, point: OperatingPoint) -> bool:
         """Whether the pair's verdict at ``point`` needs the model's probability (and so
-        both texts' token vectors): a near copy does; a rewording is judged on cosine."""
+        both texts' token vectors): a near copy does; a rewording judged on cosine not."""
         if self.regime is None or point.accept_reworded is None:
             return True
-        return self.regime.is_near_copy(fa, fb)
+        return self.regime.reworded_by != "cosine" or self.regime.is_near_copy(fa, fb)
 
     def accepts(
         self,
@@ -305,7 +323,8 @@ class Verifier:
         passed = probs >= point.accept
         if self.regime is not None and point.accept_reworded is not None:
             near = self.regime.near_copy(rows, differing)
-            passed = np.where(near, passed, cosines >= point.accept_reworded)
+            reworded = self.regime.rewording_score(rows) >= point.accept_reworded
+            passed = np.where(near, passed, reworded)
         out: npt.NDArray[np.bool_] = (cosines >= point.recall) & passed & ~self.vetoed(rows)
         return out
 

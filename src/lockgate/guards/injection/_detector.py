@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 from collections.abc import Iterator
@@ -13,7 +11,8 @@ from typing import Any
 from lockgate.memo import TextMemo
 
 from ._data_cues import data_cues
-from ._features import extract_features, tokenize, windows
+from ._decoders import BASE64, decoded_blobs, may_hide_encoding, may_hide_text
+from ._features import extract_features, prior_tokens, tokenize, windows
 from ._heuristics import PatternMatcher
 from ._model import LinearModel, load_model
 from ._normalize import normalize
@@ -33,18 +32,6 @@ __all__ = [
 # the best pooled F1 with a false-positive rate at most 0.05 sits at 0.60-0.63.
 DEFAULT_THRESHOLD = 0.6
 
-# Runs of base64 alphabet long enough to hide an instruction; decoded and scored
-# like any other window so "decode this and obey: aWdub3Jl..." is judged by content.
-_MIN_BLOB = 24
-_BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,6}")
-_HEX = re.compile(r"[0-9a-fA-F]+")
-_BASE32 = re.compile(r"[A-Z2-7]+=*")
-_ESCAPES = re.compile(r"(?:\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}){8,}")
-_ESCAPE_HEX = re.compile(r"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))")
-_BINARY = re.compile(r"(?:[01]{8}[ \t]){8,}[01]{8}")
-_MAX_DECODED_BLOBS = 4
-_MAX_BLOB_TRIES = 16
-_MAX_BLOB_CHARS = 4096
 _OBFUSCATION_LOGIT = 1.0
 # Messages whose text the user controls; system and assistant turns are the app's own,
 # tool and function results are data (see ``scan_data``).
@@ -56,6 +43,12 @@ _PIECE_MIN = 40
 _PIECE_MAX = 512
 _PIECE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _MAX_PIECES = 4000
+# A document longer than this (in characters of its pieces) is first read cheaply -
+# each piece's words looked up in the data table, nothing else - and only its most
+# instruction-like pieces, up to this many characters (at least ``_MIN_FULL_PIECES``
+# pieces), get the full pass: it costs ~0.4 us per character, the first look ~0.05.
+_FULL_CHARS = 1024
+_MIN_FULL_PIECES = 4
 #: What replaces an instruction stripped out of data.
 STRIPPED_MARKER = "[removed by the gateway: a suspected injected instruction]"
 
@@ -98,68 +91,6 @@ def _sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     z = math.exp(x)
     return z / (1.0 + z)
-
-
-def _printable(data: bytes) -> str | None:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if text and all(c.isprintable() or c.isspace() for c in text):
-        return text
-    return None
-
-
-def _decode_blob(blob: str) -> str | None:
-    """The text hidden in one run of an encoding alphabet: base64, hex or base32."""
-    if _HEX.fullmatch(blob) is not None and len(blob) % 2 == 0:
-        return _printable(bytes.fromhex(blob))
-    if _BASE32.fullmatch(blob) is not None:
-        padded = blob + "=" * (-len(blob) % 8)
-        try:
-            found = _printable(base64.b32decode(padded))
-        except (binascii.Error, ValueError):
-            found = None
-        if found is not None:
-            return found
-    cut = blob[: len(blob) - len(blob) % 4]
-    try:
-        return _printable(base64.b64decode(cut, validate=True))
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _decoded_blobs(raw: str) -> Iterator[str]:
-    """Texts hidden in ``raw`` as base64, hex, base32, \\u/\\x escapes or binary octets."""
-    # Cheap pre-check: an encoded run is one long stretch without whitespace, or binary octets.
-    longest = len(raw) >= _MIN_BLOB and max(map(len, raw.split())) >= _MIN_BLOB
-    found = 0
-    if longest:
-        for tried, match in enumerate(_BASE64.finditer(raw)):
-            if found >= _MAX_DECODED_BLOBS or tried >= _MAX_BLOB_TRIES:
-                return
-            decoded = _decode_blob(match.group(0)[:_MAX_BLOB_CHARS])
-            if decoded is not None:
-                found += 1
-                yield decoded
-        for match in _ESCAPES.finditer(raw):
-            if found >= _MAX_DECODED_BLOBS:
-                return
-            run = match.group(0)[:_MAX_BLOB_CHARS]
-            chars = [chr(int(u or x, 16)) for u, x in _ESCAPE_HEX.findall(run)]
-            found += 1
-            yield "".join(chars)
-    binary = _BINARY.search(raw) if "01" in raw else None
-    if binary is not None:
-        octets = binary.group(0)[:_MAX_BLOB_CHARS].split()
-        decoded = _printable(bytes(int(o, 2) for o in octets))
-        if decoded is not None:
-            yield decoded
-
-
-def _may_hide_encoding(text: str) -> bool:
-    """Whether ``_decoded_blobs`` could find anything in ``text`` or any part of it."""
-    return "01" in text or (len(text) >= _MIN_BLOB and max(map(len, text.split())) >= _MIN_BLOB)
 
 
 def piece_spans(text: str) -> list[tuple[int, int]]:
@@ -212,7 +143,15 @@ class InjectionDetector:
     The weights file is read once, here; ``score`` does no I/O.
     """
 
-    __slots__ = ("_data_memo", "_matcher", "_memo", "_memo_on", "_model", "_threshold")
+    __slots__ = (
+        "_data_memo",
+        "_full_chars",
+        "_matcher",
+        "_memo",
+        "_memo_on",
+        "_model",
+        "_threshold",
+    )
 
     def __init__(
         self,
@@ -220,6 +159,7 @@ class InjectionDetector:
         *,
         model: LinearModel | None = None,
         memo: bool = True,
+        full_chars: int = _FULL_CHARS,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {threshold}")
@@ -234,6 +174,8 @@ class InjectionDetector:
         )
         #: remember verdicts of short texts (off: every call scores; for benchmarks)
         self._memo_on = memo
+        #: characters of a document's pieces scored in full (the rest looked at cheaply)
+        self._full_chars = full_chars
 
     def memory_sizes(self) -> list[tuple[str, int, int]]:
         """(memo, entries, characters held) of the verdict memos, for metrics."""
@@ -284,20 +226,54 @@ class InjectionDetector:
         # One look at the whole document decides whether any piece can hide an encoded
         # payload (a piece's runs are never longer than the document's); and only the
         # worst piece's verdict is built.
-        decode = _may_hide_encoding(text)
+        decode = may_hide_encoding(text)
         worst_score = 0.0
         worst: tuple[float, _WindowScore, list[str]] | None = None
-        for a, b in spans:
+        for a, b in self._worth_scoring(text, spans):
             found = self._best(text[a:b], data=True, decode=decode)
             if found is None:
                 continue
             score = _sigmoid(found[0])
             if score > worst_score:
                 worst_score, worst = score, found
-        verdict = InjectionVerdict(0.0, False, ()) if worst is None else self._verdict(*worst)
-        # an encoded payload spanning pieces is still decoded once, whole
-        whole = self._score(text, data=True) if _BASE64.search(text) else verdict
-        return whole if whole.score > verdict.score else verdict
+        # An encoded (or invisibly spelled) payload spanning pieces is still decoded once,
+        # whole; only what it decodes to is scored (the pieces were scored above).
+        hidden = may_hide_text(text)
+        if hidden or BASE64.search(text) is not None:
+            for decoded in decoded_blobs(text):
+                scored = _window_logit(self._model, self._matcher, normalize(decoded).text, decoded)
+                extra = ["encoded_payload"]
+                logit = scored.logit
+                if hidden and scored.families:  # as _best: obfuscation counts with a rule hit
+                    logit += _OBFUSCATION_LOGIT
+                    extra.append("obfuscation")
+                if _sigmoid(logit) > worst_score:
+                    worst_score, worst = _sigmoid(logit), (logit, scored, extra)
+        return InjectionVerdict(0.0, False, ()) if worst is None else self._verdict(*worst)
+
+    def _worth_scoring(self, text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The pieces of a long document worth the full pass: those whose words weigh
+        most in the data table, up to ``full_chars`` characters (document order kept).
+        Shorter documents are scored whole; what this costs in recall is measured by
+        bench/eval_injection_prefilter.py."""
+        budget = self._full_chars
+        if len(spans) <= _MIN_FULL_PIECES or sum(b - a for a, b in spans) <= budget:
+            return spans
+        table = self._model.data_weights or self._model.weights
+        ranked = []
+        for a, b in spans:
+            piece = text[a:b]
+            # an ASCII piece needs no other normalising than lower-casing
+            words = prior_tokens(piece.lower() if piece.isascii() else normalize(piece).text)
+            ranked.append((sum([table[w] for w in words & table.keys()]), a, b))
+        ranked.sort(reverse=True)
+        kept: list[tuple[int, int]] = []
+        for _, a, b in ranked:
+            if len(kept) >= _MIN_FULL_PIECES and b - a > budget:
+                break
+            kept.append((a, b))
+            budget -= b - a
+        return sorted(kept)
 
     def _score(self, text: str, *, data: bool = False) -> InjectionVerdict:
         """Score a text; ``data`` adds the data-channel features (see ``_data_cues``)."""
@@ -325,7 +301,7 @@ class InjectionDetector:
             if best is None or scored.logit > best.logit:
                 best = scored
         extra: list[str] = []
-        for decoded in _decoded_blobs(text) if decode else ():
+        for decoded in decoded_blobs(text) if decode else ():
             cue = decoded if data else None
             scored = _window_logit(model, self._matcher, normalize(decoded).text, cue)
             if best is None or scored.logit > best.logit:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-__all__ = ["extract_features", "tokenize", "windows"]
+__all__ = ["extract_features", "prior_tokens", "tokenize", "windows"]
 
 _WORD = re.compile(r"[^\W_]+")
 _PREFIX = 5
@@ -31,6 +31,12 @@ def extract_features(tokens: list[str]) -> set[str]:
     features.update(["p:" + t[:_PREFIX] for t in tokens if len(t) > _PREFIX])
     features.update(["b:" + a + " " + b for a, b in pairwise(prefixes)])
     return features
+
+
+def prior_tokens(text: str) -> set[str]:
+    """The word features of a lower-cased (not normalised) text: the cheap first look at
+    a long document's pieces (no prefixes, bigrams, patterns or cues)."""
+    return {"w:" + t[:_MAX_TOKEN] for t in set(_WORD.findall(text))}
 
 
 def windows(text: str, size: int, stride: int) -> list[str]:

@@ -28,7 +28,12 @@ _TOKEN = r"[A-Za-z0-9_\-]"
 # in their first seven characters are found from the separator (rare in prose, so
 # the engine skips text fast); the others start with a literal that is searched for.
 _SEPARATED_KEYS = (
-    r"sk-ant-(?:api|admin|sid)\d{2}-" + _TOKEN + r"{20,}",  # Anthropic
+    # Anthropic API and admin keys: 93 characters and "AA" (the shape gitleaks,
+    # trufflehog and Semgrep all match); shorter ones are cut copies, not keys.
+    # Claude Code OAuth tokens: 95 characters (gitleaks' claude_code.go).
+    r"sk-ant-(?:api|admin)\d{2}-" + _TOKEN + r"{93}AA",
+    r"sk-ant-oat\d{2}-" + _TOKEN + r"{95}",
+    r"sk-ant-sid\d{2}-" + _TOKEN + r"{20,}",  # claude.ai session keys
     r"sk-(?:proj|svcacct|admin|None|or-v1)-" + _TOKEN + r"{20,}",  # OpenAI project etc.
     r"sk-(?!ant-)[A-Za-z0-9](?:[A-Za-z0-9_\-]){19,}",  # OpenAI legacy and compatibles
     r"gh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens

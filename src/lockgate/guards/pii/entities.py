@@ -45,6 +45,9 @@ _PHONE_STEMS = (
     "telefoon", "telefono", "teléfono", "telefone", "celular", "cellulare", "móvil",
     "movil", "komórk", "tél",
 )  # fmt: skip
+# Everyday words that name a phone only right before its number ("home: 0612 ...",
+# "ring me on ..."), not a clause away ("the work around for JDK 8211105").
+_NEAR_PHONE_WORDS = frozenset({"home", "work", "desk", "ring"})
 # The nearest of these words before a number says it is not a phone number.
 _OTHER_NUMBER_STEMS = (
     "licen", "passport", "account", "acct", "order", "invoice", "tracking", "serial",
@@ -93,6 +96,20 @@ def _message_id(text: str, start: int, local: str) -> bool:
     return _MESSAGE_ID_HEADER.search(text, max(line, start - 80), start) is not None
 
 
+# The first half of an address wrapped at a hyphen onto the next line (Debian changelog
+# trailers: "pkg-perl-\n    maintainers@lists.alioth.debian.org").
+_WRAPPED_HALF = re.compile(r"(?<![\w.%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*-[ \t]*\r?\n[ \t]*\Z")
+
+
+def _wrapped_start(text: str, start: int, local_len: int) -> int:
+    """Where an address whose local part starts at ``start`` really starts, if a line
+    break after a hyphen split it in two; ``start`` otherwise."""
+    if start == 0 or text[start - 1] not in " \t\n":
+        return start
+    half = _WRAPPED_HALF.search(text, max(0, start - 64 + local_len), start)
+    return start if half is None else half.start()
+
+
 class EmailDetector:
     type = "EMAIL"
     priority = 50
@@ -120,6 +137,7 @@ class EmailDetector:
                     if _message_id(text, start, local):
                         pass
                     elif local and ".." not in local and not local.endswith("."):
+                        start = _wrapped_start(text, start, len(local))
                         yield Finding(start, dm.end(), self.type, text[start : dm.end()])
             at = text.find("@", at + 1)
 
@@ -143,10 +161,11 @@ class CardDetector:
         self._issuer = re.compile(r"4|5[0-9]|6|3[0-9]|2[2-7]|2131|1800")
         # Shapes common enough to stand without a word like "card" nearby: printed in
         # groups, or 16-digit Visa/Mastercard/Discover and 15-digit Amex.
-        self._standalone = re.compile(r"(?:4|5[1-5]|2[2-7]|6)[0-9]{15}|3[47][0-9]{13}")
+        self._standalone = re.compile(r"[46][0-9]{15}|(?:5[1-5]|2[2-7])[0-9]{14}|3[47][0-9]{13}")
         self._after = re.compile(r"\W{0,3}(?:exp|cvv|cvc|valid|card)", re.IGNORECASE)
         # Luhn-checked numbers that are not cards (French company ids, device ids)
         self._not_card = re.compile(r"\b(?:siret|siren|imei)\W{0,3}$", re.IGNORECASE)
+        self._words = re.compile(r"[^\W\d_]+")
 
     def scan(self, text: str) -> Iterator[Finding]:
         for m in self._re.finditer(text):
@@ -161,13 +180,23 @@ class CardDetector:
                 continue
             if self._not_card.search(text, max(0, m.start() - 12), m.start()):
                 continue
+            before = _before(text, m.start())
+            # a bare number, or one right after a word naming another kind of number,
+            # needs a card word before or after it
+            needs_word = len(digits) < 13 or not (seps or self._standalone.fullmatch(digits))
             if (
-                (len(digits) < 13 or not (seps or self._standalone.fullmatch(digits)))
-                and not self._context.search(_before(text, m.start()))
+                (needs_word or self._names_other_number(before))
+                and not self._context.search(before)
                 and not self._after.match(text, m.end(), m.end() + CONTEXT_AFTER)
             ):
                 continue
             yield Finding(m.start(), m.end(), self.type, raw)
+
+    def _names_other_number(self, before: str) -> bool:
+        """Whether one of the last three words before a bare number names another kind
+        of number ("Tracking 2657134798647748", "Numer przesyłki ...")."""
+        words = self._words.findall(before.lower())[-3:]
+        return any(w in _OTHER_NUMBER_WORDS or w.startswith(_OTHER_NUMBER_STEMS) for w in words)
 
 
 class IbanDetector:
@@ -178,11 +207,16 @@ class IbanDetector:
 
     def __init__(self) -> None:
         # Anchored on the check digits so the regex engine can skip non-digits fast.
-        self._re = re.compile(r"[0-9][0-9](?<=[A-Za-z]{2}[0-9][0-9])(?: ?[A-Za-z0-9]){11,32}")
+        # The country code may stand apart ("BE 68 5390 0754 7034", as printed on
+        # Belgian and Norwegian statements); groups may be split by spaces, dots or dashes.
+        self._re = re.compile(
+            r"[0-9][0-9](?:(?<=[A-Za-z]{2}[0-9][0-9])|(?<=[A-Z]{2} [0-9][0-9]))"
+            r"(?:[ .\-]?[A-Za-z0-9]){11,32}"
+        )
 
     def scan(self, text: str) -> Iterator[Finding]:
         for m in self._re.finditer(text):
-            begin = m.start() - 2
+            begin = m.start() - (2 if text[m.start() - 1].isalpha() else 3)
             if begin > 0 and (text[begin - 1].isalnum() or text[begin - 1] == "_"):
                 continue
             length = IBAN_LENGTHS.get(text[begin : begin + 2].upper())
@@ -193,7 +227,7 @@ class IbanDetector:
             count = 0
             end = 0
             for i, ch in enumerate(raw):
-                if ch != " ":
+                if ch not in _IBAN_SEPARATORS:
                     count += 1
                     if count == length:
                         end = i + 1
@@ -204,11 +238,29 @@ class IbanDetector:
             if stop < len(text) and (text[stop].isalnum() or text[stop] == "_"):
                 continue
             value = raw[:end]
-            # Printed IBANs group by four.
-            if " " in value and not all(len(g) == 4 for g in value.split(" ")[:-1]):
-                continue
-            if iban_ok(value.replace(" ", "")):
+            compact = "".join(ch for ch in value if ch not in _IBAN_SEPARATORS)
+            if _iban_grouping_ok(value, compact) and iban_ok(compact):
                 yield Finding(begin, stop, self.type, value)
+
+
+_IBAN_SEPARATORS = frozenset(" .-")
+
+
+def _iban_grouping_ok(value: str, compact: str) -> bool:
+    """Printed IBANs group by four; an all-digit account part may follow a national
+    grouping instead ("ES10 0075 0080 11 0600658108", "NO07.8380.08.06006"), with one
+    kind of separator after the check digits."""
+    rest = value[5:] if value[2] == " " else value[4:]
+    if rest[:1] in _IBAN_SEPARATORS:
+        rest = rest[1:]
+    seps = {ch for ch in rest if ch in _IBAN_SEPARATORS}
+    if not seps:
+        return True
+    if len(seps) > 1:
+        return False
+    if seps == {" "} and all(len(g) == 4 for g in rest.split(" ")[:-1]):
+        return True
+    return compact[4:].isdigit()
 
 
 class SsnDetector:
@@ -267,11 +319,13 @@ class IpDetector:
                     continue
                 if self._version.search(text, max(0, m.start() - 9), m.start()):
                     continue
-                # "7.1.4.34": three single-digit parts read as a version, unless the
-                # words before it say it is an address.
-                if value[1] == value[3] == value[5] == "." and not self._ip_word.search(
-                    text, max(0, m.start() - 40), m.start()
-                ):
+                # "7.1.4.34" (three single-digit parts) and "0.99.28.1" (0.0.0.0/8 is
+                # no host's address but for 0.0.0.0 itself) read as versions, unless
+                # the words before say it is an address.
+                versionish = value[1] == value[3] == value[5] == "." or (
+                    value.startswith("0.") and value != "0.0.0.0"
+                )
+                if versionish and not self._ip_word.search(text, max(0, m.start() - 40), m.start()):
                     continue
                 yield Finding(m.start(), m.end(), self.type, m.group())
         if ":" not in text:
@@ -390,6 +444,8 @@ class PhoneDetector:
             if word in _PHONE_WORDS or word.startswith(_PHONE_STEMS):
                 if word.startswith("call") and _program_call(word, words[i - 1] if i else ""):
                     continue
+                if word in _NEAR_PHONE_WORDS and i < len(words) - 3:
+                    continue  # "the work around for JDK 8211105"
                 return True
         if self._after.match(text, end, end + CONTEXT_AFTER) is not None:
             return True

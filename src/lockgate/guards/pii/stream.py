@@ -47,7 +47,7 @@ class StreamRedactor:
     """Redacts one streamed response; make a new one per response.
 
     >>> s = StreamRedactor(Redactor())
-    >>> s.feed("key sk-ant-api03-abc") + s.feed("def1234567890ABCDEFGHIJ done") + s.flush()
+    >>> s.feed("key ghp_abc") + s.feed("def1234567890ABCDEFGHIJKLMNOPQRST done") + s.flush()
     'key [API_KEY_1] done'
     """
 

@@ -1,0 +1,51 @@
+# ruff: noqa: E501  (tables of example strings)
+"""gitleaks' rule-file examples (see gitleaks_go.py)."""
+
+from __future__ import annotations
+
+from gitleaks_go import Example, an, ane, g1, gs, hx, ns
+
+EXAMPLES: list[Example] = [
+    ("doppler.go", "doppler-api-token", g1("doppler", "dp.pt." + ns("[a-zA-Z0-9]{43}")), 1),
+    ("droneci.go", "droneci-access-token", gs("droneci", ns(an("32"))), 1),
+    ("dropbox.go", "dropbox-api-token", g1("dropbox", ns(an("15"))), 1),
+    ("duffel.go", "duffel-api-token", gs("duffel", "duffel_test_" + ns(ane("43"))), 1),
+    ("dynatrace.go", "dynatrace-api-token", gs("dynatrace", "dt0c01." + ns(an("24")) + "." + ns(an("64"))), 1),
+    ("easypost.go", "easypost-api-token", gs("EZAK", "EZAK" + ns("[a-zA-Z0-9]{54}")), 1),
+    ("easypost.go", "easypost-api-token", "EZAK" + ns("[a-zA-Z0-9]{54}"), 1),
+    ("easypost.go", "easypost-api-token", "example.com?t=EZAK" + ns("[a-zA-Z0-9]{54}") + "&q=1", 1),
+    ("easypost.go", "easypost-api-token", "...6wqX6fNUXA/rYqRvfQ+EZAKGqQRiRyqAFRQshGPWOIAwNWGORfKHSBnVNFtVmWYoW6PH23lkqbbDWep95C/3VmWq/edti6...", 0),
+    ("easypost.go", "easypost-test-api-token", gs("EZTK", ns("EZTK[a-zA-Z0-9]{54}")), 1),
+    ("easypost.go", "easypost-test-api-token", ns("EZTK[a-zA-Z0-9]{54}"), 1),
+    ("easypost.go", "easypost-test-api-token", "EZTK" + ns("[a-zA-Z0-9]{54}"), 1),
+    ("easypost.go", "easypost-test-api-token", "example.com?t=EZTK" + ns("[a-zA-Z0-9]{54}") + "&q=1", 1),
+    ("easypost.go", "easypost-test-api-token", "...6wqX6fNUXA/rYqRvfQ+EZTKGqQRiRyqAFRQshGPWOIAwNWGORfKHSBnVNFtVmWYoW6PH23lkqbbDWep95C/3VmWq/edti6...", 0),
+    ("etsy.go", "etsy-access-token", g1("etsy", ns(an("24"))), 1),
+    ("fastly.go", "fastly-api-token", gs("fastly", ns(ane("32"))), 1),
+    ("finicity.go", "finicity-client-secret", g1("finicity", ns(an("20"))), 1),
+    ("finicity.go", "finicity-api-token", g1("finicity", ns(hx("32"))), 1),
+    ("finnhub.go", "finnhub-access-token", g1("finnhub", ns(an("20"))), 1),
+    ("flickr.go", "flickr-access-token", g1("flickr", ns(an("32"))), 1),
+    ("flutterwave.go", "flutterwave-public-key", g1("flutterwavePubKey", "FLWPUBK_TEST-" + ns(hx("32")) + "-X"), 1),
+    ("flutterwave.go", "flutterwave-secret-key", g1("flutterwavePubKey", "FLWSECK_TEST-" + ns(hx("32")) + "-X"), 1),
+    ("flutterwave.go", "flutterwave-encryption-key", g1("flutterwavePubKey", "FLWSECK_TEST-" + ns(hx("12"))), 1),
+    ("flyio.go", "flyio-access-token", g1("fly", ns("fo1_[A-Za-z0-9_-]{43}")), 1),
+    ("flyio.go", "flyio-access-token", "Fly access token: fo1_8rz-j7r2eqJ2U7affEOO3HJN0j63DInyog3eV-glQSc\n", 1),
+    ("flyio.go", "flyio-access-token", "=============================================================================================================\n\nfo1_BtKlzvfztw0M2hlLgTdsfPgDFiwM2jJjQXXy6I2pjuQ\nfly deploy", 1),
+    ("flyio.go", "flyio-access-token", g1("fly", ns("fm1[ar]_[a-zA-Z0-9+/]{100,140}={0,3}")), 1),
+    ("flyio.go", "flyio-access-token", 'ENV FLY_API_TOKEN="FlyV1 fm1r_lJPECAAAAAAAAMqcxBBLMJKXYKJiT0CI58XmukX/wrVodHlwczovL2FwaS5mbHkuaW8vdjGWAJLOAAFmXh8Lk7lodHRwczovL2FwaS5mbHkuaW8vYWFhL3YxxDy5OfA2M6K6aLEoEDKxehojbj+8ZT9IrXCF5sL/r8m6/1gylwySsNxpD40wnpd/G2ZdjwVaQev1kEuFUgzERxPbtWHDNa+NYIZwbKN6b7/JxdbUprq0M10HI4fwtlxhqhdA/mMaMw70EC4TsfJyghIL98KP4ry5AaXiroRdjrSsFExc/xRCDZKUA5GBzgATuNsfBZGCp2J1aWxkZXIfondnHwHEIMa6NWc4b52S+UY7vjPdwKrz00Uzrc1830mOHzQNLun7,fm1a_lJPERxPbtWHDNa+NYIZwbKN6b7/JxdbUprq0M10HI4fwtlxhqhdA/mMaMw70EC4TsfJyghIL98KP4ry4AaXiroRdjrSsFExc/xRCxBCVlAoRzKV/+qYkxuipIbIcw7lodHRwczovL2FwaS5mbHkuaW8vYWFhL3YxlgSSzmS4Y7nPAAAAASCwgdcKkc4AAUktDMQQURck2h+upbiOrW66Nf5SA8QgrD03xlWju1WQi0AUhlk7YYFzOLDfhRyJ6nEziO37NUE="', 1),
+    ("flyio.go", "flyio-access-token", g1("fly", ns("fm2_[a-zA-Z0-9+/]{100,140}={0,3}")), 1),
+    ("flyio.go", "flyio-access-token", "#           FLY_API_TOKEN: FlyV1 fm2_lJPECAAAAAAAAyZtxBD1hSZ7L5leXsj64ZbDlkm/wrVodHRwczovL2FwaS5mbHkuaW8vdjGWAJLOAAwMDB8Lk7lodHRwczovL2FwaS5mbHkuaW8vYWFhL3YxxDwDnhgJj/ML/nRKMiAYgnvXfNacrGWffj5TdfgGY2LU0ZetT7WzTLQQMO8cN2nRTztl/xLjnnZg5pBwFonETmhNA6Yl0X1tatt8ezA0UjVQiJr93VQ7qAmD5GG2Ce5txhbQv3tmIGsvaC7BOkIqAiR273bhZkO44AYsrCPr2XF8W6Twk7NyU+3UUeDwjw2SlAORgc4APu7vHwWRgqdidWlsZGVyH6J3Zx8BxCAlmLbu1HQDg8ZAGKKmEt4Mbnbqli6lbzBDHsawhcUF4A==,fm2_lJPETmhNA6Yl0X1tatt8ezA0UjVQiJr93VQ7qAmD5GG2Ce5txhbQv3tmIGsvaC7BOkIqAij273bhZkO44AYsrCPr2XF8W6Twk7NyU+3UUeDwj8QQbn07DOV+7SmoLj/uT+dbr8O5aHR0cHM6Ly9hcGkuZmx5LmlvL2FhYS92MZgEks5mqfbvzwAAAAE9PYz9F84AC7QACpHOAAu0AAzEEFfW3B+SzffV/KrAYa8qqpnEIIlD6DqZMZQ9Kt7fEenCCOLA+tUSJ+kmEFIUcc83npOI", 1),
+    ("flyio.go", "flyio-access-token", '"BindToParentToken": "FlyV1 fm2_lJPEEKnzKy0lkwV3B+WIlmrdwejEEFv5qmevHU4fMs+2Gr6oOiPC2SAyOTc0NWI4ZmJlNjBlNjJmZTgzNTkxOThhZWE4MjY0M5IMxAMBAgPEIH7VG8u74KwO62hmx8SZO8WaU5o1g3W2IVc7QN6T1VTr",', 1),
+    ("flyio.go", "flyio-access-token", 'resource "doppler_integration_flyio" "prod" {\n  name    = "TF Fly.io"\n  api_key = "fo1_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"\n}', 0),
+    ("flyio.go", "flyio-access-token", "pub const MINIDUMP_SYSMEMINFO1_PERF_CCTOTALDIRTYPAGES_CCDIRTYPAGETHRESHOLD: u32 = 4u32;", 0),
+    ("flyio.go", "flyio-access-token", '<input type="hidden" name="authenticity_token" value="7SWa-Fo1_hsC6oovfBsJFLGPUl2EhkSWPbJhWANwgaJWBDl1vxd9VNqXTNAefsJqzIRYaZEfYZLffa31rw8zJA" autocomplete="off" />', 0),
+    ("flyio.go", "flyio-access-token", 'signature":"I7l2ZXhw9ajjIE2w9tjHNvYjcHg7E2qldMMhoQKjborcWIj8c40rMj83venoy6gXsg6V6B7dlBWxUmzYJR3lJKGECtCSM5BqBvWhL6wX2CN2lZlvwNCyPjG4PCt5MAK1yV1Xv4fqfz8EfT_U49vOzfM1a_nfhXOzrvdg9XgLkAotWBI31vPKjMBrvPqiLcZ12MDNTSK7ubRpVaehSNxiGYHpLhWTkun9qm_APYYXJBjhJYkej50Qcp7Ou8fs3kH02prYIJt4JbWelr5vUDkgMH3AwEx1eYu5NI_8sESlqosl1nhSDx7zq3X1FV1iJlAYCNwGWzW1tjo8PCaJrIHVZZnhBPMN-6ahmOpKb8GViqd4fCQuNe4VUSOeJg8i97kMuk-4r7hwIubR0XfCGzxr7uGDQBdFANi3c4dLlzBAJNifa6b_hT4Xzqja6RCFSv6Cnalyx3hbSkjbyThnXFavJIiR7cvgTcdECg9VxkaxqqRhfAkLAS3hpXQAIYL_bw61M3LN37WHwdgxN_6yZhbSbOsYPmTxiWvdlDaCP_iaCgXgJNfdQ6kep_I89slynE9gdDZ6NSjFJH2Soml4pR6HnQKPjA3OpoTwPSmZjxXY5I78xvrRqRkjdnVzeufqG8LyA-sAEtC0G_312JOxV4GZINquPGk1qFx8WN59Rxw28Tg",', 0),
+    ("flyio.go", "flyio-access-token", '<p><span class="emoji">🗣️</span> Adobe illustrator软件基础精讲课程<br><br><span class="emoji">🏷️</span> <a href="https://t.me/abskoop/8565?q=%23%E8%AE%BE%E8%AE%A1%E5%B8%88">#设计师</a> <a href="https://t.me/abskoop/8565?q=%23%E8%B5%84%E6%BA%90">#资源</a> <a href="https://t.me/abskoop/8565?q=%23%E5%A4%B8%E5%85%8B%E7%BD%91%E7%9B%98">#夸克网盘</a><br><br><span class="emoji">👉</span> <a href="https://www.ahhhhfs.com/62409/" target="_blank" rel="noopener">https://www.ahhhhfs.com/62409/</a></p><img src="https://cdn5.cdn-telegram.org/file/uGoDMy0VXMbL1nki9OT0VbJYtfURvDNLurptsQVuhuzF45tNfm2_z5wgR7CnL7lTZ4bbotjXZtiLWvolNQqWBRFWkcidtzSyhWvta9yPB3E2uyvfJvGpditkaLVIiCCXt9BhFBEdgkXa8ODaM7geHK3pW0tmO_IViHBnG8VZqVfDpaQW0W9IRAUwGv2mPZWVRysPJyDSIuY9b-_3ElUml-Xlpm1r8EDcm9Q2WCTCOYur7Gmef4imQ5D-DLTviqmoONgQDLA10WVS3CApXBK4ADSjoIUeMck62owtjElSXnEYMaSGI_OE3B21QplsspPbPlXVUBScLfLOFb9tn-34tw.jpg" width="800" height="533" referrerpolicy="no-referrer">', 0),
+    ("frameio.go", "frameio-api-token", gs("frameio", "fio-u-" + ns(ane("64"))), 1),
+    ("freemius.go", "freemius-secret-key", '$config = array(\n\t\t\t"secret_key" => "sk_ubb4yN3mzqGR2x8#P7r5&@*xC$utE",\n\t\t);', 1),
+    ("freemius.go", "freemius-secret-key", '$config = array(\n\t\t\tsecret_key => "sk_abcdefghijklmnopqrstuvwxyz123",\n\t\t);', 0),
+    ("freemius.go", "freemius-secret-key", '$config = array(\n\t\t\t"secret_key" => sk_abcdefghijklmnopqrstuvwxyz123,\n\t\t);', 0),
+    ("freemius.go", "freemius-secret-key", '$config = array(\n\t\t\t"other_key" => "sk_abcdefghijklmnopqrstuvwxyz123",\n\t\t);', 0),
+    ("freshbooks.go", "freshbooks-access-token", gs("freshbooks", ns(an("64"))), 1),
+]  # fmt: skip
