@@ -266,3 +266,31 @@ async def test_a_line_given_back_to_a_cancelled_batch_is_not_run(store: BatchSto
     assert await store.finalize_ready("A", NOW, 30) == [bid]
     batch = await store.get_batch(bid)
     assert batch is not None and batch["counts"] == {"done": 1, "cancelled": 1}
+
+
+async def test_a_claim_never_leases_more_lines_than_asked(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """claim(1) leases one line whatever plan PostgreSQL picks. Inside `IN (subquery)` the
+    planner may put the LIMIT ... FOR UPDATE SKIP LOCKED pick on the inner side of a
+    nested-loop semi-join; each rescan skips the rows the same UPDATE has just changed and
+    picks the next one, so the old claim leased all four lines of this batch at once.
+    A database of its own whose planner may not hash, sort or materialise forces that
+    plan (seen once in a full run with the default planner)."""
+    admin = Database(request.getfixturevalue("postgres_url"))
+    async with admin.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql("DROP DATABASE IF EXISTS claim_plan")
+        await conn.exec_driver_sql("CREATE DATABASE claim_plan")
+        for knob in ("hashagg", "hashjoin", "mergejoin", "material", "sort"):
+            await conn.exec_driver_sql(f"ALTER DATABASE claim_plan SET enable_{knob} = off")
+    await admin.aclose()
+    db = Database(admin.engine.url.set(database="claim_plan").render_as_string(False))
+    try:
+        await db.migrate()
+        store = BatchStore(db, tmp_path / "files")
+        await new_batch(store, 4)
+        got = [len(await store.claim("A", 1, NOW, 30)) for _ in range(5)]
+        assert got == [1, 1, 1, 1, 0]
+    finally:
+        await db.aclose()

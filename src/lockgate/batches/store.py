@@ -245,12 +245,22 @@ class BatchStore(FileStore):
             .order_by(batch_lines.c.batch_id, batch_lines.c.line_no)
             .limit(n)
         )
-        if self._pg:
-            pick = pick.with_for_update(skip_locked=True)
         key = sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no)
+        if self._pg:
+            # The pick runs once, as a materialised CTE: inside `IN (subquery)` PostgreSQL
+            # may rescan a LIMIT ... FOR UPDATE SKIP LOCKED subquery, and a rescan skips
+            # the rows this very UPDATE changed, so claim(n=1) could lease two lines.
+            picked = pick.with_for_update(skip_locked=True).cte("picked")
+            picked = picked.prefix_with("MATERIALIZED", dialect="postgresql")
+            chosen = sa.and_(
+                batch_lines.c.batch_id == picked.c.batch_id,
+                batch_lines.c.line_no == picked.c.line_no,
+            )
+        else:
+            chosen = key.in_(pick)
         stmt = (
             batch_lines.update()
-            .where(key.in_(pick.subquery().select()) if self._pg else key.in_(pick))
+            .where(chosen)
             .values(
                 status="running",
                 lease_owner=owner,
