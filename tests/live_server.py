@@ -70,11 +70,13 @@ def serve_in_thread(settings: Settings, loop: str = "asyncio") -> Iterator[LiveG
         thread.join(timeout=30)
 
 
-def spawn_serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """`lockgate serve -c config --port port` as a child process, output appended to ``log``."""
+def spawn_serve(config: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """`lockgate serve -c config --port port [extra...]` as a child process, output
+    appended to ``log``."""
+    argv = [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)]
     with log.open("ab") as out:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)],
+            [*argv, *extra],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

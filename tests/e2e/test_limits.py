@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +11,7 @@ from pathlib import Path
 import httpx
 import yaml
 from tests.conftest import free_port
-from tests.live_server import wait_ok
+from tests.live_server import spawn_serve, wait_ok
 from tests.support import MASTER, bearer
 
 MOCK = [{"model_name": "mock", "params": {"model": "mock/mock-1"}}]
@@ -179,18 +176,10 @@ def gateway_processes(tmp_path: Path, count: int, limits: dict) -> Iterator[list
     path = tmp_path / "replica.yaml"
     path.write_text(yaml.safe_dump(config))
     procs, urls = [], []
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
         for i in range(count):
             port = free_port()
-            log = (tmp_path / f"replica{i}.log").open("ab")
-            argv = [sys.executable, "-m", "lockgate", "serve", "-c", str(path)]
-            procs.append(
-                subprocess.Popen(
-                    [*argv, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
-                )
-            )
-            log.close()
+            procs.append(spawn_serve(path, port, tmp_path / f"replica{i}.log"))
             urls.append(f"http://127.0.0.1:{port}")
         for i, (url, proc) in enumerate(zip(urls, procs, strict=True)):
             wait_ok(url, "/health", proc=proc, log=tmp_path / f"replica{i}.log")

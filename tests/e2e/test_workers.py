@@ -5,7 +5,6 @@ in-flight requests finished, usage rows written) and the parent exits 0."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
@@ -20,7 +19,7 @@ import yaml
 from tests.conftest import free_port
 from tests.e2e.conftest import model_list
 from tests.fakes import Fault, ThreadedFake
-from tests.live_server import wait_ok
+from tests.live_server import spawn_serve, wait_ok
 from tests.support import MASTER, bearer
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -58,14 +57,7 @@ def test_workers_share_state_reload_and_drain(tmp_path: Path, fake: ThreadedFake
     _config(config, tmp_path, fake)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "gw.log").open("ab")
-    argv = [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)]
-    proc = subprocess.Popen(
-        [*argv, "--workers", "2"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = spawn_serve(config, port, tmp_path / "gw.log", "--workers", "2")
     sent = 0
     try:
         wait_ok(url, timeout=60)
@@ -135,7 +127,6 @@ def test_workers_share_state_reload_and_drain(tmp_path: Path, fake: ThreadedFake
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        log.close()
     rows = sqlite3.connect(tmp_path / "gw.db").execute("SELECT count(*) FROM usage_records")
     assert rows.fetchone()[0] == sent
 
@@ -194,9 +185,7 @@ def test_workers_share_limits_through_redis_and_each_guards_with_its_breaker(
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "gw.log").open("ab")
-    argv = [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)]
-    proc = subprocess.Popen([*argv, "--workers", "2"], stdout=log, stderr=subprocess.STDOUT)
+    proc = spawn_serve(config, port, tmp_path / "gw.log", "--workers", "2")
     try:
         wait_ok(url, timeout=60)
         assert len(_children(proc.pid)) == 2
@@ -240,4 +229,3 @@ def test_workers_share_limits_through_redis_and_each_guards_with_its_breaker(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        log.close()

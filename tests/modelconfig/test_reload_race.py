@@ -7,35 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from asgi_lifespan import LifespanManager
 from tests.conftest import free_port
-from tests.live_server import wait_ok
-from tests.support import MASTER, bearer
+from tests.live_server import spawn_serve, wait_ok
+from tests.modelconfig.conftest import write_mock_config
+from tests.support import bearer
 
 from lockgate.app import create_app
 from lockgate.lifecycle import Lifecycle
 from lockgate.settings import load_settings
-
-
-def _write(path: Path, tmp: Path, models: list[str]) -> None:
-    data = {
-        "model_list": [{"model_name": m, "params": {"model": "mock/mock-1"}} for m in models],
-        "general_settings": {
-            "master_key": MASTER,
-            "database_url": f"sqlite+aiosqlite:///{tmp}/gw.db",
-        },
-    }
-    path.write_text(yaml.safe_dump(data))
 
 
 async def _status(client: httpx.AsyncClient, model: str) -> int:
@@ -51,12 +37,12 @@ async def test_file_edited_while_starting_is_applied_once_started(
     signal finds nothing to reload): the started gateway serves the edited file. An
     unchanged file is not re-read."""
     config = tmp_path / "gw.yaml"
-    _write(config, tmp_path, ["mock"])
+    write_mock_config(config, tmp_path, ["mock"])
     settings = load_settings(config)
     lifecycle = Lifecycle(config_path=str(config))
     app = create_app(settings, lifecycle=lifecycle)
     if edited:
-        _write(config, tmp_path, ["mock", "added"])
+        write_mock_config(config, tmp_path, ["mock", "added"])
     caplog.set_level(logging.WARNING, logger="lockgate")
     lifecycle.request_reload()  # the SIGHUP that came too early
     assert "SIGHUP while starting" in caplog.text
@@ -110,18 +96,11 @@ def test_sighups_while_workers_start_lose_no_worker_and_no_edit(tmp_path: Path) 
     edited during them): no worker dies of one (it would be replaced, and logged), and
     once both have started every answer comes from the edited file."""
     config = tmp_path / "gw.yaml"
-    _write(config, tmp_path, ["mock"])
+    write_mock_config(config, tmp_path, ["mock"])
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "gw.log"
-    log = log_path.open("ab")
-    argv = [sys.executable, "-m", "lockgate", "serve", "-c", str(config), "--port", str(port)]
-    proc = subprocess.Popen(
-        [*argv, "--workers", "2"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = spawn_serve(config, port, log_path, "--workers", "2")
     try:
         deadline = time.monotonic() + 60
         while "workers: 2" not in log_path.read_text():  # the parent's handlers are next
@@ -133,7 +112,7 @@ def test_sighups_while_workers_start_lose_no_worker_and_no_edit(tmp_path: Path) 
             proc.send_signal(signal.SIGHUP)
             sent += 1
             if sent == 10:
-                _write(config, tmp_path, ["mock", "added"])
+                write_mock_config(config, tmp_path, ["mock", "added"])
             time.sleep(0.02)
         assert sent > 10
         wait_ok(url)
@@ -158,4 +137,3 @@ def test_sighups_while_workers_start_lose_no_worker_and_no_edit(tmp_path: Path) 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        log.close()

@@ -10,22 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from tests.conftest import free_port
 from tests.live_server import spawn_serve, wait_ok
-from tests.support import MASTER, bearer
-
-
-def _write(path: Path, tmp: Path, models: list[str], **extra: Any) -> None:
-    data = {
-        "model_list": [{"model_name": m, "params": {"model": "mock/mock-1"}} for m in models],
-        "general_settings": {
-            "master_key": MASTER,
-            "database_url": f"sqlite+aiosqlite:///{tmp}/gw.db",
-        },
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(data))
+from tests.modelconfig.conftest import write_mock_config
+from tests.support import bearer
 
 
 def _status(url: str, model: str) -> int:
@@ -49,14 +37,14 @@ def test_sighup_reloads_a_valid_file_and_refuses_an_invalid_one(tmp_path: Path) 
     one 'refused' line in the log, both models still served, the process still up."""
     config = tmp_path / "gw.yaml"
     log = tmp_path / "gw.log"
-    _write(config, tmp_path, ["mock"])
+    write_mock_config(config, tmp_path, ["mock"])
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = spawn_serve(config, port, log)
     try:
         wait_ok(url, proc=proc, log=log)
         assert _status(url, "added") == 404
-        _write(
+        write_mock_config(
             config, tmp_path, ["mock", "added"], limits={"key_defaults": {"requests": "100/minute"}}
         )
         proc.send_signal(signal.SIGHUP)
