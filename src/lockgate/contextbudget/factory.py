@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.context_window import context_window
 from lockgate.contextbudget.config import ContextBudget, ContextSettings
@@ -14,6 +14,9 @@ from lockgate.errors import ModelNotFoundError
 from lockgate.router import Router
 from lockgate.settings import ConfigError, ModelEntry, Settings
 from lockgate.token_count import TiktokenCounter
+
+if TYPE_CHECKING:
+    from lockgate.modelconfig.live import Follower
 
 __all__ = ["build_context_stages", "context_budgets", "follow_models"]
 
@@ -60,9 +63,7 @@ def context_budgets(
     return budgets
 
 
-def follow_models(
-    stage: ContextBudgetStage, settings: ContextSettings
-) -> Callable[[Sequence[ModelEntry], Router], Callable[[], None]]:
+def follow_models(stage: ContextBudgetStage, settings: ContextSettings) -> Follower:
     """A LiveModels hook: the budgets a new router implies, installed with it."""
 
     def prepare(model_list: Sequence[ModelEntry], router: Router) -> Callable[[], None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING
 
 from lockgate.chat import ChatRequest
 from lockgate.context import RequestContext
@@ -21,6 +22,9 @@ from lockgate.promptcache.config import PromptCacheSettings
 from lockgate.router import Router
 from lockgate.settings import ConfigError, ModelEntry
 from lockgate.wire.cache_marks import has_marks
+
+if TYPE_CHECKING:
+    from lockgate.modelconfig.live import Follower
 
 __all__ = ["NOTES_KEY", "AutoCacheStage", "build_auto_cache", "follow_models"]
 
@@ -64,9 +68,7 @@ def build_auto_cache(settings: PromptCacheSettings, router: Router) -> list[Auto
     return [AutoCacheStage(settings.auto_cache, settings.ttl)]
 
 
-def follow_models(
-    stage: AutoCacheStage, settings: PromptCacheSettings
-) -> Callable[[Sequence[ModelEntry], Router], Callable[[], None]]:
+def follow_models(stage: AutoCacheStage, settings: PromptCacheSettings) -> Follower:
     """A LiveModels hook: after a model change, breakpoints only for the configured aliases
     still served by Anthropic alone; one log line for each alias left out."""
 
