@@ -60,7 +60,8 @@ def main() -> None:
         print(f"pair {i}: new {got[a.new]:.1f} us/call, base {got[a.base]:.1f} us/call")
     m = statistics.fmean(diffs)
     half = T95.get(len(diffs) - 1, 2.0) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-    print(f"new - base: {m:+.1f} us/call, 95% CI [{m - half:+.1f}, {m + half:+.1f}] (n={len(diffs)})")
+    ci = f"95% CI [{m - half:+.1f}, {m + half:+.1f}]"
+    print(f"new - base: {m:+.1f} us/call, {ci} (n={len(diffs)})")
 
 
 if __name__ == "__main__":
