@@ -4,8 +4,9 @@
 
 Pairs ``lockgate-guarded2`` (and ``lockgate-guarded2-before``: another checkout's
 ``--workers 2``, STACKS=guarded2-before with BEFORE_SRC) with ``lockgate-guarded``, and
-``pyproxy-w2`` with ``pyproxy-aiohttp`` (BARE_WORKERS=2) repeat by repeat (the harness alternates the order of
-targets each repeat, so a pair shares the machine's load), and prints each side's CPU split.
+``pyproxy-w2`` with ``pyproxy-aiohttp`` (BARE_WORKERS=2) repeat by repeat (the harness
+alternates the order of targets each repeat, so a pair shares the machine's load), and
+prints each side's CPU split.
 """
 
 from __future__ import annotations
