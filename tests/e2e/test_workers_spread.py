@@ -19,7 +19,7 @@ import yaml
 from tests.conftest import free_port
 from tests.e2e.conftest import model_list
 from tests.fakes import Fault, ThreadedFake
-from tests.live_server import spawn_serve, wait_ok
+from tests.live_server import spawn_serve, stopped_on_exit, wait_ok
 from tests.support import MASTER, bearer
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -103,8 +103,7 @@ def two_workers(tmp: Path, fake: ThreadedFake, redis_url: str) -> Iterator[tuple
     )
     port = free_port()
     log = tmp / "gw.log"
-    proc = spawn_serve(config, port, log, "--workers", "2")
-    try:
+    with stopped_on_exit(spawn_serve(config, port, log, "--workers", "2")) as proc:
         wait_ok(f"http://127.0.0.1:{port}", timeout=90, proc=proc, log=log)
         # a worker still starting listens on nothing yet: wait until both do
         deadline = time.monotonic() + 90
@@ -114,10 +113,6 @@ def two_workers(tmp: Path, fake: ThreadedFake, redis_url: str) -> Iterator[tuple
         yield port, proc.pid
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def open_connections(port: int, workers: list[int], count: int, timeout: float = 30) -> list[Conn]:
