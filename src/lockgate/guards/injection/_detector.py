@@ -259,12 +259,13 @@ class InjectionDetector:
         budget = self._full_chars
         if len(spans) <= _MIN_FULL_PIECES or sum(b - a for a, b in spans) <= budget:
             return spans
+        table = self._model.data_weights or self._model.weights
         ranked = []
         for a, b in spans:
             piece = text[a:b]
             # an ASCII piece needs no other normalising than lower-casing
             words = prior_tokens(piece.lower() if piece.isascii() else normalize(piece).text)
-            ranked.append((self._model.data_sum(words), a, b))
+            ranked.append((sum([table[w] for w in words & table.keys()]), a, b))
         ranked.sort(reverse=True)
         kept: list[tuple[int, int]] = []
         for _, a, b in ranked:

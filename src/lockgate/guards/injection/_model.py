@@ -31,11 +31,10 @@ _FORMAT = 2
 class LinearModel:
     """Logistic-regression weights over string features, and the windowing used in training.
 
-    ``weights`` holds the word features every text is scored with; ``data_extra`` what
-    the data channel adds: a word's ``d:<feature>`` entry (its weight in data is its
-    shared weight plus this) and the data cues (``c:...``).  Only the ~27k words that
-    differ in data are stored twice, not a merged copy of the whole table (~1 MiB
-    less resident; bench/README.md).
+    ``weights`` holds the word features every text is scored with; ``data_weights`` what
+    a word weighs when it sits in data - its shared weight plus the file's ``d:<feature>``
+    entry, summed once here so a data piece costs one lookup per feature - and the data
+    cues (``c:...``).
     """
 
     bias: float
@@ -43,7 +42,7 @@ class LinearModel:
     window: int
     stride: int
     ref_features: int
-    data_extra: dict[str, float] = field(default_factory=dict)
+    data_weights: dict[str, float] = field(default_factory=dict)
 
     def logit(self, features: set[str], n_features: int | None = None) -> float:
         """Sum the weights of the features present, damped for long windows, plus the bias.
@@ -56,28 +55,28 @@ class LinearModel:
         n = len(features) if n_features is None else n_features
         return self.bias + total * feature_scale(n, self.ref_features)
 
-    def data_sum(self, words: set[str]) -> float:
-        """What ``words`` weigh together in data: shared weights plus data extras."""
-        weights, extra = self.weights, self.data_extra
-        total = sum([weights[f] for f in words & weights.keys()])
-        return total + sum([extra[f] for f in words & extra.keys()]) if extra else total
-
     def data_logit(self, features: set[str], cues: list[str]) -> float:
         """``logit`` of a data piece: the words' data-channel weights plus its cues.
 
         A model without data-channel entries scores data like any other text.
         """
-        extra = self.data_extra
-        if not extra:
+        if not self.data_weights:
             return self.logit(features)
-        total = self.data_sum(features) + sum([extra[c] for c in cues if c in extra])
+        data = self.data_weights
+        total = sum([data[f] for f in features & data.keys()])
+        total += sum([data[c] for c in cues if c in data])
         return self.bias + total * feature_scale(len(features), self.ref_features)
 
     def to_json(self) -> dict[str, Any]:
         """Serialise for the weights file (data-channel words under their ``d:`` prefix)."""
         merged: dict[str, float] = dict(self.weights)
-        for key, value in self.data_extra.items():
-            merged[key if key.startswith(_CUE_PREFIX) else _DATA_PREFIX + key] = value
+        for key, value in self.data_weights.items():
+            if key.startswith(_CUE_PREFIX):
+                merged[key] = value
+                continue
+            extra = round(value - self.weights.get(key, 0.0), 4)
+            if extra:
+                merged[_DATA_PREFIX + key] = extra
         return {
             "format": _FORMAT,
             "bias": self.bias,
@@ -97,7 +96,7 @@ def make_model(
 ) -> LinearModel:
     """A model from one flat feature table, the data-channel entries split off.
 
-    Equal weights share one float object: the shipped ~68k entries hold ~5k distinct
+    Equal weights share one float object: the shipped ~89k entries hold ~5k distinct
     values (rounded to 4 decimals), so this keeps ~2 MiB less resident for the process's
     lifetime.
     """
@@ -112,7 +111,11 @@ def make_model(
             extra[key] = value
         else:
             shared[key] = value
-    return LinearModel(bias, shared, window, stride, ref_features, extra)
+    data = dict(shared) if extra else {}
+    for key, value in extra.items():
+        total = data.get(key, 0.0) + value
+        data[key] = values.setdefault(total, total)
+    return LinearModel(bias, shared, window, stride, ref_features, data)
 
 
 def feature_scale(n_features: int, ref_features: int) -> float:
