@@ -18,6 +18,7 @@ from lockgate.batches.service import BatchService, build_batches
 from lockgate.cache.config import build_response_cache
 from lockgate.cache.response_cache import ResponseCache
 from lockgate.cache.stage import CacheStage
+from lockgate.callbacks.build import build_callbacks
 from lockgate.chat import Usage
 from lockgate.context import ALREADY_CHARGED, RequestContext
 from lockgate.context_window import alias_input_limits
@@ -288,14 +289,9 @@ async def build_services(
     providers = ProviderRegistry()
     metrics = Metrics()
     metrics.watch_dead_letters(sinks)
-    hooks = None
-    if settings.callbacks.record_sinks or settings.callbacks.budget_alerts is not None:
-        # loaded only when configured (off by default): ~1 MiB idle RSS otherwise
-        from lockgate.callbacks.build import build_callbacks
-
-        hooks = build_callbacks(
-            settings.callbacks, settings.general_settings.redis_url, metrics.registry
-        )
+    hooks = build_callbacks(
+        settings.callbacks, settings.general_settings.redis_url, metrics.registry
+    )
     sinks.extend([hooks] if hooks is not None else [])
     dispatcher = Dispatcher(
         router,
