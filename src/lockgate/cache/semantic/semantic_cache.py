@@ -39,6 +39,7 @@ from lockgate.cache.semantic.embedder import Embedder, TokenEmbedder, TokenVecto
 from lockgate.cache.semantic.guards import GUARDS, Features, GuardName, extract_features, near_miss
 from lockgate.cache.semantic.index import Candidate, VectorIndex
 from lockgate.cache.semantic.partition import SemanticQuery
+from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.tokenstore import TokenStore
 from lockgate.cache.semantic.verifier import (
     OperatingPoint,
@@ -136,6 +137,7 @@ class SemanticCache:
         *,
         token_cache_bytes: int = 256 << 20,
         cold_embeds: int = 1,
+        share_token_bytes: int = 12 << 10,
     ) -> None:
         self.embedder = embedder
         self.index = index
@@ -146,6 +148,11 @@ class SemanticCache:
         self.tokens = TokenStore(token_cache_bytes)
         #: near copies embedded per lookup when their token vectors are not kept
         self.cold_embeds = cold_embeds
+        #: a stored entry's token vectors go with it to an index shared by replicas
+        #: (Redis) when they take at most this many bytes (388 per token + 772; 0: never)
+        self.share_token_bytes = share_token_bytes
+        if isinstance(index, RedisIndex):
+            index.tokens_received = self.tokens.put_bytes
         # The guards' view of recent texts (a few hundred bytes each): extracting
         # it is a third of the verifier's cost, and candidates come back often.
         self._features: OrderedDict[str, Features] = OrderedDict()
@@ -357,6 +364,9 @@ class SemanticCache:
         s = settings or self.settings
         if vector is None:
             vector = (await self.embedder.embed([query.text]))[0]
+        tokens = self.tokens.to_bytes(query.text) if self.share_token_bytes else None
+        if tokens is not None and len(tokens) > self.share_token_bytes:
+            tokens = None
         return await self.index.add(
-            query.partition, vector, query.text, payload, now=now, ttl=s.ttl_seconds
+            query.partition, vector, query.text, payload, now=now, ttl=s.ttl_seconds, tokens=tokens
         )

@@ -1,0 +1,136 @@
+"""What keeps a lookup's tail short: short texts embedded without a thread hop, and
+token vectors that travel with a Redis entry so another replica's entry is not cold."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+from tests.semantic.test_verifier import CountingEmbedder
+
+from lockgate.cache.semantic.embedder import LocalEmbedder, TokenVectors
+from lockgate.cache.semantic.partition import SemanticQuery
+from lockgate.cache.semantic.redis_index import RedisIndex
+from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettings
+from lockgate.cache.semantic.tokenstore import TokenStore
+from lockgate.cache.semantic.verifier import load_verifier
+
+NOW = 1_800_000_000.0
+SHORT = "How do I change my account password?"
+LONG = " ".join(["Please explain how the gateway's rate limiter counts tokens per tenant"] * 4)
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """The loop's default executor, counting what is handed to a worker thread."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.submitted = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+async def _hops(embedder: LocalEmbedder, texts: list[str]) -> tuple[int, int]:
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    await embedder.embed_tokens(texts)
+    tokens = executor.submitted
+    await embedder.embed(texts)
+    return tokens, executor.submitted - tokens
+
+
+def test_short_texts_are_embedded_without_a_thread_hop(local_embedder: LocalEmbedder) -> None:
+    """Up to ``inline_tokens`` tokens (summed over the call) the forward pass runs on the
+    caller's thread; longer calls, or ``inline_tokens=0``, go to a worker thread. The
+    vectors are the same either way."""
+    saved = local_embedder.inline_tokens
+    try:
+        local_embedder.inline_tokens = 32
+        assert asyncio.run(_hops(local_embedder, [SHORT])) == (0, 0)
+        assert asyncio.run(_hops(local_embedder, [LONG])) == (1, 1)
+        assert asyncio.run(_hops(local_embedder, [SHORT] * 4)) == (1, 1)  # 4 x 11 > 32
+        inline = asyncio.run(local_embedder.embed_tokens([SHORT]))[0]
+        local_embedder.inline_tokens = 0
+        assert asyncio.run(_hops(local_embedder, [SHORT])) == (1, 1)
+        threaded = asyncio.run(local_embedder.embed_tokens([SHORT]))[0]
+    finally:
+        local_embedder.inline_tokens = saved
+    assert np.array_equal(inline.sentence, threaded.sentence)
+    assert np.array_equal(inline.tokens, threaded.tokens)
+
+
+def test_kept_token_vectors_round_trip_through_bytes() -> None:
+    """``to_bytes`` / ``put_bytes`` carry exactly what the store keeps; a malformed blob
+    is refused, not half-read."""
+    rng = np.random.default_rng(8)
+    tokens = rng.standard_normal((13, 384)).astype(np.float32)
+    tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+    sentence = tokens.mean(axis=0) / np.linalg.norm(tokens.mean(axis=0))
+    here, there = TokenStore(1 << 20), TokenStore(1 << 20)
+    here.put("q", TokenVectors(sentence.astype(np.float32), tokens))
+    blob = here.to_bytes("q")
+    assert blob is not None and len(blob) == 388 * 13 + 772
+    assert here.to_bytes("unknown") is None
+    there.put_bytes("q", blob)
+    a, b = here.get("q"), there.get("q")
+    assert a is not None and b is not None
+    assert np.array_equal(a.tokens, b.tokens) and np.array_equal(a.sentence, b.sentence)
+    assert there.nbytes == here.nbytes
+    for bad in (blob[:3], blob[:-1], blob + b"\0", b"\0\0\0\0"):
+        with pytest.raises(ValueError):
+            there.put_bytes("bad", bad)
+    assert "bad" not in there
+
+
+async def test_another_replicas_entry_is_verified_without_a_forward_pass(
+    local_embedder: LocalEmbedder, redis_url: str
+) -> None:
+    """Replica A stores a near copy with its token vectors; replica B, looking up a near
+    copy of it, embeds only its own question. Without sharing, B embeds A's text too."""
+    stored = SemanticQuery("p", SHORT)
+    query = SemanticQuery("p", "How can I change my account password?")
+    for share, expected in ((12 << 10, [query.text]), (0, [query.text, SHORT])):
+        indexes = [RedisIndex.from_url(redis_url, local_embedder.dim, prefix=f"t{share}")]
+        indexes.append(RedisIndex.from_url(redis_url, local_embedder.dim, prefix=f"t{share}"))
+        a_emb, b_emb = CountingEmbedder(local_embedder), CountingEmbedder(local_embedder)
+        a, b = (
+            SemanticCache(emb, index, SemanticSettings(), load_verifier(), share_token_bytes=share)
+            for emb, index in zip((a_emb, b_emb), indexes, strict=True)
+        )
+        try:
+            miss = await a.lookup(stored, now=NOW)
+            assert not miss.served
+            await a.store(stored, b"the answer", now=NOW, vector=miss.vector)
+            hit = await b.lookup(query, now=NOW)
+            assert hit.served and hit.payload == b"the answer" and hit.probability is not None
+            assert b_emb.texts == expected, share
+        finally:
+            for index in indexes:
+                await index.close()
+
+
+async def test_token_vectors_over_the_byte_bound_stay_home(
+    local_embedder: LocalEmbedder, redis_url: str
+) -> None:
+    """A text whose vectors take more than ``share_token_bytes`` is stored without them:
+    the other replica embeds it when it is a near-copy candidate."""
+    indexes = [RedisIndex.from_url(redis_url, local_embedder.dim) for _ in range(2)]
+    a_emb, b_emb = CountingEmbedder(local_embedder), CountingEmbedder(local_embedder)
+    a = SemanticCache(a_emb, indexes[0], SemanticSettings(), load_verifier())
+    b = SemanticCache(b_emb, indexes[1], SemanticSettings(), load_verifier())
+    a.share_token_bytes = 388 * 5 + 772  # five tokens: "How do I ..." has more
+    try:
+        stored = SemanticQuery("p", SHORT)
+        miss = await a.lookup(stored, now=NOW)
+        await a.store(stored, b"x", now=NOW, vector=miss.vector)
+        await b.lookup(SemanticQuery("p", "How can I change my account password?"), now=NOW)
+        assert b_emb.texts == ["How can I change my account password?", SHORT]
+        assert SHORT in b.tokens  # embedded there, kept for next time
+    finally:
+        for index in indexes:
+            await index.close()
