@@ -482,6 +482,61 @@ async def paired_lines(
     print(f"    GC collections during these calls (gen 0/1/2): {collections}")
 
 
+async def bench_replica_lookup(embedder: LocalEmbedder, url: str, n: int) -> None:
+    """Replica B looks up near copies that replica A stored through the Redis index.
+
+    With ``share_token_kb`` (default) the entries carry their token vectors and B
+    verifies them without a forward pass; without it (``share_token_bytes=0``, B's
+    token store cleared before each call, as for an entry B has never embedded) B
+    embeds the most similar near copy. Calls alternate between the two replicas B.
+    Each lookup also pays the Redis round trips (XREAD before the search, GET of the
+    payload); the partition is small here: the 100k search is measured above.
+    """
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    verifier = load_verifier()
+    settings = SemanticSettings()
+    indexes = [RedisIndex.from_url(url, embedder.dim, prefix="replica") for _ in range(3)]
+    a = SemanticCache(embedder, indexes[0], settings, verifier)
+    shared = SemanticCache(embedder, indexes[1], settings, verifier)
+    unshared = SemanticCache(embedder, indexes[2], settings, verifier, share_token_bytes=0)
+    try:
+        for text in NEAR_COPIES:
+            miss = await a.lookup(SemanticQuery("p", text), now=NOW)
+            await a.store(SemanticQuery("p", text), b"answer", now=NOW, vector=miss.vector)
+        query = SemanticQuery("p", "How can I change my account password?")
+        assert (await shared.lookup(query, now=NOW)).served
+        assert all(t in shared.tokens for t in NEAR_COPIES)  # arrived with the entries
+        assert (await unshared.lookup(query, now=NOW)).served
+
+        async def cold() -> object:
+            unshared.tokens.clear()
+            return await unshared.lookup(query, now=NOW)
+
+        print(f"== another replica's 3 near copies through Redis ({url}), n={n} per line")
+        wall: dict[str, list[float]] = {"shared": [], "not shared": []}
+        cpu: dict[str, list[float]] = {"shared": [], "not shared": []}
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
+            "shared": lambda: shared.lookup(query, now=NOW),
+            "not shared": cold,
+        }
+        for i in range(n):
+            for name in ("shared", "not shared") if i % 2 == 0 else ("not shared", "shared"):
+                t, c = time.perf_counter(), time.process_time()
+                await calls[name]()
+                cpu[name].append(time.process_time() - c)
+                wall[name].append(time.perf_counter() - t)
+        for name in calls:
+            print(f"lookup, token vectors {name}")
+            print(f"    wall {quantiles(wall[name])}   CPU {quantiles(cpu[name])}")
+    finally:
+        for index in indexes:
+            await index.close()
+
+
 async def bench_redis(url: str, n: int, replay: int) -> None:
     print(f"== Redis index ({url})")
     import redis.asyncio as aioredis
@@ -515,7 +570,8 @@ async def bench_redis(url: str, n: int, replay: int) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     n = args.n or (30 if args.quick else 200)
     if args.only_verified:
-        embedder = LocalEmbedder(backend=args.backend)
+        inline = tuple(int(x) for x in args.inline_tokens.split(","))
+        embedder = LocalEmbedder(backend=args.backend, inline_tokens=inline[-1])
         weights = args.weights_text
         print(f"embedder: {args.backend}; verifier: {args.verifier or 'shipped'}")
         await bench_verified_lookup(
@@ -526,8 +582,14 @@ async def main_async(args: argparse.Namespace) -> None:
             weights,
             prepare_only=args.prepare_graph,
             modes=("hnsw",) if args.hnsw_only else ("hnsw", "exact"),
-            inline=tuple(int(x) for x in args.inline_tokens.split(",")),
+            inline=inline,
         )
+        if args.replicas:
+            with redis_server(args.redis_url) as url:
+                if url is None:
+                    print("no redis-server: replica lookups not measured")
+                else:
+                    await bench_replica_lookup(embedder, url, n)
         return
     embedder = bench_embedders(n)
     bench_guards(n)
@@ -563,6 +625,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--hnsw-only", action="store_true", help="skip the exact-scan lines (a shorter run)"
+    )
+    parser.add_argument(
+        "--replicas",
+        action="store_true",
+        help="with --only-verified: also another replica's entries through a Redis index",
     )
     parser.add_argument("--n", type=int, help="calls per timed line (default 200; 30 quick)")
     parser.add_argument(
