@@ -134,3 +134,80 @@ async def test_token_vectors_over_the_byte_bound_stay_home(
     finally:
         for index in indexes:
             await index.close()
+
+
+class SyncWatchingEmbedder(CountingEmbedder):
+    """Records, as each embedding starts, whether Redis has received an XREAD (the
+    index's sync) since the counters were reset."""
+
+    def __init__(self, inner: LocalEmbedder, url: str) -> None:
+        super().__init__(inner)
+        self.url = url
+        self.xread_before_embedding: list[bool] = []
+
+    async def embed_tokens(self, texts):  # type: ignore[no-untyped-def]
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(self.url)
+        try:
+            seen = False
+            for _ in range(50):  # bounded: the command was sent before this call, if at all
+                stats = await client.info("commandstats")
+                if stats.get("cmdstat_xread", {}).get("calls", 0) > 0:
+                    seen = True
+                    break
+                await asyncio.sleep(0.02)
+            self.xread_before_embedding.append(seen)
+        finally:
+            await client.aclose()
+        return await super().embed_tokens(texts)
+
+
+async def test_the_redis_sync_is_sent_before_the_question_is_embedded(
+    local_embedder: LocalEmbedder, redis_url: str
+) -> None:
+    """A lookup through the Redis index sends its XREAD before embedding the question
+    (the round trip overlaps the forward pass) and the search uses that sync: one XREAD
+    per lookup, and another replica's entry is found."""
+    import redis.asyncio as aioredis
+
+    indexes = [RedisIndex.from_url(redis_url, local_embedder.dim) for _ in range(2)]
+    a = SemanticCache(
+        CountingEmbedder(local_embedder), indexes[0], SemanticSettings(), load_verifier()
+    )
+    watcher = SyncWatchingEmbedder(local_embedder, redis_url)
+    b = SemanticCache(watcher, indexes[1], SemanticSettings(), load_verifier())
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        stored = SemanticQuery("p", SHORT)
+        miss = await a.lookup(stored, now=NOW)  # A keeps its vectors; they go with the entry
+        await a.store(stored, b"the answer", now=NOW, vector=miss.vector)
+        await admin.config_resetstat()
+        hit = await b.lookup(SemanticQuery("p", "How can I change my account password?"), now=NOW)
+        assert hit.served and hit.payload == b"the answer"
+        stats = await admin.info("commandstats")
+        assert stats["cmdstat_xread"]["calls"] == 1
+        assert watcher.xread_before_embedding == [True]
+    finally:
+        await admin.aclose()
+        for index in indexes:
+            await index.close()
+
+
+async def test_a_sync_begun_for_a_failed_lookup_is_not_mistaken_for_a_later_one(
+    local_embedder: LocalEmbedder, redis_url: str
+) -> None:
+    """A sync begun at one time and never searched (the lookup failed before its search)
+    is awaited and replaced: the next search syncs again and sees newer entries."""
+    writer = RedisIndex.from_url(redis_url, local_embedder.dim)
+    reader = RedisIndex.from_url(redis_url, local_embedder.dim)
+    vector = (await local_embedder.embed([SHORT]))[0]
+    try:
+        reader.begin_sync(now=NOW)
+        await asyncio.sleep(0.05)
+        await writer.add("p", vector, SHORT, b"x", now=NOW, ttl=60)
+        found = await reader.search("p", vector, k=1, now=NOW + 1)
+        assert [c.text for c in found] == [SHORT]
+    finally:
+        await writer.close()
+        await reader.close()

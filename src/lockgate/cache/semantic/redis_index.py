@@ -29,6 +29,7 @@ lookup.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -80,6 +81,7 @@ class RedisIndex:
         #: called with (text, token vectors) for each entry of another replica that
         #: carries them (the semantic cache's ``TokenStore.put_bytes``)
         self.tokens_received: Callable[[str, bytes], None] | None = None
+        self._early: tuple[float, asyncio.Task[int]] | None = None
 
     @classmethod
     def from_url(
@@ -189,8 +191,24 @@ class RedisIndex:
                     break
         return applied
 
+    def begin_sync(self, *, now: float) -> None:
+        """Send the ``sync`` that a ``search`` at ``now`` would make, without waiting:
+        its round trip then overlaps the caller's own work (embedding the question),
+        and the ``search`` at the same ``now`` takes its result instead of asking again."""
+        if self._early is None and now - self._last_sync >= self._sync_interval:
+            self._early = (now, asyncio.get_running_loop().create_task(self.sync(now=now)))
+
     async def search(self, partition: str, vector: F32, *, k: int, now: float) -> list[Candidate]:
-        if now - self._last_sync >= self._sync_interval:
+        early, self._early = self._early, None
+        if early is not None:
+            at, task = early
+            if at == now:
+                await task  # a failed sync raises here, as it would have below
+            else:  # begun for a lookup that failed before searching: stale, sync again
+                with contextlib.suppress(CacheStoreError):
+                    await task
+                early = None
+        if early is None and now - self._last_sync >= self._sync_interval:
             await self.sync(now=now)
         return await self._mirror.search(partition, vector, k=k, now=now)
 
@@ -210,5 +228,9 @@ class RedisIndex:
         return payload
 
     async def close(self) -> None:
+        if self._early is not None:
+            self._early[1].cancel()
+            await asyncio.gather(self._early[1], return_exceptions=True)
+            self._early = None
         if self._owns_client:
             await self._redis.aclose()
