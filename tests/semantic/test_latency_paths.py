@@ -211,3 +211,36 @@ async def test_a_sync_begun_for_a_failed_lookup_is_not_mistaken_for_a_later_one(
     finally:
         await writer.close()
         await reader.close()
+
+
+async def test_served_questions_do_not_evict_the_entries_vectors(
+    local_embedder: LocalEmbedder,
+) -> None:
+    """Only entries' vectors fill the byte-bounded store: looked-up questions wait in a
+    small side store until their answer is stored, so a store sized for one entry keeps
+    that entry warm however many near copies of it are asked, and a stored miss moves its
+    vectors over."""
+    from lockgate.cache.semantic.index import MemoryIndex
+    from lockgate.cache.semantic.tokenstore import entry_bytes
+
+    emb = CountingEmbedder(local_embedder)
+    cache = SemanticCache(
+        emb, MemoryIndex(emb.dim), SemanticSettings(), load_verifier(), token_cache_bytes=1
+    )
+    stored = SemanticQuery("p", SHORT)
+    miss = await cache.lookup(stored, now=NOW)
+    assert SHORT in cache.recent and SHORT not in cache.tokens
+    await cache.store(stored, b"the answer", now=NOW, vector=miss.vector)
+    assert SHORT in cache.tokens and SHORT not in cache.recent
+    cache.tokens.max_bytes = entry_bytes(11)  # room for this one entry only
+    asked = [
+        "How can I change my account password?",
+        "How do I change my account's password?",
+        "How do I change my account password now?",
+    ]
+    for text in asked:
+        looked = await cache.lookup(SemanticQuery("p", text), now=NOW)
+        assert looked.probability is not None  # the model judged the entry: its vectors
+        assert text in cache.recent and text not in cache.tokens
+    assert emb.texts == [SHORT, *asked]  # the entry was never embedded again
+    assert list(cache.tokens._entries) == [SHORT]

@@ -140,6 +140,15 @@ class TokenStore:
             _, evicted = self._entries.popitem(last=False)
             self.nbytes -= evicted.nbytes
 
+    def move_to(self, text: str, other: TokenStore) -> bool:
+        """Hand ``text``'s vectors to ``other`` as they are (no copy); whether they were here."""
+        entry = self._entries.pop(text, None)
+        if entry is None:
+            return False
+        self.nbytes -= entry.nbytes
+        other._insert(text, entry)
+        return True
+
     def touch(self, text: str) -> None:
         """Mark ``text`` as just used (no copy made)."""
         if text in self._entries:
