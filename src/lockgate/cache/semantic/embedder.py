@@ -193,16 +193,25 @@ class LocalEmbedder:
     # therefore run on the caller's thread.
 
     async def embed_tokens(self, texts: list[str]) -> list[TokenVectors]:
+        if not self._may_inline(texts):
+            return await asyncio.to_thread(self.embed_tokens_sync, texts)
         encodings = self._encode(texts)
         if self._inline(encodings):
             return self._token_vectors(encodings)
         return await asyncio.to_thread(self._token_vectors, encodings)
 
     async def embed(self, texts: list[str]) -> F32:
+        if not self._may_inline(texts):
+            return await asyncio.to_thread(self.embed_sync, texts)
         encodings = self._encode(texts)
         if self._inline(encodings):
             return self._vectors(encodings)
         return await asyncio.to_thread(self._vectors, encodings)
+
+    def _may_inline(self, texts: list[str]) -> bool:
+        # every text is at least 2 tokens ([CLS], [SEP]): a call that cannot fit is
+        # tokenised in the worker thread too, not on the event loop
+        return 2 * len(texts) <= self.inline_tokens
 
 
 def _pad(encodings: list[Encoding]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
