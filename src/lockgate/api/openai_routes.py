@@ -141,7 +141,12 @@ async def embeddings(request: Request) -> Response:
     return json_response(result, headers=response_headers(ctx))
 
 
-hot_paths = {"/v1/chat/completions": chat_completions, "/chat/completions": chat_completions}
+hot_paths = {
+    "/v1/chat/completions": chat_completions,
+    "/chat/completions": chat_completions,
+    "/v1/embeddings": embeddings,
+    "/embeddings": embeddings,
+}
 
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
