@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -156,7 +157,7 @@ def pair(
                 "general_settings": {
                     "master_key": MASTER,
                     "database_url": f"sqlite+aiosqlite:///{db}",
-                    "max_chat_body_bytes": 4096,
+                    "max_chat_body_bytes": 1_000_000,
                 },
                 "server": {"fast_lane": fast},
             }
@@ -190,7 +191,12 @@ CASES: dict[str, tuple[bytes, int, bytes | None]] = {
         1,
         None,
     ),
-    "body too large": (request("/v1/chat/completions", b" " * 5000 + CHAT), 1, None),
+    "body too large": (request("/v1/chat/completions", b" " * 1_000_001 + CHAT), 1, None),
+    "a control character in a header": (
+        request("/v1/chat/completions", CHAT, extra=("x-request-id: a\x01b",)),
+        1,
+        None,
+    ),
     "stream": (request("/v1/chat/completions", stream_body()), 1, None),
     "stream with usage": (
         request("/v1/chat/completions", stream_body(stream_options={"include_usage": True})),
@@ -257,6 +263,7 @@ def test_the_fast_lane_answers_like_the_asgi_path(pair: dict[bool, LiveGateway],
         "body too large": [413],
         "expect 100-continue, refused key": [401],
         "a hot path, not its method": [405],
+        "a control character in a header": [400],
     }.get(case, [200] * count)
     assert statuses == expected
     if case.startswith(("http/1.0", "connection close")):
@@ -282,3 +289,39 @@ def test_hot_routes_take_the_fast_lane_only_when_it_is_on(
         (answer,), closed = read_answers(sock, 1)
         assert answer.status == 200 and not closed
         assert (served[0]._exchange is not None) is fast
+
+
+def test_a_stream_to_a_slow_reader_arrives_whole(pair: dict[bool, LiveGateway]) -> None:
+    """A client that does not read while a long stream is written (the gateway's write
+    buffer fills and it waits, pause/resume writing) still gets every event, in order."""
+    # ~30,000 events, ~8 MB: more than the client's small window and the gateway's
+    # socket buffer hold
+    words = [f"{i % 10}" for i in range(30_000)]
+    body = orjson.dumps(
+        {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": " ".join(words)}],
+            "stream": True,
+        }
+    )
+    bodies = {}
+    for fast, gw in pair.items():
+        port = int(gw.url.rsplit(":", 1)[1])
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+        sock.settimeout(WAIT)
+        with sock:
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(request("/v1/chat/completions", body))
+            time.sleep(1.0)  # not read meanwhile: the answer piles up on the gateway's side
+            (answer,), closed = read_answers(sock, 1)
+        assert answer.status == 200 and not closed
+        bodies[fast] = answer.body
+        text = "".join(
+            (orjson.loads(line[6:])["choices"] or [{}])[0].get("delta", {}).get("content") or ""
+            for line in answer.body.split(b"\n\n")
+            if line.startswith(b"data: {")
+        )
+        assert text == " ".join(["echo:", *words])
+        assert answer.body.endswith(b"data: [DONE]\n\n")
+    assert _IDS.sub(b"*", bodies[True]) == _IDS.sub(b"*", bodies[False])

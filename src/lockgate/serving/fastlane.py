@@ -66,6 +66,35 @@ class FastLane:
         self.routes = dict(routes)
 
 
+class _FastRequest(Request):
+    """Starlette's ``Request`` over the cycle, as the ASGI path makes it; a body that has
+    arrived whole is taken from the cycle at once, as ``receive`` would hand it over
+    (``Expect: 100-continue``, a body still arriving or a client gone: ``receive``)."""
+
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        # uvicorn's typed scope and receive are the ASGI ones Starlette takes
+        super().__init__(cycle.scope, cycle.receive)  # type: ignore[arg-type]
+        self._cycle = cycle
+
+    async def body(self) -> bytes:
+        cycle = self._cycle
+        if (
+            hasattr(self, "_body")
+            or self._stream_consumed
+            or cycle.more_body
+            or cycle.disconnected
+            or cycle.waiting_for_100_continue
+        ):
+            return await super().body()
+        body = bytes(cycle.body)
+        cycle.body = bytearray()
+        cycle.message_event.clear()
+        cycle.flow.resume_reading()
+        self._body = body
+        self._stream_consumed = True
+        return body
+
+
 class FastExchange:
     """One request of a hot route: run its endpoint, write its answer on the socket."""
 
@@ -84,9 +113,7 @@ class FastExchange:
     async def run(self) -> None:
         cycle = self.cycle
         try:
-            # uvicorn's typed scope and receive are the ASGI ones Starlette takes
-            request = Request(cycle.scope, cycle.receive)  # type: ignore[arg-type]
-            response = await self.endpoint(request)
+            response = await self.endpoint(_FastRequest(cycle))
             if isinstance(response, SSEResponse):
                 await self._stream(response)
             else:
@@ -151,12 +178,13 @@ class FastExchange:
         parts = [STATUS_LINE[status]]
         for name, value in cycle.default_headers:
             parts += (name, b": ", value, b"\r\n")
+        # uvicorn's checks on every name and value, in one search each
+        if HEADER_RE.search(b"-".join([name for name, _ in headers])):
+            raise RuntimeError("Invalid HTTP header name.")
+        if HEADER_VALUE_RE.search(b"\t".join([value for _, value in headers])):
+            raise RuntimeError("Invalid HTTP header value.")
         said_close = False
         for name, value in headers:
-            if HEADER_RE.search(name):
-                raise RuntimeError("Invalid HTTP header name.")
-            if HEADER_VALUE_RE.search(value):
-                raise RuntimeError("Invalid HTTP header value.")
             name = name.lower()
             if name == b"connection" and b"close" in [
                 token.lower().strip() for token in value.split(b",")
