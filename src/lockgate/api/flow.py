@@ -20,6 +20,7 @@ from lockgate.api.common import (
     CONTEXT_SCOPE_KEY,
     REQUEST_ID_SCOPE_KEY,
     ClientDisconnected,
+    DirectRequest,
     header_map,
     presented_key,
     wait_committed,
@@ -208,6 +209,18 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
     """
     task = asyncio.current_task()
     assert task is not None
+    if isinstance(request, DirectRequest):
+        # the protocol itself cancels the work when the client leaves
+        request.watch_client(task)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if not request.unwatch_client():
+                raise
+            task.uncancel()
+            raise ClientDisconnected from None
+        finally:
+            request.unwatch_client()
     loop = asyncio.get_running_loop()
     gone = False
     watcher: asyncio.Task[None] | None = None

@@ -26,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
@@ -36,7 +36,7 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from lockgate.api.common import Endpoint
+from lockgate.api.common import DirectRequest, Endpoint
 from lockgate.api.sse_response import LastEvent, SSEResponse
 from lockgate.chat import close_stream
 
@@ -66,15 +66,22 @@ class FastLane:
         self.routes = dict(routes)
 
 
-class _FastRequest(Request):
+class _FastRequest(DirectRequest):
     """Starlette's ``Request`` over the cycle, as the ASGI path makes it; a body that has
     arrived whole is taken from the cycle at once, as ``receive`` would hand it over
     (``Expect: 100-continue``, a body still arriving or a client gone: ``receive``)."""
 
-    def __init__(self, cycle: RequestResponseCycle) -> None:
+    def __init__(self, cycle: RequestResponseCycle, exchange: FastExchange) -> None:
         # uvicorn's typed scope and receive are the ASGI ones Starlette takes
         super().__init__(cycle.scope, cycle.receive)  # type: ignore[arg-type]
         self._cycle = cycle
+        self._exchange = exchange
+
+    def watch_client(self, task: asyncio.Task[Any]) -> None:
+        self._exchange.watch(task)
+
+    def unwatch_client(self) -> bool:
+        return self._exchange.unwatch()
 
     async def body(self) -> bytes:
         cycle = self._cycle
@@ -113,7 +120,7 @@ class FastExchange:
     async def run(self) -> None:
         cycle = self.cycle
         try:
-            response = await self.endpoint(_FastRequest(cycle))
+            response = await self.endpoint(_FastRequest(cycle, self))
             if isinstance(response, SSEResponse):
                 await self._stream(response)
             else:
@@ -128,12 +135,24 @@ class FastExchange:
             cycle.on_response = lambda: None
 
     def client_gone(self) -> None:
-        """The connection was lost: a stream being sent stops (the upstream with it)."""
+        """The connection was lost: the watched work (the upstream call, a stream being
+        sent) is cancelled."""
         task = self._task
         if task is not None and not self.cycle.response_complete:
             self._task = None
             self._gone = True
             task.cancel()
+
+    def watch(self, task: asyncio.Task[Any]) -> None:
+        """Cancel ``task`` when the client leaves (now, if it already left)."""
+        self._task = task
+        if self.cycle.disconnected:
+            self.client_gone()
+
+    def unwatch(self) -> bool:
+        """Stop watching; whether the client left (and the task was cancelled for it)."""
+        self._task = None
+        return self._gone
 
     # -- whole responses -----------------------------------------------------------------
 
@@ -217,7 +236,7 @@ class FastExchange:
                 transport.write(held.pop())
 
         handle = asyncio.get_running_loop().call_soon(flush_head)
-        self._task = asyncio.current_task()
+        self._task = asyncio.current_task()  # client_gone cancels it
         flow = cycle.flow
         try:
             ended = False
