@@ -57,6 +57,20 @@ _500_HEADERS = [
 log = logging.getLogger("uvicorn.error")
 
 
+_defaults: tuple[object, bytes] = (None, b"")
+
+
+def _default_lines(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """uvicorn's default header lines (``date``, ``server``), built once per list: the
+    server puts a new list in place when the date changes."""
+    global _defaults
+    known, lines = _defaults
+    if known is not headers:
+        lines = b"".join([b"%b: %b\r\n" % (name, value) for name, value in headers])
+        _defaults = (headers, lines)
+    return lines
+
+
 class FastLane:
     """The POST routes the protocol serves itself: path -> endpoint."""
 
@@ -194,26 +208,27 @@ class FastExchange:
         cycle = self.cycle
         cycle.response_started = True
         cycle.waiting_for_100_continue = False
-        parts = [STATUS_LINE[status]]
-        for name, value in cycle.default_headers:
-            parts += (name, b": ", value, b"\r\n")
         # uvicorn's checks on every name and value, in one search each
-        if HEADER_RE.search(b"-".join([name for name, _ in headers])):
+        names = [name.lower() for name, _ in headers]
+        if HEADER_RE.search(b"-".join(names)):
             raise RuntimeError("Invalid HTTP header name.")
         if HEADER_VALUE_RE.search(b"\t".join([value for _, value in headers])):
             raise RuntimeError("Invalid HTTP header value.")
+        lines = b"".join(
+            [b"%b: %b\r\n" % (name, value) for name, (_, value) in zip(names, headers, strict=True)]
+        )
         said_close = False
-        for name, value in headers:
-            name = name.lower()
-            if name == b"connection" and b"close" in [
-                token.lower().strip() for token in value.split(b",")
-            ]:
-                cycle.keep_alive = False
-                said_close = True
-            parts += (name, b": ", value, b"\r\n")
+        if b"connection" in names:
+            for name, (_, value) in zip(names, headers, strict=True):
+                if name == b"connection" and b"close" in [
+                    token.lower().strip() for token in value.split(b",")
+                ]:
+                    cycle.keep_alive = False
+                    said_close = True
+        head = STATUS_LINE[status] + _default_lines(cycle.default_headers) + lines
         if not cycle.keep_alive and not said_close:
-            parts.append(_CLOSE)
-        return b"".join(parts)
+            head += _CLOSE
+        return head
 
     # -- streams -----------------------------------------------------------------------
 
