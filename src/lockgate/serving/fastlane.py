@@ -24,11 +24,14 @@ off this list (admin, console, ops, every GET) still go through the ASGI app.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
+from uvicorn.config import Config
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
     HEADER_VALUE_RE,
@@ -69,6 +72,21 @@ def _default_lines(headers: list[tuple[bytes, bytes]]) -> bytes:
         lines = b"".join([b"%b: %b\r\n" % (name, value) for name, value in headers])
         _defaults = (headers, lines)
     return lines
+
+
+async def _scope_only(scope: Any, receive: Any, send: Any) -> None:
+    """The inner app of the fast lane's proxy-headers middleware: only its change to the
+    scope is wanted."""
+
+
+@functools.lru_cache(maxsize=16)
+def proxy_headers(config: Config) -> ProxyHeadersMiddleware | None:
+    """uvicorn's ``X-Forwarded-For`` / ``-Proto`` handling as the ASGI app gets it (on by
+    default, trusting 127.0.0.1): the client address a trusted proxy forwarded becomes the
+    request's client, for per-IP limits and records alike; None when it is off."""
+    if not config.proxy_headers:
+        return None
+    return ProxyHeadersMiddleware(_scope_only, trusted_hosts=config.forwarded_allow_ips)
 
 
 class FastLane:
@@ -119,21 +137,29 @@ class _FastRequest(DirectRequest):
 class FastExchange:
     """One request of a hot route: run its endpoint, write its answer on the socket."""
 
-    __slots__ = ("_gone", "_task", "cycle", "endpoint", "transport")
+    __slots__ = ("_gone", "_task", "cycle", "endpoint", "proxy", "transport")
 
     def __init__(
-        self, cycle: RequestResponseCycle, endpoint: Endpoint, transport: asyncio.Transport
+        self,
+        cycle: RequestResponseCycle,
+        endpoint: Endpoint,
+        transport: asyncio.Transport,
+        proxy: ProxyHeadersMiddleware | None,
     ) -> None:
         self.cycle = cycle
         self.endpoint = endpoint
         self.transport = transport
-        #: the task sending a stream, while it may be cancelled for a client that left
-        self._task: asyncio.Task[None] | None = None
+        self.proxy = proxy
+        #: the task to cancel if the client leaves: while the upstream is called
+        #: (``watch``) and while a stream is written
+        self._task: asyncio.Task[Any] | None = None
         self._gone = False
 
     async def run(self) -> None:
         cycle = self.cycle
         try:
+            if self.proxy is not None:
+                await self.proxy(cycle.scope, cycle.receive, cycle.send)
             response = await self.endpoint(_FastRequest(cycle, self))
             if isinstance(response, SSEResponse):
                 await self._stream(response)

@@ -39,7 +39,12 @@ from uvicorn.server import ServerState
 
 from lockgate.api.common import Endpoint
 from lockgate.serving.config import HttpLimits
-from lockgate.serving.fastlane import FAST_LANE_STATE_KEY, FastExchange, FastLane
+from lockgate.serving.fastlane import (
+    FAST_LANE_STATE_KEY,
+    FastExchange,
+    FastLane,
+    proxy_headers,
+)
 from lockgate.serving.guard import ConnectionGuard
 
 __all__ = ["GUARD_STATE_KEY", "GuardedHttpProtocol"]
@@ -141,6 +146,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._finished = False
         lane = app_state.get(FAST_LANE_STATE_KEY)
         self._fast_routes = lane.routes if isinstance(lane, FastLane) else None
+        self._proxy = proxy_headers(config) if self._fast_routes is not None else None
         #: the latest hot-route request (told when the connection is lost)
         self._exchange: FastExchange | None = None
 
@@ -260,7 +266,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if endpoint is None:
             super()._start_asgi_task(cycle, app)
             return
-        exchange = self._exchange = FastExchange(cycle, endpoint, self.transport)
+        exchange = self._exchange = FastExchange(cycle, endpoint, self.transport, self._proxy)
         task = self.loop.create_task(exchange.run())
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
