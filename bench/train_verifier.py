@@ -33,6 +33,7 @@ summed over sources as rates, that keeps every source within its limit).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import time
@@ -68,7 +69,8 @@ def vetoed(x: np.ndarray, vetoes: list[str]) -> np.ndarray:
 
 
 def load(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def groups_of(rows: list[dict[str, Any]]) -> np.ndarray:
@@ -91,34 +93,34 @@ def groups_of(rows: list[dict[str, Any]]) -> np.ndarray:
 def embed_texts(texts: list[str], backend: str, cache: Path) -> dict[str, TokenVectors]:
     """Sentence and token vectors of every text (cached on disk, token vectors as
     float16, so guards can change without embedding again)."""
-    if cache.exists():
-        data = np.load(cache, allow_pickle=False)
-        where = {str(t): i for i, t in enumerate(data["texts"])}
-        if all(t in where for t in texts):  # the cache may hold more texts (a superset)
-            lengths = np.asarray(data["lengths"])
-            ends = np.cumsum(lengths)
-            tok, sent = np.asarray(data["tokens"]), np.asarray(data["sentences"])
-            return {
-                t: TokenVectors(sent[i], tok[ends[i] - lengths[i] : ends[i]].astype(np.float32))
-                for t in texts
-                for i in (where[t],)
-            }
-    emb = LocalEmbedder(backend=backend)  # type: ignore[arg-type]
     vecs: dict[str, TokenVectors] = {}
-    with Progress() as progress:
-        task = progress.add_task(f"embedding ({backend})", total=len(texts))
-        for start in range(0, len(texts), 32):
-            chunk = texts[start : start + 32]
-            vecs.update(zip(chunk, emb.embed_tokens_sync(chunk), strict=True))
-            progress.advance(task, len(chunk))
-    np.savez(
-        cache,
-        texts=np.asarray(texts),
-        lengths=np.asarray([len(vecs[t].tokens) for t in texts]),
-        tokens=np.concatenate([vecs[t].tokens for t in texts]).astype(np.float16),
-        sentences=np.stack([vecs[t].sentence for t in texts]),
-    )
-    return vecs
+    if cache.exists():  # the cache may hold more texts, or fewer: only the missing are embedded
+        data = np.load(cache, allow_pickle=False)
+        lengths = np.asarray(data["lengths"])
+        ends = np.cumsum(lengths)
+        tok, sent = np.asarray(data["tokens"]), np.asarray(data["sentences"])
+        vecs = {
+            str(t): TokenVectors(sent[i], tok[ends[i] - lengths[i] : ends[i]].astype(np.float32))
+            for i, t in enumerate(data["texts"])
+        }
+    missing = [t for t in texts if t not in vecs]
+    if missing:
+        emb = LocalEmbedder(backend=backend)  # type: ignore[arg-type]
+        with Progress() as progress:
+            task = progress.add_task(f"embedding ({backend})", total=len(missing))
+            for start in range(0, len(missing), 32):
+                chunk = missing[start : start + 32]
+                vecs.update(zip(chunk, emb.embed_tokens_sync(chunk), strict=True))
+                progress.advance(task, len(chunk))
+        kept = sorted(vecs)
+        np.savez(
+            cache,
+            texts=np.asarray(kept),
+            lengths=np.asarray([len(vecs[t].tokens) for t in kept]),
+            tokens=np.concatenate([vecs[t].tokens for t in kept]).astype(np.float16),
+            sentences=np.stack([vecs[t].sentence for t in kept]),
+        )
+    return {t: vecs[t] for t in texts}
 
 
 def featurise(rows: list[dict[str, Any]], backend: str, cache: Path) -> np.ndarray:
@@ -289,6 +291,16 @@ def ci(k: int, n: int) -> tuple[float, float]:
     return float(r.low), float(r.high)
 
 
+def per_source(accept: np.ndarray, y: np.ndarray, shown: np.ndarray) -> dict[str, Any]:
+    """``rates`` per reported source (rows shown as "" are training-only)."""
+    return {s: rates(accept[shown == s], y[shown == s]) for s in np.unique(shown) if s}
+
+
+def family(source: str) -> str:
+    """A source's family ("stsb:dev", "stsb:train" -> "stsb"): calibrated and weighted as one."""
+    return source.split(":", 1)[0]
+
+
 def rates(accept: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     pos, neg = int((y == 1).sum()), int((y == 0).sum())
     th, fh = int((accept & (y == 1)).sum()), int((accept & (y == 0)).sum())
@@ -392,6 +404,8 @@ def nested_cv(
     inner_folds: int = 4,
     confidences: tuple[float | str | None, ...] = (None,),
     cache: Path | None = None,
+    shown: np.ndarray | None = None,
+    verdicts: Path | None = None,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], list[dict[str, Any]]]:
     """Nested grouped CV: everything a test fold is judged with is chosen without it.
 
@@ -403,6 +417,9 @@ def nested_cv(
     (``choose_confidence`` over the inner folds). The model refitted on all outer
     training rows then scores the test fold at the winning choice's thresholds.
     One table per entry of ``confidences`` (the models are fitted once for all).
+    ``shown`` names the source each row is reported under ("" = not reported:
+    training-only rows); by default ``src``. ``verdicts``: an npz to keep every row's
+    out-of-sample verdict per margin and budget (for paired tests between runs).
     """
     tables: dict[str, dict[str, dict[str, Any]]] = {}
     accept = {(m, b): np.zeros(len(y), dtype=bool) for m in confidences for b in budgets}
@@ -447,10 +464,13 @@ def nested_cv(
         print(f"  nested fold {fold}: picked at 0.01: {mine}", flush=True)
     if cache is not None and saved is None:
         np.savez(cache, key=key, p_in=all_in, p_out=all_out)
+    shown = src if shown is None else shown
+    if verdicts is not None:
+        np.savez(verdicts, **{f"{m}@{b}": a for (m, b), a in accept.items()}, y=y, shown=shown)
     for margin, budget in accept:
-        tables.setdefault(str(margin), {})[str(budget)] = {
-            s: rates(accept[margin, budget][src == s], y[src == s]) for s in np.unique(src)
-        }
+        tables.setdefault(str(margin), {})[str(budget)] = per_source(
+            accept[margin, budget], y, shown
+        )
     return tables, picked
 
 
@@ -530,6 +550,21 @@ def main() -> None:
     )
     ap.add_argument("--backend", default="onnx", choices=("onnx", "onnx-int8"))
     ap.add_argument("--report", type=Path, default=None)
+    ap.add_argument(
+        "--verdicts",
+        type=Path,
+        default=None,
+        help="npz keeping the nested CV's verdict on every row (McNemar between runs)",
+    )
+    ap.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        help="more labelled pairs (jsonl[.gz], e.g. bench/data/stsb_train_headlines.jsonl.gz):"
+        " trained and calibrated on with their source's family, never reported (the tables"
+        " are the dev file's rows only)",
+    )
     ap.add_argument("--ship", default="mlp", choices=("logistic", "mlp"))
     ap.add_argument(
         "--vetoes",
@@ -602,8 +637,15 @@ def main() -> None:
     confidence = margins[0]
     AUTO_LEVEL = None if args.auto_level == "none" else float(args.auto_level)
     rows = load(args.pairs)
+    dev = len(rows)
+    for extra in args.extra:
+        rows += load(extra)
     y = np.asarray([int(r["label"]) for r in rows])
-    src = np.asarray([r.get("source", "all") for r in rows])
+    full = [str(r.get("source", "all")) for r in rows]
+    # Sources of one family (e.g. STS-B dev and train) are weighted and calibrated as one;
+    # only the dev file's rows are reported.
+    src = np.asarray([family(s) if args.extra else s for s in full])
+    shown = np.asarray([s if i < dev else "" for i, s in enumerate(full)])
     vectors = args.vectors or Path(f"/tmp/lockgate-verifier-vectors-{args.backend}.npz")
     x = featurise(rows, args.backend, vectors)
     feats = {t: extract_features(t) for r in rows for t in (r["q1"], r["q2"])}
@@ -620,6 +662,7 @@ def main() -> None:
     hit = (x[:, 0] >= RECALL) & ~vetoed(x, vetoes)
     weights = balance(src)
     report: dict[str, Any] = {"n": len(rows), "groups": int(groups.max() + 1), "recall": RECALL}
+    report["extra"] = {str(e): sum(1 for s in shown if not s) for e in args.extra[:1]}
     report["near_copies"] = {s: float(near[src == s].mean()) for s in np.unique(src)}
     print(f"near copies per source: {report['near_copies']}")
 
@@ -649,7 +692,7 @@ def main() -> None:
             scaler, model = fit(kind, x[train], y[train], weights[train])
             p[test] = model.predict_proba(scaler.transform(x[test]))[:, 1]
         oof[kind] = p
-        auc = {s: roc_auc_score(y[src == s], p[src == s]) for s in np.unique(src)}
+        auc = {s: roc_auc_score(y[shown == s], p[shown == s]) for s in np.unique(shown) if s}
         report[f"{kind}_auc"] = auc
         print(f"{kind:9} AUC per source {auc}  ({time.perf_counter() - t0:.1f}s)")
     if args.cross_encoder is not None:
@@ -673,7 +716,7 @@ def main() -> None:
         t0 = time.perf_counter()
         nested, picked = nested_cv(
             x, y, src, differing, groups, folds, weights, choices, BUDGETS, kind=args.ship,
-            confidences=margins, cache=args.prob_cache,
+            confidences=margins, cache=args.prob_cache, shown=shown, verdicts=args.verdicts,
         )  # fmt: skip
         report["nested_cv"] = nested
         report["nested_picked"] = picked
@@ -702,7 +745,7 @@ def main() -> None:
         cos = regime.rewording_score(x)
         vetoes = list(chosen["vetoes"])
         hit = (x[:, 0] >= RECALL) & ~vetoed(x, vetoes)
-    auc_cos = {s: roc_auc_score(y[src == s], x[src == s, 0]) for s in np.unique(src)}
+    auc_cos = {s: roc_auc_score(y[shown == s], x[shown == s, 0]) for s in np.unique(shown) if s}
     report["cosine_auc"] = auc_cos
     print(f"cosine    AUC per source {auc_cos}")
 
@@ -715,9 +758,7 @@ def main() -> None:
             for _, test in folds:
                 others = np.setdiff1d(np.arange(len(rows)), test)
                 accept[test] = accepted(p, test, calibrate(p, others, budget))
-            table[kind][str(budget)] = {
-                s: rates(accept[src == s], y[src == s]) for s in np.unique(src)
-            }
+            table[kind][str(budget)] = per_source(accept, y, shown)
     report["cv"] = table
     for kind in table:
         print(f"\n{kind}: budget -> per source hit rate / false-hit rate [95% CI] (n)")
@@ -758,7 +799,9 @@ def main() -> None:
             }
         ),
         "info": {
-            "trained_on": f"{args.pairs.name}: {len(rows)} pairs",
+            "trained_on": f"{args.pairs.name}: {dev} pairs"
+            + "".join(f" + {e.name}" for e in args.extra)
+            + f" ({len(rows)} pairs)",
             "calibrated": f"out-of-fold predictions, grouped {args.folds}-fold CV; "
             "natural sources within the budget, PAWS within 3x"
             + f"; margin (one-sided Clopper-Pearson level per budget): {margin}"
