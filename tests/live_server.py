@@ -72,7 +72,7 @@ def serve_in_thread(settings: Settings, loop: str = "asyncio") -> Iterator[LiveG
         )
     finally:
         server.should_exit = True
-        thread.join(timeout=30)
+        thread.join(timeout=120)  # a loaded box drains and closes slowly
 
 
 def spawn_serve(config: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
