@@ -290,6 +290,7 @@ async def build_services(
     providers = ProviderRegistry()
     metrics = Metrics()
     metrics.watch_dead_letters(sinks)
+    metrics.watch_writer(db.write_process)
     hooks = build_callbacks(
         settings.callbacks, settings.general_settings.redis_url, metrics.registry
     )

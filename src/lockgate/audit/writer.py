@@ -198,9 +198,12 @@ class AuditWriter:
         while True:
             waiting = self.durable and bool(self._pending)
             if not waiting and len(self._pending) < self._batch_size and not self._closing:
+                # A wake-up given before this task first ran (a flush right after the
+                # first submit) is kept, not cleared: it would otherwise wait an interval.
+                if not self._wake.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._interval)
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._interval)
             while self._pending:
                 batch = [
                     self._pending.popleft()

@@ -127,6 +127,8 @@ class WriteProcess:
         self._lock = asyncio.Lock()
         #: children started after one died or hung (each logged)
         self.restarts = 0
+        #: told of each restart (the app's metrics hook in here)
+        self.listener: Callable[[], object] | None = None
         self._lost = False
 
     @property
@@ -140,6 +142,8 @@ class WriteProcess:
             return proc
         if proc is not None or self._lost:
             self.restarts += 1
+            if self.listener is not None:
+                self.listener()
             log.error(
                 "database writer process gone; starting a new one",
                 returncode=None if proc is None else proc.returncode,

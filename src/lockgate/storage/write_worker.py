@@ -13,7 +13,6 @@ import asyncio
 import importlib
 import os
 import pickle
-import sys
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -65,5 +64,5 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
 def main() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    source = sys.stdin.buffer.raw  # type: ignore[attr-defined]
+    source = os.fdopen(os.dup(0), "rb", buffering=0)
     asyncio.run(_serve(source.read, out))

@@ -149,15 +149,6 @@ class UsageRepository:
             return
         await self._db.write_batch(write_usage_batch, pack(records))
 
-
-async def write_usage_batch(engine: AsyncEngine, packed: list[Packed]) -> None:
-    """The rows of ``packed`` records and their rollups, in one transaction (a job of
-    the writer process or thread: rows are built there, not on the request loop)."""
-    rows = [row_of(r) for r in unpack(packed)]
-    async with engine.begin() as conn:
-        await conn.execute(usage_records.insert(), rows)
-        await apply_rollups(conn, rows)
-
     async def get(self, request_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:
             row = (
@@ -274,3 +265,12 @@ async def write_usage_batch(engine: AsyncEngine, packed: list[Packed]) -> None:
             )
             for m in rows
         ]
+
+
+async def write_usage_batch(engine: AsyncEngine, packed: list[Packed]) -> None:
+    """The rows of ``packed`` records and their rollups, in one transaction (a job of
+    the writer process or thread: rows are built there, not on the request loop)."""
+    rows = [row_of(r) for r in unpack(packed)]
+    async with engine.begin() as conn:
+        await conn.execute(usage_records.insert(), rows)
+        await apply_rollups(conn, rows)
