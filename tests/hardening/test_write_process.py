@@ -303,3 +303,26 @@ async def test_thread_writer_stays_in_process(url):
             assert await db.write_batch(one) == 1
         finally:
             await db.aclose()
+
+
+async def test_sigterm_to_the_process_group_leaves_the_writer_to_the_gateway(url, tmp_path):
+    """SIGINT/SIGTERM (a terminal's Ctrl-C, a supervisor signalling the group) do not end
+    the writer process: the gateway flushes its queues through it, then closes its input."""
+    db = Database(url, writer="process")
+    writer = usage_writer(db, tmp_path)
+    try:
+        writer.submit(make_record(0, request_id="u0"))
+        await writer.flush()
+        pid = process_of(db).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGINT)
+        for n in range(1, 10):
+            writer.submit(make_record(n, request_id=f"u{n}"))
+        await writer.flush()
+        assert process_of(db).pid == pid
+    finally:
+        await writer.aclose()
+        await db.aclose()
+    assert process_of(db).restarts == 0 and not alive(pid)
+    assert writer.stats.written == 10

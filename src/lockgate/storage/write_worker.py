@@ -4,7 +4,7 @@ Reads the database URL, then jobs, as frames on stdin; runs each on its own engi
 one at a time; answers each on the original stdout with ``("ok", result)`` or
 ``("error", (kind, text))``, kind being ``integrity``, ``transient`` or ``error``.  Its
 fd 1 is pointed at stderr so that nothing printed can corrupt the answers.  Ends at
-the end of its input (the gateway closed it, or died).
+the end of its input (the gateway closed it, or died); SIGINT and SIGTERM are ignored.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import os
 import pickle
+import signal
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -62,6 +63,10 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
 
 
 def main() -> None:
+    # A terminal's Ctrl-C or a supervisor's SIGTERM to the process group is the gateway's
+    # to handle: it flushes its queues through this process, then closes its input.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     source = os.fdopen(os.dup(0), "rb", buffering=0)
