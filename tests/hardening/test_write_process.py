@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.audit.conftest import make_record
 from tests.hardening.conftest import usage_rows
 
@@ -297,8 +296,8 @@ async def test_thread_writer_stays_in_process(url):
         try:
             assert db.write_process is None
 
-            async def one(engine: AsyncEngine) -> int:
-                return 1
+            def one(conn: sa.Connection) -> int:
+                return int(conn.execute(sa.text("SELECT 1")).scalar_one())
 
             assert await db.write_batch(one) == 1
         finally:

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockgate.audit.chain import AuditChain
 from lockgate.audit.crypto import BodyCipher
 from lockgate.audit.entry import entry_from_record
-from lockgate.audit.ledger import Checkpoint, lock_chain, read_head, write_head
+from lockgate.audit.ledger import Checkpoint, lock_chain_in, read_head, write_head
 from lockgate.audit.repository import AuditRepository
 from lockgate.audit.tables import audit_log
 from lockgate.records import Packed, RequestRecord, pack, unpack
@@ -344,22 +344,19 @@ def _entries(
     return entries, bad
 
 
-async def append_audit_batch(
-    engine: AsyncEngine, packed: list[Packed], now: float, cipher: BodyCipher | None
+def append_audit_batch(
+    conn: Connection, packed: list[Packed], now: float, cipher: BodyCipher | None
 ) -> tuple[int, list[tuple[int, BaseException]]]:
-    """Chain and insert a batch in one transaction: (rows written, unencodable by index).
-
-    A job of the writer process or thread; ``now`` is the batch's write time.
-    """
+    """Chain and insert a batch in ``conn``'s transaction: (rows written, unencodable by
+    index).  A job of the writer process or thread; ``now`` is the batch's write time."""
     entries, bad = _entries(unpack(packed), now, cipher)
     if not entries:
         return 0, bad
-    async with engine.begin() as conn:
-        await lock_chain(conn)
-        head = await read_head(conn)
-        chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
-        rows = [chain.append(e) for e in entries]
-        await conn.execute(audit_log.insert(), rows)
-        last = rows[-1]
-        await write_head(conn, Checkpoint(last["seq"], last["hash"]), now)
+    lock_chain_in(conn)
+    head = read_head(conn)
+    chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
+    rows = [chain.append(e) for e in entries]
+    conn.execute(audit_log.insert(), rows)
+    last = rows[-1]
+    write_head(conn, Checkpoint(last["seq"], last["hash"]), now)
     return len(rows), bad

@@ -21,7 +21,15 @@ from lockgate.storage.write_thread import WriteThread
 if TYPE_CHECKING:  # Alembic (~50 MB, ~0.2 s) loads only when the schema must change
     from alembic.config import Config
 
-__all__ = ["Database", "WriterKind", "make_engine", "normalise_url", "redact_url", "shipped_head"]
+__all__ = [
+    "Database",
+    "WriterKind",
+    "make_engine",
+    "make_sync_engine",
+    "normalise_url",
+    "redact_url",
+    "shipped_head",
+]
 
 T = TypeVar("T")
 
@@ -57,6 +65,17 @@ def _write_ahead_log(dbapi_connection: Any, _record: object) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
     finally:
         cursor.close()
+
+
+def make_sync_engine(url: str) -> sa.Engine | None:
+    """A plain (sync) engine on the same SQLite file, for the writer process; None for
+    other databases (their async driver is used there too)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    engine = sa.create_engine(parsed.set(drivername="sqlite+pysqlite"))
+    sa.event.listen(engine, "connect", _write_ahead_log)
+    return engine
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -111,13 +130,19 @@ class Database:
         """The writer process, when batches are written in one."""
         return self._process
 
-    async def write_batch(self, job: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """``await job(engine, *args)`` where batches are written: the writer process when
-        configured (``job`` a module-level function, ``args`` picklable), else the write
-        thread (or, in memory, here).  Results and exceptions come back with their kind."""
+    async def write_batch(self, job: Callable[..., T], *args: Any) -> T:
+        """``job(conn, *args)`` in one transaction where batches are written: the writer
+        process when configured (``job`` a module-level function of a sync ``Connection``,
+        ``args`` picklable), else the write thread (or, in memory, here) through
+        ``run_sync``.  Results and exceptions come back with their kind."""
         if self._process is not None:
             return await self._process.run(job, *args)
-        return await self.write(lambda engine: job(engine, *args))
+
+        async def work(engine: AsyncEngine) -> T:
+            async with engine.begin() as conn:
+                return await conn.run_sync(job, *args)
+
+        return await self.write(work)
 
     async def write(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         """``await work(engine)`` on the write thread (its own loop and engine).

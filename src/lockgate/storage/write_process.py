@@ -5,10 +5,11 @@ and counters in the gateway's process, exactly as with the write thread; only th
 batch's database work (building rows, encoding and hashing audit entries, SQLAlchemy
 and the driver) runs in a child process (:mod:`lockgate.storage.write_worker`), so it
 neither takes CPU from the request loop's process nor holds its GIL while a request
-waits.  A job is a module-level ``async def job(engine, *args)`` of lockgate's and its
+waits.  A job is a module-level ``def job(conn, *args)`` of lockgate's and its
 arguments, pickled (records cross as tuples: :func:`lockgate.records.pack`); the child
-runs one job at a time, each in its own transaction, and answers with the result or
-the error's kind.
+runs one job at a time, each in its own transaction (SQLite through the plain driver,
+other databases through their async one), and answers with the result or the error's
+kind.
 
 What holds, and how:
 
@@ -39,7 +40,7 @@ import contextlib
 import os
 import pickle
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -164,8 +165,9 @@ class WriteProcess:
         self._proc = proc
         return proc
 
-    async def run(self, job: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """``await job(engine, *args)`` in the writer process: its result, or its error."""
+    async def run(self, job: Callable[..., T], *args: Any) -> T:
+        """``job(conn, *args)`` in one transaction in the writer process: its result, or
+        its error."""
         payload = write_frame(
             pickle.dumps((job.__module__, job.__qualname__, args), pickle.HIGHEST_PROTOCOL)
         )

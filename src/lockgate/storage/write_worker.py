@@ -41,17 +41,26 @@ def _kind(exc: BaseException) -> str:
 
 
 async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
-    from lockgate.storage.database import make_engine
+    from lockgate.storage.database import make_engine, make_sync_engine
 
     url = read_frame(read)
     if url is None:
         return
-    engine = make_engine(url.decode())
+    # SQLite through the plain driver: no aiosqlite thread hop per statement
+    sync = make_sync_engine(url.decode())
+    engine = make_engine(url.decode()) if sync is None else None
     try:
         while (frame := read_frame(read)) is not None:
             try:
                 module, qualname, args = pickle.loads(frame)
-                value = await _job(module, qualname)(engine, *args)
+                job = _job(module, qualname)
+                if sync is not None:
+                    with sync.begin() as conn:
+                        value = job(conn, *args)
+                else:
+                    assert engine is not None
+                    async with engine.begin() as aconn:
+                        value = await aconn.run_sync(job, *args)
                 answer = pickle.dumps(("ok", value), pickle.HIGHEST_PROTOCOL)
             except Exception as exc:
                 text = f"{type(exc).__name__}: {exc}"[:_TEXT]
@@ -59,7 +68,10 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
             out.write(write_frame(answer))
             out.flush()
     finally:
-        await engine.dispose()
+        if engine is not None:
+            await engine.dispose()
+        if sync is not None:
+            sync.dispose()
 
 
 def main() -> None:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 
-from lockgate.console.rollups import apply_rollups
+from lockgate.console.rollups import rollups_in
 from lockgate.records import Packed, RequestRecord, pack, unpack
 from lockgate.storage.database import Database
 from lockgate.storage.text import bounded
@@ -267,10 +267,9 @@ class UsageRepository:
         ]
 
 
-async def write_usage_batch(engine: AsyncEngine, packed: list[Packed]) -> None:
-    """The rows of ``packed`` records and their rollups, in one transaction (a job of
+def write_usage_batch(conn: Connection, packed: list[Packed]) -> None:
+    """The rows of ``packed`` records and their rollups, in ``conn``'s transaction (a job of
     the writer process or thread: rows are built there, not on the request loop)."""
     rows = [row_of(r) for r in unpack(packed)]
-    async with engine.begin() as conn:
-        await conn.execute(usage_records.insert(), rows)
-        await apply_rollups(conn, rows)
+    conn.execute(usage_records.insert(), rows)
+    rollups_in(conn, rows)
