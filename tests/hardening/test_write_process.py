@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from tests.audit.conftest import make_record
-from tests.hardening.conftest import fresh_database, usage_rows
+from tests.hardening.conftest import backend_database, migrated, usage_rows
 
 from lockgate.audit.crypto import BodyCipher
 from lockgate.audit.entry import decrypt_body
@@ -31,11 +31,7 @@ from lockgate.usage.writer import UsageWriter
 
 @pytest.fixture
 async def url(tmp_path: Path) -> str:
-    out = f"sqlite+aiosqlite:///{tmp_path}/writes.db"
-    db = Database(out)
-    await db.migrate()
-    await db.aclose()
-    return out
+    return await migrated(f"sqlite+aiosqlite:///{tmp_path}/writes.db")
 
 
 def usage_writer(db: Database, tmp_path: Path, batch_size: int = 100) -> UsageWriter:
@@ -44,6 +40,16 @@ def usage_writer(db: Database, tmp_path: Path, batch_size: int = 100) -> UsageWr
         batch_size=batch_size,
         flush_interval=3600,
         dead_letter=DeadLetter(tmp_path / "usage-dl.jsonl", "usage"),
+    )
+
+
+def audit_writer(db: Database, tmp_path: Path, batch_size: int = 100, **options) -> AuditWriter:
+    return AuditWriter(
+        db,
+        batch_size=batch_size,
+        flush_interval=3600,
+        dead_letter=DeadLetter(tmp_path / "audit-dl.jsonl", "audit"),
+        **options,
     )
 
 
@@ -72,12 +78,7 @@ async def test_rows_rollups_and_the_audit_chain_land_through_the_process(url, tm
     process; closing flushes both writers and ends that process."""
     db = Database(url, writer="process")
     usage = usage_writer(db, tmp_path)
-    audit = AuditWriter(
-        db,
-        batch_size=100,
-        flush_interval=3600,
-        dead_letter=DeadLetter(tmp_path / "audit-dl.jsonl", "audit"),
-    )
+    audit = audit_writer(db, tmp_path)
     for n in range(250):
         usage.submit(make_record(n, request_id=f"u{n}", started_at=1_700_000_000.0))
         audit.submit(make_record(n, request_id=f"a{n}"))
@@ -226,13 +227,7 @@ async def test_a_hung_writer_process_is_killed_and_its_audit_batch_written_again
     writer retries the batch, and the chain verifies with every record once."""
     db = Database(url, writer="process")
     process = process_of(db)
-    writer = AuditWriter(
-        db,
-        batch_size=100,
-        flush_interval=3600,
-        retry_delay=0.01,
-        dead_letter=DeadLetter(tmp_path / "audit-dl.jsonl", "audit"),
-    )
+    writer = audit_writer(db, tmp_path, retry_delay=0.01)
     path = url.split("///", 1)[1]
     holder = sqlite3.connect(path, isolation_level=None, timeout=30)
     try:
@@ -268,13 +263,7 @@ async def test_durable_audit_and_encrypted_bodies_through_the_process(url, tmp_p
     process; bodies are encrypted there with the same key (the cipher crosses pickled)."""
     cipher = BodyCipher(bytes(range(32)))
     db = Database(url, writer="process")
-    writer = AuditWriter(
-        db,
-        cipher=cipher,
-        durable=True,
-        flush_interval=3600,
-        dead_letter=DeadLetter(tmp_path / "audit-dl.jsonl", "audit"),
-    )
+    writer = audit_writer(db, tmp_path, cipher=cipher, durable=True)
     try:
         committed = writer.submit(
             make_record(1, request_id="b1", request_body={"messages": [{"content": "hi"}]})
@@ -330,14 +319,7 @@ async def test_sigterm_to_the_process_group_leaves_the_writer_to_the_gateway(url
 @pytest.fixture(params=["sqlite", "postgres"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated database on each backend (Postgres: a fresh database on the test cluster)."""
-    if request.param == "sqlite":
-        out = f"sqlite+aiosqlite:///{tmp_path}/backend.db"
-    else:
-        out = await fresh_database(request.getfixturevalue("postgres_url"))
-    db = Database(out)
-    await db.migrate()
-    await db.aclose()
-    return out
+    return await backend_database(request, tmp_path, "backend")
 
 
 async def test_both_backends_write_usage_and_a_verifiable_chain_through_the_process(
