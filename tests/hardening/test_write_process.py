@@ -353,3 +353,38 @@ async def test_both_backends_write_usage_and_a_verifiable_chain_through_the_proc
     assert usage.stats.written == 99 and usage.stats.dead_lettered == 1
     assert requests == 99
     assert result.ok and result.checked == 100 and audit.stats.written == 100
+
+
+def test_the_writer_process_holds_no_inherited_descriptor(url, tmp_path):
+    """Under uvloop (which does not close inherited descriptors for a child) the writer
+    process still holds only its pipes: an inherited listening socket would keep accepting
+    connections after the gateway closed its listener (the drain test's symptom)."""
+    import socket
+
+    import uvloop
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.set_inheritable(True)
+
+    async def held() -> list[str]:
+        db = Database(url, writer="process")
+        writer = usage_writer(db, tmp_path)
+        try:
+            writer.submit(make_record(0, request_id="u0"))
+            await writer.flush()
+            pid = process_of(db).pid
+            fds = sorted(os.listdir(f"/proc/{pid}/fd"), key=int)
+            return [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds if int(fd) > 2]
+        finally:
+            await writer.aclose()
+            await db.aclose()
+
+    inode = f"socket:[{os.fstat(listener.fileno()).st_ino}]"
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            links = runner.run(held())
+    finally:
+        listener.close()
+    assert links and inode not in links

@@ -62,7 +62,11 @@ T = TypeVar("T")
 
 #: the import root of this lockgate (the child imports the same code, whatever the path)
 _ROOT = str(Path(__file__).resolve().parents[2])
+#: first of all, the child closes every descriptor but its pipes: uvloop does not honour
+#: ``close_fds``, and an inherited listening socket (the server's is inheritable, for
+#: ``--workers``) would keep accepting connections after the gateway closed it
 _BOOT = (
+    "import os; os.closerange(3, os.sysconf('SC_OPEN_MAX')); "
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from lockgate.storage.write_worker import main; main()"
 )
