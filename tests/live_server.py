@@ -27,6 +27,8 @@ class LiveGateway:
     settings: Settings
     #: the event loop serving it (to stall it from a test)
     loop: asyncio.AbstractEventLoop | None = None
+    #: the uvicorn server (its connections' protocols, for white-box checks)
+    server: uvicorn.Server | None = None
 
     @property
     def v1(self) -> str:
@@ -63,7 +65,10 @@ def serve_in_thread(settings: Settings, loop: str = "asyncio") -> Iterator[LiveG
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield LiveGateway(
-            url=f"http://127.0.0.1:{port}", settings=settings, loop=server.servers[0].get_loop()
+            url=f"http://127.0.0.1:{port}",
+            settings=settings,
+            loop=server.servers[0].get_loop(),
+            server=server,
         )
     finally:
         server.should_exit = True
@@ -81,6 +86,17 @@ def spawn_serve(config: Path, port: int, log: Path, *extra: str) -> subprocess.P
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+
+
+@contextmanager
+def stopped_on_exit(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """``proc``, killed and reaped on the way out if still running (a failed test's)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def wait_ok(

@@ -27,6 +27,7 @@ from lockgate.passthrough import routes as passthrough_routes
 from lockgate.prompts import routes as prompt_routes
 from lockgate.responses import routes as responses_routes
 from lockgate.services import build_services
+from lockgate.serving.fastlane import FAST_LANE_STATE_KEY, FastLane
 from lockgate.serving.protocol import GUARD_STATE_KEY
 from lockgate.settings import Settings
 from lockgate.usage import routes as usage_routes
@@ -80,6 +81,7 @@ class _HotPaths:
 def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASGIApp:
     """Build the gateway for ``settings``; nothing starts until the lifespan runs.
     ``lifecycle`` is shared with the server that drains on SIGTERM (lockgate.lifecycle)."""
+    hot = {**openai_routes.hot_paths, **anthropic_routes.hot_paths}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
@@ -99,8 +101,12 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
         # cyclic garbage a few times a minute under load.
         thresholds = gc.get_threshold()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
+        state: dict[str, object] = {"services": svc, GUARD_STATE_KEY: svc.connections}
+        if settings.server.fast_lane:
+            # lockgate's protocol serves these itself, without ASGI (serving/fastlane.py)
+            state[FAST_LANE_STATE_KEY] = FastLane(hot)
         try:
-            yield {"services": svc, GUARD_STATE_KEY: svc.connections}
+            yield state
         finally:
             gc.set_threshold(*thresholds)
             if lifecycle is not None:
@@ -128,4 +134,4 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> ASG
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
-    return _HotPaths(app, {**openai_routes.hot_paths, **anthropic_routes.hot_paths})
+    return _HotPaths(app, hot)

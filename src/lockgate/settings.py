@@ -359,6 +359,9 @@ class ServerSettings(_Model):
     drain_seconds: float = Field(default=5.0, ge=0, le=300)
     #: then wait at most this long for requests and streams in flight
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    #: serve the hot routes (chat completions, messages, embeddings) from lockgate's own
+    #: HTTP protocol without ASGI (serving/fastlane.py); false: every route through ASGI
+    fast_lane: bool = True
 
     @model_validator(mode="after")
     def _tls_files(self) -> ServerSettings:

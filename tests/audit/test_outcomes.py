@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from tests.audit.conftest import audit_rows, settings_for
 from tests.e2e.conftest import model_list
 from tests.fakes import Fault
@@ -166,9 +167,16 @@ def test_upstream_error_leaves_one_record(fake, db_url):
     assert rec["error_type"] is not None
 
 
-def test_abandoned_stream_leaves_one_record_with_499(fake, db_url):
-    """A client leaving mid-stream leaves one record with status 499."""
-    settings = settings_for(db_url, model_list(fake), router_settings={"num_retries": 0})
+@pytest.mark.parametrize("fast_lane", [True, False])
+def test_abandoned_stream_leaves_one_record_with_499(fake, db_url, fast_lane):
+    """A client leaving mid-stream leaves one record with status 499 (the protocol's own
+    stream writer and the ASGI path alike)."""
+    settings = settings_for(
+        db_url,
+        model_list(fake),
+        router_settings={"num_retries": 0},
+        server={"fast_lane": fast_lane},
+    )
     fake.push_fault(Fault.stall(after_chunks=3, seconds=20, path=PATH), times=1)
     with serve_in_thread(settings) as gw:
         with httpx.stream(

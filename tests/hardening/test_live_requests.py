@@ -226,10 +226,17 @@ def raw_request(gw: LiveGateway, body: bytes, *, declared: int | None = None) ->
     return sock
 
 
-def test_client_leaving_a_non_streamed_request_cancels_upstream(tmp_path, fake):
-    """The upstream call is cancelled at once and the request is recorded as 499."""
+@pytest.mark.parametrize("fast_lane", [True, False])
+def test_client_leaving_a_non_streamed_request_cancels_upstream(tmp_path, fake, fast_lane):
+    """The upstream call is cancelled at once and the request is recorded as 499, whether
+    the protocol serves the route itself (serving/fastlane.py) or through ASGI."""
     url = f"sqlite+aiosqlite:///{tmp_path}/gone.db"
-    settings = settings_for(url, openai_models(fake), router_settings={"num_retries": 0})
+    settings = settings_for(
+        url,
+        openai_models(fake),
+        router_settings={"num_retries": 0},
+        server={"fast_lane": fast_lane},
+    )
     fake.push_fault(Fault.slow_headers(20, path=PATH))
     body = json.dumps({"model": "gpt-4o-mini", "messages": HI}).encode()
     with serve_in_thread(settings) as gw:
@@ -258,10 +265,16 @@ def test_client_hanging_up_mid_body_is_recorded_499(tmp_path, fake):
     assert statuses == [200, 499]
 
 
-def test_stream_cut_mid_way_is_charged_what_it_delivered(tmp_path, fake):
+@pytest.mark.parametrize("fast_lane", [True, False])
+def test_stream_cut_mid_way_is_charged_what_it_delivered(tmp_path, fake, fast_lane):
     """An upstream dropping the stream after content: tokens and cost are not 0 and $0."""
     url = f"sqlite+aiosqlite:///{tmp_path}/cut.db"
-    settings = settings_for(url, openai_models(fake, **PRICED), router_settings={"num_retries": 0})
+    settings = settings_for(
+        url,
+        openai_models(fake, **PRICED),
+        router_settings={"num_retries": 0},
+        server={"fast_lane": fast_lane},
+    )
     fake.push_fault(Fault.drop_mid_stream(after_chunks=4, path=PATH))
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "tell me " * 30}]}
     with serve_in_thread(settings) as gw:

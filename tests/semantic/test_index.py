@@ -214,17 +214,22 @@ async def test_large_partition_is_searched_through_its_graph_like_the_exact_scan
     assert len(part.ann) == part.size == 2_898  # the oldest left by capacity, graph too
     assert "e0" not in part.ann_keys and "e2999" not in part.ann_keys and "late" in part.ann_keys
     later = NOW + 60  # every 7th entry has expired by then
-    for i in range(200, 3_000, 29):
+    queries = range(200, 3_000, 29)
+    same_top = 0
+    for i in queries:
         noise = rng.standard_normal(64).astype(np.float32)
         q = data[i] + 0.3 * noise / np.linalg.norm(noise)
         q /= np.linalg.norm(q)
         got = await graph.search("big", q, k=3, now=later)
         want = await exact.search("big", q, k=3, now=later)
-        assert got[0] == want[0]
+        # HNSW is approximate, and its build order varies with the worker thread: on
+        # clustered data its greedy walk now and then ends in a neighbouring cluster
+        same_top += got[0] == want[0]
         assert all(c.id != "e0" for c in got)
         if i % 7 == 0:
             assert all(c.id != f"e{i}" for c in got)  # expired: never a candidate
         assert await graph.fetch("big", got[0].id, now=later) == got[0].id[1:].encode()
+    assert same_top >= 0.95 * len(queries)  # recall@1; 1 miss of 97 in ~1 run of 10
     assert graph.remove_sync("e150")
     assert "e150" not in part.ann_keys
     # the graph removal is queued for the writer thread; searches never see the entry

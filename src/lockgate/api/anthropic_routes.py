@@ -15,8 +15,9 @@ from starlette.routing import Route
 
 from lockgate.api.common import error_body, json_response, read_json, with_errors
 from lockgate.api.flow import (
+    CLIENT_CLOSED,
+    StreamAccount,
     abandon_stream,
-    account_stream,
     cancel_on_disconnect,
     recorded_failures,
     response_headers,
@@ -84,8 +85,9 @@ async def _anthropic_sse(
 ) -> AsyncIterator[bytes]:
     translator = ChunksToAnthropic(chat.model, "msg_" + ctx.request_id.removeprefix("req_"))
     native: bool | None = None  # decided by the first chunk
+    account = StreamAccount(svc, ctx, chat, stream)
     try:
-        async for chunk in account_stream(svc, ctx, chat, stream):
+        async for chunk in account.watch:
             if native is None:
                 native = isinstance(chunk, NativeChunk)
             if native:
@@ -98,11 +100,15 @@ async def _anthropic_sse(
                 continue
             for name, payload in translator.feed(chunk):
                 yield encode_event(name, payload)
+        await account.end(200)
         if not native:
             for name, payload in translator.finish():
                 yield encode_event(name, payload)
     except GatewayError as err:
+        await account.end(err.status, err)
         yield encode_event("error", error_body(err, "anthropic"))
+    finally:
+        await account.end(CLIENT_CLOSED)  # the client left, or a bug (recorded once)
 
 
 @with_errors("anthropic")

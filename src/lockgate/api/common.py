@@ -25,6 +25,7 @@ __all__ = [
     "CONTEXT_SCOPE_KEY",
     "REQUEST_ID_SCOPE_KEY",
     "ClientDisconnected",
+    "DirectRequest",
     "Endpoint",
     "error_body",
     "error_response",
@@ -51,6 +52,19 @@ class ClientDisconnected(Exception):
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class DirectRequest(Request):
+    """A request lockgate's own protocol serves (serving/fastlane.py): the protocol sees
+    the client leave, so no task has to wait for ``http.disconnect`` to notice it."""
+
+    def watch_client(self, task: asyncio.Task[Any]) -> None:
+        """Cancel ``task`` if the client leaves (at once if it already left)."""
+        raise NotImplementedError
+
+    def unwatch_client(self) -> bool:
+        """Stop watching; whether the task was cancelled because the client left."""
+        raise NotImplementedError
 
 
 def header_map(request: Request) -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import TypeVar, cast
 
@@ -21,6 +20,7 @@ from lockgate.api.common import (
     CONTEXT_SCOPE_KEY,
     REQUEST_ID_SCOPE_KEY,
     ClientDisconnected,
+    DirectRequest,
     header_map,
     presented_key,
     wait_committed,
@@ -32,21 +32,19 @@ from lockgate.chat import (
     ChatResponse,
     ChatStream,
     Chunk,
-    Usage,
     close_stream,
-    usage_from_openai,
 )
 from lockgate.chat_fields import check_output_limit
 from lockgate.context import ApiFlavor, RequestContext
-from lockgate.delivered import Delivered
 from lockgate.errors import GatewayError, InternalError, PermissionDeniedError
 from lockgate.pipeline import Result
 from lockgate.request_ids import client_request_id
 from lockgate.services import Services
-from lockgate.stream_watch import WatchedStream
+from lockgate.stream_watch import watched
 
 __all__ = [
     "CLIENT_CLOSED",
+    "StreamAccount",
     "abandon_stream",
     "account_stream",
     "admin_services",
@@ -211,6 +209,18 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
     """
     task = asyncio.current_task()
     assert task is not None
+    if isinstance(request, DirectRequest):
+        # the protocol itself cancels the work when the client leaves
+        request.watch_client(task)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if not request.unwatch_client():
+                raise
+            task.uncancel()
+            raise ClientDisconnected from None
+        finally:
+            request.unwatch_client()
     loop = asyncio.get_running_loop()
     gone = False
     watcher: asyncio.Task[None] | None = None
@@ -250,50 +260,66 @@ async def abandon_stream(
     await close_stream(stream)
 
 
+class StreamAccount:
+    """A chat stream's accounting, for a route that iterates ``watch`` itself (no
+    generator layer of its own between the upstream's chunks and the client).
+
+    ``watch`` notes the provider's usage and what was delivered as chunks go by; ``end``
+    records the request once (with an estimate of what was delivered when the usage
+    never came), closes the upstream and, with ``audit: {durability: sync}``, waits
+    for the record to be committed, unless the client left.
+    """
+
+    __slots__ = ("_chat", "_ctx", "_svc", "ended", "watch")
+
+    def __init__(
+        self, svc: Services, ctx: RequestContext, chat: ChatRequest, stream: ChatStream
+    ) -> None:
+        self._svc = svc
+        self._ctx = ctx
+        self._chat = chat
+        self.watch = watched(stream)
+        self.ended = False
+
+    async def end(self, status: int, error: GatewayError | None = None) -> None:
+        """Record the request with ``status`` (once: later calls do nothing)."""
+        if self.ended:
+            return
+        self.ended = True
+        ctx, watch, svc = self._ctx, self.watch, self._svc
+        if error is not None:
+            ctx.error = error
+        if ctx.first_chunk_at is None:
+            ctx.first_chunk_at = watch.first_at
+        usage = watch.usage
+        if usage is None:
+            usage = watch.delivered.usage(self._chat.messages)
+            if usage is not None:
+                ctx.notes["usage_estimated"] = True
+        svc.record(ctx, self._chat.model, status, usage)
+        await close_stream(watch)
+        if status != CLIENT_CLOSED:
+            await wait_committed(ctx, svc.settings.audit.sync_timeout_seconds)
+
+
 async def account_stream(
     svc: Services, ctx: RequestContext, chat: ChatRequest, stream: ChatStream
 ) -> AsyncIterator[Chunk]:
-    """Pass chunks through, noting usage; record the request when the stream ends.
+    """Pass chunks through, noting usage; record the request when the stream ends
+    (``StreamAccount``, for routes that keep a generator of their own).
 
-    A stream that ends without the provider's usage (cut mid-way, client gone) is
-    recorded with an estimate of what was delivered.  With ``audit: {durability:
-    sync}`` the generator ends (and the route sends its final event) only once the
-    record is committed.  Errors after the first byte propagate to the caller, which
-    must end the client's stream with an explicit error event.
+    Errors after the first byte propagate to the caller, which must end the client's
+    stream with an explicit error event.
     """
-    usage: Usage | None = None
-    delivered = Delivered()
+    account = StreamAccount(svc, ctx, chat, stream)
     status = CLIENT_CLOSED
+    error: GatewayError | None = None
     try:
-        if isinstance(stream, WatchedStream):
-            # The watch notes usage and what was delivered already: just pass chunks on.
-            async for chunk in stream:
-                yield chunk
-            status = 200
-            return
-        async for chunk in stream:
-            if ctx.first_chunk_at is None:
-                ctx.first_chunk_at = time.perf_counter()
-            if chunk.get("usage"):
-                usage = usage_from_openai(chunk["usage"])
-            elif usage is None:
-                delivered.feed(chunk)
+        async for chunk in account.watch:
             yield chunk
         status = 200
     except GatewayError as err:
-        ctx.error = err
-        status = err.status
+        status, error = err.status, err
         raise
     finally:
-        if isinstance(stream, WatchedStream):
-            if ctx.first_chunk_at is None:
-                ctx.first_chunk_at = stream.first_at
-            usage, delivered = stream.usage, stream.delivered
-        if usage is None:
-            usage = delivered.usage(chat.messages)
-            if usage is not None:
-                ctx.notes["usage_estimated"] = True
-        svc.record(ctx, chat.model, status, usage)
-        await close_stream(stream)
-        if status != CLIENT_CLOSED:
-            await wait_committed(ctx, svc.settings.audit.sync_timeout_seconds)
+        await account.end(status, error)

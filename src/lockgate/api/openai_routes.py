@@ -11,8 +11,9 @@ from starlette.routing import Route
 
 from lockgate.api.common import error_body, json_response, read_json, with_errors
 from lockgate.api.flow import (
+    CLIENT_CLOSED,
+    StreamAccount,
     abandon_stream,
-    account_stream,
     cancel_on_disconnect,
     recorded_failures,
     response_headers,
@@ -54,8 +55,9 @@ async def _openai_sse(
 ) -> AsyncIterator[bytes]:
     include_usage = chat.include_usage
     held = b""  # raw chunks whose next event came in the same read: sent with it
+    account = StreamAccount(svc, ctx, chat, stream)
     try:
-        async for chunk in account_stream(svc, ctx, chat, stream):
+        async for chunk in account.watch:
             raw, more = (chunk.raw, chunk.more) if isinstance(chunk, RawChunk) else (None, False)
             if not include_usage:
                 if not chunk.get("choices"):
@@ -74,10 +76,14 @@ async def _openai_sse(
                 continue
             yield held + event if held else event
             held = b""
+        await account.end(200)
         yield LastEvent(held + DONE)
     except GatewayError as err:
         # Headers are gone: the only honest signal left is an error event, never [DONE].
+        await account.end(err.status, err)
         yield LastEvent(held + encode_data(error_body(err, "openai")))
+    finally:
+        await account.end(CLIENT_CLOSED)  # the client left, or a bug (recorded once)
 
 
 _NULL_USAGE = b'"usage":null'
@@ -141,7 +147,12 @@ async def embeddings(request: Request) -> Response:
     return json_response(result, headers=response_headers(ctx))
 
 
-hot_paths = {"/v1/chat/completions": chat_completions, "/chat/completions": chat_completions}
+hot_paths = {
+    "/v1/chat/completions": chat_completions,
+    "/chat/completions": chat_completions,
+    "/v1/embeddings": embeddings,
+    "/embeddings": embeddings,
+}
 
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),

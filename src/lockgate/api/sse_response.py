@@ -44,7 +44,7 @@ class SSEResponse(Response):
         self.status_code = 200
         self.background = None
         self.events = body
-        self._abandon = abandon
+        self.abandon = abandon
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         raw.append((b"content-type", b"text/event-stream; charset=utf-8"))
         self.raw_headers = raw
@@ -83,5 +83,5 @@ class SSEResponse(Response):
         finally:
             watcher.cancel()
             await close_stream(self.events)
-            if not started and self._abandon is not None:
-                await self._abandon()
+            if not started and self.abandon is not None:
+                await self.abandon()

@@ -30,10 +30,21 @@ from typing import Any
 
 import orjson
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
+from lockgate.api.common import Endpoint
 from lockgate.serving.config import HttpLimits
+from lockgate.serving.fastlane import (
+    FAST_LANE_STATE_KEY,
+    FastExchange,
+    FastLane,
+    proxy_headers,
+)
 from lockgate.serving.guard import ConnectionGuard
 
 __all__ = ["GUARD_STATE_KEY", "GuardedHttpProtocol"]
@@ -133,6 +144,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._headers = 0
         self._oversized = False
         self._finished = False
+        lane = app_state.get(FAST_LANE_STATE_KEY)
+        self._fast_routes = lane.routes if isinstance(lane, FastLane) else None
+        self._proxy = proxy_headers(config) if self._fast_routes is not None else None
+        #: the latest hot-route request (told when the connection is lost)
+        self._exchange: FastExchange | None = None
 
     # -- connection ------------------------------------------------------------------
 
@@ -150,6 +166,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._guard is not None:
             self._guard.closed(self)
         super().connection_lost(exc)
+        if self._exchange is not None:
+            self._exchange.client_gone()
 
     def evict(self) -> None:
         """Shed this idle connection for a newcomer (called by the guard)."""
@@ -225,10 +243,33 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm(self._limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None and not cycle.waiting_for_100_continue:
+        if (
+            cycle is not None
+            and not cycle.waiting_for_100_continue
+            and self._fast_endpoint(cycle.scope) is None
+        ):
             # Before the cycle's task first runs (it was only created): no write yet.
             # ("100 Continue" is written before the head and must not wait.)
             cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
+
+    def _fast_endpoint(self, scope: Any) -> Endpoint | None:
+        """The hot route's endpoint the protocol serves itself (serving/fastlane.py)."""
+        routes = self._fast_routes
+        if routes is None or scope["method"] != "POST":
+            return None
+        return routes.get(scope["path"])
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # Called for a request whose head is complete, and for a pipelined one once the
+        # response before it is complete.
+        endpoint = self._fast_endpoint(cycle.scope) if app is self.app else None
+        if endpoint is None:
+            super()._start_asgi_task(cycle, app)
+            return
+        exchange = self._exchange = FastExchange(cycle, endpoint, self.transport, self._proxy)
+        task = self.loop.create_task(exchange.run())
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     def on_body(self, body: bytes) -> None:
         if not self._finished:
