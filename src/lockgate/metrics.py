@@ -29,6 +29,7 @@ from lockgate.context import RequestContext
 from lockgate.errors import RateLimitError
 from lockgate.storage.dead_letter import DeadLetter
 from lockgate.storage.record_queue import QueueBound
+from lockgate.storage.write_process import WriteProcess
 
 __all__ = ["MemoryCollector", "Metrics"]
 
@@ -266,6 +267,11 @@ class Metrics:
             ["dependency"],
             registry=r,
         )
+        self.writer_restarts = Counter(
+            "lockgate_writer_restarts",
+            "Database writer processes started again after one died or stopped answering.",
+            registry=r,
+        )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._memory_holders: list[object] = [self]
 
@@ -289,6 +295,11 @@ class Metrics:
             bound = getattr(sink, "bound", None)
             if isinstance(bound, QueueBound):
                 bound.listener = self._queue_overflow
+
+    def watch_writer(self, process: WriteProcess | None) -> None:
+        """Count restarts of the database's writer process (when batches are written in one)."""
+        if process is not None:
+            process.listener = self.writer_restarts.inc
 
     def _queue_overflow(self, sink: str, outcome: str, n: int) -> None:
         if outcome == "spilled":

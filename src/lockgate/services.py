@@ -269,7 +269,8 @@ async def build_services(
     settings: Settings, *, tracing: Tracing | None = None, config_path: str | None = None
 ) -> Services:
     tracing = tracing or Tracing.from_settings(settings.tracing)
-    db = Database(settings.general_settings.database_url)
+    general = settings.general_settings
+    db = Database(general.database_url, writer=general.database_writer)
     # Sinks check their config (e.g. the audit body key) before any connection opens,
     # so a refused start-up leaves nothing to clean up.
     sinks: list[RecordSink] = [
@@ -289,6 +290,7 @@ async def build_services(
     providers = ProviderRegistry()
     metrics = Metrics()
     metrics.watch_dead_letters(sinks)
+    metrics.watch_writer(db.write_process)
     hooks = build_callbacks(
         settings.callbacks, settings.general_settings.redis_url, metrics.registry
     )

@@ -285,6 +285,10 @@ class GeneralSettings(_Model):
     key_cache_ttl_seconds: float = Field(default=30.0, ge=0)
     #: how often each process reads the key change counter (revocations take effect within it)
     key_sync_seconds: float = Field(default=0.5, gt=0)
+    #: where usage and audit batches are written: ``process`` (a child process of their own,
+    #: off the request loop's CPU and GIL; restarted if it dies, nothing acknowledged lost)
+    #: or ``thread`` (a thread of this process)
+    database_writer: Literal["process", "thread"] = "process"
 
     @field_validator("master_key")
     @classmethod

@@ -28,6 +28,22 @@ async def fresh_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
+async def migrated(url: str) -> str:
+    """``url`` once its database is at the newest schema."""
+    db = Database(url)
+    await db.migrate()
+    await db.aclose()
+    return url
+
+
+async def backend_database(request: Any, tmp_path: Any, name: str) -> str:
+    """A fresh, migrated database on the fixture's backend (param ``sqlite`` or
+    ``postgres``: a new database on the session's PostgreSQL server)."""
+    if request.param == "sqlite":
+        return await migrated(f"sqlite+aiosqlite:///{tmp_path}/{name}.db")
+    return await migrated(await fresh_database(request.getfixturevalue("postgres_url")))
+
+
 async def usage_rows(url: str) -> list[dict[str, Any]]:
     """Every usage row in the database at ``url`` (opened just for this)."""
     db = Database(url)
@@ -39,4 +55,4 @@ async def usage_rows(url: str) -> list[dict[str, Any]]:
         await db.aclose()
 
 
-__all__ = ["MOCK", "audit_rows", "fresh_database", "usage_rows"]
+__all__ = ["MOCK", "audit_rows", "backend_database", "fresh_database", "migrated", "usage_rows"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from tests.audit.conftest import make_record
-from tests.hardening.conftest import fresh_database, usage_rows
+from tests.hardening.conftest import backend_database, usage_rows
 
 from lockgate.audit.repository import AuditRepository
 from lockgate.audit.writer import AuditWriter
@@ -26,14 +26,7 @@ from lockgate.usage.writer import UsageWriter
 @pytest.fixture(params=["sqlite", "postgres"])
 async def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, migrated database on each backend."""
-    if request.param == "sqlite":
-        out = f"sqlite+aiosqlite:///{tmp_path}/dl.db"
-    else:
-        out = await fresh_database(request.getfixturevalue("postgres_url"))
-    db = Database(out)
-    await db.migrate()
-    await db.aclose()
-    return out
+    return await backend_database(request, tmp_path, "dl")
 
 
 def dead_lines(path: Path) -> list[dict[str, Any]]:

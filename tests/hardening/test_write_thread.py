@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.audit.conftest import make_record
-from tests.hardening.conftest import usage_rows
+from tests.hardening.conftest import migrated, usage_rows
 
 from lockgate.audit.repository import AuditRepository
 from lockgate.audit.writer import AuditWriter
@@ -35,11 +35,7 @@ def write_threads() -> list[threading.Thread]:
 
 @pytest.fixture
 async def url(tmp_path: Path) -> str:
-    out = f"sqlite+aiosqlite:///{tmp_path}/writes.db"
-    db = Database(out)
-    await db.migrate()
-    await db.aclose()
-    return out
+    return await migrated(f"sqlite+aiosqlite:///{tmp_path}/writes.db")
 
 
 async def test_work_runs_on_a_thread_with_its_own_loop_and_engine(url):

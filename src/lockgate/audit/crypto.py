@@ -19,7 +19,7 @@ import hashlib
 import os
 import string
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import InternalError
 
@@ -70,7 +70,7 @@ class BodyCipher:
     b'hello'
     """
 
-    __slots__ = ("_current", "_keys", "_nonce", "key_id")
+    __slots__ = ("_current", "_keys", "_nonce", "_raw", "key_id")
 
     def __init__(
         self,
@@ -91,6 +91,12 @@ class BodyCipher:
         self.key_id: str = key_id(key).hex()
         self._current = (key_id(key), self._keys[key_id(key)])
         self._nonce = nonce_source
+        self._raw = (key, tuple(keys[1:]))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its keys (for the writer process, over a pipe it alone reads)."""
+        key, retired = self._raw
+        return (_restore, (key, retired, self._nonce))
 
     @classmethod
     def from_env_value(cls, value: str, *, retired: Iterable[str] = ()) -> BodyCipher:
@@ -137,3 +143,9 @@ class BodyCipher:
 
     def __repr__(self) -> str:
         return f"BodyCipher(key_id={self.key_id!r}, keys={len(self._keys)})"
+
+
+def _restore(
+    key: bytes, retired: tuple[bytes, ...], nonce_source: Callable[[int], bytes]
+) -> BodyCipher:
+    return BodyCipher(key, retired=retired, nonce_source=nonce_source)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockgate.audit.chain import GENESIS_HASH
@@ -24,7 +25,9 @@ from lockgate.audit.tables import audit_checkpoints, audit_head, audit_log
 __all__ = [
     "ADVISORY_LOCK_KEY",
     "Checkpoint",
+    "checkpoint_in",
     "lock_chain",
+    "lock_chain_in",
     "read_checkpoint",
     "read_head",
     "read_stored_head",
@@ -43,33 +46,38 @@ class Checkpoint:
     hash: str
 
 
-async def lock_chain(conn: AsyncConnection) -> None:
+def lock_chain_in(conn: Connection) -> None:
     """Serialise appends and prunes across processes (Postgres; a no-op elsewhere)."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
 
 
-async def read_checkpoint(conn: AsyncConnection) -> Checkpoint | None:
-    row = (
-        await conn.execute(
-            sa.select(audit_checkpoints.c.seq, audit_checkpoints.c.hash)
-            .order_by(audit_checkpoints.c.seq.desc())
-            .limit(1)
-        )
+async def lock_chain(conn: AsyncConnection) -> None:
+    """:func:`lock_chain_in` on an async connection."""
+    await conn.run_sync(lock_chain_in)
+
+
+def checkpoint_in(conn: Connection) -> Checkpoint | None:
+    row = conn.execute(
+        sa.select(audit_checkpoints.c.seq, audit_checkpoints.c.hash)
+        .order_by(audit_checkpoints.c.seq.desc())
+        .limit(1)
     ).first()
     return None if row is None else Checkpoint(int(row.seq), str(row.hash))
 
 
-async def read_head(conn: AsyncConnection) -> Checkpoint:
+async def read_checkpoint(conn: AsyncConnection) -> Checkpoint | None:
+    return await conn.run_sync(checkpoint_in)
+
+
+def read_head(conn: Connection) -> Checkpoint:
     """(seq, hash) to chain the next row onto; seq -1 and the genesis hash when empty."""
-    row = (
-        await conn.execute(
-            sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-        )
+    row = conn.execute(
+        sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
     ).first()
     if row is not None:
         return Checkpoint(int(row.seq), str(row.hash))
-    checkpoint = await read_checkpoint(conn)
+    checkpoint = checkpoint_in(conn)
     return checkpoint if checkpoint is not None else Checkpoint(-1, GENESIS_HASH)
 
 
@@ -83,9 +91,9 @@ async def read_stored_head(conn: AsyncConnection) -> Checkpoint | None:
     return None if row is None else Checkpoint(int(row.seq), str(row.hash))
 
 
-async def write_head(conn: AsyncConnection, head: Checkpoint, now: float) -> None:
+def write_head(conn: Connection, head: Checkpoint, now: float) -> None:
     """Record ``head`` beside the chain (call inside the append's transaction)."""
     values = {"seq": head.seq, "hash": head.hash, "updated_at": now}
-    done = await conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(**values))
+    done = conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(**values))
     if not done.rowcount:
-        await conn.execute(sa.insert(audit_head).values(id=1, **values))
+        conn.execute(sa.insert(audit_head).values(id=1, **values))

@@ -28,21 +28,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockgate.audit.chain import AuditChain
 from lockgate.audit.crypto import BodyCipher
 from lockgate.audit.entry import entry_from_record
-from lockgate.audit.ledger import Checkpoint, lock_chain, read_head, write_head
+from lockgate.audit.ledger import Checkpoint, lock_chain_in, read_head, write_head
 from lockgate.audit.repository import AuditRepository
 from lockgate.audit.tables import audit_log
-from lockgate.records import RequestRecord
+from lockgate.records import Packed, RequestRecord, pack, unpack
 from lockgate.storage.database import Database
 from lockgate.storage.dead_letter import DeadLetter, is_transient
 from lockgate.storage.record_queue import Overflow, QueueBound, record_bytes
 
-__all__ = ["AuditWriter", "WriterStats"]
+__all__ = ["AuditWriter", "WriterStats", "append_audit_batch"]
 
 log = structlog.get_logger("lockgate.audit")
 
@@ -198,9 +198,12 @@ class AuditWriter:
         while True:
             waiting = self.durable and bool(self._pending)
             if not waiting and len(self._pending) < self._batch_size and not self._closing:
+                # A wake-up given before this task first ran (a flush right after the
+                # first submit) is kept, not cleared: it would otherwise wait an interval.
+                if not self._wake.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._interval)
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._interval)
             while self._pending:
                 batch = [
                     self._pending.popleft()
@@ -315,40 +318,45 @@ class AuditWriter:
             await self.dead_letter.put(refused, last)
         await self._dead_letter_unencodable()
 
-    def _entries(
-        self, batch: list[RequestRecord]
-    ) -> tuple[list[dict[str, Any]], list[tuple[RequestRecord, BaseException]]]:
-        """The rows to chain, and the records that could not be encoded (dead letters)."""
-        now = self._clock()
-        entries = []
-        bad: list[tuple[RequestRecord, BaseException]] = []
-        for record in batch:
-            try:
-                entries.append(entry_from_record(record, created_at=now, cipher=self._cipher))
-            except Exception as exc:
-                # One unserialisable record must not block the log behind it.
-                bad.append((record, exc))
-        return entries, bad
-
     async def _write(self, batch: list[RequestRecord]) -> int:
-        # Encoding, encryption, hashing and the SQL run on the database's write thread.
-        written, bad = await self._db.write(lambda engine: self._append(engine, batch))
-        self._unencodable.extend(bad)  # only once the batch they came in is settled
+        # Encoding, encryption, hashing and the SQL run where the database writes batches
+        # (its writer process or write thread), never on the request loop.
+        written, bad = await self._db.write_batch(
+            append_audit_batch, pack(batch), self._clock(), self._cipher
+        )
+        # only once the batch they came in is settled
+        self._unencodable.extend((batch[i], exc) for i, exc in bad)
         return written
 
-    async def _append(
-        self, engine: AsyncEngine, batch: list[RequestRecord]
-    ) -> tuple[int, list[tuple[RequestRecord, BaseException]]]:
-        """Chain and insert ``batch`` in one transaction: (rows written, unencodable)."""
-        entries, bad = self._entries(batch)
-        if not entries:
-            return 0, bad
-        async with engine.begin() as conn:
-            await lock_chain(conn)
-            head = await read_head(conn)
-            chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
-            rows = [chain.append(e) for e in entries]
-            await conn.execute(audit_log.insert(), rows)
-            last = rows[-1]
-            await write_head(conn, Checkpoint(last["seq"], last["hash"]), self._clock())
-        return len(rows), bad
+
+def _entries(
+    batch: list[RequestRecord], now: float, cipher: BodyCipher | None
+) -> tuple[list[dict[str, Any]], list[tuple[int, BaseException]]]:
+    """The rows to chain, and the records that could not be encoded (by index)."""
+    entries = []
+    bad: list[tuple[int, BaseException]] = []
+    for i, record in enumerate(batch):
+        try:
+            entries.append(entry_from_record(record, created_at=now, cipher=cipher))
+        except Exception as exc:
+            # One unserialisable record must not block the log behind it.
+            bad.append((i, exc))
+    return entries, bad
+
+
+def append_audit_batch(
+    conn: Connection, packed: list[Packed], now: float, cipher: BodyCipher | None
+) -> tuple[int, list[tuple[int, BaseException]]]:
+    """Chain and insert a batch in ``conn``'s transaction: (rows written, unencodable by
+    index).  A job of the writer process or thread; ``now`` is the batch's write time."""
+    entries, bad = _entries(unpack(packed), now, cipher)
+    if not entries:
+        return 0, bad
+    lock_chain_in(conn)
+    head = read_head(conn)
+    chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
+    rows = [chain.append(e) for e in entries]
+    conn.execute(audit_log.insert(), rows)
+    last = rows[-1]
+    write_head(conn, Checkpoint(last["seq"], last["hash"]), now)
+    return len(rows), bad

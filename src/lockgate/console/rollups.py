@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockgate.console.histogram import EDGES
@@ -31,6 +32,7 @@ __all__ = [
     "apply_rollups",
     "metadata",
     "rollup_statements",
+    "rollups_in",
     "usage_daily",
     "usage_hourly",
     "usage_latency",
@@ -197,11 +199,16 @@ def _statements(postgres: bool) -> tuple[Any, ...]:
     return tuple(rollup_statements(postgres, usage_records.c.request_id.in_(ids)))
 
 
-async def apply_rollups(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+def rollups_in(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Add ``rows`` (just inserted into usage_records on ``conn``) to the rollups."""
     statements = _statements(conn.dialect.name == "postgresql")
     ids = [row["request_id"] for row in rows]
     for lo in range(0, len(ids), _IDS_PER_STATEMENT):
         chunk = ids[lo : lo + _IDS_PER_STATEMENT]
         for stmt in statements:
-            await conn.execute(stmt, {"ids": chunk})
+            conn.execute(stmt, {"ids": chunk})
+
+
+async def apply_rollups(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """:func:`rollups_in` on an async connection."""
+    await conn.run_sync(rollups_in, rows)

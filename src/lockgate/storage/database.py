@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
@@ -15,14 +15,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from lockgate.storage.revisions import MIGRATIONS, shipped_head
+from lockgate.storage.write_process import WriteProcess
 from lockgate.storage.write_thread import WriteThread
 
 if TYPE_CHECKING:  # Alembic (~50 MB, ~0.2 s) loads only when the schema must change
     from alembic.config import Config
 
-__all__ = ["Database", "normalise_url", "redact_url", "shipped_head"]
+__all__ = [
+    "Database",
+    "WriterKind",
+    "make_engine",
+    "make_sync_engine",
+    "normalise_url",
+    "redact_url",
+    "shipped_head",
+]
 
 T = TypeVar("T")
+
+#: where the usage and audit batches are written: a thread of this process, or a child
+#: process of their own (see :mod:`lockgate.storage.write_process`)
+WriterKind = Literal["thread", "process"]
 
 _MIGRATE_TRIES = 100
 #: seconds a replica keeps retrying while another one migrates the same database
@@ -54,7 +67,18 @@ def _write_ahead_log(dbapi_connection: Any, _record: object) -> None:
         cursor.close()
 
 
-def _engine(url: str) -> AsyncEngine:
+def make_sync_engine(url: str) -> sa.Engine | None:
+    """A plain (sync) engine on the same SQLite file, for the writer process; None for
+    other databases (their async driver is used there too)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    engine = sa.create_engine(parsed.set(drivername="sqlite+pysqlite"))
+    sa.event.listen(engine, "connect", _write_ahead_log)
+    return engine
+
+
+def make_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
     # A file SQLite database is never "dropped" like a server connection, so the
@@ -74,7 +98,9 @@ def _alembic_config() -> Config:
 
 
 class Database:
-    def __init__(self, url: str, *, create_dirs: bool = True) -> None:
+    def __init__(
+        self, url: str, *, create_dirs: bool = True, writer: WriterKind = "thread"
+    ) -> None:
         self.url = normalise_url(url)
         parsed = make_url(self.url)
         if (
@@ -83,7 +109,7 @@ class Database:
             and parsed.database not in (None, "", ":memory:")
         ):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = _engine(self.url)
+        self.engine: AsyncEngine = make_engine(self.url)
         #: batch writes (usage, audit) run on a thread of their own, off the request loop;
         #: an in-memory SQLite database lives in one engine only, so it writes here
         in_memory = parsed.get_backend_name() == "sqlite" and (
@@ -93,10 +119,30 @@ class Database:
             None
             if in_memory
             else WriteThread(
-                lambda: _engine(self.url),
+                lambda: make_engine(self.url),
                 name="lockgate-db-writes",
             )
         )
+        self._process = WriteProcess(self.url) if writer == "process" and not in_memory else None
+
+    @property
+    def write_process(self) -> WriteProcess | None:
+        """The writer process, when batches are written in one."""
+        return self._process
+
+    async def write_batch(self, job: Callable[..., T], *args: Any) -> T:
+        """``job(conn, *args)`` in one transaction where batches are written: the writer
+        process when configured (``job`` a module-level function of a sync ``Connection``,
+        ``args`` picklable), else the write thread (or, in memory, here) through
+        ``run_sync``.  Results and exceptions come back with their kind."""
+        if self._process is not None:
+            return await self._process.run(job, *args)
+
+        async def work(engine: AsyncEngine) -> T:
+            async with engine.begin() as conn:
+                return await conn.run_sync(job, *args)
+
+        return await self.write(work)
 
     async def write(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         """``await work(engine)`` on the write thread (its own loop and engine).
@@ -199,6 +245,8 @@ class Database:
         return True
 
     async def aclose(self) -> None:
+        if self._process is not None:
+            await self._process.aclose()
         if self._writes is not None:
             await self._writes.aclose()
         await self.engine.dispose()

@@ -14,8 +14,9 @@ class UsageSettings(BaseModel):
 
     #: write one usage row per request to the database
     enabled: bool = True
-    #: rows per transaction; encoding a batch runs on the event loop, so keep it modest
-    batch_size: int = Field(default=100, ge=1)
+    #: rows per transaction (built and written in the writer process or thread, never on
+    #: the request loop: larger batches cost less per row)
+    batch_size: int = Field(default=500, ge=1)
     flush_interval_seconds: float = Field(default=1.0, gt=0)
     #: records held in memory at most (see max_queue_bytes and overflow)
     max_queue: int = Field(default=100_000, ge=1)

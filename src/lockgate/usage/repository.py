@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 
-from lockgate.console.rollups import apply_rollups
-from lockgate.records import RequestRecord
+from lockgate.console.rollups import rollups_in
+from lockgate.records import Packed, RequestRecord, pack, unpack
 from lockgate.storage.database import Database
 from lockgate.storage.text import bounded
 from lockgate.usage.reports import Dimension, ReportQuery, ReportRow, day_of
 from lockgate.usage.tables import feedback, usage_records
 
-__all__ = ["FeedbackEntry", "FeedbackSummary", "UsageRepository", "row_of"]
+__all__ = ["FeedbackEntry", "FeedbackSummary", "UsageRepository", "row_of", "write_usage_batch"]
 
 _CACHE_HITS = ("hit", "semantic-hit")
 
@@ -143,18 +143,11 @@ class UsageRepository:
         self._engine = db.engine
 
     async def insert(self, records: Sequence[RequestRecord]) -> None:
-        """Write a batch and its rollups in one transaction, on the database's write thread."""
+        """Write a batch and its rollups in one transaction, where the database writes
+        batches (its writer process or write thread: :meth:`Database.write_batch`)."""
         if not records:
             return
-        batch = list(records)
-
-        async def write(engine: AsyncEngine) -> None:
-            rows = [row_of(r) for r in batch]
-            async with engine.begin() as conn:
-                await conn.execute(usage_records.insert(), rows)
-                await apply_rollups(conn, rows)
-
-        await self._db.write(write)
+        await self._db.write_batch(write_usage_batch, pack(records))
 
     async def get(self, request_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:
@@ -272,3 +265,11 @@ class UsageRepository:
             )
             for m in rows
         ]
+
+
+def write_usage_batch(conn: Connection, packed: list[Packed]) -> None:
+    """The rows of ``packed`` records and their rollups, in ``conn``'s transaction (a job of
+    the writer process or thread: rows are built there, not on the request loop)."""
+    rows = [row_of(r) for r in unpack(packed)]
+    conn.execute(usage_records.insert(), rows)
+    rollups_in(conn, rows)

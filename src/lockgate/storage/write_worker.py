@@ -1,0 +1,85 @@
+"""The writer process's side of :mod:`lockgate.storage.write_process`.
+
+Reads the database URL, then jobs, as frames on stdin; runs each on its own engine,
+one at a time; answers each on the original stdout with ``("ok", result)`` or
+``("error", (kind, text))``, kind being ``integrity``, ``transient`` or ``error``.  Its
+fd 1 is pointed at stderr so that nothing printed can corrupt the answers.  Ends at
+the end of its input (the gateway closed it, or died); SIGINT and SIGTERM are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import pickle
+import signal
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from sqlalchemy.exc import IntegrityError
+
+from lockgate.storage.dead_letter import is_transient
+from lockgate.storage.write_process import read_frame, write_frame
+
+__all__ = ["main"]
+
+_TEXT = 2000
+
+
+def _job(module: str, qualname: str) -> Callable[..., Any]:
+    if not module.startswith("lockgate.") or "." in qualname:
+        raise ValueError(f"not a writer job: {module}.{qualname}")
+    job: Callable[..., Any] = getattr(importlib.import_module(module), qualname)
+    return job
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, IntegrityError):
+        return "integrity"
+    return "transient" if is_transient(exc) else "error"
+
+
+async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
+    from lockgate.storage.database import make_engine, make_sync_engine
+
+    url = read_frame(read)
+    if url is None:
+        return
+    # SQLite through the plain driver: no aiosqlite thread hop per statement
+    sync = make_sync_engine(url.decode())
+    engine = make_engine(url.decode()) if sync is None else None
+    try:
+        while (frame := read_frame(read)) is not None:
+            try:
+                module, qualname, args = pickle.loads(frame)
+                job = _job(module, qualname)
+                if sync is not None:
+                    with sync.begin() as conn:
+                        value = job(conn, *args)
+                else:
+                    assert engine is not None
+                    async with engine.begin() as aconn:
+                        value = await aconn.run_sync(job, *args)
+                answer = pickle.dumps(("ok", value), pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:
+                text = f"{type(exc).__name__}: {exc}"[:_TEXT]
+                answer = pickle.dumps(("error", (_kind(exc), text)))
+            out.write(write_frame(answer))
+            out.flush()
+    finally:
+        if engine is not None:
+            await engine.dispose()
+        if sync is not None:
+            sync.dispose()
+
+
+def main() -> None:
+    # A terminal's Ctrl-C or a supervisor's SIGTERM to the process group is the gateway's
+    # to handle: it flushes its queues through this process, then closes its input.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    source = os.fdopen(os.dup(0), "rb", buffering=0)
+    asyncio.run(_serve(source.read, out))
