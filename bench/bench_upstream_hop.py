@@ -20,7 +20,6 @@ import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from lockgate.providers.base import Timeouts
 from lockgate.providers.transport import Transport

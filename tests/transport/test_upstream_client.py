@@ -376,15 +376,13 @@ async def test_credentials_in_the_url_go_through_aiohttp(lean: Transport) -> Non
         assert await lean.post_json(up.url(), BODY, {"x-one": "1"}, T, LIMIT) == ANSWER
     assert lean.lean is not None
     assert lean.lean.opened == 1  # only the plain URL's
-    assert up.received[0].header("authorization") == "Basic " + base64.b64encode(
-        b"user:pw"
-    ).decode("ascii")
+    assert up.received[0].header("authorization") == "Basic " + base64.b64encode(b"user:pw").decode(
+        "ascii"
+    )
     assert up.received[1].header("authorization") is None
 
 
 async def test_a_header_with_a_line_break_is_refused(lean: Transport) -> None:
     """No header can smuggle a second header or request onto the wire."""
     with pytest.raises(BadRequestError):
-        await lean.post_json(
-            "http://127.0.0.1:9/v1", BODY, {"x-a": "1\r\nx-b: 2"}, T, LIMIT
-        )
+        await lean.post_json("http://127.0.0.1:9/v1", BODY, {"x-a": "1\r\nx-b: 2"}, T, LIMIT)
