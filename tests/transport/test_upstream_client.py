@@ -122,8 +122,8 @@ async def test_tls_upstream_with_a_test_ca(tmp_path: Path) -> None:
 
     async with ScriptedUpstream(answer, ssl_context=server) as up:
         for client in ("lean", "aiohttp"):
-            good = Transport("openai", 8, client=client, ssl_context=trusting)  # type: ignore[arg-type]
-            default = Transport("openai", 8, client=client)  # type: ignore[arg-type]
+            good = Transport("openai", 8, client=client, ssl_context=trusting)
+            default = Transport("openai", 8, client=client)
             try:
                 assert await good.post_json(up.url(), BODY, HEADERS, T, LIMIT) == ANSWER
                 assert await good.post_json(up.url(), BODY, HEADERS, T, LIMIT) == ANSWER
@@ -314,7 +314,7 @@ async def test_connections_stay_within_max_connections() -> None:
         return True
 
     for client in ("lean", "aiohttp"):
-        t = Transport("openai", 2, client=client)  # type: ignore[arg-type]
+        t = Transport("openai", 2, client=client)
         try:
             async with ScriptedUpstream(answer) as up:
                 calls = [t.post_json(up.url(), BODY, HEADERS, T, LIMIT) for _ in range(12)]
