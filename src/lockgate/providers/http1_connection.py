@@ -323,7 +323,8 @@ class Connection(asyncio.Protocol):
         resp._finish()
         self.resp = None
         resp._conn = None
-        self._cancel_timer()
+        # The timer stays: the next request's deadlines are later, so it serves them
+        # too (re-armed when it fires) instead of one new timer per request.
         if self.parser.should_keep_alive() and not self.closed:
             self.pool.put(self)
         else:
