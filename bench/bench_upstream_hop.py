@@ -17,15 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import time
 from collections.abc import Awaitable, Callable
+
+from ratio_ci import ci as _ci  # bench/ is the script's path
 
 from lockgate.providers.base import Timeouts
 from lockgate.providers.transport import Transport
 from lockgate.providers.transport_aiohttp import AiohttpTransport
 
-T95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
 BODY = json.dumps(
     {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello in one word."}]}
 ).encode()
@@ -34,14 +34,6 @@ LIMIT = 16 * 1024 * 1024
 TIMEOUTS = Timeouts()
 
 Call = Callable[[], Awaitable[int]]
-
-
-def _ci(values: list[float]) -> str:
-    mean = statistics.mean(values)
-    if len(values) < 2:
-        return f"{mean:.1f}"
-    half = T95.get(len(values), 2.0) * statistics.stdev(values) / len(values) ** 0.5
-    return f"{mean:.1f} ({mean - half:.1f}..{mean + half:.1f})"
 
 
 async def _make(name: str, url: str, stream: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:

@@ -42,7 +42,7 @@ from lockgate.sse import SSEDecoder
 if TYPE_CHECKING:
     from lockgate.providers.transport_aiohttp import AiohttpTransport
 
-__all__ = ["Transport", "too_large", "wire_of"]
+__all__ = ["LimitedSSE", "Transport", "too_large", "wire_of", "wrong_type"]
 
 #: bytes of an upstream error body read for its message (the rest is not needed)
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -58,6 +58,14 @@ def too_large(provider: str, limit: int) -> UpstreamBadResponseError:
     )
     error.force_retry = False  # the same request would bring the same answer
     return error
+
+
+def wrong_type(provider: str, ctype: str, body: bytes) -> UpstreamBadResponseError:
+    """A stream request answered with another content type (an error page, JSON)."""
+    return UpstreamBadResponseError(
+        f"{provider} upstream answered a stream request with"
+        f" {ctype or 'no content type'}: {body[:200].decode('utf-8', 'replace')}"
+    )
 
 
 def wire_of(provider: ProviderName) -> Literal["openai", "anthropic"]:
@@ -234,11 +242,7 @@ class Transport:
             return await self._aiohttp().open_stream(url, body, headers, timeouts, expect)
         ctype = resp.headers.get("content-type", "")
         if expect not in ctype:
-            data = await _error_body(resp)
-            raise UpstreamBadResponseError(
-                f"{self.provider} upstream answered a stream request with"
-                f" {ctype or 'no content type'}: {data[:200].decode('utf-8', 'replace')}"
-            )
+            raise wrong_type(self.provider, ctype, await _error_body(resp))
         return resp
 
     async def events(
@@ -271,24 +275,18 @@ class Transport:
             finally:
                 await batches.aclose()
             return
-        decoder = SSEDecoder()
-        seen = 0
+        cut = LimitedSSE(self.provider, limit)
         clean = False
         try:
             while True:
                 data = await self._next(resp, timeouts, limit)
                 if not data:
                     break
-                seen += len(data)
-                over = seen > limit
-                if over:
-                    data = data[: len(data) - (seen - limit)]  # the events within the limit go on
-                batch = decoder.feed(data)
+                batch = cut.feed(data)
                 if batch:
                     yield batch
-                if over:
-                    raise too_large(self.provider, limit)
-            batch = decoder.close()
+                cut.check()
+            batch = cut.close()
             if batch:
                 yield batch
             clean = True
@@ -328,6 +326,34 @@ class Transport:
         finally:
             if not clean:
                 resp.close()
+
+
+class LimitedSSE:
+    """SSE events decoded from network reads, at most ``limit`` bytes in all: the events
+    within the limit are handed out, then ``check`` raises 502 too large."""
+
+    __slots__ = ("decoder", "limit", "over", "provider", "seen")
+
+    def __init__(self, provider: str, limit: int) -> None:
+        self.decoder = SSEDecoder()
+        self.provider = provider
+        self.limit = limit
+        self.seen = 0
+        self.over = False
+
+    def feed(self, data: bytes) -> list[tuple[str, bytes]]:
+        seen = self.seen = self.seen + len(data)
+        if seen > self.limit:
+            self.over = True
+            data = data[: len(data) - (seen - self.limit)]
+        return self.decoder.feed(data)
+
+    def check(self) -> None:
+        if self.over:
+            raise too_large(self.provider, self.limit)
+
+    def close(self) -> list[tuple[str, bytes]]:
+        return self.decoder.close()
 
 
 async def _error_body(resp: Response) -> bytes:

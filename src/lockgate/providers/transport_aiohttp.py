@@ -18,16 +18,14 @@ from typing import TypeVar
 import aiohttp
 
 from lockgate.errors import (
-    UpstreamBadResponseError,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamTimeoutError,
 )
 from lockgate.providers.base import Timeouts
-from lockgate.providers.transport import too_large, wire_of
+from lockgate.providers.transport import LimitedSSE, too_large, wire_of, wrong_type
 from lockgate.resilience.classify import classify_upstream_failure
 from lockgate.settings import ProviderName
-from lockgate.sse import SSEDecoder
 
 __all__ = ["AiohttpTransport"]
 
@@ -171,23 +169,8 @@ class AiohttpTransport:
         if expect not in ctype:
             data = await resp.read()
             resp.release()
-            raise UpstreamBadResponseError(
-                f"{self.provider} upstream answered a stream request with"
-                f" {ctype or 'no content type'}: {data[:200].decode('utf-8', 'replace')}"
-            )
+            raise wrong_type(self.provider, ctype, data)
         return resp
-
-    async def events(
-        self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
-    ) -> AsyncIterator[tuple[str, bytes]]:
-        """The SSE events of an open stream, one by one (see ``event_batches``)."""
-        batches = self.event_batches(resp, timeouts, limit)
-        try:
-            async for batch in batches:
-                for item in batch:
-                    yield item
-        finally:
-            await batches.aclose()
 
     async def event_batches(
         self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
@@ -201,8 +184,7 @@ class AiohttpTransport:
         """
         content = resp.content
         idle = timeouts.idle
-        decoder = SSEDecoder()
-        seen = 0
+        cut = LimitedSSE(self.provider, limit)
         with _Mapped(self.provider, resp, timeouts) as mapped:
             while True:
                 data = content.read_nowait()  # what already arrived: no deadline to arm
@@ -213,16 +195,11 @@ class AiohttpTransport:
                         data = await content.readany()
                     if not data:
                         break
-                seen += len(data)
-                over = seen > limit
-                if over:
-                    data = data[: len(data) - (seen - limit)]  # the events within the limit go on
-                batch = decoder.feed(data)
+                batch = cut.feed(data)
                 if batch:
                     yield batch
-                if over:
-                    raise too_large(self.provider, limit)
-            batch = decoder.close()
+                cut.check()
+            batch = cut.close()
             if batch:
                 yield batch
             mapped.clean = True
