@@ -159,7 +159,8 @@ class PostgresServer:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *args: str) -> None:
-        subprocess.run([*self.prefix, *args], check=True, capture_output=True, timeout=60)
+        # generous: initdb at a low scheduling priority on a loaded 2-core box took > 60 s
+        subprocess.run([*self.prefix, *args], check=True, capture_output=True, timeout=300)
 
     def start(self) -> None:
         data = os.path.join(self.workdir, "data")
@@ -196,7 +197,7 @@ class PostgresServer:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            if self._ready(time.monotonic() + 60):
+            if self._ready(time.monotonic() + 120):
                 return
             if self.proc.poll() is None:
                 self.proc.kill()

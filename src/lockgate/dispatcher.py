@@ -83,7 +83,8 @@ class UpstreamJournal(Protocol):
     def recorded(self) -> ChatResponse | None: ...
 
     def sending(self) -> None:
-        """Written before the request leaves for the upstream."""
+        """Written before the request leaves for the upstream; raises a GatewayError
+        (with ``shared`` set: not the deployment's failure) if it must not leave."""
 
     def record(self, response: ChatResponse) -> None: ...
 

@@ -406,7 +406,9 @@ async def build_services(
     if svc.batches is not None:
         from lockgate.batches.execute import execute_line
 
-        svc.batches.start(lambda line: execute_line(svc, line), lambda: metrics.in_flight, svc)
+        svc.batches.start(
+            lambda line, holds: execute_line(svc, line, holds), lambda: metrics.in_flight, svc
+        )
     return svc
 
 

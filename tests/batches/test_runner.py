@@ -4,11 +4,14 @@ is above the threshold, then all run, each once."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.batches.support import NOW, new_batch
 
 from lockgate.batches.config import BatchSettings
+from lockgate.batches.journal import LeaseLost
 from lockgate.batches.outcome import Outcome
 from lockgate.batches.runner import BatchRunner
 from lockgate.batches.store import BatchStore, Claimed
@@ -25,7 +28,7 @@ async def test_lines_yield_to_interactive_requests_then_all_run_once(tmp_path: P
     calls: list[int] = []
     interactive = [100.0]
 
-    async def execute(line: Claimed) -> Outcome:
+    async def execute(line: Claimed, holds: Callable[[], bool]) -> Outcome:
         calls.append(line.line_no)
         return Outcome(200, {"ok": line.line_no}, "r")
 
@@ -66,7 +69,7 @@ async def test_a_line_whose_lease_lapsed_while_alive_is_not_sent_by_its_old_hold
     sent_by_a: list[int] = []
     interactive = [100.0]
 
-    async def execute(line: Claimed) -> Outcome:
+    async def execute(line: Claimed, holds: Callable[[], bool]) -> Outcome:
         sent_by_a.append(line.line_no)
         return Outcome(200, {"ok": line.line_no}, "r")
 
@@ -99,3 +102,73 @@ async def test_a_line_whose_lease_lapsed_while_alive_is_not_sent_by_its_old_hold
     finally:
         await a.stop()
         await db.aclose()
+
+
+async def test_a_line_whose_lease_lapsed_on_its_way_is_not_sent_and_is_given_back(
+    tmp_path: Path,
+) -> None:
+    """The process pauses past the lease while a line is on its way (after it started,
+    before its request leaves), and its loop renews its leases before the line goes on.
+    The line must not be sent: another replica may have taken it meanwhile. It is given
+    back, claimed again, and then sent once."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/b.db")
+    await db.migrate()
+    store = BatchStore(db, tmp_path / "files")
+    batch_id = await new_batch(store, 1)
+    clock = [NOW]
+    seen: list[bool] = []
+    cfg = BatchSettings(concurrency=1, poll_seconds=3600.0, lease_seconds=30.0)
+
+    async def execute(line: Claimed, holds: Callable[[], bool]) -> Outcome:
+        seen.append(holds())  # the walk begins: the lease holds
+        if len(seen) == 1:
+            clock[0] += 31.0  # a pause longer than the lease
+            runner.wake()  # the loop runs first after the pause, and renews
+            for _ in range(200):  # bounded: until that renewal happened
+                if runner._renewed_at == clock[0]:
+                    break
+                await asyncio.sleep(0.01)
+            assert runner._renewed_at == clock[0]
+        seen.append(holds())  # the request would leave now
+        if not seen[-1]:
+            raise LeaseLost(line.batch_id, line.line_no)
+        return Outcome(200, {"ok": line.line_no}, "r")
+
+    runner = BatchRunner(store, execute, cfg, clock=lambda: clock[0])
+    runner.start()
+    try:
+        for _ in range(500):  # bounded: until the line is given back, run again and stored
+            batch = await store.get_batch(batch_id)
+            if batch is not None and batch["status"] == "completed":
+                break
+            await asyncio.sleep(0.02)
+        assert batch is not None and batch["status"] == "completed"
+        # first run: held at the start, not after the pause (not sent); second run: sent
+        assert seen == [True, False, True, True]
+        assert runner.lease_lost == 1
+    finally:
+        await runner.stop()
+        await db.aclose()
+
+
+async def test_holds_needs_a_third_of_the_lease_left_since_the_mark(tmp_path: Path) -> None:
+    """Without a renewal, a marked line is held until two thirds of its lease have
+    passed since its mark; an unmarked line is never refused."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/b.db")
+    await db.migrate()
+    store = BatchStore(db, tmp_path / "files")
+    clock = [NOW]
+
+    async def execute(line: Claimed, holds: Callable[[], bool]) -> Outcome:
+        raise AssertionError("no line runs here")
+
+    runner = BatchRunner(store, execute, BatchSettings(lease_seconds=30.0), clock=lambda: clock[0])
+    line = Claimed("batch_x", 1, "c1", {}, 1, None, "/v1/chat/completions")
+    marked = dataclasses.replace(line, send_by=NOW + 15.0)  # marked at NOW
+    assert runner.holds(line) and runner.holds(marked)
+    clock[0] = NOW + 19.9
+    assert runner.holds(marked)
+    clock[0] = NOW + 20.0
+    assert not runner.holds(marked)
+    assert runner.holds(line)
+    await db.aclose()

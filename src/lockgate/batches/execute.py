@@ -2,18 +2,20 @@
 
 Chat and Messages lines go through ``run_chat`` (limits, budgets, guards, caches, the
 dispatcher's retries and fallbacks, and one usage row each, like any request);
-embeddings lines through the embeddings path. Never raises: an error is the line's
-answer, with its status and OpenAI-shaped body.
+embeddings lines through the embeddings path. Raises only ``LeaseLost`` (the line was
+not sent: the runner gives it back); any other error is the line's answer, with its
+status and OpenAI-shaped body.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from lockgate.api.common import error_body
 from lockgate.api.flow import run_chat
 from lockgate.auth.keys import Principal
-from lockgate.batches.journal import LineAnswers
+from lockgate.batches.journal import LeaseLost, LineAnswers
 from lockgate.batches.outcome import Outcome
 from lockgate.batches.store import Claimed
 from lockgate.chat import ChatResponse, close_stream, parse_chat_request
@@ -58,7 +60,10 @@ async def batch_principal(
     return principal
 
 
-async def execute_line(svc: Services, line: Claimed) -> Outcome:
+async def execute_line(
+    svc: Services, line: Claimed, holds: Callable[[], bool] | None = None
+) -> Outcome:
+    """Run ``line``; ``holds`` (the runner's) is asked before each attempt leaves."""
     request_id = svc.request_ids.new()
     flavor: ApiFlavor = "anthropic" if line.endpoint == "/v1/messages" else "openai"
     try:
@@ -73,7 +78,7 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
         if svc.batches is not None:  # the upstream's answer is written down on arrival
             journal = svc.batches.journal
             ctx.stage_data[UPSTREAM_JOURNAL] = LineAnswers(
-                journal, line.batch_id, line.line_no, line.attempts > 1, request_id
+                journal, line.batch_id, line.line_no, line.attempts > 1, request_id, holds
             )
             first = journal.request_id(line.batch_id, line.line_no) if line.attempts > 1 else None
             if first is not None and await UsageRepository(svc.db).get(first) is not None:
@@ -94,6 +99,8 @@ async def execute_line(svc: Services, line: Claimed) -> Outcome:
             else result.body
         )
         return Outcome(200, out, request_id, "replayed_from_journal" in ctx.notes)
+    except LeaseLost:
+        raise
     except GatewayError as err:
         return Outcome(err.status, error_body(err, flavor), request_id)
     except Exception:

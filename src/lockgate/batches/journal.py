@@ -22,13 +22,15 @@ import dataclasses
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
 from lockgate.chat import ChatResponse, Usage
+from lockgate.errors import ConflictError
 
-__all__ = ["AnswerJournal", "LineAnswers"]
+__all__ = ["AnswerJournal", "LeaseLost", "LineAnswers"]
 
 _SUFFIX = ".answers"
 _USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))
@@ -209,10 +211,27 @@ class AnswerJournal:
         return ChatResponse(entry["body"], Usage(**entry["usage"]), entry.get("native"))
 
 
+class LeaseLost(ConflictError):
+    """A batch line's lease may have lapsed before its request left (the replica paused,
+    or could not renew its leases): it is not sent, since another replica may hold the
+    line now, and the runner gives it back. It says nothing about the upstream."""
+
+    code = "batch_lease_lost"
+
+    def __init__(self, batch_id: str, line_no: int) -> None:
+        super().__init__(
+            f"Batch {batch_id} line {line_no}: this replica's lease on the line may have "
+            "lapsed, so its request was not sent; the line is given back."
+        )
+        self.shared = True  # not the deployment's failure: its breaker does not count it
+
+
 @dataclasses.dataclass(slots=True)
 class LineAnswers:
     """One line's view of the journal, handed to the dispatcher (``UpstreamJournal``):
-    ``recorded`` is looked up only for a line run before (``rerun``)."""
+    ``recorded`` is looked up only for a line run before (``rerun``); ``holds`` says
+    whether this replica surely still holds the line's lease (checked before every
+    attempt leaves, retries and fallbacks included)."""
 
     journal: AnswerJournal
     batch_id: str
@@ -220,6 +239,7 @@ class LineAnswers:
     rerun: bool
     #: the id of the request running the line now
     request_id: str | None = None
+    holds: Callable[[], bool] | None = None
 
     def recorded(self) -> ChatResponse | None:
         if not self.rerun:
@@ -227,6 +247,8 @@ class LineAnswers:
         return self.journal.answer(self.batch_id, self.line_no)
 
     def sending(self) -> None:
+        if self.holds is not None and not self.holds():
+            raise LeaseLost(self.batch_id, self.line_no)
         self.journal.sending(self.batch_id, self.line_no)
 
     def record(self, response: ChatResponse) -> None:

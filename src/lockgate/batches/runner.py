@@ -19,6 +19,12 @@ the gateway's pipeline (at most ``concurrency``). Lines claimed ahead for
 a batch cancelled or expired meanwhile are given back unsent. A line that failed in a
 retryable way (429, 5xx) is given back until ``max_attempts``; then its error is its
 answer.
+
+Before each attempt of a line leaves (retries and fallbacks included), ``holds`` checks
+that this replica surely still holds its lease: at least a third of the lease left since
+its mark or the last renewal, with no gap in renewals as long as a lease since it was
+marked (a paused process). Otherwise the request is not sent (``LeaseLost``) and the line
+is given back: another replica may be running it already.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import secrets
 import socket
@@ -35,7 +42,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from lockgate.batches.config import BatchSettings
-from lockgate.batches.journal import AnswerJournal
+from lockgate.batches.journal import AnswerJournal, LeaseLost
 from lockgate.batches.outcome import Outcome, retryable
 from lockgate.batches.store import BatchStore, Claimed, Finished
 
@@ -43,7 +50,8 @@ __all__ = ["BatchRunner", "owner_id"]
 
 _log = logging.getLogger("lockgate.batches")
 
-Execute = Callable[[Claimed], Awaitable[Outcome]]
+#: runs one line; the callable it is given says whether the line's lease surely holds
+Execute = Callable[[Claimed, Callable[[], bool]], Awaitable[Outcome]]
 
 #: how long ``stop`` waits for the runner's turn in progress before cutting it off
 _STOP_WAIT_S = 5.0
@@ -96,6 +104,13 @@ class BatchRunner:
         self._claim_target = 4 * settings.concurrency
         self._claim_low = 2 * settings.concurrency
         self.executed = 0
+        #: when the leases of every line held were last extended (a successful renewal)
+        self._renewed_at = -math.inf
+        #: lines marked before this may have lost their lease (renewals stopped for a
+        #: whole lease meanwhile): none of them is sent
+        self._gap_before = -math.inf
+        #: attempts not sent because their line's lease may have lapsed
+        self.lease_lost = 0
 
     def wake(self, stopped: str | None = None) -> None:
         """Look for work now (a batch was created, or ``stopped``: cancelled)."""
@@ -103,7 +118,18 @@ class BatchRunner:
             self._stopped.add(stopped)
         self._wake.set()
 
+    def holds(self, line: Claimed) -> bool:
+        """Whether this replica surely still holds ``line``'s lease (marked at
+        ``send_by - lease/2``): a third of the lease must be left, so a request that
+        leaves now is this replica's even if the next renewal comes late."""
+        lease = self._cfg.lease_seconds
+        marked = line.send_by - lease / 2
+        if marked < self._gap_before:
+            return False
+        return self._clock() < max(marked, self._renewed_at) + lease * 2 / 3
+
     def start(self) -> None:
+        self._renewed_at = self._clock()  # nothing is held yet
         self._task = asyncio.create_task(self._loop(), name="lockgate-batches")
 
     async def stop(self) -> None:
@@ -148,7 +174,9 @@ class BatchRunner:
                 await self._turn(now)
                 if now - last_renew >= cfg.lease_seconds / 3:
                     await self.store.renew(self.owner, now, cfg.lease_seconds)
-                    last_renew = now
+                    if now - self._renewed_at >= cfg.lease_seconds:
+                        self._gap_before = now  # leases may have lapsed meanwhile
+                    last_renew = self._renewed_at = now
                 if now - last_expiry >= cfg.poll_seconds * 10:
                     self._stopped.update(await self.store.expire_due(now))
                     last_expiry = now
@@ -250,7 +278,7 @@ class BatchRunner:
 
     async def _run(self, line: Claimed) -> None:
         try:
-            outcome = await self._execute(line)
+            outcome = await self._execute(line, lambda: self.holds(line))
             ok = outcome.status < 400
             if not ok and retryable(outcome.status) and line.attempts < self._cfg.max_attempts:
                 await self.store.release(line, self.owner)
@@ -264,8 +292,10 @@ class BatchRunner:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if isinstance(exc, LeaseLost):
+                self.lease_lost += 1
             _log.warning("batch %s line %d: %s", line.batch_id, line.line_no, exc)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # a no-op if another replica took it
                 await self.store.release(line, self.owner)
         finally:
             self._running.pop((line.batch_id, line.line_no), None)

@@ -1,0 +1,61 @@
+"""A batch line whose lease lapses between two attempts (the first failed with a
+retryable 503) is not sent again by the dispatcher's retry: the journal's check before
+each attempt stops it, and the line is handed back to the runner as ``LeaseLost`` (the
+fake OpenAI upstream answers; the gateway's services run in-process on a temp SQLite
+file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.e2e.conftest import model_list
+from tests.fakes import Fault, ThreadedFake
+from tests.support import MASTER
+
+from lockgate.batches.execute import execute_line
+from lockgate.batches.journal import LeaseLost
+from lockgate.batches.store import Claimed
+from lockgate.services import build_services
+from lockgate.settings import settings_from_mapping
+
+
+async def test_a_retry_is_not_sent_once_the_lines_lease_may_have_lapsed(
+    tmp_path: Path, fake: ThreadedFake
+) -> None:
+    settings = settings_from_mapping(
+        {
+            "model_list": model_list(fake),
+            "general_settings": {
+                "database_url": f"sqlite+aiosqlite:///{tmp_path}/gw.db",
+                "master_key": MASTER,
+            },
+            "router_settings": {"num_retries": 2, "retry_backoff_base": 0.01},
+            "batches": {"storage_dir": str(tmp_path / "files")},
+        },
+        env={},
+    )
+    fake.push_fault(Fault.error(503, retry_after=0))
+    checks: list[bool] = []
+
+    def holds() -> bool:  # the runner's answer: held for the first attempt only
+        checks.append(len(checks) == 0)
+        return checks[-1]
+
+    svc = await build_services(settings)
+    try:
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        line = Claimed("batch_t", 1, "c1", body, 1, None, "/v1/chat/completions")
+        with pytest.raises(LeaseLost):
+            await execute_line(svc, line, holds)
+        assert checks == [True, False]  # asked before each attempt
+        assert len(fake.requests_to("/v1/chat/completions")) == 1  # the retry never left
+        assert svc.batches is not None
+        assert svc.batches.journal.answer("batch_t", 1) is None
+        # the same line, still held: its retry goes out and it is answered
+        fake.push_fault(Fault.error(503, retry_after=0))
+        ok = await execute_line(svc, line, lambda: True)
+        assert ok.status == 200, ok.body
+        assert len(fake.requests_to("/v1/chat/completions")) == 3
+    finally:
+        await svc.aclose()
