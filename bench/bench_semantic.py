@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import math
 import os
 import shutil
 import socket
@@ -52,6 +54,30 @@ def report(name: str, samples: list[float]) -> None:
     samples = sorted(samples)
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
     print(f"{name:<52} median {statistics.median(samples) * 1e3:8.3f} ms   p99 {p99 * 1e3:8.3f} ms")
+
+
+def p99_interval(n: int, q: float = 0.99, level: float = 0.95) -> tuple[int, int]:
+    """0-based ranks (lo, hi) of the sorted samples that bracket the ``q`` quantile
+    with probability >= ``level`` (distribution-free: the number of samples below
+    the true quantile is Binomial(n, q))."""
+    from scipy.stats import binom
+
+    alpha = (1 - level) / 2
+    lo = int(binom.ppf(alpha, n, q)) - 1  # P(count <= lo) <= alpha
+    hi = int(binom.ppf(1 - alpha, n, q))  # P(count >= hi + 1) <= alpha
+    return max(lo, 0), min(hi, n - 1)
+
+
+def quantiles(samples: list[float]) -> str:
+    """Median and P99 with its 95% order-statistic interval, in ms."""
+    xs = sorted(samples)
+    n = len(xs)
+    lo, hi = p99_interval(n)
+    p99 = xs[min(n - 1, math.ceil(0.99 * n) - 1)]
+    return (
+        f"P50 {statistics.median(xs) * 1e3:6.2f}  P99 {p99 * 1e3:6.2f}"
+        f" [{xs[lo] * 1e3:6.2f}, {xs[hi] * 1e3:6.2f}]"
+    )
 
 
 def timed(fn: Callable[[], object], n: int, warmup: int = 5) -> list[float]:
@@ -345,6 +371,7 @@ async def bench_verified_lookup(
     weights: str | None = None,
     prepare_only: bool = False,
     modes: tuple[str, ...] = ("hnsw", "exact"),
+    inline: tuple[int, ...] = (0,),
 ) -> None:
     """The default lookup: embed with token vectors, search, verify up to 3 candidates.
 
@@ -360,7 +387,7 @@ async def bench_verified_lookup(
     if prepare_only:
         return
     print(f"load average: {os.getloadavg()}")
-    ann_recall(index, filler, rng, n)
+    ann_recall(index, filler, rng, min(n, 200))
     verifier = load_verifier(weights)
     cache = SemanticCache(embedder, index, SemanticSettings(), verifier)
     # three stored wordings above the recall floor: the verifier scores all three
@@ -372,63 +399,142 @@ async def bench_verified_lookup(
     long_stored = MEDIUM.replace("should I", "do I")
     await cache.store(SemanticQuery("p", long_stored), b"a", now=NOW)
     await index._partitions["p"].ann_idle()
-    await bench_graph_writes(index, filler, n)
+    await bench_graph_writes(index, filler, min(n, 200))
     hit = SemanticQuery("p", "How can I reset my password?")
     near_hit = SemanticQuery("p", "How can I change my account password?")
     print(f"near-copy query served: {(await cache.lookup(near_hit, now=NOW)).served}")
     miss = SemanticQuery("p", "What is the boiling point of water?")
     long_hit = SemanticQuery("p", MEDIUM)
+
+    async def cold() -> object:
+        cache.tokens.clear()  # candidates' token vectors not kept: embed the near copy
+        return await cache.lookup(hit, now=NOW)
+
+    async def cold_near() -> object:
+        cache.tokens.clear()
+        return await cache.lookup(near_hit, now=NOW)
+
+    cases: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("hit, warm (embed + search + verify 3 + fetch)", lambda: cache.lookup(hit, now=NOW)),
+        ("hit, 3 near copies, token vectors kept", lambda: cache.lookup(near_hit, now=NOW)),
+        ("hit, cold (its 1 near copy embedded)", cold),
+        (f"hit, cold, 3 near copies ({cache.cold_embeds} embedded: worst)", cold_near),
+        ("miss (nothing above the recall floor)", lambda: cache.lookup(miss, now=NOW)),
+        ("long question (35 words), verify 1", lambda: cache.lookup(long_hit, now=NOW)),
+    ]
     for mode in modes:
         if mode == "exact":
             index._partitions["p"].ann = None  # same rows, searched by the full scan
         print(
             f"== SemanticCache.lookup, verifier, {entries} entries in the partition, {mode}, n={n}"
+            f" per line; inline_tokens {'/'.join(map(str, inline))} alternated call by call;"
+            " ms, P99 with its 95% order-statistic interval"
         )
         assert (await cache.lookup(hit, now=NOW)).served
-        report(
-            "lookup, hit (embed + search + verify 3 + fetch), warm",
-            await atimed(lambda: cache.lookup(hit, now=NOW), n),
-        )
-        report("  same, CPU time", await acpu(lambda: cache.lookup(hit, now=NOW), n))
-        if mode == "hnsw":
-            await lookups_during_writes(cache, index, hit, filler, n)
-
-        async def cold() -> object:
-            cache.tokens.clear()  # candidates' token vectors not kept: embed the near copy
-            return await cache.lookup(hit, now=NOW)
-
-        report(
-            "lookup, hit, 3 near copies, token vectors kept",
-            await atimed(lambda: cache.lookup(near_hit, now=NOW), n),
-        )
-        report("  same, CPU time", await acpu(lambda: cache.lookup(near_hit, now=NOW), n))
-        report("lookup, hit, cold (its 1 near copy embedded)", await atimed(cold, n))
-        report("  same, CPU time", await acpu(cold, n))
-
-        async def cold_near() -> object:
-            cache.tokens.clear()
-            return await cache.lookup(near_hit, now=NOW)
-
-        report(
-            f"lookup, hit, cold, 3 near copies ({cache.cold_embeds} embedded: worst)",
-            await atimed(cold_near, n),
-        )
-        report("  same, CPU time", await acpu(cold_near, n))
-        report(
-            "lookup, long question (35 words), verify 1",
-            await atimed(lambda: cache.lookup(long_hit, now=NOW), n),
-        )
         assert not (await cache.lookup(miss, now=NOW)).served
-        report(
-            "lookup, miss (nothing above the recall floor)",
-            await atimed(lambda: cache.lookup(miss, now=NOW), n),
-        )
-        report("  same, CPU time", await acpu(lambda: cache.lookup(miss, now=NOW), n))
+        if mode == "hnsw":
+            await lookups_during_writes(cache, index, hit, filler, min(n, 200))
+        for name, fn in cases:
+            await paired_lines(name, fn, embedder, inline, n)
         report(
             "  search alone (k=4), CPU time",
             await acpu(lambda: index.search("p", filler[0], k=4, now=NOW), n),
         )
         print(f"load average after this mode: {os.getloadavg()}")
+
+
+async def paired_lines(
+    name: str,
+    fn: Callable[[], Awaitable[object]],
+    embedder: LocalEmbedder,
+    inline: tuple[int, ...],
+    n: int,
+) -> None:
+    """Wall and CPU time of ``fn`` under each ``inline_tokens`` setting, alternated
+    call by call (the same load for every setting), and the GC collections meanwhile."""
+    wall: dict[int, list[float]] = {k: [] for k in inline}
+    cpu: dict[int, list[float]] = {k: [] for k in inline}
+    collections = [0, 0, 0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections[info["generation"]] += 1
+
+    for setting in inline:
+        embedder.inline_tokens = setting
+        for _ in range(3):
+            await fn()
+    gc.callbacks.append(count)
+    try:
+        for i in range(n):
+            order = inline if i % 2 == 0 else inline[::-1]
+            for setting in order:
+                embedder.inline_tokens = setting
+                t, c = time.perf_counter(), time.process_time()
+                await fn()
+                cpu[setting].append(time.process_time() - c)
+                wall[setting].append(time.perf_counter() - t)
+    finally:
+        gc.callbacks.remove(count)
+    for setting in inline:
+        print(f"{name} [inline_tokens={setting}]")
+        print(f"    wall {quantiles(wall[setting])}   CPU {quantiles(cpu[setting])}")
+    print(f"    GC collections during these calls (gen 0/1/2): {collections}")
+
+
+async def bench_replica_lookup(embedder: LocalEmbedder, url: str, n: int) -> None:
+    """Replica B looks up near copies that replica A stored through the Redis index.
+
+    With ``share_token_kb`` (default) the entries carry their token vectors and B
+    verifies them without a forward pass; without it (``share_token_bytes=0``, B's
+    token store cleared before each call, as for an entry B has never embedded) B
+    embeds the most similar near copy. Calls alternate between the two replicas B.
+    Each lookup also pays the Redis round trips (XREAD before the search, GET of the
+    payload); the partition is small here: the 100k search is measured above.
+    """
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    verifier = load_verifier()
+    settings = SemanticSettings()
+    indexes = [RedisIndex.from_url(url, embedder.dim, prefix="replica") for _ in range(3)]
+    a = SemanticCache(embedder, indexes[0], settings, verifier)
+    shared = SemanticCache(embedder, indexes[1], settings, verifier)
+    unshared = SemanticCache(embedder, indexes[2], settings, verifier, share_token_bytes=0)
+    try:
+        for text in NEAR_COPIES:
+            miss = await a.lookup(SemanticQuery("p", text), now=NOW)
+            await a.store(SemanticQuery("p", text), b"answer", now=NOW, vector=miss.vector)
+        query = SemanticQuery("p", "How can I change my account password?")
+        assert (await shared.lookup(query, now=NOW)).served
+        assert all(t in shared.tokens for t in NEAR_COPIES)  # arrived with the entries
+        assert (await unshared.lookup(query, now=NOW)).served
+
+        async def cold() -> object:
+            unshared.tokens.clear()
+            return await unshared.lookup(query, now=NOW)
+
+        print(f"== another replica's 3 near copies through Redis ({url}), n={n} per line")
+        wall: dict[str, list[float]] = {"shared": [], "not shared": []}
+        cpu: dict[str, list[float]] = {"shared": [], "not shared": []}
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
+            "shared": lambda: shared.lookup(query, now=NOW),
+            "not shared": cold,
+        }
+        for i in range(n):
+            for name in ("shared", "not shared") if i % 2 == 0 else ("not shared", "shared"):
+                t, c = time.perf_counter(), time.process_time()
+                await calls[name]()
+                cpu[name].append(time.process_time() - c)
+                wall[name].append(time.perf_counter() - t)
+        for name in calls:
+            print(f"lookup, token vectors {name}")
+            print(f"    wall {quantiles(wall[name])}   CPU {quantiles(cpu[name])}")
+    finally:
+        for index in indexes:
+            await index.close()
 
 
 async def bench_redis(url: str, n: int, replay: int) -> None:
@@ -462,9 +568,10 @@ async def bench_redis(url: str, n: int, replay: int) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    n = 30 if args.quick else 200
+    n = args.n or (30 if args.quick else 200)
     if args.only_verified:
-        embedder = LocalEmbedder(backend=args.backend)
+        inline = tuple(int(x) for x in args.inline_tokens.split(","))
+        embedder = LocalEmbedder(backend=args.backend, inline_tokens=inline[-1])
         weights = args.weights_text
         print(f"embedder: {args.backend}; verifier: {args.verifier or 'shipped'}")
         await bench_verified_lookup(
@@ -475,7 +582,14 @@ async def main_async(args: argparse.Namespace) -> None:
             weights,
             prepare_only=args.prepare_graph,
             modes=("hnsw",) if args.hnsw_only else ("hnsw", "exact"),
+            inline=inline,
         )
+        if args.replicas:
+            with redis_server(args.redis_url) as url:
+                if url is None:
+                    print("no redis-server: replica lookups not measured")
+                else:
+                    await bench_replica_lookup(embedder, url, n)
         return
     embedder = bench_embedders(n)
     bench_guards(n)
@@ -511,6 +625,17 @@ def main() -> None:
     )
     parser.add_argument(
         "--hnsw-only", action="store_true", help="skip the exact-scan lines (a shorter run)"
+    )
+    parser.add_argument(
+        "--replicas",
+        action="store_true",
+        help="with --only-verified: also another replica's entries through a Redis index",
+    )
+    parser.add_argument("--n", type=int, help="calls per timed line (default 200; 30 quick)")
+    parser.add_argument(
+        "--inline-tokens",
+        default="32",
+        help="the embedder's inline_tokens, or several (e.g. 0,32) alternated call by call",
     )
     args = parser.parse_args()
     args.weights_text = None if args.verifier is None else Path(args.verifier).read_text()

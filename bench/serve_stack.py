@@ -5,7 +5,8 @@
 STACK: ``guarded`` (what ``lockgate serve`` runs: uvicorn + httptools + the guarded
 protocol), ``uvicorn`` (plain uvicorn + httptools, main before the hardening),
 ``hypercorn`` (h11, uvloop) or ``granian`` (Rust, ASGI interface); ``guarded2`` is
-``lockgate serve --workers 2`` and ``granian2`` granian with 2 workers.  Used by
+``lockgate serve --workers 2`` (``guarded2-before``: the same from the checkout whose
+``src`` is ``$BEFORE_SRC``) and ``granian2`` granian with 2 workers.  Used by
 bench/run_servers.sh to compare their RPS and CPU per request on one machine.
 """
 
@@ -36,8 +37,10 @@ def main() -> None:
     from lockgate.settings import load_settings
 
     settings = load_settings(config)
-    if stack == "guarded2":
+    if stack in ("guarded2", "guarded2-before"):
         argv = [sys.executable, "-m", "lockgate", "serve", "-c", config, "--port", str(port)]
+        if stack == "guarded2-before":  # another checkout's src ($BEFORE_SRC), same run
+            os.environ["PYTHONPATH"] = os.environ["BEFORE_SRC"]
         os.execv(sys.executable, [*argv, "--workers", "2"])
     if stack in ("granian", "granian2"):
         from granian.constants import Interfaces, Loops

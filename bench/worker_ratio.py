@@ -2,9 +2,11 @@
 
     python3 bench/worker_ratio.py bench/results/<RUN_ID>/runs.jsonl
 
-Pairs ``lockgate-guarded2`` with ``lockgate-guarded`` and ``pyproxy-w2`` with
-``pyproxy-aiohttp`` (BARE_WORKERS=2) repeat by repeat (the harness alternates the order of
-targets each repeat, so a pair shares the machine's load), and prints each side's CPU split.
+Pairs ``lockgate-guarded2`` (and ``lockgate-guarded2-before``: another checkout's
+``--workers 2``, STACKS=guarded2-before with BEFORE_SRC) with ``lockgate-guarded``, and
+``pyproxy-w2`` with ``pyproxy-aiohttp`` (BARE_WORKERS=2) repeat by repeat (the harness
+alternates the order of targets each repeat, so a pair shares the machine's load), and
+prints each side's CPU split.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import sys
 from collections import defaultdict
 
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
-PAIRS = [("lockgate-guarded2", "lockgate-guarded"), ("pyproxy-w2", "pyproxy-aiohttp")]
+PAIRS = [
+    ("lockgate-guarded2", "lockgate-guarded"),
+    ("lockgate-guarded2-before", "lockgate-guarded"),
+    ("pyproxy-w2", "pyproxy-aiohttp"),
+]
 
 
 def ci(xs: list[float]) -> str:

@@ -83,6 +83,17 @@ def spawn_serve(config: Path, port: int, log: Path, *extra: str) -> subprocess.P
         )
 
 
+@contextmanager
+def stopped_on_exit(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """``proc``, killed and reaped on the way out if still running (a failed test's)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def wait_ok(
     url: str,
     path: str = "/ready",

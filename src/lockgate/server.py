@@ -244,13 +244,21 @@ def serve(
         before_start()
     if workers > 1:
         gc.enable()
-        from lockgate.serving.workers import supervise, worker_argv
+        from lockgate.serving.workers import reuseport_group, supervise, worker_argv
 
+        try:
+            socks = reuseport_group(sock, workers)
+        except OSError as exc:  # the port was taken between the two binds
+            raise StartupError(
+                f"cannot listen on {s.host}:{s.port} with {workers} workers: {exc.strerror or exc}",
+                "stop the other process, or pick another port with --port or server.port",
+            ) from None
         print(f"{startup_banner(settings)}\n  workers: {workers}", file=sys.stderr, flush=True)
         try:
-            code = supervise(worker_argv(config_path), sock, workers)
+            code = supervise(worker_argv(config_path), socks)
         finally:
-            sock.close()
+            for each in socks:
+                each.close()
         if code:
             raise StartupError("", "", exit_code=code)
         return

@@ -221,7 +221,7 @@ async def test_a_stored_miss_is_verified_without_embedding_it_again(
     assert emb.texts == ["How do I reset my password?", "How can I reset my password?"]
     # a tiny byte budget keeps only the newest entry: the candidate is embedded again
     cache.tokens.max_bytes = 1
-    kept = cache.tokens.get("How can I reset my password?")
+    kept = cache.tokens.get("How do I reset my password?")
     assert kept is not None
     cache.tokens.put("other", kept)
     emb.texts.clear()

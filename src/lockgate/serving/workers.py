@@ -1,7 +1,15 @@
-"""``lockgate serve --workers N``: N single-process gateways sharing one listening socket.
+"""``lockgate serve --workers N``: N single-process gateways on one port.
 
-The parent binds the port, starts N children (each a full ``lockgate serve`` with its own
-lifespan, handed the socket's descriptor in ``LOCKGATE_LISTEN_FD``) and forwards signals:
+The parent binds the port, then one ``SO_REUSEPORT`` socket per worker on the same
+address (``reuseport_group``), starts N children (each a full ``lockgate serve`` with its
+own lifespan, handed its socket's descriptor in ``LOCKGATE_LISTEN_FD``) and forwards
+signals.  With a socket each, the kernel spreads new connections evenly over the workers
+that listen (a hash of the connection's addresses); with one shared socket, whichever
+worker woke first took most of a burst of connects and kept them (16-31 of 32 keep-alive
+connections on one worker, docs/notes/2026-11-29-s8/rss2.md).  The parent keeps every
+socket open, so a worker's socket outlives the worker: connections queued on it when
+the worker died wait there for its replacement instead of being reset, and a worker
+still starting (not yet listening) is given none.
 
 * ``SIGTERM``/``SIGINT``: every worker drains as a single process does (/ready 503 for
   ``server.drain_seconds`` while still serving, listener closed, in-flight requests
@@ -33,6 +41,7 @@ __all__ = [
     "LISTEN_FD_ENV",
     "hold_reload_signals",
     "inherited_socket",
+    "reuseport_group",
     "supervise",
     "worker_argv",
 ]
@@ -63,6 +72,31 @@ def hold_reload_signals() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
+def reuseport_group(sock: socket.socket, workers: int) -> list[socket.socket]:
+    """``workers`` sockets bound to ``sock``'s address with ``SO_REUSEPORT``, one per
+    worker; ``sock`` (bound without it, so a port already in use was a clear error) is
+    closed.  Where the platform has no ``SO_REUSEPORT``, every worker shares ``sock``."""
+    if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - Linux and macOS have it
+        return [sock] * workers
+    addr = sock.getsockname()  # the port the OS picked when the configured one was 0
+    family, kind, proto = sock.family, sock.type, sock.proto
+    sock.close()
+    group: list[socket.socket] = []
+    try:
+        for _ in range(workers):
+            s = socket.socket(family, kind, proto)
+            group.append(s)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            s.bind(addr)
+            s.set_inheritable(True)
+    except OSError:
+        for s in group:
+            s.close()
+        raise
+    return group
+
+
 class _Worker:
     def __init__(self, argv: Sequence[str], sock: socket.socket) -> None:
         env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno())}
@@ -80,8 +114,9 @@ class _Worker:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
-def supervise(argv: Sequence[str], sock: socket.socket, workers: int) -> int:
-    """Run ``workers`` copies of ``argv`` on ``sock`` until stopped; the exit code."""
+def supervise(argv: Sequence[str], socks: Sequence[socket.socket]) -> int:
+    """Run a copy of ``argv`` on each of ``socks`` until stopped; the exit code.  A
+    replacement worker takes over the socket of the one it replaces."""
     stopping = False
     pending: list[int] = []
 
@@ -90,7 +125,7 @@ def supervise(argv: Sequence[str], sock: socket.socket, workers: int) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    pool = [_Worker(argv, sock) for _ in range(workers)]
+    pool = [_Worker(argv, sock) for sock in socks]
     quick_exits = 0
     while True:
         while pending:
@@ -113,11 +148,12 @@ def supervise(argv: Sequence[str], sock: socket.socket, workers: int) -> int:
                 pending.append(signal.SIGTERM)
                 break
             log.warning("worker %d exited with %s: starting a new one", w.proc.pid, code)
-            pool[i] = _Worker(argv, sock)
+            pool[i] = _Worker(argv, socks[i])
         time.sleep(0.1)
-    # The workers hold their own copies: this one would keep the port accepting
+    # The workers hold their own copies: these would keep the port accepting
     # connections nobody answers once they closed theirs.
-    sock.close()
+    for sock in socks:
+        sock.close()
     codes = [w.proc.wait() for w in pool]
     return 0 if quick_exits < _MAX_QUICK_EXITS and all(c == 0 for c in codes) else 1
 

@@ -8,6 +8,8 @@ semantic_cache:
   backend: onnx-int8                # onnx-int8 | onnx | numpy, for the local embedder
   max_false_hit_rate: 0.01          # error budget: the learned verifier's operating point
   token_store_mb: 256               # candidates' token vectors kept (int8, ~7 kB a question)
+  inline_embed_tokens: 32           # shorter texts are embedded on the event loop (no thread hop)
+  share_token_kb: 12                # Redis index: an entry's token vectors go with it (<= 12 kB)
   verify_sample_rate: 0.02          # share of served hits re-asked upstream (live estimate)
   ttl: 3600
   shadow: false
@@ -79,7 +81,9 @@ def build_semantic_stage(
             raise ValueError("semantic_cache.embedder 'gateway' needs embed_fn and dim")
         embedder = CallableEmbedder(embed_fn, dim)
     else:
-        embedder = LocalEmbedder(backend=settings.backend)
+        embedder = LocalEmbedder(
+            backend=settings.backend, inline_tokens=settings.inline_embed_tokens
+        )
     verifier = None
     if settings.verifier or any(a.verifier for a in aliases.values()):
         text = None
@@ -89,7 +93,12 @@ def build_semantic_stage(
     index = build_index(settings.index, embedder.dim, settings.capacity)
     default = settings.section_settings()
     cache = SemanticCache(
-        embedder, index, default, verifier, token_cache_bytes=settings.token_store_mb << 20
+        embedder,
+        index,
+        default,
+        verifier,
+        token_cache_bytes=settings.token_store_mb << 20,
+        share_token_bytes=settings.share_token_kb << 10,
     )
     return SemanticCacheStage(
         cache,

@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,9 @@ import numpy.typing as npt
 from lockgate.cache.semantic.minilm import MiniLM, default_model_dir, mean_pool
 from lockgate.cache.semantic.minilm_onnx import OnnxMiniLM
 from lockgate.cache.semantic.settings import Backend
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding
 
 __all__ = [
     "INSTALL_COMMAND",
@@ -105,6 +108,7 @@ class LocalEmbedder:
         backend: Backend = "onnx",
         threads: int = 1,
         max_tokens: int = 256,
+        inline_tokens: int = 0,
     ) -> None:
         try:
             from tokenizers import Tokenizer
@@ -124,6 +128,8 @@ class LocalEmbedder:
                 name=exc.name,
             ) from exc
         self.backend = backend
+        #: a call of at most this many tokens runs on the caller's thread (see ``embed``)
+        self.inline_tokens = inline_tokens
         # int8 activations are quantised with one scale per call: in a batch, the
         # other texts and the padding would change a text's vector. One text per pass.
         self._alone = backend == "onnx-int8"
@@ -138,38 +144,40 @@ class LocalEmbedder:
     def dim(self) -> int:
         return self._model.dim
 
-    def _batch(self, texts: list[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def _encode(self, texts: list[str]) -> list[Encoding]:
         # encode, not encode_batch: the batch call fans out to a rayon thread
         # pool, which on a small shared box costs more than it saves.
-        encodings = [self._tokenizer.encode(text) for text in texts]
-        seq = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), seq), dtype=np.int64)
-        mask = np.zeros((len(texts), seq), dtype=np.int64)
-        for row, enc in enumerate(encodings):
-            ids[row, : len(enc.ids)] = enc.ids
-            mask[row, : len(enc.ids)] = 1
-        return ids, mask
+        return [self._tokenizer.encode(text) for text in texts]
+
+    def _inline(self, encodings: list[Encoding]) -> bool:
+        return sum(len(e.ids) for e in encodings) <= self.inline_tokens
 
     def embed_sync(self, texts: list[str]) -> F32:
         """The blocking forward pass; for scripts, benches and worker threads."""
-        if not texts:
+        return self._vectors(self._encode(texts))
+
+    def _vectors(self, encodings: list[Encoding]) -> F32:
+        if not encodings:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self._alone and len(texts) > 1:
-            return np.concatenate([self.embed_sync([text]) for text in texts])
-        ids, mask = self._batch(texts)
+        if self._alone and len(encodings) > 1:
+            return np.concatenate([self._vectors([e]) for e in encodings])
+        ids, mask = _pad(encodings)
         return self._model.encode(ids, mask)
 
     def embed_tokens_sync(self, texts: list[str]) -> list[TokenVectors]:
         """Sentence vectors plus unit-length token vectors (no [CLS]/[SEP]), one forward pass."""
-        if not texts:
+        return self._token_vectors(self._encode(texts))
+
+    def _token_vectors(self, encodings: list[Encoding]) -> list[TokenVectors]:
+        if not encodings:
             return []
-        if self._alone and len(texts) > 1:
-            return [tv for text in texts for tv in self.embed_tokens_sync([text])]
-        ids, mask = self._batch(texts)
+        if self._alone and len(encodings) > 1:
+            return [tv for e in encodings for tv in self._token_vectors([e])]
+        ids, mask = _pad(encodings)
         hidden = self._model.hidden(ids, mask)
         pooled = mean_pool(hidden, mask)
         out: list[TokenVectors] = []
-        for row in range(len(texts)):
+        for row in range(len(encodings)):
             n = int(mask[row].sum())
             tokens = hidden[row, 1 : max(n - 1, 2)]
             norms = np.linalg.norm(tokens, axis=1, keepdims=True)
@@ -177,11 +185,44 @@ class LocalEmbedder:
             out.append(TokenVectors(pooled[row], unit.astype(np.float32, copy=False)))
         return out
 
+    # A forward pass is CPU work of milliseconds, so it normally runs in a worker
+    # thread and the event loop serves other requests meanwhile. For a short text
+    # the hand-off costs more than it saves: two thread wake-ups, each a wait for a
+    # core on a busy box (the lookup's wall P99 was ~2x its CPU P99). Calls of at
+    # most ``inline_tokens`` tokens (a question of ~25 words: ~1.5 ms of int8 CPU)
+    # therefore run on the caller's thread.
+
     async def embed_tokens(self, texts: list[str]) -> list[TokenVectors]:
-        return await asyncio.to_thread(self.embed_tokens_sync, texts)
+        if not self._may_inline(texts):
+            return await asyncio.to_thread(self.embed_tokens_sync, texts)
+        encodings = self._encode(texts)
+        if self._inline(encodings):
+            return self._token_vectors(encodings)
+        return await asyncio.to_thread(self._token_vectors, encodings)
 
     async def embed(self, texts: list[str]) -> F32:
-        return await asyncio.to_thread(self.embed_sync, texts)
+        if not self._may_inline(texts):
+            return await asyncio.to_thread(self.embed_sync, texts)
+        encodings = self._encode(texts)
+        if self._inline(encodings):
+            return self._vectors(encodings)
+        return await asyncio.to_thread(self._vectors, encodings)
+
+    def _may_inline(self, texts: list[str]) -> bool:
+        # every text is at least 2 tokens ([CLS], [SEP]): a call that cannot fit is
+        # tokenised in the worker thread too, not on the event loop
+        return 2 * len(texts) <= self.inline_tokens
+
+
+def _pad(encodings: list[Encoding]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Token ids and attention mask of shape ``(len(encodings), longest)``."""
+    seq = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings), seq), dtype=np.int64)
+    mask = np.zeros((len(encodings), seq), dtype=np.int64)
+    for row, enc in enumerate(encodings):
+        ids[row, : len(enc.ids)] = enc.ids
+        mask[row, : len(enc.ids)] = 1
+    return ids, mask
 
 
 class CallableEmbedder:

@@ -62,9 +62,18 @@ class VectorIndex(Protocol):
     """Per-partition nearest-neighbour store for the semantic cache."""
 
     async def add(
-        self, partition: str, vector: F32, text: str, payload: bytes, *, now: float, ttl: float
+        self,
+        partition: str,
+        vector: F32,
+        text: str,
+        payload: bytes,
+        *,
+        now: float,
+        ttl: float,
+        tokens: bytes | None = None,
     ) -> str:
-        """Store an entry that expires at ``now + ttl``; return its id."""
+        """Store an entry that expires at ``now + ttl``; return its id. ``tokens``: the
+        text's token vectors (``TokenStore.to_bytes``) for an index that shares them."""
         ...
 
     async def search(self, partition: str, vector: F32, *, k: int, now: float) -> list[Candidate]:
@@ -486,8 +495,17 @@ class MemoryIndex:
         return True
 
     async def add(
-        self, partition: str, vector: F32, text: str, payload: bytes, *, now: float, ttl: float
+        self,
+        partition: str,
+        vector: F32,
+        text: str,
+        payload: bytes,
+        *,
+        now: float,
+        ttl: float,
+        tokens: bytes | None = None,
     ) -> str:
+        # ``tokens`` stay with this process's cache (its TokenStore has them)
         return self.add_sync(partition, vector, text, payload, expires=now + ttl, now=now)
 
     async def search(self, partition: str, vector: F32, *, k: int, now: float) -> list[Candidate]:

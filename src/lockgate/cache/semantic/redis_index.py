@@ -6,10 +6,12 @@ so each replica keeps a local ``MemoryIndex`` *mirror* of the vectors and Redis
 holds the shared truth:
 
 * ``{prefix}:log`` - a stream of additions (partition, id, vector, text,
-  expiry), trimmed to about ``capacity`` entries. A replica reads the entries
-  it has not seen (``XREAD`` from its last id) before searching, so an answer
-  stored by one replica is found by every other on its next lookup. A new
-  replica replays the stream to warm up.
+  expiry, and the text's token vectors for the verifier when the cache shares
+  them: another replica's entry then costs no forward pass), trimmed to about
+  ``capacity`` entries. A replica reads the entries it has not seen (``XREAD``
+  from its last id) before searching, so an answer stored by one replica is
+  found by every other on its next lookup. A new replica replays the stream to
+  warm up.
 * ``{prefix}:e:{id}`` - the payload, a plain string with the entry's TTL. The
   mirror only finds candidates; the payload is read from Redis, so an answer
   that expired or was evicted there is never served from a stale mirror.
@@ -27,7 +29,10 @@ lookup.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import secrets
+from collections.abc import Callable
 from typing import cast
 
 import numpy as np
@@ -42,6 +47,7 @@ __all__ = ["RedisIndex"]
 
 F32 = npt.NDArray[np.float32]
 _READ_BATCH = 5_000
+_log = logging.getLogger(__name__)
 
 
 class RedisIndex:
@@ -72,6 +78,10 @@ class RedisIndex:
         # would have expired anyway: a later replay of the log must not revive them.
         self._dropped: dict[str, float] = {}
         self._lock = asyncio.Lock()
+        #: called with (text, token vectors) for each entry of another replica that
+        #: carries them (the semantic cache's ``TokenStore.put_bytes``)
+        self.tokens_received: Callable[[str, bytes], None] | None = None
+        self._early: tuple[float, asyncio.Task[int]] | None = None
 
     @classmethod
     def from_url(
@@ -102,7 +112,15 @@ class RedisIndex:
         return f"{self._prefix}:e:{entry_id}"
 
     async def add(
-        self, partition: str, vector: F32, text: str, payload: bytes, *, now: float, ttl: float
+        self,
+        partition: str,
+        vector: F32,
+        text: str,
+        payload: bytes,
+        *,
+        now: float,
+        ttl: float,
+        tokens: bytes | None = None,
     ) -> str:
         if vector.shape != (self.dim,):
             raise ValueError(f"vector must have shape ({self.dim},), got {vector.shape}")
@@ -115,6 +133,8 @@ class RedisIndex:
             "t": text,
             "e": repr(expires),
         }
+        if tokens is not None:
+            fields["k"] = tokens
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(self._payload_key(entry_id), payload, px=max(1, int(ttl * 1000)))
@@ -150,22 +170,45 @@ class RedisIndex:
                     entry_id = fields[b"i"].decode()
                     if expires <= now or entry_id in self._mirror or entry_id in self._dropped:
                         continue
+                    text = fields[b"t"].decode()
                     self._mirror.add_sync(
                         fields[b"p"].decode(),
                         np.frombuffer(fields[b"v"], dtype=np.float32),
-                        fields[b"t"].decode(),
+                        text,
                         b"",
                         expires=expires,
                         entry_id=entry_id,
                         now=now,
                     )
                     applied += 1
+                    tokens = fields.get(b"k")
+                    if tokens is not None and self.tokens_received is not None:
+                        try:
+                            self.tokens_received(text, tokens)
+                        except ValueError as exc:  # malformed: the entry stays, cold
+                            _log.warning("semantic cache: token vectors of %s: %s", entry_id, exc)
                 if len(entries) < _READ_BATCH:
                     break
         return applied
 
+    def begin_sync(self, *, now: float) -> None:
+        """Send the ``sync`` that a ``search`` at ``now`` would make, without waiting:
+        its round trip then overlaps the caller's own work (embedding the question),
+        and the ``search`` at the same ``now`` takes its result instead of asking again."""
+        if self._early is None and now - self._last_sync >= self._sync_interval:
+            self._early = (now, asyncio.get_running_loop().create_task(self.sync(now=now)))
+
     async def search(self, partition: str, vector: F32, *, k: int, now: float) -> list[Candidate]:
-        if now - self._last_sync >= self._sync_interval:
+        early, self._early = self._early, None
+        if early is not None:
+            at, task = early
+            if at == now:
+                await task  # a failed sync raises here, as it would have below
+            else:  # begun for a lookup that failed before searching: stale, sync again
+                with contextlib.suppress(CacheStoreError):
+                    await task
+                early = None
+        if early is None and now - self._last_sync >= self._sync_interval:
             await self.sync(now=now)
         return await self._mirror.search(partition, vector, k=k, now=now)
 
@@ -185,5 +228,9 @@ class RedisIndex:
         return payload
 
     async def close(self) -> None:
+        if self._early is not None:
+            self._early[1].cancel()
+            await asyncio.gather(self._early[1], return_exceptions=True)
+            self._early = None
         if self._owns_client:
             await self._redis.aclose()

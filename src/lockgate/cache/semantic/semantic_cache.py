@@ -29,6 +29,7 @@ be stored afterwards without embedding the text a second time.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -39,6 +40,7 @@ from lockgate.cache.semantic.embedder import Embedder, TokenEmbedder, TokenVecto
 from lockgate.cache.semantic.guards import GUARDS, Features, GuardName, extract_features, near_miss
 from lockgate.cache.semantic.index import Candidate, VectorIndex
 from lockgate.cache.semantic.partition import SemanticQuery
+from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.tokenstore import TokenStore
 from lockgate.cache.semantic.verifier import (
     OperatingPoint,
@@ -136,16 +138,26 @@ class SemanticCache:
         *,
         token_cache_bytes: int = 256 << 20,
         cold_embeds: int = 1,
+        share_token_bytes: int = 12 << 10,
     ) -> None:
         self.embedder = embedder
         self.index = index
         self.settings = settings
         self.verifier = verifier
-        # Token vectors of looked-up texts (a stored miss was looked up first), int8:
+        # Token vectors of the entries' texts (a stored miss was looked up first), int8:
         # embedding a near-copy candidate again would be most of a lookup's cost.
         self.tokens = TokenStore(token_cache_bytes)
+        # Those of questions just looked up, until their answer is stored (then they
+        # move to ``tokens``): a served hit's question never becomes an entry, and
+        # keeping it there would evict an entry's vectors.
+        self.recent = TokenStore(max(1 << 20, token_cache_bytes // 16))
         #: near copies embedded per lookup when their token vectors are not kept
         self.cold_embeds = cold_embeds
+        #: a stored entry's token vectors go with it to an index shared by replicas
+        #: (Redis) when they take at most this many bytes (388 per token + 772; 0: never)
+        self.share_token_bytes = share_token_bytes
+        if isinstance(index, RedisIndex):
+            index.tokens_received = self.tokens.put_bytes
         # The guards' view of recent texts (a few hundred bytes each): extracting
         # it is a third of the verifier's cost, and candidates come back often.
         self._features: OrderedDict[str, Features] = OrderedDict()
@@ -172,6 +184,10 @@ class SemanticCache:
         (the stage passes one when live verification found the budget broken).
         """
         s = settings or self.settings
+        if isinstance(self.index, RedisIndex):
+            # the index's round trip (new entries of other replicas) overlaps the embedding
+            self.index.begin_sync(now=now)
+            await asyncio.sleep(0)
         if self.verifies(s):
             return await self._verified_lookup(query, now=now, settings=s, accept=accept)
         vector = (await self.embedder.embed([query.text]))[0]
@@ -325,7 +341,10 @@ class SemanticCache:
         return rows, differing
 
     def _remember(self, text: str, tokens: TokenVectors) -> None:
-        self.tokens.put(text, tokens)
+        if text in self.tokens:
+            self.tokens.touch(text)  # an entry's text asked again
+        else:
+            self.recent.put(text, tokens)
 
     async def _candidate_tokens(
         self, candidates: list[Candidate]
@@ -333,14 +352,18 @@ class SemanticCache:
         """The candidates whose token vectors are known or were embedded now (at most
         ``cold_embeds`` of them, best first), with those vectors."""
         assert isinstance(self.embedder, TokenEmbedder)
-        known = {c.text: tv for c in candidates if (tv := self.tokens.get(c.text)) is not None}
+        known = {
+            c.text: tv
+            for c in candidates
+            if (tv := self.tokens.get(c.text) or self.recent.get(c.text)) is not None
+        }
         missing = [t for t in dict.fromkeys(c.text for c in candidates) if t not in known]
         missing = missing[: self.cold_embeds]
         if missing:
             fresh = await self.embedder.embed_tokens(missing)
             for text, tv in zip(missing, fresh, strict=True):
                 known[text] = tv
-                self._remember(text, tv)
+                self.tokens.put(text, tv)  # a candidate is an entry
         kept = [c for c in candidates if c.text in known]
         return kept, [known[c.text] for c in kept]
 
@@ -357,6 +380,10 @@ class SemanticCache:
         s = settings or self.settings
         if vector is None:
             vector = (await self.embedder.embed([query.text]))[0]
+        self.recent.move_to(query.text, self.tokens)  # an entry's vectors now
+        tokens = self.tokens.to_bytes(query.text) if self.share_token_bytes else None
+        if tokens is not None and len(tokens) > self.share_token_bytes:
+            tokens = None
         return await self.index.add(
-            query.partition, vector, query.text, payload, now=now, ttl=s.ttl_seconds
+            query.partition, vector, query.text, payload, now=now, ttl=s.ttl_seconds, tokens=tokens
         )

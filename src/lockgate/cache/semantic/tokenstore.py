@@ -12,11 +12,13 @@ length again when read, so alignments stay cosines (the verifier's features
 move by ~1e-3; the shipped test pins the verdicts). Bounded by bytes, least
 recently used first out; a text that is not here (evicted, or stored by
 another replica) is embedded again by the cache, at most ``cold_embeds`` per
-lookup.
+lookup. With the Redis index the vectors travel with the entry
+(``to_bytes`` / ``put_bytes``), so another replica's entries are not cold either.
 """
 
 from __future__ import annotations
 
+import struct
 from collections import OrderedDict
 from typing import NamedTuple
 
@@ -26,6 +28,9 @@ import numpy.typing as npt
 from lockgate.cache.semantic.embedder import TokenVectors
 
 __all__ = ["TokenStore", "entry_bytes"]
+
+#: the wire form's header: token rows and width (``to_bytes``)
+_HEADER = struct.Struct("<HH")
 
 #: Python objects around the arrays of one entry (three array headers, the
 #: tuple, the key and the dict slot), counted so that the bound holds for RSS
@@ -86,15 +91,63 @@ class TokenStore:
         return unpack(entry)
 
     def put(self, text: str, tv: TokenVectors) -> None:
+        self._insert(text, pack(tv))
+
+    def to_bytes(self, text: str) -> bytes | None:
+        """``text``'s kept vectors as bytes (``put_bytes`` reads them), or ``None``:
+        ``388 n + 772`` bytes for ``n`` tokens, what is stored, without decoding."""
+        entry = self._entries.get(text)
+        if entry is None:
+            return None
+        rows, dim = entry.codes.shape
+        return b"".join(
+            (
+                _HEADER.pack(rows, dim),
+                entry.codes.tobytes(),
+                entry.scales.astype("<f4").tobytes(),
+                entry.sentence.astype("<f2").tobytes(),
+            )
+        )
+
+    def put_bytes(self, text: str, blob: bytes) -> None:
+        """Keep vectors made by ``to_bytes`` (e.g. another replica's); ``ValueError``
+        when ``blob`` is not of that form."""
+        if len(blob) < _HEADER.size:
+            raise ValueError("token vectors: truncated header")
+        rows, dim = _HEADER.unpack_from(blob)
+        if rows < 1 or dim < 1 or len(blob) != _HEADER.size + rows * (dim + 4) + 2 * dim:
+            raise ValueError("token vectors: size does not match the header")
+        at = _HEADER.size
+        codes = np.frombuffer(blob, dtype=np.int8, count=rows * dim, offset=at)
+        at += rows * dim
+        scales = np.frombuffer(blob, dtype="<f4", count=rows, offset=at)
+        sentence = np.frombuffer(blob, dtype="<f2", count=dim, offset=at + 4 * rows)
+        entry = _Entry(
+            codes.reshape(rows, dim).copy(),
+            scales.astype(np.float32),
+            sentence.astype(np.float16),
+            entry_bytes(rows, dim),
+        )
+        self._insert(text, entry)
+
+    def _insert(self, text: str, entry: _Entry) -> None:
         old = self._entries.pop(text, None)
         if old is not None:
             self.nbytes -= old.nbytes
-        entry = pack(tv)
         self._entries[text] = entry
         self.nbytes += entry.nbytes
         while self.nbytes > self.max_bytes and len(self._entries) > 1:
             _, evicted = self._entries.popitem(last=False)
             self.nbytes -= evicted.nbytes
+
+    def move_to(self, text: str, other: TokenStore) -> bool:
+        """Hand ``text``'s vectors to ``other`` as they are (no copy); whether they were here."""
+        entry = self._entries.pop(text, None)
+        if entry is None:
+            return False
+        self.nbytes -= entry.nbytes
+        other._insert(text, entry)
+        return True
 
     def touch(self, text: str) -> None:
         """Mark ``text`` as just used (no copy made)."""
