@@ -1,11 +1,14 @@
 """Per-cell means with 95% t intervals from run_gateway.sh results, and the paired ratios.
 
     python3 bench/ratio_ci.py bench/results/<RUN_ID> [--base pyproxy-aiohttp]
+        [--before lockgate-before]
 
 For each target and concurrency: CPU ms per request, RPS and P99 over the repeats (mean and
 95% t interval, n = repeats).  For each lockgate target, the ratio base / target of CPU per
 request and of RPS, paired by repeat (both ran back to back in the same repeat), and the
-P99 ratio target / base, each as a mean with its 95% t interval.
+P99 ratio target / base, each as a mean with its 95% t interval.  With ``--before`` (a
+target of the same run, e.g. ``lockgate-before`` from ``BEFORE=<commit>``): the CPU per
+request of lockgate minus that target's, paired by repeat (ms, 95% t interval).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path)
     ap.add_argument("--base", default="pyproxy-aiohttp")
+    ap.add_argument("--before", default="lockgate-before")
     a = ap.parse_args()
     runs = [json.loads(line) for line in (a.run / "runs.jsonl").read_text().splitlines()]
     runs = [r for r in runs if not r.get("discarded")]
@@ -50,6 +54,17 @@ def main() -> None:
             cpu = [r["target_cpu_ms_per_req"] for r in rs if r.get("target_cpu_ms_per_req")]
             line = f"| {t} | {c} | {len(rs)} | {ci(cpu) if cpu else '-'} |"
             print(f"{line} {ci([r['rps'] for r in rs])} | {ci([r['p99_us'] / 1000 for r in rs])} |")
+    if any(t == a.before for t in targets):
+        print(f"\n| c | n | CPU ms/req lockgate - {a.before}, paired by repeat |")
+        print("|---|---|---|")
+        for c in concs:
+            diff = [
+                r["target_cpu_ms_per_req"] - cell[(a.before, cc, rep)]["target_cpu_ms_per_req"]
+                for (tt, cc, rep), r in sorted(cell.items())
+                if tt == "lockgate" and cc == c and (a.before, cc, rep) in cell
+            ]
+            if diff:
+                print(f"| {c} | {len(diff)} | {ci(diff)} |")
     base = a.base if any(t == a.base for t in targets) else None
     if base is None:
         return

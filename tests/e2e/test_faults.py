@@ -273,7 +273,8 @@ def test_breaker_opens_half_opens_and_closes(fake, gateway_factory):
     """Consecutive failures open the breaker; after the cool-down exactly K probes pass."""
     breaker = {
         "consecutive_failures": 3,
-        "open_seconds": 1.0,
+        # long enough that a loaded box still reads the stats while it is open
+        "open_seconds": 5.0,
         "half_open_probes": 2,
         "min_calls": 100,
     }
@@ -287,9 +288,10 @@ def test_breaker_opens_half_opens_and_closes(fake, gateway_factory):
     assert len(fake.requests_to(PATH)) == 3
     stats = httpx.get(gw.url + "/api/stats", headers=bearer()).json()
     assert stats["routing"]["breakers"]["gpt-4o-mini#0"]["state"] == "open"
-    time.sleep(1.1)
-    # half-open: slow probes so that five concurrent requests overlap them
-    fake.push_fault(Fault.slow_headers(0.5, path=PATH), times=None)
+    time.sleep(5.1)
+    # half-open: slow probes so that five concurrent requests overlap them (even when
+    # starting the threads takes a while on a loaded box)
+    fake.push_fault(Fault.slow_headers(2.0, path=PATH), times=None)
     results: list[int] = []
 
     def worker() -> None:

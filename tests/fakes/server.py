@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -39,8 +40,11 @@ class FakeUpstream:
         embedding_dimensions: int = 8,
         clock: Callable[[], float] = time.monotonic,
         prompt_cache: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
+        #: with a server context the fake speaks HTTPS (``base_url`` says https)
+        self.ssl_context = ssl_context
         #: with ``prompt_cache`` the Anthropic route reports cache reads and writes
         self.prompt_cache = AnthropicCacheSim() if prompt_cache else None
         self._port = port
@@ -105,7 +109,7 @@ class FakeUpstream:
         # disconnects are seen even while stalled, not only at the next write.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._port)
+        site = web.TCPSite(self._runner, self.host, self._port, ssl_context=self.ssl_context)
         await site.start()
         self._port = int(self._runner.addresses[0][1])  # the real one when port was 0
 
@@ -128,7 +132,8 @@ class FakeUpstream:
     @property
     def base_url(self) -> str:
         """Root URL, e.g. ``http://127.0.0.1:PORT`` (the Anthropic SDK's base_url)."""
-        return f"http://{self.host}:{self._port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self._port}"
 
     @property
     def openai_base_url(self) -> str:

@@ -124,7 +124,7 @@ class AnthropicProvider:
             ) from None
         if not isinstance(data, dict) or data.get("type") != "message":
             raise UpstreamBadResponseError("anthropic upstream sent a body that is not a message")
-        if json_too_deep(data):
+        if json_too_deep(data, raw):
             raise UpstreamBadResponseError("anthropic upstream sent JSON nested too deep")
         response = anthropic_to_openai_response(data, request.model, _json_tool(request, native))
         if native is not None:
@@ -164,7 +164,7 @@ class AnthropicProvider:
                 ) from None
             if not isinstance(payload, dict):
                 raise UpstreamBadResponseError("anthropic upstream sent a non-object event")
-            if json_too_deep(payload):
+            if json_too_deep(payload, data):
                 raise UpstreamBadResponseError("anthropic upstream sent an event nested too deep")
             chunks = translator.feed(event, payload)
             if not native:

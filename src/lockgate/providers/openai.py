@@ -151,7 +151,7 @@ class OpenAIProvider:
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise UpstreamBadResponseError("openai upstream sent a body without 'choices'")
-        if json_too_deep(data):
+        if json_too_deep(data, raw):
             raise UpstreamBadResponseError("openai upstream sent JSON nested too deep")
         usage = usage_from_openai(data.get("usage"))
         if path == "/completions":

@@ -1,39 +1,52 @@
-"""The one HTTP seam to upstreams: a pooled aiohttp session per provider.
+"""The one HTTP seam to upstreams: every provider's calls go through ``Transport``.
 
-aiohttp is used rather than httpx because on this hop it measured about ten
-times cheaper per request (see bench/README.md); the vendor SDKs are not used on
-the hot path for the same reason.
+The hop runs on the lean HTTP/1.1 client of ``http1.py`` (about half aiohttp's CPU
+per request, see bench/README.md "Issue 18, session 9"); what that client does not
+serve goes to aiohttp (``transport_aiohttp.py``) automatically: a URL carrying
+credentials (aiohttp turns them into Basic auth) or another scheme.  Neither
+honours proxy variables of the environment (aiohttp's session never had
+``trust_env``).  aiohttp is imported only when such a URL is first used.
+
+Errors are the tree's: ``UpstreamConnectionError`` (cannot connect, dropped),
+``UpstreamTimeoutError`` (connect, first byte, total, idle gap of a stream),
+``UpstreamBadResponseError`` (not HTTP, too large, wrong content type), and
+``classify_upstream_failure`` for a 4xx/5xx answer.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Literal, TypeVar
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Literal
 
 from lockgate.errors import (
+    BadRequestError,
     UpstreamBadResponseError,
     UpstreamConnectionError,
-    UpstreamError,
     UpstreamTimeoutError,
 )
 from lockgate.providers.base import Timeouts
+from lockgate.providers.http1 import (
+    Client,
+    ConnectFailed,
+    Response,
+    Timeout,
+    TooLarge,
+    request_head,
+)
 from lockgate.resilience.classify import classify_upstream_failure
 from lockgate.settings import ProviderName
 from lockgate.sse import SSEDecoder
 
-__all__ = ["Transport", "too_large"]
+if TYPE_CHECKING:
+    from lockgate.providers.transport_aiohttp import AiohttpTransport
+
+__all__ = ["LimitedSSE", "Transport", "too_large", "wire_of", "wrong_type"]
 
 #: bytes of an upstream error body read for its message (the rest is not needed)
 _ERROR_BODY_LIMIT = 64 * 1024
-_CHUNK = 64 * 1024
-#: bodies above this go to aiohttp as a file object (its own threshold is 1 MiB)
-_LARGE_BODY = 512 * 1024
-_T = TypeVar("_T")
+ClientName = Literal["lean", "aiohttp"]
 
 
 def too_large(provider: str, limit: int) -> UpstreamBadResponseError:
@@ -47,28 +60,57 @@ def too_large(provider: str, limit: int) -> UpstreamBadResponseError:
     return error
 
 
-class Transport:
-    """POSTs JSON to upstreams over one keep-alive connection pool."""
+def wrong_type(provider: str, ctype: str, body: bytes) -> UpstreamBadResponseError:
+    """A stream request answered with another content type (an error page, JSON)."""
+    return UpstreamBadResponseError(
+        f"{provider} upstream answered a stream request with"
+        f" {ctype or 'no content type'}: {body[:200].decode('utf-8', 'replace')}"
+    )
 
-    def __init__(self, provider: ProviderName, max_connections: int = 512) -> None:
+
+def wire_of(provider: ProviderName) -> Literal["openai", "anthropic"]:
+    """The wire whose error bodies an upstream of ``provider`` sends."""
+    return "anthropic" if provider == "anthropic" else "openai"
+
+
+class Transport:
+    """POSTs JSON to upstreams over keep-alive connection pools.
+
+    ``client="aiohttp"`` sends everything through aiohttp (the tests run both);
+    ``ssl_context`` replaces the default verifying context (a test CA).
+    """
+
+    def __init__(
+        self,
+        provider: ProviderName,
+        max_connections: int = 512,
+        *,
+        client: ClientName = "lean",
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.provider: ProviderName = provider
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._ssl = ssl_context
+        self._lean = Client(max_connections, ssl_context) if client == "lean" else None
+        self._aio: AiohttpTransport | None = None
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        # Created lazily inside the running loop (aiohttp binds sessions to a loop).
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, keepalive_timeout=120, ttl_dns_cache=300
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=True, raise_for_status=False
-            )
-        return self._session
+    @property
+    def lean(self) -> Client | None:
+        """The lean client (None when everything goes through aiohttp)."""
+        return self._lean
+
+    def _aiohttp(self) -> AiohttpTransport:
+        if self._aio is None:
+            from lockgate.providers.transport_aiohttp import AiohttpTransport
+
+            self._aio = AiohttpTransport(self.provider, self._max_connections, self._ssl)
+        return self._aio
 
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        if self._lean is not None:
+            await self._lean.aclose()
+        if self._aio is not None:
+            await self._aio.aclose()
 
     async def _send(
         self,
@@ -77,50 +119,61 @@ class Transport:
         headers: Mapping[str, str],
         timeouts: Timeouts,
         stream: bool,
-    ) -> aiohttp.ClientResponse:
-        # No socket-read timer: a non-streamed answer is bounded by ``total`` (its first
-        # byte can only come with the whole answer), and streams time the first chunk
-        # and each idle gap themselves.  A read timer would be re-armed on every packet.
-        timeout = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
-        # aiohttp writes a large bytes body in one blocking step (and warns); a file
-        # object is sent in pieces.  Inline images and PDFs make multi-MB bodies common.
-        data: bytes | io.BytesIO = io.BytesIO(body) if len(body) > _LARGE_BODY else body
+        limit: int,
+    ) -> Response | None:
+        """The answer's head from the lean client (None: the URL is aiohttp's)."""
+        lean = self._lean
+        target = lean.target(url) if lean is not None else None
+        if lean is None or target is None:
+            return None
+        origin, host, path = target
         try:
-            if stream:
-                # Streams have no socket-read timeout (idle gaps are timed per chunk),
-                # so the wait for headers is bounded here.
-                async with asyncio.timeout(timeouts.first_byte):
-                    resp = await self._get_session().post(
-                        url, data=data, headers=headers, timeout=timeout
-                    )
-            else:
-                resp = await self._get_session().post(
-                    url, data=data, headers=headers, timeout=timeout
-                )
-        except TimeoutError:
-            raise UpstreamTimeoutError(
-                f"{self.provider} upstream did not answer within {timeouts.first_byte} s",
-                public=True,
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
+            head = request_head(host, path, headers, len(body))
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from None
+        try:
+            resp = await lean.request(
+                origin,
+                head,
+                body,
+                limit=limit,
+                connect=timeouts.connect,
+                first_byte=timeouts.first_byte,
+                total=timeouts.total,
+                idle=timeouts.idle,
+                stream=stream,
+                replayable="idempotency-key" in headers,
+            )
+        except Timeout as exc:
+            raise self._timeout(exc, timeouts) from None
+        except ConnectFailed as exc:
             raise UpstreamConnectionError(
                 f"cannot connect to {self.provider} upstream: {exc}"
             ) from None
-        except (aiohttp.ClientError, OSError) as exc:
+        except OSError as exc:
             raise UpstreamConnectionError(
                 f"{self.provider} upstream connection failed before a response: {exc!r}"
             ) from None
+        except TooLarge:
+            raise too_large(self.provider, limit) from None
         if resp.status >= 400:
-            try:
-                data = await resp.content.read(_ERROR_BODY_LIMIT)
-            except (aiohttp.ClientError, OSError, TimeoutError):
-                data = b""
-            finally:
-                resp.release()
+            data = await _error_body(resp)
             raise classify_upstream_failure(
-                resp.status, resp.headers, data, _wire(self.provider), now=time.time()
+                resp.status, resp.headers, data, wire_of(self.provider), now=time.time()
             )
         return resp
+
+    def _timeout(self, exc: Timeout, timeouts: Timeouts) -> UpstreamTimeoutError:
+        phase = exc.phase
+        if phase == "idle":
+            text = f"{self.provider} stream stalled: no data for {timeouts.idle} s"
+        elif phase == "first_byte":
+            text = f"{self.provider} upstream did not answer within {timeouts.first_byte} s"
+        elif phase == "connect":
+            text = f"{self.provider} upstream: no connection within {timeouts.connect} s"
+        else:
+            text = f"{self.provider} upstream did not finish within {timeouts.total} s"
+        return UpstreamTimeoutError(text, public=True)
 
     async def post_json(
         self,
@@ -132,29 +185,46 @@ class Transport:
     ) -> bytes:
         """POST and return the 2xx body (at most ``limit`` bytes); every failure is an
         ``UpstreamError``."""
-        resp = await self._send(url, body, headers, timeouts, stream=False)
+        resp = await self._send(url, body, headers, timeouts, False, limit)
+        if resp is None:
+            return await self._aiohttp().post_json(url, body, headers, timeouts, limit)
+        declared = resp.content_length
+        if declared is not None and declared > limit:
+            resp.close()
+            raise too_large(self.provider, limit)
+        parts: list[bytes] = []
+        seen = 0
         try:
-            declared = resp.content_length
-            if declared is not None and declared > limit:
-                raise too_large(self.provider, limit)
-            parts: list[bytes] = []
-            seen = 0
-            async for part in resp.content.iter_chunked(_CHUNK):
-                seen += len(part)
+            while True:
+                data = resp.read_nowait()
+                if not data:
+                    if resp.at_eof():
+                        break
+                    data = await resp.readany()
+                    if not data:
+                        break
+                seen += len(data)
                 if seen > limit:
-                    raise too_large(self.provider, limit)
-                parts.append(part)
-            return b"".join(parts)
-        except TimeoutError:
-            raise UpstreamTimeoutError(
-                f"{self.provider} upstream body timed out", public=True
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise UpstreamConnectionError(
-                f"{self.provider} upstream dropped the connection mid-body: {exc!r}"
-            ) from None
-        finally:
-            resp.release()
+                    raise TooLarge
+                parts.append(data)
+        except BaseException as exc:
+            resp.close()
+            raise self._mapped(exc, timeouts, limit, "mid-body") from None
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _mapped(
+        self, exc: BaseException, timeouts: Timeouts, limit: int, where: str
+    ) -> BaseException:
+        """A failure while reading a body, as the error tree (others unchanged)."""
+        if isinstance(exc, TooLarge):
+            return too_large(self.provider, limit)
+        if isinstance(exc, Timeout):
+            return self._timeout(exc, timeouts)
+        if isinstance(exc, OSError):
+            return UpstreamConnectionError(
+                f"{self.provider} upstream dropped the connection {where}: {exc!r}"
+            )
+        return exc
 
     async def open_stream(
         self,
@@ -163,21 +233,20 @@ class Transport:
         headers: Mapping[str, str],
         timeouts: Timeouts,
         expect: str = "text/event-stream",
-    ) -> aiohttp.ClientResponse:
-        """POST a streaming request and return the response once 2xx headers arrived."""
-        resp = await self._send(url, body, headers, timeouts, stream=True)
+        limit: int = 1 << 62,
+    ) -> Any:
+        """POST a streaming request and return the response once 2xx headers arrived
+        (an object for ``events``, ``event_batches`` and ``raw_chunks``)."""
+        resp = await self._send(url, body, headers, timeouts, True, limit)
+        if resp is None:
+            return await self._aiohttp().open_stream(url, body, headers, timeouts, expect)
         ctype = resp.headers.get("content-type", "")
         if expect not in ctype:
-            data = await resp.read()
-            resp.release()
-            raise UpstreamBadResponseError(
-                f"{self.provider} upstream answered a stream request with"
-                f" {ctype or 'no content type'}: {data[:200].decode('utf-8', 'replace')}"
-            )
+            raise wrong_type(self.provider, ctype, await _error_body(resp))
         return resp
 
     async def events(
-        self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
+        self, resp: Any, timeouts: Timeouts, limit: int
     ) -> AsyncIterator[tuple[str, bytes]]:
         """The SSE events of an open stream, one by one (see ``event_batches``)."""
         batches = self.event_batches(resp, timeouts, limit)
@@ -189,112 +258,118 @@ class Transport:
             await batches.aclose()
 
     async def event_batches(
-        self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
+        self, resp: Any, timeouts: Timeouts, limit: int
     ) -> AsyncGenerator[list[tuple[str, bytes]]]:
         """The SSE events of an open stream, in the batches one network read completed,
         with the idle-gap deadline applied and at most ``limit`` bytes read in all.
 
-        The idle deadline is armed once per network read, not once per line, and events
-        that arrived together cost no further waits; a consumer also knows which events
-        it may send on together without delaying any.
+        The idle deadline is one timer on the connection, re-armed only when it fires
+        (not per read); events that arrived together cost no further waits, and a
+        consumer knows which events it may send on together without delaying any.
         """
-        content = resp.content
-        idle = timeouts.idle
-        decoder = SSEDecoder()
-        seen = 0
-        with _Mapped(self.provider, resp, timeouts) as mapped:
+        if not isinstance(resp, Response):
+            batches = self._aiohttp().event_batches(resp, timeouts, limit)
+            try:
+                async for item in batches:
+                    yield item
+            finally:
+                await batches.aclose()
+            return
+        cut = LimitedSSE(self.provider, limit)
+        clean = False
+        try:
             while True:
-                data = content.read_nowait()  # what already arrived: no deadline to arm
+                data = await self._next(resp, timeouts, limit)
                 if not data:
-                    if content.at_eof():
-                        break
-                    async with asyncio.timeout(idle):
-                        data = await content.readany()
-                    if not data:
-                        break
-                seen += len(data)
-                over = seen > limit
-                if over:
-                    data = data[: len(data) - (seen - limit)]  # the events within the limit go on
-                batch = decoder.feed(data)
+                    break
+                batch = cut.feed(data)
                 if batch:
                     yield batch
-                if over:
-                    raise too_large(self.provider, limit)
-            batch = decoder.close()
+                cut.check()
+            batch = cut.close()
             if batch:
                 yield batch
-            mapped.clean = True
+            clean = True
+        finally:
+            if not clean:
+                resp.close()  # the upstream sees the cancel at once
 
-    async def raw_chunks(
-        self, resp: aiohttp.ClientResponse, timeouts: Timeouts, limit: int
-    ) -> AsyncIterator[bytes]:
+    async def _next(self, resp: Response, timeouts: Timeouts, limit: int) -> bytes:
+        """The stream's next bytes (``b""`` at its end), failures as the error tree."""
+        try:
+            data = resp.read_nowait()  # what already arrived: no wait
+            if data or resp.at_eof():
+                return data
+            return await resp.readany()
+        except (TooLarge, Timeout, OSError) as exc:
+            raise self._mapped(exc, timeouts, limit, "mid-stream") from None
+
+    async def raw_chunks(self, resp: Any, timeouts: Timeouts, limit: int) -> AsyncIterator[bytes]:
         """The bytes of an open binary stream (AWS event-stream), idle gaps timed, at most
         ``limit`` bytes in all."""
-        chunks = _idle_chunks(resp.content, timeouts.idle, limit, self.provider)
-        async for data in self._guarded(chunks, resp, timeouts):
-            yield data
-
-    async def _guarded(
-        self, items: AsyncIterator[_T], resp: aiohttp.ClientResponse, timeouts: Timeouts
-    ) -> AsyncIterator[_T]:
-        with _Mapped(self.provider, resp, timeouts) as mapped:
-            async for item in items:
+        if not isinstance(resp, Response):
+            async for item in self._aiohttp().raw_chunks(resp, timeouts, limit):
                 yield item
-            mapped.clean = True
+            return
+        seen = 0
+        clean = False
+        try:
+            while True:
+                data = await self._next(resp, timeouts, limit)
+                if not data:
+                    break
+                seen += len(data)
+                if seen > limit:
+                    raise too_large(self.provider, limit)
+                yield data
+            clean = True
+        finally:
+            if not clean:
+                resp.close()
 
 
-class _Mapped:
-    """Upstream failures while reading a stream as the error tree; the connection is
-    closed on an early exit so the upstream sees the cancel at once."""
+class LimitedSSE:
+    """SSE events decoded from network reads, at most ``limit`` bytes in all: the events
+    within the limit are handed out, then ``check`` raises 502 too large."""
 
-    __slots__ = ("clean", "provider", "resp", "timeouts")
+    __slots__ = ("decoder", "limit", "over", "provider", "seen")
 
-    def __init__(self, provider: str, resp: aiohttp.ClientResponse, timeouts: Timeouts) -> None:
+    def __init__(self, provider: str, limit: int) -> None:
+        self.decoder = SSEDecoder()
         self.provider = provider
-        self.resp = resp
-        self.timeouts = timeouts
-        self.clean = False
+        self.limit = limit
+        self.seen = 0
+        self.over = False
 
-    def __enter__(self) -> _Mapped:
-        return self
+    def feed(self, data: bytes) -> list[tuple[str, bytes]]:
+        seen = self.seen = self.seen + len(data)
+        if seen > self.limit:
+            self.over = True
+            data = data[: len(data) - (seen - self.limit)]
+        return self.decoder.feed(data)
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        # On an early exit (client gone, error) close the connection so the
-        # upstream sees the cancel at once instead of generating on.
-        if self.clean:
-            self.resp.release()
-        else:
-            self.resp.close()
-        if exc is None or isinstance(exc, UpstreamError):
-            return
-        if isinstance(exc, TimeoutError):
-            raise UpstreamTimeoutError(
-                f"{self.provider} stream stalled: no data for {self.timeouts.idle} s",
-                public=True,
-            ) from None
-        if isinstance(exc, (aiohttp.ClientError, OSError)):
-            raise UpstreamConnectionError(
-                f"{self.provider} upstream dropped the stream: {exc!r}"
-            ) from None
+    def check(self) -> None:
+        if self.over:
+            raise too_large(self.provider, self.limit)
+
+    def close(self) -> list[tuple[str, bytes]]:
+        return self.decoder.close()
 
 
-def _wire(provider: ProviderName) -> Literal["openai", "anthropic"]:
-    return "anthropic" if provider == "anthropic" else "openai"
-
-
-async def _idle_chunks(
-    content: aiohttp.StreamReader, idle: float | None, limit: int, provider: str
-) -> AsyncIterator[bytes]:
+async def _error_body(resp: Response) -> bytes:
+    """Up to ``_ERROR_BODY_LIMIT`` bytes of an answer that is not used (the connection
+    is closed if more follows)."""
+    parts: list[bytes] = []
     seen = 0
-    while True:
-        async with asyncio.timeout(idle):
-            data = await content.readany()
-        if not data:
-            return
-        seen += len(data)
-        if seen > limit:
-            raise too_large(provider, limit)
-        yield data
+    try:
+        while seen < _ERROR_BODY_LIMIT:
+            data = await resp.readany()
+            if not data:
+                break
+            parts.append(data)
+            seen += len(data)
+    except (OSError, TimeoutError, TooLarge):
+        pass
+    finally:
+        resp.release()
+    return b"".join(parts)[:_ERROR_BODY_LIMIT]
