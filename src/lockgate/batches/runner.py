@@ -167,16 +167,16 @@ class BatchRunner:
 
     async def _loop(self) -> None:
         cfg = self._cfg
-        last_renew = last_expiry = self._clock()
+        last_expiry = self._clock()
         while not self._stopping:
             try:
                 now = self._clock()
                 await self._turn(now)
-                if now - last_renew >= cfg.lease_seconds / 3:
+                if now - self._renewed_at >= cfg.lease_seconds / 3:
                     await self.store.renew(self.owner, now, cfg.lease_seconds)
                     if now - self._renewed_at >= cfg.lease_seconds:
                         self._gap_before = now  # leases may have lapsed meanwhile
-                    last_renew = self._renewed_at = now
+                    self._renewed_at = now
                 if now - last_expiry >= cfg.poll_seconds * 10:
                     self._stopped.update(await self.store.expire_due(now))
                     last_expiry = now
