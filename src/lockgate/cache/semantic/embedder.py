@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,8 @@ from lockgate.cache.semantic.settings import Backend
 
 if TYPE_CHECKING:
     from tokenizers import Encoding
+
+T = TypeVar("T")
 
 __all__ = [
     "INSTALL_COMMAND",
@@ -193,20 +195,19 @@ class LocalEmbedder:
     # therefore run on the caller's thread.
 
     async def embed_tokens(self, texts: list[str]) -> list[TokenVectors]:
-        if not self._may_inline(texts):
-            return await asyncio.to_thread(self.embed_tokens_sync, texts)
-        encodings = self._encode(texts)
-        if self._inline(encodings):
-            return self._token_vectors(encodings)
-        return await asyncio.to_thread(self._token_vectors, encodings)
+        return await self._run(texts, self._token_vectors)
 
     async def embed(self, texts: list[str]) -> F32:
+        return await self._run(texts, self._vectors)
+
+    async def _run(self, texts: list[str], forward: Callable[[list[Encoding]], T]) -> T:
+        """``forward`` over ``texts``' encodings: inline when short, else in a thread."""
         if not self._may_inline(texts):
-            return await asyncio.to_thread(self.embed_sync, texts)
+            return await asyncio.to_thread(lambda: forward(self._encode(texts)))
         encodings = self._encode(texts)
         if self._inline(encodings):
-            return self._vectors(encodings)
-        return await asyncio.to_thread(self._vectors, encodings)
+            return forward(encodings)
+        return await asyncio.to_thread(forward, encodings)
 
     def _may_inline(self, texts: list[str]) -> bool:
         # every text is at least 2 tokens ([CLS], [SEP]): a call that cannot fit is
