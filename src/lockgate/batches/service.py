@@ -7,14 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
-
 from lockgate.auth.keys import Principal
 from lockgate.batches.config import BatchSettings
 from lockgate.batches.journal import AnswerJournal
 from lockgate.batches.runner import BatchRunner, Execute, owner_id
 from lockgate.batches.store import BatchStore
-from lockgate.storage.database import Database
+from lockgate.storage.database import Database, sqlite_file
 
 if TYPE_CHECKING:
     from lockgate.batches.handoff import ProviderHandoff
@@ -62,9 +60,9 @@ class BatchService:
 
 
 def _default_dir(db: Database) -> Path:
-    url = make_url(db.url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        return Path(url.database).parent / "files"
+    path = sqlite_file(db.url)
+    if path is not None:
+        return Path(path).parent / "files"
     return Path("lockgate-data") / "files"
 
 

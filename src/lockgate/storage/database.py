@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
@@ -29,6 +29,7 @@ __all__ = [
     "normalise_url",
     "redact_url",
     "shipped_head",
+    "sqlite_file",
 ]
 
 T = TypeVar("T")
@@ -67,11 +68,19 @@ def _write_ahead_log(dbapi_connection: Any, _record: object) -> None:
         cursor.close()
 
 
+def sqlite_file(url: str | URL) -> str | None:
+    """The file of a file SQLite database; None for in-memory SQLite and other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
 def make_sync_engine(url: str) -> sa.Engine | None:
     """A plain (sync) engine on the same SQLite file, for the writer process; None for
     other databases (their async driver is used there too)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    if sqlite_file(parsed) is None:
         return None
     engine = sa.create_engine(parsed.set(drivername="sqlite+pysqlite"))
     sa.event.listen(engine, "connect", _write_ahead_log)
@@ -84,7 +93,7 @@ def make_engine(url: str) -> AsyncEngine:
     # A file SQLite database is never "dropped" like a server connection, so the
     # pre-ping round trip per checkout buys nothing there.
     engine = create_async_engine(url, pool_pre_ping=not sqlite)
-    if sqlite and parsed.database not in (None, "", ":memory:"):
+    if sqlite_file(parsed) is not None:
         sa.event.listen(engine.sync_engine, "connect", _write_ahead_log)
     return engine
 
@@ -103,12 +112,9 @@ class Database:
     ) -> None:
         self.url = normalise_url(url)
         parsed = make_url(self.url)
-        if (
-            create_dirs
-            and parsed.get_backend_name() == "sqlite"
-            and parsed.database not in (None, "", ":memory:")
-        ):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(parsed)
+        if create_dirs and path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = make_engine(self.url)
         #: batch writes (usage, audit) run on a thread of their own, off the request loop;
         #: an in-memory SQLite database lives in one engine only, so it writes here
