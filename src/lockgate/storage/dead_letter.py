@@ -4,15 +4,20 @@ The usage and audit writers write in batches.  When a batch fails they write its
 rows one at a time; a row that still fails for a reason of its own (not the
 database being away) is appended here, counted, and logged once per batch, and the
 writer carries on with the rows behind it.  Nothing is lost and nothing stalls:
-the file can be inspected and replayed by hand.
+the file can be inspected, and replayed with ``lockgate usage replay`` / ``lockgate
+audit replay`` (:mod:`lockgate.storage.replay`).  Appends take the file's lock and make
+sure they write to the file still at the path, so a replay that renames the file aside
+never loses a line appended meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import orjson
@@ -22,7 +27,12 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from lockgate.logs import mask_secrets
 from lockgate.records import RequestRecord
 
-__all__ = ["DeadLetter", "is_transient"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux or macOS: appends go unlocked
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["DeadLetter", "append_locked", "is_transient", "locked"]
 
 log = structlog.get_logger("lockgate.storage")
 
@@ -35,6 +45,38 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, OSError | TimeoutError | ConnectionError)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the append lock of the file at ``path`` (created if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def append_locked(path: Path, data: bytes) -> None:
+    """Append ``data`` to the file now at ``path``, under its lock.
+
+    A replay renames the file aside under the same lock; an append that opened the old
+    file just before sees that its file is no longer at ``path`` and opens the new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        with path.open("ab") as fh:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                try:
+                    here = os.stat(path)
+                except FileNotFoundError:
+                    continue
+                if not os.path.samestat(here, os.fstat(fh.fileno())):
+                    continue  # renamed aside between our open and our lock
+            fh.write(data)
+            return
+    raise OSError(f"{path}: the file kept moving while appending")
 
 
 def _line(sink: str, now: float, reason: str, record: RequestRecord) -> bytes:
@@ -96,6 +138,4 @@ class DeadLetter:
         return written
 
     def _append(self, lines: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as fh:
-            fh.write(lines)
+        append_locked(self.path, lines)
