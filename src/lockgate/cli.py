@@ -112,10 +112,12 @@ def serve(
 ) -> None:
     """Start the gateway."""
     import gc
+    import os
 
-    from lockgate.serving.workers import hold_reload_signals
+    from lockgate.serving.workers import hold_reload_signals, tie_to_parent
 
     hold_reload_signals()
+    tie_to_parent(os.environ)  # a `--workers` worker ends with its parent
 
     # Start-up allocates ~185k long-lived objects and frees few, so the cyclic GC's
     # collections while it runs find little (~15% of its CPU); the lifespan's
