@@ -394,9 +394,12 @@ class Dispatcher:
                 if candidates is None
                 else candidates(table, plan.alias)
             )
-            lease = self._balancer.acquire(cands, exclude=plan.tried, now=clock())
+            # One reading for the breakers' answer and the plan's decision on it: read
+            # twice, a retry woken as its cool-down ends saw it cooling, then "available
+            # in 0 s", which the plan took for no deployment at all (a 503 under load).
+            now = clock()
+            lease = self._balancer.acquire(cands, exclude=plan.tried, now=now)
             if lease is None:
-                now = clock()
                 decision = plan.on_unavailable(
                     now,
                     available_in=self._balancer.available_in(cands, now),
