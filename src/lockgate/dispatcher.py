@@ -344,9 +344,15 @@ class Dispatcher:
         then retry or fall back one by one.
         """
 
+        journal: UpstreamJournal | None = ctx.stage_data.get(UPSTREAM_JOURNAL)
+
         async def attempt(
             dep: Deployment, lease: Lease, timeouts: Timeouts, name: str
         ) -> dict[str, Any]:
+            if journal is not None:
+                # A batch line: its lease is checked before each attempt leaves, as for
+                # chat lines (an embeddings answer is not journalled: it costs little).
+                journal.sending()
             provider = self._providers.get(dep.provider)
             started = time.perf_counter()
             try:

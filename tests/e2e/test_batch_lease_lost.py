@@ -59,3 +59,43 @@ async def test_a_retry_is_not_sent_once_the_lines_lease_may_have_lapsed(
         assert len(fake.requests_to("/v1/chat/completions")) == 3
     finally:
         await svc.aclose()
+
+
+async def test_an_embeddings_line_is_not_sent_again_once_its_lease_may_have_lapsed(
+    tmp_path: Path, fake: ThreadedFake
+) -> None:
+    """The same check for a ``/v1/embeddings`` line (micro-batched path included)."""
+    settings = settings_from_mapping(
+        {
+            "model_list": model_list(fake),
+            "general_settings": {
+                "database_url": f"sqlite+aiosqlite:///{tmp_path}/gw.db",
+                "master_key": MASTER,
+            },
+            "router_settings": {"num_retries": 2, "retry_backoff_base": 0.01},
+            "batches": {"storage_dir": str(tmp_path / "files")},
+        },
+        env={},
+    )
+    fake.push_fault(Fault.error(503, retry_after=0, path="/v1/embeddings"))
+    checks: list[bool] = []
+
+    def holds() -> bool:  # held for the first attempt only
+        checks.append(len(checks) == 0)
+        return checks[-1]
+
+    svc = await build_services(settings)
+    try:
+        body = {"model": "gpt-4o-mini", "input": "hello"}
+        line = Claimed("batch_e", 1, "e1", body, 1, None, "/v1/embeddings")
+        with pytest.raises(LeaseLost):
+            await execute_line(svc, line, holds)
+        assert checks == [True, False]  # asked before each attempt
+        assert len(fake.requests_to("/v1/embeddings")) == 1  # the retry never left
+        # still held: its retry goes out and it is answered
+        fake.push_fault(Fault.error(503, retry_after=0, path="/v1/embeddings"))
+        ok = await execute_line(svc, line, lambda: True)
+        assert ok.status == 200, ok.body
+        assert ok.body["data"] and len(fake.requests_to("/v1/embeddings")) == 3
+    finally:
+        await svc.aclose()
