@@ -6,6 +6,7 @@ file)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,12 @@ from lockgate.batches.execute import execute_line
 from lockgate.batches.journal import LeaseLost
 from lockgate.batches.store import Claimed
 from lockgate.services import build_services
-from lockgate.settings import settings_from_mapping
+from lockgate.settings import Settings, settings_from_mapping
 
 
-async def test_a_retry_is_not_sent_once_the_lines_lease_may_have_lapsed(
-    tmp_path: Path, fake: ThreadedFake
-) -> None:
-    settings = settings_from_mapping(
+def _settings(tmp_path: Path, fake: ThreadedFake) -> Settings:
+    """Two retries on the fake, batches on, services on a temp SQLite file."""
+    return settings_from_mapping(
         {
             "model_list": model_list(fake),
             "general_settings": {
@@ -35,12 +35,25 @@ async def test_a_retry_is_not_sent_once_the_lines_lease_may_have_lapsed(
         },
         env={},
     )
-    fake.push_fault(Fault.error(503, retry_after=0))
-    checks: list[bool] = []
 
-    def holds() -> bool:  # the runner's answer: held for the first attempt only
+
+def _held_once(checks: list[bool]) -> Callable[[], bool]:
+    """The runner's answer: held for the first attempt only (each answer kept)."""
+
+    def holds() -> bool:
         checks.append(len(checks) == 0)
         return checks[-1]
+
+    return holds
+
+
+async def test_a_retry_is_not_sent_once_the_lines_lease_may_have_lapsed(
+    tmp_path: Path, fake: ThreadedFake
+) -> None:
+    settings = _settings(tmp_path, fake)
+    fake.push_fault(Fault.error(503, retry_after=0))
+    checks: list[bool] = []
+    holds = _held_once(checks)
 
     svc = await build_services(settings)
     try:
@@ -65,24 +78,10 @@ async def test_an_embeddings_line_is_not_sent_again_once_its_lease_may_have_laps
     tmp_path: Path, fake: ThreadedFake
 ) -> None:
     """The same check for a ``/v1/embeddings`` line (micro-batched path included)."""
-    settings = settings_from_mapping(
-        {
-            "model_list": model_list(fake),
-            "general_settings": {
-                "database_url": f"sqlite+aiosqlite:///{tmp_path}/gw.db",
-                "master_key": MASTER,
-            },
-            "router_settings": {"num_retries": 2, "retry_backoff_base": 0.01},
-            "batches": {"storage_dir": str(tmp_path / "files")},
-        },
-        env={},
-    )
+    settings = _settings(tmp_path, fake)
     fake.push_fault(Fault.error(503, retry_after=0, path="/v1/embeddings"))
     checks: list[bool] = []
-
-    def holds() -> bool:  # held for the first attempt only
-        checks.append(len(checks) == 0)
-        return checks[-1]
+    holds = _held_once(checks)
 
     svc = await build_services(settings)
     try:
