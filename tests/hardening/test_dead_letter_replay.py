@@ -48,6 +48,10 @@ def deep(levels: int) -> dict[str, Any]:
     return out
 
 
+def lines_of(path: str | Path) -> list[str]:
+    return Path(path).read_text().splitlines()
+
+
 def write_config(tmp_path: Path, url: str) -> str:
     path = tmp_path / "lockgate.yaml"
     data = {
@@ -125,8 +129,8 @@ async def test_usage_replay_writes_each_row_once(url, tmp_path):
     assert ids == sorted(f"s{i}" for i in range(10) if i != 3)
     assert await hourly_requests(url) == 9  # rollups: each request counted once
     # The replayed file is kept aside; only the still-bad entry is back in the live file.
-    moved = Path(report["moved_to"])
-    assert moved.read_text().splitlines() == lines
+    moved = report["moved_to"]
+    assert lines_of(moved) == lines
     (back,) = live.read_text().splitlines()
     assert json.loads(back)["record"]["request_id"] == "too-deep"
 
