@@ -267,7 +267,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             super()._start_asgi_task(cycle, app)
             return
         exchange = self._exchange = FastExchange(cycle, endpoint, self.transport, self._proxy)
-        task = self.loop.create_task(exchange.run())
+        task = exchange.task = self.loop.create_task(exchange.run())
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
