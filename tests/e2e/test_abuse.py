@@ -121,6 +121,36 @@ async def test_slow_headers_get_408_while_others_are_served(gw: LiveGateway) -> 
         writer.close()
 
 
+async def test_slow_head_after_an_answered_request_gets_408(gw: LiveGateway) -> None:
+    """The head deadline of a kept-alive connection's next request holds too: its timer
+    was armed for the first request's head (earlier), fires first and must wait again
+    for the deadline now in force instead of letting the slow head run on."""
+    reader, writer = await connect(gw)
+    body = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+    writer.write(
+        HEAD + b"\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+    )
+    writer.write(body)
+    assert await status_of(reader) == 200
+    await asyncio.sleep(0.3)  # well inside keep_alive_timeout and the first head's deadline
+    writer.write(HEAD)
+
+    async def trickle() -> None:
+        with contextlib.suppress(ConnectionError):
+            for byte in b"\r\nx-slow: 1234567890\r\n\r\n":
+                await asyncio.sleep(0.4)
+                writer.write(bytes([byte]))
+                await writer.drain()
+
+    dripping = asyncio.create_task(trickle())
+    rest = b""
+    with contextlib.suppress(ConnectionError):
+        rest = await asyncio.wait_for(reader.read(), WAIT)  # the server closes after its 408
+    dripping.cancel()
+    writer.close()
+    assert b"HTTP/1.1 408 " in rest
+
+
 async def test_slow_body_gets_408_while_others_are_served(gw: LiveGateway) -> None:
     """A body sent a byte at a time is cut off with 408 after body_timeout."""
     async with canary(gw):
