@@ -99,7 +99,7 @@ async def read_json(request: Request, limit: int, headers: Mapping[str, str] | N
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"Malformed JSON in request body: {exc}") from None
-    if json_too_deep(data):
+    if json_too_deep(data, body):
         raise BadRequestError(f"Request JSON nests deeper than {MAX_JSON_DEPTH} levels.")
     return data
 
