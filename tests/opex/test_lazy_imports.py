@@ -125,8 +125,18 @@ def test_a_gateway_on_defaults_never_maps_numpy_or_scipy(tmp_path: Path):
 
 #: what `lockgate serve` on a SQLite file keeps out of its process: Alembic and Mako (the
 #: first start migrates in a child), pygments and rich (structlog's console extras, the
-#: CLI's tables), cryptography (audit encryption), Jinja2 (prompt templates)
-SERVE_LEAN = ("alembic", "mako", "pygments", "rich", "cryptography", "jinja2", "watchfiles")
+#: CLI's tables), cryptography (audit encryption), Jinja2 (prompt templates), aiohttp (the
+#: pass-through, batch hand-off, callbacks and unusual provider URLs: on first use)
+SERVE_LEAN = (
+    "alembic",
+    "mako",
+    "pygments",
+    "rich",
+    "cryptography",
+    "jinja2",
+    "watchfiles",
+    "aiohttp",
+)
 
 
 def test_import_cli_loads_no_command_group():
@@ -163,8 +173,8 @@ def test_every_command_group_is_listed_and_reachable():
 
 def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
     """A first `lockgate serve` on a SQLite file: the schema reaches head, yet the serving
-    process never imported Alembic, Mako, pygments, rich, cryptography, Jinja2, watchfiles
-    or SQLAlchemy's ORM."""
+    process never imported Alembic, Mako, pygments, rich, cryptography, Jinja2, watchfiles,
+    aiohttp or SQLAlchemy's ORM."""
     from lockgate.storage.revisions import shipped_head
 
     db = tmp_path / "gw.db"
