@@ -13,13 +13,17 @@ import sys
 __all__ = ["import_hiding"]
 
 
-def import_hiding(target: str, hidden: str) -> None:
-    """Import ``target`` with ``import hidden`` failing meanwhile; a no-op once either is
-    imported (the extra stays importable afterwards)."""
-    if target in sys.modules or hidden in sys.modules:
+def import_hiding(target: str, *hidden: str) -> None:
+    """Import ``target`` with ``import h`` failing meanwhile for each ``h`` of ``hidden``
+    not imported yet; a no-op once ``target`` or every ``h`` is imported (the extras stay
+    importable afterwards)."""
+    absent = [name for name in hidden if name not in sys.modules]
+    if target in sys.modules or not absent:
         return
-    sys.modules[hidden] = None  # type: ignore[assignment]  # `import hidden` -> ImportError
+    for name in absent:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` -> ImportError
     try:
         __import__(target)
     finally:
-        del sys.modules[hidden]
+        for name in absent:
+            del sys.modules[name]
