@@ -126,7 +126,8 @@ def test_a_gateway_on_defaults_never_maps_numpy_or_scipy(tmp_path: Path):
 #: what `lockgate serve` on a SQLite file keeps out of its process: Alembic and Mako (the
 #: first start migrates in a child), pygments and rich (structlog's console extras, the
 #: CLI's tables), cryptography (audit encryption), Jinja2 (prompt templates), aiohttp (the
-#: pass-through, batch hand-off, callbacks and unusual provider URLs: on first use)
+#: pass-through, batch hand-off, callbacks and unusual provider URLs: on first use), typer
+#: (a plain `serve` line starts in lockgate.serve_cli)
 SERVE_LEAN = (
     "alembic",
     "mako",
@@ -136,6 +137,7 @@ SERVE_LEAN = (
     "jinja2",
     "watchfiles",
     "aiohttp",
+    "typer",
 )
 
 
@@ -174,7 +176,7 @@ def test_every_command_group_is_listed_and_reachable():
 def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
     """A first `lockgate serve` on a SQLite file: the schema reaches head, yet the serving
     process never imported Alembic, Mako, pygments, rich, cryptography, Jinja2, watchfiles,
-    aiohttp or SQLAlchemy's ORM."""
+    aiohttp, typer or SQLAlchemy's ORM."""
     from lockgate.storage.revisions import shipped_head
 
     db = tmp_path / "gw.db"
@@ -198,7 +200,7 @@ def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
         "atexit.register(lambda: open(out, 'w').write(json.dumps({'modules': "
         "sorted(sys.modules), 'gc': flips})))\n"
         "sys.argv = ['lockgate', 'serve', '-c', sys.argv[2], '--port', sys.argv[3]]\n"
-        "from lockgate.cli import main\nmain()\n"
+        "import runpy\nrunpy.run_module('lockgate', run_name='__main__')\n"
     )
     port = free_port()
     with (tmp_path / "serve.log").open("ab") as log:
