@@ -114,8 +114,10 @@ def _serve(config: str | None, host: str | None, port: int | None, workers: int)
     from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean
 
     import_sqlalchemy_asyncio_lean()  # nor the ORM behind sqlalchemy.ext.asyncio
-    from lockgate.serving.lean import import_hiding
+    from lockgate.serving.lean import import_deferring_init, import_hiding
 
+    # uvicorn's server without its command line (click) and supervisors (multiprocessing)
+    import_deferring_init("uvicorn", {"Config": "uvicorn.config", "Server": "uvicorn.server"})
     import_hiding("uvicorn", "watchfiles")  # its --reload supervisor's; serve never reloads
     from lockgate.preflight import problems
     from lockgate.settings import ConfigError, find_config

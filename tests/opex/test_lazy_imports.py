@@ -127,7 +127,8 @@ def test_a_gateway_on_defaults_never_maps_numpy_or_scipy(tmp_path: Path):
 #: first start migrates in a child), pygments and rich (structlog's console extras, the
 #: CLI's tables), cryptography (audit encryption), Jinja2 (prompt templates), aiohttp (the
 #: pass-through, batch hand-off, callbacks and unusual provider URLs: on first use), typer
-#: (a plain `serve` line starts in lockgate.serve_cli)
+#: (a plain `serve` line starts in lockgate.serve_cli), click and multiprocessing
+#: (uvicorn's command line and supervisors: serving/lean.py's import_deferring_init)
 SERVE_LEAN = (
     "alembic",
     "mako",
@@ -138,6 +139,8 @@ SERVE_LEAN = (
     "watchfiles",
     "aiohttp",
     "typer",
+    "click",
+    "multiprocessing",
 )
 
 
@@ -176,7 +179,7 @@ def test_every_command_group_is_listed_and_reachable():
 def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
     """A first `lockgate serve` on a SQLite file: the schema reaches head, yet the serving
     process never imported Alembic, Mako, pygments, rich, cryptography, Jinja2, watchfiles,
-    aiohttp, typer or SQLAlchemy's ORM."""
+    aiohttp, typer, click, multiprocessing or SQLAlchemy's ORM."""
     from lockgate.storage.revisions import shipped_head
 
     db = tmp_path / "gw.db"
@@ -266,5 +269,38 @@ def test_lean_sqlalchemy_asyncio_keeps_every_name() -> None:
         "orm_before": False,
         "session": "sqlalchemy.ext.asyncio.session",
         "orm_after": True,
+        "unknown": False,
+    }
+
+
+def test_uvicorn_without_its_init_keeps_every_name() -> None:
+    """Config and Server come from their modules without click; a submodule imports
+    without the real __init__; any other name (run, __version__) runs it then."""
+    code = (
+        "import json, sys\n"
+        "from lockgate.serving.lean import import_deferring_init\n"
+        "import_deferring_init(\n"
+        "    'uvicorn', {'Config': 'uvicorn.config', 'Server': 'uvicorn.server'}\n"
+        ")\n"
+        "import uvicorn\n"
+        "from uvicorn import Config, protocols\n"
+        "from uvicorn.server import Server\n"
+        "out = {'same': Config is uvicorn.config.Config and uvicorn.Server is Server,\n"
+        "       'sub': protocols.__name__, 'click_before': 'click' in sys.modules}\n"
+        "out['run'] = uvicorn.run.__module__\n"
+        "out['version'] = isinstance(uvicorn.__version__, str)\n"
+        "out['click_after'] = 'click' in sys.modules\n"
+        "out['unknown'] = hasattr(uvicorn, 'no_such_name')\n"
+        "print(json.dumps(out))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {
+        "same": True,
+        "sub": "uvicorn.protocols",
+        "click_before": False,
+        "run": "uvicorn.main",
+        "version": True,
+        "click_after": True,
         "unknown": False,
     }
