@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 from tests.audit.conftest import make_record
-from tests.hardening.conftest import migrated, usage_rows
+from tests.hardening.conftest import migrated, usage_rows, verify_audit
 
-from lockgate.audit.repository import AuditRepository
 from lockgate.records import pack
-from lockgate.storage.database import Database
 from lockgate.storage.write_process import _BOOT, _ROOT, read_frame, write_frame
 
 #: what a SQLite writer process must not import
@@ -81,9 +79,5 @@ async def test_a_sqlite_writer_process_loads_only_the_batch_code(url: str, tmp_p
     }
     assert held == set()
     assert len(await usage_rows(url)) == 20
-    check = Database(url)
-    try:
-        result = await AuditRepository(check).verify()
-    finally:
-        await check.aclose()
+    result = await verify_audit(url)
     assert result.ok and result.checked == 20

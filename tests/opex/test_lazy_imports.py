@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tests.live_server import spawn_serve, wait_ok
@@ -33,6 +34,13 @@ def loaded_after(code: str, packages: tuple[str, ...] = HEAVY) -> set[str]:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def probe_json(code: str) -> Any:
+    """What ``code``, run in a fresh Python, printed as JSON on its last line."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def test_the_cli_loads_no_heavy_package_for_help():
@@ -262,9 +270,7 @@ def test_lean_sqlalchemy_asyncio_keeps_every_name() -> None:
         "out['unknown'] = hasattr(m, 'no_such_name')\n"
         "print(json.dumps(out))\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == {
+    assert probe_json(code) == {
         "value": 42,
         "orm_before": False,
         "session": "sqlalchemy.ext.asyncio.session",
@@ -293,9 +299,7 @@ def test_uvicorn_without_its_init_keeps_every_name() -> None:
         "out['unknown'] = hasattr(uvicorn, 'no_such_name')\n"
         "print(json.dumps(out))\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == {
+    assert probe_json(code) == {
         "same": True,
         "sub": "uvicorn.protocols",
         "click_before": False,
