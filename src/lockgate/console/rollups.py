@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockgate.console.histogram import EDGES
 from lockgate.usage.tables import usage_records
+
+if TYPE_CHECKING:  # the writer process needs no async extension
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "DIMENSIONS",

@@ -24,7 +24,6 @@ import orjson
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from lockgate.logs import mask_secrets
 from lockgate.records import RequestRecord
 
 try:
@@ -108,6 +107,8 @@ class DeadLetter:
         """Append ``records``; ``False`` if the file could not be written (they are lost)."""
         if not records:
             return True
+        from lockgate.logs import mask_secrets  # pydantic: not in the writer process
+
         reason = mask_secrets(f"{type(error).__name__}: {error}")[:500]
         now = time.time()
         lines = b"".join(_line(self.sink, now, reason, r) for r in records)

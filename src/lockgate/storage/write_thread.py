@@ -17,9 +17,10 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+if TYPE_CHECKING:  # the writer process needs no async extension
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["WriteThread"]
 

@@ -5,6 +5,10 @@ one at a time; answers each on the original stdout with ``("ok", result)`` or
 ``("error", (kind, text))``, kind being ``integrity``, ``transient`` or ``error``.  Its
 fd 1 is pointed at stderr so that nothing printed can corrupt the answers.  Ends at
 the end of its input (the gateway closed it, or died); SIGINT and SIGTERM are ignored.
+
+Its memory is one more process per worker, so it loads only what a batch needs: rich
+(through structlog), SQLAlchemy's ORM and, on SQLite, its async extension stay out
+(:func:`main` hides them before the first lockgate import).
 """
 
 from __future__ import annotations
@@ -16,11 +20,6 @@ import pickle
 import signal
 from collections.abc import Callable
 from typing import Any, BinaryIO
-
-from sqlalchemy.exc import IntegrityError
-
-from lockgate.storage.dead_letter import is_transient
-from lockgate.storage.write_process import read_frame, write_frame
 
 __all__ = ["main"]
 
@@ -35,6 +34,10 @@ def _job(module: str, qualname: str) -> Callable[..., Any]:
 
 
 def _kind(exc: BaseException) -> str:
+    from sqlalchemy.exc import IntegrityError
+
+    from lockgate.storage.dead_letter import is_transient
+
     if isinstance(exc, IntegrityError):
         return "integrity"
     return "transient" if is_transient(exc) else "error"
@@ -42,13 +45,20 @@ def _kind(exc: BaseException) -> str:
 
 async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
     from lockgate.storage.database import make_engine, make_sync_engine
+    from lockgate.storage.write_process import read_frame, write_frame
 
     url = read_frame(read)
     if url is None:
         return
-    # SQLite through the plain driver: no aiosqlite thread hop per statement
+    # SQLite through the plain driver: no aiosqlite thread hop per statement (and neither
+    # SQLAlchemy's async extension nor greenlet in this process)
     sync = make_sync_engine(url.decode())
-    engine = make_engine(url.decode()) if sync is None else None
+    engine = None
+    if sync is None:
+        from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean
+
+        import_sqlalchemy_asyncio_lean()  # its engine, not its ORM half
+        engine = make_engine(url.decode())
     try:
         while (frame := read_frame(read)) is not None:
             try:
@@ -75,6 +85,11 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
 
 
 def main() -> None:
+    from lockgate.serving.lean import import_hiding
+
+    # structlog's optional extras: rich (its console's tracebacks) and greenlet (its
+    # greenlet-local context); this process logs nothing through either
+    import_hiding("structlog", "rich", "greenlet")
     # A terminal's Ctrl-C or a supervisor's SIGTERM to the process group is the gateway's
     # to handle: it flushes its queues through this process, then closes its input.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
