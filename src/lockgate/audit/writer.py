@@ -38,6 +38,7 @@ from lockgate.audit.ledger import Checkpoint, lock_chain_in, read_head, write_he
 from lockgate.audit.repository import AuditRepository
 from lockgate.audit.tables import audit_log
 from lockgate.records import Packed, RequestRecord, pack, unpack
+from lockgate.storage.bulk import insert_rows
 from lockgate.storage.database import Database
 from lockgate.storage.dead_letter import DeadLetter, is_transient
 from lockgate.storage.record_queue import Overflow, QueueBound, record_bytes
@@ -116,6 +117,8 @@ class AuditWriter:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        #: a flush waits: write partial batches too until the queue is empty
+        self._flushing = False
         self.stats = WriterStats()
 
     @property
@@ -161,6 +164,7 @@ class AuditWriter:
         """Wait until everything submitted so far is committed."""
         if self._task is None:
             return
+        self._flushing = True
         self._wake.set()
         await self._idle.wait()
 
@@ -194,17 +198,29 @@ class AuditWriter:
             log.error("audit records not written at shutdown", lost=lost, unwritten=len(left))
         await self.bound.aclose()
 
+    def _draining(self) -> bool:
+        """Whether every queued record is due now, a partial batch included: durable
+        records, a flush, and shutdown wait for nothing."""
+        return self.durable or self._flushing or self._closing
+
     async def _run(self) -> None:
         while True:
-            waiting = self.durable and bool(self._pending)
-            if not waiting and len(self._pending) < self._batch_size and not self._closing:
+            if len(self._pending) < self._batch_size and not (self._pending and self._draining()):
                 # A wake-up given before this task first ran (a flush right after the
                 # first submit) is kept, not cleared: it would otherwise wait an interval.
                 if not self._wake.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._interval)
                 self._wake.clear()
-            while self._pending:
+            # After a wake-up (a full batch, the interval, a flush) the first batch goes
+            # whatever its size; then only full ones, unless draining: records arriving
+            # during a write wait for their batch to fill or for the next interval, so a
+            # busy gateway writes batches of ``batch_size``, not one per write's duration.
+            first = True
+            while self._pending and (
+                first or len(self._pending) >= self._batch_size or self._draining()
+            ):
+                first = False
                 batch = [
                     self._pending.popleft()
                     for _ in range(min(self._batch_size, len(self._pending)))
@@ -218,7 +234,11 @@ class AuditWriter:
                     if self._waiters:
                         self._release(batch)
             await self._maybe_prune()
-            self._idle.set()
+            if self._pending and self._draining():
+                continue  # a flush (or durable records) came in during the prune
+            self._flushing = False
+            if not self._pending:
+                self._idle.set()
             if self._closing and not self._pending:
                 return
 
@@ -356,7 +376,7 @@ def append_audit_batch(
     head = read_head(conn)
     chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
     rows = [chain.append(e) for e in entries]
-    conn.execute(audit_log.insert(), rows)
+    insert_rows(conn, audit_log, rows)
     last = rows[-1]
     write_head(conn, Checkpoint(last["seq"], last["hash"]), now)
     return len(rows), bad

@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from lockgate.storage.dead_letter import is_transient
@@ -49,14 +50,24 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
     # SQLite through the plain driver: no aiosqlite thread hop per statement
     sync = make_sync_engine(url.decode())
     engine = make_engine(url.decode()) if sync is None else None
+    # One connection kept from job to job (not a pool checkout, reset and check-in per
+    # batch); after a failed job it is replaced, whatever state the failure left it in.
+    conn: Connection | None = None
     try:
         while (frame := read_frame(read)) is not None:
             try:
                 module, qualname, args = pickle.loads(frame)
                 job = _job(module, qualname)
                 if sync is not None:
-                    with sync.begin() as conn:
-                        value = job(conn, *args)
+                    if conn is None:
+                        conn = sync.connect()
+                    try:
+                        with conn.begin():
+                            value = job(conn, *args)
+                    except BaseException:
+                        conn, failed = None, conn
+                        failed.close()
+                        raise
                 else:
                     assert engine is not None
                     async with engine.begin() as aconn:
@@ -68,6 +79,8 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
             out.write(write_frame(answer))
             out.flush()
     finally:
+        if conn is not None:
+            conn.close()
         if engine is not None:
             await engine.dispose()
         if sync is not None:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from lockgate.console.rollups import rollups_in
 from lockgate.records import Packed, RequestRecord, pack, unpack
+from lockgate.storage.bulk import insert_rows
 from lockgate.storage.database import Database
 from lockgate.storage.text import bounded
 from lockgate.usage.reports import Dimension, ReportQuery, ReportRow, day_of
@@ -271,5 +272,5 @@ def write_usage_batch(conn: Connection, packed: list[Packed]) -> None:
     """The rows of ``packed`` records and their rollups, in ``conn``'s transaction (a job of
     the writer process or thread: rows are built there, not on the request loop)."""
     rows = [row_of(r) for r in unpack(packed)]
-    conn.execute(usage_records.insert(), rows)
+    insert_rows(conn, usage_records, rows)
     rollups_in(conn, rows)
