@@ -37,11 +37,11 @@ from lockgate.audit.entry import entry_from_record
 from lockgate.audit.ledger import Checkpoint, lock_chain_in, read_head, write_head
 from lockgate.audit.repository import AuditRepository
 from lockgate.audit.tables import audit_log
-from lockgate.records import Packed, RequestRecord, pack, unpack
+from lockgate.records import Packed, RequestRecord, packed, unpack
 from lockgate.storage.bulk import insert_rows
 from lockgate.storage.database import Database
 from lockgate.storage.dead_letter import DeadLetter, is_transient
-from lockgate.storage.record_queue import Overflow, QueueBound, record_bytes
+from lockgate.storage.record_queue import Overflow, QueueBound, size_of
 
 __all__ = ["AuditWriter", "WriterStats", "append_audit_batch"]
 
@@ -137,13 +137,14 @@ class AuditWriter:
             self.stats.dropped += 1
             bound.lost(1, "shutdown")
             return None
-        size = record_bytes(record)
+        blob = packed(record)
+        size = size_of(blob)
         if bound.full(len(self._pending), size):
             before = bound.dropped
             spilled = bound.overflow(record, size, durable=self.durable)
             self.stats.dropped += bound.dropped - before
             return spilled
-        bound.took(size)
+        bound.took(blob)
         self._pending.append(record)
         waiter: asyncio.Future[None] | None = None
         if self.durable:
@@ -226,9 +227,9 @@ class AuditWriter:
                     for _ in range(min(self._batch_size, len(self._pending)))
                 ]
                 self._inflight = len(batch)
-                self.bound.pop(len(batch))
+                blobs = self.bound.pop(len(batch))
                 try:
-                    await self._write_until_done(batch)
+                    await self._write_until_done(batch, blobs)
                 finally:
                     self._inflight = 0
                     if self._waiters:
@@ -266,18 +267,18 @@ class AuditWriter:
             return
         self.stats.pruned += result.deleted
 
-    async def _write_until_done(self, batch: list[RequestRecord]) -> None:
+    async def _write_until_done(self, batch: list[RequestRecord], blobs: list[Packed]) -> None:
         delay = self._retry_delay
         conflicts = 0
         while True:
             try:
-                written = await self._write(batch)
+                written = await self._write(batch, blobs)
             except IntegrityError as exc:
                 # Another replica appended from the same head; re-chain on the new one.
                 self.stats.conflicts += 1
                 conflicts += 1
                 if conflicts > _MAX_ROW_CONFLICTS:
-                    await self._one_by_one(batch)
+                    await self._one_by_one(batch, blobs)
                     return
                 if conflicts > _FREE_CONFLICTS:
                     log.warning("audit append keeps conflicting", error=str(exc))
@@ -287,7 +288,7 @@ class AuditWriter:
             except Exception as exc:
                 if not is_transient(exc):
                     # Refused for something in the rows themselves: never retried as is.
-                    await self._one_by_one(batch)
+                    await self._one_by_one(batch, blobs)
                     return
                 # Database down, pool timeout, driver trouble: keep the batch and retry; the
                 # writer task must never die while requests keep queueing records.
@@ -307,16 +308,16 @@ class AuditWriter:
             self.stats.dead_lettered += len(bad)
             await self.dead_letter.put([r for r, _ in bad], bad[-1][1])
 
-    async def _one_by_one(self, batch: list[RequestRecord]) -> None:
+    async def _one_by_one(self, batch: list[RequestRecord], blobs: list[Packed]) -> None:
         """Append each record alone; those still refused go to the dead-letter file."""
         refused: list[RequestRecord] = []
         last: BaseException | None = None
-        for record in batch:
+        for record, blob in zip(batch, blobs, strict=True):
             delay = self._retry_delay
             conflicts = 0
             while True:
                 try:
-                    self.stats.written += await self._write([record])
+                    self.stats.written += await self._write([record], [blob])
                 except IntegrityError as exc:
                     conflicts += 1
                     if conflicts <= _MAX_ROW_CONFLICTS:
@@ -338,11 +339,11 @@ class AuditWriter:
             await self.dead_letter.put(refused, last)
         await self._dead_letter_unencodable()
 
-    async def _write(self, batch: list[RequestRecord]) -> int:
+    async def _write(self, batch: list[RequestRecord], blobs: list[Packed]) -> int:
         # Encoding, encryption, hashing and the SQL run where the database writes batches
         # (its writer process or write thread), never on the request loop.
         written, bad = await self._db.write_batch(
-            append_audit_batch, pack(batch), self._clock(), self._cipher
+            append_audit_batch, blobs, self._clock(), self._cipher
         )
         # only once the batch they came in is settled
         self._unencodable.extend((batch[i], exc) for i, exc in bad)

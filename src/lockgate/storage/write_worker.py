@@ -65,7 +65,7 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
                         with conn.begin():
                             value = job(conn, *args)
                     except BaseException:
-                        conn, failed = None, conn
+                        failed, conn = conn, None
                         failed.close()
                         raise
                 else:

@@ -143,12 +143,16 @@ class UsageRepository:
         self._db = db
         self._engine = db.engine
 
-    async def insert(self, records: Sequence[RequestRecord]) -> None:
+    async def insert(
+        self, records: Sequence[RequestRecord], packed: Sequence[Packed] | None = None
+    ) -> None:
         """Write a batch and its rollups in one transaction, where the database writes
-        batches (its writer process or write thread: :meth:`Database.write_batch`)."""
+        batches (its writer process or write thread: :meth:`Database.write_batch`);
+        ``packed``: the records' bytes when the caller has them (the writer's queue)."""
         if not records:
             return
-        await self._db.write_batch(write_usage_batch, pack(records))
+        blobs = list(packed) if packed is not None else pack(records)
+        await self._db.write_batch(write_usage_batch, blobs)
 
     async def get(self, request_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:
