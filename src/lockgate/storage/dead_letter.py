@@ -78,8 +78,16 @@ def append_locked(path: Path, data: bytes) -> None:
     raise OSError(f"{path}: the file kept moving while appending")
 
 
+#: the record's fields, in order
+_FIELDS = tuple(f.name for f in dataclasses.fields(RequestRecord))
+
+
 def _line(sink: str, now: float, reason: str, record: RequestRecord) -> bytes:
-    entry = {"sink": sink, "at": now, "error": reason, "record": dataclasses.asdict(record)}
+    # The fields as they are, not ``dataclasses.asdict``: its deep copy fails on a value
+    # pickle cannot copy (a lock in the notes) or nests too deep, and the record is here
+    # precisely because something about it was odd; orjson writes what it can as text.
+    fields = {name: getattr(record, name) for name in _FIELDS}
+    entry = {"sink": sink, "at": now, "error": reason, "record": fields}
     try:
         return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n"
     except (TypeError, ValueError):

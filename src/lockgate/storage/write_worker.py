@@ -19,7 +19,10 @@ import os
 import pickle
 import signal
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 __all__ = ["main"]
 
@@ -59,14 +62,24 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
 
         import_sqlalchemy_asyncio_lean()  # its engine, not its ORM half
         engine = make_engine(url.decode())
+    # One connection kept from job to job (not a pool checkout, reset and check-in per
+    # batch); after a failed job it is replaced, whatever state the failure left it in.
+    conn: Connection | None = None
     try:
         while (frame := read_frame(read)) is not None:
             try:
                 module, qualname, args = pickle.loads(frame)
                 job = _job(module, qualname)
                 if sync is not None:
-                    with sync.begin() as conn:
-                        value = job(conn, *args)
+                    if conn is None:
+                        conn = sync.connect()
+                    try:
+                        with conn.begin():
+                            value = job(conn, *args)
+                    except BaseException:
+                        failed, conn = conn, None
+                        failed.close()
+                        raise
                 else:
                     assert engine is not None
                     async with engine.begin() as aconn:
@@ -78,6 +91,8 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
             out.write(write_frame(answer))
             out.flush()
     finally:
+        if conn is not None:
+            conn.close()
         if engine is not None:
             await engine.dispose()
         if sync is not None:
