@@ -60,6 +60,10 @@ class SemanticCacheSettings(BaseModel):
     #: of a worker thread (two thread wake-ups cost a short question more than its ~1.5 ms
     #: forward pass on a busy box); 0: always a worker thread
     inline_embed_tokens: int = Field(default=32, ge=0)
+    #: ... and only while this gateway worker handles at most this many requests (the
+    #: lookup's own included): under load a forward pass on the loop makes every other
+    #: request of the worker wait for it. 0: inline whatever the load
+    inline_max_in_flight: int = Field(default=1, ge=0)
     #: with a Redis index, an entry's token vectors go with it when they take at most this
     #: many kB (388 B a token: 12 kB ~ 29 tokens), so other replicas need no forward pass
     #: for it; Redis then holds up to capacity x this much more. 0: never
