@@ -14,9 +14,11 @@ PATH = "/v1/chat/completions"
 ALIAS = "gpt-4o-mini"
 
 
-def ask(gw, text):
+def ask(gw, text, **headers: str):
     body = {"model": ALIAS, "temperature": 0, "messages": [{"role": "user", "content": text}]}
-    return httpx.post(gw.v1 + "/chat/completions", json=body, headers=bearer(), timeout=60)
+    return httpx.post(
+        gw.v1 + "/chat/completions", json=body, headers=bearer() | headers, timeout=60
+    )
 
 
 def samples(gw) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -185,3 +187,46 @@ def test_shadow_mode_estimates_the_false_hit_rate_without_extra_calls(gateway_fa
     assert r.json()["choices"][0]["message"]["content"].startswith("Use the forgot")
     wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="wrong")
     assert len(fake.requests_to(PATH)) == 2  # no call beyond the two the clients made
+
+
+def test_a_closed_alias_reopens_after_enough_clean_unserved_comparisons(gateway_factory, fake):
+    """Tightened until nothing is served, the alias keeps comparing its marginal
+    candidate with the answer upstream gives anyway; once the 95% bound of those
+    comparisons is within the budget, the strictest calibrated point is back."""
+    from lockgate.cache.semantic.live import wilson_interval
+
+    cached, asked = "How do I reset my password?", "How can I reset my password?"
+    right_answer = "Open Settings, then Security, and click Reset."
+    fake.answers.update({cached: right_answer, asked: "Use the forgot-password link."})
+    gw = gateway_factory(
+        model_list(fake),
+        cache={"mode": "off"},
+        semantic_cache={"verify_sample_rate": 1.0, "aliases": {ALIAS: {}}},
+    )
+    ask(gw, cached)
+    for wrong in range(1, 4):
+        assert ask(gw, asked).headers["x-lockgate-cache"].startswith("semantic-hit")
+        wait_for(gw, "lockgate_semantic_tightenings_total", wrong, alias=ALIAS)
+    assert metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS) == float("inf")
+
+    # From now on upstream agrees with the cached answer.
+    fake.answers[asked] = right_answer
+    needed = next(n for n in range(1, 10_000) if wilson_interval(0, n)[1] <= 0.01)
+    sent, deadline = 0, time.monotonic() + 180
+    while True:
+        assert sent < 3 * needed and time.monotonic() < deadline, samples(gw)
+        upstream = len(fake.requests_to(PATH))  # before the served hit's own check
+        # no-store: the probes keep meeting the cached entry, not copies of themselves
+        r = ask(gw, asked, **{"x-lockgate-cache": "no-store"})
+        assert r.status_code == 200
+        if r.headers["x-lockgate-cache"].startswith("semantic-hit"):
+            break  # the strictest calibrated point is back
+        assert r.headers["x-lockgate-cache"] == "bypass"
+        sent += 1
+    # every probing request was a miss answered upstream, and it took the evidence
+    assert sent >= needed
+    assert upstream == 1 + 3 + sent  # no extra upstream call per probe
+    wait_for(gw, "lockgate_semantic_loosenings_total", 1, alias=ALIAS)
+    assert metric(gw, "lockgate_semantic_probes", alias=ALIAS, outcome="wrong") == 0
+    bar = metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS)
+    assert bar is not None and bar < float("inf")

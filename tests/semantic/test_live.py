@@ -78,3 +78,96 @@ def test_errors_are_counted_apart() -> None:
     assert est.errors("a") == 1 and est.errors("b") == 0
     assert est.accept_threshold("a", "p", BUDGET) is None
     assert est.aliases() == ["a"]
+
+
+def _clean_probes_needed(budget: float) -> int:
+    """Fewest clean comparisons whose 95% Wilson upper bound is within ``budget``."""
+    return next(n for n in range(1, 100_000) if wilson_interval(0, n)[1] <= budget)
+
+
+def test_nothing_is_probed_until_something_is_tightened() -> None:
+    est = LiveEstimator(load_verifier())
+    assert est.probe_point("a", "p", BUDGET) is None
+    assert not est.record_probe("a", "p", BUDGET, wrong=False)
+    est.record("a", "p", BUDGET, wrong=False)
+    assert est.probe_point("a", "p", BUDGET) is None
+    e = est.estimate("a")
+    assert e is not None and e.probed == 0 and e.loosenings == 0
+
+
+def test_clean_probes_of_the_marginal_band_loosen_a_tightened_alias() -> None:
+    """After one wrong hit the alias probes its old point; only enough clean
+    comparisons (the Wilson bound within budget) give it back."""
+    v = load_verifier()
+    est = LiveEstimator(v)
+    assert est.record("a", "p", BUDGET, wrong=True)
+    assert est.accept_threshold("a", "p", BUDGET) == v.operating_point(BUDGET / 2)
+    assert est.probe_point("a", "p", BUDGET) == v.operating_point(BUDGET)
+    needed = _clean_probes_needed(BUDGET)
+    assert 300 < needed < 500  # about 3.84 / budget
+    for _ in range(needed - 1):
+        assert not est.record_probe("a", "p", BUDGET, wrong=False)
+    assert est.accept_threshold("a", "p", BUDGET) == v.operating_point(BUDGET / 2)
+    assert est.record_probe("a", "p", BUDGET, wrong=False)
+    assert est.accept_threshold("a", "p", BUDGET) is None  # back to the alias's own point
+    assert est.probe_point("a", "p", BUDGET) is None
+    e = est.estimate("a")
+    assert e is not None and e.loosenings == 1 and e.effective_budget == BUDGET
+    assert e.tightenings == 1 and e.probed == 0  # counts restart after a change
+
+
+def test_a_wrong_probe_needs_more_evidence_and_a_tightening_restarts_the_count() -> None:
+    v = load_verifier()
+    est = LiveEstimator(v)
+    est.record("a", "p", BUDGET, wrong=True)
+    needed = _clean_probes_needed(BUDGET)
+    assert not est.record_probe("a", "p", BUDGET, wrong=True)
+    for _ in range(needed):
+        assert not est.record_probe("a", "p", BUDGET, wrong=False)
+    e = est.estimate("a")
+    assert e is not None and (e.probed, e.probe_wrong) == (needed + 1, 1)
+    assert wilson_interval(1, needed + 1)[1] > BUDGET
+    # a second wrong served hit tightens again and throws the probes away
+    assert est.record("a", "p", BUDGET, wrong=True)
+    e = est.estimate("a")
+    assert e is not None and e.probed == 0 and e.tightenings == 2
+    assert est.probe_point("a", "p", BUDGET) == v.operating_point(BUDGET / 2)
+
+
+def test_a_closed_partition_reopens_one_calibrated_step_at_a_time() -> None:
+    """Closed (stricter than any calibrated point) serves nothing, so served-hit checks
+    could never reopen it; probes do: first the strictest point, then the next."""
+    v = load_verifier()
+    est = LiveEstimator(v)
+    for _ in range(3):
+        est.record("a", "p", BUDGET, wrong=True)
+    assert est.accept_threshold("a", "p", BUDGET) == v.closed()
+    strictest = v.calibration[0][0]
+    steps = [est.accept_threshold("a", "p", BUDGET)]
+    for _ in range(5):
+        probe = est.probe_point("a", "p", BUDGET)
+        if probe is None:
+            break
+        assert probe != steps[-1]
+        for _ in range(_clean_probes_needed(BUDGET)):
+            est.record_probe("a", "p", BUDGET, wrong=False)
+        steps.append(est.accept_threshold("a", "p", BUDGET))
+    assert steps[1] == v.operating_point(strictest)
+    assert steps[-1] is None  # the alias's own point again
+    accepts = [p.accept if p is not None else v.operating_point(BUDGET).accept for p in steps]
+    assert accepts == sorted(accepts, reverse=True) and len(set(accepts)) == len(accepts)
+
+
+def test_a_probe_loosens_only_the_tallies_stricter_than_its_level() -> None:
+    """The alias is fine, one partition is tightened: its probes loosen it alone."""
+    v = load_verifier()
+    est = LiveEstimator(v)
+    for i in range(3000):
+        est.record("a", f"good{i % 50}", 0.05, wrong=False)
+    est.record("a", "bad", 0.05, wrong=True)
+    assert est.probe_point("a", "good1", 0.05) is None
+    for _ in range(_clean_probes_needed(0.05)):
+        est.record_probe("a", "bad", 0.05, wrong=False)
+    assert est.accept_threshold("a", "bad", 0.05) is None
+    e = est.estimate("a")
+    assert e is not None and e.loosenings == 0 and e.probed == 0  # the alias was never stricter

@@ -298,3 +298,23 @@ def test_rewordings_can_be_judged_on_token_alignment() -> None:
     spec["regime"]["reworded_by"] = "bm25"
     with pytest.raises(VerifierError, match="rewording score"):
         Verifier(spec)
+
+
+async def test_the_same_question_is_served_even_at_the_strictest_point(
+    local_embedder: LocalEmbedder,
+) -> None:
+    """The network scores an identical pair below the strictest calibrated bar; the very
+    same text in the same partition is certain, so it is served at any calibrated point
+    (and still not when the alias is closed)."""
+    verifier = load_verifier()
+    cache = SemanticCache(
+        local_embedder, MemoryIndex(local_embedder.dim), SemanticSettings(), verifier
+    )
+    text = "How can I reset my password?"
+    miss = await cache.lookup(SemanticQuery("p", text), now=NOW)
+    await cache.store(SemanticQuery("p", text), b"answer", now=NOW, vector=miss.vector)
+    strictest = verifier.operating_point(verifier.calibration[0][0])
+    hit = await cache.lookup(SemanticQuery("p", text), now=NOW, accept=strictest)
+    assert hit.served and hit.payload == b"answer" and hit.probability == 1.0
+    closed = await cache.lookup(SemanticQuery("p", text), now=NOW, accept=verifier.closed())
+    assert not closed.served

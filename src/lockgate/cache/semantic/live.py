@@ -17,7 +17,17 @@ operating point when the interval's upper bound passes the alias's budget:
 * per partition as well as per alias (vCache learns a threshold per cache
   entry; a partition is the unit with enough traffic to learn from here): a
   partition whose own samples break the budget is tightened alone, so one
-  system prompt that attracts near misses does not cost the others their hits.
+  system prompt that attracts near misses does not cost the others their hits;
+* a tightened alias or partition *loosens* again on evidence, at no risk to
+  clients: while tightened, a lookup whose best candidate passes the next
+  looser point but not the current one (the marginal band) is a miss as
+  before, and the stage compares that candidate's answer with the fresh one
+  upstream gives anyway (``probe_point`` / ``record_probe``). When the 95%
+  upper bound of the marginal band's own wrong rate is within the budget
+  (at a 1% budget: at least 381 probes, none wrong), the looser point is
+  restored. The band is the riskiest part of the looser point, so the whole
+  looser point is then within the budget too; a closed partition (nothing
+  served) reopens the same way, which it never could while it served nothing.
 
 Pure: no I/O, no clock; the stage owns one and feeds it outcomes.
 """
@@ -30,6 +40,9 @@ from dataclasses import dataclass
 from lockgate.cache.semantic.verifier import OperatingPoint, Verifier
 
 __all__ = ["Estimate", "LiveEstimator", "Tally", "proportion_interval", "wilson_interval"]
+
+#: the squared 97.5% normal quantile (the 95% Wilson interval's z)
+_Z2 = 1.959963984540054**2
 
 
 def proportion_interval(
@@ -64,6 +77,12 @@ class Tally:
     #: the budget the verifier's threshold is currently read at
     budget: float = 0.0
     tightenings: int = 0
+    loosenings: int = 0
+    #: candidates of the marginal band compared since the last change, and the
+    #: budget level they were probing (counts restart when that level changes)
+    probe_level: float = 0.0
+    probed: int = 0
+    probe_wrong: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +95,9 @@ class Estimate:
     budget: float
     effective_budget: float
     tightenings: int
+    loosenings: int = 0
+    probed: int = 0
+    probe_wrong: int = 0
 
 
 class LiveEstimator:
@@ -109,22 +131,78 @@ class LiveEstimator:
             self._partitions.move_to_end(key)
         return tally
 
+    def _tallies(self, alias: str, partition: str) -> list[Tally]:
+        found = (self._aliases.get(alias), self._partitions.get((alias, partition)))
+        return [t for t in found if t is not None]
+
+    def _effective(self, alias: str, partition: str, budget: float) -> float:
+        return min([budget] + [t.budget for t in self._tallies(alias, partition)])
+
+    def _point(self, effective: float) -> OperatingPoint:
+        assert self.verifier is not None
+        if effective < self.verifier.calibration[0][0]:
+            return self.verifier.closed()  # stricter than any calibrated point: serve nothing
+        return self.verifier.operating_point(effective)
+
     def accept_threshold(self, alias: str, partition: str, budget: float) -> OperatingPoint | None:
         """The operating point for this alias and partition, or ``None`` for the default."""
         if self.verifier is None:
             return None
-        effective = budget
-        alias_tally = self._aliases.get(alias)
-        if alias_tally is not None:
-            effective = min(effective, alias_tally.budget)
-        part = self._partitions.get((alias, partition))
-        if part is not None:
-            effective = min(effective, part.budget)
+        effective = self._effective(alias, partition, budget)
         if effective >= budget:
             return None
-        if effective < self.verifier.calibration[0][0]:
-            return self.verifier.closed()  # stricter than any calibrated point: serve nothing
-        return self.verifier.operating_point(effective)
+        return self._point(effective)
+
+    def _probe_level(self, alias: str, partition: str, budget: float) -> float | None:
+        """The next looser budget level (doubling, at most ``budget``) whose operating
+        point differs from the current one; ``None`` when not tightened or none does."""
+        if self.verifier is None:
+            return None
+        effective = self._effective(alias, partition, budget)
+        if effective >= budget:
+            return None
+        current = self._point(effective)
+        level = effective
+        while level < budget:
+            level = min(level * 2.0, budget)
+            if self._point(level) != current:
+                return level
+        return None
+
+    def probe_point(self, alias: str, partition: str, budget: float) -> OperatingPoint | None:
+        """The looser point a tightened alias or partition probes (``None``: nothing to probe)."""
+        level = self._probe_level(alias, partition, budget)
+        return None if level is None else self._point(level)
+
+    def record_probe(self, alias: str, partition: str, budget: float, *, wrong: bool) -> bool:
+        """Count one compared candidate of the marginal band; True if this loosened something.
+
+        Every tally stricter than the probed level counts it; one whose probes'
+        95% upper bound is within ``budget`` moves up to that level.
+        """
+        level = self._probe_level(alias, partition, budget)
+        if level is None:
+            return False
+        loosened = False
+        for tally in self._tallies(alias, partition):
+            if tally.budget >= level:
+                continue
+            if tally.probe_level != level:
+                tally.probe_level, tally.probed, tally.probe_wrong = level, 0, 0
+            tally.probed += 1
+            tally.probe_wrong += int(wrong)
+            # the Wilson bound is at least z^2 / (n + z^2) (its value at no wrong
+            # one): skip the exact interval while even that is above the budget
+            if _Z2 / (tally.probed + _Z2) > budget:
+                continue
+            _, high = wilson_interval(tally.probe_wrong, tally.probed)
+            if high <= budget:
+                tally.budget = level
+                tally.loosenings += 1
+                tally.probed = tally.probe_wrong = 0
+                tally.window_verified = tally.window_wrong = 0
+                loosened = True
+        return loosened
 
     def record(self, alias: str, partition: str, budget: float, *, wrong: bool) -> bool:
         """Count one verified hit; return True if this outcome tightened something."""
@@ -140,6 +218,7 @@ class LiveEstimator:
                 tally.budget = max(tally.budget / 2.0, self.min_budget)
                 tally.tightenings += 1
                 tally.window_verified = tally.window_wrong = 0
+                tally.probed = tally.probe_wrong = 0
                 tightened = True
         return tightened
 
@@ -161,6 +240,9 @@ class LiveEstimator:
             budget=self._budgets[alias],
             effective_budget=tally.budget,
             tightenings=tally.tightenings,
+            loosenings=tally.loosenings,
+            probed=tally.probed,
+            probe_wrong=tally.probe_wrong,
         )
 
     def aliases(self) -> list[str]:

@@ -11,6 +11,10 @@ gateway's registry: ``registry.register(SemanticCollector(stage))``.
 * ``lockgate_semantic_accept_threshold{alias}`` - the verifier probability a hit
   needs now (rises when the alias is tightened)
 * ``lockgate_semantic_tightenings_total{alias}``
+* ``lockgate_semantic_loosenings_total{alias}`` - a tightened alias restored a
+  looser point after its marginal candidates, compared unserved, were right
+* ``lockgate_semantic_probes{alias,outcome}`` - those comparisons since the
+  alias's last change (``right``/``wrong``; they restart at each change)
 """
 
 from __future__ import annotations
@@ -62,6 +66,17 @@ class SemanticCollector(Collector):
             "Times live verification tightened an alias's operating point.",
             labels=["alias"],
         )
+        loosenings = CounterMetricFamily(
+            "lockgate_semantic_loosenings",
+            "Times a tightened alias got a looser operating point back on evidence.",
+            labels=["alias"],
+        )
+        probes = GaugeMetricFamily(
+            "lockgate_semantic_probes",
+            "Unserved marginal candidates of a tightened alias compared with the fresh "
+            "answer since its last change, by outcome.",
+            labels=["alias", "outcome"],
+        )
         live = stage.live
         verifier = stage.cache.verifier
         for alias, settings in sorted(stage.aliases.items()):
@@ -85,7 +100,12 @@ class SemanticCollector(Collector):
             verified.add_metric([alias, "wrong"], est.wrong)
             verified.add_metric([alias, "error"], live.errors(alias))
             tightenings.add_metric([alias], est.tightenings)
+            loosenings.add_metric([alias], est.loosenings)
+            probes.add_metric([alias, "right"], est.probed - est.probe_wrong)
+            probes.add_metric([alias, "wrong"], est.probe_wrong)
         yield rate
         yield verified
         yield accept
         yield tightenings
+        yield loosenings
+        yield probes

@@ -120,6 +120,9 @@ class SemanticResult:
     rejected_by: GuardName | None = None
     #: the verifier's probability for the served (or best rejected) candidate
     probability: float | None = None
+    #: ``entry_id`` names a candidate that the looser ``probe`` point of the lookup
+    #: accepts and the serving point does not (not served; the stage compares answers)
+    probe: bool = False
 
     @property
     def would_hit(self) -> bool:
@@ -184,11 +187,14 @@ class SemanticCache:
         now: float,
         settings: SemanticSettings | None = None,
         accept: OperatingPoint | None = None,
+        probe: OperatingPoint | None = None,
     ) -> SemanticResult:
         """Find a cached answer for ``query``; ``settings`` overrides the default per call.
 
         ``accept`` is a stricter operating point than the alias's budget gives
-        (the stage passes one when live verification found the budget broken).
+        (the stage passes one when live verification found the budget broken);
+        ``probe`` a looser one: when no candidate is served and one passes
+        ``probe``, the result names it with ``probe=True``.
         """
         s = settings or self.settings
         if isinstance(self.index, RedisIndex):
@@ -196,7 +202,9 @@ class SemanticCache:
             self.index.begin_sync(now=now)
             await asyncio.sleep(0)
         if self.verifies(s):
-            return await self._verified_lookup(query, now=now, settings=s, accept=accept)
+            return await self._verified_lookup(
+                query, now=now, settings=s, accept=accept, probe=probe
+            )
         vector = (await self.embedder.embed([query.text]))[0]
         candidates = await self.index.search(query.partition, vector, k=s.top_k, now=now)
         best = candidates[0].score if candidates else 0.0
@@ -245,6 +253,7 @@ class SemanticCache:
         now: float,
         settings: SemanticSettings,
         accept: OperatingPoint | None,
+        probe: OperatingPoint | None = None,
     ) -> SemanticResult:
         assert self.verifier is not None and isinstance(self.embedder, TokenEmbedder)
         point = self.verifier.operating_point(settings.max_false_hit_rate).stricter(accept)
@@ -271,23 +280,37 @@ class SemanticCache:
             c for c in kept if self.verifier.needs_model(mine_f, self._features_of(c.text), point)
         ]
         probs: dict[str, float] = {}
+        probe_passed: set[str] = set()
         needs_model = {c.id for c in near}  # judged by the model or not at all
         if near:
             near, theirs = await self._candidate_tokens(near)
         if near:
             rows, differing = self._pair_rows(query.text, mine, near, theirs)
             p = self.verifier.probability(rows)
+            # the very same question in the same partition is the same request (what
+            # the exact cache would serve): certain, though the network, which never
+            # saw identical pairs in training, gives it ~0.96
+            p = np.where([c.text == query.text for c in near], 1.0, p)
             ok = self.verifier.accepts(rows, differing, point, p)
             probs = {c.id: float(pc) for c, pc in zip(near, p.tolist(), strict=True)}
             passed = {c.id for c, good in zip(near, ok.tolist(), strict=True) if good}
+            if probe is not None:
+                ok = self.verifier.accepts(rows, differing, probe, p)
+                probe_passed = {c.id for c, good in zip(near, ok.tolist(), strict=True) if good}
         else:
             passed = set()
         reworded = point.accept_reworded
+        marginal: Candidate | None = None  # the first candidate only ``probe`` accepts
         for cand in kept:
             if cand.id in needs_model:
                 if cand.id not in passed:
+                    if probe is not None and marginal is None and cand.id in probe_passed:
+                        marginal = cand
                     continue
             elif reworded is None or cand.score < reworded:
+                loose = probe.accept_reworded if probe is not None else None
+                if marginal is None and loose is not None and cand.score >= loose:
+                    marginal = cand
                 continue
             prob = probs.get(cand.id)
             if settings.shadow:
@@ -312,6 +335,18 @@ class SemanticCache:
                 entry_id=cand.id,
                 matched_text=cand.text,
                 probability=prob,
+            )
+        if marginal is not None and not settings.shadow:
+            return SemanticResult(
+                served=False,
+                shadow=False,
+                score=marginal.score,
+                vector=vector,
+                entry_id=marginal.id,
+                matched_text=marginal.text,
+                rejected_by="verifier",
+                probability=probs.get(marginal.id),
+                probe=True,
             )
         return SemanticResult(
             served=False,

@@ -29,7 +29,11 @@ a background task (bounded: at most ``max_verifications`` at once, others
 skipped) and the two answers compared by the embedder's similarity (or by a
 ``judge_model`` alias of this gateway asked "same or different?"); the
 outcome feeds ``live.LiveEstimator``, which tightens the alias's operating
-point when the false-hit rate's upper bound passes its budget.
+point when the false-hit rate's upper bound passes its budget. While an alias
+(or partition) is tightened, a miss whose best candidate only the next looser
+point accepts is compared with the fresh answer the same way (no extra
+upstream call; with a judge, sampled at ``verify_sample_rate``), and enough
+clean comparisons loosen it again.
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ class SemanticStats:
     errors: dict[str, int] = field(default_factory=dict)
     verifications: int = 0
     verifications_skipped: int = 0
+    #: marginal-band candidates of a tightened alias compared with the fresh answer
+    probes: int = 0
 
 
 @dataclass(slots=True)
@@ -135,10 +141,12 @@ class SemanticCacheStage:
                 self._maybe_verify(ctx, request, query, settings, result.payload, call_next)
                 return served
         response = await call_next(ctx, request)
-        # Shadow mode compares the would-be hit with the real answer for free.
+        # Shadow mode compares the would-be hit with the real answer for free;
+        # so does a tightened alias its marginal candidate (``result.probe``).
         shadow_entry = None
-        if result is not None and result.shadow and result.entry_id is not None:
-            shadow_entry = result.entry_id if self._sampled(settings) else None
+        probe = result is not None and result.probe
+        if result is not None and (result.shadow or probe) and result.entry_id is not None:
+            shadow_entry = result.entry_id if self._compares(settings, probe) else None
         if control.no_store and shadow_entry is None:
             return response
         vector = result.vector if result is not None else None
@@ -147,7 +155,9 @@ class SemanticCacheStage:
             if shadow_entry is not None:
                 fresh = ChatResponse(completion).text
                 self._spawn(
-                    self._shadow(ctx, request, query, settings, shadow_entry, fresh, call_next)
+                    self._shadow(
+                        ctx, request, query, settings, shadow_entry, fresh, call_next, probe
+                    )
                 )
             if control.no_store:
                 return
@@ -180,9 +190,9 @@ class SemanticCacheStage:
     ) -> SemanticResult | None:
         self.stats.lookups += 1
         try:
-            accept = self._accept(alias, query, settings)
+            accept, probe = self._points(alias, query, settings)
             result = await self.cache.lookup(
-                query, now=self.wall_clock(), settings=settings, accept=accept
+                query, now=self.wall_clock(), settings=settings, accept=accept, probe=probe
             )
         except CacheStoreError:
             self.stats.store_errors += 1
@@ -208,12 +218,24 @@ class SemanticCacheStage:
         ctx.notes[NOTES_KEY] = note
         return result
 
-    def _accept(
+    def _points(
         self, alias: str, query: SemanticQuery, settings: SemanticSettings
-    ) -> OperatingPoint | None:
+    ) -> tuple[OperatingPoint | None, OperatingPoint | None]:
+        """The point a hit must pass now, and the looser one a tightened alias probes."""
         if self.live is None or not self.cache.verifies(settings):
-            return None
-        return self.live.accept_threshold(alias, query.partition, settings.max_false_hit_rate)
+            return None, None
+        budget = settings.max_false_hit_rate
+        accept = self.live.accept_threshold(alias, query.partition, budget)
+        if accept is None or settings.shadow:
+            return accept, None
+        return accept, self.live.probe_point(alias, query.partition, budget)
+
+    def _compares(self, settings: SemanticSettings, probe: bool) -> bool:
+        """Compare an unserved candidate with the fresh answer? A shadow would-be hit
+        when sampled; a probe always, unless each comparison costs a judge call."""
+        if probe and self.judge_model is None:
+            return True
+        return self._sampled(settings)
 
     def _sampled(self, settings: SemanticSettings) -> bool:
         return settings.verify_sample_rate > 0.0 and self.rng() < settings.verify_sample_rate
@@ -249,15 +271,19 @@ class SemanticCacheStage:
         entry_id: str,
         fresh: str,
         call_next: Handler,
+        probe: bool = False,
     ) -> None:
-        """A shadow would-be hit against the answer upstream just gave: no extra upstream call."""
+        """A shadow would-be hit (or a probed marginal candidate) against the answer
+        upstream just gave: no extra upstream call."""
         try:
             payload = await self.cache.index.fetch(query.partition, entry_id, now=self.wall_clock())
         except Exception as exc:
             self.failed("verify", exc)
             return
         if payload is not None:
-            await self._verify(ctx, request, query, settings, payload, call_next, fresh=fresh)
+            await self._verify(
+                ctx, request, query, settings, payload, call_next, fresh=fresh, probe=probe
+            )
 
     async def _verify(
         self,
@@ -269,10 +295,12 @@ class SemanticCacheStage:
         call_next: Handler,
         *,
         fresh: str | None = None,
+        probe: bool = False,
     ) -> None:
         """Ask upstream the same question (unless ``fresh`` is its answer already) and compare.
 
-        Runs after the client has its answer.
+        Runs after the client has its answer. ``probe``: the cached answer was not
+        served (a marginal candidate of a tightened alias); the outcome may loosen it.
         """
         alias = request.model
         assert self.live is not None
@@ -309,6 +337,17 @@ class SemanticCacheStage:
         except Exception as exc:
             self.live.record_error(alias, settings.max_false_hit_rate)
             self.failed("verify", exc)
+            return
+        budget = settings.max_false_hit_rate
+        if probe:
+            self.stats.probes += 1
+            if self.live.record_probe(alias, query.partition, budget, wrong=wrong):
+                _log.warning(
+                    "semantic cache alias %s: the looser operating point's marginal hits are"
+                    " within the budget %.4f; operating point loosened",
+                    alias,
+                    budget,
+                )
             return
         self.stats.verifications += 1
         if self.live.record(alias, query.partition, settings.max_false_hit_rate, wrong=wrong):
