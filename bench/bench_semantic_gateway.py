@@ -3,7 +3,7 @@
 One ``lockgate serve`` (one worker) in front of the nginx mock (bench/harness/mock), with
 the semantic cache on one alias (``cached``) and not on another (``gpt-4o-mini``). For each
 setting of the local embedder (``thread``: every forward pass in a worker thread;
-``inline``: texts of <= 32 tokens on the loop whatever the load; ``quiet``: on the loop
+``inline``: texts of <= 96 tokens on the loop whatever the load; ``quiet``: on the loop
 only while the worker handles at most ``inline_max_in_flight`` requests) and each
 scenario, wrk drives the gateway for ``--duration`` seconds:
 
@@ -41,7 +41,7 @@ from scipy.stats import binom
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path("/work/shared/data/paraphrase-dev.jsonl")
 KEY = "sk-bench-local-0001"
-SETTINGS = {"thread": (0, 0), "inline": (32, 0), "quiet": (32, 1)}
+SETTINGS = {"thread": (0, 0), "inline": (96, 0), "quiet": (96, 1)}
 
 LUA = r"""
 local key = "__KEY__"
