@@ -136,7 +136,8 @@ class LocalEmbedder:
         #: ... and only while at most this many requests are in flight on this worker
         #: (``in_flight``, set by the gateway; 0: whatever the load)
         self.inline_max_in_flight = inline_max_in_flight
-        #: requests being handled now by this process (the gateway sets its metrics' count)
+        #: requests this worker handles now (the gateway sets it: its requests with a
+        #: complete head not yet answered)
         self.in_flight: Callable[[], int] | None = None
         # int8 activations are quantised with one scale per call: in a batch, the
         # other texts and the padding would change a text's vector. One text per pass.
@@ -202,11 +203,12 @@ class LocalEmbedder:
     # thread and the event loop serves other requests meanwhile. For a short text
     # the hand-off costs more than it saves: two thread wake-ups, each a wait for a
     # core on a busy box (the lookup's wall P99 was ~2x its CPU P99). Calls of at
-    # most ``inline_tokens`` tokens (a question of ~25 words: ~1.5 ms of int8 CPU)
-    # therefore run on the caller's thread, but only while this worker handles at most
-    # ``inline_max_in_flight`` requests: a forward pass on the loop holds every other
-    # request of the worker for its duration, and under load the thread lets the loop
-    # serve them on the other core meanwhile (bench/bench_semantic_gateway.py).
+    # most ``inline_tokens`` tokens (the gateway's default 96: a question of ~75 words,
+    # ~11 ms of int8 CPU) therefore run on the caller's thread, but only while this
+    # worker handles at most ``inline_max_in_flight`` requests: a forward pass on the
+    # loop holds every other request of the worker for its duration, and under load the
+    # thread lets the loop serve them on the other core meanwhile
+    # (bench/bench_semantic_gateway.py).
 
     async def embed_tokens(self, texts: list[str]) -> list[TokenVectors]:
         return await self._run(texts, self._token_vectors)
