@@ -42,6 +42,13 @@ MEDIUM = (
     "I'm running the gateway behind nginx with three replicas and Redis for shared state; "
     "how should I configure the rate limiter so that each tenant gets 100 requests per minute?"
 )
+#: a long question (60 words, ~75 tokens)
+LONG60 = (
+    "We run the gateway on two small virtual machines behind a load balancer, with Redis for"
+    " the shared cache and Postgres for keys and usage. Since last week some streaming answers"
+    " stop halfway and the client sees a reset; what should I check first in the gateway's"
+    " settings and logs to find out whether the upstream or the gateway closes the stream?"
+)
 NOW = 1_800_000_000.0
 NEAR_COPIES = (
     "How do I change my account password?",
@@ -398,6 +405,7 @@ async def bench_verified_lookup(
         await cache.store(SemanticQuery("p", text), b"answer", now=NOW)
     long_stored = MEDIUM.replace("should I", "do I")
     await cache.store(SemanticQuery("p", long_stored), b"a", now=NOW)
+    await cache.store(SemanticQuery("p", LONG60.replace("should I", "do I")), b"a", now=NOW)
     await index._partitions["p"].ann_idle()
     await bench_graph_writes(index, filler, min(n, 200))
     hit = SemanticQuery("p", "How can I reset my password?")
@@ -405,6 +413,7 @@ async def bench_verified_lookup(
     print(f"near-copy query served: {(await cache.lookup(near_hit, now=NOW)).served}")
     miss = SemanticQuery("p", "What is the boiling point of water?")
     long_hit = SemanticQuery("p", MEDIUM)
+    long60_hit = SemanticQuery("p", LONG60)
 
     async def cold() -> object:
         cache.tokens.clear()  # candidates' token vectors not kept: embed the near copy
@@ -421,6 +430,7 @@ async def bench_verified_lookup(
         (f"hit, cold, 3 near copies ({cache.cold_embeds} embedded: worst)", cold_near),
         ("miss (nothing above the recall floor)", lambda: cache.lookup(miss, now=NOW)),
         ("long question (35 words), verify 1", lambda: cache.lookup(long_hit, now=NOW)),
+        ("long question (60 words), verify 1", lambda: cache.lookup(long60_hit, now=NOW)),
     ]
     for mode in modes:
         if mode == "exact":

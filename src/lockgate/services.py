@@ -357,6 +357,10 @@ async def build_services(
         settings.prompts, db, sinks, metrics.registry, writer.flush if writer else None
     )
     connections = ConnectionGuard(settings.server.http, time.monotonic, metrics.connection_rejected)
+    if semantic is not None:  # requests with a complete head, not yet answered
+        semantic.cache.watch_load(
+            lambda: max(metrics.in_flight, connections.open - connections.idle)
+        )
     key_changes = KeyChangeFeed(
         keys, auth.forget, interval=settings.general_settings.key_sync_seconds, redis_url=redis_url
     )

@@ -73,8 +73,8 @@ def test_chat_batch_with_the_openai_sdk(
     # usage rows are written in the background (flush_interval 1 s): wait for them
     deadline = time.monotonic() + 15
     while True:
-        usage = httpx.get(
-            gw.url + "/admin/usage", params={"group_by": "model"}, headers=bearer()
+        usage = httpx.get(  # a report flushes the usage writer first: slow on a loaded box
+            gw.url + "/admin/usage", params={"group_by": "model"}, headers=bearer(), timeout=60
         ).json()
         if usage["totals"]["requests"] >= 40 or time.monotonic() > deadline:
             break

@@ -113,3 +113,39 @@ async def test_unwritable_store_loses_records_only_at_close():
         w.submit(record(i))
     await w.aclose()
     assert w.stats.dropped == 3 and w.stats.written == 0
+
+
+class GatedStore(ListStore):
+    """A store whose writes wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def insert(self, records: Sequence[RequestRecord]) -> None:
+        self.entered.set()
+        await self.gate.wait()
+        await super().insert(records)
+
+
+async def test_flush_waits_for_the_batch_the_background_task_is_writing():
+    """Records the background task has taken off the queue but not yet written are part
+    of "everything queued so far": a report that flushes first must see them (under load
+    the write takes long enough for a report to read the table in between)."""
+    store = GatedStore()
+    w = UsageWriter(store, batch_size=2, flush_interval=60)
+    w.submit(record(1))
+    w.submit(record(2))
+    async with asyncio.timeout(5):
+        await store.entered.wait()  # the background task holds the batch, the queue is empty
+    assert w.pending == 0
+    flush = asyncio.create_task(w.flush())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not flush.done()
+    store.gate.set()
+    async with asyncio.timeout(5):
+        await flush
+    assert store.ids == ["req_000001", "req_000002"]
+    await w.aclose()

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from tests.semantic.test_verifier import CountingEmbedder
+from tests.support import MASTER
 
 from lockgate.cache.semantic.embedder import LocalEmbedder, TokenVectors
+from lockgate.cache.semantic.index import MemoryIndex
 from lockgate.cache.semantic.partition import SemanticQuery
 from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettings
 from lockgate.cache.semantic.tokenstore import TokenStore
 from lockgate.cache.semantic.verifier import load_verifier
+from lockgate.services import build_services
+from lockgate.settings import settings_from_mapping
 
 NOW = 1_800_000_000.0
 SHORT = "How do I change my account password?"
@@ -244,3 +249,63 @@ async def test_served_questions_do_not_evict_the_entries_vectors(
         assert text in cache.recent and text not in cache.tokens
     assert emb.texts == [SHORT, *asked]  # the entry was never embedded again
     assert list(cache.tokens._entries) == [SHORT]
+
+
+def test_a_busy_worker_embeds_in_a_thread_even_short_texts(local_embedder: LocalEmbedder) -> None:
+    """With ``inline_max_in_flight``, a short text is embedded on the loop only while the
+    worker handles at most that many requests; beyond, a worker thread (the loop keeps
+    serving the others). Without a count (``in_flight`` unset) the token bound decides."""
+    saved = (local_embedder.inline_tokens, local_embedder.inline_max_in_flight)
+    saved_count = local_embedder.in_flight
+    requests = [1]
+    try:
+        local_embedder.inline_tokens, local_embedder.inline_max_in_flight = 32, 1
+        local_embedder.in_flight = None
+        assert asyncio.run(_hops(local_embedder, [SHORT])) == (0, 0)
+        cache = SemanticCache(local_embedder, MemoryIndex(local_embedder.dim), SemanticSettings())
+        cache.watch_load(lambda: requests[0])
+        assert asyncio.run(_hops(local_embedder, [SHORT])) == (0, 0)
+        requests[0] = 2
+        assert asyncio.run(_hops(local_embedder, [SHORT])) == (1, 1)
+        local_embedder.inline_max_in_flight = 0  # inline whatever the load
+        assert asyncio.run(_hops(local_embedder, [SHORT])) == (0, 0)
+        assert asyncio.run(_hops(local_embedder, [LONG])) == (1, 1)
+    finally:
+        local_embedder.inline_tokens, local_embedder.inline_max_in_flight = saved
+        local_embedder.in_flight = saved_count
+
+
+async def test_the_gateway_tells_its_embedder_how_busy_the_worker_is(tmp_path: Path) -> None:
+    """``build_services`` hands the local embedder the worker's count of requests in
+    flight, which is what decides between the loop and a worker thread."""
+    settings = settings_from_mapping(
+        {
+            "model_list": [
+                {
+                    "model_name": "gpt-4o-mini",
+                    "params": {"model": "openai/gpt-4o-mini", "api_base": "http://127.0.0.1:9/v1"},
+                }
+            ],
+            "general_settings": {
+                "database_url": f"sqlite+aiosqlite:///{tmp_path}/gw.db",
+                "master_key": MASTER,
+            },
+            "semantic_cache": {"aliases": {"gpt-4o-mini": {}}, "inline_max_in_flight": 2},
+        },
+        env={},
+    )
+    svc = await build_services(settings)
+    try:
+        assert svc.semantic is not None
+        embedder = svc.semantic.cache.embedder
+        assert isinstance(embedder, LocalEmbedder) and embedder.in_flight is not None
+        assert embedder.inline_max_in_flight == 2
+        assert embedder.in_flight() == 0
+        svc.metrics.request_started()
+        svc.metrics.request_started()
+        assert embedder.in_flight() == 2
+        svc.metrics.request_finished()
+        assert embedder.in_flight() == 1
+        svc.metrics.request_finished()
+    finally:
+        await svc.aclose()

@@ -116,6 +116,8 @@ class UsageWriter:
         Records queued while it runs are left to the background task: under steady
         traffic the queue never empties, and a flush must still return.
         """
+        async with self._lock:
+            pass  # a batch the background task took off the queue is written (or put back) first
         target = self.stats.written + len(self._buffer)
         while self._buffer and self.stats.written < target:
             await self._write_one_batch(reraise=True)

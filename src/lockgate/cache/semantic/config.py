@@ -8,7 +8,8 @@ semantic_cache:
   backend: onnx-int8                # onnx-int8 | onnx | numpy, for the local embedder
   max_false_hit_rate: 0.01          # error budget: the learned verifier's operating point
   token_store_mb: 256               # candidates' token vectors kept (int8, ~7 kB a question)
-  inline_embed_tokens: 32           # shorter texts are embedded on the event loop (no thread hop)
+  inline_embed_tokens: 96           # shorter texts are embedded on the event loop (no thread hop)
+  inline_max_in_flight: 1           # ... while the worker handles at most this many requests
   share_token_kb: 12                # Redis index: an entry's token vectors go with it (<= 12 kB)
   verify_sample_rate: 0.02          # share of served hits re-asked upstream (live estimate)
   ttl: 3600
@@ -82,7 +83,9 @@ def build_semantic_stage(
         embedder = CallableEmbedder(embed_fn, dim)
     else:
         embedder = LocalEmbedder(
-            backend=settings.backend, inline_tokens=settings.inline_embed_tokens
+            backend=settings.backend,
+            inline_tokens=settings.inline_embed_tokens,
+            inline_max_in_flight=settings.inline_max_in_flight,
         )
     verifier = None
     if settings.verifier or any(a.verifier for a in aliases.values()):

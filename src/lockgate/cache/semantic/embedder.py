@@ -111,6 +111,7 @@ class LocalEmbedder:
         threads: int = 1,
         max_tokens: int = 256,
         inline_tokens: int = 0,
+        inline_max_in_flight: int = 0,
     ) -> None:
         try:
             from tokenizers import Tokenizer
@@ -132,6 +133,12 @@ class LocalEmbedder:
         self.backend = backend
         #: a call of at most this many tokens runs on the caller's thread (see ``embed``)
         self.inline_tokens = inline_tokens
+        #: ... and only while at most this many requests are in flight on this worker
+        #: (``in_flight``, set by the gateway; 0: whatever the load)
+        self.inline_max_in_flight = inline_max_in_flight
+        #: requests this worker handles now (the gateway sets it: its requests with a
+        #: complete head not yet answered)
+        self.in_flight: Callable[[], int] | None = None
         # int8 activations are quantised with one scale per call: in a batch, the
         # other texts and the padding would change a text's vector. One text per pass.
         self._alone = backend == "onnx-int8"
@@ -153,6 +160,11 @@ class LocalEmbedder:
 
     def _inline(self, encodings: list[Encoding]) -> bool:
         return sum(len(e.ids) for e in encodings) <= self.inline_tokens
+
+    def _quiet(self) -> bool:
+        """Few enough requests in flight that holding the loop keeps no one waiting."""
+        limit, count = self.inline_max_in_flight, self.in_flight
+        return limit <= 0 or count is None or count() <= limit
 
     def embed_sync(self, texts: list[str]) -> F32:
         """The blocking forward pass; for scripts, benches and worker threads."""
@@ -191,8 +203,12 @@ class LocalEmbedder:
     # thread and the event loop serves other requests meanwhile. For a short text
     # the hand-off costs more than it saves: two thread wake-ups, each a wait for a
     # core on a busy box (the lookup's wall P99 was ~2x its CPU P99). Calls of at
-    # most ``inline_tokens`` tokens (a question of ~25 words: ~1.5 ms of int8 CPU)
-    # therefore run on the caller's thread.
+    # most ``inline_tokens`` tokens (the gateway's default 96: a question of ~75 words,
+    # ~11 ms of int8 CPU) therefore run on the caller's thread, but only while this
+    # worker handles at most ``inline_max_in_flight`` requests: a forward pass on the
+    # loop holds every other request of the worker for its duration, and under load the
+    # thread lets the loop serve them on the other core meanwhile
+    # (bench/bench_semantic_gateway.py).
 
     async def embed_tokens(self, texts: list[str]) -> list[TokenVectors]:
         return await self._run(texts, self._token_vectors)
@@ -202,7 +218,7 @@ class LocalEmbedder:
 
     async def _run(self, texts: list[str], forward: Callable[[list[Encoding]], T]) -> T:
         """``forward`` over ``texts``' encodings: inline when short, else in a thread."""
-        if not self._may_inline(texts):
+        if not self._may_inline(texts) or not self._quiet():
             return await asyncio.to_thread(lambda: forward(self._encode(texts)))
         encodings = self._encode(texts)
         if self._inline(encodings):

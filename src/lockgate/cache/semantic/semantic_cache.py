@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from lockgate.cache.semantic.embedder import Embedder, TokenEmbedder, TokenVectors
+from lockgate.cache.semantic.embedder import Embedder, LocalEmbedder, TokenEmbedder, TokenVectors
 from lockgate.cache.semantic.guards import GUARDS, Features, GuardName, extract_features, near_miss
 from lockgate.cache.semantic.index import Candidate, VectorIndex
 from lockgate.cache.semantic.partition import SemanticQuery
@@ -164,6 +165,12 @@ class SemanticCache:
         # The guards' view of recent texts (a few hundred bytes each): extracting
         # it is a third of the verifier's cost, and candidates come back often.
         self._features: OrderedDict[str, Features] = OrderedDict()
+
+    def watch_load(self, in_flight: Callable[[], int]) -> None:
+        """``in_flight``: how many requests this worker handles now. A local embedder
+        runs short forward passes on the event loop only while there are few."""
+        if isinstance(self.embedder, LocalEmbedder):
+            self.embedder.in_flight = in_flight
 
     def verifies(self, settings: SemanticSettings) -> bool:
         """Whether lookups with ``settings`` are decided by the learned verifier."""

@@ -56,10 +56,14 @@ class SemanticCacheSettings(BaseModel):
     #: token vectors kept for the verifier (int8, ~7 kB a question; an entry whose
     #: vectors are gone costs its lookup a forward pass)
     token_store_mb: int = Field(default=256, ge=1)
-    #: a local embedder's call of at most this many tokens runs on the event loop instead
-    #: of a worker thread (two thread wake-ups cost a short question more than its ~1.5 ms
-    #: forward pass on a busy box); 0: always a worker thread
-    inline_embed_tokens: int = Field(default=32, ge=0)
+    #: a local embedder's call of at most this many tokens (96: a question of ~75 words,
+    #: ~11 ms of int8 CPU) runs on the event loop instead of a worker thread: two thread
+    #: wake-ups add ~5 ms to a lookup's P99 on a busy box; 0: always a worker thread
+    inline_embed_tokens: int = Field(default=96, ge=0)
+    #: ... and only while this gateway worker handles at most this many requests (the
+    #: lookup's own included): under load a forward pass on the loop makes every other
+    #: request of the worker wait for it. 0: inline whatever the load
+    inline_max_in_flight: int = Field(default=1, ge=0)
     #: with a Redis index, an entry's token vectors go with it when they take at most this
     #: many kB (388 B a token: 12 kB ~ 29 tokens), so other replicas need no forward pass
     #: for it; Redis then holds up to capacity x this much more. 0: never
