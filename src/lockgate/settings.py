@@ -503,7 +503,10 @@ _AWS_ENV = {
 
 def _default_keys(raw: dict[str, Any], env: Mapping[str, str]) -> None:
     """Give deployments without an api_key their provider's usual key variable, if set."""
-    for entry in raw.get("model_list") or ():
+    entries = raw.get("model_list") or ()
+    if not isinstance(entries, list):
+        return  # not a list: the model's validation says so, in its own words
+    for entry in entries:
         if not isinstance(entry, dict):
             continue
         params = entry.get("params", entry.get("litellm_params"))

@@ -88,6 +88,8 @@ def test_missing_env_var_names_field(tmp_path: Path):
         ({"general_settings": {"master_key": "short"}}, "master_key"),
         ({"router_settings": {"fallbacks": [{"a": ["b"]}]}}, "unknown model_name 'a'"),
         ({"bogus_section": {}}, "bogus_section"),
+        ({"model_list": 5}, "model_list: Input should be a valid list"),
+        ({"model_list": {"model_name": "a"}}, "model_list: Input should be a valid list"),
     ],
 )
 def test_bad_config_names_field_and_reason(data, needle):
