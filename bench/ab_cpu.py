@@ -72,7 +72,7 @@ def main() -> None:
             text = config.replace("${BENCH_HOME}", str(data))
             (data / "c.yaml").write_text(text.replace("port: 15000", f"port: {port}"))
             proc = subprocess.Popen(
-                [str(VENV / "bin/lockgate"), "serve", "-c", str(data / "c.yaml")],
+                [str(VENV / "bin/python"), "-m", "lockgate", "serve", "-c", str(data / "c.yaml")],
                 env=dict(os.environ, PYTHONPATH=src),
                 cwd=data,
                 stdout=(data / "log").open("wb"),

@@ -168,7 +168,16 @@ def main() -> None:
             start_new_session=True,
         )
         procs["lockgate"] = subprocess.Popen(
-            [str(VENV / "bin/lockgate"), "serve", "-c", str(home / "c.yaml"), "--port", str(gate)],
+            [
+                str(VENV / "bin/python"),
+                "-m",
+                "lockgate",
+                "serve",
+                "-c",
+                str(home / "c.yaml"),
+                "--port",
+                str(gate),
+            ],
             cwd=home,
             env=dict(os.environ, PYTHONPATH=a.src) if a.src else None,
             stdout=(home / "lockgate.log").open("wb"),

@@ -56,8 +56,26 @@ def record(n: int, run: int) -> RequestRecord:
         ttft_ms=None,
         attempts=1,
         cache="bypass",
-        notes={"guards": {"injection": {"score": 0.01, "action": "allow"}}},
+        notes={
+            "guards": {
+                "injection": {
+                    "score": 0.0123,
+                    "flagged": False,
+                    "action": "pass",
+                    "reason": "model:0.01",
+                    "reasons": ["model:0.01"],
+                }
+            }
+        },
         client_ip="127.0.0.1",
+        # as the gateway's records carry them (audit keeps both)
+        request_headers={
+            "host": "127.0.0.1:15000",
+            "content-type": "application/json",
+            "authorization": "[redacted]",
+            "content-length": "245",
+        },
+        attempt_log=[{"deployment": "gpt-4o-mini#0", "status": 200, "latency_ms": 1.1}],
     )
 
 
@@ -77,8 +95,9 @@ def children_cpu() -> float:
     return total
 
 
-async def once(n: int, run: int, tmp: Path, batch: int, writer: str) -> tuple[float, float]:
-    """(loop-thread CPU us per record, process CPU us per record) for one run."""
+async def once(n: int, run: int, tmp: Path, batch: int, writer: str) -> tuple[float, float, float]:
+    """(loop-thread CPU us per record, process CPU us per record, of which the writer
+    process's) for one run."""
     db = Database(f"sqlite+aiosqlite:///{tmp}/w{run}.db", writer=writer)  # type: ignore[arg-type]
     await db.migrate()
     usage = UsageWriter(
@@ -105,7 +124,7 @@ async def once(n: int, run: int, tmp: Path, batch: int, writer: str) -> tuple[fl
     await usage.aclose()
     await audit.aclose()
     await db.aclose()
-    return (loop1 - loop0) / n * 1e6, (proc1 - proc0) / n * 1e6
+    return (loop1 - loop0) / n * 1e6, (proc1 - proc0) / n * 1e6, (kids1 - kids0) / n * 1e6
 
 
 async def run(n: int, repeats: int, batch: int, writer: str) -> None:
@@ -113,13 +132,15 @@ async def run(n: int, repeats: int, batch: int, writer: str) -> None:
         results = [await once(n, i, Path(tmp), batch, writer) for i in range(repeats)]
     loop = sorted(r[0] for r in results)
     proc = sorted(r[1] for r in results)
+    kids = sorted(r[2] for r in results)
     print(
         f"{n} records x {repeats} runs, batches of {batch}, {writer} writer,"
         " usage + audit rows per record:"
         f" request-loop thread {statistics.median(loop):.1f} us CPU"
         f" ({loop[0]:.1f}-{loop[-1]:.1f}),"
         f" all threads and processes {statistics.median(proc):.1f} us"
-        f" ({proc[0]:.1f}-{proc[-1]:.1f})"
+        f" ({proc[0]:.1f}-{proc[-1]:.1f}), of which the writer process"
+        f" {statistics.median(kids):.1f} ({kids[0]:.1f}-{kids[-1]:.1f})"
     )
 
 

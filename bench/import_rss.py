@@ -76,6 +76,9 @@ def _serve_hooked(out: str) -> None:
             f.write("\n## largest single modules, own growth (MiB)\n")
             for name, size in Counter(own).most_common(40):
                 f.write(f"{size / 2**20:7.2f}  {name}\n")
+        if os.environ.get("IMPORT_RSS_MODULES"):  # every loaded module, one a line
+            with open(os.environ["IMPORT_RSS_MODULES"], "w") as f:
+                f.write("\n".join(sorted(sys.modules)) + "\n")
         os._exit(0)
 
     signal.signal(signal.SIGUSR1, dump)

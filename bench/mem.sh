@@ -12,7 +12,7 @@ BENCH_HOME=$H PORT=$MP $H/mock/start.sh >/dev/null
 sed "s/127.0.0.1:18080/127.0.0.1:$MP/g; s#\${BENCH_HOME}#$H#g" $REPO/bench/lockgate-full.yaml > $H/c.yaml
 sed -i "s#^  database_url: .*#&\n  database_writer: $1#" $H/c.yaml
 cd $H
-PYTHONPATH=${SRC:-} setsid $REPO/.venv/bin/lockgate serve -c $H/c.yaml --port $LP --workers $2 > $H/logs/lg.log 2>&1 &
+PYTHONPATH=${SRC:-} setsid $REPO/.venv/bin/python -m lockgate serve -c $H/c.yaml --port $LP --workers $2 > $H/logs/lg.log 2>&1 &
 LGPID=$!
 for _ in $(seq 300); do curl -fs -o /dev/null http://127.0.0.1:$LP/health && break; sleep 0.2; done
 sleep 3

@@ -6,7 +6,9 @@ STACK: ``guarded`` (what ``lockgate serve`` runs: uvicorn + httptools + the guar
 protocol), ``uvicorn`` (plain uvicorn + httptools, main before the hardening),
 ``hypercorn`` (h11, uvloop) or ``granian`` (Rust, ASGI interface); ``guarded2`` is
 ``lockgate serve --workers 2`` (``guarded2-before``: the same from the checkout whose
-``src`` is ``$BEFORE_SRC``) and ``granian2`` granian with 2 workers.  Used by
+``src`` is ``$BEFORE_SRC``), ``serve1`` / ``serve1-before`` plain ``lockgate serve`` (one
+worker, its writer process included) from this checkout / ``$BEFORE_SRC``, and
+``granian2`` granian with 2 workers.  Used by
 bench/run_servers.sh to compare their RPS and CPU per request on one machine.
 """
 
@@ -37,11 +39,12 @@ def main() -> None:
     from lockgate.settings import load_settings
 
     settings = load_settings(config)
-    if stack in ("guarded2", "guarded2-before"):
+    if stack in ("guarded2", "guarded2-before", "serve1", "serve1-before"):
         argv = [sys.executable, "-m", "lockgate", "serve", "-c", config, "--port", str(port)]
-        if stack == "guarded2-before":  # another checkout's src ($BEFORE_SRC), same run
+        if stack.endswith("-before"):  # another checkout's src ($BEFORE_SRC), same run
             os.environ["PYTHONPATH"] = os.environ["BEFORE_SRC"]
-        os.execv(sys.executable, [*argv, "--workers", "2"])
+        workers = ["--workers", "2"] if stack.startswith("guarded2") else []
+        os.execv(sys.executable, [*argv, *workers])
     if stack in ("granian", "granian2"):
         from granian.constants import Interfaces, Loops
         from granian.server import Server

@@ -160,7 +160,13 @@ def balance(src: np.ndarray) -> np.ndarray:
     return np.asarray([per[s] for s in src])
 
 
+#: columns of the rows the models see (the cross-encoder's column is appended after the
+#: features; it is a model input only with --cross-feature)
+FIT_COLUMNS = len(FEATURE_NAMES)
+
+
 def fit(kind: str, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[StandardScaler, Any]:
+    x = x[:, :FIT_COLUMNS]
     scaler = StandardScaler().fit(x)
     model = models()[kind]
     if kind == "mlp":
@@ -335,8 +341,18 @@ def decide(
     return out
 
 
+class BenchRegime(Regime):
+    """The runtime regime, plus rewordings judged on a cross-encoder's probability
+    (``"cross"``: the last column of the rows, appended by ``--cross-encoder``)."""
+
+    def rewording_score(self, rows: Any) -> Any:
+        if self.reworded_by == "cross":
+            return np.asarray(rows, dtype=np.float32)[:, -1]
+        return super().rewording_score(rows)
+
+
 def regime_of(c: dict[str, Any]) -> Regime:
-    return Regime(c["near_jaccard"], c["near_differing"], c.get("reworded_by", "cosine"))
+    return BenchRegime(c["near_jaccard"], c["near_differing"], c.get("reworded_by", "cosine"))
 
 
 def pick(
@@ -424,7 +440,9 @@ def nested_cv(
     tables: dict[str, dict[str, dict[str, Any]]] = {}
     accept = {(m, b): np.zeros(len(y), dtype=bool) for m in confidences for b in budgets}
     picked: list[dict[str, Any]] = []
-    key = np.asarray([len(y), len(folds), inner_folds, float(x.sum()), sum(map(ord, kind))])
+    key = np.asarray(
+        [len(y), len(folds), inner_folds, float(x[:, :FIT_COLUMNS].sum()), sum(map(ord, kind))]
+    )
     saved = np.load(cache) if cache is not None and cache.exists() else None
     if saved is not None and not np.array_equal(saved["key"], key):
         saved = None
@@ -443,9 +461,9 @@ def nested_cv(
             for part in parts:
                 itrain = np.setdiff1d(train, part)
                 scaler, model = fit(kind, x[itrain], y[itrain], weights[itrain])
-                p_in[part] = model.predict_proba(scaler.transform(x[part]))[:, 1]
+                p_in[part] = model.predict_proba(scaler.transform(x[part, :FIT_COLUMNS]))[:, 1]
             scaler, model = fit(kind, x[train], y[train], weights[train])
-            p_out[test] = model.predict_proba(scaler.transform(x[test]))[:, 1]
+            p_out[test] = model.predict_proba(scaler.transform(x[test, :FIT_COLUMNS]))[:, 1]
         all_in[fold], all_out[fold] = p_in, p_out
         for margin, budget in accept:
             conf = (
@@ -474,56 +492,6 @@ def nested_cv(
     return tables, picked
 
 
-def compare_cross_encoder(
-    path: Path,
-    oof: dict[str, np.ndarray],
-    x: np.ndarray,
-    y: np.ndarray,
-    src: np.ndarray,
-    hit: np.ndarray,
-    groups: np.ndarray,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-) -> None:
-    """Cross-encoder vs feature models on the rows the cross-encoder has out-of-fold scores for.
-
-    Each finished test fold is split in two by group; each half is scored at the
-    thresholds picked on every other finished row (the other half and the other
-    finished folds), so a budget's threshold never sees the rows it is judged on,
-    also when only one fold finished.
-    """
-    ce = np.load(path)["p"]
-    done = np.isfinite(ce)
-    chunks = []
-    for _, test in folds:
-        if done[test].all():
-            half = (groups[test] % 2) == 0
-            chunks += [test[half], test[~half]]
-    print(f"\ncross-encoder: {int(done.sum())} rows with out-of-fold scores, {len(chunks)} chunks")
-    probs = {**oof, "cross": np.where(done, ce, 0.0)}
-    for kind, p in probs.items():
-        auc = {s: roc_auc_score(y[done & (src == s)], p[done & (src == s)]) for s in np.unique(src)}
-        print(f"{kind:9} AUC per source on those rows {auc}")
-    for kind, p in probs.items():
-        print(f"\n{kind}: budget -> per source hit rate / false-hit rate [95% CI] (n)")
-        for budget in (0.01, 0.03):
-            accept = np.zeros(len(y), dtype=bool)
-            for chunk in chunks:
-                others = np.setdiff1d(np.flatnonzero(done), chunk)
-                t = threshold_for(p[others], y[others], hit[others], src[others], budget)
-                accept[chunk] = hit[chunk] & (p[chunk] >= t)
-            cells = []
-            for s in np.unique(src):
-                m = done & (src == s)
-                r = rates(accept[m], y[m])
-                lo, hi = r["false_hit_rate_ci"]
-                hlo, hhi = r["hit_rate_ci"]
-                cells.append(
-                    f"{s}: hit {r['hit_rate']:.3f} [{hlo:.3f},{hhi:.3f}] (n={r['positives']}) "
-                    f"fh {r['false_hit_rate']:.4f} [{lo:.4f},{hi:.4f}] (n={r['negatives']})"
-                )
-            print(f"  {budget:6.4f}  " + " | ".join(cells))
-
-
 def print_table(per_budget: dict[str, Any]) -> None:
     for budget, per in per_budget.items():
         cells = []
@@ -538,7 +506,7 @@ def print_table(per_budget: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    global HIDDEN, ALPHA, ADVERSARIAL_WEIGHT, AUTO_LEVEL
+    global HIDDEN, ALPHA, ADVERSARIAL_WEIGHT, AUTO_LEVEL, FIT_COLUMNS
     ap = argparse.ArgumentParser()
     ap.add_argument("pairs", type=Path)
     ap.add_argument("--out", type=Path, required=True)
@@ -624,7 +592,17 @@ def main() -> None:
         "--cross-encoder",
         type=Path,
         default=None,
-        help="oof.npz of bench/train_cross_encoder.py (same --folds): compare and stop",
+        help="oof.npz of bench/train_cross_encoder.py (same --folds and --extra): its"
+        " out-of-fold probability becomes a rewording score ('cross' in --reworded-by)",
+    )
+    ap.add_argument(
+        "--cross-order",
+        default="mean",
+        choices=("mean", "p12", "p21"),
+        help="with --cross-encoder: both orders' mean, cached text first (p12) or second",
+    )
+    ap.add_argument(
+        "--cross-feature", action="store_true", help="the cross-encoder is an MLP input too"
     )
     args = ap.parse_args()
     HIDDEN = tuple(int(h) for h in args.hidden.split(","))
@@ -648,13 +626,21 @@ def main() -> None:
     shown = np.asarray([s if i < dev else "" for i, s in enumerate(full)])
     vectors = args.vectors or Path(f"/tmp/lockgate-verifier-vectors-{args.backend}.npz")
     x = featurise(rows, args.backend, vectors)
+    if args.cross_encoder is not None:
+        saved = np.load(args.cross_encoder)
+        assert len(saved["p12"]) == len(rows) and saved["done"].all(), "unfinished or other rows"
+        # rows it never scored (bench/cross_candidates.py) are never judged on it: 0
+        p12, p21 = np.nan_to_num(saved["p12"]), np.nan_to_num(saved["p21"])
+        ce = {"mean": (p12 + p21) / 2, "p12": p12, "p21": p21}
+        x = np.hstack([x, ce[args.cross_order][:, None]])
+        FIT_COLUMNS = x.shape[1] if args.cross_feature else len(FEATURE_NAMES)
     feats = {t: extract_features(t) for r in rows for t in (r["q1"], r["q2"])}
     differing = np.asarray([differing_words(feats[r["q2"]], feats[r["q1"]]) for r in rows])
-    regime = None if args.no_regime else Regime(args.near_jaccard, args.near_differing)
+    regime = None if args.no_regime else BenchRegime(args.near_jaccard, args.near_differing)
     near = np.ones(len(rows), dtype=bool) if regime is None else regime.near_copy(x, differing)
     rewordings = [r for r in args.reworded_by.split(",") if r]
     if regime is not None:
-        regime = Regime(args.near_jaccard, args.near_differing, rewordings[0])
+        regime = BenchRegime(args.near_jaccard, args.near_differing, rewordings[0])
     cos = x[:, 0] if regime is None else regime.rewording_score(x)  # what rewordings pass on
     groups = groups_of(rows)
     folds = list(GroupKFold(n_splits=args.folds).split(x, y, groups))
@@ -690,14 +676,21 @@ def main() -> None:
         t0 = time.perf_counter()
         for train, test in folds:
             scaler, model = fit(kind, x[train], y[train], weights[train])
-            p[test] = model.predict_proba(scaler.transform(x[test]))[:, 1]
+            p[test] = model.predict_proba(scaler.transform(x[test, :FIT_COLUMNS]))[:, 1]
         oof[kind] = p
         auc = {s: roc_auc_score(y[shown == s], p[shown == s]) for s in np.unique(shown) if s}
         report[f"{kind}_auc"] = auc
         print(f"{kind:9} AUC per source {auc}  ({time.perf_counter() - t0:.1f}s)")
     if args.cross_encoder is not None:
-        compare_cross_encoder(args.cross_encoder, oof, x, y, src, hit, groups, folds)
-        return
+        for name, score in (("cosine", x[:, 0]), ("cross", x[:, -1])):
+            auc = {
+                s: (roc_auc_score(y[m], score[m]), roc_auc_score(y[m & ~near], score[m & ~near]))
+                for s in np.unique(shown)
+                if s
+                for m in [shown == s]
+            }
+            report[f"{name}_auc_all_reworded"] = auc
+            print(f"{name:9} AUC per source (all rows, rewordings only) {auc}")
     choices = [
         {
             "near_jaccard": j,

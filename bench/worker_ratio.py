@@ -21,6 +21,8 @@ T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 
 PAIRS = [
     ("lockgate-guarded2", "lockgate-guarded"),
     ("lockgate-guarded2-before", "lockgate-guarded"),
+    ("lockgate-guarded2", "lockgate-serve1"),
+    ("lockgate-guarded2-before", "lockgate-serve1-before"),
     ("pyproxy-w2", "pyproxy-aiohttp"),
 ]
 

@@ -1,3 +1,3 @@
-from lockgate.cli import main
+from lockgate.serve_cli import main
 
 main()

@@ -91,7 +91,9 @@ class Usage:
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool):
+    if type(value) is int:  # the usual case, read first (bool is not int here)
+        return value if value > 0 else 0
+    if value is None or isinstance(value, bool):
         return 0
     try:
         return max(0, int(value or 0))

@@ -111,73 +111,15 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Start the gateway."""
-    import gc
+    from lockgate.serve_cli import CommandExit
+    from lockgate.serve_cli import serve as run
 
-    from lockgate.serving.workers import hold_reload_signals
-
-    hold_reload_signals()
-
-    # Start-up allocates ~185k long-lived objects and frees few, so the cyclic GC's
-    # collections while it runs find little (~15% of its CPU); the lifespan's
-    # gc.collect() sweeps once, and the server enables the GC as soon as it has started.
-    gc.disable()
+    # `python -m lockgate serve ...` and the `lockgate` script start a plain serve line in
+    # lockgate.serve_cli without typer; this is the same start for every other line
     try:
-        _serve(config, host, port, workers)
-    finally:
-        gc.enable()
-
-
-def _serve(config: str | None, host: str | None, port: int | None, workers: int) -> None:
-    from lockgate.logs import import_structlog_lean
-
-    import_structlog_lean()  # before anything imports structlog (idle memory)
-    from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean
-
-    import_sqlalchemy_asyncio_lean()  # nor the ORM behind sqlalchemy.ext.asyncio
-    from lockgate.serving.lean import import_hiding
-
-    import_hiding("uvicorn", "watchfiles")  # its --reload supervisor's; serve never reloads
-    from lockgate.preflight import problems
-    from lockgate.settings import ConfigError, find_config
-
-    settings = load(config)
-    from lockgate.storage.premigrate import start_premigration
-
-    # A first start's migration: a child loads Alembic while this process checks and
-    # loads the server, and migrates once the port is bound (storage/premigrate.py).
-    premigration = start_premigration(settings.general_settings.database_url)
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    if overrides:
-        settings = settings.model_copy(
-            update={"server": settings.server.model_copy(update=overrides)}
-        )
-    found = problems(settings)
-    for problem in found:
-        typer.echo(problem.render(), err=True)
-    if found:
-        if premigration is not None:
-            premigration.cancel()
-        raise typer.Exit(2)
-    from lockgate.server import StartupError
-    from lockgate.server import serve as run
-
-    path = find_config(config)
-    try:
-        run(
-            settings,
-            str(path) if path is not None else None,
-            workers,
-            before_start=premigration.run if premigration is not None else None,
-        )
-    except StartupError as exc:
-        if exc.message:  # empty: the lifespan's failure is already on stderr
-            typer.echo(exc.render(), err=True)
-        raise typer.Exit(exc.exit_code) from None
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        if premigration is not None:
-            premigration.cancel()
+        run(config, host, port, workers)
+    except CommandExit as exc:
+        raise typer.Exit(exc.code) from None
 
 
 @app.command("check-config")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lockgate.settings import ConfigError, Settings, find_config, load_settings
+from lockgate.settings import Settings
 
 if TYPE_CHECKING:
     import urllib.request
@@ -66,14 +66,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def load(config: str | None, *, admin: bool = False, exit_code: int = 2) -> Settings:
     """The settings every command uses; warnings (ignored LiteLLM keys) go to stderr."""
-    path = find_config(config)
+    from lockgate.serve_cli import CommandExit, load_or_exit
+
     try:
-        settings = load_settings(path, required_env="storage" if admin else "all")
-    except ConfigError as exc:
-        raise fail(str(exc), exit_code) from None
-    for warning in settings.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    return settings
+        return load_or_exit(config, admin=admin, exit_code=exit_code)
+    except CommandExit as exc:
+        raise typer.Exit(exc.code) from None
 
 
 def admin_settings(config: str | None) -> Settings:

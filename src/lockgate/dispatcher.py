@@ -344,9 +344,15 @@ class Dispatcher:
         then retry or fall back one by one.
         """
 
+        journal: UpstreamJournal | None = ctx.stage_data.get(UPSTREAM_JOURNAL)
+
         async def attempt(
             dep: Deployment, lease: Lease, timeouts: Timeouts, name: str
         ) -> dict[str, Any]:
+            if journal is not None:
+                # A batch line: its lease is checked before each attempt leaves, as for
+                # chat lines (an embeddings answer is not journalled: it costs little).
+                journal.sending()
             provider = self._providers.get(dep.provider)
             started = time.perf_counter()
             try:
@@ -394,9 +400,12 @@ class Dispatcher:
                 if candidates is None
                 else candidates(table, plan.alias)
             )
-            lease = self._balancer.acquire(cands, exclude=plan.tried, now=clock())
+            # One reading for the breakers' answer and the plan's decision on it: read
+            # twice, a retry woken as its cool-down ends saw it cooling, then "available
+            # in 0 s", which the plan took for no deployment at all (a 503 under load).
+            now = clock()
+            lease = self._balancer.acquire(cands, exclude=plan.tried, now=now)
             if lease is None:
-                now = clock()
                 decision = plan.on_unavailable(
                     now,
                     available_in=self._balancer.available_in(cands, now),

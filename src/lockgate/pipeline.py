@@ -151,11 +151,23 @@ def _watch(
     return watched(stream).on_end(end)
 
 
-def _bind(stage: Stage, call_next: Handler) -> Handler:
-    async def handler(ctx: RequestContext, request: ChatRequest) -> Result:
-        return await stage(ctx, request, call_next)
+class _Bound:
+    """``stage`` with the rest of the chain bound: calling it returns the stage's own
+    coroutine (no coroutine of its own per stage and request, as a wrapping ``async
+    def`` would add)."""
 
-    return handler
+    __slots__ = ("call_next", "stage")
+
+    def __init__(self, stage: Stage, call_next: Handler) -> None:
+        self.stage = stage
+        self.call_next = call_next
+
+    def __call__(self, ctx: RequestContext, request: ChatRequest) -> Awaitable[Result]:
+        return self.stage(ctx, request, self.call_next)
+
+
+def _bind(stage: Stage, call_next: Handler) -> Handler:
+    return _Bound(stage, call_next)
 
 
 def _traced(stage: Stage, call_next: Handler, tracer: Tracer) -> Handler:

@@ -93,11 +93,24 @@ BUILTIN_PRICES: dict[str, Price] = {
 }
 
 
+#: price_for's answers by the id of the (frozen) deployment params they were read from,
+#: with those params kept so an id is never reused while its entry lives; bounded, as
+#: every reload brings new params objects
+_priced: dict[int, tuple[object, Price | None]] = {}
+_PRICED_MAX = 1024
+
+
 def price_for(deployment: Deployment) -> Price | None:
-    price = _base_price(deployment)
     p = deployment.params
+    known = _priced.get(id(p))
+    if known is not None and known[0] is p:
+        return known[1]
+    price = _base_price(deployment)
     if price is not None and _anthropic_model(p.provider, p.upstream_model):
-        return with_anthropic_cache_rates(price)
+        price = with_anthropic_cache_rates(price)
+    if len(_priced) >= _PRICED_MAX:
+        _priced.clear()
+    _priced[id(p)] = (p, price)
     return price
 
 

@@ -9,11 +9,12 @@ in batches off the request path, and flush what they hold when closed.
 from __future__ import annotations
 
 import operator
+import pickle
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Packed", "RecordSink", "RequestRecord", "pack", "unpack", "wants"]
+__all__ = ["Packed", "RecordSink", "RequestRecord", "pack", "packed", "unpack", "wants"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,18 +84,45 @@ def wants(sink: RecordSink, status: int) -> bool:
     return check is None or bool(check(status))
 
 
-#: a record as a plain tuple of its fields, in order: what crosses to the writer process
-#: (pickling tuples costs about a quarter of pickling the slotted dataclasses)
-Packed = tuple[Any, ...]
+#: a record as the bytes that cross to the writer process: the pickle of its fields as a
+#: tuple (a quarter of the cost of pickling the slotted dataclass), made once per record
+#: when its first sink queues it, so a batch is handed over without serialising anything
+#: on the request loop at once (500 records took 1.7-5.9 ms in one ``pickle.dumps``)
+Packed = bytes
 
 _fields = operator.attrgetter(*RequestRecord.__slots__)
+#: the last record packed and its bytes: the usage and audit writers get the same record
+_last: list[Any] = [None, b""]
+
+
+def packed(record: RequestRecord) -> Packed:
+    """``record``'s bytes (the same object for the sinks that queue the same record).
+
+    A record that cannot be pickled (an odd object in its notes) packs as ``b""``;
+    :func:`unpack` refuses it, so its batch is written row by row and the record goes
+    to the dead-letter file like any row the database refuses.
+    """
+    last = _last
+    if last[0] is record:
+        return last[1]  # type: ignore[no-any-return]
+    try:
+        blob = pickle.dumps(_fields(record), pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        blob = b""
+    last[0], last[1] = record, blob
+    return blob
 
 
 def pack(records: Sequence[RequestRecord]) -> list[Packed]:
-    """``records`` as tuples of their fields (values shared, not copied)."""
-    return [_fields(r) for r in records]
+    """Each record's bytes (:func:`packed`)."""
+    return [packed(r) for r in records]
 
 
-def unpack(rows: Sequence[Packed]) -> list[RequestRecord]:
-    """The records :func:`pack` flattened, equal field by field."""
-    return [RequestRecord(*row) for row in rows]
+def unpack(blobs: Sequence[Packed]) -> list[RequestRecord]:
+    """The records :func:`pack` made bytes of, equal field by field."""
+    out = []
+    for blob in blobs:
+        if not blob:
+            raise ValueError("a record that could not be serialised for the writer")
+        out.append(RequestRecord(*pickle.loads(blob)))
+    return out

@@ -447,6 +447,7 @@ def _with_context_limits(settings: Settings) -> GuardrailSettings:
 
 
 def services(request: Request) -> Services:
-    """The app's services, as stored on the lifespan state."""
-    svc: Services = request.state.services
+    """The app's services, as stored on the lifespan state (read from the scope's state
+    dict, which ``request.state`` wraps, without building that wrapper per request)."""
+    svc: Services = request.scope["state"]["services"]
     return svc

@@ -102,23 +102,47 @@ async def canary(gw: LiveGateway) -> AsyncIterator[list[int]]:
     assert len(statuses) >= 2 and set(statuses) == {200}, statuses
 
 
+async def trickle_head(writer: asyncio.StreamWriter) -> None:
+    """The rest of a request head, a byte every 0.4 s (longer than header_timeout)."""
+    with contextlib.suppress(ConnectionError):
+        for byte in b"\r\nx-slow: 1234567890\r\n\r\n":
+            await asyncio.sleep(0.4)
+            writer.write(bytes([byte]))
+            await writer.drain()
+
+
 async def test_slow_headers_get_408_while_others_are_served(gw: LiveGateway) -> None:
     """A head sent a byte at a time is cut off with 408 after header_timeout."""
     async with canary(gw):
         reader, writer = await connect(gw)
         writer.write(HEAD)
-
-        async def trickle() -> None:
-            with contextlib.suppress(ConnectionError):
-                for byte in b"\r\nx-slow: 1234567890\r\n\r\n":
-                    await asyncio.sleep(0.4)
-                    writer.write(bytes([byte]))
-                    await writer.drain()
-
-        dripping = asyncio.create_task(trickle())
+        dripping = asyncio.create_task(trickle_head(writer))
         assert await status_of(reader) == 408
         dripping.cancel()
         writer.close()
+
+
+async def test_slow_head_after_an_answered_request_gets_408(gw: LiveGateway) -> None:
+    """The head deadline of a kept-alive connection's next request holds too: its timer
+    was armed for the first request's head (earlier), fires first and must wait again
+    for the deadline now in force instead of letting the slow head run on."""
+    reader, writer = await connect(gw)
+    body = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+    writer.write(
+        HEAD + b"\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+    )
+    writer.write(body)
+    assert await status_of(reader) == 200
+    # at once (a wait could outlast keep_alive_timeout on a loaded box): the first head's
+    # timer is still pending, set for an earlier deadline than this head's
+    writer.write(HEAD)
+    dripping = asyncio.create_task(trickle_head(writer))
+    rest = b""
+    with contextlib.suppress(ConnectionError):
+        rest = await asyncio.wait_for(reader.read(), WAIT)  # the server closes after its 408
+    dripping.cancel()
+    writer.close()
+    assert b"HTTP/1.1 408 " in rest
 
 
 async def test_slow_body_gets_408_while_others_are_served(gw: LiveGateway) -> None:

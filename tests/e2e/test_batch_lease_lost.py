@@ -6,6 +6,7 @@ file)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,12 @@ from lockgate.batches.execute import execute_line
 from lockgate.batches.journal import LeaseLost
 from lockgate.batches.store import Claimed
 from lockgate.services import build_services
-from lockgate.settings import settings_from_mapping
+from lockgate.settings import Settings, settings_from_mapping
 
 
-async def test_a_retry_is_not_sent_once_the_lines_lease_may_have_lapsed(
-    tmp_path: Path, fake: ThreadedFake
-) -> None:
-    settings = settings_from_mapping(
+def _settings(tmp_path: Path, fake: ThreadedFake) -> Settings:
+    """Two retries on the fake, batches on, services on a temp SQLite file."""
+    return settings_from_mapping(
         {
             "model_list": model_list(fake),
             "general_settings": {
@@ -35,12 +35,25 @@ async def test_a_retry_is_not_sent_once_the_lines_lease_may_have_lapsed(
         },
         env={},
     )
-    fake.push_fault(Fault.error(503, retry_after=0))
-    checks: list[bool] = []
 
-    def holds() -> bool:  # the runner's answer: held for the first attempt only
+
+def _held_once(checks: list[bool]) -> Callable[[], bool]:
+    """The runner's answer: held for the first attempt only (each answer kept)."""
+
+    def holds() -> bool:
         checks.append(len(checks) == 0)
         return checks[-1]
+
+    return holds
+
+
+async def test_a_retry_is_not_sent_once_the_lines_lease_may_have_lapsed(
+    tmp_path: Path, fake: ThreadedFake
+) -> None:
+    settings = _settings(tmp_path, fake)
+    fake.push_fault(Fault.error(503, retry_after=0))
+    checks: list[bool] = []
+    holds = _held_once(checks)
 
     svc = await build_services(settings)
     try:
@@ -57,5 +70,31 @@ async def test_a_retry_is_not_sent_once_the_lines_lease_may_have_lapsed(
         ok = await execute_line(svc, line, lambda: True)
         assert ok.status == 200, ok.body
         assert len(fake.requests_to("/v1/chat/completions")) == 3
+    finally:
+        await svc.aclose()
+
+
+async def test_an_embeddings_line_is_not_sent_again_once_its_lease_may_have_lapsed(
+    tmp_path: Path, fake: ThreadedFake
+) -> None:
+    """The same check for a ``/v1/embeddings`` line (micro-batched path included)."""
+    settings = _settings(tmp_path, fake)
+    fake.push_fault(Fault.error(503, retry_after=0, path="/v1/embeddings"))
+    checks: list[bool] = []
+    holds = _held_once(checks)
+
+    svc = await build_services(settings)
+    try:
+        body = {"model": "gpt-4o-mini", "input": "hello"}
+        line = Claimed("batch_e", 1, "e1", body, 1, None, "/v1/embeddings")
+        with pytest.raises(LeaseLost):
+            await execute_line(svc, line, holds)
+        assert checks == [True, False]  # asked before each attempt
+        assert len(fake.requests_to("/v1/embeddings")) == 1  # the retry never left
+        # still held: its retry goes out and it is answered
+        fake.push_fault(Fault.error(503, retry_after=0, path="/v1/embeddings"))
+        ok = await execute_line(svc, line, lambda: True)
+        assert ok.status == 200, ok.body
+        assert ok.body["data"] and len(fake.requests_to("/v1/embeddings")) == 3
     finally:
         await svc.aclose()

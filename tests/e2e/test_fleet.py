@@ -228,9 +228,16 @@ def test_exact_cache_miss_on_one_is_hit_on_another(fleet: Fleet) -> None:
     """A deterministic request answered by A (miss) is served from the shared cache on B and C."""
     a, b, c = fleet.replicas
     body = {"messages": [{"role": "user", "content": f"cache me {uuid.uuid4()}"}], "temperature": 0}
-    assert chat(a, **body).headers["x-lockgate-cache"] == "miss"
-    assert chat(b, **body).headers["x-lockgate-cache"] == "hit"
-    assert chat(c, **body).headers["x-lockgate-cache"] == "hit"
+    got = [chat(url, **body).headers["x-lockgate-cache"] for url in (a, b, c)]
+    # A miss where a hit was due names its cause when the replica logged one (a Redis
+    # call past the cache's op_timeout: seen once at load 14, not reproduced since).
+    failures = [
+        line
+        for log in sorted(fleet.logs.glob("r*.log"))
+        for line in log.read_text().splitlines()
+        if "redis cache call failed" in line
+    ]
+    assert got == ["miss", "hit", "hit"], failures
 
 
 def test_prompt_label_moved_on_one_is_served_by_all(fleet: Fleet) -> None:

@@ -56,3 +56,14 @@ async def usage_rows(url: str) -> list[dict[str, Any]]:
 
 
 __all__ = ["MOCK", "audit_rows", "backend_database", "fresh_database", "migrated", "usage_rows"]
+
+
+async def verify_audit(url: str) -> Any:
+    """The audit chain's verification (``AuditRepository.verify``) on ``url``."""
+    from lockgate.audit.repository import AuditRepository
+
+    check = Database(url)
+    try:
+        return await AuditRepository(check).verify()
+    finally:
+        await check.aclose()

@@ -123,6 +123,35 @@ async def test_a_bad_row_is_isolated_and_counted_through_the_process(url, tmp_pa
     assert "IntegrityError" in text and '"request_id":"dup"' in text
 
 
+@pytest.mark.parametrize("writer", ["process", "thread"])
+async def test_a_record_that_cannot_cross_to_the_writer_is_dead_lettered(url, tmp_path, writer):
+    """A record whose notes hold an object pickle refuses (a lock) is packed as nothing
+    at submit: both writers write its batch-mates, and it alone goes to each dead-letter
+    file, counted, never dropped."""
+    import threading
+
+    db = Database(url, writer=writer)
+    usage = usage_writer(db, tmp_path, batch_size=20)
+    audit = audit_writer(db, tmp_path, batch_size=20)
+    odd = make_record(5, request_id="odd", notes={"held": threading.Lock()})
+    try:
+        for n in range(30):
+            record = odd if n == 5 else make_record(n, request_id=f"r{n}")
+            usage.submit(record)
+            audit.submit(record)
+        await usage.flush()
+        await audit.flush()
+    finally:
+        await usage.aclose()
+        await audit.aclose()
+        await db.aclose()
+    assert usage.stats.written == 29 and usage.stats.dead_lettered == 1
+    assert audit.stats.written == 29 and audit.stats.dead_lettered == 1
+    assert len(await usage_rows(url)) == 29
+    for name in ("usage-dl.jsonl", "audit-dl.jsonl"):
+        assert '"request_id":"odd"' in (tmp_path / name).read_text()
+
+
 async def test_errors_come_back_with_their_kind(url, tmp_path):
     """Integrity and transient database errors keep their classes; other failures are
     RemoteWriteError: the writers classify them as they do on the write thread."""

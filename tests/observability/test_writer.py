@@ -18,7 +18,8 @@ class ListStore:
         self.batches: list[list[str]] = []
         self.fail_next = 0
 
-    async def insert(self, records: Sequence[RequestRecord]) -> None:
+    async def insert(self, records: Sequence[RequestRecord], packed: Sequence[bytes]) -> None:
+        assert len(packed) == len(records)  # each record with its bytes for the writer
         if self.fail_next:
             self.fail_next -= 1
             raise OSError("database unavailable")

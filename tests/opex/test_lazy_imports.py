@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tests.live_server import spawn_serve, wait_ok
@@ -33,6 +34,13 @@ def loaded_after(code: str, packages: tuple[str, ...] = HEAVY) -> set[str]:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def probe_json(code: str) -> Any:
+    """What ``code``, run in a fresh Python, printed as JSON on its last line."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def test_the_cli_loads_no_heavy_package_for_help():
@@ -125,8 +133,23 @@ def test_a_gateway_on_defaults_never_maps_numpy_or_scipy(tmp_path: Path):
 
 #: what `lockgate serve` on a SQLite file keeps out of its process: Alembic and Mako (the
 #: first start migrates in a child), pygments and rich (structlog's console extras, the
-#: CLI's tables), cryptography (audit encryption), Jinja2 (prompt templates)
-SERVE_LEAN = ("alembic", "mako", "pygments", "rich", "cryptography", "jinja2", "watchfiles")
+#: CLI's tables), cryptography (audit encryption), Jinja2 (prompt templates), aiohttp (the
+#: pass-through, batch hand-off, callbacks and unusual provider URLs: on first use), typer
+#: (a plain `serve` line starts in lockgate.serve_cli), click and multiprocessing
+#: (uvicorn's command line and supervisors: serving/lean.py's import_deferring_init)
+SERVE_LEAN = (
+    "alembic",
+    "mako",
+    "pygments",
+    "rich",
+    "cryptography",
+    "jinja2",
+    "watchfiles",
+    "aiohttp",
+    "typer",
+    "click",
+    "multiprocessing",
+)
 
 
 def test_import_cli_loads_no_command_group():
@@ -163,8 +186,8 @@ def test_every_command_group_is_listed_and_reachable():
 
 def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
     """A first `lockgate serve` on a SQLite file: the schema reaches head, yet the serving
-    process never imported Alembic, Mako, pygments, rich, cryptography, Jinja2, watchfiles
-    or SQLAlchemy's ORM."""
+    process never imported Alembic, Mako, pygments, rich, cryptography, Jinja2, watchfiles,
+    aiohttp, typer, click, multiprocessing or SQLAlchemy's ORM."""
     from lockgate.storage.revisions import shipped_head
 
     db = tmp_path / "gw.db"
@@ -188,7 +211,7 @@ def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
         "atexit.register(lambda: open(out, 'w').write(json.dumps({'modules': "
         "sorted(sys.modules), 'gc': flips})))\n"
         "sys.argv = ['lockgate', 'serve', '-c', sys.argv[2], '--port', sys.argv[3]]\n"
-        "from lockgate.cli import main\nmain()\n"
+        "import runpy\nrunpy.run_module('lockgate', run_name='__main__')\n"
     )
     port = free_port()
     with (tmp_path / "serve.log").open("ab") as log:
@@ -247,12 +270,41 @@ def test_lean_sqlalchemy_asyncio_keeps_every_name() -> None:
         "out['unknown'] = hasattr(m, 'no_such_name')\n"
         "print(json.dumps(out))\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == {
+    assert probe_json(code) == {
         "value": 42,
         "orm_before": False,
         "session": "sqlalchemy.ext.asyncio.session",
         "orm_after": True,
+        "unknown": False,
+    }
+
+
+def test_uvicorn_without_its_init_keeps_every_name() -> None:
+    """Config and Server come from their modules without click; a submodule imports
+    without the real __init__; any other name (run, __version__) runs it then."""
+    code = (
+        "import json, sys\n"
+        "from lockgate.serving.lean import import_deferring_init\n"
+        "import_deferring_init(\n"
+        "    'uvicorn', {'Config': 'uvicorn.config', 'Server': 'uvicorn.server'}\n"
+        ")\n"
+        "import uvicorn\n"
+        "from uvicorn import Config, protocols\n"
+        "from uvicorn.server import Server\n"
+        "out = {'same': Config is uvicorn.config.Config and uvicorn.Server is Server,\n"
+        "       'sub': protocols.__name__, 'click_before': 'click' in sys.modules}\n"
+        "out['run'] = uvicorn.run.__module__\n"
+        "out['version'] = isinstance(uvicorn.__version__, str)\n"
+        "out['click_after'] = 'click' in sys.modules\n"
+        "out['unknown'] = hasattr(uvicorn, 'no_such_name')\n"
+        "print(json.dumps(out))\n"
+    )
+    assert probe_json(code) == {
+        "same": True,
+        "sub": "uvicorn.protocols",
+        "click_before": False,
+        "run": "uvicorn.main",
+        "version": True,
+        "click_after": True,
         "unknown": False,
     }

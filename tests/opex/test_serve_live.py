@@ -146,7 +146,8 @@ def test_listening_is_printed_once_the_port_answers(gateway):
     """The banner names the database, and the port accepts connections when it appears."""
     banner = gateway.wait_for(lambda line: line.startswith("lockgate listening on"))
     assert banner == f"lockgate listening on http://127.0.0.1:{gateway.port}"
-    assert any(line.startswith("  database: sqlite") for line in gateway.stderr())
+    # the banner's lines reach the test's pump thread one by one: wait for this one too
+    gateway.wait_for(lambda line: line.startswith("  database: sqlite"))
     assert httpx.get(gateway.url + "/health", timeout=10).status_code == 200
 
 

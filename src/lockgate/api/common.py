@@ -58,8 +58,9 @@ class DirectRequest(Request):
     """A request lockgate's own protocol serves (serving/fastlane.py): the protocol sees
     the client leave, so no task has to wait for ``http.disconnect`` to notice it."""
 
-    def watch_client(self, task: asyncio.Task[Any]) -> None:
-        """Cancel ``task`` if the client leaves (at once if it already left)."""
+    def watch_client(self) -> None:
+        """Cancel the task serving this request (the protocol made it) if the client
+        leaves, at once if it already left."""
         raise NotImplementedError
 
     def unwatch_client(self) -> bool:
@@ -98,7 +99,7 @@ async def read_json(request: Request, limit: int, headers: Mapping[str, str] | N
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"Malformed JSON in request body: {exc}") from None
-    if json_too_deep(data):
+    if json_too_deep(data, body):
         raise BadRequestError(f"Request JSON nests deeper than {MAX_JSON_DEPTH} levels.")
     return data
 

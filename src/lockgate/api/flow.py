@@ -207,20 +207,21 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
     pays for one timer, not for a task (a client that left earlier is seen at once
     then, the server remembers the disconnect).
     """
-    task = asyncio.current_task()
-    assert task is not None
     if isinstance(request, DirectRequest):
-        # the protocol itself cancels the work when the client leaves
-        request.watch_client(task)
+        # the protocol itself cancels the work (its own task: no look-up of the current
+        # task per request) when the client leaves
+        request.watch_client()
         try:
             return await work
         except asyncio.CancelledError:
             if not request.unwatch_client():
                 raise
-            task.uncancel()
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
             raise ClientDisconnected from None
         finally:
             request.unwatch_client()
+    task = asyncio.current_task()
+    assert task is not None
     loop = asyncio.get_running_loop()
     gone = False
     watcher: asyncio.Task[None] | None = None

@@ -1,4 +1,4 @@
-"""``lockgate audit verify|export|prune``: the audit log from the command line.
+"""``lockgate audit verify|export|prune|replay``: the audit log from the command line.
 
 Registered by the main CLI with ``app.add_typer(audit_cli.app, name="audit")``.
 Each command loads the config (``--config`` or ``$LOCKGATE_CONFIG``), opens the
@@ -220,4 +220,54 @@ def prune(
     typer.echo(
         f"deleted {deleted} records; verification now starts after"
         f" seq {point['seq']}:{point['hash']}"
+    )
+
+
+@app.command()
+def replay(
+    config: ConfigOpt = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", help="Dead-letter file to replay (default: audit.dead_letter_file)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Append the dead-letter file's entries to the chain, each at most once, then verify.
+
+    Entries whose request id is already in the log are skipped; the others are chained on
+    the current head like any append.  Entries still refused go back to the dead-letter
+    file; the replayed file is kept as FILE.replayed-STAMP.  Exit 1 if the log then fails
+    verification.
+    """
+    from lockgate.audit.replay import AuditReplay
+    from lockgate.audit.sinks import check_audit_key
+    from lockgate.storage.database import Database
+    from lockgate.storage.replay_cli import run_replay
+
+    settings = _settings(config)
+    try:
+        cipher = check_audit_key(settings)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    async def verified(db: Database) -> tuple[bool, str]:
+        from lockgate.audit.repository import AuditRepository
+
+        found = await AuditRepository(db).verify()
+        if not found.ok:
+            return False, f"verification FAILED at seq {found.first_bad_seq}: {found.reason}"
+        head = "no records" if found.head is None else f"head {found.head.seq}:{found.head.hash}"
+        return True, f"verified: {found.checked} records; {head}"
+
+    run_replay(
+        settings,
+        "audit",
+        settings.audit.dead_letter_file,
+        file,
+        lambda db: AuditReplay(db, cipher),
+        as_json=as_json,
+        check=verified,
     )

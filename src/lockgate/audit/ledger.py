@@ -14,13 +14,16 @@ Appends stay linear with several replicas on one database in two ways:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockgate.audit.chain import GENESIS_HASH
 from lockgate.audit.tables import audit_checkpoints, audit_head, audit_log
+
+if TYPE_CHECKING:  # the writer process needs no async extension
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "ADVISORY_LOCK_KEY",

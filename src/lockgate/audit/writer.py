@@ -37,10 +37,11 @@ from lockgate.audit.entry import entry_from_record
 from lockgate.audit.ledger import Checkpoint, lock_chain_in, read_head, write_head
 from lockgate.audit.repository import AuditRepository
 from lockgate.audit.tables import audit_log
-from lockgate.records import Packed, RequestRecord, pack, unpack
+from lockgate.records import Packed, RequestRecord, packed, unpack
+from lockgate.storage.bulk import insert_rows
 from lockgate.storage.database import Database
 from lockgate.storage.dead_letter import DeadLetter, is_transient
-from lockgate.storage.record_queue import Overflow, QueueBound, record_bytes
+from lockgate.storage.record_queue import Overflow, QueueBound, size_of
 
 __all__ = ["AuditWriter", "WriterStats", "append_audit_batch"]
 
@@ -116,6 +117,8 @@ class AuditWriter:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        #: a flush waits: write partial batches too until the queue is empty
+        self._flushing = False
         self.stats = WriterStats()
 
     @property
@@ -134,13 +137,14 @@ class AuditWriter:
             self.stats.dropped += 1
             bound.lost(1, "shutdown")
             return None
-        size = record_bytes(record)
+        blob = packed(record)
+        size = size_of(blob)
         if bound.full(len(self._pending), size):
             before = bound.dropped
             spilled = bound.overflow(record, size, durable=self.durable)
             self.stats.dropped += bound.dropped - before
             return spilled
-        bound.took(size)
+        bound.took(blob)
         self._pending.append(record)
         waiter: asyncio.Future[None] | None = None
         if self.durable:
@@ -161,6 +165,7 @@ class AuditWriter:
         """Wait until everything submitted so far is committed."""
         if self._task is None:
             return
+        self._flushing = True
         self._wake.set()
         await self._idle.wait()
 
@@ -194,31 +199,47 @@ class AuditWriter:
             log.error("audit records not written at shutdown", lost=lost, unwritten=len(left))
         await self.bound.aclose()
 
+    def _draining(self) -> bool:
+        """Whether every queued record is due now, a partial batch included: durable
+        records, a flush, and shutdown wait for nothing."""
+        return self.durable or self._flushing or self._closing
+
     async def _run(self) -> None:
         while True:
-            waiting = self.durable and bool(self._pending)
-            if not waiting and len(self._pending) < self._batch_size and not self._closing:
+            if len(self._pending) < self._batch_size and not (self._pending and self._draining()):
                 # A wake-up given before this task first ran (a flush right after the
                 # first submit) is kept, not cleared: it would otherwise wait an interval.
                 if not self._wake.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._interval)
                 self._wake.clear()
-            while self._pending:
+            # After a wake-up (a full batch, the interval, a flush) the first batch goes
+            # whatever its size; then only full ones, unless draining: records arriving
+            # during a write wait for their batch to fill or for the next interval, so a
+            # busy gateway writes batches of ``batch_size``, not one per write's duration.
+            first = True
+            while self._pending and (
+                first or len(self._pending) >= self._batch_size or self._draining()
+            ):
+                first = False
                 batch = [
                     self._pending.popleft()
                     for _ in range(min(self._batch_size, len(self._pending)))
                 ]
                 self._inflight = len(batch)
-                self.bound.pop(len(batch))
+                blobs = self.bound.pop(len(batch))
                 try:
-                    await self._write_until_done(batch)
+                    await self._write_until_done(batch, blobs)
                 finally:
                     self._inflight = 0
                     if self._waiters:
                         self._release(batch)
             await self._maybe_prune()
-            self._idle.set()
+            if self._pending and self._draining():
+                continue  # a flush (or durable records) came in during the prune
+            self._flushing = False
+            if not self._pending:
+                self._idle.set()
             if self._closing and not self._pending:
                 return
 
@@ -246,18 +267,18 @@ class AuditWriter:
             return
         self.stats.pruned += result.deleted
 
-    async def _write_until_done(self, batch: list[RequestRecord]) -> None:
+    async def _write_until_done(self, batch: list[RequestRecord], blobs: list[Packed]) -> None:
         delay = self._retry_delay
         conflicts = 0
         while True:
             try:
-                written = await self._write(batch)
+                written = await self._write(batch, blobs)
             except IntegrityError as exc:
                 # Another replica appended from the same head; re-chain on the new one.
                 self.stats.conflicts += 1
                 conflicts += 1
                 if conflicts > _MAX_ROW_CONFLICTS:
-                    await self._one_by_one(batch)
+                    await self._one_by_one(batch, blobs)
                     return
                 if conflicts > _FREE_CONFLICTS:
                     log.warning("audit append keeps conflicting", error=str(exc))
@@ -267,7 +288,7 @@ class AuditWriter:
             except Exception as exc:
                 if not is_transient(exc):
                     # Refused for something in the rows themselves: never retried as is.
-                    await self._one_by_one(batch)
+                    await self._one_by_one(batch, blobs)
                     return
                 # Database down, pool timeout, driver trouble: keep the batch and retry; the
                 # writer task must never die while requests keep queueing records.
@@ -287,16 +308,16 @@ class AuditWriter:
             self.stats.dead_lettered += len(bad)
             await self.dead_letter.put([r for r, _ in bad], bad[-1][1])
 
-    async def _one_by_one(self, batch: list[RequestRecord]) -> None:
+    async def _one_by_one(self, batch: list[RequestRecord], blobs: list[Packed]) -> None:
         """Append each record alone; those still refused go to the dead-letter file."""
         refused: list[RequestRecord] = []
         last: BaseException | None = None
-        for record in batch:
+        for record, blob in zip(batch, blobs, strict=True):
             delay = self._retry_delay
             conflicts = 0
             while True:
                 try:
-                    self.stats.written += await self._write([record])
+                    self.stats.written += await self._write([record], [blob])
                 except IntegrityError as exc:
                     conflicts += 1
                     if conflicts <= _MAX_ROW_CONFLICTS:
@@ -318,11 +339,11 @@ class AuditWriter:
             await self.dead_letter.put(refused, last)
         await self._dead_letter_unencodable()
 
-    async def _write(self, batch: list[RequestRecord]) -> int:
+    async def _write(self, batch: list[RequestRecord], blobs: list[Packed]) -> int:
         # Encoding, encryption, hashing and the SQL run where the database writes batches
         # (its writer process or write thread), never on the request loop.
         written, bad = await self._db.write_batch(
-            append_audit_batch, pack(batch), self._clock(), self._cipher
+            append_audit_batch, blobs, self._clock(), self._cipher
         )
         # only once the batch they came in is settled
         self._unencodable.extend((batch[i], exc) for i, exc in bad)
@@ -356,7 +377,7 @@ def append_audit_batch(
     head = read_head(conn)
     chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
     rows = [chain.append(e) for e in entries]
-    conn.execute(audit_log.insert(), rows)
+    insert_rows(conn, audit_log, rows)
     last = rows[-1]
     write_head(conn, Checkpoint(last["seq"], last["hash"]), now)
     return len(rows), bad

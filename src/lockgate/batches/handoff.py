@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from lockgate.batches.config import BatchSettings
@@ -45,11 +44,13 @@ from lockgate.batches.handoff_wire import (
     to_answer,
     to_remote,
 )
-from lockgate.batches.remote import RemoteBatches, remote_for
 from lockgate.context import ApiFlavor, RequestContext
 from lockgate.settings import Deployment
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # aiohttp (~5 MiB resident) loads with the first hand-off
+    import aiohttp
+
+    from lockgate.batches.remote import RemoteBatches
     from lockgate.router import Router
     from lockgate.services import Services
 
@@ -159,6 +160,10 @@ class ProviderHandoff:
             await self._store.update(batch_id, self._owner, handoff_until=self._clock() + hold)
 
     def _remote(self, dep: Deployment, endpoint: str) -> RemoteBatches:
+        import aiohttp
+
+        from lockgate.batches.remote import remote_for
+
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._cfg.handoff_timeout_seconds)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+import structlog
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -23,6 +24,8 @@ from lockgate.cache.errors import CacheStoreError
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
 DEFAULT_PREFIX = "lockgate:cache:v1:"
+
+log = structlog.get_logger("lockgate.cache")
 
 
 class RedisStore:
@@ -93,6 +96,13 @@ class RedisStore:
             async with asyncio.timeout(self.op_timeout):
                 result = await method(*args, **kwargs)
         except (RedisError, OSError, TimeoutError) as exc:
+            if not self._down_until:  # said once per outage, not per call
+                log.warning(
+                    "redis cache call failed: lookups miss and writes are skipped meanwhile",
+                    error=f"{type(exc).__name__}: {exc}"[:200],
+                    op_timeout_s=self.op_timeout,
+                    cooldown_s=self.cooldown,
+                )
             self._down_until = self._clock() + self.cooldown
             raise CacheStoreError(f"redis cache failed: {type(exc).__name__}: {exc}") from exc
         self._down_until = 0.0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from lockgate.errors import UpstreamConnectionError, UpstreamTimeoutError
+
+if TYPE_CHECKING:  # aiohttp (~5 MiB resident) loads with the first relayed request
+    import aiohttp
 
 __all__ = ["PassthroughClient"]
 
@@ -21,6 +23,8 @@ class PassthroughClient:
         self, method: str, url: str, body: bytes, headers: Mapping[str, str], limit_s: float
     ) -> aiohttp.ClientResponse:
         """The upstream's response with its headers read; the caller releases it."""
+        import aiohttp
+
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(auto_decompress=False)
         try:

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-import yarl
 
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream
 from lockgate.errors import (
@@ -50,7 +49,9 @@ class BedrockProvider:
         base = p.api_base or f"https://bedrock-runtime.{p.aws_region_name}.amazonaws.com"
         url = f"{base.rstrip('/')}/model/{quote(p.upstream_model, safe='')}/{action}"
         # The URL as the HTTP client will send it (yarl unquotes ':'): what is signed
-        # must be exactly what goes on the wire.
+        # must be exactly what goes on the wire.  (yarl, ~1 MiB resident: on first use.)
+        import yarl
+
         return str(yarl.URL(url))
 
     def _signed(self, deployment: Deployment, url: str, body: bytes) -> dict[str, str]:

@@ -21,6 +21,12 @@ a new connection only if it carries an ``Idempotency-Key`` (``Go``'s ``net/http`
 rule): the upstream may have acted on it, and only a key lets it tell the second
 send from a new request.  Otherwise the connection error goes up to the retry
 layer, which decides as it does for any other.
+
+Idle connections: a pooled connection unused for ``keepalive`` seconds is closed, by
+the next request that reaches it or else by the pool's one sweep timer (armed when a
+connection is pooled and none is armed; it closes what expired and re-arms for the
+next expiry, at most once a second), so sockets to an upstream the gateway stopped
+using are released, as aiohttp's ``keepalive_timeout`` does.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ __all__ = [
 ]
 
 _URL_CACHE_MAX = 1024
+#: the idle sweep runs at most this often (a connection lives at most keepalive + this)
+_SWEEP_EVERY = 1.0
 #: headers the client writes itself; a caller's are dropped
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 
@@ -99,6 +107,8 @@ class Client:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._urls: dict[str, tuple[Origin, str, str] | None] = {}
         self._closed = False
+        #: the one timer closing connections idle past ``keepalive`` (None: not armed)
+        self._sweep: asyncio.TimerHandle | None = None
         #: connections opened (a figure for tests and benches)
         self.opened = 0
 
@@ -247,7 +257,35 @@ class Client:
             return
         conn.idle_since = conn.loop.time()
         self._idle.setdefault(conn.origin, []).append(conn)
+        if self._sweep is None:
+            loop = conn.loop
+            self._sweep = loop.call_at(conn.idle_since + self._keepalive, self._sweep_idle, loop)
         self._wake_one()
+
+    def _sweep_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the connections idle past ``keepalive``; re-arm for the next expiry.
+
+        Each origin's idle list is oldest first (``put`` appends, ``_acquire`` takes the
+        newest), so only expired connections and one more per origin are looked at.
+        """
+        self._sweep = None
+        if self._closed:
+            return
+        now = loop.time()
+        cut = now - self._keepalive
+        expired: list[Connection] = []
+        next_at = 0.0
+        for conns in self._idle.values():
+            for conn in conns:
+                if conn.idle_since > cut:
+                    at = conn.idle_since + self._keepalive
+                    next_at = at if not next_at or at < next_at else next_at
+                    break
+                expired.append(conn)
+        for conn in expired:
+            conn.close()  # forget() takes it out of its idle list
+        if next_at:
+            self._sweep = loop.call_at(max(next_at, now + _SWEEP_EVERY), self._sweep_idle, loop)
 
     def forget(self, conn: Connection) -> None:
         if conn in self._open:
@@ -271,6 +309,9 @@ class Client:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for conn in list(self._open):
             conn.close()
         self._idle.clear()

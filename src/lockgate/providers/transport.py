@@ -87,11 +87,12 @@ class Transport:
         *,
         client: ClientName = "lean",
         ssl_context: ssl.SSLContext | None = None,
+        keepalive: float = 120.0,
     ) -> None:
         self.provider: ProviderName = provider
         self._max_connections = max_connections
         self._ssl = ssl_context
-        self._lean = Client(max_connections, ssl_context) if client == "lean" else None
+        self._lean = Client(max_connections, ssl_context, keepalive) if client == "lean" else None
         self._aio: AiohttpTransport | None = None
 
     @property

@@ -100,4 +100,17 @@ class Timeouts:
 
     def for_attempt(self, deadline: Deadline, now: float) -> Timeouts:
         """The timeouts of an attempt starting at ``now`` under ``deadline``."""
-        return self.clamped(deadline.remaining(now))
+        remaining = deadline.at - now
+        c, f, i, t = self.connect, self.first_byte, self.idle, self.total
+        if (
+            c is not None
+            and f is not None
+            and i is not None
+            and t is not None
+            and remaining >= c
+            and remaining >= f
+            and remaining >= i
+            and remaining >= t
+        ):
+            return self  # nothing to clamp (the usual case): no new object
+        return self.clamped(max(0.0, remaining))

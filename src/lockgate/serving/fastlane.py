@@ -109,8 +109,8 @@ class _FastRequest(DirectRequest):
         self._cycle = cycle
         self._exchange = exchange
 
-    def watch_client(self, task: asyncio.Task[Any]) -> None:
-        self._exchange.watch(task)
+    def watch_client(self) -> None:
+        self._exchange.watch()
 
     def unwatch_client(self) -> bool:
         return self._exchange.unwatch()
@@ -137,7 +137,7 @@ class _FastRequest(DirectRequest):
 class FastExchange:
     """One request of a hot route: run its endpoint, write its answer on the socket."""
 
-    __slots__ = ("_gone", "_task", "cycle", "endpoint", "proxy", "transport")
+    __slots__ = ("_gone", "_task", "cycle", "endpoint", "proxy", "task", "transport")
 
     def __init__(
         self,
@@ -154,6 +154,8 @@ class FastExchange:
         #: (``watch``) and while a stream is written
         self._task: asyncio.Task[Any] | None = None
         self._gone = False
+        #: the task running this exchange (set by the protocol that starts it)
+        self.task: asyncio.Task[Any] | None = None
 
     async def run(self) -> None:
         cycle = self.cycle
@@ -183,9 +185,9 @@ class FastExchange:
             self._gone = True
             task.cancel()
 
-    def watch(self, task: asyncio.Task[Any]) -> None:
-        """Cancel ``task`` when the client leaves (now, if it already left)."""
-        self._task = task
+    def watch(self) -> None:
+        """Cancel the exchange's task when the client leaves (now, if it already left)."""
+        self._task = self.task
         if self.cycle.disconnected:
             self.client_gone()
 
@@ -277,7 +279,7 @@ class FastExchange:
                 transport.write(held.pop())
 
         handle = asyncio.get_running_loop().call_soon(flush_head)
-        self._task = asyncio.current_task()  # client_gone cancels it
+        self._task = self.task  # client_gone cancels it
         flow = cycle.flow
         try:
             ended = False

@@ -3,7 +3,7 @@
 uvicorn (httptools + uvloop) stays the server: it is the fastest of the stacks measured
 for this gateway (notes in README "Limits and defaults"), and its protocol class is a
 documented extension point (``uvicorn.run(http=...)``).  What it lacks is added here,
-per connection, with one timer at a time:
+per connection, with one timer (re-armed lazily, below):
 
 * a deadline for the request head (from connection open, or from the first byte of a
   later request): slow or silent clients are cut off (408, or a silent close when not a
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import TimerHandle
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -135,7 +136,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         limits = self._guard.limits if self._guard is not None else _DEFAULTS
         self._limits = limits
         self.timeout_keep_alive = limits.keep_alive_timeout  # type: ignore[assignment]
+        #: the head or body deadline in force (loop time) and what to do past it; None:
+        #: no deadline.  One timer serves them: it is armed for the earliest deadline
+        #: set and, when it fires before the one now in force (a later request's),
+        #: re-armed for that, so a request on a kept-alive connection usually arms none
+        self._due = 0.0
+        self._on_due: Callable[[], None] | None = None
         self._timer: TimerHandle | None = None
+        self._timer_at = 0.0
         self._linger: TimerHandle | None = None
         self._in_head = True
         self._head_bytes = 0  # raw bytes while the head is still arriving
@@ -160,7 +168,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm(self._limits.header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._drop_timer()
         if self._linger is not None:
             self._linger.cancel()
         if self._guard is not None:
@@ -172,7 +180,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def evict(self) -> None:
         """Shed this idle connection for a newcomer (called by the guard)."""
         self._finished = True
-        self._disarm()
+        self._drop_timer()
         self._unset_keepalive_if_required()
         if not self.transport.is_closing():
             self.transport.close()
@@ -201,7 +209,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_size = 0
         self._headers = 0
         self._oversized = False
-        if self._timer is None:
+        if self._on_due is None:
             self._arm(self._limits.header_timeout, self._head_timed_out)
 
     def on_url(self, url: bytes) -> None:
@@ -267,7 +275,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             super()._start_asgi_task(cycle, app)
             return
         exchange = self._exchange = FastExchange(cycle, endpoint, self.transport, self._proxy)
-        task = self.loop.create_task(exchange.run())
+        task = exchange.task = self.loop.create_task(exchange.run())
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
@@ -287,17 +295,39 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # -- deadlines and refusals --------------------------------------------------------
 
-    def _arm(self, delay: float, callback: Any) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(delay, callback)
+    def _arm(self, delay: float, callback: Callable[[], None]) -> None:
+        due = self.loop.time() + delay
+        self._due, self._on_due = due, callback
+        timer = self._timer
+        if timer is None or self._timer_at > due:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(due, self._fire)
+            self._timer_at = due
 
     def _disarm(self) -> None:
+        """No deadline in force (the timer, if armed, fires and finds nothing to do)."""
+        self._on_due = None
+
+    def _drop_timer(self) -> None:
+        self._on_due = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _head_timed_out(self) -> None:
+    def _fire(self) -> None:
         self._timer = None
+        callback = self._on_due
+        if callback is None:
+            return
+        if self.loop.time() < self._due:  # the deadline in force moved on: wait for it
+            self._timer = self.loop.call_at(self._due, self._fire)
+            self._timer_at = self._due
+            return
+        self._on_due = None
+        callback()
+
+    def _head_timed_out(self) -> None:
         if not self._head_started:
             # Not a byte of a request: an idle socket, closed without a word.
             self._finished = True
@@ -308,7 +338,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._refuse(408, "Timed out reading the request headers.", "header_timeout", None)
 
     def _body_timed_out(self) -> None:
-        self._timer = None
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             # The app is waiting in receive(): let it see a disconnect.
@@ -326,7 +355,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, message: str, code: str, retry_after: int | None) -> None:
         """Answer ``status`` straight on the socket and close it."""
         self._finished = True
-        self._disarm()
+        self._drop_timer()
         if self._guard is not None and code != "connection_limit":
             self._guard.rejected(code)
         transport = self.transport

@@ -15,6 +15,10 @@ still starting (not yet listening) is given none.
   ``server.drain_seconds`` while still serving, listener closed, in-flight requests
   finished, writers flushed, exit 0); the parent exits 0 once all did, 1 otherwise.
 * ``SIGHUP``: every worker re-reads the config file (lockgate.modelconfig.live).
+* The parent killed outright (``SIGKILL``, a crash): each worker asked the kernel at its
+  start for a ``SIGTERM`` when its parent dies (``PR_SET_PDEATHSIG``, Linux), so the
+  orphans drain and exit and the port is free for the next start (they would otherwise
+  keep it, in process groups of their own that a group kill misses).
 
 A worker that dies while the parent is not stopping is replaced; one whose start-up
 failed (uvicorn's exit code 3: the lifespan raised) or that dies within ``_QUICK_EXIT``
@@ -43,10 +47,15 @@ __all__ = [
     "inherited_socket",
     "reuseport_group",
     "supervise",
+    "tie_to_parent",
     "worker_argv",
 ]
 
 LISTEN_FD_ENV = "LOCKGATE_LISTEN_FD"
+#: the supervising parent's pid, so a worker whose parent died before it could ask for
+#: the death signal notices
+PARENT_PID_ENV = "LOCKGATE_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
 _QUICK_EXIT = 5.0
 _MAX_QUICK_EXITS = 3
 #: uvicorn's exit code when the application's lifespan start-up failed
@@ -70,6 +79,28 @@ def hold_reload_signals() -> None:
     """
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+
+
+def tie_to_parent(env: dict[str, str] | os._Environ[str]) -> bool:
+    """In a ``--workers`` worker: have the kernel send this process ``SIGTERM`` when its
+    parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing).  A parent already
+    gone is answered by ``SIGTERM`` at once.  Whether the death signal is set.
+
+    The signal is tied to the parent's thread that started the worker: ``supervise``
+    starts every worker from the main thread, which lives as long as the parent.
+    """
+    parent = env.get(PARENT_PID_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        return False
+    if os.getppid() != int(parent):  # it died before the prctl: no signal will come
+        os.kill(os.getpid(), signal.SIGTERM)
+    return True
 
 
 def reuseport_group(sock: socket.socket, workers: int) -> list[socket.socket]:
@@ -99,7 +130,7 @@ def reuseport_group(sock: socket.socket, workers: int) -> list[socket.socket]:
 
 class _Worker:
     def __init__(self, argv: Sequence[str], sock: socket.socket) -> None:
-        env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno())}
+        env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno()), PARENT_PID_ENV: str(os.getpid())}
         self.started = time.monotonic()
         # SIGHUP blocked across the exec (the mask is inherited) until the worker can
         # take it (hold_reload_signals): its interpreter starting would die of one.

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from lockgate.storage.revisions import MIGRATIONS, shipped_head
@@ -20,6 +19,7 @@ from lockgate.storage.write_thread import WriteThread
 
 if TYPE_CHECKING:  # Alembic (~50 MB, ~0.2 s) loads only when the schema must change
     from alembic.config import Config
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
     "Database",
@@ -88,6 +88,10 @@ def make_sync_engine(url: str) -> sa.Engine | None:
 
 
 def make_engine(url: str) -> AsyncEngine:
+    # imported here: the writer process on SQLite needs only make_sync_engine, and so
+    # neither the async extension nor greenlet
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     parsed = make_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
     # A file SQLite database is never "dropped" like a server connection, so the

@@ -4,25 +4,34 @@ The usage and audit writers write in batches.  When a batch fails they write its
 rows one at a time; a row that still fails for a reason of its own (not the
 database being away) is appended here, counted, and logged once per batch, and the
 writer carries on with the rows behind it.  Nothing is lost and nothing stalls:
-the file can be inspected and replayed by hand.
+the file can be inspected, and replayed with ``lockgate usage replay`` / ``lockgate
+audit replay`` (:mod:`lockgate.storage.replay`).  Appends take the file's lock and make
+sure they write to the file still at the path, so a replay that renames the file aside
+never loses a line appended meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import orjson
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from lockgate.logs import mask_secrets
 from lockgate.records import RequestRecord
 
-__all__ = ["DeadLetter", "is_transient"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux or macOS: appends go unlocked
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["DeadLetter", "append_locked", "is_transient", "locked"]
 
 log = structlog.get_logger("lockgate.storage")
 
@@ -37,8 +46,48 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError | ConnectionError)
 
 
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the append lock of the file at ``path`` (created if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def append_locked(path: Path, data: bytes) -> None:
+    """Append ``data`` to the file now at ``path``, under its lock.
+
+    A replay renames the file aside under the same lock; an append that opened the old
+    file just before sees that its file is no longer at ``path`` and opens the new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        with path.open("ab") as fh:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                try:
+                    here = os.stat(path)
+                except FileNotFoundError:
+                    continue
+                if not os.path.samestat(here, os.fstat(fh.fileno())):
+                    continue  # renamed aside between our open and our lock
+            fh.write(data)
+            return
+    raise OSError(f"{path}: the file kept moving while appending")
+
+
+#: the record's fields, in order
+_FIELDS = tuple(f.name for f in dataclasses.fields(RequestRecord))
+
+
 def _line(sink: str, now: float, reason: str, record: RequestRecord) -> bytes:
-    entry = {"sink": sink, "at": now, "error": reason, "record": dataclasses.asdict(record)}
+    # The fields as they are, not ``dataclasses.asdict``: its deep copy fails on a value
+    # pickle cannot copy (a lock in the notes) or nests too deep, and the record is here
+    # precisely because something about it was odd; orjson writes what it can as text.
+    fields = {name: getattr(record, name) for name in _FIELDS}
+    entry = {"sink": sink, "at": now, "error": reason, "record": fields}
     try:
         return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n"
     except (TypeError, ValueError):
@@ -66,6 +115,8 @@ class DeadLetter:
         """Append ``records``; ``False`` if the file could not be written (they are lost)."""
         if not records:
             return True
+        from lockgate.logs import mask_secrets  # pydantic: not in the writer process
+
         reason = mask_secrets(f"{type(error).__name__}: {error}")[:500]
         now = time.time()
         lines = b"".join(_line(self.sink, now, reason, r) for r in records)
@@ -96,6 +147,4 @@ class DeadLetter:
         return written
 
     def _append(self, lines: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as fh:
-            fh.write(lines)
+        append_locked(self.path, lines)

@@ -23,72 +23,40 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
-import orjson
 import structlog
 
-from lockgate.records import RequestRecord
+from lockgate.records import Packed, RequestRecord, packed
 from lockgate.storage.dead_letter import DeadLetter
 
-__all__ = ["Overflow", "QueueBound", "QueueFull", "record_bytes"]
+__all__ = ["Overflow", "QueueBound", "QueueFull", "record_bytes", "size_of"]
 
 log = structlog.get_logger("lockgate.storage")
 
 Overflow = Literal["dead_letter", "drop"]
 
-#: resident bytes of a record with short strings and no notes (the slotted object, its
-#: floats and ints, small strings), and what a character of JSON-like extras (notes,
-#: headers, attempts, bodies) costs as Python objects: fitted with tracemalloc on
-#: bench-shaped records (1.4-2.5 KiB each; see docs/notes/2026-11-29-s8/rss2.md)
-_RECORD_BASE = 900
-_PER_JSON_CHAR = 3
+#: resident bytes of a queued record with short strings and no notes (the slotted object,
+#: its floats and ints, the bytes it crosses to the writer in), and what each of those
+#: bytes stands for: once in the bytes, about once more (strings) to three times more
+#: (notes, headers, attempts as dicts and lists) in the record's objects.  Fitted with
+#: tracemalloc (/tmp-script, 300-2,000 records per shape): the estimate over the traced
+#: memory is 1.08x for bench-shaped records (2.5 KiB), 1.12x with a 2 KB captured body,
+#: 1.23x with 20 KB bodies, 1.43x with no notes (1.7 KiB): it errs on the large side.
+_RECORD_BASE = 1400
+_PER_PACKED_BYTE_X2 = 5  # 2.5 per byte
 
-#: the last record sized: the usage and audit writers receive the same record object
-_last: list[Any] = [None, 0]
+
+def size_of(blob: Packed) -> int:
+    """The memory a queued record holds, estimated from its packed bytes."""
+    return _RECORD_BASE + (_PER_PACKED_BYTE_X2 * len(blob)) // 2
 
 
 def record_bytes(record: RequestRecord) -> int:
-    """An estimate of the memory ``record`` holds while queued (what the bound counts).
-
-    Strings by their length; notes, headers, attempts and bodies by the length of their
-    JSON (one orjson call).  Computed once per record, whichever sink asks first.
-    """
-    if _last[0] is record:
-        return int(_last[1])
-    total = _RECORD_BASE + len(record.request_id) + len(record.model)
-    for s in (
-        record.key_id,
-        record.key_name,
-        record.team,
-        record.user,
-        record.provider,
-        record.deployment,
-        record.upstream_model,
-        record.client_request_id,
-    ):
-        if s:
-            total += len(s)
-    extras = [
-        x
-        for x in (
-            record.notes or None,
-            record.request_headers,
-            record.attempt_log,
-            record.request_body,
-            record.response_body,
-        )
-        if x is not None
-    ]
-    if extras:
-        try:
-            text = orjson.dumps(extras, default=str, option=orjson.OPT_NON_STR_KEYS)
-        except (TypeError, ValueError):  # too deep: count it as a large record
-            total += 1 << 20
-        else:
-            total += _PER_JSON_CHAR * len(text)
-    _last[0], _last[1] = record, total
-    return total
+    """An estimate of the memory ``record`` holds while queued (what the bound counts),
+    from the bytes it crosses to the writer in (:func:`lockgate.records.packed`, made
+    once per record whichever sink asks first)."""
+    return size_of(packed(record))
 
 
 class QueueFull(Exception):
@@ -119,8 +87,9 @@ class QueueBound:
         self.policy: Overflow = overflow
         self.dead_letter = dead_letter
         self.bytes = 0
-        #: the size of each queued record, in queue order (so leaving costs no estimate)
-        self._sizes: deque[int] = deque()
+        #: each queued record's bytes for the writer, in queue order (a batch hands these
+        #: over; their sizes give the estimate back when they leave)
+        self._blobs: deque[Packed] = deque()
         self.spilled = 0
         self.dropped = 0
         self.listener: Callable[[str, str, int], None] | None = None
@@ -133,21 +102,21 @@ class QueueBound:
         """Whether a record of ``size`` bytes would overflow a queue of ``entries``."""
         return entries >= self.max_entries or self.bytes + size > self.max_bytes
 
-    def took(self, size: int) -> None:
-        """A record of ``size`` bytes joined the back of the queue."""
-        self.bytes += size
-        self._sizes.append(size)
+    def took(self, blob: Packed) -> None:
+        """A record packed as ``blob`` joined the back of the queue."""
+        self.bytes += size_of(blob)
+        self._blobs.append(blob)
 
-    def pop(self, n: int) -> list[int]:
-        """``n`` records left the front of the queue: their sizes, in order."""
-        sizes = [self._sizes.popleft() for _ in range(min(n, len(self._sizes)))]
-        self.bytes -= sum(sizes)
-        return sizes
+    def pop(self, n: int) -> list[Packed]:
+        """``n`` records left the front of the queue: their packed bytes, in order."""
+        blobs = [self._blobs.popleft() for _ in range(min(n, len(self._blobs)))]
+        self.bytes -= sum(map(size_of, blobs))
+        return blobs
 
-    def push_front(self, sizes: list[int]) -> None:
+    def push_front(self, blobs: list[Packed]) -> None:
         """Records popped with ``pop`` went back to the front of the queue, in order."""
-        self._sizes.extendleft(reversed(sizes))
-        self.bytes += sum(sizes)
+        self._blobs.extendleft(reversed(blobs))
+        self.bytes += sum(map(size_of, blobs))
 
     def overflow(
         self, record: RequestRecord, size: int, *, durable: bool

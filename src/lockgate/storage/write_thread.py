@@ -17,15 +17,34 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+if TYPE_CHECKING:  # the writer process needs no async extension
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["WriteThread"]
 
 T = TypeVar("T")
 
 _JOIN_SECONDS = 10.0
+#: longest the close waits for work still running on the thread's loop
+_SETTLE_SECONDS = 30.0
+
+
+async def _settle(me: asyncio.Task[None] | None) -> None:
+    """Wait (bounded) for every other task on this loop to end.
+
+    A write or poll whose caller was cancelled leaves work here: SQLAlchemy closes the
+    cancelled connection in a shielded task, which waits for the driver's thread
+    (aiosqlite) to finish the query.  Stopping the loop under it left the driver thread
+    posting its result to a closed loop (``RuntimeError: Event loop is closed`` in that
+    thread) and the connection unclosed.  A task may start another (the shielded close),
+    so this looks again until none is left.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + _SETTLE_SECONDS
+    while (left := [t for t in asyncio.all_tasks() if t is not me]) and loop.time() < end:
+        await asyncio.wait(left, timeout=end - loop.time())
 
 
 class WriteThread:
@@ -91,6 +110,7 @@ class WriteThread:
             return
 
         async def dispose() -> None:
+            await _settle(asyncio.current_task())
             engine, self._engine = self._engine, None
             if engine is not None:
                 await engine.dispose()

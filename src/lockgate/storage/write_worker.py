@@ -5,6 +5,10 @@ one at a time; answers each on the original stdout with ``("ok", result)`` or
 ``("error", (kind, text))``, kind being ``integrity``, ``transient`` or ``error``.  Its
 fd 1 is pointed at stderr so that nothing printed can corrupt the answers.  Ends at
 the end of its input (the gateway closed it, or died); SIGINT and SIGTERM are ignored.
+
+Its memory is one more process per worker, so it loads only what a batch needs: rich
+(through structlog), SQLAlchemy's ORM and, on SQLite, its async extension stay out
+(:func:`main` hides them before the first lockgate import).
 """
 
 from __future__ import annotations
@@ -15,12 +19,10 @@ import os
 import pickle
 import signal
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sqlalchemy.exc import IntegrityError
-
-from lockgate.storage.dead_letter import is_transient
-from lockgate.storage.write_process import read_frame, write_frame
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 __all__ = ["main"]
 
@@ -35,6 +37,10 @@ def _job(module: str, qualname: str) -> Callable[..., Any]:
 
 
 def _kind(exc: BaseException) -> str:
+    from sqlalchemy.exc import IntegrityError
+
+    from lockgate.storage.dead_letter import is_transient
+
     if isinstance(exc, IntegrityError):
         return "integrity"
     return "transient" if is_transient(exc) else "error"
@@ -42,21 +48,38 @@ def _kind(exc: BaseException) -> str:
 
 async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
     from lockgate.storage.database import make_engine, make_sync_engine
+    from lockgate.storage.write_process import read_frame, write_frame
 
     url = read_frame(read)
     if url is None:
         return
-    # SQLite through the plain driver: no aiosqlite thread hop per statement
+    # SQLite through the plain driver: no aiosqlite thread hop per statement (and neither
+    # SQLAlchemy's async extension nor greenlet in this process)
     sync = make_sync_engine(url.decode())
-    engine = make_engine(url.decode()) if sync is None else None
+    engine = None
+    if sync is None:
+        from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean
+
+        import_sqlalchemy_asyncio_lean()  # its engine, not its ORM half
+        engine = make_engine(url.decode())
+    # One connection kept from job to job (not a pool checkout, reset and check-in per
+    # batch); after a failed job it is replaced, whatever state the failure left it in.
+    conn: Connection | None = None
     try:
         while (frame := read_frame(read)) is not None:
             try:
                 module, qualname, args = pickle.loads(frame)
                 job = _job(module, qualname)
                 if sync is not None:
-                    with sync.begin() as conn:
-                        value = job(conn, *args)
+                    if conn is None:
+                        conn = sync.connect()
+                    try:
+                        with conn.begin():
+                            value = job(conn, *args)
+                    except BaseException:
+                        failed, conn = conn, None
+                        failed.close()
+                        raise
                 else:
                     assert engine is not None
                     async with engine.begin() as aconn:
@@ -68,6 +91,8 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
             out.write(write_frame(answer))
             out.flush()
     finally:
+        if conn is not None:
+            conn.close()
         if engine is not None:
             await engine.dispose()
         if sync is not None:
@@ -75,6 +100,11 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
 
 
 def main() -> None:
+    from lockgate.serving.lean import import_hiding
+
+    # structlog's optional extras: rich (its console's tracebacks) and greenlet (its
+    # greenlet-local context); this process logs nothing through either
+    import_hiding("structlog", "rich", "greenlet")
     # A terminal's Ctrl-C or a supervisor's SIGTERM to the process group is the gateway's
     # to handle: it flushes its queues through this process, then closes its input.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -3,6 +3,7 @@
 lockgate usage report --by key,day --since 2026-11-01
 lockgate usage report --by model --json
 lockgate usage feedback
+lockgate usage replay            # the dead-letter file's rows, each written at most once
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -180,3 +182,33 @@ def feedback(
             str(d["task_failed"]),
         )
     Console().print(table)
+
+
+@app.command("replay")
+def replay(
+    config: ConfigOpt = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", help="Dead-letter file to replay (default: usage.dead_letter_file)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Write the rows of the dead-letter file to the database, each at most once.
+
+    Rows whose request id is already stored are skipped; rows the database still refuses
+    go back to the dead-letter file; the replayed file is kept as FILE.replayed-STAMP.
+    """
+    from lockgate.storage.replay_cli import run_replay
+    from lockgate.usage.replay import UsageReplay
+
+    settings = admin_settings(config)
+    run_replay(
+        settings,
+        "usage",
+        settings.usage.dead_letter_file,
+        file,
+        UsageReplay,
+        as_json=as_json,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
@@ -25,7 +26,14 @@ DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
 def day_of(epoch_seconds: float) -> str:
     """The UTC calendar day (YYYY-MM-DD) a timestamp falls on."""
-    return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).strftime("%Y-%m-%d")
+    # A UTC day is 86,400 s (POSIX time has no leap seconds): the day's number names it,
+    # and a batch's rows share a handful of days (the writer process builds ~500 at once).
+    return _day(int(epoch_seconds // 86_400))
+
+
+@functools.lru_cache(maxsize=64)
+def _day(number: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=number)).isoformat()
 
 
 def parse_day(text: str, today: dt.date) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from lockgate.console.rollups import rollups_in
 from lockgate.records import Packed, RequestRecord, pack, unpack
+from lockgate.storage.bulk import insert_rows
 from lockgate.storage.database import Database
 from lockgate.storage.text import bounded
 from lockgate.usage.reports import Dimension, ReportQuery, ReportRow, day_of
@@ -142,12 +143,16 @@ class UsageRepository:
         self._db = db
         self._engine = db.engine
 
-    async def insert(self, records: Sequence[RequestRecord]) -> None:
+    async def insert(
+        self, records: Sequence[RequestRecord], packed: Sequence[Packed] | None = None
+    ) -> None:
         """Write a batch and its rollups in one transaction, where the database writes
-        batches (its writer process or write thread: :meth:`Database.write_batch`)."""
+        batches (its writer process or write thread: :meth:`Database.write_batch`);
+        ``packed``: the records' bytes when the caller has them (the writer's queue)."""
         if not records:
             return
-        await self._db.write_batch(write_usage_batch, pack(records))
+        blobs = list(packed) if packed is not None else pack(records)
+        await self._db.write_batch(write_usage_batch, blobs)
 
     async def get(self, request_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:
@@ -271,5 +276,5 @@ def write_usage_batch(conn: Connection, packed: list[Packed]) -> None:
     """The rows of ``packed`` records and their rollups, in ``conn``'s transaction (a job of
     the writer process or thread: rows are built there, not on the request loop)."""
     rows = [row_of(r) for r in unpack(packed)]
-    conn.execute(usage_records.insert(), rows)
+    insert_rows(conn, usage_records, rows)
     rollups_in(conn, rows)

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from lockgate.records import RequestRecord
+from lockgate.records import Packed, RequestRecord, packed
 from lockgate.storage.dead_letter import DeadLetter, is_transient
-from lockgate.storage.record_queue import Overflow, QueueBound, record_bytes
+from lockgate.storage.record_queue import Overflow, QueueBound, size_of
 
 __all__ = ["BatchStore", "UsageWriter", "WriterStats"]
 
@@ -34,7 +34,10 @@ DEFAULT_DEAD_LETTER = "./lockgate-data/usage-dead-letter.jsonl"
 
 
 class BatchStore(Protocol):
-    async def insert(self, records: Sequence[RequestRecord]) -> None: ...
+    async def insert(self, records: Sequence[RequestRecord], packed: Sequence[Packed]) -> None:
+        """Write ``records`` (``packed``: the same records as the writer process takes
+        them, made when they were queued)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -92,14 +95,15 @@ class UsageWriter:
             self.stats.dropped += 1
             self.bound.lost(1, "shutdown")
             return
-        size = record_bytes(record)
+        blob = packed(record)
+        size = size_of(blob)
         bound = self.bound
         if bound.full(len(buf), size):
             before = bound.dropped
             bound.overflow(record, size, durable=False)
             self.stats.dropped += bound.dropped - before
             return
-        bound.took(size)
+        bound.took(blob)
         buf.append(record)
         if self._task is None:
             self.start()
@@ -125,14 +129,14 @@ class UsageWriter:
             if n == 0:
                 return True
             batch = [buf.popleft() for _ in range(n)]
-            sizes = self.bound.pop(n)
+            blobs = self.bound.pop(n)
             try:
-                await self._store.insert(batch)
+                await self._store.insert(batch, blobs)
             except Exception as exc:
                 self.stats.failed_batches += 1
                 if not is_transient(exc):
-                    return await self._one_by_one(batch, sizes, reraise=reraise)
-                self._put_back(batch, sizes)
+                    return await self._one_by_one(batch, blobs, reraise=reraise)
+                self._put_back(batch, blobs)
                 if reraise:
                     raise
                 _log.warning("usage writer: batch of %d records not written; will retry", n)
@@ -140,24 +144,24 @@ class UsageWriter:
             except BaseException:
                 self.stats.failed_batches += 1
                 # Back to the front, in order, so the next tick retries them first.
-                self._put_back(batch, sizes)
+                self._put_back(batch, blobs)
                 raise
             self.stats.written += n
             return True
 
     async def _one_by_one(
-        self, batch: list[RequestRecord], sizes: list[int], *, reraise: bool
+        self, batch: list[RequestRecord], blobs: list[Packed], *, reraise: bool
     ) -> bool:
         """Write ``batch`` row by row (under the lock); refused rows go to the dead letter."""
         refused: list[RequestRecord] = []
         last: BaseException | None = None
         for i, record in enumerate(batch):
             try:
-                await self._store.insert([record])
+                await self._store.insert([record], blobs[i : i + 1])
             except Exception as exc:
                 if is_transient(exc):
                     # The database went away meanwhile: keep the rest for the next tick.
-                    self._put_back(batch[i:], sizes[i:])
+                    self._put_back(batch[i:], blobs[i:])
                     await self.dead_letter.put(refused, last or exc)
                     self.stats.dead_lettered += len(refused)
                     if reraise:
@@ -173,10 +177,10 @@ class UsageWriter:
             self.stats.dead_lettered += len(refused)
         return True
 
-    def _put_back(self, records: list[RequestRecord], sizes: list[int]) -> None:
+    def _put_back(self, records: list[RequestRecord], blobs: list[Packed]) -> None:
         """Records whose write failed go back to the front of the queue, in order."""
         self._buffer.extendleft(reversed(records))
-        self.bound.push_front(sizes)
+        self.bound.push_front(blobs)
 
     async def _run(self) -> None:
         while not self._closed:
