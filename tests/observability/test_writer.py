@@ -123,10 +123,10 @@ class GatedStore(ListStore):
         self.gate = asyncio.Event()
         self.entered = asyncio.Event()
 
-    async def insert(self, records: Sequence[RequestRecord]) -> None:
+    async def insert(self, records: Sequence[RequestRecord], packed: Sequence[bytes]) -> None:
         self.entered.set()
         await self.gate.wait()
-        await super().insert(records)
+        await super().insert(records, packed)
 
 
 async def test_flush_waits_for_the_batch_the_background_task_is_writing():
