@@ -171,3 +171,23 @@ def test_a_probe_loosens_only_the_tallies_stricter_than_its_level() -> None:
     assert est.accept_threshold("a", "bad", 0.05) is None
     e = est.estimate("a")
     assert e is not None and e.loosenings == 0 and e.probed == 0  # the alias was never stricter
+
+
+def test_a_probe_of_a_band_that_has_since_changed_counts_for_nothing() -> None:
+    """A comparison finishes after the alias was tightened again: the band it tested is
+    no longer the one being probed, so it neither counts nor loosens."""
+    v = load_verifier()
+    est = LiveEstimator(v)
+    est.record("a", "p", BUDGET, wrong=True)
+    old = est.probe_point("a", "p", BUDGET)
+    assert old == v.operating_point(BUDGET)
+    est.record("a", "p", BUDGET, wrong=True)  # tightened again meanwhile
+    assert est.probe_point("a", "p", BUDGET) != old
+    for _ in range(_clean_probes_needed(BUDGET)):
+        assert not est.record_probe("a", "p", BUDGET, wrong=False, probed=old)
+    e = est.estimate("a")
+    assert e is not None and e.probed == 0 and e.loosenings == 0
+    current = est.probe_point("a", "p", BUDGET)
+    assert not est.record_probe("a", "p", BUDGET, wrong=False, probed=current)
+    e = est.estimate("a")
+    assert e is not None and e.probed == 1

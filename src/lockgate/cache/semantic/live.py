@@ -174,14 +174,24 @@ class LiveEstimator:
         level = self._probe_level(alias, partition, budget)
         return None if level is None else self._point(level)
 
-    def record_probe(self, alias: str, partition: str, budget: float, *, wrong: bool) -> bool:
+    def record_probe(
+        self,
+        alias: str,
+        partition: str,
+        budget: float,
+        *,
+        wrong: bool,
+        probed: OperatingPoint | None = None,
+    ) -> bool:
         """Count one compared candidate of the marginal band; True if this loosened something.
 
         Every tally stricter than the probed level counts it; one whose probes'
-        95% upper bound is within ``budget`` moves up to that level.
+        95% upper bound is within ``budget`` moves up to that level. ``probed``: the
+        looser point the lookup tested; an outcome that arrives after the band
+        changed (a tightening or loosening meanwhile) counts for nothing.
         """
         level = self._probe_level(alias, partition, budget)
-        if level is None:
+        if level is None or (probed is not None and self._point(level) != probed):
             return False
         loosened = False
         for tally in self._tallies(alias, partition):

@@ -64,6 +64,7 @@ from lockgate.pipeline import Handler, Result
 __all__ = ["NOTES_KEY", "SemanticCacheStage", "SemanticStats", "judge_prompt"]
 
 NOTES_KEY = "semantic_cache"
+_PROBE_KEY = "semantic_probe"
 _CACHED = ("hit", "semantic-hit")
 _log = logging.getLogger("lockgate.semantic_cache")
 
@@ -144,8 +145,9 @@ class SemanticCacheStage:
         # Shadow mode compares the would-be hit with the real answer for free;
         # so does a tightened alias its marginal candidate (``result.probe``).
         shadow_entry = None
-        probe = result is not None and result.probe
-        if result is not None and (result.shadow or probe) and result.entry_id is not None:
+        # the band a probe tested: its outcome counts only while that band is current
+        probe = ctx.stage_data.get(_PROBE_KEY) if result is not None and result.probe else None
+        if result is not None and result.entry_id is not None and (result.shadow or probe):
             shadow_entry = result.entry_id if self._compares(settings, probe) else None
         if control.no_store and shadow_entry is None:
             return response
@@ -194,6 +196,8 @@ class SemanticCacheStage:
             result = await self.cache.lookup(
                 query, now=self.wall_clock(), settings=settings, accept=accept, probe=probe
             )
+            if result.probe:
+                ctx.stage_data[_PROBE_KEY] = probe
         except CacheStoreError:
             self.stats.store_errors += 1
             ctx.notes[NOTES_KEY] = {"error": "store unavailable"}
@@ -230,10 +234,10 @@ class SemanticCacheStage:
             return accept, None
         return accept, self.live.probe_point(alias, query.partition, budget)
 
-    def _compares(self, settings: SemanticSettings, probe: bool) -> bool:
+    def _compares(self, settings: SemanticSettings, probe: OperatingPoint | None) -> bool:
         """Compare an unserved candidate with the fresh answer? A shadow would-be hit
         when sampled; a probe always, unless each comparison costs a judge call."""
-        if probe and self.judge_model is None:
+        if probe is not None and self.judge_model is None:
             return True
         return self._sampled(settings)
 
@@ -271,7 +275,7 @@ class SemanticCacheStage:
         entry_id: str,
         fresh: str,
         call_next: Handler,
-        probe: bool = False,
+        probe: OperatingPoint | None = None,
     ) -> None:
         """A shadow would-be hit (or a probed marginal candidate) against the answer
         upstream just gave: no extra upstream call."""
@@ -295,12 +299,13 @@ class SemanticCacheStage:
         call_next: Handler,
         *,
         fresh: str | None = None,
-        probe: bool = False,
+        probe: OperatingPoint | None = None,
     ) -> None:
         """Ask upstream the same question (unless ``fresh`` is its answer already) and compare.
 
         Runs after the client has its answer. ``probe``: the cached answer was not
-        served (a marginal candidate of a tightened alias); the outcome may loosen it.
+        served (a marginal candidate of a tightened alias, below that looser point); the
+        outcome may loosen it.
         """
         alias = request.model
         assert self.live is not None
@@ -339,9 +344,9 @@ class SemanticCacheStage:
             self.failed("verify", exc)
             return
         budget = settings.max_false_hit_rate
-        if probe:
+        if probe is not None:
             self.stats.probes += 1
-            if self.live.record_probe(alias, query.partition, budget, wrong=wrong):
+            if self.live.record_probe(alias, query.partition, budget, wrong=wrong, probed=probe):
                 _log.warning(
                     "semantic cache alias %s: the looser operating point's marginal hits are"
                     " within the budget %.4f; operating point loosened",
