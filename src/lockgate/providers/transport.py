@@ -49,6 +49,20 @@ _ERROR_BODY_LIMIT = 64 * 1024
 ClientName = Literal["lean", "aiohttp"]
 
 
+def upstream_timeout(provider: str, phase: str, timeouts: Timeouts) -> UpstreamTimeoutError:
+    """The error for a deadline of ``phase`` (``connect``, ``first_byte``, ``idle``, else
+    total) that passed: one wording for both transports."""
+    if phase == "idle":
+        text = f"{provider} stream stalled: no data for {timeouts.idle} s"
+    elif phase == "first_byte":
+        text = f"{provider} upstream did not answer within {timeouts.first_byte} s"
+    elif phase == "connect":
+        text = f"{provider} upstream: no connection within {timeouts.connect} s"
+    else:
+        text = f"{provider} upstream did not finish within {timeouts.total} s"
+    return UpstreamTimeoutError(text, public=True)
+
+
 def too_large(provider: str, limit: int) -> UpstreamBadResponseError:
     """502 ``upstream_response_too_large``: the answer passed ``max_response_bytes``."""
     error = UpstreamBadResponseError(
@@ -165,16 +179,7 @@ class Transport:
         return resp
 
     def _timeout(self, exc: Timeout, timeouts: Timeouts) -> UpstreamTimeoutError:
-        phase = exc.phase
-        if phase == "idle":
-            text = f"{self.provider} stream stalled: no data for {timeouts.idle} s"
-        elif phase == "first_byte":
-            text = f"{self.provider} upstream did not answer within {timeouts.first_byte} s"
-        elif phase == "connect":
-            text = f"{self.provider} upstream: no connection within {timeouts.connect} s"
-        else:
-            text = f"{self.provider} upstream did not finish within {timeouts.total} s"
-        return UpstreamTimeoutError(text, public=True)
+        return upstream_timeout(self.provider, exc.phase, timeouts)
 
     async def post_json(
         self,

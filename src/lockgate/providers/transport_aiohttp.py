@@ -23,7 +23,13 @@ from lockgate.errors import (
     UpstreamTimeoutError,
 )
 from lockgate.providers.base import Timeouts
-from lockgate.providers.transport import LimitedSSE, too_large, wire_of, wrong_type
+from lockgate.providers.transport import (
+    LimitedSSE,
+    too_large,
+    upstream_timeout,
+    wire_of,
+    wrong_type,
+)
 from lockgate.resilience.classify import classify_upstream_failure
 from lockgate.settings import ProviderName
 
@@ -97,10 +103,7 @@ class AiohttpTransport:
                     url, data=data, headers=headers, timeout=timeout
                 )
         except TimeoutError:
-            raise UpstreamTimeoutError(
-                f"{self.provider} upstream did not answer within {timeouts.first_byte} s",
-                public=True,
-            ) from None
+            raise upstream_timeout(self.provider, "first_byte", timeouts) from None
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamConnectionError(
                 f"cannot connect to {self.provider} upstream: {exc}"
@@ -249,10 +252,7 @@ class _Mapped:
         if exc is None or isinstance(exc, UpstreamError):
             return
         if isinstance(exc, TimeoutError):
-            raise UpstreamTimeoutError(
-                f"{self.provider} stream stalled: no data for {self.timeouts.idle} s",
-                public=True,
-            ) from None
+            raise upstream_timeout(self.provider, "idle", self.timeouts) from None
         if isinstance(exc, (aiohttp.ClientError, OSError)):
             raise UpstreamConnectionError(
                 f"{self.provider} upstream dropped the stream: {exc!r}"
