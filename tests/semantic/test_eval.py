@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from tests.semantic.fixed_vectors import table_embedder, unit
 
+from lockgate.cache.semantic.embedder import LocalEmbedder
 from lockgate.cache.semantic.eval import evaluate_pairs, evaluate_pairs_async, load_pairs, main
 from lockgate.cache.semantic.semantic_cache import SemanticSettings
 
@@ -100,3 +101,20 @@ def test_bad_lines_name_their_line(tmp_path: Path) -> None:
     path.write_text('{"q1": "a", "q2": "b", "label": 1}\n{"q1": "a", "label": 2}\n')
     with pytest.raises(ValueError, match=":2:"):
         load_pairs(path)
+
+
+async def test_the_very_same_question_is_a_hit_at_the_strictest_budget(
+    tmp_path: Path, local_embedder: LocalEmbedder
+) -> None:
+    """eval judges an identical pair as a live lookup does (certain): a hit even where
+    the network's own ~0.96 is below the bar."""
+    from lockgate.cache.semantic.verifier import load_verifier
+
+    strictest = load_verifier().calibration[0][0]
+    path = tmp_path / "same.jsonl"
+    text = "How can I reset my password?"
+    path.write_text(json.dumps({"q1": text, "q2": text, "label": 1}) + "\n")
+    report = await evaluate_pairs_async(
+        path, SemanticSettings(max_false_hit_rate=strictest), embedder=local_embedder
+    )
+    assert report.mode == "verifier" and (report.true_hits, report.missed) == (1, 0)

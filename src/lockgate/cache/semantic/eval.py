@@ -350,6 +350,8 @@ async def evaluate_pairs_async(
                 assert verifier is not None
                 row = pair_features(tokens[p.q2], features[p.q2], tokens[p.q1], features[p.q1])
                 prob = float(verifier.probability(row[None, :])[0])
+                if p.q1 == p.q2:
+                    prob = 1.0  # as a live lookup judges the very same question (certain)
                 inputs[p] = (row, differing_words(features[p.q2], features[p.q1]))
                 if verifier.vetoed(row[None, :])[0]:
                     prob = 0.0  # a hard veto: never a hit at any operating point
