@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -74,7 +75,7 @@ class Authenticator:
         if hit is None or hit[0] <= now:
             try:
                 key = await self._repo.find_by_hash(digest)
-            except (sa_exc.SQLAlchemyError, OSError, TimeoutError) as exc:
+            except (sa_exc.SQLAlchemyError, sqlite3.Error, OSError, TimeoutError) as exc:
                 if hit is None:
                     # Not a client error and not a bug: the key store is down.  503 with
                     # Retry-After, and the request is recorded (audit) once it is back.

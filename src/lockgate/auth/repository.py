@@ -99,6 +99,8 @@ class KeyRepository:
         return secret, key
 
     async def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        if await self._db.surely_empty("SELECT 1 FROM api_keys WHERE key_hash = ?", key_hash):
+            return None  # an unknown key (open mode: any), known without SQLAlchemy
         async with self._db.engine.connect() as conn:
             row = (
                 await conn.execute(

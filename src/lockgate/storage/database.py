@@ -289,6 +289,11 @@ class Database:
         return str(rows[0][0]) if len(rows) == 1 else None
 
     async def ping(self) -> bool:
+        if self.sqlite_reads is not None:  # a readiness probe: no SQLAlchemy needed
+            try:
+                return await self.sqlite_reads.exists("SELECT 1")
+            except Exception:
+                return False
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
