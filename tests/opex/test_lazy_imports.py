@@ -394,3 +394,33 @@ def test_a_gateway_on_sqlite_that_served_and_polled_never_imported_sqlalchemy(tm
     assert modules & {"sqlalchemy", "aiosqlite", "greenlet"} == set()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 4
+
+
+def test_lazy_module_imports_on_first_use_and_then_is_the_module() -> None:
+    """The stand-in imports its module on the first attribute read and puts the module
+    in its place in the importing module's globals; a module already imported is
+    returned as it is; a missing attribute is still an AttributeError."""
+    code = (
+        "import json, sys\n"
+        "from lockgate.storage.lean_import import lazy_module\n"
+        "wave = lazy_module('wave')\n"
+        "out = {'before': 'wave' in sys.modules, 'repr': repr(wave)}\n"
+        "out['value'] = wave.WAVE_FORMAT_PCM\n"
+        "out['after'] = 'wave' in sys.modules\n"
+        "out['rebound'] = wave is sys.modules['wave']\n"
+        "out['loaded'] = lazy_module('json') is json\n"
+        "try:\n"
+        "    lazy_module('colorsys').no_such_name\n"
+        "except AttributeError:\n"
+        "    out['missing'] = 'AttributeError'\n"
+        "print(json.dumps(out))\n"
+    )
+    assert probe_json(code) == {
+        "before": False,
+        "repr": "<module 'wave', imported on first use>",
+        "value": 1,
+        "after": True,
+        "rebound": True,
+        "loaded": True,
+        "missing": "AttributeError",
+    }
