@@ -12,6 +12,7 @@ from lockgate.cache import aggregate_chunks, replay_chunks
 from lockgate.cache.semantic.embedder import LocalEmbedder
 from lockgate.cache.semantic.index import MemoryIndex
 from lockgate.cache.semantic.live_shared import SharedTallies
+from lockgate.cache.semantic.metrics import SemanticCollector
 from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettings
 from lockgate.cache.semantic.stage import NOTES_KEY, SemanticCacheStage
@@ -218,6 +219,18 @@ async def test_shared_tallies_gone_count_the_outcome_here(
         assert [k for k in stage.stats.errors if k.startswith("live:")] != []
         e = stage.live.estimate("fast")
         assert e is not None and e.verified == 1
+        stage.shared.maybe_refresh()  # reading the others' tallies fails too: counted
+        for _ in range(100):  # bounded: ~10 s
+            if stage.shared.refresh_errors:
+                break
+            await asyncio.sleep(0.1)
+        exported = {
+            (s.labels["where"], s.labels["error"]): s.value
+            for family in SemanticCollector(stage).collect()
+            if family.name == "lockgate_semantic_errors"
+            for s in family.samples
+        }
+        assert exported[("live", "refresh")] == 1
     finally:
         await stage.aclose()
         await index.close()
