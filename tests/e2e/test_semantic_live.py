@@ -94,7 +94,7 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
     fake.answers.update(
         {
             "What is the capital city of France?": "Paris is the capital of France.",
-            "What's the capital city of France?": "Paris is the capital of France.",
+            "What is the capital of France?": "Paris is the capital of France.",
             cached: "Open Settings, then Security, and click Reset.",
             asked: "Use the forgot-password link on the login page.",
         }
@@ -108,7 +108,7 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
     assert bars[0] is not None
 
     ask(gw, "What is the capital city of France?")
-    hit = ask(gw, "What's the capital city of France?")
+    hit = ask(gw, "What is the capital of France?")
     assert hit.headers["x-lockgate-cache"].startswith("semantic-hit")
     wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="right")
     assert metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate") == 0.0
@@ -129,7 +129,9 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
             assert rate == 0.5  # one right, one wrong
             assert low is not None and high is not None and 0.0 < low < rate < high < 1.0
     assert metric(gw, "lockgate_semantic_verified_hits_total", alias=ALIAS, outcome="wrong") == 3
-    assert bars[0] < bars[1] < bars[2] < bars[3] == float("inf")
+    # the gauge is the near-copy bar; a calibration may keep it over a few budgets and
+    # tighten only the rewording bar (each step is counted by tightenings_total above)
+    assert bars[0] <= bars[1] <= bars[2] < bars[3] == float("inf")
 
     after = ask(gw, asked)
     assert after.headers["x-lockgate-cache"] == "bypass"  # exact cache off, no semantic hit

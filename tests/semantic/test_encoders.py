@@ -67,7 +67,11 @@ async def test_int8_stays_close_to_float(l3_int8: LocalEmbedder) -> None:
 
 def test_each_encoder_has_its_own_shipped_verifier() -> None:
     assert load_verifier(model=L3).model == L3
-    assert load_verifier().model in (None, "all-MiniLM-L6-v2")
+    assert load_verifier().model == L3  # the cache's default encoder
+    # the L6 weights predate the field: not recorded
+    assert load_verifier(model="all-MiniLM-L6-v2").model in (None, "all-MiniLM-L6-v2")
+    l6, l3 = load_verifier(model="all-MiniLM-L6-v2").layers, load_verifier().layers
+    assert not np.array_equal(l6[0][0], l3[0][0])
     assert load_verifier(model=L3, backend="onnx").backend == "onnx"
     assert load_verifier(model=L3).backend == "onnx-int8"
 
