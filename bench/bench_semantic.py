@@ -396,7 +396,7 @@ async def bench_verified_lookup(
         return
     print(f"load average: {os.getloadavg()}")
     ann_recall(index, filler, rng, min(n, 200))
-    verifier = load_verifier(weights)
+    verifier = load_verifier(weights, model=embedder.model)
     cache = SemanticCache(embedder, index, SemanticSettings(), verifier)
     # three stored wordings above the recall floor: the verifier scores all three
     for text in (SHORT, "How do I reset my password on the website?", "How to reset a password?"):
@@ -508,7 +508,7 @@ async def bench_replica_lookup(embedder: LocalEmbedder, url: str, n: int) -> Non
     client = aioredis.Redis.from_url(url)
     await client.flushdb()
     await client.aclose()
-    verifier = load_verifier()
+    verifier = load_verifier(model=embedder.model)
     settings = SemanticSettings()
     indexes = [RedisIndex.from_url(url, embedder.dim, prefix="replica") for _ in range(3)]
     a = SemanticCache(embedder, indexes[0], settings, verifier)
