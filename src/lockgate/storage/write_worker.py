@@ -48,6 +48,7 @@ def _kind(exc: BaseException) -> str:
 
 async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
     from lockgate.storage.database import make_engine, make_sync_engine
+    from lockgate.storage.write_cpu import CpuAvoider
     from lockgate.storage.write_process import read_frame, write_frame
 
     url = read_frame(read)
@@ -65,8 +66,11 @@ async def _serve(read: Callable[[int], bytes], out: BinaryIO) -> None:
     # One connection kept from job to job (not a pool checkout, reset and check-in per
     # batch); after a failed job it is replaced, whatever state the failure left it in.
     conn: Connection | None = None
+    # each batch runs off the CPU the gateway's loop is on (storage/write_cpu.py)
+    avoider = CpuAvoider(os.getppid())
     try:
         while (frame := read_frame(read)) is not None:
+            avoider.avoid()
             try:
                 module, qualname, args = pickle.loads(frame)
                 job = _job(module, qualname)
