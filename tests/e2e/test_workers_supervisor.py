@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -57,6 +58,11 @@ def test_the_supervisor_imports_no_application(tmp_path: Path) -> None:
         )
     try:
         wait_ok(f"http://127.0.0.1:{port}", timeout=90)
+        # both workers started (a worker stopped while still starting exits non-zero)
+        for _ in range(900):
+            if (tmp_path / "serve.log").read_text().count("Application startup complete") >= 2:
+                break
+            time.sleep(0.1)
         for _ in range(4):  # answered by the workers
             r = httpx.post(
                 f"http://127.0.0.1:{port}/v1/chat/completions",
