@@ -30,7 +30,7 @@ import openai
 import pytest
 import yaml
 from tests.conftest import RedisServer, free_port
-from tests.e2e.test_lifecycle import HAPROXY_CONF
+from tests.e2e.test_lifecycle import HAPROXY_CONF, wait_in_rotation
 from tests.live_server import spawn_serve, wait_ok
 from tests.prompts.conftest import fresh_database
 from tests.support import MASTER, bearer
@@ -134,6 +134,7 @@ def fleet(postgres_url: str) -> Iterator[Fleet]:
     conf = tmp / "haproxy.cfg"
     conf.write_text(
         HAPROXY_CONF.format(
+            sock=tmp / "haproxy.sock",
             port=lb_port,
             servers="\n".join(f"  server r{i} 127.0.0.1:{p} check" for i, p in enumerate(ports)),
         )
@@ -325,7 +326,7 @@ def test_rolling_restart_under_load_fails_no_request(fleet: Fleet) -> None:
             assert fleet.procs[i].wait(timeout=40) == 0
             fleet.procs[i] = spawn_serve(fleet.config, port, fleet.logs / f"r{i}.log")
             wait_ok(f"http://127.0.0.1:{port}", timeout=60)
-            time.sleep(0.5)
+            wait_in_rotation(fleet.logs / "haproxy.sock", f"r{i}")
     finally:
         stop.set()
         for w in workers:

@@ -4,8 +4,10 @@ exits 0; three replicas behind HAProxy restart one by one under load with no fai
 
 from __future__ import annotations
 
+import csv
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -86,6 +88,7 @@ def test_sigterm_drains_then_exits_zero(tmp_path: Path, fake: ThreadedFake) -> N
 HAPROXY_CONF = """
 global
   maxconn 2000
+  stats socket {sock} mode 600 level admin
 defaults
   mode http
   timeout connect 2s
@@ -107,6 +110,34 @@ backend replicas
 """
 
 
+def haproxy_states(sock: Path) -> dict[str, str]:
+    """Each server's state as the balancer sees it (``UP``, ``DOWN``, ``UP 1/2``, ...),
+    read from HAProxy's stats socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(str(sock))
+        s.sendall(b"show stat\n")
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    rows = list(csv.reader(b"".join(chunks).decode().lstrip("# ").splitlines()))
+    head = rows[0]
+    name, kind, status = head.index("svname"), head.index("type"), head.index("status")
+    return {r[name]: r[status] for r in rows[1:] if len(r) > status and r[kind] == "2"}
+
+
+def wait_in_rotation(sock: Path, server: str, timeout: float = 60) -> None:
+    """Until the balancer has ``server`` back in rotation (bounded). A rolling restart moves
+    on only then, as Kubernetes waits for readiness: a fixed pause raced the health checks
+    on a loaded box (every other server out of rotation at once: 503s from HAProxy)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if haproxy_states(sock).get(server) == "UP":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{server} not back in rotation after {timeout} s: {haproxy_states(sock)}")
+
+
 def test_rolling_restart_behind_haproxy_fails_no_request(
     tmp_path: Path, fake: ThreadedFake
 ) -> None:
@@ -123,8 +154,10 @@ def test_rolling_restart_behind_haproxy_fails_no_request(
     ]
     lb_port = free_port()
     conf = tmp_path / "haproxy.cfg"
+    sock = tmp_path / "haproxy.sock"
     conf.write_text(
         HAPROXY_CONF.format(
+            sock=sock,
             port=lb_port,
             servers="\n".join(f"  server r{i} 127.0.0.1:{p} check" for i, p in enumerate(ports)),
         )
@@ -162,7 +195,7 @@ def test_rolling_restart_behind_haproxy_fails_no_request(
             wait_ok(
                 f"http://127.0.0.1:{port}", timeout=90, proc=procs[i], log=tmp_path / f"r{i}.log"
             )
-            time.sleep(0.5)
+            wait_in_rotation(sock, f"r{i}")
         stop.set()
         for w in workers:
             w.join(timeout=30)

@@ -230,3 +230,36 @@ def test_a_closed_alias_reopens_after_enough_clean_unserved_comparisons(gateway_
     assert metric(gw, "lockgate_semantic_probes", alias=ALIAS, outcome="wrong") == 0
     bar = metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS)
     assert bar is not None and bar < float("inf")
+
+
+def test_replicas_sharing_a_redis_index_share_the_live_estimate(gateway_factory, fake, redis_url):
+    """Two gateways on one Redis index: a wrong hit verified on B tightens A as well
+    (A learns it on a lookup of its own, within its refresh), and both export one count."""
+    cached, asked = "How do I reset my password?", "How can I reset my password?"
+    fake.answers.update(
+        {
+            cached: "Open Settings, then Security, and click Reset.",
+            asked: "Use the forgot-password link on the login page.",
+        }
+    )
+    section = {"index": redis_url, "verify_sample_rate": 1.0, "aliases": {ALIAS: {}}}
+    a = gateway_factory(model_list(fake), cache={"mode": "off"}, semantic_cache=section)
+    b = gateway_factory(model_list(fake), cache={"mode": "off"}, semantic_cache=section)
+    bar = metric(a, "lockgate_semantic_accept_threshold", alias=ALIAS)
+    assert bar is not None
+
+    assert ask(a, cached).headers["x-lockgate-cache"] == "bypass"
+    hit = ask(b, asked)  # A's answer, found by B through the shared index
+    assert hit.headers["x-lockgate-cache"].startswith("semantic-hit")
+    wait_for(b, "lockgate_semantic_tightenings_total", 1, alias=ALIAS)
+    assert metric(a, "lockgate_semantic_tightenings_total", alias=ALIAS) is None  # not yet
+
+    for i in range(50):  # bounded: A refreshes on a lookup, at most once a second
+        ask(a, f"What is {i} plus {i}?")
+        if (metric(a, "lockgate_semantic_tightenings_total", alias=ALIAS) or 0) >= 1:
+            break
+        time.sleep(0.2)
+    assert metric(a, "lockgate_semantic_tightenings_total", alias=ALIAS) == 1
+    assert metric(a, "lockgate_semantic_verified_hits_total", alias=ALIAS, outcome="wrong") == 1
+    assert metric(a, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate") == 1.0
+    assert (metric(a, "lockgate_semantic_accept_threshold", alias=ALIAS) or 0.0) > bar

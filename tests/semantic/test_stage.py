@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ from lockgate.auth.keys import Principal
 from lockgate.cache import aggregate_chunks, replay_chunks
 from lockgate.cache.semantic.embedder import LocalEmbedder
 from lockgate.cache.semantic.index import MemoryIndex
+from lockgate.cache.semantic.live_shared import SharedTallies
+from lockgate.cache.semantic.metrics import SemanticCollector
 from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticSettings
 from lockgate.cache.semantic.stage import NOTES_KEY, SemanticCacheStage
@@ -191,4 +194,43 @@ async def test_store_down_is_a_miss(local_embedder: LocalEmbedder, own_redis: An
         assert c.notes[NOTES_KEY] == {"error": "store unavailable"}
         assert stage.stats.store_errors == 2  # the lookup and the write
     finally:
+        await index.close()
+
+
+async def test_shared_tallies_gone_count_the_outcome_here(
+    local_embedder: LocalEmbedder, own_redis: Any
+) -> None:
+    """A verified hit whose shared tally cannot be written (Redis died after the hit was
+    served): the failure is counted and the outcome still counts in this process."""
+    index = RedisIndex.from_url(own_redis.url, local_embedder.dim)
+    pipeline, upstream, stage = build(
+        local_embedder, SemanticSettings(verify_sample_rate=1.0), index=index
+    )
+    assert stage.live is not None
+    stage.shared = SharedTallies(index.client, stage.live, prefix=index.prefix)
+    try:
+        assert await text_of(await pipeline(ctx(), chat(Q1))) == "answer 1"
+        c = ctx()
+        assert await text_of(await pipeline(c, chat(Q2))) == "answer 1"
+        assert c.cache_status == "semantic-hit"
+        own_redis.stop()  # before the background verification runs
+        await asyncio.gather(*list(stage._tasks))
+        assert upstream.calls == 2  # the verification asked upstream again
+        assert [k for k in stage.stats.errors if k.startswith("live:")] != []
+        e = stage.live.estimate("fast")
+        assert e is not None and e.verified == 1
+        stage.shared.maybe_refresh()  # reading the others' tallies fails too: counted
+        for _ in range(100):  # bounded: ~10 s
+            if stage.shared.refresh_errors:
+                break
+            await asyncio.sleep(0.1)
+        exported = {
+            (s.labels["where"], s.labels["error"]): s.value
+            for family in SemanticCollector(stage).collect()
+            if family.name == "lockgate_semantic_errors"
+            for s in family.samples
+        }
+        assert exported[("live", "refresh")] == 1
+    finally:
+        await stage.aclose()
         await index.close()

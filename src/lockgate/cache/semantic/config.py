@@ -11,7 +11,8 @@ semantic_cache:
   inline_embed_tokens: 96           # shorter texts are embedded on the event loop (no thread hop)
   inline_max_in_flight: 1           # ... while the worker handles at most this many requests
   share_token_kb: 12                # Redis index: an entry's token vectors go with it (<= 12 kB)
-  verify_sample_rate: 0.02          # share of served hits re-asked upstream (live estimate)
+  verify_sample_rate: 0.02          # share of served hits re-asked upstream (live estimate;
+                                    # with a Redis index its tallies are shared by replicas)
   ttl: 3600
   shadow: false
   aliases:                          # opt-in: only these aliases use it
@@ -40,6 +41,7 @@ from lockgate.cache.semantic.embedder import (
     LocalEmbedder,
 )
 from lockgate.cache.semantic.index import MemoryIndex, VectorIndex
+from lockgate.cache.semantic.live_shared import SharedTallies
 from lockgate.cache.semantic.redis_index import RedisIndex
 from lockgate.cache.semantic.semantic_cache import SemanticCache
 from lockgate.cache.semantic.settings import AliasSemanticSettings, SemanticCacheSettings
@@ -103,10 +105,13 @@ def build_semantic_stage(
         token_cache_bytes=settings.token_store_mb << 20,
         share_token_bytes=settings.share_token_kb << 10,
     )
-    return SemanticCacheStage(
+    stage = SemanticCacheStage(
         cache,
         aliases,
         wall_clock,
         answer_agreement=settings.answer_agreement,
         judge_model=settings.judge_model,
     )
+    if isinstance(index, RedisIndex) and stage.live is not None:
+        stage.shared = SharedTallies(index.client, stage.live, prefix=index.prefix)
+    return stage

@@ -39,7 +39,15 @@ from dataclasses import dataclass
 
 from lockgate.cache.semantic.verifier import OperatingPoint, Verifier
 
-__all__ = ["Estimate", "LiveEstimator", "Tally", "proportion_interval", "wilson_interval"]
+__all__ = [
+    "Estimate",
+    "LiveEstimator",
+    "Tally",
+    "count_hit",
+    "count_probe",
+    "proportion_interval",
+    "wilson_interval",
+]
 
 #: the squared 97.5% normal quantile (the 95% Wilson interval's z)
 _Z2 = 1.959963984540054**2
@@ -83,6 +91,50 @@ class Tally:
     probe_level: float = 0.0
     probed: int = 0
     probe_wrong: int = 0
+
+
+def count_hit(tally: Tally, budget: float, *, wrong: bool, min_budget: float) -> bool:
+    """Count one verified hit in ``tally``; True if it tightened (halved its budget):
+    a wrong one since the last change and the 95% upper bound above ``budget``."""
+    tally.verified += 1
+    tally.window_verified += 1
+    if wrong:
+        tally.wrong += 1
+        tally.window_wrong += 1
+    if tally.window_wrong < 1 or tally.budget <= min_budget:
+        return False
+    _, high = wilson_interval(tally.wrong, tally.verified)
+    if high <= budget:
+        return False
+    tally.budget = max(tally.budget / 2.0, min_budget)
+    tally.tightenings += 1
+    tally.window_verified = tally.window_wrong = 0
+    tally.probed = tally.probe_wrong = 0
+    return True
+
+
+def count_probe(tally: Tally, level: float, budget: float, *, wrong: bool) -> bool:
+    """Count one compared candidate of the band up to ``level`` in ``tally`` (if it is
+    stricter than that level); True if it loosened to ``level``: the probes' 95% upper
+    bound within ``budget``."""
+    if tally.budget >= level:
+        return False
+    if tally.probe_level != level:
+        tally.probe_level, tally.probed, tally.probe_wrong = level, 0, 0
+    tally.probed += 1
+    tally.probe_wrong += int(wrong)
+    # the Wilson bound is at least z^2 / (n + z^2) (its value at no wrong
+    # one): skip the exact interval while even that is above the budget
+    if _Z2 / (tally.probed + _Z2) > budget:
+        return False
+    _, high = wilson_interval(tally.probe_wrong, tally.probed)
+    if high > budget:
+        return False
+    tally.budget = level
+    tally.loosenings += 1
+    tally.probed = tally.probe_wrong = 0
+    tally.window_verified = tally.window_wrong = 0
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +221,32 @@ class LiveEstimator:
                 return level
         return None
 
+    def probe_level(
+        self, alias: str, partition: str, budget: float, probed: OperatingPoint | None
+    ) -> float | None:
+        """The level a probe of ``probed`` (the looser point a lookup tested) counts at;
+        ``None`` when nothing is probed now or the band has changed since."""
+        level = self._probe_level(alias, partition, budget)
+        if level is None or (probed is not None and self._point(level) != probed):
+            return None
+        return level
+
+    def tally(self, alias: str, partition: str | None, budget: float) -> Tally:
+        """The alias's (``partition`` None) or the partition's tally, made at ``budget``."""
+        if partition is None:
+            return self._alias(alias, budget)
+        return self._partition(alias, partition, budget)
+
+    def known(self, alias: str, partition: str) -> tuple[Tally | None, Tally | None]:
+        """The alias's and the partition's tallies, where they exist."""
+        return self._aliases.get(alias), self._partitions.get((alias, partition))
+
+    def partitions(self) -> list[tuple[str, str, Tally]]:
+        return [(a, p, t) for (a, p), t in self._partitions.items()]
+
+    def default_budget(self, alias: str) -> float | None:
+        return self._budgets.get(alias)
+
     def probe_point(self, alias: str, partition: str, budget: float) -> OperatingPoint | None:
         """The looser point a tightened alias or partition probes (``None``: nothing to probe)."""
         level = self._probe_level(alias, partition, budget)
@@ -190,46 +268,19 @@ class LiveEstimator:
         looser point the lookup tested; an outcome that arrives after the band
         changed (a tightening or loosening meanwhile) counts for nothing.
         """
-        level = self._probe_level(alias, partition, budget)
-        if level is None or (probed is not None and self._point(level) != probed):
+        level = self.probe_level(alias, partition, budget, probed)
+        if level is None:
             return False
         loosened = False
         for tally in self._tallies(alias, partition):
-            if tally.budget >= level:
-                continue
-            if tally.probe_level != level:
-                tally.probe_level, tally.probed, tally.probe_wrong = level, 0, 0
-            tally.probed += 1
-            tally.probe_wrong += int(wrong)
-            # the Wilson bound is at least z^2 / (n + z^2) (its value at no wrong
-            # one): skip the exact interval while even that is above the budget
-            if _Z2 / (tally.probed + _Z2) > budget:
-                continue
-            _, high = wilson_interval(tally.probe_wrong, tally.probed)
-            if high <= budget:
-                tally.budget = level
-                tally.loosenings += 1
-                tally.probed = tally.probe_wrong = 0
-                tally.window_verified = tally.window_wrong = 0
-                loosened = True
+            loosened |= count_probe(tally, level, budget, wrong=wrong)
         return loosened
 
     def record(self, alias: str, partition: str, budget: float, *, wrong: bool) -> bool:
         """Count one verified hit; return True if this outcome tightened something."""
         tightened = False
         for tally in (self._alias(alias, budget), self._partition(alias, partition, budget)):
-            tally.verified += 1
-            tally.window_verified += 1
-            if wrong:
-                tally.wrong += 1
-                tally.window_wrong += 1
-            _, high = wilson_interval(tally.wrong, tally.verified)
-            if tally.window_wrong >= 1 and high > budget and tally.budget > self.min_budget:
-                tally.budget = max(tally.budget / 2.0, self.min_budget)
-                tally.tightenings += 1
-                tally.window_verified = tally.window_wrong = 0
-                tally.probed = tally.probe_wrong = 0
-                tightened = True
+            tightened |= count_hit(tally, budget, wrong=wrong, min_budget=self.min_budget)
         return tightened
 
     def record_error(self, alias: str, budget: float) -> None:

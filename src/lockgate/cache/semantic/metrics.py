@@ -44,6 +44,9 @@ class SemanticCollector(Collector):
         for kind, count in sorted(stage.stats.errors.items()):
             where, _, error = kind.partition(":")
             errors.add_metric([where, error], count)
+        if stage.shared is not None and stage.shared.refresh_errors:
+            # reading the replicas' shared live tallies failed (the last state is kept)
+            errors.add_metric(["live", "refresh"], stage.shared.refresh_errors)
         yield errors
         rate = GaugeMetricFamily(
             "lockgate_semantic_false_hit_rate",

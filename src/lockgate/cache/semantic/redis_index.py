@@ -108,6 +108,14 @@ class RedisIndex:
     def __len__(self) -> int:
         return len(self._mirror)
 
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._redis
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
     def _payload_key(self, entry_id: str) -> str:
         return f"{self._prefix}:e:{entry_id}"
 

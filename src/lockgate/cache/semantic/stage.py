@@ -53,6 +53,7 @@ from lockgate.cache.errors import CacheStoreError
 from lockgate.cache.policy import CACHE_HEADER, CacheControl, request_control, storable_completion
 from lockgate.cache.replay import replay_stream
 from lockgate.cache.semantic.live import LiveEstimator
+from lockgate.cache.semantic.live_shared import SharedTallies
 from lockgate.cache.semantic.partition import SemanticQuery, semantic_query
 from lockgate.cache.semantic.semantic_cache import SemanticCache, SemanticResult, SemanticSettings
 from lockgate.cache.semantic.verifier import OperatingPoint
@@ -95,6 +96,8 @@ class SemanticCacheStage:
     namespace: Callable[[RequestContext], str] = team_namespace
     stats: SemanticStats = field(default_factory=SemanticStats)
     live: LiveEstimator | None = None
+    #: the live tallies in Redis, shared by replicas (a Redis index); else per process
+    shared: SharedTallies | None = None
     rng: Callable[[], float] = random.random
     #: cosine of the fresh and the cached answer at or above which they agree
     answer_agreement: float = 0.80
@@ -122,6 +125,8 @@ class SemanticCacheStage:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.shared is not None:
+            await self.shared.aclose()
 
     async def __call__(
         self, ctx: RequestContext, request: ChatRequest, call_next: Handler
@@ -228,6 +233,8 @@ class SemanticCacheStage:
         """The point a hit must pass now, and the looser one a tightened alias probes."""
         if self.live is None or not self.cache.verifies(settings):
             return None, None
+        if self.shared is not None:
+            self.shared.maybe_refresh()
         budget = settings.max_false_hit_rate
         accept = self.live.accept_threshold(alias, query.partition, budget)
         if accept is None or settings.shadow:
@@ -346,7 +353,7 @@ class SemanticCacheStage:
         budget = settings.max_false_hit_rate
         if probe is not None:
             self.stats.probes += 1
-            if self.live.record_probe(alias, query.partition, budget, wrong=wrong, probed=probe):
+            if await self._count(alias, query.partition, budget, wrong=wrong, probe=probe):
                 _log.warning(
                     "semantic cache alias %s: the looser operating point's marginal hits are"
                     " within the budget %.4f; operating point loosened",
@@ -355,13 +362,40 @@ class SemanticCacheStage:
                 )
             return
         self.stats.verifications += 1
-        if self.live.record(alias, query.partition, settings.max_false_hit_rate, wrong=wrong):
+        if await self._count(alias, query.partition, budget, wrong=wrong):
             _log.warning(
                 "semantic cache alias %s: live false-hit rate above its budget %.4f;"
                 " operating point tightened",
                 alias,
                 settings.max_false_hit_rate,
             )
+
+    async def _count(
+        self,
+        alias: str,
+        partition: str,
+        budget: float,
+        *,
+        wrong: bool,
+        probe: OperatingPoint | None = None,
+    ) -> bool:
+        """Count a verified hit (or a ``probe``) in the shared tallies when there are
+        any; if Redis fails, count the failure and the outcome in this process alone."""
+        assert self.live is not None
+        if self.shared is not None:
+            try:
+                if probe is not None:
+                    return await self.shared.record_probe(
+                        alias, partition, budget, wrong=wrong, probed=probe
+                    )
+                return await self.shared.record(alias, partition, budget, wrong=wrong)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.failed("live", exc)
+        if probe is not None:
+            return self.live.record_probe(alias, partition, budget, wrong=wrong, probed=probe)
+        return self.live.record(alias, partition, budget, wrong=wrong)
 
     async def _judge(
         self, ctx: RequestContext, question: str, cached: str, fresh: str, call_next: Handler
