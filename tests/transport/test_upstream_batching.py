@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import select
 import socket
+from collections.abc import AsyncIterator, Callable
+
+import pytest
 
 from lockgate.providers.http1 import Client, lean_url, request_head
 
@@ -57,51 +60,52 @@ async def _send(client: Client, url: str) -> bytes:
     return await resp.read()
 
 
-async def test_requests_of_one_pass_are_written_after_it_together() -> None:
+@pytest.fixture()
+async def upstream() -> AsyncIterator[tuple[Client, str, list[socket.socket]]]:
+    """A lean client, the URL of a local upstream and the sockets that upstream accepted."""
     accepted: list[socket.socket] = []
     server = await _serve(accepted)
     port = server.sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
     client = Client()
-    try:
-        # three kept-alive connections in the pool
-        assert await asyncio.gather(*(_send(client, url) for _ in range(3))) == [ANSWER] * 3
-        assert client.opened == 3 and len(accepted) == 3
-        loop = asyncio.get_running_loop()
-        seen: list[list[bool]] = []
-        tasks = [asyncio.create_task(_send(client, url)) for _ in range(3)]
-        # Runs after the three tasks' first steps (each took a pooled connection and
-        # queued its request) and before the write the first of them scheduled.
-        loop.call_soon(lambda: seen.append([_readable(s) for s in accepted]))
-        assert await asyncio.gather(*tasks) == [ANSWER] * 3
-        assert seen == [[False, False, False]]  # nothing written during the pass
-        assert client.opened == 3  # and every request went over a kept-alive connection
-    finally:
-        await client.aclose()
-        server.close()
-        await server.wait_closed()
+    yield client, f"http://127.0.0.1:{port}/v1/chat/completions", accepted
+    await client.aclose()
+    server.close()
+    await server.wait_closed()
 
 
-async def test_a_full_batch_is_written_at_once() -> None:
+async def _one_pass(client: Client, url: str, n: int, probe: Callable[[], object]) -> None:
+    """``n`` requests started in one pass of the loop, ``probe`` called right after their
+    first steps; every one answered."""
+    tasks = [asyncio.create_task(_send(client, url)) for _ in range(n)]
+    # Runs after the tasks' first steps (each took a pooled connection and queued its
+    # request) and before the write the first of them scheduled.
+    asyncio.get_running_loop().call_soon(probe)
+    assert await asyncio.gather(*tasks) == [ANSWER] * n
+
+
+async def test_requests_of_one_pass_are_written_after_it_together(
+    upstream: tuple[Client, str, list[socket.socket]],
+) -> None:
+    client, url, accepted = upstream
+    # three kept-alive connections in the pool
+    assert await asyncio.gather(*(_send(client, url) for _ in range(3))) == [ANSWER] * 3
+    assert client.opened == 3 and len(accepted) == 3
+    seen: list[list[bool]] = []
+    await _one_pass(client, url, 3, lambda: seen.append([_readable(s) for s in accepted]))
+    assert seen == [[False, False, False]]  # nothing written during the pass
+    assert client.opened == 3  # and every request went over a kept-alive connection
+
+
+async def test_a_full_batch_is_written_at_once(
+    upstream: tuple[Client, str, list[socket.socket]],
+) -> None:
     """Past ``_BATCH`` requests in one pass, the first batch does not wait for the pass."""
     from lockgate.providers.http1 import _BATCH
 
-    accepted: list[socket.socket] = []
-    server = await _serve(accepted)
-    port = server.sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    client = Client()
+    client, url, accepted = upstream
     n = _BATCH + 2
-    try:
-        assert await asyncio.gather(*(_send(client, url) for _ in range(n))) == [ANSWER] * n
-        assert len(accepted) == n
-        loop = asyncio.get_running_loop()
-        seen: list[int] = []
-        tasks = [asyncio.create_task(_send(client, url)) for _ in range(n)]
-        loop.call_soon(lambda: seen.append(sum(_readable(s) for s in accepted)))
-        assert await asyncio.gather(*tasks) == [ANSWER] * n
-        assert seen == [_BATCH]  # the full batch went out; the last two waited for the pass
-    finally:
-        await client.aclose()
-        server.close()
-        await server.wait_closed()
+    assert await asyncio.gather(*(_send(client, url) for _ in range(n))) == [ANSWER] * n
+    assert len(accepted) == n
+    seen: list[int] = []
+    await _one_pass(client, url, n, lambda: seen.append(sum(_readable(s) for s in accepted)))
+    assert seen == [_BATCH]  # the full batch went out; the last two waited for the pass
