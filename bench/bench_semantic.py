@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from lockgate.cache.semantic.embedder import LocalEmbedder
+from lockgate.cache.semantic.encoders import ENCODERS
 from lockgate.cache.semantic.guards import extract_features, near_miss
 from lockgate.cache.semantic.index import MemoryIndex, top_rows
 from lockgate.cache.semantic.minilm import default_model_dir
@@ -395,7 +396,7 @@ async def bench_verified_lookup(
         return
     print(f"load average: {os.getloadavg()}")
     ann_recall(index, filler, rng, min(n, 200))
-    verifier = load_verifier(weights)
+    verifier = load_verifier(weights, model=embedder.model)
     cache = SemanticCache(embedder, index, SemanticSettings(), verifier)
     # three stored wordings above the recall floor: the verifier scores all three
     for text in (SHORT, "How do I reset my password on the website?", "How to reset a password?"):
@@ -507,7 +508,7 @@ async def bench_replica_lookup(embedder: LocalEmbedder, url: str, n: int) -> Non
     client = aioredis.Redis.from_url(url)
     await client.flushdb()
     await client.aclose()
-    verifier = load_verifier()
+    verifier = load_verifier(model=embedder.model)
     settings = SemanticSettings()
     indexes = [RedisIndex.from_url(url, embedder.dim, prefix="replica") for _ in range(3)]
     a = SemanticCache(embedder, indexes[0], settings, verifier)
@@ -581,9 +582,9 @@ async def main_async(args: argparse.Namespace) -> None:
     n = args.n or (30 if args.quick else 200)
     if args.only_verified:
         inline = tuple(int(x) for x in args.inline_tokens.split(","))
-        embedder = LocalEmbedder(backend=args.backend, inline_tokens=inline[-1])
+        embedder = LocalEmbedder(model=args.model, backend=args.backend, inline_tokens=inline[-1])
         weights = args.weights_text
-        print(f"embedder: {args.backend}; verifier: {args.verifier or 'shipped'}")
+        print(f"embedder: {args.model} {args.backend}; verifier: {args.verifier or 'shipped'}")
         await bench_verified_lookup(
             embedder,
             n,
@@ -622,6 +623,7 @@ def main() -> None:
         "--only-verified", action="store_true", help="only the verified lookup at 100k entries"
     )
     parser.add_argument("--backend", default="onnx", choices=("onnx", "onnx-int8", "numpy"))
+    parser.add_argument("--model", default=ENCODERS[0], choices=ENCODERS, help="the encoder")
     parser.add_argument("--verifier", help="verifier weights JSON (default: the shipped one)")
     parser.add_argument(
         "--graph-cache",

@@ -52,6 +52,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from lockgate.cache.semantic.embedder import LocalEmbedder, TokenVectors
+from lockgate.cache.semantic.encoders import ENCODERS
 from lockgate.cache.semantic.guards import extract_features
 from lockgate.cache.semantic.verifier import FEATURE_NAMES, Regime, differing_words, pair_features
 
@@ -90,7 +91,9 @@ def groups_of(rows: list[dict[str, Any]]) -> np.ndarray:
     return np.asarray([roots.setdefault(find(r["q1"]), len(roots)) for r in rows])
 
 
-def embed_texts(texts: list[str], backend: str, cache: Path) -> dict[str, TokenVectors]:
+def embed_texts(
+    texts: list[str], backend: str, cache: Path, model: str | None = None
+) -> dict[str, TokenVectors]:
     """Sentence and token vectors of every text (cached on disk, token vectors as
     float16, so guards can change without embedding again)."""
     vecs: dict[str, TokenVectors] = {}
@@ -105,7 +108,7 @@ def embed_texts(texts: list[str], backend: str, cache: Path) -> dict[str, TokenV
         }
     missing = [t for t in texts if t not in vecs]
     if missing:
-        emb = LocalEmbedder(backend=backend)  # type: ignore[arg-type]
+        emb = LocalEmbedder(backend=backend, **({"model": model} if model else {}))  # type: ignore[arg-type]
         with Progress() as progress:
             task = progress.add_task(f"embedding ({backend})", total=len(missing))
             for start in range(0, len(missing), 32):
@@ -123,9 +126,11 @@ def embed_texts(texts: list[str], backend: str, cache: Path) -> dict[str, TokenV
     return {t: vecs[t] for t in texts}
 
 
-def featurise(rows: list[dict[str, Any]], backend: str, cache: Path) -> np.ndarray:
+def featurise(
+    rows: list[dict[str, Any]], backend: str, cache: Path, model: str | None = None
+) -> np.ndarray:
     texts = sorted({t for r in rows for t in (r["q1"], r["q2"])})
-    vecs = embed_texts(texts, backend, cache)
+    vecs = embed_texts(texts, backend, cache, model)
     feats = {t: extract_features(t) for t in texts}
     # the cached text is q1, the new question q2 (as `cache eval` reads a pair)
     return np.stack(
@@ -517,6 +522,12 @@ def main() -> None:
         help="cache of the texts' vectors (default /tmp/lockgate-verifier-vectors-BACKEND.npz)",
     )
     ap.add_argument("--backend", default="onnx", choices=("onnx", "onnx-int8"))
+    ap.add_argument(
+        "--model",
+        default="all-MiniLM-L6-v2",
+        choices=ENCODERS,
+        help="the local embedder's encoder (lockgate.cache.semantic.encoders)",
+    )
     ap.add_argument("--report", type=Path, default=None)
     ap.add_argument(
         "--verdicts",
@@ -625,7 +636,7 @@ def main() -> None:
     src = np.asarray([family(s) if args.extra else s for s in full])
     shown = np.asarray([s if i < dev else "" for i, s in enumerate(full)])
     vectors = args.vectors or Path(f"/tmp/lockgate-verifier-vectors-{args.backend}.npz")
-    x = featurise(rows, args.backend, vectors)
+    x = featurise(rows, args.backend, vectors, args.model)
     if args.cross_encoder is not None:
         saved = np.load(args.cross_encoder)
         assert len(saved["p12"]) == len(rows) and saved["done"].all(), "unfinished or other rows"
@@ -780,6 +791,7 @@ def main() -> None:
         "vetoes": vetoes,
         "calibration": calibration,
         "backend": args.backend,
+        "model": args.model,
         **(
             {}
             if regime is None

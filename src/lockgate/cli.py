@@ -367,7 +367,8 @@ def cache_eval(
         else:
             from lockgate.cache.semantic.embedder import LocalEmbedder
 
-            embedder = LocalEmbedder(backend=sc.backend)  # the vectors the gateway would use
+            # the vectors the gateway would use
+            embedder = LocalEmbedder(model=sc.model, backend=sc.backend)
             report = evaluate_pairs(
                 path, sem, embedder=embedder, verifier=weights, progress=progress
             )

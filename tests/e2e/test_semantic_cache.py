@@ -27,7 +27,7 @@ def test_paraphrase_is_a_semantic_hit_and_near_miss_is_not(gateway_factory, fake
     gw = gateway_factory(model_list(fake), semantic_cache={"aliases": {"gpt-4o-mini": {}}})
     first = ask(gw, "What is the capital city of France?")
     assert first.headers["x-lockgate-cache"] == "miss"
-    para = ask(gw, "What's the capital city of France?")
+    para = ask(gw, "What is the capital of France?")
     assert para.headers["x-lockgate-cache"].startswith("semantic-hit; score=0.9")
     assert para.json()["choices"] == first.json()["choices"]
     assert len(fake.requests_to(PATH)) == 1
@@ -39,7 +39,7 @@ def test_paraphrase_is_a_semantic_hit_and_near_miss_is_not(gateway_factory, fake
 
 
 def test_each_alias_keeps_its_own_error_budget(gateway_factory, fake):
-    """max_false_hit_rate per alias: a rewording (cosine 0.87) clears the bar of a 5% budget
+    """max_false_hit_rate per alias: a rewording (cosine 0.88) clears the bar of a 5% budget
     and not the stricter one of the 1% default; each alias's partition holds its own answer."""
     gw = gateway_factory(
         model_list(fake),
@@ -50,7 +50,7 @@ def test_each_alias_keeps_its_own_error_budget(gateway_factory, fake):
     )
     cached, reworded = (
         "How do I cancel my subscription?",
-        "I want to end my subscription, what do I do?",
+        "Steps for cancelling a subscription?",
     )
     for model in ("gpt-4o-mini", "claude-haiku"):
         assert ask(gw, cached, model).headers["x-lockgate-cache"] == "bypass"  # stored
@@ -68,7 +68,7 @@ def test_shadow_mode_never_serves(gateway_factory, fake):
         model_list(fake), semantic_cache={"aliases": {"gpt-4o-mini": {"shadow": True}}}
     )
     ask(gw, "What is the capital city of France?")
-    r = ask(gw, "what's the capital city of france")
+    r = ask(gw, "What is the capital of France?")  # a hit without shadow mode (above)
     assert r.headers["x-lockgate-cache"] == "miss"
     assert len(fake.requests_to(PATH)) == 2
 
@@ -77,14 +77,18 @@ def test_alias_not_opted_in_is_untouched(gateway_factory, fake):
     """Aliases without a semantic_cache entry never get semantic hits."""
     gw = gateway_factory(model_list(fake), semantic_cache={"aliases": {"claude-haiku": {}}})
     ask(gw, "What is the capital city of France?")
-    assert ask(gw, "what's the capital city of france").headers["x-lockgate-cache"] == "miss"
+    assert ask(gw, "What is the capital of France?").headers["x-lockgate-cache"] == "miss"
 
 
 def test_cache_eval_cli(tmp_path):
     """`lockgate cache eval` reports precision, hit rate and false-hit rate at the settings."""
     pairs = tmp_path / "pairs.jsonl"
     rows = [
-        {"q1": "What is the capital of France?", "q2": "What's the capital of France?", "label": 1},
+        {
+            "q1": "What is the capital city of France?",
+            "q2": "What is the capital of France?",
+            "label": 1,
+        },
         {"q1": "How do I enable dark mode?", "q2": "How do I disable dark mode?", "label": 0},
         {"q1": "What is 2+2?", "q2": "What is 2+3?", "label": 0, "source": "maths"},
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import httpx
@@ -12,6 +13,14 @@ from tests.support import bearer
 
 PATH = "/v1/chat/completions"
 ALIAS = "gpt-4o-mini"
+
+
+def bars_of(gw) -> tuple[float | None, float | None]:
+    """The alias's two bars now: a near copy's probability, a rewording's cosine."""
+    return (
+        metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS),
+        metric(gw, "lockgate_semantic_accept_reworded_threshold", alias=ALIAS),
+    )
 
 
 def ask(gw, text, **headers: str):
@@ -94,7 +103,7 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
     fake.answers.update(
         {
             "What is the capital city of France?": "Paris is the capital of France.",
-            "What's the capital city of France?": "Paris is the capital of France.",
+            "What is the capital of France?": "Paris is the capital of France.",
             cached: "Open Settings, then Security, and click Reset.",
             asked: "Use the forgot-password link on the login page.",
         }
@@ -104,11 +113,11 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
         cache={"mode": "off"},
         semantic_cache={"verify_sample_rate": 1.0, "aliases": {ALIAS: {}}},
     )
-    bars = [metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS)]
-    assert bars[0] is not None
+    bars = [bars_of(gw)]
+    assert None not in bars[0]
 
     ask(gw, "What is the capital city of France?")
-    hit = ask(gw, "What's the capital city of France?")
+    hit = ask(gw, "What is the capital of France?")
     assert hit.headers["x-lockgate-cache"].startswith("semantic-hit")
     wait_for(gw, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="right")
     assert metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate") == 0.0
@@ -121,7 +130,7 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
         # The client got the cached answer at once; the check runs afterwards.
         assert r.json()["choices"][0]["message"]["content"].startswith("Open Settings")
         wait_for(gw, "lockgate_semantic_tightenings_total", wrong, alias=ALIAS)
-        bars.append(metric(gw, "lockgate_semantic_accept_threshold", alias=ALIAS))
+        bars.append(bars_of(gw))
         if wrong == 1:
             rate = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate")
             low = metric(gw, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="lower")
@@ -129,7 +138,11 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
             assert rate == 0.5  # one right, one wrong
             assert low is not None and high is not None and 0.0 < low < rate < high < 1.0
     assert metric(gw, "lockgate_semantic_verified_hits_total", alias=ALIAS, outcome="wrong") == 3
-    assert bars[0] < bars[1] < bars[2] < bars[3] == float("inf")
+    # each step raises the near-copy bar, the rewording bar or both (a calibration may
+    # keep one of them over a few budgets); the last closes the alias
+    for before, after in itertools.pairwise(bars):
+        assert before != after and all(b <= a for b, a in zip(before, after, strict=True))
+    assert bars[3] == (float("inf"), float("inf"))
 
     after = ask(gw, asked)
     assert after.headers["x-lockgate-cache"] == "bypass"  # exact cache off, no semantic hit
@@ -245,8 +258,8 @@ def test_replicas_sharing_a_redis_index_share_the_live_estimate(gateway_factory,
     section = {"index": redis_url, "verify_sample_rate": 1.0, "aliases": {ALIAS: {}}}
     a = gateway_factory(model_list(fake), cache={"mode": "off"}, semantic_cache=section)
     b = gateway_factory(model_list(fake), cache={"mode": "off"}, semantic_cache=section)
-    bar = metric(a, "lockgate_semantic_accept_threshold", alias=ALIAS)
-    assert bar is not None
+    bar = bars_of(a)
+    assert None not in bar
 
     assert ask(a, cached).headers["x-lockgate-cache"] == "bypass"
     hit = ask(b, asked)  # A's answer, found by B through the shared index
@@ -262,4 +275,5 @@ def test_replicas_sharing_a_redis_index_share_the_live_estimate(gateway_factory,
     assert metric(a, "lockgate_semantic_tightenings_total", alias=ALIAS) == 1
     assert metric(a, "lockgate_semantic_verified_hits_total", alias=ALIAS, outcome="wrong") == 1
     assert metric(a, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate") == 1.0
-    assert (metric(a, "lockgate_semantic_accept_threshold", alias=ALIAS) or 0.0) > bar
+    tightened = bars_of(a)
+    assert tightened != bar and all(b <= t for b, t in zip(bar, tightened, strict=True))

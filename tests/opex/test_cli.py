@@ -196,6 +196,25 @@ def test_check_config_malformed_audit_key_and_gateway_embedder(tmp_path: Path):
     assert "needs embedding_model and embedding_dim" in r.stderr
 
 
+def test_check_config_semantic_encoder(tmp_path: Path):
+    """Either shipped encoder passes check-config (their wheels are installed); another
+    name is a config error that lists the two."""
+    for model in ("paraphrase-MiniLM-L3-v2", "all-MiniLM-L6-v2"):
+        config = write(
+            tmp_path / "lockgate.yaml",
+            MOCK_ONLY + f"semantic_cache: {{model: {model}, aliases: {{mock: {{}}}}}}\n",
+        )
+        r = cli("check-config", str(config), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    config = write(
+        tmp_path / "lockgate.yaml",
+        MOCK_ONLY + "semantic_cache: {model: all-MiniLM-L12-v2, aliases: {mock: {}}}\n",
+    )
+    r = cli("check-config", str(config), cwd=tmp_path)
+    assert r.returncode != 0
+    assert "paraphrase-MiniLM-L3-v2" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_check_config_connect_reports_unreachable_database(tmp_path: Path):
     """--connect opens the database; without it no connection is attempted."""
     import socket

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -220,7 +221,6 @@ def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
     states = [on for _, on in seen["gc"]]
     assert states[:3] == [True, False, True], seen["gc"]
     assert [on for at, on in seen["gc"] if at < answered][-1] is True
-    import sqlite3
 
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
@@ -288,4 +288,120 @@ def test_uvicorn_without_its_init_keeps_every_name() -> None:
         "version": True,
         "click_after": True,
         "unknown": False,
+    }
+
+
+#: `lockgate serve` as `python -m lockgate` runs it, recording each statement its sqlite3
+#: connections run (a line each, as they run) and, at exit, the modules it imported
+_TRACED_SERVE = (
+    "import atexit, json, sqlite3, sys\n"
+    "out, trace = sys.argv[1], open(sys.argv[2], 'a', buffering=1)\n"
+    "connect = sqlite3.connect\n"
+    "def traced(*args, **kwargs):\n"
+    "    conn = connect(*args, **kwargs)\n"
+    "    conn.set_trace_callback(lambda sql: trace.write(' '.join(sql.split()) + '\\n'))\n"
+    "    return conn\n"
+    "sqlite3.connect = traced\n"
+    "atexit.register(lambda: open(out, 'w').write(json.dumps(sorted(sys.modules))))\n"
+    "sys.argv = ['lockgate', 'serve', '-c', sys.argv[3], '--port', sys.argv[4]]\n"
+    "import runpy\nrunpy.run_module('lockgate', run_name='__main__')\n"
+)
+
+#: what every idle poll reads (each at least twice: at start and again later)
+_POLLS = (
+    "FROM key_changes",  # virtual keys' change counter
+    "FROM model_changes",  # stored model entries' change counter
+    "FROM lockgate_changes",  # the prompt registry's head
+    "FROM rollouts WHERE status",  # the rollout driver's due checks
+    "FROM batches WHERE status",  # the batch runner's "anything to do?"
+)
+
+
+def test_a_gateway_on_sqlite_that_served_and_polled_never_imported_sqlalchemy(tmp_path: Path):
+    """On a SQLite file (the embedded defaults' database), a live `lockgate serve` that
+    answered chat requests (one with an unknown key: open mode looks it up), a stream,
+    an Anthropic message and readiness probes, wrote their usage and audit rows (the
+    writer process) and ran every poll several times, has not imported SQLAlchemy: the
+    polls read with sqlite3."""
+    db = tmp_path / "gw.db"
+    config = write(
+        tmp_path / "lockgate.yaml",
+        "model_list:\n  - model_name: mock\n    params: {model: mock/mock-1}\n"
+        f"general_settings: {{database_url: 'sqlite:///{db}', key_sync_seconds: 0.05}}\n"
+        "live_models: {sync_seconds: 0.05}\n"
+        "prompts: {poll_interval_seconds: 0.05, rollout_tick_seconds: 0.05}\n"
+        "batches: {poll_seconds: 0.05}\n"
+        "usage: {flush_interval_seconds: 0.05}\n"
+        "server: {drain_seconds: 0}\n",
+    )
+    loaded, trace = tmp_path / "loaded.json", tmp_path / "sql.log"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (tmp_path / "serve.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _TRACED_SERVE, str(loaded), str(trace), str(config), str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    chat = {"model": "mock", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        wait_ok(url, timeout=60, proc=proc, log=tmp_path / "serve.log")
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.post("/v1/chat/completions", json=chat).status_code == 200
+            unknown = {"authorization": "Bearer sk-not-a-stored-key"}
+            r = client.post("/v1/chat/completions", json=chat, headers=unknown)
+            assert r.status_code == 200
+            streamed = client.post("/v1/chat/completions", json={**chat, "stream": True})
+            assert streamed.status_code == 200 and "[DONE]" in streamed.text
+            message = {"model": "mock", "max_tokens": 16, **{"messages": chat["messages"]}}
+            assert client.post("/v1/messages", json=message).status_code == 200
+            assert client.get("/ready").json()["checks"]["database"] is True
+        # every poll ran again after the requests, and the 4 usage rows are in
+        deadline = time.monotonic() + 60
+        while True:
+            lines = trace.read_text().splitlines() if trace.exists() else []
+            counts = {poll: sum(poll in line for line in lines) for poll in _POLLS}
+            with sqlite3.connect(db) as conn:
+                rows = conn.execute("SELECT count(*) FROM usage_records").fetchone()[0]
+            if min(counts.values()) >= 2 and rows == 4:
+                break
+            assert time.monotonic() < deadline, (counts, rows)
+            time.sleep(0.05)
+        assert any("FROM api_keys WHERE key_hash" in line for line in lines)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
+    modules = {m.split(".")[0] for m in json.loads(loaded.read_text())}
+    assert modules & {"sqlalchemy", "aiosqlite", "greenlet"} == set()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 4
+
+
+def test_lazy_module_imports_on_first_use_and_then_is_the_module() -> None:
+    """The stand-in imports its module on the first attribute read and puts the module
+    in its place in the importing module's globals; a module already imported is
+    returned as it is; a missing attribute is still an AttributeError."""
+    code = (
+        "import json, sys\n"
+        "from lockgate.storage.lean_import import lazy_module\n"
+        "wave = lazy_module('wave')\n"
+        "out = {'before': 'wave' in sys.modules, 'repr': repr(wave)}\n"
+        "out['value'] = wave.WAVE_FORMAT_PCM\n"
+        "out['after'] = 'wave' in sys.modules\n"
+        "out['rebound'] = wave is sys.modules['wave']\n"
+        "out['loaded'] = lazy_module('json') is json\n"
+        "try:\n"
+        "    lazy_module('colorsys').no_such_name\n"
+        "except AttributeError:\n"
+        "    out['missing'] = 'AttributeError'\n"
+        "print(json.dumps(out))\n"
+    )
+    assert probe_json(code) == {
+        "before": False,
+        "repr": "<module 'wave', imported on first use>",
+        "value": 1,
+        "after": True,
+        "rebound": True,
+        "loaded": True,
+        "missing": "AttributeError",
     }

@@ -88,7 +88,12 @@ async def open_gateway(tmp_path: Path) -> AsyncIterator[GatewayOpener]:
             },
             **{"router_settings": {"num_retries": 0}, **sections},
         }
-        manager = LifespanManager(create_app(settings_from_mapping(data, env={})))
+        # a loaded box takes longer than asgi-lifespan's 5 s to drain the writers
+        manager = LifespanManager(
+            create_app(settings_from_mapping(data, env={})),
+            startup_timeout=120,
+            shutdown_timeout=120,
+        )
         await manager.__aenter__()
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(manager.app), base_url="http://gateway"

@@ -181,11 +181,17 @@ async def test_router_and_semantic_cache_share_one_embedding(tmp_path: Path) -> 
     data = config(tmp_path, {"threshold": 1e9})  # everything to the weak alias
     # the float model: an int8 cache (the default) keeps its own embedder, since the
     # router's thresholds were fitted on float vectors
-    data["semantic_cache"] = {"backend": "onnx", "aliases": {"small": {}, "big": {}}}
+    data["semantic_cache"] = {
+        "backend": "onnx",
+        "model": "all-MiniLM-L6-v2",  # the router's encoder
+        "aliases": {"small": {}, "big": {}},
+    }
     settings = settings_from_mapping(data, env={})
     assert await shared_embedder(settings.routing, settings.semantic_cache) is not None
     int8 = settings.semantic_cache.model_copy(update={"backend": "onnx-int8"})
     assert await shared_embedder(settings.routing, int8) is None
+    l3 = settings.semantic_cache.model_copy(update={"model": "paraphrase-MiniLM-L3-v2"})
+    assert await shared_embedder(settings.routing, l3) is None
     async with (
         LifespanManager(create_app(settings), startup_timeout=120, shutdown_timeout=120) as m,
         httpx.AsyncClient(

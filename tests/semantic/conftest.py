@@ -7,12 +7,20 @@ from collections.abc import Iterator
 import pytest
 
 from lockgate.cache.semantic.embedder import LocalEmbedder
+from lockgate.cache.semantic.settings import CACHE_ENCODER
 
 
 @pytest.fixture(scope="session")
 def local_embedder() -> Iterator[LocalEmbedder]:
-    """all-MiniLM-L6-v2 on ONNX Runtime, int8 as the semantic cache runs it by default,
-    loaded once: 90 MB of weights and a quantisation per test would be slow."""
+    """The semantic cache's default encoder (paraphrase-MiniLM-L3-v2) on ONNX Runtime,
+    int8 as the cache runs it by default, loaded once: reading the weights and a
+    quantisation per test would be slow."""
+    yield LocalEmbedder(model=CACHE_ENCODER, backend="onnx-int8")
+
+
+@pytest.fixture(scope="session")
+def l6_int8_embedder() -> Iterator[LocalEmbedder]:
+    """all-MiniLM-L6-v2, int8 (the cache's encoder before session 11; the router's model)."""
     yield LocalEmbedder(backend="onnx-int8")
 
 

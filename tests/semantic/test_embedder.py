@@ -35,7 +35,7 @@ async def test_matches_the_reference_implementation(
 
 
 async def test_backends_agree(
-    onnx_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder, local_embedder: LocalEmbedder
+    onnx_embedder: LocalEmbedder, numpy_embedder: LocalEmbedder, l6_int8_embedder: LocalEmbedder
 ) -> None:
     """ONNX Runtime and numpy give the same vectors for a padded batch of mixed texts;
     the int8 model (quantised from the same weights at load) stays close to them."""
@@ -44,8 +44,8 @@ async def test_backends_agree(
     b = await numpy_embedder.embed(texts)
     np.testing.assert_allclose((a * b).sum(axis=1), 1.0, atol=1e-4)
     questions = ["How do I reset my password?", "What is the capital of France?", *texts]
-    fp32, int8 = await onnx_embedder.embed(questions), await local_embedder.embed(questions)
-    assert local_embedder.backend == "onnx-int8"
+    fp32, int8 = await onnx_embedder.embed(questions), await l6_int8_embedder.embed(questions)
+    assert l6_int8_embedder.backend == "onnx-int8"
     assert ((fp32 * int8).sum(axis=1) > 0.97).all()
     assert not np.allclose(fp32, int8, atol=1e-4)  # really another model
 

@@ -9,6 +9,7 @@ import lockgate.cache.semantic as semantic
 MODULES = [
     "config",
     "embedder",
+    "encoders",
     "eval",
     "guards",
     "index",

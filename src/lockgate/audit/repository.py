@@ -10,23 +10,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import sqlalchemy as sa
 
 from lockgate.audit.chain import GENESIS_HASH, verify_chain
 from lockgate.audit.crypto import BodyCipher
 from lockgate.audit.entry import BODY_FIELDS, decrypt_body
-from lockgate.audit.ledger import Checkpoint, lock_chain, read_checkpoint, read_stored_head
-from lockgate.audit.tables import audit_checkpoints, audit_log
 from lockgate.storage.database import Database
+from lockgate.storage.lean_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from lockgate.audit import ledger, tables
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    ledger = lazy_module("lockgate.audit.ledger")
+    tables = lazy_module("lockgate.audit.tables")
 
 __all__ = ["AuditRepository", "PruneResult", "Verification"]
 
 _PAGE = 1000
 _BOTTOM = -(2**62)
-_COLUMNS = [c for c in audit_log.c]
 
 
 def _as_dict(row: sa.Row[Any], parse: bool) -> dict[str, Any]:
@@ -44,9 +50,9 @@ class Verification:
     ok: bool
     checked: int
     #: the (seq, hash) verification started from: a prune checkpoint, or (-1, genesis)
-    start: Checkpoint
+    start: ledger.Checkpoint
     #: the newest verified row; keep it elsewhere to detect later truncation
-    head: Checkpoint | None
+    head: ledger.Checkpoint | None
     first_bad_seq: int | None = None
     reason: str | None = None
 
@@ -54,7 +60,7 @@ class Verification:
 @dataclass(frozen=True, slots=True)
 class PruneResult:
     deleted: int
-    checkpoint: Checkpoint | None
+    checkpoint: ledger.Checkpoint | None
 
 
 class AuditRepository:
@@ -67,13 +73,15 @@ class AuditRepository:
     async def count(self) -> int:
         async with self._db.engine.connect() as conn:
             return int(
-                (await conn.execute(sa.select(sa.func.count()).select_from(audit_log))).scalar_one()
+                (
+                    await conn.execute(sa.select(sa.func.count()).select_from(tables.audit_log))
+                ).scalar_one()
             )
 
-    async def checkpoint(self) -> Checkpoint | None:
+    async def checkpoint(self) -> ledger.Checkpoint | None:
         """The newest prune checkpoint, if any rows were ever pruned."""
         async with self._db.engine.connect() as conn:
-            return await read_checkpoint(conn)
+            return await ledger.read_checkpoint(conn)
 
     async def rows(
         self, *, after_seq: int = _BOTTOM, parse: bool = True
@@ -87,9 +95,9 @@ class AuditRepository:
             async with self._db.engine.connect() as conn:
                 page = (
                     await conn.execute(
-                        sa.select(*_COLUMNS)
-                        .where(audit_log.c.seq > last)
-                        .order_by(audit_log.c.seq)
+                        sa.select(*tables.audit_log.c)
+                        .where(tables.audit_log.c.seq > last)
+                        .order_by(tables.audit_log.c.seq)
                         .limit(self._page)
                     )
                 ).all()
@@ -102,9 +110,9 @@ class AuditRepository:
     async def by_request_id(self, request_id: str) -> list[dict[str, Any]]:
         async with self._db.engine.connect() as conn:
             result = await conn.execute(
-                sa.select(*_COLUMNS)
-                .where(audit_log.c.request_id == request_id)
-                .order_by(audit_log.c.seq)
+                sa.select(*tables.audit_log.c)
+                .where(tables.audit_log.c.request_id == request_id)
+                .order_by(tables.audit_log.c.seq)
             )
             return [_as_dict(r, True) for r in result]
 
@@ -115,11 +123,11 @@ class AuditRepository:
         append records beside the chain (``audit_head``): rows cut off the end fail.
         """
         async with self._db.engine.connect() as conn:
-            checkpoint = await read_checkpoint(conn)
-            stored = await read_stored_head(conn)
-        start = checkpoint if checkpoint is not None else Checkpoint(-1, GENESIS_HASH)
+            checkpoint = await ledger.read_checkpoint(conn)
+            stored = await ledger.read_stored_head(conn)
+        start = checkpoint if checkpoint is not None else ledger.Checkpoint(-1, GENESIS_HASH)
         prev, next_seq, checked = start.hash, start.seq + 1, 0
-        head: Checkpoint | None = None
+        head: ledger.Checkpoint | None = None
         page: list[dict[str, Any]] = []
 
         def check(rows: list[dict[str, Any]]) -> Verification | None:
@@ -133,7 +141,7 @@ class AuditRepository:
             checked += result.checked
             last = rows[-1]
             prev, next_seq = last["hash"], int(last["seq"]) + 1
-            head = Checkpoint(int(last["seq"]), str(last["hash"]))
+            head = ledger.Checkpoint(int(last["seq"]), str(last["hash"]))
             return None
 
         # From the very bottom: rows slipped in below the checkpoint must fail too.
@@ -198,25 +206,27 @@ class AuditRepository:
     async def prune(self, *, older_than: float, now: float) -> PruneResult:
         """Delete every row up to the newest one created before ``older_than``."""
         async with self._db.engine.begin() as conn:
-            await lock_chain(conn)
+            await ledger.lock_chain(conn)
             cut = (
                 await conn.execute(
-                    sa.select(sa.func.max(audit_log.c.seq)).where(
-                        audit_log.c.created_at < older_than
+                    sa.select(sa.func.max(tables.audit_log.c.seq)).where(
+                        tables.audit_log.c.created_at < older_than
                     )
                 )
             ).scalar_one()
             if cut is None:
-                return PruneResult(0, await read_checkpoint(conn))
+                return PruneResult(0, await ledger.read_checkpoint(conn))
             last_hash = (
-                await conn.execute(sa.select(audit_log.c.hash).where(audit_log.c.seq == cut))
+                await conn.execute(
+                    sa.select(tables.audit_log.c.hash).where(tables.audit_log.c.seq == cut)
+                )
             ).scalar_one()
             deleted = (
-                await conn.execute(sa.delete(audit_log).where(audit_log.c.seq <= cut))
+                await conn.execute(sa.delete(tables.audit_log).where(tables.audit_log.c.seq <= cut))
             ).rowcount
-            checkpoint = Checkpoint(int(cut), str(last_hash))
+            checkpoint = ledger.Checkpoint(int(cut), str(last_hash))
             await conn.execute(
-                audit_checkpoints.insert().values(
+                tables.audit_checkpoints.insert().values(
                     seq=checkpoint.seq, hash=checkpoint.hash, pruned_at=now, rows=deleted
                 )
             )

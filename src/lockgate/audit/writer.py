@@ -25,23 +25,31 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from lockgate.audit.chain import AuditChain
 from lockgate.audit.crypto import BodyCipher
 from lockgate.audit.entry import entry_from_record
-from lockgate.audit.ledger import Checkpoint, lock_chain_in, read_head, write_head
-from lockgate.audit.repository import AuditRepository
-from lockgate.audit.tables import audit_log
 from lockgate.records import Packed, RequestRecord, packed, unpack
-from lockgate.storage.bulk import insert_rows
 from lockgate.storage.database import Database
 from lockgate.storage.dead_letter import DeadLetter, is_transient
+from lockgate.storage.lean_import import lazy_module
 from lockgate.storage.record_queue import Overflow, QueueBound, size_of
+
+if TYPE_CHECKING:
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import Connection
+
+    from lockgate.audit import ledger, repository, tables
+    from lockgate.storage import bulk
+else:  # imported on first use (storage/lean_import.py)
+    sa_exc = lazy_module("sqlalchemy.exc")
+    bulk = lazy_module("lockgate.storage.bulk")
+    ledger = lazy_module("lockgate.audit.ledger")
+    repository = lazy_module("lockgate.audit.repository")
+    tables = lazy_module("lockgate.audit.tables")
 
 __all__ = ["AuditWriter", "WriterStats", "append_audit_batch"]
 
@@ -259,7 +267,7 @@ class AuditWriter:
             return
         self._last_prune = now
         try:
-            result = await AuditRepository(self._db).prune(
+            result = await repository.AuditRepository(self._db).prune(
                 older_than=now - self._retention, now=now
             )
         except Exception as exc:
@@ -273,7 +281,7 @@ class AuditWriter:
         while True:
             try:
                 written = await self._write(batch, blobs)
-            except IntegrityError as exc:
+            except sa_exc.IntegrityError as exc:
                 # Another replica appended from the same head; re-chain on the new one.
                 self.stats.conflicts += 1
                 conflicts += 1
@@ -318,7 +326,7 @@ class AuditWriter:
             while True:
                 try:
                     self.stats.written += await self._write([record], [blob])
-                except IntegrityError as exc:
+                except sa_exc.IntegrityError as exc:
                     conflicts += 1
                     if conflicts <= _MAX_ROW_CONFLICTS:
                         continue
@@ -373,11 +381,11 @@ def append_audit_batch(
     entries, bad = _entries(unpack(packed), now, cipher)
     if not entries:
         return 0, bad
-    lock_chain_in(conn)
-    head = read_head(conn)
+    ledger.lock_chain_in(conn)
+    head = ledger.read_head(conn)
     chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
     rows = [chain.append(e) for e in entries]
-    insert_rows(conn, audit_log, rows)
+    bulk.insert_rows(conn, tables.audit_log, rows)
     last = rows[-1]
-    write_head(conn, Checkpoint(last["seq"], last["hash"]), now)
+    ledger.write_head(conn, ledger.Checkpoint(last["seq"], last["hash"]), now)
     return len(rows), bad

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hmac
+import sqlite3
 import time
 from collections.abc import Callable
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING
 
 from lockgate.auth.keys import Principal, hash_key
 from lockgate.auth.repository import KeyRepository
 from lockgate.errors import AuthenticationError, ServiceUnavailableError
+from lockgate.storage.lean_import import lazy_module
+
+if TYPE_CHECKING:
+    from sqlalchemy import exc as sa_exc
+else:  # imported on first use (storage/lean_import.py)
+    sa_exc = lazy_module("sqlalchemy.exc")
 
 __all__ = ["Authenticator"]
 
@@ -69,7 +75,7 @@ class Authenticator:
         if hit is None or hit[0] <= now:
             try:
                 key = await self._repo.find_by_hash(digest)
-            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            except (sa_exc.SQLAlchemyError, sqlite3.Error, OSError, TimeoutError) as exc:
                 if hit is None:
                     # Not a client error and not a bug: the key store is down.  503 with
                     # Retry-After, and the request is recorded (audit) once it is back.

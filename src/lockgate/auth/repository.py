@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from lockgate.auth.keys import ApiKey, generate_key, hash_key
 from lockgate.errors import NotFoundError
 from lockgate.storage.database import Database
-from lockgate.storage.schema import api_keys, key_changes
+from lockgate.storage.lean_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from lockgate.storage import schema
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    schema = lazy_module("lockgate.storage.schema")
 
 __all__ = ["KeyRepository"]
 
@@ -20,9 +26,9 @@ __all__ = ["KeyRepository"]
 async def _bump(conn: AsyncConnection) -> None:
     """Move the change counter in the same transaction as the key change itself."""
     await conn.execute(
-        key_changes.update()
-        .where(key_changes.c.id == 1)
-        .values(version=key_changes.c.version + 1, changed_at=time.time())
+        schema.key_changes.update()
+        .where(schema.key_changes.c.id == 1)
+        .values(version=schema.key_changes.c.version + 1, changed_at=time.time())
     )
 
 
@@ -73,7 +79,7 @@ class KeyRepository:
         )
         async with self._db.engine.begin() as conn:
             await conn.execute(
-                api_keys.insert().values(
+                schema.api_keys.insert().values(
                     id=key.id,
                     name=key.name,
                     key_hash=hash_key(secret),
@@ -93,29 +99,33 @@ class KeyRepository:
         return secret, key
 
     async def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        if await self._db.surely_empty("SELECT 1 FROM api_keys WHERE key_hash = ?", key_hash):
+            return None  # an unknown key (open mode: any), known without SQLAlchemy
         async with self._db.engine.connect() as conn:
             row = (
-                await conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash))
+                await conn.execute(
+                    sa.select(schema.api_keys).where(schema.api_keys.c.key_hash == key_hash)
+                )
             ).first()
         return _row_to_key(row) if row is not None else None
 
     async def version(self) -> int:
         """The key change counter: it moves whenever any key is created, revoked or rotated."""
-        return await self._db.poll_counter(
-            sa.select(key_changes.c.version).where(key_changes.c.id == 1)
-        )
+        return await self._db.poll_counter("SELECT version FROM key_changes WHERE id = 1")
 
     async def get(self, key_id: str) -> ApiKey:
         async with self._db.engine.connect() as conn:
-            row = (await conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id))).first()
+            row = (
+                await conn.execute(sa.select(schema.api_keys).where(schema.api_keys.c.id == key_id))
+            ).first()
         if row is None:
             raise NotFoundError(f"No key with id '{key_id}'.", code="key_not_found")
         return _row_to_key(row)
 
     async def list(self, include_revoked: bool = False) -> list[ApiKey]:
-        query = sa.select(api_keys).order_by(api_keys.c.created_at)
+        query = sa.select(schema.api_keys).order_by(schema.api_keys.c.created_at)
         if not include_revoked:
-            query = query.where(api_keys.c.revoked_at.is_(None))
+            query = query.where(schema.api_keys.c.revoked_at.is_(None))
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_row_to_key(r) for r in rows]
@@ -123,8 +133,8 @@ class KeyRepository:
     async def revoke(self, key_id: str, now: float | None = None) -> ApiKey:
         async with self._db.engine.begin() as conn:
             result = await conn.execute(
-                api_keys.update()
-                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                schema.api_keys.update()
+                .where(schema.api_keys.c.id == key_id, schema.api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=time.time() if now is None else now)
             )
             await _bump(conn)
@@ -137,8 +147,8 @@ class KeyRepository:
         secret = generate_key()
         async with self._db.engine.begin() as conn:
             result = await conn.execute(
-                api_keys.update()
-                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                schema.api_keys.update()
+                .where(schema.api_keys.c.id == key_id, schema.api_keys.c.revoked_at.is_(None))
                 .values(key_hash=hash_key(secret), key_prefix=secret[:10])
             )
             await _bump(conn)

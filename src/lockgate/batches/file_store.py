@@ -6,12 +6,18 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from lockgate.batches.tables import files
 from lockgate.storage.database import Database
+from lockgate.storage.lean_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from lockgate.batches import tables
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    tables = lazy_module("lockgate.batches.tables")
 
 __all__ = ["FileStore", "new_id"]
 
@@ -45,7 +51,7 @@ class FileStore:
             "deleted": False,
         }
         async with self.db.engine.begin() as conn:
-            await conn.execute(files.insert().values(**row))
+            await conn.execute(tables.files.insert().values(**row))
         return row
 
     async def get_file(self, file_id: str) -> dict[str, Any] | None:
@@ -53,7 +59,9 @@ class FileStore:
             row = (
                 (
                     await conn.execute(
-                        sa.select(files).where(files.c.id == file_id, files.c.deleted.is_(False))
+                        sa.select(tables.files).where(
+                            tables.files.c.id == file_id, tables.files.c.deleted.is_(False)
+                        )
                     )
                 )
                 .mappings()
@@ -62,15 +70,17 @@ class FileStore:
         return dict(row) if row else None
 
     async def list_files(self, key_id: str | None, admin: bool, limit: int) -> list[dict[str, Any]]:
-        q = sa.select(files).where(files.c.deleted.is_(False))
+        q = sa.select(tables.files).where(tables.files.c.deleted.is_(False))
         if not admin:
-            q = q.where(files.c.key_id == key_id)
-        q = q.order_by(files.c.created_at.desc()).limit(limit)
+            q = q.where(tables.files.c.key_id == key_id)
+        q = q.order_by(tables.files.c.created_at.desc()).limit(limit)
         async with self.db.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(q)).mappings()]
 
     async def delete_file(self, file_id: str) -> None:
         async with self.db.engine.begin() as conn:
-            await conn.execute(files.update().where(files.c.id == file_id).values(deleted=True))
+            await conn.execute(
+                tables.files.update().where(tables.files.c.id == file_id).values(deleted=True)
+            )
         row_path = self.root / file_id
         row_path.unlink(missing_ok=True)

@@ -10,14 +10,20 @@ pending: results read twice are stored once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from lockgate.batches.handoff_wire import LineAnswer
 from lockgate.batches.store import ACTIVE
-from lockgate.batches.tables import batch_lines, batches
 from lockgate.storage.database import Database
+from lockgate.storage.lean_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from lockgate.batches import tables
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    tables = lazy_module("lockgate.batches.tables")
 
 __all__ = ["HandoffStore"]
 
@@ -37,42 +43,52 @@ class HandoffStore:
     async def take(self, owner: str, now: float, hold: float) -> list[dict[str, Any]]:
         """Lease the handed-off batches due for a step (until ``now + hold``)."""
         due = sa.and_(
-            batches.c.handoff.is_not(None),
-            batches.c.status.in_(ACTIVE),
-            sa.or_(batches.c.remote_status.is_(None), batches.c.remote_status != "ended"),
-            sa.or_(batches.c.handoff_until.is_(None), batches.c.handoff_until < now),
+            tables.batches.c.handoff.is_not(None),
+            tables.batches.c.status.in_(ACTIVE),
+            sa.or_(
+                tables.batches.c.remote_status.is_(None), tables.batches.c.remote_status != "ended"
+            ),
+            sa.or_(tables.batches.c.handoff_until.is_(None), tables.batches.c.handoff_until < now),
         )
         async with self.db.engine.begin() as conn:
-            ids = [r[0] for r in (await conn.execute(sa.select(batches.c.id).where(due))).all()]
+            ids = [
+                r[0] for r in (await conn.execute(sa.select(tables.batches.c.id).where(due))).all()
+            ]
             taken = []
             for batch_id in ids:
                 res = await conn.execute(
-                    batches.update()
-                    .where(batches.c.id == batch_id, due)
+                    tables.batches.update()
+                    .where(tables.batches.c.id == batch_id, due)
                     .values(handoff_owner=owner, handoff_until=now + hold)
                 )
                 if res.rowcount:
                     taken.append(batch_id)
             if not taken:
                 return []
-            rows = await conn.execute(sa.select(batches).where(batches.c.id.in_(taken)))
+            rows = await conn.execute(
+                sa.select(tables.batches).where(tables.batches.c.id.in_(taken))
+            )
             return [dict(r) for r in rows.mappings()]
 
     async def update(self, batch_id: str, owner: str, **values: Any) -> bool:
         """Write ``values`` on the batch while this replica holds it."""
         async with self.db.engine.begin() as conn:
             res = await conn.execute(
-                batches.update()
-                .where(batches.c.id == batch_id, batches.c.handoff_owner == owner)
+                tables.batches.update()
+                .where(tables.batches.c.id == batch_id, tables.batches.c.handoff_owner == owner)
                 .values(**values)
             )
         return bool(res.rowcount)
 
     async def lines(self, batch_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         q = (
-            sa.select(batch_lines.c.line_no, batch_lines.c.custom_id, batch_lines.c.body)
-            .where(batch_lines.c.batch_id == batch_id)
-            .order_by(batch_lines.c.line_no)
+            sa.select(
+                tables.batch_lines.c.line_no,
+                tables.batch_lines.c.custom_id,
+                tables.batch_lines.c.body,
+            )
+            .where(tables.batch_lines.c.batch_id == batch_id)
+            .order_by(tables.batch_lines.c.line_no)
         )
         async with self.db.engine.connect() as conn:
             return [(int(r[0]), str(r[1]), r[2]) for r in (await conn.execute(q)).all()]
@@ -83,16 +99,19 @@ class HandoffStore:
         """Store the provider's answers for lines still pending, close the rest
         (cancelled, or failed with no answer) and mark the hand-off ended, in one
         transaction.  The answers stored (empty if this replica lost the batch)."""
-        pending = sa.select(batch_lines.c.line_no).where(
-            batch_lines.c.batch_id == batch_id, batch_lines.c.status == "pending"
+        pending = sa.select(tables.batch_lines.c.line_no).where(
+            tables.batch_lines.c.batch_id == batch_id, tables.batch_lines.c.status == "pending"
         )
         async with self.db.engine.begin() as conn:
             held = await conn.execute(
-                batches.update()
+                tables.batches.update()
                 .where(
-                    batches.c.id == batch_id,
-                    batches.c.handoff_owner == owner,
-                    sa.or_(batches.c.remote_status.is_(None), batches.c.remote_status != "ended"),
+                    tables.batches.c.id == batch_id,
+                    tables.batches.c.handoff_owner == owner,
+                    sa.or_(
+                        tables.batches.c.remote_status.is_(None),
+                        tables.batches.c.remote_status != "ended",
+                    ),
                 )
                 .values(remote_status="ended")
             )
@@ -102,11 +121,11 @@ class HandoffStore:
             stored = [a for a in answers if a.line_no in open_lines]
             if stored:
                 await conn.execute(
-                    batch_lines.update()
+                    tables.batch_lines.update()
                     .where(
-                        batch_lines.c.batch_id == batch_id,
-                        batch_lines.c.line_no == sa.bindparam("b_line"),
-                        batch_lines.c.status == "pending",
+                        tables.batch_lines.c.batch_id == batch_id,
+                        tables.batch_lines.c.line_no == sa.bindparam("b_line"),
+                        tables.batch_lines.c.status == "pending",
                     )
                     .values(
                         status=sa.bindparam("b_status"),
@@ -127,8 +146,8 @@ class HandoffStore:
                         for a in stored
                     ],
                 )
-            rest = batch_lines.update().where(
-                batch_lines.c.batch_id == batch_id, batch_lines.c.status == "pending"
+            rest = tables.batch_lines.update().where(
+                tables.batch_lines.c.batch_id == batch_id, tables.batch_lines.c.status == "pending"
             )
             if cancelled:
                 await conn.execute(rest.values(status="cancelled"))

@@ -4,12 +4,20 @@ re-encoded)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import sqlalchemy as sa
 
-from lockgate.batches.tables import batch_lines
+from lockgate.storage.lean_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from lockgate.batches import tables
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    tables = lazy_module("lockgate.batches.tables")
+
 
 __all__ = ["output_lines"]
 
@@ -28,7 +36,7 @@ async def output_lines(
     out: list[bytes] = []
     err: list[bytes] = []
     shown = ("done", "failed", "expired", "running") if expired else ("done", "failed")
-    c = batch_lines.c
+    c = tables.batch_lines.c
     q = (
         # the stored answer's JSON text as it is: spliced in, not parsed and re-encoded
         sa.select(

@@ -12,23 +12,36 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockgate.batches.file_store import FileStore, new_id
 from lockgate.batches.journal import AnswerJournal
 from lockgate.batches.lines import BatchLine, LineError
 from lockgate.batches.output import output_lines
-from lockgate.batches.tables import batch_lines, batches
 from lockgate.storage.database import Database
+from lockgate.storage.lean_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from lockgate.batches import tables
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    tables = lazy_module("lockgate.batches.tables")
 
 __all__ = ["BatchStore", "Claimed", "Finished", "Turn", "new_id"]
 
 _INSERT_CHUNK = 1000
 ACTIVE = ("in_progress", "cancelling")
+#: a row when a runner may have work: an active batch, or a running line (any batch's: a
+#: line whose lease lapsed is sorted and claimed again)
+_BUSY = (
+    "SELECT 1 WHERE EXISTS (SELECT 1 FROM batches WHERE status IN ('in_progress', 'cancelling'))"
+    " OR EXISTS (SELECT 1 FROM batch_lines WHERE status = 'running')"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +98,7 @@ class BatchStore(FileStore):
         journal: AnswerJournal | None = None,
     ) -> None:
         super().__init__(db, root)
-        self._pg = db.engine.dialect.name == "postgresql"
+        self._pg = db.dialect == "postgresql"
         #: False: a line marked sent whose holder went is failed, never sent again
         self._resend = resend_after_crash
         #: upstream answers and "sending" marks (batches/journal.py): a line answered, or
@@ -128,10 +141,10 @@ class BatchStore(FileStore):
         if handoff is not None and not failed:
             row.update(handoff=handoff[0], handoff_model=handoff[1], handoff_deployment=handoff[2])
         async with self.db.engine.begin() as conn:
-            await conn.execute(batches.insert().values(**row))
+            await conn.execute(tables.batches.insert().values(**row))
             for i in range(0, len(lines), _INSERT_CHUNK):
                 await conn.execute(
-                    batch_lines.insert(),
+                    tables.batch_lines.insert(),
                     [
                         {
                             "batch_id": batch_id,
@@ -149,7 +162,11 @@ class BatchStore(FileStore):
     async def get_batch(self, batch_id: str) -> dict[str, Any] | None:
         async with self.db.engine.connect() as conn:
             row = (
-                (await conn.execute(sa.select(batches).where(batches.c.id == batch_id)))
+                (
+                    await conn.execute(
+                        sa.select(tables.batches).where(tables.batches.c.id == batch_id)
+                    )
+                )
                 .mappings()
                 .first()
             )
@@ -160,9 +177,9 @@ class BatchStore(FileStore):
             out["resent"] = int(
                 (
                     await conn.execute(
-                        sa.select(sa.func.coalesce(sa.func.sum(batch_lines.c.resent), 0)).where(
-                            batch_lines.c.batch_id == batch_id
-                        )
+                        sa.select(
+                            sa.func.coalesce(sa.func.sum(tables.batch_lines.c.resent), 0)
+                        ).where(tables.batch_lines.c.batch_id == batch_id)
                     )
                 ).scalar_one()
             )
@@ -171,17 +188,19 @@ class BatchStore(FileStore):
     async def list_batches(
         self, key_id: str | None, admin: bool, after: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        q = sa.select(batches)
+        q = sa.select(tables.batches)
         if not admin:
-            q = q.where(batches.c.key_id == key_id)
+            q = q.where(tables.batches.c.key_id == key_id)
         if after:
             async with self.db.engine.connect() as conn:
                 ts = (
-                    await conn.execute(sa.select(batches.c.created_at).where(batches.c.id == after))
+                    await conn.execute(
+                        sa.select(tables.batches.c.created_at).where(tables.batches.c.id == after)
+                    )
                 ).scalar()
             if ts is not None:
-                q = q.where(batches.c.created_at < ts)
-        q = q.order_by(batches.c.created_at.desc()).limit(limit)
+                q = q.where(tables.batches.c.created_at < ts)
+        q = q.order_by(tables.batches.c.created_at.desc()).limit(limit)
         async with self.db.engine.connect() as conn:
             rows = [dict(r) for r in (await conn.execute(q)).mappings()]
             for r in rows:
@@ -190,31 +209,32 @@ class BatchStore(FileStore):
 
     async def _counts(self, conn: Any, batch_id: str) -> dict[str, int]:
         q = (
-            sa.select(batch_lines.c.status, sa.func.count())
-            .where(batch_lines.c.batch_id == batch_id)
-            .group_by(batch_lines.c.status)
+            sa.select(tables.batch_lines.c.status, sa.func.count())
+            .where(tables.batch_lines.c.batch_id == batch_id)
+            .group_by(tables.batch_lines.c.status)
         )
         return {status: int(n) for status, n in (await conn.execute(q)).all()}
 
     async def cancel(self, batch_id: str, now: float) -> None:
         async with self.db.engine.begin() as conn:
             await conn.execute(
-                batches.update()
+                tables.batches.update()
                 .where(
-                    batches.c.id == batch_id, batches.c.status.in_(("validating", "in_progress"))
+                    tables.batches.c.id == batch_id,
+                    tables.batches.c.status.in_(("validating", "in_progress")),
                 )
                 .values(status="cancelling", cancelling_at=now)
             )
             # a handed-off batch's lines wait for what the provider ran before its cancel
-            local = sa.select(batches.c.id).where(
-                batches.c.id == batch_id, batches.c.handoff.is_(None)
+            local = sa.select(tables.batches.c.id).where(
+                tables.batches.c.id == batch_id, tables.batches.c.handoff.is_(None)
             )
             await conn.execute(
-                batch_lines.update()
+                tables.batch_lines.update()
                 .where(
-                    batch_lines.c.batch_id == batch_id,
-                    batch_lines.c.status == "pending",
-                    batch_lines.c.batch_id.in_(local),
+                    tables.batch_lines.c.batch_id == batch_id,
+                    tables.batch_lines.c.status == "pending",
+                    tables.batch_lines.c.batch_id.in_(local),
                 )
                 .values(status="cancelled")
             )
@@ -231,21 +251,23 @@ class BatchStore(FileStore):
         self, conn: Any, owner: str, n: int, now: float, lease: float
     ) -> list[Claimed]:
         runnable = sa.or_(
-            batch_lines.c.status == "pending",
-            sa.and_(batch_lines.c.status == "running", batch_lines.c.lease_until < now),
+            tables.batch_lines.c.status == "pending",
+            sa.and_(
+                tables.batch_lines.c.status == "running", tables.batch_lines.c.lease_until < now
+            ),
         )
-        active = sa.select(batches.c.id).where(
-            batches.c.status == "in_progress",
-            batches.c.expired_at.is_(None),
-            batches.c.handoff.is_(None),
+        active = sa.select(tables.batches.c.id).where(
+            tables.batches.c.status == "in_progress",
+            tables.batches.c.expired_at.is_(None),
+            tables.batches.c.handoff.is_(None),
         )
         pick = (
-            sa.select(batch_lines.c.batch_id, batch_lines.c.line_no)
-            .where(runnable, batch_lines.c.batch_id.in_(active))
-            .order_by(batch_lines.c.batch_id, batch_lines.c.line_no)
+            sa.select(tables.batch_lines.c.batch_id, tables.batch_lines.c.line_no)
+            .where(runnable, tables.batch_lines.c.batch_id.in_(active))
+            .order_by(tables.batch_lines.c.batch_id, tables.batch_lines.c.line_no)
             .limit(n)
         )
-        key = sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no)
+        key = sa.tuple_(tables.batch_lines.c.batch_id, tables.batch_lines.c.line_no)
         if self._pg:
             # The pick runs once, as a materialised CTE: inside `IN (subquery)` PostgreSQL
             # may rescan a LIMIT ... FOR UPDATE SKIP LOCKED subquery, and a rescan skips
@@ -253,27 +275,27 @@ class BatchStore(FileStore):
             picked = pick.with_for_update(skip_locked=True).cte("picked")
             picked = picked.prefix_with("MATERIALIZED", dialect="postgresql")
             chosen = sa.and_(
-                batch_lines.c.batch_id == picked.c.batch_id,
-                batch_lines.c.line_no == picked.c.line_no,
+                tables.batch_lines.c.batch_id == picked.c.batch_id,
+                tables.batch_lines.c.line_no == picked.c.line_no,
             )
         else:
             chosen = key.in_(pick)
         stmt = (
-            batch_lines.update()
+            tables.batch_lines.update()
             .where(chosen)
             .values(
                 status="running",
                 lease_owner=owner,
                 lease_until=now + lease,
-                attempts=batch_lines.c.attempts + 1,
+                attempts=tables.batch_lines.c.attempts + 1,
                 # a line whose lease lapsed after it was marked sent in that attempt:
                 # its replica died with the request possibly upstream
-                resent=batch_lines.c.resent
+                resent=tables.batch_lines.c.resent
                 + sa.case(
                     (
                         sa.and_(
-                            batch_lines.c.status == "running",
-                            batch_lines.c.sent_attempt == batch_lines.c.attempts,
+                            tables.batch_lines.c.status == "running",
+                            tables.batch_lines.c.sent_attempt == tables.batch_lines.c.attempts,
                         ),
                         1,
                     ),
@@ -281,14 +303,14 @@ class BatchStore(FileStore):
                 ),
             )
             .returning(
-                batch_lines.c.batch_id,
-                batch_lines.c.line_no,
-                batch_lines.c.custom_id,
+                tables.batch_lines.c.batch_id,
+                tables.batch_lines.c.line_no,
+                tables.batch_lines.c.custom_id,
                 # the body's JSON text, decoded below by orjson (not the json module)
-                sa.cast(batch_lines.c.body, sa.Text)
+                sa.cast(tables.batch_lines.c.body, sa.Text)
                 if self._pg
-                else sa.type_coerce(batch_lines.c.body, sa.Text),
-                batch_lines.c.attempts,
+                else sa.type_coerce(tables.batch_lines.c.body, sa.Text),
+                tables.batch_lines.c.attempts,
             )
         )
         await self._sort_lapsed(conn, now)
@@ -300,9 +322,9 @@ class BatchStore(FileStore):
             r.id: (r.key_id, r.endpoint)
             for r in (
                 await conn.execute(
-                    sa.select(batches.c.id, batches.c.key_id, batches.c.endpoint).where(
-                        batches.c.id.in_(ids)
-                    )
+                    sa.select(
+                        tables.batches.c.id, tables.batches.c.key_id, tables.batches.c.endpoint
+                    ).where(tables.batches.c.id.in_(ids))
                 )
             ).all()
         }
@@ -317,7 +339,7 @@ class BatchStore(FileStore):
         left goes back to pending (not a re-send); one whose answer was journaled runs
         again and replays it (nothing sent); the rest may be upstream: with
         ``after_crash: fail`` they fail as ``interrupted``, else they are re-sent."""
-        c = batch_lines.c
+        c = tables.batch_lines.c
         lapsed = sa.and_(c.status == "running", c.lease_until < now, c.sent_attempt == c.attempts)
         j = self._journal
         if j is None and self._resend:
@@ -343,16 +365,27 @@ class BatchStore(FileStore):
         ):
             for i in range(0, len(keys), _INSERT_CHUNK):
                 await conn.execute(
-                    batch_lines.update()
+                    tables.batch_lines.update()
                     .where(lapsed, key.in_(keys[i : i + _INSERT_CHUNK]))
                     .values(**values, lease_owner=None, lease_until=None)
                 )
 
+    async def surely_idle(self) -> bool:
+        """No batch is active and no line is running, so that claiming, renewing,
+        expiring and finalizing would change nothing: known on SQLite without SQLAlchemy
+        (an idle runner asks this every tick); False where it was not asked."""
+        return await self.db.surely_empty(_BUSY)
+
     async def renew(self, owner: str, now: float, lease: float) -> None:
+        if await self.surely_idle():
+            return
         async with self.db.engine.begin() as conn:
             await conn.execute(
-                batch_lines.update()
-                .where(batch_lines.c.lease_owner == owner, batch_lines.c.status == "running")
+                tables.batch_lines.update()
+                .where(
+                    tables.batch_lines.c.lease_owner == owner,
+                    tables.batch_lines.c.status == "running",
+                )
                 .values(lease_until=now + lease)
             )
 
@@ -391,7 +424,7 @@ class BatchStore(FileStore):
         """One runner turn in ONE transaction (one commit): store ``results``, mark
         ``sending`` as sent (those still this replica's; with ``lease``, their lease
         is extended to ``now + lease``), and lease up to ``claim`` more lines."""
-        if not results and not sending and claim <= 0:
+        if not results and not sending and (claim <= 0 or await self.surely_idle()):
             return Turn(0, [], set())
 
         async def work(engine: AsyncEngine) -> Turn:
@@ -409,12 +442,12 @@ class BatchStore(FileStore):
 
     async def _store(self, conn: Any, owner: str, results: Sequence[Finished]) -> int:
         stmt = (
-            batch_lines.update()
+            tables.batch_lines.update()
             .where(
-                batch_lines.c.batch_id == sa.bindparam("b_batch"),
-                batch_lines.c.line_no == sa.bindparam("b_line"),
-                batch_lines.c.lease_owner == owner,
-                batch_lines.c.status == "running",
+                tables.batch_lines.c.batch_id == sa.bindparam("b_batch"),
+                tables.batch_lines.c.line_no == sa.bindparam("b_line"),
+                tables.batch_lines.c.lease_owner == owner,
+                tables.batch_lines.c.status == "running",
             )
             .values(
                 status=sa.bindparam("b_status"),
@@ -425,8 +458,11 @@ class BatchStore(FileStore):
                 else sa.type_coerce(sa.bindparam("b_response"), sa.Text),
                 request_id=sa.bindparam("b_request"),
                 resent=sa.case(
-                    (batch_lines.c.resent > 0, batch_lines.c.resent - sa.bindparam("b_replayed")),
-                    else_=batch_lines.c.resent,
+                    (
+                        tables.batch_lines.c.resent > 0,
+                        tables.batch_lines.c.resent - sa.bindparam("b_replayed"),
+                    ),
+                    else_=tables.batch_lines.c.resent,
                 ),
                 lease_until=None,
             )
@@ -448,11 +484,11 @@ class BatchStore(FileStore):
         keys = [(r.line.batch_id, r.line.line_no) for r in results]
         stored = (
             sa.select(sa.func.count())
-            .select_from(batch_lines)
+            .select_from(tables.batch_lines)
             .where(
-                sa.tuple_(batch_lines.c.batch_id, batch_lines.c.line_no).in_(keys),
-                batch_lines.c.lease_owner == owner,
-                batch_lines.c.status.in_(("done", "failed")),
+                sa.tuple_(tables.batch_lines.c.batch_id, tables.batch_lines.c.line_no).in_(keys),
+                tables.batch_lines.c.lease_owner == owner,
+                tables.batch_lines.c.status.in_(("done", "failed")),
             )
         )
         before = (await conn.execute(stored)).scalar_one()
@@ -467,12 +503,12 @@ class BatchStore(FileStore):
         """Mark lines sent in their current attempt, only those this replica still
         holds (a lease that lapsed while this replica was alive may have gone to
         another, which may have sent the line): the ones marked."""
-        c = batch_lines.c
+        c = tables.batch_lines.c
         values: dict[str, Any] = {"sent_attempt": c.attempts}
         if lease > 0:  # a marked line leaves within this lease (the runner checks)
             values["lease_until"] = now + lease
         rows = await conn.execute(
-            batch_lines.update()
+            tables.batch_lines.update()
             .where(
                 sa.tuple_(c.batch_id, c.line_no).in_([(x.batch_id, x.line_no) for x in lines]),
                 c.lease_owner == owner,
@@ -487,11 +523,11 @@ class BatchStore(FileStore):
         """Give a line back (a retryable failure, or this replica stopping: then it may
         have reached the upstream already, and its next run counts as a re-send)."""
         # a line given back to a batch that was cancelled or expired meanwhile is not run
-        cancelling = sa.select(batches.c.id).where(batches.c.status == "cancelling")
-        expiring = sa.select(batches.c.id).where(batches.c.expired_at.is_not(None))
+        cancelling = sa.select(tables.batches.c.id).where(tables.batches.c.status == "cancelling")
+        expiring = sa.select(tables.batches.c.id).where(tables.batches.c.expired_at.is_not(None))
         status = sa.case(
-            (batch_lines.c.batch_id.in_(cancelling), "cancelled"),
-            (batch_lines.c.batch_id.in_(expiring), "expired"),
+            (tables.batch_lines.c.batch_id.in_(cancelling), "cancelled"),
+            (tables.batch_lines.c.batch_id.in_(expiring), "expired"),
             else_="pending",
         )
         values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_until": None}
@@ -500,15 +536,15 @@ class BatchStore(FileStore):
         if interrupted and not self._resend:
             values.update(status="failed", status_code=500, response=_INTERRUPTED)
         elif interrupted:
-            values["resent"] = batch_lines.c.resent + 1
+            values["resent"] = tables.batch_lines.c.resent + 1
         async with self.db.engine.begin() as conn:
             await conn.execute(
-                batch_lines.update()
+                tables.batch_lines.update()
                 .where(
-                    batch_lines.c.batch_id == line.batch_id,
-                    batch_lines.c.line_no == line.line_no,
-                    batch_lines.c.lease_owner == owner,
-                    batch_lines.c.status == "running",
+                    tables.batch_lines.c.batch_id == line.batch_id,
+                    tables.batch_lines.c.line_no == line.line_no,
+                    tables.batch_lines.c.lease_owner == owner,
+                    tables.batch_lines.c.status == "running",
                 )
                 .values(**values)
             )
@@ -518,11 +554,13 @@ class BatchStore(FileStore):
         """Batches past their completion window stop running: lines not yet sent become
         ``expired`` (lines in flight may still store their answers); the batch is then
         finalized as ``expired`` with the answers it has.  The batches that expired."""
-        due = sa.select(batches.c.id).where(
-            batches.c.status == "in_progress",
-            batches.c.expired_at.is_(None),
-            batches.c.expires_at < now,
-            batches.c.handoff.is_(None),  # the provider's own window applies
+        if await self.surely_idle():
+            return []
+        due = sa.select(tables.batches.c.id).where(
+            tables.batches.c.status == "in_progress",
+            tables.batches.c.expired_at.is_(None),
+            tables.batches.c.expires_at < now,
+            tables.batches.c.handoff.is_(None),  # the provider's own window applies
         )
 
         async def work(engine: AsyncEngine) -> list[str]:
@@ -531,13 +569,16 @@ class BatchStore(FileStore):
                 if not ids:
                     return []
                 await conn.execute(
-                    batches.update()
-                    .where(batches.c.id.in_(ids), batches.c.expired_at.is_(None))
+                    tables.batches.update()
+                    .where(tables.batches.c.id.in_(ids), tables.batches.c.expired_at.is_(None))
                     .values(expired_at=now)
                 )
                 await conn.execute(
-                    batch_lines.update()
-                    .where(batch_lines.c.batch_id.in_(ids), batch_lines.c.status == "pending")
+                    tables.batch_lines.update()
+                    .where(
+                        tables.batch_lines.c.batch_id.in_(ids),
+                        tables.batch_lines.c.status == "pending",
+                    )
                     .values(status="expired")
                 )
             return ids
@@ -547,21 +588,23 @@ class BatchStore(FileStore):
 
     async def finalize_ready(self, owner: str, now: float, lease: float) -> list[str]:
         """Write output and error files of batches with no line left to run."""
+        if await self.surely_idle():
+            return []
         # A running line counts until it is answered; in a cancelled batch, a line whose
         # replica vanished (lapsed lease) is never run again, so it stops counting.
-        running_batches = sa.select(batches.c.id).where(
-            batches.c.status == "in_progress", batches.c.expired_at.is_(None)
+        running_batches = sa.select(tables.batches.c.id).where(
+            tables.batches.c.status == "in_progress", tables.batches.c.expired_at.is_(None)
         )
         unfinished = (
-            sa.select(batch_lines.c.batch_id)
+            sa.select(tables.batch_lines.c.batch_id)
             .where(
                 sa.or_(
-                    batch_lines.c.status == "pending",
+                    tables.batch_lines.c.status == "pending",
                     sa.and_(
-                        batch_lines.c.status == "running",
+                        tables.batch_lines.c.status == "running",
                         sa.or_(
-                            batch_lines.c.lease_until >= now,
-                            batch_lines.c.batch_id.in_(running_batches),
+                            tables.batch_lines.c.lease_until >= now,
+                            tables.batch_lines.c.batch_id.in_(running_batches),
                         ),
                     ),
                 )
@@ -575,12 +618,12 @@ class BatchStore(FileStore):
                     r[0]
                     for r in (
                         await conn.execute(
-                            sa.select(batches.c.id).where(
-                                batches.c.status.in_(ACTIVE),
-                                batches.c.id.not_in(unfinished),
+                            sa.select(tables.batches.c.id).where(
+                                tables.batches.c.status.in_(ACTIVE),
+                                tables.batches.c.id.not_in(unfinished),
                                 sa.or_(
-                                    batches.c.finalize_until.is_(None),
-                                    batches.c.finalize_until < now,
+                                    tables.batches.c.finalize_until.is_(None),
+                                    tables.batches.c.finalize_until < now,
                                 ),
                             )
                         )
@@ -589,11 +632,12 @@ class BatchStore(FileStore):
                 taken = []
                 for batch_id in ids:
                     res = await conn.execute(
-                        batches.update()
+                        tables.batches.update()
                         .where(
-                            batches.c.id == batch_id,
+                            tables.batches.c.id == batch_id,
                             sa.or_(
-                                batches.c.finalize_until.is_(None), batches.c.finalize_until < now
+                                tables.batches.c.finalize_until.is_(None),
+                                tables.batches.c.finalize_until < now,
                             ),
                         )
                         .values(finalize_owner=owner, finalize_until=now + lease, finalizing_at=now)
@@ -636,7 +680,7 @@ class BatchStore(FileStore):
             values.update(status="completed", completed_at=now)
         async with self.db.engine.begin() as conn:
             await conn.execute(
-                batches.update()
-                .where(batches.c.id == batch_id, batches.c.finalize_owner == owner)
+                tables.batches.update()
+                .where(tables.batches.c.id == batch_id, tables.batches.c.finalize_owner == owner)
                 .values(**values)
             )

@@ -12,13 +12,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from lockgate.storage.lean_import import lazy_module
 
-from lockgate.usage.tables import usage_records
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from lockgate.usage import tables
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    tables = lazy_module("lockgate.usage.tables")
+
 
 __all__ = ["Cursor", "LogFilter", "LogPage", "detail", "list_logs"]
 
@@ -108,7 +115,7 @@ _LIST_COLUMNS = (
 
 
 def _where(f: LogFilter, scope_key: str | None) -> list[Any]:
-    c = usage_records.c
+    c = tables.usage_records.c
     where: list[Any] = []
     if f.status == "ok":
         where.append(c.status < 400)
@@ -141,7 +148,7 @@ async def list_logs(
     scope_key: str | None = None,
 ) -> LogPage:
     """Newest first, ``limit`` rows after ``after``; ``scope_key`` pins one key's rows."""
-    c = usage_records.c
+    c = tables.usage_records.c
     where = _where(f, scope_key)
     if after is not None:
         where.append(c.started_at <= after.started_at)
@@ -169,8 +176,8 @@ async def detail(
     engine: AsyncEngine, request_id: str, scope_key: str | None = None
 ) -> dict[str, Any] | None:
     """Every column of one request's usage row (None when absent or outside the scope)."""
-    c = usage_records.c
-    stmt = sa.select(usage_records).where(c.request_id == request_id)
+    c = tables.usage_records.c
+    stmt = sa.select(tables.usage_records).where(c.request_id == request_id)
     if scope_key is not None:
         stmt = stmt.where(c.key_id == scope_key)
     async with engine.connect() as conn:

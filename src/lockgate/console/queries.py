@@ -7,13 +7,19 @@ rollup, so it never sees another key's numbers (its granularity is then a day).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING, Any, Literal
 
 from lockgate.console.histogram import percentile
-from lockgate.console.rollups import SUMS, usage_daily, usage_hourly, usage_latency
+from lockgate.storage.lean_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from lockgate.console import rollups
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    rollups = lazy_module("lockgate.console.rollups")
 
 __all__ = [
     "GROUPS",
@@ -67,7 +73,7 @@ ModelRow = UsageRow
 
 
 def _sum_columns(t: sa.Table) -> list[Any]:
-    return [sa.func.sum(t.c[c]).label(c) for c in SUMS]
+    return [sa.func.sum(t.c[c]).label(c) for c in rollups.SUMS]
 
 
 def _row(label: str, m: Any) -> UsageRow:
@@ -108,7 +114,7 @@ async def usage_by(
     key's daily rows, and ``team`` and ``user`` are refused (they name other keys' users).
     """
     if key_id is not None or group in ("key", "team", "user"):
-        t = usage_daily
+        t = rollups.usage_daily
         if key_id is not None and group in ("team", "user"):
             raise ValueError(f"a key's own view cannot group by {group}")
         label: Any = {"model": t.c.model, "day": t.c.day}.get(group, t.c.value)
@@ -120,7 +126,7 @@ async def usage_by(
         else:
             where.append(t.c.dim == group)
     else:
-        t = usage_hourly
+        t = rollups.usage_hourly
         label = t.c.model if group == "model" else t.c.hour // DAY_S * DAY_S
         where = [t.c.hour >= since // 3600 * 3600]
         if until is not None:
@@ -145,13 +151,13 @@ async def hourly_series(
 ) -> list[tuple[int, UsageRow]]:
     """Every hour in [since_hour, until_hour) with its sums over all models, or over
     ``model`` only (zeros filled)."""
-    t = usage_hourly
+    t = rollups.usage_hourly
     where = [t.c.hour >= since_hour, t.c.hour < until_hour]
     if model is not None:
         where.append(t.c.model == model)
     stmt = sa.select(t.c.hour.label("label"), *_sum_columns(t)).where(*where).group_by(t.c.hour)
     found = {int(r.label): r for r in await _fetch(engine, stmt)}
-    empty = _row("", dict.fromkeys(SUMS, 0))
+    empty = _row("", dict.fromkeys(rollups.SUMS, 0))
     return [(h, found.get(h, empty)) for h in range(since_hour, until_hour, 3600)]
 
 
@@ -167,7 +173,7 @@ class Percentiles:
 
 async def percentiles(engine: AsyncEngine, since_hour: int) -> dict[tuple[str, str], Percentiles]:
     """(model, "latency"|"ttft") -> percentiles over hours >= ``since_hour``."""
-    t = usage_latency
+    t = rollups.usage_latency
     stmt = (
         sa.select(t.c.model, t.c.metric, t.c.bucket, sa.func.sum(t.c.count))
         .where(t.c.hour >= since_hour)
@@ -195,7 +201,7 @@ async def hourly_percentile(
     """Every hour in [since_hour, until_hour) with the ``q``-th percentile of ``metric``
     ("latency" or "ttft") over all models or ``model``, from the hourly histograms
     (None: no data)."""
-    t = usage_latency
+    t = rollups.usage_latency
     where = [t.c.metric == metric, t.c.hour >= since_hour, t.c.hour < until_hour]
     if model is not None:
         where.append(t.c.model == model)

@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lockgate.auth.keys import Principal
 from lockgate.chat import ChatRequest, ChatResponse
@@ -33,10 +33,12 @@ from lockgate.evals.answer import (
 )
 from lockgate.evals.config import OnlineSettings
 from lockgate.evals.judge import JudgeError, judge_rubric, rubric_criteria
-from lockgate.evals.online_repository import OnlineScore, OnlineScoreRepository
 from lockgate.evals.sampling import DailyBudget, TokenBucket, sample_rate
 from lockgate.records import RequestRecord
 from lockgate.usage.reports import day_of
+
+if TYPE_CHECKING:  # SQLAlchemy (its table) only once online evaluation is on
+    from lockgate.evals.online_repository import OnlineScore
 
 __all__ = ["DispatcherClient", "OnlineEvaluator", "OnlineStats", "ScoreStore"]
 
@@ -211,6 +213,8 @@ class OnlineEvaluator:
             return
         self._budget.charge(day, result.cost_usd)
         version = record.notes.get("prompt_version") if record.notes else None
+        from lockgate.evals.online_repository import OnlineScore  # SQLAlchemy: on use
+
         await self._store.add(
             OnlineScore(
                 request_id=record.request_id,
@@ -252,4 +256,6 @@ def build_online_evaluator(settings: Any, db: Any, dispatcher: _Dispatch) -> Onl
     cfg: OnlineSettings = settings.evaluation.online
     if not cfg.enabled:
         return None
+    from lockgate.evals.online_repository import OnlineScoreRepository  # SQLAlchemy: on use
+
     return OnlineEvaluator(cfg, DispatcherClient(dispatcher), OnlineScoreRepository(db))

@@ -11,7 +11,6 @@ from lockgate.api.common import json_response, with_errors
 from lockgate.api.flow import start_context
 from lockgate.errors import PermissionDeniedError
 from lockgate.evals.online import OnlineEvaluator
-from lockgate.evals.online_repository import OnlineScoreRepository
 from lockgate.services import services
 
 __all__ = ["routes"]
@@ -25,6 +24,8 @@ async def online_scores(request: Request) -> Response:
     if not (ctx.principal.is_admin or svc.auth.open_mode):
         raise PermissionDeniedError("The admin API needs the master key.", code="admin_only")
     evaluator = next((s for s in svc.sinks if isinstance(s, OnlineEvaluator)), None)
+    from lockgate.evals.online_repository import OnlineScoreRepository  # SQLAlchemy: on use
+
     summaries = await OnlineScoreRepository(svc.db).summary(
         request.query_params.get("model") or None
     )

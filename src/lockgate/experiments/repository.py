@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import BadRequestError, NotFoundError
 from lockgate.experiments.observations import Observations, collapse
 from lockgate.experiments.rollout import ArmStats, RolloutState
 from lockgate.experiments.spec import ExperimentSpec, RolloutSpec
 from lockgate.prompts.repository import note_change
-from lockgate.prompts.tables import experiments, leases, rollouts
 from lockgate.storage.database import Database
-from lockgate.usage.tables import feedback, usage_records
+from lockgate.storage.lean_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import Row
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from lockgate.prompts import tables
+    from lockgate.usage import tables as usage
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    sa_exc = lazy_module("sqlalchemy.exc")
+    tables = lazy_module("lockgate.prompts.tables")
+    usage = lazy_module("lockgate.usage.tables")
 
 __all__ = ["ExperimentRepository", "rollout_tag"]
 
@@ -31,8 +39,11 @@ def rollout_tag(name: str) -> str:
 class ExperimentRepository:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
-        self._engine = db.engine
         self._clock = clock
+
+    @property
+    def _engine(self) -> AsyncEngine:
+        return self._db.engine
 
     # -- experiments ------------------------------------------------------------------
 
@@ -41,7 +52,7 @@ class ExperimentRepository:
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(
-                    experiments.insert().values(
+                    tables.experiments.insert().values(
                         name=spec.name,
                         spec=spec.model_dump(mode="json"),
                         state="running",
@@ -50,22 +61,28 @@ class ExperimentRepository:
                     )
                 )
                 await note_change(conn, "experiment", spec.name, now)
-        except IntegrityError:
+        except sa_exc.IntegrityError:
             raise BadRequestError(f"Experiment {spec.name!r} exists.", param="name") from None
 
     async def experiment(self, name: str) -> dict[str, Any]:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(sa.select(experiments).where(experiments.c.name == name))
+                await conn.execute(
+                    sa.select(tables.experiments).where(tables.experiments.c.name == name)
+                )
             ).first()
         if row is None:
             raise NotFoundError(f"No experiment {name!r}.")
         return {**row._mapping, "spec": ExperimentSpec.model_validate(row._mapping["spec"])}
 
     async def experiments(self, state: str | None = None) -> list[dict[str, Any]]:
-        stmt = sa.select(experiments).order_by(experiments.c.name)
+        if state is not None and await self._db.surely_empty(
+            "SELECT 1 FROM experiments WHERE state = ? LIMIT 1", state
+        ):
+            return []  # none (the common case): known without SQLAlchemy
+        stmt = sa.select(tables.experiments).order_by(tables.experiments.c.name)
         if state is not None:
-            stmt = stmt.where(experiments.c.state == state)
+            stmt = stmt.where(tables.experiments.c.state == state)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [
@@ -76,8 +93,8 @@ class ExperimentRepository:
         now = self._clock()
         async with self._engine.begin() as conn:
             await conn.execute(
-                experiments.update()
-                .where(experiments.c.name == name)
+                tables.experiments.update()
+                .where(tables.experiments.c.name == name)
                 .values(state=state, updated_at=now, decision=decision)
             )
             await note_change(conn, "experiment", name, now)
@@ -87,7 +104,7 @@ class ExperimentRepository:
     ) -> dict[str, Observations]:
         """Per variant: the requests tagged ``tag`` since ``since`` and their ratings,
         collapsed to one value per assignment unit (``unit="request"``: per request)."""
-        u, f = usage_records.c, feedback.c
+        u, f = usage.usage_records.c, usage.feedback.c
         # Experiments store a hash of the unit on each usage row; rollouts split per request.
         unit_col = sa.func.coalesce(u.unit, u.request_id) if unit != "request" else u.request_id
         served = sa.select(
@@ -100,7 +117,7 @@ class ExperimentRepository:
         ).where(u.experiment == tag, u.started_at >= since)
         rated = (
             sa.select(u.variant, unit_col, f.score, f.thumbs, f.task_completed, f.judge_score)
-            .select_from(feedback.join(usage_records, f.request_id == u.request_id))
+            .select_from(usage.feedback.join(usage.usage_records, f.request_id == u.request_id))
             .where(u.experiment == tag, u.started_at >= since)
         )
         async with self._engine.connect() as conn:
@@ -132,8 +149,8 @@ class ExperimentRepository:
             async with self._engine.begin() as conn:
                 busy = (
                     await conn.execute(
-                        sa.select(rollouts.c.name, rollouts.c.spec).where(
-                            rollouts.c.status == "running"
+                        sa.select(tables.rollouts.c.name, tables.rollouts.c.spec).where(
+                            tables.rollouts.c.status == "running"
                         )
                     )
                 ).all()
@@ -143,7 +160,7 @@ class ExperimentRepository:
                             f"Rollout {name!r} is already moving {spec.prompt}@{spec.label}."
                         )
                 await conn.execute(
-                    rollouts.insert().values(
+                    tables.rollouts.insert().values(
                         name=spec.name,
                         spec=spec.model_dump(mode="json"),
                         state=state.to_json(),
@@ -152,7 +169,7 @@ class ExperimentRepository:
                     )
                 )
                 await note_change(conn, "rollout", spec.name, now)
-        except IntegrityError:
+        except sa_exc.IntegrityError:
             raise BadRequestError(f"Rollout {spec.name!r} exists.", param="name") from None
 
     async def save_rollout(self, name: str, state: RolloutState) -> bool:
@@ -161,8 +178,8 @@ class ExperimentRepository:
         now = self._clock()
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                rollouts.update()
-                .where(rollouts.c.name == name, rollouts.c.status == "running")
+                tables.rollouts.update()
+                .where(tables.rollouts.c.name == name, tables.rollouts.c.status == "running")
                 .values(state=state.to_json(), status=state.status, updated_at=now)
             )
             if result.rowcount != 1:
@@ -172,16 +189,22 @@ class ExperimentRepository:
 
     async def rollout(self, name: str) -> tuple[RolloutSpec, RolloutState]:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(sa.select(rollouts).where(rollouts.c.name == name))).first()
+            row = (
+                await conn.execute(sa.select(tables.rollouts).where(tables.rollouts.c.name == name))
+            ).first()
         if row is None:
             raise NotFoundError(f"No rollout {name!r}.")
         m = row._mapping
         return RolloutSpec.model_validate(m["spec"]), RolloutState.from_json(m["state"])
 
     async def rollouts(self, status: str | None = None) -> list[tuple[RolloutSpec, RolloutState]]:
-        stmt = sa.select(rollouts).order_by(rollouts.c.name)
+        if status is not None and await self._db.surely_empty(
+            "SELECT 1 FROM rollouts WHERE status = ? LIMIT 1", status
+        ):
+            return []  # none (the driver's every tick): known without SQLAlchemy
+        stmt = sa.select(tables.rollouts).order_by(tables.rollouts.c.name)
         if status is not None:
-            stmt = stmt.where(rollouts.c.status == status)
+            stmt = stmt.where(tables.rollouts.c.status == status)
 
         async def read(engine: AsyncEngine) -> list[Row[Any]]:
             async with engine.connect() as conn:
@@ -202,10 +225,10 @@ class ExperimentRepository:
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         """Take or renew the lease ``name`` for ``ttl`` seconds; False if another holds it."""
         now = self._clock()
-        lc = leases.c
+        lc = tables.leases.c
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                leases.update()
+                tables.leases.update()
                 .where(lc.name == name, sa.or_(lc.holder == holder, lc.expires_at < now))
                 .values(holder=holder, expires_at=now + ttl)
             )
@@ -214,14 +237,16 @@ class ExperimentRepository:
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(
-                    leases.insert().values(name=name, holder=holder, expires_at=now + ttl)
+                    tables.leases.insert().values(name=name, holder=holder, expires_at=now + ttl)
                 )
-        except IntegrityError:
+        except sa_exc.IntegrityError:
             return False
         return True
 
     async def release_lease(self, name: str, holder: str) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
-                leases.delete().where(leases.c.name == name, leases.c.holder == holder)
+                tables.leases.delete().where(
+                    tables.leases.c.name == name, tables.leases.c.holder == holder
+                )
             )

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import BadRequestError, NotFoundError
 from lockgate.prompts.spec import PromptSpec
-from lockgate.prompts.tables import changes, label_history, prompt_labels, prompt_versions
 from lockgate.prompts.template import PromptVersion
 from lockgate.storage.database import Database
+from lockgate.storage.lean_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from lockgate.prompts import tables
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    sa_exc = lazy_module("sqlalchemy.exc")
+    tables = lazy_module("lockgate.prompts.tables")
 
 __all__ = ["PromptRepository", "note_change"]
 
@@ -23,7 +30,7 @@ _PUSH_TRIES = 5
 
 async def note_change(conn: AsyncConnection, kind: str, name: str, now: float) -> None:
     """Bump the change counter replicas poll (in the caller's transaction)."""
-    await conn.execute(changes.insert().values(kind=kind, name=name, at=now))
+    await conn.execute(tables.changes.insert().values(kind=kind, name=name, at=now))
 
 
 def _version(row: Any) -> PromptVersion:
@@ -42,8 +49,11 @@ def _version(row: Any) -> PromptVersion:
 class PromptRepository:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
-        self._engine = db.engine
         self._clock = clock
+
+    @property
+    def _engine(self) -> AsyncEngine:
+        return self._db.engine
 
     async def push(self, spec: PromptSpec, actor: str | None = None) -> tuple[PromptVersion, bool]:
         """Store ``spec`` as the next version (or find the same content as the latest);
@@ -54,9 +64,9 @@ class PromptRepository:
                 async with self._engine.begin() as conn:
                     latest = (
                         await conn.execute(
-                            sa.select(prompt_versions)
-                            .where(prompt_versions.c.name == spec.name)
-                            .order_by(prompt_versions.c.version.desc())
+                            sa.select(tables.prompt_versions)
+                            .where(tables.prompt_versions.c.name == spec.name)
+                            .order_by(tables.prompt_versions.c.version.desc())
                             .limit(1)
                         )
                     ).first()
@@ -74,7 +84,7 @@ class PromptRepository:
                             "message": spec.message,
                             "created_at": now,
                         }
-                        await conn.execute(prompt_versions.insert().values(**row))
+                        await conn.execute(tables.prompt_versions.insert().values(**row))
                         created = True
                         version = PromptVersion(
                             name=spec.name,
@@ -91,7 +101,7 @@ class PromptRepository:
                             conn, spec.name, label, version.version, actor, "push", now
                         )
                     return version, created
-            except IntegrityError:
+            except sa_exc.IntegrityError:
                 if attempt == _PUSH_TRIES - 1:
                     raise
         raise AssertionError("unreachable")
@@ -100,8 +110,9 @@ class PromptRepository:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    sa.select(prompt_versions).where(
-                        prompt_versions.c.name == name, prompt_versions.c.version == version
+                    sa.select(tables.prompt_versions).where(
+                        tables.prompt_versions.c.name == name,
+                        tables.prompt_versions.c.version == version,
                     )
                 )
             ).first()
@@ -110,15 +121,15 @@ class PromptRepository:
     async def versions(self, name: str) -> list[PromptVersion]:
         async with self._engine.connect() as conn:
             rows = await conn.execute(
-                sa.select(prompt_versions)
-                .where(prompt_versions.c.name == name)
-                .order_by(prompt_versions.c.version)
+                sa.select(tables.prompt_versions)
+                .where(tables.prompt_versions.c.name == name)
+                .order_by(tables.prompt_versions.c.version)
             )
             return [_version(r) for r in rows]
 
     async def names(self) -> list[dict[str, Any]]:
         """Every prompt with its latest version and its labels."""
-        pv = prompt_versions.c
+        pv = tables.prompt_versions.c
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -137,9 +148,12 @@ class PromptRepository:
         return out
 
     async def labels(self, name: str | None = None) -> dict[tuple[str, str], int]:
-        stmt = sa.select(prompt_labels.c.name, prompt_labels.c.label, prompt_labels.c.version)
+        if name is None and await self._db.surely_empty("SELECT 1 FROM prompt_labels LIMIT 1"):
+            return {}  # no prompt yet: known without SQLAlchemy (the registry's start)
+        t = tables.prompt_labels
+        stmt = sa.select(t.c.name, t.c.label, t.c.version)
         if name is not None:
-            stmt = stmt.where(prompt_labels.c.name == name)
+            stmt = stmt.where(tables.prompt_labels.c.name == name)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return {(n, lb): int(v) for n, lb, v in rows}
@@ -163,25 +177,30 @@ class PromptRepository:
     ) -> tuple[int | None, int]:
         exists = (
             await conn.execute(
-                sa.select(prompt_versions.c.version).where(
-                    prompt_versions.c.name == name, prompt_versions.c.version == version
+                sa.select(tables.prompt_versions.c.version).where(
+                    tables.prompt_versions.c.name == name,
+                    tables.prompt_versions.c.version == version,
                 )
             )
         ).first()
         if exists is None:
             raise NotFoundError(f"Prompt {name!r} has no version {version}.", param="version")
-        where = (prompt_labels.c.name == name, prompt_labels.c.label == label)
-        current = (await conn.execute(sa.select(prompt_labels.c.version).where(*where))).first()
+        where = (tables.prompt_labels.c.name == name, tables.prompt_labels.c.label == label)
+        current = (
+            await conn.execute(sa.select(tables.prompt_labels.c.version).where(*where))
+        ).first()
         old = int(current[0]) if current is not None else None
         if old == version:
             return old, version
         values = {"version": version, "updated_at": now, "updated_by": actor}
         if current is None:
-            await conn.execute(prompt_labels.insert().values(name=name, label=label, **values))
+            await conn.execute(
+                tables.prompt_labels.insert().values(name=name, label=label, **values)
+            )
         else:
-            await conn.execute(prompt_labels.update().where(*where).values(**values))
+            await conn.execute(tables.prompt_labels.update().where(*where).values(**values))
         await conn.execute(
-            label_history.insert().values(
+            tables.label_history.insert().values(
                 name=name,
                 label=label,
                 from_version=old,
@@ -195,8 +214,8 @@ class PromptRepository:
         return old, version
 
     async def history(self, name: str, label: str | None = None) -> list[dict[str, Any]]:
-        h = label_history.c
-        stmt = sa.select(label_history).where(h.name == name).order_by(h.id)
+        h = tables.label_history.c
+        stmt = sa.select(tables.label_history).where(h.name == name).order_by(h.id)
         if label is not None:
             stmt = stmt.where(h.label == label)
         async with self._engine.connect() as conn:
@@ -212,5 +231,4 @@ class PromptRepository:
 
     async def head(self) -> int:
         """The change counter: cheap enough to poll every second (off the request loop)."""
-
-        return await self._db.poll_counter(sa.select(sa.func.max(changes.c.id)))
+        return await self._db.poll_counter("SELECT MAX(id) FROM lockgate_changes")

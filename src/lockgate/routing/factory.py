@@ -78,8 +78,8 @@ async def shared_embedder(
     looked up in the semantic cache without a second forward pass. None otherwise."""
     if not routing.aliases or not semantic.aliases or semantic.embedder != "local":
         return None
-    if semantic.backend == "onnx-int8":
-        return None  # the router's thresholds were fitted on the float model's vectors
+    if semantic.backend == "onnx-int8" or semantic.model != "all-MiniLM-L6-v2":
+        return None  # the router's thresholds were fitted on the float L6 model's vectors
     from lockgate.cache.semantic.memo import MemoEmbedder
 
     return MemoEmbedder(await local_embedder(semantic.backend))

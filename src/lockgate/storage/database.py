@@ -8,18 +8,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.sql.base import Executable
-
+from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean, lazy_module
 from lockgate.storage.revisions import MIGRATIONS, shipped_head
+from lockgate.storage.sqlite_reads import SqliteReads, plain_sqlite_file
 from lockgate.storage.write_process import WriteProcess
 from lockgate.storage.write_thread import WriteThread
 
 if TYPE_CHECKING:  # Alembic (~50 MB, ~0.2 s) loads only when the schema must change
+    import sqlalchemy as sa
     from alembic.config import Config
+    from sqlalchemy import exc
+    from sqlalchemy.engine import URL, Connection
     from sqlalchemy.ext.asyncio import AsyncEngine
+else:  # SQLAlchemy (~13 MiB) on first use: a gateway on SQLite may never need it
+    sa = lazy_module("sqlalchemy")
+    exc = lazy_module("sqlalchemy.exc")
 
 __all__ = [
     "Database",
@@ -54,7 +57,7 @@ def normalise_url(url: str) -> str:
 
 def redact_url(url: str) -> str:
     """The URL with any password masked, for messages."""
-    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+    return sa.make_url(normalise_url(url)).render_as_string(hide_password=True)
 
 
 def _write_ahead_log(dbapi_connection: Any, _record: object) -> None:
@@ -70,7 +73,9 @@ def _write_ahead_log(dbapi_connection: Any, _record: object) -> None:
 
 def sqlite_file(url: str | URL) -> str | None:
     """The file of a file SQLite database; None for in-memory SQLite and other databases."""
-    parsed = make_url(url)
+    if isinstance(url, str) and (path := plain_sqlite_file(url)) is not None:
+        return path  # a plain URL, read without SQLAlchemy
+    parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return parsed.database
@@ -79,7 +84,7 @@ def sqlite_file(url: str | URL) -> str | None:
 def make_sync_engine(url: str) -> sa.Engine | None:
     """A plain (sync) engine on the same SQLite file, for the writer process; None for
     other databases (their async driver is used there too)."""
-    parsed = make_url(url)
+    parsed = sa.make_url(url)
     if sqlite_file(parsed) is None:
         return None
     engine = sa.create_engine(parsed.set(drivername="sqlite+pysqlite"))
@@ -89,10 +94,11 @@ def make_sync_engine(url: str) -> sa.Engine | None:
 
 def make_engine(url: str) -> AsyncEngine:
     # imported here: the writer process on SQLite needs only make_sync_engine, and so
-    # neither the async extension nor greenlet
+    # neither the async extension nor greenlet; and the extension without its ORM
+    import_sqlalchemy_asyncio_lean()
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    parsed = make_url(url)
+    parsed = sa.make_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
     # A file SQLite database is never "dropped" like a server connection, so the
     # pre-ping round trip per checkout buys nothing there.
@@ -100,6 +106,13 @@ def make_engine(url: str) -> AsyncEngine:
     if sqlite_file(parsed) is not None:
         sa.event.listen(engine.sync_engine, "connect", _write_ahead_log)
     return engine
+
+
+def _in_memory(url: str) -> bool:
+    parsed = sa.make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or "mode=memory" in url
+    )
 
 
 def _alembic_config() -> Config:
@@ -115,16 +128,18 @@ class Database:
         self, url: str, *, create_dirs: bool = True, writer: WriterKind = "thread"
     ) -> None:
         self.url = normalise_url(url)
-        parsed = make_url(self.url)
-        path = sqlite_file(parsed)
+        plain = plain_sqlite_file(self.url)
+        path = plain if plain is not None else sqlite_file(self.url)
         if create_dirs and path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = make_engine(self.url)
+        self._engine: AsyncEngine | None = None
+        #: a SQLite file's idle reads (change counters, "anything due?"), through the
+        #: standard library's driver: a gateway that serves requests and polls, and is
+        #: asked nothing else, never imports SQLAlchemy (None for other databases)
+        self.sqlite_reads = SqliteReads(plain) if plain is not None else None
         #: batch writes (usage, audit) run on a thread of their own, off the request loop;
         #: an in-memory SQLite database lives in one engine only, so it writes here
-        in_memory = parsed.get_backend_name() == "sqlite" and (
-            parsed.database in (None, "", ":memory:") or "mode=memory" in self.url
-        )
+        in_memory = plain is None and _in_memory(self.url)
         self._writes = (
             None
             if in_memory
@@ -134,6 +149,18 @@ class Database:
             )
         )
         self._process = WriteProcess(self.url) if writer == "process" and not in_memory else None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The async engine, made (and SQLAlchemy imported) on first use."""
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """The database's kind ("sqlite", "postgresql", ...), read from the URL."""
+        return self.url.split(":", 1)[0].split("+", 1)[0]
 
     @property
     def write_process(self) -> WriteProcess | None:
@@ -174,8 +201,12 @@ class Database:
         """
         return await self.write(work)
 
-    async def poll_counter(self, query: Executable) -> int:
-        """A change counter (``query`` selects one integer; none is 0), read by :meth:`poll`."""
+    async def poll_counter(self, sql: str) -> int:
+        """A change counter (``sql`` selects one integer; none is 0): on a SQLite file
+        with the standard library's driver, elsewhere by :meth:`poll`."""
+        if self.sqlite_reads is not None:
+            return await self.sqlite_reads.counter(sql)
+        query = sa.text(sql)
 
         async def read(engine: AsyncEngine) -> int:
             async with engine.connect() as conn:
@@ -183,6 +214,15 @@ class Database:
             return int(value or 0)
 
         return await self.poll(read)
+
+    async def surely_empty(self, sql: str, *params: object) -> bool:
+        """True when ``sql`` (a SELECT, ``?`` placeholders) is known to find no row: read
+        on a SQLite file without SQLAlchemy.  False means "maybe some" (other databases
+        are not asked): the caller then runs its own query.  The idle polls ask this
+        first, so that an idle gateway on SQLite needs no SQLAlchemy."""
+        if self.sqlite_reads is None:
+            return False
+        return not await self.sqlite_reads.exists(sql, params)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision.
@@ -210,7 +250,7 @@ class Database:
                 async with self.engine.begin() as conn:
                     await conn.run_sync(upgrade)
                 return
-            except (OperationalError, IntegrityError, ProgrammingError):
+            except (exc.OperationalError, exc.IntegrityError, exc.ProgrammingError):
                 if attempt == _MIGRATE_TRIES or time.monotonic() >= deadline:
                     raise
                 await asyncio.sleep(min(0.2 * attempt, 2.0))
@@ -238,15 +278,22 @@ class Database:
 
     async def _version_table_revision(self) -> str | None:
         """``alembic_version``'s single row, or None (no table yet, or several heads)."""
+        if self.sqlite_reads is not None:
+            return await self.sqlite_reads.revision()
         try:
             async with self.engine.connect() as conn:
                 query = sa.text("SELECT version_num FROM alembic_version")
                 rows = (await conn.execute(query)).all()
-        except (OperationalError, ProgrammingError):
+        except (exc.OperationalError, exc.ProgrammingError):
             return None
         return str(rows[0][0]) if len(rows) == 1 else None
 
     async def ping(self) -> bool:
+        if self.sqlite_reads is not None:  # a readiness probe: no SQLAlchemy needed
+            try:
+                return await self.sqlite_reads.exists("SELECT 1")
+            except Exception:
+                return False
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
@@ -259,4 +306,7 @@ class Database:
             await self._process.aclose()
         if self._writes is not None:
             await self._writes.aclose()
-        await self.engine.dispose()
+        if self.sqlite_reads is not None:
+            await self.sqlite_reads.aclose()
+        if self._engine is not None:
+            await self._engine.dispose()

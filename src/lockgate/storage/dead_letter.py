@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import orjson
 import structlog
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from lockgate.records import RequestRecord
 
@@ -39,10 +39,12 @@ log = structlog.get_logger("lockgate.storage")
 def is_transient(exc: BaseException) -> bool:
     """Whether a write failed because the database is unreachable or busy (retry later),
     rather than because of the row itself (dead-letter it)."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    sa_exc = sys.modules.get("sqlalchemy.exc")  # not imported: no SQLAlchemy error either
+    if sa_exc is not None:
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return True
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return True
     return isinstance(exc, OSError | TimeoutError | ConnectionError)
 
 

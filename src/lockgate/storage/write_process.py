@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 __all__ = [
     "RemoteDatabaseError",
@@ -115,6 +114,8 @@ def _read_exactly(read: Callable[[int], bytes], n: int) -> bytes | None:
 
 def rebuild(kind: str, text: str) -> Exception:
     """The exception the writers classify, from the child's ``(kind, text)``."""
+    from sqlalchemy.exc import IntegrityError, OperationalError  # a failed job: rare
+
     if kind == "integrity":
         return IntegrityError(text, None, RemoteDatabaseError(text))
     if kind == "transient":

@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
-from lockgate.console.rollups import rollups_in
 from lockgate.records import Packed, RequestRecord, pack, unpack
-from lockgate.storage.bulk import insert_rows
 from lockgate.storage.database import Database
+from lockgate.storage.lean_import import lazy_module
 from lockgate.storage.text import bounded
 from lockgate.usage.reports import Dimension, ReportQuery, ReportRow, day_of
-from lockgate.usage.tables import feedback, usage_records
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from lockgate.console import rollups
+    from lockgate.storage import bulk
+    from lockgate.usage import tables
+else:  # imported on first use (storage/lean_import.py)
+    sa = lazy_module("sqlalchemy")
+    bulk = lazy_module("lockgate.storage.bulk")
+    rollups = lazy_module("lockgate.console.rollups")
+    tables = lazy_module("lockgate.usage.tables")
 
 __all__ = ["FeedbackEntry", "FeedbackSummary", "UsageRepository", "row_of", "write_usage_batch"]
 
 _CACHE_HITS = ("hit", "semantic-hit")
 
 
-#: every string column and its length: each value is bounded and cleaned to fit
-_STRING_COLUMNS = tuple(
-    (c.name, c.type.length)
-    for c in usage_records.c
-    if isinstance(c.type, sa.String) and c.type.length is not None
-)
+@functools.cache
+def _string_columns() -> tuple[tuple[str, int], ...]:
+    """Every string column and its length: each value is bounded and cleaned to fit."""
+    return tuple(
+        (c.name, c.type.length)
+        for c in tables.usage_records.c
+        if isinstance(c.type, sa.String) and c.type.length is not None
+    )
 
 
 def row_of(record: RequestRecord) -> dict[str, Any]:
@@ -76,7 +88,7 @@ def row_of(record: RequestRecord) -> dict[str, Any]:
         "route_score": route.get("score"),
         "route_threshold": route.get("threshold"),
     }
-    for name, length in _STRING_COLUMNS:
+    for name, length in _string_columns():
         value: str | None = row[name]
         if value is not None and (len(value) > length or not value.isprintable()):
             row[name] = bounded(value, length)
@@ -127,7 +139,7 @@ class FeedbackSummary:
 
 
 def _group_columns(dims: Sequence[Dimension]) -> list[tuple[str, sa.ColumnElement[Any]]]:
-    t = usage_records.c
+    t = tables.usage_records.c
     cols: list[tuple[str, sa.ColumnElement[Any]]] = []
     for d in dims:
         if d == "key":
@@ -141,7 +153,10 @@ def _group_columns(dims: Sequence[Dimension]) -> list[tuple[str, sa.ColumnElemen
 class UsageRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._engine = db.engine
+
+    @property
+    def _engine(self) -> AsyncEngine:
+        return self._db.engine
 
     async def insert(
         self, records: Sequence[RequestRecord], packed: Sequence[Packed] | None = None
@@ -158,14 +173,16 @@ class UsageRepository:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    sa.select(usage_records).where(usage_records.c.request_id == request_id)
+                    sa.select(tables.usage_records).where(
+                        tables.usage_records.c.request_id == request_id
+                    )
                 )
             ).first()
         return dict(row._mapping) if row is not None else None
 
     async def report(self, query: ReportQuery) -> list[ReportRow]:
         """Requests, tokens and spend grouped by ``query.group_by``."""
-        t = usage_records.c
+        t = tables.usage_records.c
         groups = _group_columns(query.group_by)
         hit = sa.case((t.cache.in_(_CACHE_HITS), 1), else_=0)
         err = sa.case((t.status >= 400, 1), else_=0)
@@ -216,7 +233,7 @@ class UsageRepository:
     async def add_feedback(self, entry: FeedbackEntry) -> int:
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                feedback.insert().returning(feedback.c.id),
+                tables.feedback.insert().returning(tables.feedback.c.id),
                 {
                     "request_id": entry.request_id,
                     "created_at": entry.created_at,
@@ -234,7 +251,7 @@ class UsageRepository:
 
     async def feedback_summary(self, model: str | None = None) -> list[FeedbackSummary]:
         """Feedback aggregated per model and prompt version."""
-        f = feedback.c
+        f = tables.feedback.c
         up = sa.case((f.thumbs == "up", 1), else_=0)
         down = sa.case((f.thumbs == "down", 1), else_=0)
         done = sa.case((f.task_completed.is_(True), 1), else_=0)
@@ -276,5 +293,5 @@ def write_usage_batch(conn: Connection, packed: list[Packed]) -> None:
     """The rows of ``packed`` records and their rollups, in ``conn``'s transaction (a job of
     the writer process or thread: rows are built there, not on the request loop)."""
     rows = [row_of(r) for r in unpack(packed)]
-    insert_rows(conn, usage_records, rows)
-    rollups_in(conn, rows)
+    bulk.insert_rows(conn, tables.usage_records, rows)
+    rollups.rollups_in(conn, rows)

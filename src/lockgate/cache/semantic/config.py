@@ -85,6 +85,7 @@ def build_semantic_stage(
         embedder = CallableEmbedder(embed_fn, dim)
     else:
         embedder = LocalEmbedder(
+            model=settings.model,
             backend=settings.backend,
             inline_tokens=settings.inline_embed_tokens,
             inline_max_in_flight=settings.inline_max_in_flight,
@@ -94,7 +95,7 @@ def build_semantic_stage(
         text = None
         if settings.verifier_weights is not None:
             text = Path(settings.verifier_weights).read_text(encoding="utf-8")
-        verifier = load_verifier(text, backend=settings.backend)
+        verifier = load_verifier(text, backend=settings.backend, model=settings.model)
     index = build_index(settings.index, embedder.dim, settings.capacity)
     default = settings.section_settings()
     cache = SemanticCache(

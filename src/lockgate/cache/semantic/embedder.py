@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from lockgate.cache.semantic.minilm import MiniLM, default_model_dir, mean_pool
+from lockgate.cache.semantic.encoders import EncoderName, encoder_tensors, tokenizer_path
+from lockgate.cache.semantic.minilm import MiniLM, load_safetensors, mean_pool
 from lockgate.cache.semantic.minilm_onnx import OnnxMiniLM
 from lockgate.cache.semantic.settings import Backend
 
@@ -107,6 +108,7 @@ class LocalEmbedder:
         self,
         model_dir: Path | None = None,
         *,
+        model: EncoderName = "all-MiniLM-L6-v2",
         backend: Backend = "onnx",
         threads: int = 1,
         max_tokens: int = 256,
@@ -116,14 +118,16 @@ class LocalEmbedder:
         try:
             from tokenizers import Tokenizer
 
-            directory = model_dir if model_dir is not None else default_model_dir()
+            if model_dir is not None:
+                tensors = load_safetensors(model_dir / "model.safetensors")
+                tokenizer_file = model_dir / "tokenizer.json"
+            else:
+                tensors, tokenizer_file = encoder_tensors(model), tokenizer_path()
             self._model: MiniLM | OnnxMiniLM
             if backend in ("onnx", "onnx-int8"):
-                self._model = OnnxMiniLM.from_dir(
-                    directory, threads=threads, int8=backend == "onnx-int8"
-                )
+                self._model = OnnxMiniLM(tensors, threads=threads, int8=backend == "onnx-int8")
             else:
-                self._model = MiniLM.from_dir(directory)
+                self._model = MiniLM(tensors)
         except ModuleNotFoundError as exc:
             raise ModuleNotFoundError(
                 f"the semantic cache's local embedder needs the module {exc.name!r}: install the"
@@ -131,6 +135,8 @@ class LocalEmbedder:
                 name=exc.name,
             ) from exc
         self.backend = backend
+        #: the encoder's name (``model_dir``: a directory of its own)
+        self.model = model if model_dir is None else str(model_dir)
         #: a call of at most this many tokens runs on the caller's thread (see ``embed``)
         self.inline_tokens = inline_tokens
         #: ... and only while at most this many requests are in flight on this worker
@@ -142,7 +148,7 @@ class LocalEmbedder:
         # int8 activations are quantised with one scale per call: in a batch, the
         # other texts and the padding would change a text's vector. One text per pass.
         self._alone = backend == "onnx-int8"
-        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
         # The shipped tokenizer.json pads every text to 128; pad per batch instead
         # and truncate where sentence-transformers does (max_seq_length = 256).
         tokenizer.no_padding()

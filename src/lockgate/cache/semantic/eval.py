@@ -43,6 +43,7 @@ from lockgate.cache.semantic.embedder import Embedder, LocalEmbedder, TokenEmbed
 from lockgate.cache.semantic.guards import extract_features, near_miss
 from lockgate.cache.semantic.live import proportion_interval
 from lockgate.cache.semantic.semantic_cache import SemanticSettings
+from lockgate.cache.semantic.settings import CACHE_ENCODER
 from lockgate.cache.semantic.verifier import (
     Verifier,
     differing_words,
@@ -319,11 +320,18 @@ async def evaluate_pairs_async(
     to the shipped one. ``progress`` draws a progress bar on stderr.
     """
     pairs = load_pairs(Path(path))
-    emb = embedder if embedder is not None else LocalEmbedder(backend="onnx-int8")
+    emb = (
+        embedder
+        if embedder is not None
+        else LocalEmbedder(model=CACHE_ENCODER, backend="onnx-int8")
+    )
     use_verifier = cache_settings.verifier and isinstance(emb, TokenEmbedder)
     if use_verifier and verifier is None:
         # the weights trained on this embedder's vectors
-        verifier = load_verifier(backend=getattr(emb, "backend", "onnx-int8"))
+        verifier = load_verifier(
+            backend=getattr(emb, "backend", "onnx-int8"),
+            model=getattr(emb, "model", CACHE_ENCODER),
+        )
     texts = sorted({t for p in pairs for t in (p.q1, p.q2)})
     vectors: dict[str, np.ndarray[Any, np.dtype[np.float32]]] = {}
     tokens: dict[str, TokenVectors] = {}

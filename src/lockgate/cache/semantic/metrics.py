@@ -9,7 +9,9 @@ gateway's registry: ``registry.register(SemanticCollector(stage))``.
   hits, ``bound`` = ``estimate``, ``lower``, ``upper`` (95% Wilson interval)
 * ``lockgate_semantic_verified_hits_total{alias,outcome}`` - right, wrong, error
 * ``lockgate_semantic_accept_threshold{alias}`` - the verifier probability a hit
-  needs now (rises when the alias is tightened)
+  needs now (a near copy's bar; rises or stays when the alias is tightened)
+* ``lockgate_semantic_accept_reworded_threshold{alias}`` - the sentence cosine a
+  rewording needs now (a calibration may tighten only this bar over some budgets)
 * ``lockgate_semantic_tightenings_total{alias}``
 * ``lockgate_semantic_loosenings_total{alias}`` - a tightened alias restored a
   looser point after its marginal candidates, compared unserved, were right
@@ -64,6 +66,11 @@ class SemanticCollector(Collector):
             "Verifier probability a semantic hit needs now, per alias.",
             labels=["alias"],
         )
+        reworded = GaugeMetricFamily(
+            "lockgate_semantic_accept_reworded_threshold",
+            "Sentence cosine a reworded question needs now for a semantic hit, per alias.",
+            labels=["alias"],
+        )
         tightenings = CounterMetricFamily(
             "lockgate_semantic_tightenings",
             "Times live verification tightened an alias's operating point.",
@@ -88,8 +95,11 @@ class SemanticCollector(Collector):
                 est = live.estimate(alias) if live is not None else None
                 effective = est.effective_budget if est is not None else budget
                 strictest = verifier.calibration[0][0]
-                bar = verifier.operating_point(effective).accept
-                accept.add_metric([alias], math.inf if effective < strictest else bar)
+                point = verifier.operating_point(effective)
+                closed = effective < strictest
+                accept.add_metric([alias], math.inf if closed else point.accept)
+                if point.accept_reworded is not None:
+                    reworded.add_metric([alias], math.inf if closed else point.accept_reworded)
             if live is None:
                 continue
             est = live.estimate(alias)
@@ -109,6 +119,7 @@ class SemanticCollector(Collector):
         yield rate
         yield verified
         yield accept
+        yield reworded
         yield tightenings
         yield loosenings
         yield probes

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MiniLM", "default_model_dir", "load_safetensors", "mean_pool"]
+__all__ = ["MiniLM", "default_model_dir", "layer_count", "load_safetensors", "mean_pool"]
 
 F32 = npt.NDArray[np.float32]
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
@@ -53,6 +53,11 @@ def load_safetensors(path: Path) -> dict[str, npt.NDArray[np.generic]]:
         count = (end - start) // arr.itemsize
         out[name] = arr[:count].reshape(meta["shape"]).copy()
     return out
+
+
+def layer_count(tensors: dict[str, npt.NDArray[np.generic]]) -> int:
+    """How many ``encoder.layer.N`` blocks ``tensors`` holds (6 for all-MiniLM-L6-v2)."""
+    return len({name.split(".")[2] for name in tensors if name.startswith("encoder.layer.")})
 
 
 def _layer_norm(x: F32, w: F32, b: F32) -> F32:
@@ -101,7 +106,11 @@ class MiniLM:
     """The BERT encoder plus mean pooling; ``encode`` takes token ids, not text."""
 
     def __init__(
-        self, tensors: dict[str, npt.NDArray[np.generic]], *, heads: int = 12, layers: int = 6
+        self,
+        tensors: dict[str, npt.NDArray[np.generic]],
+        *,
+        heads: int = 12,
+        layers: int | None = None,
     ) -> None:
         def t(name: str) -> F32:
             return np.ascontiguousarray(tensors[name], dtype=np.float32)
@@ -115,7 +124,7 @@ class MiniLM:
         self.dim = int(self.word.shape[1])
         self.max_positions = int(self.position.shape[0])
         self.layers: list[_Layer] = []
-        for i in range(layers):
+        for i in range(layer_count(tensors) if layers is None else layers):
             p = f"encoder.layer.{i}."
             q, k, v = (t(p + f"attention.self.{n}.weight") for n in ("query", "key", "value"))
             qb, kb, vb = (t(p + f"attention.self.{n}.bias") for n in ("query", "key", "value"))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lockgate.cache.semantic.minilm import load_safetensors, mean_pool
+from lockgate.cache.semantic.minilm import layer_count, load_safetensors, mean_pool
 
 __all__ = ["OnnxMiniLM", "build_graph", "cache_dir", "quantise", "quantised_cached", "remove_stale"]
 
@@ -28,10 +28,14 @@ F32 = npt.NDArray[np.float32]
 
 
 def build_graph(
-    tensors: dict[str, npt.NDArray[np.generic]], *, heads: int = 12, layers: int = 6
+    tensors: dict[str, npt.NDArray[np.generic]], *, heads: int = 12, layers: int | None = None
 ) -> bytes:
-    """A serialised ONNX model: (input_ids, attention_mask) -> last hidden state."""
+    """A serialised ONNX model: (input_ids, attention_mask) -> last hidden state
+    (``layers``: every ``encoder.layer.N`` of ``tensors`` unless given)."""
     from onnx import TensorProto, helper, numpy_helper
+
+    if layers is None:
+        layers = layer_count(tensors)
 
     inits: list[Any] = []
     nodes: list[Any] = []

@@ -11,6 +11,11 @@ if TYPE_CHECKING:
 
 #: the local embedder's implementation (see lockgate.cache.semantic.embedder)
 Backend = Literal["onnx", "onnx-int8", "numpy"]
+#: the local embedder's encoder (see lockgate.cache.semantic.encoders)
+EncoderName = Literal["all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2"]
+#: the semantic cache's default encoder: 3 layers, half the forward pass of the L6, the
+#: same natural-paraphrase quality (docs/notes/2026-11-29-s11/scmodel.md)
+CACHE_ENCODER: EncoderName = "paraphrase-MiniLM-L3-v2"
 
 __all__ = ["AliasSemanticSettings", "SemanticCacheSettings"]
 
@@ -35,6 +40,8 @@ class SemanticCacheSettings(BaseModel):
     index: str = "memory://"
     capacity: int = Field(default=100_000, ge=1)
     embedder: Literal["local", "gateway"] = "local"
+    #: the local embedder's encoder; the shipped verifier matches each (model, backend)
+    model: EncoderName = CACHE_ENCODER
     #: int8 (default) halves the forward pass; the shipped verifier matches each backend
     backend: Backend = "onnx-int8"
     threshold: float = Field(default=0.90, ge=-1.0, le=1.0)

@@ -43,6 +43,7 @@ import numpy.typing as npt
 
 from lockgate.cache.semantic.embedder import TokenVectors
 from lockgate.cache.semantic.guards import GUARDS, Features
+from lockgate.cache.semantic.settings import CACHE_ENCODER
 
 __all__ = [
     "FEATURE_NAMES",
@@ -272,6 +273,8 @@ class Verifier:
             self.info: dict[str, Any] = dict(spec.get("info", {}))
             #: the local embedder backend whose vectors it was trained on (None: not recorded)
             self.backend: str | None = spec.get("backend")
+            #: ... and the encoder (None: not recorded, i.e. all-MiniLM-L6-v2)
+            self.model: str | None = spec.get("model")
         except (KeyError, TypeError, ValueError) as exc:
             raise VerifierError(f"malformed verifier weights: {exc}") from exc
         if self.kind not in ("logistic", "mlp") or not self.layers or not self.calibration:
@@ -348,19 +351,30 @@ class Verifier:
         return OperatingPoint(recall=self.recall, accept=math.inf, accept_reworded=reworded)
 
 
-#: the shipped weights for each local embedder backend: trained and calibrated on the
+#: the shipped weights for each local encoder and backend: trained and calibrated on the
 #: features that backend's vectors give (int8 vectors are within cosine 0.99 of float32)
 SHIPPED = {
-    "onnx-int8": "verifier.json",
-    "onnx": "verifier-onnx.json",
-    "numpy": "verifier-onnx.json",
+    "all-MiniLM-L6-v2": {
+        "onnx-int8": "verifier.json",
+        "onnx": "verifier-onnx.json",
+        "numpy": "verifier-onnx.json",
+    },
+    "paraphrase-MiniLM-L3-v2": {
+        "onnx-int8": "verifier-l3.json",
+        "onnx": "verifier-l3-onnx.json",
+        "numpy": "verifier-l3-onnx.json",
+    },
 }
 
 
-def load_verifier(text: str | None = None, *, backend: str = "onnx-int8") -> Verifier:
-    """The shipped verifier for ``backend`` (JSON in this package), or one from ``text``."""
+def load_verifier(
+    text: str | None = None, *, backend: str = "onnx-int8", model: str = CACHE_ENCODER
+) -> Verifier:
+    """The shipped verifier for ``model`` run by ``backend`` (JSON in this package), or
+    one from ``text``."""
     if text is None:
-        name = SHIPPED.get(backend, SHIPPED["onnx-int8"])
+        shipped = SHIPPED.get(model, SHIPPED[CACHE_ENCODER])
+        name = shipped.get(backend, shipped["onnx-int8"])
         text = resources.files("lockgate.cache.semantic").joinpath(name).read_text()
     try:
         spec = json.loads(text)
