@@ -15,6 +15,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lockgate.settings import Settings
 
 __all__ = ["CommandExit", "load_or_exit", "main", "parse_serve", "serve"]
@@ -114,11 +116,13 @@ def _serve(config: str | None, host: str | None, port: int | None, workers: int)
 
     import_structlog_lean()  # before anything imports structlog (idle memory)
     # SQLAlchemy loads on first use (storage/lean_import.py), its ORM never (make_engine)
-    from lockgate.serving.lean import import_deferring_init, import_hiding
+    if workers <= 1:  # a `--workers` supervisor imports no uvicorn at all
+        from lockgate.serving.lean import import_deferring_init, import_hiding
 
-    # uvicorn's server without its command line (click) and supervisors (multiprocessing)
-    import_deferring_init("uvicorn", {"Config": "uvicorn.config", "Server": "uvicorn.server"})
-    import_hiding("uvicorn", "watchfiles")  # its --reload supervisor's; serve never reloads
+        # uvicorn's server without its command line (click) and supervisors
+        # (multiprocessing)
+        import_deferring_init("uvicorn", {"Config": "uvicorn.config", "Server": "uvicorn.server"})
+        import_hiding("uvicorn", "watchfiles")  # its --reload supervisor's; serve never reloads
     from lockgate.preflight import problems
     from lockgate.settings import ConfigError, find_config
 
@@ -140,9 +144,16 @@ def _serve(config: str | None, host: str | None, port: int | None, workers: int)
         if premigration is not None:
             premigration.cancel()
         raise CommandExit(2)
-    from lockgate.server import StartupError
-    from lockgate.server import serve as run
+    from lockgate.serving.listen import StartupError
 
+    if workers > 1:  # the supervisor binds and supervises: no application in this process
+        from lockgate.serving.workers import serve_workers as run_workers
+
+        run: Callable[..., None] = run_workers
+    else:
+        from lockgate.server import serve as run_one
+
+        run = run_one
     path = find_config(config)
     try:
         run(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import resource
 import socket
 import sys
 from collections.abc import Callable
@@ -24,6 +23,13 @@ from lockgate.lifecycle import DrainingServer, Lifecycle
 from lockgate.logs import configure_logging
 from lockgate.preflight import is_loopback
 from lockgate.serving import heap
+from lockgate.serving.listen import (
+    StartupError,
+    bind,
+    raise_nofile_limit,
+    refuse_open_mode_off_loopback,
+    startup_banner,
+)
 from lockgate.settings import ConfigError, Settings
 
 __all__ = [
@@ -36,43 +42,8 @@ __all__ = [
 ]
 
 PROTOCOL = "lockgate.serving.protocol:GuardedHttpProtocol"
-#: descriptors kept for upstream connections, Redis, the database and logs
-_FD_RESERVE = 512
 _UVICORN_STARTUP_FAILED = "Application startup failed. Exiting."
 _UVICORN_NO_WEBSOCKETS = "No supported WebSocket library detected."
-
-
-class StartupError(Exception):
-    """The gateway could not start; ``render`` is what the operator reads."""
-
-    def __init__(self, message: str, hint: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.exit_code = exit_code
-
-    def render(self) -> str:
-        return f"error: {self.message}\n  hint: {self.hint}"
-
-
-def startup_banner(settings: Settings) -> str:
-    s = settings.server
-    scheme = "https" if s.ssl_certfile else "http"
-    lines = [f"lockgate listening on {scheme}://{s.host}:{s.port}"]
-    aliases = sorted({e.model_name for e in settings.model_list})
-    lines.append(f"  models: {', '.join(aliases) or '(none)'}")
-    from lockgate.preflight import redact_url
-
-    lines.append(f"  database: {redact_url(settings.general_settings.database_url)}")
-    for warning in settings.warnings:
-        lines.append(f"  warning: {warning}")
-    if settings.general_settings.master_key is None:
-        lines.append(
-            "  WARNING: no master key configured: open local mode, any API key is accepted"
-            " and the gateway listens on loopback only. Set general_settings.master_key"
-            " (or LOCKGATE_MASTER_KEY) to require keys."
-        )
-    return "\n".join(lines)
 
 
 def describe_failure(exc: BaseException | None, database_url: str = "") -> StartupError:
@@ -140,36 +111,6 @@ def _quiet_uvicorn_failure(record: logging.LogRecord) -> bool:
     )
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening-ready socket on ``host:port``; a taken port is a StartupError."""
-    try:
-        family, kind, proto, _, addr = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise StartupError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-            "check server.host (an address of this machine, e.g. 127.0.0.1 or 0.0.0.0)",
-        ) from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-    except OSError as exc:
-        sock.close()
-        if exc.errno in (98, 48):  # EADDRINUSE on Linux, macOS
-            raise StartupError(
-                f"port {port} on {host} is already in use",
-                "stop the other process, or pick another port with --port or server.port",
-            ) from None
-        raise StartupError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-            "ports below 1024 need privileges; check server.host and server.port",
-        ) from None
-    sock.set_inheritable(True)
-    return sock
-
-
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options for ``settings`` (the socket is bound apart): uvloop, the guarded
     httptools protocol (serving/protocol.py) and its keep-alive timeout."""
@@ -189,33 +130,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def raise_nofile_limit(wanted: int) -> int:
-    """Raise the soft open-files limit to the hard one; returns the soft limit now in force.
-
-    Each client connection is a file descriptor; past the limit ``accept()`` fails and
-    clients see empty replies with nothing logged.  The connection cap (``max_connections``)
-    is meant to bind first, so warn when the limit leaves it no room.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    if soft < wanted + _FD_RESERVE:
-        logging.getLogger("lockgate.server").warning(
-            "open-files limit %d leaves too little room for server.http.max_connections=%d"
-            " (plus %d for upstreams, databases and logs); lower max_connections or raise"
-            " the limit (ulimit -n)",
-            soft,
-            wanted,
-            _FD_RESERVE,
-        )
-    return soft
-
-
 def serve(
     settings: Settings,
     config_path: str | None = None,
@@ -228,11 +142,13 @@ def serve(
     ``before_start`` runs once the port is bound and the modules are loaded, before any
     worker or lifespan starts (``lockgate serve`` waits there for its child migration).
     """
+    if workers > 1:
+        from lockgate.serving.workers import serve_workers
+
+        serve_workers(settings, config_path, workers, before_start=before_start)
+        return
     s = settings.server
-    if settings.general_settings.master_key is None and not is_loopback(s.host):
-        raise ConfigError(
-            f"refusing to listen on {s.host} without a master key: open mode is for loopback only"
-        )
+    refuse_open_mode_off_loopback(settings)
     from lockgate.serving.workers import inherited_socket
 
     inherited = inherited_socket(os.environ)  # a `--workers` parent's listener
@@ -242,26 +158,6 @@ def serve(
         raise_nofile_limit(s.http.max_connections)
     if before_start is not None:
         before_start()
-    if workers > 1:
-        gc.enable()
-        from lockgate.serving.workers import reuseport_group, supervise, worker_argv
-
-        try:
-            socks = reuseport_group(sock, workers)
-        except OSError as exc:  # the port was taken between the two binds
-            raise StartupError(
-                f"cannot listen on {s.host}:{s.port} with {workers} workers: {exc.strerror or exc}",
-                "stop the other process, or pick another port with --port or server.port",
-            ) from None
-        print(f"{startup_banner(settings)}\n  workers: {workers}", file=sys.stderr, flush=True)
-        try:
-            code = supervise(worker_argv(config_path), socks)
-        finally:
-            for each in socks:
-                each.close()
-        if code:
-            raise StartupError("", "", exit_code=code)
-        return
     heap.limit_arenas()  # before the lifespan starts threads (serving/heap.py)
     lifecycle = Lifecycle(config_path=config_path)
     app = create_app(settings, lifecycle=lifecycle)

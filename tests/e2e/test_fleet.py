@@ -119,6 +119,10 @@ def fleet(postgres_url: str) -> Iterator[Fleet]:
                     "redis_url": redis.url,
                 },
                 "limits": {"timeout_ms": 3000},
+                # the shared exact cache with room for a loaded box (the default 0.25 s
+                # per operation made a hit a miss at load 14: the test's timeout, not the
+                # replicas' sharing, failed)
+                "cache": {"url": f"{redis.url}?socket_timeout=10"},
                 "prompts": {"poll_interval_seconds": 0.5},
                 "server": {"drain_seconds": 1.0},
             }

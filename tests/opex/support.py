@@ -37,3 +37,44 @@ def cli(
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def mock_config(tmp: Path) -> Path:
+    """A config with one mock model on a SQLite file in ``tmp`` (no drain on stop)."""
+    return write(
+        tmp / "lockgate.yaml",
+        "model_list:\n  - model_name: mock\n    params: {model: mock/mock-1}\n"
+        f"general_settings: {{database_url: 'sqlite:///{tmp / 'gw.db'}'}}\n"
+        "server: {drain_seconds: 0}\n",
+    )
+
+
+def run_probe(
+    setup: str, record: str, out: Path, config: Path, port: int, *extra: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """``lockgate serve -c CONFIG --port PORT EXTRA`` entered as ``python -m lockgate``
+    does, after the code ``setup``; at exit the expression ``record`` is written as JSON
+    to ``out`` (``sys``, ``json`` and ``out`` are in scope).  Output goes to ``log``."""
+    program = (
+        "import atexit, json, sys\nout = sys.argv[1]\n"
+        f"{setup}\n"
+        f"atexit.register(lambda: open(out, 'w').write(json.dumps({record})))\n"
+        "sys.argv = ['lockgate', 'serve', '-c', sys.argv[2], '--port', sys.argv[3],"
+        " *sys.argv[4:]]\n"
+        "import runpy\nrunpy.run_module('lockgate', run_name='__main__')\n"
+    )
+    argv = [sys.executable, "-c", program, str(out), str(config), str(port), *extra]
+    with log.open("ab") as output:
+        return subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+
+
+def ask_mock(port: int) -> int:
+    """The status of one chat request for the mock model on ``port``."""
+    import httpx
+
+    r = httpx.post(
+        f"http://127.0.0.1:{port}/v1/chat/completions",
+        json={"model": "mock", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    )
+    return r.status_code

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 from tests.live_server import spawn_serve, wait_ok
-from tests.opex.support import write
+from tests.opex.support import ask_mock, mock_config, run_probe, write
 from tests.opex.test_serve_live import free_port
 
 from lockgate.storage.database import Database, shipped_head
@@ -192,43 +192,24 @@ def test_serve_migrates_in_a_child_and_loads_none_of_the_extras(tmp_path: Path):
     from lockgate.storage.revisions import shipped_head
 
     db = tmp_path / "gw.db"
-    config = write(
-        tmp_path / "lockgate.yaml",
-        "model_list:\n  - model_name: mock\n    params: {model: mock/mock-1}\n"
-        f"general_settings: {{database_url: 'sqlite:///{db}'}}\n"
-        "server: {drain_seconds: 0}\n",
-    )
+    config = mock_config(tmp_path)
     loaded = tmp_path / "loaded.json"
     # the probe also records when the cyclic GC was switched off and on (a thread polls)
-    probe = (
-        "import atexit, gc, json, sys, threading, time\n"
-        "out = sys.argv[1]\nflips = [[time.time(), gc.isenabled()]]\n"
+    setup = (
+        "import gc, threading, time\nflips = [[time.time(), gc.isenabled()]]\n"
         "def watch():\n"
         "    while True:\n"
         "        if gc.isenabled() != flips[-1][1]:\n"
         "            flips.append([time.time(), gc.isenabled()])\n"
         "        time.sleep(0.002)\n"
-        "threading.Thread(target=watch, daemon=True).start()\n"
-        "atexit.register(lambda: open(out, 'w').write(json.dumps({'modules': "
-        "sorted(sys.modules), 'gc': flips})))\n"
-        "sys.argv = ['lockgate', 'serve', '-c', sys.argv[2], '--port', sys.argv[3]]\n"
-        "import runpy\nrunpy.run_module('lockgate', run_name='__main__')\n"
+        "threading.Thread(target=watch, daemon=True).start()"
     )
+    record = "{'modules': sorted(sys.modules), 'gc': flips}"
     port = free_port()
-    with (tmp_path / "serve.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", probe, str(loaded), str(config), str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = run_probe(setup, record, loaded, config, port, log=tmp_path / "serve.log")
     try:
         wait_ok(f"http://127.0.0.1:{port}", timeout=60)
-        r = httpx.post(
-            f"http://127.0.0.1:{port}/v1/chat/completions",
-            json={"model": "mock", "messages": [{"role": "user", "content": "hi"}]},
-            timeout=30,
-        )
-        assert r.status_code == 200
+        assert ask_mock(port) == 200
         answered = time.time()
     finally:
         proc.terminate()

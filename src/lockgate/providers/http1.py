@@ -22,6 +22,17 @@ rule): the upstream may have acted on it, and only a key lets it tell the second
 send from a new request.  Otherwise the connection error goes up to the retry
 layer, which decides as it does for any other.
 
+Requests are written in batches: a request started while the loop runs other ready
+callbacks is written when they have run (one ``call_soon`` per pass, at most
+``_BATCH`` requests per batch), together with the others started in the same pass.
+Each request's own work before its write (parsing, the stages, building the body:
+~0.1 ms) would otherwise space the writes out so that an upstream on the same host
+sleeps and wakes once per request; written together, it reads several per wake-up
+(session 11: nginx 0.84-0.89 wake-ups per request from lockgate, 0.33-0.50 from the
+bare proxy, whose writes came ~29 µs apart against lockgate's ~100 µs).  The delay a
+request takes is the rest of that pass (at most ``_BATCH - 1`` other requests' work);
+a request body of 64 KiB or more is written at once.
+
 Idle connections: a pooled connection unused for ``keepalive`` seconds is closed, by
 the next request that reaches it or else by the pool's one sweep timer (armed when a
 connection is pooled and none is armed; it closes what expired and re-arms for the
@@ -64,6 +75,8 @@ __all__ = [
 _URL_CACHE_MAX = 1024
 #: the idle sweep runs at most this often (a connection lives at most keepalive + this)
 _SWEEP_EVERY = 1.0
+#: requests written together at most (a batch full before the pass ends goes at once)
+_BATCH = 8
 #: headers the client writes itself; a caller's are dropped
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 
@@ -109,6 +122,8 @@ class Client:
         self._closed = False
         #: the one timer closing connections idle past ``keepalive`` (None: not armed)
         self._sweep: asyncio.TimerHandle | None = None
+        #: requests waiting for the end of the loop's pass (``write_soon``)
+        self._out: list[tuple[Connection, bytes]] = []
         #: connections opened (a figure for tests and benches)
         self.opened = 0
 
@@ -286,6 +301,27 @@ class Client:
             conn.close()  # forget() takes it out of its idle list
         if next_at:
             self._sweep = loop.call_at(max(next_at, now + _SWEEP_EVERY), self._sweep_idle, loop)
+
+    def write_soon(self, conn: Connection, data: bytes) -> None:
+        out = self._out
+        if not out:
+            conn.loop.call_soon(self._write_out, out)
+        out.append((conn, data))
+        if len(out) >= _BATCH:
+            self._out = []  # the scheduled call writes this full batch; a new one starts
+            self._write_out(out)
+
+    def _write_out(self, out: list[tuple[Connection, bytes]]) -> None:
+        """Write every queued request whose connection is still open (a closed one has
+        failed its answer already: ``Connection._lost``)."""
+        if out is self._out:
+            self._out = []
+        batch = out[:]
+        out.clear()
+        for conn, data in batch:
+            transport = conn.transport
+            if not conn.closed and transport is not None and not transport.is_closing():
+                transport.write(data)
 
     def forget(self, conn: Connection) -> None:
         if conn in self._open:

@@ -43,6 +43,9 @@ class ConnectionPool(Protocol):
     def forget(self, conn: Connection) -> None:
         """The connection is closed."""
 
+    def write_soon(self, conn: Connection, data: bytes) -> None:
+        """Write ``data`` on ``conn`` once the loop's current pass has run (batched)."""
+
 
 class Timeout(TimeoutError):
     """A deadline of the request passed; ``phase`` names which."""
@@ -340,7 +343,7 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         if len(body) < 64 * 1024:
-            transport.write(head + body)
+            self.pool.write_soon(self, head + body)
         else:
             transport.writelines((head, body))
 

@@ -24,6 +24,10 @@ A worker that dies while the parent is not stopping is replaced; one whose start
 failed (uvicorn's exit code 3: the lifespan raised) or that dies within ``_QUICK_EXIT``
 seconds of its start, three times in a row, stops the whole server (a broken config or
 database fails the same way each time, however long a loaded machine takes to say so).
+The parent imports only what binds and supervises (this module, :mod:`.listen`, the
+settings and logging): the application, its services and uvicorn are the workers' (a
+parent that imported the gateway held 66-78 MiB for nothing).
+
 State shared across workers lives where it lives across replicas: keys, prompts and
 stored models in the database; limits and the cache in Redis (with ``memory://`` each
 worker counts on its own).
@@ -38,14 +42,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lockgate.settings import Settings
 
 __all__ = [
     "LISTEN_FD_ENV",
     "hold_reload_signals",
     "inherited_socket",
     "reuseport_group",
+    "serve_workers",
     "supervise",
     "tie_to_parent",
     "worker_argv",
@@ -193,3 +202,50 @@ def worker_argv(config_path: str | None) -> list[str]:
     """The command each worker runs (the embedded defaults when there is no file)."""
     argv = [sys.executable, "-m", "lockgate", "serve"]
     return [*argv, "-c", config_path] if config_path else argv
+
+
+def serve_workers(
+    settings: Settings,
+    config_path: str | None,
+    workers: int,
+    *,
+    before_start: Callable[[], object] | None = None,
+) -> None:
+    """Bind the port, start ``workers`` workers on it and supervise them until stopped;
+    :class:`~lockgate.serving.listen.StartupError` when the port cannot be had or the
+    workers ended badly.  ``before_start`` runs once the port is bound (the migration)."""
+    import gc
+
+    from lockgate.logs import configure_logging
+    from lockgate.serving.listen import (
+        StartupError,
+        bind,
+        raise_nofile_limit,
+        refuse_open_mode_off_loopback,
+        startup_banner,
+    )
+
+    s = settings.server
+    refuse_open_mode_off_loopback(settings)
+    sock = bind(s.host, s.port)
+    configure_logging(s.log_level, logs=settings.logs)
+    if s.http.raise_nofile_limit:
+        raise_nofile_limit(s.http.max_connections)  # the workers inherit the limit
+    if before_start is not None:
+        before_start()
+    gc.enable()  # `lockgate serve` starts with the cyclic GC off (serve_cli.serve)
+    try:
+        socks = reuseport_group(sock, workers)
+    except OSError as exc:  # the port was taken between the two binds
+        raise StartupError(
+            f"cannot listen on {s.host}:{s.port} with {workers} workers: {exc.strerror or exc}",
+            "stop the other process, or pick another port with --port or server.port",
+        ) from None
+    print(f"{startup_banner(settings)}\n  workers: {workers}", file=sys.stderr, flush=True)
+    try:
+        code = supervise(worker_argv(config_path), socks)
+    finally:
+        for each in socks:
+            each.close()
+    if code:
+        raise StartupError("", "", exit_code=code)
