@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -84,8 +85,26 @@ def spawn_serve(config: Path, port: int, log: Path, *extra: str) -> subprocess.P
             [*argv, *extra],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # faulthandler: a SIGABRT (wait_exit's, on a hang) writes every thread's stack
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
         )
+
+
+def wait_exit(proc: subprocess.Popen[bytes], log: Path, timeout: float = 40) -> int:
+    """``proc``'s exit code. Still running after ``timeout`` s: its threads' stacks go to
+    ``log`` (SIGABRT; spawn_serve turns faulthandler on), it is reaped, and the assertion
+    shows the end of that log, so a hang in shutdown says where it hung."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    tail = log.read_text(errors="replace")[-8000:] if log.exists() else "(no log)"
+    raise AssertionError(f"still running {timeout} s after it was asked to stop; log:\n{tail}")
 
 
 @contextmanager

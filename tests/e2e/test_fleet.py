@@ -31,7 +31,7 @@ import pytest
 import yaml
 from tests.conftest import RedisServer, free_port
 from tests.e2e.test_lifecycle import HAPROXY_CONF, wait_in_rotation
-from tests.live_server import spawn_serve, wait_ok
+from tests.live_server import spawn_serve, wait_exit, wait_ok
 from tests.prompts.conftest import fresh_database
 from tests.support import MASTER, bearer
 from typer.testing import CliRunner
@@ -167,10 +167,16 @@ def fleet(postgres_url: str) -> Iterator[Fleet]:
         for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=40)
-        redis.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            for i, proc in enumerate(procs):
+                wait_exit(proc, tmp / f"r{i}.log")
+        finally:
+            for proc in procs:  # none left running into later tests, whatever happened
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            redis.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_key_made_on_one_replica_works_on_all(fleet: Fleet) -> None:
@@ -323,7 +329,7 @@ def test_rolling_restart_under_load_fails_no_request(fleet: Fleet) -> None:
         time.sleep(0.5)
         for i, port in enumerate(fleet.ports):
             fleet.procs[i].send_signal(signal.SIGTERM)
-            assert fleet.procs[i].wait(timeout=40) == 0
+            assert wait_exit(fleet.procs[i], fleet.logs / f"r{i}.log") == 0
             fleet.procs[i] = spawn_serve(fleet.config, port, fleet.logs / f"r{i}.log")
             wait_ok(f"http://127.0.0.1:{port}", timeout=60)
             wait_in_rotation(fleet.logs / "haproxy.sock", f"r{i}")
