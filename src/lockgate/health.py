@@ -8,7 +8,6 @@ a long outage does not flood the log and a short one is never missed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
@@ -47,12 +46,18 @@ class DependencyMonitor:
             await self.check()
             self._task = asyncio.create_task(self._run(), name="dependency-monitor")
 
-    async def aclose(self) -> None:
+    async def aclose(self, wait: float = 2.0) -> None:
+        """Stop probing and close the probes. The probing task gets ``wait`` seconds to
+        end after its cancellation, no more: shutdown once waited on it for ever when a
+        cancellation was lost inside a probe (a CI run's replica never exited)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=wait)
+            if not done:
+                log.warning("dependency monitor still running %.1f s after its cancellation", wait)
+            elif not task.cancelled() and task.exception() is not None:
+                log.warning("dependency monitor ended with %r", task.exception())
         for probe in self._probes.values():
             close = getattr(probe, "aclose", None)
             if close is not None:
