@@ -37,6 +37,7 @@ from lockgate.storage.database import Database
 from lockgate.storage.dead_letter import DeadLetter, is_transient
 from lockgate.storage.lean_import import lazy_module
 from lockgate.storage.record_queue import Overflow, QueueBound, size_of
+from lockgate.storage.release import release
 
 if TYPE_CHECKING:
     from sqlalchemy import exc as sa_exc
@@ -242,6 +243,7 @@ class AuditWriter:
                     self._inflight = 0
                     if self._waiters:
                         self._release(batch)
+                release(batch)  # freed a slice per loop pass (storage/release.py)
             await self._maybe_prune()
             if self._pending and self._draining():
                 continue  # a flush (or durable records) came in during the prune

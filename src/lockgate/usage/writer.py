@@ -25,6 +25,7 @@ from typing import Protocol
 from lockgate.records import Packed, RequestRecord, packed
 from lockgate.storage.dead_letter import DeadLetter, is_transient
 from lockgate.storage.record_queue import Overflow, QueueBound, size_of
+from lockgate.storage.release import release
 
 __all__ = ["BatchStore", "UsageWriter", "WriterStats"]
 
@@ -147,6 +148,7 @@ class UsageWriter:
                 self._put_back(batch, blobs)
                 raise
             self.stats.written += n
+            release(batch)  # freed a slice per loop pass (storage/release.py)
             return True
 
     async def _one_by_one(
