@@ -48,9 +48,15 @@ wrk -t2 -c8 -d${D:-8}s --latency -s $B/q.lua http://127.0.0.1:$P > $OUT/wrk-plai
 L1=$(cut -d' ' -f1-3 /proc/loadavg)
 wrk -t2 -c8 -d7s --latency -s $B/q.lua http://127.0.0.1:$P > $OUT/wrk-perf.out &
 W=$!
-sleep 2; perf record -k mono -a -e sched:sched_switch -e sched:sched_wakeup \
-  -e raw_syscalls:sys_enter --filter "common_pid == $pid" -e cpu-clock/period=500000/ \
-  -o $B/s.data -- sleep 3 >/dev/null 2>&1
+sleep 2
+# system calls of the loop, wrk's threads and nginx's worker: bench/tail_requests.py reads each
+# request's span off wrk's write and read on its connection
+wtids=$(ls /proc/$W/task | paste -sd' '); ngw=$(pgrep -P "$(cat $B/pids/nginx.pid)" | paste -sd' ')
+filter=$(for t in $pid $wtids $ngw; do printf "common_pid == %s || " $t; done | sed 's/ || $//')
+perf record -k mono -a -e sched:sched_switch -e sched:sched_wakeup \
+  -e raw_syscalls:sys_enter --filter "$filter" -e raw_syscalls:sys_exit --filter "$filter" \
+  -e cpu-clock/period=500000/ -o $B/s.data -- sleep 3 >/dev/null 2>&1
+echo "pid $pid kids $kids threads $threads wrk $wtids nginx $ngw" > $OUT/pids.txt
 wait $W
 echo "$VARIANT${SRC:+ src=$SRC}${TH:+ th=$TH}${CHILD_NICE:+ child nice $CHILD_NICE}${CHILD_IDLE:+ child SCHED_IDLE}${LOOP_SLICE:+ loop slice $LOOP_SLICE us}${CHILD_SLICE:+ child slice $CHILD_SLICE us}: load $L0 -> $L1 -> $(cut -d' ' -f1-3 /proc/loadavg)" | tee $OUT/label.txt
 for w in plain perf; do
@@ -65,4 +71,5 @@ PY
 done | tee $OUT/wrk.txt
 gcf=$OUT/gc-$pid.jsonl
 python3 $REPO/bench/tail_timeline.py $B/s.data $pid --kids "$kids" --threads "$threads" --gc $gcf --label "$VARIANT" --json $OUT/timeline.json | tee $OUT/timeline.txt
-if [ -n "${KEEP:-}" ]; then mv $B/s.data $OUT/s.data; echo "pid $pid kids $kids threads $threads" > $OUT/pids.txt; else rm -f $B/s.data; fi
+python3 $REPO/bench/tail_requests.py $B/s.data $OUT/pids.txt | tee $OUT/requests.txt
+if [ -n "${KEEP:-}" ]; then mv $B/s.data $OUT/s.data; else rm -f $B/s.data; fi
