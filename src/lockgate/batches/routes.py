@@ -180,7 +180,7 @@ async def create_batch(request: Request) -> Response:
     if endpoint not in ENDPOINTS:
         raise BadRequestError(f"'endpoint' must be one of {ENDPOINTS}.", param="endpoint")
     window = body.get("completion_window", "24h")
-    if window not in _WINDOWS:
+    if not isinstance(window, str) or window not in _WINDOWS:
         raise BadRequestError("'completion_window' must be '24h'.", param="completion_window")
     metadata = body.get("metadata")
     if metadata is not None and not (
