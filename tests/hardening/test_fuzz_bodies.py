@@ -227,3 +227,52 @@ def test_no_body_gets_a_5xx_or_a_misshaped_error(route: str, live: LiveGateway) 
         base = ROUTES[route][0]
         r = client.post(route, json=base)
         check_shape(route, r)
+
+
+# headers lockgate or its providers read, with values a careless or hostile client sends
+HEADER_NAMES = [
+    "anthropic-beta", "anthropic-version", "openai-organization",
+    "openai-project", "x-api-key", "x-lockgate-cache", "x-lockgate-context",
+    "x-lockgate-experiment", "x-lockgate-guard", "x-lockgate-model", "x-lockgate-route",
+    "x-lockgate-timeout", "x-lockgate-user", "x-request-id", "traceparent", "tracestate",
+    "accept", "accept-encoding", "cache-control",
+]  # fmt: skip
+HEADER_VALUES = st.one_of(
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=80).map(str.strip),
+    st.sampled_from(
+        ["-1", "0", "1e309", "nan", "99999999999999999999", "no-store", "gzip", "true",
+         "00-" + "0" * 32 + "-" + "0" * 16 + "-01", "Bearer x"]
+    ),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/messages", "/v1/embeddings"])
+def test_no_header_gets_a_5xx(route: str, live: LiveGateway) -> None:
+    """Odd values in the headers the gateway reads, on plain and streamed requests (a key
+    reused for a streamed request once replayed a JSON answer: a 502 for every tenant's
+    breaker)."""
+    with httpx.Client(base_url=live.url, timeout=30) as client:
+
+        @settings(
+            max_examples=150,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        @given(
+            headers=st.dictionaries(st.sampled_from(HEADER_NAMES), HEADER_VALUES, max_size=5),
+            # few values, so keys are reused across plain and streamed requests
+            reused=st.one_of(st.none(), st.sampled_from(["k1", "k2"])),
+            stream=st.booleans(),
+        )
+        def send(headers: dict[str, str], reused: str | None, stream: bool) -> None:
+            body = dict(ROUTES[route][0])
+            if stream and route != "/v1/embeddings":
+                body["stream"] = True
+            if reused is not None:
+                headers = {**headers, "idempotency-key": reused}
+            r = client.post(route, json=body, headers={**bearer(), **headers})
+            check_shape(route, r)
+
+        send()
