@@ -26,7 +26,9 @@ import subprocess
 import sys
 
 LINE = re.compile(r"^\s*(.*?)\s+(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):(?:\s+(.*))?$")
-SWITCH = re.compile(r"prev_pid=(\d+) prev_prio=\d+ prev_state=(\S+) ==> next_comm=.*? next_pid=(\d+)")
+SWITCH = re.compile(
+    r"prev_pid=(\d+) prev_prio=\d+ prev_state=(\S+) ==> next_comm=.*? next_pid=(\d+)"
+)
 WAKE = re.compile(r"pid=(\d+) ")
 ENTER = re.compile(r"NR (\d+) \(([0-9a-f]+)")
 EXIT = re.compile(r"NR (\d+) = (-?\d+)")
@@ -46,9 +48,10 @@ def _ids(text: str, key: str) -> list[int]:
     return out
 
 
-def main() -> None:  # noqa: C901 - one pass over one trace
+def main() -> None:
     data, pids_file = sys.argv[1], sys.argv[2]
-    ids = open(pids_file).read()
+    with open(pids_file) as f:
+        ids = f.read()
     gw = _ids(ids, "pid")[0]
     kids = set(_ids(ids, "kids"))
     wrk = set(_ids(ids, "wrk"))
@@ -172,7 +175,8 @@ def main() -> None:  # noqa: C901 - one pass over one trace
     n = len(reqs)
     p50, p99 = lat[n // 2], lat[int(n * 0.99)]
     print(
-        f"requests in the trace: {n}; latency p50 {p50 * 1e3:.2f} ms, p90 {lat[int(n * 0.9)] * 1e3:.2f},"
+        f"requests in the trace: {n}; latency p50 {p50 * 1e3:.2f} ms,"
+        f" p90 {lat[int(n * 0.9)] * 1e3:.2f},"
         f" p99 {p99 * 1e3:.2f}, max {lat[-1] * 1e3:.2f}"
     )
     bands = {
@@ -197,7 +201,8 @@ def main() -> None:  # noqa: C901 - one pass over one trace
         k = len(band) or 1
         parts = sorted(((v / k, key) for key, v in tot.items() if key != "latency"), reverse=True)
         print(
-            f"  {name:10s} n={len(band):5d} mean latency {tot['latency'] / k * 1e3:.2f} ms; mean overlap:",
+            f"  {name:10s} n={len(band):5d} mean latency {tot['latency'] / k * 1e3:.2f} ms;",
+            "mean overlap:",
             ", ".join(f"{key} {v * 1e3:.2f}" for v, key in parts if v * 1e3 >= 0.02),
         )
 
