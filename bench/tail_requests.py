@@ -19,11 +19,12 @@ tenant).  Printed for the median band and for the slowest 1% (what makes the P99
 
 from __future__ import annotations
 
-import bisect
 import collections
 import re
 import subprocess
 import sys
+
+from tail_timeline import find_long_runs  # the same folder (run as a script)
 
 LINE = re.compile(r"^\s*(.*?)\s+(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):(?:\s+(.*))?$")
 SWITCH = re.compile(
@@ -134,17 +135,7 @@ def main() -> None:
         print("no requests found in the trace")
         return
     # long runs of the loop: on a CPU, no system call for LONG
-    long_runs: list[tuple[float, float]] = []
-    for x, y in runs:
-        i = bisect.bisect_left(loop_sys, x)
-        prev = x
-        while i < len(loop_sys) and loop_sys[i] <= y:
-            if loop_sys[i] - prev >= LONG:
-                long_runs.append((prev, loop_sys[i]))
-            prev = loop_sys[i]
-            i += 1
-        if y - prev >= LONG:
-            long_runs.append((prev, y))
+    long_runs = [(x, y) for x, y, _ in find_long_runs(runs, loop_sys, LONG)]
 
     def ran(cpu: int, x: float, y: float) -> collections.Counter[str]:
         c: collections.Counter[str] = collections.Counter()

@@ -23,6 +23,7 @@ run says whether a collection overlapped it.
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
 import json
 import re
@@ -46,6 +47,25 @@ def _pct(xs: list[float], p: float) -> float:
         return 0.0
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
+
+
+def find_long_runs(
+    runs: list[tuple[float, float]], calls: list[float], least: float
+) -> list[tuple[float, float, float]]:
+    """(start, end, length) of every stretch of ``least`` or more inside the on-CPU
+    intervals ``runs`` with no system call (``calls``: sorted entry times)."""
+    found: list[tuple[float, float, float]] = []
+    for x, y in runs:
+        i = bisect.bisect_left(calls, x)
+        prev = x
+        while i < len(calls) and calls[i] <= y:
+            if calls[i] - prev >= least:
+                found.append((prev, calls[i], calls[i] - prev))
+            prev = calls[i]
+            i += 1
+        if y - prev >= least:
+            found.append((prev, y, y - prev))
+    return found
 
 
 def main() -> None:
@@ -171,19 +191,7 @@ def main() -> None:
 
     # long on-CPU runs without a syscall
     runs = [(x, y) for k, x, y, _ in intervals if k == "run"]
-    long_runs: list[tuple[float, float, float]] = []  # start, end, on-cpu length
-    import bisect
-
-    for x, y in runs:
-        i = bisect.bisect_left(sys_t, x)
-        prev = x
-        while i < len(sys_t) and sys_t[i] <= y:
-            if sys_t[i] - prev >= LONG:
-                long_runs.append((prev, sys_t[i], sys_t[i] - prev))
-            prev = sys_t[i]
-            i += 1
-        if y - prev >= LONG:
-            long_runs.append((prev, y, y - prev))
+    long_runs = find_long_runs(runs, sys_t, LONG)
     loop_samples = [(t, s) for t, tid, s in samples if tid == gw]
     ts = [t for t, _ in loop_samples]
 

@@ -3,10 +3,12 @@ real processes pinned to known CPUs, their affinity read back from the kernel.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from tests.hardening.conftest import migrated
@@ -88,9 +90,9 @@ def test_one_allowed_cpu_is_kept_and_a_gone_process_changes_nothing():
     assert os.sched_getaffinity(0) == before
 
 
-async def test_the_writer_process_runs_its_batches_off_one_cpu(tmp_path):
-    """After a job the writer process may run on every CPU but one: the one its parent
-    (this test's process) was on when the job arrived."""
+@contextlib.asynccontextmanager
+async def writer_after_one_job(tmp_path) -> AsyncIterator[int]:
+    """The pid of a real writer process (SQLite) that has run one usage batch."""
     from tests.audit.conftest import make_record
 
     from lockgate.records import pack
@@ -103,13 +105,19 @@ async def test_the_writer_process_runs_its_batches_off_one_cpu(tmp_path):
         process = db.write_process
         assert process is not None
         await process.run(write_usage_batch, pack([make_record(1, request_id="one")]))
-        pid = process.pid
-        assert pid is not None
+        assert process.pid is not None
+        yield process.pid
+    finally:
+        await db.aclose()
+
+
+async def test_the_writer_process_runs_its_batches_off_one_cpu(tmp_path):
+    """After a job the writer process may run on every CPU but one: the one its parent
+    (this test's process) was on when the job arrived."""
+    async with writer_after_one_job(tmp_path) as pid:
         allowed = os.sched_getaffinity(pid)
         assert len(allowed) == len(CPUS) - 1
         assert allowed < set(CPUS)
-    finally:
-        await db.aclose()
 
 
 def run_python(code: str) -> str:
@@ -132,22 +140,9 @@ def test_a_thread_gets_the_slice_it_asks_for_and_an_idle_one_keeps_its_own():
 
 async def test_the_writer_process_runs_on_the_shortest_slice(tmp_path):
     """The writer process asks for a 100 µs slice; its parent (this test) keeps its own."""
-    from tests.audit.conftest import make_record
-
-    from lockgate.records import pack
-    from lockgate.storage.database import Database
     from lockgate.storage.write_cpu import SLICE_NS, current_slice_ns
-    from lockgate.usage.repository import write_usage_batch
 
     mine = current_slice_ns()
-    url = await migrated(f"sqlite+aiosqlite:///{tmp_path}/slice.db")
-    db = Database(url, writer="process")
-    try:
-        process = db.write_process
-        assert process is not None
-        await process.run(write_usage_batch, pack([make_record(1, request_id="one")]))
-        assert process.pid is not None
-        assert current_slice_ns(process.pid) == SLICE_NS
+    async with writer_after_one_job(tmp_path) as pid:
+        assert current_slice_ns(pid) == SLICE_NS
         assert current_slice_ns() == mine != SLICE_NS
-    finally:
-        await db.aclose()
