@@ -380,6 +380,9 @@ def pick(
     return best[1], best[2], best[3]
 
 
+_CROSS_FITTED: dict[tuple[float, int, int, float, float | None], np.ndarray] = {}
+
+
 def choose_confidence(
     x: np.ndarray, y: np.ndarray, src: np.ndarray, differing: np.ndarray, p: np.ndarray,
     parts: list[np.ndarray], choices: list[dict[str, Any]], budget: float,
@@ -399,11 +402,16 @@ def choose_confidence(
     assert not isinstance(held, str)
     rows = np.concatenate(parts)
     for confidence in CONFIDENCES:
-        accept = np.zeros(len(y), dtype=bool)
-        for part in parts:
-            others = np.setdiff1d(rows, part)
-            c, ta, tb = pick(x, y, src, differing, p, others, choices, budget, confidence)
-            accept[part] = decide(x, differing, p, part, c, ta, tb)
+        # the same verdicts serve every level (auto, auto@0.9, ...): computed once
+        key = (float(p.sum()), len(rows), int(rows.sum()), budget, confidence)
+        accept = _CROSS_FITTED.get(key)
+        if accept is None:
+            accept = np.zeros(len(y), dtype=bool)
+            for part in parts:
+                others = np.setdiff1d(rows, part)
+                c, ta, tb = pick(x, y, src, differing, p, others, choices, budget, confidence)
+                accept[part] = decide(x, differing, p, part, c, ta, tb)
+            _CROSS_FITTED[key] = accept
         fine = True
         for s in np.unique(src[rows]):
             neg = rows[(src[rows] == s) & (y[rows] == 0)]
