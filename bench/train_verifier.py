@@ -535,7 +535,7 @@ def print_table(per_budget: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    global HIDDEN, ALPHA, ADVERSARIAL_WEIGHT, AUTO_LEVEL, FIT_COLUMNS
+    global HIDDEN, ALPHA, ADVERSARIAL_WEIGHT, AUTO_LEVEL, FIT_COLUMNS, CONFIDENCES
     ap = argparse.ArgumentParser()
     ap.add_argument("pairs", type=Path)
     ap.add_argument("--out", type=Path, required=True)
@@ -624,6 +624,12 @@ def main() -> None:
         " keeps the budget ('none': its point estimate)",
     )
     ap.add_argument(
+        "--levels",
+        default=None,
+        help="the margins 'auto' chooses from, least first (default: none,0.5,0.6,0.7,0.8,0.9,"
+        "0.95); with none keeping the budget it takes the last",
+    )
+    ap.add_argument(
         "--fold-seed",
         type=int,
         default=None,
@@ -669,6 +675,8 @@ def main() -> None:
     )
     confidence = margins[0]
     AUTO_LEVEL = None if args.auto_level == "none" else float(args.auto_level)
+    if args.levels is not None:
+        CONFIDENCES = tuple(None if c == "none" else float(c) for c in args.levels.split(","))
     rows = load(args.pairs)
     dev = len(rows)
     for extra in args.extra:

@@ -138,11 +138,12 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
             assert rate == 0.5  # one right, one wrong
             assert low is not None and high is not None and 0.0 < low < rate < high < 1.0
     assert metric(gw, "lockgate_semantic_verified_hits_total", alias=ALIAS, outcome="wrong") == 3
-    # each step raises the near-copy bar, the rewording bar or both (a calibration may
-    # keep one of them over a few budgets); the last closes the alias
+    # no step lowers a bar, and they rise (a calibration may keep one or both of them
+    # over adjacent budgets); the last closes the alias
     for before, after in itertools.pairwise(bars):
-        assert before != after and all(b <= a for b, a in zip(before, after, strict=True))
-    assert bars[3] == (float("inf"), float("inf"))
+        assert all(b <= a for b, a in zip(before, after, strict=True))
+    assert bars[1] != bars[0]
+    assert bars[3] == (float("inf"), float("inf")) != bars[2]
 
     after = ask(gw, asked)
     assert after.headers["x-lockgate-cache"] == "bypass"  # exact cache off, no semantic hit

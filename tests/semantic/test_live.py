@@ -131,7 +131,11 @@ def test_a_wrong_probe_needs_more_evidence_and_a_tightening_restarts_the_count()
     assert est.record("a", "p", BUDGET, wrong=True)
     e = est.estimate("a")
     assert e is not None and e.probed == 0 and e.tightenings == 2
-    assert est.probe_point("a", "p", BUDGET) == v.operating_point(BUDGET / 2)
+    # the next looser calibrated point that differs from the current one (a calibration
+    # may hold one point over adjacent budgets)
+    now = v.operating_point(BUDGET / 4)
+    looser = next(v.operating_point(b) for b in (BUDGET / 2, BUDGET) if v.operating_point(b) != now)
+    assert est.probe_point("a", "p", BUDGET) == looser
 
 
 def test_a_closed_partition_reopens_one_calibrated_step_at_a_time() -> None:
@@ -186,7 +190,12 @@ def test_a_probe_of_a_band_that_has_since_changed_counts_for_nothing() -> None:
     est.record("a", "p", BUDGET, wrong=True)
     old = est.probe_point("a", "p", BUDGET)
     assert old == v.operating_point(BUDGET)
-    est.record("a", "p", BUDGET, wrong=True)  # tightened again meanwhile
+    # tightened again meanwhile, until the band changes (a calibration may hold one
+    # point over adjacent budgets: tightening past it probes the same band)
+    for _ in range(3):
+        est.record("a", "p", BUDGET, wrong=True)
+        if est.probe_point("a", "p", BUDGET) != old:
+            break
     assert est.probe_point("a", "p", BUDGET) != old
     for _ in range(_clean_probes_needed(BUDGET)):
         assert not est.record_probe("a", "p", BUDGET, wrong=False, probed=old)
