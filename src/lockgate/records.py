@@ -136,6 +136,10 @@ def unpack(blobs: Sequence[Packed]) -> list[RequestRecord]:
     return [RequestRecord(*values) for values in unpack_fields(blobs)]
 
 
+#: the values :func:`unpack_fields` gave last, by blob
+_recent: dict[Packed, tuple[Any, ...]] = {}
+
+
 def fields_of(record: RequestRecord) -> tuple[Any, ...]:
     """``record``'s values in :data:`FIELDS` order (what :func:`unpack_fields` gives)."""
     return _fields(record)
@@ -148,14 +152,25 @@ def unpack_fields(blobs: Sequence[Packed]) -> list[tuple[Any, ...]]:
     dataclass of this many fields costs about twice its unpickling to construct.  A blob
     that is empty (unpicklable record), or not the tuple of a record, is refused as
     :func:`unpack` refuses it.
+
+    The usage and audit writers hand the writer process the same records, usually in
+    consecutive jobs: the values of the previous call's blobs are kept (one batch) and
+    given again for equal blobs instead of unpickling them twice.  Values are only read.
     """
+    global _recent
+    seen = _recent
+    kept: dict[Packed, tuple[Any, ...]] = {}
     out = []
     n = len(FIELDS)
     for blob in blobs:
-        if not blob:
-            raise ValueError("a record that could not be serialised for the writer")
-        values = pickle.loads(blob)
-        if type(values) is not tuple or len(values) != n:
-            raise TypeError(f"not the {n} fields of a record: {type(values).__name__}")
+        values = seen.get(blob)
+        if values is None:
+            if not blob:
+                raise ValueError("a record that could not be serialised for the writer")
+            values = pickle.loads(blob)
+            if type(values) is not tuple or len(values) != n:
+                raise TypeError(f"not the {n} fields of a record: {type(values).__name__}")
         out.append(values)
+        kept[blob] = values
+    _recent = kept
     return out
