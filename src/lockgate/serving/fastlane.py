@@ -45,6 +45,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from lockgate.api.common import DirectRequest, Endpoint
+from lockgate.api.json_answer import JSONAnswer
 from lockgate.api.sse_response import LastEvent, SSEResponse
 from lockgate.chat import close_stream
 
@@ -255,12 +256,16 @@ class FastExchange:
         if cycle.disconnected:
             return
         status = response.status_code
-        headers = response.raw_headers
         body = response.body
-        head = self._head(status, headers)
-        if status in (204, 304) or any(name == b"content-length" for name, _ in headers):
-            data = head + b"\r\n" + body
+        if type(response) is JSONAnswer and response.lines is not None:
+            # lockgate's own JSON answer: its header lines are rendered already
+            data = self._json_head(response, response.lines) + b"\r\n" + body
+        elif status in (204, 304) or any(
+            name == b"content-length" for name, _ in response.raw_headers
+        ):
+            data = self._head(status, response.raw_headers) + b"\r\n" + body
         else:
+            head = self._head(status, response.raw_headers)
             # uvicorn frames a body of unknown length as one chunk
             frame = b"%x\r\n%b\r\n" % (len(body), body) if body else b""  # type: ignore[str-format]
             data = head + _CHUNKED + b"\r\n" + frame + _LAST_CHUNK
@@ -299,6 +304,18 @@ class FastExchange:
         if not cycle.keep_alive:
             self.transport.close()
         cycle.on_response()
+
+    def _json_head(self, response: JSONAnswer, lines: bytes) -> bytes:
+        """``_head`` for a ``JSONAnswer`` with rendered lines: the same checks and bytes
+        (its names are lower case, none of them ``connection``)."""
+        cycle = self.cycle
+        cycle.response_started = True
+        cycle.waiting_for_100_continue = False
+        response.check()
+        head = STATUS_LINE[response.status_code] + _default_lines(cycle.default_headers) + lines
+        if not cycle.keep_alive:
+            head += _CLOSE
+        return head
 
     def _head(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
         """The status line and header lines (no blank line) as uvicorn writes them; the
