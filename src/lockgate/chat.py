@@ -288,7 +288,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         if not isinstance(msg, dict):
             raise BadRequestError(f"messages[{i}] must be an object.", param=f"messages[{i}]")
         role = msg.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise BadRequestError(
                 f"messages[{i}].role must be one of {sorted(_ROLES)}, got {role!r}.",
                 param=f"messages[{i}].role",

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import functools
 import hashlib
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -120,11 +121,21 @@ async def send_embed(
     return await provider.embed(body, dep, timeouts)
 
 
-def upstream_idempotency_key(ctx: RequestContext, key: str) -> str:
-    """The client's idempotency key scoped to its caller: every tenant reaches the
-    upstream under the gateway's one account, so two tenants' equal keys must differ."""
+def upstream_idempotency_key(
+    ctx: RequestContext, key: str, request: ChatRequest | None = None
+) -> str:
+    """The client's idempotency key scoped to its caller and its request: every tenant
+    reaches the upstream under the gateway's one account, so two tenants' equal keys must
+    differ; and a key a client reuses for a different request (another body, streamed or
+    not) must not replay the first request's answer for it (an upstream that replays a
+    JSON answer to a stream request is a bad response, counted against the deployment for
+    every tenant). A retry of the same request keeps the same key."""
     scope = ctx.principal.key_id or ctx.principal.kind
-    return "lockgate-" + hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()[:40]
+    digest = hashlib.sha256(f"{scope}\n{key}".encode())
+    if request is not None:
+        digest.update(b"\n1" if request.stream else b"\n0")
+        digest.update(json.dumps(request.body, sort_keys=True, default=str).encode())
+    return "lockgate-" + digest.hexdigest()[:40]
 
 
 def deployment_secrets(dep: Deployment) -> list[str]:
@@ -311,7 +322,7 @@ class Dispatcher:
         key = ctx.client_headers.get(IDEMPOTENCY_HEADER)
         if key:
             request = dataclasses.replace(
-                request, idempotency_key=upstream_idempotency_key(ctx, key)
+                request, idempotency_key=upstream_idempotency_key(ctx, key, request)
             )
 
         journal: UpstreamJournal | None = ctx.stage_data.get(UPSTREAM_JOURNAL)

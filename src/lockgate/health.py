@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
+from lockgate.task_stop import stop_tasks
+
 __all__ = ["DependencyMonitor", "OutageListener", "RedisProbe"]
 
 Probe = Callable[[], Awaitable[bool]]
@@ -52,12 +54,7 @@ class DependencyMonitor:
         cancellation was lost inside a probe (a CI run's replica never exited)."""
         if self._task is not None:
             task, self._task = self._task, None
-            task.cancel()
-            done, _ = await asyncio.wait({task}, timeout=wait)
-            if not done:
-                log.warning("dependency monitor still running %.1f s after its cancellation", wait)
-            elif not task.cancelled() and task.exception() is not None:
-                log.warning("dependency monitor ended with %r", task.exception())
+            await stop_tasks([task], "dependency monitor", wait)
         for probe in self._probes.values():
             close = getattr(probe, "aclose", None)
             if close is not None:

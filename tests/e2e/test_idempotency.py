@@ -43,3 +43,28 @@ def test_two_tenants_with_the_same_key_reach_the_upstream_with_different_keys() 
     a = upstream_idempotency_key(ctx("k1"), "same")
     assert a == upstream_idempotency_key(ctx("k1"), "same")
     assert a != upstream_idempotency_key(ctx("k2"), "same")
+
+
+def test_a_key_reused_for_another_request_does_not_replay_the_first_answer(
+    gateway_factory: GatewayFactory, fake: ThreadedFake
+) -> None:
+    """A client that reuses one key for a plain request and then a streamed one (or another
+    body) gets a real answer to each: the upstream key covers the request, so an upstream
+    honouring keys (the fake, like Stripe-style APIs) does not replay a JSON answer to a
+    stream request (a 502, counted against the deployment for every tenant, before)."""
+    gw = gateway_factory(model_list(fake), router_settings={"num_retries": 0})
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {**bearer(), "Idempotency-Key": "reused"}
+    with httpx.Client(base_url=gw.url, headers=headers, timeout=30) as client:
+        first = client.post(PATH, json=body)
+        again = client.post(PATH, json=body)  # the same request retried: replayed
+        streamed = client.post(PATH, json={**body, "stream": True})
+        other = client.post(PATH, json={**body, "messages": [{"role": "user", "content": "yo"}]})
+    assert first.status_code == again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert streamed.status_code == 200, streamed.text
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    assert "data: [DONE]" in streamed.text
+    assert other.status_code == 200 and other.json()["id"] != first.json()["id"]
+    keys = [x.headers.get("idempotency-key") for x in fake.requests_to(PATH)]
+    assert len(keys) == 4 and keys[0] == keys[1] and len({keys[0], keys[2], keys[3]}) == 3

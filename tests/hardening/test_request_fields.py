@@ -89,6 +89,43 @@ async def test_anthropic_route_rejects_bad_field_in_its_shape(tmp_path, open_gat
     assert data["error"]["message"].startswith(field)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "param"),
+    [
+        ("encoding_format", "hex", "encoding_format"),
+        ("encoding_format", [], "encoding_format"),
+        ("dimensions", 0, "dimensions"),
+        ("dimensions", 10**12, "dimensions"),
+        ("dimensions", True, "dimensions"),
+        ("dimensions", "8", "dimensions"),
+        ("user", 5, "user"),
+        ("input", [], "input"),
+        ("input", ["fine", {"x": 1}], "input[1]"),
+        ("input", ["", "fine"], "input[0]"),
+        ("input", [[1, -2]], "input[0]"),
+        ("input", ["a"] * 2049, "input"),
+    ],
+)
+async def test_embeddings_route_rejects_bad_field_before_upstream(
+    tmp_path, open_gateway, field, value, param
+):
+    """A bad embeddings field is a 400 naming it, checked before the micro-batcher could
+    merge it with other callers' inputs into one upstream call."""
+    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path}/e.db", MOCK)
+    body: dict[str, Any] = {"model": "mock", "input": "hello", field: value}
+    async with open_gateway(settings) as client:
+        r = await client.post("/v1/embeddings", json=body, headers=bearer())
+        ok = await client.post(
+            "/v1/embeddings",
+            json={"model": "mock", "input": [[1, 2, 3], "text"], "dimensions": 8},
+            headers=bearer(),
+        )
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["type"] == "invalid_request_error" and err["param"] == param
+    assert ok.status_code == 200, ok.text  # token ids, text and dimensions together pass
+
+
 def test_valid_fields_pass():
     """Documented ranges and types are accepted, unknown fields are left to the provider."""
     from lockgate.chat_fields import check_chat_fields

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from lockgate.task_stop import stop_tasks
+
 __all__ = ["CHANNEL", "KeyChangeFeed", "announce_key_change"]
 
 CHANNEL = "lockgate:keys"
@@ -77,11 +79,7 @@ class KeyChangeFeed:
             self._tasks.append(asyncio.create_task(self._listen(), name="key-change-listen"))
 
     async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks, "key change feed")
         self._tasks.clear()
 
     async def check(self) -> bool:

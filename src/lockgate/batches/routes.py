@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from lockgate.api.common import json_response, read_json, with_errors
 from lockgate.api.flow import start_context
@@ -110,6 +111,28 @@ def _owned(
     return row
 
 
+def _capped(request: Request, most: int) -> Request:
+    """``request`` whose body ends in a 413 once more than ``most`` bytes arrived.
+
+    A chunked upload declares no length, and Starlette's form parser spools a file part
+    to disk without a bound: without the count one caller could fill the disk the
+    database shares with every tenant before the size check after parsing.
+    """
+    seen = 0
+    receive = request.receive
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > most:  # the parser closes (deletes) what it spooled
+                raise PayloadTooLargeError(f"Files are limited to {most - 64 * 1024} bytes.")
+        return message
+
+    return Request(request.scope, counted)
+
+
 @with_errors("openai")
 async def upload_file(request: Request) -> Response:
     _, bs, principal = await _open(request)
@@ -117,7 +140,7 @@ async def upload_file(request: Request) -> Response:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
-    form = await request.form(max_files=1, max_fields=8)
+    form = await _capped(request, limit + 64 * 1024).form(max_files=1, max_fields=8)
     try:
         upload = form.get("file")
         purpose = form.get("purpose")
@@ -180,7 +203,7 @@ async def create_batch(request: Request) -> Response:
     if endpoint not in ENDPOINTS:
         raise BadRequestError(f"'endpoint' must be one of {ENDPOINTS}.", param="endpoint")
     window = body.get("completion_window", "24h")
-    if window not in _WINDOWS:
+    if not isinstance(window, str) or window not in _WINDOWS:
         raise BadRequestError("'completion_window' must be '24h'.", param="completion_window")
     metadata = body.get("metadata")
     if metadata is not None and not (

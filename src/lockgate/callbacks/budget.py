@@ -13,7 +13,6 @@ from a bounded queue: a request never waits for Slack.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from lockgate.callbacks.config import AlertTarget, BudgetAlertSettings
 from lockgate.callbacks.shipper import DropListener, retryable
 from lockgate.callbacks.transport import Poster
+from lockgate.task_stop import stop_tasks
 
 if TYPE_CHECKING:
     from lockgate.context import RequestContext
@@ -289,9 +289,7 @@ class BudgetAlerter:
             try:
                 await asyncio.wait_for(asyncio.shield(task), self._close_timeout)
             except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_tasks([task], "budget alerts")
         for _ in self._queue:
             self._drop("shutdown")
         self._queue.clear()

@@ -22,6 +22,7 @@ from lockgate.callbacks.config import Delivery, RecordEvent
 from lockgate.callbacks.payloads import event_of
 from lockgate.callbacks.transport import Poster
 from lockgate.records import RequestRecord
+from lockgate.task_stop import stop_tasks
 
 __all__ = ["DropListener", "Encoded", "RecordShipper", "retryable"]
 
@@ -160,9 +161,7 @@ class RecordShipper:
                 await asyncio.wait_for(asyncio.shield(task), self._d.close_timeout_seconds)
             except TimeoutError:
                 lost = self._in_flight
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_tasks([task], "callback shipper")
                 if lost:
                     self._dropped("shutdown", lost)
         if self._buffer:

@@ -11,7 +11,6 @@ and counted, since a score is worth less than a prompt shutdown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import secrets
@@ -35,6 +34,7 @@ from lockgate.evals.config import OnlineSettings
 from lockgate.evals.judge import JudgeError, judge_rubric, rubric_criteria
 from lockgate.evals.sampling import DailyBudget, TokenBucket, sample_rate
 from lockgate.records import RequestRecord
+from lockgate.task_stop import stop_tasks
 from lockgate.usage.reports import day_of
 
 if TYPE_CHECKING:  # SQLAlchemy (its table) only once online evaluation is on
@@ -242,11 +242,7 @@ class OnlineEvaluator:
 
     async def aclose(self) -> None:
         self._closed = True
-        for task in self._workers:
-            task.cancel()
-        for task in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._workers, "online eval workers")
         self._workers = []
         self.stats.dropped_at_close += self._queue.qsize()
 

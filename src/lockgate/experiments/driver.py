@@ -11,7 +11,6 @@ label; a rollback leaves it where it was, so the old version serves everything a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from lockgate.experiments.repository import ExperimentRepository, rollout_tag
 from lockgate.experiments.rollout import ArmStats, RolloutState, advance, check
 from lockgate.experiments.spec import RolloutSpec
 from lockgate.prompts.repository import PromptRepository
+from lockgate.task_stop import stop_tasks
 
 __all__ = ["RolloutDriver"]
 
@@ -105,7 +105,5 @@ class RolloutDriver:
 
     async def aclose(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task], "rollout driver")
             self._task = None

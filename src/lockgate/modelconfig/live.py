@@ -22,7 +22,6 @@ caches and keys live elsewhere and are untouched.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -41,6 +40,7 @@ from lockgate.modelconfig.repository import ModelRepository
 from lockgate.router import Router
 from lockgate.routing.config import RouteSpec
 from lockgate.settings import ConfigError, ModelEntry, Settings, load_settings, text_digest
+from lockgate.task_stop import stop_tasks
 
 __all__ = ["CHANNEL", "Follower", "LiveModels"]
 
@@ -98,9 +98,7 @@ class LiveModels:
     async def aclose(self) -> None:
         await self._feed.aclose()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task], "model config refresh")
 
     def reserved(self) -> set[str]:
         """Names a stored entry may not take: group and routing aliases."""

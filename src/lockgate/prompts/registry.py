@@ -11,7 +11,6 @@ and kept forever.  When the database is down the last known state keeps serving 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from lockgate.experiments.rollout import RolloutState
 from lockgate.experiments.spec import ExperimentSpec, RolloutSpec, Unit
 from lockgate.prompts.repository import PromptRepository
 from lockgate.prompts.template import CompiledPrompt, compile_version, environment
+from lockgate.task_stop import stop_tasks
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -151,9 +151,7 @@ class PromptRegistry:
 
     async def aclose(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task], "prompt registry refresh")
             self._task = None
 
     # -- resolving --------------------------------------------------------------------
