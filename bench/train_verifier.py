@@ -380,9 +380,13 @@ def pick(
     return best[1], best[2], best[3]
 
 
+_CROSS_FITTED: dict[tuple[float, int, int, float, float | None], np.ndarray] = {}
+
+
 def choose_confidence(
     x: np.ndarray, y: np.ndarray, src: np.ndarray, differing: np.ndarray, p: np.ndarray,
     parts: list[np.ndarray], choices: list[dict[str, Any]], budget: float,
+    level: float | str | None = "default",
 ) -> float | None:  # fmt: skip
     """The least margin that keeps the budget out of sample on these rows.
 
@@ -391,24 +395,40 @@ def choose_confidence(
     the other parts; the first confidence whose pooled false-hit count keeps
     every source within its limit wins (the strictest if none does). The pooled
     count is held to the limit through ``fhr_bound`` at ``AUTO_LEVEL`` (None: its
-    point estimate), so the chosen margin keeps the budget out of sample with
-    about that confidence rather than about half the time.
+    point estimate; ``level`` overrides it), so the chosen margin keeps the budget out
+    of sample with about that confidence rather than about half the time.
     """
+    held = AUTO_LEVEL if level == "default" else level
+    assert not isinstance(held, str)
     rows = np.concatenate(parts)
     for confidence in CONFIDENCES:
-        accept = np.zeros(len(y), dtype=bool)
-        for part in parts:
-            others = np.setdiff1d(rows, part)
-            c, ta, tb = pick(x, y, src, differing, p, others, choices, budget, confidence)
-            accept[part] = decide(x, differing, p, part, c, ta, tb)
+        # the same verdicts serve every level (auto, auto@0.9, ...): computed once
+        key = (float(p.sum()), len(rows), int(rows.sum()), budget, confidence)
+        accept = _CROSS_FITTED.get(key)
+        if accept is None:
+            accept = np.zeros(len(y), dtype=bool)
+            for part in parts:
+                others = np.setdiff1d(rows, part)
+                c, ta, tb = pick(x, y, src, differing, p, others, choices, budget, confidence)
+                accept[part] = decide(x, differing, p, part, c, ta, tb)
+            _CROSS_FITTED[key] = accept
         fine = True
         for s in np.unique(src[rows]):
             neg = rows[(src[rows] == s) & (y[rows] == 0)]
-            rate = fhr_bound(len(neg), AUTO_LEVEL)[int(accept[neg].sum())]
+            rate = fhr_bound(len(neg), held)[int(accept[neg].sum())]
             fine &= bool(rate <= limit(str(s), budget) + 1e-12)
         if fine:
             return confidence
     return CONFIDENCES[-1]
+
+
+def auto_level(margin: str) -> float | str | None:
+    """The level an "auto" margin holds its cross-fitted false-hit rate to: "auto" the
+    default (``--auto-level``), "auto@0.9" 0.9, "auto@none" the point estimate."""
+    if margin == "auto":
+        return "default"
+    level = margin.removeprefix("auto@")
+    return None if level == "none" else float(level)
 
 
 def nested_cv(
@@ -427,6 +447,7 @@ def nested_cv(
     cache: Path | None = None,
     shown: np.ndarray | None = None,
     verdicts: Path | None = None,
+    fold_seed: int | None = None,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], list[dict[str, Any]]]:
     """Nested grouped CV: everything a test fold is judged with is chosen without it.
 
@@ -447,6 +468,7 @@ def nested_cv(
     picked: list[dict[str, Any]] = []
     key = np.asarray(
         [len(y), len(folds), inner_folds, float(x[:, :FIT_COLUMNS].sum()), sum(map(ord, kind))]
+        + ([] if fold_seed is None else [fold_seed])
     )
     saved = np.load(cache) if cache is not None and cache.exists() else None
     if saved is not None and not np.array_equal(saved["key"], key):
@@ -472,8 +494,10 @@ def nested_cv(
         all_in[fold], all_out[fold] = p_in, p_out
         for margin, budget in accept:
             conf = (
-                choose_confidence(x, y, src, differing, p_in, parts, choices, budget)
-                if margin == "auto"
+                choose_confidence(
+                    x, y, src, differing, p_in, parts, choices, budget, auto_level(margin)
+                )
+                if isinstance(margin, str)
                 else margin
             )
             assert not isinstance(conf, str)
@@ -511,7 +535,7 @@ def print_table(per_budget: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    global HIDDEN, ALPHA, ADVERSARIAL_WEIGHT, AUTO_LEVEL, FIT_COLUMNS
+    global HIDDEN, ALPHA, ADVERSARIAL_WEIGHT, AUTO_LEVEL, FIT_COLUMNS, CONFIDENCES
     ap = argparse.ArgumentParser()
     ap.add_argument("pairs", type=Path)
     ap.add_argument("--out", type=Path, required=True)
@@ -600,6 +624,32 @@ def main() -> None:
         " keeps the budget ('none': its point estimate)",
     )
     ap.add_argument(
+        "--levels",
+        default=None,
+        help="the margins 'auto' chooses from, least first (default: none,0.5,0.6,0.7,0.8,0.9,"
+        "0.95); with none keeping the budget it takes the last",
+    )
+    ap.add_argument(
+        "--fold-seed",
+        type=int,
+        default=None,
+        help="shuffle the groups into the outer folds with this seed (repeated CV: the"
+        " split's own noise); default: sklearn's unshuffled GroupKFold, as shipped",
+    )
+    ap.add_argument(
+        "--budgets",
+        default=None,
+        help="budgets the nested CV reports (comma-separated; default: the calibration's)",
+    )
+    ap.add_argument(
+        "--safety",
+        type=float,
+        default=1.0,
+        help="calibrate every budget b at b * SAFETY (a margin for unseen data: the"
+        " shipped row of 1%% then holds the thresholds of 1%% * SAFETY); the nested CV's"
+        " row b * SAFETY shows what it gives",
+    )
+    ap.add_argument(
         "--cross-encoder",
         type=Path,
         default=None,
@@ -620,11 +670,13 @@ def main() -> None:
     ALPHA = args.alpha
     ADVERSARIAL_WEIGHT = args.adversarial_weight
     margins: tuple[float | str | None, ...] = tuple(
-        None if m == "none" else "auto" if m == "auto" else float(m)
+        None if m == "none" else m if m.startswith("auto") else float(m)
         for m in args.confidence.split(",")
     )
     confidence = margins[0]
     AUTO_LEVEL = None if args.auto_level == "none" else float(args.auto_level)
+    if args.levels is not None:
+        CONFIDENCES = tuple(None if c == "none" else float(c) for c in args.levels.split(","))
     rows = load(args.pairs)
     dev = len(rows)
     for extra in args.extra:
@@ -654,7 +706,15 @@ def main() -> None:
         regime = BenchRegime(args.near_jaccard, args.near_differing, rewordings[0])
     cos = x[:, 0] if regime is None else regime.rewording_score(x)  # what rewordings pass on
     groups = groups_of(rows)
-    folds = list(GroupKFold(n_splits=args.folds).split(x, y, groups))
+    if args.fold_seed is None:
+        folds = list(GroupKFold(n_splits=args.folds).split(x, y, groups))
+    else:
+        shuffled = GroupKFold(n_splits=args.folds, shuffle=True, random_state=args.fold_seed)
+        folds = list(shuffled.split(x, y, groups))
+    nested_budgets = (
+        BUDGETS if args.budgets is None else tuple(float(b) for b in args.budgets.split(","))
+    )
+    safety = args.safety
     vetoes = [v for v in args.vetoes.split(",") if v]
     hit = (x[:, 0] >= RECALL) & ~vetoed(x, vetoes)
     weights = balance(src)
@@ -668,10 +728,10 @@ def main() -> None:
     def calibrate(p: np.ndarray, idx: np.ndarray, budget: float) -> tuple[float, float]:
         """Thresholds (near copy, rewording) for ``budget`` from rows ``idx``."""
         if regime is None:
-            t = threshold_for(p[idx], y[idx], hit[idx], src[idx], budget)
+            t = threshold_for(p[idx], y[idx], hit[idx], src[idx], budget * safety)
             return t, t
         return regime_search(
-            p[idx], cos[idx], near[idx], y[idx], hit[idx], src[idx], budget,
+            p[idx], cos[idx], near[idx], y[idx], hit[idx], src[idx], budget * safety,
             confidence=margin.get(budget),
         )[:2]  # fmt: skip
 
@@ -719,8 +779,9 @@ def main() -> None:
     if args.nested and regime is not None:
         t0 = time.perf_counter()
         nested, picked = nested_cv(
-            x, y, src, differing, groups, folds, weights, choices, BUDGETS, kind=args.ship,
-            confidences=margins, cache=args.prob_cache, shown=shown, verdicts=args.verdicts,
+            x, y, src, differing, groups, folds, weights, choices, nested_budgets,
+            kind=args.ship, confidences=margins, cache=args.prob_cache, shown=shown,
+            verdicts=args.verdicts, fold_seed=args.fold_seed,
         )  # fmt: skip
         report["nested_cv"] = nested
         report["nested_picked"] = picked
@@ -732,14 +793,17 @@ def main() -> None:
         parts = [test for _, test in folds]
         for budget in BUDGETS:
             margin[budget] = (
-                choose_confidence(x, y, src, differing, oof[args.ship], parts, choices, budget)
-                if confidence == "auto"
-                else confidence  # type: ignore[assignment]
-            )
+                choose_confidence(
+                    x, y, src, differing, oof[args.ship], parts, choices, budget * safety,
+                    auto_level(confidence),
+                )
+                if isinstance(confidence, str)
+                else confidence
+            )  # fmt: skip
         report["margin"] = {str(b): c for b, c in margin.items()}
         print(f"calibration margin (confidence per budget): {margin}")
         chosen, _, _ = pick(
-            x, y, src, differing, oof[args.ship], np.arange(len(rows)), choices, 0.01,
+            x, y, src, differing, oof[args.ship], np.arange(len(rows)), choices, 0.01 * safety,
             margin[0.01],
         )  # fmt: skip
         print(f"shipped choice (all OOF, budget 0.01): {chosen}")
@@ -810,6 +874,7 @@ def main() -> None:
             "calibrated": f"out-of-fold predictions, grouped {args.folds}-fold CV; "
             "natural sources within the budget, PAWS within 3x"
             + f"; margin (one-sided Clopper-Pearson level per budget): {margin}"
+            + ("" if safety == 1.0 else f"; each budget b calibrated at b * {safety}")
             + ("" if regime is None else "; near copies on probability, rewordings on cosine"),
         },
     }

@@ -138,11 +138,12 @@ def test_live_false_hit_estimate_and_tightening(gateway_factory, fake):
             assert rate == 0.5  # one right, one wrong
             assert low is not None and high is not None and 0.0 < low < rate < high < 1.0
     assert metric(gw, "lockgate_semantic_verified_hits_total", alias=ALIAS, outcome="wrong") == 3
-    # each step raises the near-copy bar, the rewording bar or both (a calibration may
-    # keep one of them over a few budgets); the last closes the alias
+    # no step lowers a bar, and they rise (a calibration may keep one or both of them
+    # over adjacent budgets); the last closes the alias
     for before, after in itertools.pairwise(bars):
-        assert before != after and all(b <= a for b, a in zip(before, after, strict=True))
-    assert bars[3] == (float("inf"), float("inf"))
+        assert all(b <= a for b, a in zip(before, after, strict=True))
+    assert bars[1] != bars[0]
+    assert bars[3] == (float("inf"), float("inf")) != bars[2]
 
     after = ask(gw, asked)
     assert after.headers["x-lockgate-cache"] == "bypass"  # exact cache off, no semantic hit
@@ -277,3 +278,87 @@ def test_replicas_sharing_a_redis_index_share_the_live_estimate(gateway_factory,
     assert metric(a, "lockgate_semantic_false_hit_rate", alias=ALIAS, bound="estimate") == 1.0
     tightened = bars_of(a)
     assert tightened != bar and all(b <= t for b, t in zip(bar, tightened, strict=True))
+
+
+def key_of(gw, team: str) -> str:
+    r = httpx.post(gw.url + "/admin/keys", json={"name": team, "team": team}, headers=bearer())
+    assert r.status_code in (200, 201), r.text
+    return r.json()["key"]
+
+
+def test_a_hostile_tenant_cannot_tighten_the_alias_for_another(gateway_factory, fake, redis_url):
+    """Two replicas on one Redis index, two tenants. Alice's paraphrase is served and
+    verified right on A. Mallory, on B, provokes wrong hits (a cached answer the
+    upstream contradicts), in two partitions of hers, until none of hers is served any
+    more. The alias is never tightened: after A has read the shared tallies, Alice's
+    paraphrases are still served at the alias's own bars."""
+    right = "Paris is the capital of France."
+    cached, asked = "How do I reset my password?", "How can I reset my password?"
+    fake.answers.update(
+        {
+            "What is the capital city of France?": right,
+            "What is the capital of France?": right,
+            cached: "Open Settings, then Security, and click Reset.",
+            asked: "Use the forgot-password link on the login page.",
+        }
+    )
+    section = {"index": redis_url, "verify_sample_rate": 1.0, "aliases": {ALIAS: {}}}
+    a = gateway_factory(model_list(fake), cache={"mode": "off"}, semantic_cache=section)
+    b = gateway_factory(model_list(fake), cache={"mode": "off"}, semantic_cache=section)
+    alice = {"authorization": f"Bearer {key_of(a, 'alice')}"}
+    mallory = {"authorization": f"Bearer {key_of(b, 'mallory')}"}
+    bars = bars_of(a)
+
+    def post(gw, headers, text, temperature=0):
+        body = {
+            "model": ALIAS,
+            "temperature": temperature,
+            "messages": [{"role": "user", "content": text}],
+        }
+        return httpx.post(gw.v1 + "/chat/completions", json=body, headers=headers, timeout=60)
+
+    post(a, alice, "What is the capital city of France?")
+    assert (
+        post(a, alice, "What is the capital of France?")
+        .headers["x-lockgate-cache"]
+        .startswith("semantic-hit")
+    )
+    wait_for(a, "lockgate_semantic_verified_hits_total", 1, alias=ALIAS, outcome="right")
+
+    provoked = 0
+    for temperature in (0, 0.5):  # two partitions of Mallory's
+        post(b, mallory, cached, temperature)
+        for _ in range(5):  # bounded: her partition closes after three wrong hits
+            r = post(b, mallory, asked, temperature)
+            if not r.headers["x-lockgate-cache"].startswith("semantic-hit"):
+                break
+            provoked += 1
+            wait_for(
+                b, "lockgate_semantic_verified_hits_total", provoked, alias=ALIAS, outcome="wrong"
+            )
+        assert r.headers["x-lockgate-cache"] == "bypass"  # her partition: nothing served
+    assert provoked == 6
+    assert metric(b, "lockgate_semantic_tightenings_total", alias=ALIAS) == 0
+    assert bars_of(b) == bars
+
+    # A reads the shared tallies on a lookup, at most once a second: it learns the six
+    # wrong hits, and Alice's paraphrase is still served at the alias's own bars.
+    for _ in range(50):  # bounded
+        assert (
+            post(a, alice, "What is the capital of France?")
+            .headers["x-lockgate-cache"]
+            .startswith("semantic-hit")
+        )
+        if (
+            metric(a, "lockgate_semantic_verified_hits_total", alias=ALIAS, outcome="wrong") or 0
+        ) >= 6:
+            break
+        time.sleep(0.2)
+    assert metric(a, "lockgate_semantic_verified_hits_total", alias=ALIAS, outcome="wrong") == 6
+    assert (
+        post(a, alice, "What is the capital of France?")
+        .headers["x-lockgate-cache"]
+        .startswith("semantic-hit")
+    )
+    assert metric(a, "lockgate_semantic_tightenings_total", alias=ALIAS) == 0
+    assert bars_of(a) == bars

@@ -161,3 +161,75 @@ async def test_refresh_is_started_by_a_lookup_and_survives_redis_going_away(
         assert eb.accept_threshold("m", "p", BUDGET) == verifier.operating_point(BUDGET / 2)
     finally:
         await replicas.close()
+
+
+async def test_a_hostile_tenant_on_both_replicas_does_not_tighten_the_alias(
+    two: Replicas, verifier: Verifier, redis_url: str
+) -> None:
+    """Mallory's wrong hits, verified half on each replica over three partitions of
+    hers, close her partitions everywhere; Alice, verified before, keeps the alias's
+    point on both replicas. Each tenant's counts are kept apart in Redis."""
+    (a, b), (ea, eb) = two.shared, two.est
+    for _ in range(10):
+        await a.record("m", "alice", BUDGET, wrong=False, source="team:alice")
+    for i in range(6):
+        await (a, b)[i % 2].record(
+            "m", f"mallory{i % 3}", BUDGET, wrong=True, source="team:mallory"
+        )
+    await a.refresh()
+    await b.refresh()
+    for est in (ea, eb):
+        e = est.estimate("m")
+        assert e is not None and (e.verified, e.wrong, e.tightenings) == (16, 6, 0)
+        assert est.accept_threshold("m", "alice", BUDGET) is None
+        assert est.accept_threshold("m", "mallory1", BUDGET) is not None
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        counts = await client.hgetall("t:live:s:m")
+    finally:
+        await client.aclose()
+    assert counts == {b"team:alice": b"10 0", b"team:mallory": b"6 6"}
+
+
+async def test_wrong_hits_of_two_tenants_on_two_replicas_tighten_the_alias(
+    two: Replicas, verifier: Verifier
+) -> None:
+    """Alice's wrong hit on A decides nothing for the others (hers is the evidence left
+    out); Bob's on B then tightens the alias, with Alice's counts read from Redis, and A
+    learns it on refresh."""
+    (a, b), (ea, eb) = two.shared, two.est
+    for i in range(20):
+        await (a, b)[i % 2].record("m", "pa", BUDGET, wrong=False, source="team:alice")
+        await (a, b)[i % 2].record("m", "pb", BUDGET, wrong=False, source="team:bob")
+    await a.record("m", "pa", BUDGET, wrong=True, source="team:alice")
+    e = ea.estimate("m")
+    assert e is not None and e.tightenings == 0
+    assert await b.record("m", "pb", BUDGET, wrong=True, source="team:bob")
+    await a.refresh()
+    for est in (ea, eb):
+        e = est.estimate("m")
+        assert e is not None and (e.verified, e.wrong, e.tightenings) == (42, 2, 1)
+        assert est.accept_threshold("m", "pc", BUDGET) == verifier.operating_point(BUDGET / 2)
+
+
+async def test_concurrent_outcomes_keep_every_tenants_count(two: Replicas, redis_url: str) -> None:
+    """60 outcomes of three tenants at once from both replicas: each tenant's own
+    count in Redis holds all of its outcomes (no lost update under collisions)."""
+    a, b = two.shared
+    await asyncio.gather(
+        *(
+            s.record("m", f"p{i % 3}", BUDGET, wrong=i % 5 == 0, source=f"team:t{i % 3}")
+            for i in range(30)
+            for s in (a, b)
+        )
+    )
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        counts = await client.hgetall("t:live:s:m")
+    finally:
+        await client.aclose()
+    parsed = {k.decode(): tuple(map(int, v.split())) for k, v in counts.items()}
+    assert parsed == {
+        f"team:t{t}": (20, 2 * sum(1 for i in range(30) if i % 3 == t and i % 5 == 0))
+        for t in range(3)
+    }

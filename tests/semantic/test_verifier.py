@@ -236,17 +236,16 @@ async def test_only_near_copies_cost_the_candidates_a_forward_pass(
     neither candidate is embedded, even when its token vectors are not cached."""
     emb = CountingEmbedder(local_embedder)
     cache = SemanticCache(emb, MemoryIndex(emb.dim), SemanticSettings(), load_verifier())
-    for text in ("What is the capital of France?", "Does the hotel allow pets?"):
+    for text in ("How do I cancel my subscription?", "Does the hotel allow pets?"):
         await cache.store(SemanticQuery("p", text), text.encode(), now=NOW)
     cache.tokens.clear()
-    reworded = await cache.lookup(
-        SemanticQuery("p", "Which city is the capital of France?"), now=NOW
-    )
-    assert reworded.served and reworded.payload == b"What is the capital of France?"
+    asked = "Can you tell me how to cancel my subscription?"
+    reworded = await cache.lookup(SemanticQuery("p", asked), now=NOW)
+    assert reworded.served and reworded.payload == b"How do I cancel my subscription?"
     assert reworded.probability is None  # the model was not asked
     vetoed = await cache.lookup(SemanticQuery("p", "Does the hotel ban pets?"), now=NOW)
     assert not vetoed.served and vetoed.score > 0.8
-    assert emb.texts == ["Which city is the capital of France?", "Does the hotel ban pets?"]
+    assert emb.texts == [asked, "Does the hotel ban pets?"]
 
 
 async def test_a_lookup_embeds_at_most_cold_embeds_near_copies(

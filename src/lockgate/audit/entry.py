@@ -12,14 +12,21 @@ so no JSON round trip through the database can change what verifies.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any
 
 import orjson
 
 from lockgate.audit.crypto import BodyCipher
-from lockgate.records import RequestRecord
+from lockgate.records import FIELDS, RequestRecord, fields_of
 
-__all__ = ["BODY_FIELDS", "body_aad", "decrypt_body", "entry_from_record"]
+__all__ = [
+    "BODY_FIELDS",
+    "body_aad",
+    "decrypt_body",
+    "entry_from_fields",
+    "entry_from_record",
+]
 
 BODY_FIELDS = ("request_body", "response_body")
 _FACT_FIELDS = tuple(f.name for f in dataclasses.fields(RequestRecord) if f.name not in BODY_FIELDS)
@@ -31,8 +38,10 @@ def body_aad(request_id: str, field: str) -> bytes:
     return f"{request_id}:{field}".encode()
 
 
-#: how a body-less RequestRecord's JSON ends (orjson writes dataclass fields in order)
-_NO_BODIES = b',"request_body":null,"response_body":null}'
+_FACTS = tuple(FIELDS.index(name) for name in _FACT_FIELDS)
+_facts = operator.itemgetter(*_FACTS)
+_REQUEST_ID, _KEY_ID = FIELDS.index("request_id"), FIELDS.index("key_id")
+_BODIES = tuple((name, FIELDS.index(name)) for name in BODY_FIELDS)
 
 
 def _text(value: Any) -> str:
@@ -40,41 +49,38 @@ def _text(value: Any) -> str:
     return orjson.dumps(value, default=str, option=_JSON_OPTS).decode()
 
 
-def _facts_text(record: RequestRecord, has_body: bool) -> str:
-    """The record without its bodies as JSON text (serialised straight from the dataclass)."""
-    bare = (
-        dataclasses.replace(record, request_body=None, response_body=None) if has_body else record
-    )
-    raw = orjson.dumps(bare, default=str, option=_JSON_OPTS)
-    if raw.endswith(_NO_BODIES):
-        return raw[: -len(_NO_BODIES)].decode() + "}"
-    # Field order changed: take the slow road rather than store the wrong thing.
-    facts = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-    for name in BODY_FIELDS:
-        del facts[name]
-    return _text(facts)
-
-
 def entry_from_record(
     record: RequestRecord, *, created_at: float, cipher: BodyCipher | None
 ) -> dict[str, Any]:
     """The row to append (before linking).  Bodies are kept only when ``cipher`` is given."""
-    has_body = record.request_body is not None or record.response_body is not None
+    return entry_from_fields(fields_of(record), created_at=created_at, cipher=cipher)
+
+
+def entry_from_fields(
+    values: tuple[Any, ...], *, created_at: float, cipher: BodyCipher | None
+) -> dict[str, Any]:
+    """:func:`entry_from_record` from a record's values in ``FIELDS`` order (the writer's
+    jobs have these: :func:`lockgate.records.unpack_fields`).
+
+    The facts are the JSON object of every field but the bodies, in the record's field
+    order (what orjson writes for the dataclass itself).
+    """
+    request_id = values[_REQUEST_ID]
     entry: dict[str, Any] = {
-        "request_id": record.request_id,
+        "request_id": request_id,
         "created_at": created_at,
-        "key_id": record.key_id,
-        "record": _facts_text(record, has_body),
+        "key_id": values[_KEY_ID],
+        "record": _text(dict(zip(_FACT_FIELDS, _facts(values), strict=True))),
         "body_key_id": None,
         "request_body": None,
         "response_body": None,
     }
-    if cipher is not None and has_body:
-        for name in BODY_FIELDS:
-            value = getattr(record, name)
+    if cipher is not None:
+        for name, at in _BODIES:
+            value = values[at]
             if value is not None:
                 plaintext = _text(value).encode()
-                entry[name] = cipher.encrypt(plaintext, body_aad(record.request_id, name))
+                entry[name] = cipher.encrypt(plaintext, body_aad(request_id, name))
                 entry["body_key_id"] = cipher.key_id
     return entry
 

@@ -73,11 +73,15 @@ async def read_checkpoint(conn: AsyncConnection) -> Checkpoint | None:
     return await conn.run_sync(checkpoint_in)
 
 
+#: the statements of every append, built once (their compiled forms are then cached
+#: without building and keying a new statement per batch)
+_NEWEST = sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_SET_HEAD = sa.update(audit_head).where(audit_head.c.id == 1)
+
+
 def read_head(conn: Connection) -> Checkpoint:
     """(seq, hash) to chain the next row onto; seq -1 and the genesis hash when empty."""
-    row = conn.execute(
-        sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-    ).first()
+    row = conn.execute(_NEWEST).first()
     if row is not None:
         return Checkpoint(int(row.seq), str(row.hash))
     checkpoint = checkpoint_in(conn)
@@ -97,6 +101,6 @@ async def read_stored_head(conn: AsyncConnection) -> Checkpoint | None:
 def write_head(conn: Connection, head: Checkpoint, now: float) -> None:
     """Record ``head`` beside the chain (call inside the append's transaction)."""
     values = {"seq": head.seq, "hash": head.hash, "updated_at": now}
-    done = conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(**values))
+    done = conn.execute(_SET_HEAD, values)
     if not done.rowcount:
         conn.execute(sa.insert(audit_head).values(id=1, **values))

@@ -31,8 +31,8 @@ import structlog
 
 from lockgate.audit.chain import AuditChain
 from lockgate.audit.crypto import BodyCipher
-from lockgate.audit.entry import entry_from_record
-from lockgate.records import Packed, RequestRecord, packed, unpack
+from lockgate.audit.entry import entry_from_fields
+from lockgate.records import Packed, RequestRecord, packed, unpack_fields
 from lockgate.storage.database import Database
 from lockgate.storage.dead_letter import DeadLetter, is_transient
 from lockgate.storage.lean_import import lazy_module
@@ -359,14 +359,15 @@ class AuditWriter:
 
 
 def _entries(
-    batch: list[RequestRecord], now: float, cipher: BodyCipher | None
+    batch: list[tuple[Any, ...]], now: float, cipher: BodyCipher | None
 ) -> tuple[list[dict[str, Any]], list[tuple[int, BaseException]]]:
-    """The rows to chain, and the records that could not be encoded (by index)."""
+    """The rows to chain, and the records (values in ``FIELDS`` order) that could not be
+    encoded (by index)."""
     entries = []
     bad: list[tuple[int, BaseException]] = []
-    for i, record in enumerate(batch):
+    for i, values in enumerate(batch):
         try:
-            entries.append(entry_from_record(record, created_at=now, cipher=cipher))
+            entries.append(entry_from_fields(values, created_at=now, cipher=cipher))
         except Exception as exc:
             # One unserialisable record must not block the log behind it.
             bad.append((i, exc))
@@ -378,13 +379,13 @@ def append_audit_batch(
 ) -> tuple[int, list[tuple[int, BaseException]]]:
     """Chain and insert a batch in ``conn``'s transaction: (rows written, unencodable by
     index).  A job of the writer process or thread; ``now`` is the batch's write time."""
-    entries, bad = _entries(unpack(packed), now, cipher)
+    entries, bad = _entries(unpack_fields(packed), now, cipher)
     if not entries:
         return 0, bad
     ledger.lock_chain_in(conn)
     head = ledger.read_head(conn)
     chain = AuditChain(next_seq=head.seq + 1, head=head.hash)
-    rows = [chain.append(e) for e in entries]
+    rows = [chain.link(e) for e in entries]
     bulk.insert_rows(conn, tables.audit_log, rows)
     last = rows[-1]
     ledger.write_head(conn, ledger.Checkpoint(last["seq"], last["hash"]), now)

@@ -9,13 +9,18 @@ compresses high-cardinality traffic: 991,410 rollup rows for 1,000,000 requests)
 - ``usage_latency``: per (hour, model, latency|ttft, bucket) a count (histogram.py's
   log-spaced buckets), so P50/P95/P99 over any period come from summed histograms.
 
-:func:`apply_rollups` adds a batch in the caller's transaction (the batch and its rollups
-commit or fail together), grouping and summing in SQL (:func:`rollup_statements`).
+:func:`add_rollups` adds a batch in the caller's transaction (the batch and its rollups
+commit or fail together): the usage writer's path.  It sums the rows it is given in Python
+(:func:`rollup_deltas`) and upserts each rollup key once per batch; reading the batch's rows
+back and grouping them in SQL (:func:`rollups_in`, :func:`rollup_statements`: six
+``INSERT ... SELECT ... GROUP BY`` statements) cost the writer process about three times
+as much CPU per record.  Both give the same rollups (tests on SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +28,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lockgate.console.histogram import EDGES
+from lockgate.console.histogram import EDGES, bucket_of
+from lockgate.storage import bulk
 from lockgate.usage.tables import usage_records
 
 if TYPE_CHECKING:  # the writer process needs no async extension
@@ -32,8 +38,11 @@ if TYPE_CHECKING:  # the writer process needs no async extension
 __all__ = [
     "DIMENSIONS",
     "SUMS",
+    "RollupDeltas",
+    "add_rollups",
     "apply_rollups",
     "metadata",
+    "rollup_deltas",
     "rollup_statements",
     "rollups_in",
     "usage_daily",
@@ -229,3 +238,95 @@ def rollups_in(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
 async def apply_rollups(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """:func:`rollups_in` on an async connection."""
     await conn.run_sync(rollups_in, rows)
+
+
+#: a batch's additions to each rollup, by primary key (the rows of each table, less its key)
+RollupDeltas = tuple[
+    dict[tuple[int, str], list[Any]],
+    dict[tuple[int, str, str, str], list[Any]],
+    dict[tuple[int, str, str, int], int],
+]
+_ZERO = (0, 0, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0, 0.0)  # SUMS' starting values, in order
+_DAILY = tuple(DIMENSIONS.items())
+
+
+def rollup_deltas(rows: Sequence[Mapping[str, Any]], postgres: bool) -> RollupDeltas:
+    """What ``rows`` (usage_records rows) add to each rollup table, summed in Python.
+
+    The same sums as :func:`rollup_statements` computes in SQL: hours and days bucketed
+    as the database does it (PostgreSQL floors, SQLite's ``CAST`` truncates), errors are
+    statuses from 400, cache hits ``hit``/``semantic-hit``, a daily row per non-empty
+    key, team and user, histograms of the latency and of the ttft where there is one
+    (SQLite stores a NaN as NULL, so there a NaN ttft counts as none).
+    """
+    if postgres:
+
+        def bucket(t: float, seconds: int) -> int:
+            return math.floor(t / seconds) * seconds
+    else:
+
+        def bucket(t: float, seconds: int) -> int:
+            return int(t / seconds) * seconds
+
+    # first by every key at once: a batch's rows share a handful of them
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    latency: dict[tuple[int, str, str, int], int] = {}
+    for row in rows:
+        started = row["started_at"]
+        hour = bucket(started, 3600)
+        model = row["model"]
+        key = (hour, bucket(started, 86400), model, row["key_id"], row["team"], row["user"])
+        acc = groups.get(key)
+        if acc is None:
+            acc = groups[key] = list(_ZERO)
+        ttft = row["ttft_ms"]
+        if ttft is not None and ttft != ttft and not postgres:
+            ttft = None
+        acc[0] += 1
+        if row["status"] >= 400:
+            acc[1] += 1
+        if row["cache"] in _CACHE_HITS:
+            acc[2] += 1
+        acc[3] += row["prompt_tokens"]
+        acc[4] += row["completion_tokens"]
+        acc[5] += row["cached_tokens"]
+        acc[6] += row["cost_usd"]
+        acc[7] += row["latency_ms"]
+        acc[10] += row["saved_usd"]
+        at = (hour, model, "latency", bucket_of(row["latency_ms"]))
+        latency[at] = latency.get(at, 0) + 1
+        if ttft is not None:
+            acc[8] += ttft
+            acc[9] += 1
+            at = (hour, model, "ttft", bucket_of(ttft))
+            latency[at] = latency.get(at, 0) + 1
+    hourly: dict[tuple[int, str], list[Any]] = {}
+    daily: dict[tuple[int, str, str, str], list[Any]] = {}
+    for (hour, day, model, *values), acc in groups.items():
+        _add(hourly, (hour, model), acc)
+        for (dim, _), value in zip(_DAILY, values, strict=True):
+            if value is not None and value != "":
+                _add(daily, (day, dim, value, model), acc)
+    return hourly, daily, latency
+
+
+def _add(into: dict[Any, list[Any]], key: Any, acc: list[Any]) -> None:
+    sums = into.get(key)
+    if sums is None:
+        into[key] = list(acc)
+    else:
+        for i, value in enumerate(acc):
+            sums[i] += value
+
+
+def add_rollups(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add ``rows`` (inserted into usage_records on ``conn``) to the rollups: one upsert
+    per rollup key, keys in order (replicas on one PostgreSQL lock rows in one order)."""
+    if not rows:
+        return
+    hourly, daily, latency = rollup_deltas(rows, conn.dialect.name == "postgresql")
+    bulk.upsert_adding(conn, usage_hourly, [(*k, *v) for k, v in sorted(hourly.items())], SUMS)
+    bulk.upsert_adding(conn, usage_daily, [(*k, *v) for k, v in sorted(daily.items())], SUMS)
+    bulk.upsert_adding(
+        conn, usage_latency, [(*k, n) for k, n in sorted(latency.items())], ("count",)
+    )

@@ -8,6 +8,9 @@ plain strings, numbers, booleans and NULLs, which the ``sqlite3`` driver binds a
 are, so on SQLite the rows go to the driver as tuples in one ``executemany`` with the
 statement's text built once per table and column set.  Other databases keep
 SQLAlchemy's path (their drivers' parameter styles and type handling differ).
+
+:func:`upsert_adding` does the same for the rollups' ``INSERT ... ON CONFLICT DO UPDATE``
+adding to the stored sums.
 """
 
 from __future__ import annotations
@@ -20,7 +23,28 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-__all__ = ["insert_rows"]
+__all__ = ["insert_rows", "plain_binds", "upsert_adding"]
+
+
+def _null(value: None) -> None:
+    return None
+
+
+def plain_binds() -> None:
+    """Bind ``None`` and booleans without ``sqlite3``'s adaptation search (the writer
+    process calls this once; it changes no stored value).
+
+    The driver binds ``int``, ``float``, ``str`` and ``bytearray`` values as they are; any
+    other value, ``None`` and ``bool`` included, first goes through its adapter lookup,
+    which looks up ``__adapt__`` on a type that has none and so raises and clears an
+    ``AttributeError`` per value: ~0.17 µs each, ~2 µs per usage row (a dozen NULL
+    columns).  With an adapter registered for them the lookup finds it at once; the values
+    bound are the same (NULL, and 0 or 1, as before).
+    """
+    import sqlite3
+
+    sqlite3.register_adapter(type(None), _null)
+    sqlite3.register_adapter(bool, int)
 
 
 def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -55,3 +79,47 @@ def _sqlite_insert(
     if len(names) == 1:
         return sql, lambda row: (pick(row),)
     return sql, pick
+
+
+def upsert_adding(
+    conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...]], sums: Sequence[str]
+) -> None:
+    """Insert ``rows`` (tuples of every column of ``table``, in its order) in ``conn``'s
+    transaction; a row whose primary key is stored already adds its ``sums`` columns to
+    the stored ones instead (one ``executemany``).  ``rows`` must not repeat a key, and
+    should come in key order (concurrent writers then lock rows in the same order)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_sqlite_upsert(conn.dialect, table, tuple(sums)), list(rows))
+        return
+    names = [c.name for c in table.c]
+    params = [dict(zip(names, row, strict=True)) for row in rows]
+    conn.execute(_upsert(conn.dialect.name, table, tuple(sums)), params)
+
+
+@functools.lru_cache(maxsize=16)
+def _sqlite_upsert(dialect: sa.Dialect, table: sa.Table, sums: tuple[str, ...]) -> str:
+    quote = dialect.identifier_preparer.quote
+    names = [quote(c.name) for c in table.c]
+    keys = ", ".join(quote(c.name) for c in table.primary_key)
+    adds = ", ".join(f"{quote(n)} = {quote(n)} + excluded.{quote(n)}" for n in sums)
+    return (
+        f"INSERT INTO {quote(table.name)} ({', '.join(names)})"
+        f" VALUES ({', '.join('?' * len(names))})"
+        f" ON CONFLICT ({keys}) DO UPDATE SET {adds}"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _upsert(dialect: str, table: sa.Table, sums: tuple[str, ...]) -> Any:
+    if dialect != "postgresql":
+        raise NotImplementedError(f"no upsert for {dialect}")
+    # PostgreSQL's dialect module (~1 MB) loads with its engine; here only on use
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    stmt = pg_insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key],
+        set_={name: table.c[name] + stmt.excluded[name] for name in sums},
+    )

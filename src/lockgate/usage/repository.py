@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lockgate.records import Packed, RequestRecord, pack, unpack
+from lockgate.records import FIELDS, Packed, RequestRecord, fields_of, pack, unpack_fields
 from lockgate.storage.database import Database
 from lockgate.storage.lean_import import lazy_module
 from lockgate.storage.text import bounded
@@ -27,7 +28,14 @@ else:  # imported on first use (storage/lean_import.py)
     rollups = lazy_module("lockgate.console.rollups")
     tables = lazy_module("lockgate.usage.tables")
 
-__all__ = ["FeedbackEntry", "FeedbackSummary", "UsageRepository", "row_of", "write_usage_batch"]
+__all__ = [
+    "FeedbackEntry",
+    "FeedbackSummary",
+    "UsageRepository",
+    "row_of",
+    "row_of_fields",
+    "write_usage_batch",
+]
 
 _CACHE_HITS = ("hit", "semantic-hit")
 
@@ -42,52 +50,65 @@ def _string_columns() -> tuple[tuple[str, int], ...]:
     )
 
 
+#: the usage columns copied from the record's field of the same name, as they are
+_COPIED = (
+    "request_id",
+    "started_at",
+    "api",
+    "key_id",
+    "key_name",
+    "team",
+    "user",
+    "model",
+    "provider",
+    "deployment",
+    "upstream_model",
+    "status",
+    "error_type",
+    "error_code",
+    "stream",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "latency_ms",
+    "overhead_ms",
+    "ttft_ms",
+    "attempts",
+    "cache",
+    "client_request_id",
+    "saved_usd",
+)
+_copied = operator.itemgetter(*(FIELDS.index(name) for name in _COPIED))
+_NOTES = FIELDS.index("notes")
+_STARTED_AT = FIELDS.index("started_at")
+
+
 def row_of(record: RequestRecord) -> dict[str, Any]:
     """The usage_records row for one request record (no bodies: usage keeps none).
 
     String values are cut to their column's length and cleaned of control
     characters, so no client-chosen value (a long ``user``, a NUL) can fail a write.
     """
-    notes = record.notes or {}
+    return row_of_fields(fields_of(record))
+
+
+def row_of_fields(values: tuple[Any, ...]) -> dict[str, Any]:
+    """:func:`row_of` from a record's values in ``FIELDS`` order (the writer's jobs have
+    these, not records: :func:`lockgate.records.unpack_fields`)."""
+    notes = values[_NOTES] or {}
     version = notes.get("prompt_version")
     arm = notes.get("experiment") or {}
     route = notes.get("route") or {}
-    row: dict[str, Any] = {
-        "request_id": record.request_id,
-        "started_at": record.started_at,
-        "day": day_of(record.started_at),
-        "api": record.api,
-        "key_id": record.key_id,
-        "key_name": record.key_name,
-        "team": record.team,
-        "user": record.user,
-        "model": record.model,
-        "provider": record.provider,
-        "deployment": record.deployment,
-        "upstream_model": record.upstream_model,
-        "status": record.status,
-        "error_type": record.error_type,
-        "error_code": record.error_code,
-        "stream": record.stream,
-        "prompt_tokens": record.prompt_tokens,
-        "completion_tokens": record.completion_tokens,
-        "cached_tokens": record.cached_tokens,
-        "cost_usd": record.cost_usd,
-        "saved_usd": record.saved_usd,
-        "latency_ms": record.latency_ms,
-        "overhead_ms": record.overhead_ms,
-        "ttft_ms": record.ttft_ms,
-        "attempts": record.attempts,
-        "cache": record.cache,
-        "prompt_version": str(version) if version is not None else None,
-        "client_request_id": record.client_request_id,
-        "experiment": arm.get("name"),
-        "variant": arm.get("variant"),
-        "unit": arm.get("unit"),
-        "route": "error" if route.get("error") else route.get("choice"),
-        "route_score": route.get("score"),
-        "route_threshold": route.get("threshold"),
-    }
+    row = dict(zip(_COPIED, _copied(values), strict=True))
+    row["day"] = day_of(values[_STARTED_AT])
+    row["prompt_version"] = str(version) if version is not None else None
+    row["experiment"] = arm.get("name")
+    row["variant"] = arm.get("variant")
+    row["unit"] = arm.get("unit")
+    row["route"] = "error" if route.get("error") else route.get("choice")
+    row["route_score"] = route.get("score")
+    row["route_threshold"] = route.get("threshold")
     for name, length in _string_columns():
         value: str | None = row[name]
         if value is not None and (len(value) > length or not value.isprintable()):
@@ -292,6 +313,6 @@ class UsageRepository:
 def write_usage_batch(conn: Connection, packed: list[Packed]) -> None:
     """The rows of ``packed`` records and their rollups, in ``conn``'s transaction (a job of
     the writer process or thread: rows are built there, not on the request loop)."""
-    rows = [row_of(r) for r in unpack(packed)]
+    rows = [row_of_fields(values) for values in unpack_fields(packed)]
     bulk.insert_rows(conn, tables.usage_records, rows)
-    rollups.rollups_in(conn, rows)
+    rollups.add_rollups(conn, rows)

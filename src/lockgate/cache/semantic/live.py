@@ -27,7 +27,18 @@ operating point when the interval's upper bound passes the alias's budget:
   (at a 1% budget: at least 381 probes, none wrong), the looser point is
   restored. The band is the riskiest part of the looser point, so the whole
   looser point is then within the budget too; a closed partition (nothing
-  served) reopens the same way, which it never could while it served nothing.
+  served) reopens the same way, which it never could while it served nothing;
+* one tenant cannot tighten an alias for every tenant (``count_alias_hit``): the
+  alias's tally keeps each *source* (the tenant) apart, and its tightening is
+  decided on the evidence of every source but the one with the most wrong hits.
+  A tenant that provokes wrong hits (a cost attack on the others' hit rates)
+  tightens its own partitions at once, on its own evidence, and the alias not
+  at all; a real wrong-hit rate spread over tenants still tightens the alias at
+  the second tenant's wrong hit (dropping one source of many hardly changes
+  the bound). An alias that only one source has verified hits on is that
+  source's alone: there is nobody else to protect, and its evidence counts.
+  Tenants, not partitions, are the unit: a tenant makes new partitions at will
+  (another system prompt, another temperature), not new tenants.
 
 Pure: no I/O, no clock; the stage owns one and feeds it outcomes.
 """
@@ -42,7 +53,9 @@ from lockgate.cache.semantic.verifier import OperatingPoint, Verifier
 __all__ = [
     "Estimate",
     "LiveEstimator",
+    "SourceCount",
     "Tally",
+    "count_alias_hit",
     "count_hit",
     "count_probe",
     "proportion_interval",
@@ -91,6 +104,26 @@ class Tally:
     probe_level: float = 0.0
     probed: int = 0
     probe_wrong: int = 0
+    #: an alias's tally only: the source (tenant) with the most wrong hits, and its
+    #: counts, which its tightening leaves out (``count_alias_hit``)
+    top_source: str = ""
+    top_verified: int = 0
+    top_wrong: int = 0
+
+
+@dataclass(slots=True)
+class SourceCount:
+    """One source's (tenant's) verified and wrong hits on an alias."""
+
+    verified: int = 0
+    wrong: int = 0
+
+
+def _tighten(tally: Tally, min_budget: float) -> None:
+    tally.budget = max(tally.budget / 2.0, min_budget)
+    tally.tightenings += 1
+    tally.window_verified = tally.window_wrong = 0
+    tally.probed = tally.probe_wrong = 0
 
 
 def count_hit(tally: Tally, budget: float, *, wrong: bool, min_budget: float) -> bool:
@@ -106,10 +139,47 @@ def count_hit(tally: Tally, budget: float, *, wrong: bool, min_budget: float) ->
     _, high = wilson_interval(tally.wrong, tally.verified)
     if high <= budget:
         return False
-    tally.budget = max(tally.budget / 2.0, min_budget)
-    tally.tightenings += 1
-    tally.window_verified = tally.window_wrong = 0
-    tally.probed = tally.probe_wrong = 0
+    _tighten(tally, min_budget)
+    return True
+
+
+def count_alias_hit(
+    tally: Tally, own: SourceCount, source: str, budget: float, *, wrong: bool, min_budget: float
+) -> bool:
+    """Count one verified hit of ``source`` (whose counts so far are ``own``) in an
+    alias's ``tally``; True if it tightened.
+
+    As ``count_hit``, but the decision leaves out the source with the most wrong
+    hits (``tally.top_source``): it is taken on a wrong hit of another source, when
+    the 95% upper bound of the *other* sources' wrong hits among their verified ones
+    is above ``budget``. While every verified hit is one source's, that source's
+    evidence decides (nobody else shares the alias's operating point yet).
+    """
+    own.verified += 1
+    own.wrong += int(wrong)
+    tally.verified += 1
+    tally.window_verified += 1
+    if wrong:
+        tally.wrong += 1
+        tally.window_wrong += 1
+    if source == tally.top_source:
+        tally.top_verified, tally.top_wrong = own.verified, own.wrong
+    elif own.wrong > tally.top_wrong or tally.verified == own.verified:
+        # more wrong hits than the top source (ties keep it), or the first source
+        tally.top_source, tally.top_verified, tally.top_wrong = source, own.verified, own.wrong
+    if not wrong or tally.budget <= min_budget:
+        return False
+    others = tally.verified - tally.top_verified
+    if others == 0:
+        counted, among = tally.wrong, tally.verified
+    elif source == tally.top_source:
+        return False  # the top source's own wrong hits decide nothing for the others
+    else:
+        counted, among = tally.wrong - tally.top_wrong, others
+    _, high = wilson_interval(counted, among)
+    if high <= budget:
+        return False
+    _tighten(tally, min_budget)
     return True
 
 
@@ -163,6 +233,8 @@ class LiveEstimator:
         self.min_budget = min_budget
         self._aliases: dict[str, Tally] = {}
         self._budgets: dict[str, float] = {}
+        #: per alias: each source's counts (most recent last, at most ``max_partitions``)
+        self._sources: dict[str, OrderedDict[str, SourceCount]] = {}
         self._partitions: OrderedDict[tuple[str, str], Tally] = OrderedDict()
 
     def _alias(self, alias: str, budget: float) -> Tally:
@@ -182,6 +254,18 @@ class LiveEstimator:
         else:
             self._partitions.move_to_end(key)
         return tally
+
+    def source(self, alias: str, source: str) -> SourceCount:
+        """``source``'s counts on ``alias`` in this process (made when new)."""
+        counts = self._sources.setdefault(alias, OrderedDict())
+        own = counts.get(source)
+        if own is None:
+            own = counts[source] = SourceCount()
+            while len(counts) > self.max_partitions:
+                counts.popitem(last=False)
+        else:
+            counts.move_to_end(source)
+        return own
 
     def _tallies(self, alias: str, partition: str) -> list[Tally]:
         found = (self._aliases.get(alias), self._partitions.get((alias, partition)))
@@ -276,11 +360,21 @@ class LiveEstimator:
             loosened |= count_probe(tally, level, budget, wrong=wrong)
         return loosened
 
-    def record(self, alias: str, partition: str, budget: float, *, wrong: bool) -> bool:
-        """Count one verified hit; return True if this outcome tightened something."""
-        tightened = False
-        for tally in (self._alias(alias, budget), self._partition(alias, partition, budget)):
-            tightened |= count_hit(tally, budget, wrong=wrong, min_budget=self.min_budget)
+    def record(
+        self, alias: str, partition: str, budget: float, *, wrong: bool, source: str = ""
+    ) -> bool:
+        """Count one verified hit of ``source`` (the tenant the partition belongs to);
+        return True if this outcome tightened something."""
+        tightened = count_alias_hit(
+            self._alias(alias, budget),
+            self.source(alias, source),
+            source,
+            budget,
+            wrong=wrong,
+            min_budget=self.min_budget,
+        )
+        partition_tally = self._partition(alias, partition, budget)
+        tightened |= count_hit(partition_tally, budget, wrong=wrong, min_budget=self.min_budget)
         return tightened
 
     def record_error(self, alias: str, budget: float) -> None:

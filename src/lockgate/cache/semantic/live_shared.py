@@ -11,6 +11,10 @@ tallies live in Redis instead, so the evidence of every replica adds up:
   the estimator's own rules (``count_hit`` / ``count_probe``), so two replicas
   counting at once never lose an outcome; partition tallies expire after
   ``partition_ttl`` without an outcome.
+* ``{prefix}:live:s:{alias}``: each source's (tenant's) verified and wrong hits
+  on the alias (field: the source, value: "verified wrong"), updated in the
+  alias tally's transaction, so the alias's tightening can leave out the source
+  with the most wrong hits (``live.count_alias_hit``) whichever replica counts.
 * ``{prefix}:live:tight``: which tallies are tightened (field: the tally's key,
   value: its budget), so a replica learns another's tightening or loosening with
   one small read. ``{prefix}:live:aliases``: the aliases with a tally.
@@ -39,7 +43,14 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import WatchError
 
 from lockgate.cache.errors import CacheStoreError
-from lockgate.cache.semantic.live import LiveEstimator, Tally, count_hit, count_probe
+from lockgate.cache.semantic.live import (
+    LiveEstimator,
+    SourceCount,
+    Tally,
+    count_alias_hit,
+    count_hit,
+    count_probe,
+)
 from lockgate.cache.semantic.verifier import OperatingPoint
 
 if TYPE_CHECKING:
@@ -49,11 +60,15 @@ __all__ = ["SharedTallies"]
 
 _log = logging.getLogger("lockgate.semantic_cache")
 _FLOATS = ("budget", "probe_level")
+_TEXTS = ("top_source",)
 _FIELDS = tuple(f.name for f in dataclasses.fields(Tally))
 
 
 def _dump(tally: Tally, default: float) -> dict[Any, Any]:
-    fields = {name: repr(getattr(tally, name)) for name in _FIELDS}
+    fields = {
+        name: getattr(tally, name) if name in _TEXTS else repr(getattr(tally, name))
+        for name in _FIELDS
+    }
     fields["default"] = repr(default)
     return fields
 
@@ -68,7 +83,11 @@ def _load(raw: Mapping[Any, Any], default: float) -> tuple[Tally, float]:
     tally = Tally(budget=default)
     for name in _FIELDS:
         value = fields.get(name)
-        if value is not None:
+        if value is None:
+            continue
+        if name in _TEXTS:
+            setattr(tally, name, value)
+        else:
             setattr(tally, name, float(value) if name in _FLOATS else int(value))
     stored = fields.get("default")
     return tally, float(stored) if stored is not None else default
@@ -112,6 +131,9 @@ class SharedTallies:
     def _alias_key(self, alias: str) -> str:
         return f"{self._prefix}:a:{alias}"
 
+    def _sources_key(self, alias: str) -> str:
+        return f"{self._prefix}:s:{alias}"
+
     def _partition_key(self, alias: str, partition: str) -> str:
         # the alias's length first: an alias holding ":" cannot collide with another
         return f"{self._prefix}:p:{len(alias)}:{alias}:{partition}"
@@ -126,10 +148,19 @@ class SharedTallies:
         return rest[: int(size)], rest[int(size) + 1 :]
 
     async def _update(
-        self, key: str, default: float, count: Callable[[Tally], bool], *, ttl: int | None
+        self,
+        key: str,
+        default: float,
+        count: Callable[[Tally], bool],
+        *,
+        ttl: int | None,
+        source: tuple[str, str, SourceCount] | None = None,
     ) -> tuple[Tally, bool]:
         """Apply ``count`` to the tally at ``key`` in one optimistic transaction (retried,
-        with a growing random pause, when another replica changed it meanwhile)."""
+        with a growing random pause, when another replica changed it meanwhile).
+        ``source``: (hash, field, counts) of the counting source's own counts on an
+        alias, read into ``counts`` before ``count`` runs and written with the tally
+        (every write of them is inside a transaction watching ``key``)."""
         for attempt in range(self.attempts):
             if attempt:
                 await asyncio.sleep(random.uniform(0.0, 0.001 * min(attempt, 10)))
@@ -137,9 +168,16 @@ class SharedTallies:
                 try:
                     await pipe.watch(key)
                     tally, stored_default = _load(await pipe.hgetall(key), default)
+                    if source is not None:
+                        raw = await pipe.hget(source[0], source[1])
+                        verified, wrong = _text(raw).split() if raw else ("0", "0")
+                        source[2].verified, source[2].wrong = int(verified), int(wrong)
                     changed = count(tally)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(key, mapping=_dump(tally, stored_default))
+                    if source is not None:
+                        own = source[2]
+                        pipe.hset(source[0], source[1], f"{own.verified} {own.wrong}")
                     if ttl is not None:
                         pipe.expire(key, ttl)
                     if tally.budget < stored_default:
@@ -152,32 +190,37 @@ class SharedTallies:
                     continue
         raise CacheStoreError(f"live tally {key}: {self.attempts} concurrent updates in a row")
 
-    async def record(self, alias: str, partition: str, budget: float, *, wrong: bool) -> bool:
+    async def record(
+        self, alias: str, partition: str, budget: float, *, wrong: bool, source: str = ""
+    ) -> bool:
         """``LiveEstimator.record`` on the shared tallies; True if it tightened something."""
         async with self._updating:
             await self._redis.sadd(self._aliases, alias)
-            return await self._record(alias, partition, budget, wrong=wrong)
+            return await self._record(alias, partition, budget, wrong=wrong, source=source)
 
-    async def _record(self, alias: str, partition: str, budget: float, *, wrong: bool) -> bool:
+    async def _record(
+        self, alias: str, partition: str, budget: float, *, wrong: bool, source: str
+    ) -> bool:
         est = self.estimator
-        changed = False
-        for key, local, ttl in (
-            (self._alias_key(alias), est.tally(alias, None, budget), None),
-            (
-                self._partition_key(alias, partition),
-                est.tally(alias, partition, budget),
-                self.partition_ttl,
+        own = est.source(alias, source)
+        shared, changed = await self._update(
+            self._alias_key(alias),
+            budget,
+            lambda t: count_alias_hit(
+                t, own, source, budget, wrong=wrong, min_budget=est.min_budget
             ),
-        ):
-            shared, tightened = await self._update(
-                key,
-                budget,
-                lambda t: count_hit(t, budget, wrong=wrong, min_budget=est.min_budget),
-                ttl=ttl,
-            )
-            _copy(shared, local)
-            changed |= tightened
-        return changed
+            ttl=None,
+            source=(self._sources_key(alias), source, own),
+        )
+        _copy(shared, est.tally(alias, None, budget))
+        shared, tightened = await self._update(
+            self._partition_key(alias, partition),
+            budget,
+            lambda t: count_hit(t, budget, wrong=wrong, min_budget=est.min_budget),
+            ttl=self.partition_ttl,
+        )
+        _copy(shared, est.tally(alias, partition, budget))
+        return changed or tightened
 
     async def record_probe(
         self,

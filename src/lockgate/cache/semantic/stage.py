@@ -362,7 +362,9 @@ class SemanticCacheStage:
                 )
             return
         self.stats.verifications += 1
-        if await self._count(alias, query.partition, budget, wrong=wrong):
+        if await self._count(
+            alias, query.partition, budget, wrong=wrong, source=self.namespace(ctx)
+        ):
             _log.warning(
                 "semantic cache alias %s: live false-hit rate above its budget %.4f;"
                 " operating point tightened",
@@ -378,9 +380,11 @@ class SemanticCacheStage:
         *,
         wrong: bool,
         probe: OperatingPoint | None = None,
+        source: str = "",
     ) -> bool:
-        """Count a verified hit (or a ``probe``) in the shared tallies when there are
-        any; if Redis fails, count the failure and the outcome in this process alone."""
+        """Count a verified hit of ``source`` (the tenant) or a ``probe`` in the shared
+        tallies when there are any; if Redis fails, count the failure and the outcome
+        in this process alone."""
         assert self.live is not None
         if self.shared is not None:
             try:
@@ -388,14 +392,16 @@ class SemanticCacheStage:
                     return await self.shared.record_probe(
                         alias, partition, budget, wrong=wrong, probed=probe
                     )
-                return await self.shared.record(alias, partition, budget, wrong=wrong)
+                return await self.shared.record(
+                    alias, partition, budget, wrong=wrong, source=source
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.failed("live", exc)
         if probe is not None:
             return self.live.record_probe(alias, partition, budget, wrong=wrong, probed=probe)
-        return self.live.record(alias, partition, budget, wrong=wrong)
+        return self.live.record(alias, partition, budget, wrong=wrong, source=source)
 
     async def _judge(
         self, ctx: RequestContext, question: str, cached: str, fresh: str, call_next: Handler
