@@ -326,6 +326,14 @@ class Dispatcher:
             )
 
         journal: UpstreamJournal | None = ctx.stage_data.get(UPSTREAM_JOURNAL)
+        if journal is None and self._tracer is None:
+            # The usual case: each attempt is ``_attempt``'s own coroutine (no layer).
+            def direct(
+                dep: Deployment, lease: Lease, timeouts: Timeouts, name: str
+            ) -> Awaitable[Result]:
+                return self._attempt(ctx, request, dep, lease, timeouts, name)
+
+            return await self._run(ctx, request.model, request.stream, direct)
 
         async def attempt(dep: Deployment, lease: Lease, timeouts: Timeouts, name: str) -> Result:
             if journal is not None:

@@ -20,7 +20,7 @@ from lockgate.cache import (
 from lockgate.cache.stage import CacheStage
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
 from lockgate.context import RequestContext
-from lockgate.errors import BadRequestError, UpstreamOverloadedError
+from lockgate.errors import BadRequestError, InternalError, UpstreamOverloadedError
 from lockgate.pipeline import Pipeline, Result
 
 
@@ -127,6 +127,38 @@ async def test_nondeterministic_requests_bypass(clock: ManualClock) -> None:
         await pipe(ctx, chat(temperature=0.7))
     assert len(upstream.seen) == 2
     assert ctx.cache_status == "bypass"
+
+
+async def test_a_bypass_is_counted_and_keeps_the_stages_checks(clock: ManualClock) -> None:
+    """A request the cache neither reads nor writes goes straight on (both kinds),
+    counted as a bypass, the cache field still stripped, a wrong kind of answer still
+    refused, and a later stage's own status kept."""
+    upstream = Upstream()
+    pipe, cache = build(upstream, clock, mode="off")
+    ctx = context()
+    whole = await pipe(ctx, chat(cache={"no_store": True}))
+    assert isinstance(whole, ChatResponse) and ctx.cache_status == "bypass"
+    assert "cache" not in upstream.seen[-1]
+    streamed = await drain(await pipe(context(), chat(stream=True)))
+    assert aggregate_chunks(streamed) == text_completion()
+    assert cache.stats.bypasses == 2 and cache.stats.misses == cache.stats.hits == 0
+
+    async def wrong_kind(ctx: RequestContext, request: ChatRequest) -> Result:
+        return await Upstream()(ctx, chat(stream=not request.stream))
+
+    wrong = Pipeline([CacheStage(cache)], wrong_kind)
+    with pytest.raises(InternalError, match="non-streaming request got a stream"):
+        await wrong(context(), chat())
+    with pytest.raises(InternalError, match="streaming request got a complete response"):
+        await wrong(context(), chat(stream=True))
+
+    async def semantic_hit(ctx: RequestContext, request: ChatRequest) -> Result:
+        ctx.cache_status = "semantic-hit"  # a later cache stage answered
+        return await upstream(ctx, request)
+
+    later = context()
+    await Pipeline([CacheStage(cache)], semantic_hit)(later, chat())
+    assert later.cache_status == "semantic-hit"
 
 
 async def test_cache_field_is_stripped_before_upstream(clock: ManualClock) -> None:

@@ -169,7 +169,10 @@ def test_leader_failure_reaches_every_follower(gateway_factory, fake):
 
 def test_redis_cache_is_shared_between_replicas(gateway_factory, fake, redis_url):
     """Two gateways on one Redis: an answer cached by one is a hit on the other."""
-    cache = {"url": redis_url}
+    # A generous op timeout: the default 0.25 s was passed once by the first lookup on a
+    # loaded box (a miss where the hit was due), which is not what this test is about.
+    sep = "&" if "?" in redis_url else "?"
+    cache = {"url": f"{redis_url}{sep}socket_timeout=10"}
     a = gateway_factory(model_list(fake), cache=cache)
     b = gateway_factory(model_list(fake), cache=cache)
     assert post(a).headers["x-lockgate-cache"] == "miss"

@@ -139,6 +139,22 @@ def test_open_breakers_are_skipped(strategy: Strategy) -> None:
     assert {bal.choose(cands, exclude={"b"}, now=1.0).id for _ in range(200)} == {"b"}  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("strategy", ["weighted_random", "least_inflight", "latency"])
+def test_a_lone_deployment_is_chosen_while_it_takes_calls(strategy: Strategy) -> None:
+    """One deployment (no pool to build): chosen, tried or not, until its breaker opens;
+    then none, and again once the breaker lets a probe through."""
+    breaker = CircuitBreaker("only", BreakerConfig(consecutive_failures=1, open_s=5.0))
+    cands = [Candidate("only", 0.0, breaker)]
+    bal = Balancer(strategy, rng=random.Random(11))
+    assert bal.choose(cands, now=0.0) == cands[0]
+    assert bal.choose(cands, exclude={"only"}, now=0.0) == cands[0]
+    trip(breaker, 0.0)
+    assert bal.choose(cands, now=1.0) is None
+    assert bal.acquire(cands, now=1.0) is None
+    lease = bal.acquire(cands, now=6.0)  # half-open: one probe
+    assert lease is not None and lease.deployment == "only"
+
+
 def test_cooling_down_deployments_are_skipped_until_the_cooldown_ends() -> None:
     """A 429 cool-down removes a deployment from the choice for its retry-after."""
     a, b = CircuitBreaker("a"), CircuitBreaker("b")

@@ -11,6 +11,7 @@ import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from lockgate.api.json_answer import JSONAnswer
 from lockgate.chat_fields import MAX_JSON_DEPTH, json_too_deep
 from lockgate.context import ApiFlavor, RequestContext
 from lockgate.errors import (
@@ -137,9 +138,7 @@ def error_body(err: GatewayError, flavor: ApiFlavor) -> dict[str, Any]:
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(data), status_code=status, headers=headers, media_type="application/json"
-    )
+    return JSONAnswer(orjson.dumps(data), status, headers)
 
 
 def error_response(

@@ -93,6 +93,11 @@ class CacheDecision:
         return self.read
 
 
+#: the two decisions that read and write nothing (frozen: one object each)
+_OFF = CacheDecision(read=False, write=False, ttl=0.0, reason="off")
+_NONDETERMINISTIC = CacheDecision(read=False, write=False, ttl=0.0, reason="nondeterministic")
+
+
 def _ttl(raw: Any, where: str) -> float:
     try:
         value = float(raw)
@@ -189,9 +194,9 @@ def decide(
 ) -> CacheDecision:
     """Whether this request may be answered from, and written to, the cache."""
     if policy.mode == "off":
-        return CacheDecision(read=False, write=False, ttl=0.0, reason="off")
+        return _OFF
     if policy.mode == "deterministic" and not is_deterministic(body):
-        return CacheDecision(read=False, write=False, ttl=0.0, reason="nondeterministic")
+        return _NONDETERMINISTIC
     ttl = policy.ttl if control.ttl is None else min(control.ttl, policy.max_ttl)
     write = not control.no_store and ttl > 0
     read = not control.no_cache

@@ -32,7 +32,7 @@ from lockgate.cache.store import CacheStore
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, usage_from_openai
 from lockgate.errors import InternalError
 
-__all__ = ["CachePlan", "CacheResult", "CacheStats", "ResponseCache"]
+__all__ = ["BYPASS", "CachePlan", "CacheResult", "CacheStats", "ResponseCache"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,10 @@ class CacheResult:
     status: CacheStatus
     #: Served by another request's upstream call (still a ``miss`` for the cache).
     coalesced: bool = False
+
+
+#: the outcome of a request the cache neither reads nor writes
+BYPASS = CacheResult("bypass")
 
 
 @dataclass(slots=True)
@@ -137,7 +141,7 @@ class ResponseCache:
         decision = plan.decision
         if not (decision.read or decision.write):
             self.stats.bypasses += 1
-            return await call(), CacheResult("bypass")
+            return await call(), BYPASS
         cached = await self.lookup(plan)
         if cached is not None:
             self.stats.hits += 1
@@ -190,7 +194,7 @@ class ResponseCache:
         decision = plan.decision
         if not (decision.read or decision.write):
             self.stats.bypasses += 1
-            return start(), CacheResult("bypass")
+            return start(), BYPASS
         cached = await self.lookup(plan)
         if cached is not None:
             self.stats.hits += 1

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lockgate.cache.policy import CACHE_HEADER, request_control
-from lockgate.cache.response_cache import CacheResult, ResponseCache
+from lockgate.cache.response_cache import BYPASS, CacheResult, ResponseCache
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, Chunk, close_stream
 from lockgate.context import RequestContext
 from lockgate.errors import InternalError
@@ -72,7 +72,17 @@ class CacheStage:
                 ctx.client_headers.get(CACHE_HEADER), request.body
             )
 
+        bypass = not (plan.decision.read or plan.decision.write)
         if not request.stream:
+            if bypass:
+                # Nothing to look up or keep (a non-deterministic request, the usual
+                # case): straight on, without the cache's closure and coroutine layers.
+                self.cache.stats.bypasses += 1
+                result = await call_next(ctx, upstream)
+                if not isinstance(result, ChatResponse):
+                    raise InternalError("a non-streaming request got a stream")
+                self._note(ctx, BYPASS)
+                return result
 
             async def call() -> ChatResponse:
                 result = await call_next(ctx, upstream)
@@ -88,13 +98,13 @@ class CacheStage:
             self._note(ctx, outcome)
             return response
 
-        if not (plan.decision.read or plan.decision.write):
+        if bypass:
             # Nothing to look up or keep: the stream goes on as it is, without relay layers.
             self.cache.stats.bypasses += 1
             passed = await call_next(ctx, upstream)
             if isinstance(passed, ChatResponse):
                 raise InternalError("a streaming request got a complete response")
-            self._note(ctx, CacheResult("bypass"))
+            self._note(ctx, BYPASS)
             return passed
 
         async def start() -> ChatStream:

@@ -257,6 +257,10 @@ class Balancer:
         Candidates in ``exclude`` (already tried by this request) are used only when
         no other candidate is available.
         """
+        if len(candidates) == 1:
+            # One deployment (the usual alias): no pool, no weighting, tried or not.
+            only = candidates[0]
+            return only if only.available(now) else None
         pool = self._pool(candidates, exclude, now)
         if len(pool) <= 1:
             return pool[0] if pool else None

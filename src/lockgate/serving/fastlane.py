@@ -7,7 +7,12 @@ the ASGI send messages, uvicorn's per-header checks and head/body writes, Starle
 the protocol hands such a request to its endpoint directly and writes the answer
 itself: the status line, headers and body of a whole response in one
 ``transport.write``; a stream's events as chunked frames, one write per event, the
-head with the first of them.
+head with the first of them.  Whole answers finished in one pass of the loop are
+written together after it (``FastLane.answer_soon``, at most ``_BATCH`` at a time): the
+work of each request before its answer (~0.1 ms) would otherwise space the writes so
+that a client on the same host (a load generator, a proxy) sleeps and wakes once per
+answer (session 12: wrk 29.5 -> 19.1 us per request, lockgate -0.015 ms); the response
+completes (keep-alive, the next pipelined request) when its answer is written.
 
 Everything else about the exchange is uvicorn's: the request is parsed, queued when
 pipelined, timed out and refused by the same protocol (``GuardedHttpProtocol``), its
@@ -40,6 +45,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from lockgate.api.common import DirectRequest, Endpoint
+from lockgate.api.json_answer import JSONAnswer
 from lockgate.api.sse_response import LastEvent, SSEResponse
 from lockgate.chat import close_stream
 
@@ -56,6 +62,9 @@ _500_HEADERS = [
     (b"content-length", b"21"),
     (b"connection", b"close"),
 ]
+
+#: whole answers written together at most (a batch full before the pass ends goes at once)
+_BATCH = 8
 
 log = logging.getLogger("uvicorn.error")
 
@@ -89,13 +98,38 @@ def proxy_headers(config: Config) -> ProxyHeadersMiddleware | None:
     return ProxyHeadersMiddleware(_scope_only, trusted_hosts=config.forwarded_allow_ips)
 
 
-class FastLane:
-    """The POST routes the protocol serves itself: path -> endpoint."""
+def _noop() -> None:
+    pass
 
-    __slots__ = ("routes",)
+
+class FastLane:
+    """The POST routes the protocol serves itself (path -> endpoint), and the whole
+    answers waiting for the end of the loop's pass (``answer_soon``)."""
+
+    __slots__ = ("_answers", "routes")
 
     def __init__(self, routes: Mapping[str, Endpoint]) -> None:
         self.routes = dict(routes)
+        self._answers: list[FastExchange] = []
+
+    def answer_soon(self, exchange: FastExchange) -> None:
+        """Write ``exchange``'s queued answer after the loop's current pass, with the
+        other answers finished in it (at ``_BATCH`` queued, the batch goes at once)."""
+        out = self._answers
+        if not out:
+            asyncio.get_running_loop().call_soon(self._write_answers, out)
+        out.append(exchange)
+        if len(out) >= _BATCH:
+            self._answers = []  # the scheduled call finds this batch written
+            self._write_answers(out)
+
+    def _write_answers(self, out: list[FastExchange]) -> None:
+        if out is self._answers:
+            self._answers = []
+        batch = out[:]
+        out.clear()
+        for exchange in batch:
+            exchange.send_queued()
 
 
 class _FastRequest(DirectRequest):
@@ -137,7 +171,17 @@ class _FastRequest(DirectRequest):
 class FastExchange:
     """One request of a hot route: run its endpoint, write its answer on the socket."""
 
-    __slots__ = ("_gone", "_task", "cycle", "endpoint", "proxy", "task", "transport")
+    __slots__ = (
+        "_gone",
+        "_queued",
+        "_task",
+        "cycle",
+        "endpoint",
+        "lane",
+        "proxy",
+        "task",
+        "transport",
+    )
 
     def __init__(
         self,
@@ -145,11 +189,16 @@ class FastExchange:
         endpoint: Endpoint,
         transport: asyncio.Transport,
         proxy: ProxyHeadersMiddleware | None,
+        lane: FastLane | None = None,
     ) -> None:
         self.cycle = cycle
         self.endpoint = endpoint
         self.transport = transport
         self.proxy = proxy
+        #: the lane batching whole answers (None: each is written at once)
+        self.lane = lane
+        #: a whole answer waiting for the end of the loop's pass (``FastLane.answer_soon``)
+        self._queued: bytes | None = None
         #: the task to cancel if the client leaves: while the upstream is called
         #: (``watch``) and while a stream is written
         self._task: asyncio.Task[Any] | None = None
@@ -174,7 +223,9 @@ class FastExchange:
             else:
                 self.transport.close()
         finally:
-            cycle.on_response = lambda: None
+            if self._queued is None:
+                cycle.on_response = _noop
+            # else: ``send_queued`` completes the response, then drops the callback
 
     def client_gone(self) -> None:
         """The connection was lost: the watched work (the upstream call, a stream being
@@ -205,17 +256,42 @@ class FastExchange:
         if cycle.disconnected:
             return
         status = response.status_code
-        headers = response.raw_headers
         body = response.body
-        head = self._head(status, headers)
-        if status in (204, 304) or any(name == b"content-length" for name, _ in headers):
-            self._write(head + b"\r\n" + body)
+        if type(response) is JSONAnswer and response.lines is not None:
+            # lockgate's own JSON answer: its header lines are rendered already
+            data = self._json_head(response, response.lines) + b"\r\n" + body
+        elif status in (204, 304) or any(
+            name == b"content-length" for name, _ in response.raw_headers
+        ):
+            data = self._head(status, response.raw_headers) + b"\r\n" + body
         else:
+            head = self._head(status, response.raw_headers)
             # uvicorn frames a body of unknown length as one chunk
             frame = b"%x\r\n%b\r\n" % (len(body), body) if body else b""  # type: ignore[str-format]
-            self._write(head + _CHUNKED + b"\r\n" + frame + _LAST_CHUNK)
+            data = head + _CHUNKED + b"\r\n" + frame + _LAST_CHUNK
+        lane = self.lane
+        if lane is not None and cycle.keep_alive and response.background is None:
+            # Written after this pass with the other answers finished in it: the client
+            # (on this host or behind a proxy) reads several per wake-up.  The response
+            # completes when it is written (a pipelined request waits until then).
+            self._queued = data
+            lane.answer_soon(self)
+            return
+        self._write(data)
         if response.background is not None:
             await response.background()
+
+    def send_queued(self) -> None:
+        """Write the queued answer (if still queued) and complete the response."""
+        data = self._queued
+        if data is None:
+            return
+        self._queued = None
+        if not self.transport.is_closing():
+            self.transport.write(data)
+        self._complete()
+        if self.task is None or self.task.done():
+            self.cycle.on_response = _noop
 
     def _write(self, data: bytes) -> None:
         self.transport.write(data)
@@ -228,6 +304,18 @@ class FastExchange:
         if not cycle.keep_alive:
             self.transport.close()
         cycle.on_response()
+
+    def _json_head(self, response: JSONAnswer, lines: bytes) -> bytes:
+        """``_head`` for a ``JSONAnswer`` with rendered lines: the same checks and bytes
+        (its names are lower case, none of them ``connection``)."""
+        cycle = self.cycle
+        cycle.response_started = True
+        cycle.waiting_for_100_continue = False
+        response.check()
+        head = STATUS_LINE[response.status_code] + _default_lines(cycle.default_headers) + lines
+        if not cycle.keep_alive:
+            head += _CLOSE
+        return head
 
     def _head(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
         """The status line and header lines (no blank line) as uvicorn writes them; the

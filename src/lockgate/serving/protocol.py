@@ -153,6 +153,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._oversized = False
         self._finished = False
         lane = app_state.get(FAST_LANE_STATE_KEY)
+        self._lane = lane if isinstance(lane, FastLane) else None
         self._fast_routes = lane.routes if isinstance(lane, FastLane) else None
         self._proxy = proxy_headers(config) if self._fast_routes is not None else None
         #: the latest hot-route request (told when the connection is lost)
@@ -274,7 +275,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if endpoint is None:
             super()._start_asgi_task(cycle, app)
             return
-        exchange = self._exchange = FastExchange(cycle, endpoint, self.transport, self._proxy)
+        exchange = self._exchange = FastExchange(
+            cycle, endpoint, self.transport, self._proxy, self._lane
+        )
         task = exchange.task = self.loop.create_task(exchange.run())
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
@@ -345,12 +348,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             cycle.message_event.set()
         if cycle is not None and cycle.response_started:
             # An answer already went out (or is going out): no second one, just close.
+            self._send_queued()
             self._finished = True
             if self._guard is not None:
                 self._guard.rejected("body_timeout")
             self.transport.close()
             return
         self._refuse(408, "Timed out reading the request body.", "body_timeout", None)
+
+    def _send_queued(self) -> None:
+        """An answer of the fast lane waiting for the loop's pass to end goes out now,
+        before anything else is written on this connection."""
+        if self._exchange is not None:
+            self._exchange.send_queued()
 
     def _refuse(self, status: int, message: str, code: str, retry_after: int | None) -> None:
         """Answer ``status`` straight on the socket and close it."""
@@ -361,6 +371,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         transport = self.transport
         if transport.is_closing():
             return
+        self._send_queued()
         transport.write(_error(status, message, code, retry_after))
         if code != "connection_limit" and transport.can_write_eof():
             # Lingering close: a client still sending (an 8 MB header) would get a reset

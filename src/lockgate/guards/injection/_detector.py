@@ -62,6 +62,10 @@ class InjectionVerdict:
     reasons: tuple[str, ...]
 
 
+#: the verdict on no text at all (frozen: one object serves every scan)
+_CLEAN = InjectionVerdict(0.0, False, ())
+
+
 @dataclass(frozen=True, slots=True)
 class _WindowScore:
     logit: float
@@ -340,7 +344,7 @@ class InjectionDetector:
 
         Tool results (``role: tool``) and documents are data: see ``scan_data``.
         """
-        worst = InjectionVerdict(0.0, False, ())
+        worst = _CLEAN
         for text in user_texts(messages):
             verdict = self.score(text)
             if verdict.score > worst.score:
@@ -349,7 +353,7 @@ class InjectionDetector:
 
     def scan_data(self, messages: list[dict[str, Any]]) -> InjectionVerdict:
         """Score the data in chat messages (tool results, documents) with ``score_data``."""
-        worst = InjectionVerdict(0.0, False, ())
+        worst = _CLEAN
         for text in data_texts(messages):
             verdict = self.score_data(text)
             if verdict.score > worst.score:
