@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 
-from tail_timeline import find_long_runs  # the same folder (run as a script)
+from tail_timeline import find_long_runs, time_by_name  # the same folder (run as a script)
 
 LINE = re.compile(r"^\s*(.*?)\s+(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):(?:\s+(.*))?$")
 SWITCH = re.compile(
@@ -138,11 +138,7 @@ def main() -> None:
     long_runs = [(x, y) for x, y, _ in find_long_runs(runs, loop_sys, LONG)]
 
     def ran(cpu: int, x: float, y: float) -> collections.Counter[str]:
-        c: collections.Counter[str] = collections.Counter()
-        for s, e, t in segs[cpu]:
-            if e > x and s < y:
-                c[who(t)] += min(e, y) - max(s, x)
-        return c
+        return time_by_name(segs[cpu], x, y, who)
 
     # each wait's split by who ran, once
     split: dict[tuple[int, float], collections.Counter[str]] = {}

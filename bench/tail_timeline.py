@@ -28,6 +28,7 @@ import collections
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 LINE = re.compile(r"^\s*(.*?)\s+(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):(?:\s+(.*))?$")
@@ -66,6 +67,17 @@ def find_long_runs(
         if y - prev >= least:
             found.append((prev, y, y - prev))
     return found
+
+
+def time_by_name(
+    segments: list[tuple[float, float, int]], x: float, y: float, name: Callable[[int], str]
+) -> collections.Counter[str]:
+    """Seconds each ``name(tid)`` spent on one CPU (its ``segments``) within [x, y]."""
+    ran: collections.Counter[str] = collections.Counter()
+    for s, e, tid in segments:
+        if e > x and s < y:
+            ran[name(tid)] += min(e, y) - max(s, x)
+    return ran
 
 
 def main() -> None:
@@ -183,11 +195,7 @@ def main() -> None:
         return c if c.startswith(("wrk", "nginx", "lockgate", "uvloop", "python")) else "other:" + c
 
     def who_ran(cpu: int, x: float, y: float) -> collections.Counter[str]:
-        ran: collections.Counter[str] = collections.Counter()
-        for s, e, tid in segs[cpu]:
-            if e > x and s < y:
-                ran[name(tid)] += min(e, y) - max(s, x)
-        return ran
+        return time_by_name(segs[cpu], x, y, name)
 
     # long on-CPU runs without a syscall
     runs = [(x, y) for k, x, y, _ in intervals if k == "run"]

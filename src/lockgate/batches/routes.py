@@ -111,14 +111,20 @@ def _owned(
     return row
 
 
-def _capped(request: Request, most: int) -> Request:
-    """``request`` whose body ends in a 413 once more than ``most`` bytes arrived.
+#: room for the multipart framing and the form's other fields around a file of the limit
+_FORM_SLACK = 64 * 1024
+
+
+def _capped(request: Request, limit: int) -> Request:
+    """``request`` whose body ends in a 413 once more than ``limit`` bytes of file (plus
+    the form's slack) arrived.
 
     A chunked upload declares no length, and Starlette's form parser spools a file part
     to disk without a bound: without the count one caller could fill the disk the
     database shares with every tenant before the size check after parsing.
     """
     seen = 0
+    most = limit + _FORM_SLACK
     receive = request.receive
 
     async def counted() -> Message:
@@ -127,7 +133,7 @@ def _capped(request: Request, most: int) -> Request:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > most:  # the parser closes (deletes) what it spooled
-                raise PayloadTooLargeError(f"Files are limited to {most - 64 * 1024} bytes.")
+                raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
         return message
 
     return Request(request.scope, counted)
@@ -138,9 +144,9 @@ async def upload_file(request: Request) -> Response:
     _, bs, principal = await _open(request)
     limit = bs.settings.max_file_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
+    if declared is not None and declared.isdigit() and int(declared) > limit + _FORM_SLACK:
         raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
-    form = await _capped(request, limit + 64 * 1024).form(max_files=1, max_fields=8)
+    form = await _capped(request, limit).form(max_files=1, max_fields=8)
     try:
         upload = form.get("file")
         purpose = form.get("purpose")
