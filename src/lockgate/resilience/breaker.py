@@ -260,7 +260,7 @@ class CircuitBreaker:
         if callers is None or caller is None:
             return True
         own = callers.get(caller)
-        return own is None or own.available(now)
+        return own is None or now >= self._mixed_until or own.available(now)
 
     def available_in(self, now: float, caller: str | None = None) -> float:
         """Seconds until the deployment may be available again (0.0 if it is now)."""
@@ -268,7 +268,7 @@ class CircuitBreaker:
         if self.state(now) == "open" and not self._bystander(caller):
             wait = max(wait, self._opened_at + self.config.open_s - now)
         own = self._own(caller)
-        if own is not None:
+        if own is not None and self._mixed(now):
             wait = max(wait, own.available_in(now))
         return wait
 
@@ -292,13 +292,13 @@ class CircuitBreaker:
         own_permit = None
         if own is not None:
             own_permit = own.allow(now)
-            if own_permit is None:
+            if own_permit is None and now < self._mixed_until:
                 return None
         probe = state != "closed"
         if probe:
             self._probes_out += 1
         permit = Permit(self._generation, probe, caller)
-        if own is not None:
+        if own_permit is not None:
             permit.owner = own
             permit.own = own_permit
         return permit
@@ -390,7 +390,7 @@ class CircuitBreaker:
         if caller is None or self._callers is None:
             self._count_failure(permit, now)
             return
-        cut_off = self._charge(permit, caller, now)
+        cut_off, just_cut_off = self._charge(permit, caller, now)
         self._seen(caller, now)
         if not self._take(permit):
             return
@@ -410,8 +410,12 @@ class CircuitBreaker:
         if not self._mixed(now):
             self._trip_check(now, caller)
             return
+        # Other callers used it too: decide without the worst caller.  A second caller
+        # cut off on its own is not explained by one caller either.
+        if just_cut_off and self._callers.open_count(now) >= 2:
+            self._move("open", now)
+            return
         cfg = self.config
-        # Other callers used it too: decide without the worst caller.
         if (
             cfg.consecutive_failures
             and self._consecutive >= cfg.consecutive_failures
@@ -428,16 +432,19 @@ class CircuitBreaker:
             if calls >= cfg.min_calls and failures >= cfg.failure_rate * calls:
                 self._move("open", now)
 
-    def _charge(self, permit: Permit, caller: str, now: float) -> bool:
-        """Count an upstream fault on ``caller``'s own breaker; whether it is now open."""
+    def _charge(self, permit: Permit, caller: str, now: float) -> tuple[bool, bool]:
+        """Count an upstream fault on ``caller``'s own breaker: whether it is open now,
+        and whether this failure opened it."""
         assert self._callers is not None
         own = self._callers.ensure(caller)
+        was_open = own._state == "open"
         own_permit = permit.own if permit.owner is own else own.allow(now)
         if own_permit is None or not own._count_failure(own_permit, now):
             # Still this caller's failure (a call admitted before its breaker opened):
             # counted for attribution, so the others' evidence leaves it out.
             own._calls.add(now, b=1)
-        return own._state == "open"
+        cut_off = own._state == "open"
+        return cut_off, cut_off and not was_open
 
     def _count_failure(self, permit: Permit, now: float) -> bool:
         """An upstream fault, judged on this breaker's own counts (the plain rule);

@@ -104,6 +104,10 @@ class CallerTable:
                 calls, failures = c, f
         return calls, failures
 
+    def open_count(self, now: float) -> int:
+        """How many tracked callers are cut off (their own breaker open) now."""
+        return sum(1 for own in self._entries.values() if own.state(now) == "open")
+
     def snapshot(self, now: float, limit: int = 20) -> dict[str, Any]:
         """The tracked callers with the most failures first (at most ``limit``)."""
         rows: list[tuple[bool, int, dict[str, Any]]] = []
