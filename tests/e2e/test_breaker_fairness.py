@@ -174,6 +174,7 @@ def test_one_tenant_making_the_upstream_fail_is_cut_off_alone(gateway_factory, u
         in metrics
     )
     assert 'lockgate_breaker_transitions_total{deployment="gpt-4o-mini#0",to="open"}' not in metrics
+    assert 'lockgate_breaker_callers{deployment="gpt-4o-mini#0"} 1.0' in metrics
     for secret in (bad_key, good_key, MASTER):
         assert secret not in metrics and secret not in json.dumps(snap)
 

@@ -6,7 +6,7 @@ usage rows carry, never key material.  A deployment's :class:`CircuitBreaker` ke
 its first upstream fault there, and loses it once it has no failure left in the window,
 so the table holds the callers with recent trouble only.  It is capped: at
 ``max_entries`` the least recently used entry goes first, so a caller rotating through
-keys costs a bounded amount of memory (about 1 KB an entry).
+keys costs a bounded amount of memory (about 0.8 KB an entry).
 """
 
 from __future__ import annotations
