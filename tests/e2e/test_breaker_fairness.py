@@ -49,25 +49,33 @@ class SelectiveUpstream:
                 with outer._lock:
                     outer.seen.append(poisoned)
                 if poisoned or outer.down:
-                    status, payload = 500, {
-                        "error": {"message": "internal server error", "type": "server_error"}
-                    }
+                    status, payload = (
+                        500,
+                        {"error": {"message": "internal server error", "type": "server_error"}},
+                    )
                 else:
                     model = json.loads(body).get("model", "m")
-                    status, payload = 200, {
-                        "id": "chatcmpl-1",
-                        "object": "chat.completion",
-                        "created": int(time.time()),
-                        "model": model,
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": "fine"},
-                                "finish_reason": "stop",
-                            }
-                        ],
-                        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-                    }
+                    status, payload = (
+                        200,
+                        {
+                            "id": "chatcmpl-1",
+                            "object": "chat.completion",
+                            "created": int(time.time()),
+                            "model": model,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": "fine"},
+                                    "finish_reason": "stop",
+                                }
+                            ],
+                            "usage": {
+                                "prompt_tokens": 3,
+                                "completion_tokens": 1,
+                                "total_tokens": 4,
+                            },
+                        },
+                    )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -127,9 +135,7 @@ def client(gw, key: str) -> openai.OpenAI:
 def ask(c: openai.OpenAI, text: str) -> int:
     """The status the SDK saw for one chat request (200, or the error's status)."""
     try:
-        c.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
-        )
+        c.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": text}])
     except openai.APIStatusError as err:
         return err.status_code
     return 200
@@ -158,7 +164,9 @@ def test_one_tenant_making_the_upstream_fail_is_cut_off_alone(gateway_factory, u
     assert bad_statuses[:5] == [502] * 5 and bad_statuses[5:] == [503] * 7
     assert upstream.poisoned_seen() == 5
     with pytest.raises(openai.APIStatusError) as refused:
-        bad.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        bad.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
     assert refused.value.status_code == 503
     assert "available to this caller" in refused.value.message
     assert int(refused.value.response.headers["retry-after"]) >= 1
