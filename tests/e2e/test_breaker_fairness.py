@@ -22,6 +22,7 @@ import pytest
 from tests.support import MASTER, bearer
 
 POISON = "POISON-7f3a"
+SLOW = "SLOW-9c1e"  # answered after 3 s (a very long max_tokens on a busy server)
 ROUTER = {
     "num_retries": 0,
     "breaker": {"consecutive_failures": 5, "open_seconds": 60, "half_open_probes": 1},
@@ -46,6 +47,8 @@ class SelectiveUpstream:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 poisoned = POISON.encode() in body
+                if SLOW.encode() in body:
+                    time.sleep(3.0)
                 with outer._lock:
                     outer.seen.append(poisoned)
                 if poisoned or outer.down:
@@ -77,11 +80,14 @@ class SelectiveUpstream:
                         },
                     )
                 data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the gateway gave up on a slow answer and hung up
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -105,7 +111,7 @@ def upstream() -> Iterator[SelectiveUpstream]:
         thread.join(timeout=30)
 
 
-def start(gateway_factory, upstream: SelectiveUpstream, **breaker: Any):
+def start(gateway_factory, upstream: SelectiveUpstream, timeout: float = 30.0, **breaker: Any):
     models = [
         {
             "model_name": "gpt-4o-mini",
@@ -113,6 +119,7 @@ def start(gateway_factory, upstream: SelectiveUpstream, **breaker: Any):
                 "model": "openai/gpt-4o-mini",
                 "api_base": upstream.url,
                 "api_key": "sk-upstream-selfhosted",
+                "timeout": timeout,
             },
         }
     ]
@@ -239,3 +246,20 @@ def test_team_scope_counts_a_teams_keys_as_one_caller(gateway_factory, upstream)
     assert statuses == [502] * 5 + [503] * 7
     assert stats(gw)["state"] == "closed"
     assert stats(gw)["callers"]["callers"][0]["caller"] == "team:red"
+
+
+def test_a_tenant_whose_requests_time_out_is_cut_off_alone(gateway_factory, upstream):
+    """Upstream timeouts (one tenant's very long generations) count like 5xx: against
+    that tenant only."""
+    gw = start(gateway_factory, upstream, timeout=1.0)
+    good_key, _ = new_key(gw, "good")
+    slow_key, slow_id = new_key(gw, "slow")
+    good, slow = client(gw, good_key), client(gw, slow_key)
+    statuses = []
+    for i in range(7):
+        assert ask(good, f"hi {i}") == 200
+        statuses.append(ask(slow, f"{SLOW} {i}"))
+    assert statuses == [504] * 5 + [503] * 2
+    assert [ask(good, f"after {i}") for i in range(5)] == [200] * 5
+    snap = stats(gw)
+    assert snap["state"] == "closed" and snap["callers"]["callers"][0]["caller"] == slow_id
