@@ -46,7 +46,8 @@ class SelectiveUpstream:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                poisoned = POISON.encode() in body
+                # a second, sturdier server model takes anything (a fallback target)
+                poisoned = POISON.encode() in body and b'"model":"sturdy"' not in body
                 if SLOW.encode() in body:
                     time.sleep(3.0)
                 with outer._lock:
@@ -263,3 +264,30 @@ def test_a_tenant_whose_requests_time_out_is_cut_off_alone(gateway_factory, upst
     assert [ask(good, f"after {i}") for i in range(5)] == [200] * 5
     snap = stats(gw)
     assert snap["state"] == "closed" and snap["callers"]["callers"][0]["caller"] == slow_id
+
+
+def test_a_cut_off_tenant_goes_to_its_fallbacks(gateway_factory, upstream):
+    """With a fallback alias, the poisoning tenant is served there; once its own breaker
+    is open its requests skip the primary without touching it."""
+    models = [
+        {
+            "model_name": name,
+            "params": {
+                "model": f"openai/{upstream_model}",
+                "api_base": upstream.url,
+                "api_key": "sk-upstream-selfhosted",
+            },
+        }
+        for name, upstream_model in (("gpt-4o-mini", "gpt-4o-mini"), ("backup", "sturdy"))
+    ]
+    gw = gateway_factory(
+        models, router_settings={**ROUTER, "fallbacks": [{"gpt-4o-mini": ["backup"]}]}
+    )
+    good_key, _ = new_key(gw, "good")
+    bad_key, _ = new_key(gw, "bad")
+    good, bad = client(gw, good_key), client(gw, bad_key)
+    for i in range(10):
+        assert ask(good, f"hi {i}") == 200
+        assert ask(bad, f"{POISON} {i}") == 200
+    assert upstream.poisoned_seen() == 5  # the primary saw five, then only the fallback
+    assert stats(gw)["state"] == "closed"
