@@ -437,7 +437,7 @@ class CircuitBreaker:
         and whether this failure opened it."""
         assert self._callers is not None
         own = self._callers.ensure(caller)
-        was_open = own._state == "open"
+        was_open = own.state(now) == "open"
         own_permit = permit.own if permit.owner is own else own.allow(now)
         if own_permit is None or not own._count_failure(own_permit, now):
             # Still this caller's failure (a call admitted before its breaker opened):
