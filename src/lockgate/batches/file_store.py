@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lockgate.batches.paging import Page, page_of
 from lockgate.storage.database import Database
 from lockgate.storage.lean_import import lazy_module
 
@@ -69,13 +70,18 @@ class FileStore:
             )
         return dict(row) if row else None
 
-    async def list_files(self, key_id: str | None, admin: bool, limit: int) -> list[dict[str, Any]]:
-        q = sa.select(tables.files).where(tables.files.c.deleted.is_(False))
-        if not admin:
-            q = q.where(tables.files.c.key_id == key_id)
-        q = q.order_by(tables.files.c.created_at.desc()).limit(limit)
+    async def list_files(
+        self, key_id: str | None, admin: bool, page: Page, purpose: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Up to ``page.limit + 1`` of the caller's files (of ``purpose``) after the cursor
+        (a deleted file is still a cursor: a client may delete as it pages)."""
+        files = tables.files
+        owned = sa.true() if admin else files.c.key_id == key_id
+        scope = sa.and_(files.c.deleted.is_(False), owned)
+        if purpose is not None:
+            scope = sa.and_(scope, files.c.purpose == purpose)
         async with self.db.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(q)).mappings()]
+            return await page_of(conn, files, scope, page, "file", owned=owned)
 
     async def delete_file(self, file_id: str) -> None:
         async with self.db.engine.begin() as conn:

@@ -21,6 +21,7 @@ from lockgate.api.flow import start_context
 from lockgate.auth.keys import Principal
 from lockgate.batches.handoff import handoff_target
 from lockgate.batches.lines import ENDPOINTS, LineError, parse_input
+from lockgate.batches.paging import page_query
 from lockgate.batches.service import BatchService
 from lockgate.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from lockgate.services import Services, services
@@ -168,10 +169,22 @@ async def upload_file(request: Request) -> Response:
 @with_errors("openai")
 async def list_files(request: Request) -> Response:
     _, bs, principal = await _open(request)
-    rows = await bs.store.list_files(principal.key_id, principal.is_admin, limit=10_000)
-    purpose = request.query_params.get("purpose")
-    data = [file_object(r) for r in rows if purpose is None or r["purpose"] == purpose]
-    return json_response({"object": "list", "data": data, "has_more": False})
+    q = request.query_params
+    page = page_query(q, default_limit=10_000, max_limit=10_000, ordered=True)
+    rows = await bs.store.list_files(principal.key_id, principal.is_admin, page, q.get("purpose"))
+    return _list([file_object(r) for r in rows[: page.limit]], len(rows) > page.limit)
+
+
+def _list(data: list[dict[str, Any]], more: bool) -> Response:
+    return json_response(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": more,
+        }
+    )
 
 
 @with_errors("openai")
@@ -279,24 +292,9 @@ async def cancel_batch(request: Request) -> Response:
 @with_errors("openai")
 async def list_batches(request: Request) -> Response:
     _, bs, principal = await _open(request)
-    q = request.query_params
-    try:
-        limit = max(1, min(100, int(q.get("limit", "20"))))
-    except ValueError:
-        raise BadRequestError("'limit' must be an integer.", param="limit") from None
-    rows = await bs.store.list_batches(
-        principal.key_id, principal.is_admin, q.get("after"), limit + 1
-    )
-    data = [batch_object(r) for r in rows[:limit]]
-    return json_response(
-        {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": len(rows) > limit,
-        }
-    )
+    page = page_query(request.query_params, default_limit=20, max_limit=100, ordered=False)
+    rows = await bs.store.list_batches(principal.key_id, principal.is_admin, page)
+    return _list([batch_object(r) for r in rows[: page.limit]], len(rows) > page.limit)
 
 
 routes = [
