@@ -9,8 +9,9 @@ are kept, so ``previous_response_id`` continues it and GET reads it back.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from starlette.requests import Request
@@ -52,6 +53,19 @@ def _owner(ctx: RequestContext) -> str:
     return f"key:{p.key_id}" if p.key_id else p.kind
 
 
+@contextlib.contextmanager
+def _named_as_sent() -> Iterator[None]:
+    """A 400 about ``max_completion_tokens`` (the chat field ``max_output_tokens`` became)
+    names the field the client sent."""
+    try:
+        yield
+    except BadRequestError as err:
+        if err.param == "max_completion_tokens":
+            err.param = "max_output_tokens"
+            err.message = err.message.replace("'max_completion_tokens'", "'max_output_tokens'")
+        raise
+
+
 @with_errors("openai")
 async def create_response(request: Request) -> Response:
     svc = services(request)
@@ -75,9 +89,11 @@ async def create_response(request: Request) -> Response:
             history = previous.history
         system = [{"role": "system", "content": parsed.instructions}] if parsed.instructions else []
         conversation = history + parsed.input_messages
-        chat = parse_chat_request({**parsed.chat, "messages": system + conversation})
+        with _named_as_sent():
+            chat = parse_chat_request({**parsed.chat, "messages": system + conversation})
     response_id = new_response_id()
-    result = await cancel_on_disconnect(request, run_chat(svc, ctx, chat))
+    with _named_as_sent():
+        result = await cancel_on_disconnect(request, run_chat(svc, ctx, chat))
     headers = response_headers(ctx)
     if isinstance(result, ChatResponse):
         answer = build_response(response_id, parsed.model, result.body, result.usage, parsed.echo)
