@@ -125,3 +125,28 @@ def test_batches_page_with_the_sdk_and_a_foreign_cursor_is_no_cursor(
         assert other.batches.list().data == []
     with openai.OpenAI(base_url=gw.v1, api_key=MASTER, max_retries=0) as admin:
         assert [b.id for b in admin.batches.list(after=walked[0])] == walked[1:]
+
+
+def test_a_key_cannot_fill_the_shared_disk_with_files(
+    fake: ThreadedFake, gateway_factory: GatewayFactory
+) -> None:
+    """Before: no bound on what one key kept, so it could fill the disk every tenant's
+    files and a SQLite database share. Now its files and bytes are bounded; deleting
+    makes room, and another key is not affected."""
+    gw = gateway_factory(
+        model_list(fake),
+        batches={"max_file_bytes": 4096, "max_stored_bytes_per_key": 1000, "max_files_per_key": 3},
+    )
+    line = (json.dumps(LINE) + "\n").encode()  # 151 bytes
+    with openai.OpenAI(base_url=gw.v1, api_key=_key(gw, "hoarder"), max_retries=0) as c:
+        kept = [c.files.create(file=("a.jsonl", line), purpose="batch").id for _ in range(3)]
+        with pytest.raises(openai.BadRequestError) as caught:  # a fourth file
+            c.files.create(file=("a.jsonl", line), purpose="batch")
+        assert isinstance(caught.value.body, dict)
+        assert caught.value.body["code"] == "storage_limit_exceeded", caught.value.body
+        c.files.delete(kept[0])
+        with pytest.raises(openai.BadRequestError):  # 2 x 151 kept + 755 bytes: over 1000
+            c.files.create(file=("big.jsonl", line * 5), purpose="batch")
+        assert c.files.create(file=("a.jsonl", line), purpose="batch").id
+    with openai.OpenAI(base_url=gw.v1, api_key=_key(gw, "other"), max_retries=0) as other:
+        assert other.files.create(file=("a.jsonl", line), purpose="batch").id

@@ -70,6 +70,16 @@ class FileStore:
             )
         return dict(row) if row else None
 
+    async def stored(self, key_id: str | None) -> tuple[int, int]:
+        """Bytes and number of the files ``key_id`` keeps (deleted ones not counted)."""
+        files = tables.files
+        q = sa.select(sa.func.coalesce(sa.func.sum(files.c.bytes), 0), sa.func.count()).where(
+            files.c.key_id == key_id, files.c.deleted.is_(False)
+        )
+        async with self.db.engine.connect() as conn:
+            held, count = (await conn.execute(q)).one()
+        return int(held), int(count)
+
     async def list_files(
         self, key_id: str | None, admin: bool, page: Page, purpose: str | None = None
     ) -> list[dict[str, Any]]:

@@ -140,6 +140,28 @@ def _capped(request: Request, limit: int) -> Request:
     return Request(request.scope, counted)
 
 
+def _over_storage(bs: BatchService) -> BadRequestError:
+    s = bs.settings
+    return BadRequestError(
+        f"This key keeps at most {s.max_files_per_key} files and {s.max_stored_bytes_per_key}"
+        " bytes of files; delete some (DELETE /v1/files/{file_id}) to upload more.",
+        code="storage_limit_exceeded",
+        param="file",
+    )
+
+
+async def _room(bs: BatchService, principal: Principal) -> int:
+    """Bytes the caller may still store (refused at once when it has no room): one key
+    could otherwise fill the disk every tenant's files and the database live on."""
+    if principal.is_admin:
+        return bs.settings.max_file_bytes  # the master key: only one file's limit
+    held, count = await bs.store.stored(principal.key_id)
+    room = bs.settings.max_stored_bytes_per_key - held
+    if count >= bs.settings.max_files_per_key or room <= 0:
+        raise _over_storage(bs)
+    return room
+
+
 @with_errors("openai")
 async def upload_file(request: Request) -> Response:
     _, bs, principal = await _open(request)
@@ -147,6 +169,7 @@ async def upload_file(request: Request) -> Response:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + _FORM_SLACK:
         raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
+    room = await _room(bs, principal)
     form = await _capped(request, limit).form(max_files=1, max_fields=8)
     try:
         upload = form.get("file")
@@ -158,6 +181,8 @@ async def upload_file(request: Request) -> Response:
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
+        if len(data) > room:
+            raise _over_storage(bs)
         row = await bs.store.create_file(
             principal.key_id, purpose, upload.filename or "upload.jsonl", data, time.time()
         )
