@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
@@ -178,14 +178,14 @@ async def upload_file(request: Request) -> Response:
             raise BadRequestError("'file' is required (multipart/form-data).", param="file")
         if not isinstance(purpose, str) or purpose not in _PURPOSES:
             raise BadRequestError(f"'purpose' must be one of {_PURPOSES}.", param="purpose")
-        data = await upload.read(limit + 1)
-        if len(data) > limit:
-            raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
-        if len(data) > room:
-            raise _over_storage(bs)
-        row = await bs.store.create_file(
-            principal.key_id, purpose, upload.filename or "upload.jsonl", data, time.time()
+        name = upload.filename or "upload.jsonl"
+        row = await bs.store.copy_file(
+            principal.key_id, purpose, name, upload.file, time.time(), min(limit, room)
         )
+        if row is None:
+            if room < limit:
+                raise _over_storage(bs)
+            raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
     finally:
         await form.close()
     return json_response(file_object(row))
@@ -224,8 +224,8 @@ async def file_content(request: Request) -> Response:
     _, bs, principal = await _open(request)
     fid = request.path_params["file_id"]
     row = _owned(await bs.store.get_file(fid), principal, "file", fid)
-    path = bs.store.root / row["id"]
-    return Response(path.read_bytes(), media_type="application/jsonl")
+    # streamed from the disk in pieces (a thread reads them), not read whole on the loop
+    return FileResponse(bs.store.root / row["id"], media_type="application/jsonl")
 
 
 @with_errors("openai")
