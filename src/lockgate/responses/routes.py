@@ -9,9 +9,8 @@ are kept, so ``previous_response_id`` continues it and GET reads it back.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -30,6 +29,7 @@ from lockgate.api.flow import (
 )
 from lockgate.api.sse_response import SSEResponse
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, parse_chat_request
+from lockgate.chat_fields import as_sent
 from lockgate.context import RequestContext
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
 from lockgate.responses.store import StoredResponse
@@ -53,17 +53,8 @@ def _owner(ctx: RequestContext) -> str:
     return f"key:{p.key_id}" if p.key_id else p.kind
 
 
-@contextlib.contextmanager
-def _named_as_sent() -> Iterator[None]:
-    """A 400 about ``max_completion_tokens`` (the chat field ``max_output_tokens`` became)
-    names the field the client sent."""
-    try:
-        yield
-    except BadRequestError as err:
-        if err.param == "max_completion_tokens":
-            err.param = "max_output_tokens"
-            err.message = err.message.replace("'max_completion_tokens'", "'max_output_tokens'")
-        raise
+#: chat fields a Responses field became, for errors that name them
+_AS_SENT = {"max_completion_tokens": "max_output_tokens"}
 
 
 @with_errors("openai")
@@ -89,10 +80,10 @@ async def create_response(request: Request) -> Response:
             history = previous.history
         system = [{"role": "system", "content": parsed.instructions}] if parsed.instructions else []
         conversation = history + parsed.input_messages
-        with _named_as_sent():
+        with as_sent(_AS_SENT):
             chat = parse_chat_request({**parsed.chat, "messages": system + conversation})
     response_id = new_response_id()
-    with _named_as_sent():
+    with as_sent(_AS_SENT):
         result = await cancel_on_disconnect(request, run_chat(svc, ctx, chat))
     headers = response_headers(ctx)
     if isinstance(result, ChatResponse):
