@@ -40,24 +40,22 @@ def _key(gw: LiveGateway) -> str:
     return str(r.json()["key"])
 
 
-def _leave_openai(gw: LiveGateway, key: str, stream: bool) -> None:
-    client = openai.OpenAI(base_url=gw.v1, api_key=key, max_retries=0, timeout=0.5)
-    with client, pytest.raises(openai.APITimeoutError):
-        out: Any = client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=[{"role": "user", "content": PROMPT}],
-            max_tokens=16,
-            stream=stream,
+def _leave(gw: LiveGateway, key: str, api: str, stream: bool) -> None:
+    """One request through the official SDK whose client gives up after 0.5 s."""
+    client: Any
+    if api == "openai":
+        client = openai.OpenAI(base_url=gw.v1, api_key=key, max_retries=0, timeout=0.5)
+        create, model, timeout = (
+            client.chat.completions.create,
+            "gpt-4o-mini",
+            openai.APITimeoutError,
         )
-        if stream:
-            list(out)
-
-
-def _leave_anthropic(gw: LiveGateway, key: str, stream: bool) -> None:
-    client = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0, timeout=0.5)
-    with client, pytest.raises(anthropic.APITimeoutError):
-        out: Any = client.messages.create(
-            model="claude-haiku",
+    else:
+        client = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0, timeout=0.5)
+        create, model, timeout = client.messages.create, "claude-haiku", anthropic.APITimeoutError
+    with client, pytest.raises(timeout):
+        out = create(
+            model=model,
             messages=[{"role": "user", "content": PROMPT}],
             max_tokens=16,
             stream=stream,
@@ -92,7 +90,7 @@ def test_a_client_that_leaves_before_the_first_token_pays_for_its_prompt(
     key = _key(gw)
     slow = Fault.slow_first_chunk(5) if fault == "slow_first_chunk" else Fault.slow_headers(5)
     fake.push_fault(slow, times=1)
-    (_leave_openai if api == "openai" else _leave_anthropic)(gw, key, stream)
+    _leave(gw, key, api, stream)
 
     rows = _rows_for(gw, 499)
     assert len(rows) == 1, rows
