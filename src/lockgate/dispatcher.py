@@ -51,6 +51,7 @@ from lockgate.resilience import (
     RetryPolicy,
     Timeouts,
 )
+from lockgate.resilience.callers import CallerListener
 from lockgate.resilience.deadline import TIMEOUT_HEADER
 from lockgate.resilience.quota import MinuteQuota
 from lockgate.router import Router
@@ -223,9 +224,13 @@ class Dispatcher:
             open_s=b.open_seconds,
             half_open_probes=b.half_open_probes,
             rate_limit_is_failure=b.rate_limit_is_failure,
+            per_caller=b.per_caller,
+            max_callers=b.max_callers,
         )
         self._breaker_cfg = breaker_cfg
+        self._by_team = b.caller_scope == "team"
         self._listener = listener
+        self._caller_listener = listener if isinstance(listener, CallerListener) else None
         self.breakers: dict[str, CircuitBreaker] = {}
         self._policy = RetryPolicy(
             max_attempts=rs.num_retries + 1,
@@ -261,7 +266,7 @@ class Dispatcher:
                     cands.append(prior)
                     breakers[dep.id] = prior.breaker
                     continue
-                breaker = CircuitBreaker(dep.id, self._breaker_cfg, listener=self._listener)
+                breaker = self._breaker(dep.id)
                 breakers[dep.id] = breaker
                 quota = None
                 if dep.params.rpm is not None or dep.params.tpm is not None:
@@ -286,6 +291,22 @@ class Dispatcher:
         )
         return _Table(router, candidates, budgets, chains)
 
+    def _breaker(self, name: str) -> CircuitBreaker:
+        return CircuitBreaker(
+            name,
+            self._breaker_cfg,
+            listener=self._listener,
+            caller_listener=self._caller_listener,
+        )
+
+    def _caller(self, ctx: RequestContext) -> str:
+        """Who a call is for, as the breakers attribute failures: the key id (or the
+        key's team), as usage rows name them; never key material."""
+        p = ctx.principal
+        if self._by_team and p.team:
+            return "team:" + p.team
+        return p.key_id or p.kind
+
     def _embed_cands(self, table: _Table, alias: str) -> tuple[Candidate, ...]:
         """Embeddings get their own breakers per deployment (built on first use): a failing
         /embeddings endpoint says nothing about the same deployment's chat, and the
@@ -297,8 +318,7 @@ class Dispatcher:
                 name = f"{c.id}{_EMBED_SUFFIX}"
                 breaker = self.breakers.get(name)
                 if breaker is None:
-                    breaker = CircuitBreaker(name, self._breaker_cfg, listener=self._listener)
-                    self.breakers[name] = breaker
+                    breaker = self.breakers[name] = self._breaker(name)
                 built.append(Candidate(c.id, c.weight, breaker, c.quota))
             cands = table.embed[alias] = tuple(built)
         return cands
@@ -413,6 +433,7 @@ class Dispatcher:
             chains=table.chains,
             budget=table.budgets,
         )
+        caller = self._caller(ctx)
         while True:
             cands = (
                 table.candidates[plan.alias]
@@ -423,12 +444,13 @@ class Dispatcher:
             # twice, a retry woken as its cool-down ends saw it cooling, then "available
             # in 0 s", which the plan took for no deployment at all (a 503 under load).
             now = clock()
-            lease = self._balancer.acquire(cands, exclude=plan.tried, now=now)
+            lease = self._balancer.acquire(cands, exclude=plan.tried, now=now, caller=caller)
             if lease is None:
                 decision = plan.on_unavailable(
                     now,
-                    available_in=self._balancer.available_in(cands, now),
+                    available_in=self._balancer.available_in(cands, now, caller),
                     rate_limited=self._balancer.rate_limited(cands, now),
+                    caller_cut_off=self._balancer.caller_cut_off(cands, now, caller),
                 )
                 if isinstance(decision, GiveUp):
                     note_failed_attempt(ctx, None, decision.error, decision)
@@ -455,7 +477,9 @@ class Dispatcher:
                         lease.release(now)  # already counted by another caller
                     else:
                         lease.failed(now, error)
-                    can_switch = self._balancer.has_alternative(cands, exclude=plan.tried, now=now)
+                    can_switch = self._balancer.has_alternative(
+                        cands, exclude=plan.tried, now=now, caller=caller
+                    )
                     decision = plan.on_failure(error, now, can_switch=can_switch)
                     note_failed_attempt(ctx, dep.id, error, decision)
                 except BaseException:

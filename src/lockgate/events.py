@@ -16,6 +16,7 @@ from lockgate.context import RequestContext
 from lockgate.errors import GatewayError
 from lockgate.resilience import BreakerListener, Fallback, GiveUp, Retry
 from lockgate.resilience.breaker import BreakerState
+from lockgate.resilience.callers import CallerListener
 from lockgate.resilience.retry_plan import Decision
 
 __all__ = ["BreakerLog", "note_failed_attempt"]
@@ -56,6 +57,7 @@ class BreakerLog:
 
     def __init__(self, inner: BreakerListener | None = None) -> None:
         self._inner = inner
+        self._callers = inner if isinstance(inner, CallerListener) else None
 
     def state_changed(self, name: str, old: BreakerState, new: BreakerState, now: float) -> None:
         level = logging.INFO if new == "closed" else logging.WARNING
@@ -69,3 +71,21 @@ class BreakerLog:
         )
         if self._inner is not None:
             self._inner.cooldown_started(name, seconds, now)
+
+    def caller_state_changed(
+        self, name: str, caller: str, old: BreakerState, new: BreakerState, now: float
+    ) -> None:
+        """One caller's own breaker on ``name``: open means only that caller is cut off."""
+        level = logging.INFO if new == "closed" else logging.WARNING
+        _breaker.log(
+            level,
+            "circuit breaker %s for one caller",
+            new,
+            extra={"deployment": name, "caller": caller, "was": old},
+        )
+        if self._callers is not None:
+            self._callers.caller_state_changed(name, caller, old, new, now)
+
+    def callers_tracked(self, name: str, count: int) -> None:
+        if self._callers is not None:
+            self._callers.callers_tracked(name, count)

@@ -202,6 +202,19 @@ class Metrics:
             ["deployment", "to"],
             registry=r,
         )
+        self.breaker_caller_opened = Counter(
+            "lockgate_breaker_caller_opened",
+            "A caller's own breaker on a deployment opened (that caller alone cut off),"
+            " by caller (key id or team:<name>).",
+            ["deployment", "caller"],
+            registry=r,
+        )
+        self.breaker_callers = Gauge(
+            "lockgate_breaker_callers",
+            "Callers with recent failures tracked per deployment (capped by max_callers).",
+            ["deployment"],
+            registry=r,
+        )
         self.dead_lettered = Counter(
             "lockgate_records_dead_lettered",
             "Usage or audit rows the database refused, kept in the dead-letter file.",
@@ -400,6 +413,14 @@ class Metrics:
 
     def cooldown_started(self, name: str, seconds: float, now: float) -> None:
         self.cooldowns.labels(name).inc()
+
+    # CallerListener
+    def caller_state_changed(self, name: str, caller: str, old: str, new: str, now: float) -> None:
+        if new == "open":
+            self.breaker_caller_opened.labels(name, caller).inc()
+
+    def callers_tracked(self, name: str, count: int) -> None:
+        self.breaker_callers.labels(name).set(count)
 
     def render(self) -> bytes:
         data: bytes = generate_latest(self.registry)

@@ -222,6 +222,13 @@ class BreakerSettings(_Model):
     open_seconds: float = Field(default=30.0, gt=0)
     half_open_probes: int = Field(default=3, ge=1)
     rate_limit_is_failure: bool = False
+    #: attribute upstream faults to the caller: one caller's failures open the breaker
+    #: for that caller only (lockgate.resilience.callers); false: one breaker for all
+    per_caller: bool = True
+    #: who a caller is: "key" (a virtual key's id) or "team" (its team, else the key)
+    caller_scope: Literal["key", "team"] = "key"
+    #: callers with recent failures tracked per deployment (least recently used go first)
+    max_callers: int = Field(default=1000, ge=1)
 
 
 class GroupAlias(_Model):

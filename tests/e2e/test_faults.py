@@ -316,14 +316,16 @@ def test_half_open_probe_failure_reopens(fake, gateway_factory):
     """A failed probe sends the breaker straight back to open."""
     breaker = {
         "consecutive_failures": 2,
-        "open_seconds": 0.5,
+        # long enough that a loaded box sends the next request while it is open again
+        # (0.5 s was not: the request after the failed probe found it half-open)
+        "open_seconds": 5.0,
         "half_open_probes": 1,
         "min_calls": 100,
     }
     gw = gateway_factory(model_list(fake), router_settings={"num_retries": 0, "breaker": breaker})
     fake.push_fault(Fault.error(500, path=PATH), times=3)
     assert [post(gw).status_code for _ in range(2)] == [502, 502]
-    time.sleep(0.6)
+    time.sleep(5.1)
     assert post(gw).status_code == 502  # the probe fails
     assert post(gw).status_code == 503  # open again, upstream untouched
     assert len(fake.requests_to(PATH)) == 3

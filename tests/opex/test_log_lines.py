@@ -197,6 +197,37 @@ def test_breaker_transitions_are_logged_and_passed_on():
     assert ("up#0", "closed", "open") in inner.events
 
 
+class _CallerRecorder(_Recorder):
+    def caller_state_changed(self, name, caller, old, new, now) -> None:
+        self.events.append((name, caller, new))
+
+    def callers_tracked(self, name, count) -> None:
+        self.events.append((name, "tracked", count))
+
+
+def test_a_caller_cut_off_alone_is_logged_with_its_key_id():
+    """The line names the deployment and the caller (a key id), not the key."""
+    from lockgate.errors import UpstreamOverloadedError
+    from lockgate.resilience import BreakerConfig, CircuitBreaker
+
+    inner = _CallerRecorder()
+    log = BreakerLog(inner)
+    cfg = BreakerConfig(consecutive_failures=2, open_s=10.0)
+    breaker = CircuitBreaker("up#0", cfg, listener=log, caller_listener=log)
+    with _Collect("lockgate.breaker") as caught:
+        for t in (0.0, 1.0):
+            ok = breaker.allow(t, "k-good")
+            assert ok is not None
+            breaker.record_success(ok, t)
+            bad = breaker.allow(t, "k-bad")
+            assert bad is not None
+            breaker.record_failure(bad, t, UpstreamOverloadedError("boom"))
+    lines = [(r.getMessage(), r.deployment, getattr(r, "caller", None)) for r in caught.records]
+    assert lines == [("circuit breaker open for one caller", "up#0", "k-bad")]
+    assert ("up#0", "k-bad", "open") in inner.events and ("up#0", "tracked", 1) in inner.events
+    assert breaker.state(1.0) == "closed"
+
+
 async def test_limiter_outage_and_recovery_are_one_line_each(own_redis):
     """Redis going away logs once (not per request); coming back logs once."""
     now = [1000.0]

@@ -11,7 +11,10 @@ Strategies, selected by name:
   random candidates are compared and the cheaper one wins.
 
 Deployments whose breaker refuses calls (open, out of half-open probes, cooling down)
-are skipped; within one request, deployments not tried yet are preferred.
+are skipped; within one request, deployments not tried yet are preferred.  The
+``caller`` passed to :meth:`Balancer.acquire` (and the availability reads beside it) is
+who the call is for: a deployment whose breaker is open for that caller alone is
+skipped for that caller only (see :mod:`lockgate.resilience.callers`).
 """
 
 from __future__ import annotations
@@ -41,13 +44,13 @@ class Candidate:
     #: the deployment's own requests/tokens per minute, if it has any
     quota: MinuteQuota | None = None
 
-    def available(self, now: float) -> bool:
+    def available(self, now: float, caller: str | None = None) -> bool:
         if self.quota is not None and not self.quota.available(now):
             return False
-        return self.breaker is None or self.breaker.available(now)
+        return self.breaker is None or self.breaker.available(now, caller)
 
-    def available_in(self, now: float) -> float:
-        wait = 0.0 if self.breaker is None else self.breaker.available_in(now)
+    def available_in(self, now: float, caller: str | None = None) -> float:
+        wait = 0.0 if self.breaker is None else self.breaker.available_in(now, caller)
         if self.quota is not None:
             wait = max(wait, self.quota.available_in(now))
         return wait
@@ -221,25 +224,42 @@ class Balancer:
     # -- choice -------------------------------------------------------------------
 
     def _pool(
-        self, candidates: Sequence[Candidate], exclude: Collection[str], now: float
+        self,
+        candidates: Sequence[Candidate],
+        exclude: Collection[str],
+        now: float,
+        caller: str | None,
     ) -> list[Candidate]:
         fresh: list[Candidate] = []
         tried: list[Candidate] = []
         for c in candidates:
-            if not c.available(now):
+            if not c.available(now, caller):
                 continue
             (tried if c.id in exclude else fresh).append(c)
         return fresh or tried
 
     def has_alternative(
-        self, candidates: Sequence[Candidate], *, exclude: Collection[str], now: float
+        self,
+        candidates: Sequence[Candidate],
+        *,
+        exclude: Collection[str],
+        now: float,
+        caller: str | None = None,
     ) -> bool:
-        """Whether some available candidate is outside ``exclude``."""
-        return any(c.id not in exclude and c.available(now) for c in candidates)
+        """Whether some candidate outside ``exclude`` is available (to ``caller``)."""
+        return any(c.id not in exclude and c.available(now, caller) for c in candidates)
 
-    def available_in(self, candidates: Sequence[Candidate], now: float) -> float:
-        """Seconds until some candidate may take calls again (0.0 if one can now)."""
-        return min((c.available_in(now) for c in candidates), default=0.0)
+    def available_in(
+        self, candidates: Sequence[Candidate], now: float, caller: str | None = None
+    ) -> float:
+        """Seconds until some candidate may take calls (from ``caller``) again (0.0: now)."""
+        return min((c.available_in(now, caller) for c in candidates), default=0.0)
+
+    def caller_cut_off(
+        self, candidates: Sequence[Candidate], now: float, caller: str | None
+    ) -> bool:
+        """Whether some candidate would take calls, just not ``caller``'s (its own breaker)."""
+        return caller is not None and any(c.available(now) for c in candidates)
 
     def rate_limited(self, candidates: Sequence[Candidate], now: float) -> bool:
         """Whether every candidate is cooling down after a provider rate limit (429)."""
@@ -251,6 +271,7 @@ class Balancer:
         *,
         exclude: Collection[str] = (),
         now: float,
+        caller: str | None = None,
     ) -> Candidate | None:
         """The deployment for the next attempt, or ``None`` if none is available.
 
@@ -260,8 +281,8 @@ class Balancer:
         if len(candidates) == 1:
             # One deployment (the usual alias): no pool, no weighting, tried or not.
             only = candidates[0]
-            return only if only.available(now) else None
-        pool = self._pool(candidates, exclude, now)
+            return only if only.available(now, caller) else None
+        pool = self._pool(candidates, exclude, now, caller)
         if len(pool) <= 1:
             return pool[0] if pool else None
         rng = self.rng
@@ -303,17 +324,19 @@ class Balancer:
         *,
         exclude: Collection[str] = (),
         now: float,
+        caller: str | None = None,
     ) -> Lease | None:
-        """Choose a deployment, take its breaker permit and count it in flight."""
+        """Choose a deployment for ``caller``, take its breaker permit and count it in
+        flight.  The lease reports the call's outcome to the breaker as ``caller``'s."""
         skipped: set[str] | None = None
         for _ in range(len(candidates)):
             excluded: Collection[str] = exclude if skipped is None else skipped
-            choice = self.choose(candidates, exclude=excluded, now=now)
+            choice = self.choose(candidates, exclude=excluded, now=now, caller=caller)
             if choice is None:
                 return None
             permit: Permit | None = None
             if choice.breaker is not None:
-                permit = choice.breaker.allow(now)
+                permit = choice.breaker.allow(now, caller)
                 if permit is None:
                     # Only reachable if the breaker changed between the two reads.
                     skipped = set(excluded) | {choice.id}

@@ -211,7 +211,12 @@ class RetryPlan:
         return Retry(delay)
 
     def on_unavailable(
-        self, now: float, *, available_in: float = 0.0, rate_limited: bool = False
+        self,
+        now: float,
+        *,
+        available_in: float = 0.0,
+        rate_limited: bool = False,
+        caller_cut_off: bool = False,
     ) -> Decision:
         """Decide when no deployment of the current alias can take a call.
 
@@ -221,7 +226,9 @@ class RetryPlan:
         breakers, or a fresh request) the plan fails fast: next alias, or give up.
         A fresh request finding every deployment ``rate_limited`` (cooling down after
         the provider's 429) gets a 429 with the wait, so clients back off as they would
-        from the provider itself rather than treat the gateway as down.
+        from the provider itself rather than treat the gateway as down.  ``caller_cut_off``
+        says the deployments refuse this caller only (its own calls kept failing
+        upstream), which the 503's message says.
         """
         error = self.last_error
         if error is None and rate_limited:
@@ -235,9 +242,14 @@ class RetryPlan:
                 now,
             )
         if error is None:
+            whose = (
+                " to this caller: its recent requests kept failing upstream"
+                if caller_cut_off
+                else ""
+            )
             return self._fallback_or_give_up(
                 UpstreamOverloadedError(
-                    f"no deployment of {self.alias!r} is available",
+                    f"no deployment of {self.alias!r} is available{whose}",
                     code="no_available_deployment",
                     retry_after=available_in if available_in > 0 else None,
                     public=True,
