@@ -54,7 +54,7 @@ def _finished(i: int) -> tuple[RequestContext, str, int]:
     dep = DEPLOYMENTS[i % 3]
     ctx = RequestContext(
         request_id=f"r{i}",
-        principal=Principal(kind="key", key_id="k", name=("a", "b", None)[i % 3]),
+        principal=Principal(kind="key", key_id="k", name=("a", "b", None)[i // 2 % 3]),
         api="openai",
     )
     ctx.deployment = dep
@@ -66,7 +66,7 @@ def _finished(i: int) -> tuple[RequestContext, str, int]:
         ctx.usage = Usage(prompt_tokens=i, completion_tokens=2 * i % 9)
     ctx.cost = 0.001 * (i % 3)
     ctx.priced = i % 4 != 1
-    return ctx, ("m1", "m2")[i % 2], (200, 400, 429, 502)[i % 4]
+    return ctx, ("m1", "m2")[i % 2], (200, 400, 429, 502)[i // 5 % 4]
 
 
 DEPLOYMENTS = [
