@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -49,24 +52,25 @@ def test_inflight_gauge_reads_the_count_at_scrape():
     assert "lockgate_inflight_requests 1.0" in metrics.render().decode()
 
 
-def _finished(i: int) -> tuple[RequestContext, str, int]:
-    """A varied finished request: with or without deployment, usage, cost, first chunk."""
-    dep = DEPLOYMENTS[i % 3]
+def _finished(i: int, labels: tuple[int, ...]) -> tuple[RequestContext, str, int]:
+    """A finished request with each label chosen by ``labels`` independently of the
+    others (model, deployment, key, status, cache; with or without usage)."""
+    model, dep, key, status, cache, used = labels
     ctx = RequestContext(
         request_id=f"r{i}",
-        principal=Principal(kind="key", key_id="k", name=("a", "b", None)[i // 2 % 3]),
+        principal=Principal(kind="key", key_id="k", name=("a", "b", None)[key]),
         api="openai",
     )
-    ctx.deployment = dep
-    ctx.cache_status = (None, "miss", "hit")[i % 4 % 3]
+    ctx.deployment = DEPLOYMENTS[dep]
+    ctx.cache_status = (None, "miss", "hit")[cache]
     ctx.upstream_seconds = 0.001 * (i % 7)
     ctx.started = 100.0
     ctx.first_chunk_at = 100.0 + 0.01 * i if i % 5 == 0 else None
-    if i % 2:
+    if used:
         ctx.usage = Usage(prompt_tokens=i, completion_tokens=2 * i % 9)
     ctx.cost = 0.001 * (i % 3)
     ctx.priced = i % 4 != 1
-    return ctx, ("m1", "m2")[i % 2], (200, 400, 429, 502)[i // 5 % 4]
+    return ctx, ("m1", "m2")[model], (200, 400, 429, 502)[status]
 
 
 DEPLOYMENTS = [
@@ -81,8 +85,10 @@ def test_rows_of_children_observe_what_a_lookup_per_series_observes():
     same requests counted with a fresh lookup for every series (no row kept)."""
     kept, fresh = Metrics(), Metrics()
     fresh._max_rows = 0
-    for i in range(300):
-        ctx, model, status = _finished(i)
+    combos = list(itertools.product(range(2), range(3), range(3), range(4), range(3), range(2)))
+    random.Random(7).shuffle(combos)
+    for i, labels in enumerate(combos * 2):
+        ctx, model, status = _finished(i, labels)
         for metrics in (kept, fresh):
             metrics.observe(ctx, model, status, 0.05 + 0.001 * i, 101.0, saved=0.0)
     assert len(kept._rows) > 0 and not fresh._rows
