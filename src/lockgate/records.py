@@ -110,13 +110,13 @@ _fields = operator.attrgetter(*FIELDS)
 _last: list[Any] = [None, b""]
 
 #: ``RequestRecord``'s slots, in the same order, without its frozen guard: a frozen
-#: dataclass's ``__init__`` sets each of its 33 fields through ``object.__setattr__``
+#: dataclass's ``__init__`` sets each of its 32 fields through ``object.__setattr__``
 #: (~4 µs a record); this one's plain stores take a tenth of that
 _Draft = dataclasses.make_dataclass(
     "_Draft", FIELDS, slots=True, init=True, repr=False, eq=False, match_args=False
 )
 #: the last record :func:`record_of` made and its values: :func:`packed` pickles them
-#: without reading the 33 attributes back
+#: without reading the 32 attributes back
 _made: list[Any] = [None, ()]
 
 
