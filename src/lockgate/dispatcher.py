@@ -180,6 +180,8 @@ def _has_content(chunk: Chunk) -> bool:
 
 
 _EMBED_SUFFIX = "/embeddings"
+#: the deployments a request's first attempt excludes (none tried yet)
+_UNTRIED: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,36 +418,37 @@ class Dispatcher:
     ) -> _T:
         clock = self._clock
         now = clock()
-        deadline = Deadline.for_request(
-            now,
-            default_s=self._settings.timeout,
-            header_value=ctx.client_headers.get(TIMEOUT_HEADER),
+        header = ctx.client_headers.get(TIMEOUT_HEADER)
+        deadline = (
+            None
+            if header is None
+            else Deadline.for_request(now, default_s=self._settings.timeout, header_value=header)
         )
+        at = now + self._settings.timeout if deadline is None else deadline.at
+        started = now
         table = self._table  # a reload mid-request does not change this request's routes
         router = table.router
         requested = router.group(model)
-        plan = RetryPlan(
-            requested,
-            policy=self._policy,
-            deadline=deadline,
-            rng=self._rng,
-            now=now,
-            chains=table.chains,
-            budget=table.budgets,
-        )
+        # The retry plan (and the Deadline object) are made when the first attempt fails
+        # or finds no deployment: a first attempt that answers needs neither, only the
+        # request counted in its alias's retry budget, as the plan would have counted it.
+        budget = table.budgets.get(requested)
+        if budget is not None:
+            budget.record_request(now)
+        plan: RetryPlan | None = None
         caller = self._caller(ctx)
         while True:
-            cands = (
-                table.candidates[plan.alias]
-                if candidates is None
-                else candidates(table, plan.alias)
-            )
+            alias = requested if plan is None else plan.alias
+            cands = table.candidates[alias] if candidates is None else candidates(table, alias)
             # One reading for the breakers' answer and the plan's decision on it: read
             # twice, a retry woken as its cool-down ends saw it cooling, then "available
             # in 0 s", which the plan took for no deployment at all (a 503 under load).
             now = clock()
-            lease = self._balancer.acquire(cands, exclude=plan.tried, now=now, caller=caller)
+            tried = _UNTRIED if plan is None else plan.tried
+            lease = self._balancer.acquire(cands, exclude=tried, now=now, caller=caller)
             if lease is None:
+                if plan is None:
+                    plan = self._plan(requested, deadline or Deadline(started, at), table)
                 decision = plan.on_unavailable(
                     now,
                     available_in=self._balancer.available_in(cands, now, caller),
@@ -456,14 +459,15 @@ class Dispatcher:
                     note_failed_attempt(ctx, None, decision.error, decision)
                     _log_attempt(ctx, None, 0.0, decision.error)
             else:
-                plan.begin_attempt(lease.deployment)
+                if plan is not None:
+                    plan.begin_attempt(lease.deployment)
                 # The name the attempt serves: the client's own (a wildcard or group
                 # alias resolves it to its upstream model), or a fallback alias.
-                name = model if plan.alias == requested else plan.alias
+                name = model if alias == requested else alias
                 dep = router.deployment(name, lease.deployment)
                 ctx.deployment = dep
                 ctx.attempts += 1
-                timeouts = self._timeouts_for(dep, stream).for_attempt(deadline, clock())
+                timeouts = self._timeouts_for(dep, stream).until(at, clock())
                 began = time.perf_counter()
                 try:
                     result = await attempt(dep, lease, timeouts, name)
@@ -477,6 +481,9 @@ class Dispatcher:
                         lease.release(now)  # already counted by another caller
                     else:
                         lease.failed(now, error)
+                    if plan is None:  # the first attempt failed: the plan as it would be now
+                        plan = self._plan(requested, deadline or Deadline(started, at), table)
+                        plan.begin_attempt(lease.deployment)
                     can_switch = self._balancer.has_alternative(
                         cands, exclude=plan.tried, now=now, caller=caller
                     )
@@ -508,6 +515,19 @@ class Dispatcher:
                 raise failure
             elif isinstance(decision, Fallback):
                 ctx.notes.setdefault("fallbacks", []).append(decision.alias)
+
+    def _plan(self, requested: str, deadline: Deadline, table: _Table) -> RetryPlan:
+        """The request's retry plan, made after its start (already counted in the budget)."""
+        return RetryPlan(
+            requested,
+            policy=self._policy,
+            deadline=deadline,
+            rng=self._rng,
+            now=deadline.start,
+            chains=table.chains,
+            budget=table.budgets,
+            counted=True,
+        )
 
     async def _traced_attempt(
         self,

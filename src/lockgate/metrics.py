@@ -42,6 +42,35 @@ _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
 _RATE_BUCKETS = (1, 5, 10, 20, 40, 60, 80, 100, 150, 200, 400, 1000)
 _WAIT_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.025, 0.05, 0.1)
 _MAX_CHILDREN = 10_000
+#: label sets of finished requests whose children are kept together (below)
+_MAX_ROWS = 2_000
+
+
+class _Row:
+    """The children one finished request's labels (model, system, key, status, cache)
+    observe, each resolved through ``Metrics._child`` the first time it is observed (so
+    /metrics still shows no empty series): one lookup a request instead of one a series."""
+
+    __slots__ = (
+        "cost",
+        "duration",
+        "requests",
+        "tokens_in",
+        "tokens_out",
+        "tps",
+        "ttft",
+        "upstream",
+    )
+
+    def __init__(self) -> None:
+        self.requests: Any = None
+        self.duration: Any = None
+        self.upstream: Any = None
+        self.tokens_in: Any = None
+        self.tokens_out: Any = None
+        self.cost: Any = None
+        self.ttft: Any = None
+        self.tps: Any = None
 
 
 class _LoopCounter(Counter):
@@ -286,11 +315,14 @@ class Metrics:
             registry=r,
         )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        self._rows: dict[tuple[str, str, str, int, str], _Row] = {}
+        self._max_rows = _MAX_ROWS
         self._memory_holders: list[object] = [self]
 
     def memory_sizes(self) -> list[tuple[str, int, int]]:
-        """(name, entries, bytes or 0): the memo of labelled metric children."""
-        return [("metric_children", len(self._kids), 0)]
+        """(name, entries, bytes or 0): the memo of labelled metric children, and of
+        finished requests' label sets (each holding some of those children)."""
+        return [("metric_children", len(self._kids), 0), ("metric_rows", len(self._rows), 0)]
 
     def watch_memory(self, holders: Iterable[object]) -> None:
         """Report the size of every in-memory cache, memo and queue among ``holders``
@@ -355,27 +387,48 @@ class Metrics:
         system = dep.provider if dep is not None else "none"
         key = ctx.principal.name or "anonymous"
         cache = ctx.cache_status or "none"
-        child(self.requests, model, system, key, str(status), cache).inc()
-        child(self.duration, model, system, "chat").observe(elapsed)
+        ident = (model, system, key, status, cache)
+        row = self._rows.get(ident)
+        if row is None:
+            row = _Row()
+            if len(self._rows) < self._max_rows:
+                self._rows[ident] = row
+        if row.requests is None:
+            row.requests = child(self.requests, model, system, key, str(status), cache)
+        row.requests.inc()
+        if row.duration is None:
+            row.duration = child(self.duration, model, system, "chat")
+        row.duration.observe(elapsed)
         upstream = ctx.upstream_seconds
         if dep is not None:
-            child(self.upstream_duration, model, system).observe(upstream)
+            if row.upstream is None:
+                row.upstream = child(self.upstream_duration, model, system)
+            row.upstream.observe(upstream)
         self.overhead.observe(max(0.0, elapsed - upstream))
         usage = ctx.usage
         if usage is not None:
-            child(self.tokens, model, system, "input").observe(usage.prompt_tokens)
-            child(self.tokens, model, system, "output").observe(usage.completion_tokens)
+            if row.tokens_in is None:
+                row.tokens_in = child(self.tokens, model, system, "input")
+                row.tokens_out = child(self.tokens, model, system, "output")
+            row.tokens_in.observe(usage.prompt_tokens)
+            row.tokens_out.observe(usage.completion_tokens)
         if ctx.cost:
-            child(self.cost, model, key).inc(ctx.cost)
+            if row.cost is None:
+                row.cost = child(self.cost, model, key)
+            row.cost.inc(ctx.cost)
         elif not ctx.priced and dep is not None:
             child(self.unpriced, dep.id).inc()
         first = ctx.first_chunk_at
         if first is not None:
-            child(self.ttft, model, system).observe(first - ctx.started)
+            if row.ttft is None:
+                row.ttft = child(self.ttft, model, system)
+            row.ttft.observe(first - ctx.started)
         if usage is not None and usage.completion_tokens and cache not in _HITS:
             gen = (now - first) if first is not None else upstream
             if gen > 0:
-                child(self.tokens_per_second, model, system).observe(usage.completion_tokens / gen)
+                if row.tps is None:
+                    row.tps = child(self.tokens_per_second, model, system)
+                row.tps.observe(usage.completion_tokens / gen)
         err = ctx.error
         if isinstance(err, RateLimitError):
             child(self.limit_rejections, model, key, err.code).inc()

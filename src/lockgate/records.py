@@ -8,11 +8,12 @@ in batches off the request path, and flush what they hold when closed.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import pickle
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 __all__ = [
     "FIELDS",
@@ -22,6 +23,7 @@ __all__ = [
     "fields_of",
     "pack",
     "packed",
+    "record_of",
     "unpack",
     "unpack_fields",
     "wants",
@@ -107,6 +109,33 @@ _fields = operator.attrgetter(*FIELDS)
 #: the last record packed and its bytes: the usage and audit writers get the same record
 _last: list[Any] = [None, b""]
 
+#: ``RequestRecord``'s slots, in the same order, without its frozen guard: a frozen
+#: dataclass's ``__init__`` sets each of its 32 fields through ``object.__setattr__``
+#: (~4 µs a record); this one's plain stores take a tenth of that
+_Draft = dataclasses.make_dataclass(
+    "_Draft", FIELDS, slots=True, init=True, repr=False, eq=False, match_args=False
+)
+#: the last record :func:`record_of` made and its values: :func:`packed` pickles them
+#: without reading the 32 attributes back
+_made: list[Any] = [None, ()]
+
+
+def record_of(values: tuple[Any, ...]) -> RequestRecord:
+    """A ``RequestRecord`` of ``values`` (every field, in :data:`FIELDS` order): the same
+    object ``RequestRecord(*values)`` makes (equal, frozen, same type), for a quarter of
+    the cost.
+
+    The values go into a :data:`_Draft` (same slots, plain stores), whose class is then
+    set to ``RequestRecord``: CPython allows it between classes of the same layout (same
+    base, same slots, no ``__dict__``), and the object is frozen from then on.
+    """
+    draft = _Draft(*values)
+    object.__setattr__(draft, "__class__", RequestRecord)
+    record = cast(RequestRecord, draft)
+    made = _made
+    made[0], made[1] = record, values
+    return record
+
 
 def packed(record: RequestRecord) -> Packed:
     """``record``'s bytes (the same object for the sinks that queue the same record).
@@ -118,8 +147,10 @@ def packed(record: RequestRecord) -> Packed:
     last = _last
     if last[0] is record:
         return last[1]  # type: ignore[no-any-return]
+    made = _made
+    values = made[1] if made[0] is record else _fields(record)
     try:
-        blob = pickle.dumps(_fields(record), pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(values, pickle.HIGHEST_PROTOCOL)
     except Exception:
         blob = b""
     last[0], last[1] = record, blob

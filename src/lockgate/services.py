@@ -51,7 +51,7 @@ from lockgate.promptcache.stage import follow_models as follow_auto_cache
 from lockgate.prompts.service import PromptService, build_prompt_service
 from lockgate.providers.embed_batching import EmbeddingBatcher
 from lockgate.providers.registry import ProviderRegistry
-from lockgate.records import RecordSink, RequestRecord, wants
+from lockgate.records import RecordSink, RequestRecord, record_of, wants
 from lockgate.request_ids import RequestIds
 from lockgate.responses import ResponseStore, build_response_store
 from lockgate.router import Router
@@ -186,42 +186,53 @@ def build_record(
     elapsed: float,
     saved: float = 0.0,
 ) -> RequestRecord:
+    """The request's record: its values written straight in ``FIELDS`` order (the
+    order of ``RequestRecord``'s fields; tests/core/test_record_build.py holds the two
+    together) and made into the record by ``record_of``."""
     dep = ctx.deployment
     err = ctx.error
     p = ctx.principal
-    return RequestRecord(
-        request_id=ctx.request_id,
-        started_at=ctx.started_wall,
-        api=ctx.api,
-        key_id=p.key_id,
-        key_name=p.name,
-        team=p.team,
-        user=ctx.user,
-        model=model,
-        provider=dep.provider if dep is not None else None,
-        deployment=dep.id if dep is not None else None,
-        upstream_model=dep.params.upstream_model if dep is not None else None,
-        status=status,
-        error_type=err.type if err is not None else None,
-        error_code=err.code if err is not None else None,
-        stream=ctx.stream,
-        prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
-        cached_tokens=usage.cached_tokens if usage else 0,
-        cost_usd=ctx.cost,
-        latency_ms=elapsed * 1000.0,
-        overhead_ms=max(0.0, elapsed - ctx.upstream_seconds) * 1000.0,
-        ttft_ms=(ctx.first_chunk_at - ctx.started) * 1000.0 if ctx.first_chunk_at else None,
-        attempts=ctx.attempts,
-        cache=ctx.cache_status,
-        notes=ctx.notes,
-        client_ip=ctx.client_ip,
-        client_request_id=ctx.client_request_id,
-        saved_usd=saved,
-        request_headers=redacted_headers(ctx.client_headers),
-        attempt_log=ctx.attempt_log or None,
-        request_body=ctx.captured_request,
-        response_body=ctx.captured_response,
+    first = ctx.first_chunk_at
+    if usage:
+        prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        cached = usage.cached_tokens
+    else:
+        prompt = completion = cached = 0
+    return record_of(
+        (
+            ctx.request_id,
+            ctx.started_wall,
+            ctx.api,
+            p.key_id,
+            p.name,
+            p.team,
+            ctx.user,
+            model,
+            dep.provider if dep is not None else None,
+            dep.id if dep is not None else None,
+            dep.params.upstream_model if dep is not None else None,
+            status,
+            err.type if err is not None else None,
+            err.code if err is not None else None,
+            ctx.stream,
+            prompt,
+            completion,
+            cached,
+            ctx.cost,
+            elapsed * 1000.0,
+            max(0.0, elapsed - ctx.upstream_seconds) * 1000.0,
+            (first - ctx.started) * 1000.0 if first else None,
+            ctx.attempts,
+            ctx.cache_status,
+            ctx.notes,
+            ctx.client_ip,
+            ctx.client_request_id,
+            saved,
+            redacted_headers(ctx.client_headers),
+            ctx.attempt_log or None,
+            ctx.captured_request,
+            ctx.captured_response,
+        )
     )
 
 

@@ -79,6 +79,7 @@ async def test_metrics_show_each_cache_size(tmp_path, open_gateway, distinct):
         "guard_key_overrides",
         "response_cache",
         "metric_children",
+        "metric_rows",
         "limit_state",
         "token_counts",
     ):

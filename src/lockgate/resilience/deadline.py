@@ -101,7 +101,11 @@ class Timeouts:
 
     def for_attempt(self, deadline: Deadline, now: float) -> Timeouts:
         """The timeouts of an attempt starting at ``now`` under ``deadline``."""
-        remaining = deadline.at - now
+        return self.until(deadline.at, now)
+
+    def until(self, at: float, now: float) -> Timeouts:
+        """The timeouts of an attempt starting at ``now`` under a deadline at ``at``."""
+        remaining = at - now
         c, f, i, t = self.connect, self.first_byte, self.idle, self.total
         if (
             c is not None

@@ -120,7 +120,10 @@ class RetryPlan:
         now: float,
         chains: FallbackChains | None = None,
         budget: RetryBudget | Mapping[str, RetryBudget] | None = None,
+        counted: bool = False,
     ) -> None:
+        """``counted``: the request is already in ``alias``'s retry budget (a caller that
+        made its first attempt before it needed a plan counted it then)."""
         self.requested = alias
         self.alias = alias
         self.policy = policy
@@ -136,7 +139,8 @@ class RetryPlan:
         #: Deployments of the current alias tried by this request.
         self.tried: set[str] = set()
         self.last_error: GatewayError | None = None
-        self._record_request(alias, now)
+        if not counted:
+            self._record_request(alias, now)
 
     def _budget_for(self, alias: str) -> RetryBudget | None:
         budget = self._budget
