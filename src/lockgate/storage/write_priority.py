@@ -10,7 +10,8 @@ cache footprint.  It also runs only when a CPU has nothing else to do, so on a m
 that is busy for long it may not run at all: session 11 and 12 saw such a writer starve and
 its queues spill.
 
-The guard: a job (one batch, one transaction) not answered within ``starve_after`` seconds
+A new writer process starts (imports, connects) at normal priority and goes idle after its
+first job.  The guard: a job (one batch, one transaction) not answered within ``starve_after`` seconds
 of being handed to :class:`~lockgate.storage.write_process.WriteProcess` (the wait for the
 jobs before it included) lifts the process to ``SCHED_OTHER`` at its nice value, so it
 competes as any process does; it goes back to idle once it has caught up: a job answered
@@ -100,6 +101,7 @@ class WriterPriority:
         self.mode: Mode = "normal"
         self._supported: bool | None = None
         self._lifted_at = 0.0
+        self._fresh = False
         #: switches by the mode switched to (the app's metrics read these)
         self.switches: dict[Mode, int] = {"idle": 0, "normal": 0}
         #: told ``(mode)`` of each switch made by the guard
@@ -117,15 +119,10 @@ class WriterPriority:
         return self._supported
 
     def started(self, pid: int) -> None:
-        """A new child ``pid``: to idle when wanted and it can be lifted again."""
+        """A new child ``pid``: it starts (imports, connects) at normal priority and goes
+        idle after its first job, when nothing waits (``settle``)."""
         self.mode = "normal"
-        if self.wanted == "idle" and self.supported:
-            try:
-                set_policy(pid, "idle")
-            except PermissionError:
-                self._supported = False
-                return
-            self.mode = "idle"
+        self._fresh = True
 
     def lift(self, pid: int) -> None:
         """The child's job waited too long: to ``SCHED_OTHER`` (``PermissionError`` if
@@ -143,20 +140,25 @@ class WriterPriority:
         log.info("database writer starved at idle priority; lifted", pid=pid)
 
     def settle(self, pid: int, waiting: int) -> None:
-        """A job was answered with ``waiting`` more behind it: back to idle when caught up."""
+        """A job was answered with ``waiting`` more behind it: to idle when caught up (a
+        new child after its first job; a lifted one ``hold`` seconds after its lift)."""
         if (
-            self.mode == "normal"
-            and waiting == 0
-            and self.wanted == "idle"
-            and self._supported
-            and time.monotonic() - self._lifted_at >= self.hold
+            self.mode != "normal"
+            or waiting
+            or self.wanted != "idle"
+            or not (self._fresh or time.monotonic() - self._lifted_at >= self.hold)
+            or not self.supported
         ):
-            try:
-                set_policy(pid, "idle")
-            except PermissionError:  # lowering is always allowed; a cpuset or LSM said no
-                self._supported = False
-                return
-            self.mode = "idle"
+            return
+        try:
+            set_policy(pid, "idle")
+        except PermissionError:  # lowering is always allowed; a cpuset or LSM said no
+            self._supported = False
+            return
+        self.mode = "idle"
+        if self._fresh:
+            self._fresh = False
+        else:
             self._switched("idle")
 
     def _switched(self, mode: Mode) -> None:
