@@ -99,6 +99,10 @@ async def test_the_writer_runs_idle_and_its_rows_land(url, tmp_path):
         assert os.sched_getscheduler(process.pid) == os.SCHED_IDLE
         assert process.priority.mode == "idle"
         assert process.backlog_seconds() == 0.0
+        # idle after the usage job; the audit job ran idle, free to use every CPU (an
+        # idle task holds no one up: storage/write_cpu.py keeps it off the loop's CPU
+        # only at normal priority)
+        assert os.sched_getaffinity(process.pid) == set(CPUS)
     finally:
         await usage.aclose()
         await audit.aclose()

@@ -15,6 +15,11 @@ affinity becomes its original set minus that CPU, when anything is left): the ba
 on another core when one has room, the kernel's placement otherwise.  Two system calls
 and one small ``/proc`` read per batch; nothing on machines with one allowed CPU or
 without ``sched_setaffinity``.
+
+At idle priority (:mod:`lockgate.storage.write_priority`) none of that applies: an idle
+task is preempted as soon as another wakes on its CPU, so it cannot hold the loop up for a
+tick, and it should take spare time wherever there is some.  ``avoid()`` then allows every
+CPU again (one ``sched_getscheduler`` per batch to know).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from __future__ import annotations
 import os
 
 __all__ = ["CpuAvoider", "last_cpu"]
+
+_IDLE = getattr(os, "SCHED_IDLE", None)
 
 
 def last_cpu(pid: int) -> int | None:
@@ -52,11 +59,15 @@ class CpuAvoider:
         return len(self._allowed) > 1
 
     def avoid(self) -> frozenset[int]:
-        """Move off the CPU ``pid`` last ran on; the CPUs now allowed."""
+        """Move off the CPU ``pid`` last ran on (every CPU allowed while this process
+        runs at idle priority); the CPUs now allowed."""
         if not self.active:
             return self._current
-        cpu = last_cpu(self.pid)
-        wanted = self._allowed - {cpu} if cpu in self._allowed else self._allowed
+        if _IDLE is not None and os.sched_getscheduler(0) == _IDLE:
+            wanted = self._allowed
+        else:
+            cpu = last_cpu(self.pid)
+            wanted = self._allowed - {cpu} if cpu in self._allowed else self._allowed
         if wanted != self._current:
             try:
                 os.sched_setaffinity(0, wanted)
