@@ -93,7 +93,7 @@ def set_policy(pid: int, mode: Mode) -> None:
 class WriterPriority:
     """The writer process's scheduling mode: idle when wanted and safe, lifted when starved."""
 
-    def __init__(self, *, idle: bool, starve_after: float = 0.5, hold: float = 2.0) -> None:
+    def __init__(self, *, idle: bool, starve_after: float = 0.1, hold: float = 2.0) -> None:
         self.wanted: Mode = "idle" if idle else "normal"
         self.starve_after = starve_after
         self.hold = hold
