@@ -16,10 +16,11 @@ on another core when one has room, the kernel's placement otherwise.  Two system
 and one small ``/proc`` read per batch; nothing on machines with one allowed CPU or
 without ``sched_setaffinity``.
 
-At idle priority (:mod:`lockgate.storage.write_priority`) none of that applies: an idle
-task is preempted as soon as another wakes on its CPU, so it cannot hold the loop up for a
-tick, and it should take spare time wherever there is some.  ``avoid()`` then allows every
-CPU again (one ``sched_getscheduler`` per batch to know).
+At idle priority (:mod:`lockgate.storage.write_priority`) it still keeps off the loop's
+CPU: letting an idle writer use every CPU was tried (session 13) and not kept, because a
+writer lifted mid-batch stays wherever it is running, the loop's CPU included, at normal
+priority until its next batch (the loop waiting behind it showed in the trace), and no
+gain showed against the noise.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from __future__ import annotations
 import os
 
 __all__ = ["CpuAvoider", "last_cpu"]
-
-_IDLE = getattr(os, "SCHED_IDLE", None)
 
 
 def last_cpu(pid: int) -> int | None:
@@ -59,15 +58,11 @@ class CpuAvoider:
         return len(self._allowed) > 1
 
     def avoid(self) -> frozenset[int]:
-        """Move off the CPU ``pid`` last ran on (every CPU allowed while this process
-        runs at idle priority); the CPUs now allowed."""
+        """Move off the CPU ``pid`` last ran on; the CPUs now allowed."""
         if not self.active:
             return self._current
-        if _IDLE is not None and os.sched_getscheduler(0) == _IDLE:
-            wanted = self._allowed
-        else:
-            cpu = last_cpu(self.pid)
-            wanted = self._allowed - {cpu} if cpu in self._allowed else self._allowed
+        cpu = last_cpu(self.pid)
+        wanted = self._allowed - {cpu} if cpu in self._allowed else self._allowed
         if wanted != self._current:
             try:
                 os.sched_setaffinity(0, wanted)
