@@ -11,21 +11,25 @@ that is busy for long it may not run at all: session 11 and 12 saw such a writer
 its queues spill.
 
 A new writer process starts (imports, connects) at normal priority and goes idle after its
-first job.  The guard: a job (one batch, one transaction) not answered within ``starve_after`` seconds
-of being handed to :class:`~lockgate.storage.write_process.WriteProcess` (the wait for the
-jobs before it included) lifts the process to ``SCHED_OTHER`` at its nice value, so it
-competes as any process does; it goes back to idle once it has caught up: a job answered
-with no other job waiting, ``hold`` seconds or more after the lift.  Records are never
-lost by it: a starved job is only slower, never dropped (the writers' queues, bounds and
-dead-letter files are unchanged).  Every switch is counted
+first job.  The guard: a job (one batch, one transaction) not answered within
+``starve_after`` seconds of being handed to
+:class:`~lockgate.storage.write_process.WriteProcess` (the wait for the jobs before it
+included) lifts the process to ``SCHED_OTHER`` at its nice value, so it competes as any
+process does; it goes back to idle once it has caught up: a job answered with no other job
+waiting, ``hold`` seconds or more after the lift.  The bound is a few batches' time at full
+speed (0.1 s by default): records a lagging writer leaves queued set off young collections
+of the gateway's GC on the request loop (4-8 ms each, traced with a 0.5 s bound).  Records
+are never lost by it: a starved job is only slower, never dropped (the writers' queues,
+bounds and dead-letter files are unchanged).  Every switch is counted
 (``lockgate_writer_priority_switches_total{to}``), and the age of the oldest job waiting or
-in flight is ``lockgate_writer_backlog_seconds``.
+in flight is ``lockgate_writer_backlog_seconds``.  The writer still keeps off the loop's
+CPU (:mod:`lockgate.storage.write_cpu`), idle or not.
 
 Leaving ``SCHED_IDLE`` needs ``CAP_SYS_NICE`` or an ``RLIMIT_NICE`` that allows nice 0's
 priority (the kernel treats idle as below nice 19).  Whether this process may is probed
 once, on a thread of its own that goes idle and back; where it may not, the writer stays at
-its normal priority (``idle`` is then False): an idle writer that cannot be lifted could
-starve for good.  If a lift is refused anyway (limits changed under us), the caller drops
+its normal priority (logged once): an idle writer that cannot be lifted could starve for
+good.  If a lift is refused anyway (limits changed under us), the caller drops
 the child and the batch is retried on a new one, which runs at normal priority.
 """
 
