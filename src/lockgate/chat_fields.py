@@ -14,8 +14,9 @@ is known (:func:`check_output_limit`).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from lockgate.errors import BadRequestError
 __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_TOKENS_CEILING",
+    "as_sent",
     "check_chat_fields",
     "check_output_limit",
     "json_too_deep",
@@ -204,3 +206,18 @@ def json_too_deep(value: Any, raw: bytes | None = None) -> bool:
     except orjson.JSONEncodeError:
         return True
     return False
+
+
+@contextlib.contextmanager
+def as_sent(names: Mapping[str, str]) -> Iterator[None]:
+    """A 400 about a chat field that another wire's field became (``names``: chat field ->
+    the field the client sent) names the field the client sent, in ``param`` and in the
+    message: an Anthropic client sent ``stop_sequences``, not ``stop``."""
+    try:
+        yield
+    except BadRequestError as err:
+        sent = names.get(err.param or "")
+        if sent is not None:
+            err.message = err.message.replace(f"'{err.param}'", f"'{sent}'")
+            err.param = sent
+        raise

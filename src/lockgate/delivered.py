@@ -14,7 +14,7 @@ from typing import Any
 from lockgate.chat import Chunk, Usage
 from lockgate.tokens import estimate_message_tokens
 
-__all__ = ["Delivered"]
+__all__ = ["Delivered", "unanswered_usage"]
 
 _CHARS_PER_TOKEN = 4
 
@@ -49,3 +49,17 @@ class Delivered:
             return None
         completion = (self.chars + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN
         return Usage(prompt_tokens=estimate_message_tokens(messages), completion_tokens=completion)
+
+
+def unanswered_usage(attempts: int, cached: bool, messages: list[dict[str, Any]]) -> Usage | None:
+    """What a request the client left before anything was delivered is charged: the
+    prompt's estimate once it was sent to an upstream (``attempts``), nothing before.
+
+    The provider reads and bills the prompt whether or not anyone waits for the answer;
+    recording nothing let a caller send large prompts, hang up before the first token
+    and have its token limits and budget refunded in full (tests/hardening/
+    test_client_left.py). A cache hit (``cached``) reached no upstream.
+    """
+    if attempts <= 0 or cached:
+        return None
+    return Usage(prompt_tokens=estimate_message_tokens(messages), completion_tokens=0)

@@ -21,6 +21,7 @@ def gw(fake, gateway_factory):
         passthrough={
             "openai": {"api_base": fake.url, "api_key": UPSTREAM_OPENAI_KEY},
             "anthropic": {"api_base": fake.url, "api_key": UPSTREAM_ANTHROPIC_KEY},
+            "virtual_keys": True,  # these tests hold virtual keys to their limits
         },
         usage={"enabled": True},
     )

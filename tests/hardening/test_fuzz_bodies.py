@@ -276,3 +276,46 @@ def test_no_header_gets_a_5xx(route: str, live: LiveGateway) -> None:
             check_shape(route, r)
 
         send()
+
+
+# list and read routes, with the query parameters they define and some they do not
+QUERY_ROUTES = ["/v1/batches", "/v1/files", "/v1/models", "/v1/responses/resp_x", "/v1/files/f"]
+QUERY_VALUES = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.text(max_size=30),
+    st.sampled_from(["", "asc", "desc", "1e3", "0x10", " 5", "\u0665", "batch", "file_x"]),
+)
+
+
+@pytest.mark.parametrize("route", QUERY_ROUTES)
+def test_no_query_gets_a_5xx(route: str, live: LiveGateway) -> None:
+    """Any ``limit``/``after``/``order``/``purpose`` (and unknown parameters) on a GET: a
+    2xx or a 4xx in OpenAI's shape (the list queries were clamped or ignored before)."""
+    with httpx.Client(base_url=live.url, headers=bearer(), timeout=30) as client:
+
+        @settings(
+            max_examples=100,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        @given(
+            query=st.dictionaries(
+                st.one_of(
+                    st.sampled_from(["limit", "after", "order", "purpose"]), st.text(max_size=6)
+                ),
+                QUERY_VALUES,
+                max_size=4,
+            )
+        )
+        def send(query: dict[str, str]) -> None:
+            r = client.get(route, params=query)
+            assert r.status_code < 500, (route, query, r.status_code, r.text[:300])
+            if r.status_code >= 400:
+                error = r.json()["error"]
+                assert isinstance(error["type"], str) and error["message"], error
+                if "limit" in query and r.status_code == 400 and error.get("param") == "limit":
+                    assert route in ("/v1/batches", "/v1/files"), (route, error)
+
+        send()

@@ -33,6 +33,7 @@ from lockgate.chat import (
     NativeRequest,
     parse_chat_request,
 )
+from lockgate.chat_fields import as_sent
 from lockgate.context import RequestContext
 from lockgate.dispatcher import deployment_timeouts
 from lockgate.errors import BadRequestError, GatewayError, InternalError
@@ -45,6 +46,9 @@ from lockgate.wire.anthropic_response import openai_to_anthropic_response
 from lockgate.wire.anthropic_stream import ChunksToAnthropic
 
 __all__ = ["hot_paths", "routes"]
+
+#: chat fields an Anthropic field became, for errors that name them
+_AS_SENT = {"stop": "stop_sequences", "user": "metadata.user_id"}
 
 #: client headers an Anthropic upstream needs to see (beta features)
 FORWARDED_HEADERS = ("anthropic-beta",)
@@ -59,7 +63,8 @@ async def messages(request: Request) -> Response:
             request, svc.settings.general_settings.max_chat_body_bytes, ctx.client_headers
         )
         canonical, lossy = translate_anthropic_request(body)
-        chat = parse_chat_request(canonical)
+        with as_sent(_AS_SENT):
+            chat = parse_chat_request(canonical)
         chat.native = NativeRequest(
             wire="anthropic",
             body=body,

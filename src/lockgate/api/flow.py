@@ -32,10 +32,12 @@ from lockgate.chat import (
     ChatResponse,
     ChatStream,
     Chunk,
+    Usage,
     close_stream,
 )
 from lockgate.chat_fields import check_output_limit
 from lockgate.context import ApiFlavor, RequestContext
+from lockgate.delivered import unanswered_usage
 from lockgate.errors import GatewayError, InternalError, PermissionDeniedError
 from lockgate.pipeline import Result
 from lockgate.request_ids import client_request_id
@@ -49,6 +51,7 @@ __all__ = [
     "account_stream",
     "admin_services",
     "cancel_on_disconnect",
+    "left_usage",
     "recorded_failures",
     "response_headers",
     "run_chat",
@@ -186,7 +189,7 @@ async def run_chat(svc: Services, ctx: RequestContext, chat: ChatRequest) -> Res
         svc.record(ctx, chat.model, err.status, None)
         raise
     except asyncio.CancelledError:
-        svc.record(ctx, chat.model, CLIENT_CLOSED, None)
+        svc.record(ctx, chat.model, CLIENT_CLOSED, left_usage(ctx, chat))
         raise
     except Exception:
         # A bug still answers 500 (with_errors); the request must still be on record.
@@ -253,11 +256,23 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
             watcher.cancel()
 
 
+def left_usage(ctx: RequestContext, chat: ChatRequest) -> Usage | None:
+    """The usage of a request the client left before anything was delivered: the prompt's
+    estimate once an upstream was sent it (``delivered.unanswered_usage``)."""
+    usage = unanswered_usage(
+        ctx.attempts, ctx.cache_status in ("hit", "semantic-hit"), chat.messages
+    )
+    if usage is not None:
+        ctx.notes["usage_estimated"] = True
+    return usage
+
+
 async def abandon_stream(
     svc: Services, ctx: RequestContext, chat: ChatRequest, stream: ChatStream
 ) -> None:
-    """The client left before a stream's first byte was sent: record it and stop the upstream."""
-    svc.record(ctx, chat.model, CLIENT_CLOSED, None)
+    """The client left before a stream's first byte was sent: record it (the prompt the
+    upstream read is charged) and stop the upstream."""
+    svc.record(ctx, chat.model, CLIENT_CLOSED, left_usage(ctx, chat))
     await close_stream(stream)
 
 
@@ -297,6 +312,8 @@ class StreamAccount:
             usage = watch.delivered.usage(self._chat.messages)
             if usage is not None:
                 ctx.notes["usage_estimated"] = True
+            elif status == CLIENT_CLOSED:
+                usage = left_usage(ctx, self._chat)
         svc.record(ctx, self._chat.model, status, usage)
         await close_stream(watch)
         if status != CLIENT_CLOSED:

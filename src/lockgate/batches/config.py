@@ -23,6 +23,10 @@ class BatchSettings(BaseModel):
     yield_above_inflight: int = Field(default=64, ge=0)
     max_lines: int = Field(default=50_000, ge=1)
     max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    #: bytes and files one virtual key may keep (uploads beyond are refused; the disk is
+    #: shared with every tenant, and with a SQLite database)
+    max_stored_bytes_per_key: int = Field(default=10 * 1024**3, ge=1)
+    max_files_per_key: int = Field(default=10_000, ge=1)
     #: a claimed line whose replica vanished is claimed again after this long
     lease_seconds: float = Field(default=30.0, gt=0)
     poll_seconds: float = Field(default=0.5, gt=0)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
@@ -21,6 +21,7 @@ from lockgate.api.flow import start_context
 from lockgate.auth.keys import Principal
 from lockgate.batches.handoff import handoff_target
 from lockgate.batches.lines import ENDPOINTS, LineError, parse_input
+from lockgate.batches.paging import page_query
 from lockgate.batches.service import BatchService
 from lockgate.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from lockgate.services import Services, services
@@ -139,6 +140,28 @@ def _capped(request: Request, limit: int) -> Request:
     return Request(request.scope, counted)
 
 
+def _over_storage(bs: BatchService) -> BadRequestError:
+    s = bs.settings
+    return BadRequestError(
+        f"This key keeps at most {s.max_files_per_key} files and {s.max_stored_bytes_per_key}"
+        " bytes of files; delete some (DELETE /v1/files/{file_id}) to upload more.",
+        code="storage_limit_exceeded",
+        param="file",
+    )
+
+
+async def _room(bs: BatchService, principal: Principal) -> int:
+    """Bytes the caller may still store (refused at once when it has no room): one key
+    could otherwise fill the disk every tenant's files and the database live on."""
+    if principal.is_admin:
+        return bs.settings.max_file_bytes  # the master key: only one file's limit
+    held, count = await bs.store.stored(principal.key_id)
+    room = bs.settings.max_stored_bytes_per_key - held
+    if count >= bs.settings.max_files_per_key or room <= 0:
+        raise _over_storage(bs)
+    return room
+
+
 @with_errors("openai")
 async def upload_file(request: Request) -> Response:
     _, bs, principal = await _open(request)
@@ -146,6 +169,7 @@ async def upload_file(request: Request) -> Response:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + _FORM_SLACK:
         raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
+    room = await _room(bs, principal)
     form = await _capped(request, limit).form(max_files=1, max_fields=8)
     try:
         upload = form.get("file")
@@ -154,12 +178,14 @@ async def upload_file(request: Request) -> Response:
             raise BadRequestError("'file' is required (multipart/form-data).", param="file")
         if not isinstance(purpose, str) or purpose not in _PURPOSES:
             raise BadRequestError(f"'purpose' must be one of {_PURPOSES}.", param="purpose")
-        data = await upload.read(limit + 1)
-        if len(data) > limit:
-            raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
-        row = await bs.store.create_file(
-            principal.key_id, purpose, upload.filename or "upload.jsonl", data, time.time()
+        name = upload.filename or "upload.jsonl"
+        row = await bs.store.copy_file(
+            principal.key_id, purpose, name, upload.file, time.time(), min(limit, room)
         )
+        if row is None:
+            if room < limit:
+                raise _over_storage(bs)
+            raise PayloadTooLargeError(f"Files are limited to {limit} bytes.")
     finally:
         await form.close()
     return json_response(file_object(row))
@@ -168,10 +194,22 @@ async def upload_file(request: Request) -> Response:
 @with_errors("openai")
 async def list_files(request: Request) -> Response:
     _, bs, principal = await _open(request)
-    rows = await bs.store.list_files(principal.key_id, principal.is_admin, limit=10_000)
-    purpose = request.query_params.get("purpose")
-    data = [file_object(r) for r in rows if purpose is None or r["purpose"] == purpose]
-    return json_response({"object": "list", "data": data, "has_more": False})
+    q = request.query_params
+    page = page_query(q, default_limit=10_000, max_limit=10_000, ordered=True)
+    rows = await bs.store.list_files(principal.key_id, principal.is_admin, page, q.get("purpose"))
+    return _list([file_object(r) for r in rows[: page.limit]], len(rows) > page.limit)
+
+
+def _list(data: list[dict[str, Any]], more: bool) -> Response:
+    return json_response(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": more,
+        }
+    )
 
 
 @with_errors("openai")
@@ -186,8 +224,8 @@ async def file_content(request: Request) -> Response:
     _, bs, principal = await _open(request)
     fid = request.path_params["file_id"]
     row = _owned(await bs.store.get_file(fid), principal, "file", fid)
-    path = bs.store.root / row["id"]
-    return Response(path.read_bytes(), media_type="application/jsonl")
+    # streamed from the disk in pieces (a thread reads them), not read whole on the loop
+    return FileResponse(bs.store.root / row["id"], media_type="application/jsonl")
 
 
 @with_errors("openai")
@@ -279,24 +317,9 @@ async def cancel_batch(request: Request) -> Response:
 @with_errors("openai")
 async def list_batches(request: Request) -> Response:
     _, bs, principal = await _open(request)
-    q = request.query_params
-    try:
-        limit = max(1, min(100, int(q.get("limit", "20"))))
-    except ValueError:
-        raise BadRequestError("'limit' must be an integer.", param="limit") from None
-    rows = await bs.store.list_batches(
-        principal.key_id, principal.is_admin, q.get("after"), limit + 1
-    )
-    data = [batch_object(r) for r in rows[:limit]]
-    return json_response(
-        {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": len(rows) > limit,
-        }
-    )
+    page = page_query(request.query_params, default_limit=20, max_limit=100, ordered=False)
+    rows = await bs.store.list_batches(principal.key_id, principal.is_admin, page)
+    return _list([batch_object(r) for r in rows[: page.limit]], len(rows) > page.limit)
 
 
 routes = [

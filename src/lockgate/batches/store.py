@@ -20,6 +20,7 @@ from lockgate.batches.file_store import FileStore, new_id
 from lockgate.batches.journal import AnswerJournal
 from lockgate.batches.lines import BatchLine, LineError
 from lockgate.batches.output import output_lines
+from lockgate.batches.paging import Page, page_of
 from lockgate.storage.database import Database
 from lockgate.storage.lean_import import lazy_module
 
@@ -186,24 +187,14 @@ class BatchStore(FileStore):
         return out
 
     async def list_batches(
-        self, key_id: str | None, admin: bool, after: str | None, limit: int
+        self, key_id: str | None, admin: bool, page: Page
     ) -> list[dict[str, Any]]:
-        q = sa.select(tables.batches)
-        if not admin:
-            q = q.where(tables.batches.c.key_id == key_id)
-        if after:
-            async with self.db.engine.connect() as conn:
-                ts = (
-                    await conn.execute(
-                        sa.select(tables.batches.c.created_at).where(tables.batches.c.id == after)
-                    )
-                ).scalar()
-            if ts is not None:
-                q = q.where(tables.batches.c.created_at < ts)
-        q = q.order_by(tables.batches.c.created_at.desc()).limit(limit)
+        """Up to ``page.limit + 1`` of the caller's batches after the cursor (the extra one
+        says there is more; its counts are not read)."""
+        scope = None if admin else tables.batches.c.key_id == key_id
         async with self.db.engine.connect() as conn:
-            rows = [dict(r) for r in (await conn.execute(q)).mappings()]
-            for r in rows:
+            rows = await page_of(conn, tables.batches, scope, page, "batch")
+            for r in rows[: page.limit]:
                 r["counts"] = await self._counts(conn, r["id"])
         return rows
 

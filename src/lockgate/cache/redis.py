@@ -71,13 +71,14 @@ class RedisStore:
         value = await self._call(self._client.get, self.prefix + key)
         return value if isinstance(value, bytes) else None
 
-    async def set(self, key: str, value: bytes, ttl: float) -> None:
+    async def set(self, key: str, value: bytes, ttl: float, owner: str = "") -> None:
+        # ``owner`` is not kept: Redis evicts by its own maxmemory-policy
         px = int(ttl * 1000)
         if px <= 0:
             return
         await self._call(self._client.set, self.prefix + key, value, px=px)
 
-    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+    async def add(self, key: str, value: bytes, ttl: float, owner: str = "") -> bool:
         px = int(ttl * 1000)
         if px <= 0:
             return False

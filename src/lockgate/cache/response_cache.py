@@ -43,6 +43,8 @@ class CachePlan:
     decision: CacheDecision
     #: The body to send upstream: the client's body without lockgate's ``cache`` field.
     body: dict[str, Any]
+    #: the tenant namespace: the store's owner of the entry (its fair share of the store)
+    owner: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ class ResponseCache:
             key = cache_key(
                 upstream, model=alias, namespace=namespace, include_user=self.include_user
             )
-        return CachePlan(key, decision, upstream)
+        return CachePlan(key, decision, upstream, namespace)
 
     async def lookup(self, plan: CachePlan) -> dict[str, Any] | None:
         """The cached completion, or ``None`` (also when the store fails)."""
@@ -119,7 +121,7 @@ class ResponseCache:
             return False
         raw = encode_entry(CacheEntry(completion=completion, stored_at=self.wall_clock()))
         try:
-            await self.store.set(plan.key, raw, plan.decision.ttl)
+            await self.store.set(plan.key, raw, plan.decision.ttl, plan.owner)
         except CacheStoreError:
             self.stats.store_errors += 1
             return False

@@ -20,11 +20,14 @@ class CacheStore(Protocol):
         """The value, or ``None`` when absent or expired."""
         ...
 
-    async def set(self, key: str, value: bytes, ttl: float) -> None:
-        """Store ``value`` for ``ttl`` seconds (> 0), replacing any previous value."""
+    async def set(self, key: str, value: bytes, ttl: float, owner: str = "") -> None:
+        """Store ``value`` for ``ttl`` seconds (> 0), replacing any previous value.
+
+        ``owner`` (a tenant) lets a bounded backend keep one owner from evicting the
+        others' entries (``MemoryStore``); a backend may ignore it."""
         ...
 
-    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+    async def add(self, key: str, value: bytes, ttl: float, owner: str = "") -> bool:
         """Store ``value`` only if ``key`` is absent (or expired); ``True`` if stored."""
         ...
 

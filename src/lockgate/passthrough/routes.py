@@ -3,7 +3,8 @@
 For the endpoints lockgate does not model (files, fine-tuning, batches, audio,
 images, ...) the request goes through as it is, with the provider key swapped in
 for the caller's gateway key.  It is never silently unaccounted: the caller must
-authenticate, the key's request-count and concurrency limits apply, and each
+authenticate (with the master key, unless ``passthrough.virtual_keys`` lets virtual keys
+through), the key's request-count and concurrency limits apply, and each
 call is recorded (metrics, usage rows, audit log) with the path in its notes and
 any ``usage`` the answer reports.  The answer, streams included, is relayed as
 the provider sent it.
@@ -24,7 +25,13 @@ from lockgate.api.common import with_errors
 from lockgate.api.flow import start_context
 from lockgate.chat import ChatRequest, Usage, usage_from_openai
 from lockgate.context import ApiFlavor, RequestContext
-from lockgate.errors import BadRequestError, GatewayError, NotFoundError, PayloadTooLargeError
+from lockgate.errors import (
+    BadRequestError,
+    GatewayError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
 from lockgate.limits import Limiter, Reservation
 from lockgate.passthrough.config import PassthroughTarget
 from lockgate.services import Services, services
@@ -105,6 +112,15 @@ def _handler(provider: ApiFlavor) -> Any:
         ctx = await start_context(request, svc, provider, record_failure=True)
         label = f"passthrough/{provider}"
         target = _target(svc, provider)
+        if not (ctx.principal.is_admin or svc.settings.passthrough.virtual_keys):
+            ctx.error = PermissionDeniedError(
+                "The pass-through routes need the master key (passthrough.virtual_keys is"
+                " off): they reach the provider account every tenant shares, beyond this"
+                " key's models, token limits and budget.",
+                code="passthrough_admin_only",
+            )
+            svc.record(ctx, label, ctx.error.status, None)
+            raise ctx.error
         path = request.path_params["path"]
         if ".." in path.split("/"):
             raise BadRequestError("Pass-through paths may not contain '..'.")

@@ -29,6 +29,7 @@ from lockgate.api.flow import (
 )
 from lockgate.api.sse_response import SSEResponse
 from lockgate.chat import ChatRequest, ChatResponse, ChatStream, parse_chat_request
+from lockgate.chat_fields import as_sent
 from lockgate.context import RequestContext
 from lockgate.errors import BadRequestError, GatewayError, NotFoundError
 from lockgate.responses.store import StoredResponse
@@ -50,6 +51,10 @@ def _owner(ctx: RequestContext) -> str:
     not even one of the same team), or the master key's."""
     p = ctx.principal
     return f"key:{p.key_id}" if p.key_id else p.kind
+
+
+#: chat fields a Responses field became, for errors that name them
+_AS_SENT = {"max_completion_tokens": "max_output_tokens"}
 
 
 @with_errors("openai")
@@ -75,9 +80,11 @@ async def create_response(request: Request) -> Response:
             history = previous.history
         system = [{"role": "system", "content": parsed.instructions}] if parsed.instructions else []
         conversation = history + parsed.input_messages
-        chat = parse_chat_request({**parsed.chat, "messages": system + conversation})
+        with as_sent(_AS_SENT):
+            chat = parse_chat_request({**parsed.chat, "messages": system + conversation})
     response_id = new_response_id()
-    result = await cancel_on_disconnect(request, run_chat(svc, ctx, chat))
+    with as_sent(_AS_SENT):
+        result = await cancel_on_disconnect(request, run_chat(svc, ctx, chat))
     headers = response_headers(ctx)
     if isinstance(result, ChatResponse):
         answer = build_response(response_id, parsed.model, result.body, result.usage, parsed.echo)

@@ -8,6 +8,7 @@ replaced by the provider's usage and the request's cost when the answer is compl
 from __future__ import annotations
 
 import logging
+from asyncio import CancelledError
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from lockgate.chat import (
     Usage,
 )
 from lockgate.context import ALREADY_CHARGED, RequestContext
+from lockgate.delivered import unanswered_usage
 from lockgate.errors import GatewayError, PermissionDeniedError
 from lockgate.limits import Limiter, LimitRule, Reservation, rate_limit_headers, rules_from_spec
 from lockgate.pipeline import Handler, Result
@@ -151,8 +153,12 @@ class LimitsStage:
             ctx.headers["x-lockgate-limits"] = "degraded"
         try:
             result = await call_next(ctx, request)
-        except BaseException:
-            await self._limiter.finish(reservation, tokens=0, cost=0.0)
+        except BaseException as exc:
+            left = _left(ctx, request.messages) if isinstance(exc, CancelledError) else None
+            if left is not None:  # the client hung up: the upstream read the prompt
+                await self._finish(ctx, reservation, left)
+            else:
+                await self._limiter.finish(reservation, tokens=0, cost=0.0)
             raise
         if isinstance(result, ChatResponse):
             await self._finish(ctx, reservation, result.usage)
@@ -189,7 +195,15 @@ class LimitsStage:
         messages: list[dict[str, Any]],
     ) -> ChatStream:
         async def settle(watch: WatchedStream, error: BaseException | None) -> None:
-            # A stream cut mid-way is charged what it delivered, not nothing.
-            await self._finish(ctx, reservation, watch.usage_or_estimate(messages))
+            # A stream cut mid-way is charged what it delivered, not nothing; one the
+            # client left before its first chunk, the prompt the upstream read.
+            usage = watch.usage_or_estimate(messages)
+            if usage is None and isinstance(error, (GeneratorExit, CancelledError)):
+                usage = _left(ctx, messages)
+            await self._finish(ctx, reservation, usage)
 
         return watched(stream).on_end(settle)
+
+
+def _left(ctx: RequestContext, messages: list[dict[str, Any]]) -> Usage | None:
+    return unanswered_usage(ctx.attempts, ctx.cache_status in ("hit", "semantic-hit"), messages)

@@ -339,23 +339,27 @@ class InjectionDetector:
             text = text[:a] + STRIPPED_MARKER + text[b:]
         return text, len(spans)
 
-    def scan_messages(self, messages: list[dict[str, Any]]) -> InjectionVerdict:
+    def scan_messages(self, messages: list[dict[str, Any]], memo: bool = True) -> InjectionVerdict:
         """Score the user's own text of OpenAI chat messages; the worst one wins.
 
         Tool results (``role: tool``) and documents are data: see ``scan_data``.
+        ``memo=False`` neither reads nor writes the verdict memos (safe off the event
+        loop's thread: the memos are not locked).
         """
+        score = self.score if memo else self._score
         worst = _CLEAN
         for text in user_texts(messages):
-            verdict = self.score(text)
+            verdict = score(text)
             if verdict.score > worst.score:
                 worst = verdict
         return worst
 
-    def scan_data(self, messages: list[dict[str, Any]]) -> InjectionVerdict:
+    def scan_data(self, messages: list[dict[str, Any]], memo: bool = True) -> InjectionVerdict:
         """Score the data in chat messages (tool results, documents) with ``score_data``."""
+        score = self.score_data if memo else self._score_data
         worst = _CLEAN
         for text in data_texts(messages):
-            verdict = self.score_data(text)
+            verdict = score(text)
             if verdict.score > worst.score:
                 worst = verdict
         return worst
