@@ -7,8 +7,8 @@ For each target and concurrency: CPU ms per request, RPS and P99 over the repeat
 95% t interval, n = repeats).  For each lockgate target, the ratio base / target of CPU per
 request and of RPS, paired by repeat (both ran back to back in the same repeat), and the
 P99 ratio target / base, each as a mean with its 95% t interval.  With ``--before`` (a
-target of the same run, e.g. ``lockgate-before`` from ``BEFORE=<commit>``): the CPU per
-request of lockgate minus that target's, paired by repeat (ms, 95% t interval).
+target of the same run, e.g. ``lockgate-before`` from ``BEFORE=<commit>``): lockgate's CPU
+per request, P99 and RPS minus that target's, paired by repeat (95% t intervals).
 """
 
 from __future__ import annotations
@@ -55,16 +55,19 @@ def main() -> None:
             line = f"| {t} | {c} | {len(rs)} | {ci(cpu) if cpu else '-'} |"
             print(f"{line} {ci([r['rps'] for r in rs])} | {ci([r['p99_us'] / 1000 for r in rs])} |")
     if any(t == a.before for t in targets):
-        print(f"\n| c | n | CPU ms/req lockgate - {a.before}, paired by repeat |")
-        print("|---|---|---|")
+        print(f"\n| c | n | lockgate - {a.before}, paired by repeat: CPU ms/req | P99 ms | RPS |")
+        print("|---|---|---|---|---|")
         for c in concs:
-            diff = [
-                r["target_cpu_ms_per_req"] - cell[(a.before, cc, rep)]["target_cpu_ms_per_req"]
+            both = [
+                (r, cell[(a.before, cc, rep)])
                 for (tt, cc, rep), r in sorted(cell.items())
                 if tt == "lockgate" and cc == c and (a.before, cc, rep) in cell
             ]
-            if diff:
-                print(f"| {c} | {len(diff)} | {ci(diff)} |")
+            if both:
+                cpu = [r["target_cpu_ms_per_req"] - b["target_cpu_ms_per_req"] for r, b in both]
+                p99 = [(r["p99_us"] - b["p99_us"]) / 1000 for r, b in both]
+                rps = [r["rps"] - b["rps"] for r, b in both]
+                print(f"| {c} | {len(both)} | {ci(cpu)} | {ci(p99)} | {ci(rps)} |")
     base = a.base if any(t == a.base for t in targets) else None
     if base is None:
         return

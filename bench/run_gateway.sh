@@ -87,6 +87,12 @@ python3 "$B/run_bench.py" --tag "$RUN_ID" "${TARGETS[@]}" "${SCRIPT_ARGS[@]}" \
   --quiet-wait "${QUIET_WAIT:-600}" --quiet-threshold "${QUIET_THRESHOLD:-0.15}" \
   --max-foreign "${MAX_FOREIGN:-0.2}"
 python3 "$B/summarize.py" "$B/results/$RUN_ID" --md "$B/results/$RUN_ID/summary.md" >/dev/null
+# the writer process's priority switches, backlog and mode at the end (issue 18, session 13)
+KEY=$(sed -n 's/^ *master_key: *//p' "$CONFIG" | head -1)
+for t in lockgate:$LG_PORT lockgate-before:$BEFORE_PORT; do
+  curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:${t#*:}/metrics" 2>/dev/null \
+    | grep -E '^lockgate_(writer|records_(spilled|dropped))' | sed "s/^/${t%%:*} /" || true
+done > "$B/results/$RUN_ID/writer-metrics.txt"
 uptime | tee "$B/uptime-after.txt"
 cat "$B/uptime-before.txt" "$B/uptime-after.txt" > "$B/results/$RUN_ID/uptime.txt"
 cat "$B/results/$RUN_ID/summary.md"

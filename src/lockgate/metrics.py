@@ -314,6 +314,23 @@ class Metrics:
             "Database writer processes started again after one died or stopped answering.",
             registry=r,
         )
+        self.writer_priority_switches = Counter(
+            "lockgate_writer_priority_switches",
+            "Database writer process switched between idle priority and normal (lifted"
+            " when a batch waited too long; back to idle once caught up).",
+            ["to"],
+            registry=r,
+        )
+        self.writer_backlog = Gauge(
+            "lockgate_writer_backlog_seconds",
+            "Age of the oldest batch waiting for, or in, the database writer process.",
+            registry=r,
+        )
+        self.writer_idle = Gauge(
+            "lockgate_writer_idle",
+            "Whether the database writer process runs at idle priority now (1) or not (0).",
+            registry=r,
+        )
         self._kids: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._rows: dict[tuple[str, str, str, int, str], _Row] = {}
         self._max_rows = _MAX_ROWS
@@ -342,9 +359,14 @@ class Metrics:
                 bound.listener = self._queue_overflow
 
     def watch_writer(self, process: WriteProcess | None) -> None:
-        """Count restarts of the database's writer process (when batches are written in one)."""
+        """Count restarts of the database's writer process (when batches are written in
+        one), its switches of priority, and show its backlog and mode."""
         if process is not None:
             process.listener = self.writer_restarts.inc
+            priority = process.priority
+            priority.listener = lambda mode: self.writer_priority_switches.labels(mode).inc()
+            self.writer_backlog.set_function(process.backlog_seconds)
+            self.writer_idle.set_function(lambda: 1.0 if priority.mode == "idle" else 0.0)
 
     def _queue_overflow(self, sink: str, outcome: str, n: int) -> None:
         if outcome == "spilled":

@@ -63,6 +63,7 @@ from lockgate.stages.guards import GuardStage
 from lockgate.stages.limits import LimitsStage
 from lockgate.stats import Stats
 from lockgate.storage.database import Database
+from lockgate.storage.write_priority import WriterPriority
 from lockgate.token_count import TiktokenCounter
 from lockgate.tracing import Tracing
 from lockgate.usage.sinks import build_usage_sinks, find_usage_writer
@@ -281,7 +282,17 @@ async def build_services(
 ) -> Services:
     tracing = tracing or Tracing.from_settings(settings.tracing)
     general = settings.general_settings
-    db = Database(general.database_url, writer=general.database_writer)
+    db = Database(
+        general.database_url,
+        writer=general.database_writer,
+        # requests that wait for their audit commit (durability: sync) need a writer
+        # that is never idle
+        priority=WriterPriority(
+            idle=general.database_writer_priority == "idle"
+            and not (settings.audit.enabled and settings.audit.durability == "sync"),
+            starve_after=general.database_writer_starve_seconds,
+        ),
+    )
     # Sinks check their config (e.g. the audit body key) before any connection opens,
     # so a refused start-up leaves nothing to clean up.
     sinks: list[RecordSink] = [

@@ -296,6 +296,14 @@ class GeneralSettings(_Model):
     #: off the request loop's CPU and GIL; restarted if it dies, nothing acknowledged lost)
     #: or ``thread`` (a thread of this process)
     database_writer: Literal["process", "thread"] = "process"
+    #: the writer process at ``idle`` scheduling priority (it yields its CPU to any other
+    #: task at once), lifted to normal while a batch waits longer than
+    #: ``database_writer_starve_seconds`` (storage/write_priority.py); ``normal``: always
+    #: normal.  Idle needs CAP_SYS_NICE or RLIMIT_NICE >= 20, else the writer stays normal.
+    #: The bound is a few batches' time at full speed: records a lagging writer leaves
+    #: queued set off young collections on the request loop (4-8 ms each, traced)
+    database_writer_priority: Literal["idle", "normal"] = "idle"
+    database_writer_starve_seconds: float = Field(default=0.1, gt=0)
 
     @field_validator("master_key")
     @classmethod

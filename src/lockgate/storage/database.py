@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from lockgate.storage.lean_import import import_sqlalchemy_asyncio_lean, lazy_module
 from lockgate.storage.revisions import MIGRATIONS, shipped_head
 from lockgate.storage.sqlite_reads import SqliteReads, plain_sqlite_file
+from lockgate.storage.write_priority import WriterPriority
 from lockgate.storage.write_process import WriteProcess
 from lockgate.storage.write_thread import WriteThread
 
@@ -125,7 +126,12 @@ def _alembic_config() -> Config:
 
 class Database:
     def __init__(
-        self, url: str, *, create_dirs: bool = True, writer: WriterKind = "thread"
+        self,
+        url: str,
+        *,
+        create_dirs: bool = True,
+        writer: WriterKind = "thread",
+        priority: WriterPriority | None = None,
     ) -> None:
         self.url = normalise_url(url)
         plain = plain_sqlite_file(self.url)
@@ -148,7 +154,11 @@ class Database:
                 name="lockgate-db-writes",
             )
         )
-        self._process = WriteProcess(self.url) if writer == "process" and not in_memory else None
+        self._process = (
+            WriteProcess(self.url, priority=priority)
+            if writer == "process" and not in_memory
+            else None
+        )
 
     @property
     def engine(self) -> AsyncEngine:

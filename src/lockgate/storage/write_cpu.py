@@ -15,6 +15,12 @@ affinity becomes its original set minus that CPU, when anything is left): the ba
 on another core when one has room, the kernel's placement otherwise.  Two system calls
 and one small ``/proc`` read per batch; nothing on machines with one allowed CPU or
 without ``sched_setaffinity``.
+
+At idle priority (:mod:`lockgate.storage.write_priority`) it still keeps off the loop's
+CPU: letting an idle writer use every CPU was tried (session 13) and not kept, because a
+writer lifted mid-batch stays wherever it is running, the loop's CPU included, at normal
+priority until its next batch (the loop waiting behind it showed in the trace), and no
+gain showed against the noise.
 """
 
 from __future__ import annotations

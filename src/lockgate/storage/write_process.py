@@ -31,6 +31,9 @@ What holds, and how:
   copy chained and verifiable.  The window is one pipe write.
 
 The database URL goes to the child on its stdin, never on its command line.
+
+The child runs at idle priority where that is safe, lifted while a job waits longer than
+a bound: :mod:`lockgate.storage.write_priority`.
 """
 
 from __future__ import annotations
@@ -40,11 +43,14 @@ import contextlib
 import os
 import pickle
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
+
+from lockgate.storage.write_priority import WriterPriority
 
 __all__ = [
     "RemoteDatabaseError",
@@ -126,9 +132,19 @@ def rebuild(kind: str, text: str) -> Exception:
 class WriteProcess:
     """A child process running batch jobs against its own engine (started on first use)."""
 
-    def __init__(self, url: str, *, job_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        job_timeout: float = 120.0,
+        priority: WriterPriority | None = None,
+    ) -> None:
         self._url = url
         self.job_timeout = job_timeout
+        #: idle or normal scheduling of the child, and the guard that lifts it
+        self.priority = priority or WriterPriority(idle=False)
+        #: when each job waiting or in flight was handed over (monotonic), oldest first
+        self._since: list[float] = []
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
         #: children started after one died or hung (each logged)
@@ -168,7 +184,40 @@ class WriteProcess:
         assert proc.stdin is not None
         proc.stdin.write(write_frame(self._url.encode()))
         self._proc = proc
+        self.priority.started(proc.pid)
         return proc
+
+    def backlog_seconds(self) -> float:
+        """How long the oldest job waiting or in flight has been waiting (0 when none)."""
+        since = self._since
+        return time.monotonic() - since[0] if since else 0.0
+
+    async def _answer(self, proc: asyncio.subprocess.Process, since: float) -> bytes:
+        """The job's answer; a job still unanswered ``starve_after`` seconds after it was
+        handed over lifts an idle child (write_priority.py)."""
+        assert proc.stdout is not None
+        read = self._read(proc.stdout)
+        priority = self.priority
+        if priority.mode != "idle":
+            return await read
+        task = asyncio.ensure_future(read)
+        try:
+            left = priority.starve_after - (time.monotonic() - since)
+            done, _ = await asyncio.wait((task,), timeout=max(left, 0.0))
+            if not done:
+                try:
+                    priority.lift(proc.pid)
+                except PermissionError as exc:
+                    raise WriterProcessLost("the idle writer process could not be lifted") from exc
+            return await task
+        finally:
+            if not task.done():
+                task.cancel()
+
+    @staticmethod
+    async def _read(stdout: asyncio.StreamReader) -> bytes:
+        head = await stdout.readexactly(_HEADER)
+        return await stdout.readexactly(int.from_bytes(head, "big"))
 
     async def run(self, job: Callable[..., T], *args: Any) -> T:
         """``job(conn, *args)`` in one transaction in the writer process: its result, or
@@ -176,15 +225,29 @@ class WriteProcess:
         payload = write_frame(
             pickle.dumps((job.__module__, job.__qualname__, args), pickle.HIGHEST_PROTOCOL)
         )
+        since = time.monotonic()
+        self._since.append(since)
+        try:
+            body = await self._exchange(payload, since)
+        finally:
+            self._since.remove(since)
+        status, value = pickle.loads(body)
+        if status == "ok":
+            return value  # type: ignore[no-any-return]
+        raise rebuild(*value)
+
+    async def _exchange(self, payload: bytes, since: float) -> bytes:
         async with self._lock:
             proc = await self._ensure()
-            assert proc.stdin is not None and proc.stdout is not None
+            assert proc.stdin is not None
             try:
                 async with asyncio.timeout(self.job_timeout):
                     proc.stdin.write(payload)
                     await proc.stdin.drain()
-                    head = await proc.stdout.readexactly(_HEADER)
-                    body = await proc.stdout.readexactly(int.from_bytes(head, "big"))
+                    body = await self._answer(proc, since)
+            except WriterProcessLost:
+                self._drop(proc)
+                raise
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 self._drop(proc)
                 raise WriterProcessLost("the database writer process exited mid-batch") from exc
@@ -197,10 +260,8 @@ class WriteProcess:
                 # Cancelled mid-job: its answer would be read as the next job's; start over.
                 self._drop(proc)
                 raise
-        status, value = pickle.loads(body)
-        if status == "ok":
-            return value  # type: ignore[no-any-return]
-        raise rebuild(*value)
+            self.priority.settle(proc.pid, waiting=len(self._since) - 1)
+        return body
 
     def _drop(self, proc: asyncio.subprocess.Process) -> None:
         """Kill ``proc`` (dead or hung); the next job starts a new one."""
@@ -217,6 +278,10 @@ class WriteProcess:
             self._lost = False
             if proc is None:
                 return
+            # what is left is written at normal priority: a busy machine must not hold
+            # up the shutdown behind an idle writer
+            with contextlib.suppress(PermissionError):
+                self.priority.lift(proc.pid)
             assert proc.stdin is not None
             with contextlib.suppress(ConnectionError):
                 proc.stdin.close()
