@@ -96,6 +96,27 @@ async def test_cut_off_tail_fails_by_default(db, repo):
     assert not result.ok and result.first_bad_seq == N - 3
 
 
+async def test_rows_appended_after_the_head_was_read_verify(db, repo):
+    """A live gateway appends between verify's reading of the stored head and of the rows:
+    rows past that head verify when the chain holds it as a link (same seq and hash); a
+    head that is not a link of the chain still fails."""
+    await fill(db)
+    first = (await repo.verify()).head
+    await fill(db)  # the chain goes on; the stored head moves to its end
+    last = (await repo.verify()).head
+    assert first is not None and last is not None and last.seq > first.seq
+    # The head as verify read it before the later rows were appended:
+    await sql(db, f"UPDATE audit_head SET seq = {first.seq}, hash = '{first.hash}' WHERE id = 1")
+    result = await repo.verify()
+    assert result.ok, result.reason
+    assert result.head == last and result.checked == last.seq + 1
+    # A stored head whose hash is no link of the chain fails (forged, or another log's).
+    forged = "0" * len(first.hash)
+    await sql(db, f"UPDATE audit_head SET hash = '{forged}' WHERE id = 1")
+    result = await repo.verify()
+    assert not result.ok and "expected head" in (result.reason or "")
+
+
 async def test_cut_off_tail_fails_the_cli(tmp_path, db_url):
     """`lockgate audit verify` exits 1 on a log whose newest rows were deleted."""
     db = Database(db_url)

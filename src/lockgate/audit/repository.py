@@ -119,8 +119,10 @@ class AuditRepository:
     async def verify(self, *, expected_head: tuple[int, str] | None = None) -> Verification:
         """Check every link from the newest checkpoint (or genesis) to the newest row.
 
-        The chain must end at ``expected_head`` when given, else at the head every
-        append records beside the chain (``audit_head``): rows cut off the end fail.
+        The chain must end at ``expected_head`` when given, else pass through the head
+        every append records beside the chain (``audit_head``): rows cut off the end fail.
+        That head is read before the rows, so rows a live gateway appends meanwhile may
+        follow it; the chain must hold it as one of its links (same seq, same hash).
         """
         async with self._db.engine.connect() as conn:
             checkpoint = await ledger.read_checkpoint(conn)
@@ -129,9 +131,11 @@ class AuditRepository:
         prev, next_seq, checked = start.hash, start.seq + 1, 0
         head: ledger.Checkpoint | None = None
         page: list[dict[str, Any]] = []
+        #: the stored head as a link of the chain (rows appended after it was read)
+        linked: ledger.Checkpoint | None = None
 
         def check(rows: list[dict[str, Any]]) -> Verification | None:
-            nonlocal prev, next_seq, checked, head
+            nonlocal prev, next_seq, checked, head, linked
             result = verify_chain(rows, prev_hash=prev, start_seq=next_seq)
             if not result.ok:
                 bad = rows[result.first_bad_index or 0]
@@ -139,6 +143,10 @@ class AuditRepository:
                     False, checked + result.checked, start, head, int(bad["seq"]), result.reason
                 )
             checked += result.checked
+            if stored is not None and linked is None:
+                offset = stored.seq - int(rows[0]["seq"])
+                if 0 <= offset < len(rows) and rows[offset]["hash"] == stored.hash:
+                    linked = stored
             last = rows[-1]
             prev, next_seq = last["hash"], int(last["seq"]) + 1
             head = ledger.Checkpoint(int(last["seq"]), str(last["hash"]))
@@ -156,6 +164,8 @@ class AuditRepository:
             return failed
         if expected_head is None and stored is not None:
             expected_head = (stored.seq, stored.hash)
+            if linked is not None:  # the chain holds it; later rows were appended since
+                return Verification(True, checked, start, head)
         end = head if head is not None else (start if start.seq >= 0 else None)
         if expected_head is not None and (end is None or (end.seq, end.hash) != expected_head):
             got = None if end is None else (end.seq, end.hash)
