@@ -50,6 +50,7 @@ __all__ = [
     "PolicyViolationError",
     "RateLimitError",
     "ServiceUnavailableError",
+    "UnsupportedMediaTypeError",
     "UnsupportedParamError",
     "UpstreamBadResponseError",
     "UpstreamClientError",
@@ -164,6 +165,13 @@ class PayloadTooLargeError(ClientError):
     status = 413
     code = "request_too_large"
     anthropic_type = "request_too_large"
+
+
+class UnsupportedMediaTypeError(ClientError):
+    """A request body the gateway does not read (e.g. a compressed one)."""
+
+    status = 415
+    code = "unsupported_media_type"
 
 
 class RateLimitError(ClientError):

@@ -20,6 +20,7 @@ from lockgate.errors import (
     InternalError,
     PayloadTooLargeError,
     ServiceUnavailableError,
+    UnsupportedMediaTypeError,
 )
 
 __all__ = [
@@ -89,7 +90,14 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 
 
 async def read_json(request: Request, limit: int, headers: Mapping[str, str] | None = None) -> Any:
-    """The request's JSON body; 413 before reading when it is declared too large."""
+    """The request's JSON body; 413 before reading when it is declared too large, 415
+    before reading when it is compressed (never inflated: no zip bombs)."""
+    encoding = (headers if headers is not None else request.headers).get("content-encoding")
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        raise UnsupportedMediaTypeError(
+            f"Content-Encoding {encoding.strip()[:40]!r} is not supported: send the JSON body"
+            " uncompressed."
+        )
     try:
         body = await _read_body(request, limit, headers)
     except ClientDisconnect:
